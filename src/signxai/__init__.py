@@ -1,0 +1,32 @@
+"""signxai: explanations of deep models on signals (ECG first), with the SIGN methods.
+
+>>> from signxai import explain, list_methods, describe_method
+"""
+
+from signxai.api import explain
+from signxai.errors import (
+    InputError,
+    LayerError,
+    MethodParameterError,
+    SignXAIError,
+    TargetError,
+    UnknownMethodError,
+    UnsupportedModelError,
+)
+from signxai.methods import describe_method, list_methods
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InputError",
+    "LayerError",
+    "MethodParameterError",
+    "SignXAIError",
+    "TargetError",
+    "UnknownMethodError",
+    "UnsupportedModelError",
+    "__version__",
+    "describe_method",
+    "explain",
+    "list_methods",
+]

@@ -1,0 +1,78 @@
+"""``explain``: parse the method, view the model, batch the input, compute, post-multiply, return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from signxai.errors import UnsupportedModelError
+from signxai.inputs import as_batch, as_like
+from signxai.methods import parse
+from signxai.model import ModelView
+
+
+def explain(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    method_name: str,
+    target_class: int | Any | None = None,
+    *,
+    explain_output: str = "logit",
+    **params: Any,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Explain the model's decision for ``x`` with one method.
+
+    The explanation runs with the model in eval mode and with parameter gradients off; on
+    return, also after an error, the model is exactly as it was given (hooks removed, train/eval
+    mode and ``requires_grad`` restored, parameters unchanged).
+
+    Parameters
+    ----------
+    model
+        A ``torch.nn.Module`` returning ``(B, K)`` or ``(B,)`` outputs.
+    x
+        Input as numpy array or torch tensor, batched ``(B, C, T)`` / ``(B, C, H, W)`` /
+        ``(B, F)`` or one sample without the batch axis. It is not modified.
+    method_name
+        A method name of the grammar (see ``list_methods()`` and ``describe_method()``).
+    target_class
+        The class to explain: an int, one int per sample, or None for the predicted class.
+        For single-output binary models, 1 (or None when z > 0) explains z and 0 explains -z.
+    explain_output
+        ``'logit'`` (default) explains the value behind a trailing Sigmoid/Softmax/LogSoftmax
+        module; ``'activation'`` explains the model output as it is.
+    **params
+        Method parameters as keywords (e.g. ``epsilon=0.5``, ``target_layer='features.9'``,
+        ``steps=32``, ``seed=0``); a keyword contradicting the name is an error.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 relevance, same shape as ``x``. With ``return_convergence_delta=True``
+        (integrated gradients), a tuple ``(relevance, delta)`` with one delta per sample.
+
+    Raises
+    ------
+    SignXAIError
+        ``UnknownMethodError``, ``MethodParameterError``, ``InputError``, ``TargetError``,
+        ``LayerError`` or ``UnsupportedModelError``, each naming the argument at fault.
+    """
+    if not isinstance(model, nn.Module):
+        raise UnsupportedModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    spec = parse(method_name, params)
+    with ModelView(model, explain_output=explain_output) as view:
+        batch = as_batch(x, view)
+        result = spec.family.compute(view, batch.tensor, target_class, spec.params)
+        delta = None
+        if isinstance(result, tuple):
+            result, delta = result
+        if spec.post is not None:
+            result = spec.post.apply(result, batch.tensor, spec.mu)
+        relevance = as_like(result, batch)
+    if delta is not None:
+        delta_array = delta.detach().to("cpu", torch.float32).numpy()
+        return relevance, (delta_array[0] if batch.unbatched else delta_array)
+    return relevance

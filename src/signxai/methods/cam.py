@@ -1,0 +1,77 @@
+"""Grad-CAM for 1D and 2D feature maps, resized to the input and broadcast over its channels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from signxai.errors import LayerError
+from signxai.methods.registry import Family, Param, register
+from signxai.model import ModelView
+
+_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """ReLU(sum_k w_k A_k), w_k = mean over positions of dz/dA_k, A the target layer's output."""
+    if x.ndim < 3:
+        raise LayerError(
+            f"grad_cam needs feature maps over time or space; the input {tuple(x.shape)} has none"
+        )
+    name, layer = view.find_layer(params["target_layer"])
+    captured: list[torch.Tensor] = []
+
+    def capture(module: Any, inputs: Any, output: Any) -> None:
+        captured.append(output)
+
+    handle = layer.register_forward_hook(capture)
+    try:
+        x = x.detach().requires_grad_(True)
+        logits = view.forward(x)
+    finally:
+        handle.remove()
+    if not captured:
+        raise LayerError(f"target_layer '{name}' did not run in the model's forward pass")
+    activation = captured[-1]
+    spatial = x.ndim - 2
+    if not isinstance(activation, torch.Tensor) or activation.ndim != x.ndim:
+        shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation)
+        raise LayerError(
+            f"target_layer '{name}' ({type(layer).__name__}) outputs {shape}, not a feature map "
+            f"(B, C, {', '.join(['length'] if spatial == 1 else ['height', 'width'])}) like the "
+            f"input {tuple(x.shape)}; pick a Conv/BatchNorm/ReLU/pooling layer of the feature part"
+        )
+    if not activation.requires_grad:
+        raise LayerError(f"target_layer '{name}' output does not depend on the input")
+    weights = view.target_weights(target, logits)
+    (grad,) = torch.autograd.grad(logits, activation, grad_outputs=weights)
+    channel_weights = grad.mean(dim=tuple(range(2, grad.ndim)), keepdim=True)
+    cam = torch.relu((channel_weights * activation.detach()).sum(dim=1, keepdim=True))
+    if cam.shape[2:] != x.shape[2:]:
+        cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode=_MODES[spatial], align_corners=True)
+    if params["normalize"]:
+        peak = cam.flatten(1).amax(dim=1).clamp(min=torch.finfo(cam.dtype).tiny)
+        cam = cam / peak.view(-1, *([1] * (cam.ndim - 1)))
+    return cam.expand_as(x).clone()
+
+
+register(
+    Family(
+        name="grad_cam",
+        pattern="grad_cam",
+        compute=grad_cam,
+        params=(
+            Param("target_layer", object, None,
+                  "dotted module name or module whose output is used (default: last Conv)"),
+            Param("normalize", bool, False, "divide each map by its maximum"),
+        ),
+        kind="cam",
+        form="grad_cam",
+        summary="ReLU(sum_k w_k A_k) with w_k = mean dz/dA_k over positions, resized to the input",
+        examples=("grad_cam",),
+        write=lambda params: "grad_cam",
+    )
+)

@@ -1,0 +1,209 @@
+"""Gradient family: gradient, integrated_gradients, smoothgrad, vargrad.
+
+Each function takes the whole batch at once and runs on the model's device. Methods with many
+passes (IG steps, SmoothGrad samples) run them in chunks of at most ``batch_size`` rows, so that
+memory stays bounded and each pass runs at about the user's batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from signxai.errors import MethodParameterError
+from signxai.methods.registry import INTEGER, NUMBER, Family, Param, at_least, format_number, register
+from signxai.model import ModelView
+
+GRADIENT_EXAMPLES = ("gradient",)
+BATCH_SIZE = Param(
+    "batch_size", int, 64, "most rows (samples x steps) per forward/backward pass", check=at_least(1)
+)
+
+
+def input_gradient(
+    view: ModelView, x: torch.Tensor, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The gradient of the weighted logits w.r.t. ``x`` and the logits, in one pass."""
+    x = x.detach().requires_grad_(True)
+    logits = view.forward(x)
+    (grad,) = torch.autograd.grad(logits, x, grad_outputs=weights.expand_as(logits))
+    return grad, logits.detach()
+
+
+def gradient(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """dz/dx of the explained logit z."""
+    x = x.detach().requires_grad_(True)
+    logits = view.forward(x)
+    weights = view.target_weights(target, logits)
+    (grad,) = torch.autograd.grad(logits, x, grad_outputs=weights)
+    return grad
+
+
+def _chunks(total: int, rows_per_item: int, batch_size: int) -> Iterator[range]:
+    step = max(1, batch_size // rows_per_item)
+    for start in range(0, total, step):
+        yield range(start, min(total, start + step))
+
+
+def _stacked_gradient(
+    view: ModelView, inputs: list[torch.Tensor], weights: torch.Tensor
+) -> torch.Tensor:
+    """Gradients for several inputs of the batch's shape, in one pass; ``(k, B, ...)``."""
+    stacked = torch.cat(inputs) if len(inputs) > 1 else inputs[0]
+    grad, _ = input_gradient(view, stacked, weights.repeat(len(inputs), 1))
+    return grad.reshape(len(inputs), *inputs[0].shape)
+
+
+def _baseline(value: Any, x: torch.Tensor) -> torch.Tensor:
+    if value is None:
+        return torch.zeros_like(x)
+    base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
+    base = base.to(device=x.device, dtype=x.dtype)
+    if base.ndim == x.ndim - 1:
+        base = base.unsqueeze(0)
+    try:
+        return torch.broadcast_to(base, x.shape).clone()
+    except RuntimeError:
+        raise MethodParameterError(
+            f"baseline of shape {tuple(base.shape)} does not broadcast to x of shape {tuple(x.shape)}"
+        ) from None
+
+
+def integrated_gradients(
+    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """(x - x0) * sum_k w_k dz/dx(x0 + a_k (x - x0)) with Gauss-Legendre nodes a_k, weights w_k."""
+    baseline = _baseline(params["baseline"], x)
+    with torch.no_grad():
+        logits = view.forward(x)
+    weights = view.target_weights(target, logits)
+    nodes, node_weights = np.polynomial.legendre.leggauss(params["steps"])
+    alphas = 0.5 * (nodes + 1.0)
+    node_weights = 0.5 * node_weights
+    difference = x - baseline
+    total = torch.zeros_like(x)
+    for chunk in _chunks(len(alphas), x.shape[0], params["batch_size"]):
+        inputs = [baseline + float(alphas[k]) * difference for k in chunk]
+        grads = _stacked_gradient(view, inputs, weights)
+        for i, k in enumerate(chunk):
+            total.add_(grads[i], alpha=float(node_weights[k]))
+    attribution = difference * total
+    if not params["return_convergence_delta"]:
+        return attribution
+    with torch.no_grad():
+        start = view.forward(baseline)
+    expected = ((logits - start) * weights).sum(dim=1)
+    delta = attribution.flatten(1).sum(dim=1) - expected
+    return attribution, delta
+
+
+def _noisy_gradient_moments(
+    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and population variance of dz/dx at x + N(0, (s * (max x - min x))^2)."""
+    with torch.no_grad():
+        logits = view.forward(x)
+    weights = view.target_weights(target, logits)
+    dims = tuple(range(1, x.ndim))
+    spread = x.amax(dim=dims, keepdim=True) - x.amin(dim=dims, keepdim=True)
+    std = params["noise_level"] * spread
+    generator = None
+    if params["seed"] is not None:
+        generator = torch.Generator(device=x.device)
+        generator.manual_seed(int(params["seed"]))
+    mean = torch.zeros_like(x)
+    m2 = torch.zeros_like(x)
+    count = 0
+    for chunk in _chunks(params["samples"], x.shape[0], params["batch_size"]):
+        noise = torch.randn((len(chunk), *x.shape), generator=generator, device=x.device, dtype=x.dtype)
+        inputs = list(x.unsqueeze(0) + noise * std.unsqueeze(0))
+        grads = _stacked_gradient(view, inputs, weights)
+        # Chan et al.'s parallel update of mean and sum of squared deviations.
+        k = len(chunk)
+        chunk_mean = grads.mean(dim=0)
+        chunk_m2 = ((grads - chunk_mean) ** 2).sum(dim=0)
+        delta = chunk_mean - mean
+        mean = mean + delta * (k / (count + k))
+        m2 = m2 + chunk_m2 + delta**2 * (count * k / (count + k))
+        count += k
+    return mean, m2 / count
+
+
+def smoothgrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """Mean of noisy gradients."""
+    return _noisy_gradient_moments(view, x, target, params)[0]
+
+
+def vargrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """Variance of noisy gradients."""
+    return _noisy_gradient_moments(view, x, target, params)[1]
+
+
+def _write_noise(name: str) -> Any:
+    def write(params: Mapping[str, Any]) -> str:
+        return (
+            f"{name}_noise_{format_number(params['noise_level'])}_samples_{params['samples']}"
+        )
+
+    return write
+
+
+register(
+    Family(
+        name="gradient",
+        pattern="gradient",
+        compute=gradient,
+        params=(),
+        kind="gradient",
+        form="gradient",
+        summary="dz/dx, the gradient of the explained logit z w.r.t. the input",
+        examples=GRADIENT_EXAMPLES,
+        write=lambda params: "gradient",
+    )
+)
+
+register(
+    Family(
+        name="integrated_gradients",
+        pattern=rf"integrated_gradients(?:_steps_(?P<steps>{INTEGER}))?",
+        compute=integrated_gradients,
+        params=(
+            Param("steps", int, 50, "number of Gauss-Legendre nodes", in_name=True, check=at_least(1)),
+            Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)"),
+            Param("return_convergence_delta", bool, False, "also return sum(R) - (f(x) - f(x0))"),
+            BATCH_SIZE,
+        ),
+        kind="gradient",
+        form="integrated_gradients[_steps_<n>]",
+        summary="(x - x0) * mean_k dz/dx at x0 + a_k (x - x0), Gauss-Legendre nodes a_k (like captum)",
+        examples=("integrated_gradients", "integrated_gradients_steps_16"),
+        write=lambda params: f"integrated_gradients_steps_{params['steps']}",
+    )
+)
+
+for _name, _summary in (
+    ("smoothgrad", "mean over n samples of dz/dx at x + N(0, (s * (max x - min x))^2)"),
+    ("vargrad", "variance over n samples of dz/dx at x + N(0, (s * (max x - min x))^2)"),
+):
+    register(
+        Family(
+            name=_name,
+            pattern=rf"{_name}(?:_noise_(?P<noise_level>{NUMBER}))?(?:_samples_(?P<samples>{INTEGER}))?",
+            compute=smoothgrad if _name == "smoothgrad" else vargrad,
+            params=(
+                Param("noise_level", float, 0.2, "noise std as a fraction s of each sample's range",
+                      in_name=True, check=at_least(0.0)),
+                Param("samples", int, 50, "number of noisy samples n", in_name=True, check=at_least(1)),
+                Param("seed", int, None, "seed of the noise (reproducible maps)"),
+                BATCH_SIZE,
+            ),
+            kind="gradient",
+            form=f"{_name}[_noise_<s>][_samples_<n>]",
+            summary=_summary,
+            examples=(_name, f"{_name}_noise_0_1_samples_20"),
+            write=_write_noise(_name),
+        )
+    )

@@ -1,0 +1,385 @@
+"""LRP family on zennit: the name-to-composite mapping, canonization and the input-layer rules.
+
+One backward pass for the whole batch: zennit hooks on every Linear/Conv (the rule chosen by the
+method name, the first layer by its prefix), ``Pass`` on activations, ``Norm`` on average
+pooling, BatchNorm merged into the Conv/Linear that feeds it (found from the data flow, not the
+module order). What hooks cannot reach is handled while the forward pass runs
+(:mod:`signxai.methods.lrp_graph`): residual additions split relevance in proportion to their
+summands, functional means/sums pool like average pooling, and products of two input-dependent
+tensors (attention, gating) raise an error instead of giving a wrong map.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from zennit.canonizers import MergeBatchNorm
+from zennit.core import Composite, Hook
+from zennit.rules import AlphaBeta, Epsilon, Flat, Norm, Pass, WSquare, ZBox, ZPlus
+from zennit.types import AvgPool, BatchNorm, Convolution, Linear
+
+from signxai.errors import MethodParameterError, UnsupportedModelError
+from signxai.methods.lrp_graph import LRPGraphMode
+from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
+from signxai.methods.rules import SignRule, StdxEpsilon, ZRule
+from signxai.model import OUTPUT_ACTIVATIONS, ModelView
+
+ACTIVATIONS = (
+    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6,
+    nn.Hardtanh, nn.PReLU, nn.SELU, nn.CELU, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.LogSigmoid,
+    nn.Softsign,
+)
+PASSIVE = (
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Flatten, nn.Unflatten, nn.Identity,
+    nn.ZeroPad1d, nn.ZeroPad2d,
+)
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+# ------------------------------------------------------------------------ rules by name
+@dataclass(frozen=True)
+class LayerRule:
+    """A rule for every Linear/Conv layer: name pattern and a factory ``(params) -> (conv, linear)``."""
+
+    name: str
+    pattern: str
+    make: Callable[[Mapping[str, Any]], tuple[Hook, Hook]]
+    summary: str
+    example: str
+
+
+def _same(hook: Hook) -> tuple[Hook, Hook]:
+    return hook, hook
+
+
+def _epsilon(params: Mapping[str, Any]) -> tuple[Hook, Hook]:
+    if params["std_x"]:
+        return _same(StdxEpsilon(params["epsilon"]))
+    return _same(Epsilon(epsilon=params["epsilon"]))
+
+
+LAYER_RULES: dict[str, LayerRule] = {}
+INPUT_RULES: dict[str, tuple[Callable[[Mapping[str, Any], torch.Tensor], Hook | None], str]] = {}
+
+
+def register_layer_rule(rule: LayerRule) -> None:
+    """Register a rule for the Linear/Conv layers (the part of the name after the prefix)."""
+    LAYER_RULES[rule.name] = rule
+
+
+def register_input_rule(
+    prefix: str, make: Callable[[Mapping[str, Any], torch.Tensor], Hook | None], summary: str
+) -> None:
+    """Register an input-layer rule chosen by the name prefix (``make`` None = the layer rule)."""
+    INPUT_RULES[prefix] = (make, summary)
+
+
+register_layer_rule(LayerRule("z", "z", lambda p: _same(ZRule()), "z-rule (LRP-0)", "z"))
+register_layer_rule(
+    LayerRule(
+        "epsilon",
+        rf"epsilon(?:_(?P<epsilon>{NUMBER}))?(?P<std_x>_std_x)?",
+        _epsilon,
+        "epsilon rule, z' = z + e sign(z) (with _std_x: e times the std of each layer's input)",
+        "epsilon_0_25_std_x",
+    )
+)
+register_layer_rule(
+    LayerRule(
+        "alpha_beta",
+        rf"alpha(?:_(?P<alpha>{NUMBER}))?_beta(?:_(?P<beta>{NUMBER}))?",
+        lambda p: _same(AlphaBeta(alpha=p["alpha"], beta=p["beta"])),
+        "alpha-beta rule (alpha - beta = 1)",
+        "alpha_1_beta_0",
+    )
+)
+register_layer_rule(LayerRule("zplus", "zplus", lambda p: _same(ZPlus()), "z+ rule", "zplus"))
+register_layer_rule(
+    LayerRule(
+        "sequential_composite_a",
+        "sequential_composite_a",
+        lambda p: (AlphaBeta(alpha=1.0, beta=0.0), Epsilon(epsilon=0.1)),
+        "epsilon 0.1 on Linear, alpha1-beta0 on Conv",
+        "sequential_composite_a",
+    )
+)
+register_layer_rule(
+    LayerRule(
+        "sequential_composite_b",
+        "sequential_composite_b",
+        lambda p: (AlphaBeta(alpha=2.0, beta=1.0), Epsilon(epsilon=0.1)),
+        "epsilon 0.1 on Linear, alpha2-beta1 on Conv",
+        "sequential_composite_b",
+    )
+)
+
+
+def _bounds(params: Mapping[str, Any], x: torch.Tensor) -> tuple[Any, Any]:
+    dims = tuple(range(1, x.ndim))
+    low = params["low"] if params["low"] is not None else x.amin(dim=dims, keepdim=True)
+    high = params["high"] if params["high"] is not None else x.amax(dim=dims, keepdim=True)
+    return low, high
+
+
+register_input_rule("lrp", lambda p, x: None, "the same rule as the other layers")
+register_input_rule(
+    "lrpsign", lambda p, x: SignRule(p["mu"]), "SIGN: z-rule denominator, sign_mu(x) * c"
+)
+register_input_rule("lrpz", lambda p, x: ZRule(), "z-rule")
+register_input_rule("w2lrp", lambda p, x: WSquare(), "w-square rule")
+register_input_rule("flatlrp", lambda p, x: Flat(), "flat rule")
+register_input_rule("zblrp", lambda p, x: ZBox(*_bounds(p, x)), "z-beta (bounded) rule")
+
+
+# ------------------------------------------------------------------------ model structure
+@dataclass
+class Structure:
+    """What one probing forward pass tells about the model: first layer and BatchNorm pairs."""
+
+    first_layer: nn.Module
+    batch_norm_pairs: list[tuple[nn.Module, nn.Module]]
+    bypassed: nn.Module | None
+
+
+_STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], Structure]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
+    found = []
+    for name, module in model.named_modules():
+        if module is bypassed:
+            continue
+        is_leaf = not any(True for _ in module.children())
+        supported = isinstance(
+            module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, AvgPool, BatchNorm)
+        ) and not isinstance(module, nn.MultiheadAttention)
+        own_parameters = bool(module._parameters) and any(
+            p is not None for p in module._parameters.values()
+        )
+        if (is_leaf or own_parameters) and not supported:
+            found.append(f"'{name or '<root>'}' ({type(module).__name__})")
+    return found
+
+
+def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
+    """Run the model once on one sample to find the first layer and BatchNorm producers.
+
+    Raises
+    ------
+    UnsupportedModelError
+        Modules without an LRP rule, no Linear/Conv layer, or a BatchNorm not fed by a Linear/Conv.
+    """
+    model = view.model
+    signature = tuple(id(m) for m in model.modules())
+    cached = _STRUCTURES.get(model)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    names = {id(m): n for n, m in model.named_modules()}
+    order: list[nn.Module] = []
+    producers: dict[int, nn.Module] = {}
+    keep: list[torch.Tensor] = []
+    batch_norm_inputs: dict[int, nn.Module | None] = {}
+
+    def after(module: nn.Module, inputs: Any, output: Any) -> None:
+        order.append(module)
+        if isinstance(output, torch.Tensor):
+            producers[id(output)] = module
+            keep.append(output)
+
+    def before(module: nn.Module, inputs: Any) -> None:
+        if isinstance(module, BatchNorm) and inputs:
+            batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
+
+    handles = []
+    try:
+        for module in model.modules():
+            if not any(True for _ in module.children()):
+                handles.append(module.register_forward_pre_hook(before))
+                handles.append(module.register_forward_hook(after))
+        with torch.no_grad():
+            view.forward(x[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    unsupported = _unsupported(model, view.bypassed)
+    if unsupported:
+        raise UnsupportedModelError(
+            "LRP has no rule for these modules: " + ", ".join(unsupported)
+            + " (supported: Linear, Conv, BatchNorm after Conv/Linear, activations, pooling, "
+            "dropout, flatten)"
+        )
+    weighted = [m for m in order if isinstance(m, WEIGHTED)]
+    if not weighted:
+        raise UnsupportedModelError("LRP needs at least one Linear or Conv layer in the model")
+    pairs = []
+    for module in dict.fromkeys(order):
+        if not isinstance(module, BatchNorm):
+            continue
+        producer = batch_norm_inputs.get(id(module))
+        if not isinstance(producer, WEIGHTED):
+            source = (
+                f"'{names[id(producer)]}' ({type(producer).__name__})"
+                if producer is not None else "an operation that is not a module (e.g. an addition)"
+            )
+            raise UnsupportedModelError(
+                f"BatchNorm '{names[id(module)]}' is fed by {source}, not by a Conv/Linear layer "
+                "(e.g. a pre-activation block); LRP can only merge a BatchNorm into the Conv/Linear "
+                "right before it"
+            )
+        pairs.append((producer, module))
+    structure = Structure(
+        first_layer=weighted[0], batch_norm_pairs=pairs, bypassed=view.bypassed
+    )
+    _STRUCTURES[model] = (signature, structure)
+    return structure
+
+
+class DataflowMergeBatchNorm(MergeBatchNorm):
+    """zennit's BatchNorm merge for pairs found from the data flow (not from module order)."""
+
+    def __init__(self, pairs: list[tuple[nn.Module, nn.Module]]) -> None:
+        super().__init__()
+        self.pairs = pairs
+
+    def apply(self, root_module: nn.Module) -> list[MergeBatchNorm]:
+        """Merge every pair; return one registered canonizer per pair (each undoes itself)."""
+        merged = []
+        for linear, batch_norm in self.pairs:
+            instance = DataflowMergeBatchNorm([])
+            instance.register([linear], batch_norm)
+            merged.append(instance)
+        return merged
+
+    def copy(self) -> DataflowMergeBatchNorm:
+        """A copy for the same pairs."""
+        return DataflowMergeBatchNorm(self.pairs)
+
+
+# ------------------------------------------------------------------------ the family
+def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """Layer-wise relevance propagation from R = z at the target, in one backward pass."""
+    structure = probe_structure(view, x)
+    conv_hook, linear_hook = LAYER_RULES[params["rule"]].make(params)
+    first_hook = INPUT_RULES[params["input_rule"]][0](params, x)
+    first_layer = structure.first_layer
+
+    def module_map(ctx: dict[str, Any], name: str, module: nn.Module) -> Hook | None:
+        if module is structure.bypassed:
+            return None
+        if module is first_layer and first_hook is not None:
+            return first_hook
+        if isinstance(module, Convolution):
+            return conv_hook
+        if isinstance(module, Linear):
+            return linear_hook
+        if isinstance(module, ACTIVATIONS):
+            return Pass()
+        if isinstance(module, AvgPool):
+            return Norm()
+        if isinstance(module, BatchNorm):
+            return Pass()
+        return None
+
+    composite = Composite(
+        module_map=module_map, canonizers=[DataflowMergeBatchNorm(structure.batch_norm_pairs)]
+    )
+    with composite.context(view.model):
+        inputs = x.detach().requires_grad_(True)
+        with LRPGraphMode() as graph:
+            logits = view.forward(inputs)
+        graph.check(view.bypassed)
+        weights = view.target_weights(target, logits)
+        (relevance,) = torch.autograd.grad(
+            logits, inputs, grad_outputs=weights * logits.detach()
+        )
+    return relevance
+
+
+def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:
+    text = params["rule"]
+    rule = next(
+        (name for name, r in LAYER_RULES.items() if text == name or re.fullmatch(r.pattern, text)),
+        None,
+    )
+    if rule is None:
+        raise MethodParameterError(
+            f"'{method_name}': unknown LRP rule {text!r}; rules: {', '.join(LAYER_RULES)}"
+        )
+    if params["input_rule"] not in INPUT_RULES:
+        raise MethodParameterError(
+            f"'{method_name}': unknown input rule {params['input_rule']!r}; prefixes: "
+            f"{', '.join(INPUT_RULES)}"
+        )
+    params = {**params, "rule": rule}
+    if rule == "alpha_beta" and (params["alpha"] is None or params["beta"] is None):
+        raise MethodParameterError(f"'{method_name}': the alpha-beta rule needs alpha= and beta=")
+    if rule == "alpha_beta" and abs(params["alpha"] - params["beta"] - 1.0) > 1e-9:
+        raise MethodParameterError(
+            f"'{method_name}': alpha - beta must be 1, got alpha={params['alpha']:g}, "
+            f"beta={params['beta']:g}"
+        )
+    if params["mu"] != 0.0 and params["input_rule"] != "lrpsign":
+        raise MethodParameterError(
+            f"'{method_name}': mu (SIGN-mu) only applies to the lrpsign_ input rule"
+        )
+    if params["input_rule"] != "zblrp" and (params["low"] is not None or params["high"] is not None):
+        raise MethodParameterError(f"'{method_name}': low/high only apply to the zblrp_ input rule")
+    if rule != "epsilon" and (params["epsilon"] is not None or params["std_x"]):
+        raise MethodParameterError(f"'{method_name}': epsilon/std_x only apply to epsilon rules")
+    if rule == "epsilon" and params["epsilon"] is None:
+        raise MethodParameterError(f"'{method_name}': the epsilon rule needs epsilon=")
+    return params
+
+
+def _write(params: Mapping[str, Any]) -> str:
+    rule = params["rule"]
+    if rule == "epsilon":
+        body = f"epsilon_{format_number(params['epsilon'])}" + ("_std_x" if params["std_x"] else "")
+    elif rule == "alpha_beta":
+        body = f"alpha_{format_number(params['alpha'])}_beta_{format_number(params['beta'])}"
+    else:
+        body = rule
+    mu = f"_mu_{format_number(params['mu'])}" if params["mu"] != 0.0 else ""
+    return f"{params['input_rule']}_{body}{mu}"
+
+
+_PREFIXES = "|".join(sorted(INPUT_RULES, key=len, reverse=True))
+_RULES = "|".join(rule.pattern for rule in LAYER_RULES.values())
+
+
+register(
+    Family(
+        name="lrp",
+        pattern=rf"(?P<input_rule>{_PREFIXES})_(?P<rule>{_RULES})(?:_mu_(?P<mu>{NUMBER}))?",
+        compute=lrp,
+        params=(
+            Param("input_rule", str, "lrp", "first-layer rule: " + ", ".join(INPUT_RULES), in_name=True),
+            Param("rule", str, None, "rule on the Linear/Conv layers", in_name=True),
+            Param("epsilon", float, None, "epsilon of the epsilon rule", in_name=True, check=at_least(0.0)),
+            Param("std_x", bool, False, "epsilon times the std of each layer's input", in_name=True),
+            Param("alpha", float, None, "alpha of the alpha-beta rule", in_name=True),
+            Param("beta", float, None, "beta of the alpha-beta rule", in_name=True, check=at_least(0.0)),
+            Param("mu", float, 0.0, "SIGN-mu threshold of lrpsign_", in_name=True),
+            Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),
+            Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),
+        ),
+        kind="lrp",
+        form="<lrp|lrpsign|lrpz|w2lrp|flatlrp|zblrp>_<z|epsilon_<e>[_std_x]|alpha_<a>_beta_<b>|zplus|"
+        "sequential_composite_a|sequential_composite_b>[_mu_<m>]",
+        summary="layer-wise relevance propagation from R = z (the target logit)",
+        examples=tuple(
+            f"{prefix}_{rule.example}" for prefix in INPUT_RULES for rule in LAYER_RULES.values()
+        ) + ("lrpsign_epsilon_0_5_mu_0_5", "lrp_epsilon_0_5", "lrp_alpha_2_beta_1"),
+        write=_write,
+        finish=_finish,
+    )
+)

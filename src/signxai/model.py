@@ -1,0 +1,257 @@
+"""ModelView: what is explained (the logit), target selection, layer lookup, and restoring the model.
+
+A ``ModelView`` is a context manager around the user's model. Inside it the model is in eval
+mode, its parameters do not require gradients (parameter gradients are wasted work for
+explanations), denormal floats are flushed (they slow CPU kernels on IG's scaled inputs) and
+every hook registered through the view is tracked. On exit, also after an error, all of that
+is undone: hooks removed, train/eval mode, ``requires_grad`` and the denormal setting restored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from signxai.errors import LayerError, TargetError, UnsupportedModelError
+
+#: Output activations that are bypassed so that the logit behind them is explained.
+OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
+FEATURE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
+
+
+def denormals_flushed() -> bool:
+    """Whether torch currently flushes denormal floats to zero (torch has no getter for it)."""
+    tiny = torch.tensor([1e-38], dtype=torch.float32)
+    return bool((tiny * 0.01).item() == 0.0)
+
+
+class ModelView:
+    """The user's model as the explanation methods see it.
+
+    Parameters
+    ----------
+    model
+        The ``nn.Module`` to explain.
+    explain_output
+        ``'logit'`` (default): a trailing Sigmoid/Softmax/LogSoftmax module is bypassed and the
+        value before it is explained. ``'activation'``: the model output as it is.
+    """
+
+    def __init__(self, model: nn.Module, explain_output: str = "logit") -> None:
+        if not isinstance(model, nn.Module):
+            raise UnsupportedModelError(
+                f"model must be a torch.nn.Module, got {type(model).__name__}"
+            )
+        if explain_output not in ("logit", "activation"):
+            raise TargetError(
+                f"explain_output must be 'logit' or 'activation', got {explain_output!r}"
+            )
+        self.model = model
+        self.explain_output = explain_output
+        self._handles: list[Any] = []
+        self._saved: dict[str, Any] = {}
+        self._last_activation: tuple[nn.Module, torch.Tensor, torch.Tensor] | None = None
+        #: The trailing activation module bypassed in the last forward pass, if any.
+        self.bypassed: nn.Module | None = None
+        self._inside = False
+
+    # ----------------------------------------------------------------- the model, restored
+    def __enter__(self) -> ModelView:
+        model = self.model
+        self._saved = {
+            "training": [(m, m.training) for m in model.modules()],
+            "requires_grad": [(p, p.requires_grad) for p in model.parameters()],
+            "flush": denormals_flushed(),
+            "grad_enabled": torch.is_grad_enabled(),
+        }
+        self._inside = True
+        try:
+            model.eval()
+            for parameter in model.parameters():
+                parameter.requires_grad_(False)
+            torch.set_flush_denormal(True)
+            torch.set_grad_enabled(True)
+            if self.explain_output == "logit":
+                for module in model.modules():
+                    if isinstance(module, OUTPUT_ACTIVATIONS):
+                        self.add_hook(module.register_forward_hook(self._record_activation))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove_hooks()
+        for module, training in self._saved.get("training", []):
+            module.training = training
+        for parameter, requires_grad in self._saved.get("requires_grad", []):
+            parameter.requires_grad_(requires_grad)
+        if "flush" in self._saved:
+            torch.set_flush_denormal(self._saved["flush"])
+            torch.set_grad_enabled(self._saved["grad_enabled"])
+        self._last_activation = None
+        self._inside = False
+
+    def add_hook(self, handle: Any) -> Any:
+        """Track a hook handle so that it is removed when the view closes."""
+        self._handles.append(handle)
+        return handle
+
+    def remove_hooks(self) -> None:
+        """Remove every hook registered through this view."""
+        while self._handles:
+            self._handles.pop().remove()
+
+    # ----------------------------------------------------------------- the explained output
+    def _record_activation(
+        self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+    ) -> None:
+        if inputs and isinstance(inputs[0], torch.Tensor):
+            self._last_activation = (module, output, inputs[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the model and return the explained output as ``(B, K)`` (the logits)."""
+        self._last_activation = None
+        self.bypassed = None
+        output = self.model(x)
+        if not isinstance(output, torch.Tensor):
+            raise UnsupportedModelError(
+                f"the model must return one tensor, it returned {type(output).__name__}"
+            )
+        if self._last_activation is not None and self._last_activation[1] is output:
+            self.bypassed, _, output = self._last_activation
+        self._last_activation = None
+        if output.ndim == 1:
+            output = output[:, None]
+        if output.ndim != 2 or output.shape[0] != x.shape[0]:
+            raise UnsupportedModelError(
+                f"the model output must be (batch, classes); for input {tuple(x.shape)} it is "
+                f"{tuple(output.shape)}"
+            )
+        return output
+
+    # ----------------------------------------------------------------- targets
+    def target_weights(self, target_class: Any, logits: torch.Tensor) -> torch.Tensor:
+        """The ``(B, K)`` weights that select the explained output of each sample.
+
+        ``+1`` at the target class, ``0`` elsewhere; for single-output binary models target
+        ``0`` gives ``-1`` (the logit of class 0 is ``-z``). ``None`` picks the predicted class.
+        """
+        batch, classes = logits.shape
+        targets = resolve_targets(target_class, logits)
+        weights = torch.zeros_like(logits)
+        rows = torch.arange(batch, device=logits.device)
+        if classes == 1:
+            weights[rows, 0] = torch.where(targets == 0, -1.0, 1.0).to(logits.dtype)
+        else:
+            weights[rows, targets] = 1.0
+        return weights
+
+    # ----------------------------------------------------------------- layers
+    def named_layers(self) -> dict[str, nn.Module]:
+        """Every module by dotted name (the root is ``''``)."""
+        return dict(self.model.named_modules())
+
+    def find_layer(self, target_layer: Any) -> tuple[str, nn.Module]:
+        """Resolve ``target_layer`` (dotted name, module, or None for the last conv layer)."""
+        layers = self.named_layers()
+        if target_layer is None:
+            convs = [(n, m) for n, m in layers.items() if isinstance(m, FEATURE_LAYERS)]
+            if not convs:
+                raise LayerError(
+                    "target_layer=None picks the last Conv layer, but the model has none; pass "
+                    "target_layer= naming a module whose output is a feature map"
+                )
+            return convs[-1]
+        if isinstance(target_layer, nn.Module):
+            for name, module in layers.items():
+                if module is target_layer:
+                    return name, module
+            raise LayerError("target_layer is a module that is not part of the model")
+        if isinstance(target_layer, str):
+            if target_layer in layers and target_layer:
+                return target_layer, layers[target_layer]
+            import difflib
+
+            names = [n for n in layers if n]
+            close = difflib.get_close_matches(target_layer, names, n=5, cutoff=0.5)
+            shown = close or names[:20]
+            raise LayerError(
+                f"target_layer '{target_layer}' is not a module of the model; candidates: "
+                f"{', '.join(shown)}"
+            )
+        raise LayerError(
+            f"target_layer must be a dotted module name, a module or None, got "
+            f"{type(target_layer).__name__}"
+        )
+
+    def input_rank(self) -> int | None:
+        """The batched input rank the first Linear/Conv layer expects, or None if unknown."""
+        for module in self.model.modules():
+            for kind, rank in INPUT_RANK.items():
+                if type(module) is kind:
+                    return rank
+        return None
+
+    def parameter(self) -> torch.Tensor | None:
+        """A parameter or buffer of the model (for its device and dtype), or None."""
+        for tensor in self.model.parameters():
+            return tensor
+        for tensor in self.model.buffers():
+            return tensor
+        return None
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.is_floating_point():
+            raise TypeError
+        value = value.item()
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    raise TypeError
+
+
+def resolve_targets(target_class: Any, logits: torch.Tensor) -> torch.Tensor:
+    """Turn ``target_class`` (int, per-sample sequence or None) into a ``(B,)`` index tensor."""
+    batch, classes = logits.shape
+    allowed = 2 if classes == 1 else classes
+    if target_class is None:
+        if classes == 1:
+            return (logits[:, 0] > 0).long()
+        return logits.detach().argmax(dim=1)
+    try:
+        values = [_as_int(target_class)] * batch
+    except TypeError:
+        if isinstance(target_class, (str, bytes)) or not isinstance(
+            target_class, (Sequence, np.ndarray, torch.Tensor)
+        ):
+            raise TargetError(
+                f"target_class must be an int, a sequence of ints (one per sample) or None, "
+                f"got {type(target_class).__name__}"
+            ) from None
+        items = list(target_class.tolist() if hasattr(target_class, "tolist") else target_class)
+        if len(items) != batch:
+            raise TargetError(
+                f"target_class has {len(items)} entries but the batch has {batch} samples"
+            ) from None
+        try:
+            values = [_as_int(v) for v in items]
+        except TypeError:
+            raise TargetError(
+                f"target_class entries must be ints, got {items[:5]!r}"
+            ) from None
+    bad = [v for v in values if not 0 <= v < allowed]
+    if bad:
+        kind = "a single-output binary model takes 0 or 1" if classes == 1 else (
+            f"the model has {classes} outputs, so 0..{classes - 1}"
+        )
+        raise TargetError(f"target_class {bad[0]} is out of range: {kind}")
+    return torch.tensor(values, device=logits.device, dtype=torch.long)
