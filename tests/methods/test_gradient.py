@@ -1,0 +1,207 @@
+"""Gradient-type methods cross-checked against captum on three architectures, plus properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import (
+    Deconvolution,
+    GuidedBackprop,
+    InputXGradient,
+    IntegratedGradients,
+    LayerGradCam,
+    Saliency,
+)
+from models import ARCHITECTURES, CAM_LAYERS, build, rel_error
+
+from signxai import explain
+from signxai.methods.post import sign_mu
+
+
+def _logit_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The same model without its trailing activation, for captum (which explains outputs)."""
+    import copy
+
+    clone = copy.deepcopy(model)
+    for container in clone.modules():
+        if isinstance(container, torch.nn.Sequential) and isinstance(
+            container[-1], (torch.nn.Sigmoid, torch.nn.Softmax)
+        ):
+            container[-1] = torch.nn.Identity()
+    return clone.eval()
+
+
+def _targets(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[int], list[int]]:
+    """(captum's output index, our target_class): for the single-output ECG model, target 1 = z."""
+    with torch.no_grad():
+        out = _logit_model(model)(x)
+    if out.shape[1] == 1:
+        return [0] * len(x), [1] * len(x)
+    return [1, 2, 0], [1, 2, 0]
+
+
+CAPTUM = {
+    "gradient": lambda m: Saliency(m),
+    "gradient_x_input": lambda m: InputXGradient(m),
+    "guided_backprop": lambda m: GuidedBackprop(m),
+    "deconvnet": lambda m: Deconvolution(m),
+}
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("method", list(CAPTUM))
+def test_gradient_type_methods_match_captum(arch: str, method: str) -> None:
+    model, x = build(arch)
+    reference_model = _logit_model(model)
+    index, target = _targets(model, x)
+    kwargs = {"abs": False} if method == "gradient" else {}
+    expected = CAPTUM[method](reference_model).attribute(x, target=index, **kwargs)
+    ours = explain(model, x, method, target_class=target)
+    assert rel_error(ours, expected) < 1e-5
+
+
+def test_binary_target_zero_explains_minus_the_logit() -> None:
+    model, x = build("ecg")
+    expected = Saliency(_logit_model(model)).attribute(x, target=0, abs=False)
+    assert rel_error(explain(model, x, "gradient", target_class=0), -expected) < 1e-6
+    assert rel_error(explain(model, x, "gradient", target_class=[1, 0, 1]),
+                     expected * torch.tensor([1.0, -1.0, 1.0]).view(3, 1, 1)) < 1e-6
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_integrated_gradients_matches_captum(arch: str) -> None:
+    model, x = build(arch)
+    index, target = _targets(model, x)
+    reference = IntegratedGradients(_logit_model(model))
+    expected, delta = reference.attribute(
+        x, target=index, n_steps=50, method="gausslegendre", return_convergence_delta=True
+    )
+    ours, our_delta = explain(
+        model, x, "integrated_gradients", target_class=target, return_convergence_delta=True
+    )
+    assert rel_error(ours, expected) < 1e-4
+    np.testing.assert_allclose(our_delta, delta.detach().numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_integrated_gradients_baseline_matches_captum(arch: str) -> None:
+    model, x = build(arch)
+    index, target = _targets(model, x)
+    baseline = 0.3 * torch.randn_like(x[:1])
+    expected = IntegratedGradients(_logit_model(model)).attribute(
+        x, baselines=baseline.expand_as(x), target=index, n_steps=20
+    )
+    ours = explain(model, x, "integrated_gradients_steps_20", target_class=target,
+                   baseline=baseline[0].numpy())
+    assert rel_error(ours, expected) < 1e-4
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_grad_cam_matches_captum_layer_grad_cam(arch: str) -> None:
+    model, x = build(arch)
+    index, target = _targets(model, x)
+    layer = dict(model.named_modules())[CAM_LAYERS[arch]]
+    logit_model = _logit_model(model)
+    reference = LayerGradCam(logit_model, dict(logit_model.named_modules())[CAM_LAYERS[arch]])
+    cam = reference.attribute(x, target=index, relu_attributions=True)
+    mode = "linear" if x.ndim == 3 else "bilinear"
+    expected = torch.nn.functional.interpolate(cam, size=x.shape[2:], mode=mode, align_corners=True)
+    ours = explain(model, x, "grad_cam", target_class=target, target_layer=layer)
+    for channel in range(x.shape[1]):
+        assert rel_error(ours[:, channel : channel + 1], expected) < 1e-4
+
+
+def test_grad_cam_default_layer_is_last_conv_and_normalize_divides_by_max() -> None:
+    model, x = build("ecg")
+    default = explain(model, x, "grad_cam", target_class=1)
+    last_conv = explain(model, x, "grad_cam", target_class=1, target_layer="features.12")
+    np.testing.assert_array_equal(default, last_conv)
+    normalized = explain(model, x, "gradcam", target_class=1, normalize=True)
+    peak = default.reshape(len(x), -1).max(axis=1)
+    np.testing.assert_allclose(normalized, default / peak[:, None, None], rtol=1e-6, atol=1e-12)
+    assert np.array_equal(explain(model, x, "grad_cam_timeseries", target_class=1), default)
+
+
+def test_smoothgrad_is_the_mean_of_captum_saliency_on_the_same_noise() -> None:
+    model, x = build("resnet")
+    target = [1, 2, 0]
+    samples, level, seed = 8, 0.1, 7
+    ours = explain(model, x, f"smoothgrad_noise_0_1_samples_{samples}", target_class=target,
+                   seed=seed, batch_size=10_000)
+    variance = explain(model, x, "vargrad", target_class=target, noise_level=level,
+                       samples=samples, seed=seed, batch_size=10_000)
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn((samples, *x.shape), generator=generator)
+    spread = x.amax(dim=(1, 2), keepdim=True) - x.amin(dim=(1, 2), keepdim=True)
+    saliency = Saliency(model.eval())
+    grads = torch.stack([
+        saliency.attribute(x + n * level * spread, target=target, abs=False) for n in noise
+    ])
+    assert rel_error(ours, grads.mean(0)) < 1e-5
+    assert rel_error(variance, grads.var(0, unbiased=False)) < 1e-4
+
+
+def test_smoothgrad_chunking_does_not_change_the_result_and_seed_reproduces() -> None:
+    model, x = build("ecg")
+    one_pass = explain(model, x, "smoothgrad_samples_12", seed=3, batch_size=1000)
+    chunked = explain(model, x, "smoothgrad_samples_12", seed=3, batch_size=3)
+    np.testing.assert_allclose(chunked, one_pass, rtol=1e-5, atol=1e-9)
+    vchunk = explain(model, x, "vargrad_samples_12", seed=3, batch_size=7)
+    vone = explain(model, x, "vargrad_samples_12", seed=3, batch_size=1000)
+    np.testing.assert_allclose(vchunk, vone, rtol=1e-4, atol=1e-12)
+    assert not np.array_equal(one_pass, explain(model, x, "smoothgrad_samples_12", seed=4))
+
+
+def test_integrated_gradients_completeness_error_shrinks_with_steps() -> None:
+    model, x = build("resnet")
+    deltas = []
+    for steps in (2, 8, 64):
+        _, delta = explain(model, x, f"integrated_gradients_steps_{steps}", target_class=1,
+                           return_convergence_delta=True)
+        deltas.append(np.abs(delta).max())
+    assert deltas[2] < deltas[0]
+    assert deltas[2] < 1e-2 * max(deltas[0], 1e-6) or deltas[2] < 1e-4
+
+
+def test_integrated_gradients_chunking_is_exact() -> None:
+    model, x = build("ecg")
+    a = explain(model, x, "integrated_gradients_steps_10", batch_size=3)
+    b = explain(model, x, "integrated_gradients_steps_10", batch_size=1000)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("base", ["gradient", "guided_backprop", "deconvnet", "smoothgrad"])
+def test_suffixes_equal_their_definitions(base: str) -> None:
+    model, x = build("ecg")
+    x[0, 0, :5] = 0.0
+    x[0, 0, 5:10] = 0.5
+    seed = {"seed": 1} if base == "smoothgrad" else {}
+    plain = explain(model, x, base, target_class=1, **seed)
+    xt = torch.as_tensor(x)
+    np.testing.assert_allclose(explain(model, x, f"{base}_x_input", target_class=1, **seed),
+                               plain * x.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(explain(model, x, f"{base}_x_sign", target_class=1, **seed),
+                                  plain * sign_mu(xt).numpy())
+    np.testing.assert_array_equal(
+        explain(model, x, f"{base}_x_sign_mu_0_5", target_class=1, **seed),
+        plain * np.where(x.numpy() >= 0.5, 1.0, -1.0),
+    )
+    np.testing.assert_array_equal(
+        explain(model, x, f"{base}_x_sign_mu_neg_0_5", target_class=1, **seed),
+        plain * np.where(x.numpy() >= -0.5, 1.0, -1.0),
+    )
+    assert (sign_mu(torch.zeros(1)) == 1).all()
+
+
+def test_guided_backprop_handles_inplace_relu() -> None:
+    model, x = build("cnn2d")
+    inplace, _ = build("cnn2d")
+    for module in inplace.modules():
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = True
+    for method in ("guided_backprop", "deconvnet"):
+        np.testing.assert_allclose(
+            explain(inplace, x, method, target_class=1), explain(model, x, method, target_class=1),
+            rtol=1e-6, atol=1e-9,
+        )

@@ -1,0 +1,177 @@
+"""Small models shared by the tests: the tutorial's ECGModel, a 12-lead 1D ResNet, a 2D CNN."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from zennit.layer import Sum
+
+
+class ECGModel(nn.Module):
+    """The tutorial's architecture (Conv1d/BatchNorm/ReLU/MaxPool blocks, sigmoid output)."""
+
+    def __init__(self, input_channels: int = 1, num_classes: int = 1, length: int = 2000) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(input_channels, 32, 5, padding=2), nn.BatchNorm1d(32), nn.ReLU(),
+            nn.MaxPool1d(2, 2),
+            nn.Conv1d(32, 64, 5, padding=2), nn.BatchNorm1d(64), nn.ReLU(), nn.MaxPool1d(4, 4),
+            nn.Conv1d(64, 128, 3, padding=1), nn.BatchNorm1d(128), nn.ReLU(), nn.MaxPool1d(2, 2),
+            nn.Conv1d(128, 256, 3, padding=1), nn.BatchNorm1d(256), nn.ReLU(), nn.MaxPool1d(5, 5),
+        )
+        self.fc = nn.Sequential(
+            nn.Linear(256 * (length // 80), 512), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(512, 128), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(128, num_classes), nn.Sigmoid() if num_classes == 1 else nn.Softmax(dim=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = x.view(x.size(0), -1)
+        return self.fc(x)
+
+
+class Block(nn.Module):
+    """Residual block: conv-bn-relu-conv-bn, plus the (projected) input, then ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int, sum_module: bool, bias: bool) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(cin, cout, 7, stride=stride, padding=3, bias=bias)
+        self.bn1 = nn.BatchNorm1d(cout)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv1d(cout, cout, 7, padding=3, bias=bias)
+        self.bn2 = nn.BatchNorm1d(cout)
+        self.project = (
+            nn.Conv1d(cin, cout, 1, stride=stride, bias=bias) if stride != 1 or cin != cout else None
+        )
+        self.relu2 = nn.ReLU()
+        self.sum = Sum() if sum_module else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
+        identity = x if self.project is None else self.project(x)
+        if self.sum is not None:
+            out = self.sum(torch.stack([out, identity], dim=-1))
+        else:
+            out = out + identity
+        return self.relu2(out)
+
+
+class ResNet1D(nn.Module):
+    """A 12-lead 1D ResNet-style net: stem, two residual blocks, global average pool, linear."""
+
+    def __init__(
+        self, leads: int = 12, classes: int = 5, sum_module: bool = False, bias: bool = True
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Conv1d(leads, 16, 15, stride=2, padding=7, bias=bias)
+        self.stem_bn = nn.BatchNorm1d(16)
+        self.stem_relu = nn.ReLU()
+        self.block1 = Block(16, 16, 1, sum_module, bias)
+        self.block2 = Block(16, 32, 2, sum_module, bias)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(32, classes, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem_relu(self.stem_bn(self.stem(x)))
+        x = self.block2(self.block1(x))
+        return self.fc(self.pool(x).flatten(1))
+
+    def batch_norm_names(self) -> list[tuple[list[str], str]]:
+        """(linear names, batch norm name) pairs, for zennit's NamedMergeBatchNorm."""
+        pairs = [(["stem"], "stem_bn")]
+        for block in ("block1", "block2"):
+            pairs += [([f"{block}.conv1"], f"{block}.bn1"), ([f"{block}.conv2"], f"{block}.bn2")]
+        return pairs
+
+
+class CNN2D(nn.Module):
+    """A small 2D CNN with BatchNorm and average pooling."""
+
+    def __init__(self, classes: int = 4) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(),
+                                        nn.Linear(32, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def randomize_batch_norm(model: nn.Module, seed: int = 0, zero_shift: bool = False) -> nn.Module:
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.weight.copy_(0.5 + torch.rand(n, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+                if zero_shift:
+                    module.bias.zero_()
+                    module.running_mean.zero_()
+                else:
+                    module.bias.copy_(0.1 * torch.randn(n, generator=generator))
+                    module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
+    return model
+
+
+def build(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    """A model in eval mode with random weights and a matching input batch of 3."""
+    torch.manual_seed(seed)
+    if name == "ecg":
+        model: nn.Module = ECGModel()
+        x = torch.randn(3, 1, 2000)
+    elif name == "resnet":
+        model = ResNet1D()
+        x = torch.randn(3, 12, 1000)
+    elif name == "cnn2d":
+        model = CNN2D()
+        x = torch.randn(3, 3, 16, 16)
+    else:
+        raise KeyError(name)
+    randomize_batch_norm(model, seed)
+    return model.eval(), x
+
+
+ARCHITECTURES = ["ecg", "resnet", "cnn2d"]
+CAM_LAYERS = {"ecg": "features.9", "resnet": "block2.conv2", "cnn2d": "features.4"}
+
+
+def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Relative L2 error of a against reference b."""
+    a = torch.as_tensor(a).detach().to(torch.float64)
+    b = torch.as_tensor(b).detach().to(torch.float64)
+    return float((a - b).norm() / b.norm().clamp(min=1e-30))
+
+
+def snapshot(model: nn.Module) -> dict[str, object]:
+    """Everything about a model an explanation must leave as it was."""
+    return {
+        "state": {k: v.clone() for k, v in model.state_dict().items()},
+        "training": [m.training for m in model.modules()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "hooks": [
+            (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks))
+            for m in model.modules()
+        ],
+        "parameters": [n for n, _ in model.named_parameters()],
+    }
+
+
+def assert_unchanged(model: nn.Module, before: dict[str, object]) -> None:
+    """Assert the model matches a snapshot bit for bit."""
+    after = snapshot(model)
+    assert after["training"] == before["training"]
+    assert after["requires_grad"] == before["requires_grad"]
+    assert after["hooks"] == before["hooks"]
+    assert after["parameters"] == before["parameters"]
+    state_before = before["state"]
+    state_after = after["state"]
+    assert isinstance(state_before, dict) and isinstance(state_after, dict)
+    assert state_before.keys() == state_after.keys()
+    for key, value in state_before.items():
+        assert torch.equal(value, state_after[key]), key

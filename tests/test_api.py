@@ -1,0 +1,204 @@
+"""explain(): input forms, errors naming the argument, the model left exactly as found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from models import ECGModel, assert_unchanged, build, snapshot
+from torch import nn
+
+from signxai import (
+    InputError,
+    LayerError,
+    MethodParameterError,
+    TargetError,
+    UnknownMethodError,
+    UnsupportedModelError,
+    explain,
+    list_methods,
+)
+from signxai.torch_signxai import tf_calculate_relevancemap
+
+FAST = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 3, "seed": 0},
+        "vargrad": {"samples": 3, "seed": 0}}
+
+
+def _params(name: str) -> dict:
+    for stem, params in FAST.items():
+        if name.startswith(stem) and "steps" not in name and "samples" not in name:
+            return dict(params)
+        if name.startswith(stem):
+            return {"seed": 0} if "seed" in params else {}
+    return {}
+
+
+@pytest.fixture(scope="module")
+def small_ecg() -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    model = ECGModel(input_channels=2, num_classes=3, length=160).eval()
+    return model, torch.randn(3, 2, 160)
+
+
+@pytest.mark.parametrize("name", list_methods())
+def test_every_listed_method_gives_shape_dtype_finite_batch_equals_per_sample_and_model_untouched(
+    name: str, small_ecg: tuple[nn.Module, torch.Tensor]
+) -> None:
+    model, x = small_ecg
+    model.train()
+    before = snapshot(model)
+    target = [0, 2, 1]
+    relevance = explain(model, x, name, target_class=target, **_params(name))
+    assert relevance.shape == x.shape and relevance.dtype == np.float32
+    assert np.isfinite(relevance).all()
+    assert_unchanged(model, before)
+    if name.startswith(("smoothgrad", "vargrad")):
+        return  # noise draws depend on the batch; chunk and seed equivalence is tested separately
+    single = np.stack([
+        explain(model, x[i], name, target_class=target[i], **_params(name)) for i in range(len(x))
+    ])
+    scale = np.abs(relevance).max() + 1e-30
+    np.testing.assert_allclose(single / scale, relevance / scale, atol=2e-5)
+
+
+def test_numpy_and_torch_batched_and_unbatched_inputs() -> None:
+    model, x = build("ecg")
+    from_torch = explain(model, x, "gradient", target_class=1)
+    from_numpy = explain(model, x.numpy().astype(np.float64), "gradient", target_class=1)
+    np.testing.assert_allclose(from_torch, from_numpy, rtol=1e-6)
+    one = explain(model, x[0].numpy(), "gradient", target_class=1)
+    assert one.shape == (1, 2000)
+    np.testing.assert_allclose(one, from_torch[0], rtol=1e-5, atol=1e-9)
+
+
+def test_x_is_not_modified_and_gradients_not_left_on_it() -> None:
+    model, x = build("ecg")
+    x.requires_grad_(True)
+    copy = x.detach().clone()
+    explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    assert torch.equal(x.detach(), copy) and x.grad is None
+
+
+def test_explain_works_under_no_grad_and_restores_grad_mode() -> None:
+    model, x = build("ecg")
+    with torch.no_grad():
+        relevance = explain(model, x, "gradient", target_class=1)
+        assert not torch.is_grad_enabled()
+    assert np.abs(relevance).sum() > 0
+
+
+def test_trailing_softmax_is_bypassed_unless_activation_is_asked_for() -> None:
+    torch.manual_seed(0)
+    model = ECGModel(num_classes=3, length=160).eval()
+    x = torch.randn(2, 1, 160)
+    logits_model = nn.Sequential(*list(model.fc.children())[:-1])
+    features = model.features(x).flatten(1)
+    with torch.no_grad():
+        assert torch.allclose(model(x), torch.softmax(logits_model(features), 1))
+    xs = x.clone().requires_grad_(True)
+    logit = logits_model(model.features(xs).flatten(1))[:, 2].sum()
+    (expected,) = torch.autograd.grad(logit, xs)
+    np.testing.assert_allclose(explain(model, x, "gradient", target_class=2), expected.numpy(),
+                               rtol=1e-5, atol=1e-9)
+    xs = x.clone().requires_grad_(True)
+    (expected_prob,) = torch.autograd.grad(model(xs)[:, 2].sum(), xs)
+    np.testing.assert_allclose(
+        explain(model, x, "gradient", target_class=2, explain_output="activation"),
+        expected_prob.numpy(), rtol=1e-5, atol=1e-9,
+    )
+
+
+def test_target_none_is_the_predicted_class() -> None:
+    model, x = build("resnet")
+    with torch.no_grad():
+        predicted = model(x).argmax(1).tolist()
+    np.testing.assert_array_equal(explain(model, x, "gradient"),
+                                  explain(model, x, "gradient", target_class=predicted))
+
+
+def test_multi_label_model_explains_each_output() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 30, 5),
+                          nn.Sigmoid()).eval()
+    x = torch.randn(2, 2, 32)
+    for k in range(5):
+        xs = x.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(model[:-1](xs)[:, k].sum(), xs)
+        np.testing.assert_allclose(explain(model, x, "gradient", target_class=k), expected,
+                                   rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method_name": "gradiant"}, UnknownMethodError, "closest names: gradient"),
+        ({"method_name": "lrp_epsilon_0_5", "epsilon": 1.0}, MethodParameterError, "give it once"),
+        ({"target_class": 2}, TargetError, "single-output binary model takes 0 or 1"),
+        ({"target_class": -1}, TargetError, "out of range"),
+        ({"target_class": [1, 1]}, TargetError, "2 entries but the batch has 3"),
+        ({"target_class": "one"}, TargetError, "target_class must be"),
+        ({"target_class": 1.5}, TargetError, "target_class must be"),
+        ({"x": np.zeros((3, 1, 1, 2000))}, InputError, "rank 4"),
+        ({"x": np.zeros(2000)}, InputError, r"x\[None\]"),
+        ({"x": np.zeros((0, 1, 2000))}, InputError, "empty"),
+        ({"x": np.full((1, 1, 2000), np.nan)}, InputError, "non-finite"),
+        ({"x": [[0.0] * 2000]}, InputError, "numpy array or a torch tensor"),
+        ({"method_name": "grad_cam", "target_layer": "features.99"}, LayerError, "candidates"),
+        ({"method_name": "grad_cam", "target_layer": "fc.0"}, LayerError, "not a feature map"),
+        ({"method_name": "grad_cam", "target_layer": 3}, LayerError, "dotted module name"),
+        ({"method_name": "grad_cam", "target_layer": nn.Conv1d(1, 1, 1)}, LayerError, "not part"),
+        ({"model": "not a model"}, UnsupportedModelError, "torch.nn.Module"),
+        ({"explain_output": "probabilities"}, TargetError, "explain_output"),
+    ],
+)
+def test_bad_input_raises_named_errors_and_leaves_the_model_as_found(
+    kwargs: dict, error: type, match: str
+) -> None:
+    model, x = build("ecg")
+    model.train()
+    before = snapshot(model)
+    call = {"model": model, "x": x, "method_name": "gradient", "target_class": 1, **kwargs}
+    with pytest.raises(error, match=match):
+        explain(**call)
+    assert_unchanged(model, before)
+
+
+def test_an_error_inside_the_forward_pass_leaves_the_model_as_found() -> None:
+    model, x = build("ecg")
+    model.features[0].weight.requires_grad_(False)
+    model.train()
+    before = snapshot(model)
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    handle = model.fc[0].register_forward_hook(fail)
+    before = snapshot(model)
+    for method in ("gradient", "guided_backprop", "grad_cam", "lrpsign_epsilon_0_5"):
+        with pytest.raises(RuntimeError, match="boom"):
+            explain(model, x, method, target_class=1)
+        assert_unchanged(model, before)
+    handle.remove()
+
+
+def test_guided_backprop_without_relu_modules_is_an_error() -> None:
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Tanh(), nn.Flatten(), nn.Linear(2 * 8, 2)).eval()
+    with pytest.raises(UnsupportedModelError, match="nn.ReLU"):
+        explain(model, torch.randn(2, 1, 10), "guided_backprop", target_class=0)
+
+
+def test_tf_calculate_relevancemap_matches_explain() -> None:
+    model, x = build("ecg")
+    import copy
+
+    no_activation = copy.deepcopy(model)
+    no_activation.fc[-1] = nn.Identity()
+    for method in ("gradient", "gradient_x_input", "guided_backprop", "lrp_z", "lrp_epsilon_0_1"):
+        np.testing.assert_allclose(
+            tf_calculate_relevancemap(method, x, no_activation),
+            explain(model, x, method), rtol=1e-5, atol=1e-9,
+        )
+    np.testing.assert_array_equal(
+        tf_calculate_relevancemap("gradient", x, model, neuron_selection=0),
+        explain(model, x, "gradient", target_class=0),
+    )
