@@ -13,16 +13,32 @@ class ECGModel(nn.Module):
     def __init__(self, input_channels: int = 1, num_classes: int = 1, length: int = 2000) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv1d(input_channels, 32, 5, padding=2), nn.BatchNorm1d(32), nn.ReLU(),
+            nn.Conv1d(input_channels, 32, 5, padding=2),
+            nn.BatchNorm1d(32),
+            nn.ReLU(),
             nn.MaxPool1d(2, 2),
-            nn.Conv1d(32, 64, 5, padding=2), nn.BatchNorm1d(64), nn.ReLU(), nn.MaxPool1d(4, 4),
-            nn.Conv1d(64, 128, 3, padding=1), nn.BatchNorm1d(128), nn.ReLU(), nn.MaxPool1d(2, 2),
-            nn.Conv1d(128, 256, 3, padding=1), nn.BatchNorm1d(256), nn.ReLU(), nn.MaxPool1d(5, 5),
+            nn.Conv1d(32, 64, 5, padding=2),
+            nn.BatchNorm1d(64),
+            nn.ReLU(),
+            nn.MaxPool1d(4, 4),
+            nn.Conv1d(64, 128, 3, padding=1),
+            nn.BatchNorm1d(128),
+            nn.ReLU(),
+            nn.MaxPool1d(2, 2),
+            nn.Conv1d(128, 256, 3, padding=1),
+            nn.BatchNorm1d(256),
+            nn.ReLU(),
+            nn.MaxPool1d(5, 5),
         )
         self.fc = nn.Sequential(
-            nn.Linear(256 * (length // 80), 512), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(512, 128), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(128, num_classes), nn.Sigmoid() if num_classes == 1 else nn.Softmax(dim=1),
+            nn.Linear(256 * (length // 80), 512),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(512, 128),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(128, num_classes),
+            nn.Sigmoid() if num_classes == 1 else nn.Softmax(dim=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,11 +107,17 @@ class CNN2D(nn.Module):
     def __init__(self, classes: int = 4) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.AvgPool2d(2),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(),
-                                        nn.Linear(32, classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

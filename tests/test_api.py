@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from models import ECGModel, assert_unchanged, build, snapshot
 from torch import nn
 
+from models import ECGModel, assert_unchanged, build, snapshot
 from signxai import (
     InputError,
     LayerError,
@@ -20,8 +20,11 @@ from signxai import (
 )
 from signxai.torch_signxai import tf_calculate_relevancemap
 
-FAST = {"integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 3, "seed": 0},
-        "vargrad": {"samples": 3, "seed": 0}}
+FAST = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"samples": 3, "seed": 0},
+    "vargrad": {"samples": 3, "seed": 0},
+}
 
 
 def _params(name: str) -> dict:
@@ -54,9 +57,9 @@ def test_every_listed_method_gives_shape_dtype_finite_batch_equals_per_sample_an
     assert_unchanged(model, before)
     if name.startswith(("smoothgrad", "vargrad")):
         return  # noise draws depend on the batch; chunk and seed equivalence is tested separately
-    single = np.stack([
-        explain(model, x[i], name, target_class=target[i], **_params(name)) for i in range(len(x))
-    ])
+    single = np.stack(
+        [explain(model, x[i], name, target_class=target[i], **_params(name)) for i in range(len(x))]
+    )
     scale = np.abs(relevance).max() + 1e-30
     np.testing.assert_allclose(single / scale, relevance / scale, atol=2e-5)
 
@@ -98,13 +101,16 @@ def test_trailing_softmax_is_bypassed_unless_activation_is_asked_for() -> None:
     xs = x.clone().requires_grad_(True)
     logit = logits_model(model.features(xs).flatten(1))[:, 2].sum()
     (expected,) = torch.autograd.grad(logit, xs)
-    np.testing.assert_allclose(explain(model, x, "gradient", target_class=2), expected.numpy(),
-                               rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(
+        explain(model, x, "gradient", target_class=2), expected.numpy(), rtol=1e-5, atol=1e-9
+    )
     xs = x.clone().requires_grad_(True)
     (expected_prob,) = torch.autograd.grad(model(xs)[:, 2].sum(), xs)
     np.testing.assert_allclose(
         explain(model, x, "gradient", target_class=2, explain_output="activation"),
-        expected_prob.numpy(), rtol=1e-5, atol=1e-9,
+        expected_prob.numpy(),
+        rtol=1e-5,
+        atol=1e-9,
     )
 
 
@@ -112,20 +118,23 @@ def test_target_none_is_the_predicted_class() -> None:
     model, x = build("resnet")
     with torch.no_grad():
         predicted = model(x).argmax(1).tolist()
-    np.testing.assert_array_equal(explain(model, x, "gradient"),
-                                  explain(model, x, "gradient", target_class=predicted))
+    np.testing.assert_array_equal(
+        explain(model, x, "gradient"), explain(model, x, "gradient", target_class=predicted)
+    )
 
 
 def test_multi_label_model_explains_each_output() -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 30, 5),
-                          nn.Sigmoid()).eval()
+    model = nn.Sequential(
+        nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 30, 5), nn.Sigmoid()
+    ).eval()
     x = torch.randn(2, 2, 32)
     for k in range(5):
         xs = x.clone().requires_grad_(True)
         (expected,) = torch.autograd.grad(model[:-1](xs)[:, k].sum(), xs)
-        np.testing.assert_allclose(explain(model, x, "gradient", target_class=k), expected,
-                                   rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(
+            explain(model, x, "gradient", target_class=k), expected, rtol=1e-5, atol=1e-9
+        )
 
 
 @pytest.mark.parametrize(
@@ -196,7 +205,9 @@ def test_tf_calculate_relevancemap_matches_explain() -> None:
     for method in ("gradient", "gradient_x_input", "guided_backprop", "lrp_z", "lrp_epsilon_0_1"):
         np.testing.assert_allclose(
             tf_calculate_relevancemap(method, x, no_activation),
-            explain(model, x, method), rtol=1e-5, atol=1e-9,
+            explain(model, x, method),
+            rtol=1e-5,
+            atol=1e-9,
         )
     np.testing.assert_array_equal(
         tf_calculate_relevancemap("gradient", x, model, neuron_selection=0),

@@ -14,8 +14,12 @@ TUTORIAL = Path(__file__).resolve().parents[2] / "shared" / "seed" / "tutorial.p
 @pytest.mark.skipif(not TUTORIAL.exists(), reason=f"{TUTORIAL} is not present")
 def test_tutorial_runs_unchanged(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(TUTORIAL)], cwd=tmp_path, capture_output=True, text=True,
-        timeout=600, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
+        [sys.executable, str(TUTORIAL)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "TUTORIAL COMPLETED" in result.stdout

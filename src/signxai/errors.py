@@ -27,5 +27,5 @@ class LayerError(SignXAIError, ValueError):
     """A ``target_layer`` does not exist, did not run, or does not produce a feature map."""
 
 
-class UnsupportedModelError(SignXAIError, TypeError):
+class UnsupportedModelError(SignXAIError, ValueError):
     """The model is not an ``nn.Module`` or contains something the chosen method cannot handle."""

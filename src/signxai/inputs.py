@@ -61,9 +61,7 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     if tensor.shape[0] == 0 or tensor.numel() == 0:
         raise InputError(f"x is empty: shape {shape}")
     reference = view.parameter()
-    dtype = reference.dtype if reference is not None and reference.is_floating_point() else (
-        torch.float32
-    )
+    dtype = reference.dtype if reference is not None and reference.is_floating_point() else (torch.float32)
     device = reference.device if reference is not None else torch.device("cpu")
     tensor = tensor.to(device=device, dtype=dtype).clone()
     if not torch.isfinite(tensor).all():
@@ -78,7 +76,5 @@ def as_like(relevance: torch.Tensor, batch: Batch) -> np.ndarray:
     if batch.unbatched:
         result = result[0]
     if result.shape != batch.shape:
-        raise RuntimeError(
-            f"internal error: relevance shape {result.shape} differs from x {batch.shape}"
-        )
+        raise RuntimeError(f"internal error: relevance shape {result.shape} differs from x {batch.shape}")
     return np.ascontiguousarray(result)

@@ -44,13 +44,9 @@ class ModelView:
 
     def __init__(self, model: nn.Module, explain_output: str = "logit") -> None:
         if not isinstance(model, nn.Module):
-            raise UnsupportedModelError(
-                f"model must be a torch.nn.Module, got {type(model).__name__}"
-            )
+            raise UnsupportedModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if explain_output not in ("logit", "activation"):
-            raise TargetError(
-                f"explain_output must be 'logit' or 'activation', got {explain_output!r}"
-            )
+            raise TargetError(f"explain_output must be 'logit' or 'activation', got {explain_output!r}")
         self.model = model
         self.explain_output = explain_output
         self._handles: list[Any] = []
@@ -182,20 +178,22 @@ class ModelView:
             close = difflib.get_close_matches(target_layer, names, n=5, cutoff=0.5)
             shown = close or names[:20]
             raise LayerError(
-                f"target_layer '{target_layer}' is not a module of the model; candidates: "
-                f"{', '.join(shown)}"
+                f"target_layer '{target_layer}' is not a module of the model; candidates: {', '.join(shown)}"
             )
         raise LayerError(
-            f"target_layer must be a dotted module name, a module or None, got "
-            f"{type(target_layer).__name__}"
+            f"target_layer must be a dotted module name, a module or None, got {type(target_layer).__name__}"
         )
 
     def input_rank(self) -> int | None:
-        """The batched input rank the first Linear/Conv layer expects, or None if unknown."""
+        """The batched input rank the first layer with weights expects, or None if unknown.
+
+        The first module (in registration order) that owns parameters decides: a Linear or Conv
+        gives its rank; anything else (an LSTM, an embedding, a custom module) gives None and
+        ``x`` is taken as batched.
+        """
         for module in self.model.modules():
-            for kind, rank in INPUT_RANK.items():
-                if type(module) is kind:
-                    return rank
+            if any(True for _ in module.parameters(recurse=False)):
+                return INPUT_RANK.get(type(module))
         return None
 
     def parameter(self) -> torch.Tensor | None:
@@ -245,13 +243,13 @@ def resolve_targets(target_class: Any, logits: torch.Tensor) -> torch.Tensor:
         try:
             values = [_as_int(v) for v in items]
         except TypeError:
-            raise TargetError(
-                f"target_class entries must be ints, got {items[:5]!r}"
-            ) from None
+            raise TargetError(f"target_class entries must be ints, got {items[:5]!r}") from None
     bad = [v for v in values if not 0 <= v < allowed]
     if bad:
-        kind = "a single-output binary model takes 0 or 1" if classes == 1 else (
-            f"the model has {classes} outputs, so 0..{classes - 1}"
+        kind = (
+            "a single-output binary model takes 0 or 1"
+            if classes == 1
+            else (f"the model has {classes} outputs, so 0..{classes - 1}")
         )
         raise TargetError(f"target_class {bad[0]} is out of range: {kind}")
     return torch.tensor(values, device=logits.device, dtype=torch.long)

@@ -13,8 +13,8 @@ from captum.attr import (
     LayerGradCam,
     Saliency,
 )
-from models import ARCHITECTURES, CAM_LAYERS, build, rel_error
 
+from models import ARCHITECTURES, CAM_LAYERS, build, rel_error
 from signxai import explain
 from signxai.methods.post import sign_mu
 
@@ -65,8 +65,13 @@ def test_binary_target_zero_explains_minus_the_logit() -> None:
     model, x = build("ecg")
     expected = Saliency(_logit_model(model)).attribute(x, target=0, abs=False)
     assert rel_error(explain(model, x, "gradient", target_class=0), -expected) < 1e-6
-    assert rel_error(explain(model, x, "gradient", target_class=[1, 0, 1]),
-                     expected * torch.tensor([1.0, -1.0, 1.0]).view(3, 1, 1)) < 1e-6
+    assert (
+        rel_error(
+            explain(model, x, "gradient", target_class=[1, 0, 1]),
+            expected * torch.tensor([1.0, -1.0, 1.0]).view(3, 1, 1),
+        )
+        < 1e-6
+    )
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -92,8 +97,9 @@ def test_integrated_gradients_baseline_matches_captum(arch: str) -> None:
     expected = IntegratedGradients(_logit_model(model)).attribute(
         x, baselines=baseline.expand_as(x), target=index, n_steps=20
     )
-    ours = explain(model, x, "integrated_gradients_steps_20", target_class=target,
-                   baseline=baseline[0].numpy())
+    ours = explain(
+        model, x, "integrated_gradients_steps_20", target_class=target, baseline=baseline[0].numpy()
+    )
     assert rel_error(ours, expected) < 1e-4
 
 
@@ -127,17 +133,24 @@ def test_smoothgrad_is_the_mean_of_captum_saliency_on_the_same_noise() -> None:
     model, x = build("resnet")
     target = [1, 2, 0]
     samples, level, seed = 8, 0.1, 7
-    ours = explain(model, x, f"smoothgrad_noise_0_1_samples_{samples}", target_class=target,
-                   seed=seed, batch_size=10_000)
-    variance = explain(model, x, "vargrad", target_class=target, noise_level=level,
-                       samples=samples, seed=seed, batch_size=10_000)
+    ours = explain(
+        model, x, f"smoothgrad_noise_0_1_samples_{samples}", target_class=target, seed=seed, batch_size=10_000
+    )
+    variance = explain(
+        model,
+        x,
+        "vargrad",
+        target_class=target,
+        noise_level=level,
+        samples=samples,
+        seed=seed,
+        batch_size=10_000,
+    )
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn((samples, *x.shape), generator=generator)
     spread = x.amax(dim=(1, 2), keepdim=True) - x.amin(dim=(1, 2), keepdim=True)
     saliency = Saliency(model.eval())
-    grads = torch.stack([
-        saliency.attribute(x + n * level * spread, target=target, abs=False) for n in noise
-    ])
+    grads = torch.stack([saliency.attribute(x + n * level * spread, target=target, abs=False) for n in noise])
     assert rel_error(ours, grads.mean(0)) < 1e-5
     assert rel_error(variance, grads.var(0, unbiased=False)) < 1e-4
 
@@ -157,8 +170,9 @@ def test_integrated_gradients_completeness_error_shrinks_with_steps() -> None:
     model, x = build("resnet")
     deltas = []
     for steps in (2, 8, 64):
-        _, delta = explain(model, x, f"integrated_gradients_steps_{steps}", target_class=1,
-                           return_convergence_delta=True)
+        _, delta = explain(
+            model, x, f"integrated_gradients_steps_{steps}", target_class=1, return_convergence_delta=True
+        )
         deltas.append(np.abs(delta).max())
     assert deltas[2] < deltas[0]
     assert deltas[2] < 1e-2 * max(deltas[0], 1e-6) or deltas[2] < 1e-4
@@ -179,10 +193,12 @@ def test_suffixes_equal_their_definitions(base: str) -> None:
     seed = {"seed": 1} if base == "smoothgrad" else {}
     plain = explain(model, x, base, target_class=1, **seed)
     xt = torch.as_tensor(x)
-    np.testing.assert_allclose(explain(model, x, f"{base}_x_input", target_class=1, **seed),
-                               plain * x.numpy(), rtol=1e-6)
-    np.testing.assert_array_equal(explain(model, x, f"{base}_x_sign", target_class=1, **seed),
-                                  plain * sign_mu(xt).numpy())
+    np.testing.assert_allclose(
+        explain(model, x, f"{base}_x_input", target_class=1, **seed), plain * x.numpy(), rtol=1e-6
+    )
+    np.testing.assert_array_equal(
+        explain(model, x, f"{base}_x_sign", target_class=1, **seed), plain * sign_mu(xt).numpy()
+    )
     np.testing.assert_array_equal(
         explain(model, x, f"{base}_x_sign_mu_0_5", target_class=1, **seed),
         plain * np.where(x.numpy() >= 0.5, 1.0, -1.0),
@@ -202,6 +218,8 @@ def test_guided_backprop_handles_inplace_relu() -> None:
             module.inplace = True
     for method in ("guided_backprop", "deconvnet"):
         np.testing.assert_allclose(
-            explain(inplace, x, method, target_class=1), explain(model, x, method, target_class=1),
-            rtol=1e-6, atol=1e-9,
+            explain(inplace, x, method, target_class=1),
+            explain(model, x, method, target_class=1),
+            rtol=1e-6,
+            atol=1e-9,
         )

@@ -17,8 +17,15 @@ PRESET = ("_VGG16ILSVRC", "_VGG16MITPL365", "_MNISTCNN")
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("0_5", 0.5), ("0_05", 0.05), ("0_25", 0.25), ("neg_0_5", -0.5), ("1", 1.0),
-     ("0_001", 0.001), ("100", 100.0)],
+    [
+        ("0_5", 0.5),
+        ("0_05", 0.05),
+        ("0_25", 0.25),
+        ("neg_0_5", -0.5),
+        ("1", 1.0),
+        ("0_001", 0.001),
+        ("100", 100.0),
+    ],
 )
 def test_numbers_join_digit_groups(text: str, value: float) -> None:
     assert parse_number(text) == value
@@ -131,13 +138,28 @@ def test_unknown_method_error_is_a_value_error() -> None:
 def test_list_methods_covers_every_family_prefix_and_suffix() -> None:
     names = list_methods()
     assert names == sorted(names)
-    for expected in ("gradient", "gradient_x_input", "gradient_x_sign", "gradient_x_sign_mu_0_5",
-                     "integrated_gradients", "smoothgrad", "vargrad", "guided_backprop",
-                     "deconvnet_x_sign", "grad_cam"):
+    for expected in (
+        "gradient",
+        "gradient_x_input",
+        "gradient_x_sign",
+        "gradient_x_sign_mu_0_5",
+        "integrated_gradients",
+        "smoothgrad",
+        "vargrad",
+        "guided_backprop",
+        "deconvnet_x_sign",
+        "grad_cam",
+    ):
         assert expected in names
     for prefix in ("lrp", "lrpsign", "lrpz", "w2lrp", "flatlrp", "zblrp"):
-        for rule in ("z", "epsilon_0_25_std_x", "alpha_1_beta_0", "zplus",
-                     "sequential_composite_a", "sequential_composite_b"):
+        for rule in (
+            "z",
+            "epsilon_0_25_std_x",
+            "alpha_1_beta_0",
+            "zplus",
+            "sequential_composite_a",
+            "sequential_composite_b",
+        ):
             assert f"{prefix}_{rule}" in names
 
 

@@ -43,12 +43,8 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
-def _modified_relu_gradient(
-    function: type[torch.autograd.Function], method: str
-) -> Any:
-    def compute(
-        view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
-    ) -> torch.Tensor:
+def _modified_relu_gradient(function: type[torch.autograd.Function], method: str) -> Any:
+    def compute(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
         relus = [m for m in view.model.modules() if isinstance(m, nn.ReLU)]
         if not relus:
             raise UnsupportedModelError(
@@ -81,10 +77,16 @@ def _modified_relu_gradient(
 
 
 for _name, _function, _summary in (
-    ("guided_backprop", _GuidedReLU,
-     "gradient where every ReLU passes back only positive gradient at positive inputs"),
-    ("deconvnet", _DeconvReLU,
-     "gradient where every ReLU applies ReLU to the gradient, ignoring the forward mask"),
+    (
+        "guided_backprop",
+        _GuidedReLU,
+        "gradient where every ReLU passes back only positive gradient at positive inputs",
+    ),
+    (
+        "deconvnet",
+        _DeconvReLU,
+        "gradient where every ReLU applies ReLU to the gradient, ignoring the forward mask",
+    ),
 ):
     register(
         Family(

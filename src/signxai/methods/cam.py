@@ -64,8 +64,12 @@ register(
         pattern="grad_cam",
         compute=grad_cam,
         params=(
-            Param("target_layer", object, None,
-                  "dotted module name or module whose output is used (default: last Conv)"),
+            Param(
+                "target_layer",
+                object,
+                None,
+                "dotted module name or module whose output is used (default: last Conv)",
+            ),
             Param("normalize", bool, False, "divide each map by its maximum"),
         ),
         kind="cam",

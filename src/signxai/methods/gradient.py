@@ -14,7 +14,15 @@ import numpy as np
 import torch
 
 from signxai.errors import MethodParameterError
-from signxai.methods.registry import INTEGER, NUMBER, Family, Param, at_least, format_number, register
+from signxai.methods.registry import (
+    INTEGER,
+    NUMBER,
+    Family,
+    Param,
+    at_least,
+    format_number,
+    register,
+)
 from signxai.model import ModelView
 
 GRADIENT_EXAMPLES = ("gradient",)
@@ -48,9 +56,7 @@ def _chunks(total: int, rows_per_item: int, batch_size: int) -> Iterator[range]:
         yield range(start, min(total, start + step))
 
 
-def _stacked_gradient(
-    view: ModelView, inputs: list[torch.Tensor], weights: torch.Tensor
-) -> torch.Tensor:
+def _stacked_gradient(view: ModelView, inputs: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
     """Gradients for several inputs of the batch's shape, in one pass; ``(k, B, ...)``."""
     stacked = torch.cat(inputs) if len(inputs) > 1 else inputs[0]
     grad, _ = input_gradient(view, stacked, weights.repeat(len(inputs), 1))
@@ -144,9 +150,7 @@ def vargrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, 
 
 def _write_noise(name: str) -> Any:
     def write(params: Mapping[str, Any]) -> str:
-        return (
-            f"{name}_noise_{format_number(params['noise_level'])}_samples_{params['samples']}"
-        )
+        return f"{name}_noise_{format_number(params['noise_level'])}_samples_{params['samples']}"
 
     return write
 
@@ -194,8 +198,14 @@ for _name, _summary in (
             pattern=rf"{_name}(?:_noise_(?P<noise_level>{NUMBER}))?(?:_samples_(?P<samples>{INTEGER}))?",
             compute=smoothgrad if _name == "smoothgrad" else vargrad,
             params=(
-                Param("noise_level", float, 0.2, "noise std as a fraction s of each sample's range",
-                      in_name=True, check=at_least(0.0)),
+                Param(
+                    "noise_level",
+                    float,
+                    0.2,
+                    "noise std as a fraction s of each sample's range",
+                    in_name=True,
+                    check=at_least(0.0),
+                ),
                 Param("samples", int, 50, "number of noisy samples n", in_name=True, check=at_least(1)),
                 Param("seed", int, None, "seed of the noise (reproducible maps)"),
                 BATCH_SIZE,

@@ -28,17 +28,43 @@ from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_graph import LRPGraphMode
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
 from signxai.methods.rules import SignRule, StdxEpsilon, ZRule
-from signxai.model import OUTPUT_ACTIVATIONS, ModelView
+from signxai.model import ModelView
 
 ACTIVATIONS = (
-    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6,
-    nn.Hardtanh, nn.PReLU, nn.SELU, nn.CELU, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.LogSigmoid,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.ReLU6,
+    nn.Hardtanh,
+    nn.PReLU,
+    nn.SELU,
+    nn.CELU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.LogSigmoid,
     nn.Softsign,
 )
 PASSIVE = (
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Flatten, nn.Unflatten, nn.Identity,
-    nn.ZeroPad1d, nn.ZeroPad2d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.AlphaDropout,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.Identity,
+    nn.ZeroPad1d,
+    nn.ZeroPad2d,
 )
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -129,9 +155,7 @@ def _bounds(params: Mapping[str, Any], x: torch.Tensor) -> tuple[Any, Any]:
 
 
 register_input_rule("lrp", lambda p, x: None, "the same rule as the other layers")
-register_input_rule(
-    "lrpsign", lambda p, x: SignRule(p["mu"]), "SIGN: z-rule denominator, sign_mu(x) * c"
-)
+register_input_rule("lrpsign", lambda p, x: SignRule(p["mu"]), "SIGN: z-rule denominator, sign_mu(x) * c")
 register_input_rule("lrpz", lambda p, x: ZRule(), "z-rule")
 register_input_rule("w2lrp", lambda p, x: WSquare(), "w-square rule")
 register_input_rule("flatlrp", lambda p, x: Flat(), "flat rule")
@@ -162,9 +186,7 @@ def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
         supported = isinstance(
             module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, AvgPool, BatchNorm)
         ) and not isinstance(module, nn.MultiheadAttention)
-        own_parameters = bool(module._parameters) and any(
-            p is not None for p in module._parameters.values()
-        )
+        own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
         if (is_leaf or own_parameters) and not supported:
             found.append(f"'{name or '<root>'}' ({type(module).__name__})")
     return found
@@ -213,7 +235,8 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     unsupported = _unsupported(model, view.bypassed)
     if unsupported:
         raise UnsupportedModelError(
-            "LRP has no rule for these modules: " + ", ".join(unsupported)
+            "LRP has no rule for these modules: "
+            + ", ".join(unsupported)
             + " (supported: Linear, Conv, BatchNorm after Conv/Linear, activations, pooling, "
             "dropout, flatten)"
         )
@@ -228,7 +251,8 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
         if not isinstance(producer, WEIGHTED):
             source = (
                 f"'{names[id(producer)]}' ({type(producer).__name__})"
-                if producer is not None else "an operation that is not a module (e.g. an addition)"
+                if producer is not None
+                else "an operation that is not a module (e.g. an addition)"
             )
             raise UnsupportedModelError(
                 f"BatchNorm '{names[id(module)]}' is fed by {source}, not by a Conv/Linear layer "
@@ -236,9 +260,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
                 "right before it"
             )
         pairs.append((producer, module))
-    structure = Structure(
-        first_layer=weighted[0], batch_norm_pairs=pairs, bypassed=view.bypassed
-    )
+    structure = Structure(first_layer=weighted[0], batch_norm_pairs=pairs, bypassed=view.bypassed)
     _STRUCTURES[model] = (signature, structure)
     return structure
 
@@ -298,9 +320,7 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
             logits = view.forward(inputs)
         graph.check(view.bypassed)
         weights = view.target_weights(target, logits)
-        (relevance,) = torch.autograd.grad(
-            logits, inputs, grad_outputs=weights * logits.detach()
-        )
+        (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
     return relevance
 
 
@@ -324,13 +344,10 @@ def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:
         raise MethodParameterError(f"'{method_name}': the alpha-beta rule needs alpha= and beta=")
     if rule == "alpha_beta" and abs(params["alpha"] - params["beta"] - 1.0) > 1e-9:
         raise MethodParameterError(
-            f"'{method_name}': alpha - beta must be 1, got alpha={params['alpha']:g}, "
-            f"beta={params['beta']:g}"
+            f"'{method_name}': alpha - beta must be 1, got alpha={params['alpha']:g}, beta={params['beta']:g}"
         )
     if params["mu"] != 0.0 and params["input_rule"] != "lrpsign":
-        raise MethodParameterError(
-            f"'{method_name}': mu (SIGN-mu) only applies to the lrpsign_ input rule"
-        )
+        raise MethodParameterError(f"'{method_name}': mu (SIGN-mu) only applies to the lrpsign_ input rule")
     if params["input_rule"] != "zblrp" and (params["low"] is not None or params["high"] is not None):
         raise MethodParameterError(f"'{method_name}': low/high only apply to the zblrp_ input rule")
     if rule != "epsilon" and (params["epsilon"] is not None or params["std_x"]):
@@ -376,9 +393,12 @@ register(
         form="<lrp|lrpsign|lrpz|w2lrp|flatlrp|zblrp>_<z|epsilon_<e>[_std_x]|alpha_<a>_beta_<b>|zplus|"
         "sequential_composite_a|sequential_composite_b>[_mu_<m>]",
         summary="layer-wise relevance propagation from R = z (the target logit)",
-        examples=tuple(
-            f"{prefix}_{rule.example}" for prefix in INPUT_RULES for rule in LAYER_RULES.values()
-        ) + ("lrpsign_epsilon_0_5_mu_0_5", "lrp_epsilon_0_5", "lrp_alpha_2_beta_1"),
+        examples=(
+            *tuple(f"{prefix}_{rule.example}" for prefix in INPUT_RULES for rule in LAYER_RULES.values()),
+            "lrpsign_epsilon_0_5_mu_0_5",
+            "lrp_epsilon_0_5",
+            "lrp_alpha_2_beta_1",
+        ),
         write=_write,
         finish=_finish,
     )

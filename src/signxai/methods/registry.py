@@ -79,8 +79,7 @@ class Param:
                     value = self.kind(value)
             except (TypeError, ValueError):
                 raise MethodParameterError(
-                    f"parameter '{self.name}' of '{method_name}' expects {self.kind.__name__}, "
-                    f"got {value!r}"
+                    f"parameter '{self.name}' of '{method_name}' expects {self.kind.__name__}, got {value!r}"
                 ) from None
         if self.check is not None and value is not None:
             message = self.check(value)
@@ -290,8 +289,7 @@ def parse(method_name: str, keywords: Mapping[str, Any] | None = None) -> Method
         if post_match["mu"] is not None:
             if post.name != "sign_mu":
                 raise UnknownMethodError(
-                    f"method_name '{method_name}': only _x_sign_mu takes a number"
-                    f"{_closest(method_name)}"
+                    f"method_name '{method_name}': only _x_sign_mu takes a number{_closest(method_name)}"
                 )
             mu = parse_number(post_match["mu"])
             if "mu" in keywords and float(keywords.pop("mu")) != mu:
@@ -311,9 +309,7 @@ def parse(method_name: str, keywords: Mapping[str, Any] | None = None) -> Method
     if family.finish is not None:
         params = family.finish(params, method_name)
     spec = MethodSpec(name="", family=family, params=params, post=post, mu=mu)
-    return MethodSpec(
-        name=canonical_name(spec), family=family, params=params, post=post, mu=mu
-    )
+    return MethodSpec(name=canonical_name(spec), family=family, params=params, post=post, mu=mu)
 
 
 def _merge(

@@ -95,10 +95,9 @@ class SignRule(BasicHook):
             param_modifiers=[NoMod()],
             output_modifiers=[lambda output: output],
             gradient_mapper=lambda out_grad, outputs: out_grad / z_denominator(outputs[0]),
-            reducer=lambda inputs, gradients: torch.where(inputs[0] >= mu, 1.0, -1.0).to(
-                gradients[0].dtype
-            )
-            * gradients[0],
+            reducer=lambda inputs, gradients: (
+                torch.where(inputs[0] >= mu, 1.0, -1.0).to(gradients[0].dtype) * gradients[0]
+            ),
         )
 
     def copy(self) -> SignRule:
