@@ -1,12 +1,12 @@
 """LRP family on zennit: the name-to-composite mapping, canonization and the input-layer rules.
 
 One backward pass for the whole batch: zennit hooks on every Linear/Conv (the rule chosen by the
-method name, the first layer by its prefix), ``Pass`` on activations, ``Norm`` on average
-pooling, BatchNorm merged into the Conv/Linear that feeds it (found from the data flow, not the
-module order). What hooks cannot reach is handled while the forward pass runs
-(:mod:`signxai.methods.lrp_graph`): residual additions split relevance in proportion to their
-summands, functional means/sums pool like average pooling, and products of two input-dependent
-tensors (attention, gating) raise an error instead of giving a wrong map.
+method name, the first layer by its prefix), ``Pass`` on activations, BatchNorm merged into the
+Conv/Linear that feeds it (found from the data flow, not the module order). The rest is handled
+while the forward pass runs (:mod:`signxai.methods.lrp_graph`): average pooling (modules and
+functional means) redistributes relevance in proportion to the inputs, residual additions split
+it in proportion to their summands, and products of two input-dependent tensors (attention,
+gating) raise an error instead of giving a wrong map.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from typing import Any
 import torch
 from torch import nn
 from zennit.canonizers import MergeBatchNorm
-from zennit.core import Composite, Hook
-from zennit.rules import AlphaBeta, Epsilon, Flat, Norm, Pass, WSquare, ZBox, ZPlus
-from zennit.types import AvgPool, BatchNorm, Convolution, Linear
+from zennit.core import Composite, Hook, RemovableHandleList
+from zennit.rules import AlphaBeta, Flat, Pass, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_graph import LRPGraphMode
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
-from signxai.methods.rules import SignRule, StdxEpsilon, ZRule
+from signxai.methods.rules import EpsilonRule, SignRule, StdxEpsilon, ZRule
 from signxai.model import ModelView
 
 ACTIVATIONS = (
@@ -66,7 +65,17 @@ PASSIVE = (
     nn.ZeroPad1d,
     nn.ZeroPad2d,
 )
-WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+WEIGHTED = (nn.Linear, *CONVOLUTIONS)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+AVERAGE_POOLS = (
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+)
 
 
 # ------------------------------------------------------------------------ rules by name
@@ -88,7 +97,7 @@ def _same(hook: Hook) -> tuple[Hook, Hook]:
 def _epsilon(params: Mapping[str, Any]) -> tuple[Hook, Hook]:
     if params["std_x"]:
         return _same(StdxEpsilon(params["epsilon"]))
-    return _same(Epsilon(epsilon=params["epsilon"]))
+    return _same(EpsilonRule(params["epsilon"]))
 
 
 LAYER_RULES: dict[str, LayerRule] = {}
@@ -131,7 +140,7 @@ register_layer_rule(
     LayerRule(
         "sequential_composite_a",
         "sequential_composite_a",
-        lambda p: (AlphaBeta(alpha=1.0, beta=0.0), Epsilon(epsilon=0.1)),
+        lambda p: (AlphaBeta(alpha=1.0, beta=0.0), EpsilonRule(0.1)),
         "epsilon 0.1 on Linear, alpha1-beta0 on Conv",
         "sequential_composite_a",
     )
@@ -140,7 +149,7 @@ register_layer_rule(
     LayerRule(
         "sequential_composite_b",
         "sequential_composite_b",
-        lambda p: (AlphaBeta(alpha=2.0, beta=1.0), Epsilon(epsilon=0.1)),
+        lambda p: (AlphaBeta(alpha=2.0, beta=1.0), EpsilonRule(0.1)),
         "epsilon 0.1 on Linear, alpha2-beta1 on Conv",
         "sequential_composite_b",
     )
@@ -170,6 +179,8 @@ class Structure:
     first_layer: nn.Module
     batch_norm_pairs: list[tuple[nn.Module, nn.Module]]
     bypassed: nn.Module | None
+    #: Whether the forward pass has operations that ``LRPGraphMode`` must handle.
+    needs_graph_mode: bool
 
 
 _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], Structure]] = (
@@ -184,7 +195,7 @@ def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
             continue
         is_leaf = not any(True for _ in module.children())
         supported = isinstance(
-            module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, AvgPool, BatchNorm)
+            module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS)
         ) and not isinstance(module, nn.MultiheadAttention)
         own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
         if (is_leaf or own_parameters) and not supported:
@@ -218,7 +229,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
             keep.append(output)
 
     def before(module: nn.Module, inputs: Any) -> None:
-        if isinstance(module, BatchNorm) and inputs:
+        if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
 
     handles = []
@@ -227,8 +238,8 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
             if not any(True for _ in module.children()):
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
-        with torch.no_grad():
-            view.forward(x[:1])
+        with LRPGraphMode() as graph:
+            view.forward(x[:1].detach().requires_grad_(True))
     finally:
         for handle in handles:
             handle.remove()
@@ -245,7 +256,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
         raise UnsupportedModelError("LRP needs at least one Linear or Conv layer in the model")
     pairs = []
     for module in dict.fromkeys(order):
-        if not isinstance(module, BatchNorm):
+        if not isinstance(module, BATCH_NORMS):
             continue
         producer = batch_norm_inputs.get(id(module))
         if not isinstance(producer, WEIGHTED):
@@ -260,9 +271,31 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
                 "right before it"
             )
         pairs.append((producer, module))
-    structure = Structure(first_layer=weighted[0], batch_norm_pairs=pairs, bypassed=view.bypassed)
+    structure = Structure(
+        first_layer=weighted[0],
+        batch_norm_pairs=pairs,
+        bypassed=view.bypassed,
+        # the bypassed output activation is one handled call that the real pass never reaches
+        needs_graph_mode=graph.handled > (view.bypassed is not None),
+    )
     _STRUCTURES[model] = (signature, structure)
     return structure
+
+
+class MergedBatchNormPass(Hook):
+    """A BatchNorm merged into its Conv/Linear computes the identity: hand its input on as is.
+
+    zennit's merge leaves x / sqrt(1 + eps) there; returning the input makes the forward exact
+    and lets relevance pass unchanged, like zennit's ``Pass`` but without its extra copies.
+    """
+
+    def register(self, module: nn.Module) -> RemovableHandleList:
+        """Register the forward hook that returns the module's input."""
+        return RemovableHandleList([module.register_forward_hook(lambda module, inputs, output: inputs[0])])
+
+    def copy(self) -> MergedBatchNormPass:
+        """A fresh instance."""
+        return MergedBatchNormPass()
 
 
 class DataflowMergeBatchNorm(MergeBatchNorm):
@@ -299,16 +332,16 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
             return None
         if module is first_layer and first_hook is not None:
             return first_hook
-        if isinstance(module, Convolution):
+        if isinstance(module, CONVOLUTIONS):
             return conv_hook
-        if isinstance(module, Linear):
+        if isinstance(module, nn.Linear):
             return linear_hook
+        if isinstance(module, nn.ReLU):
+            return None  # the gradient is exact: where ReLU masks, the next layer's input is 0
         if isinstance(module, ACTIVATIONS):
             return Pass()
-        if isinstance(module, AvgPool):
-            return Norm()
-        if isinstance(module, BatchNorm):
-            return Pass()
+        if isinstance(module, BATCH_NORMS):
+            return MergedBatchNormPass()
         return None
 
     composite = Composite(
@@ -316,9 +349,12 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
     )
     with composite.context(view.model):
         inputs = x.detach().requires_grad_(True)
-        with LRPGraphMode() as graph:
+        if structure.needs_graph_mode:
+            with LRPGraphMode() as graph:
+                logits = view.forward(inputs)
+            graph.check(view.bypassed)
+        else:
             logits = view.forward(inputs)
-        graph.check(view.bypassed)
         weights = view.target_weights(target, logits)
         (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
     return relevance

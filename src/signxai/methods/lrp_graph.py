@@ -85,6 +85,7 @@ ELEMENTWISE = {
     F.softsign,
 }
 SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax, F.log_softmax}
+WATCHED = ADDITIONS | SUBTRACTIONS | REDUCTIONS | POOLINGS | PRODUCTS | ELEMENTWISE | SOFTMAX
 
 
 def _stabilize(z: torch.Tensor) -> torch.Tensor:
@@ -147,6 +148,8 @@ class LRPGraphMode(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self.softmax_calls = 0
+        #: How many operations were handled (or checked) here; 0 means the mode was not needed.
+        self.handled = 0
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
@@ -155,6 +158,7 @@ class LRPGraphMode(TorchFunctionMode):
         tracked = [a for a in args if _tracked(a)]
         if not tracked:
             return func(*args, **kwargs)
+        self.handled += func in WATCHED
         if func in ADDITIONS or func in SUBTRACTIONS:
             if len(args) >= 2 and len(tracked) == 2 and "alpha" not in kwargs and not kwargs.get("out"):
                 a, b = args[0], args[1]
