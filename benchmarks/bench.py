@@ -20,9 +20,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from models import ECGModel, randomize_batch_norm  # noqa: E402
-
-from signxai import explain  # noqa: E402
+from models import ECGModel, randomize_batch_norm
+from signxai import explain
 
 
 def _timed(function: Callable[[], object], repeats: int) -> float:
@@ -155,7 +154,7 @@ def main() -> None:
                 if method in ("integrated_gradients", "smoothgrad", "vargrad")
                 else args.repeats
             )
-            ours = _timed(lambda m=method: explain(model, x, m, target_class=1), repeats)
+            ours = _timed(lambda m=method, x=x: explain(model, x, m, target_class=1), repeats)
             name, call = references.get(REFERENCE_OF.get(method, method), ("", None))
             theirs = _timed(call, repeats) / base if call is not None else None
             rows.setdefault(method, {})[batch] = (ours / base, theirs, name)
