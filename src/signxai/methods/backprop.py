@@ -1,15 +1,21 @@
 """Modified ReLU backward passes: guided backprop and deconvnet.
 
-Every ``nn.ReLU`` module of the model gets, for the duration of the call, a forward pre-hook that
-keeps its input and a forward hook that replaces its output by the same values computed through
-an autograd function with the modified backward rule. This works for in-place ReLUs as well
-(the pre-hook hands the ReLU a copy). Functional ``F.relu`` calls cannot be reached by hooks and
-keep their plain gradient; a model without any ``nn.ReLU`` module is an error.
+For the duration of the call every ``nn.ReLU`` module of the model gets hooks:
+
+- guided backprop: a hook on the ReLU's output tensor clamps the arriving gradient at 0; the
+  ReLU's own backward then applies its forward mask (gradient only where input and gradient
+  are positive);
+- deconvnet: a forward pre-hook keeps the ReLU's input and a forward hook replaces its output
+  by the same values computed through an autograd function whose backward ignores the mask.
+  In-place ReLUs get a copy of their input so the kept input stays intact.
+
+Functional ``F.relu`` calls cannot be reached by hooks and keep their plain gradient; a model
+without any ``nn.ReLU`` module is an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -19,18 +25,6 @@ from signxai.errors import UnsupportedModelError
 from signxai.methods.gradient import gradient
 from signxai.methods.registry import Family, register
 from signxai.model import ModelView
-
-
-class _GuidedReLU(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (x > 0).to(grad.dtype)
 
 
 class _DeconvReLU(torch.autograd.Function):
@@ -43,7 +37,28 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
-def _modified_relu_gradient(function: type[torch.autograd.Function], method: str) -> Any:
+def _guided_hooks(relu: nn.Module) -> list[Any]:
+    def clamp_gradient(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        if output.requires_grad:
+            output.register_hook(lambda grad: grad.clamp(min=0))
+
+    return [relu.register_forward_hook(clamp_gradient)]
+
+
+def _deconvnet_hooks(relu: nn.Module) -> list[Any]:
+    kept: list[torch.Tensor] = []
+
+    def keep_input(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Any:
+        kept.append(inputs[0])
+        return (inputs[0].clone(),) if getattr(module, "inplace", False) else None
+
+    def replace_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        return _DeconvReLU.apply(kept.pop())
+
+    return [relu.register_forward_pre_hook(keep_input), relu.register_forward_hook(replace_output)]
+
+
+def _modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: str) -> Any:
     def compute(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
         relus = [m for m in view.model.modules() if isinstance(m, nn.ReLU)]
         if not relus:
@@ -51,40 +66,27 @@ def _modified_relu_gradient(function: type[torch.autograd.Function], method: str
                 f"{method} modifies the backward pass of nn.ReLU modules, and the model has none "
                 "(functional F.relu cannot be hooked); use 'gradient' or make the ReLUs modules"
             )
-        kept: dict[int, torch.Tensor] = {}
-
-        def keep_input(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Any:
-            kept[id(module)] = inputs[0]
-            if getattr(module, "inplace", False):
-                return (inputs[0].clone(),)
-            return None
-
-        def replace_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
-            return function.apply(kept.pop(id(module)))
-
-        handles = []
+        handles: list[Any] = []
         try:
             for relu in relus:
-                handles.append(relu.register_forward_pre_hook(keep_input))
-                handles.append(relu.register_forward_hook(replace_output))
+                handles += install(relu)
             return gradient(view, x, target, params)
         finally:
             for handle in handles:
                 handle.remove()
-            kept.clear()
 
     return compute
 
 
-for _name, _function, _summary in (
+for _name, _install, _summary in (
     (
         "guided_backprop",
-        _GuidedReLU,
+        _guided_hooks,
         "gradient where every ReLU passes back only positive gradient at positive inputs",
     ),
     (
         "deconvnet",
-        _DeconvReLU,
+        _deconvnet_hooks,
         "gradient where every ReLU applies ReLU to the gradient, ignoring the forward mask",
     ),
 ):
@@ -92,7 +94,7 @@ for _name, _function, _summary in (
         Family(
             name=_name,
             pattern=_name,
-            compute=_modified_relu_gradient(_function, _name),
+            compute=_modified_relu_gradient(_install, _name),
             params=(),
             kind="gradient",
             form=_name,

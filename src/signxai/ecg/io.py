@@ -1,0 +1,103 @@
+"""Reading and writing ECG recordings: WFDB records (``wfdb``), numpy arrays and CSV files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from signxai.ecg.datasets import Recording
+from signxai.errors import InputError
+
+
+def read_record(
+    path: str | Path,
+    leads: list[str] | None = None,
+    start: float | None = None,
+    duration: float | None = None,
+) -> Recording:
+    """Read a WFDB record (``path`` without extension) into a :class:`Recording` in mV.
+
+    Parameters
+    ----------
+    path
+        Record path without extension (the ``.hea`` header and its ``.dat`` beside it).
+    leads
+        Lead names to keep (default: all), in the order given.
+    start, duration
+        Time range in seconds (default: the whole record).
+    """
+    import wfdb
+
+    path = Path(path)
+    header_path = path.with_suffix(".hea") if path.suffix != ".hea" else path
+    if not header_path.exists():
+        raise InputError(f"record '{path}' not found: expected a WFDB header at {header_path}")
+    record_name = str(header_path.with_suffix(""))
+    header = wfdb.rdheader(record_name)
+    fs = float(header.fs)
+    sampfrom = 0 if start is None else round(start * fs)
+    sampto = None if duration is None else sampfrom + round(duration * fs)
+    if sampfrom < 0 or sampfrom >= header.sig_len or (sampto is not None and sampto > header.sig_len):
+        raise InputError(
+            f"start/duration ({start}, {duration}) s fall outside the record's {header.sig_len / fs:.1f} s"
+        )
+    if leads is not None:
+        missing = [lead for lead in leads if lead not in header.sig_name]
+        if missing:
+            raise InputError(f"leads {missing} are not in the record; it has {header.sig_name}")
+    record = wfdb.rdrecord(record_name, sampfrom=sampfrom, sampto=sampto, channel_names=leads)
+    signal = np.asarray(record.p_signal, dtype=np.float64).T
+    return Recording(signal=signal, fs=fs, leads=list(record.sig_name), name=header.record_name)
+
+
+def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:
+    """Write a recording as a WFDB record (``path`` without extension); return the header path."""
+    import wfdb
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    leads = recording.leads or [f"lead{i}" for i in range(recording.signal.shape[0])]
+    wfdb.wrsamp(
+        path.name,
+        fs=recording.fs,
+        units=["mV"] * len(leads),
+        sig_name=leads,
+        p_signal=np.asarray(recording.signal, dtype=np.float64).T,
+        fmt=[fmt] * len(leads),
+        write_dir=str(path.parent),
+    )
+    return path.with_suffix(".hea")
+
+
+def load_array(path: str | Path, fs: float, leads: list[str] | None = None) -> Recording:
+    """Load a ``.npy``, ``.npz`` (first array, or key ``signal``) or ``.csv`` (one column per lead).
+
+    Arrays are ``(leads, samples)``; a 1D array is one lead; a CSV with a header row names the
+    leads.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"file '{path}' not found")
+    names = leads
+    if path.suffix == ".npy":
+        signal = np.load(path)
+    elif path.suffix == ".npz":
+        with np.load(path) as data:
+            key = "signal" if "signal" in data.files else data.files[0]
+            signal = data[key]
+    elif path.suffix == ".csv":
+        first = path.read_text().splitlines()[0]
+        has_header = any(c.isalpha() for c in first.replace("e", "").replace("E", ""))
+        signal = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2).T
+        if has_header and names is None:
+            names = [name.strip() for name in first.split(",")]
+    else:
+        raise InputError(f"'{path}': expected a .npy, .npz or .csv file (or a WFDB record)")
+    signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    if signal.ndim != 2:
+        raise InputError(f"'{path}' holds an array of shape {signal.shape}; expected (leads, samples)")
+    if not np.isfinite(signal).all():
+        raise InputError(f"'{path}' has non-finite values")
+    names = names or [f"lead{i}" for i in range(signal.shape[0])]
+    return Recording(signal=signal, fs=float(fs), leads=list(names), name=path.stem)

@@ -1,0 +1,105 @@
+"""The tutorial's ECG architecture, parametrised, and the trained beat classifiers shipped with it.
+
+The weights were trained by ``scripts/train_models.py`` (fixed seed, CPU) on the ECG5000 train
+split; ``model_card.json`` next to them holds the data source, the recipe and the accuracy on the
+official ECG5000 test split.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import torch
+from torch import nn
+
+#: Class names of the 5-class ECG5000 model (labels 1..5 of the UCR archive, here 0..4).
+ECG5000_CLASSES = ("normal", "R-on-T PVC", "PVC", "SVEB", "unclassified")
+BINARY_CLASSES = ("normal", "abnormal")
+_POOLS = (2, 4, 2, 5)
+
+
+class ECGModel(nn.Module):
+    """Conv1d/BatchNorm/ReLU/MaxPool blocks and a three-layer classifier (the tutorial's model).
+
+    Parameters
+    ----------
+    input_channels
+        Number of leads.
+    num_classes
+        Outputs; 1 gives a single-output binary model with a final ``Sigmoid``, more a ``Softmax``.
+    length
+        Samples per input window (2000 in the tutorial, 140 for ECG5000 beats).
+    """
+
+    def __init__(self, input_channels: int = 1, num_classes: int = 1, length: int = 2000) -> None:
+        super().__init__()
+        channels = (input_channels, 32, 64, 128, 256)
+        kernels = (5, 5, 3, 3)
+        layers: list[nn.Module] = []
+        remaining = length
+        for i, (kernel, pool) in enumerate(zip(kernels, _POOLS, strict=True)):
+            layers += [
+                nn.Conv1d(channels[i], channels[i + 1], kernel, stride=1, padding=kernel // 2),
+                nn.BatchNorm1d(channels[i + 1]),
+                nn.ReLU(),
+                nn.MaxPool1d(pool, pool),
+            ]
+            remaining //= pool
+        if remaining < 1:
+            raise ValueError(f"length {length} is too short for the four pooling stages (>= 80)")
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Sequential(
+            nn.Linear(256 * remaining, 512),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(512, 128),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(128, num_classes),
+            nn.Sigmoid() if num_classes == 1 else nn.Softmax(dim=1),
+        )
+        self.config = {"input_channels": input_channels, "num_classes": num_classes, "length": length}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (sigmoid for one output, softmax otherwise)."""
+        x = self.features(x)
+        x = x.view(x.size(0), -1)
+        return self.fc(x)
+
+    def get_last_conv_layer(self) -> nn.Module:
+        """The fourth Conv1d (``features.12``), Grad-CAM's default layer."""
+        return self.features[12]
+
+
+def model_card() -> dict[str, Any]:
+    """The shipped models' card: data, training recipe and held-out accuracy."""
+    text = resources.files("signxai.ecg.data").joinpath("model_card.json").read_text()
+    return json.loads(text)
+
+
+def load_beat_model(task: str = "binary") -> ECGModel:
+    """Load a shipped ECG5000 beat classifier in eval mode.
+
+    Parameters
+    ----------
+    task
+        ``'binary'`` (normal vs abnormal, one sigmoid output: target 1 = abnormal) or
+        ``'5class'`` (the five ECG5000 classes, :data:`ECG5000_CLASSES`).
+
+    Returns
+    -------
+    ECGModel
+        The trained model (140-sample beats, one lead), loaded with ``weights_only=True``.
+    """
+    card = model_card()
+    if task not in card["models"]:
+        raise ValueError(f"task must be one of {sorted(card['models'])}, got {task!r}")
+    entry = card["models"][task]
+    model = ECGModel(**entry["config"])
+    path = resources.files("signxai.ecg.data").joinpath(entry["weights"])
+    with resources.as_file(path) as file:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()

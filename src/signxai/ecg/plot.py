@@ -1,0 +1,195 @@
+"""ECG figures with relevance: a single-lead strip, a 12-lead grid on ECG paper, a beat view.
+
+Relevance is drawn as colour along the trace (blue negative, red positive, symmetric scale), so
+the signal stays readable. All functions return a matplotlib ``Figure``; save it with
+``fig.savefig(path)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from signxai.errors import InputError
+
+RELEVANCE_CMAP = "coolwarm"
+#: The standard 12-lead layout: rows of (lead name) in four 2.5 s columns.
+STANDARD_LAYOUT = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+PAPER_MAJOR = "#f4a6a6"
+PAPER_MINOR = "#fbdada"
+
+
+def _coloured_trace(
+    ax: plt.Axes, t: np.ndarray, y: np.ndarray, relevance: np.ndarray, norm: Normalize, width: float = 1.2
+) -> LineCollection:
+    points = np.stack([t, y], axis=1)[:, None, :]
+    segments = np.concatenate([points[:-1], points[1:]], axis=1)
+    colours = 0.5 * (relevance[:-1] + relevance[1:])
+    collection = LineCollection(segments, cmap=RELEVANCE_CMAP, norm=norm, linewidths=width)
+    collection.set_array(colours)
+    ax.add_collection(collection)
+    return collection
+
+
+def _norm(relevance: np.ndarray) -> Normalize:
+    peak = float(np.abs(relevance).max()) or 1.0
+    return Normalize(-peak, peak)
+
+
+def plot_strip(
+    ecg: np.ndarray,
+    fs: float,
+    relevance: np.ndarray | None = None,
+    title: str = "",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """One lead with its relevance as colour along the trace and a colour bar.
+
+    Parameters
+    ----------
+    ecg, relevance
+        ``(samples,)`` arrays (mV, and relevance of the same length).
+    fs
+        Sampling rate in Hz.
+    """
+    ecg = np.asarray(ecg, dtype=np.float64).ravel()
+    t = np.arange(len(ecg)) / fs
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(min(24, 4 + len(ecg) / fs * 1.2), 3))
+    else:
+        fig = ax.figure
+    if relevance is None:
+        ax.plot(t, ecg, color="black", lw=1)
+    else:
+        relevance = np.asarray(relevance, dtype=np.float64).ravel()
+        if relevance.shape != ecg.shape:
+            raise InputError(f"relevance {relevance.shape} must match ecg {ecg.shape}")
+        line = _coloured_trace(ax, t, ecg, relevance, _norm(relevance))
+        fig.colorbar(line, ax=ax, label="relevance", pad=0.01)
+    margin = 0.1 * (np.ptp(ecg) or 1.0)
+    ax.set_xlim(t[0], t[-1])
+    ax.set_ylim(ecg.min() - margin, ecg.max() + margin)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mV")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _paper(ax: plt.Axes, width_s: float, low: float, high: float) -> None:
+    for step, colour, lw in ((0.04, PAPER_MINOR, 0.4), (0.2, PAPER_MAJOR, 0.8)):
+        for x in np.arange(0, width_s + 1e-9, step):
+            ax.axvline(x, color=colour, lw=lw, zorder=0)
+    for step, colour, lw in ((0.1, PAPER_MINOR, 0.4), (0.5, PAPER_MAJOR, 0.8)):
+        for y in np.arange(np.floor(low / step) * step, high + 1e-9, step):
+            ax.axhline(y, color=colour, lw=lw, zorder=0)
+
+
+def plot_12lead(
+    ecg: np.ndarray,
+    fs: float,
+    relevance: np.ndarray | None = None,
+    leads: Sequence[str] | None = None,
+    title: str = "",
+) -> Figure:
+    """Leads on ECG paper (1 mm = 0.04 s = 0.1 mV, 25 mm/s, 10 mm/mV), relevance as colour.
+
+    Twelve standard leads are laid out in three rows of four 2.5 s columns (I aVR V1 V4 /
+    II aVL V2 V5 / III aVF V3 V6) with lead II as a rhythm strip; any other set of leads gets one
+    row per lead over the whole duration.
+    """
+    ecg = np.atleast_2d(np.asarray(ecg, dtype=np.float64))
+    names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
+    if len(names) != len(ecg):
+        raise InputError(f"{len(names)} lead names for {len(ecg)} leads")
+    if relevance is not None:
+        relevance = np.atleast_2d(np.asarray(relevance, dtype=np.float64))
+        if relevance.shape != ecg.shape:
+            raise InputError(f"relevance {relevance.shape} must match ecg {ecg.shape}")
+    norm = _norm(relevance) if relevance is not None else None
+    standard = set(names) >= {n for row in STANDARD_LAYOUT for n in row}
+    if standard:
+        panel = min(2.5, ecg.shape[1] / fs / 4)
+        rows = [[(n, c * panel, (c + 1) * panel) for c, n in enumerate(row)] for row in STANDARD_LAYOUT]
+        rows.append([("II", 0.0, 4 * panel)])
+        width = 4 * panel
+    else:
+        width = ecg.shape[1] / fs
+        rows = [[(n, 0.0, width)] for n in names]
+    ranges = []
+    for row in rows:
+        values = np.concatenate([ecg[names.index(n), round(a * fs) : round(b * fs)] for n, a, b in row])
+        ranges.append((min(-1.5, values.min() - 0.2), max(1.5, values.max() + 0.2)))
+    heights_mm = [10 * (high - low) for low, high in ranges]
+    fig, axes = plt.subplots(
+        len(rows),
+        1,
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights_mm},
+        figsize=(25 * width / 25.4 + 1.6, sum(heights_mm) / 25.4 + 0.8),
+    )
+    line = None
+    for ax, row, (low, high) in zip(axes[:, 0], rows, ranges, strict=True):
+        for name, start, stop in row:
+            lead = names.index(name)
+            a, b = round(start * fs), min(ecg.shape[1], round(stop * fs))
+            t = np.arange(a, b) / fs
+            y = ecg[lead, a:b]
+            if relevance is None:
+                ax.plot(t, y, color="black", lw=0.9)
+            else:
+                line = _coloured_trace(ax, t, y, relevance[lead, a:b], norm, width=1.4)
+            ax.text(start + 0.05, high - 0.35, name, fontsize=9, fontweight="bold")
+        _paper(ax, width, low, high)
+        ax.set_xlim(0, width)
+        ax.set_ylim(low, high)
+        ax.set_aspect(0.4, adjustable="box")  # 1 s = 25 mm, 1 mV = 10 mm
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if line is not None:
+        fig.colorbar(line, ax=axes[:, 0].tolist(), label="relevance", pad=0.01, fraction=0.02)
+    fig.suptitle(title or "25 mm/s, 10 mm/mV")
+    return fig
+
+
+def plot_beats(
+    ecg: np.ndarray,
+    fs: float,
+    r_peaks: np.ndarray,
+    labels: Sequence[str],
+    relevance: np.ndarray | None = None,
+    title: str = "",
+) -> Figure:
+    """The strip with each beat marked by its predicted class, and its relevance as colour."""
+    ecg = np.asarray(ecg, dtype=np.float64).ravel()
+    if len(labels) != len(r_peaks):
+        raise InputError(f"{len(labels)} labels for {len(r_peaks)} beats")
+    fig = plot_strip(ecg, fs, relevance, title=title)
+    fig.set_size_inches(fig.get_size_inches()[0], 3.6)
+    ax = fig.axes[0]
+    classes = sorted(set(labels))
+    colours = plt.get_cmap("tab10")
+    top = ecg.max() + 0.05 * (np.ptp(ecg) or 1.0)
+    for k, name in enumerate(classes):
+        idx = [i for i, label in enumerate(labels) if label == name]
+        ax.scatter(
+            np.asarray(r_peaks)[idx] / fs,
+            np.full(len(idx), top),
+            marker="v",
+            s=30,
+            color=colours(k % 10),
+            label=f"{name} ({len(idx)})",
+            zorder=5,
+        )
+    ax.set_ylim(ax.get_ylim()[0], top + 0.1 * (np.ptp(ecg) or 1.0))
+    ax.legend(loc="upper right", fontsize=8, ncol=max(1, len(classes)))
+    return fig

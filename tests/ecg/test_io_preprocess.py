@@ -1,0 +1,116 @@
+"""WFDB round trip on the real strip, filters on injected interference, R-peaks vs neurokit2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signxai import InputError
+from signxai.ecg import Recording, load_mitbih_208
+from signxai.ecg.io import load_array, read_record, write_record
+from signxai.ecg.preprocess import (
+    detect_r_peaks,
+    lowpass,
+    notch,
+    remove_baseline,
+    resample,
+    segment_beats,
+    windows,
+    znormalize,
+)
+
+
+def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:
+    strip = load_mitbih_208()
+    header = write_record(strip, tmp_path / "r208")
+    back = read_record(tmp_path / "r208")
+    assert header.exists() and back.fs == 360 and back.leads == ["MLII"]
+    # format 16 stores 1/adc_gain steps: the real strip comes back to within one step
+    np.testing.assert_allclose(back.signal, strip.signal, atol=2e-3)
+    part = read_record(tmp_path / "r208", leads=["MLII"], start=10.0, duration=2.0)
+    np.testing.assert_allclose(part.signal, strip.signal[:, 3600:4320], atol=2e-3)
+    with pytest.raises(InputError, match="not in the record"):
+        read_record(tmp_path / "r208", leads=["V5"])
+    with pytest.raises(InputError, match="outside"):
+        read_record(tmp_path / "r208", start=400.0)
+    with pytest.raises(InputError, match="not found"):
+        read_record(tmp_path / "missing")
+
+
+def test_numpy_and_csv_loading(tmp_path: Path) -> None:
+    signal = np.random.default_rng(0).normal(size=(2, 500))
+    np.save(tmp_path / "a.npy", signal)
+    np.savez(tmp_path / "b.npz", signal=signal)
+    (tmp_path / "c.csv").write_text("I,II\n" + "\n".join(f"{a},{b}" for a, b in signal.T))
+    for name in ("a.npy", "b.npz", "c.csv"):
+        recording = load_array(tmp_path / name, fs=250)
+        np.testing.assert_allclose(recording.signal, signal, rtol=1e-6)
+    assert load_array(tmp_path / "c.csv", fs=250).leads == ["I", "II"]
+    with pytest.raises(InputError, match="expected a .npy"):
+        (tmp_path / "d.txt").write_text("1")
+        load_array(tmp_path / "d.txt", fs=250)
+
+
+def _power_at(x: np.ndarray, fs: float, freq: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / fs)
+    return float(spectrum[np.argmin(np.abs(freqs - freq))])
+
+
+def test_filters_remove_injected_powerline_and_baseline_drift() -> None:
+    strip = load_mitbih_208()
+    fs = strip.fs
+    clean = strip.signal[0, : 60 * 360]
+    t = np.arange(len(clean)) / fs
+    hum = 0.3 * np.sin(2 * np.pi * 50 * t)
+    drift = 0.8 * np.sin(2 * np.pi * 0.15 * t)
+    noisy = clean + hum + drift
+    filtered = notch(noisy, fs, 50.0)
+    attenuation = 10 * np.log10(_power_at(noisy, fs, 50) / _power_at(filtered, fs, 50))
+    assert attenuation > 30  # dB
+    flat = remove_baseline(noisy, fs, 0.5)
+    # the filter is linear: what is left of the drift is the filtered drift alone
+    residual = flat - remove_baseline(clean + hum, fs, 0.5)
+    assert np.sqrt(np.mean(residual[3600:-3600] ** 2)) < 0.02 * np.sqrt(np.mean(drift**2))
+    assert _power_at(flat, fs, 0.15) < 1e-3 * _power_at(noisy, fs, 0.15)
+    smooth = lowpass(noisy, fs, 30.0)
+    assert _power_at(smooth, fs, 50) < 1e-2 * _power_at(noisy, fs, 50)
+    with pytest.raises(InputError, match="cutoff"):
+        lowpass(noisy, fs, 400.0)
+
+
+def test_resample_windows_and_znormalize() -> None:
+    x = np.sin(2 * np.pi * 1.0 * np.arange(3600) / 360)
+    y = resample(x, 360, 250)
+    assert len(y) == 2500
+    np.testing.assert_allclose(y[100:-100], np.sin(2 * np.pi * np.arange(2500) / 250)[100:-100], atol=1e-2)
+    parts, starts = windows(np.stack([x, x]), 1000, 500)
+    assert parts.shape == (6, 2, 1000) and list(starts) == [0, 500, 1000, 1500, 2000, 2500]
+    z = znormalize(parts)
+    np.testing.assert_allclose(z.mean(-1), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(-1), 1, atol=1e-12)
+
+
+def test_r_peaks_on_record_208_agree_with_neurokit2() -> None:
+    nk = pytest.importorskip("neurokit2")
+    strip = load_mitbih_208()
+    ecg = strip.signal[0]
+    ours = detect_r_peaks(ecg, strip.fs)
+    _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=360), sampling_rate=360)
+    reference = np.asarray(info["ECG_R_Peaks"])
+    assert abs(len(ours) - len(reference)) <= 0.02 * len(reference)
+    # ventricular complexes are wide, so a match is within 150 ms
+    matched = sum(np.min(np.abs(ours - r)) <= 0.15 * strip.fs for r in reference)
+    assert matched >= 0.98 * len(reference)
+
+
+def test_segment_beats_gives_centred_windows() -> None:
+    strip = load_mitbih_208()
+    peaks = detect_r_peaks(strip.signal[0], strip.fs)
+    beats, kept = segment_beats(strip.signal, peaks, strip.fs, before=0.25, after=0.45, length=140)
+    assert beats.shape == (len(kept), 1, 140) and len(kept) >= len(peaks) - 2
+    with pytest.raises(InputError):
+        segment_beats(strip.signal[:, :100], peaks[:1] + 10_000, strip.fs)
+    assert isinstance(Recording(signal=strip.signal, fs=360.0), Recording)
