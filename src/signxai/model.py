@@ -49,6 +49,8 @@ class ModelView:
             raise TargetError(f"explain_output must be 'logit' or 'activation', got {explain_output!r}")
         self.model = model
         self.explain_output = explain_output
+        #: TorchScript modules run without Python hooks: no logit tap, no hook-based method.
+        self.scripted = isinstance(model, torch.jit.ScriptModule)
         self._handles: list[Any] = []
         self._saved: dict[str, Any] = {}
         self._last_activation: tuple[nn.Module, torch.Tensor, torch.Tensor] | None = None
@@ -72,7 +74,9 @@ class ModelView:
                 parameter.requires_grad_(False)
             torch.set_flush_denormal(True)
             torch.set_grad_enabled(True)
-            if self.explain_output == "logit":
+            if self.scripted:
+                self._check_scripted_output()
+            elif self.explain_output == "logit":
                 for module in model.modules():
                     if isinstance(module, OUTPUT_ACTIVATIONS):
                         self.add_hook(module.register_forward_hook(self._record_activation))
@@ -92,6 +96,24 @@ class ModelView:
             torch.set_grad_enabled(self._saved["grad_enabled"])
         self._last_activation = None
         self._inside = False
+
+    def _check_scripted_output(self) -> None:
+        names = {getattr(m, "original_name", "") for m in self.model.modules()}
+        found = names & {cls.__name__ for cls in OUTPUT_ACTIVATIONS}
+        if self.explain_output == "logit" and found:
+            raise UnsupportedModelError(
+                f"the TorchScript model contains {', '.join(sorted(found))}, which cannot be "
+                "bypassed without hooks to explain the logit; pass explain_output='activation' to "
+                "explain its output as it is, or use the eager model (a state dict and its class)"
+            )
+
+    def require_hooks(self, method: str) -> None:
+        """Raise if the model cannot carry the hooks that ``method`` needs (TorchScript)."""
+        if self.scripted:
+            raise UnsupportedModelError(
+                f"{method} needs module hooks, which TorchScript modules do not support; use the "
+                "eager model (a state dict and its class), or a gradient-type method"
+            )
 
     def add_hook(self, handle: Any) -> Any:
         """Track a hook handle so that it is removed when the view closes."""

@@ -139,7 +139,7 @@ def wave_relevance(
                         "stop": int(stop),
                         "relevance": float(part.sum()),
                         "abs_relevance": magnitude,
-                        "share": magnitude / total if total > 0 else 0.0,
+                        "share": magnitude / total if total > 0 else np.nan,
                     }
                 )
     return pd.DataFrame(rows)
@@ -147,9 +147,10 @@ def wave_relevance(
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Mean share of |relevance| per wave (rows) and beat label (columns)."""
-    waves = table[table.wave.isin(WAVES)].copy()
+    order = [w for w in (*WAVES, "other") if w in set(table.wave)]
+    waves = table[table.wave.isin(order)].copy()
     waves["label"] = waves["label"].fillna("all")
-    return waves.pivot_table(index="wave", columns="label", values="share", aggfunc="mean").reindex(WAVES)
+    return waves.pivot_table(index="wave", columns="label", values="share", aggfunc="mean").reindex(order)
 
 
 def plot_wave_relevance(table: pd.DataFrame, title: str = "") -> Figure:
@@ -168,3 +169,68 @@ def plot_wave_relevance(table: pd.DataFrame, title: str = "") -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def window_wave_relevance(
+    relevance: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    waves: pd.DataFrame,
+    labels: Sequence[str] | None = None,
+    leads: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Where the relevance of each explained window lies: P, QRS, T or elsewhere.
+
+    For relevance computed on resampled windows (e.g. a beat model's 140-sample beats),
+    window ``i`` covered strip samples ``starts[i]:stops[i]``. Every delineated wave that
+    overlaps a window gets the relevance of its overlap (the window's samples mapped to strip
+    time); what lies in no wave is ``other``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``window``, ``label``, ``lead``, ``wave`` (P, QRS, T, other), ``relevance``,
+        ``abs_relevance`` and ``share`` of the window's |R|.
+    """
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.ndim == 2:
+        relevance = relevance[:, None, :]
+    count, lead_count, length = relevance.shape
+    if not len(starts) == len(stops) == count:
+        raise InputError(f"{count} windows but {len(starts)} starts and {len(stops)} stops")
+    if labels is not None and len(labels) != count:
+        raise InputError(f"{len(labels)} labels for {count} windows")
+    names = list(leads) if leads is not None else [f"lead{i}" for i in range(lead_count)]
+    intervals = [
+        (wave, int(row[f"{key}_on"]), int(row[f"{key}_off"]))
+        for _, row in waves.iterrows()
+        for wave, key in (("P", "p"), ("QRS", "qrs"), ("T", "t"))
+    ]
+    rows = []
+    for index in range(count):
+        start, stop = int(starts[index]), int(stops[index])
+        # strip sample s lies at window position (s - start) * length / (stop - start)
+        owner = np.full(length, "other", dtype=object)
+        positions = start + (np.arange(length) + 0.5) * (stop - start) / length
+        for wave, on, off in intervals:
+            if off < start or on >= stop:
+                continue
+            owner[(positions >= on) & (positions < off + 1)] = wave
+        for lead_index, lead in enumerate(names):
+            values = relevance[index, lead_index]
+            total = np.abs(values).sum()
+            for wave in (*WAVES, "other"):
+                part = values[owner == wave]
+                magnitude = float(np.abs(part).sum())
+                rows.append(
+                    {
+                        "window": index,
+                        "label": None if labels is None else labels[index],
+                        "lead": lead,
+                        "wave": wave,
+                        "relevance": float(part.sum()),
+                        "abs_relevance": magnitude,
+                        "share": magnitude / total if total > 0 else np.nan,
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -60,6 +60,7 @@ def _deconvnet_hooks(relu: nn.Module) -> list[Any]:
 
 def _modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: str) -> Any:
     def compute(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+        view.require_hooks(method)
         relus = [m for m in view.model.modules() if isinstance(m, nn.ReLU)]
         if not relus:
             raise UnsupportedModelError(

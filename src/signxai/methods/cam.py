@@ -21,6 +21,7 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
         raise LayerError(
             f"grad_cam needs feature maps over time or space; the input {tuple(x.shape)} has none"
         )
+    view.require_hooks("grad_cam")
     name, layer = view.find_layer(params["target_layer"])
     captured: list[torch.Tensor] = []
 

@@ -322,6 +322,7 @@ class DataflowMergeBatchNorm(MergeBatchNorm):
 # ------------------------------------------------------------------------ the family
 def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Layer-wise relevance propagation from R = z at the target, in one backward pass."""
+    view.require_hooks("LRP")
     structure = probe_structure(view, x)
     conv_hook, linear_hook = LAYER_RULES[params["rule"]].make(params)
     first_hook = INPUT_RULES[params["input_rule"]][0](params, x)

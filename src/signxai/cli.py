@@ -1,0 +1,332 @@
+"""The ``signxai`` command: ``demo``, ``explain`` and ``methods``.
+
+Exit codes: 0 ok, 2 bad usage or input (one line on stderr; the traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from signxai.errors import InputError, SignXAIError
+
+
+def _fail(debug: bool, error: BaseException) -> None:
+    if debug:
+        raise error
+    click.echo(f"signxai: error: {error}", err=True)
+    sys.exit(2)
+
+
+class _Progress:
+    """A tqdm bar over named steps, silent with --quiet."""
+
+    def __init__(self, total: int, quiet: bool, description: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=description, disable=quiet, leave=False, file=sys.stderr)
+
+    def __call__(self, message: str) -> None:
+        self.bar.set_postfix_str(message)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Explain deep models on ECG signals (gradients, IG, SmoothGrad, Grad-CAM, LRP, SIGN)."""
+
+
+def _check_methods(methods: Sequence[str]) -> list[str]:
+    from signxai.methods import parse
+
+    for method in methods:
+        parse(method)  # raises UnknownMethodError with the closest names
+    return list(methods)
+
+
+@main.command()
+def methods() -> None:
+    """Print the method registry: families, LRP rules and prefixes, one line each."""
+    from signxai.methods.table import method_table
+
+    click.echo(method_table())
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("signxai-report"),
+    show_default=True,
+    help="Folder for report.html and relevance.npz.",
+)
+@click.option("--method", "methods_", multiple=True, help="Method name (repeat); default: eight.")
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "5class"]),
+    default="binary",
+    show_default=True,
+    help="Which shipped beat model classifies the beats.",
+)
+@click.option("--abnormal", default=6, show_default=True, help="Abnormal beats to explain.")
+@click.option("--normal", default=3, show_default=True, help="Normal beats to explain.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def demo(
+    out: Path, methods_: tuple[str, ...], task: str, abnormal: int, normal: int, quiet: bool, debug: bool
+) -> None:
+    """Explain the beats of the shipped MIT-BIH 208 strip with the shipped model; write a report."""
+    from signxai.ecg import load_beat_model, load_mitbih_208, model_card
+    from signxai.ecg.analysis import DEFAULT_METHODS, analyze_strip
+    from signxai.ecg.report import strip_report
+
+    try:
+        chosen = _check_methods(methods_ or DEFAULT_METHODS)
+        start = time.perf_counter()
+        card = model_card()
+        model = load_beat_model(task)
+        classes = card["models"][task]["classes"]
+        progress = _Progress(len(chosen) + 1, quiet, "explaining")
+        analysis = analyze_strip(
+            load_mitbih_208(),
+            model,
+            classes,
+            chosen,
+            max_abnormal=abnormal,
+            max_normal=normal,
+            progress=progress,
+        )
+        progress.close()
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            out / "relevance.npz",
+            beats=analysis.windows.beats[analysis.explained],
+            beat_index=analysis.explained,
+            starts=analysis.windows.starts[analysis.explained],
+            stops=analysis.windows.stops[analysis.explained],
+            predicted=analysis.predicted[analysis.explained],
+            **{f"relevance/{m}": r for m, r in analysis.relevance.items()},
+        )
+        analysis.wave_table.to_csv(out / "wave_relevance.csv", index=False)
+        report = strip_report(analysis, card, task, out / "report.html")
+    except (SignXAIError, OSError) as error:
+        _fail(debug, error)
+        return
+    if not quiet:
+        counts = ", ".join(
+            f"{name}: {analysis.labels.count(name)}" for name in classes if analysis.labels.count(name)
+        )
+        click.echo(
+            f"{len(analysis.labels)} beats ({counts}); explained {len(analysis.explained)} "
+            f"with {len(chosen)} methods in {time.perf_counter() - start:.1f} s"
+        )
+    click.echo(str(report.resolve()))
+
+
+def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -> Any:
+    import torch
+
+    if not path.exists():
+        raise InputError(f"model file '{path}' not found")
+    if model_class:
+        if ":" not in model_class:
+            raise InputError(f"--model-class must be 'module:Class', got '{model_class}'")
+        module_name, class_name = model_class.split(":", 1)
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as error:
+            raise InputError(f"--model-class '{model_class}': {error}") from None
+        kwargs = json.loads(model_kwargs) if model_kwargs else {}
+        model = cls(**kwargs)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return model.eval()
+    if path.suffix == ".pt2":
+        return torch.export.load(str(path)).module()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch 2.9+
+            return torch.jit.load(str(path), map_location="cpu").eval()
+    except RuntimeError:
+        raise InputError(
+            f"'{path}' is not a TorchScript file; for a state dict pass --model-class module:Class"
+        ) from None
+
+
+def _load_record(
+    record: str, fs: float | None, leads: Sequence[str], start: float | None, duration: float | None
+) -> Any:
+    from signxai.ecg.io import load_array, read_record
+
+    path = Path(record)
+    if path.suffix in (".npy", ".npz", ".csv"):
+        if fs is None:
+            raise InputError(f"--fs is needed for '{record}' (arrays carry no sampling rate)")
+        recording = load_array(path, fs=fs)
+        if leads:
+            missing = [lead for lead in leads if lead not in recording.leads]
+            if missing:
+                raise InputError(f"--leads {missing} not in {recording.leads}")
+            recording.signal = recording.signal[[recording.leads.index(lead) for lead in leads]]
+            recording.leads = list(leads)
+        first = round((start or 0.0) * recording.fs)
+        last = None if duration is None else first + round(duration * recording.fs)
+        if first >= recording.signal.shape[1]:
+            raise InputError(f"--start {start} s is past the end ({recording.duration:.1f} s)")
+        recording.signal = recording.signal[:, first:last]
+        return recording
+    return read_record(path, leads=list(leads) or None, start=start, duration=duration)
+
+
+@main.command(name="explain")
+@click.argument("record")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="TorchScript file, torch.export archive (.pt2), or a state dict with --model-class.",
+)
+@click.option("--model-class", help="module:Class of the model, for a state-dict file.")
+@click.option("--model-kwargs", help="JSON keyword arguments for --model-class.")
+@click.option(
+    "--method",
+    "methods_",
+    multiple=True,
+    default=("lrpsign_epsilon_0_5",),
+    show_default=True,
+    help="Method name (repeat).",
+)
+@click.option("--target", type=int, default=None, help="Class to explain (default: predicted).")
+@click.option(
+    "--explain-output",
+    type=click.Choice(["logit", "activation"]),
+    default="logit",
+    show_default=True,
+    help="Explain the logit behind a final Sigmoid/Softmax, or the output.",
+)
+@click.option("--leads", multiple=True, help="Leads to use (repeat; default all).")
+@click.option("--start", type=float, default=None, help="Start in seconds.")
+@click.option("--duration", type=float, default=None, help="Duration in seconds.")
+@click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
+@click.option(
+    "--window",
+    type=int,
+    default=None,
+    help="Explain windows of this many samples (the model's input length); default: "
+    "the whole selection as one input.",
+)
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), default=Path("signxai-report"), show_default=True
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def explain_command(
+    record: str,
+    model_path: Path,
+    model_class: str | None,
+    model_kwargs: str | None,
+    methods_: tuple[str, ...],
+    target: int | None,
+    explain_output: str,
+    leads: tuple[str, ...],
+    start: float | None,
+    duration: float | None,
+    fs: float | None,
+    window: int | None,
+    out: Path,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Explain a model's decision on RECORD (WFDB record path, .npy, .npz or .csv)."""
+    from signxai.api import explain
+    from signxai.ecg.preprocess import windows
+
+    try:
+        chosen = _check_methods(methods_)
+        recording = _load_record(record, fs, leads, start, duration)
+        model = _load_model(model_path, model_class, model_kwargs)
+        signal = recording.signal.astype(np.float32)
+        if window is not None:
+            inputs, starts = windows(signal, window)
+        else:
+            inputs, starts = signal[None], np.zeros(1, dtype=np.int64)
+        progress = _Progress(len(chosen), quiet, "explaining")
+        relevance: dict[str, np.ndarray] = {}
+        for method in chosen:
+            result = explain(model, inputs, method, target_class=target, explain_output=explain_output)
+            relevance[method] = result[0] if isinstance(result, tuple) else result
+            progress(method)
+        progress.close()
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            out / "relevance.npz",
+            inputs=inputs,
+            starts=starts,
+            fs=recording.fs,
+            leads=np.array(recording.leads),
+            **{f"relevance/{m}": r for m, r in relevance.items()},
+        )
+        report = _record_report(recording, inputs, starts, relevance, out / "report.html", record, model_path)
+    except (SignXAIError, OSError, ValueError) as error:
+        _fail(debug, error)
+        return
+    click.echo(str(report.resolve()))
+
+
+def _record_report(
+    recording: Any,
+    inputs: np.ndarray,
+    starts: np.ndarray,
+    relevance: dict[str, np.ndarray],
+    path: Path,
+    record: str,
+    model_path: Path,
+) -> Path:
+    from signxai.ecg.plot import plot_12lead, plot_strip
+    from signxai.methods import describe_method
+    from signxai.report import Section, figure_html, paragraph, write_report
+
+    sections = [
+        Section(
+            "Input",
+            paragraph(
+                f"Record {record}: {len(recording.leads)} lead(s) {', '.join(recording.leads)}, "
+                f"{recording.fs:g} Hz, {inputs.shape[0]} input(s) of {inputs.shape[-1]} samples; "
+                f"model {model_path}."
+            ),
+        )
+    ]
+    plot: Callable[..., Any]
+    for method, values in relevance.items():
+        figures = []
+        for k in range(min(len(inputs), 4)):
+            if inputs.shape[1] == 1:
+                plot = plot_strip
+                fig = plot(inputs[k, 0], recording.fs, values[k, 0], title=f"{method}, input {k}")
+            else:
+                fig = plot_12lead(
+                    inputs[k], recording.fs, values[k], recording.leads, title=f"{method}, input {k}"
+                )
+            figures.append(figure_html(fig, f"input {k} starting at sample {int(starts[k])}"))
+        info = describe_method(method)
+        sections.append(Section(method, paragraph(info["definition"]) + "".join(figures)))
+    return write_report(path, f"signxai: {html.escape(record)}", sections)
+
+
+if __name__ == "__main__":
+    main()

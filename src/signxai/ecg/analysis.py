@@ -1,0 +1,156 @@
+"""Explain the beats of a strip: detect, classify, explain a selection, attribute to waves.
+
+Pure computation (no files, no printing): the CLI and the report build on :func:`analyze_strip`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from signxai.api import explain
+from signxai.ecg.beats import BeatWindows, classify, ecg5000_windows
+from signxai.ecg.datasets import Recording
+from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
+from signxai.ecg.waves import delineate, window_wave_relevance
+
+DEFAULT_METHODS = (
+    "gradient",
+    "gradient_x_input",
+    "grad_cam",
+    "lrp_epsilon_0_5",
+    "lrpsign_epsilon_0_5",
+    "lrp_alpha_1_beta_0",
+    "integrated_gradients",
+    "smoothgrad",
+)
+
+
+@dataclass
+class StripAnalysis:
+    """Everything :func:`analyze_strip` found, per beat and per method."""
+
+    recording: Recording
+    clean: np.ndarray
+    windows: BeatWindows
+    probabilities: np.ndarray
+    labels: list[str]
+    explained: np.ndarray
+    relevance: dict[str, np.ndarray]
+    waves: pd.DataFrame
+    wave_table: pd.DataFrame
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Predicted class index per beat."""
+        return self.probabilities.argmax(axis=1)
+
+    def correlations(self) -> pd.DataFrame:
+        """Mean Pearson correlation between methods' maps over the explained beats."""
+        names = list(self.relevance)
+        matrix = np.ones((len(names), len(names)))
+        for i, a in enumerate(names):
+            for j, b in enumerate(names[:i]):
+                values = [
+                    np.corrcoef(x.ravel(), y.ravel())[0, 1]
+                    for x, y in zip(self.relevance[a], self.relevance[b], strict=True)
+                    if x.std() > 0 and y.std() > 0
+                ]
+                matrix[i, j] = matrix[j, i] = float(np.mean(values)) if values else np.nan
+        return pd.DataFrame(matrix, index=names, columns=names)
+
+
+def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed: int = 0) -> np.ndarray:
+    """Indices of up to ``max_abnormal`` beats not of class 0 and ``max_normal`` of class 0.
+
+    Abnormal beats are taken spread over the strip (evenly spaced among them), normal beats at
+    random with ``seed``; the result is sorted in time.
+    """
+    abnormal = np.flatnonzero(predicted != 0)
+    normal = np.flatnonzero(predicted == 0)
+    if len(abnormal) > max_abnormal:
+        abnormal = abnormal[np.linspace(0, len(abnormal) - 1, max_abnormal).round().astype(int)]
+    rng = np.random.default_rng(seed)
+    normal = rng.choice(normal, size=min(max_normal, len(normal)), replace=False) if len(normal) else normal
+    return np.sort(np.concatenate([abnormal, normal]).astype(np.int64))
+
+
+def analyze_strip(
+    recording: Recording,
+    model: nn.Module,
+    classes: Sequence[str],
+    methods: Sequence[str] = DEFAULT_METHODS,
+    lead: int = 0,
+    max_abnormal: int = 6,
+    max_normal: int = 3,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> StripAnalysis:
+    """Detect beats on one lead, classify all of them, explain a selection with every method.
+
+    Parameters
+    ----------
+    recording
+        The strip; ``lead`` selects the lead used.
+    model
+        A beat classifier for :func:`signxai.ecg.beats.ecg5000_windows` beats.
+    classes
+        Class names of the model's outputs (a single-output model: normal, abnormal).
+    methods
+        Method names for ``explain``; each explains the beat's predicted class.
+    progress
+        Called with a short message after each step (the CLI draws a progress bar from it).
+    """
+    note = progress or (lambda message: None)
+    clean = remove_baseline(recording.signal[lead], recording.fs)
+    peaks = detect_r_peaks(clean, recording.fs)
+    windows = ecg5000_windows(clean, peaks, recording.fs)
+    note(f"{len(windows.beats)} beats")
+    probabilities = classify(model, windows.beats)
+    predicted = probabilities.argmax(axis=1)
+    labels = [classes[k] for k in predicted]
+    explained = select_beats(predicted, max_abnormal, max_normal, seed)
+    beats = windows.beats[explained]
+    # a single-output binary model takes target 0 (explains -z) or 1 (z), like the class index
+    target = predicted[explained].tolist()
+    relevance: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    for method in methods:
+        start = time.perf_counter()
+        extra = {"seed": seed} if method.startswith(("smoothgrad", "vargrad")) else {}
+        result = explain(model, beats, method, target_class=target, **extra)
+        relevance[method] = result if not isinstance(result, tuple) else result[0]
+        seconds[method] = time.perf_counter() - start
+        note(method)
+    waves = delineate(clean, peaks, recording.fs)
+    tables = []
+    for method, values in relevance.items():
+        table = window_wave_relevance(
+            values,
+            windows.starts[explained],
+            windows.stops[explained],
+            waves,
+            labels=[labels[i] for i in explained],
+            leads=[recording.leads[lead]],
+        )
+        table.insert(0, "method", method)
+        table["beat"] = explained[table["window"].to_numpy()]
+        tables.append(table)
+    return StripAnalysis(
+        recording=recording,
+        clean=clean,
+        windows=windows,
+        probabilities=probabilities,
+        labels=labels,
+        explained=explained,
+        relevance=relevance,
+        waves=waves,
+        wave_table=pd.concat(tables, ignore_index=True),
+        seconds=seconds,
+    )

@@ -1,0 +1,183 @@
+"""The demo report: a strip's beats, their explanations, relevance per wave, method comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from signxai.ecg.analysis import StripAnalysis
+from signxai.ecg.plot import RELEVANCE_CMAP, _coloured_trace, _norm, plot_beats
+from signxai.ecg.waves import plot_wave_relevance, summarize
+from signxai.methods import describe_method
+from signxai.report import Section, figure_html, paragraph, table_html, write_report
+
+
+def _strip_rows(analysis: StripAnalysis, seconds_per_row: float = 30.0) -> list[str]:
+    fs = analysis.recording.fs
+    clean = analysis.clean
+    figures = []
+    peaks = analysis.windows.r_peaks
+    for row_start in np.arange(0, len(clean) / fs, seconds_per_row):
+        a, b = round(row_start * fs), min(len(clean), round((row_start + seconds_per_row) * fs))
+        inside = (peaks >= a) & (peaks < b)
+        labels = [analysis.labels[i] for i in np.flatnonzero(inside)]
+        fig = plot_beats(
+            clean[a:b],
+            fs,
+            peaks[inside] - a,
+            labels,
+            title=f"{row_start:.0f}-{row_start + seconds_per_row:.0f} s",
+        )
+        fig.set_size_inches(16, 2.6)
+        figures.append(figure_html(fig, dpi=60))
+    return figures
+
+
+def _beat_figure(analysis: StripAnalysis, position: int) -> str:
+    beat_index = int(analysis.explained[position])
+    beat = analysis.windows.beats[beat_index, 0]
+    methods = list(analysis.relevance)
+    fig, axes = plt.subplots(
+        len(methods), 1, figsize=(7, 1.15 * len(methods) + 0.4), sharex=True, squeeze=False
+    )
+    t = np.arange(len(beat))
+    for ax, method in zip(axes[:, 0], methods, strict=True):
+        values = analysis.relevance[method][position, 0]
+        line = _coloured_trace(ax, t, beat, values, _norm(values), width=1.8)
+        ax.set_xlim(0, len(beat) - 1)
+        ax.set_ylim(beat.min() - 0.3, beat.max() + 0.3)
+        ax.set_ylabel(method, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_yticks([])
+        fig.colorbar(line, ax=ax, pad=0.01, fraction=0.03).ax.tick_params(labelsize=6)
+    axes[-1, 0].set_xlabel("sample of the 140-sample beat (model input)")
+    probability = analysis.probabilities[beat_index].max()
+    time_s = analysis.windows.r_peaks[beat_index] / analysis.recording.fs
+    caption = (
+        f"beat {beat_index} at {time_s:.2f} s: predicted {analysis.labels[beat_index]} "
+        f"(p = {probability:.2f}); colour = relevance ({RELEVANCE_CMAP}: red supports it)"
+    )
+    fig.tight_layout()
+    return figure_html(fig, caption)
+
+
+def _comparison(analysis: StripAnalysis) -> str:
+    correlations = analysis.correlations()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    image = ax.imshow(correlations.to_numpy(), vmin=-1, vmax=1, cmap="coolwarm")
+    ax.set_xticks(range(len(correlations)), correlations.columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(correlations)), correlations.index, fontsize=8)
+    fig.colorbar(image, ax=ax, label="mean Pearson correlation")
+    fig.tight_layout()
+    timing = pd.DataFrame({"seconds": analysis.seconds}).T
+    return (
+        paragraph("Mean Pearson correlation between the methods' maps over the explained beats.")
+        + figure_html(fig, "correlation between methods")
+        + table_html(correlations)
+        + paragraph("Time to explain the selected beats, per method (s):")
+        + table_html(timing)
+        + paragraph(
+            "Faithfulness curves (deletion/insertion) come with the evaluation module, "
+            "which is not part of this version.",
+            note=True,
+        )
+    )
+
+
+def _model_card(card: dict[str, Any], task: str, methods: list[str]) -> str:
+    entry = card["models"][task]
+    data = card["data"]
+    rows = pd.DataFrame(
+        {
+            "value": [
+                data["name"],
+                data["source"],
+                data["train"],
+                data["test"],
+                ", ".join(entry["classes"]),
+                entry["recipe"]["name"],
+                f"{entry['test_accuracy']:.4f}",
+                "; ".join(data["citation"]),
+            ]
+        },
+        index=[
+            "data",
+            "source",
+            "training data",
+            "held-out data",
+            "classes",
+            "recipe",
+            "test accuracy",
+            "cite",
+        ],
+    )
+    definitions = pd.DataFrame(
+        {"definition": [describe_method(m)["definition"] for m in methods]}, index=methods
+    )
+    return table_html(rows) + "<h3>Methods</h3>" + table_html(definitions)
+
+
+def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path: Path) -> Path:
+    """Write the demo's HTML report for one analysed strip."""
+    recording = analysis.recording
+    counts = pd.Series(analysis.labels).value_counts().rename("beats").to_frame()
+    methods = list(analysis.relevance)
+    summary = pd.concat(
+        {m: summarize(analysis.wave_table[analysis.wave_table.method == m]) for m in methods}, axis=1
+    )
+    sign_method = next((m for m in methods if m.startswith("lrpsign")), methods[0])
+    sections = [
+        Section(
+            "Overview",
+            paragraph(
+                f"{recording.name}, lead {recording.leads[0]}, {recording.fs:g} Hz, "
+                f"{recording.duration:.0f} s: {len(analysis.labels)} beats detected and classified by "
+                f"the shipped ECG5000 {task} model; {len(analysis.explained)} beats explained with "
+                f"{len(methods)} methods, each for the beat's predicted class."
+            )
+            + table_html(counts)
+            + paragraph(
+                "The model was trained on ECG5000 beats from another patient (BIDMC "
+                "chf07); beat labels here are its predictions, not annotations. Beats are "
+                "cut from 20 ms before an R-peak to 20 ms before the next, resampled to 140 "
+                "samples, z-normalised and flipped in sign, as the ECG5000 beats are.",
+                note=True,
+            ),
+            anchor="overview",
+        ),
+        Section("Strip with beats by predicted class", "".join(_strip_rows(analysis)), anchor="strip"),
+        Section(
+            "Explained beats",
+            "".join(_beat_figure(analysis, k) for k in range(len(analysis.explained))),
+            anchor="beats",
+        ),
+        Section(
+            "Relevance per wave",
+            paragraph(
+                "Mean share of each explained beat's |relevance| that lies in the P wave, the QRS "
+                "complex, the T wave or elsewhere (the beat window runs from this beat's QRS to the "
+                "next beat's P wave), per method and predicted class."
+            )
+            + table_html(summary)
+            + figure_html(
+                plot_wave_relevance(
+                    analysis.wave_table[analysis.wave_table.method == sign_method],
+                    title=f"{sign_method}: share of |relevance| per wave",
+                ),
+                sign_method,
+            )
+            + "<h3>Per beat</h3>"
+            + table_html(
+                analysis.wave_table.pivot_table(
+                    index=["method", "beat", "label"], columns="wave", values="share"
+                )
+            ),
+            anchor="waves",
+        ),
+        Section("Method comparison", _comparison(analysis), anchor="comparison"),
+        Section("Model card", _model_card(card, task, methods), anchor="model"),
+    ]
+    return write_report(path, "signxai demo: MIT-BIH record 208", sections)

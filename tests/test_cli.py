@@ -1,0 +1,187 @@
+"""The CLI through its real entry point, in subprocesses, on the shipped data."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from signxai import explain
+from signxai.ecg import ECGModel, load_mitbih_208
+from signxai.ecg.io import write_record
+
+SCRIPT = Path(sys.executable).parent / "signxai"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("demo")
+    result = run("demo", "--out", str(out), "--quiet", "--abnormal", "3", "--normal", "2")
+    return out, result
+
+
+def test_demo_writes_a_report_with_every_method(demo_report) -> None:
+    out, result = demo_report
+    assert result.returncode == 0, result.stderr
+    report = Path(result.stdout.strip().splitlines()[-1])
+    assert report == (out / "report.html").resolve() and report.exists()
+    page = report.read_text()
+    for method in (
+        "gradient",
+        "gradient_x_input",
+        "grad_cam",
+        "lrp_epsilon_0_5",
+        "lrpsign_epsilon_0_5",
+        "lrp_alpha_1_beta_0",
+        "integrated_gradients",
+        "smoothgrad",
+    ):
+        assert method in page
+    assert page.count("data:image/png;base64,") >= 5 + 10  # beats, strip rows, waves, comparison
+    assert "Relevance per wave" in page and "Model card" in page
+    assert "<script" not in page and "http" not in re.sub(r"data:image[^\"]+", "", page)
+
+
+def test_demo_relevance_npz_equals_explain(demo_report) -> None:
+    from signxai.ecg import load_beat_model
+
+    out, result = demo_report
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    model = load_beat_model("binary")
+    direct = explain(model, saved["beats"], "lrpsign_epsilon_0_5", target_class=saved["predicted"].tolist())
+    np.testing.assert_allclose(saved["relevance/lrpsign_epsilon_0_5"], direct, rtol=1e-5, atol=1e-7)
+    assert (out / "wave_relevance.csv").exists()
+
+
+def test_python_dash_m_and_methods_table() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "signxai", "methods"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and "lrpsign_" in result.stdout and "integrated_gradients" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def record_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    folder = tmp_path_factory.mktemp("explain")
+    strip = load_mitbih_208()
+    strip.signal = strip.signal[:, : 20 * 360]
+    record = folder / "r208"
+    write_record(strip, record)
+    torch.manual_seed(0)
+    model = ECGModel(length=2000).eval()
+    scripted = folder / "model.pt"
+    logits_only = ECGModel(length=2000).eval()
+    logits_only.load_state_dict(model.state_dict())
+    logits_only.fc[-1] = torch.nn.Identity()  # TorchScript cannot be hooked to bypass a sigmoid
+    torch.jit.script(logits_only).save(str(scripted))
+    state = folder / "state.pt"
+    torch.save(model.state_dict(), state)
+    return record, scripted, state
+
+
+def test_explain_a_wfdb_record_with_a_state_dict_and_compare_npz(record_and_model, tmp_path: Path) -> None:
+    record, _, state = record_and_model
+    result = run(
+        "explain",
+        str(record),
+        "--model",
+        str(state),
+        "--model-class",
+        "signxai.ecg.models:ECGModel",
+        "--model-kwargs",
+        '{"length": 2000}',
+        "--window",
+        "2000",
+        "--method",
+        "gradient",
+        "--method",
+        "lrpsign_epsilon_0_5",
+        "--target",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    saved = np.load(tmp_path / "relevance.npz")
+    model = ECGModel(length=2000)
+    model.load_state_dict(torch.load(state, weights_only=True))
+    for method in ("gradient", "lrpsign_epsilon_0_5"):
+        direct = explain(model.eval(), saved["inputs"], method, target_class=1)
+        np.testing.assert_allclose(saved[f"relevance/{method}"], direct, rtol=1e-5, atol=1e-7)
+    assert saved["inputs"].shape == (3, 1, 2000)
+    page = (tmp_path / "report.html").read_text()
+    assert "lrpsign_epsilon_0_5" in page and "gradient" in page
+
+
+def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Path) -> None:
+    _, scripted, _ = record_and_model
+    array = tmp_path / "x.npy"
+    np.save(array, load_mitbih_208().signal[:, :2000])
+    result = run(
+        "explain",
+        str(array),
+        "--fs",
+        "360",
+        "--model",
+        str(scripted),
+        "--method",
+        "gradient",
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["explain", "missing_record", "--model", "{scripted}"], "not found"),
+        (["explain", "{record}", "--model", "{scripted}", "--method", "gradiant"], "closest names: gradient"),
+        (
+            [
+                "explain",
+                "{record}",
+                "--model",
+                "{state}",
+                "--model-class",
+                "signxai.ecg.models:ECGModel",
+                "--window",
+                "2000",
+                "--target",
+                "7",
+            ],
+            "target_class 7 is out of range",
+        ),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--window", "2000", "--method", "lrp_z"],
+            "TorchScript modules do not support",
+        ),
+        (["explain", "{array}", "--model", "{scripted}"], "--fs is needed"),
+        (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
+        (["demo", "--method", "lrp_epsilon_0_5_5"], "does not follow that form"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    record_and_model, tmp_path: Path, args: list[str], message: str
+) -> None:
+    record, scripted, state = record_and_model
+    array = tmp_path / "x.npy"
+    np.save(array, np.zeros((1, 100)))
+    filled = [a.format(record=record, scripted=scripted, state=state, array=array) for a in args]
+    result = run(*filled, "--out", str(tmp_path / "out"), "--quiet")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
