@@ -124,6 +124,51 @@ def test_explain_a_wfdb_record_with_a_state_dict_and_compare_npz(record_and_mode
     assert "lrpsign_epsilon_0_5" in page and "gradient" in page
 
 
+def test_explain_with_a_torch_export_archive(record_and_model, tmp_path: Path) -> None:
+    record, _, state = record_and_model
+    model = ECGModel(length=2000).eval()
+    model.load_state_dict(torch.load(state, weights_only=True))
+    model.fc[-1] = torch.nn.Identity()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.export.export(model, (torch.randn(2, 1, 2000),), dynamic_shapes=({0: batch},))
+    archive = tmp_path / "model.pt2"
+    torch.export.save(program, str(archive))
+    out = tmp_path / "out"
+    result = run(
+        "explain",
+        str(record),
+        "--model",
+        str(archive),
+        "--window",
+        "2000",
+        "--method",
+        "gradient_x_input",
+        "--target",
+        "0",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    direct = explain(model, saved["inputs"], "gradient_x_input", target_class=0)
+    np.testing.assert_allclose(saved["relevance/gradient_x_input"], direct, rtol=1e-4, atol=1e-7)
+    refused = run(
+        "explain",
+        str(record),
+        "--model",
+        str(archive),
+        "--window",
+        "2000",
+        "--method",
+        "lrp_z",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert refused.returncode == 2 and "exported" in refused.stderr
+
+
 def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Path) -> None:
     _, scripted, _ = record_and_model
     array = tmp_path / "x.npy"

@@ -51,6 +51,8 @@ class ModelView:
         self.explain_output = explain_output
         #: TorchScript modules run without Python hooks: no logit tap, no hook-based method.
         self.scripted = isinstance(model, torch.jit.ScriptModule)
+        #: torch.export / fx graphs call functions, not modules: no module to hook either.
+        self.exported = isinstance(model, torch.fx.GraphModule)
         self._handles: list[Any] = []
         self._saved: dict[str, Any] = {}
         self._last_activation: tuple[nn.Module, torch.Tensor, torch.Tensor] | None = None
@@ -69,13 +71,16 @@ class ModelView:
         }
         self._inside = True
         try:
-            model.eval()
+            if not self.exported:  # an exported graph's train/eval behaviour is fixed at export
+                model.eval()
             for parameter in model.parameters():
                 parameter.requires_grad_(False)
             torch.set_flush_denormal(True)
             torch.set_grad_enabled(True)
             if self.scripted:
                 self._check_scripted_output()
+            elif self.exported:
+                self._check_graph_output()
             elif self.explain_output == "logit":
                 for module in model.modules():
                     if isinstance(module, OUTPUT_ACTIVATIONS):
@@ -107,12 +112,27 @@ class ModelView:
                 "explain its output as it is, or use the eager model (a state dict and its class)"
             )
 
-    def require_hooks(self, method: str) -> None:
-        """Raise if the model cannot carry the hooks that ``method`` needs (TorchScript)."""
-        if self.scripted:
+    def _check_graph_output(self) -> None:
+        graph = self.model.graph  # type: ignore[union-attr]
+        output = next(node for node in graph.nodes if node.op == "output")
+        last = output.args[0][0] if isinstance(output.args[0], (tuple, list)) else output.args[0]
+        name = str(getattr(last, "target", ""))
+        final = [k for k in ("sigmoid", "softmax", "log_softmax") if k in name.lower()]
+        if self.explain_output == "logit" and final:
             raise UnsupportedModelError(
-                f"{method} needs module hooks, which TorchScript modules do not support; use the "
-                "eager model (a state dict and its class), or a gradient-type method"
+                f"the exported model ends in {final[-1]} inside its graph, which cannot be "
+                "bypassed to explain the logit; export it without the final activation, pass "
+                "explain_output='activation', or use the eager model"
+            )
+
+    def require_hooks(self, method: str) -> None:
+        """Raise if the model cannot carry the module hooks ``method`` needs."""
+        if self.scripted or self.exported:
+            kind = "TorchScript modules" if self.scripted else "exported (torch.export/fx) graphs"
+            raise UnsupportedModelError(
+                f"{method} needs module hooks on the model's layers, which {kind} do not "
+                "support; use the eager model (a state dict and its class), or a gradient-type "
+                "method"
             )
 
     def add_hook(self, handle: Any) -> Any:

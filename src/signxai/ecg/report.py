@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -37,31 +38,31 @@ def _strip_rows(analysis: StripAnalysis, seconds_per_row: float = 30.0) -> list[
     return figures
 
 
-def _beat_figure(analysis: StripAnalysis, position: int) -> str:
+def _beat_rows(analysis: StripAnalysis, position: int) -> str:
+    """One table row per method: the beat (the model's input) coloured by that method's map."""
     beat_index = int(analysis.explained[position])
     beat = analysis.windows.beats[beat_index, 0]
-    methods = list(analysis.relevance)
-    fig, axes = plt.subplots(
-        len(methods), 1, figsize=(7, 1.15 * len(methods) + 0.4), sharex=True, squeeze=False
-    )
     t = np.arange(len(beat))
-    for ax, method in zip(axes[:, 0], methods, strict=True):
-        values = analysis.relevance[method][position, 0]
+    rows = []
+    for method, maps in analysis.relevance.items():
+        values = maps[position, 0]
+        fig, ax = plt.subplots(figsize=(6.5, 0.95))
         line = _coloured_trace(ax, t, beat, values, _norm(values), width=1.8)
         ax.set_xlim(0, len(beat) - 1)
         ax.set_ylim(beat.min() - 0.3, beat.max() + 0.3)
-        ax.set_ylabel(method, rotation=0, ha="right", va="center", fontsize=8)
         ax.set_yticks([])
+        ax.tick_params(labelsize=6)
         fig.colorbar(line, ax=ax, pad=0.01, fraction=0.03).ax.tick_params(labelsize=6)
-    axes[-1, 0].set_xlabel("sample of the 140-sample beat (model input)")
+        image = figure_html(fig, dpi=60, alt=f"{method} relevance, beat {beat_index}")
+        rows.append(f"<tr><th>{html.escape(method)}</th><td>{image}</td></tr>")
     probability = analysis.probabilities[beat_index].max()
     time_s = analysis.windows.r_peaks[beat_index] / analysis.recording.fs
     caption = (
-        f"beat {beat_index} at {time_s:.2f} s: predicted {analysis.labels[beat_index]} "
-        f"(p = {probability:.2f}); colour = relevance ({RELEVANCE_CMAP}: red supports it)"
+        f"Beat {beat_index} at {time_s:.2f} s: predicted {analysis.labels[beat_index]} "
+        f"(p = {probability:.2f}). Colour = relevance for that class ({RELEVANCE_CMAP}: red "
+        "supports it, blue speaks against it); x = sample of the 140-sample model input."
     )
-    fig.tight_layout()
-    return figure_html(fig, caption)
+    return f"<h3>{html.escape(caption)}</h3><table>{''.join(rows)}</table>"
 
 
 def _comparison(analysis: StripAnalysis) -> str:
@@ -151,7 +152,7 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
         Section("Strip with beats by predicted class", "".join(_strip_rows(analysis)), anchor="strip"),
         Section(
             "Explained beats",
-            "".join(_beat_figure(analysis, k) for k in range(len(analysis.explained))),
+            "".join(_beat_rows(analysis, k) for k in range(len(analysis.explained))),
             anchor="beats",
         ),
         Section(
