@@ -107,9 +107,9 @@ def integrated_gradients(
 
 
 def _noisy_gradient_moments(
-    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and population variance of dz/dx at x + N(0, (s * (max x - min x))^2)."""
+    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any], variance: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mean and (if asked) population variance of dz/dx at x + N(0, (s * (max x - min x))^2)."""
     with torch.no_grad():
         logits = view.forward(x)
     weights = view.target_weights(target, logits)
@@ -130,22 +130,25 @@ def _noisy_gradient_moments(
         # Chan et al.'s parallel update of mean and sum of squared deviations.
         k = len(chunk)
         chunk_mean = grads.mean(dim=0)
-        chunk_m2 = ((grads - chunk_mean) ** 2).sum(dim=0)
         delta = chunk_mean - mean
         mean = mean + delta * (k / (count + k))
-        m2 = m2 + chunk_m2 + delta**2 * (count * k / (count + k))
+        if variance:
+            chunk_m2 = ((grads - chunk_mean) ** 2).sum(dim=0)
+            m2 = m2 + chunk_m2 + delta**2 * (count * k / (count + k))
         count += k
-    return mean, m2 / count
+    return mean, (m2 / count if variance else None)
 
 
 def smoothgrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Mean of noisy gradients."""
-    return _noisy_gradient_moments(view, x, target, params)[0]
+    return _noisy_gradient_moments(view, x, target, params, variance=False)[0]
 
 
 def vargrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Variance of noisy gradients."""
-    return _noisy_gradient_moments(view, x, target, params)[1]
+    moments = _noisy_gradient_moments(view, x, target, params, variance=True)[1]
+    assert moments is not None
+    return moments
 
 
 def _write_noise(name: str) -> Any:

@@ -1,0 +1,21 @@
+"""Are the explanations faithful? Deletion curves, randomization checks, method comparison.
+
+``quantus_explain_func`` (in :mod:`signxai.evaluate.quantus_adapter`, extra ``signxai[eval]``)
+lets any Quantus metric evaluate any signxai method.
+"""
+
+from signxai.evaluate.compare import compare_methods
+from signxai.evaluate.deletion import DeletionCurve, deletion_curve, infill_windows, random_relevance
+from signxai.evaluate.quantus_adapter import quantus_explain_func
+from signxai.evaluate.randomization import model_randomization, similarity
+
+__all__ = [
+    "DeletionCurve",
+    "compare_methods",
+    "deletion_curve",
+    "infill_windows",
+    "model_randomization",
+    "quantus_explain_func",
+    "random_relevance",
+    "similarity",
+]

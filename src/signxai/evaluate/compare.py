@@ -1,0 +1,90 @@
+"""``compare_methods``: run several methods once and measure them side by side."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from signxai.api import explain
+from signxai.evaluate.deletion import deletion_curve, random_relevance
+from signxai.evaluate.randomization import model_randomization
+
+RANDOM = "random"
+
+
+def compare_methods(
+    model: nn.Module,
+    x: Any,
+    methods: Sequence[str],
+    target_class: Any = None,
+    window: int = 10,
+    infill: str = "zero",
+    randomization: bool = True,
+    include_random: bool = True,
+    seed: int = 0,
+    params: dict[str, dict[str, Any]] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Explain ``x`` with every method and measure each: AOPC, randomization, runtime, agreement.
+
+    Parameters
+    ----------
+    methods
+        Method names; ``'random'`` (a random map) is added as a baseline unless
+        ``include_random=False``.
+    window, infill
+        Deletion settings (see :func:`signxai.evaluate.deletion_curve`).
+    randomization
+        Also run the cascading randomization check (the similarity after all layers).
+    params
+        Extra keyword parameters per method name.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        One row per method: ``aopc_morf``, ``aopc_lerf``, ``randomized_similarity``,
+        ``seconds`` and ``corr_<other method>`` (mean Pearson correlation of the maps); and the
+        deletion curves by method (``{'morf': DeletionCurve, 'lerf': DeletionCurve}``).
+    """
+    params = params or {}
+    names = list(methods) + ([RANDOM] if include_random else [])
+    maps: dict[str, np.ndarray] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    curves: dict[str, Any] = {}
+    for name in names:
+        start = time.perf_counter()
+        if name == RANDOM:
+            relevance = random_relevance(np.asarray(x), seed)
+        else:
+            relevance = np.asarray(explain(model, x, name, target_class=target_class, **params.get(name, {})))
+        seconds = time.perf_counter() - start
+        maps[name] = relevance
+        morf = deletion_curve(
+            model, x, relevance, target_class, window=window, order="morf", infill=infill, seed=seed
+        )
+        lerf = deletion_curve(
+            model, x, relevance, target_class, window=window, order="lerf", infill=infill, seed=seed
+        )
+        curves[name] = {"morf": morf, "lerf": lerf}
+        row: dict[str, Any] = {"aopc_morf": morf.aopc, "aopc_lerf": lerf.aopc, "seconds": seconds}
+        if randomization and name != RANDOM:
+            steps = model_randomization(model, x, name, target_class, seed=seed, **params.get(name, {}))
+            row["randomized_similarity"] = float(steps.similarity.iloc[-1])
+        else:
+            row["randomized_similarity"] = np.nan
+        rows[name] = row
+    for a in names:
+        for b in names:
+            pairs = [
+                np.corrcoef(u.ravel(), v.ravel())[0, 1]
+                for u, v in zip(maps[a], maps[b], strict=True)
+                if u.std() > 0 and v.std() > 0
+            ]
+            rows[a][f"corr_{b}"] = float(np.mean(pairs)) if pairs else np.nan
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
+    return table, curves

@@ -1,0 +1,123 @@
+"""Evaluation: deletion curves on a model with a known relevant window, randomization, comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from models import assert_unchanged, build, snapshot
+from torch import nn
+
+from signxai import explain
+from signxai.errors import MethodParameterError
+from signxai.evaluate import (
+    compare_methods,
+    deletion_curve,
+    infill_windows,
+    model_randomization,
+    random_relevance,
+    similarity,
+)
+from signxai.evaluate.plot import plot_comparison, plot_deletion_curves
+
+LENGTH, START, STOP = 100, 40, 60
+
+
+def window_model() -> nn.Module:
+    """Output 0 = sum of ReLU(x) over samples 40..59; output 1 = minus that. Nothing else counts."""
+    model = nn.Sequential(
+        nn.Conv1d(1, 1, 1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(LENGTH, 2, bias=False)
+    )
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+        model[3].weight.zero_()
+        model[3].weight[0, START:STOP] = 1.0
+        model[3].weight[1, START:STOP] = -1.0
+    return model.eval()
+
+
+@pytest.fixture
+def beats() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    x = 0.1 * torch.rand(8, 1, LENGTH, generator=generator)
+    x[:, :, START:STOP] += 1.0
+    return x
+
+
+def test_morf_with_a_correct_method_drops_faster_than_random(beats: torch.Tensor) -> None:
+    model = window_model()
+    relevance = explain(model, beats, "gradient_x_input", target_class=0)
+    good = deletion_curve(model, beats, relevance, 0, window=10, order="morf")
+    rand = deletion_curve(model, beats, random_relevance(beats, seed=1), 0, window=10, order="morf")
+    anti = deletion_curve(model, beats, -relevance, 0, window=10, order="morf")
+    # the two relevant windows go first: after 2 of 10 steps the score is gone
+    assert good.scores[:, 2] == pytest.approx(0.0, abs=1e-6)
+    assert good.aopc > rand.aopc > anti.aopc
+    lerf = deletion_curve(model, beats, relevance, 0, window=10, order="lerf")
+    assert lerf.aopc < good.aopc
+    assert good.auc < rand.auc
+    assert good.scores.shape == (8, 11) and good.fractions[-1] == 1.0
+
+
+def test_window_in_milliseconds_and_errors(beats: torch.Tensor) -> None:
+    model = window_model()
+    relevance = explain(model, beats, "gradient", target_class=0)
+    curve = deletion_curve(model, beats, relevance, 0, window_ms=40, fs=250)
+    assert curve.window == 10
+    with pytest.raises(MethodParameterError, match="needs fs"):
+        deletion_curve(model, beats, relevance, 0, window_ms=40)
+    with pytest.raises(MethodParameterError, match="infill"):
+        deletion_curve(model, beats, relevance, 0, window=10, infill="blur")
+    with pytest.raises(MethodParameterError, match="order"):
+        deletion_curve(model, beats, relevance, 0, window=10, order="random")
+
+
+def test_infills() -> None:
+    x = torch.arange(12, dtype=torch.float32).view(1, 1, 12) + 1.0
+    mask = torch.zeros(1, 12, dtype=torch.bool)
+    mask[0, 4:8] = True
+    assert infill_windows(x, mask, "zero", 4, None)[0, 0, 4:8].tolist() == [0, 0, 0, 0]
+    np.testing.assert_allclose(infill_windows(x, mask, "linear", 4, None)[0, 0].numpy(), x[0, 0].numpy())
+    median = infill_windows(x, mask, "median", 4, None)[0, 0]
+    assert median[4].item() == 3.0  # median of the kept 1, 2, 3, 4, 9 within one window
+    first = infill_windows(x, mask, "noise", 4, torch.Generator().manual_seed(0))
+    second = infill_windows(x, mask, "noise", 4, torch.Generator().manual_seed(0))
+    assert torch.equal(first, second) and torch.equal(first[0, 0, :4], x[0, 0, :4])
+
+
+def test_probability_score_of_a_single_output_binary_model() -> None:
+    model, x = build("ecg")
+    relevance = explain(model, x, "gradient", target_class=0)
+    curve = deletion_curve(model, x, relevance, 0, window=200, score="probability")
+    with torch.no_grad():
+        p = model(x)[:, 0].numpy()
+    np.testing.assert_allclose(curve.scores[:, 0], 1 - p, rtol=1e-5)
+
+
+def test_randomization_leaves_the_model_unchanged_and_similarity_falls_for_gradient() -> None:
+    model, x = build("ecg")
+    before = snapshot(model)
+    steps = model_randomization(model, x, "gradient", target_class=1)
+    assert_unchanged(model, before)
+    assert steps.similarity.iloc[0] == 1.0
+    assert list(steps.layer[1:4]) == ["fc.6", "fc.3", "fc.0"]
+    assert steps.similarity.iloc[-1] < 0.5
+    assert steps.similarity.iloc[-1] < steps.similarity.iloc[1]
+
+
+@pytest.mark.parametrize("how", ["spearman", "pearson", "ssim"])
+def test_similarities_are_one_for_equal_maps(how: str) -> None:
+    a = np.random.default_rng(0).normal(size=200)
+    assert similarity(a, a, how) == pytest.approx(1.0)
+    assert similarity(a, np.random.default_rng(1).normal(size=200), how) < 0.5
+
+
+def test_compare_methods_gives_a_tidy_table_and_figures(beats: torch.Tensor) -> None:
+    model = window_model()
+    table, curves = compare_methods(model, beats, ["gradient_x_input", "lrp_epsilon_0_1"], 0, window=10)
+    assert list(table.index) == ["gradient_x_input", "lrp_epsilon_0_1", "random"]
+    for column in ("aopc_morf", "aopc_lerf", "randomized_similarity", "seconds", "corr_random"):
+        assert column in table
+    assert table.loc["gradient_x_input", "aopc_morf"] > table.loc["random", "aopc_morf"]
+    assert table.loc["gradient_x_input", "corr_gradient_x_input"] == pytest.approx(1.0)
+    assert plot_deletion_curves(curves).axes and plot_comparison(table).axes

@@ -1,0 +1,58 @@
+"""The Quantus adapter: Quantus metrics evaluate signxai methods on 1D ECG beats."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from signxai import explain
+from signxai.ecg import load_beat_model, load_ecg5000
+from signxai.errors import MethodParameterError
+from signxai.evaluate import quantus_explain_func
+
+quantus = pytest.importorskip("quantus", reason="the eval extra (quantus) is not installed")
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple:
+    model = load_beat_model("5class")
+    test = load_ecg5000("test")
+    return model, test.x[:6], test.y[:6]
+
+
+def test_adapter_returns_what_quantus_expects(data) -> None:
+    model, x, y = data
+    relevance = quantus_explain_func(model, x, y, method="lrpsign_epsilon_0_5")
+    assert relevance.shape == x.shape and relevance.dtype == np.float32
+    np.testing.assert_array_equal(
+        relevance, explain(model, x, "lrpsign_epsilon_0_5", target_class=y.tolist())
+    )
+    with pytest.raises(MethodParameterError, match="method"):
+        quantus_explain_func(model, x, y)
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        lambda: quantus.MaxSensitivity(nr_samples=3, disable_warnings=True, display_progressbar=False),
+        lambda: quantus.RandomLogit(num_classes=5, disable_warnings=True),
+    ],
+    ids=["MaxSensitivity", "RandomLogit"],
+)
+def test_quantus_metrics_evaluate_signxai_methods_on_1d_beats(data, metric) -> None:
+    model, x, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = metric()(
+            model=model,
+            x_batch=x,
+            y_batch=y,
+            a_batch=None,
+            device="cpu",
+            explain_func=quantus_explain_func,
+            explain_func_kwargs={"method": "gradient_x_input"},
+        )
+    scores = np.asarray(scores, dtype=float)
+    assert scores.shape == (len(x),) and np.isfinite(scores).all()
