@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from models import assert_unchanged, build, snapshot
 from torch import nn
 
+from models import assert_unchanged, build, snapshot
 from signxai import explain
 from signxai.errors import MethodParameterError
 from signxai.evaluate import (
