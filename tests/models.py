@@ -6,45 +6,9 @@ import torch
 from torch import nn
 from zennit.layer import Sum
 
+from signxai.ecg.models import ECGModel  # the tutorial's architecture, parametrised by length
 
-class ECGModel(nn.Module):
-    """The tutorial's architecture (Conv1d/BatchNorm/ReLU/MaxPool blocks, sigmoid output)."""
-
-    def __init__(self, input_channels: int = 1, num_classes: int = 1, length: int = 2000) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv1d(input_channels, 32, 5, padding=2),
-            nn.BatchNorm1d(32),
-            nn.ReLU(),
-            nn.MaxPool1d(2, 2),
-            nn.Conv1d(32, 64, 5, padding=2),
-            nn.BatchNorm1d(64),
-            nn.ReLU(),
-            nn.MaxPool1d(4, 4),
-            nn.Conv1d(64, 128, 3, padding=1),
-            nn.BatchNorm1d(128),
-            nn.ReLU(),
-            nn.MaxPool1d(2, 2),
-            nn.Conv1d(128, 256, 3, padding=1),
-            nn.BatchNorm1d(256),
-            nn.ReLU(),
-            nn.MaxPool1d(5, 5),
-        )
-        self.fc = nn.Sequential(
-            nn.Linear(256 * (length // 80), 512),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(512, 128),
-            nn.ReLU(),
-            nn.Dropout(0.5),
-            nn.Linear(128, num_classes),
-            nn.Sigmoid() if num_classes == 1 else nn.Softmax(dim=1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = x.view(x.size(0), -1)
-        return self.fc(x)
+__all__ = ["CNN2D", "ECGModel", "ResNet1D", "build", "randomize_batch_norm", "rel_error", "snapshot"]
 
 
 class Block(nn.Module):

@@ -47,7 +47,7 @@ def test_demo_writes_a_report_with_every_method(demo_report) -> None:
     ):
         assert method in page
     assert page.count("data:image/png;base64,") >= 5 + 10  # beats, strip rows, waves, comparison
-    assert "Relevance per wave" in page and "Model card" in page
+    assert "Relevance per wave" in page and "Model card" in page and "AOPC MoRF" in page
     assert "<script" not in page and "http" not in re.sub(r"data:image[^\"]+", "", page)
 
 

@@ -18,6 +18,7 @@ from signxai.ecg.beats import BeatWindows, classify, ecg5000_windows
 from signxai.ecg.datasets import Recording
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.waves import delineate, window_wave_relevance
+from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 
 DEFAULT_METHODS = (
     "gradient",
@@ -45,6 +46,8 @@ class StripAnalysis:
     waves: pd.DataFrame
     wave_table: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
+    #: MoRF deletion curves of the explained beats per method (and a random map), zero infill.
+    faithfulness: dict[str, dict[str, DeletionCurve]] = field(default_factory=dict)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -128,6 +131,12 @@ def analyze_strip(
         relevance[method] = result if not isinstance(result, tuple) else result[0]
         seconds[method] = time.perf_counter() - start
         note(method)
+    faithfulness = {}
+    for method, values in {**relevance, "random": random_relevance(beats, seed)}.items():
+        faithfulness[method] = {
+            order: deletion_curve(model, beats, values, target, window=10, order=order)
+            for order in ("morf", "lerf")
+        }
     waves = delineate(clean, peaks, recording.fs)
     tables = []
     for method, values in relevance.items():
@@ -153,4 +162,5 @@ def analyze_strip(
         waves=waves,
         wave_table=pd.concat(tables, ignore_index=True),
         seconds=seconds,
+        faithfulness=faithfulness,
     )
