@@ -21,6 +21,11 @@ import numpy as np
 from signxai.errors import InputError, SignXAIError
 
 
+def _maps(relevance: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The relevance arrays under the keys ``relevance/<method>`` of the .npz files."""
+    return {f"relevance/{method}": values for method, values in relevance.items()}
+
+
 def _fail(debug: bool, error: BaseException) -> None:
     if debug:
         raise error
@@ -119,7 +124,7 @@ def demo(
             starts=analysis.windows.starts[analysis.explained],
             stops=analysis.windows.stops[analysis.explained],
             predicted=analysis.predicted[analysis.explained],
-            **{f"relevance/{m}": r for m, r in analysis.relevance.items()},
+            **_maps(analysis.relevance),
         )
         analysis.wave_table.to_csv(out / "wave_relevance.csv", index=False)
         report = strip_report(analysis, card, task, out / "report.html")
@@ -279,7 +284,7 @@ def explain_command(
             starts=starts,
             fs=recording.fs,
             leads=np.array(recording.leads),
-            **{f"relevance/{m}": r for m, r in relevance.items()},
+            **_maps(relevance),
         )
         report = _record_report(recording, inputs, starts, relevance, out / "report.html", record, model_path)
     except (SignXAIError, OSError, ValueError) as error:

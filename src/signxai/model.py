@@ -113,7 +113,7 @@ class ModelView:
             )
 
     def _check_graph_output(self) -> None:
-        graph = self.model.graph  # type: ignore[union-attr]
+        graph: Any = getattr(self.model, "graph")  # noqa: B009 (typed as Tensor | Module)
         output = next(node for node in graph.nodes if node.op == "output")
         last = output.args[0][0] if isinstance(output.args[0], (tuple, list)) else output.args[0]
         name = str(getattr(last, "target", ""))
@@ -240,10 +240,10 @@ class ModelView:
 
     def parameter(self) -> torch.Tensor | None:
         """A parameter or buffer of the model (for its device and dtype), or None."""
-        for tensor in self.model.parameters():
-            return tensor
-        for tensor in self.model.buffers():
-            return tensor
+        for parameter in self.model.parameters():
+            return parameter
+        for buffer in self.model.buffers():
+            return buffer
         return None
 
 

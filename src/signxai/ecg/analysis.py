@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,7 +127,7 @@ def analyze_strip(
     seconds: dict[str, float] = {}
     for method in methods:
         start = time.perf_counter()
-        extra = {"seed": seed} if method.startswith(("smoothgrad", "vargrad")) else {}
+        extra: dict[str, Any] = {"seed": seed} if method.startswith(("smoothgrad", "vargrad")) else {}
         result = explain(model, beats, method, target_class=target, **extra)
         relevance[method] = result if not isinstance(result, tuple) else result[0]
         seconds[method] = time.perf_counter() - start

@@ -8,6 +8,7 @@ the signal stays readable. All functions return a matplotlib ``Figure``; save it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import matplotlib
 
@@ -34,7 +35,7 @@ def _coloured_trace(
     points = np.stack([t, y], axis=1)[:, None, :]
     segments = np.concatenate([points[:-1], points[1:]], axis=1)
     colours = 0.5 * (relevance[:-1] + relevance[1:])
-    collection = LineCollection(segments, cmap=RELEVANCE_CMAP, norm=norm, linewidths=width)
+    collection = LineCollection(list(segments), cmap=RELEVANCE_CMAP, norm=norm, linewidths=width)
     collection.set_array(colours)
     ax.add_collection(collection)
     return collection
@@ -66,7 +67,7 @@ def plot_strip(
     if ax is None:
         fig, ax = plt.subplots(figsize=(min(24, 4 + len(ecg) / fs * 1.2), 3))
     else:
-        fig = ax.figure
+        fig = cast(Figure, ax.figure)
     if relevance is None:
         ax.plot(t, ecg, color="black", lw=1)
     else:
@@ -147,6 +148,7 @@ def plot_12lead(
             if relevance is None:
                 ax.plot(t, y, color="black", lw=0.9)
             else:
+                assert norm is not None
                 line = _coloured_trace(ax, t, y, relevance[lead, a:b], norm, width=1.4)
             ax.text(start + 0.05, high - 0.35, name, fontsize=9, fontweight="bold")
         _paper(ax, width, low, high)

@@ -79,6 +79,11 @@ def _modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: s
     return compute
 
 
+def _constant(name: str) -> Callable[[Mapping[str, Any]], str]:
+    """A name writer for a family without parameters."""
+    return lambda params: name
+
+
 for _name, _install, _summary in (
     (
         "guided_backprop",
@@ -101,6 +106,6 @@ for _name, _install, _summary in (
             form=_name,
             summary=_summary,
             examples=(_name,),
-            write=lambda params, _n=_name: _n,
+            write=_constant(_name),
         )
     )

@@ -254,7 +254,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     weighted = [m for m in order if isinstance(m, WEIGHTED)]
     if not weighted:
         raise UnsupportedModelError("LRP needs at least one Linear or Conv layer in the model")
-    pairs = []
+    pairs: list[tuple[nn.Module, nn.Module]] = []
     for module in dict.fromkeys(order):
         if not isinstance(module, BATCH_NORMS):
             continue
