@@ -13,6 +13,7 @@ import pandas as pd
 from signxai.ecg.analysis import StripAnalysis
 from signxai.ecg.plot import RELEVANCE_CMAP, _coloured_trace, _norm, plot_beats
 from signxai.ecg.waves import plot_wave_relevance, summarize
+from signxai.evaluate.plot import plot_deletion_curves
 from signxai.methods import describe_method
 from signxai.report import Section, figure_html, paragraph, table_html, write_report
 
@@ -80,10 +81,22 @@ def _comparison(analysis: StripAnalysis) -> str:
         + table_html(correlations)
         + paragraph("Time to explain the selected beats, per method (s):")
         + table_html(timing)
+        + "<h3>Faithfulness</h3>"
         + paragraph(
-            "Faithfulness curves (deletion/insertion) come with the evaluation module, "
-            "which is not part of this version.",
-            note=True,
+            "Deletion curves on the explained beats: windows of 10 samples are set to 0 (the "
+            "z-normalised beat's mean) most relevant first (MoRF) or least relevant first (LeRF); "
+            "the curve is the explained logit. A faithful map makes the MoRF curve fall faster "
+            "than a random map's and the LeRF curve stay flat; AOPC is the mean drop."
+        )
+        + figure_html(plot_deletion_curves(analysis.faithfulness, "morf"), "MoRF deletion")
+        + figure_html(plot_deletion_curves(analysis.faithfulness, "lerf"), "LeRF deletion")
+        + table_html(
+            pd.DataFrame(
+                {
+                    "AOPC MoRF": {m: c["morf"].aopc for m, c in analysis.faithfulness.items()},
+                    "AOPC LeRF": {m: c["lerf"].aopc for m, c in analysis.faithfulness.items()},
+                }
+            )
         )
     )
 
