@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from signxai.errors import UnsupportedModelError
+from signxai.frontends.keras_check import is_keras_model
 from signxai.inputs import as_batch, as_like
 from signxai.methods import parse
 from signxai.model import ModelView
@@ -60,8 +61,16 @@ def explain(
         ``UnknownMethodError``, ``MethodParameterError``, ``InputError``, ``TargetError``,
         ``LayerError`` or ``UnsupportedModelError``, each naming the argument at fault.
     """
+    if is_keras_model(model):
+        from signxai.frontends.keras import explain_keras
+
+        return explain_keras(
+            model, x, method_name, target_class, explain, explain_output=explain_output, **params
+        )
     if not isinstance(model, nn.Module):
-        raise UnsupportedModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise UnsupportedModelError(
+            f"model must be a torch.nn.Module or a Keras model, got {type(model).__name__}"
+        )
     spec = parse(method_name, params)
     with ModelView(model, explain_output=explain_output) as view:
         batch = as_batch(x, view)

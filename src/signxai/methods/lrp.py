@@ -78,6 +78,18 @@ AVERAGE_POOLS = (
 )
 
 
+_EXTRA_PASSIVE: list[type[nn.Module]] = []
+
+
+def register_passive(module_type: type[nn.Module]) -> None:
+    """Let LRP pass through a parameter-free module type whose operations it handles.
+
+    For modules that only rearrange or combine tensors (reshapes, sums, concatenation): the
+    graph mode and autograd take care of them, so they need no rule of their own.
+    """
+    _EXTRA_PASSIVE.append(module_type)
+
+
 # ------------------------------------------------------------------------ rules by name
 @dataclass(frozen=True)
 class LayerRule:
@@ -195,7 +207,7 @@ def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
             continue
         is_leaf = not any(True for _ in module.children())
         supported = isinstance(
-            module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS)
+            module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS, *_EXTRA_PASSIVE)
         ) and not isinstance(module, nn.MultiheadAttention)
         own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
         if (is_leaf or own_parameters) and not supported:
@@ -224,7 +236,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
 
     def after(module: nn.Module, inputs: Any, output: Any) -> None:
         order.append(module)
-        if isinstance(output, torch.Tensor):
+        if isinstance(output, torch.Tensor) and not (inputs and output is inputs[0]):  # not Identity
             producers[id(output)] = module
             keep.append(output)
 

@@ -1,0 +1,421 @@
+"""Keras 3 (TensorFlow backend) models explained by the one engine, through a proved conversion.
+
+``to_torch(keras_model)`` maps the model layer by layer onto torch modules (channels-first), so
+every method of the registry — LRP and SIGN included — runs on it unchanged. ``explain`` calls
+:func:`explain_keras`, which checks on the caller's input that the converted module computes the
+same outputs as the Keras model (relative error < 1e-4) before it explains anything.
+
+Why a small mapping instead of a general converter (tf2onnx + onnx2torch): the explanation
+methods need the model's *layers* as torch modules (Conv1d, Linear, BatchNorm, ReLU, ...) with
+Keras's names, so that LRP rules, BatchNorm merging and Grad-CAM's ``target_layer`` work; an
+ONNX round trip yields generic graph nodes (and splits activations, transposes and pads into
+anonymous ops), and adds two heavy dependencies. The mapping covers the layers of signal and
+image classifiers listed in :data:`SUPPORTED`; anything else is an error naming the layer class.
+
+Details that break naive conversions, handled here: Keras is channels-last, so inputs and maps
+are transposed and ``Flatten`` flattens in channels-last order; Keras layers carry their
+activation (``Conv1D(..., activation='relu')``), so each becomes a linear module plus an
+activation module inside one container named like the Keras layer, whose output (after the
+activation) is what Grad-CAM uses for ``target_layer='<keras layer name>'``; ``padding='same'``
+with strides pads asymmetrically (more on the right), as TensorFlow does.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from signxai.errors import InputError, UnsupportedModelError
+from signxai.methods.lrp import register_passive
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "linear": nn.Identity,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "softmax": lambda: nn.Softmax(dim=1),
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "softplus": nn.Softplus,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "gelu": lambda: nn.GELU(approximate="tanh"),
+}
+
+
+class KerasLayer(nn.Module):
+    """One Keras layer: its linear part and its activation, output after the activation."""
+
+    def __init__(self, body: nn.Module, activation: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """activation(body(x))."""
+        return self.activation(self.body(x))
+
+
+class ChannelsLastFlatten(nn.Flatten):
+    """Keras's ``Flatten`` on channels-first data: move channels last, then flatten."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Flatten in Keras's (channels-last) order."""
+        if x.ndim > 2:
+            x = x.movedim(1, -1)
+        return x.flatten(1)
+
+
+class ChannelsLastReshape(nn.Module):
+    """Keras's ``Reshape`` (of the channels-last tensor), returning channels-first."""
+
+    def __init__(self, target_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.target_shape = target_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reshape as Keras would, in channels-last layout."""
+        if x.ndim > 2:
+            x = x.movedim(1, -1)
+        x = x.reshape(x.shape[0], *self.target_shape)
+        return x.movedim(-1, 1) if x.ndim > 2 else x
+
+
+class Add(nn.Module):
+    """Keras ``Add``: the sum of the inputs (LRP splits it in proportion to the summands)."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Sum of all inputs."""
+        total = inputs[0]
+        for other in inputs[1:]:
+            total = total + other
+        return total
+
+
+class Concatenate(nn.Module):
+    """Keras ``Concatenate`` along a channels-last axis, on channels-first tensors."""
+
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Concatenate along the mapped axis."""
+        rank = inputs[0].ndim
+        axis = self.axis % rank
+        torch_axis = axis if rank == 2 or axis == 0 else (1 if axis == rank - 1 else axis + 1)
+        return torch.cat(inputs, dim=torch_axis)
+
+
+for _passive in (ChannelsLastReshape, Add, Concatenate):
+    register_passive(_passive)
+
+
+class KerasModule(nn.Module):
+    """A converted Keras model: ``layers[<keras name>]`` run in the Keras graph's order."""
+
+    def __init__(
+        self, plan: list[tuple[str, list[str]]], layers: dict[str, nn.Module], output: str, input_rank: int
+    ) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict(layers)
+        self.plan = plan
+        self.output = output
+        self.input_rank = input_rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the layers in order; ``x`` is channels-first."""
+        values: dict[str, torch.Tensor] = {"<input>": x}
+        for name, sources in self.plan:
+            values[name] = self.layers[name](*(values[s] for s in sources))
+        return values[self.output]
+
+
+def _same_padding(length: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    effective = (kernel - 1) * dilation + 1
+    out = math.ceil(length / stride)
+    total = max((out - 1) * stride + effective - length, 0)
+    return total // 2, total - total // 2
+
+
+def _tensor(value: Any) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(value), dtype=torch.float32)
+
+
+def _activation(layer: Any) -> nn.Module:
+    function = getattr(layer, "activation", None)
+    name = getattr(function, "__name__", "linear") if function is not None else "linear"
+    if name not in ACTIVATIONS:
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' ({type(layer).__name__}) uses activation '{name}', which "
+            f"has no mapping; supported: {', '.join(sorted(ACTIVATIONS))}"
+        )
+    return ACTIVATIONS[name]()
+
+
+def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    dims = len(layer.kernel_size)
+    kernel = np.asarray(layer.kernel.numpy())  # (*k, in, out)
+    weight = torch.as_tensor(kernel).permute(dims + 1, dims, *range(dims)).contiguous()
+    conv_type = nn.Conv1d if dims == 1 else nn.Conv2d
+    conv = conv_type(
+        weight.shape[1],
+        weight.shape[0],
+        tuple(layer.kernel_size),
+        stride=tuple(layer.strides),
+        dilation=tuple(layer.dilation_rate),
+        bias=layer.use_bias,
+    )
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        if conv.bias is not None:
+            conv.bias.copy_(_tensor(layer.bias.numpy()))
+    if getattr(layer, "groups", 1) != 1:
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': grouped convolutions are not mapped")
+    padding = layer.padding
+    if padding == "valid":
+        body: nn.Module = conv
+    else:
+        spatial = input_shape[1:-1]
+        pads = []
+        for length, k, s, d in zip(
+            spatial, layer.kernel_size, layer.strides, layer.dilation_rate, strict=True
+        ):
+            if padding == "causal":
+                pads.append(((k - 1) * d, 0))
+            elif padding == "same":
+                pads.append(_same_padding(length, k, s, d))
+            else:
+                raise UnsupportedModelError(f"Keras layer '{layer.name}': padding '{padding}' is not mapped")
+        flat = tuple(p for pair in reversed(pads) for p in pair)  # torch pads the last axis first
+        pad = nn.ZeroPad1d(flat) if dims == 1 else nn.ZeroPad2d(flat)
+        body = nn.Sequential(pad, conv)
+    return KerasLayer(body, _activation(layer))
+
+
+def _pool(layer: Any, kind: str) -> nn.Module:
+    dims = len(layer.pool_size)
+    if layer.padding != "valid":
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' ({type(layer).__name__}): only padding='valid' is mapped for pooling"
+        )
+    if kind == "max":
+        return (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)(tuple(layer.pool_size), tuple(layer.strides))
+    return (nn.AvgPool1d if dims == 1 else nn.AvgPool2d)(tuple(layer.pool_size), tuple(layer.strides))
+
+
+def _batch_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
+    if axis % len(input_shape) != len(input_shape) - 1:
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}': BatchNormalization must act on the last axis"
+        )
+    channels = input_shape[-1]
+    module = (nn.BatchNorm1d if len(input_shape) <= 3 else nn.BatchNorm2d)(channels, eps=layer.epsilon)
+    with torch.no_grad():
+        module.weight.copy_(_tensor(layer.gamma.numpy()) if layer.scale else torch.ones(channels))
+        module.bias.copy_(_tensor(layer.beta.numpy()) if layer.center else torch.zeros(channels))
+        module.running_mean.copy_(_tensor(layer.moving_mean.numpy()))  # type: ignore[union-attr]
+        module.running_var.copy_(_tensor(layer.moving_variance.numpy()))  # type: ignore[union-attr]
+    return module
+
+
+def _dense(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    if len(input_shape) != 2:
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' (Dense) acts on a {len(input_shape)}D tensor; only Dense on "
+            "(batch, features) is mapped (add Flatten or global pooling before it)"
+        )
+    kernel = np.asarray(layer.kernel.numpy())
+    linear = nn.Linear(kernel.shape[0], kernel.shape[1], bias=layer.use_bias)
+    with torch.no_grad():
+        linear.weight.copy_(_tensor(kernel.T))
+        if layer.use_bias:
+            linear.bias.copy_(_tensor(layer.bias.numpy()))
+    return KerasLayer(linear, _activation(layer))
+
+
+def _global(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
+    if getattr(layer, "keepdims", False):
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': keepdims=True is not mapped")
+    dims = len(input_shape) - 2
+    pools = {
+        ("avg", 1): nn.AdaptiveAvgPool1d,
+        ("avg", 2): nn.AdaptiveAvgPool2d,
+        ("max", 1): nn.AdaptiveMaxPool1d,
+        ("max", 2): nn.AdaptiveMaxPool2d,
+    }
+    return nn.Sequential(pools[kind, dims](1), nn.Flatten())
+
+
+def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    name = type(layer).__name__
+    if name in ("Conv1D", "Conv2D"):
+        return _convolution(layer, input_shape)
+    if name == "Dense":
+        return _dense(layer, input_shape)
+    if name == "BatchNormalization":
+        return _batch_norm(layer, input_shape)
+    if name in ("MaxPooling1D", "MaxPooling2D"):
+        return _pool(layer, "max")
+    if name in ("AveragePooling1D", "AveragePooling2D"):
+        return _pool(layer, "avg")
+    if name in ("GlobalAveragePooling1D", "GlobalAveragePooling2D"):
+        return _global(layer, "avg", input_shape)
+    if name in ("GlobalMaxPooling1D", "GlobalMaxPooling2D"):
+        return _global(layer, "max", input_shape)
+    if name == "Flatten":
+        return ChannelsLastFlatten()
+    if name == "Reshape":
+        return ChannelsLastReshape(tuple(layer.target_shape))
+    if name in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout"):
+        return nn.Identity()
+    if name == "Activation":
+        return _activation(layer)
+    if name == "ReLU":
+        if layer.max_value is not None or float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
+            raise UnsupportedModelError(f"Keras layer '{layer.name}': only the plain ReLU is mapped")
+        return nn.ReLU()
+    if name == "Softmax":
+        return nn.Softmax(dim=1)
+    if name == "Add":
+        return Add()
+    if name == "Concatenate":
+        return Concatenate(layer.axis)
+    if name in ("ZeroPadding1D", "ZeroPadding2D"):
+        padding = layer.padding
+        if name == "ZeroPadding1D":
+            return nn.ZeroPad1d(tuple(padding))
+        (top, bottom), (left, right) = padding
+        return nn.ZeroPad2d((left, right, top, bottom))
+    raise UnsupportedModelError(
+        f"Keras layer '{layer.name}' of class {name} has no mapping; supported: {', '.join(SUPPORTED)}"
+    )
+
+
+SUPPORTED = (
+    "Dense",
+    "Conv1D",
+    "Conv2D",
+    "BatchNormalization",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Flatten",
+    "Reshape",
+    "Dropout",
+    "Activation",
+    "ReLU",
+    "Softmax",
+    "Add",
+    "Concatenate",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+)
+
+
+def to_torch(model: Any) -> KerasModule:
+    """Convert a Keras 3 model (Sequential or Functional, one input and one output) to torch."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UnsupportedModelError("only Keras models with one input and one output are mapped")
+    input_names = {t._keras_history[0].name for t in model.inputs}
+    plan: list[tuple[str, list[str]]] = []
+    layers: dict[str, nn.Module] = {}
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            input_names.add(layer.name)
+            continue
+        if len(layer._inbound_nodes) != 1:
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}' is used more than once (shared layers are not mapped)"
+            )
+        tensors = list(layer._inbound_nodes[0].input_tensors)
+        sources = []
+        for tensor in tensors:
+            source = tensor._keras_history[0]
+            sources.append(
+                "<input>"
+                if source.name in input_names or type(source).__name__ == "InputLayer"
+                else source.name
+            )
+        shape = tuple(tensors[0].shape)
+        layers[layer.name] = _map_layer(layer, shape)
+        plan.append((layer.name, sources))
+    output = model.outputs[0]._keras_history[0].name
+    return KerasModule(plan, layers, output, len(model.input_shape)).eval()
+
+
+_CACHE: weakref.WeakKeyDictionary[Any, KerasModule] = weakref.WeakKeyDictionary()
+
+
+def to_channels_first(x: np.ndarray) -> np.ndarray:
+    """(B, ..., C) -> (B, C, ...)."""
+    return np.moveaxis(x, -1, 1) if x.ndim > 2 else x
+
+
+def to_channels_last(x: np.ndarray) -> np.ndarray:
+    """(B, C, ...) -> (B, ..., C)."""
+    return np.moveaxis(x, 1, -1) if x.ndim > 2 else x
+
+
+def converted(model: Any, x: np.ndarray) -> KerasModule:
+    """The cached conversion of ``model``, proved on ``x`` (Keras layout): outputs must agree.
+
+    Raises
+    ------
+    UnsupportedModelError
+        The converted module's output differs from the Keras model's (relative error >= 1e-4).
+    """
+    module = _CACHE.get(model)
+    for attempt in range(2):
+        if module is None or attempt == 1:
+            module = to_torch(model)
+            _CACHE[model] = module
+        expected = np.asarray(model(x, training=False), dtype=np.float64)
+        with torch.no_grad():
+            actual = module(torch.as_tensor(to_channels_first(x), dtype=torch.float32)).numpy()
+        error = float(np.linalg.norm(actual - expected) / max(np.linalg.norm(expected), 1e-30))
+        if error < 1e-4:
+            return module
+    raise UnsupportedModelError(
+        f"the converted Keras model does not compute the same outputs on x (relative error "
+        f"{error:.2e}, largest difference {np.abs(actual - expected).max():.3e}); it is not explained"
+    )
+
+
+def explain_keras(
+    model: Any, x: Any, method_name: str, target_class: Any, explain: Callable[..., Any], **params: Any
+) -> Any:
+    """Explain a Keras model on ``x`` in Keras layout (channels-last); the result has that layout."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise InputError(f"x must be a numpy array for a Keras model, got {type(x).__name__}")
+    rank = len(model.input_shape)
+    unbatched = x.ndim == rank - 1
+    batch = (x[None] if unbatched else x).astype(np.float32)
+    if batch.ndim != rank:
+        raise InputError(
+            f"x has shape {x.shape}; the Keras model takes {model.input_shape} (or one sample "
+            "without the batch axis)"
+        )
+    module = converted(model, batch)
+    layer = params.get("target_layer")
+    if isinstance(layer, str) and layer in module.layers:
+        params["target_layer"] = f"layers.{layer}"
+    result = explain(module, to_channels_first(batch), method_name, target_class, **params)
+    relevance, delta = result if isinstance(result, tuple) else (result, None)
+    relevance = to_channels_last(relevance)
+    relevance = relevance[0] if unbatched else relevance
+    return relevance if delta is None else (relevance, delta)

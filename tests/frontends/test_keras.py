@@ -1,0 +1,227 @@
+"""Keras 3 models: forward parity, GradientTape agreement, every method, clear errors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = pytest.importorskip("keras", reason="the keras extra (keras, tensorflow) is not installed")
+tf = pytest.importorskip("tensorflow", reason="the keras extra (keras, tensorflow) is not installed")
+
+from models import rel_error  # noqa: E402
+from signxai import UnsupportedModelError, explain, list_methods  # noqa: E402
+from signxai.frontends.keras import converted, to_channels_first, to_torch  # noqa: E402
+from signxai.torch_signxai import tf_calculate_relevancemap  # noqa: E402
+
+L = keras.layers
+
+
+def _randomize_batch_norm(model) -> None:
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, L.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights(
+                [0.5 + rng.random(n), 0.1 * rng.normal(size=n), 0.1 * rng.normal(size=n), 0.5 + rng.random(n)]
+            )
+
+
+def ecg_model(length: int = 160, classes: int = 3):
+    """The tutorial's ECG architecture in Keras (activations inside and as layers)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((length, 1)),
+            L.Conv1D(8, 5, padding="same"),
+            L.BatchNormalization(),
+            L.Activation("relu"),
+            L.MaxPooling1D(2),
+            L.Conv1D(16, 5, padding="same"),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.MaxPooling1D(4),
+            L.Conv1D(16, 3, padding="same", activation="relu", name="last_conv"),
+            L.MaxPooling1D(2),
+            L.Flatten(),
+            L.Dense(32, activation="relu"),
+            L.Dropout(0.5),
+            L.Dense(classes),
+            L.Activation("softmax"),
+        ]
+    )
+    _randomize_batch_norm(model)
+    return model
+
+
+def cnn2d():
+    keras.utils.set_random_seed(1)
+    return keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            L.ZeroPadding2D(1),
+            L.Conv2D(6, 3, strides=2, padding="same", activation="relu"),
+            L.Conv2D(8, 3, padding="valid", dilation_rate=1),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.AveragePooling2D(2),
+            L.Flatten(),
+            L.Dense(4),
+            L.Softmax(),
+        ]
+    )
+
+
+def residual():
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((64, 2))
+    a = L.Conv1D(6, 7, strides=2, padding="same", activation="relu", name="branch")(inputs)
+    b = L.Conv1D(6, 1, strides=2, name="shortcut")(inputs)
+    added = L.Add(name="add")([a, b])
+    joined = L.Concatenate()([added, L.Conv1D(2, 3, padding="same", activation="relu")(added)])
+    padded = L.ZeroPadding1D(2)(joined)
+    pooled = L.GlobalAveragePooling1D()(padded)
+    outputs = L.Dense(3, activation="softmax")(pooled)
+    return keras.Model(inputs, outputs)
+
+
+MODELS = {
+    "ecg": (ecg_model, (4, 160, 1)),
+    "cnn2d": (cnn2d, (4, 12, 12, 3)),
+    "residual": (residual, (4, 64, 2)),
+}
+
+
+def _data(shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(3).normal(size=shape).astype(np.float32)
+
+
+def _logits(model):
+    """The Keras model without its final softmax (a separate layer or inside the last Dense)."""
+    last = model.layers[-1]
+    if isinstance(last, (L.Activation, L.Softmax)):
+        return keras.Model(model.inputs, last.input)
+    head = L.Dense(last.units, name="logits")
+    logits = keras.Model(model.inputs, head(last.input))
+    head.set_weights(last.get_weights())
+    return logits
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_forward_parity(name: str) -> None:
+    factory, shape = MODELS[name]
+    model, x = factory(), _data(shape)
+    module = to_torch(model)
+    with torch.no_grad():
+        ours = module(torch.from_numpy(to_channels_first(x))).numpy()
+    assert rel_error(ours, np.asarray(model(x, training=False))) < 1e-5
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("method", ["gradient", "gradient_x_input", "gradient_x_sign"])
+def test_gradients_equal_a_gradient_tape(name: str, method: str) -> None:
+    factory, shape = MODELS[name]
+    model, x = factory(), _data(shape)
+    target = [0, 2, 1, 2]
+    logits = _logits(model)
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        selected = tf.reduce_sum(
+            logits(inputs, training=False) * tf.one_hot(target, 3 if name != "cnn2d" else 4)
+        )
+    grad = tape.gradient(selected, inputs).numpy()
+    expected = {
+        "gradient": grad,
+        "gradient_x_input": grad * x,
+        "gradient_x_sign": grad * np.where(x >= 0, 1.0, -1.0),
+    }[method]
+    ours = explain(model, x, method, target_class=target)
+    assert ours.shape == x.shape
+    assert rel_error(ours, expected) < 1e-4
+
+
+def test_every_method_on_the_keras_ecg_model_and_the_tf_style_call() -> None:
+    model, x = ecg_model(), _data((2, 160, 1))
+    for method in list_methods():
+        extra = {"seed": 0} if method.startswith(("smoothgrad", "vargrad")) else {}
+        relevance = explain(model, x, method, target_class=[0, 1], **extra)
+        assert relevance.shape == x.shape and np.isfinite(relevance).all(), method
+    np.testing.assert_array_equal(
+        tf_calculate_relevancemap("lrp_epsilon_0_1", x, model, neuron_selection=1),
+        explain(model, x, "lrp_epsilon_0_1", target_class=1),
+    )
+    one = explain(model, x[0], "gradient", target_class=1)
+    np.testing.assert_allclose(one, explain(model, x, "gradient", target_class=1)[0], rtol=1e-4, atol=1e-7)
+
+
+def test_lrp_on_keras_equals_lrp_on_the_converted_module() -> None:
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [
+            keras.Input((80, 1)),
+            L.Conv1D(4, 5, activation="relu"),
+            L.MaxPooling1D(2),
+            L.Conv1D(6, 3, activation="relu"),
+            L.Flatten(),
+            L.Dense(3),
+        ]
+    )
+    x = _data((3, 80, 1))
+    module = converted(model, x)
+    for method in (
+        "lrpsign_epsilon_0_25_std_x",
+        "lrp_epsilon_0_1_std_x",
+        "lrpz_epsilon_0_5",
+        "lrp_alpha_1_beta_0",
+    ):
+        direct = explain(module, to_channels_first(x), method, target_class=2)
+        np.testing.assert_allclose(
+            explain(model, x, method, target_class=2), np.moveaxis(direct, 1, -1), rtol=1e-6, atol=1e-9
+        )
+
+
+def test_grad_cam_target_layer_is_a_keras_layer_name_after_its_activation() -> None:
+    model, x = ecg_model(), _data((2, 160, 1))
+    cam = explain(model, x, "grad_cam", target_class=1, target_layer="last_conv")
+    logits = _logits(model)
+    feature = keras.Model(model.inputs, [model.get_layer("last_conv").output, logits.output])
+    with tf.GradientTape() as tape:
+        activation, out = feature(tf.constant(x), training=False)
+        score = tf.reduce_sum(out[:, 1])
+    grads = tape.gradient(score, activation).numpy()  # (B, T, C), after the ReLU
+    weights = grads.mean(axis=1, keepdims=True)
+    raw = np.maximum((weights * activation.numpy()).sum(axis=2), 0)  # (B, T')
+    expected = np.stack(
+        [np.interp(np.linspace(0, raw.shape[1] - 1, 160), np.arange(raw.shape[1]), r) for r in raw]
+    )[..., None]
+    assert rel_error(cam, expected) < 1e-4
+
+
+def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
+    keras.utils.set_random_seed(5)
+    recurrent = keras.Sequential([keras.Input((20, 3)), L.LSTM(4), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="class LSTM has no mapping"):
+        explain(recurrent, _data((2, 20, 3)), "gradient", target_class=0)
+    model, x = ecg_model(), _data((2, 160, 1))
+    module = converted(model, x)
+    with torch.no_grad():
+        module.layers["last_conv"].body[1].weight.mul_(2.0)  # the cached conversion goes stale
+    explain(model, x, "gradient", target_class=0)  # reconverted and proved again
+    from signxai.frontends import keras as frontend
+
+    broken = frontend.to_torch(model)
+    with torch.no_grad():
+        broken.layers["last_conv"].body[1].weight.mul_(2.0)
+    original = frontend.to_torch
+    frontend.to_torch = lambda m: broken
+    try:
+        frontend._CACHE.pop(model, None)
+        with pytest.raises(UnsupportedModelError, match="relative error"):
+            explain(model, x, "gradient", target_class=0)
+    finally:
+        frontend.to_torch = original
+        frontend._CACHE.pop(model, None)
