@@ -88,10 +88,27 @@ def residual():
     return keras.Model(inputs, outputs)
 
 
+def sequence():
+    """Dilation, causal padding, a strided 'same' convolution after a Reshape, global max pooling."""
+    keras.utils.set_random_seed(6)
+    return keras.Sequential(
+        [
+            keras.Input((48, 2)),
+            L.Conv1D(4, 3, dilation_rate=2, padding="same", activation="relu"),
+            L.Conv1D(4, 3, padding="causal", activation="tanh"),
+            L.Reshape((24, 8)),
+            L.Conv1D(3, 4, strides=3, padding="same"),
+            L.GlobalMaxPooling1D(),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
+
+
 MODELS = {
     "ecg": (ecg_model, (4, 160, 1)),
     "cnn2d": (cnn2d, (4, 12, 12, 3)),
     "residual": (residual, (4, 64, 2)),
+    "sequence": (sequence, (4, 48, 2)),
 }
 
 
