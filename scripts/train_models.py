@@ -27,13 +27,16 @@ RECIPES = {
     "long_noshift_ema": {"epochs": 300, "shift": 0, "smoothing": 0.0, "ema": 0.99},
     "long_ema_smooth": {"epochs": 300, "shift": 4, "smoothing": 0.1, "ema": 0.99},
     "noshift_ema_smooth": {"epochs": 150, "shift": 0, "smoothing": 0.1, "ema": 0.99},
+    "ema_smooth_strong": {"epochs": 150, "shift": 4, "smoothing": 0.2, "ema": 0.99},
+    "ema_smooth_wd": {"epochs": 150, "shift": 4, "smoothing": 0.1, "ema": 0.99, "weight_decay": 1e-2},
+    "ema_smooth_mixup": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.2},
 }
 RECIPE = {
     "seed": 0,
     "batch_size": 32,
     "optimizer": "AdamW(lr=1e-3, weight_decay=1e-3), cosine decay to 0",
     "augmentation": "amplitude x U(0.85, 1.15), shift by U{-shift..shift} samples "
-    "(edge-padded), Gaussian noise sd 0.05",
+    "(edge-padded), Gaussian noise sd 0.05; optional mixup (Beta(a, a))",
     "loss": "cross-entropy (5 classes) / binary cross-entropy (normal vs abnormal), "
     "optional label smoothing; optional exponential moving average (ema) of the weights",
 }
@@ -60,7 +63,9 @@ def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict) -> ECGModel:
     beats = torch.from_numpy(x)
     labels = torch.from_numpy(y)
     target = (labels > 0).float() if task == "binary" else labels
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=1e-3, weight_decay=recipe.get("weight_decay", 1e-3)
+    )
     batch_size = RECIPE["batch_size"]
     steps = recipe["epochs"] * ((len(beats) + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
@@ -77,12 +82,22 @@ def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict) -> ECGModel:
         order = torch.randperm(len(beats), generator=generator)
         for start in range(0, len(beats), batch_size):
             idx = order[start : start + batch_size]
-            logits = logits_of(augment(beats[idx], generator, recipe["shift"]))
+            inputs = augment(beats[idx], generator, recipe["shift"])
+            lam, partner = 1.0, torch.arange(len(idx))
+            if recipe.get("mixup"):
+                alpha = recipe["mixup"]
+                lam = float(torch.distributions.Beta(alpha, alpha).sample())
+                partner = torch.randperm(len(idx), generator=generator)
+                inputs = lam * inputs + (1 - lam) * inputs[partner]
+            logits = logits_of(inputs)
             if task == "binary":
                 soft = target[idx] * (1 - smoothing) + 0.5 * smoothing
+                soft = lam * soft + (1 - lam) * soft[partner]
                 loss = F.binary_cross_entropy_with_logits(logits[:, 0], soft)
             else:
-                loss = F.cross_entropy(logits, target[idx], label_smoothing=smoothing)
+                loss = lam * F.cross_entropy(logits, target[idx], label_smoothing=smoothing) + (
+                    1 - lam
+                ) * F.cross_entropy(logits, target[idx][partner], label_smoothing=smoothing)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -169,7 +184,10 @@ def main() -> None:
             "classes": list(names),
             "output": "sigmoid of one logit (1 = abnormal)" if task == "binary" else "softmax",
             "recipe": {"name": best, **RECIPES[best]},
-            "cross_validation_accuracy": {k: round(v, 4) for k, v in scores.items()},
+            "cross_validation_accuracy": {
+                **card["models"].get(task, {}).get("cross_validation_accuracy", {}),
+                **{k: round(v, 4) for k, v in scores.items()},
+            },
             "train_accuracy": round(accuracy(model, train_set.x, train_set.y, task), 4),
             "test_accuracy": round(accuracy(model, test_set.x, test_set.y, task), 4),
             "training_seconds": round(time.perf_counter() - start, 1),

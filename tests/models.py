@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from zennit.layer import Sum
@@ -129,8 +130,16 @@ CAM_LAYERS = {"ecg": "features.9", "resnet": "block2.conv2", "cnn2d": "features.
 
 def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
     """Relative L2 error of a against reference b."""
-    a = torch.as_tensor(a).detach().to(torch.float64)
-    b = torch.as_tensor(b).detach().to(torch.float64)
+    a = (
+        torch.tensor(np.array(a, dtype=np.float64))
+        if not isinstance(a, torch.Tensor)
+        else a.detach().double()
+    )
+    b = (
+        torch.tensor(np.array(b, dtype=np.float64))
+        if not isinstance(b, torch.Tensor)
+        else b.detach().double()
+    )
     return float((a - b).norm() / b.norm().clamp(min=1e-30))
 
 
