@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as sps
 
 
 def normalize_ecg_relevancemap(relevancemap: np.ndarray) -> np.ndarray:
@@ -41,8 +40,3 @@ def windows_to_strip(relevance: np.ndarray, starts: np.ndarray, stops: np.ndarra
         strip[:, start:stop] += values
         count[start:stop] += 1
     return strip / np.maximum(count, 1)
-
-
-def resample_beat(beat: np.ndarray, length: int) -> np.ndarray:
-    """Resample ``(..., samples)`` to ``length`` samples (Fourier method, as ``segment_beats``)."""
-    return sps.resample(beat, length, axis=-1)
