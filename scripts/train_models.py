@@ -30,6 +30,8 @@ RECIPES = {
     "ema_smooth_strong": {"epochs": 150, "shift": 4, "smoothing": 0.2, "ema": 0.99},
     "ema_smooth_wd": {"epochs": 150, "shift": 4, "smoothing": 0.1, "ema": 0.99, "weight_decay": 1e-2},
     "ema_smooth_mixup": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.2},
+    "ema_smooth_mixup_strong": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.4},
+    "ema_smooth_mixup_long": {"epochs": 300, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.2},
 }
 RECIPE = {
     "seed": 0,
@@ -63,9 +65,7 @@ def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict) -> ECGModel:
     beats = torch.from_numpy(x)
     labels = torch.from_numpy(y)
     target = (labels > 0).float() if task == "binary" else labels
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=1e-3, weight_decay=recipe.get("weight_decay", 1e-3)
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=recipe.get("weight_decay", 1e-3))
     batch_size = RECIPE["batch_size"]
     steps = recipe["epochs"] * ((len(beats) + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
