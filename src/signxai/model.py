@@ -71,10 +71,12 @@ class ModelView:
         }
         self._inside = True
         try:
-            if not self.exported:  # an exported graph's train/eval behaviour is fixed at export
+            # an exported graph's train/eval behaviour is fixed at export
+            if not self.exported and any(training for _, training in self._saved["training"]):
                 model.eval()
-            for parameter in model.parameters():
-                parameter.requires_grad_(False)
+            for parameter, requires_grad in self._saved["requires_grad"]:
+                if requires_grad:
+                    parameter.requires_grad_(False)
             torch.set_flush_denormal(True)
             torch.set_grad_enabled(True)
             if self.scripted:
@@ -93,9 +95,11 @@ class ModelView:
     def __exit__(self, *exc: object) -> None:
         self.remove_hooks()
         for module, training in self._saved.get("training", []):
-            module.training = training
+            if module.training != training:
+                module.training = training
         for parameter, requires_grad in self._saved.get("requires_grad", []):
-            parameter.requires_grad_(requires_grad)
+            if parameter.requires_grad != requires_grad:
+                parameter.requires_grad_(requires_grad)
         if "flush" in self._saved:
             torch.set_flush_denormal(self._saved["flush"])
             torch.set_grad_enabled(self._saved["grad_enabled"])
