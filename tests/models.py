@@ -154,6 +154,7 @@ def snapshot(model: nn.Module) -> dict[str, object]:
             for m in model.modules()
         ],
         "parameters": [n for n, _ in model.named_parameters()],
+        "attributes": [sorted(vars(m)) for m in model.modules()],
     }
 
 
@@ -164,6 +165,7 @@ def assert_unchanged(model: nn.Module, before: dict[str, object]) -> None:
     assert after["requires_grad"] == before["requires_grad"]
     assert after["hooks"] == before["hooks"]
     assert after["parameters"] == before["parameters"]
+    assert after["attributes"] == before["attributes"]  # e.g. no instance forward left behind
     state_before = before["state"]
     state_after = after["state"]
     assert isinstance(state_before, dict) and isinstance(state_after, dict)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 from zennit.canonizers import MergeBatchNorm
-from zennit.core import Composite, Hook, RemovableHandleList
+from zennit.core import Composite, Hook
 from zennit.rules import AlphaBeta, Flat, Pass, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
@@ -294,24 +294,29 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     return structure
 
 
-class MergedBatchNormPass(Hook):
-    """A BatchNorm merged into its Conv/Linear computes the identity: hand its input on as is.
-
-    zennit's merge leaves x / sqrt(1 + eps) there; returning the input makes the forward exact
-    and lets relevance pass unchanged, like zennit's ``Pass`` but without its extra copies.
-    """
-
-    def register(self, module: nn.Module) -> RemovableHandleList:
-        """Register the forward hook that returns the module's input."""
-        return RemovableHandleList([module.register_forward_hook(lambda module, inputs, output: inputs[0])])
-
-    def copy(self) -> MergedBatchNormPass:
-        """A fresh instance."""
-        return MergedBatchNormPass()
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 class DataflowMergeBatchNorm(MergeBatchNorm):
-    """zennit's BatchNorm merge for pairs found from the data flow (not from module order)."""
+    """zennit's BatchNorm merge for pairs found from the data flow (not from module order).
+
+    zennit leaves the merged BatchNorm computing x / sqrt(1 + eps); here it computes nothing:
+    while merged, its ``forward`` is the identity (an instance attribute, deleted on removal,
+    like zennit's ``AttributeCanonizer``), so the forward pass is exact and relevance passes
+    through unchanged at no cost.
+    """
+
+    def register(self, linears: list[nn.Module], batch_norm: nn.Module) -> None:
+        """Merge, and make the BatchNorm the identity."""
+        super().register(linears, batch_norm)
+        batch_norm.forward = _identity  # type: ignore[method-assign]
+
+    def remove(self) -> None:
+        """Undo the merge and the identity."""
+        if self.batch_norm is not None and "forward" in vars(self.batch_norm):
+            del self.batch_norm.forward
+        super().remove()
 
     def __init__(self, pairs: list[tuple[nn.Module, nn.Module]]) -> None:
         super().__init__()
@@ -353,8 +358,6 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
             return None  # the gradient is exact: where ReLU masks, the next layer's input is 0
         if isinstance(module, ACTIVATIONS):
             return Pass()
-        if isinstance(module, BATCH_NORMS):
-            return MergedBatchNormPass()
         return None
 
     composite = Composite(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from zennit.core import BasicHook
+from zennit.core import BasicHook, RemovableHandle, RemovableHandleList
 
 Z_FLOOR = 1e-7
 
@@ -32,7 +32,20 @@ def z_denominator(z: torch.Tensor) -> torch.Tensor:
 
 def epsilon_denominator(z: torch.Tensor, epsilon: torch.Tensor | float) -> torch.Tensor:
     """z + epsilon * sign(z), with sign(0) = +1."""
-    return torch.where(z >= 0, z + epsilon, z - epsilon)
+    # z + 0.0 turns -0.0 into +0.0, so copysign gives sign(0) = +1 for both zeros
+    return z + torch.copysign(torch.as_tensor(epsilon, dtype=z.dtype, device=z.device), z + 0.0)
+
+
+def _input_slot(node: Any, tensor: torch.Tensor) -> int:
+    """Which of an autograd node's inputs ``tensor`` is (its producer, or its AccumulateGrad)."""
+    for slot, (function, _) in enumerate(node.next_functions):
+        if function is None:
+            continue
+        if tensor.grad_fn is not None and function is tensor.grad_fn:
+            return slot
+        if tensor.grad_fn is None and getattr(function, "variable", None) is tensor:
+            return slot
+    raise RuntimeError(f"internal error: the layer's input is not an input of {node.name()}")
 
 
 def input_times_gradient(inputs: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -64,8 +77,32 @@ class ProjectionHook(BasicHook):
             reducer=reducer,
         )
 
+    def register(self, module: torch.nn.Module) -> RemovableHandleList:
+        """An input hook and an output hook (zennit's third, ``forward``, runs inside the latter)."""
+        return RemovableHandleList(
+            [
+                RemovableHandle(self),
+                module.register_forward_pre_hook(self.pre_forward),
+                module.register_forward_hook(self.post_forward),
+            ]
+        )
+
     def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
-        """zennit's input hook, keeping the input (a copy, safe from later in-place changes)."""
+        """Keep the input; zennit's input Identity only where the layer's node cannot be used.
+
+        A Conv with zero padding or a Linear on ``(batch, features)`` takes its input directly, so
+        the reducer can act on the input's slot of the layer's own autograd node (no extra copy
+        or node). Anything else goes through zennit's Identity on the input (and a copy, safe from
+        later in-place changes).
+        """
+        direct = (isinstance(module, torch.nn.Linear) and input[0].ndim == 2) or (
+            isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))
+            and module.padding_mode == "zeros"
+        )
+        self.stored_tensors["direct"] = direct
+        if direct:
+            self.stored_tensors["input"] = (input[0],)
+            return None
         result = super().pre_forward(module, input)
         self.stored_tensors["input"] = (result if isinstance(result, torch.Tensor) else result[0],)
         return result
@@ -75,7 +112,11 @@ class ProjectionHook(BasicHook):
         self.stored_tensors["denominator"] = self.denominator(output.detach())
 
     def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> Any:
-        """Map the relevance arriving at the output before the layer's own backward runs."""
+        """Map the relevance before the layer's own backward; reduce what it gives the input."""
+        self.forward(module, input, output)
+        node = output.grad_fn if isinstance(output, torch.Tensor) else None
+        if node is None:
+            return output
         hook_ref = weakref.ref(self)
 
         def map_relevance(grad_outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
@@ -85,8 +126,18 @@ class ProjectionHook(BasicHook):
             hook.stored_tensors["grad_output"] = grad_outputs
             return (grad_outputs[0] / hook.stored_tensors["denominator"], *grad_outputs[1:])
 
-        if isinstance(output, torch.Tensor) and output.grad_fn is not None:
-            self.tensor_handles.append(output.grad_fn.register_prehook(map_relevance))
+        self.tensor_handles.append(node.register_prehook(map_relevance))
+        if self.stored_tensors.get("direct"):
+            slot = _input_slot(node, self.stored_tensors["input"][0])
+
+            def reduce_at_input(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
+                hook = hook_ref()
+                if hook is None or not hook.active or grad_inputs[slot] is None:
+                    return None
+                relevance = hook.reducer([hook.stored_tensors["input"][0].detach()], [grad_inputs[slot]])
+                return (*grad_inputs[:slot], relevance, *grad_inputs[slot + 1 :])
+
+            self.tensor_handles.append(node.register_hook(reduce_at_input))
         return output
 
     def backward(self, module: torch.nn.Module, grad_input: Any, grad_output: Any) -> tuple[Any, ...]:
