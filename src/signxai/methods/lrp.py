@@ -310,7 +310,7 @@ class DataflowMergeBatchNorm(MergeBatchNorm):
     def register(self, linears: list[nn.Module], batch_norm: nn.Module) -> None:
         """Merge, and make the BatchNorm the identity."""
         super().register(linears, batch_norm)
-        batch_norm.forward = _identity  # type: ignore[method-assign]
+        batch_norm.forward = _identity
 
     def remove(self) -> None:
         """Undo the merge and the identity."""
