@@ -10,10 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
@@ -29,9 +25,10 @@ PAPER_MAJOR = "#f4a6a6"
 PAPER_MINOR = "#fbdada"
 
 
-def _coloured_trace(
+def coloured_trace(
     ax: plt.Axes, t: np.ndarray, y: np.ndarray, relevance: np.ndarray, norm: Normalize, width: float = 1.2
 ) -> LineCollection:
+    """Draw ``y`` over ``t`` on ``ax`` as line segments coloured by ``relevance``."""
     points = np.stack([t, y], axis=1)[:, None, :]
     segments = np.concatenate([points[:-1], points[1:]], axis=1)
     colours = 0.5 * (relevance[:-1] + relevance[1:])
@@ -41,7 +38,8 @@ def _coloured_trace(
     return collection
 
 
-def _norm(relevance: np.ndarray) -> Normalize:
+def symmetric_norm(relevance: np.ndarray) -> Normalize:
+    """A colour scale symmetric around 0 up to the largest |relevance| (zero stays white)."""
     peak = float(np.abs(relevance).max()) or 1.0
     return Normalize(-peak, peak)
 
@@ -74,7 +72,7 @@ def plot_strip(
         relevance = np.asarray(relevance, dtype=np.float64).ravel()
         if relevance.shape != ecg.shape:
             raise InputError(f"relevance {relevance.shape} must match ecg {ecg.shape}")
-        line = _coloured_trace(ax, t, ecg, relevance, _norm(relevance))
+        line = coloured_trace(ax, t, ecg, relevance, symmetric_norm(relevance))
         fig.colorbar(line, ax=ax, label="relevance", pad=0.01)
     margin = 0.1 * (np.ptp(ecg) or 1.0)
     ax.set_xlim(t[0], t[-1])
@@ -116,7 +114,7 @@ def plot_12lead(
         relevance = np.atleast_2d(np.asarray(relevance, dtype=np.float64))
         if relevance.shape != ecg.shape:
             raise InputError(f"relevance {relevance.shape} must match ecg {ecg.shape}")
-    norm = _norm(relevance) if relevance is not None else None
+    norm = symmetric_norm(relevance) if relevance is not None else None
     standard = set(names) >= {n for row in STANDARD_LAYOUT for n in row}
     if standard:
         panel = min(2.5, ecg.shape[1] / fs / 4)
@@ -149,7 +147,7 @@ def plot_12lead(
                 ax.plot(t, y, color="black", lw=0.9)
             else:
                 assert norm is not None
-                line = _coloured_trace(ax, t, y, relevance[lead, a:b], norm, width=1.4)
+                line = coloured_trace(ax, t, y, relevance[lead, a:b], norm, width=1.4)
             ax.text(start + 0.05, high - 0.35, name, fontsize=9, fontweight="bold")
         _paper(ax, width, low, high)
         ax.set_xlim(0, width)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from signxai.ecg.analysis import StripAnalysis
-from signxai.ecg.plot import RELEVANCE_CMAP, _coloured_trace, _norm, plot_beats
+from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
 from signxai.ecg.waves import plot_wave_relevance, summarize
 from signxai.evaluate.plot import plot_deletion_curves
 from signxai.methods import describe_method
@@ -48,7 +48,7 @@ def _beat_rows(analysis: StripAnalysis, position: int) -> str:
     for method, maps in analysis.relevance.items():
         values = maps[position, 0]
         fig, ax = plt.subplots(figsize=(6.5, 0.95))
-        line = _coloured_trace(ax, t, beat, values, _norm(values), width=1.8)
+        line = coloured_trace(ax, t, beat, values, symmetric_norm(values), width=1.8)
         ax.set_xlim(0, len(beat) - 1)
         ax.set_ylim(beat.min() - 0.3, beat.max() + 0.3)
         ax.set_yticks([])

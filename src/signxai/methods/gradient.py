@@ -31,14 +31,12 @@ BATCH_SIZE = Param(
 )
 
 
-def input_gradient(
-    view: ModelView, x: torch.Tensor, weights: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The gradient of the weighted logits w.r.t. ``x`` and the logits, in one pass."""
+def input_gradient(view: ModelView, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The gradient of the weighted logits w.r.t. ``x``, in one pass."""
     x = x.detach().requires_grad_(True)
     logits = view.forward(x)
     (grad,) = torch.autograd.grad(logits, x, grad_outputs=weights.expand_as(logits))
-    return grad, logits.detach()
+    return grad
 
 
 def gradient(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
@@ -59,7 +57,7 @@ def _chunks(total: int, rows_per_item: int, batch_size: int) -> Iterator[range]:
 def _stacked_gradient(view: ModelView, inputs: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
     """Gradients for several inputs of the batch's shape, in one pass; ``(k, B, ...)``."""
     stacked = torch.cat(inputs) if len(inputs) > 1 else inputs[0]
-    grad, _ = input_gradient(view, stacked, weights.repeat(len(inputs), 1))
+    grad = input_gradient(view, stacked, weights.repeat(len(inputs), 1))
     return grad.reshape(len(inputs), *inputs[0].shape)
 
 
