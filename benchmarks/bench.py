@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench.py [--repeats N] [--batches 1 64]``. Prints a markdown table.
 Every number of one table comes from the same run on the same machine: the floor is
 ``torch.autograd.grad(model(x).sum(), x)`` on the tutorial's ECGModel (1 x 2000) at that batch,
-and each method's time is divided by it. Not a test: these machines are shared and noisy.
+and each method's median time is divided by the median of floor runs interleaved with it. Not a test: these machines are shared and noisy.
 """
 
 from __future__ import annotations
@@ -32,6 +32,25 @@ def _timed(function: Callable[[], object], repeats: int) -> float:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _ratio(function: Callable[[], object], floor: Callable[[], object], repeats: int) -> float:
+    """Median time of ``function`` over the median of ``floor`` runs interleaved with it.
+
+    Alternating the two makes the ratio robust to the machine getting slower or faster while
+    the table is measured (other tenants on a shared machine).
+    """
+    function()  # warm-up
+    floor()
+    ours, base = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        middle = time.perf_counter()
+        floor()
+        ours.append(middle - start)
+        base.append(time.perf_counter() - middle)
+    return statistics.median(ours) / statistics.median(base)
 
 
 def _logit_model(model: nn.Module) -> nn.Module:
@@ -154,10 +173,10 @@ def main() -> None:
                 if method in ("integrated_gradients", "smoothgrad", "vargrad")
                 else args.repeats
             )
-            ours = _timed(lambda m=method, x=x: explain(model, x, m, target_class=1), repeats)
+            ours = _ratio(lambda m=method, x=x: explain(model, x, m, target_class=1), floor, repeats)
             name, call = references.get(REFERENCE_OF.get(method, method), ("", None))
-            theirs = _timed(call, repeats) / base if call is not None else None
-            rows.setdefault(method, {})[batch] = (ours / base, theirs, name)
+            theirs = _ratio(call, floor, repeats) if call is not None else None
+            rows.setdefault(method, {})[batch] = (ours, theirs, name)
         print(f"batch {batch}: plain forward+backward {base * 1e3:.1f} ms", file=sys.stderr)
     header = "| method | reference |"
     rule = "|---|---|"

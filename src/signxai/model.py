@@ -24,10 +24,12 @@ FEATURE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
+_TINY = torch.tensor([1e-38], dtype=torch.float32)
+
+
 def denormals_flushed() -> bool:
     """Whether torch currently flushes denormal floats to zero (torch has no getter for it)."""
-    tiny = torch.tensor([1e-38], dtype=torch.float32)
-    return bool((tiny * 0.01).item() == 0.0)
+    return bool((_TINY * 0.01).item() == 0.0)
 
 
 class ModelView:
@@ -59,13 +61,17 @@ class ModelView:
         #: The trailing activation module bypassed in the last forward pass, if any.
         self.bypassed: nn.Module | None = None
         self._inside = False
+        #: Every module of the model (one traversal per view, taken on entering).
+        self.modules: list[nn.Module] = []
 
     # ----------------------------------------------------------------- the model, restored
     def __enter__(self) -> ModelView:
         model = self.model
+        self.modules = modules = list(model.modules())
+        parameters = dict.fromkeys(p for m in modules for p in m._parameters.values() if p is not None)
         self._saved = {
-            "training": [(m, m.training) for m in model.modules()],
-            "requires_grad": [(p, p.requires_grad) for p in model.parameters()],
+            "training": [(m, m.training) for m in modules],
+            "requires_grad": [(p, p.requires_grad) for p in parameters],
             "flush": denormals_flushed(),
             "grad_enabled": torch.is_grad_enabled(),
         }
@@ -84,7 +90,7 @@ class ModelView:
             elif self.exported:
                 self._check_graph_output()
             elif self.explain_output == "logit":
-                for module in model.modules():
+                for module in modules:
                     if isinstance(module, OUTPUT_ACTIVATIONS):
                         self.add_hook(module.register_forward_hook(self._record_activation))
         except BaseException:
@@ -184,15 +190,10 @@ class ModelView:
         ``+1`` at the target class, ``0`` elsewhere; for single-output binary models target
         ``0`` gives ``-1`` (the logit of class 0 is ``-z``). ``None`` picks the predicted class.
         """
-        batch, classes = logits.shape
         targets = resolve_targets(target_class, logits)
-        weights = torch.zeros_like(logits)
-        rows = torch.arange(batch, device=logits.device)
-        if classes == 1:
-            weights[rows, 0] = torch.where(targets == 0, -1.0, 1.0).to(logits.dtype)
-        else:
-            weights[rows, targets] = 1.0
-        return weights
+        if logits.shape[1] == 1:
+            return (targets[:, None] * 2 - 1).to(logits.dtype)
+        return torch.zeros_like(logits).scatter_(1, targets[:, None], 1.0)
 
     # ----------------------------------------------------------------- layers
     def named_layers(self) -> dict[str, nn.Module]:

@@ -388,6 +388,21 @@ class _PreActivation(nn.Module):
         return self.fc(self.conv(torch.relu(self.bn(x))).flatten(1))
 
 
+class _SharedConvOutput(nn.Module):
+    """The conv output feeds a BatchNorm and, unnormalised, a skip connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 3, padding=1)
+        self.bn = nn.BatchNorm1d(4)
+        self.skip = nn.Identity()
+        self.fc = nn.Linear(16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.conv(x)
+        return self.fc((torch.relu(self.bn(z)) + self.skip(z)).flatten(1))
+
+
 @pytest.mark.parametrize(
     ("model", "x", "match"),
     [
@@ -395,6 +410,17 @@ class _PreActivation(nn.Module):
         (_Attention(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (_Gated(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (_PreActivation(), torch.randn(2, 2, 4), "BatchNorm 'bn' is fed by"),
+        (
+            nn.Sequential(
+                nn.Conv1d(2, 4, 3),
+                nn.BatchNorm1d(4, track_running_stats=False),
+                nn.Flatten(),
+                nn.Linear(8, 2),
+            ),
+            torch.randn(2, 2, 4),
+            "BatchNorm '1' has no running statistics",
+        ),
+        (_SharedConvOutput(), torch.randn(2, 2, 4), "'conv' feeds BatchNorm 'bn' and another module"),
     ],
 )
 def test_modules_without_lrp_rule_raise_clear_errors(model: nn.Module, x: torch.Tensor, match: str) -> None:
@@ -443,3 +469,54 @@ def test_lrp_properties_on_random_conv_nets(
     single = np.stack([explain(model, x[i], method, target_class=i) for i in range(3)])
     scale = np.abs(relevance).max() + 1e-12
     np.testing.assert_allclose(single / scale, relevance / scale, atol=1e-5)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize(
+    "method", ["lrp_z", "lrp_epsilon_0_5", "lrpsign_epsilon_0_5_std_x", "lrp_alpha_2_beta_1"]
+)
+def test_merged_batch_norm_equals_a_model_with_the_batch_norm_folded_by_hand(
+    affine: bool, method: str
+) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv1d(2, 6, 5, padding=2, bias=False),
+        nn.BatchNorm1d(6, affine=affine),
+        nn.ReLU(),
+        nn.Conv1d(6, 4, 3, padding=1),
+        nn.BatchNorm1d(4, affine=affine),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 16, 3),
+    )
+    model = randomize_batch_norm(model, 5).eval() if affine else model.eval()
+    with torch.no_grad():
+        for module in model:
+            if isinstance(module, nn.BatchNorm1d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 1.5)
+    folded = nn.Sequential(
+        nn.Conv1d(2, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.Conv1d(6, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 16, 3),
+    ).eval()
+    with torch.no_grad():
+        for source, target, norm in ((model[0], folded[0], model[1]), (model[3], folded[2], model[4])):
+            scale = 1 / torch.sqrt(norm.running_var + norm.eps)
+            shift = -norm.running_mean * scale
+            if affine:
+                scale, shift = scale * norm.weight, shift * norm.weight + norm.bias
+            bias = source.bias if source.bias is not None else torch.zeros_like(scale)
+            target.weight.copy_(source.weight * scale[:, None, None])
+            target.bias.copy_(bias * scale + shift)
+        folded[5].load_state_dict(model[7].state_dict())
+    x = torch.randn(3, 2, 16)
+    before = snapshot(model)
+    torch.testing.assert_close(model(x), folded(x), rtol=1e-5, atol=1e-6)
+    ours = explain(model, x, method, target_class=[0, 1, 2])
+    assert_unchanged(model, before)
+    reference = explain(folded, x, method, target_class=[0, 1, 2])
+    assert rel_error(ours, reference) < 1e-5

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from zennit.canonizers import MergeBatchNorm
-from zennit.core import Composite, Hook
+from zennit.core import Hook
 from zennit.rules import AlphaBeta, Flat, Pass, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
@@ -193,6 +193,27 @@ class Structure:
     bypassed: nn.Module | None
     #: Whether the forward pass has operations that ``LRPGraphMode`` must handle.
     needs_graph_mode: bool
+    #: Every module that gets a hook, with its role: 'first', 'conv', 'linear' or 'pass'.
+    roles: list[tuple[nn.Module, str]]
+
+
+def _roles(
+    model: nn.Module, first_layer: nn.Module, bypassed: nn.Module | None
+) -> list[tuple[nn.Module, str]]:
+    roles = []
+    for module in model.modules():
+        if module is bypassed:
+            continue
+        if module is first_layer:
+            roles.append((module, "first"))
+        elif isinstance(module, CONVOLUTIONS):
+            roles.append((module, "conv"))
+        elif isinstance(module, nn.Linear):
+            roles.append((module, "linear"))
+        elif isinstance(module, ACTIVATIONS) and not isinstance(module, nn.ReLU):
+            # ReLU needs no hook: its gradient is exact, where it masks the next input is 0
+            roles.append((module, "pass"))
+    return roles
 
 
 _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], Structure]] = (
@@ -224,7 +245,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
         Modules without an LRP rule, no Linear/Conv layer, or a BatchNorm not fed by a Linear/Conv.
     """
     model = view.model
-    signature = tuple(id(m) for m in model.modules())
+    signature = tuple(map(id, view.modules or model.modules()))
     cached = _STRUCTURES.get(model)
     if cached is not None and cached[0] == signature:
         return cached[1]
@@ -233,14 +254,21 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     producers: dict[int, nn.Module] = {}
     keep: list[torch.Tensor] = []
     batch_norm_inputs: dict[int, nn.Module | None] = {}
+    outputs: dict[int, int] = {}  # module -> id of its output
 
     def after(module: nn.Module, inputs: Any, output: Any) -> None:
         order.append(module)
         if isinstance(output, torch.Tensor) and not (inputs and output is inputs[0]):  # not Identity
             producers[id(output)] = module
+            outputs[id(module)] = id(output)
             keep.append(output)
 
+    consumers: dict[int, int] = {}
+
     def before(module: nn.Module, inputs: Any) -> None:
+        if inputs and isinstance(inputs[0], torch.Tensor):
+            consumers[id(inputs[0])] = consumers.get(id(inputs[0]), 0) + 1
+            keep.append(inputs[0])  # alive until the end, so that no other tensor reuses its id
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
 
@@ -282,6 +310,18 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
                 "(e.g. a pre-activation block); LRP can only merge a BatchNorm into the Conv/Linear "
                 "right before it"
             )
+        if getattr(module, "running_var", None) is None or getattr(module, "running_mean", None) is None:
+            raise UnsupportedModelError(
+                f"BatchNorm '{names[id(module)]}' has no running statistics "
+                "(track_running_stats=False): it normalises every batch by that batch's own "
+                f"statistics, so it cannot be merged into '{names[id(producer)]}' for LRP"
+            )
+        if consumers.get(outputs.get(id(producer), -1), 0) > 1 or any(p is producer for p, _ in pairs):
+            raise UnsupportedModelError(
+                f"the output of '{names[id(producer)]}' feeds BatchNorm '{names[id(module)]}' and "
+                "another module; merging the BatchNorm into it would change what the other one "
+                "sees, so LRP cannot handle this model"
+            )
         pairs.append((producer, module))
     structure = Structure(
         first_layer=weighted[0],
@@ -289,6 +329,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
         bypassed=view.bypassed,
         # the bypassed output activation is one handled call that the real pass never reaches
         needs_graph_mode=graph.handled > (view.bypassed is not None),
+        roles=_roles(model, weighted[0], view.bypassed),
     )
     _STRUCTURES[model] = (signature, structure)
     return structure
@@ -298,42 +339,67 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-class DataflowMergeBatchNorm(MergeBatchNorm):
-    """zennit's BatchNorm merge for pairs found from the data flow (not from module order).
+def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], None]:
+    """Merge ``batch_norm`` into the Conv/Linear ``linear`` that feeds it; return the undo.
 
-    zennit leaves the merged BatchNorm computing x / sqrt(1 + eps); here it computes nothing:
-    while merged, its ``forward`` is the identity (an instance attribute, deleted on removal,
-    like zennit's ``AttributeCanonizer``), so the forward pass is exact and relevance passes
-    through unchanged at no cost.
+    As zennit's ``MergeBatchNorm``, the layer's weight and bias become
+    ``w * s`` and ``(b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``; unlike it, the
+    BatchNorm's own parameters stay untouched and its ``forward`` becomes the identity (an
+    instance attribute, deleted by the undo), so the forward pass is exact and costs nothing
+    there. The undo puts the layer's original tensors back (bitwise the same model).
     """
+    weight = linear.weight
+    bias = linear.bias
+    saved = (weight.data, None if bias is None else bias.data)
+    with torch.no_grad():
+        scale = torch.rsqrt(batch_norm.running_var + batch_norm.eps)
+        if batch_norm.weight is not None:
+            scale = scale * batch_norm.weight
+        shift = -batch_norm.running_mean if bias is None else bias - batch_norm.running_mean
+        merged_bias = shift * scale
+        if batch_norm.bias is not None:
+            merged_bias = merged_bias + batch_norm.bias
+        weight.data = weight * scale.view(-1, *([1] * (weight.ndim - 1)))
+    if bias is None:
+        linear.bias = nn.Parameter(merged_bias, requires_grad=False)
+    else:
+        bias.data = merged_bias
+    batch_norm.forward = _identity
 
-    def register(self, linears: list[nn.Module], batch_norm: nn.Module) -> None:
-        """Merge, and make the BatchNorm the identity."""
-        super().register(linears, batch_norm)
-        batch_norm.forward = _identity
+    def undo() -> None:
+        weight.data = saved[0]
+        if bias is None:
+            linear.bias = None
+        else:
+            bias.data = saved[1]
+        if "forward" in vars(batch_norm):
+            del batch_norm.forward
 
-    def remove(self) -> None:
-        """Undo the merge and the identity."""
-        if self.batch_norm is not None and "forward" in vars(self.batch_norm):
-            del self.batch_norm.forward
-        super().remove()
+    return undo
 
-    def __init__(self, pairs: list[tuple[nn.Module, nn.Module]]) -> None:
-        super().__init__()
-        self.pairs = pairs
 
-    def apply(self, root_module: nn.Module) -> list[MergeBatchNorm]:
-        """Merge every pair; return one registered canonizer per pair (each undoes itself)."""
-        merged = []
-        for linear, batch_norm in self.pairs:
-            instance = DataflowMergeBatchNorm([])
-            instance.register([linear], batch_norm)
-            merged.append(instance)
-        return merged
+@contextmanager
+def lrp_hooks(
+    model: nn.Module, structure: Structure, rules: Mapping[str, Hook | None]
+) -> Iterator[nn.Module]:
+    """BatchNorms merged and a copy of ``rules[role]`` on every module of ``structure.roles``.
 
-    def copy(self) -> DataflowMergeBatchNorm:
-        """A copy for the same pairs."""
-        return DataflowMergeBatchNorm(self.pairs)
+    Everything is undone on exit, also after an error: hooks removed, merges reverted.
+    (zennit's ``Composite`` does the same by walking every module and calling a module map on
+    each call; the roles are found once per model here.)
+    """
+    undo: list[Callable[[], None]] = []
+    try:
+        for linear, batch_norm in structure.batch_norm_pairs:
+            undo.append(merge_batch_norm(linear, batch_norm))
+        for module, role in structure.roles:
+            template = rules[role]
+            if template is not None:
+                undo.append(template.copy().register(module).remove)
+        yield model
+    finally:
+        for step in reversed(undo):
+            step()
 
 
 # ------------------------------------------------------------------------ the family
@@ -345,25 +411,14 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
     first_hook = INPUT_RULES[params["input_rule"]][0](params, x)
     first_layer = structure.first_layer
 
-    def module_map(ctx: dict[str, Any], name: str, module: nn.Module) -> Hook | None:
-        if module is structure.bypassed:
-            return None
-        if module is first_layer and first_hook is not None:
-            return first_hook
-        if isinstance(module, CONVOLUTIONS):
-            return conv_hook
-        if isinstance(module, nn.Linear):
-            return linear_hook
-        if isinstance(module, nn.ReLU):
-            return None  # the gradient is exact: where ReLU masks, the next layer's input is 0
-        if isinstance(module, ACTIVATIONS):
-            return Pass()
-        return None
-
-    composite = Composite(
-        module_map=module_map, canonizers=[DataflowMergeBatchNorm(structure.batch_norm_pairs)]
-    )
-    with composite.context(view.model):
+    own_rule = linear_hook if isinstance(first_layer, nn.Linear) else conv_hook
+    rules = {
+        "first": first_hook if first_hook is not None else own_rule,
+        "conv": conv_hook,
+        "linear": linear_hook,
+        "pass": Pass(),
+    }
+    with lrp_hooks(view.model, structure, rules):
         inputs = x.detach().requires_grad_(True)
         if structure.needs_graph_mode:
             with LRPGraphMode() as graph:

@@ -12,7 +12,9 @@ Numbers in names join their digit groups: ``0_5`` = 0.5, ``0_05`` = 0.05, ``neg_
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -182,12 +184,14 @@ def register(family: Family) -> Family:
     if family.name in _FAMILIES:
         raise ValueError(f"method family '{family.name}' is already registered")
     _FAMILIES[family.name] = family
+    _parse_name.cache_clear()
     return family
 
 
 def register_post(post: Post) -> Post:
     """Register a post-multiplier suffix (``x_<name>``)."""
     _POSTS[post.name] = post
+    _parse_name.cache_clear()
     return post
 
 
@@ -270,7 +274,18 @@ def parse(method_name: str, keywords: Mapping[str, Any] | None = None) -> Method
     """
     if not isinstance(method_name, str):
         raise UnknownMethodError(f"method_name must be a str, got {type(method_name).__name__}")
-    keywords = dict(keywords or {})
+    if not keywords:  # the common call: the name alone, parsed once
+        spec = _parse_name(method_name)
+        return dataclasses.replace(spec, params=dict(spec.params))
+    return _parse(method_name, dict(keywords))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_name(method_name: str) -> MethodSpec:
+    return _parse(method_name, {})
+
+
+def _parse(method_name: str, keywords: dict[str, Any]) -> MethodSpec:
     for preset in PRESETS:
         if method_name.endswith(preset):
             raise UnknownMethodError(

@@ -13,6 +13,7 @@ one forward pass less.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,10 +31,17 @@ def z_denominator(z: torch.Tensor) -> torch.Tensor:
     return z.masked_fill(z == 0, Z_FLOOR)
 
 
+@functools.lru_cache(maxsize=64)
+def _scalar(value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor(value, dtype=dtype, device=device)
+
+
 def epsilon_denominator(z: torch.Tensor, epsilon: torch.Tensor | float) -> torch.Tensor:
     """z + epsilon * sign(z), with sign(0) = +1."""
+    if not isinstance(epsilon, torch.Tensor):
+        epsilon = _scalar(float(epsilon), z.dtype, z.device)
     # z + 0.0 turns -0.0 into +0.0, so copysign gives sign(0) = +1 for both zeros
-    return z + torch.copysign(torch.as_tensor(epsilon, dtype=z.dtype, device=z.device), z + 0.0)
+    return z + torch.copysign(epsilon, z + 0.0)
 
 
 def _input_slot(node: Any, tensor: torch.Tensor) -> int:
@@ -51,6 +59,11 @@ def _input_slot(node: Any, tensor: torch.Tensor) -> int:
 def input_times_gradient(inputs: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor]) -> torch.Tensor:
     """The usual LRP reducer: R_in = a * c."""
     return inputs[0] * gradients[0]
+
+
+def _takes_input_directly(module: torch.nn.Module) -> bool:
+    """Whether the module's autograd node always has the module's input as one of its inputs."""
+    return isinstance(module, torch.nn.modules.conv._ConvNd) and module.padding_mode == "zeros"
 
 
 class ProjectionHook(BasicHook):
@@ -78,27 +91,25 @@ class ProjectionHook(BasicHook):
         )
 
     def register(self, module: torch.nn.Module) -> RemovableHandleList:
-        """An input hook and an output hook (zennit's third, ``forward``, runs inside the latter)."""
-        return RemovableHandleList(
-            [
-                RemovableHandle(self),
-                module.register_forward_pre_hook(self.pre_forward),
-                module.register_forward_hook(self.post_forward),
-            ]
-        )
+        """An output hook, and an input hook where the layer's own node may not take the input.
+
+        zennit's third hook, ``forward``, runs inside the output hook.
+        """
+        handles = [RemovableHandle(self)]
+        if not _takes_input_directly(module):
+            handles.append(module.register_forward_pre_hook(self.pre_forward))
+        handles.append(module.register_forward_hook(self.post_forward))
+        return RemovableHandleList(handles)
 
     def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
         """Keep the input; zennit's input Identity only where the layer's node cannot be used.
 
-        A Conv with zero padding or a Linear on ``(batch, features)`` takes its input directly, so
-        the reducer can act on the input's slot of the layer's own autograd node (no extra copy
-        or node). Anything else goes through zennit's Identity on the input (and a copy, safe from
-        later in-place changes).
+        A Conv with zero padding (no input hook at all) or a Linear on ``(batch, features)``
+        takes its input directly, so the reducer can act on the input's slot of the layer's own
+        autograd node (no extra copy or node). Anything else goes through zennit's Identity on
+        the input (and a copy, safe from later in-place changes).
         """
-        direct = (isinstance(module, torch.nn.Linear) and input[0].ndim == 2) or (
-            isinstance(module, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d))
-            and module.padding_mode == "zeros"
-        )
+        direct = isinstance(module, torch.nn.Linear) and input[0].ndim == 2
         self.stored_tensors["direct"] = direct
         if direct:
             self.stored_tensors["input"] = (input[0],)
@@ -113,6 +124,9 @@ class ProjectionHook(BasicHook):
 
     def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> Any:
         """Map the relevance before the layer's own backward; reduce what it gives the input."""
+        if _takes_input_directly(module):
+            self.stored_tensors["direct"] = True
+            self.stored_tensors["input"] = (input[0],)
         self.forward(module, input, output)
         node = output.grad_fn if isinstance(output, torch.Tensor) else None
         if node is None:
