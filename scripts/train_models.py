@@ -38,6 +38,16 @@ RECIPES = {
     "short40_ema_smooth": {"epochs": 40, "shift": 4, "smoothing": 0.1, "ema": 0.99},
     "short80_ema_smooth": {"epochs": 80, "shift": 4, "smoothing": 0.1, "ema": 0.99},
     "short40_mixup": {"epochs": 40, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.4},
+    # Time-warp augmentation (each beat resampled by a random factor in [1 - stretch, 1 + stretch]
+    # around its R peak), a stronger mixup, smaller batches, a larger learning rate.
+    "mixup_strong_stretch": {
+        "epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.4, "stretch": 0.1,
+    },
+    "mixup_full": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 1.0},
+    "mixup_strong_batch16": {
+        "epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.995, "mixup": 0.4, "batch_size": 16,
+    },
+    "mixup_strong_lr3": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.4, "lr": 3e-3},
     # Knowledge distillation: five models of the mixup recipe (seeds 1..5) are trained first; one
     # ECGModel (seed 0, same recipe) then learns from their averaged tempered class probabilities
     # on its own augmented batches, mixed with the labels (weight ``kd`` on the teachers).
@@ -57,8 +67,27 @@ RECIPE = {
 }
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, shift: int) -> torch.Tensor:
-    """Random amplitude scaling, time shift and noise, per beat."""
+def stretch_beats(x: torch.Tensor, generator: torch.Generator, amount: float) -> torch.Tensor:
+    """Resample each beat in time by a factor in ``[1 - amount, 1 + amount]`` around sample 20.
+
+    ECG5000 beats start about 20 samples before the R peak, so the warp keeps the R peak in
+    place and stretches or compresses what comes before and after it (edges padded).
+    """
+    batch, _, length = x.shape
+    factor = 1 + amount * (2 * torch.rand(batch, 1, generator=generator) - 1)
+    positions = 20 + (torch.arange(length, dtype=x.dtype)[None, :] - 20) * factor
+    positions = positions.clamp(0, length - 1)
+    low = positions.floor().long().clamp(max=length - 2)
+    weight = positions - low
+    beats = x[:, 0]
+    warped = torch.gather(beats, 1, low) * (1 - weight) + torch.gather(beats, 1, low + 1) * weight
+    return warped[:, None]
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, shift: int, stretch: float = 0.0) -> torch.Tensor:
+    """Random time warp (optional), amplitude scaling, time shift and noise, per beat."""
+    if stretch:
+        x = stretch_beats(x, generator, stretch)
     batch = x.shape[0]
     scale = 0.85 + 0.3 * torch.rand(batch, 1, 1, generator=generator)
     shifts = torch.randint(-shift, shift + 1, (batch,), generator=generator)
@@ -101,8 +130,10 @@ def fit(
     beats = torch.from_numpy(x)
     labels = torch.from_numpy(y)
     target = (labels > 0).float() if task == "binary" else labels
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=recipe.get("weight_decay", 1e-3))
-    batch_size = RECIPE["batch_size"]
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=recipe.get("lr", 1e-3), weight_decay=recipe.get("weight_decay", 1e-3)
+    )
+    batch_size = recipe.get("batch_size", RECIPE["batch_size"])
     steps = recipe["epochs"] * ((len(beats) + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     average = None
@@ -118,7 +149,7 @@ def fit(
         order = torch.randperm(len(beats), generator=generator)
         for start in range(0, len(beats), batch_size):
             idx = order[start : start + batch_size]
-            inputs = augment(beats[idx], generator, recipe["shift"])
+            inputs = augment(beats[idx], generator, recipe["shift"], recipe.get("stretch", 0.0))
             lam, partner = 1.0, torch.arange(len(idx))
             if recipe.get("mixup"):
                 alpha = recipe["mixup"]
@@ -200,8 +231,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--tasks", nargs="+", default=["binary", "5class"], choices=["binary", "5class"])
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     train_set, test_set = load_ecg5000("train"), load_ecg5000("test")
     card = {
         "data": {

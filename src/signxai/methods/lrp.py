@@ -236,6 +236,22 @@ def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
     return found
 
 
+def _uses(root: Any) -> dict[Any, int]:
+    """How many autograd nodes of the graph below ``root`` take each node's output."""
+    uses: dict[Any, int] = {}
+    stack, seen = [root], {root}
+    while stack:
+        node = stack.pop()
+        for child, _ in getattr(node, "next_functions", ()):
+            if child is None:
+                continue
+            uses[child] = uses.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return uses
+
+
 def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     """Run the model once on one sample to find the first layer and BatchNorm producers.
 
@@ -254,21 +270,16 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     producers: dict[int, nn.Module] = {}
     keep: list[torch.Tensor] = []
     batch_norm_inputs: dict[int, nn.Module | None] = {}
-    outputs: dict[int, int] = {}  # module -> id of its output
+    nodes: dict[int, Any] = {}  # module -> the autograd node of its output
 
     def after(module: nn.Module, inputs: Any, output: Any) -> None:
         order.append(module)
         if isinstance(output, torch.Tensor) and not (inputs and output is inputs[0]):  # not Identity
             producers[id(output)] = module
-            outputs[id(module)] = id(output)
+            nodes[id(module)] = output.grad_fn
             keep.append(output)
 
-    consumers: dict[int, int] = {}
-
     def before(module: nn.Module, inputs: Any) -> None:
-        if inputs and isinstance(inputs[0], torch.Tensor):
-            consumers[id(inputs[0])] = consumers.get(id(inputs[0]), 0) + 1
-            keep.append(inputs[0])  # alive until the end, so that no other tensor reuses its id
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
 
@@ -279,10 +290,11 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
         with LRPGraphMode() as graph:
-            view.forward(x[:1].detach().requires_grad_(True))
+            logits = view.forward(x[:1].detach().requires_grad_(True))
     finally:
         for handle in handles:
             handle.remove()
+    uses = _uses(logits.grad_fn)
     unsupported = _unsupported(model, view.bypassed)
     if unsupported:
         raise UnsupportedModelError(
@@ -316,7 +328,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
                 "(track_running_stats=False): it normalises every batch by that batch's own "
                 f"statistics, so it cannot be merged into '{names[id(producer)]}' for LRP"
             )
-        if consumers.get(outputs.get(id(producer), -1), 0) > 1 or any(p is producer for p, _ in pairs):
+        if uses.get(nodes.get(id(producer)), 0) > 1 or any(p is producer for p, _ in pairs):
             raise UnsupportedModelError(
                 f"the output of '{names[id(producer)]}' feeds BatchNorm '{names[id(module)]}' and "
                 "another module; merging the BatchNorm into it would change what the other one "
