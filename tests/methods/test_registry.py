@@ -171,3 +171,11 @@ def test_describe_method_gives_family_parameters_and_definition() -> None:
     assert "sign_mu" in info["definition"]
     info = describe_method("lrp_epsilon_0_1_std_x")
     assert info["kind"] == "lrp" and info["parameters"]["std_x"] is True
+
+
+def test_parsing_a_name_twice_gives_independent_parameters() -> None:
+    first = parse("lrp_epsilon_0_5")
+    first.params["epsilon"] = 9.0  # type: ignore[index]
+    second = parse("lrp_epsilon_0_5")
+    assert second.params["epsilon"] == 0.5
+    assert second.name == "lrp_epsilon_0_5"

@@ -360,32 +360,34 @@ def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], N
     instance attribute, deleted by the undo), so the forward pass is exact and costs nothing
     there. The undo puts the layer's original tensors back (bitwise the same model).
     """
-    weight = linear.weight
-    bias = linear.bias
+    layer: Any = linear  # nn.Module attributes are typed Tensor | Module
+    norm: Any = batch_norm
+    weight = layer.weight
+    bias = layer.bias
     saved = (weight.data, None if bias is None else bias.data)
     with torch.no_grad():
-        scale = torch.rsqrt(batch_norm.running_var + batch_norm.eps)
-        if batch_norm.weight is not None:
-            scale = scale * batch_norm.weight
-        shift = -batch_norm.running_mean if bias is None else bias - batch_norm.running_mean
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight
+        shift = -norm.running_mean if bias is None else bias - norm.running_mean
         merged_bias = shift * scale
-        if batch_norm.bias is not None:
-            merged_bias = merged_bias + batch_norm.bias
+        if norm.bias is not None:
+            merged_bias = merged_bias + norm.bias
         weight.data = weight * scale.view(-1, *([1] * (weight.ndim - 1)))
     if bias is None:
-        linear.bias = nn.Parameter(merged_bias, requires_grad=False)
+        layer.bias = nn.Parameter(merged_bias, requires_grad=False)
     else:
         bias.data = merged_bias
-    batch_norm.forward = _identity
+    norm.forward = _identity
 
     def undo() -> None:
         weight.data = saved[0]
         if bias is None:
-            linear.bias = None
+            layer.bias = None
         else:
             bias.data = saved[1]
         if "forward" in vars(batch_norm):
-            del batch_norm.forward
+            del norm.forward
 
     return undo
 
