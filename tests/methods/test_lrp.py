@@ -520,3 +520,37 @@ def test_merged_batch_norm_equals_a_model_with_the_batch_norm_folded_by_hand(
     assert_unchanged(model, before)
     reference = explain(folded, x, method, target_class=[0, 1, 2])
     assert rel_error(ours, reference) < 1e-5
+
+
+class _TwoLeadsOneConv(nn.Module):
+    """Each lead goes through the same conv (``tied``) or through two convs with equal weights."""
+
+    def __init__(self, tied: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.conv_b = self.conv if tied else copy.deepcopy(self.conv)
+        self.fc = nn.Linear(2 * 4 * 8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.relu(self.conv(x[:, :1]))
+        b = torch.relu(self.conv_b(x[:, 1:]))
+        return self.fc(torch.cat([a, b], 1).flatten(1))
+
+
+@pytest.mark.parametrize("method", ["lrp_z", "lrp_epsilon_0_5", "lrp_epsilon_0_25_std_x"])
+def test_a_module_called_twice_is_explained_like_two_modules_with_its_weights(method: str) -> None:
+    tied, untied = _TwoLeadsOneConv(tied=True).eval(), _TwoLeadsOneConv(tied=False).eval()
+    x = torch.randn(4, 2, 8)
+    torch.testing.assert_close(tied(x), untied(x))
+    ours = explain(tied, x, method, target_class=[0, 1, 2, 0])
+    reference = explain(untied, x, method, target_class=[0, 1, 2, 0])
+    assert rel_error(ours, reference) < 1e-6
+
+
+def test_a_module_called_twice_under_a_zennit_rule_is_an_error() -> None:
+    model = _TwoLeadsOneConv(tied=True).eval()
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match="'conv' is called 2 times"):
+        explain(model, torch.randn(2, 2, 8), "lrp_alpha_1_beta_0", target_class=0)
+    assert_unchanged(model, before)

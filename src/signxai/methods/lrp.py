@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from zennit.rules import AlphaBeta, Flat, Pass, WSquare, ZBox, ZPlus
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_graph import LRPGraphMode
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
-from signxai.methods.rules import EpsilonRule, SignRule, StdxEpsilon, ZRule
+from signxai.methods.rules import EpsilonRule, ProjectionHook, SignRule, StdxEpsilon, ZRule
 from signxai.model import ModelView
 
 ACTIVATIONS = (
@@ -195,6 +196,8 @@ class Structure:
     needs_graph_mode: bool
     #: Every module that gets a hook, with its role: 'first', 'conv', 'linear' or 'pass'.
     roles: list[tuple[nn.Module, str]]
+    #: Modules called more than once in one forward pass: module -> (name, number of calls).
+    repeated: dict[nn.Module, tuple[str, int]]
 
 
 def _roles(
@@ -342,6 +345,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
         # the bypassed output activation is one handled call that the real pass never reaches
         needs_graph_mode=graph.handled > (view.bypassed is not None),
         roles=_roles(model, weighted[0], view.bypassed),
+        repeated={m: (names[id(m)], n) for m, n in Counter(order).items() if n > 1},
     )
     _STRUCTURES[model] = (signature, structure)
     return structure
@@ -402,6 +406,15 @@ def lrp_hooks(
     (zennit's ``Composite`` does the same by walking every module and calling a module map on
     each call; the roles are found once per model here.)
     """
+    for module, role in structure.roles:
+        template = rules[role]
+        if module in structure.repeated and template is not None and not isinstance(template, ProjectionHook):
+            name, calls = structure.repeated[module]
+            raise UnsupportedModelError(
+                f"module '{name}' is called {calls} times in one forward pass; its rule "
+                f"({type(template).__name__}, zennit's) keeps one state per module, so it cannot "
+                "explain a module used more than once (the z, epsilon and SIGN rules can)"
+            )
     undo: list[Callable[[], None]] = []
     try:
         for linear, batch_norm in structure.batch_norm_pairs:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from zennit.core import BasicHook, RemovableHandle, RemovableHandleList
+from zennit.core import BasicHook, Identity, RemovableHandle, RemovableHandleList
 
 Z_FLOOR = 1e-7
 
@@ -102,62 +102,71 @@ class ProjectionHook(BasicHook):
         return RemovableHandleList(handles)
 
     def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
-        """Keep the input; zennit's input Identity only where the layer's node cannot be used.
+        """Where the layer's own node may not take the input: an Identity node to reduce at.
 
         A Conv with zero padding (no input hook at all) or a Linear on ``(batch, features)``
-        takes its input directly, so the reducer can act on the input's slot of the layer's own
-        autograd node (no extra copy or node). Anything else goes through zennit's Identity on
-        the input (and a copy, safe from later in-place changes).
+        takes its input directly, so the reducer acts on the input's slot of the layer's own
+        autograd node (no extra node). Anything else gets zennit's ``Identity`` on the input
+        (and a copy, safe from later in-place changes) and the reducer runs on its gradient.
         """
-        direct = isinstance(module, torch.nn.Linear) and input[0].ndim == 2
+        layer_input = input[0]
+        direct = isinstance(module, torch.nn.Linear) and layer_input.ndim == 2
+        self.stored_tensors["input"] = layer_input
         self.stored_tensors["direct"] = direct
-        if direct:
-            self.stored_tensors["input"] = (input[0],)
+        if direct or not layer_input.requires_grad:
             return None
-        result = super().pre_forward(module, input)
-        self.stored_tensors["input"] = (result if isinstance(result, torch.Tensor) else result[0],)
-        return result
+        passed = Identity.apply(layer_input)
+        hook_ref = weakref.ref(self)
+
+        def reduce(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
+            hook = hook_ref()
+            if hook is None or not hook.active or grad_inputs[0] is None:
+                return None
+            return (hook.reducer([layer_input.detach()], [grad_inputs[0]]),)
+
+        self.tensor_handles.append(passed.grad_fn.register_hook(reduce))
+        return (passed.clone(), *input[1:])
 
     def forward(self, module: torch.nn.Module, input: Any, output: Any) -> None:
         """Compute the denominator z' from the layer's output."""
         self.stored_tensors["denominator"] = self.denominator(output.detach())
 
     def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> Any:
-        """Map the relevance before the layer's own backward; reduce what it gives the input."""
+        """Map the relevance before the layer's own backward; reduce what it gives the input.
+
+        Everything the backward needs is captured per call (not read from the hook's state at
+        backward time), so a module called more than once in a forward pass is explained right.
+        """
         if _takes_input_directly(module):
+            self.stored_tensors["input"] = input[0]
             self.stored_tensors["direct"] = True
-            self.stored_tensors["input"] = (input[0],)
         self.forward(module, input, output)
         node = output.grad_fn if isinstance(output, torch.Tensor) else None
         if node is None:
             return output
         hook_ref = weakref.ref(self)
+        denominator = self.stored_tensors["denominator"]
 
         def map_relevance(grad_outputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
             hook = hook_ref()
             if hook is None or not hook.active:
                 return None
-            hook.stored_tensors["grad_output"] = grad_outputs
-            return (grad_outputs[0] / hook.stored_tensors["denominator"], *grad_outputs[1:])
+            return (grad_outputs[0] / denominator, *grad_outputs[1:])
 
         self.tensor_handles.append(node.register_prehook(map_relevance))
-        if self.stored_tensors.get("direct"):
-            slot = _input_slot(node, self.stored_tensors["input"][0])
+        if self.stored_tensors["direct"]:
+            layer_input = self.stored_tensors["input"]
+            slot = _input_slot(node, layer_input)
 
             def reduce_at_input(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
                 hook = hook_ref()
                 if hook is None or not hook.active or grad_inputs[slot] is None:
                     return None
-                relevance = hook.reducer([hook.stored_tensors["input"][0].detach()], [grad_inputs[slot]])
+                relevance = hook.reducer([layer_input.detach()], [grad_inputs[slot]])
                 return (*grad_inputs[:slot], relevance, *grad_inputs[slot + 1 :])
 
             self.tensor_handles.append(node.register_hook(reduce_at_input))
         return output
-
-    def backward(self, module: torch.nn.Module, grad_input: Any, grad_output: Any) -> tuple[Any, ...]:
-        """Reduce c (the gradient autograd computed at the input) with the stored input."""
-        relevance = self.reducer([self.stored_tensors["input"][0].detach()], [grad_input[0]])
-        return (relevance, *([None] * (len(grad_input) - 1)))
 
     def copy(self) -> ProjectionHook:
         """A fresh instance with the same denominator and reducer (and its own stored tensors)."""
