@@ -530,11 +530,13 @@ class _TwoLeadsOneConv(nn.Module):
         torch.manual_seed(0)
         self.conv = nn.Conv1d(1, 4, 3, padding=1)
         self.conv_b = self.conv if tied else copy.deepcopy(self.conv)
+        self.act = nn.ELU()
+        self.act_b = self.act if tied else nn.ELU()
         self.fc = nn.Linear(2 * 4 * 8, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = torch.relu(self.conv(x[:, :1]))
-        b = torch.relu(self.conv_b(x[:, 1:]))
+        a = self.act(self.conv(x[:, :1]))
+        b = self.act_b(self.conv_b(x[:, 1:]))
         return self.fc(torch.cat([a, b], 1).flatten(1))
 
 
@@ -554,3 +556,47 @@ def test_a_module_called_twice_under_a_zennit_rule_is_an_error() -> None:
     with pytest.raises(UnsupportedModelError, match="'conv' is called 2 times"):
         explain(model, torch.randn(2, 2, 8), "lrp_alpha_1_beta_0", target_class=0)
     assert_unchanged(model, before)
+
+
+def test_activations_pass_relevance_as_zennits_pass_rule_also_in_place() -> None:
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Conv1d(2, 6, 3, padding=1),
+        nn.ELU(inplace=True),
+        nn.Conv1d(6, 4, 3, padding=1),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(4 * 10, 8),
+        nn.LeakyReLU(0.1, inplace=True),
+        nn.Linear(8, 3),
+    ).eval()
+    x = torch.randn(3, 2, 10)
+    composite = LayerMapComposite(_base_map(Epsilon(0.1)))
+    expected = _zennit(model, composite, x, [0, 2, 1])
+    ours = explain(model, x, "lrp_epsilon_0_1", target_class=[0, 2, 1])
+    assert rel_error(ours, expected) < 1e-5
+
+
+class _TokenLinear(nn.Module):
+    """A Linear on (batch, time, features) and a conv with reflect padding (no direct input slot)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv = nn.Conv1d(2, 4, 3, padding=1, padding_mode="reflect")
+        self.mix = nn.Linear(4, 5)
+        self.fc = nn.Linear(5 * 9, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x)).transpose(1, 2)
+        return self.fc(torch.relu(self.mix(h)).flatten(1))
+
+
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrp_z"])
+def test_layers_whose_node_does_not_take_the_input_agree_with_zennit(method: str) -> None:
+    model = _TokenLinear().eval()
+    x = torch.randn(3, 2, 9)
+    rule = Epsilon(0.1) if method.endswith("0_1") else Epsilon(1e-7)
+    expected = _zennit(model, LayerMapComposite(_base_map(rule)), x, [2, 0, 1])
+    ours = explain(model, x, method, target_class=[2, 0, 1])
+    assert rel_error(ours, expected) < 1e-4

@@ -22,12 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 from zennit.core import Hook
-from zennit.rules import AlphaBeta, Flat, Pass, WSquare, ZBox, ZPlus
+from zennit.rules import AlphaBeta, Flat, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_graph import LRPGraphMode
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
-from signxai.methods.rules import EpsilonRule, ProjectionHook, SignRule, StdxEpsilon, ZRule
+from signxai.methods.rules import EpsilonRule, PassRule, ProjectionHook, SignRule, StdxEpsilon, ZRule
 from signxai.model import ModelView
 
 ACTIVATIONS = (
@@ -408,7 +408,8 @@ def lrp_hooks(
     """
     for module, role in structure.roles:
         template = rules[role]
-        if module in structure.repeated and template is not None and not isinstance(template, ProjectionHook):
+        per_call = isinstance(template, (ProjectionHook, PassRule))
+        if module in structure.repeated and template is not None and not per_call:
             name, calls = structure.repeated[module]
             raise UnsupportedModelError(
                 f"module '{name}' is called {calls} times in one forward pass; its rule "
@@ -443,7 +444,7 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
         "first": first_hook if first_hook is not None else own_rule,
         "conv": conv_hook,
         "linear": linear_hook,
-        "pass": Pass(),
+        "pass": PassRule(),
     }
     with lrp_hooks(view.model, structure, rules):
         inputs = x.detach().requires_grad_(True)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from zennit.core import BasicHook, Identity, RemovableHandle, RemovableHandleList
+from zennit.core import BasicHook, Hook, Identity, RemovableHandle, RemovableHandleList
 
 Z_FLOOR = 1e-7
 
@@ -115,7 +115,7 @@ class ProjectionHook(BasicHook):
         self.stored_tensors["direct"] = direct
         if direct or not layer_input.requires_grad:
             return None
-        passed = Identity.apply(layer_input)
+        (passed,) = Identity.apply(layer_input)
         hook_ref = weakref.ref(self)
 
         def reduce(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
@@ -237,3 +237,61 @@ class SignRule(ProjectionHook):
     def copy(self) -> SignRule:
         """A fresh instance for another layer."""
         return SignRule(self.mu)
+
+
+class PassRule(Hook):
+    """zennit's ``Pass`` rule (relevance passes through an activation unchanged), per call.
+
+    zennit's ``Pass`` keeps the gradient arriving at the output in the hook's state until the
+    input's backward reads it, which mixes the calls of an activation module that is used more
+    than once in a forward pass. Here each call gets its own cell: the output's autograd node
+    puts the arriving relevance in it and the input's ``Identity`` node takes it out.
+    """
+
+    def register(self, module: torch.nn.Module) -> RemovableHandleList:
+        """An input hook (the Identity node) and an output hook (the cell's writer)."""
+        return RemovableHandleList(
+            [
+                RemovableHandle(self),
+                module.register_forward_pre_hook(self.pre_forward),
+                module.register_forward_hook(self.post_forward),
+            ]
+        )
+
+    def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
+        """Route the input through an Identity node that hands on what the cell holds."""
+        if not input or not isinstance(input[0], torch.Tensor) or not input[0].requires_grad:
+            self.stored_tensors["cell"] = None
+            return None
+        cell: dict[str, torch.Tensor] = {}
+        (passed,) = Identity.apply(input[0])
+        hook_ref = weakref.ref(self)
+
+        def hand_on(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
+            hook = hook_ref()
+            if hook is None or not hook.active or "relevance" not in cell:
+                return None
+            return (cell.pop("relevance"), *grad_inputs[1:])
+
+        self.tensor_handles.append(passed.grad_fn.register_hook(hand_on))
+        self.stored_tensors["cell"] = cell
+        # a copy, so that an in-place activation does not change the Identity's output
+        return (passed.clone(), *input[1:])
+
+    def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> None:
+        """Keep the relevance that arrives at this call's output in this call's cell."""
+        cell = self.stored_tensors.pop("cell", None)
+        if cell is None or not isinstance(output, torch.Tensor) or output.grad_fn is None:
+            return
+        hook_ref = weakref.ref(self)
+
+        def keep(grad_outputs: tuple[torch.Tensor, ...]) -> None:
+            hook = hook_ref()
+            if hook is not None and hook.active:
+                cell["relevance"] = grad_outputs[0]
+
+        self.tensor_handles.append(output.grad_fn.register_prehook(keep))
+
+    def copy(self) -> PassRule:
+        """A fresh instance for another module."""
+        return PassRule()
