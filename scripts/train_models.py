@@ -41,27 +41,44 @@ RECIPES = {
     # Time-warp augmentation (each beat resampled by a random factor in [1 - stretch, 1 + stretch]
     # around its R peak), a stronger mixup, smaller batches, a larger learning rate.
     "mixup_strong_stretch": {
-        "epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.4, "stretch": 0.1,
+        "epochs": 200,
+        "shift": 4,
+        "smoothing": 0.1,
+        "ema": 0.99,
+        "mixup": 0.4,
+        "stretch": 0.1,
     },
     "mixup_full": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 1.0},
     "mixup_strong_batch16": {
-        "epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.995, "mixup": 0.4, "batch_size": 16,
+        "epochs": 200,
+        "shift": 4,
+        "smoothing": 0.1,
+        "ema": 0.995,
+        "mixup": 0.4,
+        "batch_size": 16,
     },
     "mixup_strong_lr3": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.4, "lr": 3e-3},
-    # Knowledge distillation: five models of the mixup recipe (seeds 1..5) are trained first; one
-    # ECGModel (seed 0, same recipe) then learns from their averaged tempered class probabilities
-    # on its own augmented batches, mixed with the labels (weight ``kd`` on the teachers).
-    "distill_mixup_strong": {
-        "epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 0.4,
-        "distill": {"teachers": 5, "temperature": 2.0, "kd": 0.7},
+    "mixup_2": {"epochs": 200, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 2.0},
+    "mixup_full_long": {"epochs": 300, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 1.0},
+    "mixup_full_500": {"epochs": 500, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 1.0},
+    "mixup_full_long_ema999": {"epochs": 300, "shift": 4, "smoothing": 0.1, "ema": 0.999, "mixup": 1.0},
+    "mixup_full_stretch": {
+        "epochs": 200,
+        "shift": 4,
+        "smoothing": 0.1,
+        "ema": 0.99,
+        "mixup": 1.0,
+        "stretch": 0.1,
     },
 }
 RECIPE = {
     "seed": 0,
     "batch_size": 32,
-    "optimizer": "AdamW(lr=1e-3, weight_decay=1e-3), cosine decay to 0",
-    "augmentation": "amplitude x U(0.85, 1.15), shift by U{-shift..shift} samples "
-    "(edge-padded), Gaussian noise sd 0.05; optional mixup (Beta(a, a))",
+    "optimizer": "AdamW(lr=1e-3, weight_decay=1e-3), cosine decay to 0 (recipes may set lr, "
+    "weight_decay, batch_size)",
+    "augmentation": "optional time warp around the R peak (stretch), amplitude x U(0.85, 1.15), "
+    "shift by U{-shift..shift} samples (edge-padded), Gaussian noise sd 0.05; optional mixup "
+    "(Beta(a, a))",
     "loss": "cross-entropy (5 classes) / binary cross-entropy (normal vs abnormal), "
     "optional label smoothing; optional exponential moving average (ema) of the weights",
 }
@@ -102,26 +119,8 @@ def _logits(model: ECGModel) -> torch.nn.Module:
     return torch.nn.Sequential(model.features, torch.nn.Flatten(), *list(model.fc)[:-1])
 
 
-def fit(
-    task: str,
-    x: np.ndarray,
-    y: np.ndarray,
-    recipe: dict,
-    seed: int = RECIPE["seed"],
-    teachers: list[torch.nn.Module] | None = None,
-) -> ECGModel:
-    """Train one model on beats ``x`` (n, 1, 140) with labels ``y`` (0..4) by ``recipe``.
-
-    A recipe with a ``distill`` entry first trains ``teachers`` models of the same recipe (seeds
-    ``seed + 1 ...``) on the same beats, then the returned model learns from their averaged
-    tempered probabilities (weight ``kd``) and from the labels (weight ``1 - kd``); ``teachers``
-    passes already trained teacher models instead.
-    """
-    distill = recipe.get("distill")
-    if distill is not None and teachers is None:
-        plain = {k: v for k, v in recipe.items() if k != "distill"}
-        teachers = [_logits(fit(task, x, y, plain, seed + 1 + i)) for i in range(distill["teachers"])]
-    teachers = [_logits(t) if isinstance(t, ECGModel) else t for t in teachers or []]
+def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict, seed: int = RECIPE["seed"]) -> ECGModel:
+    """Train one model on beats ``x`` (n, 1, 140) with labels ``y`` (0..4) by ``recipe``."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     classes = 1 if task == "binary" else 5
@@ -165,10 +164,6 @@ def fit(
                 loss = lam * F.cross_entropy(logits, target[idx], label_smoothing=smoothing) + (
                     1 - lam
                 ) * F.cross_entropy(logits, target[idx][partner], label_smoothing=smoothing)
-            if teachers:
-                loss = (1 - distill["kd"]) * loss + distill["kd"] * _distill_loss(
-                    logits, teachers, inputs, distill["temperature"], task
-                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -178,21 +173,6 @@ def fit(
     if average is not None:
         model.load_state_dict(average.module.state_dict())
     return model.eval()
-
-
-def _distill_loss(
-    logits: torch.Tensor, teachers: list[torch.nn.Module], inputs: torch.Tensor, temperature: float, task: str
-) -> torch.Tensor:
-    """Soft-target loss against the teachers' mean tempered probabilities (times T**2)."""
-    with torch.no_grad():
-        outputs = torch.stack([teacher(inputs) / temperature for teacher in teachers])
-        soft = outputs.sigmoid().mean(0) if task == "binary" else outputs.softmax(-1).mean(0)
-    scaled = logits / temperature
-    if task == "binary":
-        loss = F.binary_cross_entropy_with_logits(scaled, soft)
-    else:
-        loss = F.kl_div(scaled.log_softmax(-1), soft, reduction="batchmean")
-    return loss * temperature**2
 
 
 def cross_validate(task: str, recipe: dict, folds: int = 5) -> float:
