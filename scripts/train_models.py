@@ -64,6 +64,18 @@ RECIPES = {
     "mixup_full_long": {"epochs": 300, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 1.0},
     "mixup_full_500": {"epochs": 500, "shift": 4, "smoothing": 0.1, "ema": 0.99, "mixup": 1.0},
     "mixup_full_long_ema999": {"epochs": 300, "shift": 4, "smoothing": 0.1, "ema": 0.999, "mixup": 1.0},
+    # variations of the best so far (mixup_full_long)
+    "mixup_full_long_nosmooth": {"epochs": 300, "shift": 4, "smoothing": 0.0, "ema": 0.99, "mixup": 1.0},
+    "mixup_full_long_shift8": {"epochs": 300, "shift": 8, "smoothing": 0.1, "ema": 0.99, "mixup": 1.0},
+    "mixup_full_long_ema995": {"epochs": 300, "shift": 4, "smoothing": 0.1, "ema": 0.995, "mixup": 1.0},
+    "mixup_full_long_wd": {
+        "epochs": 300,
+        "shift": 4,
+        "smoothing": 0.1,
+        "ema": 0.99,
+        "mixup": 1.0,
+        "weight_decay": 1e-2,
+    },
     "mixup_full_stretch": {
         "epochs": 200,
         "shift": 4,
