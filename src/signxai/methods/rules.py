@@ -8,7 +8,11 @@ before that backward (a pre-hook on the output's autograd node, using the z stor
 forward pass) and applies the reducer to what comes out at the layer's input. zennit's
 ``BasicHook.backward`` instead runs the layer forward a second time inside the backward pass;
 the result is the same (the tests compare with zennit's ``Epsilon``), the cost is about
-one forward pass less.
+one forward pass less. ``PassRule`` is zennit's ``Pass`` for activations.
+
+Both capture what the backward pass needs per call of the module, so a module called more
+than once in one forward pass (weight sharing, one activation module used in several places)
+is explained as if each call were its own module.
 """
 
 from __future__ import annotations
