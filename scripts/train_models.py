@@ -268,7 +268,8 @@ def main() -> None:
         print(task, "cross-validation accuracy", scores, flush=True)
         # the best of every recipe cross-validated so far (the same folds in every run)
         earlier = card["models"].get(task, {}).get("cross_validation_accuracy", {})
-        scores = {**{k: v for k, v in earlier.items() if k in RECIPES}, **scores}
+        scores = {k: round(v, 4) for k, v in {**earlier, **scores}.items() if k in RECIPES}
+        scores = {k: scores[k] for k in RECIPES if k in scores}  # ties go to the recipe listed first
         best = max(scores, key=scores.__getitem__)
         start = time.perf_counter()
         model = fit(task, train_set.x, train_set.y, RECIPES[best])
@@ -281,7 +282,7 @@ def main() -> None:
             "classes": list(names),
             "output": "sigmoid of one logit (1 = abnormal)" if task == "binary" else "softmax",
             "recipe": {"name": best, **RECIPES[best]},
-            "cross_validation_accuracy": {k: round(v, 4) for k, v in scores.items()},
+            "cross_validation_accuracy": scores,
             "train_accuracy": round(accuracy(model, train_set.x, train_set.y, task), 4),
             "test_accuracy": round(accuracy(model, test_set.x, test_set.y, task), 4),
             "training_seconds": round(seconds, 1),
