@@ -3,7 +3,8 @@
 Run: ``python benchmarks/bench.py [--repeats N] [--batches 1 64]``. Prints a markdown table.
 Every number of one table comes from the same run on the same machine: the floor is
 ``torch.autograd.grad(model(x).sum(), x)`` on the tutorial's ECGModel (1 x 2000) at that batch,
-and each method's median time is divided by the median of floor runs interleaved with it. Not a test: these machines are shared and noisy.
+and each method's median time is divided by the median of floor runs interleaved with it.
+Not a test: these machines are shared and noisy.
 """
 
 from __future__ import annotations
