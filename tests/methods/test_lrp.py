@@ -420,7 +420,7 @@ class _SharedConvOutput(nn.Module):
             torch.randn(2, 2, 4),
             "BatchNorm '1' has no running statistics",
         ),
-        (_SharedConvOutput(), torch.randn(2, 2, 4), "'conv' feeds BatchNorm 'bn' and another module"),
+        (_SharedConvOutput(), torch.randn(2, 2, 4), "'conv' feeds BatchNorm 'bn' and another operation"),
     ],
 )
 def test_modules_without_lrp_rule_raise_clear_errors(model: nn.Module, x: torch.Tensor, match: str) -> None:

@@ -1,8 +1,10 @@
-"""LRP family on zennit: the name-to-composite mapping, canonization and the input-layer rules.
+"""LRP family on zennit: the name-to-rule mapping, BatchNorm merging and the input-layer rules.
 
 One backward pass for the whole batch: zennit hooks on every Linear/Conv (the rule chosen by the
-method name, the first layer by its prefix), ``Pass`` on activations, BatchNorm merged into the
-Conv/Linear that feeds it (found from the data flow, not the module order). The rest is handled
+method name, the first layer by its prefix), ``PassRule`` (zennit's ``Pass``) on activations other
+than ReLU, BatchNorm merged into the Conv/Linear that feeds it (found from the data flow, not the
+module order). Which module gets which hook is found once per model by a probing forward pass
+(``probe_structure``); ``lrp_hooks`` applies it, like a zennit ``Composite``. The rest is handled
 while the forward pass runs (:mod:`signxai.methods.lrp_graph`): average pooling (modules and
 functional means) redistributes relevance in proportion to the inputs, residual additions split
 it in proportion to their summands, and products of two input-dependent tensors (attention,
@@ -334,7 +336,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
         if uses.get(nodes.get(id(producer)), 0) > 1 or any(p is producer for p, _ in pairs):
             raise UnsupportedModelError(
                 f"the output of '{names[id(producer)]}' feeds BatchNorm '{names[id(module)]}' and "
-                "another module; merging the BatchNorm into it would change what the other one "
+                "another operation; merging the BatchNorm into it would change what the other one "
                 "sees, so LRP cannot handle this model"
             )
         pairs.append((producer, module))
