@@ -76,6 +76,17 @@ RECIPES = {
         "mixup": 1.0,
         "weight_decay": 1e-2,
     },
+    # Knowledge distillation: five models of the recipe (seeds 1..5) are trained first; the shipped
+    # ECGModel (seed 0, same recipe) then learns from their averaged tempered class probabilities
+    # on its own augmented batches, mixed with the labels (weight ``kd`` on the teachers).
+    "distill_mixup_full_long": {
+        "epochs": 300,
+        "shift": 4,
+        "smoothing": 0.1,
+        "ema": 0.99,
+        "mixup": 1.0,
+        "distill": {"teachers": 5, "temperature": 2.0, "kd": 0.7},
+    },
     "mixup_full_stretch": {
         "epochs": 200,
         "shift": 4,
@@ -134,7 +145,17 @@ def _logits(model: ECGModel) -> torch.nn.Module:
 
 
 def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict, seed: int = RECIPE["seed"]) -> ECGModel:
-    """Train one model on beats ``x`` (n, 1, 140) with labels ``y`` (0..4) by ``recipe``."""
+    """Train one model on beats ``x`` (n, 1, 140) with labels ``y`` (0..4) by ``recipe``.
+
+    A recipe with a ``distill`` entry first trains ``teachers`` models of the same recipe (seeds
+    ``seed + 1 ...``) on the same beats; the returned model then learns from their averaged
+    tempered probabilities (weight ``kd``) and from the labels (weight ``1 - kd``).
+    """
+    distill = recipe.get("distill")
+    teachers: list[torch.nn.Module] = []
+    if distill is not None:
+        plain = {k: v for k, v in recipe.items() if k != "distill"}
+        teachers = [_logits(fit(task, x, y, plain, seed + 1 + i)) for i in range(distill["teachers"])]
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     classes = 1 if task == "binary" else 5
@@ -178,6 +199,10 @@ def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict, seed: int = RECIP
                 loss = lam * F.cross_entropy(logits, target[idx], label_smoothing=smoothing) + (
                     1 - lam
                 ) * F.cross_entropy(logits, target[idx][partner], label_smoothing=smoothing)
+            if distill is not None:
+                loss = (1 - distill["kd"]) * loss + distill["kd"] * _distill_loss(
+                    logits, teachers, inputs, distill["temperature"], task
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -187,6 +212,21 @@ def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict, seed: int = RECIP
     if average is not None:
         model.load_state_dict(average.module.state_dict())
     return model.eval()
+
+
+def _distill_loss(
+    logits: torch.Tensor, teachers: list[torch.nn.Module], inputs: torch.Tensor, temperature: float, task: str
+) -> torch.Tensor:
+    """Soft-target loss against the teachers' mean tempered probabilities (times T**2)."""
+    with torch.no_grad():
+        outputs = torch.stack([teacher(inputs) / temperature for teacher in teachers])
+        soft = outputs.sigmoid().mean(0) if task == "binary" else outputs.softmax(-1).mean(0)
+    scaled = logits / temperature
+    if task == "binary":
+        loss = F.binary_cross_entropy_with_logits(scaled, soft)
+    else:
+        loss = F.kl_div(scaled.log_softmax(-1), soft, reduction="batchmean")
+    return loss * temperature**2
 
 
 def cross_validate(task: str, recipe: dict, folds: int = 5) -> float:
