@@ -392,7 +392,7 @@ def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], N
             layer.bias = None
         else:
             bias.data = saved[1]
-        if "forward" in vars(batch_norm):
+        if "forward" in vars(norm):
             del norm.forward
 
     return undo

@@ -65,6 +65,29 @@ def input_times_gradient(inputs: Sequence[torch.Tensor], gradients: Sequence[tor
     return inputs[0] * gradients[0]
 
 
+def _through_identity(
+    hook: Hook, input: tuple[Any, ...], replace: Callable[[Hook, torch.Tensor], torch.Tensor | None]
+) -> tuple[Any, ...]:
+    """Route ``input[0]`` through zennit's ``Identity`` node (and a copy, safe from in-place ops).
+
+    In the backward pass, while ``hook`` is active, the gradient the Identity node passes to the
+    input becomes ``replace(hook, gradient)`` (``None`` keeps the gradient). Returns the new input
+    tuple for a forward pre-hook.
+    """
+    (passed,) = Identity.apply(input[0])
+    hook_ref = weakref.ref(hook)
+
+    def on_backward(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
+        owner = hook_ref()
+        if owner is None or not owner.active or grad_inputs[0] is None:
+            return None
+        replaced = replace(owner, grad_inputs[0])
+        return None if replaced is None else (replaced, *grad_inputs[1:])
+
+    hook.tensor_handles.append(passed.grad_fn.register_hook(on_backward))
+    return (passed.clone(), *input[1:])
+
+
 def _takes_input_directly(module: torch.nn.Module) -> bool:
     """Whether the module's autograd node always has the module's input as one of its inputs."""
     return isinstance(module, torch.nn.modules.conv._ConvNd) and module.padding_mode == "zeros"
@@ -119,17 +142,9 @@ class ProjectionHook(BasicHook):
         self.stored_tensors["direct"] = direct
         if direct or not layer_input.requires_grad:
             return None
-        (passed,) = Identity.apply(layer_input)
-        hook_ref = weakref.ref(self)
-
-        def reduce(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
-            hook = hook_ref()
-            if hook is None or not hook.active or grad_inputs[0] is None:
-                return None
-            return (hook.reducer([layer_input.detach()], [grad_inputs[0]]),)
-
-        self.tensor_handles.append(passed.grad_fn.register_hook(reduce))
-        return (passed.clone(), *input[1:])
+        return _through_identity(
+            self, input, lambda hook, gradient: hook.reducer([layer_input.detach()], [gradient])
+        )
 
     def forward(self, module: torch.nn.Module, input: Any, output: Any) -> None:
         """Compute the denominator z' from the layer's output."""
@@ -268,19 +283,8 @@ class PassRule(Hook):
             self.stored_tensors["cell"] = None
             return None
         cell: dict[str, torch.Tensor] = {}
-        (passed,) = Identity.apply(input[0])
-        hook_ref = weakref.ref(self)
-
-        def hand_on(grad_inputs: tuple[Any, ...], grad_outputs: Any) -> tuple[Any, ...] | None:
-            hook = hook_ref()
-            if hook is None or not hook.active or "relevance" not in cell:
-                return None
-            return (cell.pop("relevance"), *grad_inputs[1:])
-
-        self.tensor_handles.append(passed.grad_fn.register_hook(hand_on))
         self.stored_tensors["cell"] = cell
-        # a copy, so that an in-place activation does not change the Identity's output
-        return (passed.clone(), *input[1:])
+        return _through_identity(self, input, lambda hook, gradient: cell.pop("relevance", None))
 
     def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> None:
         """Keep the relevance that arrives at this call's output in this call's cell."""
