@@ -308,8 +308,9 @@ def main() -> None:
         print(task, "cross-validation accuracy", scores, flush=True)
         # the best of every recipe cross-validated so far (the same folds in every run)
         earlier = card["models"].get(task, {}).get("cross_validation_accuracy", {})
-        scores = {k: round(v, 4) for k, v in {**earlier, **scores}.items() if k in RECIPES}
-        scores = {k: scores[k] for k in RECIPES if k in scores}  # ties go to the recipe listed first
+        merged = {**earlier, **scores}
+        # rounded as the card stores them; in RECIPES order, so ties go to the recipe listed first
+        scores = {k: round(merged[k], 4) for k in RECIPES if k in merged}
         best = max(scores, key=scores.__getitem__)
         start = time.perf_counter()
         model = fit(task, train_set.x, train_set.y, RECIPES[best])
