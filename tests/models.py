@@ -112,6 +112,9 @@ def build(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     if name == "ecg":
         model: nn.Module = ECGModel()
         x = torch.randn(3, 1, 2000)
+    elif name == "ecg_beat":  # pooling with partial windows (ceil_mode) at 140 samples
+        model = ECGModel(num_classes=5, length=140)
+        x = torch.randn(3, 1, 140)
     elif name == "resnet":
         model = ResNet1D()
         x = torch.randn(3, 12, 1000)
@@ -124,8 +127,8 @@ def build(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     return model.eval(), x
 
 
-ARCHITECTURES = ["ecg", "resnet", "cnn2d"]
-CAM_LAYERS = {"ecg": "features.9", "resnet": "block2.conv2", "cnn2d": "features.4"}
+ARCHITECTURES = ["ecg", "ecg_beat", "resnet", "cnn2d"]
+CAM_LAYERS = {"ecg": "features.9", "ecg_beat": "features.9", "resnet": "block2.conv2", "cnn2d": "features.4"}
 
 
 def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -41,6 +41,7 @@ def test_demo_writes_a_report_with_every_method(demo_report) -> None:
         assert page.count(f'alt="{method} relevance, beat ') == 5, method
     assert page.count("data:image/png;base64,") >= 5 + 10  # beats, strip rows, waves, comparison
     assert "Relevance per wave" in page and "Model card" in page and "AOPC MoRF" in page
+    assert "beat samples seen" in page and "0-109 of 0-139" in page  # measured on the model
     assert "<script" not in page and "http" not in re.sub(r"data:image[^\"]+", "", page)
 
 

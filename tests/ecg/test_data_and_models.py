@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from signxai import explain
-from signxai.ecg import ECG5000_CLASSES, ECGModel, load_beat_model, load_ecg5000, load_mitbih_208, model_card
+from signxai.ecg import (
+    ECG5000_CLASSES,
+    ECGModel,
+    load_beat_model,
+    load_ecg5000,
+    load_mitbih_208,
+    model_card,
+    samples_seen,
+)
 
 
 def test_ecg5000_splits_are_the_official_ones() -> None:
@@ -55,6 +63,44 @@ def test_ecg_model_is_parametrised_by_length_and_channels() -> None:
     assert beats(torch.randn(2, 12, 140)).shape == (2, 5)
     with pytest.raises(ValueError, match="too short"):
         ECGModel(length=40)
+
+
+def test_ceil_mode_lets_every_sample_of_a_beat_reach_the_output() -> None:
+    # floor pooling drops what each stage leaves over: the last 30 samples never count
+    seen = samples_seen(ECGModel(num_classes=5, length=140, ceil_mode=False), 140)
+    assert seen[:110].all() and not seen[110:].any()
+    assert samples_seen(ECGModel(num_classes=5, length=140), 140).all()
+    assert samples_seen(ECGModel(input_channels=3, length=1000), 1000, channels=3).all()
+
+
+def test_shipped_models_see_samples_0_to_109_as_their_card_says() -> None:
+    # the shipped models keep the tutorial's pooling (the README says why)
+    for task in ("binary", "5class"):
+        model = load_beat_model(task)
+        seen = samples_seen(model, 140)
+        assert seen[:110].all() and not seen[110:].any()
+        assert model_card()["models"][task]["config"]["ceil_mode"] is False
+        relevance = explain(model, load_ecg5000("test").x[:8], "lrpsign_epsilon_0_5")
+        assert not relevance[..., 110:].any() and relevance[..., :110].any()
+
+
+def test_samples_seen_leaves_the_model_as_found() -> None:
+    model = ECGModel(num_classes=2, length=140).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    samples_seen(model, 140)
+    assert model.training and all(p.grad is None for p in model.parameters())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    with pytest.raises(ValueError, match="length"):
+        samples_seen(model, 0)
+
+
+def test_ceil_mode_is_the_tutorial_model_when_length_divides() -> None:
+    torch.manual_seed(0)
+    ceil, floor = ECGModel(num_classes=3).eval(), ECGModel(num_classes=3, ceil_mode=False).eval()
+    floor.load_state_dict(ceil.state_dict())
+    x = torch.randn(2, 1, 2000)
+    torch.testing.assert_close(ceil(x), floor(x), rtol=0, atol=0)
 
 
 def test_shipped_model_explains_with_every_core_family() -> None:

@@ -31,7 +31,7 @@ from models import (
 )
 from signxai import UnsupportedModelError, explain
 
-TARGETS = {"ecg": [1, 1, 1], "resnet": [1, 4, 0], "cnn2d": [3, 0, 2]}
+TARGETS = {"ecg": [1, 1, 1], "ecg_beat": [0, 3, 4], "resnet": [1, 4, 0], "cnn2d": [3, 0, 2]}
 
 
 def _reference_model(arch: str, model: nn.Module) -> tuple[nn.Module, list]:
@@ -42,7 +42,7 @@ def _reference_model(arch: str, model: nn.Module) -> tuple[nn.Module, list]:
         return twin.eval(), [NamedMergeBatchNorm(twin.batch_norm_names())]
     twin = copy.deepcopy(model)
     for container in twin.modules():
-        if isinstance(container, nn.Sequential) and isinstance(container[-1], nn.Sigmoid):
+        if isinstance(container, nn.Sequential) and isinstance(container[-1], (nn.Sigmoid, nn.Softmax)):
             container[-1] = nn.Identity()
     return twin.eval(), [SequentialMergeBatchNorm()]
 

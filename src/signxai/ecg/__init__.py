@@ -4,7 +4,7 @@ Depends on the core (``signxai.explain``), never the reverse. Install with ``sig
 """
 
 from signxai.ecg.datasets import BeatSet, Recording, load_ecg5000, load_mitbih_208
-from signxai.ecg.models import ECG5000_CLASSES, ECGModel, load_beat_model, model_card
+from signxai.ecg.models import ECG5000_CLASSES, ECGModel, load_beat_model, model_card, samples_seen
 
 __all__ = [
     "ECG5000_CLASSES",
@@ -15,4 +15,5 @@ __all__ = [
     "load_ecg5000",
     "load_mitbih_208",
     "model_card",
+    "samples_seen",
 ]

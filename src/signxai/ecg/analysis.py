@@ -17,6 +17,7 @@ from torch import nn
 from signxai.api import explain
 from signxai.ecg.beats import BeatWindows, classify, ecg5000_windows
 from signxai.ecg.datasets import Recording
+from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.waves import delineate, window_wave_relevance
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
@@ -49,6 +50,8 @@ class StripAnalysis:
     seconds: dict[str, float] = field(default_factory=dict)
     #: MoRF deletion curves of the explained beats per method (and a random map), zero infill.
     faithfulness: dict[str, dict[str, DeletionCurve]] = field(default_factory=dict)
+    #: Which samples of a beat window can change the model's output (:func:`samples_seen`).
+    seen: np.ndarray | None = None
 
     @property
     def predicted(self) -> np.ndarray:
@@ -164,4 +167,5 @@ def analyze_strip(
         wave_table=pd.concat(tables, ignore_index=True),
         seconds=seconds,
         faithfulness=faithfulness,
+        seen=samples_seen(model, windows.beats.shape[2], windows.beats.shape[1]),
     )

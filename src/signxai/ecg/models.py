@@ -11,6 +11,7 @@ import json
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,6 +19,7 @@ from torch import nn
 ECG5000_CLASSES = ("normal", "R-on-T PVC", "PVC", "SVEB", "unclassified")
 BINARY_CLASSES = ("normal", "abnormal")
 _POOLS = (2, 4, 2, 5)
+_KERNELS = (5, 5, 3, 3)
 
 
 class ECGModel(nn.Module):
@@ -31,24 +33,35 @@ class ECGModel(nn.Module):
         Outputs; 1 gives a single-output binary model with a final ``Sigmoid``, more a ``Softmax``.
     length
         Samples per input window (2000 in the tutorial, 140 for ECG5000 beats).
+    ceil_mode
+        Pool a last, partial window too (``MaxPool1d(ceil_mode=True)``), so that every input sample
+        can reach the output. With ``False`` the samples left over by each pooling stage are
+        dropped: at 140 samples the last 30 of every beat would never influence the model (nor
+        any explanation of it). Both give the tutorial's model when ``length`` is a multiple of 80,
+        as 2000 is. The shipped beat models use ``False`` (see ``load_beat_model``).
     """
 
-    def __init__(self, input_channels: int = 1, num_classes: int = 1, length: int = 2000) -> None:
+    def __init__(
+        self,
+        input_channels: int = 1,
+        num_classes: int = 1,
+        length: int = 2000,
+        ceil_mode: bool = True,
+    ) -> None:
         super().__init__()
         channels = (input_channels, 32, 64, 128, 256)
-        kernels = (5, 5, 3, 3)
         layers: list[nn.Module] = []
         remaining = length
-        for i, (kernel, pool) in enumerate(zip(kernels, _POOLS, strict=True)):
+        for i, (kernel, pool) in enumerate(zip(_KERNELS, _POOLS, strict=True)):
+            if remaining < pool:
+                raise ValueError(f"length {length} is too short for the four pooling stages {_POOLS}")
             layers += [
                 nn.Conv1d(channels[i], channels[i + 1], kernel, stride=1, padding=kernel // 2),
                 nn.BatchNorm1d(channels[i + 1]),
                 nn.ReLU(),
-                nn.MaxPool1d(pool, pool),
+                nn.MaxPool1d(pool, pool, ceil_mode=ceil_mode),
             ]
-            remaining //= pool
-        if remaining < 1:
-            raise ValueError(f"length {length} is too short for the four pooling stages (>= 80)")
+            remaining = -(-remaining // pool) if ceil_mode else remaining // pool
         self.features = nn.Sequential(*layers)
         self.fc = nn.Sequential(
             nn.Linear(256 * remaining, 512),
@@ -60,7 +73,12 @@ class ECGModel(nn.Module):
             nn.Linear(128, num_classes),
             nn.Sigmoid() if num_classes == 1 else nn.Softmax(dim=1),
         )
-        self.config = {"input_channels": input_channels, "num_classes": num_classes, "length": length}
+        self.config = {
+            "input_channels": input_channels,
+            "num_classes": num_classes,
+            "length": length,
+            "ceil_mode": ceil_mode,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities (sigmoid for one output, softmax otherwise)."""
@@ -91,7 +109,10 @@ def load_beat_model(task: str = "binary") -> ECGModel:
     Returns
     -------
     ECGModel
-        The trained model (140-sample beats, one lead), loaded with ``weights_only=True``.
+        The trained model (140-sample beats, one lead), loaded with ``weights_only=True``. It has
+        the tutorial's pooling (``ceil_mode=False``): samples 110-139 of a beat never reach its
+        output, so every explanation is zero there. A whole-beat variant was cross-validated and
+        not shipped (lower binary score, worse on MIT-BIH 208; ``scripts/train_models.py``).
     """
     card = model_card()
     if task not in card["models"]:
@@ -103,3 +124,46 @@ def load_beat_model(task: str = "binary") -> ECGModel:
         state = torch.load(file, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.eval()
+
+
+def samples_seen(
+    model: nn.Module, length: int, channels: int = 1, trials: int = 8, seed: int = 0
+) -> np.ndarray:
+    """Which input samples can change the model's output at all.
+
+    The gradient of the summed outputs with respect to ``trials`` random inputs (standard normal,
+    seeded) is taken in eval mode; a sample counts as seen where any of them is non-zero. A sample
+    no output depends on (e.g. dropped by pooling) gets a zero explanation from every method.
+    The model's mode, parameters and their ``.grad`` are left as they were.
+
+    Parameters
+    ----------
+    model
+        Any module taking ``(batch, channels, length)``.
+    length, channels
+        The input's shape without the batch axis.
+    trials
+        Random inputs in one batch.
+    seed
+        Seed of the random inputs.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean ``(length,)``.
+    """
+    if length < 1 or channels < 1 or trials < 1:
+        raise ValueError(
+            f"length, channels and trials must be positive, got {length}, {channels} and {trials}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    x = torch.randn(trials, channels, length, generator=generator).to(device).requires_grad_(True)
+    training = model.training
+    model.eval()
+    try:
+        (gradient,) = torch.autograd.grad(model(x).sum(), x)
+    finally:
+        model.train(training)
+    return (gradient.abs().sum(dim=(0, 1)) > 0).cpu().numpy()

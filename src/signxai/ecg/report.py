@@ -101,7 +101,22 @@ def _comparison(analysis: StripAnalysis) -> str:
     )
 
 
-def _model_card(card: dict[str, Any], task: str, methods: list[str]) -> str:
+def _seen(seen: np.ndarray | None) -> str:
+    """Which samples of a beat window the model sees, in words."""
+    if seen is None:
+        return "not measured"
+    if seen.all():
+        return f"all {len(seen)}"
+    indices = np.flatnonzero(seen)
+    if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
+        return (
+            f"{indices[0]}-{indices[-1]} of 0-{len(seen) - 1}: the others never reach the output, "
+            "so every method's relevance is zero there (not seen, not irrelevant)"
+        )
+    return f"{len(indices)} of {len(seen)}: the others never reach the output (relevance zero there)"
+
+
+def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.ndarray | None = None) -> str:
     entry = card["models"][task]
     data = card["data"]
     rows = pd.DataFrame(
@@ -114,6 +129,7 @@ def _model_card(card: dict[str, Any], task: str, methods: list[str]) -> str:
                 ", ".join(entry["classes"]),
                 entry["recipe"]["name"],
                 f"{entry['test_accuracy']:.4f}",
+                _seen(seen),
                 "; ".join(data["citation"]),
             ]
         },
@@ -125,6 +141,7 @@ def _model_card(card: dict[str, Any], task: str, methods: list[str]) -> str:
             "classes",
             "recipe",
             "test accuracy",
+            "beat samples seen",
             "cite",
         ],
     )
@@ -192,6 +209,6 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
             anchor="waves",
         ),
         Section("Method comparison", _comparison(analysis), anchor="comparison"),
-        Section("Model card", _model_card(card, task, methods), anchor="model"),
+        Section("Model card", _model_card(card, task, methods, analysis.seen), anchor="model"),
     ]
     return write_report(path, "signxai demo: MIT-BIH record 208", sections)
