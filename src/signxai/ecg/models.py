@@ -36,9 +36,10 @@ class ECGModel(nn.Module):
     ceil_mode
         Pool a last, partial window too (``MaxPool1d(ceil_mode=True)``), so that every input sample
         can reach the output. With ``False`` the samples left over by each pooling stage are
-        dropped: at 140 samples the last 30 of every beat would never influence the model (nor
-        any explanation of it). Both give the tutorial's model when ``length`` is a multiple of 80,
-        as 2000 is. The shipped beat models use ``False`` (see ``load_beat_model``).
+        dropped: at 140 samples the last 30 of every beat would never influence the model (and
+        every gradient or LRP map is zero there). Both give the tutorial's model when ``length``
+        is a multiple of 80, as 2000 is. The shipped beat models use ``False`` (see
+        ``load_beat_model``).
     """
 
     def __init__(
@@ -111,7 +112,7 @@ def load_beat_model(task: str = "binary") -> ECGModel:
     ECGModel
         The trained model (140-sample beats, one lead), loaded with ``weights_only=True``. It has
         the tutorial's pooling (``ceil_mode=False``): samples 110-139 of a beat never reach its
-        output, so every explanation is zero there. A whole-beat variant was cross-validated and
+        output, so gradient and LRP maps are zero there. A whole-beat variant was cross-validated and
         not shipped (lower binary score, worse on MIT-BIH 208; ``scripts/train_models.py``).
     """
     card = model_card()
@@ -133,7 +134,8 @@ def samples_seen(
 
     The gradient of the summed outputs with respect to ``trials`` random inputs (standard normal,
     seeded) is taken in eval mode; a sample counts as seen where any of them is non-zero. A sample
-    no output depends on (e.g. dropped by pooling) gets a zero explanation from every method.
+    no output depends on (e.g. dropped by pooling) gets zero relevance from every gradient and LRP
+    method (Grad-CAM, upsampled from a feature map, may still spread relevance onto it).
     The model's mode, parameters and their ``.grad`` are left as they were.
 
     Parameters

@@ -111,7 +111,7 @@ def _seen(seen: np.ndarray | None) -> str:
     if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
         return (
             f"{indices[0]}-{indices[-1]} of 0-{len(seen) - 1}: the others never reach the output, "
-            "so every method's relevance is zero there (not seen, not irrelevant)"
+            "so gradient and LRP relevance is zero there (not seen, not irrelevant)"
         )
     return f"{len(indices)} of {len(seen)}: the others never reach the output (relevance zero there)"
 
