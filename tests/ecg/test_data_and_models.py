@@ -65,12 +65,24 @@ def test_ecg_model_is_parametrised_by_length_and_channels() -> None:
         ECGModel(length=40)
 
 
+class _TwoClass(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.sigmoid(self.linear(x.flatten(1)))
+        return torch.cat([p, 1 - p], dim=1)
+
+
 def test_ceil_mode_lets_every_sample_of_a_beat_reach_the_output() -> None:
     # floor pooling drops what each stage leaves over: the last 30 samples never count
     seen = samples_seen(ECGModel(num_classes=5, length=140, ceil_mode=False), 140)
     assert seen[:110].all() and not seen[110:].any()
     assert samples_seen(ECGModel(num_classes=5, length=140), 140).all()
     assert samples_seen(ECGModel(input_channels=3, length=1000), 1000, channels=3).all()
+    # outputs that always sum to one ([p, 1 - p], like a softmax) still show what reaches them
+    assert samples_seen(_TwoClass(), 6).all()
 
 
 def test_shipped_models_see_samples_0_to_109_as_their_card_says() -> None:

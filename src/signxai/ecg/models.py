@@ -132,8 +132,9 @@ def samples_seen(
 ) -> np.ndarray:
     """Which input samples can change the model's output at all.
 
-    The gradient of the summed outputs with respect to ``trials`` random inputs (standard normal,
-    seeded) is taken in eval mode; a sample counts as seen where any of them is non-zero. A sample
+    The gradient of a random weighting of the outputs with respect to ``trials`` random inputs
+    (standard normal, seeded) is taken in eval mode; a sample counts as seen where any of them is
+    non-zero. A sample
     no output depends on (e.g. dropped by pooling) gets zero relevance from every gradient and LRP
     method (Grad-CAM, upsampled from a feature map, may still spread relevance onto it).
     The model's mode, parameters and their ``.grad`` are left as they were.
@@ -165,7 +166,10 @@ def samples_seen(
     training = model.training
     model.eval()
     try:
-        (gradient,) = torch.autograd.grad(model(x).sum(), x)
+        output = model(x)
+        # random output weights: a plain sum of softmax outputs is constant (gradient zero)
+        weights = torch.randn(output.shape, generator=generator).to(output.device)
+        (gradient,) = torch.autograd.grad((output * weights).sum(), x)
     finally:
         model.train(training)
     return (gradient.abs().sum(dim=(0, 1)) > 0).cpu().numpy()
