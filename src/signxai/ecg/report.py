@@ -108,15 +108,17 @@ def _seen(seen: np.ndarray | None) -> str:
     if seen.all():
         return f"all {len(seen)}"
     indices = np.flatnonzero(seen)
-    if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
-        return (
-            f"{indices[0]}-{indices[-1]} of 0-{len(seen) - 1}: the others never reach the output, "
-            "so gradient and LRP relevance is zero there (not seen, not irrelevant)"
-        )
-    return f"{len(indices)} of {len(seen)}: the others never reach the output (relevance zero there)"
+    contiguous = len(indices) > 0 and indices[-1] - indices[0] + 1 == len(indices)
+    which = (
+        f"{indices[0]}-{indices[-1]} of 0-{len(seen) - 1}" if contiguous else f"{len(indices)} of {len(seen)}"
+    )
+    return (
+        f"{which}: the others never reach the output, so gradient and LRP relevance is zero there "
+        "(not seen, not irrelevant)"
+    )
 
 
-def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.ndarray | None = None) -> str:
+def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.ndarray | None) -> str:
     entry = card["models"][task]
     data = card["data"]
     rows = pd.DataFrame(
