@@ -1,0 +1,78 @@
+"""The training script's pieces on a few beats and a short recipe (the real runs take minutes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+
+from signxai.ecg.datasets import BeatSet, load_ecg5000
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_models.py"
+
+
+@pytest.fixture(scope="module")
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("train_models", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def beats() -> tuple[BeatSet, BeatSet]:
+    train, test = load_ecg5000("train"), load_ecg5000("test")
+    return BeatSet(x=train.x[:60], y=train.y[:60]), BeatSet(x=test.x[:200], y=test.y[:200])
+
+
+TINY = {"epochs": 2, "shift": 4, "smoothing": 0.1, "ema": 0.9, "mixup": 1.0}
+
+
+def test_labels_threshold_and_argmax(script: ModuleType) -> None:
+    assert script._labels(np.array([[0.2], [0.7], [0.5]])).tolist() == [0, 1, 0]
+    assert script._labels(np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]])).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("task", ["binary", "5class"])
+def test_fit_is_seeded_and_returns_the_tutorial_pooling(
+    script: ModuleType, beats: tuple[BeatSet, BeatSet], task: str
+) -> None:
+    train, _ = beats
+    first = script.fit(task, train.x, train.y, TINY, seed=3)
+    again = script.fit(task, train.x, train.y, TINY, seed=3)
+    other = script.fit(task, train.x, train.y, TINY, seed=4)
+    assert not first.training
+    assert first.config["ceil_mode"] is False
+    assert first.config["num_classes"] == (1 if task == "binary" else 5)
+    for name, value in first.state_dict().items():
+        assert torch.equal(value, again.state_dict()[name]), name
+    assert not torch.equal(first.fc[-2].weight, other.fc[-2].weight)
+
+
+def test_seed_spread_reports_each_seed_and_their_range(
+    script: ModuleType,
+    beats: tuple[BeatSet, BeatSet],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    train, test = beats
+    name = script.model_card_recipe("5class")
+    monkeypatch.setitem(script.RECIPES, name, TINY)
+    script.seed_spread("5class", 3, train, test)
+    lines = capsys.readouterr().out.splitlines()
+    per_seed = [float(re.search(r"test accuracy (\S+)$", line).group(1)) for line in lines[:3]]
+    assert [re.search(r"seed (\d+):", line).group(1) for line in lines[:3]] == ["0", "1", "2"]
+    summary = re.search(r"test accuracy (\S+)-(\S+) \(mean (\S+)\); averaged probabilities (\S+)$", lines[3])
+    assert summary is not None
+    low, high, mean, _ = map(float, summary.groups())
+    assert (low, high) == (min(per_seed), max(per_seed))
+    assert mean == pytest.approx(np.mean(per_seed), abs=1e-4)
+    # seed 0 of the spread is the model the script would ship from these beats
+    shipped = script.fit("5class", train.x, train.y, TINY, seed=0)
+    assert per_seed[0] == pytest.approx(script.accuracy(shipped, test.x, test.y, "5class"), abs=1e-4)
