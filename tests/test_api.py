@@ -74,6 +74,68 @@ def test_numpy_and_torch_batched_and_unbatched_inputs() -> None:
     np.testing.assert_allclose(one, from_torch[0], rtol=1e-5, atol=1e-9)
 
 
+class _Unsqueezes(nn.Module):
+    """Takes (B, T) and adds the lead axis itself before its Conv1d(1, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 5, padding=2)
+        self.fc = nn.Linear(4 * 50, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x.unsqueeze(1))).flatten(1))
+
+
+class _HeadFirst(nn.Module):
+    """Registers its classifier before its convolution (the first Linear is not the first layer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(8 * 50, 3)
+        self.conv = nn.Conv1d(2, 8, 5, padding=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+
+
+_FLATTENS = nn.Sequential(nn.Flatten(), nn.Linear(2 * 50, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+@pytest.mark.parametrize(
+    ("model", "shape"),
+    [(_FLATTENS, (4, 2, 50)), (_Unsqueezes(), (4, 50)), (_HeadFirst(), (4, 2, 50))],
+    ids=["flatten-first", "unsqueeze-in-forward", "head-registered-first"],
+)
+@pytest.mark.parametrize("method", ["gradient", "lrp_epsilon_0_1", "lrpsign_z", "zblrp_epsilon_0_1"])
+def test_models_that_reshape_their_input_take_batches_and_single_samples(
+    model: nn.Module, shape: tuple[int, ...], method: str
+) -> None:
+    torch.manual_seed(0)
+    model.eval()
+    before = snapshot(model)
+    x = torch.randn(shape)
+    batch = explain(model, x, method, target_class=1)
+    assert batch.shape == shape
+    assert np.abs(batch).max() > 0
+    for i in range(shape[0]):
+        np.testing.assert_allclose(
+            explain(model, x[i : i + 1], method, target_class=1)[0], batch[i], rtol=1e-4, atol=1e-7
+        )
+    if len(shape) == 3:  # one sample without the batch axis, where that is unambiguous
+        one = explain(model, x[0], method, target_class=1)
+        assert one.shape == shape[1:]
+        np.testing.assert_allclose(one, batch[0], rtol=1e-4, atol=1e-7)
+    assert_unchanged(model, before)
+
+
+def test_x_the_model_cannot_take_names_the_first_layer_and_the_models_error() -> None:
+    model = nn.Sequential(nn.Conv1d(12, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 98, 2)).eval()
+    before = snapshot(model)
+    with pytest.raises(InputError, match=r"\(3, 2, 100\).*Conv1d.*12 channels.*forward pass failed"):
+        explain(model, torch.randn(3, 2, 100), "gradient", target_class=0)
+    assert_unchanged(model, before)
+
+
 def test_x_is_not_modified_and_gradients_not_left_on_it() -> None:
     model, x = build("ecg")
     x.requires_grad_(True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -24,13 +24,18 @@ class Batch:
 def as_batch(x: Any, view: ModelView) -> Batch:
     """Turn ``x`` (numpy array or torch tensor, batched or one sample) into a batch tensor.
 
-    The rank the model expects is read from its first Linear/Conv layer: ``x`` may have that
-    rank (a batch) or one less (one sample). The caller's array is never modified.
+    The model's first Linear/Conv layer tells what a batch looks like: its rank, with the layer's
+    input features (Linear, last axis) or channels (Conv, axis 1). Such an ``x`` is a batch.
+    Otherwise the model itself is run (without gradients) on ``x[None]`` (one sample) and on
+    ``x[:1]`` (a batch; a model that flattens, unsqueezes or otherwise reshapes its input before
+    that layer), the one-sample reading first where ``x`` has one axis less and fits the layer,
+    and the first reading the model accepts is taken. Without a Linear/Conv layer first, ``x``
+    is taken as a batch. The caller's array is never modified.
 
     Raises
     ------
     InputError
-        ``x`` is not an array, has the wrong rank, an empty batch or non-finite values.
+        ``x`` is not an array, fits neither reading, is empty or has non-finite values.
     """
     if isinstance(x, torch.Tensor):
         tensor = x.detach()
@@ -43,23 +48,26 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise InputError(f"x must hold real numbers, got dtype {tensor.dtype}")
     shape = tuple(tensor.shape)
+    layer = view.first_layer()
     rank = view.input_rank()
-    unbatched = False
-    if rank is not None:
-        if tensor.ndim == rank - 1:
-            unbatched = True
-            tensor = tensor.unsqueeze(0)
-        elif tensor.ndim != rank:
-            layout = {2: "(B, features)", 3: "(B, C, T)", 4: "(B, C, H, W)", 5: "(B, C, D, H, W)"}
-            raise InputError(
-                f"x has shape {shape} (rank {len(shape)}), but the model's first layer expects "
-                f"{layout.get(rank, f'rank {rank}')} or one sample without the batch axis"
-                + (" (for one lead, add the channel axis: x[None])" if tensor.ndim == 1 else "")
-            )
+    if tensor.ndim == 0:
+        raise InputError("x must be an array of samples, got a scalar")
+    if tensor.numel() == 0:
+        raise InputError(f"x is empty: shape {shape}")
+    # a batch that fits the first layer's rank and size is taken as it is; anything else (one
+    # sample, or a model that reshapes its input first: Flatten, unsqueeze, a head registered
+    # before the stem) is tried on the model, one sample first where x fits that reading
+    unbatched: bool | None = None
+    single_first = False
+    if layer is not None and rank is not None:
+        if tensor.ndim == rank and _fits(layer, tensor.shape[-1 if rank == 2 else 1]):
+            unbatched = False
+        else:
+            single_first = tensor.ndim == rank - 1 and _fits(layer, tensor.shape[-1 if rank == 2 else 0])
     elif tensor.ndim < 2:
         raise InputError(f"x must be batched (B, ...), got shape {shape}")
-    if tensor.shape[0] == 0 or tensor.numel() == 0:
-        raise InputError(f"x is empty: shape {shape}")
+    else:
+        unbatched = False
     reference = view.parameter()
     dtype = reference.dtype if reference is not None and reference.is_floating_point() else (torch.float32)
     device = reference.device if reference is not None else torch.device("cpu")
@@ -67,7 +75,61 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     if not torch.isfinite(tensor).all():
         count = int((~torch.isfinite(tensor)).sum())
         raise InputError(f"x has {count} non-finite values (NaN or inf)")
+    if unbatched is None:
+        unbatched = _ask_the_model(view, tensor, shape, single_first)
+    if unbatched:
+        tensor = tensor.unsqueeze(0)
     return Batch(tensor=tensor, unbatched=unbatched, shape=shape)
+
+
+def _expected_size(layer: torch.nn.Module) -> int:
+    """The first layer's input features (Linear) or channels (Conv)."""
+    size = layer.in_features if isinstance(layer, torch.nn.Linear) else layer.in_channels
+    return int(cast(int, size))
+
+
+def _fits(layer: torch.nn.Module, size: int) -> bool:
+    """Whether ``size`` is the first layer's input features (Linear) or channels (Conv)."""
+    return size == _expected_size(layer)
+
+
+def _ask_the_model(view: ModelView, tensor: torch.Tensor, shape: tuple[int, ...], single_first: bool) -> bool:
+    """Whether ``x`` is one sample, found by running the model on ``x[None]`` and on ``x[:1]``.
+
+    Used where ``x`` is not a batch that fits the first layer's rank and size: it may be one
+    sample, or the model reshapes its input before that layer. The one-sample reading is tried
+    first where ``single_first`` (``x`` fits it), else the batch reading.
+
+    Raises
+    ------
+    InputError
+        The model runs on neither reading; the message names the first layer and the model's error.
+    """
+    errors = []
+    readings = [(False, tensor[:1]), (True, tensor[None])]
+    for unbatched, trial in reversed(readings) if single_first else readings:
+        if trial.ndim < 2:
+            continue
+        try:
+            with torch.no_grad():
+                view.model(trial)
+        except Exception as error:  # any failure of the user's forward pass
+            errors.append(error)
+            continue
+        return unbatched
+    layer, rank = view.first_layer(), view.input_rank()
+    if layer is None or rank is None:
+        raise RuntimeError("internal error: the model is asked only when it has a first layer")
+    layout = {2: "(B, features)", 3: "(B, C, T)", 4: "(B, C, H, W)", 5: "(B, C, D, H, W)"}
+    size = "features" if rank == 2 else "channels"
+    expected = _expected_size(layer)
+    hint = " (for one lead, add the channel axis: x[None])" if tensor.ndim == 1 else ""
+    cause = f"; the model's forward pass failed: {errors[-1]}" if errors else ""
+    raise InputError(
+        f"x has shape {shape} (rank {len(shape)}), but the model's first layer "
+        f"({type(layer).__name__}) expects {layout.get(rank, f'rank {rank}')} with {expected} "
+        f"{size}, or one sample without the batch axis{hint}{cause}"
+    ) from (errors[-1] if errors else None)
 
 
 def as_like(relevance: torch.Tensor, batch: Batch) -> np.ndarray:

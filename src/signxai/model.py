@@ -231,17 +231,21 @@ class ModelView:
             f"target_layer must be a dotted module name, a module or None, got {type(target_layer).__name__}"
         )
 
-    def input_rank(self) -> int | None:
-        """The batched input rank the first layer with weights expects, or None if unknown.
+    def first_layer(self) -> nn.Module | None:
+        """The first module (in registration order) that owns parameters, if it is Linear/Conv.
 
-        The first module (in registration order) that owns parameters decides: a Linear or Conv
-        gives its rank; anything else (an LSTM, an embedding, a custom module) gives None and
-        ``x`` is taken as batched.
+        Its rank and input size are the guess at what ``x`` should look like; anything else first
+        (an LSTM, an embedding, a custom module) gives None.
         """
         for module in self.model.modules():
             if any(True for _ in module.parameters(recurse=False)):
-                return INPUT_RANK.get(type(module))
+                return module if type(module) in INPUT_RANK else None
         return None
+
+    def input_rank(self) -> int | None:
+        """The batched input rank :meth:`first_layer` expects, or None if unknown."""
+        layer = self.first_layer()
+        return None if layer is None else INPUT_RANK[type(layer)]
 
     def parameter(self) -> torch.Tensor | None:
         """A parameter or buffer of the model (for its device and dtype), or None."""

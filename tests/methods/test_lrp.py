@@ -388,6 +388,19 @@ class _PreActivation(nn.Module):
         return self.fc(self.conv(torch.relu(self.bn(x))).flatten(1))
 
 
+class _NormAfterSum(nn.Module):
+    """A BatchNorm fed by a residual sum (pre-activation style), not by a Conv/Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv1d(2, 2, 3, padding=1)
+        self.bn = nn.BatchNorm1d(2)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.bn(x + self.stem(x))).flatten(1))
+
+
 class _SharedConvOutput(nn.Module):
     """The conv output feeds a BatchNorm and, unnormalised, a skip connection."""
 
@@ -409,7 +422,8 @@ class _SharedConvOutput(nn.Module):
         (_Recurrent(), torch.randn(2, 5, 4), r"'lstm' \(LSTM\)"),
         (_Attention(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (_Gated(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
-        (_PreActivation(), torch.randn(2, 2, 4), "BatchNorm 'bn' is fed by"),
+        (_PreActivation(), torch.randn(2, 2, 4), "BatchNorm 'bn' normalises the model's input"),
+        (_NormAfterSum(), torch.randn(2, 2, 4), "BatchNorm 'bn' is fed by an operation that is not a module"),
         (
             nn.Sequential(
                 nn.Conv1d(2, 4, 3),

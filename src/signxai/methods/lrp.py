@@ -172,9 +172,14 @@ register_layer_rule(
 
 
 def _bounds(params: Mapping[str, Any], x: torch.Tensor) -> tuple[Any, Any]:
+    """zB bounds: the given ones, else each sample's minimum and maximum.
+
+    The per-sample bounds have shape ``(B,)``: zennit appends singleton axes to match whatever
+    the first layer receives, which need not be shaped like ``x`` (a model may flatten first).
+    """
     dims = tuple(range(1, x.ndim))
-    low = params["low"] if params["low"] is not None else x.amin(dim=dims, keepdim=True)
-    high = params["high"] if params["high"] is not None else x.amax(dim=dims, keepdim=True)
+    low = params["low"] if params["low"] is not None else x.amin(dim=dims)
+    high = params["high"] if params["high"] is not None else x.amax(dim=dims)
     return low, high
 
 
@@ -275,6 +280,8 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     producers: dict[int, nn.Module] = {}
     keep: list[torch.Tensor] = []
     batch_norm_inputs: dict[int, nn.Module | None] = {}
+    fed_by_input: set[int] = set()  # BatchNorms applied to the model's input itself
+    probe = x[:1].detach().requires_grad_(True)
     nodes: dict[int, Any] = {}  # module -> the autograd node of its output
 
     def after(module: nn.Module, inputs: Any, output: Any) -> None:
@@ -287,6 +294,8 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     def before(module: nn.Module, inputs: Any) -> None:
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
+            if inputs[0] is probe:
+                fed_by_input.add(id(module))
 
     handles = []
     try:
@@ -295,7 +304,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
         with LRPGraphMode() as graph:
-            logits = view.forward(x[:1].detach().requires_grad_(True))
+            logits = view.forward(probe)
     finally:
         for handle in handles:
             handle.remove()
@@ -316,6 +325,12 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
         if not isinstance(module, BATCH_NORMS):
             continue
         producer = batch_norm_inputs.get(id(module))
+        if id(module) in fed_by_input:
+            raise UnsupportedModelError(
+                f"BatchNorm '{names[id(module)]}' normalises the model's input, where no Conv/Linear "
+                "layer comes before it to merge it into; LRP cannot handle it (normalise the data "
+                "before the model instead, or use a gradient-type method)"
+            )
         if not isinstance(producer, WEIGHTED):
             source = (
                 f"'{names[id(producer)]}' ({type(producer).__name__})"
