@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -174,6 +176,35 @@ def test_trailing_softmax_is_bypassed_unless_activation_is_asked_for() -> None:
         rtol=1e-5,
         atol=1e-9,
     )
+
+
+class _FunctionalOutput(nn.Module):
+    """Ends in an output activation called as a function (no module to bypass)."""
+
+    def __init__(self, function: str) -> None:
+        super().__init__()
+        self.function = function
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.fc(x)
+        return z.softmax(1) if self.function == "softmax" else torch.sigmoid(z)
+
+
+@pytest.mark.parametrize("function", ["softmax", "sigmoid"])
+def test_a_functional_output_activation_is_explained_with_a_warning(function: str) -> None:
+    torch.manual_seed(0)
+    model = _FunctionalOutput(function).eval()
+    x = torch.randn(4, 6)
+    with pytest.warns(UserWarning, match=f"{function} called as a function.*explain_output='activation'"):
+        relevance = explain(model, x, "gradient", target_class=1)
+    xs = x.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(model(xs)[:, 1].sum(), xs)  # the activation, not the logit
+    np.testing.assert_allclose(relevance, expected.numpy(), rtol=1e-5, atol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explain(model, x, "gradient", target_class=1, explain_output="activation")
+        explain(nn.Sequential(nn.Linear(6, 3), nn.Softmax(1)).eval(), x, "gradient", target_class=1)
 
 
 def test_target_none_is_the_predicted_class() -> None:

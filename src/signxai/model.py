@@ -9,6 +9,7 @@ is undone: hooks removed, train/eval mode, ``requires_grad`` and the denormal se
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,11 +21,19 @@ from signxai.errors import LayerError, TargetError, UnsupportedModelError
 
 #: Output activations that are bypassed so that the logit behind them is explained.
 OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
+#: The autograd nodes of the same activations called as functions (which cannot be bypassed).
+FUNCTIONAL_ACTIVATIONS = {
+    "SoftmaxBackward0": "softmax",
+    "LogSoftmaxBackward0": "log_softmax",
+    "SigmoidBackward0": "sigmoid",
+}
 FEATURE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
+
+_MODULE_NAMES = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": "Sigmoid"}
 
 
 def denormals_flushed() -> bool:
@@ -174,6 +183,17 @@ class ModelView:
         if self._last_activation is not None and self._last_activation[1] is output:
             self.bypassed, _, output = self._last_activation
         self._last_activation = None
+        if self.explain_output == "logit" and self.bypassed is None and output.grad_fn is not None:
+            function = FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__)
+            if function is not None:
+                warnings.warn(
+                    f"the model's output comes from a {function} called as a function, not as a "
+                    f"module, which cannot be bypassed: the {function} output is explained, not the "
+                    f"logit. Use an nn.{_MODULE_NAMES[function]} module (bypassed) or return the "
+                    "logits, or pass explain_output='activation' to explain the output as it is",
+                    UserWarning,
+                    stacklevel=2,
+                )
         if output.ndim == 1:
             output = output[:, None]
         if output.ndim != 2 or output.shape[0] != x.shape[0]:
