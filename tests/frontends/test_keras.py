@@ -226,13 +226,13 @@ def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     model, x = ecg_model(), _data((2, 160, 1))
     module = converted(model, x)
     with torch.no_grad():
-        module.layers["last_conv"].body[1].weight.mul_(2.0)  # the cached conversion goes stale
+        _conv(module.layers["last_conv"]).weight.mul_(2.0)  # the cached conversion goes stale
     explain(model, x, "gradient", target_class=0)  # reconverted and proved again
     from signxai.frontends import keras as frontend
 
     broken = frontend.to_torch(model)
     with torch.no_grad():
-        broken.layers["last_conv"].body[1].weight.mul_(2.0)
+        _conv(broken.layers["last_conv"]).weight.mul_(2.0)
     original = frontend.to_torch
     frontend.to_torch = lambda m: broken
     try:
@@ -242,3 +242,28 @@ def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     finally:
         frontend.to_torch = original
         frontend._CACHE.pop(model, None)
+
+
+@pytest.mark.parametrize(("kernel", "padded_by_the_conv"), [(5, True), (4, False)])
+def test_same_padding_is_the_convolutions_own_where_symmetric(kernel: int, padded_by_the_conv: bool) -> None:
+    """LRP's first-layer rules (flat, w-square, std_x) must see the input, not a zero-padded copy."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((32, 2)),
+            keras.layers.Conv1D(3, kernel, padding="same", activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    module = to_torch(model)
+    pads = [m for m in module.modules() if isinstance(m, torch.nn.ZeroPad1d)]
+    assert (not pads) == padded_by_the_conv
+    x = np.random.default_rng(0).normal(size=(2, 32, 2)).astype(np.float32)
+    with torch.no_grad():
+        ours = module(torch.from_numpy(to_channels_first(x))).numpy()
+    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+
+
+def _conv(layer: torch.nn.Module) -> torch.nn.Module:
+    return next(m for m in layer.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)))

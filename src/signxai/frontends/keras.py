@@ -193,9 +193,15 @@ def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
                 pads.append(_same_padding(length, k, s, d))
             else:
                 raise UnsupportedModelError(f"Keras layer '{layer.name}': padding '{padding}' is not mapped")
-        flat = tuple(p for pair in reversed(pads) for p in pair)  # torch pads the last axis first
-        pad = nn.ZeroPad1d(flat) if dims == 1 else nn.ZeroPad2d(flat)
-        body = nn.Sequential(pad, conv)
+        if all(left == right for left, right in pads):
+            # symmetric: the convolution pads itself, so that LRP's first-layer rules (flat,
+            # w-square, std_x) see the input as Keras does, not a zero-padded copy of it
+            conv.padding = tuple(left for left, _ in pads)
+            body = conv
+        else:
+            flat = tuple(p for pair in reversed(pads) for p in pair)  # torch pads the last axis first
+            pad = nn.ZeroPad1d(flat) if dims == 1 else nn.ZeroPad2d(flat)
+            body = nn.Sequential(pad, conv)
     return KerasLayer(body, _activation(layer))
 
 

@@ -24,12 +24,21 @@ from typing import Any
 import torch
 from torch import nn
 from zennit.core import Hook
-from zennit.rules import AlphaBeta, Flat, WSquare, ZBox, ZPlus
+from zennit.rules import Flat, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_graph import LRPGraphMode
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
-from signxai.methods.rules import EpsilonRule, PassRule, ProjectionHook, SignRule, StdxEpsilon, ZRule
+from signxai.methods.rules import (
+    ALPHA_BETA_BIAS,
+    EpsilonRule,
+    PassRule,
+    ProjectionHook,
+    SignRule,
+    StdxEpsilon,
+    ZRule,
+    alpha_beta,
+)
 from signxai.model import ModelView
 
 ACTIVATIONS = (
@@ -145,7 +154,7 @@ register_layer_rule(
     LayerRule(
         "alpha_beta",
         rf"alpha(?:_(?P<alpha>{NUMBER}))?_beta(?:_(?P<beta>{NUMBER}))?",
-        lambda p: _same(AlphaBeta(alpha=p["alpha"], beta=p["beta"])),
+        lambda p: _same(alpha_beta(p["alpha"], p["beta"], p["alpha_beta_bias"])),
         "alpha-beta rule (alpha - beta = 1)",
         "alpha_1_beta_0",
     )
@@ -155,7 +164,7 @@ register_layer_rule(
     LayerRule(
         "sequential_composite_a",
         "sequential_composite_a",
-        lambda p: (AlphaBeta(alpha=1.0, beta=0.0), EpsilonRule(0.1)),
+        lambda p: (alpha_beta(1.0, 0.0, p["alpha_beta_bias"]), EpsilonRule(0.1)),
         "epsilon 0.1 on Linear, alpha1-beta0 on Conv",
         "sequential_composite_a",
     )
@@ -164,7 +173,7 @@ register_layer_rule(
     LayerRule(
         "sequential_composite_b",
         "sequential_composite_b",
-        lambda p: (AlphaBeta(alpha=2.0, beta=1.0), EpsilonRule(0.1)),
+        lambda p: (alpha_beta(2.0, 1.0, p["alpha_beta_bias"]), EpsilonRule(0.1)),
         "epsilon 0.1 on Linear, alpha2-beta1 on Conv",
         "sequential_composite_b",
     )
@@ -186,7 +195,9 @@ def _bounds(params: Mapping[str, Any], x: torch.Tensor) -> tuple[Any, Any]:
 register_input_rule("lrp", lambda p, x: None, "the same rule as the other layers")
 register_input_rule("lrpsign", lambda p, x: SignRule(p["mu"]), "SIGN: z-rule denominator, sign_mu(x) * c")
 register_input_rule("lrpz", lambda p, x: ZRule(), "z-rule")
-register_input_rule("w2lrp", lambda p, x: WSquare(), "w-square rule")
+# bias-free, as the w-square rule is defined (Montavon et al. 2017) and the original package has it
+# (zennit's WSquare squares the bias too unless told otherwise)
+register_input_rule("w2lrp", lambda p, x: WSquare(zero_params=["bias"]), "w-square rule (no bias)")
 register_input_rule("flatlrp", lambda p, x: Flat(), "flat rule")
 register_input_rule("zblrp", lambda p, x: ZBox(*_bounds(p, x)), "z-beta (bounded) rule")
 
@@ -500,6 +511,11 @@ def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:
         )
     if params["mu"] != 0.0 and params["input_rule"] != "lrpsign":
         raise MethodParameterError(f"'{method_name}': mu (SIGN-mu) only applies to the lrpsign_ input rule")
+    if params["alpha_beta_bias"] != "split" and rule not in _ALPHA_BETA_RULES:
+        raise MethodParameterError(
+            f"'{method_name}': alpha_beta_bias only applies to rules with alpha-beta layers "
+            f"({', '.join(_ALPHA_BETA_RULES)})"
+        )
     if params["input_rule"] != "zblrp" and (params["low"] is not None or params["high"] is not None):
         raise MethodParameterError(f"'{method_name}': low/high only apply to the zblrp_ input rule")
     if rule != "epsilon" and (params["epsilon"] is not None or params["std_x"]):
@@ -507,6 +523,9 @@ def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:
     if rule == "epsilon" and params["epsilon"] is None:
         raise MethodParameterError(f"'{method_name}': the epsilon rule needs epsilon=")
     return params
+
+
+_ALPHA_BETA_RULES = ("alpha_beta", "sequential_composite_a", "sequential_composite_b")
 
 
 def _write(params: Mapping[str, Any]) -> str:
@@ -538,6 +557,14 @@ register(
             Param("alpha", float, None, "alpha of the alpha-beta rule", in_name=True),
             Param("beta", float, None, "beta of the alpha-beta rule", in_name=True, check=at_least(0.0)),
             Param("mu", float, 0.0, "SIGN-mu threshold of lrpsign_", in_name=True),
+            Param(
+                "alpha_beta_bias",
+                str,
+                "split",
+                "alpha-beta denominators: 'split' (b+ positive, b- negative part; zennit) or 'both' "
+                "(the whole bias in both; the original SIGN package)",
+                check=lambda v: None if v in ALPHA_BETA_BIAS else f"must be one of {ALPHA_BETA_BIAS}",
+            ),
             Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),
             Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),
         ),

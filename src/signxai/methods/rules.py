@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from zennit.core import BasicHook, Hook, Identity, RemovableHandle, RemovableHandleList
+from zennit.rules import AlphaBeta, ClampMod
 
 Z_FLOOR = 1e-7
 
@@ -303,3 +304,40 @@ class PassRule(Hook):
     def copy(self) -> PassRule:
         """A fresh instance for another module."""
         return PassRule()
+
+
+#: How the alpha-beta rule's denominators take the layer's bias.
+ALPHA_BETA_BIAS = ("split", "both")
+
+
+def alpha_beta(alpha: float, beta: float, bias: str = "split") -> BasicHook:
+    """The alpha-beta rule, with the bias taken as ``bias`` says.
+
+    ``'split'`` is zennit's ``AlphaBeta``: the bias is an input of activation 1, so its positive
+    part joins the positive denominator (W+ a+ + W- a- + b+) and its negative part the negative
+    one (W+ a- + W- a+ + b-). ``'both'`` reproduces the original SIGN package (iNNvestigate's
+    ``AlphaBetaRule`` with ``bias=True``): each of its positive- and negative-weight copies of
+    the layer keeps its clamped bias, so both denominators get the whole bias b. The numerators
+    (relevance to the inputs only) are the same; ``'both'`` also divides as iNNvestigate's
+    ``SafeDivide`` does (an exact zero denominator becomes 1; zennit adds 1e-6 * sign).
+    """
+    if bias == "split":
+        return AlphaBeta(alpha=alpha, beta=beta)
+    if bias != "both":
+        raise ValueError(f"bias must be one of {ALPHA_BETA_BIAS}, got {bias!r}")
+    hook = AlphaBeta(alpha=alpha, beta=beta)
+    # zennit's second and fourth parameter modifiers zero the bias; keep it there
+    hook.param_modifiers = [
+        ClampMod(min=0.0),
+        ClampMod(max=0.0),
+        ClampMod(max=0.0),
+        ClampMod(min=0.0),
+    ]
+
+    def safe_divide(out_grad: torch.Tensor, outputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        # iNNvestigate's SafeDivide: only an exact zero denominator is replaced (by 1)
+        positive, negative = outputs[0] + outputs[1], outputs[2] + outputs[3]
+        return [out_grad / (d + (d == 0).to(d.dtype)) for d in (positive, positive, negative, negative)]
+
+    hook.gradient_mapper = safe_divide
+    return hook
