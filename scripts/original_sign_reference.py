@@ -64,7 +64,7 @@ def build(keras: Any, kind: str) -> Any:
                 keras.Input((128, 2)),
                 layers.Conv1D(8, 5, padding="same", activation="relu"),
                 layers.MaxPooling1D(2),
-                layers.Conv1D(8, 3, padding="same", activation="relu"),
+                layers.Conv1D(8, 3, padding="same", activation="relu", name="last_conv"),
                 layers.Flatten(),
                 layers.Dense(16, activation="relu"),
                 layers.Dense(3),
@@ -103,6 +103,20 @@ def main() -> None:
                 for i, t in enumerate(TARGETS)
             ]
             out[f"{kind}/{method}"] = np.stack(maps).reshape(x.shape).astype(np.float32)
+        if kind == "cnn":  # Grad-CAM for time series, normalised by its maximum
+            maps = [
+                np.asarray(
+                    calculate_relevancemap(
+                        "grad_cam_timeseries",
+                        x[i : i + 1],
+                        model,
+                        neuron_selection=t,
+                        last_conv_layer_name="last_conv",
+                    )
+                )
+                for i, t in enumerate(TARGETS)
+            ]
+            out["cnn/grad_cam_timeseries"] = np.stack(maps).reshape(x.shape).astype(np.float32)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, **out)
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")

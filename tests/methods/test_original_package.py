@@ -110,3 +110,11 @@ def test_integrated_gradients_is_closer_to_the_integral_than_the_originals_riema
     ours = explain(model, x, "integrated_gradients", target_class=TARGETS, steps=50)
     assert _rel(ours, reference) < 0.03
     assert _rel(ours, integral) < _rel(reference, integral)
+
+
+def test_grad_cam_for_time_series_reproduces_the_original_normalised_map() -> None:
+    model, x = _model("cnn")
+    ours = explain(model, x, "grad_cam", target_class=TARGETS, target_layer="last_conv", normalize=True)
+    reference = DATA["cnn/grad_cam_timeseries"]
+    assert np.abs(reference).max() > 0
+    assert _rel(ours, reference) < 1e-5

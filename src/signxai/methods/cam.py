@@ -51,11 +51,11 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
     (grad,) = torch.autograd.grad(logits, activation, grad_outputs=weights)
     channel_weights = grad.mean(dim=tuple(range(2, grad.ndim)), keepdim=True)
     cam = torch.relu((channel_weights * activation.detach()).sum(dim=1, keepdim=True))
-    if cam.shape[2:] != x.shape[2:]:
-        cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode=_MODES[spatial], align_corners=True)
-    if params["normalize"]:
+    if params["normalize"]:  # at the feature map's resolution, before resizing, as the original
         peak = cam.flatten(1).amax(dim=1).clamp(min=torch.finfo(cam.dtype).tiny)
         cam = cam / peak.view(-1, *([1] * (cam.ndim - 1)))
+    if cam.shape[2:] != x.shape[2:]:
+        cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode=_MODES[spatial], align_corners=True)
     return cam.expand_as(x).clone()
 
 
@@ -71,7 +71,7 @@ register(
                 None,
                 "dotted module name or module whose output is used (default: last Conv)",
             ),
-            Param("normalize", bool, False, "divide each map by its maximum"),
+            Param("normalize", bool, False, "divide each map by its maximum (before resizing)"),
         ),
         kind="cam",
         form="grad_cam",
