@@ -1,7 +1,7 @@
 """Relevance maps of the original SIGN package, for ``tests/methods/test_original_package.py``.
 
 Runs the original package's TensorFlow/iNNvestigate implementation (``signxai2==0.5.0``, which
-installs as the module ``signxai``, so it cannot share an environment with this project) on two
+installs as the module ``signxai``, so it cannot share an environment with this project) on three
 small Keras models with random weights and non-zero biases, and writes the weights, inputs and
 maps to ``tests/data/original_sign_reference.npz``. The test rebuilds the same models in Keras 3
 and compares ``signxai.explain`` with these maps.
@@ -56,7 +56,7 @@ METHODS = [
 
 
 def build(keras: Any, kind: str) -> Any:
-    """The two test models: a 1D CNN ('same' padding, max pooling) and an MLP, no softmax."""
+    """The test models: a 1D CNN ('same' padding, max pooling), an MLP and a 2D CNN, no softmax."""
     layers = keras.layers
     if kind == "cnn":
         return keras.Sequential(
@@ -67,6 +67,17 @@ def build(keras: Any, kind: str) -> Any:
                 layers.Conv1D(8, 3, padding="same", activation="relu", name="last_conv"),
                 layers.Flatten(),
                 layers.Dense(16, activation="relu"),
+                layers.Dense(3),
+            ]
+        )
+    if kind == "cnn2d":
+        return keras.Sequential(
+            [
+                keras.Input((12, 12, 3)),
+                layers.Conv2D(4, 3, padding="same", activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Conv2D(4, 3, padding="same", activation="relu"),
+                layers.Flatten(),
                 layers.Dense(3),
             ]
         )
@@ -87,7 +98,7 @@ def main() -> None:
     from signxai.tf_signxai.methods.wrappers import calculate_relevancemap  # the original package
 
     out: dict[str, np.ndarray] = {"targets": np.array(TARGETS)}
-    for kind in ("cnn", "mlp"):
+    for kind in ("cnn", "mlp", "cnn2d"):
         tf.random.set_seed(0)
         model = build(tf.keras, kind)
         rng = np.random.default_rng(1)
