@@ -306,3 +306,18 @@ def test_tf_calculate_relevancemap_matches_explain() -> None:
         tf_calculate_relevancemap("gradient", x, model, neuron_selection=0),
         explain(model, x, "gradient", target_class=0),
     )
+
+
+def test_the_model_is_asked_how_to_read_x_once_per_shape() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 50, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+    calls: list[tuple[int, ...]] = []
+    handle = model.register_forward_pre_hook(lambda module, inputs: calls.append(tuple(inputs[0].shape)))
+    try:
+        x = torch.randn(2, 50)  # one sample: the first Linear takes 100 features
+        first = explain(model, x, "gradient", target_class=1)
+        assert calls == [(1, 50), (1, 2, 50), (1, 2, 50)]  # as a batch (fails), one sample, explain
+        calls.clear()
+        np.testing.assert_array_equal(explain(model, x, "gradient", target_class=1), first)
+        assert calls == [(1, 2, 50)]
+    finally:
+        handle.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -93,18 +94,28 @@ def _fits(layer: torch.nn.Module, size: int) -> bool:
     return size == _expected_size(layer)
 
 
+#: What the model accepted, per model and input shape, so that it is asked once per shape.
+_READINGS: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple[int, ...], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _ask_the_model(view: ModelView, tensor: torch.Tensor, shape: tuple[int, ...], single_first: bool) -> bool:
     """Whether ``x`` is one sample, found by running the model on ``x[None]`` and on ``x[:1]``.
 
     Used where ``x`` is not a batch that fits the first layer's rank and size: it may be one
     sample, or the model reshapes its input before that layer. The one-sample reading is tried
-    first where ``single_first`` (``x`` fits it), else the batch reading.
+    first where ``single_first`` (``x`` fits it), else the batch reading. The answer is kept per
+    model and input shape.
 
     Raises
     ------
     InputError
         The model runs on neither reading; the message names the first layer and the model's error.
     """
+    known = _READINGS.get(view.model, {}).get(shape)
+    if known is not None:
+        return known
     errors = []
     readings = [(False, tensor[:1]), (True, tensor[None])]
     for unbatched, trial in reversed(readings) if single_first else readings:
@@ -116,6 +127,7 @@ def _ask_the_model(view: ModelView, tensor: torch.Tensor, shape: tuple[int, ...]
         except Exception as error:  # any failure of the user's forward pass
             errors.append(error)
             continue
+        _READINGS.setdefault(view.model, {})[shape] = unbatched
         return unbatched
     layer, rank = view.first_layer(), view.input_rank()
     if layer is None or rank is None:
