@@ -321,3 +321,11 @@ def test_the_model_is_asked_how_to_read_x_once_per_shape() -> None:
         assert calls == [(1, 2, 50)]
     finally:
         handle.remove()
+
+
+def test_lrp_on_a_functional_output_softmax_is_an_error_without_the_warning() -> None:
+    model = _FunctionalOutput("softmax").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UnsupportedModelError, match="must be an nn.Softmax module"):
+            explain(model, torch.randn(2, 6), "lrp_epsilon_0_1", target_class=1)

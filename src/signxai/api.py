@@ -81,6 +81,7 @@ def explain(
         if spec.post is not None:
             result = spec.post.apply(result, batch.tensor, spec.mu)
         relevance = as_like(result, batch)
+        view.warn_unbypassed()
     if delta is not None:
         delta_array = delta.detach().to("cpu", torch.float32).numpy()
         return relevance, (delta_array[0] if batch.unbatched else delta_array)

@@ -69,6 +69,8 @@ class ModelView:
         self._last_activation: tuple[nn.Module, torch.Tensor, torch.Tensor] | None = None
         #: The trailing activation module bypassed in the last forward pass, if any.
         self.bypassed: nn.Module | None = None
+        #: An output softmax/log_softmax/sigmoid called as a function (not bypassable), if any.
+        self.unbypassed: str | None = None
         self._inside = False
         #: Every module of the model (one traversal per view, taken on entering).
         self.modules: list[nn.Module] = []
@@ -186,14 +188,7 @@ class ModelView:
         if self.explain_output == "logit" and self.bypassed is None and output.grad_fn is not None:
             function = FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__)
             if function is not None:
-                warnings.warn(
-                    f"the model's output comes from a {function} called as a function, not as a "
-                    f"module, which cannot be bypassed: the {function} output is explained, not the "
-                    f"logit. Use an nn.{_MODULE_NAMES[function]} module (bypassed) or return the "
-                    "logits, or pass explain_output='activation' to explain the output as it is",
-                    UserWarning,
-                    stacklevel=2,
-                )
+                self.unbypassed = function
         if output.ndim == 1:
             output = output[:, None]
         if output.ndim != 2 or output.shape[0] != x.shape[0]:
@@ -202,6 +197,19 @@ class ModelView:
                 f"{tuple(output.shape)}"
             )
         return output
+
+    def warn_unbypassed(self) -> None:
+        """Warn if an output activation called as a function was explained instead of the logit."""
+        function = self.unbypassed
+        if function is not None:
+            warnings.warn(
+                f"the model's output comes from a {function} called as a function, not as a "
+                f"module, which cannot be bypassed: the {function} output is explained, not the "
+                f"logit. Use an nn.{_MODULE_NAMES[function]} module (bypassed) or return the "
+                "logits, or pass explain_output='activation' to explain the output as it is",
+                UserWarning,
+                stacklevel=3,
+            )
 
     # ----------------------------------------------------------------- targets
     def target_weights(self, target_class: Any, logits: torch.Tensor) -> torch.Tensor:
