@@ -15,7 +15,7 @@ from captum.attr import (
 )
 
 from models import ARCHITECTURES, CAM_LAYERS, build, rel_error
-from signxai import explain
+from signxai import MethodParameterError, explain
 from signxai.methods.post import sign_mu
 
 
@@ -232,3 +232,31 @@ def test_guided_backprop_handles_inplace_relu() -> None:
             rtol=1e-6,
             atol=1e-9,
         )
+
+
+@pytest.mark.parametrize(("params", "sigma"), [({"noise_level": 0.1}, None), ({"noise_std": 0.3}, 0.3)])
+def test_vargrad_of_a_square_measures_the_noise_std(params: dict, sigma: float | None) -> None:
+    """z = sum(x^2) / 2: dz/dx = x + noise, so vargrad = sigma^2 and smoothgrad = x (expectations)."""
+
+    class Square(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Linear(1, 1, bias=False)
+            with torch.no_grad():
+                self.scale.weight.fill_(1.0)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.scale((x**2).sum(dim=(1, 2))[:, None] / 2)
+
+    x = torch.linspace(-1.0, 3.0, 64).reshape(1, 1, 64)
+    expected = sigma if sigma is not None else 0.1 * 4.0  # noise_level times the range (4)
+    var = explain(Square(), x, "vargrad", target_class=1, samples=4000, seed=0, **params)
+    assert np.mean(var) == pytest.approx(expected**2, rel=0.05)
+    mean = explain(Square(), x, "smoothgrad", target_class=1, samples=4000, seed=0, **params)
+    np.testing.assert_allclose(mean, x.numpy(), atol=5 * expected / np.sqrt(4000) + 1e-6)
+
+
+def test_noise_std_and_a_noise_level_in_the_name_conflict() -> None:
+    model, x = build("ecg")
+    with pytest.raises(MethodParameterError, match="give one of them"):
+        explain(model, x, "smoothgrad_noise_0_1", target_class=1, noise_std=0.2)

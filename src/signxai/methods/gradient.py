@@ -107,13 +107,18 @@ def integrated_gradients(
 def _noisy_gradient_moments(
     view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any], variance: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Mean and (if asked) population variance of dz/dx at x + N(0, (s * (max x - min x))^2)."""
+    """Mean and (if asked) population variance of dz/dx at x + N(0, sigma^2).
+
+    sigma = s * (max x - min x) per sample, or ``noise_std`` where given (absolute).
+    """
     with torch.no_grad():
         logits = view.forward(x)
     weights = view.target_weights(target, logits)
     dims = tuple(range(1, x.ndim))
     spread = x.amax(dim=dims, keepdim=True) - x.amin(dim=dims, keepdim=True)
     std = params["noise_level"] * spread
+    if params["noise_std"] is not None:
+        std = torch.full_like(spread, float(params["noise_std"]))
     generator = None
     if params["seed"] is not None:
         generator = torch.Generator(device=x.device)
@@ -147,6 +152,15 @@ def vargrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, 
     moments = _noisy_gradient_moments(view, x, target, params, variance=True)[1]
     assert moments is not None
     return moments
+
+
+def _one_noise(params: dict[str, Any], method_name: str) -> dict[str, Any]:
+    if params["noise_std"] is not None and "_noise_" in method_name:
+        raise MethodParameterError(
+            f"'{method_name}' sets the noise as a fraction of the range (_noise_<s>) and noise_std "
+            f"sets it absolutely ({params['noise_std']:g}); give one of them"
+        )
+    return params
 
 
 def _write_noise(name: str) -> Any:
@@ -209,10 +223,18 @@ for _name, _summary in (
                 ),
                 Param("samples", int, 50, "number of noisy samples n", in_name=True, check=at_least(1)),
                 Param("seed", int, None, "seed of the noise (reproducible maps)"),
+                Param(
+                    "noise_std",
+                    float,
+                    None,
+                    "absolute noise std instead of noise_level (the original package's noise_scale)",
+                    check=at_least(0.0),
+                ),
                 BATCH_SIZE,
             ),
             kind="gradient",
             form=f"{_name}[_noise_<s>][_samples_<n>]",
+            finish=_one_noise,
             summary=_summary,
             examples=(_name, f"{_name}_noise_0_1_samples_20"),
             write=_write_noise(_name),
