@@ -27,35 +27,8 @@ assert _spec is not None and _spec.loader is not None
 _script = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_script)
 
-# the same definitions: to float32 rounding
-EXACT = [
-    "gradient",
-    "gradient_x_input",
-    "gradient_x_sign",
-    "gradient_x_sign_mu_0_5",
-    "lrp_z",
-    "lrpsign_z",
-    "lrpz_epsilon_0_1",
-    "lrp_epsilon_0_1",
-    "lrpsign_epsilon_0_1",
-    "lrp_epsilon_1",
-    "lrp_epsilon_0_25_std_x",
-    "lrpsign_epsilon_0_25_std_x",
-    "lrpsign_epsilon_0_25_std_x_mu_0_5",
-    "lrpsign_epsilon_100_mu_0_5",
-    "w2lrp_z",
-    "flatlrp_z",
-    "w2lrp_epsilon_0_1",
-    "flatlrp_epsilon_0_1",
-]
-ALPHA_BETA = [
-    "lrp_alpha_1_beta_0",
-    "lrpsign_alpha_1_beta_0",
-    "lrp_alpha_2_beta_1",
-    "lrp_sequential_composite_a",
-    "lrpsign_sequential_composite_a",
-    "lrp_sequential_composite_b",
-]
+EXACT = _script.EXACT  # the same definitions: to float32 rounding
+ALPHA_BETA = _script.ALPHA_BETA
 
 
 def _model(kind: str) -> tuple[Any, np.ndarray]:
