@@ -309,10 +309,14 @@ def predict(model: ECGModel, x: np.ndarray) -> np.ndarray:
         return _labels(model(torch.from_numpy(x)).numpy())
 
 
+def _truth(y: np.ndarray, task: str) -> np.ndarray:
+    """The labels ``task`` predicts: 0..4, or 1 = abnormal for the binary task."""
+    return (y > 0).astype(np.int64) if task == "binary" else y
+
+
 def accuracy(model: ECGModel, x: np.ndarray, y: np.ndarray, task: str) -> float:
     """Accuracy on labels 0..4 (binary: normal vs the rest)."""
-    truth = (y > 0).astype(np.int64) if task == "binary" else y
-    return float((predict(model, x) == truth).mean())
+    return float((predict(model, x) == _truth(y, task)).mean())
 
 
 def model_card_recipe(task: str) -> str:
@@ -327,7 +331,7 @@ def seed_spread(task: str, seeds: int, train_set: BeatSet, test_set: BeatSet) ->
     model. Nothing is chosen by these numbers and nothing is written.
     """
     name = model_card_recipe(task)
-    truth = (test_set.y > 0).astype(np.int64) if task == "binary" else test_set.y
+    truth = _truth(test_set.y, task)
     outputs, scores = [], []
     for seed in range(seeds):
         model = fit(task, train_set.x, train_set.y, RECIPES[name], seed=seed)
