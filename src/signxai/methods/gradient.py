@@ -114,11 +114,11 @@ def _noisy_gradient_moments(
     with torch.no_grad():
         logits = view.forward(x)
     weights = view.target_weights(target, logits)
-    dims = tuple(range(1, x.ndim))
-    spread = x.amax(dim=dims, keepdim=True) - x.amin(dim=dims, keepdim=True)
-    std = params["noise_level"] * spread
     if params["noise_std"] is not None:
-        std = torch.full_like(spread, float(params["noise_std"]))
+        std = x.new_full((x.shape[0],) + (1,) * (x.ndim - 1), float(params["noise_std"]))
+    else:
+        dims = tuple(range(1, x.ndim))
+        std = params["noise_level"] * (x.amax(dim=dims, keepdim=True) - x.amin(dim=dims, keepdim=True))
     generator = None
     if params["seed"] is not None:
         generator = torch.Generator(device=x.device)
