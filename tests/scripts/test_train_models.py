@@ -76,3 +76,46 @@ def test_seed_spread_reports_each_seed_and_their_range(
     # seed 0 of the spread is the model the script would ship from these beats
     shipped = script.fit("5class", train.x, train.y, TINY, seed=0)
     assert per_seed[0] == pytest.approx(script.accuracy(shipped, test.x, test.y, "5class"), abs=1e-4)
+
+
+def test_normal_abnormal_loss_is_the_binary_cross_entropy_of_the_summed_softmax(script: ModuleType) -> None:
+    logits = torch.randn(6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    abnormal = torch.tensor([0.0, 1.0, 0.3, 1.0, 0.0, 0.8], dtype=torch.float64)
+    p_abnormal = logits.softmax(-1)[:, 1:].sum(-1)
+    expected = torch.nn.functional.binary_cross_entropy(p_abnormal, abnormal)
+    assert script._normal_abnormal_loss(logits, abnormal).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_sharpness_aware_gradient_is_the_gradient_at_the_perturbed_weights(script: ModuleType) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1).double()
+    x = torch.randn(8, 3, dtype=torch.float64)
+
+    def loss() -> torch.Tensor:
+        return (model(x) ** 4).mean()  # not quadratic: the gradient moves with the weights
+
+    before = [p.detach().clone() for p in model.parameters()]
+    loss().backward()
+    plain = [p.grad.clone() for p in model.parameters()]
+    norm = torch.sqrt(sum((g**2).sum() for g in plain))
+    model.zero_grad()
+    script._sharpness_aware_gradient(model, loss, 0.1)
+    sam = [p.grad.clone() for p in model.parameters()]
+    for p, b in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p.detach(), b)  # weights restored
+    with torch.no_grad():
+        for p, g in zip(model.parameters(), plain, strict=True):
+            p.add_(0.1 * g / norm)
+    model.zero_grad()
+    loss().backward()
+    for p, g, g0 in zip(model.parameters(), sam, plain, strict=True):
+        torch.testing.assert_close(g, p.grad)
+        assert not torch.allclose(g, g0)
+
+
+def test_recipe_options_change_the_training(script: ModuleType, beats: tuple[BeatSet, BeatSet]) -> None:
+    train, _ = beats
+    plain = script.fit("5class", train.x, train.y, TINY, seed=0)
+    for option in ({"balanced": True}, {"hier": 1.0}, {"sam": 0.05}):
+        other = script.fit("5class", train.x, train.y, {**TINY, **option}, seed=0)
+        assert not torch.equal(plain.fc[-2].weight, other.fc[-2].weight), option
