@@ -123,6 +123,11 @@ def test_bad_parameters_raise_named_errors(name: str, keywords: dict, match: str
         ("gradient_x_input_0_5", "only _x_sign_mu takes a number"),
         ("grad_cam_VGG16ILSVRC", "preset"),
         ("integrated_gradient", "closest names: integrated_gradients"),
+        # a misspelt word with the user's own numbers: the mended name comes first
+        ("lrp_epsilom_0_1", "closest names: lrp_epsilon_0_1, "),
+        ("lrpsing_epsilon_0_01_std_x", "closest names: lrpsign_epsilon_0_01_std_x, "),
+        ("lrp_alpah_2_beta_1", "closest names: lrp_alpha_2_beta_1, "),
+        ("smoothgrad_x_sing_mu_0_3", "closest names: smoothgrad_x_sign_mu_0_3, "),
     ],
 )
 def test_unknown_names_raise_with_suggestions(name: str, match: str) -> None:
@@ -179,3 +184,9 @@ def test_parsing_a_name_twice_gives_independent_parameters() -> None:
     second = parse("lrp_epsilon_0_5")
     assert second.params["epsilon"] == 0.5
     assert second.name == "lrp_epsilon_0_5"
+
+
+def test_a_name_with_no_near_word_gets_no_mended_suggestion() -> None:
+    with pytest.raises(UnknownMethodError) as error:
+        parse("xyz_0_1")
+    assert "closest names" not in str(error.value)

@@ -218,7 +218,33 @@ def list_methods() -> list[str]:
 def _closest(name: str) -> str:
     candidates = list_methods() + list(ALIASES)
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    respelled = _respelled(name, candidates)
+    if respelled is not None:  # the user's own numbers with the misspelt words mended
+        close = [respelled, *[c for c in close if c != respelled][:4]]
     return f"; closest names: {', '.join(close)}" if close else ""
+
+
+def _respelled(name: str, candidates: list[str]) -> str | None:
+    """``name`` with each unknown word replaced by the closest word of the known names, if that
+    gives a valid name (``lrp_epsilom_0_1`` -> ``lrp_epsilon_0_1``), else ``None``."""
+    words = {word for candidate in candidates for word in candidate.split("_") if not word.isdigit()}
+    mended = []
+    for word in name.split("_"):
+        if word.isdigit() or word in words:
+            mended.append(word)
+            continue
+        close = difflib.get_close_matches(word, sorted(words), n=1, cutoff=0.6)
+        if not close:
+            return None
+        mended.append(close[0])
+    respelled = "_".join(mended)
+    if respelled == name:
+        return None
+    try:
+        _parse_name(respelled)
+    except (UnknownMethodError, MethodParameterError):
+        return None
+    return respelled
 
 
 def _match_family(base: str, method_name: str) -> tuple[Family, dict[str, Any]]:
