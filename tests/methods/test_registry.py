@@ -98,6 +98,8 @@ def test_keywords_are_an_alternative_to_name_parameters() -> None:
         ("integrated_gradients_steps_8", {"steps": 9}, "give it once"),
         ("gradient_x_sign_mu_0_5", {"mu": 0.1}, "mu"),
         ("gradient", {"epsilon": 1}, "does not take"),
+        ("smoothgrad", {"num_samples": 8}, r"num_samples: did you mean samples\?"),
+        ("grad_cam", {"target_layr": "x"}, r"target_layr: did you mean target_layer\?"),
         ("integrated_gradients_steps_0", {}, ">= 1"),
         ("smoothgrad", {"noise_level": -1}, ">= 0"),
         ("lrp_alpha_2_beta_2", {}, "alpha - beta must be 1"),

@@ -359,9 +359,11 @@ def _merge(
     known = {p.name for p in family.params}
     unknown = sorted(set(keywords) - known)
     if unknown:
+        meant = {word: difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6) for word in unknown}
+        hints = "".join(f"; {word}: did you mean {close[0]}?" for word, close in meant.items() if close)
         raise MethodParameterError(
             f"'{method_name}' does not take the parameter(s) {', '.join(unknown)}; "
-            f"it takes: {', '.join(sorted(known)) or 'none'}"
+            f"it takes: {', '.join(sorted(known)) or 'none'}{hints}"
         )
     params: dict[str, Any] = {}
     for param in family.params:
