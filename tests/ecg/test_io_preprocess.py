@@ -114,3 +114,31 @@ def test_segment_beats_gives_centred_windows() -> None:
     with pytest.raises(InputError):
         segment_beats(strip.signal[:, :100], peaks[:1] + 10_000, strip.fs)
     assert isinstance(Recording(signal=strip.signal, fs=360.0), Recording)
+
+
+def test_znormalize_takes_lists() -> None:
+    np.testing.assert_allclose(znormalize([1, 2, 3]), [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (
+            lambda: remove_baseline(np.zeros(5), 360),
+            r"ecg has 5 samples .* baseline high-pass needs more than 9",
+        ),
+        (lambda: notch(np.zeros((2, 8)), 360), r"ecg has 8 samples .* notch filter needs more than 9"),
+        (lambda: lowpass(np.r_[np.zeros(99), np.nan], 360), "1 non-finite"),
+        (lambda: remove_baseline(np.zeros(0), 360), "empty"),
+        (lambda: lowpass(np.array(["a", "b"]), 360), "array of numbers"),
+        (lambda: lowpass(np.zeros(1000), 0), "fs must be a positive"),
+        (lambda: detect_r_peaks(np.zeros(10), 360), "R-peak detector needs more than"),
+        (lambda: detect_r_peaks(np.zeros(1000), 25), "fs must exceed 30 Hz"),
+        (lambda: detect_r_peaks(np.r_[np.zeros(999), np.inf], 360), "1 non-finite"),
+        (lambda: resample(np.r_[np.zeros(99), np.nan], 360, 100), "1 non-finite"),
+        (lambda: znormalize(np.zeros((2, 0))), "empty"),
+    ],
+)
+def test_filters_name_bad_signals(call, match: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputError, match=match):
+        call()

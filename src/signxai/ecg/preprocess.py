@@ -15,29 +15,65 @@ from signxai.errors import InputError
 
 
 def _check_fs(fs: float, cutoff: float, name: str) -> None:
+    if not fs > 0:
+        raise InputError(f"fs must be a positive sampling rate in Hz, got {fs}")
     if not 0 < cutoff < fs / 2:
         raise InputError(f"{name}={cutoff} Hz must lie between 0 and fs/2 = {fs / 2} Hz")
+
+
+def _signal(ecg: np.ndarray) -> np.ndarray:
+    """``ecg`` as a float64 array; empty or non-finite input is an :class:`InputError`."""
+    try:
+        x = np.asarray(ecg, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"ecg must be an array of numbers, got {type(ecg).__name__} ({error})") from None
+    if x.size == 0:
+        raise InputError(f"ecg is empty: shape {x.shape}")
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        raise InputError(
+            f"ecg has {bad} non-finite values (NaN or inf); interpolate or cut them out before filtering"
+        )
+    return x
+
+
+def _zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray], what: str) -> np.ndarray:
+    """Filter ``ecg`` forwards and backwards along its last axis with second-order sections
+    ``filt`` or coefficients ``(b, a)``, after checking it is longer than scipy's edge padding."""
+    x = _signal(ecg)
+    if isinstance(filt, tuple):
+        b, a = filt
+        padlen = 3 * max(len(a), len(b))
+    else:  # scipy.signal.sosfiltfilt's default padding
+        taps = 2 * len(filt) + 1 - min(int((filt[:, 2] == 0).sum()), int((filt[:, 5] == 0).sum()))
+        padlen = 3 * taps
+    if x.shape[-1] <= padlen:
+        raise InputError(
+            f"ecg has {x.shape[-1]} samples along its last axis; the {what} needs more than {padlen}"
+        )
+    if isinstance(filt, tuple):
+        return sps.filtfilt(*filt, x, axis=-1)
+    return sps.sosfiltfilt(filt, x, axis=-1)
 
 
 def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int = 2) -> np.ndarray:
     """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz)."""
     _check_fs(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
-    return sps.sosfiltfilt(sos, ecg, axis=-1)
+    return _zero_phase(ecg, sos, "baseline high-pass")
 
 
 def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0) -> np.ndarray:
     """Remove powerline interference (50 or 60 Hz) with a zero-phase IIR notch."""
     _check_fs(fs, freq, "freq")
-    b, a = sps.iirnotch(freq, quality, fs=fs)
-    return sps.filtfilt(b, a, ecg, axis=-1)
+    return _zero_phase(ecg, sps.iirnotch(freq, quality, fs=fs), "notch filter")
 
 
 def lowpass(ecg: np.ndarray, fs: float, cutoff: float = 40.0, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass (default 40 Hz)."""
     _check_fs(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
-    return sps.sosfiltfilt(sos, ecg, axis=-1)
+    return _zero_phase(ecg, sos, "low-pass")
 
 
 def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
@@ -45,7 +81,7 @@ def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
     if fs <= 0 or target_fs <= 0:
         raise InputError(f"fs and target_fs must be positive, got {fs} and {target_fs}")
     ratio = Fraction(target_fs / fs).limit_denominator(1000)
-    return sps.resample_poly(ecg, ratio.numerator, ratio.denominator, axis=-1)
+    return sps.resample_poly(_signal(ecg), ratio.numerator, ratio.denominator, axis=-1)
 
 
 def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +101,7 @@ def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.n
 
 def znormalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Zero mean, unit standard deviation along ``axis`` (constant segments stay at zero)."""
+    x = _signal(x)
     mean = x.mean(axis=axis, keepdims=True)
     std = x.std(axis=axis, keepdims=True)
     return (x - mean) / np.where(std > 0, std, 1.0)
@@ -78,11 +115,13 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
     percentile over 20 s); each peak is then moved to the largest absolute band-passed deflection within
     +-75 ms, so upright and inverted (e.g. ventricular) complexes are both found.
     """
-    ecg = np.asarray(ecg, dtype=np.float64)
+    ecg = _signal(ecg)
     if ecg.ndim != 1:
         raise InputError(f"detect_r_peaks takes one lead (samples,), got shape {ecg.shape}")
+    if not fs > 30:
+        raise InputError(f"fs must exceed 30 Hz for the detector's 5-15 Hz band-pass, got {fs}")
     sos = sps.butter(2, [5.0, 15.0], btype="bandpass", fs=fs, output="sos")
-    band = sps.sosfiltfilt(sos, ecg)
+    band = _zero_phase(ecg, sos, "5-15 Hz band-pass of the R-peak detector")
     energy = np.gradient(band) ** 2
     width = max(1, round(0.15 * fs))
     integrated = np.convolve(energy, np.ones(width) / width, mode="same")
