@@ -130,6 +130,7 @@ def test_bad_parameters_raise_named_errors(name: str, keywords: dict, match: str
         ("lrpsing_epsilon_0_01_std_x", "closest names: lrpsign_epsilon_0_01_std_x, "),
         ("lrp_alpah_2_beta_1", "closest names: lrp_alpha_2_beta_1, "),
         ("smoothgrad_x_sing_mu_0_3", "closest names: smoothgrad_x_sign_mu_0_3, "),
+        ("LRPSIGN_Epsilom_0_1_mu_neg_0_5", "closest names: lrpsign_epsilon_0_1_mu_neg_0_5$"),
     ],
 )
 def test_unknown_names_raise_with_suggestions(name: str, match: str) -> None:

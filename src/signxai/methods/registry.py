@@ -228,8 +228,9 @@ def _respelled(name: str, candidates: list[str]) -> str | None:
     """``name`` with each unknown word replaced by the closest word of the known names, if that
     gives a valid name (``lrp_epsilom_0_1`` -> ``lrp_epsilon_0_1``), else ``None``."""
     words = {word for candidate in candidates for word in candidate.split("_") if not word.isdigit()}
+    words.add("neg")
     mended = []
-    for word in name.split("_"):
+    for word in name.lower().split("_"):
         if word.isdigit() or word in words:
             mended.append(word)
             continue
