@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras", reason="the keras extra (keras, tensorflow)
 tf = pytest.importorskip("tensorflow", reason="the keras extra (keras, tensorflow) is not installed")
 
 from models import rel_error  # noqa: E402
-from signxai import UnsupportedModelError, explain, list_methods  # noqa: E402
+from signxai import InputError, UnsupportedModelError, explain, list_methods  # noqa: E402
 from signxai.frontends.keras import converted, to_channels_first, to_torch  # noqa: E402
 from signxai.torch_signxai import tf_calculate_relevancemap  # noqa: E402
 
@@ -242,6 +242,17 @@ def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     finally:
         frontend.to_torch = original
         frontend._CACHE.pop(model, None)
+
+
+def test_a_channels_first_or_misshapen_x_is_an_input_error() -> None:
+    model = ecg_model()
+    with pytest.raises(InputError, match=r"x has shape \(2, 1, 160\).*looks channels-first"):
+        explain(model, _data((2, 1, 160)), "gradient", target_class=0)
+    with pytest.raises(InputError, match=r"x has shape \(2, 150, 1\)") as error:
+        explain(model, _data((2, 150, 1)), "gradient", target_class=0)
+    assert "channels-first" not in str(error.value)
+    with pytest.raises(InputError, match=r"x has shape \(1, 160\).*looks channels-first"):
+        explain(model, _data((1, 160)), "gradient", target_class=0)  # one sample, channels first
 
 
 @pytest.mark.parametrize(("kernel", "padded_by_the_conv"), [(5, True), (4, False)])

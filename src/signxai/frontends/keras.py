@@ -400,6 +400,13 @@ def converted(model: Any, x: np.ndarray) -> KerasModule:
     )
 
 
+def _fits(expected: tuple[int | None, ...], shape: tuple[int, ...]) -> bool:
+    """Whether ``shape`` (no batch axis) fits ``expected``, where ``None`` takes any size."""
+    return len(expected) == len(shape) and all(
+        w is None or w == g for w, g in zip(expected, shape, strict=True)
+    )
+
+
 def explain_keras(
     model: Any, x: Any, method_name: str, target_class: Any, explain: Callable[..., Any], **params: Any
 ) -> Any:
@@ -415,6 +422,17 @@ def explain_keras(
         raise InputError(
             f"x has shape {x.shape}; the Keras model takes {model.input_shape} (or one sample "
             "without the batch axis)"
+        )
+    expected = tuple(model.input_shape[1:])
+    if not _fits(expected, batch.shape[1:]):
+        layout = (
+            "; it looks channels-first: Keras models take channels-last, e.g. np.moveaxis(x, 1, -1)"
+            if _fits(expected, to_channels_last(batch).shape[1:])
+            else ""
+        )
+        raise InputError(
+            f"x has shape {x.shape}; the Keras model takes {model.input_shape} (None: any size; "
+            f"or one sample without the batch axis){layout}"
         )
     module = converted(model, batch)
     layer = params.get("target_layer")
