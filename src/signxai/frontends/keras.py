@@ -418,13 +418,8 @@ def explain_keras(
     rank = len(model.input_shape)
     unbatched = x.ndim == rank - 1
     batch = (x[None] if unbatched else x).astype(np.float32)
-    if batch.ndim != rank:
-        raise InputError(
-            f"x has shape {x.shape}; the Keras model takes {model.input_shape} (or one sample "
-            "without the batch axis)"
-        )
     expected = tuple(model.input_shape[1:])
-    if not _fits(expected, batch.shape[1:]):
+    if not _fits(expected, batch.shape[1:]):  # also a wrong number of axes
         layout = (
             "; it looks channels-first: Keras models take channels-last, e.g. np.moveaxis(x, 1, -1)"
             if _fits(expected, to_channels_last(batch).shape[1:])
