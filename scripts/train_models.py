@@ -242,11 +242,10 @@ def fit(task: str, x: np.ndarray, y: np.ndarray, recipe: dict, seed: int = RECIP
             use_buffers=True,
         )
     # class-balanced sampling: each beat drawn with probability ~ 1 / sqrt(its class's count)
-    counts = torch.bincount(labels)
-    draw = counts[labels].double() ** -0.5
+    draw = torch.bincount(labels)[labels].double() ** -0.5 if recipe.get("balanced") else None
     for _ in range(recipe["epochs"]):
         model.train()
-        if recipe.get("balanced"):
+        if draw is not None:
             order = torch.multinomial(draw, len(beats), replacement=True, generator=generator)
         else:
             order = torch.randperm(len(beats), generator=generator)
