@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from signxai.errors import InputError
-from signxai.model import ModelView
+from signxai.model import INPUT_RANK, ModelView
 
 
 @dataclass(frozen=True)
@@ -50,25 +50,12 @@ def as_batch(x: Any, view: ModelView) -> Batch:
         raise InputError(f"x must hold real numbers, got dtype {tensor.dtype}")
     shape = tuple(tensor.shape)
     layer = view.first_layer()
-    rank = view.input_rank()
     if tensor.ndim == 0:
         raise InputError("x must be an array of samples, got a scalar")
     if tensor.numel() == 0:
         raise InputError(f"x is empty: shape {shape}")
-    # a batch that fits the first layer's rank and size is taken as it is; anything else (one
-    # sample, or a model that reshapes its input first: Flatten, unsqueeze, a head registered
-    # before the stem) is tried on the model, one sample first where x fits that reading
-    unbatched: bool | None = None
-    single_first = False
-    if layer is not None and rank is not None:
-        if tensor.ndim == rank and _fits(layer, tensor.shape[-1 if rank == 2 else 1]):
-            unbatched = False
-        else:
-            single_first = tensor.ndim == rank - 1 and _fits(layer, tensor.shape[-1 if rank == 2 else 0])
-    elif tensor.ndim < 2:
+    if layer is None and tensor.ndim < 2:
         raise InputError(f"x must be batched (B, ...), got shape {shape}")
-    else:
-        unbatched = False
     reference = view.parameter()
     dtype = reference.dtype if reference is not None and reference.is_floating_point() else (torch.float32)
     device = reference.device if reference is not None else torch.device("cpu")
@@ -76,8 +63,7 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     if not torch.isfinite(tensor).all():
         count = int((~torch.isfinite(tensor)).sum())
         raise InputError(f"x has {count} non-finite values (NaN or inf)")
-    if unbatched is None:
-        unbatched = _ask_the_model(view, tensor, shape, single_first)
+    unbatched = False if layer is None else _is_one_sample(view, layer, tensor, shape)
     if unbatched:
         tensor = tensor.unsqueeze(0)
     return Batch(tensor=tensor, unbatched=unbatched, shape=shape)
@@ -94,13 +80,36 @@ def _fits(layer: torch.nn.Module, size: int) -> bool:
     return size == _expected_size(layer)
 
 
+def _is_one_sample(
+    view: ModelView, layer: torch.nn.Module, tensor: torch.Tensor, shape: tuple[int, ...]
+) -> bool:
+    """Whether ``x`` is one sample rather than a batch, for a model whose first layer is ``layer``.
+
+    A batch that fits the layer's rank and size is taken as it is; anything else (one sample, or
+    a model that reshapes its input first: Flatten, unsqueeze, a head registered before the stem)
+    is tried on the model, one sample first where ``x`` fits that reading.
+    """
+    rank = INPUT_RANK[type(layer)]
+    if tensor.ndim == rank and _fits(layer, tensor.shape[-1 if rank == 2 else 1]):
+        return False
+    single_first = tensor.ndim == rank - 1 and _fits(layer, tensor.shape[-1 if rank == 2 else 0])
+    return _ask_the_model(view, layer, rank, tensor, shape, single_first)
+
+
 #: What the model accepted, per model and input shape, so that it is asked once per shape.
 _READINGS: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple[int, ...], bool]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _ask_the_model(view: ModelView, tensor: torch.Tensor, shape: tuple[int, ...], single_first: bool) -> bool:
+def _ask_the_model(
+    view: ModelView,
+    layer: torch.nn.Module,
+    rank: int,
+    tensor: torch.Tensor,
+    shape: tuple[int, ...],
+    single_first: bool,
+) -> bool:
     """Whether ``x`` is one sample, found by running the model on ``x[None]`` and on ``x[:1]``.
 
     Used where ``x`` is not a batch that fits the first layer's rank and size: it may be one
@@ -129,9 +138,6 @@ def _ask_the_model(view: ModelView, tensor: torch.Tensor, shape: tuple[int, ...]
             continue
         _READINGS.setdefault(view.model, {})[shape] = unbatched
         return unbatched
-    layer, rank = view.first_layer(), view.input_rank()
-    if layer is None or rank is None:
-        raise RuntimeError("internal error: the model is asked only when it has a first layer")
     layout = {2: "(B, features)", 3: "(B, C, T)", 4: "(B, C, H, W)", 5: "(B, C, D, H, W)"}
     size = "features" if rank == 2 else "channels"
     expected = _expected_size(layer)

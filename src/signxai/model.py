@@ -21,19 +21,18 @@ from signxai.errors import LayerError, TargetError, UnsupportedModelError
 
 #: Output activations that are bypassed so that the logit behind them is explained.
 OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
-#: The autograd nodes of the same activations called as functions (which cannot be bypassed).
+#: The autograd nodes of the same activations called as functions (which cannot be bypassed):
+#: the function's name and the module that would be bypassed.
 FUNCTIONAL_ACTIVATIONS = {
-    "SoftmaxBackward0": "softmax",
-    "LogSoftmaxBackward0": "log_softmax",
-    "SigmoidBackward0": "sigmoid",
+    "SoftmaxBackward0": ("softmax", "Softmax"),
+    "LogSoftmaxBackward0": ("log_softmax", "LogSoftmax"),
+    "SigmoidBackward0": ("sigmoid", "Sigmoid"),
 }
 FEATURE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
-
-_MODULE_NAMES = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "sigmoid": "Sigmoid"}
 
 
 def denormals_flushed() -> bool:
@@ -70,7 +69,7 @@ class ModelView:
         #: The trailing activation module bypassed in the last forward pass, if any.
         self.bypassed: nn.Module | None = None
         #: An output softmax/log_softmax/sigmoid called as a function (not bypassable), if any.
-        self.unbypassed: str | None = None
+        self.unbypassed: tuple[str, str] | None = None
         self._inside = False
         #: Every module of the model (one traversal per view, taken on entering).
         self.modules: list[nn.Module] = []
@@ -186,9 +185,9 @@ class ModelView:
             self.bypassed, _, output = self._last_activation
         self._last_activation = None
         if self.explain_output == "logit" and self.bypassed is None and output.grad_fn is not None:
-            function = FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__)
-            if function is not None:
-                self.unbypassed = function
+            activation = FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__)
+            if activation is not None:
+                self.unbypassed = activation
         if output.ndim == 1:
             output = output[:, None]
         if output.ndim != 2 or output.shape[0] != x.shape[0]:
@@ -200,12 +199,12 @@ class ModelView:
 
     def warn_unbypassed(self) -> None:
         """Warn if an output activation called as a function was explained instead of the logit."""
-        function = self.unbypassed
-        if function is not None:
+        if self.unbypassed is not None:
+            function, module = self.unbypassed
             warnings.warn(
                 f"the model's output comes from a {function} called as a function, not as a "
                 f"module, which cannot be bypassed: the {function} output is explained, not the "
-                f"logit. Use an nn.{_MODULE_NAMES[function]} module (bypassed) or return the "
+                f"logit. Use an nn.{module} module (bypassed) or return the "
                 "logits, or pass explain_output='activation' to explain the output as it is",
                 UserWarning,
                 stacklevel=3,
@@ -269,11 +268,6 @@ class ModelView:
             if any(True for _ in module.parameters(recurse=False)):
                 return module if type(module) in INPUT_RANK else None
         return None
-
-    def input_rank(self) -> int | None:
-        """The batched input rank :meth:`first_layer` expects, or None if unknown."""
-        layer = self.first_layer()
-        return None if layer is None else INPUT_RANK[type(layer)]
 
     def parameter(self) -> torch.Tensor | None:
         """A parameter or buffer of the model (for its device and dtype), or None."""
