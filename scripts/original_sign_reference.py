@@ -1,8 +1,9 @@
 """Relevance maps of the original SIGN package, for ``tests/methods/test_original_package.py``.
 
 Runs the original package's TensorFlow/iNNvestigate implementation (``signxai2==0.5.0``, which
-installs as the module ``signxai``, so it cannot share an environment with this project) on three
-small Keras models with random weights and non-zero biases, and writes the weights, inputs and
+installs as the module ``signxai``, so it cannot share an environment with this project) on four
+small Keras models with random weights and non-zero biases (one with BatchNorm layers whose
+statistics are far from the identity), and writes the weights, inputs and
 maps to ``tests/data/original_sign_reference.npz``. The test rebuilds the same models in Keras 3
 and compares ``signxai.explain`` with these maps.
 
@@ -60,8 +61,29 @@ METHODS = [*EXACT, *ALPHA_BETA, *OTHERS]
 
 
 def build(keras: Any, kind: str) -> Any:
-    """The test models: a 1D CNN ('same' padding, max pooling), an MLP and a 2D CNN, no softmax."""
+    """The test models: a 1D CNN ('same' padding, max pooling; also with BatchNorm), an MLP, a 2D CNN.
+
+    None ends in a softmax.
+    """
     layers = keras.layers
+    if kind == "cnn_bn":  # the tutorial's Conv/BatchNorm/ReLU/MaxPool blocks, and a Dense BatchNorm
+        return keras.Sequential(
+            [
+                keras.Input((64, 2)),
+                layers.Conv1D(8, 5, padding="same"),
+                layers.BatchNormalization(),
+                layers.Activation("relu"),
+                layers.MaxPooling1D(2),
+                layers.Conv1D(8, 3, padding="same", name="last_conv"),
+                layers.BatchNormalization(),
+                layers.Activation("relu"),
+                layers.Flatten(),
+                layers.Dense(16),
+                layers.BatchNormalization(),
+                layers.Activation("relu"),
+                layers.Dense(3),
+            ]
+        )
     if kind == "cnn":
         return keras.Sequential(
             [
@@ -95,6 +117,34 @@ def build(keras: Any, kind: str) -> Any:
     )
 
 
+KINDS = ("cnn", "mlp", "cnn2d", "cnn_bn")
+
+
+def _weights(model: Any, rng: np.random.Generator) -> list[np.ndarray]:
+    """Weights drawn from ``rng`` alone (TensorFlow's initialisers differ from run to run).
+
+    Kernels Glorot-uniform, biases N(0, 0.05^2) (non-zero), BatchNorm statistics and scales far
+    from 0 and 1.
+    """
+    weights = []
+    for variable in model.weights:
+        name, shape = variable.name, tuple(variable.shape)
+        if "moving_variance" in name:
+            value = rng.uniform(0.3, 3.0, shape)
+        elif "moving_mean" in name:
+            value = rng.normal(0, 0.5, shape)
+        elif "gamma" in name:
+            value = rng.uniform(0.5, 2.0, shape)
+        elif "kernel" in name:
+            fan_in, fan_out = int(np.prod(shape[:-1])), shape[-1] * int(np.prod(shape[:-2]) or 1)
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            value = rng.uniform(-limit, limit, shape)
+        else:  # biases, BatchNorm's beta
+            value = rng.normal(0, 0.05, shape)
+        weights.append(value.astype(np.float32))
+    return weights
+
+
 def main() -> None:
     """Write the weights, inputs and the original package's maps (one sample per call)."""
     import tensorflow as tf
@@ -102,12 +152,11 @@ def main() -> None:
     from signxai.tf_signxai.methods.wrappers import calculate_relevancemap  # the original package
 
     out: dict[str, np.ndarray] = {"targets": np.array(TARGETS)}
-    for kind in ("cnn", "mlp", "cnn2d"):
-        tf.random.set_seed(0)
+    for kind in KINDS:
         model = build(tf.keras, kind)
         rng = np.random.default_rng(1)
-        weights = [w + rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()]
-        model.set_weights(weights)  # the added noise makes every bias non-zero
+        weights = _weights(model, rng)
+        model.set_weights(weights)
         x = rng.normal(0, 1, (len(TARGETS), *model.input_shape[1:])).astype(np.float32)
         out[f"{kind}/x"] = x
         for i, w in enumerate(weights):

@@ -424,8 +424,16 @@ class _SharedConvOutput(nn.Module):
         (_Recurrent(), torch.randn(2, 5, 4), r"'lstm' \(LSTM\)"),
         (_Attention(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (_Gated(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
-        (_PreActivation(), torch.randn(2, 2, 4), "BatchNorm 'bn' normalises the model's input"),
-        (_NormAfterSum(), torch.randn(2, 2, 4), "BatchNorm 'bn' is fed by an operation that is not a module"),
+        (
+            _PreActivation(),
+            torch.randn(2, 2, 4),
+            "BatchNorm 'bn' cannot be merged.*normalises the model's input.*batchnorm='innvestigate'",
+        ),
+        (
+            _NormAfterSum(),
+            torch.randn(2, 2, 4),
+            "BatchNorm 'bn' cannot be merged.*fed by an operation that is not a module",
+        ),
         (
             nn.Sequential(
                 nn.Conv1d(2, 4, 3),
@@ -436,7 +444,7 @@ class _SharedConvOutput(nn.Module):
             torch.randn(2, 2, 4),
             "BatchNorm '1' has no running statistics",
         ),
-        (_SharedConvOutput(), torch.randn(2, 2, 4), "'conv' feeds BatchNorm 'bn' and another operation"),
+        (_SharedConvOutput(), torch.randn(2, 2, 4), "output of 'conv' also feeds another operation"),
     ],
 )
 def test_modules_without_lrp_rule_raise_clear_errors(model: nn.Module, x: torch.Tensor, match: str) -> None:
@@ -446,6 +454,76 @@ def test_modules_without_lrp_rule_raise_clear_errors(model: nn.Module, x: torch.
         explain(model, x, "lrp_epsilon_0_1", target_class=0)
     assert_unchanged(model, before)
     explain(model, x, "gradient", target_class=0)  # gradient-type methods still work
+
+
+def _linear_batch_norms(model: nn.Module) -> nn.Module:
+    """No biases, BatchNorms with mean 0 and beta 0: every layer linear, so lrp_z conserves."""
+    with torch.no_grad():
+        for module in model.modules():
+            if getattr(module, "bias", None) is not None:
+                module.bias.zero_()
+            if isinstance(module, nn.BatchNorm1d):
+                module.running_mean.zero_()
+                module.running_var.uniform_(0.3, 3.0)
+                module.weight.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.mark.parametrize("model", [_PreActivation(), _NormAfterSum(), _SharedConvOutput()])
+def test_batchnorm_innvestigate_explains_batch_norms_that_cannot_be_merged(model: nn.Module) -> None:
+    torch.manual_seed(0)
+    model = _linear_batch_norms(model)
+    x = torch.randn(3, 2, 4)
+    before = snapshot(model)
+    relevance = explain(model, x, "lrp_z", target_class=1, batchnorm="innvestigate")
+    assert_unchanged(model, before)
+    with torch.no_grad():
+        logit = model(x)[:, 1]
+    np.testing.assert_allclose(relevance.sum(axis=(1, 2)), logit.numpy(), rtol=1e-4, atol=1e-6)
+    assert np.abs(explain(model, x, "lrp_epsilon_0_1", target_class=1, batchnorm="innvestigate")).sum() > 0
+
+
+def test_batchnorm_innvestigate_is_the_z_rule_with_the_originals_stabiliser() -> None:
+    """R_in = x (y - beta) R / ((x - mean) y + 1e-7 sign), by hand on Linear -> BatchNorm -> Linear.
+
+    (The stabiliser's own effect is below this test's float32 tolerance; the original package's
+    maps on a BatchNorm CNN, ``test_original_package``, check it: 3e-6 with it, 4e-4 without.)
+    """
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).eval()
+    with torch.no_grad():
+        norm = model[1]
+        norm.running_mean.normal_(0, 0.5)
+        norm.running_var.uniform_(0.3, 3.0)
+        norm.weight.uniform_(0.5, 2.0)
+        norm.bias.normal_(0, 0.1)
+    x = torch.randn(3, 5, dtype=torch.float64)
+    model = model.double()
+    with torch.no_grad():
+        h = model[0](x)
+        y = norm(h)
+        r_y = y * model[2].weight[0]  # the z-rule from R = z at target 0: a w R / z
+        d = (h - norm.running_mean) * y
+        r_h = h * (y - norm.bias) * r_y / (d + torch.where(d >= 0, 1e-7, -1e-7))
+        expected = x * ((r_h / h) @ model[0].weight)
+    ours = explain(model, x, "lrp_z", target_class=0, batchnorm="innvestigate")
+    np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-6, atol=1e-9)  # float32 result
+    merged = explain(model, x, "lrp_epsilon_1", target_class=0)
+    assert not np.allclose(
+        merged, explain(model, x, "lrp_epsilon_1", target_class=0, batchnorm="innvestigate")
+    )
+
+
+def test_batchnorm_on_the_input_takes_lrp_but_not_an_input_layer_rule() -> None:
+    model = _PreActivation().eval()
+    x = torch.randn(2, 2, 4)
+    before = snapshot(model)
+    assert np.isfinite(explain(model, x, "lrp_epsilon_0_1", target_class=0, batchnorm="innvestigate")).all()
+    with pytest.raises(UnsupportedModelError, match="BatchNorm 'bn' normalises the model's input.*lrpsign_"):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=0, batchnorm="innvestigate")
+    assert_unchanged(model, before)
+    with pytest.raises(MethodParameterError, match="batchnorm.*must be one of"):
+        explain(model, x, "lrp_z", target_class=0, batchnorm="fold")
 
 
 @settings(max_examples=15, deadline=None)

@@ -1,9 +1,11 @@
-"""LRP family on zennit: the name-to-rule mapping, BatchNorm merging and the input-layer rules.
+"""LRP family on zennit: the name-to-rule mapping, BatchNorm handling and the input-layer rules.
 
 One backward pass for the whole batch: zennit hooks on every Linear/Conv (the rule chosen by the
 method name, the first layer by its prefix), ``PassRule`` (zennit's ``Pass``) on activations other
 than ReLU, BatchNorm merged into the Conv/Linear that feeds it (found from the data flow, not the
-module order). Which module gets which hook is found once per model by a probing forward pass
+module order) or, with ``batchnorm='innvestigate'``, kept as a layer of its own with the z-rule
+(the original SIGN package's handling, which also takes BatchNorms that no Conv/Linear feeds).
+Which module gets which hook is found once per model by a probing forward pass
 (``probe_structure``); ``lrp_hooks`` applies it, like a zennit ``Composite``. The rest is handled
 while the forward pass runs (:mod:`signxai.methods.lrp_graph`): average pooling (modules and
 functional means) redistributes relevance in proportion to the inputs, residual additions split
@@ -32,6 +34,7 @@ from signxai.methods.registry import NUMBER, Family, Param, at_least, format_num
 from signxai.methods.rules import (
     ALPHA_BETA_BIAS,
     EpsilonRule,
+    InnvestigateBatchNorm,
     PassRule,
     ProjectionHook,
     SignRule,
@@ -203,16 +206,36 @@ register_input_rule("zblrp", lambda p, x: ZBox(*_bounds(p, x)), "z-beta (bounded
 
 
 # ------------------------------------------------------------------------ model structure
+BATCH_NORM_MODES = ("merge", "innvestigate")
+
+
+@dataclass(frozen=True)
+class BatchNormSite:
+    """One BatchNorm as the probing pass saw it, and why it cannot be merged (if it cannot)."""
+
+    module: nn.Module
+    name: str
+    #: The Conv/Linear to merge it into (None when it cannot be merged).
+    producer: nn.Module | None
+    #: Why merging is impossible (None: it can be merged into ``producer``).
+    unmergeable: str | None
+    #: It normalises the model's input itself.
+    fed_by_input: bool
+    #: It has running statistics (without, eval mode normalises by each batch's own).
+    has_statistics: bool
+
+
 @dataclass
 class Structure:
-    """What one probing forward pass tells about the model: first layer and BatchNorm pairs."""
+    """What one probing forward pass tells about the model: first layer and BatchNorms."""
 
     first_layer: nn.Module
-    batch_norm_pairs: list[tuple[nn.Module, nn.Module]]
+    batch_norms: list[BatchNormSite]
     bypassed: nn.Module | None
     #: Whether the forward pass has operations that ``LRPGraphMode`` must handle.
     needs_graph_mode: bool
-    #: Every module that gets a hook, with its role: 'first', 'conv', 'linear' or 'pass'.
+    #: Every module that may get a hook, with its role: 'first', 'conv', 'linear', 'pass' or
+    #: 'batchnorm' (hooked only when BatchNorms are not merged).
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
@@ -234,6 +257,8 @@ def _roles(
         elif isinstance(module, ACTIVATIONS) and not isinstance(module, nn.ReLU):
             # ReLU needs no hook: its gradient is exact, where it masks the next input is 0
             roles.append((module, "pass"))
+        elif isinstance(module, BATCH_NORMS):
+            roles.append((module, "batchnorm"))
     return roles
 
 
@@ -274,12 +299,12 @@ def _uses(root: Any) -> dict[Any, int]:
 
 
 def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
-    """Run the model once on one sample to find the first layer and BatchNorm producers.
+    """Run the model once on one sample to find the first layer and what feeds each BatchNorm.
 
     Raises
     ------
     UnsupportedModelError
-        Modules without an LRP rule, no Linear/Conv layer, or a BatchNorm not fed by a Linear/Conv.
+        Modules without an LRP rule, or no Linear/Conv layer.
     """
     model = view.model
     signature = tuple(map(id, view.modules or model.modules()))
@@ -331,44 +356,44 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     weighted = [m for m in order if isinstance(m, WEIGHTED)]
     if not weighted:
         raise UnsupportedModelError("LRP needs at least one Linear or Conv layer in the model")
-    pairs: list[tuple[nn.Module, nn.Module]] = []
+    sites: list[BatchNormSite] = []
+    merged_into: set[int] = set()
     for module in dict.fromkeys(order):
         if not isinstance(module, BATCH_NORMS):
             continue
         producer = batch_norm_inputs.get(id(module))
+        name = names[id(module)]
+        problem = None
         if id(module) in fed_by_input:
-            raise UnsupportedModelError(
-                f"BatchNorm '{names[id(module)]}' normalises the model's input, where no Conv/Linear "
-                "layer comes before it to merge it into; LRP cannot handle it (normalise the data "
-                "before the model instead, or use a gradient-type method)"
-            )
-        if not isinstance(producer, WEIGHTED):
+            problem = "it normalises the model's input, where no Conv/Linear layer comes before it"
+        elif not isinstance(producer, WEIGHTED):
             source = (
                 f"'{names[id(producer)]}' ({type(producer).__name__})"
                 if producer is not None
                 else "an operation that is not a module (e.g. an addition)"
             )
-            raise UnsupportedModelError(
-                f"BatchNorm '{names[id(module)]}' is fed by {source}, not by a Conv/Linear layer "
-                "(e.g. a pre-activation block); LRP can only merge a BatchNorm into the Conv/Linear "
-                "right before it"
+            problem = f"it is fed by {source}, not by a Conv/Linear layer (e.g. a pre-activation block)"
+        elif uses.get(nodes.get(id(producer)), 0) > 1 or id(producer) in merged_into:
+            problem = (
+                f"the output of '{names[id(producer)]}' also feeds another operation, which merging "
+                "would change"
             )
-        if getattr(module, "running_var", None) is None or getattr(module, "running_mean", None) is None:
-            raise UnsupportedModelError(
-                f"BatchNorm '{names[id(module)]}' has no running statistics "
-                "(track_running_stats=False): it normalises every batch by that batch's own "
-                f"statistics, so it cannot be merged into '{names[id(producer)]}' for LRP"
+        else:
+            merged_into.add(id(producer))
+        sites.append(
+            BatchNormSite(
+                module=module,
+                name=name,
+                producer=producer if problem is None else None,
+                unmergeable=problem,
+                fed_by_input=id(module) in fed_by_input,
+                has_statistics=getattr(module, "running_var", None) is not None
+                and getattr(module, "running_mean", None) is not None,
             )
-        if uses.get(nodes.get(id(producer)), 0) > 1 or any(p is producer for p, _ in pairs):
-            raise UnsupportedModelError(
-                f"the output of '{names[id(producer)]}' feeds BatchNorm '{names[id(module)]}' and "
-                "another operation; merging the BatchNorm into it would change what the other one "
-                "sees, so LRP cannot handle this model"
-            )
-        pairs.append((producer, module))
+        )
     structure = Structure(
         first_layer=weighted[0],
-        batch_norm_pairs=pairs,
+        batch_norms=sites,
         bypassed=view.bypassed,
         # the bypassed output activation is one handled call that the real pass never reaches
         needs_graph_mode=graph.handled > (view.bypassed is not None),
@@ -424,11 +449,50 @@ def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], N
     return undo
 
 
+def batch_norm_plan(structure: Structure, mode: str, input_rule: str) -> list[tuple[nn.Module, nn.Module]]:
+    """The (Conv/Linear, BatchNorm) pairs to merge (``mode='merge'``), or none (``'innvestigate'``).
+
+    Raises
+    ------
+    UnsupportedModelError
+        A BatchNorm without running statistics (either mode); in ``'merge'`` mode one that
+        cannot be merged; in ``'innvestigate'`` mode one on the model's input under an input-layer rule
+        other than ``lrp_`` (that rule would act on the normalised signal, not on ``x``).
+    """
+    for site in structure.batch_norms:
+        if not site.has_statistics:
+            raise UnsupportedModelError(
+                f"BatchNorm '{site.name}' has no running statistics (track_running_stats=False): "
+                "it normalises every batch by that batch's own statistics, so each sample's "
+                "explanation would depend on the others; LRP cannot handle it"
+            )
+    if mode == "innvestigate":
+        for site in structure.batch_norms:
+            if site.fed_by_input and input_rule != "lrp":
+                raise UnsupportedModelError(
+                    f"BatchNorm '{site.name}' normalises the model's input, so the first Conv/Linear "
+                    f"sees the normalised signal, not x; the {input_rule}_ input-layer rule would act "
+                    "on that (use an lrp_ method, or normalise the data before the model)"
+                )
+        return []
+    for site in structure.batch_norms:
+        if site.unmergeable is not None:
+            raise UnsupportedModelError(
+                f"BatchNorm '{site.name}' cannot be merged into a Conv/Linear layer: "
+                f"{site.unmergeable}. Pass batchnorm='innvestigate' to keep each BatchNorm as a "
+                "layer with the z-rule (as the original SIGN package does), or use a gradient-type method"
+            )
+    return [(site.producer, site.module) for site in structure.batch_norms if site.producer is not None]
+
+
 @contextmanager
 def lrp_hooks(
-    model: nn.Module, structure: Structure, rules: Mapping[str, Hook | None]
+    model: nn.Module,
+    structure: Structure,
+    rules: Mapping[str, Hook | None],
+    merge: list[tuple[nn.Module, nn.Module]],
 ) -> Iterator[nn.Module]:
-    """BatchNorms merged and a copy of ``rules[role]`` on every module of ``structure.roles``.
+    """The ``merge`` pairs merged and a copy of ``rules[role]`` on every module of ``structure.roles``.
 
     Everything is undone on exit, also after an error: hooks removed, merges reverted.
     (zennit's ``Composite`` does the same by walking every module and calling a module map on
@@ -446,7 +510,7 @@ def lrp_hooks(
             )
     undo: list[Callable[[], None]] = []
     try:
-        for linear, batch_norm in structure.batch_norm_pairs:
+        for linear, batch_norm in merge:
             undo.append(merge_batch_norm(linear, batch_norm))
         for module, role in structure.roles:
             template = rules[role]
@@ -463,6 +527,7 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
     """Layer-wise relevance propagation from R = z at the target, in one backward pass."""
     view.require_hooks("LRP")
     structure = probe_structure(view, x)
+    merge = batch_norm_plan(structure, params["batchnorm"], params["input_rule"])
     conv_hook, linear_hook = LAYER_RULES[params["rule"]].make(params)
     first_hook = INPUT_RULES[params["input_rule"]][0](params, x)
     first_layer = structure.first_layer
@@ -473,8 +538,10 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
         "conv": conv_hook,
         "linear": linear_hook,
         "pass": PassRule(),
+        # merged BatchNorms are the identity; kept ones pass relevance by the z-rule
+        "batchnorm": None if params["batchnorm"] == "merge" else InnvestigateBatchNorm(),
     }
-    with lrp_hooks(view.model, structure, rules):
+    with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
         if structure.needs_graph_mode:
             with LRPGraphMode() as graph:
@@ -564,6 +631,14 @@ register(
                 "alpha-beta denominators: 'split' (b+ positive, b- negative part; zennit) or 'both' "
                 "(the whole bias in both; the original SIGN package)",
                 check=lambda v: None if v in ALPHA_BETA_BIAS else f"must be one of {ALPHA_BETA_BIAS}",
+            ),
+            Param(
+                "batchnorm",
+                str,
+                "merge",
+                "BatchNorm: 'merge' into the Conv/Linear feeding it (zennit; METHODS.md) or "
+                "'innvestigate' (a layer of its own with the z-rule; the original SIGN package)",
+                check=lambda v: None if v in BATCH_NORM_MODES else f"must be one of {BATCH_NORM_MODES}",
             ),
             Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),
             Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),

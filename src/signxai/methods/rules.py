@@ -238,6 +238,46 @@ class StdxEpsilon(ProjectionHook):
         return StdxEpsilon(self.factor)
 
 
+class InnvestigateBatchNorm(ProjectionHook):
+    """A BatchNorm (eval mode) as its own layer, as iNNvestigate and so the original SIGN package.
+
+    BatchNorm is the affine map y = s (x - mean) + beta per channel, s = gamma / sqrt(var + eps);
+    iNNvestigate's ``BatchNormalizationReverseLayer`` passes relevance by the z-rule on it,
+    R_in = x (y - beta) R / ((x - mean) y) = x s R / y, whatever the rule on the other layers,
+    and stabilises the denominator d = (x - mean) y as d + 1e-7 sign(d), sign(0) = +1. That
+    stabiliser is reproduced here: the gradient mapper divides by it, the layer's backward
+    multiplies by s, and the reducer by x (x - mean).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(z_denominator, self._reduce)
+        self.mean: torch.Tensor | None = None
+
+    def register(self, module: torch.nn.Module) -> RemovableHandleList:
+        """Hooks on ``module``, whose running mean the rule keeps."""
+        mean = getattr(module, "running_mean", None)
+        if not isinstance(mean, torch.Tensor):
+            raise TypeError(f"{type(module).__name__} has no running mean")
+        self.mean = mean
+        return super().register(module)
+
+    def _centred(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.mean is not None, "registered on a BatchNorm first"
+        return x - self.mean.view(1, -1, *([1] * (x.ndim - 2))).to(x.dtype)
+
+    def forward(self, module: torch.nn.Module, input: Any, output: Any) -> None:
+        """The denominator (x - mean) y + 1e-7 sign(...)."""
+        product = self._centred(input[0].detach()) * output.detach()
+        self.stored_tensors["denominator"] = product + torch.where(product >= 0, Z_FLOOR, -Z_FLOOR)
+
+    def _reduce(self, inputs: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor]) -> torch.Tensor:
+        return inputs[0] * self._centred(inputs[0]) * gradients[0]
+
+    def copy(self) -> InnvestigateBatchNorm:
+        """A fresh instance for another BatchNorm."""
+        return InnvestigateBatchNorm()
+
+
 class SignRule(ProjectionHook):
     """SIGN input rule: z' = z (z-rule denominator), R_in = sign_mu(x) * W^T (R / z).
 
