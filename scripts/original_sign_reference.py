@@ -1,11 +1,11 @@
 """Relevance maps of the original SIGN package, for ``tests/methods/test_original_package.py``.
 
 Runs the original package's TensorFlow/iNNvestigate implementation (``signxai2==0.5.0``, which
-installs as the module ``signxai``, so it cannot share an environment with this project) on four
-small Keras models with random weights and non-zero biases (one with BatchNorm layers whose
-statistics are far from the identity), and writes the weights, inputs and
-maps to ``tests/data/original_sign_reference.npz``. The test rebuilds the same models in Keras 3
-and compares ``signxai.explain`` with these maps.
+installs as the module ``signxai``, so it cannot share an environment with this project) on five
+small Keras models with random weights and non-zero biases (two with BatchNorm layers whose
+statistics are far from the identity, one of them residual with global average pooling), and
+writes the weights, inputs and maps to ``tests/data/original_sign_reference.npz``. The test
+rebuilds the same models in Keras 3 and compares ``signxai.explain`` with these maps.
 
 Environment (Python 3.11, apart from this project's)::
 
@@ -61,11 +61,24 @@ METHODS = [*EXACT, *ALPHA_BETA, *OTHERS]
 
 
 def build(keras: Any, kind: str) -> Any:
-    """The test models: a 1D CNN ('same' padding, max pooling; also with BatchNorm), an MLP, a 2D CNN.
+    """The test models, none ending in a softmax.
 
-    None ends in a softmax.
+    A 1D CNN ('same' padding, max pooling), an MLP, a 2D CNN, a 1D CNN with BatchNorm after each
+    Conv/Dense, and a residual 1D CNN with BatchNorm, average and global average pooling.
     """
     layers = keras.layers
+    if kind == "resnet_bn":  # a residual block (Add) and global average pooling, functional
+        inputs = keras.Input((64, 2))
+        h = layers.Activation("relu")(
+            layers.BatchNormalization()(layers.Conv1D(8, 5, padding="same")(inputs))
+        )
+        r = layers.Activation("relu")(layers.BatchNormalization()(layers.Conv1D(8, 3, padding="same")(h)))
+        r = layers.BatchNormalization()(layers.Conv1D(8, 3, padding="same")(r))
+        h = layers.Activation("relu")(layers.Add()([h, r]))
+        h = layers.AveragePooling1D(2)(h)
+        h = layers.Conv1D(8, 3, padding="same", name="last_conv")(h)
+        h = layers.GlobalAveragePooling1D()(layers.Activation("relu")(h))
+        return keras.Model(inputs, layers.Dense(3)(h))
     if kind == "cnn_bn":  # the tutorial's Conv/BatchNorm/ReLU/MaxPool blocks, and a Dense BatchNorm
         return keras.Sequential(
             [
@@ -117,7 +130,7 @@ def build(keras: Any, kind: str) -> Any:
     )
 
 
-KINDS = ("cnn", "mlp", "cnn2d", "cnn_bn")
+KINDS = ("cnn", "mlp", "cnn2d", "cnn_bn", "resnet_bn")
 
 
 def _weights(model: Any, rng: np.random.Generator) -> list[np.ndarray]:

@@ -32,6 +32,12 @@ _spec.loader.exec_module(_script)
 EXACT = _script.EXACT  # the same definitions: to float32 rounding
 ALPHA_BETA = _script.ALPHA_BETA
 KINDS = _script.KINDS
+#: Relative L2 error allowed per model: float32 rounding, except where the residual model's sum and
+#: average pooling rules divide by z + 1e-6 sign(z) (zennit's Norm rule, METHODS.md) and
+#: iNNvestigate by z exactly (measured: at most 5.9e-5; 2e-6 with that stabiliser at 1e-12).
+TOLERANCE = {"resnet_bn": 1e-4}
+#: One ReLU's output feeds several layers (the residual block's skip and its conv).
+FAN_OUT = ("resnet_bn",)
 
 
 def _model(kind: str) -> tuple[Any, np.ndarray]:
@@ -47,7 +53,7 @@ def _rel(ours: np.ndarray, reference: np.ndarray) -> float:
 
 def _as_original(kind: str, method: str) -> dict[str, str]:
     """The original's BatchNorm handling, for LRP methods on the BatchNorm model."""
-    return {"batchnorm": "innvestigate"} if kind == "cnn_bn" and "lrp" in method else {}
+    return {"batchnorm": "innvestigate"} if kind.endswith("_bn") and "lrp" in method else {}
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -55,7 +61,7 @@ def _as_original(kind: str, method: str) -> dict[str, str]:
 def test_the_original_packages_maps_are_reproduced(kind: str, method: str) -> None:
     model, x = _model(kind)
     ours = explain(model, x, method, target_class=TARGETS, **_as_original(kind, method))
-    assert _rel(ours, DATA[f"{kind}/{method}"]) < 1e-5
+    assert _rel(ours, DATA[f"{kind}/{method}"]) < TOLERANCE.get(kind, 1e-5)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -65,7 +71,7 @@ def test_alpha_beta_reproduces_the_original_with_its_bias_handling(kind: str, me
     reference = DATA[f"{kind}/{method}"]
     bn = _as_original(kind, method)
     original = explain(model, x, method, target_class=TARGETS, alpha_beta_bias="both", **bn)
-    assert _rel(original, reference) < 1e-5
+    assert _rel(original, reference) < TOLERANCE.get(kind, 1e-5)
     if kind != "mlp" or "alpha" in method:  # the MLP's composites use epsilon on every Dense
         # the default (zennit's: b+ in the positive, b- in the negative part) differs with biases
         assert _rel(explain(model, x, method, target_class=TARGETS, **bn), reference) > 1e-3
@@ -86,7 +92,7 @@ def test_merged_batch_norms_differ_from_the_originals_separate_ones(method: str)
 @pytest.mark.parametrize("method", ["guided_backprop", "deconvnet"])
 def test_guided_backprop_and_deconvnet_are_the_original_divided_by_z_where_z_is_positive(method: str) -> None:
     checked = 0
-    for kind in KINDS:
+    for kind in (k for k in KINDS if k not in FAN_OUT):
         model, x = _model(kind)
         z = np.asarray(model(x))[np.arange(len(x)), TARGETS]
         ours = explain(model, x, method, target_class=TARGETS)
@@ -95,6 +101,24 @@ def test_guided_backprop_and_deconvnet_are_the_original_divided_by_z_where_z_is_
             assert _rel(z[i] * ours[i], reference[i]) < 1e-5
             checked += 1
     assert checked > 0
+
+
+@pytest.mark.parametrize("method", ["guided_backprop", "deconvnet"])
+def test_guided_backprop_and_deconvnet_differ_where_a_relu_output_feeds_several_layers(method: str) -> None:
+    """The original rectifies each consumer's backward signal before summing them, ours their sum.
+
+    A ReLU's backward signal is the sum over the layers its output feeds (autograd's; captum's
+    ``GuidedBackprop``/``Deconvolution`` agree with ours on residual nets, test_gradient.py);
+    iNNvestigate's reverse graph applies the modified ReLU to each consumer's signal separately
+    (checked by hand on a two-branch net: 1e-7). So the maps differ on the residual model.
+    """
+    model, x = _model("resnet_bn")
+    z = np.asarray(model(x))[np.arange(len(x)), TARGETS]
+    ours = explain(model, x, method, target_class=TARGETS)
+    reference = DATA[f"resnet_bn/{method}"]
+    positive = np.flatnonzero(z > 0)
+    assert len(positive) > 0
+    assert all(_rel(z[i] * ours[i], reference[i]) > 0.01 for i in positive)
 
 
 @pytest.mark.parametrize("kind", KINDS)
