@@ -3,10 +3,16 @@
 ``LRPGraphMode`` is a ``TorchFunctionMode`` active during the LRP forward pass. It sees every
 torch operation, including those written as Python operators inside ``forward``:
 
-- ``a + b`` / ``a - b`` of two input-dependent tensors (residual connections): relevance is split
-  in proportion to the summands, R_a = a / (a + b) * R (zennit's ``Norm`` rule on ``Sum``);
+- ``a + b`` / ``a - b`` of two input-dependent tensors (residual connections), also in place
+  (``a += b``, ``a.add_(b)``): relevance is split in proportion to the summands,
+  R_a = a / (a + b) * R, R_b = b / (a + b) * R (for ``a - b``: -b / (a - b) * R; zennit's ``Norm``
+  rule on ``Sum``);
 - ``mean`` / ``sum`` over axes of an input-dependent tensor (global average pooling written
   functionally): relevance is redistributed in proportion to the inputs, like ``AvgPool``;
+- products of one input-dependent tensor and constants (``0.5 * x``, ``x / scale``, ``x @ W``,
+  also in place): the z-rule of that linear map, R_x = x * J^T (R / y), so a constant scale
+  passes relevance unchanged instead of scaling it (dividing *by* an input-dependent tensor is
+  not linear and raises an error);
 - element-wise activations called as functions (``torch.sigmoid``, ``F.gelu``, ...): relevance
   passes through, like zennit's ``Pass`` rule on activation modules;
 - products of two input-dependent tensors (attention, gating), and softmax other than the
@@ -32,6 +38,18 @@ T = torch.Tensor
 
 ADDITIONS = {torch.add, T.add, T.__add__, T.__radd__, T.__iadd__, T.add_}
 SUBTRACTIONS = {torch.sub, torch.subtract, T.sub, T.__sub__, T.__isub__, T.sub_}
+#: In-place forms, and the out-of-place operation each one computes.
+IN_PLACE = {
+    T.__iadd__: torch.add,
+    T.add_: torch.add,
+    T.__isub__: torch.sub,
+    T.sub_: torch.sub,
+    T.__imul__: torch.mul,
+    T.mul_: torch.mul,
+    T.__itruediv__: torch.div,
+    T.div_: torch.div,
+}
+DIVISIONS = {torch.div, T.div, T.__truediv__, T.__rtruediv__, T.__itruediv__, T.div_}
 REDUCTIONS = {torch.mean, T.mean, torch.sum, T.sum}
 POOLINGS = {
     F.avg_pool1d,
@@ -52,6 +70,8 @@ PRODUCTS = {
     T.div,
     T.__truediv__,
     T.__rtruediv__,
+    T.__itruediv__,
+    T.div_,
     torch.matmul,
     T.matmul,
     T.__matmul__,
@@ -93,37 +113,52 @@ def _stabilize(z: torch.Tensor) -> torch.Tensor:
 
 
 class _ProportionalSum(torch.autograd.Function):
-    """z = a + b forward; backward splits relevance R into a R / z and b R / z."""
+    """z = a + s b forward (s = 1, -1 or ``alpha``); backward splits R into a R / z and s b R / z."""
 
     @staticmethod
-    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.save_for_backward(a, b)
-        return a + b
+        ctx.scale = scale
+        return a + scale * b
 
     @staticmethod
-    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         a, b = ctx.saved_tensors
-        share = relevance / _stabilize(a + b)
-        return (a * share).sum_to_size(a.shape), (b * share).sum_to_size(b.shape)
+        scaled = ctx.scale * b
+        share = relevance / _stabilize(a + scaled)
+        return (a * share).sum_to_size(a.shape), (scaled * share).sum_to_size(b.shape), None
 
 
-class _ProportionalReduce(torch.autograd.Function):
-    """y = mean/sum of x over axes; backward gives each input x_i R / sum_j x_j (as avg pooling)."""
+class _LinearZ(torch.autograd.Function):
+    """y = f(x), f linear in x without offset; backward: the z-rule R_x = x * J_f^T (R / y).
+
+    For a mean or sum over axes (average pooling) that gives each input x_i R / sum_j x_j; for a
+    product with a constant it passes R unchanged (wherever y is not 0).
+    """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, reduce: Any, args: tuple[Any, ...], kwargs: Any) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, f: Any) -> torch.Tensor:
         ctx.save_for_backward(x)
-        ctx.reduce, ctx.args, ctx.kwargs = reduce, args, kwargs
-        return reduce(x, *args, **kwargs)
+        ctx.f = f
+        return f(x)
 
     @staticmethod
     def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
         (x,) = ctx.saved_tensors
         with torch.enable_grad():
             leaf = x.detach().requires_grad_(True)
-            output = ctx.reduce(leaf, *ctx.args, **ctx.kwargs)
+            output = ctx.f(leaf)
             (grad,) = torch.autograd.grad(output, leaf, relevance / _stabilize(output.detach()))
-        return x * grad, None, None, None
+        return x * grad, None
+
+
+def _with(func: Any, args: tuple[Any, ...], position: int, kwargs: Any) -> Any:
+    """``t -> func(*args)`` with ``t`` in place of ``args[position]``."""
+
+    def f(t: torch.Tensor) -> Any:
+        return func(*args[:position], t, *args[position + 1 :], **kwargs)
+
+    return f
 
 
 class _PassThrough(torch.autograd.Function):
@@ -159,25 +194,40 @@ class LRPGraphMode(TorchFunctionMode):
         if not tracked:
             return func(*args, **kwargs)
         self.handled += func in WATCHED
+        if "out" in kwargs:
+            return func(*args, **kwargs)
         if func in ADDITIONS or func in SUBTRACTIONS:
-            if len(args) >= 2 and len(tracked) == 2 and "alpha" not in kwargs and not kwargs.get("out"):
-                a, b = args[0], args[1]
-                return _ProportionalSum.apply(a, -b if func in SUBTRACTIONS else b)
+            if len(args) >= 2 and len(tracked) == 2:
+                scale = kwargs.get("alpha", 1) * (-1 if func in SUBTRACTIONS else 1)
+                if func in IN_PLACE:  # the sum is written into a, as the model expects
+                    return args[0].copy_(_ProportionalSum.apply(args[0].clone(), args[1], scale))
+                return _ProportionalSum.apply(args[0], args[1], scale)
         elif func in REDUCTIONS and _tracked(args[0]):
-            if (len(args) > 1 or "dim" in kwargs) and "out" not in kwargs:
-                return _ProportionalReduce.apply(args[0], func, tuple(args[1:]), kwargs)
+            if len(args) > 1 or "dim" in kwargs:
+                return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} over all axes of an input-dependent "
                 "tensor has no rule; reduce over named axes (e.g. x.mean(dim=-1))"
             )
         elif func in POOLINGS and _tracked(args[0]):
-            return _ProportionalReduce.apply(args[0], func, tuple(args[1:]), kwargs)
+            return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
         elif func in PRODUCTS and len(tracked) >= 2:
             raise UnsupportedModelError(
                 f"LRP: the model multiplies two input-dependent tensors "
                 f"({getattr(func, '__name__', func)}, as attention or gating do); LRP has no rule "
                 "for that product"
             )
+        elif func in PRODUCTS:
+            position = next(i for i, a in enumerate(args) if _tracked(a))
+            if func in DIVISIONS and (position != 0 or func is T.__rtruediv__):
+                raise UnsupportedModelError(
+                    "LRP: the model divides by an input-dependent tensor (c / x is not linear in x); "
+                    "LRP has no rule for it"
+                )
+            if func in IN_PLACE:  # the product is written into x, as the model expects
+                product = _with(IN_PLACE[func], args, 0, kwargs)
+                return args[0].copy_(_LinearZ.apply(args[0].clone(), product))
+            return _LinearZ.apply(args[position], _with(func, args, position, kwargs))
         elif func in ELEMENTWISE and _tracked(args[0]):
             with torch.no_grad():
                 output = func(*args, **kwargs)

@@ -1,0 +1,119 @@
+"""LRP through functional operations (``LRPGraphMode``): sums, differences, constant products.
+
+On bias-free ReLU nets the z-rule conserves relevance: the input relevance sums to the explained
+logit. Each model here puts one functional operation between two layers; before these rules,
+a constant scale scaled the relevance (``0.5 * h`` halved it), a difference gave the subtrahend
+the wrong sign, and an in-place ``g.add_(h)`` written as a statement was lost from the forward
+pass, so the map explained another function.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from models import assert_unchanged, snapshot
+from signxai import UnsupportedModelError, explain
+
+
+class _Between(nn.Module):
+    """conv -> ReLU -> ``operation(h, conv2(h))`` -> ReLU -> linear, all without biases."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.operation = operation
+        self.conv1 = nn.Conv1d(2, 4, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv1d(4, 4, 3, padding=1, bias=False)
+        self.fc = nn.Linear(4 * 8, 2, bias=False)
+        self.register_buffer("scale", torch.linspace(0.5, 2.0, 4).view(1, 4, 1))
+        self.register_buffer("mix", torch.randn(8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv1(x))
+        g = self.conv2(h)
+        if self.operation == "sum":
+            g = g + h
+        elif self.operation == "difference":
+            g = g - h
+        elif self.operation == "add_alpha":
+            g = torch.add(g, h, alpha=0.5)
+        elif self.operation == "add_":
+            g.add_(h)  # in place, as a statement
+        elif self.operation == "sub_":
+            g.sub_(h)
+        elif self.operation == "iadd":
+            g += h
+        elif self.operation == "scalar":
+            g = 0.5 * g
+        elif self.operation == "divide":
+            g = g / 3.0
+        elif self.operation == "buffer":
+            g = g * self.scale
+        elif self.operation == "mul_":
+            g.mul_(self.scale)
+        elif self.operation == "div_":
+            g /= 4.0
+        elif self.operation == "matmul":
+            g = g @ self.mix
+        return self.fc(torch.relu(g).flatten(1))
+
+
+OPERATIONS = [
+    "sum",
+    "difference",
+    "add_alpha",
+    "add_",
+    "sub_",
+    "iadd",
+    "scalar",
+    "divide",
+    "buffer",
+    "mul_",
+    "div_",
+    "matmul",
+]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_lrp_z_conserves_the_logit_through_functional_operations(operation: str) -> None:
+    model = _Between(operation).eval()
+    x = torch.randn(5, 2, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = model(x.clone())
+    before = snapshot(model)
+    relevance = explain(model, x, "lrp_z", target_class=[0, 1, 0, 1, 0])
+    assert_unchanged(model, before)
+    expected = logits[torch.arange(5), torch.tensor([0, 1, 0, 1, 0])].numpy()
+    # up to the sum and product rules' stabiliser (1e-6 in each denominator)
+    np.testing.assert_allclose(relevance.sum(axis=(1, 2)), expected, rtol=1e-3, atol=1e-5)
+
+
+def test_a_constant_scale_passes_relevance_unchanged() -> None:
+    """0.5 * h halves the logit of a bias-free ReLU net, so the z-rule map halves too (not quarters)."""
+    x = torch.randn(3, 2, 8, generator=torch.Generator().manual_seed(2))
+    plain = explain(_Between("none").eval(), x, "lrp_z", target_class=1)
+    halved = explain(_Between("scalar").eval(), x, "lrp_z", target_class=1)
+    assert np.abs(plain).sum() > 0
+    # 1e-3: the product rule's stabiliser (1e-6) where the scaled value is near 0; a quarter is 0.5 off
+    assert np.linalg.norm(halved - 0.5 * plain) / np.linalg.norm(0.5 * plain) < 1e-3
+
+
+def test_dividing_by_an_input_dependent_tensor_is_an_error() -> None:
+    class Ratio(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 4, 3, padding=1)
+            self.fc = nn.Linear(32, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.conv(x)) + 1.0
+            return self.fc((1.0 / h).flatten(1))
+
+    model = Ratio().eval()
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match="divides by an input-dependent tensor"):
+        explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
+    assert_unchanged(model, before)
