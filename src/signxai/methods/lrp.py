@@ -227,29 +227,34 @@ class BatchNormSite:
 
 @dataclass
 class Structure:
-    """What one probing forward pass tells about the model: first layer and BatchNorms."""
+    """What one probing forward pass tells about the model: input layers and BatchNorms."""
 
-    first_layer: nn.Module
+    #: The Linear/Conv layers that read the input: no Linear/Conv comes before them in the data
+    #: flow (one in a plain CNN; several where parallel branches start at the input).
+    first_layers: list[nn.Module]
+    #: Linear/Conv layers called both on the input and on a later layer's output.
+    mixed_first: list[str]
     batch_norms: list[BatchNormSite]
     bypassed: nn.Module | None
     #: Whether the forward pass has operations that ``LRPGraphMode`` must handle.
     needs_graph_mode: bool
-    #: Every module that may get a hook, with its role: 'first', 'conv', 'linear', 'pass' or
-    #: 'batchnorm' (hooked only when BatchNorms are not merged).
+    #: Every module that may get a hook, with its role: 'first_conv', 'first_linear', 'conv',
+    #: 'linear', 'pass' or 'batchnorm' (hooked only when BatchNorms are not merged).
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
 
 
 def _roles(
-    model: nn.Module, first_layer: nn.Module, bypassed: nn.Module | None
+    model: nn.Module, first_layers: list[nn.Module], bypassed: nn.Module | None
 ) -> list[tuple[nn.Module, str]]:
     roles = []
+    first = set(map(id, first_layers))
     for module in model.modules():
         if module is bypassed:
             continue
-        if module is first_layer:
-            roles.append((module, "first"))
+        if id(module) in first:
+            roles.append((module, "first_linear" if isinstance(module, nn.Linear) else "first_conv"))
         elif isinstance(module, CONVOLUTIONS):
             roles.append((module, "conv"))
         elif isinstance(module, nn.Linear):
@@ -298,8 +303,28 @@ def _uses(root: Any) -> dict[Any, int]:
     return uses
 
 
+def _downstream(roots: list[Any], marked: set[Any]) -> dict[Any, bool]:
+    """For every autograd node below ``roots``: whether a ``marked`` node is at or below it."""
+    found: dict[Any, bool] = {}
+    for root in roots:
+        if root is None or root in found:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in found:
+                continue
+            children = [c for c, _ in getattr(node, "next_functions", ()) if c is not None]
+            if not expanded:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children if c not in found)
+            else:
+                found[node] = node in marked or any(found.get(c, False) for c in children)
+    return found
+
+
 def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
-    """Run the model once on one sample to find the first layer and what feeds each BatchNorm.
+    """Run the model once on one sample to find the input layers and what feeds each BatchNorm.
 
     Raises
     ------
@@ -319,6 +344,8 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     fed_by_input: set[int] = set()  # BatchNorms applied to the model's input itself
     probe = x[:1].detach().requires_grad_(True)
     nodes: dict[int, Any] = {}  # module -> the autograd node of its output
+    weighted_outputs: set[Any] = set()  # the autograd nodes of every Linear/Conv call's output
+    weighted_inputs: list[tuple[nn.Module, torch.Tensor]] = []  # every Linear/Conv call's input
 
     def after(module: nn.Module, inputs: Any, output: Any) -> None:
         order.append(module)
@@ -326,8 +353,12 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
             producers[id(output)] = module
             nodes[id(module)] = output.grad_fn
             keep.append(output)
+            if isinstance(module, WEIGHTED):
+                weighted_outputs.add(output.grad_fn)
 
     def before(module: nn.Module, inputs: Any) -> None:
+        if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
+            weighted_inputs.append((module, inputs[0]))
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
             if inputs[0] is probe:
@@ -356,6 +387,12 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     weighted = [m for m in order if isinstance(m, WEIGHTED)]
     if not weighted:
         raise UnsupportedModelError("LRP needs at least one Linear or Conv layer in the model")
+    below = _downstream([t.grad_fn for _, t in weighted_inputs], weighted_outputs)
+    reads_input: dict[int, list[bool]] = {}
+    for module, tensor in weighted_inputs:
+        reads_input.setdefault(id(module), []).append(not below.get(tensor.grad_fn, False))
+    first_layers = [m for m in dict.fromkeys(weighted) if all(reads_input.get(id(m), [False]))]
+    mixed = [names[id(m)] for m in dict.fromkeys(weighted) if len(set(reads_input.get(id(m), []))) > 1]
     sites: list[BatchNormSite] = []
     merged_into: set[int] = set()
     for module in dict.fromkeys(order):
@@ -392,12 +429,13 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
             )
         )
     structure = Structure(
-        first_layer=weighted[0],
+        first_layers=first_layers,
+        mixed_first=mixed,
         batch_norms=sites,
         bypassed=view.bypassed,
         # the bypassed output activation is one handled call that the real pass never reaches
         needs_graph_mode=graph.handled > (view.bypassed is not None),
-        roles=_roles(model, weighted[0], view.bypassed),
+        roles=_roles(model, first_layers, view.bypassed),
         repeated={m: (names[id(m)], n) for m, n in Counter(order).items() if n > 1},
     )
     _STRUCTURES[model] = (signature, structure)
@@ -530,11 +568,15 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
     merge = batch_norm_plan(structure, params["batchnorm"], params["input_rule"])
     conv_hook, linear_hook = LAYER_RULES[params["rule"]].make(params)
     first_hook = INPUT_RULES[params["input_rule"]][0](params, x)
-    first_layer = structure.first_layer
-
-    own_rule = linear_hook if isinstance(first_layer, nn.Linear) else conv_hook
+    if first_hook is not None and structure.mixed_first:
+        raise UnsupportedModelError(
+            f"layer '{structure.mixed_first[0]}' is called both on the input and on a later layer's "
+            f"output, so the {params['input_rule']}_ input-layer rule cannot be given to it alone "
+            "(use an lrp_ method)"
+        )
     rules = {
-        "first": first_hook if first_hook is not None else own_rule,
+        "first_conv": first_hook if first_hook is not None else conv_hook,
+        "first_linear": first_hook if first_hook is not None else linear_hook,
         "conv": conv_hook,
         "linear": linear_hook,
         "pass": PassRule(),

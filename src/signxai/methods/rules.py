@@ -89,9 +89,16 @@ def _through_identity(
     return (passed.clone(), *input[1:])
 
 
+_CONV_FORWARDS = (torch.nn.Conv1d.forward, torch.nn.Conv2d.forward, torch.nn.Conv3d.forward)
+
+
 def _takes_input_directly(module: torch.nn.Module) -> bool:
-    """Whether the module's autograd node always has the module's input as one of its inputs."""
-    return isinstance(module, torch.nn.modules.conv._ConvNd) and module.padding_mode == "zeros"
+    """Whether the module's autograd node always has the module's input as one of its inputs.
+
+    True for torch's own Conv forward with zero padding; a subclass with its own ``forward``
+    (one that pads or rescales its input first) gets the Identity node like any other layer.
+    """
+    return type(module).forward in _CONV_FORWARDS and getattr(module, "padding_mode", None) == "zeros"
 
 
 class ProjectionHook(BasicHook):
