@@ -391,7 +391,9 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
     reads_input: dict[int, list[bool]] = {}
     for module, tensor in weighted_inputs:
         reads_input.setdefault(id(module), []).append(not below.get(tensor.grad_fn, False))
-    first_layers = [m for m in dict.fromkeys(weighted) if all(reads_input.get(id(m), [False]))]
+    first_layers: list[nn.Module] = [
+        m for m in dict.fromkeys(weighted) if all(reads_input.get(id(m), [False]))
+    ]
     mixed = [names[id(m)] for m in dict.fromkeys(weighted) if len(set(reads_input.get(id(m), []))) > 1]
     sites: list[BatchNormSite] = []
     merged_into: set[int] = set()
