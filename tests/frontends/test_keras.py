@@ -14,7 +14,7 @@ tf = pytest.importorskip("tensorflow", reason="the keras extra (keras, tensorflo
 
 from models import rel_error  # noqa: E402
 from signxai import InputError, UnsupportedModelError, explain, list_methods  # noqa: E402
-from signxai.frontends.keras import converted, to_channels_first, to_torch  # noqa: E402
+from signxai.frontends.keras import PaddedConv1d, converted, to_channels_first, to_torch  # noqa: E402
 from signxai.torch_signxai import tf_calculate_relevancemap  # noqa: E402
 
 L = keras.layers
@@ -255,25 +255,66 @@ def test_a_channels_first_or_misshapen_x_is_an_input_error() -> None:
         explain(model, _data((1, 160)), "gradient", target_class=0)  # one sample, channels first
 
 
-@pytest.mark.parametrize(("kernel", "padded_by_the_conv"), [(5, True), (4, False)])
-def test_same_padding_is_the_convolutions_own_where_symmetric(kernel: int, padded_by_the_conv: bool) -> None:
-    """LRP's first-layer rules (flat, w-square, std_x) must see the input, not a zero-padded copy."""
+@pytest.mark.parametrize(("kernel", "strides"), [(5, 1), (4, 1), (3, 2)])
+def test_same_padding_belongs_to_the_convolution(kernel: int, strides: int) -> None:
+    """LRP's first-layer rules (flat, w-square, std_x) must see the input, not a zero-padded copy.
+
+    Symmetric padding is the Conv's own, asymmetric (even kernels, strides) a ``PaddedConv1d``
+    that pads inside its ``forward``; with no bias the flat rule then conserves relevance (a
+    padded copy would give part of it to the padding, where it is lost).
+    """
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
             keras.Input((32, 2)),
-            keras.layers.Conv1D(3, kernel, padding="same", activation="relu"),
+            keras.layers.Conv1D(
+                3, kernel, strides=strides, padding="same", activation="relu", use_bias=False
+            ),
             keras.layers.Flatten(),
-            keras.layers.Dense(2),
+            keras.layers.Dense(2, use_bias=False),
         ]
     )
     module = to_torch(model)
-    pads = [m for m in module.modules() if isinstance(m, torch.nn.ZeroPad1d)]
-    assert (not pads) == padded_by_the_conv
+    assert not [m for m in module.modules() if isinstance(m, (torch.nn.ZeroPad1d, torch.nn.ConstantPad1d))]
+    assert isinstance(_conv(module), PaddedConv1d) == (kernel % 2 == 0 or strides > 1)
     x = np.random.default_rng(0).normal(size=(2, 32, 2)).astype(np.float32)
     with torch.no_grad():
         ours = module(torch.from_numpy(to_channels_first(x))).numpy()
     np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    relevance = explain(model, x, "flatlrp_z", target_class=[0, 1])
+    np.testing.assert_allclose(relevance.sum(axis=(1, 2)), ours[[0, 1], [0, 1]], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize(("shape", "pool", "strides"), [((31, 2), 2, 2), ((30, 2), 3, 2), ((9, 11, 2), 2, 3)])
+def test_pooling_with_same_padding_is_tensorflows(kind: str, shape: tuple, pool: int, strides: int) -> None:
+    """'same' pooling: -inf padding for max, the mean over the samples inside for average.
+
+    The odd lengths leave partial windows at the edges, where a zero-padded average would be
+    smaller than TensorFlow's; the bias-free z-rule conserves relevance through the pooling.
+    """
+    keras.utils.set_random_seed(3)
+    two_d = len(shape) == 3
+    layer = {
+        "max": L.MaxPooling2D if two_d else L.MaxPooling1D,
+        "avg": L.AveragePooling2D if two_d else L.AveragePooling1D,
+    }
+    conv = L.Conv2D if two_d else L.Conv1D
+    model = keras.Sequential(
+        [
+            keras.Input(shape),
+            conv(3, 3, padding="same", use_bias=False),  # no ReLU: negative values reach the pooling
+            layer[kind](pool, strides=strides, padding="same"),
+            L.Flatten(),
+            L.Dense(2, use_bias=False),
+        ]
+    )
+    x = _data((2, *shape)) - 1.0  # mostly negative: a zero-padded max would differ at the edges
+    with torch.no_grad():
+        ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
+    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    relevance = explain(model, x, "lrp_z", target_class=[0, 1])
+    np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), ours[[0, 1], [0, 1]], rtol=1e-3, atol=1e-5)
 
 
 def _conv(layer: torch.nn.Module) -> torch.nn.Module:

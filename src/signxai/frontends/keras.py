@@ -17,7 +17,10 @@ are transposed and ``Flatten`` flattens in channels-last order; Keras layers car
 activation (``Conv1D(..., activation='relu')``), so each becomes a linear module plus an
 activation module inside one container named like the Keras layer, whose output (after the
 activation) is what Grad-CAM uses for ``target_layer='<keras layer name>'``; ``padding='same'``
-with strides pads asymmetrically (more on the right), as TensorFlow does.
+with strides pads asymmetrically (more on the right), as TensorFlow does, inside the convolution
+(:class:`PaddedConv1d`), so that LRP's input-layer rules see the input, not a padded copy; pooling
+with ``padding='same'`` pads with -inf (max) or averages over the samples inside the input only
+(average), as TensorFlow does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from signxai.errors import InputError, UnsupportedModelError
@@ -47,6 +51,79 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "swish": nn.SiLU,
     "gelu": lambda: nn.GELU(approximate="tanh"),
 }
+
+
+class PaddedConv1d(nn.Conv1d):
+    """A Conv1d that zero-pads its own input first, by ``pads`` (left, right); any amounts.
+
+    The padding belongs to the layer, as in Keras, so rules that look at a layer's input (the
+    flat and w-square rules' normalisation, epsilon std_x, SIGN) see the unpadded input.
+    """
+
+    def __init__(self, *args: Any, pads: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of the padded input."""
+        return super().forward(F.pad(x, self.pads))
+
+
+class PaddedConv2d(nn.Conv2d):
+    """A Conv2d that zero-pads its own input first, by ``pads`` (torch's order: last axis first)."""
+
+    def __init__(self, *args: Any, pads: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of the padded input."""
+        return super().forward(F.pad(x, self.pads))
+
+
+class SamePadMaxPool1d(nn.MaxPool1d):
+    """TensorFlow's max pooling with ``padding='same'``: -inf pads (never the maximum)."""
+
+    def __init__(self, kernel_size: Any, stride: Any, pads: tuple[int, ...]) -> None:
+        super().__init__(kernel_size, stride)
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Max pooling of the -inf-padded input."""
+        return super().forward(F.pad(x, self.pads, value=-math.inf))
+
+
+class SamePadMaxPool2d(nn.MaxPool2d):
+    """TensorFlow's 2D max pooling with ``padding='same'``: -inf pads (never the maximum)."""
+
+    def __init__(self, kernel_size: Any, stride: Any, pads: tuple[int, ...]) -> None:
+        super().__init__(kernel_size, stride)
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Max pooling of the -inf-padded input."""
+        return super().forward(F.pad(x, self.pads, value=-math.inf))
+
+
+class SamePadAvgPool(nn.Module):
+    """TensorFlow's average pooling with ``padding='same'``: the mean over the samples inside.
+
+    The window sum of the zero-padded input divided by how many of the window's samples lie in
+    the input (not by the window size); LRP redistributes relevance in proportion to the inputs,
+    which that per-window divisor does not change.
+    """
+
+    def __init__(self, kernel_size: tuple[int, ...], stride: tuple[int, ...], pads: tuple[int, ...]) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.pads = kernel_size, stride, pads
+        pool: Any = nn.AvgPool1d if len(kernel_size) == 1 else nn.AvgPool2d
+        self.pool = pool(kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Average of the zero-padded input, rescaled to the samples inside the input."""
+        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+        inside = self.pool(F.pad(ones, self.pads))
+        return self.pool(F.pad(x, self.pads)) / inside
 
 
 class KerasLayer(nn.Module):
@@ -198,22 +275,36 @@ def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
             # w-square, std_x) see the input as Keras does, not a zero-padded copy of it
             conv.padding = tuple(left for left, _ in pads)
             body = conv
-        else:
+        else:  # asymmetric: a convolution that pads itself first, for the same reason
             flat = tuple(p for pair in reversed(pads) for p in pair)  # torch pads the last axis first
-            pad = nn.ZeroPad1d(flat) if dims == 1 else nn.ZeroPad2d(flat)
-            body = nn.Sequential(pad, conv)
+            padded = (PaddedConv1d if dims == 1 else PaddedConv2d)(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                stride=conv.stride,
+                dilation=conv.dilation,
+                bias=conv.bias is not None,
+                pads=flat,
+            )
+            padded.load_state_dict(conv.state_dict())
+            body = padded
     return KerasLayer(body, _activation(layer))
 
 
-def _pool(layer: Any, kind: str) -> nn.Module:
+def _pool(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
     dims = len(layer.pool_size)
-    if layer.padding != "valid":
-        raise UnsupportedModelError(
-            f"Keras layer '{layer.name}' ({type(layer).__name__}): only padding='valid' is mapped for pooling"
-        )
+    size, stride = tuple(layer.pool_size), tuple(layer.strides)
+    if layer.padding == "valid":
+        if kind == "max":
+            return (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)(size, stride)
+        return (nn.AvgPool1d if dims == 1 else nn.AvgPool2d)(size, stride)
+    if layer.padding != "same":
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': padding '{layer.padding}' is not mapped")
+    pads = [_same_padding(n, k, st, 1) for n, k, st in zip(input_shape[1:-1], size, stride, strict=True)]
+    flat = tuple(p for pair in reversed(pads) for p in pair)  # torch pads the last axis first
     if kind == "max":
-        return (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)(tuple(layer.pool_size), tuple(layer.strides))
-    return (nn.AvgPool1d if dims == 1 else nn.AvgPool2d)(tuple(layer.pool_size), tuple(layer.strides))
+        return (SamePadMaxPool1d if dims == 1 else SamePadMaxPool2d)(size, stride, flat)
+    return SamePadAvgPool(size, stride, flat)
 
 
 def _batch_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
@@ -269,9 +360,9 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     if name == "BatchNormalization":
         return _batch_norm(layer, input_shape)
     if name in ("MaxPooling1D", "MaxPooling2D"):
-        return _pool(layer, "max")
+        return _pool(layer, "max", input_shape)
     if name in ("AveragePooling1D", "AveragePooling2D"):
-        return _pool(layer, "avg")
+        return _pool(layer, "avg", input_shape)
     if name in ("GlobalAveragePooling1D", "GlobalAveragePooling2D"):
         return _global(layer, "avg", input_shape)
     if name in ("GlobalMaxPooling1D", "GlobalMaxPooling2D"):
