@@ -1,9 +1,10 @@
 """Relevance maps of the original SIGN package, for ``tests/methods/test_original_package.py``.
 
 Runs the original package's TensorFlow/iNNvestigate implementation (``signxai2==0.5.0``, which
-installs as the module ``signxai``, so it cannot share an environment with this project) on five
-small Keras models with random weights and non-zero biases (two with BatchNorm layers whose
-statistics are far from the identity, one of them residual with global average pooling), and
+installs as the module ``signxai``, so it cannot share an environment with this project) on eight
+small Keras models with random weights and non-zero biases (three with BatchNorm layers whose
+statistics are far from the identity: one residual with global average pooling, one with two
+convs on the input), and
 writes the weights, inputs and maps to ``tests/data/original_sign_reference.npz``. The test
 rebuilds the same models in Keras 3 and compares ``signxai.explain`` with these maps.
 
@@ -64,9 +65,39 @@ def build(keras: Any, kind: str) -> Any:
     """The test models, none ending in a softmax.
 
     A 1D CNN ('same' padding, max pooling), an MLP, a 2D CNN, a 1D CNN with BatchNorm after each
-    Conv/Dense, and a residual 1D CNN with BatchNorm, average and global average pooling.
+    Conv/Dense, a residual 1D CNN with BatchNorm, average and global average pooling, two convs on
+    the input concatenated, 'same' max pooling with causal convs, and strided 'same' 2D convs.
     """
     layers = keras.layers
+    if kind == "branches_bn":  # two convs read the input (multi-scale), concatenated, BatchNorm
+        inputs = keras.Input((64, 2))
+        both = layers.Concatenate()(
+            [layers.Conv1D(4, 3, padding="same")(inputs), layers.Conv1D(4, 7, padding="same")(inputs)]
+        )
+        h = layers.MaxPooling1D(2)(layers.Activation("relu")(layers.BatchNormalization()(both)))
+        return keras.Model(inputs, layers.Dense(3)(layers.Flatten()(h)))
+    if kind == "cnn_same_pool":  # 'same' max pooling on an odd length, tanh and causal convs
+        return keras.Sequential(
+            [
+                keras.Input((63, 2)),
+                layers.Conv1D(6, 5, padding="same", activation="tanh"),
+                layers.MaxPooling1D(2, padding="same"),
+                layers.Conv1D(6, 4, padding="causal", activation="relu"),
+                layers.Flatten(),
+                layers.Dense(3),
+            ]
+        )
+    if kind == "cnn2d_strided":  # strided 'same' convs (padded more on one side), average pooling
+        return keras.Sequential(
+            [
+                keras.Input((16, 16, 3)),
+                layers.Conv2D(6, 3, strides=2, padding="same", activation="relu"),
+                layers.AveragePooling2D(2),
+                layers.Conv2D(6, 3, padding="valid", activation="relu"),
+                layers.Flatten(),
+                layers.Dense(3),
+            ]
+        )
     if kind == "resnet_bn":  # a residual block (Add) and global average pooling, functional
         inputs = keras.Input((64, 2))
         h = layers.Activation("relu")(
@@ -130,7 +161,7 @@ def build(keras: Any, kind: str) -> Any:
     )
 
 
-KINDS = ("cnn", "mlp", "cnn2d", "cnn_bn", "resnet_bn")
+KINDS = ("cnn", "mlp", "cnn2d", "cnn_bn", "resnet_bn", "branches_bn", "cnn_same_pool", "cnn2d_strided")
 
 
 def _weights(model: Any, rng: np.random.Generator) -> list[np.ndarray]:
