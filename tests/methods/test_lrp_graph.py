@@ -64,6 +64,14 @@ class _Between(nn.Module):
             g = F.interpolate(g[..., ::2], size=8, mode="linear")
         elif self.operation == "upsample":
             g = self.up(g[..., ::2])
+        elif self.operation == "square":  # elementwise functions are activations: relevance passes
+            g = g**2
+        elif self.operation == "abs":
+            g = torch.abs(g)
+        elif self.operation == "exp":
+            g = g.exp() - 1.0
+        elif self.operation == "clamp_":
+            g.clamp_(max=0.2)  # in place, as a statement
         return self.fc(torch.relu(g).flatten(1))
 
 
@@ -82,6 +90,10 @@ OPERATIONS = [
     "matmul",
     "interpolate",
     "upsample",
+    "square",
+    "abs",
+    "exp",
+    "clamp_",
 ]
 
 

@@ -14,7 +14,8 @@ torch operation, including those written as Python operators inside ``forward``:
   also in place): the z-rule of that linear map, R_x = x * J^T (R / y), so a constant scale
   passes relevance unchanged instead of scaling it (dividing *by* an input-dependent tensor is
   not linear and raises an error);
-- element-wise activations called as functions (``torch.sigmoid``, ``F.gelu``, ...): relevance
+- element-wise activations called as functions (``torch.sigmoid``, ``F.gelu``, ..., also
+  ``abs``, ``pow``, ``exp``, ``log``, ``sqrt``, ``clamp`` and their in-place forms): relevance
   passes through, like zennit's ``Pass`` rule on activation modules;
 - products of two input-dependent tensors (attention, gating), and softmax other than the
   bypassed output activation: no LRP rule exists, so an error names them.
@@ -108,9 +109,51 @@ ELEMENTWISE = {
     F.hardsigmoid,
     F.logsigmoid,
     F.softsign,
+    # elementwise functions written out in a forward: activations too (relevance passes)
+    torch.abs,
+    T.abs,
+    T.__abs__,
+    torch.square,
+    T.square,
+    torch.pow,
+    T.pow,
+    T.__pow__,
+    T.__rpow__,
+    torch.exp,
+    T.exp,
+    torch.log,
+    T.log,
+    torch.sqrt,
+    T.sqrt,
+    torch.clamp,
+    T.clamp,
+    torch.clip,
+    T.clip,
+}
+#: In-place elementwise methods, and the out-of-place function each one computes.
+ELEMENTWISE_IN_PLACE = {
+    T.abs_: torch.abs,
+    T.pow_: torch.pow,
+    T.__ipow__: torch.pow,
+    T.exp_: torch.exp,
+    T.log_: torch.log,
+    T.sqrt_: torch.sqrt,
+    T.clamp_: torch.clamp,
+    T.clip_: torch.clip,
+    T.sigmoid_: torch.sigmoid,
+    T.tanh_: torch.tanh,
 }
 SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax, F.log_softmax}
-WATCHED = ADDITIONS | SUBTRACTIONS | REDUCTIONS | POOLINGS | PRODUCTS | ELEMENTWISE | SOFTMAX
+WATCHED = (
+    ADDITIONS
+    | SUBTRACTIONS
+    | REDUCTIONS
+    | POOLINGS
+    | PRODUCTS
+    | ELEMENTWISE
+    | set(ELEMENTWISE_IN_PLACE)
+    | SOFTMAX
+)
 
 
 def _stabilize(z: torch.Tensor) -> torch.Tensor:
@@ -233,7 +276,19 @@ class LRPGraphMode(TorchFunctionMode):
                 product = _with(IN_PLACE[func], args, 0, kwargs)
                 return args[0].copy_(_LinearZ.apply(args[0].clone(), product))
             return _LinearZ.apply(args[position], _with(func, args, position, kwargs))
+        elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and len(tracked) > 1:
+            raise UnsupportedModelError(
+                f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule"
+            )
+        elif func in ELEMENTWISE_IN_PLACE and _tracked(args[0]):  # written into the tensor
+            with torch.no_grad():
+                output = ELEMENTWISE_IN_PLACE[func](*args, **kwargs)
+            return args[0].copy_(_PassThrough.apply(args[0].clone(), output))
         elif func in ELEMENTWISE and _tracked(args[0]):
+            if kwargs.get("inplace"):  # F.relu6(x, inplace=True) and the like: also written into x
+                with torch.no_grad():
+                    output = func(*args, **{**kwargs, "inplace": False})
+                return args[0].copy_(_PassThrough.apply(args[0].clone(), output))
             with torch.no_grad():
                 output = func(*args, **kwargs)
             return _PassThrough.apply(args[0], output)
