@@ -41,7 +41,7 @@ T = torch.Tensor
 ADDITIONS = {torch.add, T.add, T.__add__, T.__radd__, T.__iadd__, T.add_}
 SUBTRACTIONS = {torch.sub, torch.subtract, T.sub, T.__sub__, T.__isub__, T.sub_}
 #: In-place forms, and the out-of-place operation each one computes.
-IN_PLACE = {
+IN_PLACE: dict[Any, Any] = {
     T.__iadd__: torch.add,
     T.add_: torch.add,
     T.__isub__: torch.sub,
@@ -131,7 +131,7 @@ ELEMENTWISE = {
     T.clip,
 }
 #: In-place elementwise methods, and the out-of-place function each one computes.
-ELEMENTWISE_IN_PLACE = {
+ELEMENTWISE_IN_PLACE: dict[Any, Any] = {
     T.abs_: torch.abs,
     T.pow_: torch.pow,
     T.__ipow__: torch.pow,
