@@ -137,3 +137,22 @@ def test_dividing_by_an_input_dependent_tensor_is_an_error() -> None:
     with pytest.raises(UnsupportedModelError, match="divides by an input-dependent tensor"):
         explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
     assert_unchanged(model, before)
+
+
+def test_an_in_place_product_into_a_constant_is_an_error() -> None:
+    """k.mul_(h) with a constant k: the product's relevance would have no path back to h."""
+
+    class IntoConstant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 4, 3, padding=1)
+            self.fc = nn.Linear(32, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.conv(x))
+            k = torch.ones_like(h).detach()
+            k.mul_(h)
+            return self.fc(k.flatten(1))
+
+    with pytest.raises(UnsupportedModelError, match="multiplies a constant tensor in place"):
+        explain(IntoConstant().eval(), torch.randn(2, 2, 8), "lrp_z", target_class=0)

@@ -272,6 +272,11 @@ class LRPGraphMode(TorchFunctionMode):
                     "LRP: the model divides by an input-dependent tensor (c / x is not linear in x); "
                     "LRP has no rule for it"
                 )
+            if func in IN_PLACE and position != 0:
+                raise UnsupportedModelError(
+                    f"LRP: the model multiplies a constant tensor in place by an input-dependent one "
+                    f"({getattr(func, '__name__', func)}); write it out of place (c = c * x)"
+                )
             if func in IN_PLACE:  # the product is written into x, as the model expects
                 product = _with(IN_PLACE[func], args, 0, kwargs)
                 return args[0].copy_(_LinearZ.apply(args[0].clone(), product))
