@@ -224,3 +224,65 @@ def test_bad_input_exits_2_with_one_line(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+PRE_ACTIVATION = '''
+import torch
+from torch import nn
+
+
+class PreActivation(nn.Module):
+    """A BatchNorm on the input and one after a residual sum: neither can be merged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm_in = nn.BatchNorm1d(1)
+        self.conv = nn.Conv1d(1, 4, 7, padding=3)
+        self.conv2 = nn.Conv1d(4, 4, 7, padding=3)
+        self.norm_sum = nn.BatchNorm1d(4)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(4, 2))
+
+    def forward(self, x):
+        h = torch.relu(self.conv(torch.relu(self.norm_in(x))))
+        return self.head(torch.relu(self.norm_sum(h + self.conv2(h))))
+'''
+
+
+def test_explain_batchnorm_option_reaches_the_lrp_methods(record_and_model, tmp_path: Path) -> None:
+    import os
+
+    record, _, _ = record_and_model
+    (tmp_path / "preact.py").write_text(PRE_ACTIVATION)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from preact import PreActivation  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path))
+    torch.manual_seed(3)
+    model = PreActivation().eval()
+    state = tmp_path / "state.pt"
+    torch.save(model.state_dict(), state)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    base = [
+        str(SCRIPT),
+        "explain",
+        str(record),
+        "--model",
+        str(state),
+        "--model-class",
+        "preact:PreActivation",
+    ]
+    base += ["--window", "2000", "--method", "gradient", "--method", "lrp_epsilon_0_1", "--quiet"]
+    refused = subprocess.run([*base, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "batchnorm='innvestigate'" in refused.stderr
+    out = tmp_path / "b"
+    result = subprocess.run(
+        [*base, "--batchnorm", "innvestigate", "--target", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    direct = explain(model, saved["inputs"], "lrp_epsilon_0_1", target_class=1, batchnorm="innvestigate")
+    np.testing.assert_allclose(saved["relevance/lrp_epsilon_0_1"], direct, rtol=1e-5, atol=1e-7)

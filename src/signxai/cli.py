@@ -224,6 +224,14 @@ def _load_record(
     show_default=True,
     help="Explain the logit behind a final Sigmoid/Softmax, or the output.",
 )
+@click.option(
+    "--batchnorm",
+    type=click.Choice(["merge", "innvestigate"]),
+    default="merge",
+    show_default=True,
+    help="LRP methods: merge each BatchNorm into its Conv/Linear, or keep it as a z-rule layer "
+    "(the original SIGN package's handling; also for BatchNorms no Conv/Linear feeds).",
+)
 @click.option("--leads", multiple=True, help="Leads to use (repeat; default all).")
 @click.option("--start", type=float, default=None, help="Start in seconds.")
 @click.option("--duration", type=float, default=None, help="Duration in seconds.")
@@ -248,6 +256,7 @@ def explain_command(
     methods_: tuple[str, ...],
     target: int | None,
     explain_output: str,
+    batchnorm: str,
     leads: tuple[str, ...],
     start: float | None,
     duration: float | None,
@@ -260,6 +269,7 @@ def explain_command(
     """Explain a model's decision on RECORD (WFDB record path, .npy, .npz or .csv)."""
     from signxai.api import explain
     from signxai.ecg.preprocess import windows
+    from signxai.methods import parse
 
     try:
         chosen = _check_methods(methods_)
@@ -273,7 +283,10 @@ def explain_command(
         progress = _Progress(len(chosen), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
         for method in chosen:
-            result = explain(model, inputs, method, target_class=target, explain_output=explain_output)
+            extra = {"batchnorm": batchnorm} if parse(method).family.name == "lrp" else {}
+            result = explain(
+                model, inputs, method, target_class=target, explain_output=explain_output, **extra
+            )
             relevance[method] = result[0] if isinstance(result, tuple) else result
             progress(method)
         progress.close()
