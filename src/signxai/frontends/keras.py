@@ -53,56 +53,36 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-class PaddedConv1d(nn.Conv1d):
-    """A Conv1d that zero-pads its own input first, by ``pads`` (left, right); any amounts.
+class _PadsFirst:
+    """Mixin: the module pads its own input first (``pads`` in torch's order, last axis first).
 
     The padding belongs to the layer, as in Keras, so rules that look at a layer's input (the
     flat and w-square rules' normalisation, epsilon std_x, SIGN) see the unpadded input.
     """
 
-    def __init__(self, *args: Any, pads: tuple[int, ...], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, pads: tuple[int, ...], value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pads = pads
+        self.pads, self.pad_value = pads, value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolution of the padded input."""
-        return super().forward(F.pad(x, self.pads))
+        """The layer applied to the padded input."""
+        return super().forward(F.pad(x, self.pads, value=self.pad_value))  # type: ignore[misc]
 
 
-class PaddedConv2d(nn.Conv2d):
-    """A Conv2d that zero-pads its own input first, by ``pads`` (torch's order: last axis first)."""
-
-    def __init__(self, *args: Any, pads: tuple[int, ...], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pads = pads
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolution of the padded input."""
-        return super().forward(F.pad(x, self.pads))
+class PaddedConv1d(_PadsFirst, nn.Conv1d):
+    """A Conv1d that zero-pads its own input first, by any amounts on either side."""
 
 
-class SamePadMaxPool1d(nn.MaxPool1d):
-    """TensorFlow's max pooling with ``padding='same'``: -inf pads (never the maximum)."""
-
-    def __init__(self, kernel_size: Any, stride: Any, pads: tuple[int, ...]) -> None:
-        super().__init__(kernel_size, stride)
-        self.pads = pads
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Max pooling of the -inf-padded input."""
-        return super().forward(F.pad(x, self.pads, value=-math.inf))
+class PaddedConv2d(_PadsFirst, nn.Conv2d):
+    """A Conv2d that zero-pads its own input first, by any amounts on either side."""
 
 
-class SamePadMaxPool2d(nn.MaxPool2d):
-    """TensorFlow's 2D max pooling with ``padding='same'``: -inf pads (never the maximum)."""
+class SamePadMaxPool1d(_PadsFirst, nn.MaxPool1d):
+    """TensorFlow's max pooling with ``padding='same'`` (pass ``value=-inf``: never the maximum)."""
 
-    def __init__(self, kernel_size: Any, stride: Any, pads: tuple[int, ...]) -> None:
-        super().__init__(kernel_size, stride)
-        self.pads = pads
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Max pooling of the -inf-padded input."""
-        return super().forward(F.pad(x, self.pads, value=-math.inf))
+class SamePadMaxPool2d(_PadsFirst, nn.MaxPool2d):
+    """TensorFlow's 2D max pooling with ``padding='same'`` (pass ``value=-inf``)."""
 
 
 class SamePadAvgPool(nn.Module):
@@ -303,7 +283,7 @@ def _pool(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
     pads = [_same_padding(n, k, st, 1) for n, k, st in zip(input_shape[1:-1], size, stride, strict=True)]
     flat = tuple(p for pair in reversed(pads) for p in pair)  # torch pads the last axis first
     if kind == "max":
-        return (SamePadMaxPool1d if dims == 1 else SamePadMaxPool2d)(size, stride, flat)
+        return (SamePadMaxPool1d if dims == 1 else SamePadMaxPool2d)(size, stride, pads=flat, value=-math.inf)
     return SamePadAvgPool(size, stride, flat)
 
 
