@@ -866,3 +866,25 @@ def test_a_conv_subclass_with_its_own_forward_is_explained_like_pad_then_conv() 
             )
             < 1e-5
         )
+
+
+@pytest.mark.parametrize(
+    "pad", [nn.ReflectionPad1d(2), nn.ReplicationPad1d(2), nn.ConstantPad1d(2, 0.0), nn.CircularPad1d(2)]
+)
+def test_padding_modules_pass_relevance_back_to_the_padded_samples(pad: nn.Module) -> None:
+    """Copies of samples (reflect, replicate, circular) give their relevance back to the sample."""
+    torch.manual_seed(8)
+    model = nn.Sequential(
+        nn.Conv1d(2, 4, 3, padding=1, bias=False),
+        nn.ReLU(),
+        pad,
+        nn.Conv1d(4, 4, 5, bias=False),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32, 2, bias=False),
+    ).eval()
+    x = torch.randn(3, 2, 8)
+    relevance = explain(model, x, "lrp_z", target_class=1)
+    with torch.no_grad():
+        logit = model(x)[:, 1].numpy()
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=1e-4, atol=1e-6)

@@ -79,6 +79,16 @@ PASSIVE = (
     nn.Identity,
     nn.ZeroPad1d,
     nn.ZeroPad2d,
+    # the other paddings copy input samples (their relevance flows back to the copied sample) or
+    # add constants (whose relevance is absorbed, like a bias's)
+    nn.ConstantPad1d,
+    nn.ConstantPad2d,
+    nn.ReflectionPad1d,
+    nn.ReflectionPad2d,
+    nn.ReplicationPad1d,
+    nn.ReplicationPad2d,
+    nn.CircularPad1d,
+    nn.CircularPad2d,
     nn.Upsample,  # F.interpolate inside, which the graph mode explains by the z-rule
 )
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
