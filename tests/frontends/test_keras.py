@@ -319,3 +319,23 @@ def test_pooling_with_same_padding_is_tensorflows(kind: str, shape: tuple, pool:
 
 def _conv(layer: torch.nn.Module) -> torch.nn.Module:
     return next(m for m in layer.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)))
+
+
+def test_more_signal_layers_are_mapped_with_parity() -> None:
+    """LeakyReLU, ELU, ReLU(max_value), UpSampling1D, Cropping1D, Subtract, Average, leaky_relu."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((40, 2))
+    h = L.Conv1D(4, 5, padding="same", activation="leaky_relu")(inputs)
+    h = L.LeakyReLU(negative_slope=0.1)(L.Conv1D(4, 3, padding="same")(h))
+    a = L.ELU(alpha=0.5)(L.Conv1D(4, 3, padding="same")(h))
+    b = L.ReLU(max_value=0.3)(L.Conv1D(4, 3, padding="same")(h))
+    h = L.Average()([L.Subtract()([a, b]), h])
+    h = L.Cropping1D((3, 1))(L.UpSampling1D(2)(L.MaxPooling1D(2)(h)))
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(h)))
+    x = _data((3, 40, 2))
+    with torch.no_grad():
+        ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
+    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    for method in ("gradient", "lrp_epsilon_0_1", "lrpsign_z"):
+        relevance = explain(model, x, method, target_class=[0, 1, 2])
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0

@@ -50,6 +50,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
     "swish": nn.SiLU,
     "gelu": lambda: nn.GELU(approximate="tanh"),
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),  # Keras's default slope for the activation function
 }
 
 
@@ -170,7 +171,38 @@ class Concatenate(nn.Module):
         return torch.cat(inputs, dim=torch_axis)
 
 
-for _passive in (ChannelsLastReshape, Add, Concatenate):
+class Subtract(nn.Module):
+    """Keras ``Subtract``: the first input minus the second."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """a - b."""
+        return a - b
+
+
+class Average(nn.Module):
+    """Keras ``Average``: the mean of the inputs (a sum, then a constant scale)."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Mean of all inputs."""
+        total = inputs[0]
+        for other in inputs[1:]:
+            total = total + other
+        return total / len(inputs)
+
+
+class Cropping1D(nn.Module):
+    """Keras ``Cropping1D``: drop samples at the start and the end of the time axis."""
+
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__()
+        self.start, self.end = start, end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The cropped tensor (time is the last axis here)."""
+        return x[..., self.start : x.shape[-1] - self.end]
+
+
+for _passive in (ChannelsLastReshape, Add, Concatenate, Subtract, Average, Cropping1D):
     register_passive(_passive)
 
 
@@ -356,9 +388,26 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     if name == "Activation":
         return _activation(layer)
     if name == "ReLU":
-        if layer.max_value is not None or float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
-            raise UnsupportedModelError(f"Keras layer '{layer.name}': only the plain ReLU is mapped")
+        if float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}': ReLU with negative_slope or threshold is not mapped "
+                "(use LeakyReLU)"
+            )
+        if layer.max_value is not None:  # ReLU6 and the like
+            return nn.Hardtanh(0.0, float(layer.max_value))
         return nn.ReLU()
+    if name == "LeakyReLU":
+        return nn.LeakyReLU(float(layer.negative_slope))
+    if name == "ELU":
+        return nn.ELU(float(layer.alpha))
+    if name == "UpSampling1D":
+        return nn.Upsample(scale_factor=int(layer.size), mode="nearest")
+    if name == "Cropping1D":
+        return Cropping1D(*(int(c) for c in layer.cropping))
+    if name == "Subtract":
+        return Subtract()
+    if name == "Average":
+        return Average()
     if name == "Softmax":
         return nn.Softmax(dim=1)
     if name == "Add":
@@ -394,9 +443,15 @@ SUPPORTED = (
     "Dropout",
     "Activation",
     "ReLU",
+    "LeakyReLU",
+    "ELU",
     "Softmax",
     "Add",
+    "Subtract",
+    "Average",
     "Concatenate",
+    "UpSampling1D",
+    "Cropping1D",
     "ZeroPadding1D",
     "ZeroPadding2D",
 )
