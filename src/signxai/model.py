@@ -191,9 +191,15 @@ class ModelView:
         if output.ndim == 1:
             output = output[:, None]
         if output.ndim != 2 or output.shape[0] != x.shape[0]:
+            hint = (
+                " (an output per time step or pixel: wrap the model so that it returns the scores "
+                "to explain, e.g. the mean over time or one time step, as (batch, classes))"
+                if output.ndim > 2 and output.shape[0] == x.shape[0]
+                else ""
+            )
             raise UnsupportedModelError(
                 f"the model output must be (batch, classes); for input {tuple(x.shape)} it is "
-                f"{tuple(output.shape)}"
+                f"{tuple(output.shape)}{hint}"
             )
         return output
 
