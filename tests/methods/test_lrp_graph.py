@@ -156,3 +156,27 @@ def test_an_in_place_product_into_a_constant_is_an_error() -> None:
 
     with pytest.raises(UnsupportedModelError, match="multiplies a constant tensor in place"):
         explain(IntoConstant().eval(), torch.randn(2, 2, 8), "lrp_z", target_class=0)
+
+
+@pytest.mark.parametrize("normalise", ["layer_norm", "normalize", "group_norm"])
+def test_a_functional_normalisation_is_an_error(normalise: str) -> None:
+    class Normalised(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 4, 3, padding=1)
+            self.fc = nn.Linear(32, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.conv(x))
+            if normalise == "layer_norm":
+                h = F.layer_norm(h, h.shape[-1:])
+            elif normalise == "normalize":
+                h = F.normalize(h, dim=1)
+            else:
+                h = F.group_norm(h, 2)
+            return self.fc(h.flatten(1))
+
+    model = Normalised().eval()
+    with pytest.raises(UnsupportedModelError, match=f"by their own statistics \\({normalise}\\)"):
+        explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
+    assert np.isfinite(explain(model, torch.randn(2, 2, 8), "gradient", target_class=0)).all()

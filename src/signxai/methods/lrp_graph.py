@@ -17,8 +17,9 @@ torch operation, including those written as Python operators inside ``forward``:
 - element-wise activations called as functions (``torch.sigmoid``, ``F.gelu``, ..., also
   ``abs``, ``pow``, ``exp``, ``log``, ``sqrt``, ``clamp`` and their in-place forms): relevance
   passes through, like zennit's ``Pass`` rule on activation modules;
-- products of two input-dependent tensors (attention, gating), and softmax other than the
-  bypassed output activation: no LRP rule exists, so an error names them.
+- products of two input-dependent tensors (attention, gating), softmax other than the bypassed
+  output activation, and functional normalisations (``F.layer_norm``, ``F.normalize``, ...): no
+  LRP rule exists, so an error names them.
 
 "Input-dependent" means ``requires_grad``: during an explanation the model's parameters do not
 require gradients, so only tensors computed from the explained input do.
@@ -144,6 +145,9 @@ ELEMENTWISE_IN_PLACE: dict[Any, Any] = {
     T.tanh_: torch.tanh,
 }
 SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax, F.log_softmax}
+#: Normalisations by statistics of the input itself, written functionally (the modules are caught
+#: as modules without a rule): no LRP rule, and their gradient is no relevance.
+NORMALISATIONS = {F.layer_norm, F.group_norm, F.instance_norm, F.local_response_norm, F.normalize}
 WATCHED = (
     ADDITIONS
     | SUBTRACTIONS
@@ -153,6 +157,7 @@ WATCHED = (
     | ELEMENTWISE
     | set(ELEMENTWISE_IN_PLACE)
     | SOFTMAX
+    | NORMALISATIONS
 )
 
 
@@ -242,7 +247,7 @@ class LRPGraphMode(TorchFunctionMode):
         if not tracked:
             return func(*args, **kwargs)
         self.handled += func in WATCHED
-        if "out" in kwargs:
+        if kwargs.get("out") is not None:
             return func(*args, **kwargs)
         if func in ADDITIONS or func in SUBTRACTIONS:
             if len(args) >= 2 and len(tracked) == 2:
@@ -299,6 +304,11 @@ class LRPGraphMode(TorchFunctionMode):
             return _PassThrough.apply(args[0], output)
         elif func in SOFTMAX:
             self.softmax_calls += 1
+        elif func in NORMALISATIONS:
+            raise UnsupportedModelError(
+                f"LRP: the model normalises input-dependent values by their own statistics "
+                f"({getattr(func, '__name__', func)}); LRP has no rule for it"
+            )
         return func(*args, **kwargs)
 
     def check(self, bypassed: nn.Module | None) -> None:
