@@ -888,3 +888,59 @@ def test_padding_modules_pass_relevance_back_to_the_padded_samples(pad: nn.Modul
     with torch.no_grad():
         logit = model(x)[:, 1].numpy()
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=1e-4, atol=1e-6)
+
+
+class _RibeiroBlock(nn.Module):
+    """The residual unit of Ribeiro et al. 2020 (12-lead ECG): its BatchNorm follows the sum."""
+
+    def __init__(self, n_in: int, n_out: int, down: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(n_in, n_out, 17, padding=8, bias=False)
+        self.bn1 = nn.BatchNorm1d(n_out)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv1d(n_out, n_out, 17, stride=down, padding=8, bias=False)
+        self.skip = nn.Sequential(nn.MaxPool1d(down, down), nn.Conv1d(n_in, n_out, 1, bias=False))
+        self.bn2 = nn.BatchNorm1d(n_out)
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.skip(y)
+        x = self.conv2(self.relu1(self.bn1(self.conv1(x)))) + y
+        return self.relu2(self.bn2(x)), x  # the un-normalised sum is the next skip
+
+
+class _Ribeiro(nn.Module):
+    """A small instance of the ECG ResNet of Ribeiro et al., Nat. Commun. 2020."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(12, 16, 17, padding=8, bias=False)
+        self.bn = nn.BatchNorm1d(16)
+        self.relu = nn.ReLU()
+        self.blocks = nn.ModuleList([_RibeiroBlock(16, 24, 4), _RibeiroBlock(24, 32, 4)])
+        self.fc = nn.Linear(32 * 16, 6, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = y = self.relu(self.bn(self.conv(x)))
+        for block in self.blocks:
+            x, y = block(x, y)
+        return self.fc(x.flatten(1))
+
+
+def test_the_ribeiro_2020_ecg_resnet_needs_and_gets_batchnorm_innvestigate() -> None:
+    torch.manual_seed(9)
+    model = _linear_batch_norms(_Ribeiro())
+    x = torch.randn(2, 12, 256)
+    before = snapshot(model)
+    with pytest.raises(
+        UnsupportedModelError, match="'blocks.0.bn2' cannot be merged.*batchnorm='innvestigate'"
+    ):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
+    relevance = explain(model, x, "lrp_z", target_class=[1, 4], batchnorm="innvestigate")
+    assert_unchanged(model, before)
+    with torch.no_grad():
+        logits = model(x)[[0, 1], [1, 4]].numpy()
+    # no biases, BatchNorms without mean and shift: every rule conserves (up to the stabilisers)
+    np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), logits, rtol=2e-3, atol=1e-5)
+    signed = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, batchnorm="innvestigate")
+    assert signed.shape == x.shape and np.isfinite(signed).all()
