@@ -179,15 +179,12 @@ class Subtract(nn.Module):
         return a - b
 
 
-class Average(nn.Module):
-    """Keras ``Average``: the mean of the inputs (a sum, then a constant scale)."""
+class Average(Add):
+    """Keras ``Average``: the mean of the inputs (the sum, then a constant scale)."""
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Mean of all inputs."""
-        total = inputs[0]
-        for other in inputs[1:]:
-            total = total + other
-        return total / len(inputs)
+        return super().forward(*inputs) / len(inputs)
 
 
 class Cropping1D(nn.Module):

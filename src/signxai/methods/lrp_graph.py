@@ -205,6 +205,16 @@ class _LinearZ(torch.autograd.Function):
         return x * grad, None
 
 
+def _written_into(x: torch.Tensor, rule: Any) -> torch.Tensor:
+    """An in-place operation kept in place for the model: ``x`` becomes ``rule(copy of x)``.
+
+    ``rule`` builds the operation's result with its relevance rule; the copy keeps the
+    autograd graph to ``x``'s old value, and ``copy_`` writes the result into ``x`` itself (a
+    statement such as ``g.add_(h)`` whose result the model never reads changes ``g``).
+    """
+    return x.copy_(rule(x.clone()))
+
+
 def _with(func: Any, args: tuple[Any, ...], position: int, kwargs: Any) -> Any:
     """``t -> func(*args)`` with ``t`` in place of ``args[position]``."""
 
@@ -252,8 +262,8 @@ class LRPGraphMode(TorchFunctionMode):
         if func in ADDITIONS or func in SUBTRACTIONS:
             if len(args) >= 2 and len(tracked) == 2:
                 scale = kwargs.get("alpha", 1) * (-1 if func in SUBTRACTIONS else 1)
-                if func in IN_PLACE:  # the sum is written into a, as the model expects
-                    return args[0].copy_(_ProportionalSum.apply(args[0].clone(), args[1], scale))
+                if func in IN_PLACE:
+                    return _written_into(args[0], lambda a: _ProportionalSum.apply(a, args[1], scale))
                 return _ProportionalSum.apply(args[0], args[1], scale)
         elif func in REDUCTIONS and _tracked(args[0]):
             if len(args) > 1 or "dim" in kwargs:
@@ -282,25 +292,23 @@ class LRPGraphMode(TorchFunctionMode):
                     f"LRP: the model multiplies a constant tensor in place by an input-dependent one "
                     f"({getattr(func, '__name__', func)}); write it out of place (c = c * x)"
                 )
-            if func in IN_PLACE:  # the product is written into x, as the model expects
+            if func in IN_PLACE:
                 product = _with(IN_PLACE[func], args, 0, kwargs)
-                return args[0].copy_(_LinearZ.apply(args[0].clone(), product))
+                return _written_into(args[0], lambda a: _LinearZ.apply(a, product))
             return _LinearZ.apply(args[position], _with(func, args, position, kwargs))
         elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and len(tracked) > 1:
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule"
             )
-        elif func in ELEMENTWISE_IN_PLACE and _tracked(args[0]):  # written into the tensor
+        elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and _tracked(args[0]):
+            # x.clamp_(...) and F.relu6(x, inplace=True) are computed out of place, then written into x
+            in_place = func in ELEMENTWISE_IN_PLACE or bool(kwargs.get("inplace"))
             with torch.no_grad():
-                output = ELEMENTWISE_IN_PLACE[func](*args, **kwargs)
-            return args[0].copy_(_PassThrough.apply(args[0].clone(), output))
-        elif func in ELEMENTWISE and _tracked(args[0]):
-            if kwargs.get("inplace"):  # F.relu6(x, inplace=True) and the like: also written into x
-                with torch.no_grad():
-                    output = func(*args, **{**kwargs, "inplace": False})
-                return args[0].copy_(_PassThrough.apply(args[0].clone(), output))
-            with torch.no_grad():
-                output = func(*args, **kwargs)
+                output = ELEMENTWISE_IN_PLACE.get(func, func)(
+                    *args, **({**kwargs, "inplace": False} if kwargs.get("inplace") else kwargs)
+                )
+            if in_place:
+                return _written_into(args[0], lambda a: _PassThrough.apply(a, output))
             return _PassThrough.apply(args[0], output)
         elif func in SOFTMAX:
             self.softmax_calls += 1
