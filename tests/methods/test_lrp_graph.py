@@ -9,6 +9,8 @@ pass, so the map explained another function; linear interpolation lost 14 % of t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -121,62 +123,49 @@ def test_a_constant_scale_passes_relevance_unchanged() -> None:
     assert np.linalg.norm(halved - 0.5 * plain) / np.linalg.norm(0.5 * plain) < 1e-3
 
 
+class _ConvThen(nn.Module):
+    """conv -> ReLU -> ``middle`` -> linear: one functional operation to refuse."""
+
+    def __init__(self, middle: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.middle = middle
+        self.conv = nn.Conv1d(2, 4, 3, padding=1)
+        self.fc = nn.Linear(32, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.middle(torch.relu(self.conv(x))).flatten(1))
+
+
 def test_dividing_by_an_input_dependent_tensor_is_an_error() -> None:
-    class Ratio(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv1d(2, 4, 3, padding=1)
-            self.fc = nn.Linear(32, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = torch.relu(self.conv(x)) + 1.0
-            return self.fc((1.0 / h).flatten(1))
-
-    model = Ratio().eval()
+    model = _ConvThen(lambda h: 1.0 / (h + 1.0)).eval()
     before = snapshot(model)
     with pytest.raises(UnsupportedModelError, match="divides by an input-dependent tensor"):
         explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
     assert_unchanged(model, before)
 
 
+def _into_constant(h: torch.Tensor) -> torch.Tensor:
+    k = torch.ones_like(h).detach()
+    k.mul_(h)
+    return k
+
+
 def test_an_in_place_product_into_a_constant_is_an_error() -> None:
     """k.mul_(h) with a constant k: the product's relevance would have no path back to h."""
-
-    class IntoConstant(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv1d(2, 4, 3, padding=1)
-            self.fc = nn.Linear(32, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = torch.relu(self.conv(x))
-            k = torch.ones_like(h).detach()
-            k.mul_(h)
-            return self.fc(k.flatten(1))
-
     with pytest.raises(UnsupportedModelError, match="multiplies a constant tensor in place"):
-        explain(IntoConstant().eval(), torch.randn(2, 2, 8), "lrp_z", target_class=0)
+        explain(_ConvThen(_into_constant).eval(), torch.randn(2, 2, 8), "lrp_z", target_class=0)
 
 
-@pytest.mark.parametrize("normalise", ["layer_norm", "normalize", "group_norm"])
+NORMALISATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "layer_norm": lambda h: F.layer_norm(h, h.shape[-1:]),
+    "normalize": lambda h: F.normalize(h, dim=1),
+    "group_norm": lambda h: F.group_norm(h, 2),
+}
+
+
+@pytest.mark.parametrize("normalise", list(NORMALISATIONS))
 def test_a_functional_normalisation_is_an_error(normalise: str) -> None:
-    class Normalised(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv1d(2, 4, 3, padding=1)
-            self.fc = nn.Linear(32, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = torch.relu(self.conv(x))
-            if normalise == "layer_norm":
-                h = F.layer_norm(h, h.shape[-1:])
-            elif normalise == "normalize":
-                h = F.normalize(h, dim=1)
-            else:
-                h = F.group_norm(h, 2)
-            return self.fc(h.flatten(1))
-
-    model = Normalised().eval()
+    model = _ConvThen(NORMALISATIONS[normalise]).eval()
     with pytest.raises(UnsupportedModelError, match=f"by their own statistics \\({normalise}\\)"):
         explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
     assert np.isfinite(explain(model, torch.randn(2, 2, 8), "gradient", target_class=0)).all()
