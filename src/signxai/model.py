@@ -87,6 +87,10 @@ class ModelView:
         }
         self._inside = True
         try:
+            # a torch.compile'd model (or submodule) runs eagerly here: compiled code ignores the
+            # backward hooks of guided backprop and deconvnet (silently wrong maps) and recompiles
+            # for every hook the other methods add
+            self._saved["stance"] = torch.compiler.set_stance("force_eager")
             # an exported graph's train/eval behaviour is fixed at export
             if not self.exported and any(training for _, training in self._saved["training"]):
                 model.eval()
@@ -116,6 +120,8 @@ class ModelView:
         for parameter, requires_grad in self._saved.get("requires_grad", []):
             if parameter.requires_grad != requires_grad:
                 parameter.requires_grad_(requires_grad)
+        if "stance" in self._saved:
+            self._saved.pop("stance").__exit__(None, None, None)
         if "flush" in self._saved:
             torch.set_flush_denormal(self._saved["flush"])
             torch.set_grad_enabled(self._saved["grad_enabled"])
