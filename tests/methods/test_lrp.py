@@ -842,6 +842,31 @@ class _PadsItself(nn.Conv1d):
         return super().forward(F.pad(x, (2, 0)))
 
 
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrp_z", "lrpsign_epsilon_0_1"])
+def test_convs_with_padding_same_and_even_kernels_agree_with_zennit(method: str) -> None:
+    """torch pads such a conv's input on one side before convolving (an internal error before)."""
+    torch.manual_seed(3)
+    model = nn.Sequential(
+        nn.Conv1d(2, 4, 4, padding="same"),
+        nn.ReLU(),
+        nn.Conv1d(4, 4, 3, padding="same", dilation=3),
+        nn.ReLU(),
+        nn.Conv1d(4, 4, 2, padding="same", dilation=2),  # 2 * (2 - 1) even: symmetric
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 12, 3),
+    ).eval()
+    x = torch.randn(3, 2, 12)
+    rule = Epsilon(0.1) if "0_1" in method else Epsilon(1e-7)
+    if method.startswith("lrpsign"):
+        composite = SpecialFirstLayerMapComposite(_base_map(rule), [(Convolution, Epsilon(1e-7))])
+        expected = torch.sign(x) + (x == 0) * 1.0
+        expected = expected * _zennit(model, composite, x, [2, 0, 1]) / x
+    else:
+        expected = _zennit(model, LayerMapComposite(_base_map(rule)), x, [2, 0, 1])
+    assert rel_error(explain(model, x, method, target_class=[2, 0, 1]), expected) < 1e-4
+
+
 def test_a_conv_subclass_with_its_own_forward_is_explained_like_pad_then_conv() -> None:
     torch.manual_seed(7)
     own = nn.Sequential(_PadsItself(2, 4, 3), nn.ReLU(), _PadsItself(4, 4, 3), nn.Flatten(), nn.Linear(32, 2))

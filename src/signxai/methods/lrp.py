@@ -31,6 +31,7 @@ from zennit.rules import Flat, WSquare, ZBox, ZPlus
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_graph import LRPGraphMode
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
+from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
     ALPHA_BETA_BIAS,
     EpsilonRule,
@@ -577,6 +578,11 @@ def lrp_hooks(
 def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Layer-wise relevance propagation from R = z at the target, in one backward pass."""
     view.require_hooks("LRP")
+    with plain_weights(view.model):
+        return _lrp(view, x, target, params)
+
+
+def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     structure = probe_structure(view, x)
     merge = batch_norm_plan(structure, params["batchnorm"], params["input_rule"])
     conv_hook, linear_hook = LAYER_RULES[params["rule"]].make(params)

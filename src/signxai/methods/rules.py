@@ -95,10 +95,18 @@ _CONV_FORWARDS = (torch.nn.Conv1d.forward, torch.nn.Conv2d.forward, torch.nn.Con
 def _takes_input_directly(module: torch.nn.Module) -> bool:
     """Whether the module's autograd node always has the module's input as one of its inputs.
 
-    True for torch's own Conv forward with zero padding; a subclass with its own ``forward``
-    (one that pads or rescales its input first) gets the Identity node like any other layer.
+    True for torch's own Conv forward with symmetric zero padding. A subclass with its own
+    ``forward`` (one that pads or rescales its input first), and ``padding='same'`` with an odd
+    ``dilation * (kernel - 1)`` (torch pads such an input on one side before the convolution, so
+    the node takes the padded copy), get the Identity node like any other layer.
     """
-    return type(module).forward in _CONV_FORWARDS and getattr(module, "padding_mode", None) == "zeros"
+    if type(module).forward not in _CONV_FORWARDS or getattr(module, "padding_mode", None) != "zeros":
+        return False
+    conv: Any = module  # nn.Module attributes are typed Tensor | Module
+    if conv.padding == "same":
+        pairs = zip(conv.dilation, conv.kernel_size, strict=True)
+        return all(dilation * (kernel - 1) % 2 == 0 for dilation, kernel in pairs)
+    return True
 
 
 class ProjectionHook(BasicHook):
