@@ -969,3 +969,70 @@ def test_the_ribeiro_2020_ecg_resnet_needs_and_gets_batchnorm_innvestigate() -> 
     np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), logits, rtol=2e-3, atol=1e-5)
     signed = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, batchnorm="innvestigate")
     assert signed.shape == x.shape and np.isfinite(signed).all()
+
+
+class _Chomp1d(nn.Module):
+    """The TCN's (Bai et al. 2018) causal crop: a parameter-free module of the user's."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, : -self.size].contiguous()
+
+
+class _TemporalBlock(nn.Module):
+    def __init__(self, n_in: int, n_out: int, dilation: int, chomp_module: bool) -> None:
+        super().__init__()
+        pad = 2 * dilation
+        self.conv1 = nn.utils.parametrizations.weight_norm(
+            nn.Conv1d(n_in, n_out, 3, padding=pad, dilation=dilation, bias=False)
+        )
+        self.conv2 = nn.utils.parametrizations.weight_norm(
+            nn.Conv1d(n_out, n_out, 3, padding=pad, dilation=dilation, bias=False)
+        )
+        self.pad, self.chomp_module = pad, chomp_module
+        self.chomp = _Chomp1d(pad)
+        self.downsample = nn.Conv1d(n_in, n_out, 1, bias=False) if n_in != n_out else None
+
+    def _crop(self, h: torch.Tensor) -> torch.Tensor:
+        return self.chomp(h) if self.chomp_module else h[:, :, : -self.pad]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self._crop(self.conv2(torch.relu(self._crop(self.conv1(x))))))
+        return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class _TCN(nn.Module):
+    def __init__(self, chomp_module: bool) -> None:
+        super().__init__()
+        widths = [2, 8, 8, 8]
+        self.blocks = nn.Sequential(
+            *(_TemporalBlock(widths[i], widths[i + 1], 2**i, chomp_module) for i in range(3))
+        )
+        self.linear = nn.Linear(8, 4, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.blocks(x)[:, :, -1])
+
+
+def test_a_temporal_convolutional_network_conserves_and_its_chomp_module_is_its_slice() -> None:
+    """Bai et al.'s TCN (weight-normalised dilated causal convs, Chomp1d, residual sums): before,
+    LRP refused the Chomp1d modules (no rule) and the weight-normalised convs."""
+    torch.manual_seed(0)
+    model, sliced = _TCN(chomp_module=True).eval(), _TCN(chomp_module=False).eval()
+    sliced.load_state_dict(model.state_dict())
+    x = torch.randn(3, 2, 48)
+    target = [0, 3, 1]
+    logits = model(x).detach()[torch.arange(3), torch.tensor(target)].numpy()
+    relevance = explain(model, x, "lrp_z", target_class=target)
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-4)
+    for method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_1_std_x", "lrp_alpha_1_beta_0"):
+        assert (
+            rel_error(
+                explain(model, x, method, target_class=target),
+                explain(sliced, x, method, target_class=target),
+            )
+            < 1e-6
+        )

@@ -169,3 +169,56 @@ def test_a_functional_normalisation_is_an_error(normalise: str) -> None:
     with pytest.raises(UnsupportedModelError, match=f"by their own statistics \\({normalise}\\)"):
         explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
     assert np.isfinite(explain(model, torch.randn(2, 2, 8), "gradient", target_class=0)).all()
+
+
+class _FixedFilterFirst(nn.Module):
+    """A fixed derivative filter (a buffer, ``F.conv1d``) before a learned conv net."""
+
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        kernel = torch.tensor([[[-1.0, 0.0, 1.0]], [[1.0, 2.0, 1.0]]])
+        self.functional = functional
+        self.register_buffer("kernel", kernel)
+        self.filter = nn.Conv1d(1, 2, 3, padding=1, bias=False)
+        self.filter.weight.data.copy_(kernel)
+        self.net = nn.Sequential(
+            nn.Conv1d(2, 4, 5, padding=2, bias=False),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(4 * 16, 3, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.conv1d(x, self.kernel, padding=1) if self.functional else self.filter(x)
+        return self.net(h)
+
+
+def test_a_functional_conv_with_a_fixed_kernel_takes_the_z_rule_like_a_conv_module() -> None:
+    """Before, ``F.conv1d`` outside a Conv module passed the gradient: the map did not conserve."""
+    torch.manual_seed(0)
+    functional, module = _FixedFilterFirst(True).eval(), _FixedFilterFirst(False).eval()
+    module.net.load_state_dict(functional.net.state_dict())
+    x = torch.randn(3, 1, 16)
+    torch.testing.assert_close(functional(x), module(x))
+    before = snapshot(functional)
+    ours = explain(functional, x, "lrp_z", target_class=[0, 1, 2])
+    np.testing.assert_allclose(
+        ours, explain(module, x, "lrp_z", target_class=[0, 1, 2]), rtol=1e-4, atol=1e-6
+    )
+    logits = functional(x).detach()[torch.arange(3), torch.tensor([0, 1, 2])].numpy()
+    np.testing.assert_allclose(ours.reshape(3, -1).sum(1), logits, rtol=1e-4)
+    assert_unchanged(functional, before)
+
+
+def test_a_functional_linear_with_input_dependent_weights_is_an_error() -> None:
+    class _SelfWeighted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.fc(x)
+            return F.linear(h, h)
+
+    with pytest.raises(UnsupportedModelError, match="linear with input-dependent weights"):
+        explain(_SelfWeighted().eval(), torch.randn(2, 4), "lrp_z", target_class=0)

@@ -294,7 +294,10 @@ def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
             module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS, *_EXTRA_PASSIVE)
         ) and not isinstance(module, nn.MultiheadAttention)
         own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
-        if (is_leaf or own_parameters) and not supported:
+        # a parameter-free module of the user's (e.g. a TCN's Chomp1d slicing its input) is
+        # explained through the operations its forward runs, as the same code in a parent would be
+        users = not type(module).__module__.startswith("torch.")
+        if (is_leaf or own_parameters) and not supported and (own_parameters or not users):
             found.append(f"'{name or '<root>'}' ({type(module).__name__})")
     return found
 
@@ -382,7 +385,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
             if not any(True for _ in module.children()):
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
-        with LRPGraphMode() as graph:
+        with LRPGraphMode(WEIGHTED) as graph:
             logits = view.forward(probe)
     finally:
         for handle in handles:
@@ -394,7 +397,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
             "LRP has no rule for these modules: "
             + ", ".join(unsupported)
             + " (supported: Linear, Conv, BatchNorm after Conv/Linear, activations, pooling, "
-            "dropout, flatten)"
+            "dropout, flatten, padding, parameter-free modules of your own)"
         )
     weighted = [m for m in order if isinstance(m, WEIGHTED)]
     if not weighted:
@@ -605,7 +608,7 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
     with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
         if structure.needs_graph_mode:
-            with LRPGraphMode() as graph:
+            with LRPGraphMode(WEIGHTED) as graph:
                 logits = view.forward(inputs)
             graph.check(view.bypassed)
         else:

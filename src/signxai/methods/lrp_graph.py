@@ -148,6 +148,18 @@ SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax
 #: Normalisations by statistics of the input itself, written functionally (the modules are caught
 #: as modules without a rule): no LRP rule, and their gradient is no relevance.
 NORMALISATIONS = {F.layer_norm, F.group_norm, F.instance_norm, F.local_response_norm, F.normalize}
+#: Layers written as functions (``F.conv1d(x, self.kernel)`` with a fixed kernel): a constant
+#: linear map outside a Linear/Conv module, explained by the z-rule like products with constants.
+#: Inside a Linear/Conv module's forward they are that module's own call, explained by its rule.
+FUNCTIONAL_LAYERS = {
+    F.linear,
+    F.conv1d,
+    F.conv2d,
+    F.conv3d,
+    F.conv_transpose1d,
+    F.conv_transpose2d,
+    F.conv_transpose3d,
+}
 WATCHED = (
     ADDITIONS
     | SUBTRACTIONS
@@ -241,13 +253,54 @@ def _tracked(value: Any) -> bool:
 
 
 class LRPGraphMode(TorchFunctionMode):
-    """Handle residual additions, functional pooling and activations during an LRP forward pass."""
+    """Handle residual additions, functional pooling and activations during an LRP forward pass.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    layers
+        The module types whose forward's own ``F.linear`` / ``F.conv*`` call their LRP rule
+        explains (Linear, Conv); the same functions called anywhere else get the z-rule here.
+    """
+
+    def __init__(
+        self, layers: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    ) -> None:
         super().__init__()
         self.softmax_calls = 0
         #: How many operations were handled (or checked) here; 0 means the mode was not needed.
         self.handled = 0
+        self._layers = layers
+        self._inside = 0  # how many ``layers`` calls are running
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> LRPGraphMode:
+        def enter(module: nn.Module, inputs: Any) -> None:
+            self._inside += isinstance(module, self._layers)
+
+        def leave(module: nn.Module, inputs: Any, output: Any) -> None:
+            self._inside -= isinstance(module, self._layers)
+
+        self._handles = [
+            nn.modules.module.register_module_forward_pre_hook(enter),
+            nn.modules.module.register_module_forward_hook(leave, always_call=True),
+        ]
+        try:
+            super().__enter__()
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            self._remove()
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
@@ -256,6 +309,11 @@ class LRPGraphMode(TorchFunctionMode):
         tracked = [a for a in args if _tracked(a)]
         if not tracked:
             return func(*args, **kwargs)
+        if func in FUNCTIONAL_LAYERS and not self._inside and _tracked(args[0]):
+            self.handled += 1
+            if len(tracked) > 1 or any(_tracked(v) for v in kwargs.values()):
+                raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
+            return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
         self.handled += func in WATCHED
         if kwargs.get("out") is not None:
             return func(*args, **kwargs)
