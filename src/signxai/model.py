@@ -9,6 +9,7 @@ is undone: hooks removed, train/eval mode, ``requires_grad`` and the denormal se
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -89,8 +90,10 @@ class ModelView:
         try:
             # a torch.compile'd model (or submodule) runs eagerly here: compiled code ignores the
             # backward hooks of guided backprop and deconvnet (silently wrong maps) and recompiles
-            # for every hook the other methods add
-            self._saved["stance"] = torch.compiler.set_stance("force_eager")
+            # for every hook the other methods add. Only where torch.compile was used (dynamo
+            # imported): importing dynamo (and triton) after TensorFlow crashes the process.
+            if "torch._dynamo" in sys.modules:
+                self._saved["stance"] = torch.compiler.set_stance("force_eager")
             # an exported graph's train/eval behaviour is fixed at export
             if not self.exported and any(training for _, training in self._saved["training"]):
                 model.eval()

@@ -339,3 +339,28 @@ def test_more_signal_layers_are_mapped_with_parity() -> None:
     for method in ("gradient", "lrp_epsilon_0_1", "lrpsign_z"):
         relevance = explain(model, x, method, target_class=[0, 1, 2])
         assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
+def test_a_keras_user_script_imports_tensorflow_first_and_does_not_crash() -> None:
+    """Importing torch's compiler (dynamo, triton) after TensorFlow kills the process with a
+    segmentation fault; the compiled-model support once did that on every explanation."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, keras, sys\n"
+        "from keras import layers as L\n"
+        "from signxai import explain\n"
+        "inp = keras.Input((32, 2)); h = L.Conv1D(4, 3, activation='relu')(inp)\n"
+        "model = keras.Model(inp, L.Dense(3, activation='softmax')(L.GlobalMaxPooling1D()(h)))\n"
+        "x = np.random.default_rng(0).normal(size=(2, 32, 2)).astype('float32')\n"
+        "for method in ('lrpsign_epsilon_0_1', 'guided_backprop', 'gradient'):\n"
+        "    assert explain(model, x, method, target_class=1).shape == x.shape\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
