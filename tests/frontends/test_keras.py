@@ -364,3 +364,34 @@ def test_a_keras_user_script_imports_tensorflow_first_and_does_not_crash() -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_depthwise_convolutions_and_permute_are_mapped_with_parity() -> None:
+    """DepthwiseConv1D/2D (a torch conv with one group per channel) and Permute were errors."""
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((40, 3))
+    h = L.DepthwiseConv1D(4, depth_multiplier=2, padding="same", activation="relu")(inputs)  # asymmetric
+    h = L.DepthwiseConv1D(3, strides=2, dilation_rate=1, padding="valid")(h)
+    h = L.Conv1D(4, 3, padding="same", activation="relu")(h)
+    h = L.Permute((2, 1))(h)  # (4, 19): the next conv runs over the 4 former channels
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(L.Conv1D(2, 2, activation="relu")(h))))
+    x = _data((3, 40, 3))
+    with torch.no_grad():
+        ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
+    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logit = model(xt)[:, 1]
+    expected = tape.gradient(logit, xt).numpy()
+    assert rel_error(explain(model, x, "gradient", target_class=1), expected) < 1e-5
+    for method in ("lrp_epsilon_0_1", "lrpsign_z", "lrp_alpha_1_beta_0"):
+        relevance = explain(model, x, method, target_class=[0, 1, 2])
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    image = keras.Input((9, 9, 2))
+    g = L.DepthwiseConv2D((3, 2), depth_multiplier=3, padding="same", activation="relu")(image)
+    flat = keras.Model(image, L.Dense(2)(L.GlobalAveragePooling2D()(g)))
+    x2 = _data((2, 9, 9, 2))
+    with torch.no_grad():
+        ours2 = to_torch(flat)(torch.from_numpy(to_channels_first(x2))).numpy()
+    np.testing.assert_allclose(ours2, np.asarray(flat(x2)), rtol=1e-5, atol=1e-6)

@@ -145,6 +145,19 @@ class ChannelsLastReshape(nn.Module):
         return x.movedim(-1, 1) if x.ndim > 2 else x
 
 
+class ChannelsLastPermute(nn.Module):
+    """Keras's ``Permute`` (``dims`` numbers the channels-last axes from 1), channels-first out."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Permute as Keras would, in channels-last layout."""
+        x = x.movedim(1, -1).permute(0, *self.dims)
+        return x.movedim(-1, 1)
+
+
 class Add(nn.Module):
     """Keras ``Add``: the sum of the inputs (LRP splits it in proportion to the summands)."""
 
@@ -199,7 +212,7 @@ class Cropping1D(nn.Module):
         return x[..., self.start : x.shape[-1] - self.end]
 
 
-for _passive in (ChannelsLastReshape, Add, Concatenate, Subtract, Average, Cropping1D):
+for _passive in (ChannelsLastReshape, ChannelsLastPermute, Add, Concatenate, Subtract, Average, Cropping1D):
     register_passive(_passive)
 
 
@@ -246,16 +259,23 @@ def _activation(layer: Any) -> nn.Module:
 
 
 def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    """Conv1D/2D, and DepthwiseConv1D/2D as a torch conv with one group per input channel."""
     dims = len(layer.kernel_size)
-    kernel = np.asarray(layer.kernel.numpy())  # (*k, in, out)
-    weight = torch.as_tensor(kernel).permute(dims + 1, dims, *range(dims)).contiguous()
+    kernel = torch.as_tensor(np.asarray(layer.kernel.numpy()))  # (*k, in, out) or (*k, in, multiplier)
+    groups = 1
+    if type(layer).__name__.startswith("Depthwise"):
+        # output channel c * multiplier + m of Keras is torch's group c, filter m
+        groups = kernel.shape[dims]
+        kernel = kernel.reshape(*kernel.shape[:dims], 1, -1)
+    weight = kernel.permute(dims + 1, dims, *range(dims)).contiguous()
     conv_type = nn.Conv1d if dims == 1 else nn.Conv2d
     conv = conv_type(
-        weight.shape[1],
+        weight.shape[1] * groups,
         weight.shape[0],
         tuple(layer.kernel_size),
         stride=tuple(layer.strides),
         dilation=tuple(layer.dilation_rate),
+        groups=groups,
         bias=layer.use_bias,
     )
     with torch.no_grad():
@@ -292,6 +312,7 @@ def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
                 conv.kernel_size,
                 stride=conv.stride,
                 dilation=conv.dilation,
+                groups=groups,
                 bias=conv.bias is not None,
                 pads=flat,
             )
@@ -362,8 +383,10 @@ def _global(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
 
 def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     name = type(layer).__name__
-    if name in ("Conv1D", "Conv2D"):
+    if name in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D"):
         return _convolution(layer, input_shape)
+    if name == "Permute":
+        return ChannelsLastPermute(tuple(layer.dims))
     if name == "Dense":
         return _dense(layer, input_shape)
     if name == "BatchNormalization":
@@ -426,6 +449,8 @@ SUPPORTED = (
     "Dense",
     "Conv1D",
     "Conv2D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
     "BatchNormalization",
     "MaxPooling1D",
     "MaxPooling2D",
@@ -437,6 +462,7 @@ SUPPORTED = (
     "GlobalMaxPooling2D",
     "Flatten",
     "Reshape",
+    "Permute",
     "Dropout",
     "Activation",
     "ReLU",
