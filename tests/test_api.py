@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -355,3 +356,23 @@ def test_a_compiled_model_is_explained_as_the_model_it_compiles() -> None:
         np.testing.assert_allclose(explain(compiled, x, method), expected, rtol=1e-6, atol=1e-7)
     assert_unchanged(compiled, before)
     assert torch._dynamo.eval_frame._stance.stance == "default"  # the compiler's stance restored
+
+
+@pytest.mark.parametrize(
+    ("wrap", "shown"),
+    [(lambda z: (z, z.mean()), "tuple of 2"), (lambda z: {"logits": z}, "dict with keys ['logits']")],
+)
+def test_a_model_returning_several_outputs_is_told_how_to_wrap_it(wrap, shown: str) -> None:
+    class _Several(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> object:
+            return wrap(self.fc(x))
+
+    model = _Several().eval()
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match=rf"returned a {re.escape(shown)}.*wrapper"):
+        explain(model, torch.randn(2, 4), "gradient")
+    assert_unchanged(model, before)

@@ -187,8 +187,15 @@ class ModelView:
         self.bypassed = None
         output = self.model(x)
         if not isinstance(output, torch.Tensor):
+            kind = type(output).__name__
+            if isinstance(output, (tuple, list)):
+                kind += f" of {len(output)}"
+            elif isinstance(output, dict):
+                kind += f" with keys {sorted(map(str, output))}"
             raise UnsupportedModelError(
-                f"the model must return one tensor, it returned {type(output).__name__}"
+                f"the model must return one tensor of logits, it returned a {kind}; explain a "
+                "wrapper module whose forward returns the one to explain, e.g. "
+                "`return self.model(x)[0]`"
             )
         if self._last_activation is not None and self._last_activation[1] is output:
             self.bypassed, _, output = self._last_activation
