@@ -245,21 +245,46 @@ class PreActivation(nn.Module):
     def forward(self, x):
         h = torch.relu(self.conv(torch.relu(self.norm_in(x))))
         return self.head(torch.relu(self.norm_sum(h + self.conv2(h))))
+
+
+class SqueezeExcite(nn.Module):
+    """A conv whose channels a squeeze-and-excitation gate rescales."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 7, padding=3)
+        self.squeeze = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        gate = torch.sigmoid(self.squeeze(h.mean(-1)))[:, :, None]
+        return self.head((h * gate).mean(-1))
 '''
 
 
-def test_explain_batchnorm_option_reaches_the_lrp_methods(record_and_model, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("model_class", "option", "value", "refusal"),
+    [
+        ("PreActivation", "--batchnorm", "innvestigate", "batchnorm='innvestigate'"),
+        ("SqueezeExcite", "--gates", "signal", "gates='signal'"),
+    ],
+)
+def test_explain_lrp_options_reach_the_lrp_methods(
+    record_and_model, tmp_path: Path, model_class: str, option: str, value: str, refusal: str
+) -> None:
     import os
 
     record, _, _ = record_and_model
-    (tmp_path / "preact.py").write_text(PRE_ACTIVATION)
+    (tmp_path / "custom.py").write_text(PRE_ACTIVATION)
     sys.path.insert(0, str(tmp_path))
     try:
-        from preact import PreActivation  # type: ignore[import-not-found]
+        import custom  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(tmp_path))
+        sys.modules.pop("custom", None)
     torch.manual_seed(3)
-    model = PreActivation().eval()
+    model = getattr(custom, model_class)().eval()
     state = tmp_path / "state.pt"
     torch.save(model.state_dict(), state)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
@@ -270,19 +295,20 @@ def test_explain_batchnorm_option_reaches_the_lrp_methods(record_and_model, tmp_
         "--model",
         str(state),
         "--model-class",
-        "preact:PreActivation",
+        f"custom:{model_class}",
     ]
     base += ["--window", "2000", "--method", "gradient", "--method", "lrp_epsilon_0_1", "--quiet"]
     refused = subprocess.run([*base, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
-    assert refused.returncode == 2 and "batchnorm='innvestigate'" in refused.stderr
+    assert refused.returncode == 2 and refusal in refused.stderr
     out = tmp_path / "b"
     result = subprocess.run(
-        [*base, "--batchnorm", "innvestigate", "--target", "1", "--out", str(out)],
+        [*base, option, value, "--target", "1", "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,
     )
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
-    direct = explain(model, saved["inputs"], "lrp_epsilon_0_1", target_class=1, batchnorm="innvestigate")
+    keyword = option.removeprefix("--")
+    direct = explain(model, saved["inputs"], "lrp_epsilon_0_1", target_class=1, **{keyword: value})
     np.testing.assert_allclose(saved["relevance/lrp_epsilon_0_1"], direct, rtol=1e-5, atol=1e-7)

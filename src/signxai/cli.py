@@ -232,6 +232,14 @@ def _load_record(
     help="LRP methods: merge each BatchNorm into its Conv/Linear, or keep it as a z-rule layer "
     "(the original SIGN package's handling; also for BatchNorms no Conv/Linear feeds).",
 )
+@click.option(
+    "--gates",
+    type=click.Choice(["error", "signal"]),
+    default="error",
+    show_default=True,
+    help="LRP methods: a gate broadcast over its signal (squeeze-and-excitation) is an error, or "
+    "held constant so that the signal receives all the relevance.",
+)
 @click.option("--leads", multiple=True, help="Leads to use (repeat; default all).")
 @click.option("--start", type=float, default=None, help="Start in seconds.")
 @click.option("--duration", type=float, default=None, help="Duration in seconds.")
@@ -257,6 +265,7 @@ def explain_command(
     target: int | None,
     explain_output: str,
     batchnorm: str,
+    gates: str,
     leads: tuple[str, ...],
     start: float | None,
     duration: float | None,
@@ -283,7 +292,8 @@ def explain_command(
         progress = _Progress(len(chosen), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
         for method in chosen:
-            extra = {"batchnorm": batchnorm} if parse(method).family.name == "lrp" else {}
+            lrp = parse(method).family.name == "lrp"
+            extra = {"batchnorm": batchnorm, "gates": gates} if lrp else {}
             result = explain(
                 model, inputs, method, target_class=target, explain_output=explain_output, **extra
             )

@@ -222,3 +222,76 @@ def test_a_functional_linear_with_input_dependent_weights_is_an_error() -> None:
 
     with pytest.raises(UnsupportedModelError, match="linear with input-dependent weights"):
         explain(_SelfWeighted().eval(), torch.randn(2, 4), "lrp_z", target_class=0)
+
+
+class _SEResNet1d(nn.Module):
+    """A 1D residual block with squeeze-and-excitation (as in SE-ResNet ECG classifiers).
+
+    With ``gate`` given, the excitation is that constant tensor instead of being computed.
+    """
+
+    def __init__(self, bias: bool = True) -> None:
+        super().__init__()
+        self.stem = nn.Conv1d(2, 8, 5, padding=2, bias=bias)
+        self.conv = nn.Conv1d(8, 8, 3, padding=1, bias=bias)
+        self.squeeze = nn.Linear(8, 4, bias=bias)
+        self.excite = nn.Linear(4, 8, bias=bias)
+        self.head = nn.Linear(8, 3, bias=bias)
+        self.gate: torch.Tensor | None = None
+
+    def excitation(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.excite(torch.relu(self.squeeze(h.mean(-1)))))[:, :, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.stem(x))
+        r = torch.relu(self.conv(h))
+        # a frozen gate is per sample of one batch (LRP's structure probe runs its first sample)
+        gate = self.excitation(r) if self.gate is None else self.gate[: len(x)]
+        h = torch.relu(h + r * gate)
+        return self.head(h.mean(-1))
+
+
+@pytest.mark.parametrize(
+    "method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_1_std_x", "lrp_alpha_1_beta_0", "w2lrp_z"]
+)
+def test_gates_signal_holds_a_squeeze_excitation_gate_constant(method: str) -> None:
+    """The map equals that of the same net with the gate frozen to its value on this batch."""
+    torch.manual_seed(0)
+    model = _SEResNet1d().eval()
+    x = torch.randn(3, 2, 24)
+    frozen = _SEResNet1d().eval()
+    frozen.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        frozen.gate = model.excitation(torch.relu(model.conv(torch.relu(model.stem(x)))))
+    torch.testing.assert_close(model(x), frozen(x))
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=[0, 1, 2], gates="signal")
+    np.testing.assert_allclose(ours, explain(frozen, x, method, target_class=[0, 1, 2]), rtol=1e-5, atol=1e-7)
+    assert_unchanged(model, before)
+
+
+def test_gates_signal_conserves_and_the_default_names_it() -> None:
+    torch.manual_seed(1)
+    model = _SEResNet1d(bias=False).eval()
+    x = torch.randn(2, 2, 24)
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match=r"shape \(1, 8, 1\).*gates='signal'"):
+        explain(model, x, "lrp_z", target_class=0)
+    assert_unchanged(model, before)
+    relevance = explain(model, x, "lrp_z", target_class=0, gates="signal")
+    np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), model(x)[:, 0].detach().numpy(), rtol=1e-4)
+
+
+def test_gates_signal_refuses_a_product_where_neither_factor_is_a_gate() -> None:
+    class _Glu(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b, self.out = nn.Linear(4, 6), nn.Linear(4, 6), nn.Linear(6, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.out(self.a(x) * torch.sigmoid(self.b(x)))
+
+    with pytest.raises(UnsupportedModelError, match="neither is a gate"):
+        explain(_Glu().eval(), torch.randn(2, 4), "lrp_z", target_class=0, gates="signal")
+    with pytest.raises(ValueError, match="gates"):
+        explain(_Glu().eval(), torch.randn(2, 4), "lrp_z", target_class=0, gates="constant")

@@ -29,7 +29,7 @@ from zennit.core import Hook
 from zennit.rules import Flat, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
-from signxai.methods.lrp_graph import LRPGraphMode
+from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
@@ -338,8 +338,10 @@ def _downstream(roots: list[Any], marked: set[Any]) -> dict[Any, bool]:
     return found
 
 
-def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
+def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> Structure:
     """Run the model once on one sample to find the input layers and what feeds each BatchNorm.
+
+    ``gates`` is the graph mode's handling of gates (:class:`LRPGraphMode`).
 
     Raises
     ------
@@ -385,7 +387,7 @@ def probe_structure(view: ModelView, x: torch.Tensor) -> Structure:
             if not any(True for _ in module.children()):
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
-        with LRPGraphMode(WEIGHTED) as graph:
+        with LRPGraphMode(WEIGHTED, gates) as graph:
             logits = view.forward(probe)
     finally:
         for handle in handles:
@@ -586,7 +588,7 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
 
 
 def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
-    structure = probe_structure(view, x)
+    structure = probe_structure(view, x, params["gates"])
     merge = batch_norm_plan(structure, params["batchnorm"], params["input_rule"])
     conv_hook, linear_hook = LAYER_RULES[params["rule"]].make(params)
     first_hook = INPUT_RULES[params["input_rule"]][0](params, x)
@@ -608,7 +610,7 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
     with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
         if structure.needs_graph_mode:
-            with LRPGraphMode(WEIGHTED) as graph:
+            with LRPGraphMode(WEIGHTED, params["gates"]) as graph:
                 logits = view.forward(inputs)
             graph.check(view.bypassed)
         else:
@@ -703,6 +705,15 @@ register(
                 "BatchNorm: 'merge' into the Conv/Linear feeding it (zennit; METHODS.md) or "
                 "'innvestigate' (a layer of its own with the z-rule; the original SIGN package)",
                 check=lambda v: None if v in BATCH_NORM_MODES else f"must be one of {BATCH_NORM_MODES}",
+            ),
+            Param(
+                "gates",
+                str,
+                "error",
+                "products of two input-dependent tensors: 'error', or 'signal' (a gate broadcast "
+                "over its signal, as in squeeze-and-excitation blocks, is held constant and the "
+                "signal receives all the relevance; Arras et al. 2017)",
+                check=lambda v: None if v in GATE_MODES else f"must be one of {GATE_MODES}",
             ),
             Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),
             Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),

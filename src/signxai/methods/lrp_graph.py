@@ -17,9 +17,13 @@ torch operation, including those written as Python operators inside ``forward``:
 - element-wise activations called as functions (``torch.sigmoid``, ``F.gelu``, ..., also
   ``abs``, ``pow``, ``exp``, ``log``, ``sqrt``, ``clamp`` and their in-place forms): relevance
   passes through, like zennit's ``Pass`` rule on activation modules;
-- products of two input-dependent tensors (attention, gating), softmax other than the bypassed
-  output activation, and functional normalisations (``F.layer_norm``, ``F.normalize``, ...): no
-  LRP rule exists, so an error names them.
+- products of two input-dependent tensors: with ``gates='signal'``, an elementwise product of a
+  signal and a gate broadcast over it (a squeeze-and-excitation block's ``h * sigmoid(fc(pool(h)))``,
+  the gate having fewer elements) holds the gate constant, so all relevance goes to the signal
+  (Arras et al. 2017's "signal-take-all" rule for gates); otherwise (attention, equal-shaped
+  gating) an error names them;
+- softmax other than the bypassed output activation, and functional normalisations
+  (``F.layer_norm``, ``F.normalize``, ...): no LRP rule exists, so an error names them.
 
 "Input-dependent" means ``requires_grad``: during an explanation the model's parameters do not
 require gradients, so only tensors computed from the explained input do.
@@ -148,6 +152,10 @@ SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax
 #: Normalisations by statistics of the input itself, written functionally (the modules are caught
 #: as modules without a rule): no LRP rule, and their gradient is no relevance.
 NORMALISATIONS = {F.layer_norm, F.group_norm, F.instance_norm, F.local_response_norm, F.normalize}
+#: Elementwise products, where one factor may be a gate over the other.
+MULTIPLICATIONS = {torch.mul, T.mul, T.__mul__, T.__rmul__, T.__imul__, T.mul_}
+#: How products of two input-dependent tensors are explained.
+GATE_MODES = ("error", "signal")
 #: Layers written as functions (``F.conv1d(x, self.kernel)`` with a fixed kernel): a constant
 #: linear map outside a Linear/Conv module, explained by the z-rule like products with constants.
 #: Inside a Linear/Conv module's forward they are that module's own call, explained by its rule.
@@ -260,12 +268,19 @@ class LRPGraphMode(TorchFunctionMode):
     layers
         The module types whose forward's own ``F.linear`` / ``F.conv*`` call their LRP rule
         explains (Linear, Conv); the same functions called anywhere else get the z-rule here.
+    gates
+        ``'error'``: a product of two input-dependent tensors raises an error. ``'signal'``: in an
+        elementwise product where one factor is broadcast over the other (a gate), the gate is
+        held constant and the other factor (the signal) receives all the relevance.
     """
 
     def __init__(
-        self, layers: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+        self,
+        layers: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d),
+        gates: str = "error",
     ) -> None:
         super().__init__()
+        self.gates = gates
         self.softmax_calls = 0
         #: How many operations were handled (or checked) here; 0 means the mode was not needed.
         self.handled = 0
@@ -333,6 +348,9 @@ class LRPGraphMode(TorchFunctionMode):
         elif func in POOLINGS and _tracked(args[0]):
             return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
         elif func in PRODUCTS and len(tracked) >= 2:
+            gated = self._gated(func, args, kwargs)
+            if gated is not None:
+                return gated
             raise UnsupportedModelError(
                 f"LRP: the model multiplies two input-dependent tensors "
                 f"({getattr(func, '__name__', func)}, as attention or gating do); LRP has no rule "
@@ -376,6 +394,43 @@ class LRPGraphMode(TorchFunctionMode):
                 f"({getattr(func, '__name__', func)}); LRP has no rule for it"
             )
         return func(*args, **kwargs)
+
+    def _gated(self, func: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+        """``signal * gate`` with the gate held constant (``gates='signal'``), or None.
+
+        The gate is the factor with fewer elements, broadcast over the other; where both have
+        the same shape nothing tells gate from signal. Raises an error that names the option
+        for a gating under ``'error'``, and one that says why for a product that is no gating
+        under ``'signal'``.
+        """
+        if func not in MULTIPLICATIONS or len(args) != 2 or kwargs:
+            return None
+        a, b = args
+        shape = torch.broadcast_shapes(a.shape, b.shape)
+        if a.shape == b.shape or (a.shape != shape and b.shape != shape):
+            if self.gates == "signal":
+                raise UnsupportedModelError(
+                    "LRP: gates='signal' needs a gate broadcast over the signal (fewer elements); "
+                    f"the model multiplies input-dependent tensors of shapes {tuple(a.shape)} and "
+                    f"{tuple(b.shape)}, so neither is a gate over the other"
+                )
+            return None
+        if self.gates != "signal":
+            raise UnsupportedModelError(
+                f"LRP: the model multiplies an input-dependent tensor of shape {tuple(a.shape)} by "
+                f"one of shape {tuple(b.shape)} (a gate, as in squeeze-and-excitation blocks); "
+                "pass gates='signal' to hold the gate constant so that the signal receives all the "
+                "relevance (Arras et al. 2017), or use a gradient-type method"
+            )
+        signal_first = a.shape == shape
+        gate = (b if signal_first else a).detach()
+        if func in IN_PLACE:
+            if not signal_first:
+                raise UnsupportedModelError(
+                    "LRP: the model multiplies a gate in place by its signal; write it out of place"
+                )
+            return _written_into(a, lambda t: _LinearZ.apply(t, lambda u: u * gate))
+        return _LinearZ.apply(a if signal_first else b, lambda u: u * gate)
 
     def check(self, bypassed: nn.Module | None) -> None:
         """Raise if a softmax other than the bypassed output activation was on the path."""
