@@ -376,3 +376,72 @@ def test_a_model_returning_several_outputs_is_told_how_to_wrap_it(wrap, shown: s
     with pytest.raises(UnsupportedModelError, match=rf"returned a {re.escape(shown)}.*wrapper"):
         explain(model, torch.randn(2, 4), "gradient")
     assert_unchanged(model, before)
+
+
+class _WithMetadata(nn.Module):
+    """An ECG conv net whose head also reads per-patient metadata (age, sex) and a mask keyword."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 5, padding=2)
+        self.meta = nn.Linear(2, 4)
+        self.head = nn.Linear(8, 3)
+
+    def forward(
+        self, x: torch.Tensor, metadata: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if mask is not None:
+            x = x * mask
+        h = torch.relu(self.conv(x)).mean(-1)
+        return self.head(torch.cat([h, torch.relu(self.meta(metadata))], dim=1))
+
+
+class _Bound(nn.Module):
+    """The same model with one sample's metadata bound (the per-sample reference)."""
+
+    def __init__(self, model: nn.Module, metadata: torch.Tensor, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.model, self.metadata, self.mask = model, metadata, mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.shape[0]
+        return self.model(x, self.metadata.expand(rows, -1), mask=self.mask.expand(rows, -1, -1))
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("gradient", {}),
+        ("integrated_gradients_steps_8", {"batch_size": 12}),  # chunks of 4 steps x 3 samples
+        ("smoothgrad_samples_6", {"noise_level": 0.0, "batch_size": 6}),  # 6 x 3 rows, in 3 runs
+        ("lrpsign_epsilon_0_1", {}),
+        ("lrp_alpha_1_beta_0", {}),
+        ("grad_cam", {"target_layer": "conv"}),
+    ],
+)
+def test_forward_args_are_held_constant_and_follow_each_sample(method: str, params: dict) -> None:
+    """Before, a model with further inputs (metadata next to the ECG) could not be explained."""
+    torch.manual_seed(0)
+    model = _WithMetadata().eval()
+    x, metadata = torch.randn(3, 2, 20), np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
+    mask = (torch.rand(3, 1, 20) > 0.2).float()
+    before = snapshot(model)
+    ours = explain(
+        model, x, method, [0, 2, 1], forward_args=(metadata,), forward_kwargs={"mask": mask}, **params
+    )
+    assert_unchanged(model, before)
+    for i, target in enumerate([0, 2, 1]):
+        bound = _Bound(model, torch.from_numpy(metadata[i : i + 1]), mask[i : i + 1]).eval()
+        alone_params = {**params, "target_layer": "model.conv"} if "target_layer" in params else params
+        alone = explain(bound, x[i : i + 1], method, target, **alone_params)
+        np.testing.assert_allclose(ours[i], alone[0], rtol=1e-4, atol=1e-6)
+
+
+def test_forward_args_with_another_batch_size_name_the_argument() -> None:
+    model = _WithMetadata().eval()
+    with pytest.raises(InputError, match=r"forward_args\[0\] must have x's batch axis first \(3 rows"):
+        explain(model, torch.randn(3, 2, 20), "gradient", 0, forward_args=(torch.randn(2, 2),))
+    with pytest.raises(InputError, match="forward_args must be a tuple or list"):
+        explain(model, torch.randn(3, 2, 20), "gradient", 0, forward_args=torch.randn(3, 2))
+    unbatched = explain(model, torch.randn(2, 20), "gradient", 0, forward_args=(torch.randn(1, 2),))
+    assert unbatched.shape == (2, 20)

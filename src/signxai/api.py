@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ def explain(
     target_class: int | Any | None = None,
     *,
     explain_output: str = "logit",
+    forward_args: Sequence[Any] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
     **params: Any,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Explain the model's decision for ``x`` with one method.
@@ -45,6 +48,11 @@ def explain(
     explain_output
         ``'logit'`` (default) explains the value behind a trailing Sigmoid/Softmax/LogSoftmax
         module; ``'activation'`` explains the model output as it is.
+    forward_args, forward_kwargs
+        Further inputs of the model's ``forward`` after ``x`` (e.g. age and sex next to the
+        ECG): ``model(x, *forward_args, **forward_kwargs)``. They are held constant (not
+        explained); each tensor or numpy array has ``x``'s batch axis first (one sample: a
+        batch of one) and follows ``x`` through every method's batching.
     **params
         Method parameters as keywords (e.g. ``epsilon=0.5``, ``target_layer='features.9'``,
         ``steps=32``, ``seed=0``); a keyword contradicting the name is an error.
@@ -64,6 +72,10 @@ def explain(
     if is_keras_model(model):
         from signxai.frontends.keras import explain_keras
 
+        if forward_args or forward_kwargs:
+            raise UnsupportedModelError(
+                "forward_args/forward_kwargs: a Keras model is explained on its one input x"
+            )
         return explain_keras(
             model, x, method_name, target_class, explain, explain_output=explain_output, **params
         )
@@ -72,8 +84,9 @@ def explain(
             f"model must be a torch.nn.Module or a Keras model, got {type(model).__name__}"
         )
     spec = parse(method_name, params)
-    with ModelView(model, explain_output=explain_output) as view:
+    with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
+        view.check_forward_inputs(batch.tensor.shape[0])
         result = spec.family.compute(view, batch.tensor, target_class, spec.params)
         delta = None
         if isinstance(result, tuple):

@@ -293,7 +293,7 @@ def explain_command(
         relevance: dict[str, np.ndarray] = {}
         for method in chosen:
             lrp = parse(method).family.name == "lrp"
-            extra = {"batchnorm": batchnorm, "gates": gates} if lrp else {}
+            extra: dict[str, Any] = {"batchnorm": batchnorm, "gates": gates} if lrp else {}
             result = explain(
                 model, inputs, method, target_class=target, explain_output=explain_output, **extra
             )

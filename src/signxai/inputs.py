@@ -132,7 +132,7 @@ def _ask_the_model(
             continue
         try:
             with torch.no_grad():
-                view.model(trial)
+                view.call(trial)
         except Exception as error:  # any failure of the user's forward pass
             errors.append(error)
             continue

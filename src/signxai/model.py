@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.errors import LayerError, TargetError, UnsupportedModelError
+from signxai.errors import InputError, LayerError, TargetError, UnsupportedModelError
 
 #: Output activations that are bypassed so that the logit behind them is explained.
 OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
@@ -41,6 +41,32 @@ def denormals_flushed() -> bool:
     return bool((_TINY * 0.01).item() == 0.0)
 
 
+def _constant(value: Any) -> Any:
+    """A further forward input as a constant: numpy arrays as tensors, tensors detached."""
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def _rows(value: Any, rows: int, device: torch.device) -> Any:
+    """A batched further input for a run on ``rows`` rows.
+
+    The methods stack ``k`` copies of the batch (``k * B`` rows, copy after copy) or probe its
+    first rows; other values pass unchanged.
+    """
+    if not isinstance(value, torch.Tensor) or value.ndim == 0:
+        return value
+    value = value.to(device)
+    batch = value.shape[0]
+    if rows == batch:
+        return value
+    if rows < batch:
+        return value[:rows]
+    if rows % batch:
+        raise InputError(f"internal error: {rows} rows are no whole number of batches of {batch}")
+    return value.repeat(rows // batch, *([1] * (value.ndim - 1)))
+
+
 class ModelView:
     """The user's model as the explanation methods see it.
 
@@ -51,15 +77,36 @@ class ModelView:
     explain_output
         ``'logit'`` (default): a trailing Sigmoid/Softmax/LogSoftmax module is bypassed and the
         value before it is explained. ``'activation'``: the model output as it is.
+    forward_args, forward_kwargs
+        Further inputs of the model's ``forward`` after ``x`` (e.g. age and sex next to the
+        ECG), held constant: each tensor (numpy arrays are converted) has ``x``'s batch axis
+        first and is repeated or sliced with ``x`` wherever a method runs the model on more or
+        fewer rows (integrated gradients' steps, SmoothGrad's samples, one-sample probes).
+        Other values are passed as they are.
     """
 
-    def __init__(self, model: nn.Module, explain_output: str = "logit") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        explain_output: str = "logit",
+        forward_args: Sequence[Any] | None = None,
+        forward_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise UnsupportedModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if explain_output not in ("logit", "activation"):
             raise TargetError(f"explain_output must be 'logit' or 'activation', got {explain_output!r}")
         self.model = model
         self.explain_output = explain_output
+        if forward_args is not None and not isinstance(forward_args, (tuple, list)):
+            raise InputError(
+                f"forward_args must be a tuple or list of the forward's further inputs, got "
+                f"{type(forward_args).__name__}"
+            )
+        if forward_kwargs is not None and not isinstance(forward_kwargs, dict):
+            raise InputError(f"forward_kwargs must be a dict, got {type(forward_kwargs).__name__}")
+        self.forward_args = [_constant(value) for value in forward_args or ()]
+        self.forward_kwargs = {key: _constant(value) for key, value in (forward_kwargs or {}).items()}
         #: TorchScript modules run without Python hooks: no logit tap, no hook-based method.
         self.scripted = isinstance(model, torch.jit.ScriptModule)
         #: torch.export / fx graphs call functions, not modules: no module to hook either.
@@ -181,11 +228,31 @@ class ModelView:
         if inputs and isinstance(inputs[0], torch.Tensor):
             self._last_activation = (module, output, inputs[0])
 
+    def check_forward_inputs(self, batch: int) -> None:
+        """Raise unless every tensor of ``forward_args``/``forward_kwargs`` has ``batch`` rows."""
+        named = [(f"forward_args[{i}]", v) for i, v in enumerate(self.forward_args)]
+        named += [(f"forward_kwargs[{k!r}]", v) for k, v in self.forward_kwargs.items()]
+        for name, value in named:
+            if isinstance(value, torch.Tensor) and (value.ndim == 0 or value.shape[0] != batch):
+                raise InputError(
+                    f"{name} must have x's batch axis first ({batch} rows; one sample: a batch of "
+                    f"one), got shape {tuple(value.shape)}"
+                )
+
+    def call(self, x: torch.Tensor) -> Any:
+        """The model on ``x`` with the further inputs, repeated or sliced to ``x``'s rows."""
+        if not self.forward_args and not self.forward_kwargs:
+            return self.model(x)
+        rows = x.shape[0]
+        args = [_rows(value, rows, x.device) for value in self.forward_args]
+        kwargs = {key: _rows(value, rows, x.device) for key, value in self.forward_kwargs.items()}
+        return self.model(x, *args, **kwargs)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model and return the explained output as ``(B, K)`` (the logits)."""
         self._last_activation = None
         self.bypassed = None
-        output = self.model(x)
+        output = self.call(x)
         if not isinstance(output, torch.Tensor):
             kind = type(output).__name__
             if isinstance(output, (tuple, list)):
