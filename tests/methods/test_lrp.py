@@ -346,14 +346,15 @@ def test_lrp_on_a_resnet_leaves_the_model_bitwise_unchanged_also_on_error() -> N
 
 
 # ----------------------------------------------------------------- unsupported models
-class _Recurrent(nn.Module):
+class _Normalised(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(4, 8, batch_first=True)
+        self.fc1 = nn.Linear(4, 8)
+        self.norm = nn.LayerNorm(8)
         self.fc = nn.Linear(8, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.lstm(x)[0][:, -1])
+        return self.fc(self.norm(self.fc1(x))[:, -1])
 
 
 class _Attention(nn.Module):
@@ -421,7 +422,11 @@ class _SharedConvOutput(nn.Module):
 @pytest.mark.parametrize(
     ("model", "x", "match"),
     [
-        (_Recurrent(), torch.randn(2, 5, 4), r"'lstm' \(LSTM\)"),
+        (
+            _Normalised(),
+            torch.randn(2, 5, 4),
+            r"normalises input-dependent values by their own statistics \(layer_norm\)",
+        ),
         (_Attention(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (_Gated(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (

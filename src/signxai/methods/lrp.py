@@ -30,6 +30,7 @@ from zennit.rules import Flat, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
+from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, check_recurrent
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
@@ -255,17 +256,21 @@ class Structure:
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
+    #: Recurrent layers (LSTM, GRU) that read the input, by name.
+    recurrent_first: list[str]
 
 
 def _roles(
     model: nn.Module, first_layers: list[nn.Module], bypassed: nn.Module | None
 ) -> list[tuple[nn.Module, str]]:
-    roles = []
+    roles: list[tuple[nn.Module, str]] = []
     first = set(map(id, first_layers))
     for module in model.modules():
         if module is bypassed:
             continue
-        if id(module) in first:
+        if isinstance(module, RECURRENT):
+            roles.append((module, "recurrent"))
+        elif id(module) in first:
             roles.append((module, "first_linear" if isinstance(module, nn.Linear) else "first_conv"))
         elif isinstance(module, CONVOLUTIONS):
             roles.append((module, "conv"))
@@ -291,7 +296,8 @@ def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
             continue
         is_leaf = not any(True for _ in module.children())
         supported = isinstance(
-            module, (*WEIGHTED, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS, *_EXTRA_PASSIVE)
+            module,
+            (*WEIGHTED, *RECURRENT, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS, *_EXTRA_PASSIVE),
         ) and not isinstance(module, nn.MultiheadAttention)
         own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
         # a parameter-free module of the user's (e.g. a TCN's Chomp1d slicing its input) is
@@ -372,9 +378,12 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
             keep.append(output)
             if isinstance(module, WEIGHTED):
                 weighted_outputs.add(output.grad_fn)
+        if isinstance(module, RECURRENT):  # (output, state): every tensor is the layer's output
+            flat = [output[0], *(output[1] if isinstance(output[1], tuple) else (output[1],))]
+            weighted_outputs.update(t.grad_fn for t in flat if t.grad_fn is not None)
 
     def before(module: nn.Module, inputs: Any) -> None:
-        if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
+        if isinstance(module, (*WEIGHTED, *RECURRENT)) and inputs and isinstance(inputs[0], torch.Tensor):
             weighted_inputs.append((module, inputs[0]))
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
@@ -412,6 +421,10 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
         m for m in dict.fromkeys(weighted) if all(reads_input.get(id(m), [False]))
     ]
     mixed = [names[id(m)] for m in dict.fromkeys(weighted) if len(set(reads_input.get(id(m), []))) > 1]
+    recurrent = [m for m in dict.fromkeys(order) if isinstance(m, RECURRENT)]
+    for module in recurrent:
+        check_recurrent(module, names[id(module)])
+    recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
     sites: list[BatchNormSite] = []
     merged_into: set[int] = set()
     for module in dict.fromkeys(order):
@@ -456,6 +469,7 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
         needs_graph_mode=graph.handled > (view.bypassed is not None),
         roles=_roles(model, first_layers, view.bypassed),
         repeated={m: (names[id(m)], n) for m, n in Counter(order).items() if n > 1},
+        recurrent_first=recurrent_first,
     )
     _STRUCTURES[model] = (signature, structure)
     return structure
@@ -557,7 +571,7 @@ def lrp_hooks(
     """
     for module, role in structure.roles:
         template = rules[role]
-        per_call = isinstance(template, (ProjectionHook, PassRule))
+        per_call = isinstance(template, (ProjectionHook, PassRule, RecurrentRule))
         if module in structure.repeated and template is not None and not per_call:
             name, calls = structure.repeated[module]
             raise UnsupportedModelError(
@@ -599,6 +613,7 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
             "(use an lrp_ method)"
         )
     rules = {
+        "recurrent": _recurrent_rule(structure, linear_hook, first_hook, params),
         "first_conv": first_hook if first_hook is not None else conv_hook,
         "first_linear": first_hook if first_hook is not None else linear_hook,
         "conv": conv_hook,
@@ -618,6 +633,36 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         weights = view.target_weights(target, logits)
         (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
     return relevance
+
+
+def _recurrent_rule(
+    structure: Structure, linear_hook: Hook, first_hook: Hook | None, params: Mapping[str, Any]
+) -> RecurrentRule | None:
+    """The LRP recurrence for the model's LSTM/GRU layers (None without any).
+
+    Raises
+    ------
+    UnsupportedModelError
+        The Linear layers' rule is neither the z nor the epsilon rule (Arras et al. define LRP
+        through the recurrence with those), or a recurrent layer reads the input under an
+        input-layer rule other than ``lrp_``.
+    """
+    if not any(role == "recurrent" for _, role in structure.roles):
+        return None
+    if type(linear_hook) not in (ZRule, EpsilonRule):
+        raise UnsupportedModelError(
+            "LRP through LSTM/GRU layers takes the z or epsilon rule on the Linear layers "
+            f"(Arras et al. 2017); '{params['rule']}'"
+            + (" with std_x" if params.get("std_x") else "")
+            + " gives them another"
+        )
+    if structure.recurrent_first and first_hook is not None:
+        raise UnsupportedModelError(
+            f"recurrent layer '{structure.recurrent_first[0]}' reads the input; the "
+            f"{params['input_rule']}_ input-layer rule is not defined for it (use an lrp_ method)"
+        )
+    assert isinstance(linear_hook, ProjectionHook)
+    return RecurrentRule(linear_hook.denominator)
 
 
 def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:

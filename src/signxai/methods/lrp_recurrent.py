@@ -1,0 +1,276 @@
+"""LRP through ``nn.LSTM`` and ``nn.GRU`` (Arras et al. 2017, "Explaining recurrent neural
+network predictions in sentiment analysis"; for GRUs as in Arras et al. 2019, "Evaluating
+recurrent neural network explanations").
+
+torch runs a recurrent layer as one fused operation, so while LRP runs each one is replaced
+(an instance ``forward``, removed afterwards) by the same recurrence written out step by step,
+whose backward pass is the LRP of Arras et al.:
+
+- gates (sigmoid outputs: an LSTM's input, forget and output gates, a GRU's reset and update
+  gates) are held constant: a product of a gate and a signal passes all its relevance to the
+  signal ("signal-take-all");
+- a sum of two signals (the LSTM cell ``f c + i g``, the GRU state ``(1 - z) n + z h``) splits
+  relevance in proportion to the summands, with the layer rule's denominator;
+- the candidate's pre-activation is a linear map of the step's input and the previous hidden
+  state (a GRU's reset gate scaling the latter), explained by the layer rule (z or epsilon) that
+  the model's Linear layers get; its bias takes no relevance;
+- tanh passes relevance unchanged, as activations do.
+
+The forward values are exactly those of the fused layer (checked on every call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from signxai.errors import UnsupportedModelError
+
+RECURRENT = (nn.LSTM, nn.GRU)
+Denominator = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _LinearRule(torch.autograd.Function):
+    """z = x Wx^T + (h * r) Wh^T + b; backward: the layer rule R_x = x * (s Wx), R_h = h * ((s Wh) * r).
+
+    ``s = R / z'`` with ``z' = denominator(z)``; ``r`` (a GRU's reset gate, else 1) is constant.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        h: torch.Tensor,
+        wx: torch.Tensor,
+        wh: torch.Tensor,
+        bias: torch.Tensor,
+        scale: torch.Tensor | None,
+        denominator: Denominator,
+    ) -> torch.Tensor:
+        x, h = x.detach(), h.detach()
+        hidden = F.linear(h, wh)
+        z = F.linear(x, wx, bias) + (hidden if scale is None else scale * hidden)
+        ctx.save_for_backward(x, h, wx, wh)
+        ctx.scale = scale
+        ctx.denominator = denominator(z)
+        return z
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
+        x, h, wx, wh = ctx.saved_tensors
+        share = relevance / ctx.denominator
+        hidden_share = share if ctx.scale is None else share * ctx.scale
+        return x * (share @ wx), h * (hidden_share @ wh), None, None, None, None, None
+
+
+class _SplitSum(torch.autograd.Function):
+    """y = a + b; backward: R_a = a R / y', R_b = b R / y' with ``y' = denominator(y)``."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, denominator: Denominator) -> torch.Tensor:
+        a, b = a.detach(), b.detach()
+        y = a + b
+        ctx.save_for_backward(a, b)
+        ctx.denominator = denominator(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
+        a, b = ctx.saved_tensors
+        share = relevance / ctx.denominator
+        return a * share, b * share, None
+
+
+class _Carry(torch.autograd.Function):
+    """y = f(x) computed outside (a gate times x, tanh(x)); backward passes relevance to x."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y.detach().clone()
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return relevance, None
+
+
+def _weights(module: nn.Module, layer: int, reverse: bool) -> tuple[torch.Tensor, ...]:
+    suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+    w_ih = getattr(module, "weight_ih" + suffix).detach()
+    w_hh = getattr(module, "weight_hh" + suffix).detach()
+    if module.bias:
+        b_ih = getattr(module, "bias_ih" + suffix).detach()
+        b_hh = getattr(module, "bias_hh" + suffix).detach()
+    else:
+        b_ih = b_hh = w_ih.new_zeros(w_ih.shape[0])
+    return w_ih, w_hh, b_ih, b_hh
+
+
+def _lstm_step(
+    x: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor],
+    weights: tuple[torch.Tensor, ...],
+    denominator: Denominator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step (torch's gate order i, f, g, o) with the LRP backward."""
+    h, c = state
+    w_ih, w_hh, b_ih, b_hh = weights
+    hidden = h.shape[-1]
+    with torch.no_grad():
+        pre = F.linear(x.detach(), w_ih, b_ih) + F.linear(h.detach(), w_hh, b_hh)
+        i, f, _, o = (torch.sigmoid(part) for part in pre.split(hidden, dim=-1))
+    g_rows = slice(2 * hidden, 3 * hidden)
+    z = _LinearRule.apply(x, h, w_ih[g_rows], w_hh[g_rows], b_ih[g_rows] + b_hh[g_rows], None, denominator)
+    g = _Carry.apply(z, torch.tanh(z.detach()))
+    c_new = _SplitSum.apply(_Carry.apply(c, f * c.detach()), _Carry.apply(g, i * g.detach()), denominator)
+    h_new = _Carry.apply(c_new, o * torch.tanh(c_new.detach()))
+    return h_new, c_new
+
+
+def _gru_step(
+    x: torch.Tensor, h: torch.Tensor, weights: tuple[torch.Tensor, ...], denominator: Denominator
+) -> torch.Tensor:
+    """One GRU step (torch's gate order r, z, n) with the LRP backward."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    hidden = h.shape[-1]
+    with torch.no_grad():
+        gx = F.linear(x.detach(), w_ih, b_ih).split(hidden, dim=-1)
+        gh = F.linear(h.detach(), w_hh, b_hh).split(hidden, dim=-1)
+        r = torch.sigmoid(gx[0] + gh[0])
+        update = torch.sigmoid(gx[1] + gh[1])
+    n_rows = slice(2 * hidden, 3 * hidden)
+    # n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): linear in x and h with r held constant
+    bias = b_ih[n_rows] + r * b_hh[n_rows]
+    pre = _LinearRule.apply(x, h, w_ih[n_rows], w_hh[n_rows], bias, r, denominator)
+    n = _Carry.apply(pre, torch.tanh(pre.detach()))
+    kept = _Carry.apply(h, update * h.detach())
+    return _SplitSum.apply(_Carry.apply(n, (1 - update) * n.detach()), kept, denominator)
+
+
+def _initial(hx: Any, module: Any, rows: int, like: torch.Tensor) -> Any:
+    """The initial states as constants (zeros by default), shaped (layers * directions, B, H)."""
+    shape = (module.num_layers * (2 if module.bidirectional else 1), rows, module.hidden_size)
+    if hx is None:
+        zeros = like.new_zeros(shape)
+        return (zeros, zeros.clone()) if isinstance(module, nn.LSTM) else zeros
+    states = hx if isinstance(hx, tuple) else (hx,)
+    if any(s.requires_grad for s in states):
+        raise UnsupportedModelError(
+            f"LRP: the initial state of {type(module).__name__} is computed from the input; "
+            "relevance cannot flow through it (pass constant states or none)"
+        )
+    return hx
+
+
+def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., Any]:
+    """An instance ``forward`` for ``module`` (LSTM or GRU) that runs the LRP recurrence."""
+    is_lstm = isinstance(module, nn.LSTM)
+
+    def forward(input: Any, hx: Any = None) -> Any:
+        if not isinstance(input, torch.Tensor):
+            raise UnsupportedModelError(
+                f"LRP: {type(module).__name__} on a {type(input).__name__} (packed sequences) "
+                "is not supported"
+            )
+        unbatched = input.ndim == 2
+        sequence = input.unsqueeze(1 if not module.batch_first else 0) if unbatched else input
+        if module.batch_first:
+            sequence = sequence.transpose(0, 1)  # (T, B, features)
+        if unbatched and hx is not None:
+            hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
+        states = _initial(hx, module, sequence.shape[1], sequence)
+        directions = 2 if module.bidirectional else 1
+        finals_h, finals_c = [], []
+        layer_input = list(sequence.unbind(0))
+        for layer in range(module.num_layers):
+            outputs = []
+            for direction in range(directions):
+                index = layer * directions + direction
+                weights = _weights(module, layer, reverse=direction == 1)
+                if is_lstm:
+                    state: Any = (states[0][index], states[1][index])
+                else:
+                    state = states[index]
+                steps = range(len(layer_input) - 1, -1, -1) if direction else range(len(layer_input))
+                hidden: list[torch.Tensor] = [layer_input[0]] * len(layer_input)
+                for t in steps:
+                    if is_lstm:
+                        state = _lstm_step(layer_input[t], state, weights, denominator)
+                        hidden[t] = state[0]
+                    else:
+                        state = _gru_step(layer_input[t], state, weights, denominator)
+                        hidden[t] = state
+                outputs.append(hidden)
+                finals_h.append(state[0] if is_lstm else state)
+                if is_lstm:
+                    finals_c.append(state[1])
+            layer_input = [torch.cat(parts, dim=-1) for parts in zip(*outputs, strict=True)]
+        output = torch.stack(layer_input, 0)
+        if module.batch_first:
+            output = output.transpose(0, 1)
+        h_n = torch.stack(finals_h, 0)
+        if unbatched:
+            output = output.squeeze(1 if not module.batch_first else 0)
+            h_n = h_n.squeeze(1)
+        if not is_lstm:
+            return output, h_n
+        c_n = torch.stack(finals_c, 0)
+        return output, (h_n, c_n.squeeze(1) if unbatched else c_n)
+
+    return forward
+
+
+def check_recurrent(module: nn.Module, name: str) -> None:
+    """Raise for recurrent layers this LRP does not cover (LSTM projections)."""
+    if isinstance(module, nn.LSTM) and module.proj_size:
+        raise UnsupportedModelError(f"LRP: LSTM '{name}' with proj_size > 0 is not supported")
+
+
+class RecurrentRule:
+    """The LRP recurrence on an LSTM/GRU for the duration of one explanation.
+
+    Parameters
+    ----------
+    denominator
+        The layer rule's ``z -> z'`` (z-rule or epsilon rule), used for the candidate's linear
+        map and the sums.
+    """
+
+    def __init__(self, denominator: Denominator) -> None:
+        self.denominator = denominator
+
+    def copy(self) -> RecurrentRule:
+        """The same rule for another layer (it keeps no state)."""
+        return RecurrentRule(self.denominator)
+
+    def register(self, module: nn.Module) -> _Handle:
+        """Give ``module`` the LRP recurrence as its instance ``forward``; the handle removes it."""
+        forward = recurrent_forward(module, self.denominator)
+        fused = module.forward
+
+        def checked(input: Any, hx: Any = None) -> Any:
+            result = forward(input, hx)
+            with torch.no_grad():
+                expected = fused(input.detach(), hx)
+            got, want = result[0].detach(), expected[0]
+            if not torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max().clamp(min=1))):
+                raise RuntimeError(
+                    f"internal error: the written-out {type(module).__name__} differs from torch's "
+                    f"by {float((got - want).abs().max()):.3g}"
+                )
+            return result
+
+        module.forward = checked
+        return _Handle(module)
+
+
+class _Handle:
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def remove(self) -> None:
+        if "forward" in vars(self.module):
+            del self.module.forward

@@ -1,0 +1,169 @@
+"""LRP through LSTM and GRU layers (Arras et al. 2017), against a per-sample NumPy recurrence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from models import assert_unchanged, rel_error, snapshot
+from signxai import UnsupportedModelError, explain
+
+
+def _split(parts: list[np.ndarray], total: np.ndarray, relevance: np.ndarray, eps: float) -> list[np.ndarray]:
+    """Epsilon rule on a sum: each part gets part / (total + eps sign(total)) of the relevance."""
+    denominator = total + eps * np.where(total >= 0, 1.0, -1.0)
+    return [p / denominator * relevance for p in parts]
+
+
+def _linear(a: np.ndarray, w: np.ndarray, z: np.ndarray, relevance: np.ndarray, eps: float) -> np.ndarray:
+    """Epsilon rule on z = w a + b (b takes none): R_a = a * w^T (R / (z + eps sign z))."""
+    return a * (w.T @ (relevance / (z + eps * np.where(z >= 0, 1.0, -1.0))))
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-v))
+
+
+def _reference(model: _Recurrent, x: np.ndarray, target: int, eps: float) -> np.ndarray:
+    """LRP of one sample (T, F), written out per time step in float64."""
+    rnn, head = model.rnn, model.head.weight.detach().double().numpy()
+    kind, hidden = type(rnn), rnn.hidden_size
+    directions = 2 if rnn.bidirectional else 1
+    finals, traces = [], []
+    for d in range(directions):
+        suffix = "_l0" + ("_reverse" if d else "")
+        w_ih, w_hh = (getattr(rnn, n + suffix).detach().double().numpy() for n in ("weight_ih", "weight_hh"))
+        b_ih, b_hh = (getattr(rnn, n + suffix).detach().double().numpy() for n in ("bias_ih", "bias_hh"))
+        order = list(range(len(x)))[::-1] if d else list(range(len(x)))
+        h, c, trace = np.zeros(hidden), np.zeros(hidden), []
+        for t in order:
+            if kind is nn.LSTM:
+                i, f, g, o = np.split(w_ih @ x[t] + b_ih + w_hh @ h + b_hh, 4)
+                i, f, o, g_pre = _sigmoid(i), _sigmoid(f), _sigmoid(o), g
+                c_new = f * c + i * np.tanh(g_pre)
+                trace.append((t, h, c, i, f, g_pre, c_new))
+                h, c = o * np.tanh(c_new), c_new
+            else:
+                gx, gh = np.split(w_ih @ x[t] + b_ih, 3), np.split(w_hh @ h + b_hh, 3)
+                r, z = _sigmoid(gx[0] + gh[0]), _sigmoid(gx[1] + gh[1])
+                n_pre = gx[2] + r * gh[2]
+                h_new = (1 - z) * np.tanh(n_pre) + z * h
+                trace.append((t, h, r, z, n_pre, h_new))
+                h = h_new
+        finals.append(h)
+        traces.append((trace, w_ih, w_hh))
+    logits = head @ np.concatenate(finals)
+    head_relevance = _linear(
+        np.concatenate(finals),
+        head[target : target + 1],
+        logits[target : target + 1],
+        np.array([logits[target]]),
+        eps,
+    )
+    relevance_x = np.zeros_like(x)
+    for d, (trace, w_ih, w_hh) in enumerate(traces):
+        r_h = head_relevance[d * hidden : (d + 1) * hidden]
+        r_c = np.zeros(hidden)
+        rows = slice(2 * hidden, 3 * hidden)
+        for step in reversed(trace):
+            if kind is nn.LSTM:
+                t, h_prev, c_prev, i, f, g_pre, c_new = step
+                r_c = r_c + r_h  # the output gate passes h's relevance to c
+                r_c, r_g = _split([f * c_prev, i * np.tanh(g_pre)], c_new, r_c, eps)
+                relevance_x[t] += _linear(x[t], w_ih[rows], g_pre, r_g, eps)
+                r_h = _linear(h_prev, w_hh[rows], g_pre, r_g, eps)
+            else:
+                t, h_prev, r, z, n_pre, h_new = step
+                r_n, r_kept = _split([(1 - z) * np.tanh(n_pre), z * h_prev], h_new, r_h, eps)
+                relevance_x[t] += _linear(x[t], w_ih[rows], n_pre, r_n, eps)
+                r_h = r_kept + _linear(h_prev, r[:, None] * w_hh[rows], n_pre, r_n, eps)
+    return relevance_x
+
+
+class _Recurrent(nn.Module):
+    """A recurrent layer on (B, T, F) and a Linear on its last hidden state(s)."""
+
+    def __init__(self, kind: type[nn.Module], bidirectional: bool, bias: bool = True) -> None:
+        super().__init__()
+        self.rnn = kind(3, 5, batch_first=True, bidirectional=bidirectional, bias=bias)
+        self.head = nn.Linear(5 * (2 if bidirectional else 1), 4, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, state = self.rnn(x)
+        h_n = state[0] if isinstance(state, tuple) else state
+        return self.head(torch.cat(list(h_n), dim=-1))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("eps", [0.001, 0.25])
+def test_recurrent_lrp_equals_the_written_out_recurrence(
+    kind: type[nn.Module], bidirectional: bool, eps: float
+) -> None:
+    torch.manual_seed(0)
+    model = _Recurrent(kind, bidirectional).eval()
+    x = torch.randn(3, 7, 3)
+    targets = [0, 3, 1]
+    before = snapshot(model)
+    ours = explain(model, x, "lrp_epsilon", epsilon=eps, target_class=targets)
+    assert_unchanged(model, before)
+    for b, target in enumerate(targets):
+        expected = _reference(model, x[b].double().numpy(), target, eps)
+        assert rel_error(ours[b], expected) < 1e-4
+
+
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+def test_a_conv_recurrent_ecg_net_conserves_the_logit_without_biases(kind: type[nn.Module]) -> None:
+    """CNN + recurrent layer (2 layers, bidirectional), as in CNN-LSTM ECG classifiers."""
+
+    class _ConvRecurrent(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 6, 5, padding=2, bias=False)
+            self.rnn = kind(6, 4, num_layers=2, bidirectional=True, bias=False)  # (T, B, F) layout
+            self.head = nn.Linear(8, 3, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.conv(x)).permute(2, 0, 1)
+            output, _ = self.rnn(h)
+            return self.head(output[-1])
+
+    torch.manual_seed(1)
+    model = _ConvRecurrent().eval()
+    x = torch.randn(2, 2, 16)
+    relevance = explain(model, x, "lrp_z", target_class=[2, 0])
+    logits = model(x).detach()[torch.arange(2), torch.tensor([2, 0])].numpy()
+    np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), logits, rtol=1e-4)
+    sign = explain(model, x, "lrpsign_epsilon_0_1", target_class=[2, 0])  # SIGN on the conv
+    assert np.isfinite(sign).all() and np.abs(sign).sum() > 0
+    batch = explain(model, x, "lrp_epsilon_0_1", target_class=[2, 0])
+    one = explain(model, x[1:], "lrp_epsilon_0_1", target_class=[0])
+    np.testing.assert_allclose(batch[1:], one, rtol=1e-5, atol=1e-7)
+
+
+def test_recurrent_layers_refuse_rules_that_are_not_defined_for_them() -> None:
+    model = _Recurrent(nn.LSTM, bidirectional=False).eval()
+    x = torch.randn(2, 7, 3)
+    before = snapshot(model)
+    for method, match in [
+        ("lrp_alpha_1_beta_0", "z or epsilon rule"),
+        ("lrp_epsilon_0_1_std_x", "with std_x"),
+        ("lrpsign_epsilon_0_1", "reads the input"),
+    ]:
+        with pytest.raises(UnsupportedModelError, match=match):
+            explain(model, x, method, target_class=0)
+        assert_unchanged(model, before)
+
+    class _Projected(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.LSTM(3, 5, batch_first=True, proj_size=2)
+            self.head = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.rnn(x)[0][:, -1])
+
+    with pytest.raises(UnsupportedModelError, match="proj_size"):
+        explain(_Projected().eval(), x, "lrp_epsilon_0_1", target_class=0)
