@@ -220,8 +220,8 @@ def test_grad_cam_target_layer_is_a_keras_layer_name_after_its_activation() -> N
 
 def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     keras.utils.set_random_seed(5)
-    recurrent = keras.Sequential([keras.Input((20, 3)), L.LSTM(4), L.Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="class LSTM has no mapping"):
+    recurrent = keras.Sequential([keras.Input((20, 3)), L.SimpleRNN(4), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="class SimpleRNN has no mapping"):
         explain(recurrent, _data((2, 20, 3)), "gradient", target_class=0)
     model, x = ecg_model(), _data((2, 160, 1))
     module = converted(model, x)
@@ -395,3 +395,38 @@ def test_depthwise_convolutions_and_permute_are_mapped_with_parity() -> None:
     with torch.no_grad():
         ours2 = to_torch(flat)(torch.from_numpy(to_channels_first(x2))).numpy()
     np.testing.assert_allclose(ours2, np.asarray(flat(x2)), rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
+    """Keras recurrent layers were errors (no mapping): now torch LSTM/GRU with Keras's weights."""
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((30, 2))
+    h = L.Conv1D(4, 3, padding="same", activation="relu")(inputs)
+    h = L.LSTM(5, return_sequences=True)(h)
+    h = L.Bidirectional(L.GRU(3))(h)
+    model = keras.Model(inputs, L.Dense(2)(h))
+    first = keras.Sequential(
+        [
+            keras.Input((12, 3)),
+            L.Bidirectional(L.LSTM(4, return_sequences=True)),
+            L.GRU(3, use_bias=False),
+            L.Dense(3),
+        ]
+    )
+    for net, x in ((model, _data((3, 30, 2))), (first, _data((2, 12, 3)))):
+        with torch.no_grad():
+            ours = to_torch(net)(torch.from_numpy(to_channels_first(x))).numpy()
+        np.testing.assert_allclose(ours, np.asarray(net(x)), rtol=1e-5, atol=1e-6)
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            logit = net(xt)[:, 1]
+        assert rel_error(explain(net, x, "gradient", target_class=1), tape.gradient(logit, xt).numpy()) < 1e-4
+        relevance = explain(net, x, "lrp_epsilon_0_01", target_class=1)
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    assert explain(model, _data((3, 30, 2)), "lrpsign_epsilon_0_1", target_class=1).shape == (3, 30, 2)
+    with pytest.raises(UnsupportedModelError, match="reads the input"):
+        explain(first, _data((2, 12, 3)), "lrpsign_epsilon_0_1", target_class=1)
+    backwards = keras.Sequential([keras.Input((12, 3)), L.GRU(3, reset_after=False), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="reset_after=False"):
+        explain(backwards, _data((2, 12, 3)), "gradient", target_class=1)

@@ -158,6 +158,28 @@ class ChannelsLastPermute(nn.Module):
         return x.movedim(-1, 1)
 
 
+class KerasRecurrent(nn.Module):
+    """A Keras LSTM/GRU (or ``Bidirectional`` of one) on channels-first data ``(B, C, T)``.
+
+    Returns the sequence channels-first ``(B, H, T)`` (``return_sequences=True``) or the last
+    state of each direction, concatenated ``(B, H * directions)``, as Keras does.
+    """
+
+    def __init__(self, rnn: nn.LSTM | nn.GRU, return_sequences: bool) -> None:
+        super().__init__()
+        self.rnn = rnn
+        self.return_sequences = return_sequences
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the recurrent layer over time (the last axis)."""
+        output, state = self.rnn(x.transpose(1, 2))
+        if self.return_sequences:
+            return output.transpose(1, 2)
+        h_n = state[0] if isinstance(state, tuple) else state
+        directions = 2 if self.rnn.bidirectional else 1
+        return torch.cat(list(h_n[-directions:]), dim=-1)
+
+
 class Add(nn.Module):
     """Keras ``Add``: the sum of the inputs (LRP splits it in proportion to the summands)."""
 
@@ -368,6 +390,73 @@ def _dense(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     return KerasLayer(linear, _activation(layer))
 
 
+def _recurrent_weights(layer: Any) -> dict[str, torch.Tensor]:
+    """A Keras LSTM/GRU's weights as torch's (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``)."""
+    name = type(layer).__name__
+    if layer.activation.__name__ != "tanh" or layer.recurrent_activation.__name__ != "sigmoid":
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' ({name}): only activation='tanh' with "
+            "recurrent_activation='sigmoid' is mapped"
+        )
+    if layer.return_state or layer.stateful:
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' ({name}): return_state/stateful are not mapped"
+        )
+    kernel = _tensor(layer.cell.kernel.numpy()).T  # (gates * H, in)
+    recurrent = _tensor(layer.cell.recurrent_kernel.numpy()).T
+    bias = _tensor(layer.cell.bias.numpy()) if layer.use_bias else None
+    if name == "GRU":
+        if not layer.reset_after:
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}' (GRU): reset_after=False is not mapped (torch's GRU "
+                "applies the reset gate after the recurrent matrix, as reset_after=True does)"
+            )
+        # Keras orders the gates z, r, h; torch r, z, n
+        units = layer.units
+
+        def reorder(t: torch.Tensor) -> torch.Tensor:
+            z, r, h = t.split(units, dim=0)
+            return torch.cat([r, z, h])
+
+        kernel, recurrent = reorder(kernel), reorder(recurrent)
+        biases = (reorder(bias[0]), reorder(bias[1])) if bias is not None else None
+    else:  # Keras's LSTM gates i, f, c, o are torch's i, f, g, o; one bias
+        biases = (bias, torch.zeros_like(bias)) if bias is not None else None
+    weights = {"weight_ih": kernel, "weight_hh": recurrent}
+    if biases is not None:
+        weights.update(bias_ih=biases[0], bias_hh=biases[1])
+    return weights
+
+
+def _recurrent(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    """Keras LSTM/GRU, or ``Bidirectional`` around one (``merge_mode='concat'``)."""
+    directions = [layer]
+    if type(layer).__name__ == "Bidirectional":
+        if layer.merge_mode != "concat":
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}' (Bidirectional): merge_mode '{layer.merge_mode}' is not mapped"
+            )
+        directions = [layer.forward_layer, layer.backward_layer]
+    elif layer.go_backwards:
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': go_backwards is not mapped")
+    first = directions[0]
+    kind = nn.LSTM if type(first).__name__ == "LSTM" else nn.GRU
+    if type(first).__name__ not in ("LSTM", "GRU"):
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': Bidirectional of {type(first).__name__}")
+    rnn = kind(
+        input_shape[-1],
+        first.units,
+        batch_first=True,
+        bias=first.use_bias,
+        bidirectional=len(directions) == 2,
+    )
+    with torch.no_grad():
+        for suffix, direction in zip(("_l0", "_l0_reverse"), directions, strict=False):
+            for key, value in _recurrent_weights(direction).items():
+                getattr(rnn, key + suffix).copy_(value)
+    return KerasRecurrent(rnn, bool(first.return_sequences))
+
+
 def _global(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
     if getattr(layer, "keepdims", False):
         raise UnsupportedModelError(f"Keras layer '{layer.name}': keepdims=True is not mapped")
@@ -387,6 +476,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _convolution(layer, input_shape)
     if name == "Permute":
         return ChannelsLastPermute(tuple(layer.dims))
+    if name in ("LSTM", "GRU", "Bidirectional"):
+        return _recurrent(layer, input_shape)
     if name == "Dense":
         return _dense(layer, input_shape)
     if name == "BatchNormalization":
@@ -463,6 +554,9 @@ SUPPORTED = (
     "Flatten",
     "Reshape",
     "Permute",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
     "Dropout",
     "Activation",
     "ReLU",
