@@ -423,7 +423,7 @@ def test_forward_args_are_held_constant_and_follow_each_sample(method: str, para
     """Before, a model with further inputs (metadata next to the ECG) could not be explained."""
     torch.manual_seed(0)
     model = _WithMetadata().eval()
-    x, metadata = torch.randn(3, 2, 20), np.random.default_rng(0).normal(size=(3, 2)).astype(np.float32)
+    x, metadata = torch.randn(3, 2, 20), np.random.default_rng(0).normal(size=(3, 2))  # float64: cast
     mask = (torch.rand(3, 1, 20) > 0.2).float()
     before = snapshot(model)
     ours = explain(
@@ -431,7 +431,7 @@ def test_forward_args_are_held_constant_and_follow_each_sample(method: str, para
     )
     assert_unchanged(model, before)
     for i, target in enumerate([0, 2, 1]):
-        bound = _Bound(model, torch.from_numpy(metadata[i : i + 1]), mask[i : i + 1]).eval()
+        bound = _Bound(model, torch.from_numpy(metadata[i : i + 1]).float(), mask[i : i + 1]).eval()
         alone_params = {**params, "target_layer": "model.conv"} if "target_layer" in params else params
         alone = explain(bound, x[i : i + 1], method, target, **alone_params)
         np.testing.assert_allclose(ours[i], alone[0], rtol=1e-4, atol=1e-6)

@@ -48,15 +48,16 @@ def _constant(value: Any) -> Any:
     return value.detach() if isinstance(value, torch.Tensor) else value
 
 
-def _rows(value: Any, rows: int, device: torch.device) -> Any:
-    """A batched further input for a run on ``rows`` rows.
+def _rows(value: Any, rows: int, like: torch.Tensor) -> Any:
+    """A batched further input for a run on ``rows`` rows, on ``like``'s device.
 
     The methods stack ``k`` copies of the batch (``k * B`` rows, copy after copy) or probe its
-    first rows; other values pass unchanged.
+    first rows; floating-point tensors take ``like``'s dtype, as ``x`` takes the model's; other
+    values pass unchanged.
     """
     if not isinstance(value, torch.Tensor) or value.ndim == 0:
         return value
-    value = value.to(device)
+    value = value.to(like.device, like.dtype if value.is_floating_point() else value.dtype)
     batch = value.shape[0]
     if rows == batch:
         return value
@@ -244,8 +245,8 @@ class ModelView:
         if not self.forward_args and not self.forward_kwargs:
             return self.model(x)
         rows = x.shape[0]
-        args = [_rows(value, rows, x.device) for value in self.forward_args]
-        kwargs = {key: _rows(value, rows, x.device) for key, value in self.forward_kwargs.items()}
+        args = [_rows(value, rows, x) for value in self.forward_args]
+        kwargs = {key: _rows(value, rows, x) for key, value in self.forward_kwargs.items()}
         return self.model(x, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
