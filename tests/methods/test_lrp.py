@@ -1041,3 +1041,33 @@ def test_a_temporal_convolutional_network_conserves_and_its_chomp_module_is_its_
             )
             < 1e-6
         )
+
+
+def test_modules_the_forward_pass_does_not_use_need_no_rule() -> None:
+    """An unused head and an empty ``nn.Sequential`` (torchvision's ShuffleNetV2 has one per
+    block) raised "no rule" errors before."""
+
+    class _WithUnused(nn.Module):
+        def __init__(self, extras: bool) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 4, 3)
+            self.fc = nn.Linear(4 * 6, 2)
+            if extras:
+                self.unused = nn.LSTM(4, 4)  # a head left over from another experiment
+                self.norm = nn.LayerNorm(4)
+                self.shortcut = nn.Sequential()  # the identity
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.conv(x))
+            if hasattr(self, "shortcut"):
+                h = self.shortcut(h)
+            return self.fc(h.flatten(1))
+
+    torch.manual_seed(0)
+    model, plain = _WithUnused(True).eval(), _WithUnused(False).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    x = torch.randn(3, 2, 8)
+    for method in ("lrp_epsilon_0_1", "lrpsign_z", "lrp_alpha_2_beta_1"):
+        np.testing.assert_allclose(
+            explain(model, x, method, target_class=1), explain(plain, x, method, target_class=1), rtol=1e-6
+        )

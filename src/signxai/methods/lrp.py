@@ -94,6 +94,8 @@ PASSIVE = (
     nn.Upsample,  # F.interpolate inside, which the graph mode explains by the z-rule
 )
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Modules that only hold others (an empty one is the identity).
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 WEIGHTED = (nn.Linear, *CONVOLUTIONS)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 AVERAGE_POOLS = (
@@ -261,15 +263,17 @@ class Structure:
 
 
 def _roles(
-    model: nn.Module, first_layers: list[nn.Module], bypassed: nn.Module | None
+    model: nn.Module, first_layers: list[nn.Module], bypassed: nn.Module | None, recurrent: list[nn.Module]
 ) -> list[tuple[nn.Module, str]]:
     roles: list[tuple[nn.Module, str]] = []
     first = set(map(id, first_layers))
+    called = set(map(id, recurrent))
     for module in model.modules():
         if module is bypassed:
             continue
         if isinstance(module, RECURRENT):
-            roles.append((module, "recurrent"))
+            if id(module) in called:  # an unused one needs no rule
+                roles.append((module, "recurrent"))
         elif id(module) in first:
             roles.append((module, "first_linear" if isinstance(module, nn.Linear) else "first_conv"))
         elif isinstance(module, CONVOLUTIONS):
@@ -289,12 +293,15 @@ _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], Structu
 )
 
 
-def _unsupported(model: nn.Module, bypassed: nn.Module | None) -> list[str]:
+def _unsupported(model: nn.Module, bypassed: nn.Module | None, called: set[int]) -> list[str]:
+    """Modules without an LRP rule; ``called``: the ids of the leaf modules the probe ran."""
     found = []
     for name, module in model.named_modules():
-        if module is bypassed:
+        if module is bypassed or isinstance(module, CONTAINERS):
             continue
         is_leaf = not any(True for _ in module.children())
+        if is_leaf and id(module) not in called:
+            continue  # not part of the forward pass (e.g. an unused head, an empty Sequential)
         supported = isinstance(
             module,
             (*WEIGHTED, *RECURRENT, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS, *_EXTRA_PASSIVE),
@@ -402,7 +409,7 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
         for handle in handles:
             handle.remove()
     uses = _uses(logits.grad_fn)
-    unsupported = _unsupported(model, view.bypassed)
+    unsupported = _unsupported(model, view.bypassed, set(map(id, order)))
     if unsupported:
         raise UnsupportedModelError(
             "LRP has no rule for these modules: "
@@ -421,7 +428,7 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
         m for m in dict.fromkeys(weighted) if all(reads_input.get(id(m), [False]))
     ]
     mixed = [names[id(m)] for m in dict.fromkeys(weighted) if len(set(reads_input.get(id(m), []))) > 1]
-    recurrent = [m for m in dict.fromkeys(order) if isinstance(m, RECURRENT)]
+    recurrent: list[nn.Module] = [m for m in dict.fromkeys(order) if isinstance(m, RECURRENT)]
     for module in recurrent:
         check_recurrent(module, names[id(module)])
     recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
@@ -467,7 +474,7 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
         bypassed=view.bypassed,
         # the bypassed output activation is one handled call that the real pass never reaches
         needs_graph_mode=graph.handled > (view.bypassed is not None),
-        roles=_roles(model, first_layers, view.bypassed),
+        roles=_roles(model, first_layers, view.bypassed, recurrent),
         repeated={m: (names[id(m)], n) for m, n in Counter(order).items() if n > 1},
         recurrent_first=recurrent_first,
     )
