@@ -116,6 +116,23 @@ def _data(shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(3).normal(size=shape).astype(np.float32)
 
 
+def _assert_parity(model, x: np.ndarray) -> np.ndarray:
+    """The converted model's output on ``x``, asserted equal to Keras's; returned."""
+    with torch.no_grad():
+        ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
+    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    return ours
+
+
+def _tape_gradient(model, x: np.ndarray, output: int) -> np.ndarray:
+    """TensorFlow's gradient of the model's output ``output`` with respect to ``x``."""
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        selected = model(inputs)[:, output]
+    return tape.gradient(selected, inputs).numpy()
+
+
 def _logits(model):
     """The Keras model without its final softmax (a separate layer or inside the last Dense)."""
     last = model.layers[-1]
@@ -310,9 +327,7 @@ def test_pooling_with_same_padding_is_tensorflows(kind: str, shape: tuple, pool:
         ]
     )
     x = _data((2, *shape)) - 1.0  # mostly negative: a zero-padded max would differ at the edges
-    with torch.no_grad():
-        ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
-    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    ours = _assert_parity(model, x)
     relevance = explain(model, x, "lrp_z", target_class=[0, 1])
     np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), ours[[0, 1], [0, 1]], rtol=1e-3, atol=1e-5)
 
@@ -333,9 +348,7 @@ def test_more_signal_layers_are_mapped_with_parity() -> None:
     h = L.Cropping1D((3, 1))(L.UpSampling1D(2)(L.MaxPooling1D(2)(h)))
     model = keras.Model(inputs, L.Dense(3)(L.Flatten()(h)))
     x = _data((3, 40, 2))
-    with torch.no_grad():
-        ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
-    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    _assert_parity(model, x)
     for method in ("gradient", "lrp_epsilon_0_1", "lrpsign_z"):
         relevance = explain(model, x, method, target_class=[0, 1, 2])
         assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
@@ -376,25 +389,15 @@ def test_depthwise_convolutions_and_permute_are_mapped_with_parity() -> None:
     h = L.Permute((2, 1))(h)  # (4, 19): the next conv runs over the 4 former channels
     model = keras.Model(inputs, L.Dense(3)(L.Flatten()(L.Conv1D(2, 2, activation="relu")(h))))
     x = _data((3, 40, 3))
-    with torch.no_grad():
-        ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
-    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
-    xt = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        logit = model(xt)[:, 1]
-    expected = tape.gradient(logit, xt).numpy()
-    assert rel_error(explain(model, x, "gradient", target_class=1), expected) < 1e-5
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
     for method in ("lrp_epsilon_0_1", "lrpsign_z", "lrp_alpha_1_beta_0"):
         relevance = explain(model, x, method, target_class=[0, 1, 2])
         assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
     image = keras.Input((9, 9, 2))
     g = L.DepthwiseConv2D((3, 2), depth_multiplier=3, padding="same", activation="relu")(image)
     flat = keras.Model(image, L.Dense(2)(L.GlobalAveragePooling2D()(g)))
-    x2 = _data((2, 9, 9, 2))
-    with torch.no_grad():
-        ours2 = to_torch(flat)(torch.from_numpy(to_channels_first(x2))).numpy()
-    np.testing.assert_allclose(ours2, np.asarray(flat(x2)), rtol=1e-5, atol=1e-6)
+    _assert_parity(flat, _data((2, 9, 9, 2)))
 
 
 def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
@@ -414,14 +417,8 @@ def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
         ]
     )
     for net, x in ((model, _data((3, 30, 2))), (first, _data((2, 12, 3)))):
-        with torch.no_grad():
-            ours = to_torch(net)(torch.from_numpy(to_channels_first(x))).numpy()
-        np.testing.assert_allclose(ours, np.asarray(net(x)), rtol=1e-5, atol=1e-6)
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            logit = net(xt)[:, 1]
-        assert rel_error(explain(net, x, "gradient", target_class=1), tape.gradient(logit, xt).numpy()) < 1e-4
+        _assert_parity(net, x)
+        assert rel_error(explain(net, x, "gradient", target_class=1), _tape_gradient(net, x, 1)) < 1e-4
         relevance = explain(net, x, "lrp_epsilon_0_01", target_class=1)
         assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
     assert explain(model, _data((3, 30, 2)), "lrpsign_epsilon_0_1", target_class=1).shape == (3, 30, 2)
