@@ -1,7 +1,8 @@
 """GPU check: every method gives on CUDA what it gives on the CPU, leaves the model as found; timings.
 
 Run from the repository root on a machine with a CUDA GPU: ``python benchmarks/gpu_check.py``
-(``DEV=cpu`` runs the same on the CPU, ``B=512`` times a larger batch). It uses the test suite's
+(``DEV=cpu`` runs the same on the CPU, ``B=512`` times a larger batch, ``CASES=LSTM,GRU`` checks
+only the cases so named and times nothing). It uses the test suite's
 models (``tests/models.py`` and the functional-operation nets of ``tests/methods``). Prints the
 worst CPU/CUDA difference, every case over 1e-4 or with the model changed, and the cost of a few
 methods as ratios to one forward+backward of the tutorial's model with 12 leads; writes
@@ -15,19 +16,21 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 sys.path[:0] = ["src", "tests", "tests/methods"]
 
-from test_lrp import _Ribeiro, _TwoScales  # noqa: E402
-from test_lrp_graph import _Between  # noqa: E402
+from test_lrp import _TCN, _Ribeiro, _TwoScales  # noqa: E402
+from test_lrp_graph import _Between, _SEResNet1d  # noqa: E402
+from test_lrp_recurrent import _Recurrent  # noqa: E402
 
 from models import build, randomize_batch_norm  # noqa: E402
 from signxai import explain  # noqa: E402
 from signxai.ecg.models import ECGModel  # noqa: E402
+from test_api import _WithMetadata  # noqa: E402
 
 METHODS = [
     "gradient",
@@ -50,40 +53,89 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(float(np.linalg.norm(b)), 1e-30))
 
 
-def _cases() -> list[tuple[str, torch.nn.Module, torch.Tensor, dict[str, Any]]]:
-    cases: list[tuple[str, torch.nn.Module, torch.Tensor, dict[str, Any]]] = []
+#: The methods an LSTM/GRU net has (LRP: the z and epsilon rules; no conv for Grad-CAM).
+RECURRENT_METHODS = ["gradient", "integrated_gradients", "lrp_z", "lrp_epsilon_0_1"]
+
+
+class Case(NamedTuple):
+    """A model and input; keywords for the LRP methods and for every call; the methods run."""
+
+    name: str
+    model: torch.nn.Module
+    x: torch.Tensor
+    lrp: dict[str, Any]
+    call: dict[str, Any]
+    methods: list[str]
+
+
+def _cases() -> list[Case]:
+    cases: list[Case] = []
     for arch in ["ecg", "ecg_beat", "resnet", "cnn2d"]:
         model, x = build(arch)
-        cases.append((arch, model, x, {}))
+        cases.append(Case(arch, model, x, {}, {}, METHODS))
     torch.manual_seed(0)
     ribeiro = randomize_batch_norm(_Ribeiro()).eval()
-    cases.append(("ribeiro", ribeiro, torch.randn(4, 12, 256), {"batchnorm": "innvestigate"}))
-    cases.append(("two_scales", _TwoScales().eval(), torch.randn(4, 2, 8), {}))
+    cases.append(
+        Case("ribeiro", ribeiro, torch.randn(4, 12, 256), {"batchnorm": "innvestigate"}, {}, METHODS)
+    )
+    # no nn.ReLU module in these (functional relu): no guided backprop
+    functional = [m for m in METHODS if m != "guided_backprop"]
+    cases.append(Case("two_scales", _TwoScales().eval(), torch.randn(4, 2, 8), {}, {}, functional))
     for operation in ["difference", "add_", "buffer", "interpolate", "upsample", "abs"]:
-        cases.append((f"between_{operation}", _Between(operation).eval(), torch.randn(4, 2, 8), {}))
+        model = _Between(operation).eval()
+        cases.append(Case(f"between_{operation}", model, torch.randn(4, 2, 8), {}, {}, functional))
+    # what the LRP of LSTM/GRU, gates, weight normalisation and further inputs added
+    for kind in (torch.nn.LSTM, torch.nn.GRU):
+        model = _Recurrent(kind, bidirectional=True).eval()
+        cases.append(Case(kind.__name__, model, torch.randn(4, 30, 3), {}, {}, RECURRENT_METHODS))
+    se = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
+    cases.append(Case("se_gates", _SEResNet1d().eval(), torch.randn(4, 2, 24), {"gates": "signal"}, {}, se))
+    cases.append(
+        Case("tcn_weight_norm", _TCN(chomp_module=True).eval(), torch.randn(4, 2, 48), {}, {}, functional)
+    )
+    metadata = {"forward_args": (torch.randn(4, 2),), "forward_kwargs": {"mask": torch.rand(4, 1, 16)}}
+    meta = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
+    cases.append(Case("forward_args", _WithMetadata().eval(), torch.randn(4, 2, 16), {}, metadata, meta))
     return cases
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    """Tensors in ``value`` (nested tuples and dicts) moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple):
+        return tuple(_to(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to(v, device) for k, v in value.items()}
+    return value
 
 
 def compare(device: torch.device) -> tuple[list[tuple[Any, ...]], float]:
     """Every method on every case, on the CPU and on ``device``."""
     rows: list[tuple[Any, ...]] = []
     worst = 0.0
-    for name, model, x, extra in _cases():
-        functional_relu = name.startswith(("between", "two_scales"))  # no nn.ReLU for guided backprop
-        for method in [m for m in METHODS if not (functional_relu and m == "guided_backprop")]:
-            kwargs = dict(extra) if "lrp" in method else {}
+    only = [name for name in os.environ.get("CASES", "").split(",") if name]
+    for name, model, x, lrp, call, methods in _cases():
+        if only and name not in only:
+            continue
+        for listed in methods:
+            method, kwargs = listed, dict(call)
+            if "lrp" in method:
+                kwargs.update(lrp)
+            if method == "grad_cam_conv":  # a model whose last conv is not found by the default
+                method, kwargs["target_layer"] = "grad_cam", "conv"
             try:
                 cpu = explain(model, x, method, target_class=1, **kwargs)
                 state = {k: v.clone() for k, v in model.state_dict().items()}
                 moved = model.to(device)
-                on_device = explain(moved, x.to(device), method, target_class=1, **kwargs)
+                on_device = explain(moved, x.to(device), method, target_class=1, **_to(kwargs, device))
                 kept = all(p.device.type == device.type for p in moved.parameters())
                 unchanged = all(torch.equal(v.cpu(), state[k]) for k, v in moved.state_dict().items())
                 error = _rel(np.asarray(on_device), np.asarray(cpu))
                 worst = max(worst, error)
-                rows.append((name, method, error, kept and unchanged))
+                rows.append((name, listed, error, kept and unchanged))
             except Exception as failure:  # reported, not raised: the check goes on
-                rows.append((name, method, -1.0, False, f"{type(failure).__name__}: {failure}"))
+                rows.append((name, listed, -1.0, False, f"{type(failure).__name__}: {failure}"))
             finally:
                 model.to("cpu")
     return rows, worst
@@ -145,8 +197,9 @@ def main() -> None:
         print("FLAGGED", row, flush=True)
     torch.backends.cudnn.allow_tf32 = True  # timings as users run them
     batch = int(os.environ.get("B", 64))
-    timed = timings(device, batch)
-    print(f"ratios to one forward+backward (batch {batch}, 12 x 2000):", json.dumps(timed), flush=True)
+    timed = {} if os.environ.get("CASES") else timings(device, batch)
+    if timed:
+        print(f"ratios to one forward+backward (batch {batch}, 12 x 2000):", json.dumps(timed), flush=True)
     out = os.environ.get("OUT", ".")
     with open(os.path.join(out, "gpu_check.json"), "w") as handle:
         json.dump({"device": name, "rows": rows, "timings": timed, "worst": worst}, handle, indent=1)

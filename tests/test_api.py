@@ -358,6 +358,46 @@ def test_a_compiled_model_is_explained_as_the_model_it_compiles() -> None:
     assert torch._dynamo.eval_frame._stance.stance == "default"  # the compiler's stance restored
 
 
+class _ConvLSTM(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 5, padding=2)
+        self.rnn = nn.LSTM(4, 3, batch_first=True)
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h_n, _) = self.rnn(torch.relu(self.conv(x)).transpose(1, 2))
+        return self.head(h_n[-1])
+
+
+def test_a_recurrent_layer_on_the_gpu_runs_without_cudnn_while_explained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On CUDA every gradient through an eval-mode LSTM/GRU failed ("cudnn RNN backward can only be
+    called in training mode", found by benchmarks/gpu_check.py on an H100). cuDNN is switched off
+    for the call and switched back on after it, also after an error. CI has no GPU: the CUDA
+    condition is simulated here; the GPU check runs the real one."""
+    import signxai.model
+
+    model = _ConvLSTM().eval()
+    x = torch.randn(2, 2, 12)
+    assert not signxai.model.cudnn_recurrent(list(model.modules()))  # on the CPU: nothing to do
+    seen: list[bool] = []
+    model.rnn.register_forward_hook(lambda *_: seen.append(torch.backends.cudnn.enabled))
+    monkeypatch.setattr(signxai.model, "cudnn_recurrent", lambda modules: True)
+    monkeypatch.setattr(torch.backends.cudnn, "enabled", True)
+    before = snapshot(model)
+    for method in ("gradient", "lrp_epsilon_0_1"):
+        seen.clear()
+        explain(model, x, method, target_class=1)
+        assert seen and not any(seen), method
+        assert torch.backends.cudnn.enabled
+    with pytest.raises(TargetError):
+        explain(model, x, "gradient", target_class=7)
+    assert torch.backends.cudnn.enabled
+    assert_unchanged(model, before)
+
+
 @pytest.mark.parametrize(
     ("wrap", "shown"),
     [(lambda z: (z, z.mean()), "tuple of 2"), (lambda z: {"logits": z}, "dict with keys ['logits']")],

@@ -36,6 +36,19 @@ INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
 
 
+def cudnn_recurrent(modules: Sequence[nn.Module]) -> bool:
+    """Whether a recurrent layer (LSTM/GRU/RNN) among ``modules`` runs on CUDA with cuDNN.
+
+    cuDNN's recurrent kernels have no backward pass in eval mode ("cudnn RNN backward can only be
+    called in training mode"), so every gradient through such a layer fails on the GPU.
+    """
+    if not torch.backends.cudnn.enabled:
+        return False
+    return any(
+        isinstance(m, nn.RNNBase) and any(p.is_cuda for p in m.parameters(recurse=False)) for m in modules
+    )
+
+
 def denormals_flushed() -> bool:
     """Whether torch currently flushes denormal floats to zero (torch has no getter for it)."""
     return bool((_TINY * 0.01).item() == 0.0)
@@ -142,6 +155,11 @@ class ModelView:
             # imported): importing dynamo (and triton) after TensorFlow crashes the process.
             if "torch._dynamo" in sys.modules:
                 self._saved["stance"] = torch.compiler.set_stance("force_eager")
+            # recurrent layers on the GPU run torch's own kernels here (the same function):
+            # cuDNN's have no backward in eval mode, and train mode would switch on their dropout
+            if cudnn_recurrent(modules):
+                self._saved["cudnn"] = True
+                torch.backends.cudnn.enabled = False
             # an exported graph's train/eval behaviour is fixed at export
             if not self.exported and any(training for _, training in self._saved["training"]):
                 model.eval()
@@ -173,6 +191,8 @@ class ModelView:
                 parameter.requires_grad_(requires_grad)
         if "stance" in self._saved:
             self._saved.pop("stance").__exit__(None, None, None)
+        if self._saved.pop("cudnn", False):
+            torch.backends.cudnn.enabled = True
         if "flush" in self._saved:
             torch.set_flush_denormal(self._saved["flush"])
             torch.set_grad_enabled(self._saved["grad_enabled"])
