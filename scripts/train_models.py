@@ -7,8 +7,8 @@ per task for every recipe below on 2 cores); the test split (4500 beats) is touc
 end, to report the chosen model's accuracy. ``--recipes`` with no names skips the
 cross-validation and trains the recipe the scores in the card choose; ``--jobs 2``
 cross-validates two recipes at once (one thread each); ``--seed-spread 6`` only measures how the
-shipped recipes' test accuracy varies with the seed. Scores in the card are kept only while
-``ECGModel`` still builds the card's architecture.
+shipped recipes' test accuracy varies with the seed (``--jobs 16`` trains 16 seeds at once).
+Scores in the card are kept only while ``ECGModel`` still builds the card's architecture.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import argparse
 import functools
 import json
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -414,27 +414,68 @@ def model_card_recipe(task: str) -> str:
     return json.loads((DATA / "model_card.json").read_text())["models"][task]["recipe"]["name"]
 
 
-def seed_spread(task: str, seeds: int, train_set: BeatSet, test_set: BeatSet) -> None:
+def _spread_worker(task: str, name: str, seed: int, train_set: BeatSet, test_set: BeatSet) -> np.ndarray:
+    """Test-split outputs of ``name`` trained with ``seed`` (one torch thread)."""
+    torch.set_num_threads(1)
+    model = fit(task, train_set.x, train_set.y, RECIPES[name], seed=seed)
+    with torch.no_grad():
+        return model(torch.from_numpy(test_set.x)).numpy()
+
+
+def _spread_outputs(
+    task: str, name: str, seeds: int, train_set: BeatSet, test_set: BeatSet, jobs: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(seed, test outputs)`` of ``name`` for seeds ``0..seeds-1``, as each finishes."""
+    if jobs <= 1:
+        for seed in range(seeds):
+            model = fit(task, train_set.x, train_set.y, RECIPES[name], seed=seed)
+            with torch.no_grad():
+                yield seed, model(torch.from_numpy(test_set.x)).numpy()
+        return
+    with ProcessPoolExecutor(jobs) as pool:
+        futures = {
+            pool.submit(_spread_worker, task, name, seed, train_set, test_set): seed for seed in range(seeds)
+        }
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def seed_spread(
+    task: str,
+    seeds: int,
+    train_set: BeatSet,
+    test_set: BeatSet,
+    jobs: int = 1,
+    names: list[str] | None = None,
+) -> None:
     """Print the test accuracy of ``task``'s shipped recipe trained with seeds ``0..seeds-1``.
 
     How much of a test score is the seed's: seed 0 (at the same thread count) is the shipped
-    model. Nothing is chosen by these numbers and nothing is written.
+    model. Nothing is chosen by these numbers and nothing is written. ``jobs`` > 1 trains that
+    many seeds at once (one thread each; a seed's model then differs in summation order from one
+    trained with more threads); ``names`` measures these recipes instead of the shipped one.
+    The per-seed lines come in the order the seeds finish.
     """
-    name = model_card_recipe(task)
     truth = _truth(test_set.y, task)
-    outputs, scores = [], []
-    for seed in range(seeds):
-        model = fit(task, train_set.x, train_set.y, RECIPES[name], seed=seed)
-        with torch.no_grad():
-            outputs.append(model(torch.from_numpy(test_set.x)).numpy())
-        scores.append(float((_labels(outputs[-1]) == truth).mean()))
-        print(f"{task} {name} seed {seed}: test accuracy {scores[-1]:.4f}", flush=True)
-    together = float((_labels(np.mean(outputs, axis=0)) == truth).mean())
-    print(
-        f"{task} {name} seeds 0-{seeds - 1}: test accuracy {min(scores):.4f}-{max(scores):.4f} "
-        f"(mean {np.mean(scores):.4f}); averaged probabilities {together:.4f}",
-        flush=True,
-    )
+    for name in names or [model_card_recipe(task)]:
+        outputs: dict[int, np.ndarray] = {}
+        for seed, out in _spread_outputs(task, name, seeds, train_set, test_set, jobs):
+            outputs[seed] = out
+            score = float((_labels(out) == truth).mean())
+            print(f"{task} {name} seed {seed}: test accuracy {score:.4f}", flush=True)
+        scores = np.array([float((_labels(outputs[seed]) == truth).mean()) for seed in range(seeds)])
+        together = float((_labels(np.mean([outputs[s] for s in range(seeds)], axis=0)) == truth).mean())
+        print(
+            f"{task} {name} seeds 0-{seeds - 1}: test accuracy {scores.min():.4f}-{scores.max():.4f} "
+            f"(mean {scores.mean():.4f}); averaged probabilities {together:.4f}",
+            flush=True,
+        )
+        low, middle, high = np.quantile(scores, [0.1, 0.5, 0.9])
+        print(
+            f"{task} {name}: standard deviation {scores.std(ddof=1) if seeds > 1 else 0.0:.4f}, "
+            f"10/50/90 % quantiles {low:.4f}/{middle:.4f}/{high:.4f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -451,22 +492,27 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["binary", "5class"], choices=["binary", "5class"])
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument(
-        "--jobs", type=int, default=1, help="recipes cross-validated at once (one thread each)"
+        "--jobs",
+        type=int,
+        default=1,
+        help="recipes cross-validated (or seeds trained, with --seed-spread) at once, one thread each",
     )
     parser.add_argument(
         "--seed-spread",
         type=int,
         default=0,
         metavar="N",
-        help="only measure: train each task's shipped recipe (from the card) with seeds 0..N-1, "
-        "print their test accuracies and that of their averaged probabilities; writes nothing",
+        help="only measure: train each task's shipped recipe (from the card), or the --recipes "
+        "named, with seeds 0..N-1 (--jobs at once), print their test accuracies and that of "
+        "their averaged probabilities; writes nothing",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train_set, test_set = load_ecg5000("train"), load_ecg5000("test")
     if args.seed_spread:
+        names = None if args.recipes == list(RECIPES) else args.recipes
         for task in args.tasks:
-            seed_spread(task, args.seed_spread, train_set, test_set)
+            seed_spread(task, args.seed_spread, train_set, test_set, args.jobs, names)
         return
     card = {
         "data": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -119,3 +120,35 @@ def test_recipe_options_change_the_training(script: ModuleType, beats: tuple[Bea
     for option in ({"balanced": True}, {"hier": 1.0}, {"sam": 0.05}):
         other = script.fit("5class", train.x, train.y, {**TINY, **option}, seed=0)
         assert not torch.equal(plain.fc[-2].weight, other.fc[-2].weight), option
+
+
+def test_seed_spread_in_parallel_reports_what_one_process_does(
+    script: ModuleType,
+    beats: tuple[BeatSet, BeatSet],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--jobs``: seeds trained in worker processes (one thread each), named recipes."""
+    train, test = beats
+    monkeypatch.setitem(sys.modules, "train_models", script)  # the workers find the functions
+    monkeypatch.setitem(script.RECIPES, "tiny", TINY)
+    monkeypatch.setitem(script.RECIPES, "tiny_plain", {**TINY, "mixup": None})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        script.seed_spread("5class", 3, train, test, jobs=1, names=["tiny", "tiny_plain"])
+        alone = capsys.readouterr().out.splitlines()
+        script.seed_spread("5class", 3, train, test, jobs=2, names=["tiny", "tiny_plain"])
+        parallel = capsys.readouterr().out.splitlines()
+    finally:
+        torch.set_num_threads(threads)
+
+    def per_seed(lines: list[str]) -> dict[str, str]:
+        found = [re.search(r"(tiny\S*) seed (\d+): test accuracy (\S+)$", line) for line in lines]
+        return {f"{m.group(1)} {m.group(2)}": m.group(3) for m in found if m}
+
+    assert len(per_seed(alone)) == 6
+    assert per_seed(parallel) == per_seed(alone)
+    summaries = [line for line in parallel if "seeds 0-2" in line or "quantiles" in line]
+    assert summaries == [line for line in alone if "seeds 0-2" in line or "quantiles" in line]
+    assert len(summaries) == 4
