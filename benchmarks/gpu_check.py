@@ -4,7 +4,9 @@ Run from the repository root on a machine with a CUDA GPU: ``python benchmarks/g
 (``DEV=cpu`` runs the same on the CPU, ``B=512`` times a larger batch, ``CASES=LSTM,GRU`` checks
 only the cases so named and times nothing). It uses the test suite's
 models (``tests/models.py`` and the functional-operation nets of ``tests/methods``). Prints the
-worst CPU/CUDA difference, every case over 1e-4 or with the model changed, and the cost of a few
+worst CPU/CUDA difference, every case over 1e-4 or with the model changed, the same for the ECG
+toolkit with the shipped model on the device (beat classification, a strip analysis, deletion
+curves, cascading randomization), and the cost of a few
 methods as ratios to one forward+backward of the tutorial's model with 12 leads; writes
 ``gpu_check.json`` to ``$OUT`` (default: the current folder). Not a test: CI has no GPU.
 """
@@ -29,7 +31,7 @@ from test_lrp_recurrent import _Recurrent  # noqa: E402
 
 from models import build, randomize_batch_norm  # noqa: E402
 from signxai import explain  # noqa: E402
-from signxai.ecg.models import ECGModel  # noqa: E402
+from signxai.ecg.models import ECG5000_CLASSES, ECGModel  # noqa: E402
 from test_api import _WithMetadata  # noqa: E402
 
 METHODS = [
@@ -141,6 +143,47 @@ def compare(device: torch.device) -> tuple[list[tuple[Any, ...]], float]:
     return rows, worst
 
 
+def toolkit(device: torch.device) -> dict[str, float]:
+    """The ECG toolkit with the shipped 5-class model on ``device`` against the CPU: relative
+    differences of beat classification, a strip analysis (60 s of MIT-BIH 208: probabilities,
+    maps, deletion curves, samples seen), a deletion curve of infill 'linear' and a cascading
+    randomization table."""
+    from dataclasses import replace
+
+    from signxai.ecg import load_beat_model, load_ecg5000, load_mitbih_208
+    from signxai.ecg.analysis import analyze_strip
+    from signxai.ecg.beats import classify
+    from signxai.evaluate import deletion_curve, model_randomization
+
+    model = load_beat_model("5class")
+    beats = load_ecg5000("test").x[:64]
+    strip = load_mitbih_208()
+    strip = replace(strip, signal=strip.signal[:, : int(60 * strip.fs)])
+    methods = ("gradient", "lrpsign_epsilon_0_1", "integrated_gradients")
+    relevance = explain(model, beats, "lrpsign_epsilon_0_1", target_class=2)
+
+    def run(on: torch.nn.Module) -> dict[str, np.ndarray]:
+        analysis = analyze_strip(strip, on, ECG5000_CLASSES, methods=methods)
+        found = {
+            "classify": classify(on, beats),
+            "strip_probabilities": analysis.probabilities,
+            "strip_seen": analysis.seen.astype(np.float32),
+            "deletion_linear": deletion_curve(on, beats, relevance, 2, window=10, infill="linear").scores,
+            "randomization": model_randomization(on, beats[:4], "gradient", target_class=2)[
+                "similarity"
+            ].to_numpy(),
+        }
+        for method in methods:
+            found[f"strip_{method}"] = analysis.relevance[method]
+            found[f"strip_deletion_{method}"] = analysis.faithfulness[method]["morf"].scores
+        return found
+
+    cpu = run(model)
+    moved = run(model.to(device))
+    model.to("cpu")
+    return {key: _rel(np.asarray(moved[key]), np.asarray(cpu[key])) for key in cpu}
+
+
 def timings(device: torch.device, batch: int) -> dict[str, float]:
     """Ratios to one forward+backward of ECGModel(12 leads, 2000 samples) at ``batch``."""
     model = ECGModel(input_channels=12, num_classes=5, length=2000).eval().to(device)
@@ -195,6 +238,11 @@ def main() -> None:
     print(f"cases {len(rows)}, worst relative difference {worst:.2g}, flagged {len(bad)}", flush=True)
     for row in bad:
         print("FLAGGED", row, flush=True)
+    ecg = toolkit(device)
+    print("ECG toolkit, relative CPU/device difference:", json.dumps(ecg), flush=True)
+    for key, error in ecg.items():
+        if error > 1e-4:
+            print("FLAGGED toolkit", key, error, flush=True)
     torch.backends.cudnn.allow_tf32 = True  # timings as users run them
     batch = int(os.environ.get("B", 64))
     timed = {} if os.environ.get("CASES") else timings(device, batch)
@@ -202,7 +250,9 @@ def main() -> None:
         print(f"ratios to one forward+backward (batch {batch}, 12 x 2000):", json.dumps(timed), flush=True)
     out = os.environ.get("OUT", ".")
     with open(os.path.join(out, "gpu_check.json"), "w") as handle:
-        json.dump({"device": name, "rows": rows, "timings": timed, "worst": worst}, handle, indent=1)
+        json.dump(
+            {"device": name, "rows": rows, "toolkit": ecg, "timings": timed, "worst": worst}, handle, indent=1
+        )
 
 
 if __name__ == "__main__":

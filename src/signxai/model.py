@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,36 @@ INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def floating_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating-point parameter (float32 for a model with none)."""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.float32
+
+
+@contextmanager
+def evaluated(model: nn.Module) -> Iterator[torch.device]:
+    """Run ``model`` in eval mode inside; every submodule's own mode is restored after.
+
+    Yields the model's device (:func:`device_of`), where its inputs must go.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield device_of(model)
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 def cudnn_recurrent(modules: Sequence[nn.Module]) -> bool:

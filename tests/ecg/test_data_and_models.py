@@ -107,6 +107,17 @@ def test_samples_seen_leaves_the_model_as_found() -> None:
         samples_seen(model, 0)
 
 
+def test_samples_seen_restores_mixed_modes_and_takes_the_models_dtype() -> None:
+    """Before, a model in train mode with a frozen (eval-mode) BatchNorm came back with that
+    BatchNorm in train mode, and a float64 model raised a dtype error."""
+    model = ECGModel(num_classes=2, length=140, ceil_mode=False).train()
+    model.features[1].eval()
+    modes = [module.training for module in model.modules()]
+    seen = samples_seen(model, 140)
+    assert [module.training for module in model.modules()] == modes
+    np.testing.assert_array_equal(samples_seen(model.double(), 140), seen)
+
+
 def test_ceil_mode_is_the_tutorial_model_when_length_divides() -> None:
     torch.manual_seed(0)
     ceil, floor = ECGModel(num_classes=3).eval(), ECGModel(num_classes=3, ceil_mode=False).eval()

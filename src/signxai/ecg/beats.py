@@ -21,6 +21,7 @@ from torch import nn
 
 from signxai.ecg.preprocess import znormalize
 from signxai.errors import InputError
+from signxai.model import evaluated, floating_dtype
 
 
 @dataclass
@@ -59,12 +60,16 @@ def ecg5000_windows(
 
 
 def classify(model: nn.Module, beats: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities ``(n, classes)``; a single-output model gives ``[1 - p, p]``."""
-    model.eval()
+    """Class probabilities ``(n, classes)``; a single-output model gives ``[1 - p, p]``.
+
+    The model runs in eval mode on its own device (CPU or GPU); its modules' modes are restored.
+    """
+    dtype = floating_dtype(model)  # a float64 or bfloat16 model takes beats of its own dtype
     outputs = []
-    with torch.no_grad():
+    with evaluated(model) as device, torch.no_grad():
         for start in range(0, len(beats), batch_size):
-            outputs.append(model(torch.from_numpy(beats[start : start + batch_size])))
+            chunk = torch.as_tensor(np.asarray(beats[start : start + batch_size]))
+            outputs.append(model(chunk.to(device=device, dtype=dtype)).float().cpu())
     probabilities = torch.cat(outputs).numpy()
     if probabilities.shape[1] == 1:
         probabilities = np.concatenate([1 - probabilities, probabilities], axis=1)

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from signxai.model import evaluated, floating_dtype
+
 #: Class names of the 5-class ECG5000 model (labels 1..5 of the UCR archive, here 0..4).
 ECG5000_CLASSES = ("normal", "R-on-T PVC", "PVC", "SVEB", "unclassified")
 BINARY_CLASSES = ("normal", "abnormal")
@@ -160,16 +162,11 @@ def samples_seen(
             f"length, channels and trials must be positive, got {length}, {channels} and {trials}"
         )
     generator = torch.Generator().manual_seed(seed)
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    x = torch.randn(trials, channels, length, generator=generator).to(device).requires_grad_(True)
-    training = model.training
-    model.eval()
-    try:
+    x = torch.randn(trials, channels, length, generator=generator)
+    with evaluated(model) as device:
+        x = x.to(device=device, dtype=floating_dtype(model)).requires_grad_(True)
         output = model(x)
         # random output weights: a plain sum of softmax outputs is constant (gradient zero)
         weights = torch.randn(output.shape, generator=generator).to(output.device)
         (gradient,) = torch.autograd.grad((output * weights).sum(), x)
-    finally:
-        model.train(training)
     return (gradient.abs().sum(dim=(0, 1)) > 0).cpu().numpy()
