@@ -211,6 +211,12 @@ def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Pat
         (["explain", "{array}", "--model", "{scripted}"], "--fs is needed"),
         (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
         (["demo", "--method", "lrp_epsilon_0_5_5"], "does not follow that form"),
+        (["demo", "--device", "gpu"], "--device must be a torch device such as 'cpu', 'cuda'"),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--device", "cuda:99"],
+            "--device 'cuda:99': torch sees",
+        ),
+        (["explain", "{record}", "--model", "{scripted}", "--device", "meta"], "only cpu, cuda and mps"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

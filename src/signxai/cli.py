@@ -54,6 +54,32 @@ def main() -> None:
     """Explain deep models on ECG signals (gradients, IG, SmoothGrad, Grad-CAM, LRP, SIGN)."""
 
 
+DEVICE_HELP = "Where the model runs: cpu, cuda, cuda:1, mps (a GPU must be visible to torch)."
+
+
+def _device(name: str) -> Any:
+    """``name`` as a torch device that is there to use, or an InputError naming ``--device``."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(
+            f"--device must be a torch device such as 'cpu', 'cuda' or 'cuda:1', got '{name}'"
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"--device '{name}': torch sees no CUDA GPU on this machine; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"--device '{name}': torch sees {count} CUDA GPU(s), numbered 0 to {count - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device '{name}': the Apple MPS backend is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"--device '{name}': only cpu, cuda and mps devices are supported")
+    return device
+
+
 def _check_methods(methods: Sequence[str]) -> list[str]:
     from signxai.methods import parse
 
@@ -88,11 +114,19 @@ def methods() -> None:
     help="Which shipped beat model classifies the beats.",
 )
 @click.option("--abnormal", default=6, show_default=True, help="Abnormal beats to explain.")
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--normal", default=3, show_default=True, help="Normal beats to explain.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def demo(
-    out: Path, methods_: tuple[str, ...], task: str, abnormal: int, normal: int, quiet: bool, debug: bool
+    out: Path,
+    methods_: tuple[str, ...],
+    task: str,
+    abnormal: int,
+    device: str,
+    normal: int,
+    quiet: bool,
+    debug: bool,
 ) -> None:
     """Explain the beats of the shipped MIT-BIH 208 strip with the shipped model; write a report."""
     from signxai.ecg import load_beat_model, load_mitbih_208, model_card
@@ -103,7 +137,7 @@ def demo(
         chosen = _check_methods(methods_ or DEFAULT_METHODS)
         start = time.perf_counter()
         card = model_card()
-        model = load_beat_model(task)
+        model = load_beat_model(task).to(_device(device))
         classes = card["models"][task]["classes"]
         progress = _Progress(len(chosen) + 1, quiet, "explaining")
         analysis = analyze_strip(
@@ -240,6 +274,7 @@ def _load_record(
     help="LRP methods: a gate broadcast over its signal (squeeze-and-excitation) is an error, or "
     "held constant so that the signal receives all the relevance.",
 )
+@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--leads", multiple=True, help="Leads to use (repeat; default all).")
 @click.option("--start", type=float, default=None, help="Start in seconds.")
 @click.option("--duration", type=float, default=None, help="Duration in seconds.")
@@ -266,6 +301,7 @@ def explain_command(
     explain_output: str,
     batchnorm: str,
     gates: str,
+    device: str,
     leads: tuple[str, ...],
     start: float | None,
     duration: float | None,
@@ -282,8 +318,9 @@ def explain_command(
 
     try:
         chosen = _check_methods(methods_)
+        where = _device(device)
         recording = _load_record(record, fs, leads, start, duration)
-        model = _load_model(model_path, model_class, model_kwargs)
+        model = _load_model(model_path, model_class, model_kwargs).to(where)
         signal = recording.signal.astype(np.float32)
         if window is not None:
             inputs, starts = windows(signal, window)

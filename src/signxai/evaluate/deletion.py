@@ -71,8 +71,9 @@ def infill_windows(
         return x.masked_fill(mask[:, None, :], 0.0)
     if how == "noise":
         std = x.std(dim=2, keepdim=True)
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype) * std
-        return torch.where(mask[:, None, :], noise.to(x.device), x)
+        # drawn on the CPU (the same noise on every device), then moved to x's device
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) * std
+        return torch.where(mask[:, None, :], noise, x)
     result = x.clone()
     length = x.shape[2]
     for b in range(x.shape[0]):

@@ -120,14 +120,17 @@ def _noisy_gradient_moments(
         dims = tuple(range(1, x.ndim))
         std = params["noise_level"] * (x.amax(dim=dims, keepdim=True) - x.amin(dim=dims, keepdim=True))
     generator = None
-    if params["seed"] is not None:
-        generator = torch.Generator(device=x.device)
-        generator.manual_seed(int(params["seed"]))
+    if params["seed"] is not None:  # drawn on the CPU: a seed gives the same noise on every device
+        generator = torch.Generator().manual_seed(int(params["seed"]))
     mean = torch.zeros_like(x)
     m2 = torch.zeros_like(x)
     count = 0
     for chunk in _chunks(params["samples"], x.shape[0], params["batch_size"]):
-        noise = torch.randn((len(chunk), *x.shape), generator=generator, device=x.device, dtype=x.dtype)
+        shape = (len(chunk), *x.shape)
+        if generator is None:
+            noise = torch.randn(shape, device=x.device, dtype=x.dtype)
+        else:
+            noise = torch.randn(shape, generator=generator, dtype=x.dtype).to(x.device)
         inputs = list(x.unsqueeze(0) + noise * std.unsqueeze(0))
         grads = _stacked_gradient(view, inputs, weights)
         # Chan et al.'s parallel update of mean and sum of squared deviations.
@@ -222,7 +225,9 @@ for _name, _summary in (
                     check=at_least(0.0),
                 ),
                 Param("samples", int, 50, "number of noisy samples n", in_name=True, check=at_least(1)),
-                Param("seed", int, None, "seed of the noise (reproducible maps)"),
+                Param(
+                    "seed", int, None, "seed of the noise (drawn on the CPU: the same maps on every device)"
+                ),
                 Param(
                     "noise_std",
                     float,
