@@ -28,6 +28,8 @@ def compare_methods(
     include_random: bool = True,
     seed: int = 0,
     params: dict[str, dict[str, Any]] | None = None,
+    forward_args: Sequence[Any] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Explain ``x`` with every method and measure each: AOPC, randomization, runtime, agreement.
 
@@ -42,6 +44,9 @@ def compare_methods(
         Also run the cascading randomization check (the similarity after all layers).
     params
         Extra keyword parameters per method name.
+    forward_args, forward_kwargs
+        The model's further inputs, as for ``explain``: every explanation, deletion curve and
+        randomization step runs the model with them.
 
     Returns
     -------
@@ -51,6 +56,7 @@ def compare_methods(
         deletion curves by method (``{'morf': DeletionCurve, 'lerf': DeletionCurve}``).
     """
     params = params or {}
+    further: dict[str, Any] = {"forward_args": forward_args, "forward_kwargs": forward_kwargs}
     names = list(methods) + ([RANDOM] if include_random else [])
     maps: dict[str, np.ndarray] = {}
     rows: dict[str, dict[str, Any]] = {}
@@ -60,19 +66,31 @@ def compare_methods(
         if name == RANDOM:
             relevance = random_relevance(np.asarray(x), seed)
         else:
-            relevance = np.asarray(explain(model, x, name, target_class=target_class, **params.get(name, {})))
+            relevance = np.asarray(
+                explain(model, x, name, target_class=target_class, **further, **params.get(name, {}))
+            )
         seconds = time.perf_counter() - start
         maps[name] = relevance
-        morf = deletion_curve(
-            model, x, relevance, target_class, window=window, order="morf", infill=infill, seed=seed
-        )
-        lerf = deletion_curve(
-            model, x, relevance, target_class, window=window, order="lerf", infill=infill, seed=seed
+        morf, lerf = (
+            deletion_curve(
+                model,
+                x,
+                relevance,
+                target_class,
+                window=window,
+                order=order,
+                infill=infill,
+                seed=seed,
+                **further,
+            )
+            for order in ("morf", "lerf")
         )
         curves[name] = {"morf": morf, "lerf": lerf}
         row: dict[str, Any] = {"aopc_morf": morf.aopc, "aopc_lerf": lerf.aopc, "seconds": seconds}
         if randomization and name != RANDOM:
-            steps = model_randomization(model, x, name, target_class, seed=seed, **params.get(name, {}))
+            steps = model_randomization(
+                model, x, name, target_class, seed=seed, **further, **params.get(name, {})
+            )
             row["randomized_similarity"] = float(steps.similarity.iloc[-1])
         else:
             row["randomized_similarity"] = np.nan

@@ -12,6 +12,7 @@ curve (AUC) uses the fraction of removed windows on the x axis (trapezoid rule).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,8 @@ def deletion_curve(
     infill: str = "zero",
     score: str = "logit",
     seed: int = 0,
+    forward_args: Sequence[Any] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
 ) -> DeletionCurve:
     """Remove time windows in order of relevance and record the explained output.
 
@@ -125,6 +128,9 @@ def deletion_curve(
         median of the kept samples within one window) or ``'noise'`` (Gaussian, the sample's std).
     score
         ``'logit'`` (what ``explain`` explains) or ``'probability'`` (the model's output).
+    forward_args, forward_kwargs
+        The model's further inputs, as for ``explain`` (held as they are while ``x`` is
+        perturbed).
     """
     if order not in ("morf", "lerf"):
         raise MethodParameterError(f"order must be 'morf' or 'lerf', got {order!r}")
@@ -133,9 +139,11 @@ def deletion_curve(
     if score not in ("logit", "probability"):
         raise MethodParameterError(f"score must be 'logit' or 'probability', got {score!r}")
     size = _window_length(window, window_ms, fs)
-    with ModelView(model, explain_output="logit" if score == "logit" else "activation") as view:
+    explained_output = "logit" if score == "logit" else "activation"
+    with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         inputs = batch.tensor
+        view.check_forward_inputs(inputs.shape[0])
         if inputs.ndim != 3:
             raise InputError(f"deletion curves take signals (B, C, T); x has shape {tuple(inputs.shape)}")
         relevance_t = torch.as_tensor(np.asarray(relevance, dtype=np.float32)).reshape(inputs.shape)

@@ -88,6 +88,8 @@ def model_randomization(
 
     ``x`` is a batch; each sample's map is compared with its own original map. Every step
     explains the class the trained model explained (its prediction when ``target_class`` is None).
+    ``params`` go to ``explain``, ``forward_args``/``forward_kwargs`` (the model's further
+    inputs) among them.
 
     Returns
     -------
@@ -98,8 +100,11 @@ def model_randomization(
     if how not in SIMILARITIES:
         raise MethodParameterError(f"similarity must be one of {SIMILARITIES}, got {how!r}")
     if target_class is None:  # keep explaining the trained model's predicted class
-        with ModelView(model) as view, torch.no_grad():
-            target_class = resolve_targets(None, view.forward(as_batch(x, view).tensor)).tolist()
+        further = (params.get("forward_args"), params.get("forward_kwargs"))
+        with ModelView(model, "logit", *further) as view, torch.no_grad():
+            inputs = as_batch(x, view).tensor
+            view.check_forward_inputs(inputs.shape[0])
+            target_class = resolve_targets(None, view.forward(inputs)).tolist()
     original = np.asarray(explain(model, x, method, target_class=target_class, **params))
     copy_ = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
