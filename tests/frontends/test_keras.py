@@ -400,6 +400,47 @@ def test_depthwise_convolutions_and_permute_are_mapped_with_parity() -> None:
     _assert_parity(flat, _data((2, 9, 9, 2)))
 
 
+def test_separable_convolutions_and_eegnet_are_mapped_with_parity() -> None:
+    """SeparableConv1D/2D (a depthwise torch conv, then the pointwise 1x1 conv with the bias) were
+    errors; EEGNet (Lawhern et al. 2018), a common biosignal model, is built from them."""
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((40, 3))
+    h = L.SeparableConv1D(5, 4, depth_multiplier=2, padding="same", activation="relu")(inputs)  # asymmetric
+    h = L.SeparableConv1D(4, 3, strides=2, dilation_rate=1, padding="valid", use_bias=False)(h)
+    h = L.SeparableConv1D(4, 3, dilation_rate=2, padding="same", activation="relu")(h)
+    model = keras.Model(inputs, L.Dense(3)(L.GlobalAveragePooling1D()(h)))
+    x = _data((3, 40, 3))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    eeg = keras.Input((4, 64, 1))  # (electrodes or leads, samples, 1), as EEGNet takes its input
+    g = L.Conv2D(4, (1, 16), padding="same", use_bias=False)(eeg)
+    g = L.BatchNormalization()(g)
+    g = L.DepthwiseConv2D((4, 1), depth_multiplier=2, use_bias=False)(g)
+    g = L.Activation("elu")(L.BatchNormalization()(g))
+    g = L.Dropout(0.25)(L.AveragePooling2D((1, 4))(g))
+    g = L.SeparableConv2D(8, (1, 8), padding="same", use_bias=False)(g)
+    g = L.Activation("elu")(L.BatchNormalization()(g))
+    g = L.Flatten()(L.AveragePooling2D((1, 4))(g))
+    eegnet = keras.Model(eeg, L.Dense(3, activation="softmax")(g))
+    for layer in eegnet.layers:  # trained-looking BatchNorm statistics
+        if isinstance(layer, L.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            rng = np.random.default_rng(1)
+            layer.set_weights([gamma + 0.2, beta + 0.1, mean + rng.normal(0, 0.1, mean.shape), var + 0.5])
+    signals = _data((2, 4, 64, 1))
+    _assert_parity(eegnet, signals)
+    tape = _tape_gradient(_logits(eegnet), signals, 2)
+    assert rel_error(explain(eegnet, signals, "gradient", target_class=2), tape) < 1e-5
+    module = converted(eegnet, signals)
+    for method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_1", "lrp_alpha_1_beta_0"):
+        relevance = explain(eegnet, signals, method, target_class=[0, 2])
+        assert (
+            relevance.shape == signals.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+        )
+        on_module = explain(module, torch.from_numpy(to_channels_first(signals)), method, target_class=[0, 2])
+        np.testing.assert_allclose(to_channels_first(relevance), on_module, rtol=1e-5, atol=1e-8)
+
+
 def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
     """Keras recurrent layers were errors (no mapping): now torch LSTM/GRU with Keras's weights."""
     keras.utils.set_random_seed(7)

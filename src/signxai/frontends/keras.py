@@ -280,16 +280,54 @@ def _activation(layer: Any) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+def _depthwise_weight(kernel: Any, dims: int) -> tuple[torch.Tensor, int]:
+    """A Keras depthwise kernel ``(*k, in, multiplier)`` as torch's grouped weight and groups.
+
+    Keras's output channel ``c * multiplier + m`` is torch's group ``c``, filter ``m``.
+    """
+    values = torch.as_tensor(np.asarray(kernel.numpy()))
+    groups = values.shape[dims]
+    values = values.reshape(*values.shape[:dims], 1, -1)
+    return values.permute(dims + 1, dims, *range(dims)).contiguous(), groups
+
+
 def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     """Conv1D/2D, and DepthwiseConv1D/2D as a torch conv with one group per input channel."""
+    if getattr(layer, "groups", 1) != 1:
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': grouped convolutions are not mapped")
     dims = len(layer.kernel_size)
-    kernel = torch.as_tensor(np.asarray(layer.kernel.numpy()))  # (*k, in, out) or (*k, in, multiplier)
-    groups = 1
     if type(layer).__name__.startswith("Depthwise"):
-        # output channel c * multiplier + m of Keras is torch's group c, filter m
-        groups = kernel.shape[dims]
-        kernel = kernel.reshape(*kernel.shape[:dims], 1, -1)
-    weight = kernel.permute(dims + 1, dims, *range(dims)).contiguous()
+        weight, groups = _depthwise_weight(layer.kernel, dims)
+    else:
+        kernel = torch.as_tensor(np.asarray(layer.kernel.numpy()))  # (*k, in, out)
+        weight, groups = kernel.permute(dims + 1, dims, *range(dims)).contiguous(), 1
+    bias = _tensor(layer.bias.numpy()) if layer.use_bias else None
+    return KerasLayer(_keras_conv(layer, input_shape, weight, groups, bias), _activation(layer))
+
+
+def _separable(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    """SeparableConv1D/2D: the depthwise conv (Keras's strides, padding, dilation), then the
+    pointwise 1x1 conv with the bias, then the activation."""
+    dims = len(layer.kernel_size)
+    weight, groups = _depthwise_weight(layer.depthwise_kernel, dims)
+    depthwise = _keras_conv(layer, input_shape, weight, groups, None)
+    point = torch.as_tensor(np.asarray(layer.pointwise_kernel.numpy()))  # (*1, in * multiplier, out)
+    point_weight = point.permute(dims + 1, dims, *range(dims)).contiguous()
+    pointwise = (nn.Conv1d if dims == 1 else nn.Conv2d)(
+        point_weight.shape[1], point_weight.shape[0], 1, bias=layer.use_bias
+    )
+    with torch.no_grad():
+        pointwise.weight.copy_(point_weight)
+        if pointwise.bias is not None:
+            pointwise.bias.copy_(_tensor(layer.bias.numpy()))
+    return KerasLayer(nn.Sequential(depthwise, pointwise), _activation(layer))
+
+
+def _keras_conv(
+    layer: Any, input_shape: tuple[int, ...], weight: torch.Tensor, groups: int, bias: torch.Tensor | None
+) -> nn.Module:
+    """A torch conv with ``weight`` (out, in / groups, *k) and Keras's strides, dilation and padding."""
+    dims = len(layer.kernel_size)
     conv_type = nn.Conv1d if dims == 1 else nn.Conv2d
     conv = conv_type(
         weight.shape[1] * groups,
@@ -298,14 +336,12 @@ def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         stride=tuple(layer.strides),
         dilation=tuple(layer.dilation_rate),
         groups=groups,
-        bias=layer.use_bias,
+        bias=bias is not None,
     )
     with torch.no_grad():
         conv.weight.copy_(weight)
-        if conv.bias is not None:
-            conv.bias.copy_(_tensor(layer.bias.numpy()))
-    if getattr(layer, "groups", 1) != 1:
-        raise UnsupportedModelError(f"Keras layer '{layer.name}': grouped convolutions are not mapped")
+        if conv.bias is not None and bias is not None:
+            conv.bias.copy_(bias)
     padding = layer.padding
     if padding == "valid":
         body: nn.Module = conv
@@ -340,7 +376,7 @@ def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
             )
             padded.load_state_dict(conv.state_dict())
             body = padded
-    return KerasLayer(body, _activation(layer))
+    return body
 
 
 def _pool(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
@@ -474,6 +510,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     name = type(layer).__name__
     if name in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D"):
         return _convolution(layer, input_shape)
+    if name in ("SeparableConv1D", "SeparableConv2D"):
+        return _separable(layer, input_shape)
     if name == "Permute":
         return ChannelsLastPermute(tuple(layer.dims))
     if name in ("LSTM", "GRU", "Bidirectional"):
@@ -542,6 +580,8 @@ SUPPORTED = (
     "Conv2D",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
     "BatchNormalization",
     "MaxPooling1D",
     "MaxPooling2D",
