@@ -237,9 +237,9 @@ def test_grad_cam_target_layer_is_a_keras_layer_name_after_its_activation() -> N
 
 def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     keras.utils.set_random_seed(5)
-    recurrent = keras.Sequential([keras.Input((20, 3)), L.SimpleRNN(4), L.Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="class SimpleRNN has no mapping"):
-        explain(recurrent, _data((2, 20, 3)), "gradient", target_class=0)
+    normalised = keras.Sequential([keras.Input((20, 3)), L.LayerNormalization(), L.Flatten(), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="class LayerNormalization has no mapping"):
+        explain(normalised, _data((2, 20, 3)), "gradient", target_class=0)
     model, x = ecg_model(), _data((2, 160, 1))
     module = converted(model, x)
     with torch.no_grad():
@@ -442,7 +442,7 @@ def test_separable_convolutions_and_eegnet_are_mapped_with_parity() -> None:
 
 
 def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
-    """Keras recurrent layers were errors (no mapping): now torch LSTM/GRU with Keras's weights."""
+    """Keras recurrent layers were errors (no mapping): now torch LSTM/GRU/RNN with Keras's weights."""
     keras.utils.set_random_seed(7)
     inputs = keras.Input((30, 2))
     h = L.Conv1D(4, 3, padding="same", activation="relu")(inputs)
@@ -465,6 +465,24 @@ def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
     assert explain(model, _data((3, 30, 2)), "lrpsign_epsilon_0_1", target_class=1).shape == (3, 30, 2)
     with pytest.raises(UnsupportedModelError, match="reads the input"):
         explain(first, _data((2, 12, 3)), "lrpsign_epsilon_0_1", target_class=1)
+    simple = keras.Sequential(
+        [
+            keras.Input((12, 3)),
+            L.Conv1D(4, 3, activation="relu"),
+            L.SimpleRNN(5, return_sequences=True),
+            L.Bidirectional(L.SimpleRNN(3, activation="relu")),
+            L.Dense(2),
+        ]
+    )  # SimpleRNN was an error (no mapping): torch's RNN, tanh or relu, with LRP through it
+    x = _data((2, 12, 3))
+    _assert_parity(simple, x)
+    assert rel_error(explain(simple, x, "gradient", target_class=1), _tape_gradient(simple, x, 1)) < 1e-4
+    for method in ("lrp_epsilon_0_01", "lrpsign_epsilon_0_1"):
+        relevance = explain(simple, x, method, target_class=[0, 1])
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    sigmoid = keras.Sequential([keras.Input((12, 3)), L.SimpleRNN(3, activation="sigmoid"), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="only activation 'tanh' or 'relu'"):
+        explain(sigmoid, x, "gradient", target_class=1)
     backwards = keras.Sequential([keras.Input((12, 3)), L.GRU(3, reset_after=False), L.Dense(2)])
     with pytest.raises(UnsupportedModelError, match="reset_after=False"):
         explain(backwards, _data((2, 12, 3)), "gradient", target_class=1)

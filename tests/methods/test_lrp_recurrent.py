@@ -1,6 +1,9 @@
-"""LRP through LSTM and GRU layers (Arras et al. 2017), against a per-sample NumPy recurrence."""
+"""LRP through LSTM, GRU and plain RNN layers (Arras et al. 2017), against a per-sample NumPy
+recurrence."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pytest
@@ -45,6 +48,10 @@ def _reference(model: _Recurrent, x: np.ndarray, target: int, eps: float) -> np.
                 c_new = f * c + i * np.tanh(g_pre)
                 trace.append((t, h, c, i, f, g_pre, c_new))
                 h, c = o * np.tanh(c_new), c_new
+            elif kind is nn.RNN:
+                pre = w_ih @ x[t] + b_ih + w_hh @ h + b_hh
+                trace.append((t, h, pre))
+                h = np.tanh(pre) if rnn.nonlinearity == "tanh" else np.maximum(pre, 0.0)
             else:
                 gx, gh = np.split(w_ih @ x[t] + b_ih, 3), np.split(w_hh @ h + b_hh, 3)
                 r, z = _sigmoid(gx[0] + gh[0]), _sigmoid(gx[1] + gh[1])
@@ -74,6 +81,10 @@ def _reference(model: _Recurrent, x: np.ndarray, target: int, eps: float) -> np.
                 r_c, r_g = _split([f * c_prev, i * np.tanh(g_pre)], c_new, r_c, eps)
                 relevance_x[t] += _linear(x[t], w_ih[rows], g_pre, r_g, eps)
                 r_h = _linear(h_prev, w_hh[rows], g_pre, r_g, eps)
+            elif kind is nn.RNN:  # the activation passes relevance; then the linear map
+                t, h_prev, pre = step
+                relevance_x[t] += _linear(x[t], w_ih, pre, r_h, eps)
+                r_h = _linear(h_prev, w_hh, pre, r_h, eps)
             else:
                 t, h_prev, r, z, n_pre, h_new = step
                 r_n, r_kept = _split([(1 - z) * np.tanh(n_pre), z * h_prev], h_new, r_h, eps)
@@ -96,8 +107,11 @@ class _Recurrent(nn.Module):
         return self.head(torch.cat(list(h_n), dim=-1))
 
 
+RELU_RNN = functools.partial(nn.RNN, nonlinearity="relu")
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU, nn.RNN, RELU_RNN], ids=["lstm", "gru", "rnn", "relu_rnn"])
 @pytest.mark.parametrize("eps", [0.001, 0.25])
 def test_recurrent_lrp_equals_the_written_out_recurrence(
     kind: type[nn.Module], bidirectional: bool, eps: float
@@ -114,7 +128,7 @@ def test_recurrent_lrp_equals_the_written_out_recurrence(
         assert rel_error(ours[b], expected) < 1e-4
 
 
-@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU, nn.RNN])
 def test_a_conv_recurrent_ecg_net_conserves_the_logit_without_biases(kind: type[nn.Module]) -> None:
     """CNN + recurrent layer (2 layers, bidirectional), as in CNN-LSTM ECG classifiers."""
 

@@ -159,13 +159,13 @@ class ChannelsLastPermute(nn.Module):
 
 
 class KerasRecurrent(nn.Module):
-    """A Keras LSTM/GRU (or ``Bidirectional`` of one) on channels-first data ``(B, C, T)``.
+    """A Keras LSTM/GRU/SimpleRNN (or ``Bidirectional`` of one) on channels-first data ``(B, C, T)``.
 
     Returns the sequence channels-first ``(B, H, T)`` (``return_sequences=True``) or the last
     state of each direction, concatenated ``(B, H * directions)``, as Keras does.
     """
 
-    def __init__(self, rnn: nn.LSTM | nn.GRU, return_sequences: bool) -> None:
+    def __init__(self, rnn: nn.RNNBase, return_sequences: bool) -> None:
         super().__init__()
         self.rnn = rnn
         self.return_sequences = return_sequences
@@ -427,9 +427,15 @@ def _dense(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
 
 
 def _recurrent_weights(layer: Any) -> dict[str, torch.Tensor]:
-    """A Keras LSTM/GRU's weights as torch's (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``)."""
+    """A Keras LSTM/GRU/SimpleRNN's weights as torch's (``weight_ih``, ``weight_hh``, ``bias_ih``,
+    ``bias_hh``)."""
     name = type(layer).__name__
-    if layer.activation.__name__ != "tanh" or layer.recurrent_activation.__name__ != "sigmoid":
+    if name == "SimpleRNN":
+        if layer.activation.__name__ not in ("tanh", "relu"):
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}' (SimpleRNN): only activation 'tanh' or 'relu' is mapped"
+            )
+    elif layer.activation.__name__ != "tanh" or layer.recurrent_activation.__name__ != "sigmoid":
         raise UnsupportedModelError(
             f"Keras layer '{layer.name}' ({name}): only activation='tanh' with "
             "recurrent_activation='sigmoid' is mapped"
@@ -456,7 +462,7 @@ def _recurrent_weights(layer: Any) -> dict[str, torch.Tensor]:
 
         kernel, recurrent = reorder(kernel), reorder(recurrent)
         biases = (reorder(bias[0]), reorder(bias[1])) if bias is not None else None
-    else:  # Keras's LSTM gates i, f, c, o are torch's i, f, g, o; one bias
+    else:  # Keras's LSTM gates i, f, c, o are torch's i, f, g, o (a SimpleRNN has none); one bias
         biases = (bias, torch.zeros_like(bias)) if bias is not None else None
     weights = {"weight_ih": kernel, "weight_hh": recurrent}
     if biases is not None:
@@ -465,7 +471,7 @@ def _recurrent_weights(layer: Any) -> dict[str, torch.Tensor]:
 
 
 def _recurrent(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
-    """Keras LSTM/GRU, or ``Bidirectional`` around one (``merge_mode='concat'``)."""
+    """Keras LSTM/GRU/SimpleRNN, or ``Bidirectional`` around one (``merge_mode='concat'``)."""
     directions = [layer]
     if type(layer).__name__ == "Bidirectional":
         if layer.merge_mode != "concat":
@@ -476,19 +482,22 @@ def _recurrent(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     elif layer.go_backwards:
         raise UnsupportedModelError(f"Keras layer '{layer.name}': go_backwards is not mapped")
     first = directions[0]
-    kind = nn.LSTM if type(first).__name__ == "LSTM" else nn.GRU
-    if type(first).__name__ not in ("LSTM", "GRU"):
+    kinds: dict[str, Any] = {"LSTM": nn.LSTM, "GRU": nn.GRU, "SimpleRNN": nn.RNN}
+    if type(first).__name__ not in kinds:
         raise UnsupportedModelError(f"Keras layer '{layer.name}': Bidirectional of {type(first).__name__}")
-    rnn = kind(
+    weights = [_recurrent_weights(direction) for direction in directions]  # checks the activations
+    extra = {"nonlinearity": first.activation.__name__} if type(first).__name__ == "SimpleRNN" else {}
+    rnn = kinds[type(first).__name__](
         input_shape[-1],
         first.units,
         batch_first=True,
         bias=first.use_bias,
         bidirectional=len(directions) == 2,
+        **extra,
     )
     with torch.no_grad():
-        for suffix, direction in zip(("_l0", "_l0_reverse"), directions, strict=False):
-            for key, value in _recurrent_weights(direction).items():
+        for suffix, direction_weights in zip(("_l0", "_l0_reverse"), weights, strict=False):
+            for key, value in direction_weights.items():
                 getattr(rnn, key + suffix).copy_(value)
     return KerasRecurrent(rnn, bool(first.return_sequences))
 
@@ -514,7 +523,7 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _separable(layer, input_shape)
     if name == "Permute":
         return ChannelsLastPermute(tuple(layer.dims))
-    if name in ("LSTM", "GRU", "Bidirectional"):
+    if name in ("LSTM", "GRU", "SimpleRNN", "Bidirectional"):
         return _recurrent(layer, input_shape)
     if name == "Dense":
         return _dense(layer, input_shape)
@@ -596,6 +605,7 @@ SUPPORTED = (
     "Permute",
     "LSTM",
     "GRU",
+    "SimpleRNN",
     "Bidirectional",
     "Dropout",
     "Activation",

@@ -645,7 +645,7 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
 def _recurrent_rule(
     structure: Structure, linear_hook: Hook, first_hook: Hook | None, params: Mapping[str, Any]
 ) -> RecurrentRule | None:
-    """The LRP recurrence for the model's LSTM/GRU layers (None without any).
+    """The LRP recurrence for the model's LSTM/GRU/RNN layers (None without any).
 
     Raises
     ------
@@ -658,7 +658,7 @@ def _recurrent_rule(
         return None
     if type(linear_hook) not in (ZRule, EpsilonRule):
         raise UnsupportedModelError(
-            "LRP through LSTM/GRU layers takes the z or epsilon rule on the Linear layers "
+            "LRP through LSTM/GRU/RNN layers takes the z or epsilon rule on the Linear layers "
             f"(Arras et al. 2017); '{params['rule']}'"
             + (" with std_x" if params.get("std_x") else "")
             + " gives them another"

@@ -1,6 +1,7 @@
-"""LRP through ``nn.LSTM`` and ``nn.GRU`` (Arras et al. 2017, "Explaining recurrent neural
-network predictions in sentiment analysis"; for GRUs as in Arras et al. 2019, "Evaluating
-recurrent neural network explanations").
+"""LRP through ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` (Arras et al. 2017, "Explaining recurrent
+neural network predictions in sentiment analysis"; for GRUs as in Arras et al. 2019, "Evaluating
+recurrent neural network explanations"; a plain (Elman) RNN step is a linear map and its
+activation).
 
 torch runs a recurrent layer as one fused operation, so while LRP runs each one is replaced
 (an instance ``forward``, removed afterwards) by the same recurrence written out step by step,
@@ -14,13 +15,14 @@ whose backward pass is the LRP of Arras et al.:
 - the candidate's pre-activation is a linear map of the step's input and the previous hidden
   state (a GRU's reset gate scaling the latter), explained by the layer rule (z or epsilon) that
   the model's Linear layers get; its bias takes no relevance;
-- tanh passes relevance unchanged, as activations do.
+- tanh (and a plain RNN's ReLU) passes relevance unchanged, as activations do.
 
 The forward values are exactly those of the fused layer (checked on every call).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +32,7 @@ from torch import nn
 
 from signxai.errors import UnsupportedModelError
 
-RECURRENT = (nn.LSTM, nn.GRU)
+RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
 Denominator = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -150,6 +152,15 @@ def _gru_step(
     return _SplitSum.apply(_Carry.apply(n, (1 - update) * n.detach()), kept, denominator)
 
 
+def _rnn_step(
+    x: torch.Tensor, h: torch.Tensor, weights: tuple[torch.Tensor, ...], denominator: Denominator, relu: bool
+) -> torch.Tensor:
+    """One plain RNN step h' = act(W_ih x + b_ih + W_hh h + b_hh) with the LRP backward."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    pre = _LinearRule.apply(x, h, w_ih, w_hh, b_ih + b_hh, None, denominator)
+    return _Carry.apply(pre, torch.relu(pre.detach()) if relu else torch.tanh(pre.detach()))
+
+
 def _initial(hx: Any, module: Any, rows: int, like: torch.Tensor) -> Any:
     """The initial states as constants (zeros by default), shaped (layers * directions, B, H)."""
     shape = (module.num_layers * (2 if module.bidirectional else 1), rows, module.hidden_size)
@@ -166,8 +177,13 @@ def _initial(hx: Any, module: Any, rows: int, like: torch.Tensor) -> Any:
 
 
 def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., Any]:
-    """An instance ``forward`` for ``module`` (LSTM or GRU) that runs the LRP recurrence."""
+    """An instance ``forward`` for ``module`` (LSTM, GRU or RNN) that runs the LRP recurrence."""
     is_lstm = isinstance(module, nn.LSTM)
+    step: Callable[..., Any]
+    if isinstance(module, nn.GRU):
+        step = _gru_step
+    else:  # nn.RNN: tanh or relu
+        step = functools.partial(_rnn_step, relu=getattr(module, "nonlinearity", "tanh") == "relu")
 
     def forward(input: Any, hx: Any = None) -> Any:
         if not isinstance(input, torch.Tensor):
@@ -201,7 +217,7 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
                         state = _lstm_step(layer_input[t], state, weights, denominator)
                         hidden[t] = state[0]
                     else:
-                        state = _gru_step(layer_input[t], state, weights, denominator)
+                        state = step(layer_input[t], state, weights, denominator)
                         hidden[t] = state
                 outputs.append(hidden)
                 finals_h.append(state[0] if is_lstm else state)
@@ -230,7 +246,7 @@ def check_recurrent(module: nn.Module, name: str) -> None:
 
 
 class RecurrentRule:
-    """The LRP recurrence on an LSTM/GRU for the duration of one explanation.
+    """The LRP recurrence on an LSTM/GRU/RNN for the duration of one explanation.
 
     Parameters
     ----------
