@@ -55,7 +55,7 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(float(np.linalg.norm(b)), 1e-30))
 
 
-#: The methods an LSTM/GRU net has (LRP: the z and epsilon rules; no conv for Grad-CAM).
+#: The methods an LSTM/GRU/RNN net has (LRP: the z and epsilon rules; no conv for Grad-CAM).
 RECURRENT_METHODS = ["gradient", "integrated_gradients", "lrp_z", "lrp_epsilon_0_1"]
 
 
@@ -87,7 +87,7 @@ def _cases() -> list[Case]:
         model = _Between(operation).eval()
         cases.append(Case(f"between_{operation}", model, torch.randn(4, 2, 8), {}, {}, functional))
     # what the LRP of LSTM/GRU, gates, weight normalisation and further inputs added
-    for kind in (torch.nn.LSTM, torch.nn.GRU):
+    for kind in (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN):
         model = _Recurrent(kind, bidirectional=True).eval()
         cases.append(Case(kind.__name__, model, torch.randn(4, 30, 3), {}, {}, RECURRENT_METHODS))
     se = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
