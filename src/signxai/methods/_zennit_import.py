@@ -22,8 +22,14 @@ class _LazyModule(types.ModuleType):
     def __init__(self, name: str, path: str) -> None:
         super().__init__(name)
         self.__dict__["_path"] = path
+        self.__dict__["__file__"] = path
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__") and attribute.endswith("__"):
+            # module metadata that tools look up on every module in sys.modules (inspect.getmodule,
+            # as torch.testing does while it imports torch.distributed): loading torchvision there,
+            # in the middle of another import, failed with a circular import
+            raise AttributeError(attribute)
         spec = importlib.util.spec_from_file_location(NAME, self.__dict__["_path"])
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
