@@ -26,6 +26,7 @@ import torch
 sys.path[:0] = ["src", "tests", "tests/methods"]
 
 from test_lrp import _TCN, _Ribeiro, _TwoScales  # noqa: E402
+from test_lrp_attention import _ECGTransformer  # noqa: E402
 from test_lrp_graph import _Between, _SEResNet1d  # noqa: E402
 from test_lrp_recurrent import _Recurrent  # noqa: E402
 
@@ -95,6 +96,10 @@ def _cases() -> list[Case]:
     cases.append(
         Case("tcn_weight_norm", _TCN(chomp_module=True).eval(), torch.randn(4, 2, 48), {}, {}, functional)
     )
+    transformer = [m for m in functional if m not in ("grad_cam", "guided_backprop")]
+    torch.manual_seed(1)
+    model = _ECGTransformer(norm_first=True, activation="gelu").eval()
+    cases.append(Case("transformer", model, torch.randn(4, 2, 64), {"attention": "cp"}, {}, transformer))
     metadata = {"forward_args": (torch.randn(4, 2),), "forward_kwargs": {"mask": torch.rand(4, 1, 16)}}
     meta = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
     cases.append(Case("forward_args", _WithMetadata().eval(), torch.randn(4, 2, 16), {}, metadata, meta))

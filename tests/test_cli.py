@@ -266,6 +266,19 @@ class SqueezeExcite(nn.Module):
         h = torch.relu(self.conv(x))
         gate = torch.sigmoid(self.squeeze(h.mean(-1)))[:, :, None]
         return self.head((h * gate).mean(-1))
+
+
+class Transformer(nn.Module):
+    """A patch embedding and a transformer encoder layer (attention, LayerNorm)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv1d(1, 8, 50, stride=50)
+        self.encoder = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x).transpose(1, 2)).mean(1))
 '''
 
 
@@ -274,6 +287,7 @@ class SqueezeExcite(nn.Module):
     [
         ("PreActivation", "--batchnorm", "innvestigate", "batchnorm='innvestigate'"),
         ("SqueezeExcite", "--gates", "signal", "gates='signal'"),
+        ("Transformer", "--attention", "cp", "attention='cp'"),
     ],
 )
 def test_explain_lrp_options_reach_the_lrp_methods(

@@ -274,6 +274,14 @@ def _load_record(
     help="LRP methods: a gate broadcast over its signal (squeeze-and-excitation) is an error, or "
     "held constant so that the signal receives all the relevance.",
 )
+@click.option(
+    "--attention",
+    type=click.Choice(["error", "cp"]),
+    default="error",
+    show_default=True,
+    help="LRP methods: attention and LayerNorm/GroupNorm are an error, or explained by conservative "
+    "propagation (attention weights and normalisation statistics held constant; Ali et al. 2022).",
+)
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--leads", multiple=True, help="Leads to use (repeat; default all).")
 @click.option("--start", type=float, default=None, help="Start in seconds.")
@@ -301,6 +309,7 @@ def explain_command(
     explain_output: str,
     batchnorm: str,
     gates: str,
+    attention: str,
     device: str,
     leads: tuple[str, ...],
     start: float | None,
@@ -330,7 +339,9 @@ def explain_command(
         relevance: dict[str, np.ndarray] = {}
         for method in chosen:
             lrp = parse(method).family.name == "lrp"
-            extra: dict[str, Any] = {"batchnorm": batchnorm, "gates": gates} if lrp else {}
+            extra: dict[str, Any] = (
+                {"batchnorm": batchnorm, "gates": gates, "attention": attention} if lrp else {}
+            )
             result = explain(
                 model, inputs, method, target_class=target, explain_output=explain_output, **extra
             )

@@ -29,6 +29,7 @@ from zennit.core import Hook
 from zennit.rules import Flat, WSquare, ZBox, ZPlus
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
+from signxai.methods.lrp_attention import ATTENTION_MODES
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
 from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, check_recurrent
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
@@ -288,13 +289,20 @@ def _roles(
     return roles
 
 
-_STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], Structure]] = (
+_STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], Structure]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _unsupported(model: nn.Module, bypassed: nn.Module | None, called: set[int]) -> list[str]:
+#: Modules that conservative propagation (``attention='cp'``) explains.
+HELD_MODULES = (nn.MultiheadAttention, nn.LayerNorm, nn.GroupNorm)
+
+
+def _unsupported(
+    model: nn.Module, bypassed: nn.Module | None, called: set[int], attention: str = "error"
+) -> list[str]:
     """Modules without an LRP rule; ``called``: the ids of the leaf modules the probe ran."""
+    held = HELD_MODULES if attention == "cp" else ()
     found = []
     for name, module in model.named_modules():
         if module is bypassed or isinstance(module, CONTAINERS):
@@ -304,8 +312,17 @@ def _unsupported(model: nn.Module, bypassed: nn.Module | None, called: set[int])
             continue  # not part of the forward pass (e.g. an unused head, an empty Sequential)
         supported = isinstance(
             module,
-            (*WEIGHTED, *RECURRENT, *ACTIVATIONS, *PASSIVE, *AVERAGE_POOLS, *BATCH_NORMS, *_EXTRA_PASSIVE),
-        ) and not isinstance(module, nn.MultiheadAttention)
+            (
+                *WEIGHTED,
+                *RECURRENT,
+                *ACTIVATIONS,
+                *PASSIVE,
+                *AVERAGE_POOLS,
+                *BATCH_NORMS,
+                *_EXTRA_PASSIVE,
+                *held,
+            ),
+        ) and (attention == "cp" or not isinstance(module, nn.MultiheadAttention))
         own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
         # a parameter-free module of the user's (e.g. a TCN's Chomp1d slicing its input) is
         # explained through the operations its forward runs, as the same code in a parent would be
@@ -351,10 +368,13 @@ def _downstream(roots: list[Any], marked: set[Any]) -> dict[Any, bool]:
     return found
 
 
-def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> Structure:
+def probe_structure(
+    view: ModelView, x: torch.Tensor, gates: str = "error", attention: str = "error"
+) -> Structure:
     """Run the model once on one sample to find the input layers and what feeds each BatchNorm.
 
-    ``gates`` is the graph mode's handling of gates (:class:`LRPGraphMode`).
+    ``gates`` and ``attention`` are the graph mode's handling of gates and of attention and
+    normalisation (:class:`LRPGraphMode`).
 
     Raises
     ------
@@ -362,7 +382,7 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
         Modules without an LRP rule, or no Linear/Conv layer.
     """
     model = view.model
-    signature = tuple(map(id, view.modules or model.modules()))
+    signature = (attention, *map(id, view.modules or model.modules()))
     cached = _STRUCTURES.get(model)
     if cached is not None and cached[0] == signature:
         return cached[1]
@@ -403,19 +423,26 @@ def probe_structure(view: ModelView, x: torch.Tensor, gates: str = "error") -> S
             if not any(True for _ in module.children()):
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
-        with LRPGraphMode(WEIGHTED, gates) as graph:
+        with LRPGraphMode(WEIGHTED, gates, attention) as graph:
             logits = view.forward(probe)
     finally:
         for handle in handles:
             handle.remove()
     uses = _uses(logits.grad_fn)
-    unsupported = _unsupported(model, view.bypassed, set(map(id, order)))
+    unsupported = _unsupported(model, view.bypassed, set(map(id, order)), attention)
     if unsupported:
+        held = [name for name, m in model.named_modules() if isinstance(m, HELD_MODULES)]
+        hint = (
+            "; attention and LayerNorm/GroupNorm are explained with attention='cp' (conservative "
+            "propagation, Ali et al. 2022)"
+            if held and attention != "cp"
+            else ""
+        )
         raise UnsupportedModelError(
             "LRP has no rule for these modules: "
             + ", ".join(unsupported)
             + " (supported: Linear, Conv, BatchNorm after Conv/Linear, activations, pooling, "
-            "dropout, flatten, padding, parameter-free modules of your own)"
+            f"dropout, flatten, padding, parameter-free modules of your own){hint}"
         )
     weighted = [m for m in order if isinstance(m, WEIGHTED)]
     if not weighted:
@@ -609,7 +636,7 @@ def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
 
 
 def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
-    structure = probe_structure(view, x, params["gates"])
+    structure = probe_structure(view, x, params["gates"], params["attention"])
     merge = batch_norm_plan(structure, params["batchnorm"], params["input_rule"])
     conv_hook, linear_hook = LAYER_RULES[params["rule"]].make(params)
     first_hook = INPUT_RULES[params["input_rule"]][0](params, x)
@@ -632,11 +659,17 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
     with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
         if structure.needs_graph_mode:
-            with LRPGraphMode(WEIGHTED, params["gates"]) as graph:
+            with LRPGraphMode(WEIGHTED, params["gates"], params["attention"]) as graph:
                 logits = view.forward(inputs)
             graph.check(view.bypassed)
         else:
             logits = view.forward(inputs)
+        if not logits.requires_grad:
+            raise UnsupportedModelError(
+                "LRP: the explained output does not depend on the input once attention weights are "
+                "held constant (a softmax inside the model feeds it directly?); the model's final "
+                "softmax must be an nn.Softmax module so that its logits are explained"
+            )
         weights = view.target_weights(target, logits)
         (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
     return relevance
@@ -766,6 +799,16 @@ register(
                 "over its signal, as in squeeze-and-excitation blocks, is held constant and the "
                 "signal receives all the relevance; Arras et al. 2017)",
                 check=lambda v: None if v in GATE_MODES else f"must be one of {GATE_MODES}",
+            ),
+            Param(
+                "attention",
+                str,
+                "error",
+                "attention (nn.MultiheadAttention, F.scaled_dot_product_attention, softmax inside the "
+                "network) and LayerNorm/GroupNorm: 'error', or 'cp' (conservative propagation, Ali et "
+                "al. 2022: attention weights and normalisation statistics held constant, relevance "
+                "through the values)",
+                check=lambda v: None if v in ATTENTION_MODES else f"must be one of {ATTENTION_MODES}",
             ),
             Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),
             Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),

@@ -23,7 +23,11 @@ torch operation, including those written as Python operators inside ``forward``:
   (Arras et al. 2017's "signal-take-all" rule for gates); otherwise (attention, equal-shaped
   gating) an error names them;
 - softmax other than the bypassed output activation, and functional normalisations
-  (``F.layer_norm``, ``F.normalize``, ...): no LRP rule exists, so an error names them.
+  (``F.layer_norm``, ``F.normalize``, ...): no LRP rule exists, so an error names them;
+- with ``attention='cp'`` (conservative propagation, :mod:`signxai.methods.lrp_attention`): the
+  attention of ``nn.MultiheadAttention`` and ``F.scaled_dot_product_attention`` and every other
+  softmax inside the network are held constant, and layer/group normalisation holds its
+  standard deviation constant.
 
 "Input-dependent" means ``requires_grad``: during an explanation the model's parameters do not
 require gradients, so only tensors computed from the explained input do.
@@ -39,6 +43,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from signxai.errors import UnsupportedModelError
+from signxai.methods.lrp_attention import HELD
 
 STABILIZER = 1e-6
 T = torch.Tensor
@@ -272,15 +277,21 @@ class LRPGraphMode(TorchFunctionMode):
         ``'error'``: a product of two input-dependent tensors raises an error. ``'signal'``: in an
         elementwise product where one factor is broadcast over the other (a gate), the gate is
         held constant and the other factor (the signal) receives all the relevance.
+    attention
+        ``'error'``: attention and normalisation by the input's own statistics raise an error.
+        ``'cp'``: conservative propagation (attention weights and normalisation statistics held
+        constant; :mod:`signxai.methods.lrp_attention`).
     """
 
     def __init__(
         self,
         layers: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d),
         gates: str = "error",
+        attention: str = "error",
     ) -> None:
         super().__init__()
         self.gates = gates
+        self.attention = attention
         self.softmax_calls = 0
         #: How many operations were handled (or checked) here; 0 means the mode was not needed.
         self.handled = 0
@@ -329,6 +340,12 @@ class LRPGraphMode(TorchFunctionMode):
             if len(tracked) > 1 or any(_tracked(v) for v in kwargs.values()):
                 raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
             return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
+        if self.attention == "cp" and func in HELD:
+            self.handled += 1
+            return HELD[func](args, kwargs, _LinearZ.apply)
+        if self.attention == "cp" and func in SOFTMAX:
+            self.handled += 1  # held constant: no relevance to the scores
+            return func(*args, **kwargs).detach()
         self.handled += func in WATCHED
         if kwargs.get("out") is not None:
             return func(*args, **kwargs)
@@ -354,7 +371,8 @@ class LRPGraphMode(TorchFunctionMode):
             raise UnsupportedModelError(
                 f"LRP: the model multiplies two input-dependent tensors "
                 f"({getattr(func, '__name__', func)}, as attention or gating do); LRP has no rule "
-                "for that product"
+                "for that product. Attention written with nn.MultiheadAttention or "
+                "F.scaled_dot_product_attention is explained with attention='cp'"
             )
         elif func in PRODUCTS:
             position = next(i for i, a in enumerate(args) if _tracked(a))
@@ -389,9 +407,15 @@ class LRPGraphMode(TorchFunctionMode):
         elif func in SOFTMAX:
             self.softmax_calls += 1
         elif func in NORMALISATIONS:
+            hint = (
+                "; pass attention='cp' to hold the normalisation's standard deviation constant "
+                "(Ali et al. 2022)"
+                if func in HELD
+                else ""
+            )
             raise UnsupportedModelError(
                 f"LRP: the model normalises input-dependent values by their own statistics "
-                f"({getattr(func, '__name__', func)}); LRP has no rule for it"
+                f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}"
             )
         return func(*args, **kwargs)
 

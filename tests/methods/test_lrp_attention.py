@@ -1,0 +1,333 @@
+"""LRP through attention and LayerNorm/GroupNorm by conservative propagation (``attention='cp'``).
+
+The reference is how LXT (Achtibat et al. 2024) computes CP-LRP: Gradient x Input of the same
+network written out with the attention weights and the normalisation's standard deviation
+detached and its activations under the identity rule; for the epsilon rule, the gradient
+behind each Linear/Conv module scaled by y / (y + eps sign y). On a network of linear maps with
+constants, that equals LRP-0/LRP-epsilon layer by layer. In float64, with the library's
+stabilisers made negligible, the two agree to 1e-7; with the default stabilisers (1e-6 on
+near-zero outputs) to about 1e-2 in float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import signxai.methods.lrp_graph as graph_mode
+import signxai.methods.rules as rules
+from models import assert_unchanged, rel_error, snapshot
+from signxai import UnsupportedModelError, explain
+
+
+class _Eps(torch.autograd.Function):
+    """y unchanged; backward: the gradient scaled by y / (y + eps sign y) (the epsilon rule)."""
+
+    @staticmethod
+    def forward(ctx, y, eps):  # type: ignore[override]
+        ctx.save_for_backward(y)
+        ctx.eps = eps
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        (y,) = ctx.saved_tensors
+        return grad * y / (y + ctx.eps * torch.where(y >= 0, 1.0, -1.0).to(y.dtype)), None
+
+
+class _Identity(torch.autograd.Function):
+    """LXT's identity rule for activations: backward g * f(x) / x."""
+
+    @staticmethod
+    def forward(ctx, x, fn):  # type: ignore[override]
+        y = fn(x)
+        ctx.save_for_backward(y / (x + 1e-30))
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return ctx.saved_tensors[0] * grad, None
+
+
+def _layer(module: nn.Module, u: torch.Tensor, eps: float) -> torch.Tensor:
+    y = module(u)
+    return _Eps.apply(y, eps) if eps else y
+
+
+def _norm(u: torch.Tensor, module: nn.LayerNorm) -> torch.Tensor:
+    mean = u.mean(-1, keepdim=True)
+    std = ((u - mean) ** 2).mean(-1, keepdim=True).add(module.eps).sqrt()
+    y = (u - mean) / std.detach()
+    y = y * module.weight if module.weight is not None else y
+    return y + module.bias if module.bias is not None else y
+
+
+def _attention(mha: nn.MultiheadAttention, u: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+    """Self-attention on (B, L, E), weights detached, projections as functions (the z-rule)."""
+    embed, heads = mha.embed_dim, mha.num_heads
+    w, b = mha.in_proj_weight, mha.in_proj_bias
+    q, k, v = (
+        F.linear(u, w[i * embed : (i + 1) * embed], None if b is None else b[i * embed : (i + 1) * embed])
+        for i in range(3)
+    )
+    batch, length, _ = u.shape
+    qh, kh, vh = (t.reshape(batch, length, heads, embed // heads).transpose(1, 2) for t in (q, k, v))
+    scores = qh @ kh.transpose(-1, -2) / math.sqrt(embed // heads)
+    if padding is not None:
+        scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
+    weights = torch.softmax(scores, -1).detach()
+    out = (weights @ vh).transpose(1, 2).reshape(batch, length, embed)
+    return F.linear(out, mha.out_proj.weight, mha.out_proj.bias)
+
+
+class _ECGTransformer(nn.Module):
+    """Patch embedding (Conv1d), PyTorch's TransformerEncoder, mean over tokens, a Linear head."""
+
+    def __init__(self, norm_first: bool, activation: str, bias: bool = True) -> None:
+        super().__init__()
+        self.embed = nn.Conv1d(2, 16, 8, stride=8, bias=bias)
+        layer = nn.TransformerEncoderLayer(
+            16, 4, 32, dropout=0.1, activation=activation, batch_first=True, norm_first=norm_first, bias=bias
+        )
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(16, 3, bias=bias)
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.encoder(self.embed(x).transpose(1, 2), src_key_padding_mask=padding)
+        return self.head(h.mean(1))
+
+
+def _transformer_reference(model: _ECGTransformer, x: torch.Tensor, eps: float, padding=None) -> torch.Tensor:
+    h = _layer(model.embed, x, eps).transpose(1, 2)
+    for block in model.encoder.layers:
+
+        def feed_forward(u: torch.Tensor, block: nn.Module = block) -> torch.Tensor:
+            a = _Identity.apply(_layer(block.linear1, u, eps), block.activation)
+            return _layer(block.linear2, a, eps)
+
+        if block.norm_first:
+            h = h + _attention(block.self_attn, _norm(h, block.norm1), padding)
+            h = h + feed_forward(_norm(h, block.norm2))
+        else:
+            h = _norm(h + _attention(block.self_attn, h, padding), block.norm1)
+            h = _norm(h + feed_forward(h), block.norm2)
+    return _layer(model.head, h.mean(1), eps)
+
+
+def _grad_x_input(reference, x: torch.Tensor, target: list[int]) -> np.ndarray:
+    leaf = x.detach().clone().requires_grad_(True)
+    out = reference(leaf)
+    (grad,) = torch.autograd.grad(out[torch.arange(len(x)), torch.tensor(target)].sum(), leaf)
+    return (leaf * grad).detach().numpy()
+
+
+@pytest.fixture
+def negligible_stabilisers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's stabilisers (1e-6 on near-zero outputs) made negligible, in float64."""
+    monkeypatch.setattr(graph_mode, "STABILIZER", 1e-30)
+    monkeypatch.setattr(rules, "Z_FLOOR", 1e-30)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["gelu", "relu"])
+@pytest.mark.parametrize(("method", "eps"), [("lrp_z", 0.0), ("lrp_epsilon_0_1", 0.1)])
+def test_a_transformer_encoder_equals_lxt_style_cp_lrp(
+    negligible_stabilisers: None, norm_first: bool, activation: str, method: str, eps: float
+) -> None:
+    torch.manual_seed(0)
+    model = _ECGTransformer(norm_first, activation).double().eval()
+    x = torch.randn(3, 2, 64, dtype=torch.float64)
+    padding = torch.zeros(3, 8, dtype=torch.bool)
+    padding[1, 6:] = True  # the second ECG's last two patches are padding
+    target = [0, 2, 1]
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            _transformer_reference(model, x, 0.0, padding).numpy(), model(x, padding).numpy(), rtol=1e-10
+        )
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=target, attention="cp", forward_kwargs={"padding": padding})
+    assert_unchanged(model, before)
+    expected = _grad_x_input(lambda u: _transformer_reference(model, u, eps, padding), x, target)
+    assert rel_error(ours, expected) < 1e-7
+
+
+def test_with_the_default_stabilisers_in_float32_and_batch_equals_per_sample() -> None:
+    torch.manual_seed(1)
+    model = _ECGTransformer(norm_first=True, activation="gelu").eval()
+    x = torch.randn(4, 2, 64)
+    target = [0, 1, 2, 0]
+    ours = explain(model, x, "lrp_epsilon_0_1", target_class=target, attention="cp")
+    expected = _grad_x_input(lambda u: _transformer_reference(model, u, 0.1), x, target)
+    assert rel_error(ours, expected) < 1e-2
+    alone = explain(model, x[2:3], "lrp_epsilon_0_1", target_class=[2], attention="cp")
+    np.testing.assert_allclose(ours[2:3], alone, rtol=1e-4, atol=1e-7)
+    signed = explain(model, x, "lrpsign_epsilon_0_1", target_class=target, attention="cp")
+    assert np.isfinite(signed).all() and np.abs(signed).sum() > 0
+
+
+def test_a_bias_free_transformer_conserves_the_logit() -> None:
+    torch.manual_seed(2)
+    model = _ECGTransformer(norm_first=False, activation="relu", bias=False).eval()
+    x = torch.randn(3, 2, 64)
+    target = [1, 0, 2]
+    relevance = explain(model, x, "lrp_z", target_class=target, attention="cp")
+    logits = model(x).detach()[torch.arange(3), torch.tensor(target)].numpy()
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-3, atol=1e-5)
+
+
+class _SequenceFirst(nn.Module):
+    """nn.MultiheadAttention called directly: (L, B, E) layout, need_weights left on, a
+    different key/value source (cross-attention of two conv branches)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_conv = nn.Conv1d(1, 8, 5, padding=2)
+        self.memory_conv = nn.Conv1d(1, 8, 9, padding=4)
+        self.attention = nn.MultiheadAttention(8, 2)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        query = torch.relu(self.query_conv(x)).permute(2, 0, 1)
+        memory = torch.relu(self.memory_conv(x)).permute(2, 0, 1)
+        out, _ = self.attention(query, memory, memory)
+        return self.head(out.mean(0))
+
+
+def test_cross_attention_passes_relevance_through_the_values_only(negligible_stabilisers: None) -> None:
+    torch.manual_seed(3)
+    model = _SequenceFirst().double().eval()
+    x = torch.randn(2, 1, 24, dtype=torch.float64)
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        query = torch.relu(model.query_conv(u)).transpose(1, 2)  # (B, L, E)
+        memory = torch.relu(model.memory_conv(u)).transpose(1, 2)
+        mha = model.attention
+        w, b = mha.in_proj_weight, mha.in_proj_bias
+        q = F.linear(query, w[:8], b[:8]).reshape(2, 24, 2, 4).transpose(1, 2)
+        k = F.linear(memory, w[8:16], b[8:16]).reshape(2, 24, 2, 4).transpose(1, 2)
+        v = F.linear(memory, w[16:], b[16:]).reshape(2, 24, 2, 4).transpose(1, 2)
+        weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1).detach()
+        out = F.linear(
+            (weights @ v).transpose(1, 2).reshape(2, 24, 8), mha.out_proj.weight, mha.out_proj.bias
+        )
+        return model.head(out.mean(1))
+
+    with torch.no_grad():
+        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
+    ours = explain(model, x, "lrp_z", target_class=[0, 1], attention="cp")
+    assert rel_error(ours, _grad_x_input(reference, x, [0, 1])) < 1e-7
+
+
+class _GroupNormCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(2, 8, 5, padding=2)
+        self.norm1 = nn.GroupNorm(2, 8)
+        self.conv2 = nn.Conv1d(8, 8, 3, padding=1)
+        self.norm2 = nn.GroupNorm(4, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.norm1(self.conv1(x)))
+        h = torch.relu(self.norm2(self.conv2(h)))
+        return self.head(h.mean(-1))
+
+
+def test_group_norm_holds_each_groups_deviation(negligible_stabilisers: None) -> None:
+    torch.manual_seed(4)
+    model = _GroupNormCNN().double().eval()
+    with torch.no_grad():
+        for norm in (model.norm1, model.norm2):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.normal_(0, 0.1)
+    x = torch.randn(3, 2, 30, dtype=torch.float64)
+
+    def group_norm(u: torch.Tensor, norm: nn.GroupNorm) -> torch.Tensor:
+        g = u.reshape(u.shape[0], norm.num_groups, -1)
+        std = g.var(-1, unbiased=False, keepdim=True).add(norm.eps).sqrt().detach()
+        y = ((g - g.mean(-1, keepdim=True)) / std).reshape(u.shape)
+        return y * norm.weight[:, None] + norm.bias[:, None]
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(group_norm(model.conv1(u), model.norm1))
+        h = torch.relu(group_norm(model.conv2(h), model.norm2))
+        return model.head(h.mean(-1))
+
+    with torch.no_grad():
+        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
+    ours = explain(model, x, "lrp_z", target_class=[0, 1, 2], attention="cp")
+    assert rel_error(ours, _grad_x_input(reference, x, [0, 1, 2])) < 1e-7
+
+
+class _ScaledDotProduct(nn.Module):
+    """Attention written with F.scaled_dot_product_attention (causal), as custom ECG models do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv1d(1, 8, 4, stride=4)
+        self.qkv = nn.Linear(8, 24)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).transpose(1, 2)
+        q, k, v = self.qkv(tokens).chunk(3, dim=-1)
+        return self.head(F.scaled_dot_product_attention(q, k, v, is_causal=True).mean(1))
+
+
+def test_scaled_dot_product_attention_holds_its_weights(negligible_stabilisers: None) -> None:
+    torch.manual_seed(5)
+    model = _ScaledDotProduct().double().eval()
+    x = torch.randn(2, 1, 32, dtype=torch.float64)
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        q, k, v = model.qkv(model.embed(u).transpose(1, 2)).chunk(3, dim=-1)
+        causal = torch.ones(8, 8, dtype=torch.bool).tril()
+        scores = (q @ k.transpose(-1, -2) / math.sqrt(8)).masked_fill(~causal, float("-inf"))
+        return model.head((torch.softmax(scores, -1).detach() @ v).mean(1))
+
+    with torch.no_grad():
+        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
+    ours = explain(model, x, "lrp_z", target_class=[1, 0], attention="cp")
+    assert rel_error(ours, _grad_x_input(reference, x, [1, 0])) < 1e-7
+
+
+class _ExplicitAttention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(4, 12)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x.transpose(1, 2)).chunk(3, dim=-1)
+        return self.head((torch.softmax(q @ k.transpose(-1, -2), -1) @ v).mean(1))
+
+
+def test_what_cp_does_not_cover_and_the_default_are_errors_that_say_so() -> None:
+    torch.manual_seed(6)
+    x = torch.randn(2, 2, 64)
+    model = _ECGTransformer(norm_first=False, activation="relu").eval()
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match="attention='cp'"):
+        explain(model, x, "lrp_epsilon_0_1", target_class=0)
+    assert_unchanged(model, before)
+    with pytest.raises(
+        UnsupportedModelError, match="nn.MultiheadAttention or F.scaled_dot_product_attention"
+    ):
+        explain(_ExplicitAttention().eval(), torch.randn(2, 4, 6), "lrp_z", target_class=0, attention="cp")
+
+    class _BiasKV(_SequenceFirst):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attention = nn.MultiheadAttention(8, 2, add_bias_kv=True)
+
+    with pytest.raises(UnsupportedModelError, match="add_bias_kv"):
+        explain(_BiasKV().eval(), torch.randn(2, 1, 24), "lrp_z", target_class=0, attention="cp")
+    with pytest.raises(Exception, match="must be one of"):
+        explain(model, x, "lrp_z", target_class=0, attention="values")
+    # gradient methods never needed it
+    assert explain(model, x, "gradient", target_class=0).shape == x.shape
