@@ -110,7 +110,7 @@ def main() -> None:
             ours = explain(model, x, "lrp_z", target_class=target, attention="cp")
             error = np.linalg.norm(ours - reference) / np.linalg.norm(reference)
             print(
-                f"{str(dtype):14s} norm_first={norm_first!s:5s} stabilisers "
+                f"{dtype!s:14s} norm_first={norm_first!s:5s} stabilisers "
                 f"{'negligible' if negligible else 'default':10s} relative L2 difference {error:.2e}"
             )
 
