@@ -331,3 +331,43 @@ def test_what_cp_does_not_cover_and_the_default_are_errors_that_say_so() -> None
         explain(model, x, "lrp_z", target_class=0, attention="values")
     # gradient methods never needed it
     assert explain(model, x, "gradient", target_class=0).shape == x.shape
+
+
+class _OtherWidths(nn.Module):
+    """Keys and values of another width than the queries (kdim, vdim: separate projections)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_conv = nn.Conv1d(1, 8, 3, padding=1)
+        self.memory_conv = nn.Conv1d(1, 6, 3, padding=1)
+        self.attention = nn.MultiheadAttention(8, 2, kdim=6, vdim=6, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        query = torch.relu(self.query_conv(x)).transpose(1, 2)
+        memory = torch.relu(self.memory_conv(x)).transpose(1, 2)
+        return self.head(self.attention(query, memory, memory)[0].mean(1))
+
+
+def test_separate_key_and_value_projections(negligible_stabilisers: None) -> None:
+    torch.manual_seed(7)
+    model = _OtherWidths().double().eval()
+    x = torch.randn(3, 1, 20, dtype=torch.float64)
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        query = torch.relu(model.query_conv(u)).transpose(1, 2)
+        memory = torch.relu(model.memory_conv(u)).transpose(1, 2)
+        mha, b = model.attention, model.attention.in_proj_bias
+        q = F.linear(query, mha.q_proj_weight, b[:8]).reshape(3, 20, 2, 4).transpose(1, 2)
+        k = F.linear(memory, mha.k_proj_weight, b[8:16]).reshape(3, 20, 2, 4).transpose(1, 2)
+        v = F.linear(memory, mha.v_proj_weight, b[16:]).reshape(3, 20, 2, 4).transpose(1, 2)
+        weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1).detach()
+        out = F.linear(
+            (weights @ v).transpose(1, 2).reshape(3, 20, 8), mha.out_proj.weight, mha.out_proj.bias
+        )
+        return model.head(out.mean(1))
+
+    with torch.no_grad():
+        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
+    ours = explain(model, x, "lrp_z", target_class=[0, 1, 0], attention="cp")
+    assert rel_error(ours, _grad_x_input(reference, x, [0, 1, 0])) < 1e-7
