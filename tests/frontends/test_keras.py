@@ -237,9 +237,9 @@ def test_grad_cam_target_layer_is_a_keras_layer_name_after_its_activation() -> N
 
 def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     keras.utils.set_random_seed(5)
-    normalised = keras.Sequential([keras.Input((20, 3)), L.LayerNormalization(), L.Flatten(), L.Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="class LayerNormalization has no mapping"):
-        explain(normalised, _data((2, 20, 3)), "gradient", target_class=0)
+    transposed = keras.Sequential([keras.Input((20, 3)), L.Conv1DTranspose(2, 3), L.Flatten(), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="class Conv1DTranspose has no mapping"):
+        explain(transposed, _data((2, 20, 3)), "gradient", target_class=0)
     model, x = ecg_model(), _data((2, 160, 1))
     module = converted(model, x)
     with torch.no_grad():
@@ -439,6 +439,36 @@ def test_separable_convolutions_and_eegnet_are_mapped_with_parity() -> None:
         )
         on_module = explain(module, torch.from_numpy(to_channels_first(signals)), method, target_class=[0, 2])
         np.testing.assert_allclose(to_channels_first(relevance), on_module, rtol=1e-5, atol=1e-8)
+
+
+def test_layer_normalization_is_mapped_and_explained_by_conservative_propagation() -> None:
+    """LayerNormalization (over the channels) was an error; LRP explains it with attention='cp'."""
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((32, 2))
+    h = L.LayerNormalization(epsilon=1e-3)(L.Conv1D(8, 4, strides=4, activation="relu")(inputs))
+    h = L.GlobalAveragePooling1D()(L.Conv1D(6, 3, padding="same", activation="relu")(h))
+    model = keras.Model(inputs, L.Dense(3)(L.LayerNormalization(center=False)(h)))
+    for layer in model.layers:
+        if isinstance(layer, L.LayerNormalization):
+            layer.gamma.assign(np.random.default_rng(2).uniform(0.5, 1.5, layer.gamma.shape))
+    x = _data((3, 32, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    with pytest.raises(UnsupportedModelError, match="attention='cp'"):
+        explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    module = converted(model, x)
+    for method in ("lrp_epsilon_0_1", "lrpsign_z"):
+        relevance = explain(model, x, method, target_class=[0, 1, 2], attention="cp")
+        direct = explain(module, to_channels_first(x), method, target_class=[0, 1, 2], attention="cp")
+        np.testing.assert_allclose(to_channels_first(relevance), direct, rtol=1e-5, atol=1e-8)
+        assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    with pytest.raises(UnsupportedModelError, match="last axis only"):
+        explain(
+            keras.Sequential([keras.Input((8, 2)), L.LayerNormalization(axis=1), L.Flatten(), L.Dense(2)]),
+            _data((2, 8, 2)),
+            "gradient",
+            target_class=0,
+        )
 
 
 def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:

@@ -158,6 +158,14 @@ class ChannelsLastPermute(nn.Module):
         return x.movedim(-1, 1)
 
 
+class ChannelsLastLayerNorm(nn.LayerNorm):
+    """Keras's ``LayerNormalization`` over the channels (its last axis) on channels-first data."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise each position over its channels."""
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
 class KerasRecurrent(nn.Module):
     """A Keras LSTM/GRU/SimpleRNN (or ``Bidirectional`` of one) on channels-first data ``(B, C, T)``.
 
@@ -411,6 +419,22 @@ def _batch_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     return module
 
 
+def _layer_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    """LayerNormalization over the last (channel) axis; LRP needs ``attention='cp'`` for it."""
+    axes = [layer.axis] if isinstance(layer.axis, int) else list(layer.axis)
+    if [a % len(input_shape) for a in axes] != [len(input_shape) - 1] or getattr(layer, "rms_scaling", False):
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}': LayerNormalization is mapped over the last axis only, "
+            "without rms_scaling"
+        )
+    channels = input_shape[-1]
+    module = ChannelsLastLayerNorm(channels, eps=layer.epsilon, elementwise_affine=True)
+    with torch.no_grad():
+        module.weight.copy_(_tensor(layer.gamma.numpy()) if layer.scale else torch.ones(channels))
+        module.bias.copy_(_tensor(layer.beta.numpy()) if layer.center else torch.zeros(channels))
+    return module
+
+
 def _dense(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     if len(input_shape) != 2:
         raise UnsupportedModelError(
@@ -529,6 +553,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _dense(layer, input_shape)
     if name == "BatchNormalization":
         return _batch_norm(layer, input_shape)
+    if name == "LayerNormalization":
+        return _layer_norm(layer, input_shape)
     if name in ("MaxPooling1D", "MaxPooling2D"):
         return _pool(layer, "max", input_shape)
     if name in ("AveragePooling1D", "AveragePooling2D"):
@@ -592,6 +618,7 @@ SUPPORTED = (
     "SeparableConv1D",
     "SeparableConv2D",
     "BatchNormalization",
+    "LayerNormalization",
     "MaxPooling1D",
     "MaxPooling2D",
     "AveragePooling1D",
