@@ -371,3 +371,22 @@ def test_separate_key_and_value_projections(negligible_stabilisers: None) -> Non
         np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
     ours = explain(model, x, "lrp_z", target_class=[0, 1, 0], attention="cp")
     assert rel_error(ours, _grad_x_input(reference, x, [0, 1, 0])) < 1e-7
+
+
+def test_an_input_layer_rule_needs_a_layer_before_the_attention() -> None:
+    """Without a patch embedding the attention reads the input: SIGN, flat, w-square, z-box
+    cannot be given to it (nor to a Linear the input reaches past it, through the residual)."""
+    torch.manual_seed(8)
+    layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True)
+    model = nn.Sequential(
+        nn.TransformerEncoder(layer, 1, enable_nested_tensor=False), nn.Flatten(), nn.Linear(24, 2)
+    )
+    model.eval()
+    x = torch.randn(2, 6, 4)  # six tokens of four features, straight into the encoder
+    for method in ("lrpsign_epsilon_0_1", "flatlrp_z", "w2lrp_epsilon_0_1"):
+        with pytest.raises(UnsupportedModelError, match="reads the model's input"):
+            explain(model, x, method, target_class=0, attention="cp")
+    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=[0, 1], attention="cp")
+    assert relevance.shape == x.shape and np.isfinite(relevance).all()
+    embedded = _ECGTransformer(norm_first=True, activation="gelu").eval()  # a conv embedding first
+    assert np.isfinite(explain(embedded, torch.randn(2, 2, 64), "lrpsign_epsilon_0_1", attention="cp")).all()

@@ -261,6 +261,9 @@ class Structure:
     repeated: dict[nn.Module, tuple[str, int]]
     #: Recurrent layers (LSTM, GRU) that read the input, by name.
     recurrent_first: list[str]
+    #: Whether attention or a normalisation held constant (``attention='cp'``) reads the input
+    #: with no Linear/Conv layer before it.
+    held_first: bool = False
 
 
 def _roles(
@@ -429,6 +432,8 @@ def probe_structure(
         for handle in handles:
             handle.remove()
     uses = _uses(logits.grad_fn)
+    below_held = _downstream([t.grad_fn for t in graph.held_inputs], weighted_outputs)
+    held_first = any(not below_held.get(t.grad_fn, False) for t in graph.held_inputs)
     unsupported = _unsupported(model, view.bypassed, set(map(id, order)), attention)
     if unsupported:
         held = [name for name, m in model.named_modules() if isinstance(m, HELD_MODULES)]
@@ -504,6 +509,7 @@ def probe_structure(
         roles=_roles(model, first_layers, view.bypassed, recurrent),
         repeated={m: (names[id(m)], n) for m, n in Counter(order).items() if n > 1},
         recurrent_first=recurrent_first,
+        held_first=held_first,
     )
     _STRUCTURES[model] = (signature, structure)
     return structure
@@ -645,6 +651,12 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
             f"layer '{structure.mixed_first[0]}' is called both on the input and on a later layer's "
             f"output, so the {params['input_rule']}_ input-layer rule cannot be given to it alone "
             "(use an lrp_ method)"
+        )
+    if first_hook is not None and structure.held_first:
+        raise UnsupportedModelError(
+            f"attention or a LayerNorm/GroupNorm reads the model's input, where the "
+            f"{params['input_rule']}_ input-layer rule has no Linear/Conv layer to apply to (e.g. a "
+            "patch embedding); use an lrp_ method"
         )
     rules = {
         "recurrent": _recurrent_rule(structure, linear_hook, first_hook, params),

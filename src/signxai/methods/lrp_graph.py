@@ -292,6 +292,8 @@ class LRPGraphMode(TorchFunctionMode):
         super().__init__()
         self.gates = gates
         self.attention = attention
+        #: The input-dependent tensors that held attention/normalisation operations read.
+        self.held_inputs: list[torch.Tensor] = []
         self.softmax_calls = 0
         #: How many operations were handled (or checked) here; 0 means the mode was not needed.
         self.handled = 0
@@ -342,6 +344,7 @@ class LRPGraphMode(TorchFunctionMode):
             return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
         if self.attention == "cp" and func in HELD:
             self.handled += 1
+            self.held_inputs += [a for a in (*args, *kwargs.values()) if _tracked(a)]
             return HELD[func](args, kwargs, _LinearZ.apply)
         if self.attention == "cp" and func in SOFTMAX:
             self.handled += 1  # held constant: no relevance to the scores
