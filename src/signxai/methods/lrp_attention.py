@@ -75,7 +75,8 @@ def held_group_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
 
 def held_sdpa(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
     """``F.scaled_dot_product_attention`` with constant weights: the z-rule of ``v -> A v``."""
-    a = _bind(F.scaled_dot_product_attention, ("query", "key", "value"), args, kwargs)
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+    a = _bind(F.scaled_dot_product_attention, names, args, kwargs)
     query, key, value = a.pop("query").detach(), a.pop("key").detach(), a.pop("value")
     rest = {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
 
