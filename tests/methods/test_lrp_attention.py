@@ -328,6 +328,14 @@ def test_what_cp_does_not_cover_and_the_default_are_errors_that_say_so() -> None
 
     with pytest.raises(UnsupportedModelError, match="add_bias_kv"):
         explain(_BiasKV().eval(), torch.randn(2, 1, 24), "lrp_z", target_class=0, attention="cp")
+
+    class _AlwaysDropout(_ScaledDotProduct):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.qkv(self.embed(x).transpose(1, 2)).chunk(3, dim=-1)
+            return self.head(F.scaled_dot_product_attention(q, k, v, dropout_p=0.1).mean(1))
+
+    with pytest.raises(UnsupportedModelError, match="dropout_p > 0"):
+        explain(_AlwaysDropout().eval(), torch.randn(2, 1, 32), "lrp_z", target_class=0, attention="cp")
     with pytest.raises(Exception, match="must be one of"):
         explain(model, x, "lrp_z", target_class=0, attention="values")
     # gradient methods never needed it

@@ -39,6 +39,22 @@ def _bind(func: Any, names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict
     return bound
 
 
+def _detached(value: Any) -> Any:
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def _checked(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: torch.Tensor) -> torch.Tensor:
+    """``out``, after checking that it is what ``func`` computes on the same arguments."""
+    with torch.no_grad():
+        want = func(*map(_detached, args), **{k: _detached(v) for k, v in kwargs.items()})
+    if not torch.allclose(out.detach(), want, rtol=1e-4, atol=1e-5 * float(want.abs().max().clamp(min=1))):
+        raise RuntimeError(
+            f"internal error: the written-out {getattr(func, '__name__', func)} differs from torch's by "
+            f"{float((out.detach() - want).abs().max()):.3g}"
+        )
+    return out
+
+
 def held_layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
     """``F.layer_norm`` with its standard deviation held constant; the z-rule on the rest."""
     a = _bind(F.layer_norm, ("input", "normalized_shape", "weight", "bias", "eps"), args, kwargs)
@@ -52,7 +68,7 @@ def held_layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
         y = y * weight if weight is not None else y
         return y + bias if bias is not None else y
 
-    return linear_z(x, centred)
+    return _checked(F.layer_norm, args, kwargs, linear_z(x, centred))
 
 
 def held_group_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
@@ -70,13 +86,18 @@ def held_group_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
         y = y * weight.view(affine) if weight is not None else y
         return y + bias.view(affine) if bias is not None else y
 
-    return linear_z(x, centred)
+    return _checked(F.group_norm, args, kwargs, linear_z(x, centred))
 
 
 def held_sdpa(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
     """``F.scaled_dot_product_attention`` with constant weights: the z-rule of ``v -> A v``."""
     names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
     a = _bind(F.scaled_dot_product_attention, names, args, kwargs)
+    if float(a.get("dropout_p", 0.0)) > 0:
+        raise UnsupportedModelError(
+            "LRP attention='cp': F.scaled_dot_product_attention is called with dropout_p > 0 while "
+            "the model is explained (random weights); pass dropout_p=0.0 outside training"
+        )
     query, key, value = a.pop("query").detach(), a.pop("key").detach(), a.pop("value")
     rest = {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
 
@@ -87,7 +108,7 @@ def held_sdpa(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> t
 
     if not value.requires_grad:
         return mixed(value)
-    return linear_z(value, mixed)
+    return _checked(attend, args, kwargs, linear_z(value, mixed))
 
 
 def held_multi_head_attention(
