@@ -30,10 +30,9 @@ from test_lrp_attention import _ECGTransformer  # noqa: E402
 from test_lrp_graph import _Between, _SEResNet1d  # noqa: E402
 from test_lrp_recurrent import _Recurrent  # noqa: E402
 
-from models import build, randomize_batch_norm  # noqa: E402
+from models import WithMetadata, build, randomize_batch_norm  # noqa: E402
 from signxai import explain  # noqa: E402
 from signxai.ecg.models import ECG5000_CLASSES, ECGModel  # noqa: E402
-from test_api import _WithMetadata  # noqa: E402
 
 METHODS = [
     "gradient",
@@ -102,7 +101,7 @@ def _cases() -> list[Case]:
     cases.append(Case("transformer", model, torch.randn(4, 2, 64), {"attention": "cp"}, {}, transformer))
     metadata = {"forward_args": (torch.randn(4, 2),), "forward_kwargs": {"mask": torch.rand(4, 1, 16)}}
     meta = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
-    cases.append(Case("forward_args", _WithMetadata().eval(), torch.randn(4, 2, 16), {}, metadata, meta))
+    cases.append(Case("forward_args", WithMetadata().eval(), torch.randn(4, 2, 16), {}, metadata, meta))
     return cases
 
 

@@ -9,7 +9,17 @@ from zennit.layer import Sum
 
 from signxai.ecg.models import ECGModel  # the tutorial's architecture, parametrised by length
 
-__all__ = ["CNN2D", "ECGModel", "ResNet1D", "build", "randomize_batch_norm", "rel_error", "snapshot"]
+__all__ = [
+    "CNN2D",
+    "Bound",
+    "ECGModel",
+    "ResNet1D",
+    "WithMetadata",
+    "build",
+    "randomize_batch_norm",
+    "rel_error",
+    "snapshot",
+]
 
 
 class Block(nn.Module):
@@ -86,6 +96,40 @@ class CNN2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+class WithMetadata(nn.Module):
+    """An ECG conv net whose head also reads per-patient metadata (age, sex) and a mask keyword.
+
+    ``leads``, ``kernel`` and ``pool`` (``'mean'`` or ``'amax'`` over time) vary the conv part.
+    """
+
+    def __init__(self, leads: int = 2, kernel: int = 5, pool: str = "mean") -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(leads, 4, kernel, padding=kernel // 2)
+        self.meta = nn.Linear(2, 4)
+        self.head = nn.Linear(8, 3)
+        self.pool = pool
+
+    def forward(
+        self, x: torch.Tensor, metadata: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if mask is not None:
+            x = x * mask
+        h = getattr(torch.relu(self.conv(x)), self.pool)(-1)
+        return self.head(torch.cat([h, torch.relu(self.meta(metadata))], dim=1))
+
+
+class Bound(nn.Module):
+    """A :class:`WithMetadata` with one sample's metadata and mask bound: the per-sample reference."""
+
+    def __init__(self, model: nn.Module, metadata: torch.Tensor, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.model, self.metadata, self.mask = model, metadata, mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.shape[0]
+        return self.model(x, self.metadata.expand(rows, -1), mask=self.mask.expand(rows, -1, -1))
 
 
 def randomize_batch_norm(model: nn.Module, seed: int = 0, zero_shift: bool = False) -> nn.Module:

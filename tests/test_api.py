@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import ECGModel, assert_unchanged, build, snapshot
+from models import Bound, ECGModel, WithMetadata, assert_unchanged, build, snapshot
 from signxai import (
     InputError,
     LayerError,
@@ -418,36 +418,6 @@ def test_a_model_returning_several_outputs_is_told_how_to_wrap_it(wrap, shown: s
     assert_unchanged(model, before)
 
 
-class _WithMetadata(nn.Module):
-    """An ECG conv net whose head also reads per-patient metadata (age, sex) and a mask keyword."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(2, 4, 5, padding=2)
-        self.meta = nn.Linear(2, 4)
-        self.head = nn.Linear(8, 3)
-
-    def forward(
-        self, x: torch.Tensor, metadata: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        if mask is not None:
-            x = x * mask
-        h = torch.relu(self.conv(x)).mean(-1)
-        return self.head(torch.cat([h, torch.relu(self.meta(metadata))], dim=1))
-
-
-class _Bound(nn.Module):
-    """The same model with one sample's metadata bound (the per-sample reference)."""
-
-    def __init__(self, model: nn.Module, metadata: torch.Tensor, mask: torch.Tensor) -> None:
-        super().__init__()
-        self.model, self.metadata, self.mask = model, metadata, mask
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.shape[0]
-        return self.model(x, self.metadata.expand(rows, -1), mask=self.mask.expand(rows, -1, -1))
-
-
 @pytest.mark.parametrize(
     ("method", "params"),
     [
@@ -462,7 +432,7 @@ class _Bound(nn.Module):
 def test_forward_args_are_held_constant_and_follow_each_sample(method: str, params: dict) -> None:
     """Before, a model with further inputs (metadata next to the ECG) could not be explained."""
     torch.manual_seed(0)
-    model = _WithMetadata().eval()
+    model = WithMetadata().eval()
     x, metadata = torch.randn(3, 2, 20), np.random.default_rng(0).normal(size=(3, 2))  # float64: cast
     mask = (torch.rand(3, 1, 20) > 0.2).float()
     before = snapshot(model)
@@ -471,14 +441,14 @@ def test_forward_args_are_held_constant_and_follow_each_sample(method: str, para
     )
     assert_unchanged(model, before)
     for i, target in enumerate([0, 2, 1]):
-        bound = _Bound(model, torch.from_numpy(metadata[i : i + 1]).float(), mask[i : i + 1]).eval()
+        bound = Bound(model, torch.from_numpy(metadata[i : i + 1]).float(), mask[i : i + 1]).eval()
         alone_params = {**params, "target_layer": "model.conv"} if "target_layer" in params else params
         alone = explain(bound, x[i : i + 1], method, target, **alone_params)
         np.testing.assert_allclose(ours[i], alone[0], rtol=1e-4, atol=1e-6)
 
 
 def test_forward_args_with_another_batch_size_name_the_argument() -> None:
-    model = _WithMetadata().eval()
+    model = WithMetadata().eval()
     with pytest.raises(InputError, match=r"forward_args\[0\] must have x's batch axis first \(3 rows"):
         explain(model, torch.randn(3, 2, 20), "gradient", 0, forward_args=(torch.randn(2, 2),))
     with pytest.raises(InputError, match="forward_args must be a tuple or list"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import assert_unchanged, build, snapshot
+from models import Bound, WithMetadata, assert_unchanged, build, snapshot
 from signxai import explain
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate import (
@@ -123,41 +123,11 @@ def test_compare_methods_gives_a_tidy_table_and_figures(beats: torch.Tensor) -> 
     assert plot_deletion_curves(curves).axes and plot_comparison(table).axes
 
 
-class _WithMetadata(nn.Module):
-    """A beat model whose head also reads per-patient metadata, with an optional input mask."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(5)
-        self.conv = nn.Conv1d(1, 4, 7, padding=3)
-        self.meta = nn.Linear(2, 4)
-        self.head = nn.Linear(8, 3)
-
-    def forward(
-        self, x: torch.Tensor, metadata: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        if mask is not None:
-            x = x * mask
-        h = torch.relu(self.conv(x)).amax(-1)
-        return self.head(torch.cat([h, torch.relu(self.meta(metadata))], dim=1))
-
-
-class _Bound(nn.Module):
-    """The same model with one sample's metadata and mask bound: the per-sample reference."""
-
-    def __init__(self, model: nn.Module, metadata: torch.Tensor, mask: torch.Tensor) -> None:
-        super().__init__()
-        self.model, self.metadata, self.mask = model, metadata, mask
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.shape[0]
-        return self.model(x, self.metadata.expand(rows, -1), mask=self.mask.expand(rows, -1, -1))
-
-
 def test_evaluation_of_a_model_with_further_inputs_equals_each_sample_with_its_inputs_bound() -> None:
     """Before, deletion curves, randomization and compare_methods could not run a model that
     takes metadata next to the ECG (explain could)."""
-    model = _WithMetadata().eval()
+    torch.manual_seed(5)
+    model = WithMetadata(leads=1, kernel=7, pool="amax").eval()
     torch.manual_seed(0)
     x, metadata, mask = torch.randn(3, 1, 40), torch.randn(3, 2), (torch.rand(3, 1, 40) > 0.2).float()
     further = {"forward_args": (metadata,), "forward_kwargs": {"mask": mask}}
@@ -166,7 +136,7 @@ def test_evaluation_of_a_model_with_further_inputs_equals_each_sample_with_its_i
     curve = deletion_curve(model, x, relevance, None, window=8, **further)
     assert curve.scores.shape == (3, 6)
     for b in range(3):
-        bound = _Bound(model, metadata[b : b + 1], mask[b : b + 1])
+        bound = Bound(model, metadata[b : b + 1], mask[b : b + 1])
         alone = deletion_curve(bound, x[b : b + 1], relevance[b : b + 1], None, window=8)
         np.testing.assert_allclose(curve.scores[b], alone.scores[0], rtol=1e-5, atol=1e-6)
     noisy = deletion_curve(model, x, relevance, None, window=8, infill="noise", **further)
@@ -174,7 +144,7 @@ def test_evaluation_of_a_model_with_further_inputs_equals_each_sample_with_its_i
     steps = model_randomization(model, x, "gradient", **further)
     assert steps["similarity"].iloc[0] == 1.0 and list(steps["layer"][1:]) == ["head", "meta", "conv"]
     bound_targets = [
-        int(_Bound(model, metadata[b : b + 1], mask[b : b + 1])(x[b : b + 1]).argmax()) for b in range(3)
+        int(Bound(model, metadata[b : b + 1], mask[b : b + 1])(x[b : b + 1]).argmax()) for b in range(3)
     ]
     np.testing.assert_allclose(
         steps["similarity"],
