@@ -12,6 +12,7 @@ near-zero outputs) to about 1e-2 in float32.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -67,21 +68,29 @@ def _norm(u: torch.Tensor, module: nn.LayerNorm) -> torch.Tensor:
     return y + module.bias if module.bias is not None else y
 
 
-def _attention(mha: nn.MultiheadAttention, u: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-    """Self-attention on (B, L, E), weights detached, projections as functions (the z-rule)."""
+def _attention(
+    mha: nn.MultiheadAttention,
+    query: torch.Tensor,
+    memory: torch.Tensor | None = None,
+    padding: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attention of (B, L, E) queries on (B, S, .) memory (the queries themselves by default):
+    weights detached, projections (packed or separate, kdim/vdim) as functions (the z-rule)."""
+    memory = query if memory is None else memory
     embed, heads = mha.embed_dim, mha.num_heads
-    w, b = mha.in_proj_weight, mha.in_proj_bias
+    if mha._qkv_same_embed_dim:
+        weights = mha.in_proj_weight.split(embed)
+    else:
+        weights = (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight)
+    biases = (None, None, None) if mha.in_proj_bias is None else mha.in_proj_bias.split(embed)
     q, k, v = (
-        F.linear(u, w[i * embed : (i + 1) * embed], None if b is None else b[i * embed : (i + 1) * embed])
-        for i in range(3)
+        F.linear(t, w, b).reshape(t.shape[0], t.shape[1], heads, embed // heads).transpose(1, 2)
+        for t, w, b in zip((query, memory, memory), weights, biases, strict=True)
     )
-    batch, length, _ = u.shape
-    qh, kh, vh = (t.reshape(batch, length, heads, embed // heads).transpose(1, 2) for t in (q, k, v))
-    scores = qh @ kh.transpose(-1, -2) / math.sqrt(embed // heads)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(embed // heads)
     if padding is not None:
         scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
-    weights = torch.softmax(scores, -1).detach()
-    out = (weights @ vh).transpose(1, 2).reshape(batch, length, embed)
+    out = (torch.softmax(scores, -1).detach() @ v).transpose(1, 2).reshape(*query.shape[:2], embed)
     return F.linear(out, mha.out_proj.weight, mha.out_proj.bias)
 
 
@@ -111,10 +120,10 @@ def _transformer_reference(model: _ECGTransformer, x: torch.Tensor, eps: float, 
             return _layer(block.linear2, a, eps)
 
         if block.norm_first:
-            h = h + _attention(block.self_attn, _norm(h, block.norm1), padding)
+            h = h + _attention(block.self_attn, _norm(h, block.norm1), padding=padding)
             h = h + feed_forward(_norm(h, block.norm2))
         else:
-            h = _norm(h + _attention(block.self_attn, h, padding), block.norm1)
+            h = _norm(h + _attention(block.self_attn, h, padding=padding), block.norm1)
             h = _norm(h + feed_forward(h), block.norm2)
     return _layer(model.head, h.mean(1), eps)
 
@@ -124,6 +133,17 @@ def _grad_x_input(reference, x: torch.Tensor, target: list[int]) -> np.ndarray:
     out = reference(leaf)
     (grad,) = torch.autograd.grad(out[torch.arange(len(x)), torch.tensor(target)].sum(), leaf)
     return (leaf * grad).detach().numpy()
+
+
+def _assert_equals_reference(
+    model: nn.Module, reference: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, target: list[int]
+) -> None:
+    """``reference`` computes the model's output; lrp_z with attention='cp' equals its Gradient x
+    Input to 1e-7."""
+    with torch.no_grad():
+        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
+    ours = explain(model, x, "lrp_z", target_class=target, attention="cp")
+    assert rel_error(ours, _grad_x_input(reference, x, target)) < 1e-7
 
 
 @pytest.fixture
@@ -206,21 +226,9 @@ def test_cross_attention_passes_relevance_through_the_values_only(negligible_sta
     def reference(u: torch.Tensor) -> torch.Tensor:
         query = torch.relu(model.query_conv(u)).transpose(1, 2)  # (B, L, E)
         memory = torch.relu(model.memory_conv(u)).transpose(1, 2)
-        mha = model.attention
-        w, b = mha.in_proj_weight, mha.in_proj_bias
-        q = F.linear(query, w[:8], b[:8]).reshape(2, 24, 2, 4).transpose(1, 2)
-        k = F.linear(memory, w[8:16], b[8:16]).reshape(2, 24, 2, 4).transpose(1, 2)
-        v = F.linear(memory, w[16:], b[16:]).reshape(2, 24, 2, 4).transpose(1, 2)
-        weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1).detach()
-        out = F.linear(
-            (weights @ v).transpose(1, 2).reshape(2, 24, 8), mha.out_proj.weight, mha.out_proj.bias
-        )
-        return model.head(out.mean(1))
+        return model.head(_attention(model.attention, query, memory).mean(1))
 
-    with torch.no_grad():
-        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
-    ours = explain(model, x, "lrp_z", target_class=[0, 1], attention="cp")
-    assert rel_error(ours, _grad_x_input(reference, x, [0, 1])) < 1e-7
+    _assert_equals_reference(model, reference, x, [0, 1])
 
 
 class _GroupNormCNN(nn.Module):
@@ -258,10 +266,7 @@ def test_group_norm_holds_each_groups_deviation(negligible_stabilisers: None) ->
         h = torch.relu(group_norm(model.conv2(h), model.norm2))
         return model.head(h.mean(-1))
 
-    with torch.no_grad():
-        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
-    ours = explain(model, x, "lrp_z", target_class=[0, 1, 2], attention="cp")
-    assert rel_error(ours, _grad_x_input(reference, x, [0, 1, 2])) < 1e-7
+    _assert_equals_reference(model, reference, x, [0, 1, 2])
 
 
 class _ScaledDotProduct(nn.Module):
@@ -291,10 +296,7 @@ def test_scaled_dot_product_attention_holds_its_weights(negligible_stabilisers: 
         scores = (q @ k.transpose(-1, -2) / math.sqrt(8)).masked_fill(~causal, float("-inf"))
         return model.head((torch.softmax(scores, -1).detach() @ v).mean(1))
 
-    with torch.no_grad():
-        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
-    ours = explain(model, x, "lrp_z", target_class=[1, 0], attention="cp")
-    assert rel_error(ours, _grad_x_input(reference, x, [1, 0])) < 1e-7
+    _assert_equals_reference(model, reference, x, [1, 0])
 
 
 class _ExplicitAttention(nn.Module):
@@ -366,20 +368,9 @@ def test_separate_key_and_value_projections(negligible_stabilisers: None) -> Non
     def reference(u: torch.Tensor) -> torch.Tensor:
         query = torch.relu(model.query_conv(u)).transpose(1, 2)
         memory = torch.relu(model.memory_conv(u)).transpose(1, 2)
-        mha, b = model.attention, model.attention.in_proj_bias
-        q = F.linear(query, mha.q_proj_weight, b[:8]).reshape(3, 20, 2, 4).transpose(1, 2)
-        k = F.linear(memory, mha.k_proj_weight, b[8:16]).reshape(3, 20, 2, 4).transpose(1, 2)
-        v = F.linear(memory, mha.v_proj_weight, b[16:]).reshape(3, 20, 2, 4).transpose(1, 2)
-        weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1).detach()
-        out = F.linear(
-            (weights @ v).transpose(1, 2).reshape(3, 20, 8), mha.out_proj.weight, mha.out_proj.bias
-        )
-        return model.head(out.mean(1))
+        return model.head(_attention(model.attention, query, memory).mean(1))
 
-    with torch.no_grad():
-        np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
-    ours = explain(model, x, "lrp_z", target_class=[0, 1, 0], attention="cp")
-    assert rel_error(ours, _grad_x_input(reference, x, [0, 1, 0])) < 1e-7
+    _assert_equals_reference(model, reference, x, [0, 1, 0])
 
 
 def test_an_input_layer_rule_needs_a_layer_before_the_attention() -> None:
