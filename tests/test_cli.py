@@ -332,3 +332,17 @@ def test_explain_lrp_options_reach_the_lrp_methods(
     keyword = option.removeprefix("--")
     direct = explain(model, saved["inputs"], "lrp_epsilon_0_1", target_class=1, **{keyword: value})
     np.testing.assert_allclose(saved["relevance/lrp_epsilon_0_1"], direct, rtol=1e-5, atol=1e-7)
+
+
+def test_the_lrp_options_offer_the_registrys_modes_with_its_defaults() -> None:
+    """The CLI lists its LRP choices itself (a light import); they must be the registry's."""
+    from signxai.cli import LRP_OPTIONS
+    from signxai.methods import parse
+    from signxai.methods.lrp import BATCH_NORM_MODES
+    from signxai.methods.lrp_attention import ATTENTION_MODES
+    from signxai.methods.lrp_graph import GATE_MODES
+
+    modes = {"batchnorm": BATCH_NORM_MODES, "gates": GATE_MODES, "attention": ATTENTION_MODES}
+    defaults = {p.name: p.default for p in parse("lrp_z").family.params}
+    assert {name: choices for name, (choices, _) in LRP_OPTIONS.items()} == modes
+    assert all(choices[0] == defaults[name] for name, (choices, _) in LRP_OPTIONS.items())

@@ -231,6 +231,36 @@ def _load_record(
     return read_record(path, leads=list(leads) or None, start=start, duration=duration)
 
 
+#: The LRP keywords ``explain`` passes on to the LRP methods: name -> (choices, the first being the
+#: default, as in the registry; help).
+LRP_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "batchnorm": (
+        ("merge", "innvestigate"),
+        "LRP methods: merge each BatchNorm into its Conv/Linear, or keep it as a z-rule layer "
+        "(the original SIGN package's handling; also for BatchNorms no Conv/Linear feeds).",
+    ),
+    "gates": (
+        ("error", "signal"),
+        "LRP methods: a gate broadcast over its signal (squeeze-and-excitation) is an error, or "
+        "held constant so that the signal receives all the relevance.",
+    ),
+    "attention": (
+        ("error", "cp"),
+        "LRP methods: attention and LayerNorm/GroupNorm are an error, or explained by conservative "
+        "propagation (attention weights and normalisation statistics held constant; Ali et al. 2022).",
+    ),
+}
+
+
+def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--batchnorm``/``--gates``/``--attention`` options of :data:`LRP_OPTIONS`, in that order."""
+    for name, (choices, text) in reversed(LRP_OPTIONS.items()):
+        command = click.option(
+            f"--{name}", type=click.Choice(list(choices)), default=choices[0], show_default=True, help=text
+        )(command)
+    return command
+
+
 @main.command(name="explain")
 @click.argument("record")
 @click.option(
@@ -258,30 +288,7 @@ def _load_record(
     show_default=True,
     help="Explain the logit behind a final Sigmoid/Softmax, or the output.",
 )
-@click.option(
-    "--batchnorm",
-    type=click.Choice(["merge", "innvestigate"]),
-    default="merge",
-    show_default=True,
-    help="LRP methods: merge each BatchNorm into its Conv/Linear, or keep it as a z-rule layer "
-    "(the original SIGN package's handling; also for BatchNorms no Conv/Linear feeds).",
-)
-@click.option(
-    "--gates",
-    type=click.Choice(["error", "signal"]),
-    default="error",
-    show_default=True,
-    help="LRP methods: a gate broadcast over its signal (squeeze-and-excitation) is an error, or "
-    "held constant so that the signal receives all the relevance.",
-)
-@click.option(
-    "--attention",
-    type=click.Choice(["error", "cp"]),
-    default="error",
-    show_default=True,
-    help="LRP methods: attention and LayerNorm/GroupNorm are an error, or explained by conservative "
-    "propagation (attention weights and normalisation statistics held constant; Ali et al. 2022).",
-)
+@_lrp_options
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--leads", multiple=True, help="Leads to use (repeat; default all).")
 @click.option("--start", type=float, default=None, help="Start in seconds.")
@@ -307,9 +314,6 @@ def explain_command(
     methods_: tuple[str, ...],
     target: int | None,
     explain_output: str,
-    batchnorm: str,
-    gates: str,
-    attention: str,
     device: str,
     leads: tuple[str, ...],
     start: float | None,
@@ -319,6 +323,7 @@ def explain_command(
     out: Path,
     quiet: bool,
     debug: bool,
+    **lrp_options: str,
 ) -> None:
     """Explain a model's decision on RECORD (WFDB record path, .npy, .npz or .csv)."""
     from signxai.api import explain
@@ -339,9 +344,7 @@ def explain_command(
         relevance: dict[str, np.ndarray] = {}
         for method in chosen:
             lrp = parse(method).family.name == "lrp"
-            extra: dict[str, Any] = (
-                {"batchnorm": batchnorm, "gates": gates, "attention": attention} if lrp else {}
-            )
+            extra: dict[str, Any] = lrp_options if lrp else {}
             result = explain(
                 model, inputs, method, target_class=target, explain_output=explain_output, **extra
             )
