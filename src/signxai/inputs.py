@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from signxai.errors import InputError
-from signxai.model import INPUT_RANK, ModelView
+from signxai.model import INPUT_RANK, ModelView, input_placement
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,7 @@ def as_batch(x: Any, view: ModelView) -> Batch:
         raise InputError(f"x is empty: shape {shape}")
     if layer is None and tensor.ndim < 2:
         raise InputError(f"x must be batched (B, ...), got shape {shape}")
-    reference = view.parameter()
-    dtype = reference.dtype if reference is not None and reference.is_floating_point() else (torch.float32)
-    device = reference.device if reference is not None else torch.device("cpu")
+    device, dtype = input_placement(view.model)
     tensor = tensor.to(device=device, dtype=dtype).clone()
     if not torch.isfinite(tensor).all():
         count = int((~torch.isfinite(tensor)).sum())

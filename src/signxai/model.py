@@ -37,31 +37,31 @@ INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
 
 
-def device_of(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (or buffer); the CPU for a model with neither."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def floating_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype of the model's first floating-point parameter (float32 for a model with none)."""
+def first_tensor(model: nn.Module) -> torch.Tensor | None:
+    """A parameter or buffer of the model (for its device and dtype), or None."""
     for parameter in model.parameters():
-        if parameter.is_floating_point():
-            return parameter.dtype
-    return torch.float32
+        return parameter
+    for buffer in model.buffers():
+        return buffer
+    return None
+
+
+def input_placement(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and dtype the model's input takes: those of :func:`first_tensor` (float32 where
+    it is not floating-point; the CPU and float32 for a model with neither)."""
+    reference = first_tensor(model)
+    if reference is None:
+        return torch.device("cpu"), torch.float32
+    return reference.device, reference.dtype if reference.is_floating_point() else torch.float32
 
 
 @contextmanager
-def evaluated(model: nn.Module) -> Iterator[torch.device]:
-    """Run ``model`` in eval mode inside; every submodule's own mode is restored after.
-
-    Yields the model's device (:func:`device_of`), where its inputs must go.
-    """
+def evaluated(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode inside; every submodule's own mode is restored after."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        yield device_of(model)
+        yield
     finally:
         for module, training in modes:
             module.training = training
@@ -408,14 +408,6 @@ class ModelView:
         for module in self.model.modules():
             if any(True for _ in module.parameters(recurse=False)):
                 return module if type(module) in INPUT_RANK else None
-        return None
-
-    def parameter(self) -> torch.Tensor | None:
-        """A parameter or buffer of the model (for its device and dtype), or None."""
-        for parameter in self.model.parameters():
-            return parameter
-        for buffer in self.model.buffers():
-            return buffer
         return None
 
 

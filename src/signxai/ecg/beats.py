@@ -21,7 +21,7 @@ from torch import nn
 
 from signxai.ecg.preprocess import znormalize
 from signxai.errors import InputError
-from signxai.model import evaluated, floating_dtype
+from signxai.model import evaluated, input_placement
 
 
 @dataclass
@@ -64,9 +64,9 @@ def classify(model: nn.Module, beats: np.ndarray, batch_size: int = 512) -> np.n
 
     The model runs in eval mode on its own device (CPU or GPU); its modules' modes are restored.
     """
-    dtype = floating_dtype(model)  # a float64 or bfloat16 model takes beats of its own dtype
+    device, dtype = input_placement(model)  # a float64 or bfloat16 model takes beats of its own dtype
     outputs = []
-    with evaluated(model) as device, torch.no_grad():
+    with evaluated(model), torch.no_grad():
         for start in range(0, len(beats), batch_size):
             chunk = torch.as_tensor(np.asarray(beats[start : start + batch_size]))
             outputs.append(model(chunk.to(device=device, dtype=dtype)).float().cpu())

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.model import evaluated, floating_dtype
+from signxai.model import evaluated, input_placement
 
 #: Class names of the 5-class ECG5000 model (labels 1..5 of the UCR archive, here 0..4).
 ECG5000_CLASSES = ("normal", "R-on-T PVC", "PVC", "SVEB", "unclassified")
@@ -163,8 +163,9 @@ def samples_seen(
         )
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(trials, channels, length, generator=generator)
-    with evaluated(model) as device:
-        x = x.to(device=device, dtype=floating_dtype(model)).requires_grad_(True)
+    device, dtype = input_placement(model)
+    with evaluated(model):
+        x = x.to(device=device, dtype=dtype).requires_grad_(True)
         output = model(x)
         # random output weights: a plain sum of softmax outputs is constant (gradient zero)
         weights = torch.randn(output.shape, generator=generator).to(output.device)
