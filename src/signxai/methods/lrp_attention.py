@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from signxai.errors import UnsupportedModelError
+from signxai.methods.rules import check_written_out
 
 #: How attention and normalisation by input statistics are explained.
 ATTENTION_MODES = ("error", "cp")
@@ -47,11 +48,7 @@ def _checked(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: torc
     """``out``, after checking that it is what ``func`` computes on the same arguments."""
     with torch.no_grad():
         want = func(*map(_detached, args), **{k: _detached(v) for k, v in kwargs.items()})
-    if not torch.allclose(out.detach(), want, rtol=1e-4, atol=1e-5 * float(want.abs().max().clamp(min=1))):
-        raise RuntimeError(
-            f"internal error: the written-out {getattr(func, '__name__', func)} differs from torch's by "
-            f"{float((out.detach() - want).abs().max()):.3g}"
-        )
+    check_written_out(out, want, getattr(func, "__name__", str(func)))
     return out
 
 
@@ -157,12 +154,7 @@ def held_multi_head_attention(
     attended = linear_z(values, mix)
     out = linear_z(attended, lambda u: F.linear(u, p["out_proj_weight"], p["out_proj_bias"]))
     out = out if batched else out.squeeze(1)
-    want = expected.detach()
-    if not torch.allclose(out.detach(), want, rtol=1e-4, atol=1e-5 * float(want.abs().max().clamp(min=1))):
-        raise RuntimeError(
-            "internal error: the written-out attention differs from torch's by "
-            f"{float((out.detach() - want).abs().max()):.3g}"
-        )
+    check_written_out(out, expected, "attention")
     if not p["need_weights"]:
         return out, None
     shown = weights.mean(dim=-3) if p["average_attn_weights"] else weights

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from signxai.errors import UnsupportedModelError
+from signxai.methods.rules import check_written_out
 
 RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
 Denominator = Callable[[torch.Tensor], torch.Tensor]
@@ -271,12 +272,7 @@ class RecurrentRule:
             result = forward(input, hx)
             with torch.no_grad():
                 expected = fused(input.detach(), hx)
-            got, want = result[0].detach(), expected[0]
-            if not torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max().clamp(min=1))):
-                raise RuntimeError(
-                    f"internal error: the written-out {type(module).__name__} differs from torch's "
-                    f"by {float((got - want).abs().max()):.3g}"
-                )
+            check_written_out(result[0], expected[0], type(module).__name__)
             return result
 
         module.forward = checked

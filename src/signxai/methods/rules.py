@@ -396,3 +396,16 @@ def alpha_beta(alpha: float, beta: float, bias: str = "split") -> BasicHook:
 
     hook.gradient_mapper = safe_divide
     return hook
+
+
+def check_written_out(got: torch.Tensor, want: torch.Tensor, what: str) -> None:
+    """Raise if the forward of a layer written out for LRP (``got``) is not torch's own (``want``).
+
+    Relative 1e-4, absolute 1e-5 of the output's magnitude (at least 1): summation order only.
+    """
+    got, want = got.detach(), want.detach()
+    if not torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max().clamp(min=1))):
+        raise RuntimeError(
+            f"internal error: the written-out {what} differs from torch's by "
+            f"{float((got - want).abs().max()):.3g}"
+        )
