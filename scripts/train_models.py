@@ -414,12 +414,17 @@ def model_card_recipe(task: str) -> str:
     return json.loads((DATA / "model_card.json").read_text())["models"][task]["recipe"]["name"]
 
 
-def _spread_worker(task: str, name: str, seed: int, train_set: BeatSet, test_set: BeatSet) -> np.ndarray:
-    """Test-split outputs of ``name`` trained with ``seed`` (one torch thread)."""
-    torch.set_num_threads(1)
+def _test_outputs(task: str, name: str, seed: int, train_set: BeatSet, test_set: BeatSet) -> np.ndarray:
+    """Test-split outputs of ``name`` trained with ``seed``."""
     model = fit(task, train_set.x, train_set.y, RECIPES[name], seed=seed)
     with torch.no_grad():
         return model(torch.from_numpy(test_set.x)).numpy()
+
+
+def _spread_worker(task: str, name: str, seed: int, train_set: BeatSet, test_set: BeatSet) -> np.ndarray:
+    """:func:`_test_outputs` in a worker process, with one torch thread."""
+    torch.set_num_threads(1)
+    return _test_outputs(task, name, seed, train_set, test_set)
 
 
 def _spread_outputs(
@@ -428,9 +433,7 @@ def _spread_outputs(
     """``(seed, test outputs)`` of ``name`` for seeds ``0..seeds-1``, as each finishes."""
     if jobs <= 1:
         for seed in range(seeds):
-            model = fit(task, train_set.x, train_set.y, RECIPES[name], seed=seed)
-            with torch.no_grad():
-                yield seed, model(torch.from_numpy(test_set.x)).numpy()
+            yield seed, _test_outputs(task, name, seed, train_set, test_set)
         return
     with ProcessPoolExecutor(jobs) as pool:
         futures = {

@@ -33,7 +33,7 @@ from signxai.methods.rules import check_written_out
 ATTENTION_MODES = ("error", "cp")
 
 
-def _bind(func: Any, names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def _bind(names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The call's arguments by name (``names``: the leading positional parameters)."""
     bound = dict(zip(names, args, strict=False))
     bound.update(kwargs)
@@ -54,7 +54,7 @@ def _checked(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: torc
 
 def held_layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
     """``F.layer_norm`` with its standard deviation held constant; the z-rule on the rest."""
-    a = _bind(F.layer_norm, ("input", "normalized_shape", "weight", "bias", "eps"), args, kwargs)
+    a = _bind(("input", "normalized_shape", "weight", "bias", "eps"), args, kwargs)
     x, weight, bias = a["input"], a.get("weight"), a.get("bias")
     dims = tuple(range(-len(tuple(a["normalized_shape"])), 0))
     with torch.no_grad():
@@ -70,7 +70,7 @@ def held_layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
 
 def held_group_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
     """``F.group_norm`` with each group's standard deviation held constant; the z-rule on the rest."""
-    a = _bind(F.group_norm, ("input", "num_groups", "weight", "bias", "eps"), args, kwargs)
+    a = _bind(("input", "num_groups", "weight", "bias", "eps"), args, kwargs)
     x, groups, weight, bias = a["input"], int(a["num_groups"]), a.get("weight"), a.get("bias")
     with torch.no_grad():
         grouped = x.reshape(x.shape[0], groups, -1)
@@ -89,7 +89,7 @@ def held_group_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
 def held_sdpa(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
     """``F.scaled_dot_product_attention`` with constant weights: the z-rule of ``v -> A v``."""
     names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
-    a = _bind(F.scaled_dot_product_attention, names, args, kwargs)
+    a = _bind(names, args, kwargs)
     if float(a.get("dropout_p", 0.0)) > 0:
         raise UnsupportedModelError(
             "LRP attention='cp': F.scaled_dot_product_attention is called with dropout_p > 0 while "
