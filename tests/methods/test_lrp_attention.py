@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -299,6 +300,144 @@ def test_scaled_dot_product_attention_holds_its_weights(negligible_stabilisers: 
     _assert_equals_reference(model, reference, x, [1, 0])
 
 
+class _WrittenOutAttention(nn.Module):
+    """Multi-head self-attention written out, as custom ECG transformers do: Linear modules for
+    q, k, v and the output, the scores by ``product``, a padding mask, softmax and dropout."""
+
+    def __init__(self, embed: int, heads: int, product: str) -> None:
+        super().__init__()
+        self.q, self.k, self.v, self.out = (nn.Linear(embed, embed) for _ in range(4))
+        self.heads, self.product = heads, product
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, h: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        batch, length, embed = h.shape
+        width = embed // self.heads
+
+        def split(t: torch.Tensor) -> torch.Tensor:
+            return t.view(batch, length, self.heads, width).transpose(1, 2)
+
+        q, k, v = split(self.q(h)), split(self.k(h)), split(self.v(h))
+        if self.product == "einsum":  # operands as a list
+            scores = torch.einsum("bhld,bhsd->bhls", [q, k]) * width**-0.5
+        elif self.product == "baddbmm":
+            flat_q, flat_k = q.flatten(0, 1), k.flatten(0, 1).transpose(1, 2)
+            start = torch.zeros(batch * self.heads, length, length, dtype=h.dtype)
+            scores = torch.baddbmm(start, flat_q, flat_k, alpha=width**-0.5).view(batch, -1, length, length)
+        else:
+            scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(width)
+        if padding is not None:
+            scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
+        weights = self.dropout(F.softmax(scores, dim=-1))
+        if self.product == "einsum":
+            mixed = torch.einsum("bhls,bhsd->bhld", weights, v)
+        else:
+            mixed = weights @ v
+        return self.out(mixed.transpose(1, 2).reshape(batch, length, embed))
+
+
+class _WrittenOutTransformer(nn.Module):
+    """Patch embedding, two post-norm blocks of written-out attention and a GELU feed-forward."""
+
+    def __init__(self, product: str) -> None:
+        super().__init__()
+        self.embed = nn.Conv1d(2, 16, 8, stride=8)
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict(
+                {
+                    "attention": _WrittenOutAttention(16, 4, product),
+                    "norm1": nn.LayerNorm(16),
+                    "linear1": nn.Linear(16, 32),
+                    "activation": nn.GELU(),
+                    "linear2": nn.Linear(32, 16),
+                    "norm2": nn.LayerNorm(16),
+                }
+            )
+            for _ in range(2)
+        )
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.embed(x).transpose(1, 2)
+        for b in self.blocks:
+            h = b["norm1"](h + b["attention"](h, padding))
+            h = b["norm2"](h + b["linear2"](b["activation"](b["linear1"](h))))
+        return self.head(h.mean(1))
+
+
+def _written_out_reference(
+    model: _WrittenOutTransformer, x: torch.Tensor, eps: float, padding: torch.Tensor
+) -> torch.Tensor:
+    """The same network with the attention weights and LayerNorm deviations detached, every
+    Linear/Conv module under the epsilon rule (q and k too: no relevance reaches them)."""
+    h = _layer(model.embed, x, eps).transpose(1, 2)
+    for b in model.blocks:
+        a: Any = b["attention"]
+        batch, length, embed = h.shape
+        q, k, v = (
+            _layer(m, h, eps).view(batch, length, 4, embed // 4).transpose(1, 2) for m in (a.q, a.k, a.v)
+        )
+        scores = (q @ k.transpose(-2, -1) / math.sqrt(embed // 4)).masked_fill(
+            padding[:, None, None, :], float("-inf")
+        )
+        mixed = (torch.softmax(scores, -1).detach() @ v).transpose(1, 2).reshape(batch, length, embed)
+        h = _norm(h + _layer(a.out, mixed, eps), b["norm1"])
+        hidden = _Identity.apply(_layer(b["linear1"], h, eps), F.gelu)
+        h = _norm(h + _layer(b["linear2"], hidden, eps), b["norm2"])
+    return _layer(model.head, h.mean(1), eps)
+
+
+@pytest.mark.parametrize("product", ["matmul", "einsum", "baddbmm"])
+@pytest.mark.parametrize(("method", "eps"), [("lrp_z", 0.0), ("lrp_epsilon_0_1", 0.1)])
+def test_attention_written_out_holds_its_weights(
+    negligible_stabilisers: None, product: str, method: str, eps: float
+) -> None:
+    torch.manual_seed(9)
+    model = _WrittenOutTransformer(product).double().eval()
+    x = torch.randn(3, 2, 64, dtype=torch.float64)
+    padding = torch.zeros(3, 8, dtype=torch.bool)
+    padding[2, 5:] = True
+    target = [2, 0, 1]
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            _written_out_reference(model, x, 0.0, padding).numpy(), model(x, padding).numpy(), rtol=1e-10
+        )
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=target, attention="cp", forward_kwargs={"padding": padding})
+    assert_unchanged(model, before)
+    expected = _grad_x_input(lambda u: _written_out_reference(model, u, eps, padding), x, target)
+    assert rel_error(ours, expected) < 1e-7
+
+
+def test_written_out_attention_gives_the_map_of_torchs_transformer(negligible_stabilisers: None) -> None:
+    """The same weights in nn.TransformerEncoder (post-norm, GELU) and written out: lrp_z maps equal."""
+    torch.manual_seed(11)
+    torchs = _ECGTransformer(norm_first=False, activation="gelu").double().eval()
+    ours = _WrittenOutTransformer("matmul").double().eval()
+    with torch.no_grad():
+        ours.embed.load_state_dict(torchs.embed.state_dict())
+        ours.head.load_state_dict(torchs.head.state_dict())
+        for mine, layer in zip(ours.blocks, torchs.encoder.layers, strict=True):
+            mha: Any = layer.self_attn
+            for linear, weight, bias in zip(
+                (mine["attention"].q, mine["attention"].k, mine["attention"].v),
+                mha.in_proj_weight.split(16),
+                mha.in_proj_bias.split(16),
+                strict=True,
+            ):
+                linear.weight.copy_(weight)
+                linear.bias.copy_(bias)
+            mine["attention"].out.load_state_dict(mha.out_proj.state_dict())
+            for name in ("norm1", "linear1", "linear2", "norm2"):
+                mine[name].load_state_dict(getattr(layer, name).state_dict())
+    x = torch.randn(3, 2, 64, dtype=torch.float64)
+    with torch.no_grad():
+        np.testing.assert_allclose(ours(x).numpy(), torchs(x).numpy(), rtol=1e-10)
+    target = [1, 2, 0]
+    written = explain(ours, x, "lrp_z", target_class=target, attention="cp")
+    assert rel_error(written, explain(torchs, x, "lrp_z", target_class=target, attention="cp")) < 1e-7
+
+
 class _ExplicitAttention(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -310,6 +449,30 @@ class _ExplicitAttention(nn.Module):
         return self.head((torch.softmax(q @ k.transpose(-1, -2), -1) @ v).mean(1))
 
 
+class _Bilinear(_ExplicitAttention):
+    """Two input-dependent factors whose product reaches the output without a softmax (a GLU-like
+    gate of equal shape): no LRP rule, with or without attention='cp'."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x.transpose(1, 2)).chunk(3, dim=-1)
+        attended = torch.softmax(q @ k.transpose(-1, -2), -1) @ v
+        return self.head((attended * torch.sigmoid(q)).mean(1))
+
+
+def test_a_product_relevance_reaches_is_an_error_under_cp_too() -> None:
+    torch.manual_seed(10)
+    model = _Bilinear().eval()
+    x = torch.randn(2, 4, 6, requires_grad=False)
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match=r"relevance reaches a product .*\(mul\)"):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=0, attention="cp")
+    assert_unchanged(model, before)
+    with pytest.raises(UnsupportedModelError, match="written out as softmax"):
+        explain(_ExplicitAttention().eval(), x, "lrp_z", target_class=0)
+    written_out = explain(_ExplicitAttention().eval(), x, "lrp_z", target_class=0, attention="cp")
+    assert np.isfinite(written_out).all() and np.abs(written_out).sum() > 0
+
+
 def test_what_cp_does_not_cover_and_the_default_are_errors_that_say_so() -> None:
     torch.manual_seed(6)
     x = torch.randn(2, 2, 64)
@@ -318,10 +481,6 @@ def test_what_cp_does_not_cover_and_the_default_are_errors_that_say_so() -> None
     with pytest.raises(UnsupportedModelError, match="attention='cp'"):
         explain(model, x, "lrp_epsilon_0_1", target_class=0)
     assert_unchanged(model, before)
-    with pytest.raises(
-        UnsupportedModelError, match="nn.MultiheadAttention or F.scaled_dot_product_attention"
-    ):
-        explain(_ExplicitAttention().eval(), torch.randn(2, 4, 6), "lrp_z", target_class=0, attention="cp")
 
     class _BiasKV(_SequenceFirst):
         def __init__(self) -> None:

@@ -62,6 +62,10 @@ class _Between(nn.Module):
             g /= 4.0
         elif self.operation == "matmul":
             g = g @ self.mix
+        elif self.operation == "einsum":
+            g = torch.einsum("bct,ts->bcs", g, self.mix)
+        elif self.operation == "einsum_list":  # operands as a list: the same product
+            g = torch.einsum("bct,ts->bcs", [g, self.mix])
         elif self.operation == "interpolate":  # linear interpolation mixes neighbours
             g = F.interpolate(g[..., ::2], size=8, mode="linear")
         elif self.operation == "upsample":
@@ -90,6 +94,8 @@ OPERATIONS = [
     "mul_",
     "div_",
     "matmul",
+    "einsum",
+    "einsum_list",
     "interpolate",
     "upsample",
     "square",

@@ -10,7 +10,8 @@ Which module gets which hook is found once per model by a probing forward pass
 while the forward pass runs (:mod:`signxai.methods.lrp_graph`): average pooling (modules and
 functional means) redistributes relevance in proportion to the inputs, residual additions split
 it in proportion to their summands, and products of two input-dependent tensors (attention,
-gating) raise an error instead of giving a wrong map.
+gating) raise an error instead of giving a wrong map (with ``attention='cp'``, attention scores
+whose softmax is held constant are allowed).
 """
 
 from __future__ import annotations
@@ -816,10 +817,10 @@ register(
                 "attention",
                 str,
                 "error",
-                "attention (nn.MultiheadAttention, F.scaled_dot_product_attention, softmax inside the "
-                "network) and LayerNorm/GroupNorm: 'error', or 'cp' (conservative propagation, Ali et "
-                "al. 2022: attention weights and normalisation statistics held constant, relevance "
-                "through the values)",
+                "attention (nn.MultiheadAttention, F.scaled_dot_product_attention, or written out as "
+                "softmax(q @ k^T) @ v; any softmax inside the network) and LayerNorm/GroupNorm: "
+                "'error', or 'cp' (conservative propagation, Ali et al. 2022: attention weights and "
+                "normalisation statistics held constant, relevance through the values)",
                 check=lambda v: None if v in ATTENTION_MODES else f"must be one of {ATTENTION_MODES}",
             ),
             Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),

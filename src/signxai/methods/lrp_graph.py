@@ -27,7 +27,11 @@ torch operation, including those written as Python operators inside ``forward``:
 - with ``attention='cp'`` (conservative propagation, :mod:`signxai.methods.lrp_attention`): the
   attention of ``nn.MultiheadAttention`` and ``F.scaled_dot_product_attention`` and every other
   softmax inside the network are held constant, and layer/group normalisation holds its
-  standard deviation constant.
+  standard deviation constant. Attention written out (``softmax(q @ k^T / s) @ v``, also with
+  ``torch.einsum``/``bmm``/``baddbmm``) follows: the scores ``q @ k^T`` may multiply two
+  input-dependent tensors because only the held softmax reads them, so no relevance reaches
+  them (an error is raised in the backward pass if relevance does reach such a product), and
+  ``A v`` with ``A`` held is a product with a constant.
 
 "Input-dependent" means ``requires_grad``: during an explanation the model's parameters do not
 require gradients, so only tensors computed from the explained input do.
@@ -249,6 +253,29 @@ def _with(func: Any, args: tuple[Any, ...], position: int, kwargs: Any) -> Any:
     return f
 
 
+class _Unexplained(torch.autograd.Function):
+    """A product of two input-dependent tensors (attention scores) that relevance must not reach.
+
+    Under ``attention='cp'`` the scores ``q @ k^T`` only feed a softmax, which is held constant, so
+    no relevance flows back to them. Should relevance reach one (the product feeds the output by
+    another path), its backward raises: LRP has no rule for such a product.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, func: Any, args: Any, kwargs: Any, *factors: torch.Tensor) -> Any:
+        ctx.name = getattr(func, "__name__", str(func))
+        return func(*args, **kwargs)
+
+    @staticmethod
+    def backward(ctx: Any, *relevance: Any) -> Any:
+        raise UnsupportedModelError(
+            f"LRP: relevance reaches a product of two input-dependent tensors ({ctx.name}) that "
+            "feeds something other than a softmax; LRP has no rule for it (gating, bilinear "
+            "terms). With attention='cp' only attention scores (q @ k^T, whose softmax is held "
+            "constant) may multiply two such tensors"
+        )
+
+
 class _PassThrough(torch.autograd.Function):
     """y = f(x) forward (computed outside); backward passes relevance unchanged."""
 
@@ -334,6 +361,8 @@ class LRPGraphMode(TorchFunctionMode):
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
         kwargs = kwargs or {}
+        if func is torch.einsum and len(args) == 2 and isinstance(args[1], (list, tuple)):
+            args = (args[0], *args[1])  # einsum(equation, [a, b]) as einsum(equation, a, b)
         tracked = [a for a in args if _tracked(a)]
         if not tracked:
             return func(*args, **kwargs)
@@ -371,11 +400,13 @@ class LRPGraphMode(TorchFunctionMode):
             gated = self._gated(func, args, kwargs)
             if gated is not None:
                 return gated
+            if self.attention == "cp" and func not in IN_PLACE:
+                return _Unexplained.apply(func, args, kwargs, *tracked)
             raise UnsupportedModelError(
                 f"LRP: the model multiplies two input-dependent tensors "
                 f"({getattr(func, '__name__', func)}, as attention or gating do); LRP has no rule "
-                "for that product. Attention written with nn.MultiheadAttention or "
-                "F.scaled_dot_product_attention is explained with attention='cp'"
+                "for that product. Attention (nn.MultiheadAttention, F.scaled_dot_product_attention "
+                "or written out as softmax(q @ k^T) @ v) is explained with attention='cp'"
             )
         elif func in PRODUCTS:
             position = next(i for i, a in enumerate(args) if _tracked(a))
