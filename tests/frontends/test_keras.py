@@ -237,9 +237,9 @@ def test_grad_cam_target_layer_is_a_keras_layer_name_after_its_activation() -> N
 
 def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     keras.utils.set_random_seed(5)
-    transposed = keras.Sequential([keras.Input((20, 3)), L.Conv1DTranspose(2, 3), L.Flatten(), L.Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="class Conv1DTranspose has no mapping"):
-        explain(transposed, _data((2, 20, 3)), "gradient", target_class=0)
+    upsampled = keras.Sequential([keras.Input((6, 5, 3)), L.UpSampling2D(2), L.Flatten(), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="class UpSampling2D has no mapping"):
+        explain(upsampled, _data((2, 6, 5, 3)), "gradient", target_class=0)
     model, x = ecg_model(), _data((2, 160, 1))
     module = converted(model, x)
     with torch.no_grad():
@@ -439,6 +439,57 @@ def test_separable_convolutions_and_eegnet_are_mapped_with_parity() -> None:
         )
         on_module = explain(module, torch.from_numpy(to_channels_first(signals)), method, target_class=[0, 2])
         np.testing.assert_allclose(to_channels_first(relevance), on_module, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "strides", "dilation"), [(2, 1, 1), (3, 2, 1), (4, 2, 1), (5, 3, 1), (2, 3, 1), (3, 1, 2)]
+)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_transposed_convolutions_crop_as_tensorflow(
+    kernel: int, strides: int, dilation: int, padding: str
+) -> None:
+    """TensorFlow keeps (n - 1) s + max(e, s) samples ('valid') or n s from max(e - s, 0) // 2 on
+    ('same'): an odd total is cropped more on the right, which torch's padding cannot express."""
+    inputs = keras.Input((9, 2))
+    layer = L.Conv1DTranspose(3, kernel, strides=strides, padding=padding, dilation_rate=dilation)
+    model = keras.Model(inputs, L.Flatten()(layer(inputs)))
+    layer.bias.assign(np.array([0.5, -1.0, 2.0], dtype=np.float32))  # also where no kernel reaches
+    _assert_parity(model, _data((2, 9, 2)))
+
+
+def test_transposed_convolutions_are_mapped_and_explained() -> None:
+    """Conv1DTranspose/Conv2DTranspose (decoders, U-Net-style ECG models) were errors."""
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((32, 2))
+    h = L.Conv1D(6, 5, strides=2, padding="same", activation="relu")(inputs)
+    h = L.Conv1DTranspose(4, 3, strides=2, padding="same")(h)  # odd total: cropped more on the right
+    h = L.Activation("relu")(L.BatchNormalization()(h))
+    h = L.Conv1DTranspose(4, 4, strides=2, padding="valid", activation="relu")(h)
+    model = keras.Model(inputs, L.Dense(3)(L.GlobalAveragePooling1D()(h)))
+    _randomize_batch_norm(model)
+    x = _data((3, 32, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    module = converted(model, x)
+    for method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_1", "lrp_alpha_1_beta_0"):
+        relevance = explain(model, x, method, target_class=[0, 1, 2])
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+        on_module = explain(module, torch.from_numpy(to_channels_first(x)), method, target_class=[0, 1, 2])
+        np.testing.assert_allclose(to_channels_first(relevance), on_module, rtol=1e-5, atol=1e-8)
+    image = keras.Input((7, 6, 2))  # a transposed conv on the input: the input-layer rule's layer
+    upsample = L.Conv2DTranspose(3, (3, 2), strides=(2, 3), padding="same", activation="relu")
+    g = upsample(image)
+    upsample.bias.assign(np.array([0.1, 0.3, -0.2], dtype=np.float32))
+    upsampler = keras.Model(image, L.Dense(2)(L.Flatten()(g)))
+    pictures = _data((2, 7, 6, 2))
+    _assert_parity(upsampler, pictures)
+    tape = _tape_gradient(upsampler, pictures, 1)
+    assert rel_error(explain(upsampler, pictures, "gradient", target_class=1), tape) < 1e-5
+    assert np.isfinite(explain(upsampler, pictures, "flatlrp_epsilon_0_1", target_class=1)).all()
+    with pytest.raises(UnsupportedModelError, match="output_padding is not mapped"):
+        explain(
+            keras.Model(inputs, L.Conv1DTranspose(2, 3, strides=2, output_padding=1)(inputs)), x, "gradient"
+        )
 
 
 def test_layer_normalization_is_mapped_and_explained_by_conservative_propagation() -> None:

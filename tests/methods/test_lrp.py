@@ -626,6 +626,88 @@ def test_merged_batch_norm_equals_a_model_with_the_batch_norm_folded_by_hand(
     assert rel_error(ours, reference) < 1e-5
 
 
+def _transposed(name: str) -> tuple[nn.Module, torch.Tensor]:
+    """Models with transposed convolutions: an encoder-decoder whose ConvTranspose1d feeds a
+    BatchNorm, and a 2D model that upsamples its input by a ConvTranspose2d (the input layer)."""
+    torch.manual_seed(12)
+    if name == "decoder1d":
+        model = nn.Sequential(
+            nn.Conv1d(2, 8, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.ConvTranspose1d(8, 6, 4, stride=2, padding=1),
+            nn.BatchNorm1d(6),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(6 * 16, 3),
+        )
+        return randomize_batch_norm(model, 3).eval(), torch.randn(3, 2, 16)
+    model = nn.Sequential(
+        nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(6),
+        nn.Flatten(),
+        nn.Linear(16, 3),
+    )
+    return model.eval(), torch.randn(3, 3, 6, 6)
+
+
+@pytest.mark.parametrize("name", ["decoder1d", "upsampler2d"])
+@pytest.mark.parametrize("method", list(COMPOSITES))
+def test_transposed_convolutions_agree_with_zennit(name: str, method: str) -> None:
+    model, x = _transposed(name)
+    reference_model, canonizers = _reference_model("sequential", model)
+    expected = _zennit(reference_model, COMPOSITES[method](canonizers, x), x, [0, 2, 1])
+    extra = {"low": -3.0, "high": 3.0} if method.startswith("zblrp") else {}
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=[0, 2, 1], **extra)
+    assert_unchanged(model, before)
+    assert rel_error(ours, expected) < 1e-4
+
+
+def test_sign_on_a_transposed_input_layer_is_sign_x_times_lrpz_over_x() -> None:
+    model, x = _transposed("upsampler2d")
+    sign = explain(model, x, "lrpsign_epsilon_0_5", target_class=[0, 2, 1])
+    zfirst = explain(model, x, "lrpz_epsilon_0_5", target_class=[0, 2, 1])
+    xn = x.numpy()
+    expected = np.where(xn >= 0, 1.0, -1.0) * zfirst / xn
+    np.testing.assert_allclose(sign / np.abs(sign).max(), expected / np.abs(sign).max(), atol=1e-4)
+    assert np.abs(sign - zfirst).max() > 0.1 * np.abs(sign).max()  # the input-layer rules differ
+
+
+@pytest.mark.parametrize("method", ["lrp_z", "lrp_epsilon_0_5", "lrpsign_epsilon_0_5", "lrp_alpha_2_beta_1"])
+def test_a_batch_norm_after_a_grouped_transposed_conv_is_merged_per_output_channel(method: str) -> None:
+    """The transposed weight is (in, out / groups, k): each output channel's scale must reach its
+    own column in its group (zennit's merge does not handle groups)."""
+    torch.manual_seed(13)
+    model = nn.Sequential(
+        nn.Conv1d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose1d(4, 6, 4, stride=2, padding=1, groups=2, bias=False),
+        nn.BatchNorm1d(6),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6 * 16, 3),
+    )
+    model = randomize_batch_norm(model, 7).eval()
+    folded = copy.deepcopy(model)
+    norm = model[3]
+    with torch.no_grad():
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        transposed = nn.ConvTranspose1d(4, 6, 4, stride=2, padding=1, groups=2)
+        weight = model[2].weight.view(2, 2, 3, 4) * scale.view(2, 1, 3, 1)  # (groups, in/g, out/g, k)
+        transposed.weight.copy_(weight.view(4, 3, 4))
+        transposed.bias.copy_(norm.bias - norm.running_mean * scale)
+    folded[2], folded[3] = transposed, nn.Identity()
+    x = torch.randn(3, 2, 8)
+    torch.testing.assert_close(model(x), folded(x), rtol=1e-5, atol=1e-6)
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=[0, 1, 2])
+    assert_unchanged(model, before)
+    assert rel_error(ours, explain(folded.eval(), x, method, target_class=[0, 1, 2])) < 1e-5
+
+
 class _TwoLeadsOneConv(nn.Module):
     """Each lead goes through the same conv (``tied``) or through two convs with equal weights."""
 

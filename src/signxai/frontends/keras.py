@@ -78,6 +78,32 @@ class PaddedConv2d(_PadsFirst, nn.Conv2d):
     """A Conv2d that zero-pads its own input first, by any amounts on either side."""
 
 
+class _CropsAfter:
+    """Mixin: a transposed convolution whose output is cropped at either end (``pads`` <= 0, in
+    torch's order, last axis first), to TensorFlow's output shape.
+
+    TensorFlow's ``padding='same'`` crops an odd total more on the right, which torch's symmetric
+    ``padding`` cannot express. The crop belongs to the layer, so its LRP rule sees the output
+    Keras computes.
+    """
+
+    def __init__(self, *args: Any, pads: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pads = pads
+
+    def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        """The layer's full output, cropped (``output_size`` as torch's)."""
+        return F.pad(super().forward(input, output_size), self.pads)  # type: ignore[misc]
+
+
+class CroppedConvTranspose1d(_CropsAfter, nn.ConvTranspose1d):
+    """A ConvTranspose1d with TensorFlow's output cropping (Keras ``Conv1DTranspose``)."""
+
+
+class CroppedConvTranspose2d(_CropsAfter, nn.ConvTranspose2d):
+    """A ConvTranspose2d with TensorFlow's output cropping (Keras ``Conv2DTranspose``)."""
+
+
 class SamePadMaxPool1d(_PadsFirst, nn.MaxPool1d):
     """TensorFlow's max pooling with ``padding='same'`` (pass ``value=-inf``: never the maximum)."""
 
@@ -313,6 +339,53 @@ def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     return KerasLayer(_keras_conv(layer, input_shape, weight, groups, bias), _activation(layer))
 
 
+def _conv_transpose(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    """Conv1DTranspose/2DTranspose: torch's transposed conv, its output cropped as TensorFlow's.
+
+    The full output of a transposed conv over ``n`` samples has ``(n - 1) * s + e`` samples
+    (``e`` the dilated kernel size); TensorFlow keeps ``(n - 1) * s + max(e, s)`` of them from the
+    start (``'valid'``) or ``n * s`` starting ``max(e - s, 0) // 2`` in (``'same'``). Where that
+    is more than the full output (``e < s``), torch's ``output_padding`` adds the samples at the
+    end, which hold the bias, as TensorFlow's do.
+    """
+    if getattr(layer, "output_padding", None) is not None:
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': output_padding is not mapped")
+    if layer.padding not in ("valid", "same"):
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': padding '{layer.padding}' is not mapped")
+    dims = len(layer.kernel_size)
+    kernel = torch.as_tensor(np.asarray(layer.kernel.numpy()))  # (*k, out, in)
+    weight = kernel.permute(dims + 1, dims, *range(dims)).contiguous()  # torch: (in, out, *k)
+    pads: list[tuple[int, int]] = []
+    extra: list[int] = []  # samples added at the end (torch's output_padding: they get the bias)
+    for length, k, s, d in zip(
+        input_shape[1:-1], layer.kernel_size, layer.strides, layer.dilation_rate, strict=True
+    ):
+        effective = (k - 1) * d + 1
+        full = (length - 1) * s + effective
+        if layer.padding == "valid":
+            start, kept = 0, (length - 1) * s + max(effective, s)
+        else:
+            start, kept = max(effective - s, 0) // 2, length * s
+        grow = kept - (full - start)
+        extra.append(max(grow, 0))
+        pads.append((-start, min(grow, 0)))
+    conv = (CroppedConvTranspose1d if dims == 1 else CroppedConvTranspose2d)(
+        weight.shape[0],
+        weight.shape[1],
+        tuple(layer.kernel_size),
+        stride=tuple(layer.strides),
+        dilation=tuple(layer.dilation_rate),
+        output_padding=tuple(extra),
+        bias=layer.use_bias,
+        pads=tuple(p for pair in reversed(pads) for p in pair),
+    )
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        if conv.bias is not None:
+            conv.bias.copy_(_tensor(layer.bias.numpy()))
+    return KerasLayer(conv, _activation(layer))
+
+
 def _separable(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     """SeparableConv1D/2D: the depthwise conv (Keras's strides, padding, dilation), then the
     pointwise 1x1 conv with the bias, then the activation."""
@@ -545,6 +618,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _convolution(layer, input_shape)
     if name in ("SeparableConv1D", "SeparableConv2D"):
         return _separable(layer, input_shape)
+    if name in ("Conv1DTranspose", "Conv2DTranspose"):
+        return _conv_transpose(layer, input_shape)
     if name == "Permute":
         return ChannelsLastPermute(tuple(layer.dims))
     if name in ("LSTM", "GRU", "SimpleRNN", "Bidirectional"):
@@ -617,6 +692,8 @@ SUPPORTED = (
     "DepthwiseConv2D",
     "SeparableConv1D",
     "SeparableConv2D",
+    "Conv1DTranspose",
+    "Conv2DTranspose",
     "BatchNormalization",
     "LayerNormalization",
     "MaxPooling1D",

@@ -95,7 +95,10 @@ PASSIVE = (
     nn.CircularPad2d,
     nn.Upsample,  # F.interpolate inside, which the graph mode explains by the z-rule
 )
-CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: Transposed convolutions (decoders, U-Nets): linear maps like a Conv, with the weight laid out
+#: ``(in, out / groups, *kernel)``.
+CONV_TRANSPOSES = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, *CONV_TRANSPOSES)
 #: Modules that only hold others (an empty one is the identity).
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 WEIGHTED = (nn.Linear, *CONVOLUTIONS)
@@ -542,7 +545,7 @@ def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], N
         merged_bias = shift * scale
         if norm.bias is not None:
             merged_bias = merged_bias + norm.bias
-        weight.data = weight * scale.view(-1, *([1] * (weight.ndim - 1)))
+        weight.data = _scaled_per_output(layer, scale)
     if bias is None:
         layer.bias = nn.Parameter(merged_bias, requires_grad=False)
     else:
@@ -559,6 +562,17 @@ def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], N
             del norm.forward
 
     return undo
+
+
+def _scaled_per_output(layer: Any, scale: torch.Tensor) -> torch.Tensor:
+    """The layer's weight with each output channel's weights multiplied by its ``scale``."""
+    weight = layer.weight
+    if isinstance(layer, CONV_TRANSPOSES):  # (in, out / groups, *kernel), groups along ``in``
+        groups = layer.groups
+        grouped = weight.view(groups, weight.shape[0] // groups, *weight.shape[1:])
+        per_output = scale.view(groups, 1, weight.shape[1], *([1] * (weight.ndim - 2)))
+        return (grouped * per_output).view_as(weight)
+    return weight * scale.view(-1, *([1] * (weight.ndim - 1)))
 
 
 def batch_norm_plan(structure: Structure, mode: str, input_rule: str) -> list[tuple[nn.Module, nn.Module]]:
