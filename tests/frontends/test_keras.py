@@ -492,6 +492,63 @@ def test_transposed_convolutions_are_mapped_and_explained() -> None:
         )
 
 
+def _keras_transformer(bias: bool = True):
+    """A Keras ECG transformer: a conv patch embedding, a self-attention block (value_dim differs
+    from key_dim), a causal one with a GELU feed-forward of Dense layers on the sequence,
+    post-norm, global average pooling and a Dense head."""
+    keras.utils.set_random_seed(10)
+    inputs = keras.Input((48, 2))
+    h = L.Conv1D(8, 4, strides=4, use_bias=bias)(inputs)
+    for causal in (False, True):
+        attended = L.MultiHeadAttention(2, 3, value_dim=5, use_bias=bias)(h, h, use_causal_mask=causal)
+        h = L.LayerNormalization(center=bias)(L.Add()([h, attended]))
+        hidden = L.Dense(16, activation="gelu" if bias else "relu", use_bias=bias)(h)
+        h = L.LayerNormalization(center=bias)(L.Add()([h, L.Dense(8, use_bias=bias)(hidden)]))
+    model = keras.Model(inputs, L.Dense(3, use_bias=bias)(L.GlobalAveragePooling1D()(h)))
+    rng = np.random.default_rng(4)
+    for weight in model.weights:  # biases and LayerNorm offsets away from their zero initialisation
+        if weight.path.endswith(("bias", "beta")):
+            weight.assign(rng.normal(0, 0.2, weight.shape).astype(np.float32))
+    return model
+
+
+def test_multi_head_attention_is_mapped_and_explained_by_conservative_propagation() -> None:
+    """MultiHeadAttention (and Dense on sequences, for the feed-forward) were errors."""
+    model, x = _keras_transformer(), _data((3, 48, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    with pytest.raises(UnsupportedModelError, match="attention='cp'"):
+        explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    module = converted(model, x)
+    for method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_1"):
+        relevance = explain(model, x, method, target_class=[0, 1, 2], attention="cp")
+        direct = explain(module, to_channels_first(x), method, target_class=[0, 1, 2], attention="cp")
+        np.testing.assert_allclose(to_channels_first(relevance), direct, rtol=1e-5, atol=1e-8)
+        assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    bias_free = _keras_transformer(bias=False)  # the z-rule conserves the logit through it all
+    relevance = explain(bias_free, x, "lrp_z", target_class=[0, 1, 2], attention="cp")
+    logits = np.asarray(bias_free(x))[np.arange(3), [0, 1, 2]]
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-3, atol=1e-5)
+
+
+def test_cross_attention_with_separate_keys_and_unmapped_options() -> None:
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((24, 2))
+    query = L.Conv1D(6, 3, padding="same", activation="relu")(inputs)
+    value = L.Conv1D(4, 5, padding="same", activation="relu")(inputs)
+    key = L.Conv1D(5, 3, padding="same")(inputs)
+    attended = L.MultiHeadAttention(3, 2, output_shape=7)(query, value, key)
+    model = keras.Model(inputs, L.Dense(2)(L.Flatten()(attended)))
+    x = _data((2, 24, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=0), _tape_gradient(model, x, 0)) < 1e-5
+    assert np.isfinite(explain(model, x, "lrp_epsilon_0_1", target_class=[0, 1], attention="cp")).all()
+    h = L.Conv1D(4, 3)(inputs)
+    out, _ = L.MultiHeadAttention(2, 2)(h, h, return_attention_scores=True)
+    with pytest.raises(UnsupportedModelError, match="return_attention_scores"):
+        explain(keras.Model(inputs, L.Dense(2)(L.Flatten()(out))), x, "gradient")
+
+
 def test_layer_normalization_is_mapped_and_explained_by_conservative_propagation() -> None:
     """LayerNormalization (over the channels) was an error; LRP explains it with attention='cp'."""
     keras.utils.set_random_seed(9)

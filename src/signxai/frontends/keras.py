@@ -49,7 +49,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "softplus": nn.Softplus,
     "silu": nn.SiLU,
     "swish": nn.SiLU,
-    "gelu": lambda: nn.GELU(approximate="tanh"),
+    "gelu": nn.GELU,  # Keras's gelu is exact (approximate=False), as torch's default
     "leaky_relu": lambda: nn.LeakyReLU(0.2),  # Keras's default slope for the activation function
 }
 
@@ -190,6 +190,42 @@ class ChannelsLastLayerNorm(nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise each position over its channels."""
         return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class KerasMultiHeadAttention(nn.Module):
+    """Keras's ``MultiHeadAttention`` on channels-first sequences ``(B, E, T)``, written out.
+
+    The query, key, value and output projections are ``nn.Linear`` modules (Keras's EinsumDense
+    kernels, heads flattened), so LRP gives them the method's rule; the attention itself is
+    ``softmax(q k^T / sqrt(key_dim)) v`` per head, which LRP explains with ``attention='cp'``
+    (the weights held constant). ``causal`` is Keras's ``use_causal_mask=True``.
+    """
+
+    def __init__(self, heads: int, key_dim: int, projections: dict[str, nn.Module], causal: bool) -> None:
+        super().__init__()
+        self.heads, self.key_dim, self.causal = heads, key_dim, causal
+        self.query, self.key = projections["query"], projections["key"]
+        self.value, self.attention_output = projections["value"], projections["attention_output"]
+
+    def forward(
+        self, query: torch.Tensor, value: torch.Tensor, key: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Attention of ``query`` on ``value`` (keys from ``key``, by default ``value``)."""
+        q_in, v_in = query.transpose(1, 2), value.transpose(1, 2)
+        k_in = v_in if key is None else key.transpose(1, 2)
+        batch, length, source = q_in.shape[0], q_in.shape[1], v_in.shape[1]
+
+        def heads(t: torch.Tensor, steps: int) -> torch.Tensor:  # (B, steps, H * d) -> (B, H, steps, d)
+            return t.view(batch, steps, self.heads, -1).transpose(1, 2)
+
+        q = heads(self.query(q_in), length) * (1.0 / math.sqrt(self.key_dim))
+        k, v = heads(self.key(k_in), source), heads(self.value(v_in), source)
+        scores = q @ k.transpose(-1, -2)
+        if self.causal:
+            allowed = torch.ones(length, source, dtype=torch.bool, device=scores.device).tril()
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        mixed = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(batch, length, -1)
+        return self.attention_output(mixed).transpose(1, 2)
 
 
 class KerasRecurrent(nn.Module):
@@ -509,18 +545,60 @@ def _layer_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
 
 
 def _dense(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
-    if len(input_shape) != 2:
+    """Dense on ``(batch, features)`` as a Linear; on sequences or images (it acts on the last,
+    channel axis) as a 1x1 Conv1d/Conv2d on the channels-first data."""
+    if len(input_shape) not in (2, 3, 4):
         raise UnsupportedModelError(
-            f"Keras layer '{layer.name}' (Dense) acts on a {len(input_shape)}D tensor; only Dense on "
-            "(batch, features) is mapped (add Flatten or global pooling before it)"
+            f"Keras layer '{layer.name}' (Dense) acts on a {len(input_shape)}D tensor; Dense is mapped "
+            "on (batch, features), (batch, steps, features) and (batch, height, width, features)"
         )
-    kernel = np.asarray(layer.kernel.numpy())
-    linear = nn.Linear(kernel.shape[0], kernel.shape[1], bias=layer.use_bias)
+    kernel = _tensor(layer.kernel.numpy())  # (in, out)
+    bias = _tensor(layer.bias.numpy()) if layer.use_bias else None
+    return KerasLayer(_linear(kernel, bias, len(input_shape) - 2), _activation(layer))
+
+
+def _linear(kernel: torch.Tensor, bias: torch.Tensor | None, dims: int = 0) -> nn.Module:
+    """``x @ kernel + bias`` over the channels: a Linear (``dims`` 0) or a 1x1 Conv1d/Conv2d."""
+    module: Any  # nn.Module attributes are typed Tensor | Module
+    if dims == 0:
+        module = nn.Linear(kernel.shape[0], kernel.shape[1], bias=bias is not None)
+        weight = kernel.T
+    else:
+        module = (nn.Conv1d if dims == 1 else nn.Conv2d)(
+            kernel.shape[0], kernel.shape[1], 1, bias=bias is not None
+        )
+        weight = kernel.T.reshape(kernel.shape[1], kernel.shape[0], *([1] * dims))
     with torch.no_grad():
-        linear.weight.copy_(_tensor(kernel.T))
-        if layer.use_bias:
-            linear.bias.copy_(_tensor(layer.bias.numpy()))
-    return KerasLayer(linear, _activation(layer))
+        module.weight.copy_(weight)
+        if bias is not None:
+            module.bias.copy_(bias)
+    return module
+
+
+def _multi_head_attention(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    """MultiHeadAttention over the steps of ``(batch, steps, features)`` (Keras's default axes)."""
+    node = layer._inbound_nodes[0]
+    options = dict(node.arguments.kwargs)
+    causal = bool(options.pop("use_causal_mask", False))
+    options = {k: v for k, v in options.items() if v is not None and k != "training"}
+    if options.pop("return_attention_scores", False) or options:
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' (MultiHeadAttention): only query, value, key and "
+            f"use_causal_mask are mapped, got {sorted(options) or ['return_attention_scores']}"
+        )
+    if len(input_shape) != 3 or tuple(layer._attention_axes) != (1,):
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' (MultiHeadAttention) is mapped on (batch, steps, features) "
+            "with attention over the steps"
+        )
+    projections: dict[str, nn.Module] = {}
+    for name in ("query", "key", "value", "attention_output"):
+        dense = getattr(layer, f"_{name.removeprefix('attention_')}_dense")
+        kernel = _tensor(dense.kernel.numpy())  # (in, heads, dim), or (heads, dim, out) for the output
+        kernel = kernel.reshape(-1, kernel.shape[-1]) if name == "attention_output" else kernel.flatten(1)
+        bias = _tensor(dense.bias.numpy()).flatten() if dense.bias is not None else None
+        projections[name] = _linear(kernel, bias)
+    return KerasMultiHeadAttention(int(layer._num_heads), int(layer._key_dim), projections, causal)
 
 
 def _recurrent_weights(layer: Any) -> dict[str, torch.Tensor]:
@@ -628,6 +706,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _dense(layer, input_shape)
     if name == "BatchNormalization":
         return _batch_norm(layer, input_shape)
+    if name == "MultiHeadAttention":
+        return _multi_head_attention(layer, input_shape)
     if name == "LayerNormalization":
         return _layer_norm(layer, input_shape)
     if name in ("MaxPooling1D", "MaxPooling2D"):
@@ -696,6 +776,7 @@ SUPPORTED = (
     "Conv2DTranspose",
     "BatchNormalization",
     "LayerNormalization",
+    "MultiHeadAttention",
     "MaxPooling1D",
     "MaxPooling2D",
     "AveragePooling1D",
