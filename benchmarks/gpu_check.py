@@ -98,7 +98,10 @@ def _cases() -> list[Case]:
     transformer = [m for m in functional if m not in ("grad_cam", "guided_backprop")]
     torch.manual_seed(1)
     model = _ECGTransformer(norm_first=True, activation="gelu").eval()
-    cases.append(Case("transformer", model, torch.randn(4, 2, 64), {"attention": "cp"}, {}, transformer))
+    for mode in ("cp", "attnlrp"):
+        cases.append(
+            Case(f"transformer_{mode}", model, torch.randn(4, 2, 64), {"attention": mode}, {}, transformer)
+        )
     metadata = {"forward_args": (torch.randn(4, 2),), "forward_kwargs": {"mask": torch.rand(4, 1, 16)}}
     meta = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
     cases.append(Case("forward_args", WithMetadata().eval(), torch.randn(4, 2, 16), {}, metadata, meta))

@@ -1,4 +1,5 @@
-"""Cost of LRP with ``attention='cp'`` on an ECG transformer, as ratios to one forward+backward.
+"""Cost of LRP with ``attention='cp'`` and ``'attnlrp'`` on an ECG transformer, as ratios to one
+forward+backward.
 
 Run: ``python benchmarks/transformer.py [--repeats N] [--batch 16] [--threads 2]``. The model: a
 Conv1d patch embedding (12 leads, 2000 samples, patches of 20: 100 tokens of 64 features), four
@@ -53,15 +54,20 @@ def main() -> None:
         leaf = x.detach().requires_grad_(True)
         return torch.autograd.grad(model(leaf).sum(), leaf)
 
-    print(f"| method (batch {args.batch}, {args.threads} threads) | x forward+backward |")
-    print("|---|---:|")
-    for method in ("gradient", "lrp_epsilon_0_1", "lrpsign_epsilon_0_1", "lrp_alpha_1_beta_0"):
-        extra = {} if method == "gradient" else {"attention": "cp"}
+    print(f"| method (batch {args.batch}, {args.threads} threads) | attention | x forward+backward |")
+    print("|---|---|---:|")
+    cases = [("gradient", None)] + [
+        (method, mode)
+        for mode in ("cp", "attnlrp")
+        for method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_1", "lrp_alpha_1_beta_0")
+    ]
+    for method, mode in cases:
+        extra = {} if mode is None else {"attention": mode}
 
         def run(method: str = method, extra: dict = extra) -> object:
             return explain(model, x, method, target_class=1, **extra)
 
-        print(f"| `{method}` | {_ratio(run, floor, args.repeats):.2f} |", flush=True)
+        print(f"| `{method}` | {mode or '-'} | {_ratio(run, floor, args.repeats):.2f} |", flush=True)
 
 
 if __name__ == "__main__":

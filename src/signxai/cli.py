@@ -245,9 +245,10 @@ LRP_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
         "held constant so that the signal receives all the relevance.",
     ),
     "attention": (
-        ("error", "cp"),
+        ("error", "cp", "attnlrp"),
         "LRP methods: attention and LayerNorm/GroupNorm are an error, or explained by conservative "
-        "propagation (attention weights and normalisation statistics held constant; Ali et al. 2022).",
+        "propagation (attention weights and normalisation statistics held constant; Ali et al. 2022) "
+        "or by AttnLRP (statistics held, softmax and uniform rules; Achtibat et al. 2024).",
     ),
 }
 

@@ -520,9 +520,13 @@ def test_multi_head_attention_is_mapped_and_explained_by_conservative_propagatio
     with pytest.raises(UnsupportedModelError, match="attention='cp'"):
         explain(model, x, "lrp_epsilon_0_1", target_class=1)
     module = converted(model, x)
-    for method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_1"):
-        relevance = explain(model, x, method, target_class=[0, 1, 2], attention="cp")
-        direct = explain(module, to_channels_first(x), method, target_class=[0, 1, 2], attention="cp")
+    for method, mode in (
+        ("lrp_epsilon_0_1", "cp"),
+        ("lrpsign_epsilon_0_1", "cp"),
+        ("lrp_epsilon_0_1", "attnlrp"),
+    ):
+        relevance = explain(model, x, method, target_class=[0, 1, 2], attention=mode)
+        direct = explain(module, to_channels_first(x), method, target_class=[0, 1, 2], attention=mode)
         np.testing.assert_allclose(to_channels_first(relevance), direct, rtol=1e-5, atol=1e-8)
         assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
     bias_free = _keras_transformer(bias=False)  # the z-rule conserves the logit through it all

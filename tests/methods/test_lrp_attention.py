@@ -56,6 +56,34 @@ class _Identity(torch.autograd.Function):
         return ctx.saved_tensors[0] * grad, None
 
 
+class _DivideGradient(torch.autograd.Function):
+    """LXT's ``divide_gradient``: y unchanged, the gradient divided by ``factor`` (the uniform rule
+    of AttnLRP in Gradient x Input: 4 for queries and keys, 2 for values)."""
+
+    @staticmethod
+    def forward(ctx, x, factor):  # type: ignore[override]
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return grad / ctx.factor, None
+
+
+def _weighted(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, mask: torch.Tensor | None, mode: str
+) -> torch.Tensor:
+    """``softmax(q k^T scale + mask) v`` as LXT explains it: CP-LRP detaches the weights; AttnLRP
+    lets the gradient through the softmax and divides it at q, k (by 4) and v (by 2)."""
+    if mode == "attnlrp":
+        q, k, v = _DivideGradient.apply(q, 4), _DivideGradient.apply(k, 4), _DivideGradient.apply(v, 2)
+    scores = q @ k.transpose(-1, -2) * scale
+    if mask is not None:
+        scores = scores.masked_fill(mask, float("-inf"))
+    weights = torch.softmax(scores, -1)
+    return (weights.detach() if mode == "cp" else weights) @ v
+
+
 def _layer(module: nn.Module, u: torch.Tensor, eps: float) -> torch.Tensor:
     y = module(u)
     return _Eps.apply(y, eps) if eps else y
@@ -74,9 +102,10 @@ def _attention(
     query: torch.Tensor,
     memory: torch.Tensor | None = None,
     padding: torch.Tensor | None = None,
+    mode: str = "cp",
 ) -> torch.Tensor:
-    """Attention of (B, L, E) queries on (B, S, .) memory (the queries themselves by default):
-    weights detached, projections (packed or separate, kdim/vdim) as functions (the z-rule)."""
+    """Attention of (B, L, E) queries on (B, S, .) memory (the queries themselves by default),
+    explained by ``mode``; projections (packed or separate, kdim/vdim) as functions (the z-rule)."""
     memory = query if memory is None else memory
     embed, heads = mha.embed_dim, mha.num_heads
     if mha._qkv_same_embed_dim:
@@ -88,10 +117,9 @@ def _attention(
         F.linear(t, w, b).reshape(t.shape[0], t.shape[1], heads, embed // heads).transpose(1, 2)
         for t, w, b in zip((query, memory, memory), weights, biases, strict=True)
     )
-    scores = q @ k.transpose(-1, -2) / math.sqrt(embed // heads)
-    if padding is not None:
-        scores = scores.masked_fill(padding[:, None, None, :], float("-inf"))
-    out = (torch.softmax(scores, -1).detach() @ v).transpose(1, 2).reshape(*query.shape[:2], embed)
+    mask = None if padding is None else padding[:, None, None, :]
+    out = _weighted(q, k, v, 1 / math.sqrt(embed // heads), mask, mode)
+    out = out.transpose(1, 2).reshape(*query.shape[:2], embed)
     return F.linear(out, mha.out_proj.weight, mha.out_proj.bias)
 
 
@@ -112,7 +140,9 @@ class _ECGTransformer(nn.Module):
         return self.head(h.mean(1))
 
 
-def _transformer_reference(model: _ECGTransformer, x: torch.Tensor, eps: float, padding=None) -> torch.Tensor:
+def _transformer_reference(
+    model: _ECGTransformer, x: torch.Tensor, eps: float, padding=None, mode: str = "cp"
+) -> torch.Tensor:
     h = _layer(model.embed, x, eps).transpose(1, 2)
     for block in model.encoder.layers:
 
@@ -121,10 +151,10 @@ def _transformer_reference(model: _ECGTransformer, x: torch.Tensor, eps: float, 
             return _layer(block.linear2, a, eps)
 
         if block.norm_first:
-            h = h + _attention(block.self_attn, _norm(h, block.norm1), padding=padding)
+            h = h + _attention(block.self_attn, _norm(h, block.norm1), padding=padding, mode=mode)
             h = h + feed_forward(_norm(h, block.norm2))
         else:
-            h = _norm(h + _attention(block.self_attn, h, padding=padding), block.norm1)
+            h = _norm(h + _attention(block.self_attn, h, padding=padding, mode=mode), block.norm1)
             h = _norm(h + feed_forward(h), block.norm2)
     return _layer(model.head, h.mean(1), eps)
 
@@ -137,13 +167,17 @@ def _grad_x_input(reference, x: torch.Tensor, target: list[int]) -> np.ndarray:
 
 
 def _assert_equals_reference(
-    model: nn.Module, reference: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, target: list[int]
+    model: nn.Module,
+    reference: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    target: list[int],
+    mode: str = "cp",
 ) -> None:
-    """``reference`` computes the model's output; lrp_z with attention='cp' equals its Gradient x
-    Input to 1e-7."""
+    """``reference`` computes the model's output; lrp_z with ``attention=mode`` equals its
+    Gradient x Input to 1e-7."""
     with torch.no_grad():
         np.testing.assert_allclose(reference(x).numpy(), model(x).numpy(), rtol=1e-10)
-    ours = explain(model, x, "lrp_z", target_class=target, attention="cp")
+    ours = explain(model, x, "lrp_z", target_class=target, attention=mode)
     assert rel_error(ours, _grad_x_input(reference, x, target)) < 1e-7
 
 
@@ -154,11 +188,15 @@ def negligible_stabilisers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rules, "Z_FLOOR", 1e-30)
 
 
+MODES = ["cp", "attnlrp"]
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["gelu", "relu"])
 @pytest.mark.parametrize(("method", "eps"), [("lrp_z", 0.0), ("lrp_epsilon_0_1", 0.1)])
-def test_a_transformer_encoder_equals_lxt_style_cp_lrp(
-    negligible_stabilisers: None, norm_first: bool, activation: str, method: str, eps: float
+def test_a_transformer_encoder_equals_lxt_style_lrp(
+    negligible_stabilisers: None, mode: str, norm_first: bool, activation: str, method: str, eps: float
 ) -> None:
     torch.manual_seed(0)
     model = _ECGTransformer(norm_first, activation).double().eval()
@@ -171,9 +209,9 @@ def test_a_transformer_encoder_equals_lxt_style_cp_lrp(
             _transformer_reference(model, x, 0.0, padding).numpy(), model(x, padding).numpy(), rtol=1e-10
         )
     before = snapshot(model)
-    ours = explain(model, x, method, target_class=target, attention="cp", forward_kwargs={"padding": padding})
+    ours = explain(model, x, method, target_class=target, attention=mode, forward_kwargs={"padding": padding})
     assert_unchanged(model, before)
-    expected = _grad_x_input(lambda u: _transformer_reference(model, u, eps, padding), x, target)
+    expected = _grad_x_input(lambda u: _transformer_reference(model, u, eps, padding, mode), x, target)
     assert rel_error(ours, expected) < 1e-7
 
 
@@ -286,7 +324,8 @@ class _ScaledDotProduct(nn.Module):
         return self.head(F.scaled_dot_product_attention(q, k, v, causal).mean(1))
 
 
-def test_scaled_dot_product_attention_holds_its_weights(negligible_stabilisers: None) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_scaled_dot_product_attention(negligible_stabilisers: None, mode: str) -> None:
     torch.manual_seed(5)
     model = _ScaledDotProduct().double().eval()
     x = torch.randn(2, 1, 32, dtype=torch.float64)
@@ -294,10 +333,9 @@ def test_scaled_dot_product_attention_holds_its_weights(negligible_stabilisers: 
     def reference(u: torch.Tensor) -> torch.Tensor:
         q, k, v = model.qkv(model.embed(u).transpose(1, 2)).chunk(3, dim=-1)
         causal = torch.ones(8, 8, dtype=torch.bool).tril()
-        scores = (q @ k.transpose(-1, -2) / math.sqrt(8)).masked_fill(~causal, float("-inf"))
-        return model.head((torch.softmax(scores, -1).detach() @ v).mean(1))
+        return model.head(_weighted(q, k, v, 1 / math.sqrt(8), ~causal, mode).mean(1))
 
-    _assert_equals_reference(model, reference, x, [1, 0])
+    _assert_equals_reference(model, reference, x, [1, 0], mode)
 
 
 class _WrittenOutAttention(nn.Module):
@@ -366,10 +404,10 @@ class _WrittenOutTransformer(nn.Module):
 
 
 def _written_out_reference(
-    model: _WrittenOutTransformer, x: torch.Tensor, eps: float, padding: torch.Tensor
+    model: _WrittenOutTransformer, x: torch.Tensor, eps: float, padding: torch.Tensor, mode: str
 ) -> torch.Tensor:
-    """The same network with the attention weights and LayerNorm deviations detached, every
-    Linear/Conv module under the epsilon rule (q and k too: no relevance reaches them)."""
+    """The same network explained by ``mode`` (LayerNorm deviations detached), every Linear/Conv
+    module under the epsilon rule (q and k too; under CP-LRP no relevance reaches them)."""
     h = _layer(model.embed, x, eps).transpose(1, 2)
     for b in model.blocks:
         a: Any = b["attention"]
@@ -377,20 +415,19 @@ def _written_out_reference(
         q, k, v = (
             _layer(m, h, eps).view(batch, length, 4, embed // 4).transpose(1, 2) for m in (a.q, a.k, a.v)
         )
-        scores = (q @ k.transpose(-2, -1) / math.sqrt(embed // 4)).masked_fill(
-            padding[:, None, None, :], float("-inf")
-        )
-        mixed = (torch.softmax(scores, -1).detach() @ v).transpose(1, 2).reshape(batch, length, embed)
+        mixed = _weighted(q, k, v, 1 / math.sqrt(embed // 4), padding[:, None, None, :], mode)
+        mixed = mixed.transpose(1, 2).reshape(batch, length, embed)
         h = _norm(h + _layer(a.out, mixed, eps), b["norm1"])
         hidden = _Identity.apply(_layer(b["linear1"], h, eps), F.gelu)
         h = _norm(h + _layer(b["linear2"], hidden, eps), b["norm2"])
     return _layer(model.head, h.mean(1), eps)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("product", ["matmul", "einsum", "baddbmm"])
 @pytest.mark.parametrize(("method", "eps"), [("lrp_z", 0.0), ("lrp_epsilon_0_1", 0.1)])
-def test_attention_written_out_holds_its_weights(
-    negligible_stabilisers: None, product: str, method: str, eps: float
+def test_attention_written_out(
+    negligible_stabilisers: None, mode: str, product: str, method: str, eps: float
 ) -> None:
     torch.manual_seed(9)
     model = _WrittenOutTransformer(product).double().eval()
@@ -400,12 +437,14 @@ def test_attention_written_out_holds_its_weights(
     target = [2, 0, 1]
     with torch.no_grad():
         np.testing.assert_allclose(
-            _written_out_reference(model, x, 0.0, padding).numpy(), model(x, padding).numpy(), rtol=1e-10
+            _written_out_reference(model, x, 0.0, padding, mode).numpy(),
+            model(x, padding).numpy(),
+            rtol=1e-10,
         )
     before = snapshot(model)
-    ours = explain(model, x, method, target_class=target, attention="cp", forward_kwargs={"padding": padding})
+    ours = explain(model, x, method, target_class=target, attention=mode, forward_kwargs={"padding": padding})
     assert_unchanged(model, before)
-    expected = _grad_x_input(lambda u: _written_out_reference(model, u, eps, padding), x, target)
+    expected = _grad_x_input(lambda u: _written_out_reference(model, u, eps, padding, mode), x, target)
     assert rel_error(ours, expected) < 1e-7
 
 
@@ -501,6 +540,29 @@ def test_what_cp_does_not_cover_and_the_default_are_errors_that_say_so() -> None
         explain(model, x, "lrp_z", target_class=0, attention="values")
     # gradient methods never needed it
     assert explain(model, x, "gradient", target_class=0).shape == x.shape
+
+
+class _LogSoftmaxInside(_ExplicitAttention):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x.transpose(1, 2)).chunk(3, dim=-1)
+        return self.head((torch.log_softmax(q @ k.transpose(-1, -2), -1) @ v).mean(1))
+
+
+def test_attnlrp_refuses_what_its_rules_do_not_cover_and_batch_equals_per_sample() -> None:
+    torch.manual_seed(12)
+    x = torch.randn(2, 4, 6)
+    model = _LogSoftmaxInside().eval()
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match="only softmax has AttnLRP's softmax rule"):
+        explain(model, x, "lrp_z", target_class=0, attention="attnlrp")
+    assert_unchanged(model, before)
+    transformer = _ECGTransformer(norm_first=True, activation="gelu").eval()
+    signals = torch.randn(3, 2, 64)
+    batch = explain(transformer, signals, "lrpsign_epsilon_0_1", target_class=[0, 1, 2], attention="attnlrp")
+    alone = explain(transformer, signals[1:2], "lrpsign_epsilon_0_1", target_class=[1], attention="attnlrp")
+    np.testing.assert_allclose(batch[1:2], alone, rtol=1e-4, atol=1e-7)
+    held = explain(transformer, signals, "lrpsign_epsilon_0_1", target_class=[0, 1, 2], attention="cp")
+    assert rel_error(batch, held) > 0.05  # relevance through the queries and keys changes the map
 
 
 class _OtherWidths(nn.Module):

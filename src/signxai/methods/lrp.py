@@ -301,7 +301,7 @@ _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], Structu
 )
 
 
-#: Modules that conservative propagation (``attention='cp'``) explains.
+#: Modules that ``attention='cp'`` or ``'attnlrp'`` explains.
 HELD_MODULES = (nn.MultiheadAttention, nn.LayerNorm, nn.GroupNorm)
 
 
@@ -309,7 +309,7 @@ def _unsupported(
     model: nn.Module, bypassed: nn.Module | None, called: set[int], attention: str = "error"
 ) -> list[str]:
     """Modules without an LRP rule; ``called``: the ids of the leaf modules the probe ran."""
-    held = HELD_MODULES if attention == "cp" else ()
+    held = HELD_MODULES if attention != "error" else ()
     found = []
     for name, module in model.named_modules():
         if module is bypassed or isinstance(module, CONTAINERS):
@@ -329,7 +329,7 @@ def _unsupported(
                 *_EXTRA_PASSIVE,
                 *held,
             ),
-        ) and (attention == "cp" or not isinstance(module, nn.MultiheadAttention))
+        ) and (attention != "error" or not isinstance(module, nn.MultiheadAttention))
         own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
         # a parameter-free module of the user's (e.g. a TCN's Chomp1d slicing its input) is
         # explained through the operations its forward runs, as the same code in a parent would be
@@ -443,8 +443,8 @@ def probe_structure(
         held = [name for name, m in model.named_modules() if isinstance(m, HELD_MODULES)]
         hint = (
             "; attention and LayerNorm/GroupNorm are explained with attention='cp' (conservative "
-            "propagation, Ali et al. 2022)"
-            if held and attention != "cp"
+            "propagation, Ali et al. 2022) or attention='attnlrp' (AttnLRP, Achtibat et al. 2024)"
+            if held and attention == "error"
             else ""
         )
         raise UnsupportedModelError(
@@ -833,8 +833,10 @@ register(
                 "error",
                 "attention (nn.MultiheadAttention, F.scaled_dot_product_attention, or written out as "
                 "softmax(q @ k^T) @ v; any softmax inside the network) and LayerNorm/GroupNorm: "
-                "'error', or 'cp' (conservative propagation, Ali et al. 2022: attention weights and "
-                "normalisation statistics held constant, relevance through the values)",
+                "'error', 'cp' (conservative propagation, Ali et al. 2022: attention weights and "
+                "normalisation statistics held constant, relevance through the values) or 'attnlrp' "
+                "(AttnLRP, Achtibat et al. 2024: statistics held, softmax rule, uniform rule on "
+                "products of two input-dependent tensors)",
                 check=lambda v: None if v in ATTENTION_MODES else f"must be one of {ATTENTION_MODES}",
             ),
             Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),

@@ -1,4 +1,4 @@
-"""LRP through attention and layer/group normalisation by conservative propagation (CP-LRP).
+"""LRP through attention and layer/group normalisation: CP-LRP and AttnLRP.
 
 Ali et al. 2022 ("XAI for Transformers: Better Explanations through Conservative Propagation",
 ICML) hold two things constant while relevance flows back, so that a Transformer block is linear
@@ -9,18 +9,26 @@ in what remains:
 - the standard deviation of ``nn.LayerNorm`` / ``nn.GroupNorm``: ``y = (x - mean(x)) / sigma * w + b``
   is then a linear map of ``x``.
 
+AttnLRP (Achtibat et al. 2024, ``attention='attnlrp'``) holds the same statistics but lets relevance
+through the attention weights: the softmax by its rule ``R_x = x (R - s sum(R))`` and the products
+``q k^T`` and ``A v`` by the uniform rule (each factor half of what the z-rule gives it with the
+other held), so the queries and keys receive relevance too. Both modes run the attention written
+out (``_attend``), its operations dispatched through the graph mode's rules.
+
 Each linear map left (the value and output projections, ``A v``, the centred normalisation) is
 explained by the z-rule, ``R_x = x * J^T (R / y)`` (LRP-0; a bias takes its share), which on such a
 network gives what the Gradient x Input of AttnLRP's implementation (LXT, Achtibat et al. 2024)
 gives with these quantities detached. The Linear layers of the model keep the method's rule
 (epsilon, alpha-beta, ...); the attention's own projections, which ``nn.MultiheadAttention``
 applies as functions, get the z-rule, as in LXT. ``LRPGraphMode`` calls these while the forward
-pass runs when ``attention='cp'``.
+pass runs when ``attention`` is ``'cp'`` or ``'attnlrp'``.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,7 +38,9 @@ from signxai.errors import UnsupportedModelError
 from signxai.methods.rules import check_written_out
 
 #: How attention and normalisation by input statistics are explained.
-ATTENTION_MODES = ("error", "cp")
+ATTENTION_MODES = ("error", "cp", "attnlrp")
+#: ``op(func, *args, **kwargs)``: a torch operation run through the graph mode's rules.
+Dispatch = Callable[..., Any]
 
 
 def _bind(names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +62,9 @@ def _checked(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: torc
     return out
 
 
-def held_layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
+def held_layer_norm(
+    args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch
+) -> torch.Tensor:
     """``F.layer_norm`` with its standard deviation held constant; the z-rule on the rest."""
     a = _bind(("input", "normalized_shape", "weight", "bias", "eps"), args, kwargs)
     x, weight, bias = a["input"], a.get("weight"), a.get("bias")
@@ -68,7 +80,9 @@ def held_layer_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
     return _checked(F.layer_norm, args, kwargs, linear_z(x, centred))
 
 
-def held_group_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
+def held_group_norm(
+    args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch
+) -> torch.Tensor:
     """``F.group_norm`` with each group's standard deviation held constant; the z-rule on the rest."""
     a = _bind(("input", "num_groups", "weight", "bias", "eps"), args, kwargs)
     x, groups, weight, bias = a["input"], int(a["num_groups"]), a.get("weight"), a.get("bias")
@@ -86,36 +100,76 @@ def held_group_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
     return _checked(F.group_norm, args, kwargs, linear_z(x, centred))
 
 
-def held_sdpa(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any) -> torch.Tensor:
-    """``F.scaled_dot_product_attention`` with constant weights: the z-rule of ``v -> A v``."""
+def _additive(mask: torch.Tensor, dtype: torch.dtype, blocked: bool = True) -> torch.Tensor:
+    """A mask as added to the attention scores: a boolean one is -inf where ``blocked`` (0 elsewhere)."""
+    if mask.dtype != torch.bool:
+        return mask.to(dtype)
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+        mask if blocked else ~mask, float("-inf")
+    )
+
+
+def _attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, mask: torch.Tensor | None, op: Dispatch
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(q k^T scale + mask) v`` by operations the graph mode explains: the mode's rules for
+    the two products and the softmax (CP-LRP: weights held; AttnLRP: uniform and softmax rules)."""
+    scores = op(torch.matmul, op(torch.mul, q, scale), k.transpose(-2, -1))
+    if mask is not None:
+        scores = scores + mask  # a constant offset: relevance passes
+    weights = op(torch.softmax, scores, -1)
+    return op(torch.matmul, weights, v), weights
+
+
+def written_sdpa(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch) -> torch.Tensor:
+    """``F.scaled_dot_product_attention`` written out (its mask, causal mask and scale)."""
     names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
     a = _bind(names, args, kwargs)
     if float(a.get("dropout_p", 0.0)) > 0:
         raise UnsupportedModelError(
-            "LRP attention='cp': F.scaled_dot_product_attention is called with dropout_p > 0 while "
+            "LRP attention: F.scaled_dot_product_attention is called with dropout_p > 0 while "
             "the model is explained (random weights); pass dropout_p=0.0 outside training"
         )
-    query, key, value = a.pop("query").detach(), a.pop("key").detach(), a.pop("value")
-    rest = {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in a.items()}
+    if a.get("enable_gqa"):
+        raise UnsupportedModelError(
+            "LRP attention: F.scaled_dot_product_attention with enable_gqa is not supported"
+        )
+    q, k, v = a["query"], a["key"], a["value"]
+    mask = a.get("attn_mask")
+    additive = None if mask is None else _additive(mask, q.dtype, blocked=False)  # True: takes part
+    if a.get("is_causal"):
+        causal = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+        additive = _additive(causal, q.dtype, blocked=False)
+    scale = a.get("scale")
+    out, _ = _attend(q, k, v, 1 / math.sqrt(q.shape[-1]) if scale is None else scale, additive, op)
+    return _checked(F.scaled_dot_product_attention, args, kwargs, out)
 
-    attend: Any = F.scaled_dot_product_attention
 
-    def mixed(u: torch.Tensor) -> torch.Tensor:
-        return attend(query, key, u, **rest)
+def _mha_mask(
+    p: dict[str, Any], batch: int, heads: int, source: int, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """The additive mask ``F.multi_head_attention_forward`` applies, ``(B * H or 1, L, S)``."""
+    masks = []
+    if p["key_padding_mask"] is not None:
+        padding = _additive(p["key_padding_mask"], dtype).reshape(batch, 1, 1, source)
+        masks.append(padding.expand(batch, heads, 1, source).reshape(batch * heads, 1, source))
+    if p["attn_mask"] is not None:
+        attn_mask = _additive(p["attn_mask"], dtype)
+        masks.append(attn_mask if attn_mask.dim() == 3 else attn_mask.unsqueeze(0))
+    elif p["is_causal"]:
+        raise UnsupportedModelError(
+            "LRP attention: is_causal needs the attn_mask it stands for, as torch's does"
+        )
+    return None if not masks else masks[0] if len(masks) == 1 else masks[0] + masks[1]
 
-    if not value.requires_grad:
-        return mixed(value)
-    return _checked(attend, args, kwargs, linear_z(value, mixed))
 
-
-def held_multi_head_attention(
-    args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any
+def written_multi_head_attention(
+    args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``F.multi_head_attention_forward`` (``nn.MultiheadAttention``) with constant attention weights.
+    """``F.multi_head_attention_forward`` (``nn.MultiheadAttention``) written out.
 
-    The weights come from torch's own function on the detached inputs; the value projection,
-    ``A v`` per head and the output projection are the z-rule's linear maps. The output is checked
-    against torch's.
+    The projections are functions there, so the graph mode gives them the z-rule (as LXT does);
+    the attention follows the mode's rules. The output is checked against torch's.
     """
     function: Any = F.multi_head_attention_forward
     a = inspect.signature(function).bind(*args, **kwargs)
@@ -123,48 +177,51 @@ def held_multi_head_attention(
     p = dict(a.arguments)
     if p["bias_k"] is not None or p["bias_v"] is not None or p["add_zero_attn"]:
         raise UnsupportedModelError(
-            "LRP attention='cp': nn.MultiheadAttention with add_bias_kv or add_zero_attn is not supported"
+            "LRP attention: nn.MultiheadAttention with add_bias_kv or add_zero_attn is not supported"
         )
     if p["static_k"] is not None or p["static_v"] is not None:
-        raise UnsupportedModelError("LRP attention='cp': static keys/values are not supported")
+        raise UnsupportedModelError("LRP attention: static keys/values are not supported")
     if p["training"] and p["dropout_p"] > 0:
-        raise UnsupportedModelError("LRP attention='cp': attention dropout in training mode")
-    value = p["value"]
+        raise UnsupportedModelError("LRP attention: attention dropout in training mode")
     constant = {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in p.items()}
     with torch.no_grad():
-        expected, weights = function(**{**constant, "need_weights": True, "average_attn_weights": False})
-    if weights is None:
-        raise RuntimeError("internal error: torch's attention returned no weights")
-    embed, heads = int(p["embed_dim_to_check"]), int(p["num_heads"])
-    bias = p["in_proj_bias"]
-    w_v = p["v_proj_weight"] if p["use_separate_proj_weight"] else p["in_proj_weight"][2 * embed :]
-    b_v = bias[2 * embed :] if bias is not None else None
-    batched = value.dim() == 3
-    per_head = weights if batched else weights.unsqueeze(0)  # (B, H, L, S)
-    per_head = per_head.detach()
+        expected, _ = function(**{**constant, "need_weights": False})
+    batched = p["query"].dim() == 3
+    query, key, value = (t if batched else t.unsqueeze(1) for t in (p["query"], p["key"], p["value"]))
+    length, batch, embed = query.shape
+    source, heads = key.shape[0], int(p["num_heads"])
+    if p["use_separate_proj_weight"]:
+        projections = (p["q_proj_weight"], p["k_proj_weight"], p["v_proj_weight"])
+    else:
+        projections = p["in_proj_weight"].chunk(3)
+    biases = (None,) * 3 if p["in_proj_bias"] is None else p["in_proj_bias"].chunk(3)
 
-    def mix(v: torch.Tensor) -> torch.Tensor:  # (S, B, E) -> (L, B, E)
-        source, batch, _ = v.shape
-        split = v.reshape(source, batch, heads, embed // heads).permute(1, 2, 0, 3)
-        out = per_head @ split  # (B, H, L, E / H)
-        return out.permute(2, 0, 1, 3).reshape(out.shape[2], batch, embed)
+    def heads_first(t: torch.Tensor, steps: int) -> torch.Tensor:  # (steps, B, E) -> (B * H, steps, E / H)
+        return t.reshape(steps, batch * heads, embed // heads).transpose(0, 1)
 
-    v_in = value if batched else value.unsqueeze(1)
-    values = linear_z(v_in, lambda u: F.linear(u, w_v, b_v))
-    attended = linear_z(values, mix)
-    out = linear_z(attended, lambda u: F.linear(u, p["out_proj_weight"], p["out_proj_bias"]))
+    q, k, v = (
+        heads_first(op(F.linear, t, w, b), steps)
+        for t, w, b, steps in zip(
+            (query, key, value), projections, biases, (length, source, source), strict=True
+        )
+    )
+    mask = _mha_mask(p, batch, heads, source, q.dtype)
+    mixed, weights = _attend(q, k, v, (embed // heads) ** -0.5, mask, op)
+    mixed = mixed.transpose(0, 1).reshape(length * batch, embed)
+    out = op(F.linear, mixed, p["out_proj_weight"], p["out_proj_bias"]).view(length, batch, embed)
     out = out if batched else out.squeeze(1)
     check_written_out(out, expected, "attention")
     if not p["need_weights"]:
         return out, None
-    shown = weights.mean(dim=-3) if p["average_attn_weights"] else weights
-    return out, shown.detach()
+    shown = weights.detach().view(batch, heads, length, source)
+    shown = shown.mean(dim=1) if p["average_attn_weights"] else shown
+    return out, shown if batched else shown.squeeze(0)
 
 
 #: The functions conservative propagation explains, and how.
 HELD = {
     F.layer_norm: held_layer_norm,
     F.group_norm: held_group_norm,
-    F.scaled_dot_product_attention: held_sdpa,
-    F.multi_head_attention_forward: held_multi_head_attention,
+    F.scaled_dot_product_attention: written_sdpa,
+    F.multi_head_attention_forward: written_multi_head_attention,
 }

@@ -31,7 +31,11 @@ torch operation, including those written as Python operators inside ``forward``:
   ``torch.einsum``/``bmm``/``baddbmm``) follows: the scores ``q @ k^T`` may multiply two
   input-dependent tensors because only the held softmax reads them, so no relevance reaches
   them (an error is raised in the backward pass if relevance does reach such a product), and
-  ``A v`` with ``A`` held is a product with a constant.
+  ``A v`` with ``A`` held is a product with a constant;
+- with ``attention='attnlrp'`` (AttnLRP): the same normalisations held, softmax under AttnLRP's
+  softmax rule and products of two input-dependent tensors under its uniform rule;
+- adding a constant (``h + position``, an attention mask, an input offset) passes the relevance
+  to ``h`` unchanged (Gradient x Input would give the constant a share, as a bias takes one).
 
 "Input-dependent" means ``requires_grad``: during an explanation the model's parameters do not
 require gradients, so only tensors computed from the explained input do.
@@ -276,6 +280,54 @@ class _Unexplained(torch.autograd.Function):
         )
 
 
+class _Uniform(torch.autograd.Function):
+    """A product of two input-dependent factors under AttnLRP's uniform rule (Achtibat et al. 2024).
+
+    Each factor receives half of the relevance the z-rule would give it with the other factor held
+    constant, ``R_a = a * J_a^T (R / y) / 2``; for a bilinear product (``q @ k^T``, ``A @ v``,
+    ``a * b``) the two halves add up to ``R``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, func: Any, args: Any, kwargs: Any, *factors: torch.Tensor) -> Any:
+        ctx.func, ctx.args, ctx.kwargs = func, args, kwargs
+        ctx.positions = [next(i for i, a in enumerate(args) if a is f) for f in factors]
+        ctx.save_for_backward(*factors)
+        return func(*args, **kwargs)
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
+        factors = ctx.saved_tensors
+        with torch.enable_grad():
+            leaves = [f.detach().requires_grad_(True) for f in factors]
+            args = list(ctx.args)
+            for position, leaf in zip(ctx.positions, leaves, strict=True):
+                args[position] = leaf
+            output = ctx.func(*args, **ctx.kwargs)
+            grads = torch.autograd.grad(output, leaves, relevance / _stabilize(output.detach()))
+        return (None, None, None, *(0.5 * f * g for f, g in zip(factors, grads, strict=True)))
+
+
+class _SoftmaxRule(torch.autograd.Function):
+    """Softmax under AttnLRP's rule: ``R_x = x * (R - s * sum(R))`` over the softmax axis.
+
+    What Gradient x Input gives through a softmax (its linearisation at ``x``, the bias term
+    dropped); where ``s`` is 0 (masked, ``x = -inf``) the relevance is 0.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, s: torch.Tensor, dim: int) -> torch.Tensor:
+        ctx.save_for_backward(x, s)
+        ctx.dim = dim
+        return s.clone()
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
+        x, s = ctx.saved_tensors
+        spread = x * (relevance - s * relevance.sum(ctx.dim, keepdim=True))
+        return torch.where(s > 0, spread, torch.zeros_like(spread)), None, None
+
+
 class _PassThrough(torch.autograd.Function):
     """y = f(x) forward (computed outside); backward passes relevance unchanged."""
 
@@ -307,7 +359,9 @@ class LRPGraphMode(TorchFunctionMode):
     attention
         ``'error'``: attention and normalisation by the input's own statistics raise an error.
         ``'cp'``: conservative propagation (attention weights and normalisation statistics held
-        constant; :mod:`signxai.methods.lrp_attention`).
+        constant; :mod:`signxai.methods.lrp_attention`). ``'attnlrp'``: AttnLRP (Achtibat et al.
+        2024): the normalisation statistics held constant, softmax under its softmax rule and
+        products of two input-dependent tensors under the uniform rule.
     """
 
     def __init__(
@@ -371,13 +425,15 @@ class LRPGraphMode(TorchFunctionMode):
             if len(tracked) > 1 or any(_tracked(v) for v in kwargs.values()):
                 raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
             return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
-        if self.attention == "cp" and func in HELD:
+        if self.attention != "error" and func in HELD:
             self.handled += 1
             self.held_inputs += [a for a in (*args, *kwargs.values()) if _tracked(a)]
-            return HELD[func](args, kwargs, _LinearZ.apply)
-        if self.attention == "cp" and func in SOFTMAX:
-            self.handled += 1  # held constant: no relevance to the scores
-            return func(*args, **kwargs).detach()
+            return HELD[func](args, kwargs, _LinearZ.apply, self._dispatch)
+        if self.attention != "error" and func in SOFTMAX:
+            self.handled += 1
+            if self.attention == "cp":  # held constant: no relevance to the scores
+                return func(*args, **kwargs).detach()
+            return self._softmax_rule(func, args, kwargs)
         self.handled += func in WATCHED
         if kwargs.get("out") is not None:
             return func(*args, **kwargs)
@@ -400,8 +456,9 @@ class LRPGraphMode(TorchFunctionMode):
             gated = self._gated(func, args, kwargs)
             if gated is not None:
                 return gated
-            if self.attention == "cp" and func not in IN_PLACE:
-                return _Unexplained.apply(func, args, kwargs, *tracked)
+            if self.attention != "error" and func not in IN_PLACE and len(tracked) == 2:
+                rule = _Unexplained if self.attention == "cp" else _Uniform
+                return rule.apply(func, args, kwargs, *tracked)
             raise UnsupportedModelError(
                 f"LRP: the model multiplies two input-dependent tensors "
                 f"({getattr(func, '__name__', func)}, as attention or gating do); LRP has no rule "
@@ -452,6 +509,22 @@ class LRPGraphMode(TorchFunctionMode):
                 f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}"
             )
         return func(*args, **kwargs)
+
+    def _dispatch(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)`` under this mode's rules (for operations written out here)."""
+        return self.__torch_function__(func, (), args, kwargs)
+
+    def _softmax_rule(self, func: Any, args: tuple[Any, ...], kwargs: Any) -> torch.Tensor:
+        """A softmax under AttnLRP's softmax rule (log-softmax has none: an error)."""
+        dim = args[1] if len(args) > 1 else kwargs.get("dim")
+        if func not in (torch.softmax, T.softmax, F.softmax) or not isinstance(dim, int):
+            raise UnsupportedModelError(
+                f"LRP attention='attnlrp': {getattr(func, '__name__', func)} needs an explicit integer "
+                "dim, and only softmax has AttnLRP's softmax rule (not log_softmax)"
+            )
+        with torch.no_grad():
+            s = func(*args, **kwargs)
+        return _SoftmaxRule.apply(args[0], s, dim)
 
     def _gated(self, func: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
         """``signal * gate`` with the gate held constant (``gates='signal'``), or None.
