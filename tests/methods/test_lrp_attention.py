@@ -105,7 +105,8 @@ def _attention(
     mode: str = "cp",
 ) -> torch.Tensor:
     """Attention of (B, L, E) queries on (B, S, .) memory (the queries themselves by default),
-    explained by ``mode``; projections (packed or separate, kdim/vdim) as functions (the z-rule)."""
+    explained by ``mode``; projections (packed or separate, kdim/vdim) as functions (the z-rule);
+    the learned key and value (add_bias_kv) and a zero one (add_zero_attn) appended as constants."""
     memory = query if memory is None else memory
     embed, heads = mha.embed_dim, mha.num_heads
     if mha._qkv_same_embed_dim:
@@ -117,7 +118,15 @@ def _attention(
         F.linear(t, w, b).reshape(t.shape[0], t.shape[1], heads, embed // heads).transpose(1, 2)
         for t, w, b in zip((query, memory, memory), weights, biases, strict=True)
     )
-    mask = None if padding is None else padding[:, None, None, :]
+    appended = []
+    if mha.bias_k is not None:
+        appended.append((mha.bias_k.view(1, heads, 1, -1), mha.bias_v.view(1, heads, 1, -1)))
+    if mha.add_zero_attn:
+        appended.append((torch.zeros_like(k[:, :, :1]), torch.zeros_like(v[:, :, :1])))
+    for key, value in appended:
+        k = torch.cat([k, key.expand(len(k), -1, -1, -1)], dim=2)
+        v = torch.cat([v, value.expand(len(v), -1, -1, -1)], dim=2)
+    mask = None if padding is None else F.pad(padding, (0, len(appended)))[:, None, None, :]
     out = _weighted(q, k, v, 1 / math.sqrt(embed // heads), mask, mode)
     out = out.transpose(1, 2).reshape(*query.shape[:2], embed)
     return F.linear(out, mha.out_proj.weight, mha.out_proj.bias)
@@ -521,14 +530,6 @@ def test_what_cp_does_not_cover_and_the_default_are_errors_that_say_so() -> None
         explain(model, x, "lrp_epsilon_0_1", target_class=0)
     assert_unchanged(model, before)
 
-    class _BiasKV(_SequenceFirst):
-        def __init__(self) -> None:
-            super().__init__()
-            self.attention = nn.MultiheadAttention(8, 2, add_bias_kv=True)
-
-    with pytest.raises(UnsupportedModelError, match="add_bias_kv"):
-        explain(_BiasKV().eval(), torch.randn(2, 1, 24), "lrp_z", target_class=0, attention="cp")
-
     class _AlwaysDropout(_ScaledDotProduct):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             q, k, v = self.qkv(self.embed(x).transpose(1, 2)).chunk(3, dim=-1)
@@ -563,6 +564,45 @@ def test_attnlrp_refuses_what_its_rules_do_not_cover_and_batch_equals_per_sample
     np.testing.assert_allclose(batch[1:2], alone, rtol=1e-4, atol=1e-7)
     held = explain(transformer, signals, "lrpsign_epsilon_0_1", target_class=[0, 1, 2], attention="cp")
     assert rel_error(batch, held) > 0.05  # relevance through the queries and keys changes the map
+
+
+class _Appended(nn.Module):
+    """nn.MultiheadAttention with a learned key/value (add_bias_kv) and/or a zero one appended."""
+
+    def __init__(self, bias_kv: bool, zero_attn: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 8, 5, padding=2)
+        self.attention = nn.MultiheadAttention(
+            8, 2, add_bias_kv=bias_kv, add_zero_attn=zero_attn, batch_first=True
+        )
+        self.head = nn.Linear(8, 2)
+        if bias_kv:
+            nn.init.normal_(self.attention.bias_k)
+            nn.init.normal_(self.attention.bias_v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x)).transpose(1, 2)
+        padding = torch.zeros(len(x), h.shape[1], dtype=torch.bool, device=x.device)
+        padding[0, -3:] = True
+        return self.head(self.attention(h, h, h, key_padding_mask=padding)[0].mean(1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("bias_kv", "zero_attn"), [(True, False), (False, True), (True, True)])
+def test_appended_keys_and_values(
+    negligible_stabilisers: None, mode: str, bias_kv: bool, zero_attn: bool
+) -> None:
+    torch.manual_seed(13)
+    model = _Appended(bias_kv, zero_attn).double().eval()
+    x = torch.randn(2, 1, 20, dtype=torch.float64)
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(model.conv(u)).transpose(1, 2)
+        padding = torch.zeros(len(u), h.shape[1], dtype=torch.bool)
+        padding[0, -3:] = True
+        return model.head(_attention(model.attention, h, padding=padding, mode=mode).mean(1))
+
+    _assert_equals_reference(model, reference, x, [1, 0], mode)
 
 
 class _OtherWidths(nn.Module):

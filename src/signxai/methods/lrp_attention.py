@@ -146,9 +146,10 @@ def written_sdpa(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, o
 
 
 def _mha_mask(
-    p: dict[str, Any], batch: int, heads: int, source: int, dtype: torch.dtype
+    p: dict[str, Any], batch: int, heads: int, source: int, dtype: torch.dtype, extra: int
 ) -> torch.Tensor | None:
-    """The additive mask ``F.multi_head_attention_forward`` applies, ``(B * H or 1, L, S)``."""
+    """The additive mask ``F.multi_head_attention_forward`` applies, ``(B * H or 1, L, S + extra)``:
+    the ``extra`` keys appended (``add_bias_kv``, ``add_zero_attn``) are never masked."""
     masks = []
     if p["key_padding_mask"] is not None:
         padding = _additive(p["key_padding_mask"], dtype).reshape(batch, 1, 1, source)
@@ -160,6 +161,7 @@ def _mha_mask(
         raise UnsupportedModelError(
             "LRP attention: is_causal needs the attn_mask it stands for, as torch's does"
         )
+    masks = [F.pad(mask, (0, extra)) for mask in masks]
     return None if not masks else masks[0] if len(masks) == 1 else masks[0] + masks[1]
 
 
@@ -175,10 +177,6 @@ def written_multi_head_attention(
     a = inspect.signature(function).bind(*args, **kwargs)
     a.apply_defaults()
     p = dict(a.arguments)
-    if p["bias_k"] is not None or p["bias_v"] is not None or p["add_zero_attn"]:
-        raise UnsupportedModelError(
-            "LRP attention: nn.MultiheadAttention with add_bias_kv or add_zero_attn is not supported"
-        )
     if p["static_k"] is not None or p["static_v"] is not None:
         raise UnsupportedModelError("LRP attention: static keys/values are not supported")
     if p["training"] and p["dropout_p"] > 0:
@@ -200,12 +198,19 @@ def written_multi_head_attention(
         return t.reshape(steps, batch * heads, embed // heads).transpose(0, 1)
 
     q, k, v = (
-        heads_first(op(F.linear, t, w, b), steps)
-        for t, w, b, steps in zip(
-            (query, key, value), projections, biases, (length, source, source), strict=True
-        )
+        op(F.linear, t, w, b) for t, w, b in zip((query, key, value), projections, biases, strict=True)
     )
-    mask = _mha_mask(p, batch, heads, source, q.dtype)
+    extra = 0  # keys and values appended to every sequence: constants, their relevance is absorbed
+    if p["bias_k"] is not None:  # add_bias_kv: a learned key and value
+        k = torch.cat([k, p["bias_k"].repeat(1, batch, 1)])
+        v = torch.cat([v, p["bias_v"].repeat(1, batch, 1)])
+        extra += 1
+    q, k, v = heads_first(q, length), heads_first(k, source + extra), heads_first(v, source + extra)
+    if p["add_zero_attn"]:  # a zero key and value
+        zeros = torch.zeros(batch * heads, 1, embed // heads, dtype=k.dtype, device=k.device)
+        k, v = torch.cat([k, zeros], dim=1), torch.cat([v, zeros], dim=1)
+        extra += 1
+    mask = _mha_mask(p, batch, heads, source, q.dtype, extra)
     mixed, weights = _attend(q, k, v, (embed // heads) ** -0.5, mask, op)
     mixed = mixed.transpose(0, 1).reshape(length * batch, embed)
     out = op(F.linear, mixed, p["out_proj_weight"], p["out_proj_bias"]).view(length, batch, embed)
@@ -213,7 +218,7 @@ def written_multi_head_attention(
     check_written_out(out, expected, "attention")
     if not p["need_weights"]:
         return out, None
-    shown = weights.detach().view(batch, heads, length, source)
+    shown = weights.detach().view(batch, heads, length, source + extra)
     shown = shown.mean(dim=1) if p["average_attn_weights"] else shown
     return out, shown if batched else shown.squeeze(0)
 
