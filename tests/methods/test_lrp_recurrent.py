@@ -33,21 +33,26 @@ def _reference(model: _Recurrent, x: np.ndarray, target: int, eps: float) -> np.
     """LRP of one sample (T, F), written out per time step in float64."""
     rnn, head = model.rnn, model.head.weight.detach().double().numpy()
     kind, hidden = type(rnn), rnn.hidden_size
+    projected = getattr(rnn, "proj_size", 0)
+    width = projected or hidden  # the hidden state's size
     directions = 2 if rnn.bidirectional else 1
     finals, traces = [], []
     for d in range(directions):
         suffix = "_l0" + ("_reverse" if d else "")
         w_ih, w_hh = (getattr(rnn, n + suffix).detach().double().numpy() for n in ("weight_ih", "weight_hh"))
         b_ih, b_hh = (getattr(rnn, n + suffix).detach().double().numpy() for n in ("bias_ih", "bias_hh"))
+        w_hr = getattr(rnn, "weight_hr" + suffix).detach().double().numpy() if projected else None
         order = list(range(len(x)))[::-1] if d else list(range(len(x)))
-        h, c, trace = np.zeros(hidden), np.zeros(hidden), []
+        h, c, trace = np.zeros(width), np.zeros(hidden), []
         for t in order:
             if kind is nn.LSTM:
                 i, f, g, o = np.split(w_ih @ x[t] + b_ih + w_hh @ h + b_hh, 4)
                 i, f, o, g_pre = _sigmoid(i), _sigmoid(f), _sigmoid(o), g
                 c_new = f * c + i * np.tanh(g_pre)
-                trace.append((t, h, c, i, f, g_pre, c_new))
-                h, c = o * np.tanh(c_new), c_new
+                m = o * np.tanh(c_new)
+                h_new = m if w_hr is None else w_hr @ m  # proj_size: a linear map of o tanh(c)
+                trace.append((t, h, c, i, f, g_pre, c_new, m, h_new))
+                h, c = h_new, c_new
             elif kind is nn.RNN:
                 pre = w_ih @ x[t] + b_ih + w_hh @ h + b_hh
                 trace.append((t, h, pre))
@@ -60,7 +65,7 @@ def _reference(model: _Recurrent, x: np.ndarray, target: int, eps: float) -> np.
                 trace.append((t, h, r, z, n_pre, h_new))
                 h = h_new
         finals.append(h)
-        traces.append((trace, w_ih, w_hh))
+        traces.append((trace, w_ih, w_hh, w_hr))
     logits = head @ np.concatenate(finals)
     head_relevance = _linear(
         np.concatenate(finals),
@@ -70,14 +75,15 @@ def _reference(model: _Recurrent, x: np.ndarray, target: int, eps: float) -> np.
         eps,
     )
     relevance_x = np.zeros_like(x)
-    for d, (trace, w_ih, w_hh) in enumerate(traces):
-        r_h = head_relevance[d * hidden : (d + 1) * hidden]
+    for d, (trace, w_ih, w_hh, w_hr) in enumerate(traces):
+        r_h = head_relevance[d * width : (d + 1) * width]
         r_c = np.zeros(hidden)
         rows = slice(2 * hidden, 3 * hidden)
         for step in reversed(trace):
             if kind is nn.LSTM:
-                t, h_prev, c_prev, i, f, g_pre, c_new = step
-                r_c = r_c + r_h  # the output gate passes h's relevance to c
+                t, h_prev, c_prev, i, f, g_pre, c_new, m, h_new = step
+                r_m = r_h if w_hr is None else _linear(m, w_hr, h_new, r_h, eps)
+                r_c = r_c + r_m  # the output gate passes its relevance to c
                 r_c, r_g = _split([f * c_prev, i * np.tanh(g_pre)], c_new, r_c, eps)
                 relevance_x[t] += _linear(x[t], w_ih[rows], g_pre, r_g, eps)
                 r_h = _linear(h_prev, w_hh[rows], g_pre, r_g, eps)
@@ -99,7 +105,8 @@ class _Recurrent(nn.Module):
     def __init__(self, kind: type[nn.Module], bidirectional: bool, bias: bool = True) -> None:
         super().__init__()
         self.rnn = kind(3, 5, batch_first=True, bidirectional=bidirectional, bias=bias)
-        self.head = nn.Linear(5 * (2 if bidirectional else 1), 4, bias=False)
+        width = getattr(self.rnn, "proj_size", 0) or 5
+        self.head = nn.Linear(width * (2 if bidirectional else 1), 4, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, state = self.rnn(x)
@@ -108,10 +115,15 @@ class _Recurrent(nn.Module):
 
 
 RELU_RNN = functools.partial(nn.RNN, nonlinearity="relu")
+PROJECTED_LSTM = functools.partial(nn.LSTM, proj_size=2)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU, nn.RNN, RELU_RNN], ids=["lstm", "gru", "rnn", "relu_rnn"])
+@pytest.mark.parametrize(
+    "kind",
+    [nn.LSTM, PROJECTED_LSTM, nn.GRU, nn.RNN, RELU_RNN],
+    ids=["lstm", "projected_lstm", "gru", "rnn", "relu_rnn"],
+)
 @pytest.mark.parametrize("eps", [0.001, 0.25])
 def test_recurrent_lrp_equals_the_written_out_recurrence(
     kind: type[nn.Module], bidirectional: bool, eps: float
@@ -128,7 +140,9 @@ def test_recurrent_lrp_equals_the_written_out_recurrence(
         assert rel_error(ours[b], expected) < 1e-4
 
 
-@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU, nn.RNN])
+@pytest.mark.parametrize(
+    "kind", [nn.LSTM, PROJECTED_LSTM, nn.GRU, nn.RNN], ids=["lstm", "projected_lstm", "gru", "rnn"]
+)
 def test_a_conv_recurrent_ecg_net_conserves_the_logit_without_biases(kind: type[nn.Module]) -> None:
     """CNN + recurrent layer (2 layers, bidirectional), as in CNN-LSTM ECG classifiers."""
 
@@ -137,7 +151,7 @@ def test_a_conv_recurrent_ecg_net_conserves_the_logit_without_biases(kind: type[
             super().__init__()
             self.conv = nn.Conv1d(2, 6, 5, padding=2, bias=False)
             self.rnn = kind(6, 4, num_layers=2, bidirectional=True, bias=False)  # (T, B, F) layout
-            self.head = nn.Linear(8, 3, bias=False)
+            self.head = nn.Linear(2 * (getattr(self.rnn, "proj_size", 0) or 4), 3, bias=False)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             h = torch.relu(self.conv(x)).permute(2, 0, 1)
@@ -169,15 +183,3 @@ def test_recurrent_layers_refuse_rules_that_are_not_defined_for_them() -> None:
         with pytest.raises(UnsupportedModelError, match=match):
             explain(model, x, method, target_class=0)
         assert_unchanged(model, before)
-
-    class _Projected(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rnn = nn.LSTM(3, 5, batch_first=True, proj_size=2)
-            self.head = nn.Linear(2, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.head(self.rnn(x)[0][:, -1])
-
-    with pytest.raises(UnsupportedModelError, match="proj_size"):
-        explain(_Projected().eval(), x, "lrp_epsilon_0_1", target_class=0)

@@ -32,7 +32,7 @@ from zennit.rules import Flat, WSquare, ZBox, ZPlus
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_attention import ATTENTION_MODES
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
-from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, check_recurrent
+from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
@@ -465,8 +465,6 @@ def probe_structure(
     ]
     mixed = [names[id(m)] for m in dict.fromkeys(weighted) if len(set(reads_input.get(id(m), []))) > 1]
     recurrent: list[nn.Module] = [m for m in dict.fromkeys(order) if isinstance(m, RECURRENT)]
-    for module in recurrent:
-        check_recurrent(module, names[id(module)])
     recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
     sites: list[BatchNormSite] = []
     merged_into: set[int] = set()

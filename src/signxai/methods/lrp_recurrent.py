@@ -88,6 +88,24 @@ class _SplitSum(torch.autograd.Function):
         return a * share, b * share, None
 
 
+class _Project(torch.autograd.Function):
+    """y = m W^T (an LSTM's projection, ``proj_size``; no bias); backward: the layer rule
+    R_m = m * ((R / y') W) with ``y' = denominator(y)``."""
+
+    @staticmethod
+    def forward(ctx: Any, m: torch.Tensor, w: torch.Tensor, denominator: Denominator) -> torch.Tensor:
+        m = m.detach()
+        y = F.linear(m, w)
+        ctx.save_for_backward(m, w)
+        ctx.denominator = denominator(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
+        m, w = ctx.saved_tensors
+        return m * ((relevance / ctx.denominator) @ w), None, None
+
+
 class _Carry(torch.autograd.Function):
     """y = f(x) computed outside (a gate times x, tanh(x)); backward passes relevance to x."""
 
@@ -117,11 +135,13 @@ def _lstm_step(
     state: tuple[torch.Tensor, torch.Tensor],
     weights: tuple[torch.Tensor, ...],
     denominator: Denominator,
+    projection: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LSTM step (torch's gate order i, f, g, o) with the LRP backward."""
+    """One LSTM step (torch's gate order i, f, g, o) with the LRP backward; ``projection``: the
+    ``proj_size`` weight, a linear map of the new hidden state under the layer rule."""
     h, c = state
     w_ih, w_hh, b_ih, b_hh = weights
-    hidden = h.shape[-1]
+    hidden = c.shape[-1]
     with torch.no_grad():
         pre = F.linear(x.detach(), w_ih, b_ih) + F.linear(h.detach(), w_hh, b_hh)
         i, f, _, o = (torch.sigmoid(part) for part in pre.split(hidden, dim=-1))
@@ -130,6 +150,8 @@ def _lstm_step(
     g = _Carry.apply(z, torch.tanh(z.detach()))
     c_new = _SplitSum.apply(_Carry.apply(c, f * c.detach()), _Carry.apply(g, i * g.detach()), denominator)
     h_new = _Carry.apply(c_new, o * torch.tanh(c_new.detach()))
+    if projection is not None:
+        h_new = _Project.apply(h_new, projection, denominator)
     return h_new, c_new
 
 
@@ -167,7 +189,10 @@ def _initial(hx: Any, module: Any, rows: int, like: torch.Tensor) -> Any:
     shape = (module.num_layers * (2 if module.bidirectional else 1), rows, module.hidden_size)
     if hx is None:
         zeros = like.new_zeros(shape)
-        return (zeros, zeros.clone()) if isinstance(module, nn.LSTM) else zeros
+        if not isinstance(module, nn.LSTM):
+            return zeros
+        projected = (*shape[:2], module.proj_size) if module.proj_size else shape  # h: proj_size
+        return like.new_zeros(projected), zeros
     states = hx if isinstance(hx, tuple) else (hx,)
     if any(s.requires_grad for s in states):
         raise UnsupportedModelError(
@@ -207,6 +232,10 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
             for direction in range(directions):
                 index = layer * directions + direction
                 weights = _weights(module, layer, reverse=direction == 1)
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                projection = (
+                    getattr(module, "weight_hr" + suffix).detach() if is_lstm and module.proj_size else None
+                )
                 if is_lstm:
                     state: Any = (states[0][index], states[1][index])
                 else:
@@ -215,7 +244,7 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
                 hidden: list[torch.Tensor] = [layer_input[0]] * len(layer_input)
                 for t in steps:
                     if is_lstm:
-                        state = _lstm_step(layer_input[t], state, weights, denominator)
+                        state = _lstm_step(layer_input[t], state, weights, denominator, projection)
                         hidden[t] = state[0]
                     else:
                         state = step(layer_input[t], state, weights, denominator)
@@ -238,12 +267,6 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
         return output, (h_n, c_n.squeeze(1) if unbatched else c_n)
 
     return forward
-
-
-def check_recurrent(module: nn.Module, name: str) -> None:
-    """Raise for recurrent layers this LRP does not cover (LSTM projections)."""
-    if isinstance(module, nn.LSTM) and module.proj_size:
-        raise UnsupportedModelError(f"LRP: LSTM '{name}' with proj_size > 0 is not supported")
 
 
 class RecurrentRule:
