@@ -41,22 +41,26 @@ class _LinearRule(torch.autograd.Function):
     """z = x Wx^T + (h * r) Wh^T + b; backward: the layer rule R_x = x * (s Wx), R_h = h * ((s Wh) * r).
 
     ``s = R / z'`` with ``z' = denominator(z)``; ``r`` (a GRU's reset gate, else 1) is constant.
+    Without ``h`` (and ``wh``), ``z = x Wx^T + b`` (an LSTM's projection, with no bias).
     """
 
     @staticmethod
     def forward(
         ctx: Any,
         x: torch.Tensor,
-        h: torch.Tensor,
+        h: torch.Tensor | None,
         wx: torch.Tensor,
-        wh: torch.Tensor,
-        bias: torch.Tensor,
+        wh: torch.Tensor | None,
+        bias: torch.Tensor | None,
         scale: torch.Tensor | None,
         denominator: Denominator,
     ) -> torch.Tensor:
-        x, h = x.detach(), h.detach()
-        hidden = F.linear(h, wh)
-        z = F.linear(x, wx, bias) + (hidden if scale is None else scale * hidden)
+        x = x.detach()
+        z = F.linear(x, wx, bias)
+        if h is not None and wh is not None:
+            h = h.detach()
+            hidden = F.linear(h, wh)
+            z = z + (hidden if scale is None else scale * hidden)
         ctx.save_for_backward(x, h, wx, wh)
         ctx.scale = scale
         ctx.denominator = denominator(z)
@@ -66,6 +70,8 @@ class _LinearRule(torch.autograd.Function):
     def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
         x, h, wx, wh = ctx.saved_tensors
         share = relevance / ctx.denominator
+        if h is None:
+            return x * (share @ wx), None, None, None, None, None, None
         hidden_share = share if ctx.scale is None else share * ctx.scale
         return x * (share @ wx), h * (hidden_share @ wh), None, None, None, None, None
 
@@ -86,24 +92,6 @@ class _SplitSum(torch.autograd.Function):
         a, b = ctx.saved_tensors
         share = relevance / ctx.denominator
         return a * share, b * share, None
-
-
-class _Project(torch.autograd.Function):
-    """y = m W^T (an LSTM's projection, ``proj_size``; no bias); backward: the layer rule
-    R_m = m * ((R / y') W) with ``y' = denominator(y)``."""
-
-    @staticmethod
-    def forward(ctx: Any, m: torch.Tensor, w: torch.Tensor, denominator: Denominator) -> torch.Tensor:
-        m = m.detach()
-        y = F.linear(m, w)
-        ctx.save_for_backward(m, w)
-        ctx.denominator = denominator(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
-        m, w = ctx.saved_tensors
-        return m * ((relevance / ctx.denominator) @ w), None, None
 
 
 class _Carry(torch.autograd.Function):
@@ -151,7 +139,7 @@ def _lstm_step(
     c_new = _SplitSum.apply(_Carry.apply(c, f * c.detach()), _Carry.apply(g, i * g.detach()), denominator)
     h_new = _Carry.apply(c_new, o * torch.tanh(c_new.detach()))
     if projection is not None:
-        h_new = _Project.apply(h_new, projection, denominator)
+        h_new = _LinearRule.apply(h_new, None, projection, None, None, None, denominator)
     return h_new, c_new
 
 
