@@ -171,6 +171,43 @@ def test_a_conv_recurrent_ecg_net_conserves_the_logit_without_biases(kind: type[
     np.testing.assert_allclose(batch[1:], one, rtol=1e-5, atol=1e-7)
 
 
+class _Packed(nn.Module):
+    """A CNN and a 2-layer bidirectional recurrent layer over recordings of different lengths
+    (packed when ``lengths`` is given, as variable-length ECG classifiers do)."""
+
+    def __init__(self, kind: type[nn.Module]) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 3, padding=1)
+        self.rnn = kind(4, 5, num_layers=2, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(10, 3)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        h = torch.relu(self.conv(x)).transpose(1, 2)
+        if lengths is not None:
+            h = nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(h)
+        h_n = state[0] if isinstance(state, tuple) else state
+        return self.head(torch.cat([h_n[-2], h_n[-1]], dim=-1))
+
+
+@pytest.mark.parametrize("kind", [nn.LSTM, nn.GRU, nn.RNN], ids=["lstm", "gru", "rnn"])
+def test_packed_sequences_of_different_lengths_are_each_explained_as_alone(kind: type[nn.Module]) -> None:
+    torch.manual_seed(2)
+    model = _Packed(kind).eval()
+    lengths = torch.tensor([9, 14, 6])  # not sorted: the packing reorders, the maps must not
+    x = torch.randn(3, 2, 14)
+    for b, length in enumerate(lengths):
+        x[b, :, length:] = 0.0  # padding
+    targets = [2, 0, 1]
+    before = snapshot(model)
+    batch = explain(model, x, "lrp_epsilon_0_1", target_class=targets, forward_kwargs={"lengths": lengths})
+    assert_unchanged(model, before)
+    for b, length in enumerate(lengths.tolist()):
+        alone = explain(model, x[b : b + 1, :, :length], "lrp_epsilon_0_1", target_class=[targets[b]])
+        np.testing.assert_allclose(batch[b : b + 1, :, :length], alone, rtol=1e-4, atol=1e-7)
+        assert not batch[b, :, length:].any()
+
+
 def test_recurrent_layers_refuse_rules_that_are_not_defined_for_them() -> None:
     model = _Recurrent(nn.LSTM, bidirectional=False).eval()
     x = torch.randn(2, 7, 3)

@@ -32,7 +32,7 @@ from zennit.rules import Flat, WSquare, ZBox, ZPlus
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_attention import ATTENTION_MODES
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
-from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule
+from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, unpacked
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
@@ -413,12 +413,13 @@ def probe_structure(
             if isinstance(module, WEIGHTED):
                 weighted_outputs.add(output.grad_fn)
         if isinstance(module, RECURRENT):  # (output, state): every tensor is the layer's output
-            flat = [output[0], *(output[1] if isinstance(output[1], tuple) else (output[1],))]
+            flat = [unpacked(output[0]), *(output[1] if isinstance(output[1], tuple) else (output[1],))]
             weighted_outputs.update(t.grad_fn for t in flat if t.grad_fn is not None)
 
     def before(module: nn.Module, inputs: Any) -> None:
-        if isinstance(module, (*WEIGHTED, *RECURRENT)) and inputs and isinstance(inputs[0], torch.Tensor):
-            weighted_inputs.append((module, inputs[0]))
+        first = unpacked(inputs[0]) if inputs else None
+        if isinstance(module, (*WEIGHTED, *RECURRENT)) and isinstance(first, torch.Tensor):
+            weighted_inputs.append((module, first))
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
             if inputs[0] is probe:

@@ -29,12 +29,18 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from signxai.errors import UnsupportedModelError
 from signxai.methods.rules import check_written_out
 
 RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
 Denominator = Callable[[torch.Tensor], torch.Tensor]
+
+
+def unpacked(value: Any) -> Any:
+    """The data tensor of a ``PackedSequence``; anything else unchanged."""
+    return value.data if isinstance(value, PackedSequence) else value
 
 
 class _LinearRule(torch.autograd.Function):
@@ -190,6 +196,23 @@ def _initial(hx: Any, module: Any, rows: int, like: torch.Tensor) -> Any:
     return hx
 
 
+def _within(active: torch.Tensor, new: Any, old: Any) -> Any:
+    """The new state where a sequence is still running (``active``, per sample), else the old one
+    (packed sequences of different lengths: a finished one keeps its last state)."""
+    if isinstance(new, tuple):
+        return tuple(_within(active, n, o) for n, o in zip(new, old, strict=True))
+    return torch.where(active[:, None], new, old)
+
+
+def _packed_like(packed: Any, padded: torch.Tensor, lengths: torch.Tensor) -> Any:
+    """``padded`` (T, B, H), in the caller's batch order, packed as ``packed`` is."""
+    order = packed.sorted_indices
+    if order is not None:
+        padded, lengths = padded.index_select(1, order), lengths.index_select(0, order)
+    data = pack_padded_sequence(padded, lengths.cpu()).data
+    return packed._replace(data=data)
+
+
 def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., Any]:
     """An instance ``forward`` for ``module`` (LSTM, GRU or RNN) that runs the LRP recurrence."""
     is_lstm = isinstance(module, nn.LSTM)
@@ -200,15 +223,20 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
         step = functools.partial(_rnn_step, relu=getattr(module, "nonlinearity", "tanh") == "relu")
 
     def forward(input: Any, hx: Any = None) -> Any:
-        if not isinstance(input, torch.Tensor):
+        lengths = None
+        if isinstance(input, PackedSequence):  # padded (T, B, features) in the caller's order
+            sequence, lengths = pad_packed_sequence(input)
+            lengths = lengths.to(sequence.device)
+            unbatched = False
+        elif isinstance(input, torch.Tensor):
+            unbatched = input.ndim == 2
+            sequence = input.unsqueeze(1 if not module.batch_first else 0) if unbatched else input
+            if module.batch_first:
+                sequence = sequence.transpose(0, 1)  # (T, B, features)
+        else:
             raise UnsupportedModelError(
-                f"LRP: {type(module).__name__} on a {type(input).__name__} (packed sequences) "
-                "is not supported"
+                f"LRP: {type(module).__name__} on a {type(input).__name__} is not supported"
             )
-        unbatched = input.ndim == 2
-        sequence = input.unsqueeze(1 if not module.batch_first else 0) if unbatched else input
-        if module.batch_first:
-            sequence = sequence.transpose(0, 1)  # (T, B, features)
         if unbatched and hx is not None:
             hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
         states = _initial(hx, module, sequence.shape[1], sequence)
@@ -230,20 +258,23 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
                     state = states[index]
                 steps = range(len(layer_input) - 1, -1, -1) if direction else range(len(layer_input))
                 hidden: list[torch.Tensor] = [layer_input[0]] * len(layer_input)
+                new: Any
                 for t in steps:
                     if is_lstm:
-                        state = _lstm_step(layer_input[t], state, weights, denominator, projection)
-                        hidden[t] = state[0]
+                        new = _lstm_step(layer_input[t], state, weights, denominator, projection)
                     else:
-                        state = step(layer_input[t], state, weights, denominator)
-                        hidden[t] = state
+                        new = step(layer_input[t], state, weights, denominator)
+                    state = new if lengths is None else _within(t < lengths, new, state)
+                    hidden[t] = state[0] if is_lstm else state
                 outputs.append(hidden)
                 finals_h.append(state[0] if is_lstm else state)
                 if is_lstm:
                     finals_c.append(state[1])
             layer_input = [torch.cat(parts, dim=-1) for parts in zip(*outputs, strict=True)]
         output = torch.stack(layer_input, 0)
-        if module.batch_first:
+        if lengths is not None:
+            output = _packed_like(input, output, lengths)
+        elif module.batch_first:
             output = output.transpose(0, 1)
         h_n = torch.stack(finals_h, 0)
         if unbatched:
@@ -281,9 +312,14 @@ class RecurrentRule:
 
         def checked(input: Any, hx: Any = None) -> Any:
             result = forward(input, hx)
+            constant = (
+                input._replace(data=input.data.detach())
+                if isinstance(input, PackedSequence)
+                else input.detach()
+            )
             with torch.no_grad():
-                expected = fused(input.detach(), hx)
-            check_written_out(result[0], expected[0], type(module).__name__)
+                expected = fused(constant, hx)
+            check_written_out(unpacked(result[0]), unpacked(expected[0]), type(module).__name__)
             return result
 
         module.forward = checked
