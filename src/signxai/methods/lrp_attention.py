@@ -223,7 +223,8 @@ def written_multi_head_attention(
     return out, shown if batched else shown.squeeze(0)
 
 
-#: The functions conservative propagation explains, and how.
+#: The functions ``attention='cp'`` and ``'attnlrp'`` explain, and how (each handler runs the
+#: operation written out, its attention by the mode's rules).
 HELD = {
     F.layer_norm: held_layer_norm,
     F.group_norm: held_group_norm,
