@@ -557,6 +557,15 @@ def test_attnlrp_refuses_what_its_rules_do_not_cover_and_batch_equals_per_sample
     with pytest.raises(UnsupportedModelError, match="only softmax has AttnLRP's softmax rule"):
         explain(model, x, "lrp_z", target_class=0, attention="attnlrp")
     assert_unchanged(model, before)
+
+    class _ThreeFactors(_ExplicitAttention):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.qkv(x.transpose(1, 2)).chunk(3, dim=-1)
+            return self.head(torch.einsum("btd,btd,btd->bd", q, k, v).unsqueeze(1).mean(1))
+
+    for mode in MODES:
+        with pytest.raises(UnsupportedModelError, match="einsum of 3 input-dependent tensors"):
+            explain(_ThreeFactors().eval(), x, "lrp_z", target_class=0, attention=mode)
     transformer = _ECGTransformer(norm_first=True, activation="gelu").eval()
     signals = torch.randn(3, 2, 64)
     batch = explain(transformer, signals, "lrpsign_epsilon_0_1", target_class=[0, 1, 2], attention="attnlrp")

@@ -10,8 +10,9 @@ Which module gets which hook is found once per model by a probing forward pass
 while the forward pass runs (:mod:`signxai.methods.lrp_graph`): average pooling (modules and
 functional means) redistributes relevance in proportion to the inputs, residual additions split
 it in proportion to their summands, and products of two input-dependent tensors (attention,
-gating) raise an error instead of giving a wrong map (with ``attention='cp'``, attention scores
-whose softmax is held constant are allowed).
+gating) raise an error instead of giving a wrong map (with ``attention='cp'`` attention scores
+whose softmax is held constant are allowed; ``attention='attnlrp'`` gives such products the
+uniform rule).
 """
 
 from __future__ import annotations

@@ -456,14 +456,20 @@ class LRPGraphMode(TorchFunctionMode):
             gated = self._gated(func, args, kwargs)
             if gated is not None:
                 return gated
-            if self.attention != "error" and func not in IN_PLACE and len(tracked) == 2:
-                rule = _Unexplained if self.attention == "cp" else _Uniform
-                return rule.apply(func, args, kwargs, *tracked)
+            name = getattr(func, "__name__", func)
+            if self.attention != "error":
+                if func not in IN_PLACE and len(tracked) == 2:
+                    rule = _Unexplained if self.attention == "cp" else _Uniform
+                    return rule.apply(func, args, kwargs, *tracked)
+                raise UnsupportedModelError(
+                    f"LRP attention={self.attention!r}: {name} of {len(tracked)} input-dependent "
+                    "tensors, or in place, has no rule (products of two, written out of place, do)"
+                )
             raise UnsupportedModelError(
-                f"LRP: the model multiplies two input-dependent tensors "
-                f"({getattr(func, '__name__', func)}, as attention or gating do); LRP has no rule "
-                "for that product. Attention (nn.MultiheadAttention, F.scaled_dot_product_attention "
-                "or written out as softmax(q @ k^T) @ v) is explained with attention='cp'"
+                f"LRP: the model multiplies two input-dependent tensors ({name}, as attention or "
+                "gating do); LRP has no rule for that product. Attention (nn.MultiheadAttention, "
+                "F.scaled_dot_product_attention or written out as softmax(q @ k^T) @ v) is "
+                "explained with attention='cp' or attention='attnlrp'"
             )
         elif func in PRODUCTS:
             position = next(i for i, a in enumerate(args) if _tracked(a))
