@@ -535,6 +535,19 @@ def test_multi_head_attention_is_mapped_and_explained_by_conservative_propagatio
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-3, atol=1e-5)
 
 
+def test_dense_on_sequences_and_images_is_a_1x1_conv() -> None:
+    keras.utils.set_random_seed(12)
+    steps = keras.Input((20, 3))
+    h = L.Dense(4, activation="relu")(L.Dense(5)(steps))
+    sequence = keras.Model(steps, L.Dense(2)(L.Flatten()(h)))
+    x = _data((2, 20, 3))
+    _assert_parity(sequence, x)
+    assert rel_error(explain(sequence, x, "gradient", target_class=1), _tape_gradient(sequence, x, 1)) < 1e-5
+    pixels = keras.Input((5, 6, 3))
+    image = keras.Model(pixels, L.Dense(2)(L.GlobalAveragePooling2D()(L.Dense(4, activation="relu")(pixels))))
+    _assert_parity(image, _data((2, 5, 6, 3)))
+
+
 def test_cross_attention_with_separate_keys_and_unmapped_options() -> None:
     keras.utils.set_random_seed(11)
     inputs = keras.Input((24, 2))

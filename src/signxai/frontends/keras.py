@@ -198,7 +198,7 @@ class KerasMultiHeadAttention(nn.Module):
     The query, key, value and output projections are ``nn.Linear`` modules (Keras's EinsumDense
     kernels, heads flattened), so LRP gives them the method's rule; the attention itself is
     ``softmax(q k^T / sqrt(key_dim)) v`` per head, which LRP explains with ``attention='cp'``
-    (the weights held constant). ``causal`` is Keras's ``use_causal_mask=True``.
+    (the weights held constant) or ``'attnlrp'``. ``causal`` is Keras's ``use_causal_mask=True``.
     """
 
     def __init__(self, heads: int, key_dim: int, projections: dict[str, nn.Module], causal: bool) -> None:
