@@ -15,7 +15,9 @@ whose backward pass is the LRP of Arras et al.:
 - the candidate's pre-activation is a linear map of the step's input and the previous hidden
   state (a GRU's reset gate scaling the latter), explained by the layer rule (z or epsilon) that
   the model's Linear layers get; its bias takes no relevance;
-- tanh (and a plain RNN's ReLU) passes relevance unchanged, as activations do.
+- tanh (and a plain RNN's ReLU) passes relevance unchanged, as activations do;
+- an LSTM's projection (``proj_size``) is a linear map under the layer rule;
+- packed sequences run padded, a finished sequence keeping its state, and are packed again.
 
 The forward values are exactly those of the fused layer (checked on every call).
 """
