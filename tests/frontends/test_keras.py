@@ -535,6 +535,26 @@ def test_multi_head_attention_is_mapped_and_explained_by_conservative_propagatio
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-3, atol=1e-5)
 
 
+def test_time_distributed_segments_feed_a_recurrent_layer() -> None:
+    """A Keras CNN-LSTM over an ECG cut into segments: TimeDistributed conv, pooling and Dense on
+    each segment, an LSTM over the segments (TimeDistributed was an error)."""
+    keras.utils.set_random_seed(13)
+    inputs = keras.Input((5, 40, 2))  # five segments of 40 samples, two leads
+    h = L.TimeDistributed(L.Conv1D(4, 5, padding="same", activation="relu"))(inputs)
+    h = L.TimeDistributed(L.GlobalAveragePooling1D())(L.TimeDistributed(L.MaxPooling1D(2))(h))
+    h = L.TimeDistributed(L.Dense(6, activation="relu"))(h)
+    model = keras.Model(inputs, L.Dense(3)(L.LSTM(6)(h)))
+    x = _data((3, 5, 40, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    module = converted(model, x)
+    for method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_1"):
+        relevance = explain(model, x, method, target_class=[0, 1, 2])
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+        direct = explain(module, to_channels_first(x), method, target_class=[0, 1, 2])
+        np.testing.assert_allclose(to_channels_first(relevance), direct, rtol=1e-5, atol=1e-8)
+
+
 def test_dense_on_sequences_and_images_is_a_1x1_conv() -> None:
     keras.utils.set_random_seed(12)
     steps = keras.Input((20, 3))

@@ -228,6 +228,21 @@ class KerasMultiHeadAttention(nn.Module):
         return self.attention_output(mixed).transpose(1, 2)
 
 
+class KerasTimeDistributed(nn.Module):
+    """Keras's ``TimeDistributed``: ``inner`` on every step of ``(B, C, T, ...)`` (channels-first;
+    Keras's ``(B, T, ..., C)``), the steps folded into the batch; returns ``(B, C', T, ...)``."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The inner layer on each step."""
+        batch, steps = x.shape[0], x.shape[2]
+        out = self.inner(x.movedim(2, 1).reshape(batch * steps, x.shape[1], *x.shape[3:]))
+        return out.reshape(batch, steps, *out.shape[1:]).movedim(1, 2)
+
+
 class KerasRecurrent(nn.Module):
     """A Keras LSTM/GRU/SimpleRNN (or ``Bidirectional`` of one) on channels-first data ``(B, C, T)``.
 
@@ -698,6 +713,12 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _separable(layer, input_shape)
     if name in ("Conv1DTranspose", "Conv2DTranspose"):
         return _conv_transpose(layer, input_shape)
+    if name == "TimeDistributed":
+        if len(input_shape) < 3:
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}': TimeDistributed needs (batch, steps, ...)"
+            )
+        return KerasTimeDistributed(_map_layer(layer.layer, (input_shape[0], *input_shape[2:])))
     if name == "Permute":
         return ChannelsLastPermute(tuple(layer.dims))
     if name in ("LSTM", "GRU", "SimpleRNN", "Bidirectional"):
@@ -792,6 +813,7 @@ SUPPORTED = (
     "GRU",
     "SimpleRNN",
     "Bidirectional",
+    "TimeDistributed",
     "Dropout",
     "Activation",
     "ReLU",
