@@ -70,6 +70,7 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
         IntegratedGradients,
         LayerGradCam,
         NoiseTunnel,
+        Occlusion,
         Saliency,
     )
     from zennit.attribution import Gradient
@@ -123,6 +124,17 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
                 x, target=target, nt_type="vargrad", nt_samples=50, stdevs=0.2, abs=False
             ),
         ),
+        "occlusion": (
+            "captum Occlusion (16, stride 8)",
+            lambda: Occlusion(logits).attribute(
+                x,
+                sliding_window_shapes=(1, 16),
+                strides=(1, 8),
+                target=target,
+                baselines=0.0,
+                perturbations_per_eval=max(1, 64 // len(x)),  # our chunks: 64 rows per pass
+            ),
+        ),
         "lrp_epsilon_0_5": ("zennit Epsilon(0.5) composite", zennit_call(lambda: Epsilon(0.5))),
         "lrp_z": ("zennit Epsilon(1e-7) composite", zennit_call(lambda: Epsilon(1e-7))),
         "lrp_alpha_1_beta_0": ("zennit AlphaBeta(1, 0) composite", zennit_call(lambda: AlphaBeta(1.0, 0.0))),
@@ -138,6 +150,7 @@ METHODS = [
     "integrated_gradients",
     "smoothgrad",
     "vargrad",
+    "occlusion",
     "lrp_z",
     "lrp_epsilon_0_5",
     "lrpsign_epsilon_0_5",
@@ -171,7 +184,7 @@ def main() -> None:
         for method in args.methods:
             repeats = (
                 max(1, args.repeats // 2)
-                if method in ("integrated_gradients", "smoothgrad", "vargrad")
+                if method in ("integrated_gradients", "smoothgrad", "vargrad", "occlusion")
                 else args.repeats
             )
             ours = _ratio(lambda m=method, x=x: explain(model, x, m, target_class=1), floor, repeats)

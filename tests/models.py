@@ -16,6 +16,8 @@ __all__ = [
     "ResNet1D",
     "WithMetadata",
     "build",
+    "captum_targets",
+    "logit_model",
     "randomize_batch_norm",
     "rel_error",
     "snapshot",
@@ -173,6 +175,26 @@ def build(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
 
 ARCHITECTURES = ["ecg", "ecg_beat", "resnet", "cnn2d"]
 CAM_LAYERS = {"ecg": "features.9", "ecg_beat": "features.9", "resnet": "block2.conv2", "cnn2d": "features.4"}
+
+
+def logit_model(model: nn.Module) -> nn.Module:
+    """The same model without its trailing activation, for captum (which explains outputs)."""
+    import copy
+
+    clone = copy.deepcopy(model)
+    for container in clone.modules():
+        if isinstance(container, nn.Sequential) and isinstance(container[-1], (nn.Sigmoid, nn.Softmax)):
+            container[-1] = nn.Identity()
+    return clone.eval()
+
+
+def captum_targets(model: nn.Module, x: torch.Tensor) -> tuple[list[int], list[int]]:
+    """(captum's output index, our target_class): for the single-output ECG model, target 1 = z."""
+    with torch.no_grad():
+        out = logit_model(model)(x)
+    if out.shape[1] == 1:
+        return [0] * len(x), [1] * len(x)
+    return [1, 2, 0], [1, 2, 0]
 
 
 def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -14,32 +14,9 @@ from captum.attr import (
     Saliency,
 )
 
-from models import ARCHITECTURES, CAM_LAYERS, build, rel_error
+from models import ARCHITECTURES, CAM_LAYERS, build, captum_targets, logit_model, rel_error
 from signxai import MethodParameterError, explain
 from signxai.methods.post import sign_mu
-
-
-def _logit_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The same model without its trailing activation, for captum (which explains outputs)."""
-    import copy
-
-    clone = copy.deepcopy(model)
-    for container in clone.modules():
-        if isinstance(container, torch.nn.Sequential) and isinstance(
-            container[-1], (torch.nn.Sigmoid, torch.nn.Softmax)
-        ):
-            container[-1] = torch.nn.Identity()
-    return clone.eval()
-
-
-def _targets(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[int], list[int]]:
-    """(captum's output index, our target_class): for the single-output ECG model, target 1 = z."""
-    with torch.no_grad():
-        out = _logit_model(model)(x)
-    if out.shape[1] == 1:
-        return [0] * len(x), [1] * len(x)
-    return [1, 2, 0], [1, 2, 0]
-
 
 CAPTUM = {
     "gradient": lambda m: Saliency(m),
@@ -53,8 +30,8 @@ CAPTUM = {
 @pytest.mark.parametrize("method", list(CAPTUM))
 def test_gradient_type_methods_match_captum(arch: str, method: str) -> None:
     model, x = build(arch)
-    reference_model = _logit_model(model)
-    index, target = _targets(model, x)
+    reference_model = logit_model(model)
+    index, target = captum_targets(model, x)
     kwargs = {"abs": False} if method == "gradient" else {}
     expected = CAPTUM[method](reference_model).attribute(x, target=index, **kwargs)
     ours = explain(model, x, method, target_class=target)
@@ -63,7 +40,7 @@ def test_gradient_type_methods_match_captum(arch: str, method: str) -> None:
 
 def test_binary_target_zero_explains_minus_the_logit() -> None:
     model, x = build("ecg")
-    expected = Saliency(_logit_model(model)).attribute(x, target=0, abs=False)
+    expected = Saliency(logit_model(model)).attribute(x, target=0, abs=False)
     assert rel_error(explain(model, x, "gradient", target_class=0), -expected) < 1e-6
     assert (
         rel_error(
@@ -77,8 +54,8 @@ def test_binary_target_zero_explains_minus_the_logit() -> None:
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_integrated_gradients_matches_captum(arch: str) -> None:
     model, x = build(arch)
-    index, target = _targets(model, x)
-    reference = IntegratedGradients(_logit_model(model))
+    index, target = captum_targets(model, x)
+    reference = IntegratedGradients(logit_model(model))
     expected, delta = reference.attribute(
         x, target=index, n_steps=50, method="gausslegendre", return_convergence_delta=True
     )
@@ -92,9 +69,9 @@ def test_integrated_gradients_matches_captum(arch: str) -> None:
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_integrated_gradients_baseline_matches_captum(arch: str) -> None:
     model, x = build(arch)
-    index, target = _targets(model, x)
+    index, target = captum_targets(model, x)
     baseline = 0.3 * torch.randn_like(x[:1])
-    expected = IntegratedGradients(_logit_model(model)).attribute(
+    expected = IntegratedGradients(logit_model(model)).attribute(
         x, baselines=baseline.expand_as(x), target=index, n_steps=20
     )
     ours = explain(
@@ -106,10 +83,10 @@ def test_integrated_gradients_baseline_matches_captum(arch: str) -> None:
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_grad_cam_matches_captum_layer_grad_cam(arch: str) -> None:
     model, x = build(arch)
-    index, target = _targets(model, x)
+    index, target = captum_targets(model, x)
     layer = dict(model.named_modules())[CAM_LAYERS[arch]]
-    logit_model = _logit_model(model)
-    reference = LayerGradCam(logit_model, dict(logit_model.named_modules())[CAM_LAYERS[arch]])
+    logits = logit_model(model)
+    reference = LayerGradCam(logits, dict(logits.named_modules())[CAM_LAYERS[arch]])
     cam = reference.attribute(x, target=index, relu_attributions=True)
     mode = "linear" if x.ndim == 3 else "bilinear"
     expected = torch.nn.functional.interpolate(cam, size=x.shape[2:], mode=mode, align_corners=True)
