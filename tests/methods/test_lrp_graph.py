@@ -66,6 +66,10 @@ class _Between(nn.Module):
             g = torch.einsum("bct,ts->bcs", g, self.mix)
         elif self.operation == "einsum_list":  # operands as a list: the same product
             g = torch.einsum("bct,ts->bcs", [g, self.mix])
+        elif self.operation == "cumsum":  # a running sum and a difference: linear, no offset
+            g = g.cumsum(-1)
+        elif self.operation == "diff":
+            g = torch.diff(g, dim=-1, prepend=torch.zeros_like(g[..., :1]))
         elif self.operation == "interpolate":  # linear interpolation mixes neighbours
             g = F.interpolate(g[..., ::2], size=8, mode="linear")
         elif self.operation == "upsample":
@@ -96,6 +100,8 @@ OPERATIONS = [
     "matmul",
     "einsum",
     "einsum_list",
+    "cumsum",
+    "diff",
     "interpolate",
     "upsample",
     "square",
@@ -301,3 +307,44 @@ def test_gates_signal_refuses_a_product_where_neither_factor_is_a_gate() -> None
         explain(_Glu().eval(), torch.randn(2, 4), "lrp_z", target_class=0, gates="signal")
     with pytest.raises(ValueError, match="gates"):
         explain(_Glu().eval(), torch.randn(2, 4), "lrp_z", target_class=0, gates="constant")
+
+
+class _GatedConv(nn.Module):
+    """A gated convolution (nn.GLU over the channels), as in gated TCN/WaveNet-style ECG models.
+
+    With ``gate`` given, the GLU's gate is that constant tensor instead of sigmoid(b).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 8, 5, padding=2)
+        self.glu = nn.GLU(dim=1)
+        self.head = nn.Linear(4 * 12, 3)
+        self.gate: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        if self.gate is None:
+            g = self.glu(h)
+        else:
+            g = h[:, :4] * self.gate[: len(x)]
+        return self.head(torch.relu(g).flatten(1))
+
+
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_1", "lrp_alpha_1_beta_0"])
+def test_gates_signal_holds_a_glu_gate_and_the_default_names_it(method: str) -> None:
+    torch.manual_seed(5)
+    model = _GatedConv().eval()
+    x = torch.randn(3, 2, 12)
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match="GLU.*gates='signal'"):
+        explain(model, x, method, target_class=0)
+    assert_unchanged(model, before)
+    frozen = _GatedConv().eval()
+    frozen.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        frozen.gate = torch.sigmoid(model.conv(x)[:, 4:])
+    torch.testing.assert_close(model(x), frozen(x))
+    ours = explain(model, x, method, target_class=[0, 1, 2], gates="signal")
+    np.testing.assert_allclose(ours, explain(frozen, x, method, target_class=[0, 1, 2]), rtol=1e-5, atol=1e-7)
+    assert_unchanged(model, before)

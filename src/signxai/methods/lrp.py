@@ -68,6 +68,10 @@ ACTIVATIONS = (
     nn.Hardsigmoid,
     nn.LogSigmoid,
     nn.Softsign,
+    nn.Threshold,
+    nn.Softshrink,
+    nn.Hardshrink,
+    nn.Tanhshrink,
 )
 PASSIVE = (
     nn.MaxPool1d,
@@ -95,6 +99,7 @@ PASSIVE = (
     nn.CircularPad1d,
     nn.CircularPad2d,
     nn.Upsample,  # F.interpolate inside, which the graph mode explains by the z-rule
+    nn.GLU,  # F.glu inside: the graph mode holds its gate (gates='signal') or raises
 )
 #: Transposed convolutions (decoders, U-Nets): linear maps like a Conv, with the weight laid out
 #: ``(in, out / groups, *kernel)``.

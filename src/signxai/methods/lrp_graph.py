@@ -8,8 +8,9 @@ torch operation, including those written as Python operators inside ``forward``:
   R_a = a / (a + b) * R, R_b = b / (a + b) * R (for ``a - b``: -b / (a - b) * R; zennit's ``Norm``
   rule on ``Sum``);
 - ``mean`` / ``sum`` over axes of an input-dependent tensor (global average pooling written
-  functionally), functional average pooling and ``F.interpolate`` (also inside ``nn.Upsample``):
-  relevance is redistributed in proportion to the inputs, like ``AvgPool``;
+  functionally), functional average pooling, ``F.interpolate`` (also inside ``nn.Upsample``),
+  ``cumsum`` and ``diff``: relevance is redistributed in proportion to the inputs, like
+  ``AvgPool``;
 - products of one input-dependent tensor and constants (``0.5 * x``, ``x / scale``, ``x @ W``,
   also in place): the z-rule of that linear map, R_x = x * J^T (R / y), so a constant scale
   passes relevance unchanged instead of scaling it (dividing *by* an input-dependent tensor is
@@ -20,8 +21,8 @@ torch operation, including those written as Python operators inside ``forward``:
 - products of two input-dependent tensors: with ``gates='signal'``, an elementwise product of a
   signal and a gate broadcast over it (a squeeze-and-excitation block's ``h * sigmoid(fc(pool(h)))``,
   the gate having fewer elements) holds the gate constant, so all relevance goes to the signal
-  (Arras et al. 2017's "signal-take-all" rule for gates); otherwise (attention, equal-shaped
-  gating) an error names them;
+  (Arras et al. 2017's "signal-take-all" rule for gates), and so does a GLU's ``sigmoid(b)``
+  (``F.glu``, ``nn.GLU``); otherwise (attention, equal-shaped gating) an error names them;
 - softmax other than the bypassed output activation, and functional normalisations
   (``F.layer_norm``, ``F.normalize``, ...): no LRP rule exists, so an error names them;
 - with ``attention='cp'`` (conservative propagation, :mod:`signxai.methods.lrp_attention`): the
@@ -74,6 +75,10 @@ REDUCTIONS = {torch.mean, T.mean, torch.sum, T.sum}
 #: Linear maps without offset, explained by the z-rule (R_x = x * J^T (R / y)): average pooling and
 #: interpolation (linear interpolation mixes neighbours, so the gradient alone would not conserve).
 POOLINGS = {
+    torch.cumsum,  # running sums and differences along an axis: linear maps without offset too
+    T.cumsum,
+    torch.diff,
+    T.diff,
     F.interpolate,
     F.upsample,
     F.avg_pool1d,
@@ -425,6 +430,9 @@ class LRPGraphMode(TorchFunctionMode):
             if len(tracked) > 1 or any(_tracked(v) for v in kwargs.values()):
                 raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
             return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
+        if func is F.glu and _tracked(args[0]):
+            self.handled += 1
+            return self._glu(args, kwargs)
         if self.attention != "error" and func in HELD:
             self.handled += 1
             self.held_inputs += [a for a in (*args, *kwargs.values()) if _tracked(a)]
@@ -515,6 +523,20 @@ class LRPGraphMode(TorchFunctionMode):
                 f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}"
             )
         return func(*args, **kwargs)
+
+    def _glu(self, args: tuple[Any, ...], kwargs: Any) -> torch.Tensor:
+        """``F.glu``: ``a * sigmoid(b)`` of the input's halves, the gate ``sigmoid(b)`` held
+        constant under ``gates='signal'`` (the signal ``a`` receives all the relevance)."""
+        if self.gates != "signal":
+            raise UnsupportedModelError(
+                "LRP: a GLU multiplies one half of its input by a gate computed from the other "
+                "(a * sigmoid(b)); pass gates='signal' to hold the gate constant so that the signal "
+                "receives all the relevance (Arras et al. 2017), or use a gradient-type method"
+            )
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", -1)
+        signal, gate = args[0].chunk(2, dim=dim)
+        held = torch.sigmoid(gate).detach()
+        return _LinearZ.apply(signal, lambda u: u * held)
 
     def _dispatch(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """``func(*args, **kwargs)`` under this mode's rules (for operations written out here)."""
