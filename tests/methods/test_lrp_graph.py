@@ -183,6 +183,24 @@ def test_a_functional_normalisation_is_an_error(normalise: str) -> None:
     assert np.isfinite(explain(model, torch.randn(2, 2, 8), "gradient", target_class=0)).all()
 
 
+STATISTICS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    # statistics pooling (mean and standard deviation over time), as in x-vector-style models
+    "std": lambda h: torch.cat([h.mean(-1), h.std(-1)], dim=1).repeat(1, 4),
+    "norm": lambda h: h / 1.0 + h.norm(dim=-1, keepdim=True),
+    "logsumexp": lambda h: h.logsumexp(-1, keepdim=True).expand_as(h),
+}
+
+
+@pytest.mark.parametrize("statistic", list(STATISTICS))
+def test_a_nonlinear_statistic_of_the_signal_is_an_error(statistic: str) -> None:
+    model = _ConvThen(STATISTICS[statistic]).eval()
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match=f"computes {statistic} of input-dependent values"):
+        explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
+    assert_unchanged(model, before)
+    assert np.isfinite(explain(model, torch.randn(2, 2, 8), "gradient", target_class=0)).all()
+
+
 class _FixedFilterFirst(nn.Module):
     """A fixed derivative filter (a buffer, ``F.conv1d``) before a learned conv net."""
 

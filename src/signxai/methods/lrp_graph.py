@@ -23,8 +23,9 @@ torch operation, including those written as Python operators inside ``forward``:
   the gate having fewer elements) holds the gate constant, so all relevance goes to the signal
   (Arras et al. 2017's "signal-take-all" rule for gates), and so does a GLU's ``sigmoid(b)``
   (``F.glu``, ``nn.GLU``); otherwise (attention, equal-shaped gating) an error names them;
-- softmax other than the bypassed output activation, and functional normalisations
-  (``F.layer_norm``, ``F.normalize``, ...): no LRP rule exists, so an error names them;
+- softmax other than the bypassed output activation, functional normalisations
+  (``F.layer_norm``, ``F.normalize``, ...) and nonlinear statistics (``std``, ``var``, norms,
+  ``prod``, ``logsumexp``): no LRP rule exists, so an error names them;
 - with ``attention='cp'`` (conservative propagation, :mod:`signxai.methods.lrp_attention`): the
   attention of ``nn.MultiheadAttention`` and ``F.scaled_dot_product_attention`` and every other
   softmax inside the network are held constant, and layer/group normalisation holds its
@@ -170,6 +171,24 @@ SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax
 #: Normalisations by statistics of the input itself, written functionally (the modules are caught
 #: as modules without a rule): no LRP rule, and their gradient is no relevance.
 NORMALISATIONS = {F.layer_norm, F.group_norm, F.instance_norm, F.local_response_norm, F.normalize}
+#: Nonlinear statistics of input-dependent values (statistics pooling's standard deviation, norms,
+#: products over an axis): no LRP rule, and their gradient is no relevance.
+STATISTICS = {
+    torch.std,
+    T.std,
+    torch.var,
+    T.var,
+    torch.std_mean,
+    torch.var_mean,
+    torch.norm,
+    T.norm,
+    torch.linalg.norm,
+    torch.linalg.vector_norm,
+    torch.prod,
+    T.prod,
+    torch.logsumexp,
+    T.logsumexp,
+}
 #: Elementwise products, where one factor may be a gate over the other.
 MULTIPLICATIONS = {torch.mul, T.mul, T.__mul__, T.__rmul__, T.__imul__, T.mul_}
 #: How products of two input-dependent tensors are explained.
@@ -196,6 +215,7 @@ WATCHED = (
     | set(ELEMENTWISE_IN_PLACE)
     | SOFTMAX
     | NORMALISATIONS
+    | STATISTICS
 )
 
 
@@ -511,10 +531,16 @@ class LRPGraphMode(TorchFunctionMode):
             return _PassThrough.apply(args[0], output)
         elif func in SOFTMAX:
             self.softmax_calls += 1
+        elif func in STATISTICS and _tracked(args[0]):
+            raise UnsupportedModelError(
+                f"LRP: the model computes {getattr(func, '__name__', func)} of input-dependent values "
+                "(a standard deviation, variance, norm or product, e.g. statistics pooling); LRP has "
+                "no rule for it; use a gradient-type method"
+            )
         elif func in NORMALISATIONS:
             hint = (
-                "; pass attention='cp' to hold the normalisation's standard deviation constant "
-                "(Ali et al. 2022)"
+                "; pass attention='cp' or attention='attnlrp' to hold the normalisation's standard "
+                "deviation constant (Ali et al. 2022)"
                 if func in HELD
                 else ""
             )
