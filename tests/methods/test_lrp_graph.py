@@ -62,6 +62,10 @@ class _Between(nn.Module):
             g /= 4.0
         elif self.operation == "matmul":
             g = g @ self.mix
+        elif self.operation == "mm":
+            g = torch.mm(g.reshape(-1, 8), self.mix).view_as(g)
+        elif self.operation == "tensordot":
+            g = torch.tensordot(g, self.mix, dims=([2], [0]))
         elif self.operation == "einsum":
             g = torch.einsum("bct,ts->bcs", g, self.mix)
         elif self.operation == "einsum_list":  # operands as a list: the same product
@@ -98,6 +102,8 @@ OPERATIONS = [
     "mul_",
     "div_",
     "matmul",
+    "mm",
+    "tensordot",
     "einsum",
     "einsum_list",
     "cumsum",
