@@ -50,6 +50,12 @@ class _Between(nn.Module):
             g.sub_(h)
         elif self.operation == "iadd":
             g += h
+        elif self.operation == "negate":  # -g: relevance passes unchanged, as through g * -1
+            g = -g
+        elif self.operation == "from_constant":  # 0.5 - g: the same, the constant absorbs nothing
+            g = 0.5 - g
+        elif self.operation == "rsub":  # torch.rsub(g, h) = h - g
+            g = torch.rsub(g, h)
         elif self.operation == "scalar":
             g = 0.5 * g
         elif self.operation == "divide":
@@ -96,6 +102,9 @@ OPERATIONS = [
     "add_",
     "sub_",
     "iadd",
+    "negate",
+    "from_constant",
+    "rsub",
     "scalar",
     "divide",
     "buffer",

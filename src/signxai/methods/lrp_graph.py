@@ -60,6 +60,8 @@ T = torch.Tensor
 
 ADDITIONS = {torch.add, T.add, T.__add__, T.__radd__, T.__iadd__, T.add_}
 SUBTRACTIONS = {torch.sub, torch.subtract, T.sub, T.__sub__, T.__isub__, T.sub_}
+#: ``c - x`` written with ``x`` first (``1.0 - x`` calls ``x.__rsub__(1.0)``).
+REVERSED_SUBTRACTIONS = {T.__rsub__, torch.rsub}
 #: In-place forms, and the out-of-place operation each one computes.
 IN_PLACE: dict[Any, Any] = {
     T.__iadd__: torch.add,
@@ -76,6 +78,11 @@ REDUCTIONS = {torch.mean, T.mean, torch.sum, T.sum}
 #: Linear maps without offset, explained by the z-rule (R_x = x * J^T (R / y)): average pooling and
 #: interpolation (linear interpolation mixes neighbours, so the gradient alone would not conserve).
 POOLINGS = {
+    torch.neg,  # -x: relevance passes unchanged, as through x * -1 (the gradient would flip its sign)
+    T.neg,
+    T.__neg__,
+    torch.negative,
+    T.negative,
     torch.cumsum,  # running sums and differences along an axis: linear maps without offset too
     T.cumsum,
     torch.diff,
@@ -215,6 +222,7 @@ FUNCTIONAL_LAYERS = {
 WATCHED = (
     ADDITIONS
     | SUBTRACTIONS
+    | REVERSED_SUBTRACTIONS
     | REDUCTIONS
     | POOLINGS
     | PRODUCTS
@@ -472,12 +480,8 @@ class LRPGraphMode(TorchFunctionMode):
         self.handled += func in WATCHED
         if kwargs.get("out") is not None:
             return func(*args, **kwargs)
-        if func in ADDITIONS or func in SUBTRACTIONS:
-            if len(args) >= 2 and len(tracked) == 2:
-                scale = kwargs.get("alpha", 1) * (-1 if func in SUBTRACTIONS else 1)
-                if func in IN_PLACE:
-                    return _written_into(args[0], lambda a: _ProportionalSum.apply(a, args[1], scale))
-                return _ProportionalSum.apply(args[0], args[1], scale)
+        if func in ADDITIONS or func in SUBTRACTIONS or func in REVERSED_SUBTRACTIONS:
+            return self._sum(func, args, kwargs, tracked)
         elif func in REDUCTIONS and _tracked(args[0]):
             if len(args) > 1 or "dim" in kwargs:
                 return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
@@ -556,6 +560,31 @@ class LRPGraphMode(TorchFunctionMode):
                 f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}"
             )
         return func(*args, **kwargs)
+
+    def _sum(self, func: Any, args: tuple[Any, ...], kwargs: Any, tracked: list[torch.Tensor]) -> Any:
+        """``a + b`` / ``a - b`` of two input-dependent tensors: relevance split in proportion.
+
+        With a constant ``c``, ``x + c`` and ``x - c`` pass the relevance to ``x`` unchanged (as
+        the gradient does) and so does ``c - x``, whose gradient would flip its sign.
+        """
+        reversed_ = func in REVERSED_SUBTRACTIONS
+        if len(args) >= 2 and len(tracked) == 2:
+            scale = kwargs.get("alpha", 1) * (1 if func in ADDITIONS else -1)
+            first, second = (args[1], args[0]) if reversed_ else (args[0], args[1])
+            if func in IN_PLACE:
+                return _written_into(args[0], lambda a: _ProportionalSum.apply(a, args[1], scale))
+            return _ProportionalSum.apply(first, second, scale)
+        subtrahend = _tracked(args[0]) if reversed_ else func in SUBTRACTIONS and not _tracked(args[0])
+        if not subtrahend:
+            return func(*args, **kwargs)
+        if func in IN_PLACE:
+            raise UnsupportedModelError(
+                "LRP: the model subtracts an input-dependent tensor in place from a constant one; "
+                "write it out of place (c = c - x)"
+            )
+        with torch.no_grad():
+            output = func(*args, **kwargs)
+        return _PassThrough.apply(tracked[0], output)
 
     def _glu(self, args: tuple[Any, ...], kwargs: Any) -> torch.Tensor:
         """``F.glu``: ``a * sigmoid(b)`` of the input's halves, the gate ``sigmoid(b)`` held
