@@ -88,6 +88,8 @@ class _Between(nn.Module):
             g = g**2
         elif self.operation == "abs":
             g = torch.abs(g)
+        elif self.operation == "sin":
+            g = torch.sin(g)
         elif self.operation == "exp":
             g = g.exp() - 1.0
         elif self.operation == "clamp_":
@@ -122,6 +124,7 @@ OPERATIONS = [
     "square",
     "abs",
     "exp",
+    "sin",
     "clamp_",
 ]
 
@@ -163,8 +166,13 @@ class _ConvThen(nn.Module):
         return self.fc(self.middle(torch.relu(self.conv(x))).flatten(1))
 
 
-def test_dividing_by_an_input_dependent_tensor_is_an_error() -> None:
-    model = _ConvThen(lambda h: 1.0 / (h + 1.0)).eval()
+@pytest.mark.parametrize(
+    "divide", [lambda h: 1.0 / (h + 1.0), lambda h: torch.reciprocal(h + 2.0), lambda h: (h**2 + 1.0).rsqrt()]
+)
+def test_dividing_by_an_input_dependent_tensor_is_an_error(
+    divide: Callable[[torch.Tensor], torch.Tensor],
+) -> None:
+    model = _ConvThen(divide).eval()
     before = snapshot(model)
     with pytest.raises(UnsupportedModelError, match="divides by an input-dependent tensor"):
         explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)

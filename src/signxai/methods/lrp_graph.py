@@ -16,8 +16,8 @@ torch operation, including those written as Python operators inside ``forward``:
   passes relevance unchanged instead of scaling it (dividing *by* an input-dependent tensor is
   not linear and raises an error);
 - element-wise activations called as functions (``torch.sigmoid``, ``F.gelu``, ..., also
-  ``abs``, ``pow``, ``exp``, ``log``, ``sqrt``, ``clamp`` and their in-place forms): relevance
-  passes through, like zennit's ``Pass`` rule on activation modules;
+  ``abs``, ``pow``, ``exp``, ``log``, ``sqrt``, ``clamp``, ``sin``, ``erf``, ... and in-place
+  forms): relevance passes through, like zennit's ``Pass`` rule on activation modules;
 - products of two input-dependent tensors: with ``gates='signal'``, an elementwise product of a
   signal and a gate broadcast over it (a squeeze-and-excitation block's ``h * sigmoid(fc(pool(h)))``,
   the gate having fewer elements) holds the gate constant, so all relevance goes to the signal
@@ -167,7 +167,21 @@ ELEMENTWISE = {
     T.clamp,
     torch.clip,
     T.clip,
+    torch.sin,
+    T.sin,
+    torch.cos,
+    T.cos,
+    torch.atan,
+    T.atan,
+    torch.erf,
+    T.erf,
+    torch.log1p,
+    T.log1p,
+    torch.expm1,
+    T.expm1,
 }
+#: 1 / x and 1 / sqrt(x) of an input-dependent x: divisions by it (no rule).
+RECIPROCALS = {torch.reciprocal, T.reciprocal, torch.rsqrt, T.rsqrt}
 #: In-place elementwise methods, and the out-of-place function each one computes.
 ELEMENTWISE_IN_PLACE: dict[Any, Any] = {
     T.abs_: torch.abs,
@@ -231,6 +245,7 @@ WATCHED = (
     | SOFTMAX
     | NORMALISATIONS
     | STATISTICS
+    | RECIPROCALS
 )
 
 
@@ -542,6 +557,11 @@ class LRPGraphMode(TorchFunctionMode):
             return _PassThrough.apply(args[0], output)
         elif func in SOFTMAX:
             self.softmax_calls += 1
+        elif func in RECIPROCALS and _tracked(args[0]):
+            raise UnsupportedModelError(
+                f"LRP: the model divides by an input-dependent tensor ({getattr(func, '__name__', func)}: "
+                "1 / x is not linear in x); LRP has no rule for it"
+            )
         elif func in STATISTICS and _tracked(args[0]):
             raise UnsupportedModelError(
                 f"LRP: the model computes {getattr(func, '__name__', func)} of input-dependent values "
