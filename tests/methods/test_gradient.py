@@ -13,6 +13,7 @@ from captum.attr import (
     LayerGradCam,
     Saliency,
 )
+from torch import nn
 
 from models import ARCHITECTURES, CAM_LAYERS, build, captum_targets, logit_model, rel_error
 from signxai import MethodParameterError, explain
@@ -133,7 +134,7 @@ def test_smoothgrad_is_the_mean_of_captum_saliency_on_the_same_noise() -> None:
         batch_size=10_000,
     )
     generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn((samples, *x.shape), generator=generator)
+    noise = [torch.randn(x.shape, generator=generator) for _ in range(samples)]  # one draw per sample
     spread = x.amax(dim=(1, 2), keepdim=True) - x.amin(dim=(1, 2), keepdim=True)
     saliency = Saliency(model.eval())
     grads = torch.stack([saliency.attribute(x + n * level * spread, target=target, abs=False) for n in noise])
@@ -150,6 +151,16 @@ def test_smoothgrad_chunking_does_not_change_the_result_and_seed_reproduces() ->
     vone = explain(model, x, "vargrad_samples_12", seed=3, batch_size=1000)
     np.testing.assert_allclose(vchunk, vone, rtol=1e-4, atol=1e-12)
     assert not np.array_equal(one_pass, explain(model, x, "smoothgrad_samples_12", seed=4))
+    # an input whose size is no multiple of 16: torch's CPU sampler draws such a tensor in another
+    # order than two smaller ones, so a single draw per chunk made the map depend on batch_size
+    odd = torch.randn(3, 1, 101)
+    beat = nn.Sequential(nn.Conv1d(1, 4, 5), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 97, 2)).eval()
+    np.testing.assert_allclose(
+        explain(beat, odd, "smoothgrad_samples_12", target_class=0, seed=3, batch_size=5),
+        explain(beat, odd, "smoothgrad_samples_12", target_class=0, seed=3, batch_size=1000),
+        rtol=1e-5,
+        atol=1e-9,
+    )
 
 
 def test_integrated_gradients_completeness_error_shrinks_with_steps() -> None:

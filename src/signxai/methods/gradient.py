@@ -126,11 +126,11 @@ def _noisy_gradient_moments(
     m2 = torch.zeros_like(x)
     count = 0
     for chunk in _chunks(params["samples"], x.shape[0], params["batch_size"]):
-        shape = (len(chunk), *x.shape)
         if generator is None:
-            noise = torch.randn(shape, device=x.device, dtype=x.dtype)
-        else:
-            noise = torch.randn(shape, generator=generator, dtype=x.dtype).to(x.device)
+            noise = torch.randn((len(chunk), *x.shape), device=x.device, dtype=x.dtype)
+        else:  # one draw per noise sample: the same stream however the samples are chunked
+            draws = [torch.randn(x.shape, generator=generator, dtype=x.dtype) for _ in chunk]
+            noise = torch.stack(draws).to(x.device)
         inputs = list(x.unsqueeze(0) + noise * std.unsqueeze(0))
         grads = _stacked_gradient(view, inputs, weights)
         # Chan et al.'s parallel update of mean and sum of squared deviations.
