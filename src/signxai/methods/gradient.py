@@ -1,4 +1,4 @@
-"""Gradient family: gradient, integrated_gradients, smoothgrad, vargrad.
+"""Gradient family: gradient, integrated_gradients, smoothgrad, vargrad, gradient_shap.
 
 Each function takes the whole batch at once and runs on the model's device. Methods with many
 passes (IG steps, SmoothGrad samples) run them in chunks of at most ``batch_size`` rows, so that
@@ -104,6 +104,14 @@ def integrated_gradients(
     return attribution, delta
 
 
+def _normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """N(0, 1) noise of ``x``'s shape on its device: from the seeded CPU ``generator`` (one draw per
+    call, so the stream does not depend on how draws are chunked), or the device's own."""
+    if generator is None:
+        return torch.randn_like(x)
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
 def _noisy_gradient_moments(
     view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any], variance: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -126,11 +134,7 @@ def _noisy_gradient_moments(
     m2 = torch.zeros_like(x)
     count = 0
     for chunk in _chunks(params["samples"], x.shape[0], params["batch_size"]):
-        if generator is None:
-            noise = torch.randn((len(chunk), *x.shape), device=x.device, dtype=x.dtype)
-        else:  # one draw per noise sample: the same stream however the samples are chunked
-            draws = [torch.randn(x.shape, generator=generator, dtype=x.dtype) for _ in chunk]
-            noise = torch.stack(draws).to(x.device)
+        noise = torch.stack([_normal_like(x, generator) for _ in chunk])
         inputs = list(x.unsqueeze(0) + noise * std.unsqueeze(0))
         grads = _stacked_gradient(view, inputs, weights)
         # Chan et al.'s parallel update of mean and sum of squared deviations.
@@ -155,6 +159,47 @@ def vargrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, 
     moments = _noisy_gradient_moments(view, x, target, params, variance=True)[1]
     assert moments is not None
     return moments
+
+
+def _reference_inputs(value: Any, x: torch.Tensor) -> torch.Tensor:
+    """Gradient SHAP's baselines as ``(K, *x.shape[1:])``: one (the default 0, a scalar, or an
+    array of one sample's shape) or ``K`` of them."""
+    if value is None or np.ndim(value) == 0 or tuple(np.shape(value)) == tuple(x.shape[1:]):
+        return _baseline(value, x[:1])
+    base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
+    if base.ndim != x.ndim or tuple(base.shape[1:]) != tuple(x.shape[1:]):
+        raise MethodParameterError(
+            f"baselines must be a scalar, one sample of shape {tuple(x.shape[1:])} or K samples of "
+            f"shape (K, {', '.join(map(str, x.shape[1:]))}), got shape {tuple(base.shape)}"
+        )
+    return base.to(device=x.device, dtype=x.dtype)
+
+
+def gradient_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """Mean over n draws of (x' - b) * dz/dx at b + a (x' - b): b one of the baselines, a ~ U(0, 1),
+    x' = x + N(0, noise_std^2) (captum's GradientShap; expected gradients, Erion et al. 2021)."""
+    references = _reference_inputs(params["baselines"], x)
+    with torch.no_grad():
+        logits = view.forward(x)
+    weights = view.target_weights(target, logits)
+    samples, rows = params["samples"], x.shape[0]
+    generator = None
+    if params["seed"] is not None:  # drawn on the CPU: a seed gives the same draws on every device
+        generator = torch.Generator().manual_seed(int(params["seed"]))
+    # which baseline and where on the path, for every draw and sample; the noise chunk by chunk
+    choice = torch.randint(len(references), (samples, rows), generator=generator).to(x.device)
+    alphas = torch.rand((samples, rows), generator=generator, dtype=x.dtype).to(x.device)
+    shape = (rows,) + (1,) * (x.ndim - 1)
+    total = torch.zeros_like(x)
+    for chunk in _chunks(samples, rows, params["batch_size"]):
+        std = params["noise_std"]
+        noisy = [x + std * _normal_like(x, generator) if std else x for _ in chunk]
+        bases = [references[choice[k]] for k in chunk]
+        points = [b + alphas[k].view(shape) * (v - b) for k, b, v in zip(chunk, bases, noisy, strict=True)]
+        grads = _stacked_gradient(view, points, weights)
+        for i, (b, v) in enumerate(zip(bases, noisy, strict=True)):
+            total.add_((v - b) * grads[i])
+    return total / samples
 
 
 def _one_noise(params: dict[str, Any], method_name: str) -> dict[str, Any]:
@@ -203,6 +248,38 @@ register(
         summary="(x - x0) * mean_k dz/dx at x0 + a_k (x - x0), Gauss-Legendre nodes a_k (like captum)",
         examples=("integrated_gradients", "integrated_gradients_steps_16"),
         write=lambda params: f"integrated_gradients_steps_{params['steps']}",
+    )
+)
+
+register(
+    Family(
+        name="gradient_shap",
+        pattern=rf"gradient_shap(?:_samples_(?P<samples>{INTEGER}))?",
+        compute=gradient_shap,
+        params=(
+            Param("samples", int, 50, "number of draws n per sample", in_name=True, check=at_least(1)),
+            Param(
+                "baselines",
+                object,
+                None,
+                "reference inputs: K samples (K, ...), one sample, or a scalar (default 0)",
+            ),
+            Param(
+                "noise_std",
+                float,
+                0.0,
+                "std of Gaussian noise added to x (captum's stdevs)",
+                check=at_least(0.0),
+            ),
+            Param("seed", int, None, "seed of the draws (made on the CPU: the same maps on every device)"),
+            BATCH_SIZE,
+        ),
+        kind="shap",
+        form="gradient_shap[_samples_<n>]",
+        summary="mean over n draws of (x' - b) * dz/dx at b + a (x' - b), b a baseline, a ~ U(0, 1), "
+        "x' = x + noise (captum's GradientShap)",
+        examples=("gradient_shap", "gradient_shap_samples_200"),
+        write=lambda params: f"gradient_shap_samples_{params['samples']}",
     )
 )
 
