@@ -105,11 +105,12 @@ def integrated_gradients(
 
 
 def _normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """N(0, 1) noise of ``x``'s shape on its device: from the seeded CPU ``generator`` (one draw per
-    call, so the stream does not depend on how draws are chunked), or the device's own."""
+    """N(0, 1) noise of ``x``'s shape on its device: from the seeded CPU ``generator`` (one float32
+    draw per call, so the stream depends neither on how draws are chunked nor on the model's
+    dtype), or the device's own."""
     if generator is None:
         return torch.randn_like(x)
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    return torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
 
 
 def _noisy_gradient_moments(
@@ -188,7 +189,7 @@ def gradient_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping
         generator = torch.Generator().manual_seed(int(params["seed"]))
     # which baseline and where on the path, for every draw and sample; the noise chunk by chunk
     choice = torch.randint(len(references), (samples, rows), generator=generator).to(x.device)
-    alphas = torch.rand((samples, rows), generator=generator, dtype=x.dtype).to(x.device)
+    alphas = torch.rand((samples, rows), generator=generator).to(device=x.device, dtype=x.dtype)
     shape = (rows,) + (1,) * (x.ndim - 1)
     total = torch.zeros_like(x)
     for chunk in _chunks(samples, rows, params["batch_size"]):
