@@ -72,8 +72,9 @@ def infill_windows(
         return x.masked_fill(mask[:, None, :], 0.0)
     if how == "noise":
         std = x.std(dim=2, keepdim=True)
-        # drawn on the CPU (the same noise on every device), then moved to x's device
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) * std
+        # drawn on the CPU in float32 (the same noise on every device and for every dtype), then
+        # moved to x's device and dtype
+        noise = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype) * std
         return torch.where(mask[:, None, :], noise, x)
     result = x.clone()
     length = x.shape[2]
