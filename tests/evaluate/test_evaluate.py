@@ -83,8 +83,10 @@ def test_infills() -> None:
     first = infill_windows(x, mask, "noise", 4, torch.Generator().manual_seed(0))
     second = infill_windows(x, mask, "noise", 4, torch.Generator().manual_seed(0))
     assert torch.equal(first, second) and torch.equal(first[0, 0, :4], x[0, 0, :4])
-    wide = infill_windows(x.double(), mask, "noise", 4, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(wide.float(), first)  # the same noise for a float64 signal
+    long, blank = torch.randn(2, 3, 64), torch.ones(2, 64, dtype=torch.bool)
+    narrow = infill_windows(long, blank, "noise", 4, torch.Generator().manual_seed(0))
+    wide = infill_windows(long.double(), blank, "noise", 4, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(wide.float(), narrow)  # the same noise for a float64 signal
 
 
 def test_probability_score_of_a_single_output_binary_model() -> None:
