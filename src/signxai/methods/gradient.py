@@ -48,7 +48,8 @@ def gradient(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
     return grad
 
 
-def _chunks(total: int, rows_per_item: int, batch_size: int) -> Iterator[range]:
+def chunks(total: int, rows_per_item: int, batch_size: int) -> Iterator[range]:
+    """Ranges of ``total`` items, each of ``rows_per_item`` rows, at most ``batch_size`` rows a chunk."""
     step = max(1, batch_size // rows_per_item)
     for start in range(0, total, step):
         yield range(start, min(total, start + step))
@@ -61,7 +62,8 @@ def _stacked_gradient(view: ModelView, inputs: list[torch.Tensor], weights: torc
     return grad.reshape(len(inputs), *inputs[0].shape)
 
 
-def _baseline(value: Any, x: torch.Tensor) -> torch.Tensor:
+def baseline_like(value: Any, x: torch.Tensor) -> torch.Tensor:
+    """``value`` (None = 0, a scalar, one sample or an array like ``x``) broadcast to ``x``."""
     if value is None:
         return torch.zeros_like(x)
     base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
@@ -80,7 +82,7 @@ def integrated_gradients(
     view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """(x - x0) * sum_k w_k dz/dx(x0 + a_k (x - x0)) with Gauss-Legendre nodes a_k, weights w_k."""
-    baseline = _baseline(params["baseline"], x)
+    baseline = baseline_like(params["baseline"], x)
     with torch.no_grad():
         logits = view.forward(x)
     weights = view.target_weights(target, logits)
@@ -89,7 +91,7 @@ def integrated_gradients(
     node_weights = 0.5 * node_weights
     difference = x - baseline
     total = torch.zeros_like(x)
-    for chunk in _chunks(len(alphas), x.shape[0], params["batch_size"]):
+    for chunk in chunks(len(alphas), x.shape[0], params["batch_size"]):
         inputs = [baseline + float(alphas[k]) * difference for k in chunk]
         grads = _stacked_gradient(view, inputs, weights)
         for i, k in enumerate(chunk):
@@ -134,7 +136,7 @@ def _noisy_gradient_moments(
     mean = torch.zeros_like(x)
     m2 = torch.zeros_like(x)
     count = 0
-    for chunk in _chunks(params["samples"], x.shape[0], params["batch_size"]):
+    for chunk in chunks(params["samples"], x.shape[0], params["batch_size"]):
         noise = torch.stack([_normal_like(x, generator) for _ in chunk])
         inputs = list(x.unsqueeze(0) + noise * std.unsqueeze(0))
         grads = _stacked_gradient(view, inputs, weights)
@@ -166,7 +168,7 @@ def _reference_inputs(value: Any, x: torch.Tensor) -> torch.Tensor:
     """Gradient SHAP's baselines as ``(K, *x.shape[1:])``: one (the default 0, a scalar, or an
     array of one sample's shape) or ``K`` of them."""
     if value is None or np.ndim(value) == 0 or tuple(np.shape(value)) == tuple(x.shape[1:]):
-        return _baseline(value, x[:1])
+        return baseline_like(value, x[:1])
     base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
     if base.ndim != x.ndim or tuple(base.shape[1:]) != tuple(x.shape[1:]):
         raise MethodParameterError(
@@ -192,8 +194,8 @@ def gradient_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping
     alphas = torch.rand((samples, rows), generator=generator).to(device=x.device, dtype=x.dtype)
     shape = (rows,) + (1,) * (x.ndim - 1)
     total = torch.zeros_like(x)
-    for chunk in _chunks(samples, rows, params["batch_size"]):
-        std = params["noise_std"]
+    std = params["noise_std"]
+    for chunk in chunks(samples, rows, params["batch_size"]):
         noisy = [x + std * _normal_like(x, generator) if std else x for _ in chunk]
         bases = [references[choice[k]] for k in chunk]
         points = [b + alphas[k].view(shape) * (v - b) for k, b, v in zip(chunk, bases, noisy, strict=True)]

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from signxai.errors import MethodParameterError
-from signxai.methods.gradient import BATCH_SIZE, _baseline
+from signxai.methods.gradient import BATCH_SIZE, baseline_like, chunks
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
 from signxai.model import ModelView
 
@@ -49,7 +49,7 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
         )
     window = params["window"]
     stride = params["stride"] if params["stride"] is not None else max(1, window // 2)
-    baseline = _baseline(params["baseline"], x)
+    baseline = baseline_like(params["baseline"], x)
     regions = _regions(x, window, stride, params["per_channel"])
     with torch.no_grad():
         logits = view.forward(x)
@@ -57,9 +57,8 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
         explained = (logits * weights).sum(dim=1)
         total = torch.zeros_like(x)
         count = torch.zeros_like(x[:1])  # windows covering each sample (the same for every row)
-        step = max(1, params["batch_size"] // x.shape[0])
-        for first in range(0, len(regions), step):
-            chunk = regions[first : first + step]
+        for part in chunks(len(regions), x.shape[0], params["batch_size"]):
+            chunk = regions[part.start : part.stop]
             copies = x.unsqueeze(0).repeat(len(chunk), *([1] * x.ndim))  # (k, B, ...)
             for copy, region in zip(copies, chunk, strict=True):
                 copy[region] = baseline[region]
