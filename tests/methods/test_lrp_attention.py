@@ -486,6 +486,45 @@ def test_written_out_attention_gives_the_map_of_torchs_transformer(negligible_st
     assert rel_error(written, explain(torchs, x, "lrp_z", target_class=target, attention="cp")) < 1e-7
 
 
+class _ViT(nn.Module):
+    """A ViT-style ECG transformer: conv patches, a learned class token and positional embedding
+    (parameters of the model itself, or given as further inputs), the class token's output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv1d(2, 16, 8, stride=8)
+        self.cls = nn.Parameter(torch.randn(1, 1, 16))
+        self.pos = nn.Parameter(0.1 * torch.randn(1, 9, 16))
+        layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(16, 3)
+
+    def forward(
+        self, x: torch.Tensor, cls: torch.Tensor | None = None, pos: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        cls = self.cls if cls is None else cls
+        pos = self.pos if pos is None else pos
+        tokens = torch.cat([cls.expand(len(x), -1, -1), self.embed(x).transpose(1, 2)], dim=1) + pos
+        return self.head(self.encoder(tokens)[:, 0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_1"])
+def test_a_class_token_and_positional_embedding_of_the_model_are_constants(mode: str, method: str) -> None:
+    """Parameters of the model's own module (not a Linear/Conv) used as tokens and embeddings
+    were refused; they are explained as the same tensors given as further inputs."""
+    torch.manual_seed(14)
+    model = _ViT().eval()
+    x = torch.randn(3, 2, 64)
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=[0, 1, 2], attention=mode)
+    assert_unchanged(model, before)
+    given = {"cls": model.cls.detach().expand(3, -1, -1), "pos": model.pos.detach().expand(3, -1, -1)}
+    reference = explain(model, x, method, target_class=[0, 1, 2], attention=mode, forward_kwargs=given)
+    np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-8)
+    assert np.abs(ours).sum() > 0
+
+
 class _ExplicitAttention(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -389,3 +389,42 @@ def test_gates_signal_holds_a_glu_gate_and_the_default_names_it(method: str) -> 
     ours = explain(model, x, method, target_class=[0, 1, 2], gates="signal")
     np.testing.assert_allclose(ours, explain(frozen, x, method, target_class=[0, 1, 2]), rtol=1e-5, atol=1e-7)
     assert_unchanged(model, before)
+
+
+class _HandWritten(nn.Module):
+    """A conv, then a parameter of the module itself used as a per-channel scale (``'scale'``) or
+    as the weights of a layer written by hand, directly or through computations."""
+
+    def __init__(self, use: str) -> None:
+        super().__init__()
+        self.use = use
+        self.conv = nn.Conv1d(2, 4, 3, padding=1)
+        self.scale = nn.Parameter(torch.rand(1, 4, 1) + 0.5)
+        self.weights = nn.Parameter(torch.randn(4 * 8, 3))
+        self.head = nn.Linear(4 * 8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x))
+        if self.use == "scale":
+            return self.head((h * self.scale).flatten(1))
+        if self.use == "direct":
+            return h.flatten(1) @ self.weights
+        return h.flatten(1) @ (2.0 * self.weights.t()).t()
+
+
+def test_a_parameter_as_a_scale_is_a_constant_but_as_the_weights_of_a_layer_is_an_error() -> None:
+    torch.manual_seed(6)
+    x = torch.randn(2, 2, 8)
+    scaled = _HandWritten("scale").eval()
+    relevance = explain(scaled, x, "lrp_epsilon_0_1", target_class=1)
+    frozen = _HandWritten("scale").eval()
+    frozen.load_state_dict(scaled.state_dict())
+    del frozen.scale
+    frozen.register_buffer("scale", scaled.scale.detach().clone())  # the same scale as a constant
+    np.testing.assert_allclose(relevance, explain(frozen, x, "lrp_epsilon_0_1", target_class=1), rtol=1e-6)
+    for use in ("direct", "derived"):
+        model = _HandWritten(use).eval()
+        before = snapshot(model)
+        with pytest.raises(UnsupportedModelError, match="weights of a layer written by hand"):
+            explain(model, x, "lrp_alpha_1_beta_0", target_class=1)
+        assert_unchanged(model, before)

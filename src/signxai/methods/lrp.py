@@ -312,9 +312,19 @@ HELD_MODULES = (nn.MultiheadAttention, nn.LayerNorm, nn.GroupNorm)
 
 
 def _unsupported(
-    model: nn.Module, bypassed: nn.Module | None, called: set[int], attention: str = "error"
+    model: nn.Module,
+    bypassed: nn.Module | None,
+    called: set[int],
+    attention: str = "error",
+    weights_used: set[int] | frozenset[int] = frozenset(),
 ) -> list[str]:
-    """Modules without an LRP rule; ``called``: the ids of the leaf modules the probe ran."""
+    """Modules without an LRP rule; ``called``: the ids of the leaf modules the probe ran.
+
+    A module of the user's with parameters of its own (a learned class token, a positional
+    embedding, a scale) is explained through the operations its ``forward`` runs, unless it uses
+    a parameter as the weights of a product (``weights_used``): a layer written by hand, whose
+    rule LRP cannot choose.
+    """
     held = HELD_MODULES if attention != "error" else ()
     found = []
     for name, module in model.named_modules():
@@ -336,12 +346,14 @@ def _unsupported(
                 *held,
             ),
         ) and (attention != "error" or not isinstance(module, nn.MultiheadAttention))
-        own_parameters = bool(module._parameters) and any(p is not None for p in module._parameters.values())
-        # a parameter-free module of the user's (e.g. a TCN's Chomp1d slicing its input) is
+        own = [p for p in module._parameters.values() if p is not None]
+        # a module of the user's (e.g. a TCN's Chomp1d slicing its input, a ViT's class token) is
         # explained through the operations its forward runs, as the same code in a parent would be
         users = not type(module).__module__.startswith("torch.")
-        if (is_leaf or own_parameters) and not supported and (own_parameters or not users):
-            found.append(f"'{name or '<root>'}' ({type(module).__name__})")
+        weights = any(id(p) in weights_used for p in own)
+        if (is_leaf or own) and not supported and (not users or weights):
+            why = ", its own parameters used as the weights of a layer written by hand" if weights else ""
+            found.append(f"'{name or '<root>'}' ({type(module).__name__}{why})")
     return found
 
 
@@ -437,7 +449,7 @@ def probe_structure(
             if not any(True for _ in module.children()):
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
-        with LRPGraphMode(WEIGHTED, gates, attention) as graph:
+        with LRPGraphMode(WEIGHTED, gates, attention, watch_parameters=True) as graph:
             logits = view.forward(probe)
     finally:
         for handle in handles:
@@ -445,7 +457,7 @@ def probe_structure(
     uses = _uses(logits.grad_fn)
     below_held = _downstream([t.grad_fn for t in graph.held_inputs], weighted_outputs)
     held_first = any(not below_held.get(t.grad_fn, False) for t in graph.held_inputs)
-    unsupported = _unsupported(model, view.bypassed, set(map(id, order)), attention)
+    unsupported = _unsupported(model, view.bypassed, set(map(id, order)), attention, graph.weights_used)
     if unsupported:
         held = [name for name, m in model.named_modules() if isinstance(m, HELD_MODULES)]
         hint = (
@@ -458,7 +470,8 @@ def probe_structure(
             "LRP has no rule for these modules: "
             + ", ".join(unsupported)
             + " (supported: Linear, Conv, BatchNorm after Conv/Linear, activations, pooling, "
-            f"dropout, flatten, padding, parameter-free modules of your own){hint}"
+            f"dropout, flatten, padding, modules of your own whose parameters are no layer weights: "
+            f"tokens, embeddings, scales; write a layer by hand as nn.Linear/nn.Conv){hint}"
         )
     weighted = [m for m in order if isinstance(m, WEIGHTED)]
     if not weighted:

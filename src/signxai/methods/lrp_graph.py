@@ -424,8 +424,15 @@ class LRPGraphMode(TorchFunctionMode):
         layers: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d),
         gates: str = "error",
         attention: str = "error",
+        watch_parameters: bool = False,
     ) -> None:
         super().__init__()
+        #: Parameters (ids) used as the constant factor of a matrix product or functional layer
+        #: outside a Linear/Conv module, directly or through computations: the weights of a layer
+        #: written by hand (recorded when ``watch_parameters``, as the structure probe does).
+        self.weights_used: set[int] = set()
+        self._watch = watch_parameters
+        self._derived: dict[int, tuple[torch.Tensor, frozenset[int]]] = {}
         self.gates = gates
         self.attention = attention
         #: The input-dependent tensors that held attention/normalisation operations read.
@@ -474,9 +481,14 @@ class LRPGraphMode(TorchFunctionMode):
             args = (args[0], *args[1])  # einsum(equation, [a, b]) as einsum(equation, a, b)
         tracked = [a for a in args if _tracked(a)]
         if not tracked:
-            return func(*args, **kwargs)
+            out = func(*args, **kwargs)
+            if self._watch:
+                self._derive(out, args, kwargs)
+            return out
         if func in FUNCTIONAL_LAYERS and not self._inside and _tracked(args[0]):
             self.handled += 1
+            if self._watch and len(args) > 1:
+                self.weights_used |= self._parameters_in(args[1])
             if len(tracked) > 1 or any(_tracked(v) for v in kwargs.values()):
                 raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
             return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
@@ -537,6 +549,9 @@ class LRPGraphMode(TorchFunctionMode):
                     f"LRP: the model multiplies a constant tensor in place by an input-dependent one "
                     f"({getattr(func, '__name__', func)}); write it out of place (c = c * x)"
                 )
+            if self._watch and func not in MULTIPLICATIONS and func not in DIVISIONS:
+                for factor in args:  # a matrix of weights, not a scale
+                    self.weights_used |= self._parameters_in(factor)
             if func in IN_PLACE:
                 product = _with(IN_PLACE[func], args, 0, kwargs)
                 return _written_into(args[0], lambda a: _LinearZ.apply(a, product))
@@ -619,6 +634,25 @@ class LRPGraphMode(TorchFunctionMode):
         signal, gate = args[0].chunk(2, dim=dim)
         held = torch.sigmoid(gate).detach()
         return _LinearZ.apply(signal, lambda u: u * held)
+
+    def _parameters_in(self, value: Any) -> frozenset[int]:
+        """The parameters (ids) a constant tensor is, views or was computed from."""
+        if not isinstance(value, torch.Tensor):
+            return frozenset()
+        for candidate in (value, value._base):
+            if isinstance(candidate, nn.Parameter):
+                return frozenset({id(candidate)})
+            entry = self._derived.get(id(candidate)) if candidate is not None else None
+            if entry is not None and entry[0] is candidate:
+                return entry[1]
+        return frozenset()
+
+    def _derive(self, out: Any, args: tuple[Any, ...], kwargs: Any) -> None:
+        """Remember the parameters a constant result was computed from (kept alive while probing)."""
+        flat = [v for a in (*args, *kwargs.values()) for v in (a if isinstance(a, (list, tuple)) else (a,))]
+        sources = frozenset().union(*(self._parameters_in(v) for v in flat))
+        if sources and isinstance(out, torch.Tensor):
+            self._derived[id(out)] = (out, sources)
 
     def _dispatch(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         """``func(*args, **kwargs)`` under this mode's rules (for operations written out here)."""
