@@ -1155,3 +1155,30 @@ def test_modules_the_forward_pass_does_not_use_need_no_rule() -> None:
         np.testing.assert_allclose(
             explain(model, x, method, target_class=1), explain(plain, x, method, target_class=1), rtol=1e-6
         )
+
+
+def test_a_module_without_a_rule_called_with_keywords_is_still_refused() -> None:
+    """The probe decides by the module's output, so a keyword call (no positional input for the
+    hooks to see) is caught; an nn.Embedding of positions, whose output is constant, needs none."""
+
+    class _Keywords(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 4, 3, padding=1)
+            self.shuffle: nn.Module = nn.PixelUnshuffle(1)  # a torch module LRP has no rule for
+            self.positions = nn.Embedding(8, 8)
+            self.fc = nn.Linear(32, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.conv(x) + self.positions(torch.arange(8))[:4]
+            return self.fc(self.shuffle(input=h[..., None]).flatten(1))
+
+    model = _Keywords().eval()
+    before = snapshot(model)
+    with pytest.raises(
+        UnsupportedModelError, match=r"no rule for these modules: 'shuffle' \(PixelUnshuffle\)"
+    ):
+        explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
+    assert_unchanged(model, before)
+    model.shuffle = nn.Identity()  # the positional lookup alone needs no rule
+    assert np.isfinite(explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)).all()

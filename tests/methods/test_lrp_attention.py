@@ -317,6 +317,37 @@ def test_group_norm_holds_each_groups_deviation(negligible_stabilisers: None) ->
     _assert_equals_reference(model, reference, x, [0, 1, 2])
 
 
+class _RMSNormed(nn.Module):
+    """Conv patches, an nn.RMSNorm (as in recent transformers), a Linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 8, 4, stride=4)
+        self.norm = nn.RMSNorm(8, eps=1e-5)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(torch.relu(self.conv(x)).transpose(1, 2)).mean(1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rms_norm_holds_its_root_mean_square(negligible_stabilisers: None, mode: str) -> None:
+    torch.manual_seed(15)
+    model = _RMSNormed().double().eval()
+    with torch.no_grad():
+        model.norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(3, 2, 32, dtype=torch.float64)
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(model.conv(u)).transpose(1, 2)
+        rms = (h.pow(2).mean(-1, keepdim=True) + 1e-5).sqrt().detach()
+        return model.head((h / rms * model.norm.weight).mean(1))
+
+    _assert_equals_reference(model, reference, x, [0, 1, 2], mode)
+    with pytest.raises(UnsupportedModelError, match=r"rms_norm.*attention='cp'"):
+        explain(model, x, "lrp_z", target_class=0)
+
+
 class _ScaledDotProduct(nn.Module):
     """Attention written with F.scaled_dot_product_attention (causal), as custom ECG models do."""
 
@@ -488,12 +519,14 @@ def test_written_out_attention_gives_the_map_of_torchs_transformer(negligible_st
 
 class _ViT(nn.Module):
     """A ViT-style ECG transformer: conv patches, a learned class token and positional embedding
-    (parameters of the model itself, or given as further inputs), the class token's output."""
+    (parameters of the model itself, or an ``nn.Embedding`` of positions with ``lookup``, or given
+    as further inputs), the class token's output."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookup: bool = False) -> None:
         super().__init__()
         self.embed = nn.Conv1d(2, 16, 8, stride=8)
         self.cls = nn.Parameter(torch.randn(1, 1, 16))
+        self.lookup = nn.Embedding(9, 16) if lookup else None
         self.pos = nn.Parameter(0.1 * torch.randn(1, 9, 16))
         layer = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
@@ -503,23 +536,30 @@ class _ViT(nn.Module):
         self, x: torch.Tensor, cls: torch.Tensor | None = None, pos: torch.Tensor | None = None
     ) -> torch.Tensor:
         cls = self.cls if cls is None else cls
-        pos = self.pos if pos is None else pos
+        if pos is None:
+            pos = self.pos if self.lookup is None else self.lookup(torch.arange(9)).unsqueeze(0)
         tokens = torch.cat([cls.expand(len(x), -1, -1), self.embed(x).transpose(1, 2)], dim=1) + pos
         return self.head(self.encoder(tokens)[:, 0])
 
 
+@pytest.mark.parametrize("lookup", [False, True])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_1"])
-def test_a_class_token_and_positional_embedding_of_the_model_are_constants(mode: str, method: str) -> None:
-    """Parameters of the model's own module (not a Linear/Conv) used as tokens and embeddings
-    were refused; they are explained as the same tensors given as further inputs."""
+def test_a_class_token_and_positional_embedding_of_the_model_are_constants(
+    mode: str, method: str, lookup: bool
+) -> None:
+    """Parameters of the model's own module (not a Linear/Conv) used as tokens and embeddings,
+    and an nn.Embedding of positions, were refused; they are explained as the same tensors given
+    as further inputs."""
     torch.manual_seed(14)
-    model = _ViT().eval()
+    model = _ViT(lookup).eval()
     x = torch.randn(3, 2, 64)
     before = snapshot(model)
     ours = explain(model, x, method, target_class=[0, 1, 2], attention=mode)
     assert_unchanged(model, before)
-    given = {"cls": model.cls.detach().expand(3, -1, -1), "pos": model.pos.detach().expand(3, -1, -1)}
+    with torch.no_grad():
+        pos = model.pos if model.lookup is None else model.lookup(torch.arange(9)).unsqueeze(0)
+    given = {"cls": model.cls.detach().expand(3, -1, -1), "pos": pos.expand(3, -1, -1)}
     reference = explain(model, x, method, target_class=[0, 1, 2], attention=mode, forward_kwargs=given)
     np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-8)
     assert np.abs(ours).sum() > 0

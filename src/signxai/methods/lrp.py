@@ -308,7 +308,7 @@ _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], Structu
 
 
 #: Modules that ``attention='cp'`` or ``'attnlrp'`` explains.
-HELD_MODULES = (nn.MultiheadAttention, nn.LayerNorm, nn.GroupNorm)
+HELD_MODULES = (nn.MultiheadAttention, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
 
 def _unsupported(
@@ -318,7 +318,9 @@ def _unsupported(
     attention: str = "error",
     weights_used: set[int] | frozenset[int] = frozenset(),
 ) -> list[str]:
-    """Modules without an LRP rule; ``called``: the ids of the leaf modules the probe ran.
+    """Modules without an LRP rule; ``called``: the ids of the leaf modules whose output depended on
+    the input in the probe (one that only computes constants, e.g. an ``nn.Embedding`` of
+    positions, needs no rule).
 
     A module of the user's with parameters of its own (a learned class token, a positional
     embedding, a scale) is explained through the operations its ``forward`` runs, unless it uses
@@ -332,7 +334,7 @@ def _unsupported(
             continue
         is_leaf = not any(True for _ in module.children())
         if is_leaf and id(module) not in called:
-            continue  # not part of the forward pass (e.g. an unused head, an empty Sequential)
+            continue  # not on the signal's path (an unused head, a positional lookup, an empty Sequential)
         supported = isinstance(
             module,
             (
@@ -393,6 +395,15 @@ def _downstream(roots: list[Any], marked: set[Any]) -> dict[Any, bool]:
     return found
 
 
+def _leaves(value: Any) -> list[Any]:
+    """The values inside nested tuples, lists and dicts (a packed sequence as its data)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)) and not isinstance(value, nn.utils.rnn.PackedSequence):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [unpacked(value)]
+
+
 def probe_structure(
     view: ModelView, x: torch.Tensor, gates: str = "error", attention: str = "error"
 ) -> Structure:
@@ -417,6 +428,7 @@ def probe_structure(
     keep: list[torch.Tensor] = []
     batch_norm_inputs: dict[int, nn.Module | None] = {}
     fed_by_input: set[int] = set()  # BatchNorms applied to the model's input itself
+    on_signal: set[int] = set()  # leaf modules whose output depends on the input
     probe = x[:1].detach().requires_grad_(True)
     nodes: dict[int, Any] = {}  # module -> the autograd node of its output
     weighted_outputs: set[Any] = set()  # the autograd nodes of every Linear/Conv call's output
@@ -424,6 +436,8 @@ def probe_structure(
 
     def after(module: nn.Module, inputs: Any, output: Any) -> None:
         order.append(module)
+        if any(isinstance(t, torch.Tensor) and t.requires_grad for t in _leaves(output)):
+            on_signal.add(id(module))
         if isinstance(output, torch.Tensor) and not (inputs and output is inputs[0]):  # not Identity
             producers[id(output)] = module
             nodes[id(module)] = output.grad_fn
@@ -457,7 +471,7 @@ def probe_structure(
     uses = _uses(logits.grad_fn)
     below_held = _downstream([t.grad_fn for t in graph.held_inputs], weighted_outputs)
     held_first = any(not below_held.get(t.grad_fn, False) for t in graph.held_inputs)
-    unsupported = _unsupported(model, view.bypassed, set(map(id, order)), attention, graph.weights_used)
+    unsupported = _unsupported(model, view.bypassed, on_signal, attention, graph.weights_used)
     if unsupported:
         held = [name for name, m in model.named_modules() if isinstance(m, HELD_MODULES)]
         hint = (

@@ -100,6 +100,22 @@ def held_group_norm(
     return _checked(F.group_norm, args, kwargs, linear_z(x, centred))
 
 
+def held_rms_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch) -> torch.Tensor:
+    """``F.rms_norm`` (``nn.RMSNorm``) with its root mean square held constant; the z-rule on the
+    rest (LXT's patch for RMS norms)."""
+    a = _bind(("input", "normalized_shape", "weight", "eps"), args, kwargs)
+    x, weight = a["input"], a.get("weight")
+    dims = tuple(range(-len(tuple(a["normalized_shape"])), 0))
+    eps = torch.finfo(x.dtype).eps if a.get("eps") is None else a["eps"]
+    with torch.no_grad():
+        rms = torch.sqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps)
+
+    def scaled(u: torch.Tensor) -> torch.Tensor:
+        return u / rms * weight if weight is not None else u / rms
+
+    return _checked(F.rms_norm, args, kwargs, linear_z(x, scaled))
+
+
 def _additive(mask: torch.Tensor, dtype: torch.dtype, blocked: bool = True) -> torch.Tensor:
     """A mask as added to the attention scores: a boolean one is -inf where ``blocked`` (0 elsewhere)."""
     if mask.dtype != torch.bool:
@@ -228,6 +244,7 @@ def written_multi_head_attention(
 HELD = {
     F.layer_norm: held_layer_norm,
     F.group_norm: held_group_norm,
+    F.rms_norm: held_rms_norm,
     F.scaled_dot_product_attention: written_sdpa,
     F.multi_head_attention_forward: written_multi_head_attention,
 }

@@ -198,7 +198,14 @@ ELEMENTWISE_IN_PLACE: dict[Any, Any] = {
 SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax, F.log_softmax}
 #: Normalisations by statistics of the input itself, written functionally (the modules are caught
 #: as modules without a rule): no LRP rule, and their gradient is no relevance.
-NORMALISATIONS = {F.layer_norm, F.group_norm, F.instance_norm, F.local_response_norm, F.normalize}
+NORMALISATIONS = {
+    F.layer_norm,
+    F.group_norm,
+    F.rms_norm,
+    F.instance_norm,
+    F.local_response_norm,
+    F.normalize,
+}
 #: Nonlinear statistics of input-dependent values (statistics pooling's standard deviation, norms,
 #: products over an axis): no LRP rule, and their gradient is no relevance.
 STATISTICS = {
