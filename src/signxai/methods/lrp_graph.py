@@ -75,8 +75,9 @@ IN_PLACE: dict[Any, Any] = {
 }
 DIVISIONS = {torch.div, T.div, T.__truediv__, T.__rtruediv__, T.__itruediv__, T.div_}
 REDUCTIONS = {torch.mean, T.mean, torch.sum, T.sum}
-#: Linear maps without offset, explained by the z-rule (R_x = x * J^T (R / y)): average pooling and
-#: interpolation (linear interpolation mixes neighbours, so the gradient alone would not conserve).
+#: Linear maps without offset, explained by the z-rule (R_x = x * J^T (R / y)): negation, running
+#: sums and differences, average pooling and interpolation (linear interpolation mixes neighbours,
+#: so the gradient alone would not conserve).
 POOLINGS = {
     torch.neg,  # -x: relevance passes unchanged, as through x * -1 (the gradient would flip its sign)
     T.neg,
@@ -592,8 +593,8 @@ class LRPGraphMode(TorchFunctionMode):
             )
         elif func in NORMALISATIONS:
             hint = (
-                "; pass attention='cp' or attention='attnlrp' to hold the normalisation's standard "
-                "deviation constant (Ali et al. 2022)"
+                "; pass attention='cp' or attention='attnlrp' to hold the normalisation's statistics "
+                "constant (Ali et al. 2022)"
                 if func in HELD
                 else ""
             )
