@@ -237,9 +237,14 @@ def test_grad_cam_target_layer_is_a_keras_layer_name_after_its_activation() -> N
 
 def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
     keras.utils.set_random_seed(5)
-    upsampled = keras.Sequential([keras.Input((6, 5, 3)), L.UpSampling2D(2), L.Flatten(), L.Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="class UpSampling2D has no mapping"):
-        explain(upsampled, _data((2, 6, 5, 3)), "gradient", target_class=0)
+    volume = keras.Sequential([keras.Input((4, 4, 4, 1)), L.Conv3D(2, 2), L.Flatten(), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="class Conv3D has no mapping"):
+        explain(volume, _data((2, 4, 4, 4, 1)), "gradient", target_class=0)
+    bilinear = keras.Sequential(
+        [keras.Input((6, 5, 3)), L.UpSampling2D(2, interpolation="bilinear"), L.Flatten()]
+    )
+    with pytest.raises(UnsupportedModelError, match="interpolation='nearest'"):
+        explain(bilinear, _data((2, 6, 5, 3)), "gradient", target_class=0)
     model, x = ecg_model(), _data((2, 160, 1))
     module = converted(model, x)
     with torch.no_grad():
@@ -553,6 +558,19 @@ def test_time_distributed_segments_feed_a_recurrent_layer() -> None:
         assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
         direct = explain(module, to_channels_first(x), method, target_class=[0, 1, 2])
         np.testing.assert_allclose(to_channels_first(relevance), direct, rtol=1e-5, atol=1e-8)
+
+
+def test_two_dimensional_upsampling_and_cropping_are_mapped() -> None:
+    """UpSampling2D (nearest) and Cropping2D, as in 2D U-Net-style models, were errors."""
+    keras.utils.set_random_seed(14)
+    image = keras.Input((6, 5, 2))
+    g = L.Conv2D(3, 3, padding="same", activation="relu")(image)
+    g = L.Cropping2D(((1, 2), (0, 1)))(L.UpSampling2D((2, 3))(g))
+    model = keras.Model(image, L.Dense(2)(L.Flatten()(g)))
+    x = _data((2, 6, 5, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    assert np.isfinite(explain(model, x, "lrpsign_epsilon_0_1", target_class=1)).all()
 
 
 def test_dense_on_sequences_and_images_is_a_1x1_conv() -> None:

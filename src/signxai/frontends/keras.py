@@ -307,19 +307,22 @@ class Average(Add):
         return super().forward(*inputs) / len(inputs)
 
 
-class Cropping1D(nn.Module):
-    """Keras ``Cropping1D``: drop samples at the start and the end of the time axis."""
+class Cropping(nn.Module):
+    """Keras ``Cropping1D``/``Cropping2D``: drop samples at the start and the end of each spatial
+    axis (one ``(start, end)`` per axis after the channels)."""
 
-    def __init__(self, start: int, end: int) -> None:
+    def __init__(self, crops: tuple[tuple[int, int], ...]) -> None:
         super().__init__()
-        self.start, self.end = start, end
+        self.crops = crops
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The cropped tensor (time is the last axis here)."""
-        return x[..., self.start : x.shape[-1] - self.end]
+        """The cropped tensor."""
+        for axis, (start, end) in enumerate(self.crops, start=2):
+            x = x.narrow(axis, start, x.shape[axis] - start - end)
+        return x
 
 
-for _passive in (ChannelsLastReshape, ChannelsLastPermute, Add, Concatenate, Subtract, Average, Cropping1D):
+for _passive in (ChannelsLastReshape, ChannelsLastPermute, Add, Concatenate, Subtract, Average, Cropping):
     register_passive(_passive)
 
 
@@ -762,8 +765,19 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return nn.ELU(float(layer.alpha))
     if name == "UpSampling1D":
         return nn.Upsample(scale_factor=int(layer.size), mode="nearest")
+    if name == "UpSampling2D":
+        if layer.interpolation != "nearest":
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}': UpSampling2D is mapped with interpolation='nearest', "
+                f"got {layer.interpolation!r}"
+            )
+        return nn.Upsample(scale_factor=tuple(float(f) for f in layer.size), mode="nearest")
     if name == "Cropping1D":
-        return Cropping1D(*(int(c) for c in layer.cropping))
+        start, end = (int(c) for c in layer.cropping)
+        return Cropping(((start, end),))
+    if name == "Cropping2D":
+        (top, bottom), (left, right) = layer.cropping
+        return Cropping(((int(top), int(bottom)), (int(left), int(right))))
     if name == "Subtract":
         return Subtract()
     if name == "Average":
@@ -825,7 +839,9 @@ SUPPORTED = (
     "Average",
     "Concatenate",
     "UpSampling1D",
+    "UpSampling2D",
     "Cropping1D",
+    "Cropping2D",
     "ZeroPadding1D",
     "ZeroPadding2D",
 )
