@@ -596,6 +596,9 @@ def test_cross_attention_with_separate_keys_and_unmapped_options() -> None:
     model = keras.Model(inputs, L.Dense(2)(L.Flatten()(attended)))
     x = _data((2, 24, 2))
     _assert_parity(model, x)
+    # passed by keyword in another order (Keras lists keyword tensors by name: key, query, value)
+    by_name = L.MultiHeadAttention(3, 2, output_shape=7)(value=value, key=key, query=query)
+    _assert_parity(keras.Model(inputs, L.Dense(2)(L.Flatten()(by_name))), x)
     assert rel_error(explain(model, x, "gradient", target_class=0), _tape_gradient(model, x, 0)) < 1e-5
     assert np.isfinite(explain(model, x, "lrp_epsilon_0_1", target_class=[0, 1], attention="cp")).all()
     h = L.Conv1D(4, 3)(inputs)

@@ -596,7 +596,7 @@ def _linear(kernel: torch.Tensor, bias: torch.Tensor | None, dims: int = 0) -> n
 def _multi_head_attention(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     """MultiHeadAttention over the steps of ``(batch, steps, features)`` (Keras's default axes)."""
     node = layer._inbound_nodes[0]
-    options = dict(node.arguments.kwargs)
+    options = {k: v for k, v in node.arguments.kwargs.items() if k not in ("query", "value", "key")}
     causal = bool(options.pop("use_causal_mask", False))
     options = {k: v for k, v in options.items() if v is not None and k != "training"}
     if options.pop("return_attention_scores", False) or options:
@@ -847,6 +847,18 @@ SUPPORTED = (
 )
 
 
+def _call_tensors(layer: Any) -> list[Any]:
+    """The Keras tensors a layer was called on, in the order its torch module takes them:
+    ``(query, value[, key])`` for MultiHeadAttention however they were passed (Keras lists
+    keyword tensors by name), the node's order otherwise."""
+    node = layer._inbound_nodes[0]
+    if type(layer).__name__ != "MultiHeadAttention":
+        return list(node.input_tensors)
+    roles = dict(zip(("query", "value", "key"), node.arguments.args, strict=False))
+    roles.update({k: v for k, v in node.arguments.kwargs.items() if k in ("query", "value", "key")})
+    return [roles[k] for k in ("query", "value", "key") if roles.get(k) is not None]
+
+
 def to_torch(model: Any) -> KerasModule:
     """Convert a Keras 3 model (Sequential or Functional, one input and one output) to torch."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
@@ -862,7 +874,7 @@ def to_torch(model: Any) -> KerasModule:
             raise UnsupportedModelError(
                 f"Keras layer '{layer.name}' is used more than once (shared layers are not mapped)"
             )
-        tensors = list(layer._inbound_nodes[0].input_tensors)
+        tensors = _call_tensors(layer)
         sources = []
         for tensor in tensors:
             source = tensor._keras_history[0]
