@@ -197,8 +197,9 @@ class KerasMultiHeadAttention(nn.Module):
 
     The query, key, value and output projections are ``nn.Linear`` modules (Keras's EinsumDense
     kernels, heads flattened), so LRP gives them the method's rule; the attention itself is
-    ``softmax(q k^T / sqrt(key_dim)) v`` per head, which LRP explains with ``attention='cp'``
-    (the weights held constant) or ``'attnlrp'``. ``causal`` is Keras's ``use_causal_mask=True``.
+    ``F.scaled_dot_product_attention`` with Keras's scale ``1 / sqrt(key_dim)``, which LRP explains
+    with ``attention='cp'`` (the weights held constant) or ``'attnlrp'`` like any other.
+    ``causal`` is Keras's ``use_causal_mask=True``.
     """
 
     def __init__(self, heads: int, key_dim: int, projections: dict[str, nn.Module], causal: bool) -> None:
@@ -218,14 +219,11 @@ class KerasMultiHeadAttention(nn.Module):
         def heads(t: torch.Tensor, steps: int) -> torch.Tensor:  # (B, steps, H * d) -> (B, H, steps, d)
             return t.view(batch, steps, self.heads, -1).transpose(1, 2)
 
-        q = heads(self.query(q_in), length) * (1.0 / math.sqrt(self.key_dim))
-        k, v = heads(self.key(k_in), source), heads(self.value(v_in), source)
-        scores = q @ k.transpose(-1, -2)
-        if self.causal:
-            allowed = torch.ones(length, source, dtype=torch.bool, device=scores.device).tril()
-            scores = scores.masked_fill(~allowed, float("-inf"))
-        mixed = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(batch, length, -1)
-        return self.attention_output(mixed).transpose(1, 2)
+        q, k = heads(self.query(q_in), length), heads(self.key(k_in), source)
+        v = heads(self.value(v_in), source)
+        scale = 1.0 / math.sqrt(self.key_dim)
+        attended = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=scale)
+        return self.attention_output(attended.transpose(1, 2).reshape(batch, length, -1)).transpose(1, 2)
 
 
 class KerasTimeDistributed(nn.Module):
