@@ -86,7 +86,6 @@ def explain(
     spec = parse(method_name, params)
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
-        view.check_forward_inputs(batch.tensor.shape[0])
         result = spec.family.compute(view, batch.tensor, target_class, spec.params)
         delta = None
         if isinstance(result, tuple):

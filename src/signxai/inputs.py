@@ -31,12 +31,14 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     ``x[:1]`` (a batch; a model that flattens, unsqueezes or otherwise reshapes its input before
     that layer), the one-sample reading first where ``x`` has one axis less and fits the layer,
     and the first reading the model accepts is taken. Without a Linear/Conv layer first, ``x``
-    is taken as a batch. The caller's array is never modified.
+    is taken as a batch. The caller's array is never modified. The view's further inputs must
+    have the batch's rows.
 
     Raises
     ------
     InputError
-        ``x`` is not an array, fits neither reading, is empty or has non-finite values.
+        ``x`` is not an array, fits neither reading, is empty or has non-finite values; a further
+        input has another number of rows.
     """
     if isinstance(x, torch.Tensor):
         tensor = x.detach()
@@ -64,6 +66,7 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     unbatched = False if layer is None else _is_one_sample(view, layer, tensor, shape)
     if unbatched:
         tensor = tensor.unsqueeze(0)
+    view.check_forward_inputs(tensor.shape[0])
     return Batch(tensor=tensor, unbatched=unbatched, shape=shape)
 
 

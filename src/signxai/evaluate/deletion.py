@@ -144,7 +144,6 @@ def deletion_curve(
     with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         inputs = batch.tensor
-        view.check_forward_inputs(inputs.shape[0])
         if inputs.ndim != 3:
             raise InputError(f"deletion curves take signals (B, C, T); x has shape {tuple(inputs.shape)}")
         relevance_t = torch.as_tensor(np.asarray(relevance, dtype=np.float32)).reshape(inputs.shape)

@@ -102,9 +102,7 @@ def model_randomization(
     if target_class is None:  # keep explaining the trained model's predicted class
         further = (params.get("forward_args"), params.get("forward_kwargs"))
         with ModelView(model, "logit", *further) as view, torch.no_grad():
-            inputs = as_batch(x, view).tensor
-            view.check_forward_inputs(inputs.shape[0])
-            target_class = resolve_targets(None, view.forward(inputs)).tolist()
+            target_class = resolve_targets(None, view.forward(as_batch(x, view).tensor)).tolist()
     original = np.asarray(explain(model, x, method, target_class=target_class, **params))
     copy_ = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
