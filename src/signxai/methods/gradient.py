@@ -164,7 +164,7 @@ def vargrad(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, 
     return moments
 
 
-def _reference_inputs(value: Any, x: torch.Tensor) -> torch.Tensor:
+def references_like(value: Any, x: torch.Tensor) -> torch.Tensor:
     """Gradient SHAP's baselines as ``(K, *x.shape[1:])``: one (the default 0, a scalar, or an
     array of one sample's shape) or ``K`` of them."""
     if value is None or np.ndim(value) == 0 or tuple(np.shape(value)) == tuple(x.shape[1:]):
@@ -181,7 +181,7 @@ def _reference_inputs(value: Any, x: torch.Tensor) -> torch.Tensor:
 def gradient_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Mean over n draws of (x' - b) * dz/dx at b + a (x' - b): b one of the baselines, a ~ U(0, 1),
     x' = x + N(0, noise_std^2) (captum's GradientShap; expected gradients, Erion et al. 2021)."""
-    references = _reference_inputs(params["baselines"], x)
+    references = references_like(params["baselines"], x)
     with torch.no_grad():
         logits = view.forward(x)
     weights = view.target_weights(target, logits)

@@ -311,7 +311,7 @@ def _written_into(x: torch.Tensor, rule: Any) -> torch.Tensor:
     return x.copy_(rule(x.clone()))
 
 
-def _with(func: Any, args: tuple[Any, ...], position: int, kwargs: Any) -> Any:
+def substituted(func: Any, args: tuple[Any, ...], position: int, kwargs: Any) -> Any:
     """``t -> func(*args)`` with ``t`` in place of ``args[position]``."""
 
     def f(t: torch.Tensor) -> Any:
@@ -499,7 +499,7 @@ class LRPGraphMode(TorchFunctionMode):
                 self.weights_used |= self._parameters_in(args[1])
             if len(tracked) > 1 or any(_tracked(v) for v in kwargs.values()):
                 raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
-            return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
+            return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
         if func is F.glu and _tracked(args[0]):
             self.handled += 1
             return self._glu(args, kwargs)
@@ -519,13 +519,13 @@ class LRPGraphMode(TorchFunctionMode):
             return self._sum(func, args, kwargs, tracked)
         elif func in REDUCTIONS and _tracked(args[0]):
             if len(args) > 1 or "dim" in kwargs:
-                return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
+                return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} over all axes of an input-dependent "
                 "tensor has no rule; reduce over named axes (e.g. x.mean(dim=-1))"
             )
         elif func in POOLINGS and _tracked(args[0]):
-            return _LinearZ.apply(args[0], _with(func, args, 0, kwargs))
+            return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
         elif func in PRODUCTS and len(tracked) >= 2:
             gated = self._gated(func, args, kwargs)
             if gated is not None:
@@ -561,9 +561,9 @@ class LRPGraphMode(TorchFunctionMode):
                 for factor in args:  # a matrix of weights, not a scale
                     self.weights_used |= self._parameters_in(factor)
             if func in IN_PLACE:
-                product = _with(IN_PLACE[func], args, 0, kwargs)
+                product = substituted(IN_PLACE[func], args, 0, kwargs)
                 return _written_into(args[0], lambda a: _LinearZ.apply(a, product))
-            return _LinearZ.apply(args[position], _with(func, args, position, kwargs))
+            return _LinearZ.apply(args[position], substituted(func, args, position, kwargs))
         elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and len(tracked) > 1:
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule"

@@ -1,0 +1,573 @@
+"""DeepLIFT with the Rescale rule (Shrikumar et al. 2017), as captum's ``DeepLift``.
+
+The model runs once on the input and its reference stacked into one batch (``[x; x0]``), so
+every operation sees each sample next to its reference. ``DeepLiftMode``, a
+``TorchFunctionMode`` active during that pass, gives the nonlinear operations DeepLIFT's
+multipliers in place of their derivative:
+
+- elementwise activations (modules or functions: ReLU, sigmoid, tanh, ELU, GELU, softplus,
+  ``clamp``, ``exp``, ...): the Rescale rule, m = (f(x) - f(x0)) / (x - x0), or the derivative
+  where ``|x - x0| < eps`` (captum's choice);
+- max pooling (``nn.MaxPool*d``, adaptive, functional) and ``max``/``amax``/``min``/``amin`` over
+  one axis: captum's rule: per window, ``max(y, y0) - y0`` goes to the input's maximum and
+  ``y - max(y, y0)`` to the reference's, divided by the input's difference there. Overlapping
+  windows add their shares (captum's ``max_unpool`` keeps one of them, which breaks
+  summation-to-delta there);
+- linear and structural operations (convolutions, linear layers, BatchNorm in eval mode,
+  additions, means, average pooling, reshapes, ...) keep their gradient: DeepLIFT's linear rule.
+
+Everything else that a value reaching the output passes through has no DeepLIFT rule here and
+raises an error naming it (recurrent layers, attention, layer normalisation, a softmax before the
+output, products of two input-dependent tensors, division by one), where captum would silently
+use the plain gradient. The attribution ``(x - x0) * m`` sums to ``z(x) - z(x0)`` of the
+explained logit (summation-to-delta).
+
+Known limit: a nonlinearity written by hand from comparisons (``torch.where(h > 0, h, 0.1 * h)``)
+is piecewise linear to this mode and keeps its gradient, as in captum.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from signxai.errors import UnsupportedModelError
+from signxai.methods.gradient import BATCH_SIZE, baseline_like, chunks, references_like
+from signxai.methods.lrp_graph import (
+    ADDITIONS,
+    DIVISIONS,
+    ELEMENTWISE,
+    ELEMENTWISE_IN_PLACE,
+    FUNCTIONAL_LAYERS,
+    NORMALISATIONS,
+    POOLINGS,
+    PRODUCTS,
+    REDUCTIONS,
+    REVERSED_SUBTRACTIONS,
+    SOFTMAX,
+    STATISTICS,
+    SUBTRACTIONS,
+    substituted,
+)
+from signxai.methods.registry import Family, Param, at_least, register
+from signxai.model import ModelView
+
+T = torch.Tensor
+
+#: Elementwise functions under the Rescale rule (those LRP passes relevance through, and ReLUs).
+RESCALED = ELEMENTWISE | {
+    F.relu,
+    torch.relu,
+    T.relu,
+    F.threshold,
+    F.prelu,
+    F.rrelu,
+    F.hardshrink,
+    F.softshrink,
+    F.tanhshrink,
+}
+#: In-place forms, and the out-of-place function each one computes.
+RESCALED_IN_PLACE: dict[Any, Any] = {
+    **ELEMENTWISE_IN_PLACE,
+    T.relu_: torch.relu,
+    torch.relu_: torch.relu,
+    F.relu_: torch.relu,
+    F.elu_: F.elu,
+    F.leaky_relu_: F.leaky_relu,
+    F.hardtanh_: F.hardtanh,
+    torch.threshold_: F.threshold,
+    F.rrelu_: F.rrelu,
+    F.celu_: F.celu,
+    F.selu_: F.selu,
+}
+#: Max pooling functions: the variant that also returns indices, and the position of the
+#: ``return_indices`` argument.
+MAX_POOLS: dict[Any, tuple[Any, int]] = {
+    F.max_pool1d: (F.max_pool1d_with_indices, 6),
+    F.max_pool2d: (F.max_pool2d_with_indices, 6),
+    F.max_pool3d: (F.max_pool3d_with_indices, 6),
+    F.max_pool1d_with_indices: (F.max_pool1d_with_indices, 6),
+    F.max_pool2d_with_indices: (F.max_pool2d_with_indices, 6),
+    F.max_pool3d_with_indices: (F.max_pool3d_with_indices, 6),
+    F.adaptive_max_pool1d: (F.adaptive_max_pool1d_with_indices, 2),
+    F.adaptive_max_pool2d: (F.adaptive_max_pool2d_with_indices, 2),
+    F.adaptive_max_pool3d: (F.adaptive_max_pool3d_with_indices, 2),
+    F.adaptive_max_pool1d_with_indices: (F.adaptive_max_pool1d_with_indices, 2),
+    F.adaptive_max_pool2d_with_indices: (F.adaptive_max_pool2d_with_indices, 2),
+    F.adaptive_max_pool3d_with_indices: (F.adaptive_max_pool3d_with_indices, 2),
+}
+#: Maxima and minima over one axis: (returns indices too, is a minimum).
+EXTREMES: dict[Any, tuple[bool, bool]] = {
+    torch.max: (True, False),
+    T.max: (True, False),
+    torch.min: (True, True),
+    T.min: (True, True),
+    torch.amax: (False, False),
+    T.amax: (False, False),
+    torch.amin: (False, True),
+    T.amin: (False, True),
+}
+#: Elementwise maxima and minima of two tensors: with one of them constant, a function of the other.
+BINARY_EXTREMES = {
+    torch.maximum,
+    T.maximum,
+    torch.minimum,
+    T.minimum,
+    torch.fmax,
+    T.fmax,
+    torch.fmin,
+    T.fmin,
+    torch.max,
+    T.max,
+    torch.min,
+    T.min,
+}
+#: Operations linear in the input-dependent values (or only moving them): their gradient is
+#: DeepLIFT's multiplier.
+LINEAR = (
+    ADDITIONS
+    | SUBTRACTIONS
+    | REVERSED_SUBTRACTIONS
+    | REDUCTIONS
+    | POOLINGS
+    | FUNCTIONAL_LAYERS
+    | {
+        T.__getitem__,
+        T.__setitem__,
+        T.view,
+        T.view_as,
+        T.reshape,
+        T.reshape_as,
+        torch.reshape,
+        T.flatten,
+        torch.flatten,
+        T.unflatten,
+        torch.unflatten,
+        T.permute,
+        torch.permute,
+        T.transpose,
+        torch.transpose,
+        T.swapaxes,
+        torch.swapaxes,
+        T.movedim,
+        torch.movedim,
+        T.t,
+        torch.t,
+        T.squeeze,
+        torch.squeeze,
+        T.unsqueeze,
+        torch.unsqueeze,
+        T.contiguous,
+        T.clone,
+        torch.clone,
+        T.detach,
+        torch.detach,
+        T.expand,
+        T.expand_as,
+        T.broadcast_to,
+        torch.broadcast_to,
+        T.repeat,
+        T.repeat_interleave,
+        torch.repeat_interleave,
+        T.tile,
+        torch.tile,
+        torch.cat,
+        torch.concat,
+        torch.concatenate,
+        torch.stack,
+        torch.hstack,
+        torch.vstack,
+        torch.split,
+        T.split,
+        torch.chunk,
+        T.chunk,
+        torch.tensor_split,
+        T.unbind,
+        torch.unbind,
+        T.narrow,
+        torch.narrow,
+        T.select,
+        torch.select,
+        T.index_select,
+        torch.index_select,
+        T.gather,
+        torch.gather,
+        T.flip,
+        torch.flip,
+        T.roll,
+        torch.roll,
+        T.unfold,
+        F.unfold,
+        F.fold,
+        F.pixel_shuffle,
+        F.pixel_unshuffle,
+        T.to,
+        T.float,
+        T.double,
+        T.half,
+        T.type,
+        T.type_as,
+        T.cpu,
+        T.cuda,
+        T.copy_,
+        T.masked_fill,
+        torch.masked_fill,
+        torch.where,
+        F.pad,
+        torch.constant_pad_nd,
+        F.dropout,
+        F.dropout1d,
+        F.dropout2d,
+        F.dropout3d,
+        F.alpha_dropout,
+        F.feature_alpha_dropout,
+        torch.dropout,
+        T.sum_to_size,
+    }
+)
+#: Linear only with the model in eval mode (their ``training`` argument False).
+TRAINING_ARGUMENT = {F.batch_norm: 5}
+
+
+def _tracked(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.requires_grad
+
+
+def _flat(values: Any) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        out += list(value) if isinstance(value, (list, tuple)) else [value]
+    return out
+
+
+def _name(func: Any) -> str:
+    return str(getattr(func, "__name__", func))
+
+
+@functools.cache
+def _signature(func: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def _out_of_place(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """(whether the call works in place, ``t -> func`` computed out of place with ``t`` for x)."""
+    in_place = func in RESCALED_IN_PLACE
+    base = RESCALED_IN_PLACE.get(func, func)
+    signature = _signature(base)
+    rest = list(args[1:])
+    if signature is not None and "inplace" in signature.parameters:
+        bound = signature.bind(args[0], *rest, **kwargs)
+        in_place = in_place or bool(bound.arguments.get("inplace", False))
+        bound.arguments["inplace"] = False
+        rest, kwargs = list(bound.args[1:]), dict(bound.kwargs)
+    return in_place, lambda t: base(t, *rest, **kwargs)
+
+
+class _Rescale(torch.autograd.Function):
+    """y = f(h) on ``[x; x0]`` rows; backward: m = (f(x) - f(x0)) / (x - x0) times the gradient
+    arriving at y, f'(h) where ``|x - x0| < eps``."""
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, f: Callable[[torch.Tensor], torch.Tensor], eps: float) -> Any:
+        y = f(h)
+        ctx.save_for_backward(h, y)
+        ctx.f, ctx.eps = f, eps
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        h, y = ctx.saved_tensors
+        half = h.shape[0] // 2
+        dx = h[:half] - h[half:]
+        small = dx.abs() < ctx.eps
+        ratio = (y[:half] - y[half:]).div_(dx.masked_fill_(small, 1.0))
+        out = grad * torch.cat([ratio, ratio])
+        if bool(small.any()):
+            with torch.enable_grad():
+                leaf = h.detach().requires_grad_(True)
+                (plain,) = torch.autograd.grad(ctx.f(leaf), leaf, grad)
+            out = torch.where(torch.cat([small, small]), plain, out)
+        return out, None, None
+
+
+class _MaxRule(torch.autograd.Function):
+    """Maxima of windows, ``h`` as ``(N, M, L)`` and ``values``/``index`` as ``(N, M, K)`` (index
+    into L); backward: captum's DeepLIFT rule for max pooling."""
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, values: torch.Tensor, index: torch.Tensor, eps: float) -> Any:
+        ctx.save_for_backward(h, values, index)
+        ctx.eps = eps
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        h, values, index = ctx.saved_tensors
+        half = h.shape[0] // 2
+        value, reference = values[:half], values[half:]
+        top = torch.maximum(value, reference)
+        delta_out = torch.cat([top - reference, value - top])
+        spread = torch.zeros_like(h).scatter_add_(2, index, grad * delta_out)
+        dx = h[:half] - h[half:]
+        small = dx.abs() < ctx.eps
+        shares = (spread[:half] + spread[half:]).div_(dx.masked_fill_(small, 1.0))
+        out = torch.cat([shares, shares])
+        if bool(small.any()):  # the gradient there (unchanged inputs, e.g. after a ReLU)
+            plain = torch.zeros_like(h).scatter_add_(2, index, grad)
+            out = torch.where(torch.cat([small, small]), plain, out)
+        return out, None, None, None
+
+
+class DeepLiftMode(TorchFunctionMode):
+    """Give nonlinear operations DeepLIFT's multipliers during a forward pass on ``[x; x0]``.
+
+    Parameters
+    ----------
+    eps
+        Below this ``|x - x0|`` an activation's (or pooling's) derivative is used (captum's 1e-10).
+    """
+
+    def __init__(self, eps: float = 1e-10) -> None:
+        super().__init__()
+        self.eps = eps
+        self.softmax_calls = 0
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        tracked = [a for a in _flat((*args, *kwargs.values())) if _tracked(a)]
+        if not tracked or func in LINEAR or _name(func) == "__get__":
+            return func(*args, **kwargs)
+        first = _tracked(args[0]) if args else False
+        if func in RESCALED or func in RESCALED_IN_PLACE:
+            if len(tracked) > 1 or not first:
+                raise UnsupportedModelError(
+                    f"deeplift: {_name(func)} of input-dependent values other than its input has no "
+                    "rule (the Rescale rule takes functions of one tensor)"
+                )
+            in_place, f = _out_of_place(func, args, kwargs)
+            if in_place:
+                return args[0].copy_(_Rescale.apply(args[0].clone(), f, self.eps))
+            return _Rescale.apply(args[0], f, self.eps)
+        binary = len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args) and not kwargs
+        if func in BINARY_EXTREMES and binary and len(tracked) == 1:
+            position = 0 if first else 1  # max(h, c): elementwise in h, the Rescale rule
+            return _Rescale.apply(args[position], substituted(func, args, position, kwargs), self.eps)
+        if func in MAX_POOLS and first and len(tracked) == 1:
+            return self._max_pool(func, args, kwargs)
+        if func in EXTREMES and first and len(tracked) == 1:
+            return self._extreme(func, args, kwargs)
+        if func in PRODUCTS and len(tracked) == 1:
+            position = next((i for i, a in enumerate(_flat(args)) if _tracked(a)), 0)
+            if func in DIVISIONS and (position != 0 or func is T.__rtruediv__):
+                raise UnsupportedModelError(
+                    "deeplift: the model divides by an input-dependent tensor (c / x is not linear "
+                    "in x); DeepLIFT has no rule for it here"
+                )
+            return func(*args, **kwargs)
+        if func in TRAINING_ARGUMENT:
+            position = TRAINING_ARGUMENT[func]
+            training = kwargs.get("training", args[position] if len(args) > position else False)
+            if len(tracked) == 1 and first and not training:
+                return func(*args, **kwargs)
+        if func in SOFTMAX:  # allowed once: the model's output activation, bypassed (checked after)
+            self.softmax_calls += 1
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if not any(_tracked(v) for v in _flat(out if isinstance(out, (list, tuple)) else (out,))):
+            return out  # sizes, comparisons, indices: nothing the gradient passes through
+        raise UnsupportedModelError(self._unsupported(func, len(tracked)))
+
+    @staticmethod
+    def _unsupported(func: Any, count: int) -> str:
+        name = _name(func)
+        if func in PRODUCTS or count > 1:
+            what = f"{name} of {count} input-dependent tensors (as attention or gating do)"
+        elif func in NORMALISATIONS or func in STATISTICS:
+            what = f"{name}, a normalisation or statistic of the input-dependent values themselves"
+        elif func in TRAINING_ARGUMENT:
+            what = f"{name} in training mode (batch statistics mix the input with its reference)"
+        else:
+            what = name
+        return (
+            f"deeplift: the model applies {what}; DeepLIFT's rules cover elementwise activations, "
+            "max pooling and linear operations (convolutions, linear layers, BatchNorm in eval "
+            "mode, sums, average pooling). Recurrent layers, attention and layer normalisation "
+            "have none here; use integrated_gradients or gradient_shap, or LRP"
+        )
+
+    def _max_pool(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        pool, position = MAX_POOLS[func]
+        returns = func is pool or bool(
+            kwargs.pop("return_indices", args[position] if len(args) > position else False)
+        )
+        h = args[0]
+        if h.ndim < 3:
+            raise UnsupportedModelError("deeplift: max pooling of an unbatched tensor has no rule here")
+        with torch.no_grad():
+            values, index = pool(*args[:position], **kwargs)
+        rows, channels = h.shape[:2]
+        out = _MaxRule.apply(
+            h.reshape(rows, channels, -1),
+            values.reshape(rows, channels, -1),
+            index.reshape(rows, channels, -1),
+            self.eps,
+        ).reshape(values.shape)
+        return (out, index) if returns else out
+
+    def _extreme(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with_indices, minimum = EXTREMES[func]
+        h = args[0]
+        dim = args[1] if len(args) > 1 else kwargs.get("dim")
+        keepdim = bool(args[2] if len(args) > 2 else kwargs.get("keepdim", False))
+        if isinstance(dim, (list, tuple)) and len(dim) == 1:
+            dim = dim[0]
+        if not isinstance(dim, int) or dim % h.ndim == 0 or set(kwargs) - {"dim", "keepdim"}:
+            raise UnsupportedModelError(
+                f"deeplift: {_name(func)} needs one axis other than the batch axis (e.g. "
+                f"x.amax(dim=-1)), got dim={dim!r}; its DeepLIFT rule compares each sample's maxima "
+                "with its reference's"
+            )
+        sign = -1.0 if minimum else 1.0
+        moved = (sign * h).movedim(dim, -1)
+        rest = moved.shape[:-1]
+        flat = moved.reshape(h.shape[0], -1, moved.shape[-1])
+        with torch.no_grad():
+            index = flat.argmax(-1, keepdim=True)
+            values = flat.gather(-1, index)
+        out = sign * _MaxRule.apply(flat, values, index, self.eps).reshape(rest)
+        indices = index.reshape(rest)
+        if keepdim:
+            out, indices = out.unsqueeze(dim), indices.unsqueeze(dim)
+        if not with_indices:
+            return out
+        kind = torch.return_types.min if minimum else torch.return_types.max
+        return kind((out, indices))
+
+    def check(self, view: ModelView) -> None:
+        """Raise if a softmax other than the bypassed output activation was on the path."""
+        allowed = 1 if isinstance(view.bypassed, (torch.nn.Softmax, torch.nn.LogSoftmax)) else 0
+        if self.softmax_calls > allowed and view.explain_output == "activation":
+            raise UnsupportedModelError(
+                "deeplift: the model applies softmax to input-dependent values (at its output, "
+                "explained as it is with explain_output='activation'?); DeepLIFT has no rule for "
+                "it here: explain the logits (explain_output='logit', the softmax an nn.Softmax "
+                "module at the end)"
+            )
+        if self.softmax_calls > allowed:
+            raise UnsupportedModelError(
+                "deeplift: the model applies softmax to input-dependent values before its output "
+                "(attention?); DeepLIFT has no rule for it here. A softmax at the very end must be "
+                "an nn.Softmax module so that its logits are explained"
+            )
+
+
+def _deeplift_pass(
+    view: ModelView, x: torch.Tensor, references: torch.Tensor, target: Any, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pass on ``[x; x; ...; references]`` (``x`` once per reference row block): the
+    multipliers of the x rows, the explained outputs' weights of x and ``z(x) - z(x0)`` per row."""
+    copies = references.shape[0] // x.shape[0]
+    stacked = torch.cat([x.repeat(copies, *(1,) * (x.ndim - 1)), references]).detach()
+    stacked.requires_grad_(True)
+    mode = DeepLiftMode(eps)
+    with mode:
+        logits = view.forward(stacked)
+    mode.check(view)
+    half = references.shape[0]
+    weights = view.target_weights(target, logits[: x.shape[0]].detach())
+    repeated = weights.repeat(2 * copies, 1)
+    (grad,) = torch.autograd.grad(logits, stacked, repeated)
+    rise = ((logits[:half] - logits[half:]).detach() * repeated[:half]).sum(dim=1)
+    return grad[:half], weights, rise
+
+
+def deeplift(
+    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """(x - x0) * m, m DeepLIFT's multipliers under the Rescale rule (captum's DeepLift)."""
+    view.require_hooks("deeplift")
+    baseline = baseline_like(params["baseline"], x)
+    multipliers, _, rise = _deeplift_pass(view, x, baseline, target, params["eps"])
+    attribution = (x - baseline) * multipliers
+    if not params["return_convergence_delta"]:
+        return attribution
+    return attribution, attribution.flatten(1).sum(dim=1) - rise
+
+
+def deeplift_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """Mean over the K baselines b of DeepLIFT's (x - b) * m(x, b) (captum's DeepLiftShap)."""
+    view.require_hooks("deeplift_shap")
+    references = references_like(params["baselines"], x)
+    rows = x.shape[0]
+    total = torch.zeros_like(x)
+    for chunk in chunks(len(references), 2 * rows, params["batch_size"]):
+        bases = torch.cat([references[k : k + 1].expand_as(x) for k in chunk])
+        multipliers, _, _ = _deeplift_pass(view, x, bases, target, params["eps"])
+        differences = x.repeat(len(chunk), *(1,) * (x.ndim - 1)) - bases
+        total += (differences * multipliers).reshape(len(chunk), *x.shape).sum(dim=0)
+    return total / len(references)
+
+
+EPS = Param(
+    "eps",
+    float,
+    1e-10,
+    "below this |x - x0| an activation's derivative is used (captum's eps)",
+    check=at_least(0.0),
+)
+DEFINITION = (
+    "m the chain of DeepLIFT multipliers: Rescale (f(x) - f(x0)) / (x - x0) at activations, "
+    "captum's rule at max pooling"
+)
+
+register(
+    Family(
+        name="deeplift",
+        pattern="deeplift",
+        compute=deeplift,
+        params=(
+            Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)"),
+            Param("return_convergence_delta", bool, False, "also return sum(R) - (z(x) - z(x0))"),
+            EPS,
+        ),
+        kind="reference",
+        form="deeplift",
+        summary=f"(x - x0) * m, {DEFINITION} (captum's DeepLift)",
+        examples=("deeplift",),
+        write=lambda params: "deeplift",
+    )
+)
+
+register(
+    Family(
+        name="deeplift_shap",
+        pattern="deeplift_shap",
+        compute=deeplift_shap,
+        params=(
+            Param(
+                "baselines",
+                object,
+                None,
+                "reference inputs: K samples (K, ...), one sample, or a scalar (default 0)",
+            ),
+            EPS,
+            BATCH_SIZE,
+        ),
+        kind="reference",
+        form="deeplift_shap",
+        summary=f"mean over the K baselines b of (x - b) * m(x, b), {DEFINITION} (captum's DeepLiftShap)",
+        examples=("deeplift_shap",),
+        write=lambda params: "deeplift_shap",
+    )
+)
