@@ -65,6 +65,7 @@ def _logit_model(model: nn.Module) -> nn.Module:
 def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Callable[[], object]]]:
     from captum.attr import (
         Deconvolution,
+        DeepLift,
         GuidedBackprop,
         InputXGradient,
         IntegratedGradients,
@@ -135,6 +136,7 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
                 perturbations_per_eval=max(1, 64 // len(x)),  # our chunks: 64 rows per pass
             ),
         ),
+        "deeplift": ("captum DeepLift", lambda: DeepLift(logits).attribute(x, target=target)),
         "lrp_epsilon_0_5": ("zennit Epsilon(0.5) composite", zennit_call(lambda: Epsilon(0.5))),
         "lrp_z": ("zennit Epsilon(1e-7) composite", zennit_call(lambda: Epsilon(1e-7))),
         "lrp_alpha_1_beta_0": ("zennit AlphaBeta(1, 0) composite", zennit_call(lambda: AlphaBeta(1.0, 0.0))),
@@ -151,6 +153,7 @@ METHODS = [
     "smoothgrad",
     "vargrad",
     "occlusion",
+    "deeplift",
     "lrp_z",
     "lrp_epsilon_0_5",
     "lrpsign_epsilon_0_5",

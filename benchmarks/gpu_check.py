@@ -38,6 +38,7 @@ METHODS = [
     "gradient",
     "gradient_x_sign",
     "integrated_gradients",
+    "deeplift",
     "grad_cam",
     "guided_backprop",
     "lrp_z",
@@ -90,12 +91,13 @@ def _cases() -> list[Case]:
     for kind in (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN):
         model = _Recurrent(kind, bidirectional=True).eval()
         cases.append(Case(kind.__name__, model, torch.randn(4, 30, 3), {}, {}, RECURRENT_METHODS))
-    se = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
+    # a gate multiplies two input-dependent tensors: no DeepLIFT rule (an error)
+    se = [m for m in functional if m not in ("grad_cam", "deeplift")] + ["grad_cam_conv"]
     cases.append(Case("se_gates", _SEResNet1d().eval(), torch.randn(4, 2, 24), {"gates": "signal"}, {}, se))
     cases.append(
         Case("tcn_weight_norm", _TCN(chomp_module=True).eval(), torch.randn(4, 2, 48), {}, {}, functional)
     )
-    transformer = [m for m in functional if m not in ("grad_cam", "guided_backprop")]
+    transformer = [m for m in functional if m not in ("grad_cam", "guided_backprop", "deeplift")]
     torch.manual_seed(1)
     model = _ECGTransformer(norm_first=True, activation="gelu").eval()
     for mode in ("cp", "attnlrp"):
