@@ -345,13 +345,30 @@ class _Gated(nn.Module):
 
 
 class _Divided(nn.Module):
-    def __init__(self) -> None:
+    """``h / sum |h|``: a quotient of two input-dependent tensors (no rule); ``c / h`` and
+    ``rsqrt`` are functions of one tensor (the Rescale rule)."""
+
+    def __init__(self, by_itself: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.by_itself = by_itself
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv(x)
-        return (1.0 / (1.0 + h.abs())).mean(-1)
+        if self.by_itself:
+            return (h / h.abs().sum(-1, keepdim=True)).mean(-1)
+        return (1.0 / (1.0 + h.abs())).mean(-1) + torch.rsqrt(2.0 + h.sin()).mean(-1)
+
+
+def test_a_constant_divided_by_the_signal_is_an_elementwise_function() -> None:
+    torch.manual_seed(9)
+    model = _Divided(by_itself=False).eval()
+    x, baseline = torch.randn(3, 1, 20), torch.randn(3, 1, 20)
+    ours, delta = explain(
+        model, x, "deeplift", target_class=2, baseline=baseline, return_convergence_delta=True
+    )
+    assert np.abs(delta).max() < 1e-5
+    assert np.abs(ours).max() > 0
 
 
 class _InnerSoftmax(nn.Module):
@@ -389,7 +406,7 @@ class _Transformer(nn.Module):
     ("model", "message"),
     [
         (_Gated(), "mul of 2 input-dependent tensors"),
-        (_Divided(), "divides by an input-dependent tensor"),
+        (_Divided(), "div of 2 input-dependent tensors"),
         (_InnerSoftmax(), "softmax"),
         (_Recurrent(), "lstm"),
         (_Transformer(), "input-dependent"),

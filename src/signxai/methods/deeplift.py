@@ -48,6 +48,7 @@ from signxai.methods.lrp_graph import (
     NORMALISATIONS,
     POOLINGS,
     PRODUCTS,
+    RECIPROCALS,
     REDUCTIONS,
     REVERSED_SUBTRACTIONS,
     SOFTMAX,
@@ -60,18 +61,23 @@ from signxai.model import ModelView
 
 T = torch.Tensor
 
-#: Elementwise functions under the Rescale rule (those LRP passes relevance through, and ReLUs).
-RESCALED = ELEMENTWISE | {
-    F.relu,
-    torch.relu,
-    T.relu,
-    F.threshold,
-    F.prelu,
-    F.rrelu,
-    F.hardshrink,
-    F.softshrink,
-    F.tanhshrink,
-}
+#: Elementwise functions under the Rescale rule (those LRP passes relevance through, ReLUs and
+#: reciprocals).
+RESCALED = (
+    ELEMENTWISE
+    | RECIPROCALS
+    | {
+        F.relu,
+        torch.relu,
+        T.relu,
+        F.threshold,
+        F.prelu,
+        F.rrelu,
+        F.hardshrink,
+        F.softshrink,
+        F.tanhshrink,
+    }
+)
 #: In-place forms, and the out-of-place function each one computes.
 RESCALED_IN_PLACE: dict[Any, Any] = {
     **ELEMENTWISE_IN_PLACE,
@@ -369,11 +375,9 @@ class DeepLiftMode(TorchFunctionMode):
             return self._extreme(func, args, kwargs)
         if func in PRODUCTS and len(tracked) == 1:
             position = next((i for i, a in enumerate(_flat(args)) if _tracked(a)), 0)
-            if func in DIVISIONS and (position != 0 or func is T.__rtruediv__):
-                raise UnsupportedModelError(
-                    "deeplift: the model divides by an input-dependent tensor (c / x is not linear "
-                    "in x); DeepLIFT has no rule for it here"
-                )
+            if func in DIVISIONS and (position != 0 or func is T.__rtruediv__) and not kwargs:
+                # c / h: an elementwise function of h, under the Rescale rule
+                return _Rescale.apply(args[position], substituted(func, args, position, {}), self.eps)
             return func(*args, **kwargs)
         if func in TRAINING_ARGUMENT:
             position = TRAINING_ARGUMENT[func]
