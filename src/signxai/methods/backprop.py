@@ -23,7 +23,7 @@ from torch import nn
 
 from signxai.errors import UnsupportedModelError
 from signxai.methods.gradient import gradient
-from signxai.methods.registry import Family, register
+from signxai.methods.registry import Family, fixed_name, register
 from signxai.model import ModelView
 
 
@@ -79,11 +79,6 @@ def _modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: s
     return compute
 
 
-def _constant(name: str) -> Callable[[Mapping[str, Any]], str]:
-    """A name writer for a family without parameters."""
-    return lambda params: name
-
-
 for _name, _install, _summary in (
     (
         "guided_backprop",
@@ -106,6 +101,6 @@ for _name, _install, _summary in (
             form=_name,
             summary=_summary,
             examples=(_name,),
-            write=_constant(_name),
+            write=fixed_name(_name),
         )
     )

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from signxai.errors import LayerError
-from signxai.methods.registry import Family, Param, register
+from signxai.methods.registry import Family, Param, fixed_name, register
 from signxai.model import ModelView
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -77,6 +77,6 @@ register(
         form="grad_cam",
         summary="ReLU(sum_k w_k A_k) with w_k = mean dz/dA_k over positions, resized to the input",
         examples=("grad_cam",),
-        write=lambda params: "grad_cam",
+        write=fixed_name("grad_cam"),
     )
 )

@@ -56,7 +56,7 @@ from signxai.methods.lrp_graph import (
     SUBTRACTIONS,
     substituted,
 )
-from signxai.methods.registry import Family, Param, at_least, register
+from signxai.methods.registry import Family, Param, at_least, fixed_name, register
 from signxai.model import ModelView
 
 T = torch.Tensor
@@ -94,20 +94,16 @@ RESCALED_IN_PLACE: dict[Any, Any] = {
 }
 #: Max pooling functions: the variant that also returns indices, and the position of the
 #: ``return_indices`` argument.
-MAX_POOLS: dict[Any, tuple[Any, int]] = {
-    F.max_pool1d: (F.max_pool1d_with_indices, 6),
-    F.max_pool2d: (F.max_pool2d_with_indices, 6),
-    F.max_pool3d: (F.max_pool3d_with_indices, 6),
-    F.max_pool1d_with_indices: (F.max_pool1d_with_indices, 6),
-    F.max_pool2d_with_indices: (F.max_pool2d_with_indices, 6),
-    F.max_pool3d_with_indices: (F.max_pool3d_with_indices, 6),
-    F.adaptive_max_pool1d: (F.adaptive_max_pool1d_with_indices, 2),
-    F.adaptive_max_pool2d: (F.adaptive_max_pool2d_with_indices, 2),
-    F.adaptive_max_pool3d: (F.adaptive_max_pool3d_with_indices, 2),
-    F.adaptive_max_pool1d_with_indices: (F.adaptive_max_pool1d_with_indices, 2),
-    F.adaptive_max_pool2d_with_indices: (F.adaptive_max_pool2d_with_indices, 2),
-    F.adaptive_max_pool3d_with_indices: (F.adaptive_max_pool3d_with_indices, 2),
-}
+MAX_POOLS: dict[Any, tuple[Any, int]] = {}
+for _plain, _indexed, _position in (
+    (F.max_pool1d, F.max_pool1d_with_indices, 6),
+    (F.max_pool2d, F.max_pool2d_with_indices, 6),
+    (F.max_pool3d, F.max_pool3d_with_indices, 6),
+    (F.adaptive_max_pool1d, F.adaptive_max_pool1d_with_indices, 2),
+    (F.adaptive_max_pool2d, F.adaptive_max_pool2d_with_indices, 2),
+    (F.adaptive_max_pool3d, F.adaptive_max_pool3d_with_indices, 2),
+):
+    MAX_POOLS[_plain] = MAX_POOLS[_indexed] = (_indexed, _position)
 #: Maxima and minima over one axis: (returns indices too, is a minimum).
 EXTREMES: dict[Any, tuple[bool, bool]] = {
     torch.max: (True, False),
@@ -535,43 +531,31 @@ DEFINITION = (
     "captum's rule at max pooling"
 )
 
-register(
-    Family(
-        name="deeplift",
-        pattern="deeplift",
-        compute=deeplift,
-        params=(
-            Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)"),
-            Param("return_convergence_delta", bool, False, "also return sum(R) - (z(x) - z(x0))"),
-            EPS,
-        ),
-        kind="reference",
-        form="deeplift",
-        summary=f"(x - x0) * m, {DEFINITION} (captum's DeepLift)",
-        examples=("deeplift",),
-        write=lambda params: "deeplift",
-    )
+BASELINE = Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)")
+BASELINES = Param(
+    "baselines", object, None, "reference inputs: K samples (K, ...), one sample, or a scalar (default 0)"
 )
+DELTA = Param("return_convergence_delta", bool, False, "also return sum(R) - (z(x) - z(x0))")
 
-register(
-    Family(
-        name="deeplift_shap",
-        pattern="deeplift_shap",
-        compute=deeplift_shap,
-        params=(
-            Param(
-                "baselines",
-                object,
-                None,
-                "reference inputs: K samples (K, ...), one sample, or a scalar (default 0)",
-            ),
-            EPS,
-            BATCH_SIZE,
-        ),
-        kind="reference",
-        form="deeplift_shap",
-        summary=f"mean over the K baselines b of (x - b) * m(x, b), {DEFINITION} (captum's DeepLiftShap)",
-        examples=("deeplift_shap",),
-        write=lambda params: "deeplift_shap",
+for _family, _compute, _params, _summary in (
+    ("deeplift", deeplift, (BASELINE, DELTA, EPS), f"(x - x0) * m, {DEFINITION} (captum's DeepLift)"),
+    (
+        "deeplift_shap",
+        deeplift_shap,
+        (BASELINES, EPS, BATCH_SIZE),
+        f"mean over the K baselines b of (x - b) * m(x, b), {DEFINITION} (captum's DeepLiftShap)",
+    ),
+):
+    register(
+        Family(
+            name=_family,
+            pattern=_family,
+            compute=_compute,
+            params=_params,
+            kind="reference",
+            form=_family,
+            summary=_summary,
+            examples=(_family,),
+            write=fixed_name(_family),
+        )
     )
-)

@@ -20,6 +20,7 @@ from signxai.methods.registry import (
     Family,
     Param,
     at_least,
+    fixed_name,
     format_number,
     register,
 )
@@ -231,7 +232,7 @@ register(
         form="gradient",
         summary="dz/dx, the gradient of the explained logit z w.r.t. the input",
         examples=GRADIENT_EXAMPLES,
-        write=lambda params: "gradient",
+        write=fixed_name("gradient"),
     )
 )
 

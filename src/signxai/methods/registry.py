@@ -92,6 +92,11 @@ class Param:
         return value
 
 
+def fixed_name(name: str) -> Callable[[Mapping[str, Any]], str]:
+    """A name writer for a family without parameters in its name."""
+    return lambda params: name
+
+
 def at_least(bound: float) -> Callable[[Any], str | None]:
     """A parameter check: the value must be >= ``bound``."""
     return lambda value: None if value >= bound else f"must be >= {bound}"
