@@ -23,6 +23,8 @@ METHODS = [
     "gradient",
     "gradient_x_input",
     "integrated_gradients",
+    "deeplift",
+    "occlusion_window_10",
     "lrp_epsilon_0_5",
     "lrpsign_epsilon_0_5",
     "lrp_alpha_1_beta_0",
