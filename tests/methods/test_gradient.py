@@ -8,6 +8,7 @@ import torch
 from captum.attr import (
     Deconvolution,
     GuidedBackprop,
+    GuidedGradCam,
     InputXGradient,
     IntegratedGradients,
     LayerGradCam,
@@ -16,7 +17,7 @@ from captum.attr import (
 from torch import nn
 
 from models import ARCHITECTURES, CAM_LAYERS, build, captum_targets, logit_model, rel_error
-from signxai import MethodParameterError, explain
+from signxai import MethodParameterError, UnsupportedModelError, explain
 from signxai.methods.post import sign_mu
 
 CAPTUM = {
@@ -94,6 +95,36 @@ def test_grad_cam_matches_captum_layer_grad_cam(arch: str) -> None:
     ours = explain(model, x, "grad_cam", target_class=target, target_layer=layer)
     for channel in range(x.shape[1]):
         assert rel_error(ours[:, channel : channel + 1], expected) < 1e-4
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_guided_grad_cam_matches_captum_guided_grad_cam(arch: str) -> None:
+    """captum resizes by nearest neighbour: ``interpolation='nearest'`` gives its maps."""
+    model, x = build(arch)
+    index, target = captum_targets(model, x)
+    logits = logit_model(model)
+    layer = dict(logits.named_modules())[CAM_LAYERS[arch]]
+    expected = GuidedGradCam(logits, layer).attribute(x, target=index)
+    kwargs = {"target_class": target, "target_layer": CAM_LAYERS[arch], "interpolation": "nearest"}
+    assert rel_error(explain(model, x, "guided_grad_cam", **kwargs), expected) < 1e-5
+    cam = LayerGradCam(logits, layer).attribute(x, target=index, relu_attributions=True)
+    nearest = torch.nn.functional.interpolate(cam, size=x.shape[2:], mode="nearest")
+    assert rel_error(explain(model, x, "grad_cam", **kwargs), nearest.expand_as(x)) < 1e-5
+
+
+def test_guided_grad_cam_is_grad_cam_times_guided_backprop() -> None:
+    model, x = build("ecg_beat")
+    cam = explain(model, x, "grad_cam", target_class=0)
+    assert (np.abs(cam).max(axis=(1, 2)) > 0).all()
+    guided = explain(model, x, "guided_backprop", target_class=0)
+    np.testing.assert_allclose(explain(model, x, "guided_grad_cam", target_class=0), cam * guided, rtol=1e-6)
+    nearest = explain(model, x, "guided_grad_cam", target_class=0, interpolation="nearest")
+    assert rel_error(nearest, cam * guided) > 1e-3  # the last conv layer has 9 positions, not 140
+    with pytest.raises(MethodParameterError, match=r"interpolation.*one of \('linear', 'nearest'\)"):
+        explain(model, x, "guided_grad_cam", interpolation="cubic")
+    functional = nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 140, 2))
+    with pytest.raises(UnsupportedModelError, match="guided_grad_cam modifies the backward pass of nn.ReLU"):
+        explain(functional.eval(), x, "guided_grad_cam")
 
 
 def test_grad_cam_default_layer_is_last_conv_and_normalize_divides_by_max() -> None:

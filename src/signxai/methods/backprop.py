@@ -37,7 +37,9 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
-def _guided_hooks(relu: nn.Module) -> list[Any]:
+def guided_hooks(relu: nn.Module) -> list[Any]:
+    """Hooks that clamp the gradient arriving at ``relu``'s output at 0 (guided backprop)."""
+
     def clamp_gradient(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         if output.requires_grad:
             output.register_hook(lambda grad: grad.clamp(min=0))
@@ -58,7 +60,9 @@ def _deconvnet_hooks(relu: nn.Module) -> list[Any]:
     return [relu.register_forward_pre_hook(keep_input), relu.register_forward_hook(replace_output)]
 
 
-def _modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: str) -> Any:
+def modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: str) -> Any:
+    """The gradient with ``install``'s hooks on every ``nn.ReLU`` module (errors name ``method``)."""
+
     def compute(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
         view.require_hooks(method)
         relus = [m for m in view.model.modules() if isinstance(m, nn.ReLU)]
@@ -82,7 +86,7 @@ def _modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: s
 for _name, _install, _summary in (
     (
         "guided_backprop",
-        _guided_hooks,
+        guided_hooks,
         "gradient where every ReLU passes back only positive gradient at positive inputs",
     ),
     (
@@ -95,7 +99,7 @@ for _name, _install, _summary in (
         Family(
             name=_name,
             pattern=_name,
-            compute=_modified_relu_gradient(_install, _name),
+            compute=modified_relu_gradient(_install, _name),
             params=(),
             kind="gradient",
             form=_name,

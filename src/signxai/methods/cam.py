@@ -1,4 +1,5 @@
-"""Grad-CAM for 1D and 2D feature maps, resized to the input and broadcast over its channels."""
+"""Grad-CAM for 1D and 2D feature maps, resized to the input and broadcast over its channels, and
+guided Grad-CAM (Grad-CAM times guided backprop)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from signxai.errors import LayerError
-from signxai.methods.registry import Family, Param, fixed_name, register
+from signxai.methods.backprop import guided_hooks, modified_relu_gradient
+from signxai.methods.registry import Family, Param, fixed_name, one_of, register
 from signxai.model import ModelView
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
+INTERPOLATIONS = ("linear", "nearest")
 
 
 def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
@@ -54,29 +57,60 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
     if params["normalize"]:  # at the feature map's resolution, before resizing, as the original
         peak = cam.flatten(1).amax(dim=1).clamp(min=torch.finfo(cam.dtype).tiny)
         cam = cam / peak.view(-1, *([1] * (cam.ndim - 1)))
-    if cam.shape[2:] != x.shape[2:]:
+    if cam.shape[2:] != x.shape[2:] and params["interpolation"] == "nearest":
+        cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode="nearest")
+    elif cam.shape[2:] != x.shape[2:]:
         cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode=_MODES[spatial], align_corners=True)
     return cam.expand_as(x).clone()
 
 
-register(
-    Family(
-        name="grad_cam",
-        pattern="grad_cam",
-        compute=grad_cam,
-        params=(
-            Param(
-                "target_layer",
-                object,
-                None,
-                "dotted module name or module whose output is used (default: last Conv)",
-            ),
-            Param("normalize", bool, False, "divide each map by its maximum (before resizing)"),
-        ),
-        kind="cam",
-        form="grad_cam",
-        summary="ReLU(sum_k w_k A_k) with w_k = mean dz/dA_k over positions, resized to the input",
-        examples=("grad_cam",),
-        write=fixed_name("grad_cam"),
-    )
+_guided_backprop = modified_relu_gradient(guided_hooks, "guided_grad_cam")
+
+
+def guided_grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """Grad-CAM resized to the input times guided backprop (Selvaraju et al. 2017; captum's
+    GuidedGradCam): where on the input, at the input's resolution, the class evidence lies."""
+    return grad_cam(view, x, target, params) * _guided_backprop(view, x, target, params)
+
+
+CAM_PARAMS = (
+    Param(
+        "target_layer",
+        object,
+        None,
+        "dotted module name or module whose output is used (default: last Conv)",
+    ),
+    Param("normalize", bool, False, "divide each map by its maximum (before resizing)"),
+    Param(
+        "interpolation",
+        str,
+        "linear",
+        "resizing to the input: 'linear' (bi-/trilinear, corners aligned) or 'nearest' (captum's)",
+        check=one_of(INTERPOLATIONS),
+    ),
 )
+for _family, _compute, _summary in (
+    (
+        "grad_cam",
+        grad_cam,
+        "ReLU(sum_k w_k A_k) with w_k = mean dz/dA_k over positions, resized to the input",
+    ),
+    (
+        "guided_grad_cam",
+        guided_grad_cam,
+        "grad_cam times guided_backprop, elementwise (captum's GuidedGradCam)",
+    ),
+):
+    register(
+        Family(
+            name=_family,
+            pattern=_family,
+            compute=_compute,
+            params=CAM_PARAMS,
+            kind="cam",
+            form=_family,
+            summary=_summary,
+            examples=(_family,),
+            write=fixed_name(_family),
+        )
+    )

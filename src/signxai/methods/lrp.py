@@ -34,7 +34,7 @@ from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_attention import ATTENTION_MODES
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
 from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, unpacked
-from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, register
+from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, one_of, register
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
     ALPHA_BETA_BIAS,
@@ -840,7 +840,7 @@ register(
                 "split",
                 "alpha-beta denominators: 'split' (b+ positive, b- negative part; zennit) or 'both' "
                 "(the whole bias in both; the original SIGN package)",
-                check=lambda v: None if v in ALPHA_BETA_BIAS else f"must be one of {ALPHA_BETA_BIAS}",
+                check=one_of(ALPHA_BETA_BIAS),
             ),
             Param(
                 "batchnorm",
@@ -848,7 +848,7 @@ register(
                 "merge",
                 "BatchNorm: 'merge' into the Conv/Linear feeding it (zennit; METHODS.md) or "
                 "'innvestigate' (a layer of its own with the z-rule; the original SIGN package)",
-                check=lambda v: None if v in BATCH_NORM_MODES else f"must be one of {BATCH_NORM_MODES}",
+                check=one_of(BATCH_NORM_MODES),
             ),
             Param(
                 "gates",
@@ -857,7 +857,7 @@ register(
                 "products of two input-dependent tensors: 'error', or 'signal' (a gate broadcast "
                 "over its signal, as in squeeze-and-excitation blocks, is held constant and the "
                 "signal receives all the relevance; Arras et al. 2017)",
-                check=lambda v: None if v in GATE_MODES else f"must be one of {GATE_MODES}",
+                check=one_of(GATE_MODES),
             ),
             Param(
                 "attention",
@@ -869,7 +869,7 @@ register(
                 "normalisation statistics held constant, relevance through the values) or 'attnlrp' "
                 "(AttnLRP, Achtibat et al. 2024: statistics held, softmax rule, uniform rule on "
                 "products of two input-dependent tensors)",
-                check=lambda v: None if v in ATTENTION_MODES else f"must be one of {ATTENTION_MODES}",
+                check=one_of(ATTENTION_MODES),
             ),
             Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),
             Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),

@@ -97,6 +97,11 @@ def fixed_name(name: str) -> Callable[[Mapping[str, Any]], str]:
     return lambda params: name
 
 
+def one_of(choices: tuple[Any, ...]) -> Callable[[Any], str | None]:
+    """A parameter check: the value must be one of ``choices``."""
+    return lambda value: None if value in choices else f"must be one of {choices}"
+
+
 def at_least(bound: float) -> Callable[[Any], str | None]:
     """A parameter check: the value must be >= ``bound``."""
     return lambda value: None if value >= bound else f"must be >= {bound}"
