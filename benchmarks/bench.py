@@ -67,6 +67,7 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
         Deconvolution,
         DeepLift,
         GuidedBackprop,
+        GuidedGradCam,
         InputXGradient,
         IntegratedGradients,
         LayerGradCam,
@@ -109,6 +110,10 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
             "captum LayerGradCam",
             lambda: LayerGradCam(logits, logits.features[12]).attribute(x, target),
         ),
+        "guided_grad_cam": (
+            "captum GuidedGradCam",
+            lambda: GuidedGradCam(logits, logits.features[12]).attribute(x, target),
+        ),
         "integrated_gradients": (
             "captum IntegratedGradients (50)",
             lambda: IntegratedGradients(logits).attribute(x, target=target, n_steps=50),
@@ -149,6 +154,7 @@ METHODS = [
     "guided_backprop",
     "deconvnet",
     "grad_cam",
+    "guided_grad_cam",
     "integrated_gradients",
     "smoothgrad",
     "vargrad",

@@ -41,6 +41,7 @@ METHODS = [
     "deeplift",
     "grad_cam",
     "guided_backprop",
+    "guided_grad_cam",
     "lrp_z",
     "lrp_epsilon_0_1",
     "lrpsign_epsilon_0_1",
@@ -82,7 +83,7 @@ def _cases() -> list[Case]:
         Case("ribeiro", ribeiro, torch.randn(4, 12, 256), {"batchnorm": "innvestigate"}, {}, METHODS)
     )
     # no nn.ReLU module in these (functional relu): no guided backprop
-    functional = [m for m in METHODS if m != "guided_backprop"]
+    functional = [m for m in METHODS if m not in ("guided_backprop", "guided_grad_cam")]
     cases.append(Case("two_scales", _TwoScales().eval(), torch.randn(4, 2, 8), {}, {}, functional))
     for operation in ["difference", "add_", "buffer", "interpolate", "upsample", "abs"]:
         model = _Between(operation).eval()
