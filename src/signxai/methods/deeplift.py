@@ -6,8 +6,8 @@ every operation sees each sample next to its reference. ``DeepLiftMode``, a
 multipliers in place of their derivative:
 
 - elementwise activations (modules or functions: ReLU, sigmoid, tanh, ELU, GELU, softplus,
-  ``clamp``, ``exp``, ...): the Rescale rule, m = (f(x) - f(x0)) / (x - x0), or the derivative
-  where ``|x - x0| < eps`` (captum's choice);
+  ``clamp``, ``exp``, ``c / h``, ...): the Rescale rule, m = (f(x) - f(x0)) / (x - x0), or the
+  derivative where ``|x - x0| < eps`` (captum's choice);
 - max pooling (``nn.MaxPool*d``, adaptive, functional) and ``max``/``amax``/``min``/``amin`` over
   one axis: captum's rule: per window, ``max(y, y0) - y0`` goes to the input's maximum and
   ``y - max(y, y0)`` to the reference's, divided by the input's difference there. Overlapping
@@ -18,7 +18,7 @@ multipliers in place of their derivative:
 
 Everything else that a value reaching the output passes through has no DeepLIFT rule here and
 raises an error naming it (recurrent layers, attention, layer normalisation, a softmax before the
-output, products of two input-dependent tensors, division by one), where captum would silently
+output, products and quotients of two input-dependent tensors), where captum would silently
 use the plain gradient. The attribution ``(x - x0) * m`` sums to ``z(x) - z(x0)`` of the
 explained logit (summation-to-delta).
 
@@ -474,9 +474,9 @@ class DeepLiftMode(TorchFunctionMode):
 
 def _deeplift_pass(
     view: ModelView, x: torch.Tensor, references: torch.Tensor, target: Any, eps: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass on ``[x; x; ...; references]`` (``x`` once per reference row block): the
-    multipliers of the x rows, the explained outputs' weights of x and ``z(x) - z(x0)`` per row."""
+    multipliers of the x rows and ``z(x) - z(x0)`` of the explained output per row."""
     copies = references.shape[0] // x.shape[0]
     stacked = torch.cat([x.repeat(copies, *(1,) * (x.ndim - 1)), references]).detach()
     stacked.requires_grad_(True)
@@ -489,7 +489,7 @@ def _deeplift_pass(
     repeated = weights.repeat(2 * copies, 1)
     (grad,) = torch.autograd.grad(logits, stacked, repeated)
     rise = ((logits[:half] - logits[half:]).detach() * repeated[:half]).sum(dim=1)
-    return grad[:half], weights, rise
+    return grad[:half], rise
 
 
 def deeplift(
@@ -498,7 +498,7 @@ def deeplift(
     """(x - x0) * m, m DeepLIFT's multipliers under the Rescale rule (captum's DeepLift)."""
     view.require_hooks("deeplift")
     baseline = baseline_like(params["baseline"], x)
-    multipliers, _, rise = _deeplift_pass(view, x, baseline, target, params["eps"])
+    multipliers, rise = _deeplift_pass(view, x, baseline, target, params["eps"])
     attribution = (x - baseline) * multipliers
     if not params["return_convergence_delta"]:
         return attribution
@@ -513,7 +513,7 @@ def deeplift_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping
     total = torch.zeros_like(x)
     for chunk in chunks(len(references), 2 * rows, params["batch_size"]):
         bases = torch.cat([references[k : k + 1].expand_as(x) for k in chunk])
-        multipliers, _, _ = _deeplift_pass(view, x, bases, target, params["eps"])
+        multipliers, _ = _deeplift_pass(view, x, bases, target, params["eps"])
         differences = x.repeat(len(chunk), *(1,) * (x.ndim - 1)) - bases
         total += (differences * multipliers).reshape(len(chunk), *x.shape).sum(dim=0)
     return total / len(references)
