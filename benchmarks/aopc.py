@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from signxai import explain
+from signxai import describe_method, explain
 from signxai.ecg import load_beat_model, load_ecg5000
 from signxai.evaluate import deletion_curve, random_relevance
 
@@ -25,6 +25,7 @@ METHODS = [
     "integrated_gradients",
     "deeplift",
     "occlusion_window_10",
+    "kernel_shap_window_10",
     "lrp_epsilon_0_5",
     "lrpsign_epsilon_0_5",
     "lrp_alpha_1_beta_0",
@@ -51,7 +52,8 @@ def main() -> None:
         if method == "random":
             relevance = random_relevance(beats, seed=0)
         else:
-            relevance = explain(model, beats, method, target_class=target)
+            seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
+            relevance = explain(model, beats, method, target_class=target, **seeded)
         seconds = time.perf_counter() - start
         curves = {
             (order, infill): deletion_curve(
