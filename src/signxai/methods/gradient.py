@@ -63,6 +63,15 @@ def _stacked_gradient(view: ModelView, inputs: list[torch.Tensor], weights: torc
     return grad.reshape(len(inputs), *inputs[0].shape)
 
 
+SEED = Param("seed", int, None, "seed of the random draws (made on the CPU: the same maps on every device)")
+
+
+def cpu_generator(seed: int | None) -> torch.Generator | None:
+    """A CPU generator seeded with ``seed`` (None: the device's own random numbers). Drawing on
+    the CPU gives the same draws, so the same maps, on every device."""
+    return None if seed is None else torch.Generator().manual_seed(int(seed))
+
+
 def baseline_like(value: Any, x: torch.Tensor) -> torch.Tensor:
     """``value`` (None = 0, a scalar, one sample or an array like ``x``) broadcast to ``x``."""
     if value is None:
@@ -131,9 +140,7 @@ def _noisy_gradient_moments(
     else:
         dims = tuple(range(1, x.ndim))
         std = params["noise_level"] * (x.amax(dim=dims, keepdim=True) - x.amin(dim=dims, keepdim=True))
-    generator = None
-    if params["seed"] is not None:  # drawn on the CPU: a seed gives the same noise on every device
-        generator = torch.Generator().manual_seed(int(params["seed"]))
+    generator = cpu_generator(params["seed"])
     mean = torch.zeros_like(x)
     m2 = torch.zeros_like(x)
     count = 0
@@ -187,9 +194,7 @@ def gradient_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping
         logits = view.forward(x)
     weights = view.target_weights(target, logits)
     samples, rows = params["samples"], x.shape[0]
-    generator = None
-    if params["seed"] is not None:  # drawn on the CPU: a seed gives the same draws on every device
-        generator = torch.Generator().manual_seed(int(params["seed"]))
+    generator = cpu_generator(params["seed"])
     # which baseline and where on the path, for every draw and sample; the noise chunk by chunk
     choice = torch.randint(len(references), (samples, rows), generator=generator).to(x.device)
     alphas = torch.rand((samples, rows), generator=generator).to(device=x.device, dtype=x.dtype)
@@ -275,7 +280,7 @@ register(
                 "std of Gaussian noise added to x (captum's stdevs)",
                 check=at_least(0.0),
             ),
-            Param("seed", int, None, "seed of the draws (made on the CPU: the same maps on every device)"),
+            SEED,
             BATCH_SIZE,
         ),
         kind="shap",
@@ -306,9 +311,7 @@ for _name, _summary in (
                     check=at_least(0.0),
                 ),
                 Param("samples", int, 50, "number of noisy samples n", in_name=True, check=at_least(1)),
-                Param(
-                    "seed", int, None, "seed of the noise (drawn on the CPU: the same maps on every device)"
-                ),
+                SEED,
                 Param(
                     "noise_std",
                     float,

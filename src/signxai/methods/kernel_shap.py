@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from signxai.errors import MethodParameterError
-from signxai.methods.gradient import BATCH_SIZE, baseline_like, chunks
+from signxai.methods.gradient import BATCH_SIZE, SEED, baseline_like, chunks, cpu_generator
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
 from signxai.model import ModelView
 
@@ -86,10 +86,7 @@ def kernel_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[s
                 f"kernel_shap with {players} segments needs samples >= {players} to fit them (2^M - 2 "
                 f"= all coalitions would be exact), got samples={params['samples']}"
             )
-        generator = None
-        if params["seed"] is not None:  # drawn on the CPU: a seed gives the same maps on every device
-            generator = torch.Generator().manual_seed(int(params["seed"]))
-        z = _drawn_coalitions(players, params["samples"], generator)
+        z = _drawn_coalitions(players, params["samples"], cpu_generator(params["seed"]))
         weight = torch.ones(len(z), dtype=torch.float64)
     baseline = baseline_like(params["baseline"], x)
     rows = x.shape[0]
@@ -140,7 +137,7 @@ register(
             ),
             Param("baseline", object, None, "what replaces a segment (array, tensor or scalar; default 0)"),
             Param("per_channel", bool, False, "segments lead by lead (channel) instead of across leads"),
-            Param("seed", int, None, "seed of the drawn coalitions (made on the CPU)"),
+            SEED,
             BATCH_SIZE,
         ),
         kind="perturbation",
