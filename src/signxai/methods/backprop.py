@@ -23,7 +23,7 @@ from torch import nn
 
 from signxai.errors import UnsupportedModelError
 from signxai.methods.gradient import gradient
-from signxai.methods.registry import Family, fixed_name, register
+from signxai.methods.registry import register_fixed
 from signxai.model import ModelView
 
 
@@ -95,16 +95,4 @@ for _name, _install, _summary in (
         "gradient where every ReLU applies ReLU to the gradient, ignoring the forward mask",
     ),
 ):
-    register(
-        Family(
-            name=_name,
-            pattern=_name,
-            compute=modified_relu_gradient(_install, _name),
-            params=(),
-            kind="gradient",
-            form=_name,
-            summary=_summary,
-            examples=(_name,),
-            write=fixed_name(_name),
-        )
-    )
+    register_fixed(_name, modified_relu_gradient(_install, _name), (), "gradient", _summary)

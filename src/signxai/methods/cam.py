@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from signxai.errors import LayerError
 from signxai.methods.backprop import guided_hooks, modified_relu_gradient
-from signxai.methods.registry import Family, Param, fixed_name, one_of, register
+from signxai.methods.registry import Param, one_of, register_fixed
 from signxai.model import ModelView
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -101,16 +101,4 @@ for _family, _compute, _summary in (
         "grad_cam times guided_backprop, elementwise (captum's GuidedGradCam)",
     ),
 ):
-    register(
-        Family(
-            name=_family,
-            pattern=_family,
-            compute=_compute,
-            params=CAM_PARAMS,
-            kind="cam",
-            form=_family,
-            summary=_summary,
-            examples=(_family,),
-            write=fixed_name(_family),
-        )
-    )
+    register_fixed(_family, _compute, CAM_PARAMS, "cam", _summary)

@@ -56,7 +56,7 @@ from signxai.methods.lrp_graph import (
     SUBTRACTIONS,
     substituted,
 )
-from signxai.methods.registry import Family, Param, at_least, fixed_name, register
+from signxai.methods.registry import Param, at_least, register_fixed
 from signxai.model import ModelView
 
 T = torch.Tensor
@@ -546,16 +546,4 @@ for _family, _compute, _params, _summary in (
         f"mean over the K baselines b of (x - b) * m(x, b), {DEFINITION} (captum's DeepLiftShap)",
     ),
 ):
-    register(
-        Family(
-            name=_family,
-            pattern=_family,
-            compute=_compute,
-            params=_params,
-            kind="reference",
-            form=_family,
-            summary=_summary,
-            examples=(_family,),
-            write=fixed_name(_family),
-        )
-    )
+    register_fixed(_family, _compute, _params, "reference", _summary)

@@ -20,13 +20,12 @@ from signxai.methods.registry import (
     Family,
     Param,
     at_least,
-    fixed_name,
     format_number,
     register,
+    register_fixed,
 )
 from signxai.model import ModelView
 
-GRADIENT_EXAMPLES = ("gradient",)
 BATCH_SIZE = Param(
     "batch_size", int, 64, "most rows (samples x steps) per forward/backward pass", check=at_least(1)
 )
@@ -227,18 +226,8 @@ def _write_noise(name: str) -> Any:
     return write
 
 
-register(
-    Family(
-        name="gradient",
-        pattern="gradient",
-        compute=gradient,
-        params=(),
-        kind="gradient",
-        form="gradient",
-        summary="dz/dx, the gradient of the explained logit z w.r.t. the input",
-        examples=GRADIENT_EXAMPLES,
-        write=fixed_name("gradient"),
-    )
+register_fixed(
+    "gradient", gradient, (), "gradient", "dz/dx, the gradient of the explained logit z w.r.t. the input"
 )
 
 register(

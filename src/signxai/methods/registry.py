@@ -92,11 +92,6 @@ class Param:
         return value
 
 
-def fixed_name(name: str) -> Callable[[Mapping[str, Any]], str]:
-    """A name writer for a family without parameters in its name."""
-    return lambda params: name
-
-
 def one_of(choices: tuple[Any, ...]) -> Callable[[Any], str | None]:
     """A parameter check: the value must be one of ``choices``."""
     return lambda value: None if value in choices else f"must be one of {choices}"
@@ -187,6 +182,25 @@ class MethodSpec:
 _FAMILIES: dict[str, Family] = {}
 _POSTS: dict[str, Post] = {}
 POST_PATTERN = re.compile(rf"^(?P<base>.+?)_x_(?P<post>input|sign_mu|sign)(?:_(?P<mu>{NUMBER}))?$")
+
+
+def register_fixed(
+    name: str, compute: Callable[..., Any], params: tuple[Param, ...], kind: str, summary: str
+) -> None:
+    """Register a family whose one name carries no parameters (``gradient``, ``deeplift``)."""
+    register(
+        Family(
+            name=name,
+            pattern=name,
+            compute=compute,
+            params=params,
+            kind=kind,
+            form=name,
+            summary=summary,
+            examples=(name,),
+            write=lambda params: name,
+        )
+    )
 
 
 def register(family: Family) -> Family:
