@@ -96,10 +96,10 @@ def kernel_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[s
         explained = (logits[:rows] * weights).sum(dim=1).double()
         start = (logits[rows:] * weights).sum(dim=1).double()
         values = torch.empty(len(z), rows, dtype=torch.float64, device=x.device)
-        players_kept = z.to(device=x.device, dtype=x.dtype)
+        players_kept = z.to(device=x.device).bool()
         for part in chunks(len(z), rows, params["batch_size"]):
             kept = players_kept[part.start : part.stop][:, ids].unsqueeze(1)  # (k, 1, C, ...)
-            masked = baseline.unsqueeze(0) + kept * (x - baseline).unsqueeze(0)
+            masked = torch.where(kept, x.unsqueeze(0), baseline.unsqueeze(0))
             out = view.forward(masked.flatten(0, 1)) * weights.repeat(len(part), 1)
             values[part.start : part.stop] = out.sum(dim=1).view(len(part), rows).double()
     # weighted least squares with sum(phi) = total: phi_M eliminated (as shap's KernelExplainer)
