@@ -13,7 +13,14 @@ from signxai.ecg import load_beat_model, load_mitbih_208, model_card
 from signxai.ecg.analysis import analyze_strip
 from signxai.ecg.waves import summarize
 
-METHODS = ("lrpsign_epsilon_0_5", "lrp_epsilon_0_5", "gradient_x_input", "gradient", "integrated_gradients")
+METHODS = (
+    "lrpsign_epsilon_0_5",
+    "lrp_epsilon_0_5",
+    "gradient_x_input",
+    "gradient",
+    "integrated_gradients",
+    "deeplift",
+)
 
 
 def main() -> None:
