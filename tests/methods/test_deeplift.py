@@ -273,6 +273,65 @@ def test_minimum_over_time_is_the_negated_maximum_in_every_spelling() -> None:
         assert np.abs(delta).max() < 1e-5
 
 
+class _Unpooled(nn.Module):
+    """An encoder-decoder: max pooling with indices, then max unpooling to the input's length."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encode = nn.Conv1d(1, 4, 5, padding=2)
+        self.pool = nn.MaxPool1d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool1d(2)
+        self.head = nn.Linear(4 * 20, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled, index = self.pool(torch.relu(self.encode(x)))
+        return self.head(torch.tanh(self.unpool(pooled, index)).flatten(1))
+
+
+class _Selected(nn.Module):
+    """Selections by masks or indices computed from the signal itself."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 5, padding=2)
+        self.head = nn.Linear(4, 2)
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        if self.kind == "where":  # a leaky ReLU written by hand
+            h = torch.where(h > 0, h, 0.1 * h).mean(-1)
+        elif self.kind == "argmax":  # the value at each channel's peak
+            h = h.gather(-1, h.argmax(-1, keepdim=True)).squeeze(-1)
+        elif self.kind == "mask":
+            h = (h * (x > 0).float()).mean(-1)
+        else:  # the constant only takes the signal's shape: no selection
+            h = torch.maximum(h, torch.zeros_like(h)).mean(-1) + torch.zeros(1).expand_as(h).mean(-1)
+        return self.head(h)
+
+
+@pytest.mark.parametrize("kind", ["where", "argmax", "mask"])
+def test_selections_by_masks_or_indices_from_the_signal_are_errors(kind: str) -> None:
+    """captum passes their gradient: a piecewise map the reference would take elsewhere, and the
+    attributions would not add up to the change of the logit."""
+    with pytest.raises(UnsupportedModelError, match="mask or indices computed from the input"):
+        explain(_Selected(kind).eval(), torch.randn(2, 1, 20), "deeplift")
+    _, delta = explain(
+        _Selected("shape").eval(), torch.randn(2, 1, 20), "deeplift", return_convergence_delta=True
+    )
+    assert np.abs(delta).max() < 1e-5
+
+
+def test_unpooling_to_the_maxima_of_the_input_is_an_error() -> None:
+    """Unpooling puts each value where the input's maximum was, and the reference's maximum may be
+    elsewhere: not linear in the difference (passing its gradient broke summation-to-delta by
+    0.016 here), so the pooling indices are followed and their use is an error."""
+    torch.manual_seed(10)
+    model = _Unpooled().eval()
+    with pytest.raises(UnsupportedModelError, match="max_unpool1d .* indices computed from the input"):
+        explain(model, torch.randn(3, 1, 20), "deeplift", target_class=1)
+
+
 def test_deeplift_shap_is_the_mean_over_baselines_in_any_chunking() -> None:
     model, x = build("ecg_beat")
     references = torch.randn(3, *x.shape[1:])

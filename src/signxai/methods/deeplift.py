@@ -22,8 +22,9 @@ output, products and quotients of two input-dependent tensors), where captum wou
 use the plain gradient. The attribution ``(x - x0) * m`` sums to ``z(x) - z(x0)`` of the
 explained logit (summation-to-delta).
 
-Known limit: a nonlinearity written by hand from comparisons (``torch.where(h > 0, h, 0.1 * h)``)
-is piecewise linear to this mode and keeps its gradient, as in captum.
+Masks and indices computed from the input itself (``h > 0``, ``argmax``, pooling indices) are
+followed; a selection by them (``torch.where(h > 0, h, 0.1 * h)``, ``h[..., idx]``, unpooling)
+would be made elsewhere for the reference, so it is an error too (captum passes its gradient).
 """
 
 from __future__ import annotations
@@ -233,6 +234,24 @@ LINEAR = (
         T.sum_to_size,
     }
 )
+#: Operations that read only the shape, dtype or device of their input-dependent argument.
+SHAPE_ONLY = {
+    torch.zeros_like,
+    torch.ones_like,
+    torch.empty_like,
+    torch.full_like,
+    torch.rand_like,
+    torch.randn_like,
+    torch.randint_like,
+    T.new_zeros,
+    T.new_ones,
+    T.new_empty,
+    T.new_full,
+    T.new_tensor,
+    T.size,
+    T.dim,
+    T.numel,
+}
 #: Linear only with the model in eval mode (their ``training`` argument False).
 TRAINING_ARGUMENT = {F.batch_norm: 5}
 
@@ -342,14 +361,44 @@ class DeepLiftMode(TorchFunctionMode):
         super().__init__()
         self.eps = eps
         self.softmax_calls = 0
+        #: Tensors computed from input-dependent values without a gradient (comparisons, argmax,
+        #: pooling indices, detached copies), and what is computed from them: masks and indices
+        #: that differ between the input and its reference.
+        self._derived: dict[int, torch.Tensor] = {}
+
+    def _is_derived(self, value: Any) -> bool:
+        return isinstance(value, torch.Tensor) and self._derived.get(id(value)) is value
+
+    def _mark(self, out: Any) -> Any:
+        """Remember the tensors of ``out`` that carry no gradient as derived from the input."""
+        for value in _flat(out if isinstance(out, (list, tuple)) else (out,)):
+            if isinstance(value, torch.Tensor) and not value.requires_grad:
+                self._derived[id(value)] = value
+        return out
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
         kwargs = kwargs or {}
-        tracked = [a for a in _flat((*args, *kwargs.values())) if _tracked(a)]
-        if not tracked or func in LINEAR or _name(func) == "__get__":
+        flat = _flat((*args, *kwargs.values()))
+        tracked = [a for a in flat if _tracked(a)]
+        derived = any(self._is_derived(a) for a in flat)
+        if not tracked:
+            out = func(*args, **kwargs)
+            return self._mark(out) if derived else out
+        if _name(func) == "__get__":
             return func(*args, **kwargs)
+        if derived:
+            raise UnsupportedModelError(
+                f"deeplift: the model applies {_name(func)} to input-dependent values with a mask or "
+                "indices computed from the input itself (a comparison, argmax, pooling indices, "
+                "torch.where(h > 0, ...)): a selection that the reference would make elsewhere, "
+                "for which DeepLIFT has no rule here (activations, max pooling and max/min over "
+                "an axis have one)"
+            )
+        if func in LINEAR:  # an untracked result of a tracked first argument: a detached copy
+            out = func(*args, **kwargs)
+            return self._mark(out) if _tracked(flat[0]) else out
         first = _tracked(args[0]) if args else False
         if func in RESCALED or func in RESCALED_IN_PLACE:
             if len(tracked) > 1 or not first:
@@ -385,7 +434,8 @@ class DeepLiftMode(TorchFunctionMode):
             return func(*args, **kwargs)
         out = func(*args, **kwargs)
         if not any(_tracked(v) for v in _flat(out if isinstance(out, (list, tuple)) else (out,))):
-            return out  # sizes, comparisons, indices: nothing the gradient passes through
+            # comparisons, indices: nothing the gradient passes through, but derived from the input
+            return out if func in SHAPE_ONLY else self._mark(out)
         raise UnsupportedModelError(self._unsupported(func, len(tracked)))
 
     @staticmethod
@@ -423,7 +473,7 @@ class DeepLiftMode(TorchFunctionMode):
             index.reshape(rows, channels, -1),
             self.eps,
         ).reshape(values.shape)
-        return (out, index) if returns else out
+        return (out, self._mark(index)) if returns else out
 
     def _extreme(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with_indices, minimum = EXTREMES[func]
@@ -452,7 +502,7 @@ class DeepLiftMode(TorchFunctionMode):
         if not with_indices:
             return out
         kind = torch.return_types.min if minimum else torch.return_types.max
-        return kind((out, indices))
+        return kind((out, self._mark(indices)))
 
     def check(self, view: ModelView) -> None:
         """Raise if a softmax other than the bypassed output activation was on the path."""
