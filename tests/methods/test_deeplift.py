@@ -238,7 +238,10 @@ def test_functional_and_in_place_forms_equal_the_modules() -> None:
     assert rel_error(ours, gradient * (x - baseline).numpy()) > 0.05
 
 
-class _Extremes(nn.Module):
+class _Reduced(nn.Module):
+    """A conv layer, its channels reduced over time in one of several ways, a linear head: maxima
+    and minima in every spelling, and selections by masks or indices from the signal itself."""
+
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.conv = nn.Conv1d(1, 4, 5, padding=2)
@@ -247,24 +250,29 @@ class _Extremes(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv(x)
-        if self.kind == "min":
-            pooled = h.min(dim=2).values
-        elif self.kind == "neg_max":
-            pooled = -torch.max(-h, 2, keepdim=True)[0].squeeze(2)
-        elif self.kind == "amin":
-            pooled = torch.amin(h, dim=-1)
-        else:
-            pooled = -F.adaptive_max_pool1d(-h, 1).squeeze(2)
+        pooled = {
+            "min": lambda: h.min(dim=2).values,
+            "neg_max": lambda: -torch.max(-h, 2, keepdim=True)[0].squeeze(2),
+            "amin": lambda: torch.amin(h, dim=-1),
+            "pool": lambda: -F.adaptive_max_pool1d(-h, 1).squeeze(2),
+            "where": lambda: torch.where(h > 0, h, 0.1 * h).mean(-1),  # a leaky ReLU by hand
+            "argmax": lambda: h.gather(-1, h.argmax(-1, keepdim=True)).squeeze(-1),  # at the peak
+            "mask": lambda: (h * (x > 0).float()).mean(-1),
+            # constants that only take the signal's shape: no selection
+            "shape": lambda: (
+                torch.maximum(h, torch.zeros_like(h)).mean(-1) + torch.zeros(1).expand_as(h).mean(-1)
+            ),
+        }[self.kind]()
         return self.head(pooled)
 
 
 def test_minimum_over_time_is_the_negated_maximum_in_every_spelling() -> None:
     torch.manual_seed(6)
-    reference = _Extremes("pool").eval()
+    reference = _Reduced("pool").eval()
     x, baseline = torch.randn(3, 1, 30), torch.randn(3, 1, 30)
     expected = explain(reference, x, "deeplift", target_class=1, baseline=baseline)
     for kind in ("min", "neg_max", "amin"):
-        model = _Extremes(kind).eval()
+        model = _Reduced(kind).eval()
         model.load_state_dict(reference.state_dict())
         ours, delta = explain(
             model, x, "deeplift", target_class=1, baseline=baseline, return_convergence_delta=True
@@ -288,36 +296,14 @@ class _Unpooled(nn.Module):
         return self.head(torch.tanh(self.unpool(pooled, index)).flatten(1))
 
 
-class _Selected(nn.Module):
-    """Selections by masks or indices computed from the signal itself."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(1, 4, 5, padding=2)
-        self.head = nn.Linear(4, 2)
-        self.kind = kind
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv(x)
-        if self.kind == "where":  # a leaky ReLU written by hand
-            h = torch.where(h > 0, h, 0.1 * h).mean(-1)
-        elif self.kind == "argmax":  # the value at each channel's peak
-            h = h.gather(-1, h.argmax(-1, keepdim=True)).squeeze(-1)
-        elif self.kind == "mask":
-            h = (h * (x > 0).float()).mean(-1)
-        else:  # the constant only takes the signal's shape: no selection
-            h = torch.maximum(h, torch.zeros_like(h)).mean(-1) + torch.zeros(1).expand_as(h).mean(-1)
-        return self.head(h)
-
-
 @pytest.mark.parametrize("kind", ["where", "argmax", "mask"])
 def test_selections_by_masks_or_indices_from_the_signal_are_errors(kind: str) -> None:
     """captum passes their gradient: a piecewise map the reference would take elsewhere, and the
     attributions would not add up to the change of the logit."""
     with pytest.raises(UnsupportedModelError, match="mask or indices computed from the input"):
-        explain(_Selected(kind).eval(), torch.randn(2, 1, 20), "deeplift")
+        explain(_Reduced(kind).eval(), torch.randn(2, 1, 20), "deeplift")
     _, delta = explain(
-        _Selected("shape").eval(), torch.randn(2, 1, 20), "deeplift", return_convergence_delta=True
+        _Reduced("shape").eval(), torch.randn(2, 1, 20), "deeplift", return_convergence_delta=True
     )
     assert np.abs(delta).max() < 1e-5
 
