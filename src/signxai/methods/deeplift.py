@@ -29,8 +29,6 @@ would be made elsewhere for the reference, so it is an error too (captum passes 
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,7 +37,15 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from signxai.errors import UnsupportedModelError
-from signxai.methods.gradient import BATCH_SIZE, baseline_like, chunks, references_like
+from signxai.methods.gradient import (
+    BASELINE,
+    BASELINES,
+    BATCH_SIZE,
+    CONVERGENCE_DELTA,
+    baseline_like,
+    chunks,
+    references_like,
+)
 from signxai.methods.lrp_graph import (
     ADDITIONS,
     DIVISIONS,
@@ -55,7 +61,10 @@ from signxai.methods.lrp_graph import (
     SOFTMAX,
     STATISTICS,
     SUBTRACTIONS,
+    input_dependent,
+    out_of_place,
     substituted,
+    written_into,
 )
 from signxai.methods.registry import Param, at_least, register_fixed
 from signxai.model import ModelView
@@ -256,10 +265,6 @@ SHAPE_ONLY = {
 TRAINING_ARGUMENT = {F.batch_norm: 5}
 
 
-def _tracked(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) and value.requires_grad
-
-
 def _flat(values: Any) -> list[Any]:
     out: list[Any] = []
     for value in values:
@@ -269,28 +274,6 @@ def _flat(values: Any) -> list[Any]:
 
 def _name(func: Any) -> str:
     return str(getattr(func, "__name__", func))
-
-
-@functools.cache
-def _signature(func: Any) -> inspect.Signature | None:
-    try:
-        return inspect.signature(func)
-    except (TypeError, ValueError):
-        return None
-
-
-def _out_of_place(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
-    """(whether the call works in place, ``t -> func`` computed out of place with ``t`` for x)."""
-    in_place = func in RESCALED_IN_PLACE
-    base = RESCALED_IN_PLACE.get(func, func)
-    signature = _signature(base)
-    rest = list(args[1:])
-    if signature is not None and "inplace" in signature.parameters:
-        bound = signature.bind(args[0], *rest, **kwargs)
-        in_place = in_place or bool(bound.arguments.get("inplace", False))
-        bound.arguments["inplace"] = False
-        rest, kwargs = list(bound.args[1:]), dict(bound.kwargs)
-    return in_place, lambda t: base(t, *rest, **kwargs)
 
 
 class _Rescale(torch.autograd.Function):
@@ -381,7 +364,7 @@ class DeepLiftMode(TorchFunctionMode):
     ) -> Any:
         kwargs = kwargs or {}
         flat = _flat((*args, *kwargs.values()))
-        tracked = [a for a in flat if _tracked(a)]
+        tracked = [a for a in flat if input_dependent(a)]
         derived = any(self._is_derived(a) for a in flat)
         if not tracked:
             out = func(*args, **kwargs)
@@ -398,17 +381,17 @@ class DeepLiftMode(TorchFunctionMode):
             )
         if func in LINEAR:  # an untracked result of a tracked first argument: a detached copy
             out = func(*args, **kwargs)
-            return self._mark(out) if _tracked(flat[0]) else out
-        first = _tracked(args[0]) if args else False
+            return self._mark(out) if input_dependent(flat[0]) else out
+        first = input_dependent(args[0]) if args else False
         if func in RESCALED or func in RESCALED_IN_PLACE:
             if len(tracked) > 1 or not first:
                 raise UnsupportedModelError(
                     f"deeplift: {_name(func)} of input-dependent values other than its input has no "
                     "rule (the Rescale rule takes functions of one tensor)"
                 )
-            in_place, f = _out_of_place(func, args, kwargs)
+            in_place, f = out_of_place(func, args, kwargs, RESCALED_IN_PLACE)
             if in_place:
-                return args[0].copy_(_Rescale.apply(args[0].clone(), f, self.eps))
+                return written_into(args[0], lambda a: _Rescale.apply(a, f, self.eps))
             return _Rescale.apply(args[0], f, self.eps)
         binary = len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args) and not kwargs
         if func in BINARY_EXTREMES and binary and len(tracked) == 1:
@@ -419,7 +402,7 @@ class DeepLiftMode(TorchFunctionMode):
         if func in EXTREMES and first and len(tracked) == 1:
             return self._extreme(func, args, kwargs)
         if func in PRODUCTS and len(tracked) == 1:
-            position = next((i for i, a in enumerate(_flat(args)) if _tracked(a)), 0)
+            position = next((i for i, a in enumerate(_flat(args)) if input_dependent(a)), 0)
             if func in DIVISIONS and (position != 0 or func is T.__rtruediv__) and not kwargs:
                 # c / h: an elementwise function of h, under the Rescale rule
                 return _Rescale.apply(args[position], substituted(func, args, position, {}), self.eps)
@@ -433,7 +416,7 @@ class DeepLiftMode(TorchFunctionMode):
             self.softmax_calls += 1
             return func(*args, **kwargs)
         out = func(*args, **kwargs)
-        if not any(_tracked(v) for v in _flat(out if isinstance(out, (list, tuple)) else (out,))):
+        if not any(input_dependent(v) for v in _flat(out if isinstance(out, (list, tuple)) else (out,))):
             # comparisons, indices: nothing the gradient passes through, but derived from the input
             return out if func in SHAPE_ONLY else self._mark(out)
         raise UnsupportedModelError(self._unsupported(func, len(tracked)))
@@ -581,14 +564,14 @@ DEFINITION = (
     "captum's rule at max pooling"
 )
 
-BASELINE = Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)")
-BASELINES = Param(
-    "baselines", object, None, "reference inputs: K samples (K, ...), one sample, or a scalar (default 0)"
-)
-DELTA = Param("return_convergence_delta", bool, False, "also return sum(R) - (z(x) - z(x0))")
 
 for _family, _compute, _params, _summary in (
-    ("deeplift", deeplift, (BASELINE, DELTA, EPS), f"(x - x0) * m, {DEFINITION} (captum's DeepLift)"),
+    (
+        "deeplift",
+        deeplift,
+        (BASELINE, CONVERGENCE_DELTA, EPS),
+        f"(x - x0) * m, {DEFINITION} (captum's DeepLift)",
+    ),
     (
         "deeplift_shap",
         deeplift_shap,

@@ -65,6 +65,13 @@ def _stacked_gradient(view: ModelView, inputs: list[torch.Tensor], weights: torc
 SEED = Param("seed", int, None, "seed of the random draws (made on the CPU: the same maps on every device)")
 
 
+BASELINE = Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)")
+BASELINES = Param(
+    "baselines", object, None, "reference inputs: K samples (K, ...), one sample, or a scalar (default 0)"
+)
+CONVERGENCE_DELTA = Param("return_convergence_delta", bool, False, "also return sum(R) - (z(x) - z(x0))")
+
+
 def cpu_generator(seed: int | None) -> torch.Generator | None:
     """A CPU generator seeded with ``seed`` (None: the device's own random numbers). Drawing on
     the CPU gives the same draws, so the same maps, on every device."""
@@ -237,8 +244,8 @@ register(
         compute=integrated_gradients,
         params=(
             Param("steps", int, 50, "number of Gauss-Legendre nodes", in_name=True, check=at_least(1)),
-            Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)"),
-            Param("return_convergence_delta", bool, False, "also return sum(R) - (f(x) - f(x0))"),
+            BASELINE,
+            CONVERGENCE_DELTA,
             BATCH_SIZE,
         ),
         kind="gradient",
@@ -256,12 +263,7 @@ register(
         compute=gradient_shap,
         params=(
             Param("samples", int, 50, "number of draws n per sample", in_name=True, check=at_least(1)),
-            Param(
-                "baselines",
-                object,
-                None,
-                "reference inputs: K samples (K, ...), one sample, or a scalar (default 0)",
-            ),
+            BASELINES,
             Param(
                 "noise_std",
                 float,

@@ -45,6 +45,8 @@ require gradients, so only tensors computed from the explained input do.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import torch
@@ -301,7 +303,7 @@ class _LinearZ(torch.autograd.Function):
         return x * grad, None
 
 
-def _written_into(x: torch.Tensor, rule: Any) -> torch.Tensor:
+def written_into(x: torch.Tensor, rule: Any) -> torch.Tensor:
     """An in-place operation kept in place for the model: ``x`` becomes ``rule(copy of x)``.
 
     ``rule`` builds the operation's result with its relevance rule; the copy keeps the
@@ -309,6 +311,32 @@ def _written_into(x: torch.Tensor, rule: Any) -> torch.Tensor:
     statement such as ``g.add_(h)`` whose result the model never reads changes ``g``).
     """
     return x.copy_(rule(x.clone()))
+
+
+@functools.cache
+def _signature(func: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def out_of_place(
+    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], in_place_forms: dict[Any, Any]
+) -> tuple[bool, Any]:
+    """An elementwise call on ``args[0]`` as (whether it works in place, ``t -> func`` computed out
+    of place with ``t`` for ``args[0]``): in-place methods (``x.clamp_()``, as ``in_place_forms``
+    maps them) and ``inplace=True``, also given by position (``F.relu6(x, True)``)."""
+    in_place = func in in_place_forms
+    base = in_place_forms.get(func, func)
+    rest, kwargs = list(args[1:]), dict(kwargs)
+    signature = _signature(base)
+    if signature is not None and "inplace" in signature.parameters:
+        bound = signature.bind(args[0], *rest, **kwargs)
+        in_place = in_place or bool(bound.arguments.get("inplace", False))
+        bound.arguments["inplace"] = False
+        rest, kwargs = list(bound.args[1:]), dict(bound.kwargs)
+    return in_place, lambda t: base(t, *rest, **kwargs)
 
 
 def substituted(func: Any, args: tuple[Any, ...], position: int, kwargs: Any) -> Any:
@@ -403,7 +431,7 @@ class _PassThrough(torch.autograd.Function):
         return relevance, None
 
 
-def _tracked(value: Any) -> bool:
+def input_dependent(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.requires_grad
 
 
@@ -487,25 +515,25 @@ class LRPGraphMode(TorchFunctionMode):
         kwargs = kwargs or {}
         if func is torch.einsum and len(args) == 2 and isinstance(args[1], (list, tuple)):
             args = (args[0], *args[1])  # einsum(equation, [a, b]) as einsum(equation, a, b)
-        tracked = [a for a in args if _tracked(a)]
+        tracked = [a for a in args if input_dependent(a)]
         if not tracked:
             out = func(*args, **kwargs)
             if self._watch:
                 self._derive(out, args, kwargs)
             return out
-        if func in FUNCTIONAL_LAYERS and not self._inside and _tracked(args[0]):
+        if func in FUNCTIONAL_LAYERS and not self._inside and input_dependent(args[0]):
             self.handled += 1
             if self._watch and len(args) > 1:
                 self.weights_used |= self._parameters_in(args[1])
-            if len(tracked) > 1 or any(_tracked(v) for v in kwargs.values()):
+            if len(tracked) > 1 or any(input_dependent(v) for v in kwargs.values()):
                 raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
             return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
-        if func is F.glu and _tracked(args[0]):
+        if func is F.glu and input_dependent(args[0]):
             self.handled += 1
             return self._glu(args, kwargs)
         if self.attention != "error" and func in HELD:
             self.handled += 1
-            self.held_inputs += [a for a in (*args, *kwargs.values()) if _tracked(a)]
+            self.held_inputs += [a for a in (*args, *kwargs.values()) if input_dependent(a)]
             return HELD[func](args, kwargs, _LinearZ.apply, self._dispatch)
         if self.attention != "error" and func in SOFTMAX:
             self.handled += 1
@@ -517,14 +545,14 @@ class LRPGraphMode(TorchFunctionMode):
             return func(*args, **kwargs)
         if func in ADDITIONS or func in SUBTRACTIONS or func in REVERSED_SUBTRACTIONS:
             return self._sum(func, args, kwargs, tracked)
-        elif func in REDUCTIONS and _tracked(args[0]):
+        elif func in REDUCTIONS and input_dependent(args[0]):
             if len(args) > 1 or "dim" in kwargs:
                 return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} over all axes of an input-dependent "
                 "tensor has no rule; reduce over named axes (e.g. x.mean(dim=-1))"
             )
-        elif func in POOLINGS and _tracked(args[0]):
+        elif func in POOLINGS and input_dependent(args[0]):
             return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
         elif func in PRODUCTS and len(tracked) >= 2:
             gated = self._gated(func, args, kwargs)
@@ -546,7 +574,7 @@ class LRPGraphMode(TorchFunctionMode):
                 "explained with attention='cp' or attention='attnlrp'"
             )
         elif func in PRODUCTS:
-            position = next(i for i, a in enumerate(args) if _tracked(a))
+            position = next(i for i, a in enumerate(args) if input_dependent(a))
             if func in DIVISIONS and (position != 0 or func is T.__rtruediv__):
                 raise UnsupportedModelError(
                     "LRP: the model divides by an input-dependent tensor (c / x is not linear in x); "
@@ -562,30 +590,28 @@ class LRPGraphMode(TorchFunctionMode):
                     self.weights_used |= self._parameters_in(factor)
             if func in IN_PLACE:
                 product = substituted(IN_PLACE[func], args, 0, kwargs)
-                return _written_into(args[0], lambda a: _LinearZ.apply(a, product))
+                return written_into(args[0], lambda a: _LinearZ.apply(a, product))
             return _LinearZ.apply(args[position], substituted(func, args, position, kwargs))
         elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and len(tracked) > 1:
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule"
             )
-        elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and _tracked(args[0]):
+        elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and input_dependent(args[0]):
             # x.clamp_(...) and F.relu6(x, inplace=True) are computed out of place, then written into x
-            in_place = func in ELEMENTWISE_IN_PLACE or bool(kwargs.get("inplace"))
+            in_place, f = out_of_place(func, args, kwargs, ELEMENTWISE_IN_PLACE)
             with torch.no_grad():
-                output = ELEMENTWISE_IN_PLACE.get(func, func)(
-                    *args, **({**kwargs, "inplace": False} if kwargs.get("inplace") else kwargs)
-                )
+                output = f(args[0])
             if in_place:
-                return _written_into(args[0], lambda a: _PassThrough.apply(a, output))
+                return written_into(args[0], lambda a: _PassThrough.apply(a, output))
             return _PassThrough.apply(args[0], output)
         elif func in SOFTMAX:
             self.softmax_calls += 1
-        elif func in RECIPROCALS and _tracked(args[0]):
+        elif func in RECIPROCALS and input_dependent(args[0]):
             raise UnsupportedModelError(
                 f"LRP: the model divides by an input-dependent tensor ({getattr(func, '__name__', func)}: "
                 "1 / x is not linear in x); LRP has no rule for it"
             )
-        elif func in STATISTICS and _tracked(args[0]):
+        elif func in STATISTICS and input_dependent(args[0]):
             raise UnsupportedModelError(
                 f"LRP: the model computes {getattr(func, '__name__', func)} of input-dependent values "
                 "(a standard deviation, variance, norm or product, e.g. statistics pooling); LRP has "
@@ -615,9 +641,11 @@ class LRPGraphMode(TorchFunctionMode):
             scale = kwargs.get("alpha", 1) * (1 if func in ADDITIONS else -1)
             first, second = (args[1], args[0]) if reversed_ else (args[0], args[1])
             if func in IN_PLACE:
-                return _written_into(args[0], lambda a: _ProportionalSum.apply(a, args[1], scale))
+                return written_into(args[0], lambda a: _ProportionalSum.apply(a, args[1], scale))
             return _ProportionalSum.apply(first, second, scale)
-        subtrahend = _tracked(args[0]) if reversed_ else func in SUBTRACTIONS and not _tracked(args[0])
+        subtrahend = (
+            input_dependent(args[0]) if reversed_ else func in SUBTRACTIONS and not input_dependent(args[0])
+        )
         if not subtrahend:
             return func(*args, **kwargs)
         if func in IN_PLACE:
@@ -712,7 +740,7 @@ class LRPGraphMode(TorchFunctionMode):
                 raise UnsupportedModelError(
                     "LRP: the model multiplies a gate in place by its signal; write it out of place"
                 )
-            return _written_into(a, lambda t: _LinearZ.apply(t, lambda u: u * gate))
+            return written_into(a, lambda t: _LinearZ.apply(t, lambda u: u * gate))
         return _LinearZ.apply(a if signal_first else b, lambda u: u * gate)
 
     def check(self, bypassed: nn.Module | None) -> None:
