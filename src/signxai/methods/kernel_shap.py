@@ -24,6 +24,7 @@ import torch
 
 from signxai.errors import MethodParameterError
 from signxai.methods.gradient import BATCH_SIZE, SEED, baseline_like, chunks, cpu_generator
+from signxai.methods.occlusion import explained_copies
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
 from signxai.model import ModelView
 
@@ -100,8 +101,7 @@ def kernel_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[s
         for part in chunks(len(z), rows, params["batch_size"]):
             kept = players_kept[part.start : part.stop][:, ids].unsqueeze(1)  # (k, 1, C, ...)
             masked = torch.where(kept, x.unsqueeze(0), baseline.unsqueeze(0))
-            out = view.forward(masked.flatten(0, 1)) * weights.repeat(len(part), 1)
-            values[part.start : part.stop] = out.sum(dim=1).view(len(part), rows).double()
+            values[part.start : part.stop] = explained_copies(view, masked, weights).double()
     # weighted least squares with sum(phi) = total: phi_M eliminated (as shap's KernelExplainer)
     total = explained - start
     z = z.to(x.device)

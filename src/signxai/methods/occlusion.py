@@ -40,6 +40,13 @@ def _regions(x: torch.Tensor, window: int, stride: int, per_channel: bool) -> li
     return [(slice(None), channel, *place) for channel in channels for place in itertools.product(*spatial)]
 
 
+def explained_copies(view: ModelView, copies: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The explained output of ``k`` altered copies of the batch ``(k, B, ...)``, as ``(k, B)``,
+    in one forward pass."""
+    out = view.forward(copies.flatten(0, 1)) * weights.repeat(len(copies), 1)
+    return out.sum(dim=1).view(len(copies), -1)
+
+
 def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Mean drop of the explained logit over the windows covering each input sample."""
     if x.ndim < 3:
@@ -62,8 +69,7 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
             copies = x.unsqueeze(0).repeat(len(chunk), *([1] * x.ndim))  # (k, B, ...)
             for copy, region in zip(copies, chunk, strict=True):
                 copy[region] = baseline[region]
-            hidden = (view.forward(copies.flatten(0, 1)) * weights.repeat(len(chunk), 1)).sum(dim=1)
-            drops = explained.unsqueeze(0) - hidden.view(len(chunk), len(x))
+            drops = explained.unsqueeze(0) - explained_copies(view, copies, weights)
             for drop, region in zip(drops, chunk, strict=True):
                 total[region] += drop.view(-1, *([1] * (x.ndim - 1)))
                 count[region] += 1
