@@ -272,6 +272,11 @@ def _flat(values: Any) -> list[Any]:
     return out
 
 
+def _outputs(out: Any) -> list[Any]:
+    """The values an operation returned (one, or those of a tuple or list)."""
+    return _flat(out if isinstance(out, (list, tuple)) else (out,))
+
+
 def _name(func: Any) -> str:
     return str(getattr(func, "__name__", func))
 
@@ -354,7 +359,7 @@ class DeepLiftMode(TorchFunctionMode):
 
     def _mark(self, out: Any) -> Any:
         """Remember the tensors of ``out`` that carry no gradient as derived from the input."""
-        for value in _flat(out if isinstance(out, (list, tuple)) else (out,)):
+        for value in _outputs(out):
             if isinstance(value, torch.Tensor) and not value.requires_grad:
                 self._derived[id(value)] = value
         return out
@@ -416,7 +421,7 @@ class DeepLiftMode(TorchFunctionMode):
             self.softmax_calls += 1
             return func(*args, **kwargs)
         out = func(*args, **kwargs)
-        if not any(input_dependent(v) for v in _flat(out if isinstance(out, (list, tuple)) else (out,))):
+        if not any(input_dependent(v) for v in _outputs(out)):
             # comparisons, indices: nothing the gradient passes through, but derived from the input
             return out if func in SHAPE_ONLY else self._mark(out)
         raise UnsupportedModelError(self._unsupported(func, len(tracked)))
