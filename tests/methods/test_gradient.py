@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from captum.attr import (
     Deconvolution,
     GuidedBackprop,
@@ -123,7 +126,7 @@ def test_guided_grad_cam_is_grad_cam_times_guided_backprop() -> None:
     with pytest.raises(MethodParameterError, match=r"interpolation.*one of \('linear', 'nearest'\)"):
         explain(model, x, "guided_grad_cam", interpolation="cubic")
     functional = nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 140, 2))
-    with pytest.raises(UnsupportedModelError, match="guided_grad_cam modifies the backward pass of nn.ReLU"):
+    with pytest.raises(UnsupportedModelError, match="guided_grad_cam modifies the backward pass of ReLUs"):
         explain(functional.eval(), x, "guided_grad_cam")
 
 
@@ -236,6 +239,48 @@ def test_suffixes_equal_their_definitions(base: str) -> None:
         plain * np.where(x.numpy() >= -0.5, 1.0, -1.0),
     )
     assert (sign_mu(torch.zeros(1)) == 1).all()
+
+
+SPELLINGS = {
+    "F.relu": F.relu,
+    "torch.relu": torch.relu,
+    "Tensor.relu": torch.Tensor.relu,
+    "F.relu inplace": lambda h: F.relu(h, inplace=True),
+    "F.relu inplace by position": lambda h: F.relu(h, True),
+    "torch.relu_": torch.relu_,
+    "Tensor.relu_": torch.Tensor.relu_,
+}
+
+
+class _Spelled(nn.Module):
+    """A ReLU that is not an ``nn.ReLU`` module: captum's hooks do not see it."""
+
+    def __init__(self, spelling: str) -> None:
+        super().__init__()
+        self.relu = SPELLINGS[spelling]
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.relu(h)
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+@pytest.mark.parametrize("method", ["guided_backprop", "deconvnet", "guided_grad_cam"])
+def test_functional_relus_get_the_rule_where_captum_keeps_the_gradient(method: str, spelling: str) -> None:
+    """Every ReLU of the ResNet spelled as a function: the maps of the module model, which are
+    captum's; captum's own maps of the functional model are its plain gradient there, far off."""
+    model, x = build("resnet")
+    spelled = copy.deepcopy(model)
+    relus = [name for name, module in spelled.named_modules() if isinstance(module, nn.ReLU)]
+    for name in relus:
+        parent, _, attribute = name.rpartition(".")
+        setattr(spelled.get_submodule(parent), attribute, _Spelled(spelling))
+    assert not any(isinstance(module, nn.ReLU) for module in spelled.modules())
+    index, target = captum_targets(model, x)
+    ours = explain(spelled, x, method, target_class=target)
+    np.testing.assert_allclose(ours, explain(model, x, method, target_class=target), rtol=1e-5, atol=1e-7)
+    if method != "guided_grad_cam":
+        assert rel_error(ours, CAPTUM[method](logit_model(model)).attribute(x, target=index)) < 1e-5
+        assert rel_error(ours, CAPTUM[method](logit_model(spelled)).attribute(x, target=index)) > 0.1
 
 
 def test_guided_backprop_handles_inplace_relu() -> None:

@@ -1,33 +1,60 @@
 """Modified ReLU backward passes: guided backprop and deconvnet.
 
-For the duration of the call every ``nn.ReLU`` module of the model gets hooks:
+For the duration of the forward pass a ``TorchFunctionMode`` replaces every ReLU the model
+applies, in any spelling (``nn.ReLU``, ``F.relu``, ``torch.relu``, ``x.relu()`` and their
+in-place forms, ``inplace=True`` included), by the same values computed through an autograd
+function with the method's backward:
 
-- guided backprop: a hook on the ReLU's output tensor clamps the arriving gradient at 0; the
-  ReLU's own backward then applies its forward mask (gradient only where input and gradient
-  are positive);
-- deconvnet: a forward pre-hook keeps the ReLU's input and a forward hook replaces its output
-  by the same values computed through an autograd function whose backward ignores the mask.
-  In-place ReLUs get a copy of their input so the kept input stays intact.
+- guided backprop: the gradient passes only where the ReLU's input and the arriving gradient
+  are positive (Springenberg et al. 2015);
+- deconvnet: the ReLU is applied to the arriving gradient, ignoring the forward mask
+  (Zeiler and Fergus 2014).
 
-Functional ``F.relu`` calls cannot be reached by hooks and keep their plain gradient; a model
-without any ``nn.ReLU`` module is an error.
+captum's ``GuidedBackprop`` and ``Deconvolution`` hook ``nn.ReLU`` modules only and keep the
+plain gradient at functional ReLUs; here both spellings get the rule. Other activations (tanh,
+ELU, GELU, ReLU6, ...) keep their gradient, as in captum and zennit; a model whose forward pass
+applies no ReLU at all is an error (the map would be the plain gradient).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from signxai.errors import UnsupportedModelError
 from signxai.methods.gradient import gradient
+from signxai.methods.lrp_graph import out_of_place, written_into
 from signxai.methods.registry import register_fixed
 from signxai.model import ModelView
 
+T = torch.Tensor
 
-class _DeconvReLU(torch.autograd.Function):
+#: The ReLU in every spelling: out of place, and in place mapped to the out-of-place function.
+RELUS = {F.relu, torch.relu, T.relu}
+RELUS_IN_PLACE: dict[Any, Any] = {F.relu_: torch.relu, torch.relu_: torch.relu, T.relu_: torch.relu}
+
+
+class GuidedReLU(torch.autograd.Function):
+    """relu(x); backward: the gradient where it and x are positive, else 0."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (x > 0)
+
+
+class DeconvReLU(torch.autograd.Function):
+    """relu(x); backward: relu of the gradient, whatever x."""
+
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         return x.clamp(min=0)
@@ -37,62 +64,64 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
-def guided_hooks(relu: nn.Module) -> list[Any]:
-    """Hooks that clamp the gradient arriving at ``relu``'s output at 0 (guided backprop)."""
+class ReLUBackwardMode(TorchFunctionMode):
+    """Give every ReLU applied to a tensor that needs a gradient the backward pass of ``rule``.
 
-    def clamp_gradient(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        if output.requires_grad:
-            output.register_hook(lambda grad: grad.clamp(min=0))
+    Parameters
+    ----------
+    rule
+        An autograd function of one tensor computing ``relu(x)`` with a modified backward.
+    """
 
-    return [relu.register_forward_hook(clamp_gradient)]
+    def __init__(self, rule: type[torch.autograd.Function]) -> None:
+        super().__init__()
+        self.rule = rule
+        #: How many ReLUs on input-dependent values the forward pass applied.
+        self.count = 0
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if (func in RELUS or func in RELUS_IN_PLACE) and args and isinstance(args[0], torch.Tensor):
+            if args[0].requires_grad:
+                self.count += 1
+                in_place, _ = out_of_place(func, args, kwargs, RELUS_IN_PLACE)
+                if in_place:
+                    return written_into(args[0], self.rule.apply)
+                return self.rule.apply(args[0])
+        return func(*args, **kwargs)
 
 
-def _deconvnet_hooks(relu: nn.Module) -> list[Any]:
-    kept: list[torch.Tensor] = []
-
-    def keep_input(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> Any:
-        kept.append(inputs[0])
-        return (inputs[0].clone(),) if getattr(module, "inplace", False) else None
-
-    def replace_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> torch.Tensor:
-        return _DeconvReLU.apply(kept.pop())
-
-    return [relu.register_forward_pre_hook(keep_input), relu.register_forward_hook(replace_output)]
-
-
-def modified_relu_gradient(install: Callable[[nn.Module], list[Any]], method: str) -> Any:
-    """The gradient with ``install``'s hooks on every ``nn.ReLU`` module (errors name ``method``)."""
+def modified_relu_gradient(rule: type[torch.autograd.Function], method: str) -> Any:
+    """The gradient with ``rule``'s backward at every ReLU (errors name ``method``)."""
 
     def compute(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
         view.require_hooks(method)
-        relus = [m for m in view.model.modules() if isinstance(m, nn.ReLU)]
-        if not relus:
+        with ReLUBackwardMode(rule) as mode:
+            relevance = gradient(view, x, target, params)
+        if not mode.count:
             raise UnsupportedModelError(
-                f"{method} modifies the backward pass of nn.ReLU modules, and the model has none "
-                "(functional F.relu cannot be hooked); use 'gradient' or make the ReLUs modules"
+                f"{method} modifies the backward pass of ReLUs, and the model's forward pass applied "
+                "none (nn.ReLU, F.relu, torch.relu or Tensor.relu, in place or not; other "
+                "activations keep their gradient), so its map would be the plain gradient: use "
+                "'gradient'"
             )
-        handles: list[Any] = []
-        try:
-            for relu in relus:
-                handles += install(relu)
-            return gradient(view, x, target, params)
-        finally:
-            for handle in handles:
-                handle.remove()
+        return relevance
 
     return compute
 
 
-for _name, _install, _summary in (
+for _name, _rule, _summary in (
     (
         "guided_backprop",
-        guided_hooks,
+        GuidedReLU,
         "gradient where every ReLU passes back only positive gradient at positive inputs",
     ),
     (
         "deconvnet",
-        _deconvnet_hooks,
+        DeconvReLU,
         "gradient where every ReLU applies ReLU to the gradient, ignoring the forward mask",
     ),
 ):
-    register_fixed(_name, modified_relu_gradient(_install, _name), (), "gradient", _summary)
+    register_fixed(_name, modified_relu_gradient(_rule, _name), (), "gradient", _summary)

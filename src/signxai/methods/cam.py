@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from signxai.errors import LayerError
-from signxai.methods.backprop import guided_hooks, modified_relu_gradient
+from signxai.methods.backprop import GuidedReLU, modified_relu_gradient
 from signxai.methods.registry import Param, one_of, register_fixed
 from signxai.model import ModelView
 
@@ -64,7 +64,7 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
     return cam.expand_as(x).clone()
 
 
-_guided_backprop = modified_relu_gradient(guided_hooks, "guided_grad_cam")
+_guided_backprop = modified_relu_gradient(GuidedReLU, "guided_grad_cam")
 
 
 def guided_grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
