@@ -131,6 +131,34 @@ def test_models_that_reshape_their_input_take_batches_and_single_samples(
     assert_unchanged(model, before)
 
 
+class _RecurrentFirst(nn.Module):
+    """An LSTM reads (B, C, T) first: no Linear/Conv layer tells the input's layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(2, 8, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x.transpose(1, 2))
+        return self.head(out[:, -1])
+
+
+def test_a_model_without_a_linear_or_conv_layer_first_takes_one_sample_and_names_its_error() -> None:
+    """Before, one sample (2, 30) was taken as a batch of 2 and the model's IndexError escaped."""
+    torch.manual_seed(0)
+    model = _RecurrentFirst().eval()
+    before = snapshot(model)
+    x = torch.randn(3, 2, 30)
+    batch = explain(model, x, "gradient", target_class=1)
+    one = explain(model, x[1].numpy(), "gradient", target_class=1)
+    assert one.shape == (2, 30)
+    np.testing.assert_allclose(one, batch[1], rtol=1e-5, atol=1e-8)
+    with pytest.raises(InputError, match=r"\(3, 4, 5, 6\).*neither.*forward pass failed: LSTM"):
+        explain(model, torch.randn(3, 4, 5, 6), "gradient", target_class=1)
+    assert_unchanged(model, before)
+
+
 def test_x_the_model_cannot_take_names_the_first_layer_and_the_models_error() -> None:
     model = nn.Sequential(nn.Conv1d(12, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 98, 2)).eval()
     before = snapshot(model)

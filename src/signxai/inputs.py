@@ -30,8 +30,9 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     Otherwise the model itself is run (without gradients) on ``x[None]`` (one sample) and on
     ``x[:1]`` (a batch; a model that flattens, unsqueezes or otherwise reshapes its input before
     that layer), the one-sample reading first where ``x`` has one axis less and fits the layer,
-    and the first reading the model accepts is taken. Without a Linear/Conv layer first, ``x``
-    is taken as a batch. The caller's array is never modified. The view's further inputs must
+    and the first reading the model accepts is taken. Without a Linear/Conv layer first (an
+    LSTM, a custom module), the model is asked too, the batch reading first. The caller's array
+    is never modified. The view's further inputs must
     have the batch's rows.
 
     Raises
@@ -63,7 +64,7 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     if not torch.isfinite(tensor).all():
         count = int((~torch.isfinite(tensor)).sum())
         raise InputError(f"x has {count} non-finite values (NaN or inf)")
-    unbatched = False if layer is None else _is_one_sample(view, layer, tensor, shape)
+    unbatched = _is_one_sample(view, layer, tensor, shape)
     if unbatched:
         tensor = tensor.unsqueeze(0)
     view.check_forward_inputs(tensor.shape[0])
@@ -82,14 +83,17 @@ def _fits(layer: torch.nn.Module, size: int) -> bool:
 
 
 def _is_one_sample(
-    view: ModelView, layer: torch.nn.Module, tensor: torch.Tensor, shape: tuple[int, ...]
+    view: ModelView, layer: torch.nn.Module | None, tensor: torch.Tensor, shape: tuple[int, ...]
 ) -> bool:
     """Whether ``x`` is one sample rather than a batch, for a model whose first layer is ``layer``.
 
     A batch that fits the layer's rank and size is taken as it is; anything else (one sample, or
     a model that reshapes its input first: Flatten, unsqueeze, a head registered before the stem)
-    is tried on the model, one sample first where ``x`` fits that reading.
+    is tried on the model, one sample first where ``x`` fits that reading. Without a Linear/Conv
+    layer first (an LSTM, a custom module), the model is asked, the batch reading first.
     """
+    if layer is None:
+        return _ask_the_model(view, None, 0, tensor, shape, False)
     rank = INPUT_RANK[type(layer)]
     if tensor.ndim == rank and _fits(layer, tensor.shape[-1 if rank == 2 else 1]):
         return False
@@ -105,7 +109,7 @@ _READINGS: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple[int, ...], bool
 
 def _ask_the_model(
     view: ModelView,
-    layer: torch.nn.Module,
+    layer: torch.nn.Module | None,
     rank: int,
     tensor: torch.Tensor,
     shape: tuple[int, ...],
@@ -139,11 +143,16 @@ def _ask_the_model(
             continue
         _READINGS.setdefault(view.model, {})[shape] = unbatched
         return unbatched
+    cause = f"; the model's forward pass failed: {errors[-1]}" if errors else ""
+    if layer is None:
+        raise InputError(
+            f"x has shape {shape}, and the model runs neither on it as a batch nor on it as one "
+            f"sample (x[None]){cause}"
+        ) from (errors[-1] if errors else None)
     layout = {2: "(B, features)", 3: "(B, C, T)", 4: "(B, C, H, W)", 5: "(B, C, D, H, W)"}
     size = "features" if rank == 2 else "channels"
     expected = _expected_size(layer)
     hint = " (for one lead, add the channel axis: x[None])" if tensor.ndim == 1 else ""
-    cause = f"; the model's forward pass failed: {errors[-1]}" if errors else ""
     raise InputError(
         f"x has shape {shape} (rank {len(shape)}), but the model's first layer "
         f"({type(layer).__name__}) expects {layout.get(rank, f'rank {rank}')} with {expected} "
