@@ -816,6 +816,33 @@ def test_lrp_agrees_with_zennit_on_torchvision_resnet18(method: str, rule: objec
     assert_unchanged(model, before)
 
 
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.Identity])
+@pytest.mark.parametrize(
+    ("method", "rule"),
+    [
+        ("lrp_alpha_1_beta_0", AlphaBeta(1.0, 0.0)),
+        ("lrp_alpha_2_beta_1", AlphaBeta(2.0, 1.0)),
+        ("lrp_zplus", ZPlus()),
+    ],
+)
+def test_alpha_beta_leaves_out_only_terms_that_are_zero(method: str, rule: object, activation: type) -> None:
+    """Our alpha-beta runs a layer only for the terms that contribute (no a- terms after a ReLU,
+    no negative share with beta = 0): zennit's four-term rule, after ReLUs (non-negative layer
+    inputs), tanh and no activation (mixed signs), with biases and a bias-free layer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv1d(2, 6, 5, padding=2),
+        activation(),
+        nn.Conv1d(6, 6, 3, padding=1, bias=False),
+        activation(),
+        nn.Flatten(),
+        nn.Linear(6 * 30, 4),
+    ).eval()
+    x = torch.randn(3, 2, 30)
+    expected = _zennit(model, LayerMapComposite(_base_map(rule)), x, [2, 0, 1])
+    assert rel_error(explain(model, x, method, target_class=[2, 0, 1]), expected) < 1e-5
+
+
 @pytest.mark.parametrize("method", ["lrp_alpha_1_beta_0", "lrpsign_sequential_composite_a"])
 def test_alpha_beta_bias_both_only_changes_layers_with_a_bias(method: str) -> None:
     """Bias-free, 'both' and 'split' differ only by the stabiliser (test_original_package.py

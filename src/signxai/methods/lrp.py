@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 from zennit.core import Hook
-from zennit.rules import Flat, WSquare, ZBox, ZPlus
+from zennit.rules import Flat, WSquare, ZBox
 
 from signxai.errors import MethodParameterError, UnsupportedModelError
 from signxai.methods.lrp_attention import ATTENTION_MODES
@@ -46,6 +46,7 @@ from signxai.methods.rules import (
     StdxEpsilon,
     ZRule,
     alpha_beta,
+    z_plus,
 )
 from signxai.model import ModelView
 
@@ -188,7 +189,7 @@ register_layer_rule(
         "alpha_1_beta_0",
     )
 )
-register_layer_rule(LayerRule("zplus", "zplus", lambda p: _same(ZPlus()), "z+ rule", "zplus"))
+register_layer_rule(LayerRule("zplus", "zplus", lambda p: _same(z_plus()), "z+ rule", "zplus"))
 register_layer_rule(
     LayerRule(
         "sequential_composite_a",
@@ -663,7 +664,7 @@ def lrp_hooks(
             name, calls = structure.repeated[module]
             raise UnsupportedModelError(
                 f"module '{name}' is called {calls} times in one forward pass; its rule "
-                f"({type(template).__name__}, zennit's) keeps one state per module, so it cannot "
+                f"({type(template).__name__}, on zennit's hooks) keeps one state per module, so it cannot "
                 "explain a module used more than once (the z, epsilon and SIGN rules can)"
             )
     undo: list[Callable[[], None]] = []
