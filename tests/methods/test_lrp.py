@@ -726,7 +726,17 @@ class _TwoLeadsOneConv(nn.Module):
         return self.fc(torch.cat([a, b], 1).flatten(1))
 
 
-@pytest.mark.parametrize("method", ["lrp_z", "lrp_epsilon_0_5", "lrp_epsilon_0_25_std_x"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "lrp_z",
+        "lrp_epsilon_0_5",
+        "lrp_epsilon_0_25_std_x",
+        "lrp_alpha_1_beta_0",
+        "lrp_alpha_2_beta_1",
+        "lrp_zplus",
+    ],
+)
 def test_a_module_called_twice_is_explained_like_two_modules_with_its_weights(method: str) -> None:
     tied, untied = _TwoLeadsOneConv(tied=True).eval(), _TwoLeadsOneConv(tied=False).eval()
     x = torch.randn(4, 2, 8)
@@ -736,11 +746,12 @@ def test_a_module_called_twice_is_explained_like_two_modules_with_its_weights(me
     assert rel_error(ours, reference) < 1e-6
 
 
-def test_a_module_called_twice_under_a_zennit_rule_is_an_error() -> None:
+@pytest.mark.parametrize("method", ["flatlrp_z", "w2lrp_epsilon_0_5", "zblrp_z"])
+def test_a_module_called_twice_under_a_zennit_rule_is_an_error(method: str) -> None:
     model = _TwoLeadsOneConv(tied=True).eval()
     before = snapshot(model)
     with pytest.raises(UnsupportedModelError, match="'conv' is called 2 times"):
-        explain(model, torch.randn(2, 2, 8), "lrp_alpha_1_beta_0", target_class=0)
+        explain(model, torch.randn(2, 2, 8), method, target_class=0)
     assert_unchanged(model, before)
 
 

@@ -38,6 +38,7 @@ from signxai.methods.registry import NUMBER, Family, Param, at_least, format_num
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
     ALPHA_BETA_BIAS,
+    AlphaBetaRule,
     EpsilonRule,
     InnvestigateBatchNorm,
     PassRule,
@@ -659,13 +660,13 @@ def lrp_hooks(
     """
     for module, role in structure.roles:
         template = rules[role]
-        per_call = isinstance(template, (ProjectionHook, PassRule, RecurrentRule))
+        per_call = isinstance(template, (ProjectionHook, PassRule, RecurrentRule, AlphaBetaRule))
         if module in structure.repeated and template is not None and not per_call:
             name, calls = structure.repeated[module]
             raise UnsupportedModelError(
                 f"module '{name}' is called {calls} times in one forward pass; its rule "
                 f"({type(template).__name__}, on zennit's hooks) keeps one state per module, so it cannot "
-                "explain a module used more than once (the z, epsilon and SIGN rules can)"
+                "explain a module used more than once (the z, epsilon, alpha-beta, z+ and SIGN rules can)"
             )
     undo: list[Callable[[], None]] = []
     try:

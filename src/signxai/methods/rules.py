@@ -380,6 +380,27 @@ def _weights(sign: int, bias: str) -> ParamMod:
     return ParamMod(modify)
 
 
+class _Relay(torch.autograd.Function):
+    """A layer's output (computed without a graph) whose backward is an LRP rule's relevance at
+    the layer's input: the layer's own backward pass does not run."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        layer_input: torch.Tensor,
+        rule: Callable[[torch.Tensor], torch.Tensor],
+        output: list[torch.Tensor],
+    ) -> torch.Tensor:
+        # the output is handed over in a list, not as an input of the function: an input
+        # returned as it is would be a view, which the model may not change in place
+        ctx.rule = rule
+        return output[0]
+
+    @staticmethod
+    def backward(ctx: Any, relevance: torch.Tensor) -> tuple[Any, ...]:
+        return ctx.rule(relevance), None, None
+
+
 class AlphaBetaRule(BasicHook):
     """The alpha-beta rule (Bach et al. 2015): R_in = alpha R+ - beta R-, alpha - beta = 1.
 
@@ -396,7 +417,10 @@ class AlphaBetaRule(BasicHook):
     The layer runs once per term in the backward pass, as in zennit's ``BasicHook``, but only
     for the terms that contribute: the negative ones not where beta = 0, the a- ones not where
     the layer's input has no negative value (every layer after a ReLU). On such layers alpha1-
-    beta0 costs one layer pass and its backward instead of zennit's four.
+    beta0 costs one layer pass and its backward instead of zennit's four; and the layer's own
+    backward pass, which zennit runs and then discards, does not run (``_Relay``). The input
+    is captured per call, so a module called more than once in a forward pass (weight sharing)
+    is explained per call.
 
     Parameters
     ----------
@@ -423,10 +447,48 @@ class AlphaBetaRule(BasicHook):
             return z.masked_fill(z == 0, 1.0)
         return epsilon_denominator(z, 1e-6)
 
-    def backward(self, module: torch.nn.Module, grad_input: Any, grad_output: Any) -> Any:
-        """The relevance at the layer's input, from the terms that contribute."""
-        a = self.stored_tensors["input"][0].detach()
-        relevance_out = grad_output[0]
+    def register(self, module: torch.nn.Module) -> RemovableHandleList:
+        """An input and an output hook: the layer runs on a detached copy of its input, and its
+        output is relayed to the input by ``_Relay``, whose backward is this rule."""
+        return RemovableHandleList(
+            [
+                RemovableHandle(self),
+                module.register_forward_pre_hook(self.pre_forward),
+                module.register_forward_hook(self.post_forward),
+            ]
+        )
+
+    def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
+        """Keep this call's input; the layer itself runs on a detached copy (no graph)."""
+        if not input or not isinstance(input[0], torch.Tensor) or not input[0].requires_grad:
+            self.stored_tensors["input"] = None
+            return None
+        self.stored_tensors["input"] = input[0]
+        return (input[0].detach().clone(), *input[1:])
+
+    def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> Any:
+        """Relay this call's output to its input through the rule (captured per call)."""
+        layer_input = self.stored_tensors.pop("input", None)
+        if layer_input is None or not isinstance(output, torch.Tensor):
+            return None
+        a = input[0]  # the copy the layer ran on, safe from later in-place changes
+        hook_ref = weakref.ref(self)
+
+        def backward(relevance_out: torch.Tensor) -> torch.Tensor:
+            hook = hook_ref()
+            if hook is None or not hook.active:  # the plain gradient
+                with torch.enable_grad():
+                    copy = a.detach().requires_grad_()
+                    return torch.autograd.grad(module.forward(copy), copy, relevance_out)[0]
+            return hook.relevance(module, a, relevance_out)
+
+        fresh = output.detach()
+        return _Relay.apply(layer_input, backward, [fresh.clone() if fresh._is_view() else fresh])
+
+    def relevance(
+        self, module: torch.nn.Module, a: torch.Tensor, relevance_out: torch.Tensor
+    ) -> torch.Tensor:
+        """The relevance at the layer's input ``a``, from the terms that contribute."""
         negative = bool((a < 0).any())
         parts = [(a.clamp(min=0) if negative else a, 0)] + ([(a.clamp(max=0), 1)] if negative else [])
         relevance = torch.zeros_like(a)
@@ -434,7 +496,7 @@ class AlphaBetaRule(BasicHook):
             if weight == 0:
                 continue
             inputs = [part.detach().requires_grad_() for part, _ in parts]
-            with torch.autograd.enable_grad():
+            with torch.enable_grad():
                 outputs = []
                 for part, (_, index) in zip(inputs, parts, strict=True):
                     with modifiers[index](module) as modified:
@@ -444,7 +506,7 @@ class AlphaBetaRule(BasicHook):
                 gradients = torch.autograd.grad(outputs, inputs, grad_outputs=[mapped] * len(outputs))
             for part, gradient in zip(inputs, gradients, strict=True):
                 relevance = relevance + weight * (part.detach() * gradient)
-        return tuple(relevance if given.shape == relevance.shape else None for given in grad_input)
+        return relevance
 
     def copy(self) -> AlphaBetaRule:
         """A fresh instance for another layer."""
