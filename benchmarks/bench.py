@@ -78,7 +78,7 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
     from zennit.attribution import Gradient
     from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import LayerMapComposite, SpecialFirstLayerMapComposite
-    from zennit.rules import AlphaBeta, Epsilon, Pass
+    from zennit.rules import AlphaBeta, Epsilon, Pass, ZPlus
     from zennit.types import Activation, Convolution, Linear
 
     logits = _logit_model(model)
@@ -145,6 +145,8 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
         "lrp_epsilon_0_5": ("zennit Epsilon(0.5) composite", zennit_call(lambda: Epsilon(0.5))),
         "lrp_z": ("zennit Epsilon(1e-7) composite", zennit_call(lambda: Epsilon(1e-7))),
         "lrp_alpha_1_beta_0": ("zennit AlphaBeta(1, 0) composite", zennit_call(lambda: AlphaBeta(1.0, 0.0))),
+        "lrp_alpha_2_beta_1": ("zennit AlphaBeta(2, 1) composite", zennit_call(lambda: AlphaBeta(2.0, 1.0))),
+        "lrp_zplus": ("zennit ZPlus composite", zennit_call(ZPlus)),
     }
 
 
@@ -166,8 +168,15 @@ METHODS = [
     "lrp_epsilon_0_25_std_x",
     "lrpsign_epsilon_0_25_std_x",
     "lrp_alpha_1_beta_0",
+    "lrpsign_alpha_1_beta_0",
+    "lrp_alpha_2_beta_1",
+    "lrp_zplus",
 ]
-REFERENCE_OF = {"lrpsign_epsilon_0_5": "lrp_epsilon_0_5", "lrp_epsilon_0_25_std_x": "lrp_epsilon_0_5"}
+REFERENCE_OF = {
+    "lrpsign_epsilon_0_5": "lrp_epsilon_0_5",
+    "lrp_epsilon_0_25_std_x": "lrp_epsilon_0_5",
+    "lrpsign_alpha_1_beta_0": "lrp_alpha_1_beta_0",
+}
 
 
 def main() -> None:
