@@ -359,6 +359,52 @@ def test_more_signal_layers_are_mapped_with_parity() -> None:
         assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
 
 
+@pytest.mark.parametrize("shape", [(32, 2), (8, 8, 2)])
+def test_inference_identities_rescaling_prelu_softmax_axes_and_elementwise_merges(shape: tuple) -> None:
+    """Layers an ECG model may carry: identities at inference (AlphaDropout, Identity,
+    ActivityRegularization), Rescaling with per-channel scale and offset, PReLU with alpha per
+    position (Keras's default) and shared, Softmax and UnitNormalization over a non-default axis,
+    Multiply, Maximum, Minimum: forward parity and GradientTape agreement; LRP and DeepLIFT where
+    they have rules, a named error where not."""
+    keras.utils.set_random_seed(6)
+    conv = L.Conv1D if len(shape) == 2 else L.Conv2D
+    spatial = list(range(1, len(shape)))
+    inputs = keras.Input(shape)
+    h = L.Rescaling(np.linspace(0.5, 1.5, 2).astype("float32"), offset=np.array([0.1, -0.2], "float32"))(
+        inputs
+    )
+    h = L.AlphaDropout(0.1)(L.Identity()(L.ActivityRegularization()(conv(6, 3, padding="same")(h))))
+    h = L.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.5, seed=1))(h)
+    g = L.PReLU(alpha_initializer=keras.initializers.RandomUniform(0.0, 0.5, seed=2), shared_axes=spatial)(
+        conv(6, 3, padding="same")(h)
+    )
+    merged = L.Add()([L.Maximum()([h, g]), L.Minimum()([h, g])])
+    attended = L.Softmax(axis=1)(conv(6, 1)(merged))
+    normed = L.UnitNormalization(axis=1)(merged)
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(L.Concatenate()([attended, normed]))))
+    x = _data((2, *shape))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    with pytest.raises(UnsupportedModelError, match="normalises input-dependent values.*normalize"):
+        explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    plain = keras.Model(inputs, L.Dense(3)(L.Flatten()(merged)))
+    for method in ("lrp_epsilon_0_1", "lrp_alpha_1_beta_0", "integrated_gradients_steps_8"):
+        relevance = explain(plain, x, method, target_class=1)
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    with pytest.raises(UnsupportedModelError, match="applied none"):  # a PReLU is not a ReLU
+        explain(plain, x, "guided_backprop", target_class=1)
+    with pytest.raises(UnsupportedModelError, match="maximum of 2 input-dependent"):
+        explain(plain, x, "deeplift", target_class=1)
+    prelus = keras.Model(inputs, L.Dense(3)(L.Flatten()(g)))  # DeepLIFT's Rescale rule on PReLUs
+    _, delta = explain(prelus, x, "deeplift", target_class=1, return_convergence_delta=True)
+    assert np.abs(delta).max() < 1e-5
+    gated = keras.Model(inputs, L.Dense(3)(L.Flatten()(L.Multiply()([h, g]))))
+    _assert_parity(gated, x)
+    assert rel_error(explain(gated, x, "gradient", target_class=0), _tape_gradient(gated, x, 0)) < 1e-5
+    with pytest.raises(UnsupportedModelError, match="multiplies two input-dependent tensors"):
+        explain(gated, x, "lrp_epsilon_0_1", target_class=0)
+
+
 def test_a_keras_user_script_imports_tensorflow_first_and_does_not_crash() -> None:
     """Importing torch's compiler (dynamo, triton) after TensorFlow kills the process with a
     segmentation fault; the compiled-model support once did that on every explanation."""

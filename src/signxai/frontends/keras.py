@@ -283,10 +283,7 @@ class Concatenate(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Concatenate along the mapped axis."""
-        rank = inputs[0].ndim
-        axis = self.axis % rank
-        torch_axis = axis if rank == 2 or axis == 0 else (1 if axis == rank - 1 else axis + 1)
-        return torch.cat(inputs, dim=torch_axis)
+        return torch.cat(inputs, dim=channels_first_axis(self.axis, inputs[0].ndim))
 
 
 class Subtract(nn.Module):
@@ -305,6 +302,85 @@ class Average(Add):
         return super().forward(*inputs) / len(inputs)
 
 
+def channels_first_axis(axis: int, rank: int) -> int:
+    """A Keras (channels-last) axis of a tensor of ``rank`` as the torch (channels-first) axis."""
+    axis %= rank
+    return axis if rank == 2 or axis == 0 else (1 if axis == rank - 1 else axis + 1)
+
+
+class ChannelsLastSoftmax(nn.Softmax):
+    """Keras's ``Softmax`` over a channels-last axis (the last by default), on channels-first
+    tensors (an ``nn.Softmax``: bypassed at the output like any)."""
+
+    def __init__(self, axis: int) -> None:
+        super().__init__(dim=1)
+        self.axis = axis
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax along the mapped axis."""
+        return torch.softmax(x, dim=channels_first_axis(self.axis, x.ndim))
+
+
+class KerasPReLU(nn.PReLU):
+    """Keras's ``PReLU``: max(x, 0) + alpha min(x, 0), alpha per position and channel (Keras's
+    default) or shared over ``shared_axes``; alpha held channels first, ``(C, *spatial)``.
+
+    An ``nn.PReLU``, so LRP passes relevance through it as through any activation; written with
+    clamps, so guided backprop (ReLUs only) keeps its gradient and DeepLIFT's Rescale rule on
+    the two parts is the rule on the whole.
+    """
+
+    def __init__(self, alpha: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """max(x, 0) + alpha min(x, 0)."""
+        return x.clamp(min=0) + self.weight * x.clamp(max=0)
+
+
+class Rescaling(nn.Module):
+    """Keras's ``Rescaling``: x * scale + offset, scale and offset held channels first."""
+
+    def __init__(self, scale: torch.Tensor, offset: torch.Tensor) -> None:
+        super().__init__()
+        self.scale: torch.Tensor
+        self.offset: torch.Tensor
+        self.register_buffer("scale", scale)
+        self.register_buffer("offset", offset)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x * scale + offset."""
+        return x * self.scale + self.offset
+
+
+class UnitNormalization(nn.Module):
+    """Keras's ``UnitNormalization``: x divided by its L2 norm over a channels-last axis."""
+
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x / max(||x||, 1e-6) along the mapped axis (Keras: x / sqrt(max(||x||^2, 1e-12)))."""
+        return F.normalize(x, dim=channels_first_axis(self.axis, x.ndim), eps=1e-6)
+
+
+class Elementwise(nn.Module):
+    """Keras's ``Multiply``, ``Maximum`` and ``Minimum``: ``combine`` folded over the inputs."""
+
+    def __init__(self, combine: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.combine = combine
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """combine(combine(x1, x2), x3) ..."""
+        out = inputs[0]
+        for other in inputs[1:]:
+            out = self.combine(out, other)
+        return out
+
+
 class Cropping(nn.Module):
     """Keras ``Cropping1D``/``Cropping2D``: drop samples at the start and the end of each spatial
     axis (one ``(start, end)`` per axis after the channels)."""
@@ -320,7 +396,18 @@ class Cropping(nn.Module):
         return x
 
 
-for _passive in (ChannelsLastReshape, ChannelsLastPermute, Add, Concatenate, Subtract, Average, Cropping):
+for _passive in (
+    ChannelsLastReshape,
+    ChannelsLastPermute,
+    Add,
+    Concatenate,
+    Subtract,
+    Average,
+    Cropping,
+    Rescaling,
+    UnitNormalization,
+    Elementwise,
+):
     register_passive(_passive)
 
 
@@ -706,6 +793,35 @@ def _global(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
     return nn.Sequential(pools[kind, dims](1), nn.Flatten())
 
 
+#: Layers that are the identity at inference.
+IDENTITIES = (
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Identity",
+)
+#: Merge layers computed elementwise.
+ELEMENTWISE: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "Multiply": torch.mul,
+    "Maximum": torch.maximum,
+    "Minimum": torch.minimum,
+}
+
+
+def _channels_first(value: Any, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """A Keras weight broadcast over a channels-last input ``(batch, *spatial, C)``, as a tensor
+    broadcast over the channels-first input (a scalar stays a scalar)."""
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim == 0:
+        return torch.tensor(float(array))
+    full = np.broadcast_to(array, tuple(int(d) for d in input_shape[1:]))
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(full, -1, 0)))
+
+
 def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     name = type(layer).__name__
     if name in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D"):
@@ -744,8 +860,21 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return ChannelsLastFlatten()
     if name == "Reshape":
         return ChannelsLastReshape(tuple(layer.target_shape))
-    if name in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout"):
+    if name in IDENTITIES:
         return nn.Identity()
+    if name == "PReLU":
+        return KerasPReLU(_channels_first(layer.alpha, input_shape))
+    if name == "Rescaling":
+        return Rescaling(
+            _channels_first(layer.scale, input_shape), _channels_first(layer.offset, input_shape)
+        )
+    if name == "UnitNormalization":
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        if len(axes) != 1:
+            raise UnsupportedModelError(f"Keras layer '{layer.name}': UnitNormalization over several axes")
+        return UnitNormalization(int(axes[0]))
+    if name in ELEMENTWISE:
+        return Elementwise(ELEMENTWISE[name])
     if name == "Activation":
         return _activation(layer)
     if name == "ReLU":
@@ -781,7 +910,7 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     if name == "Average":
         return Average()
     if name == "Softmax":
-        return nn.Softmax(dim=1)
+        return ChannelsLastSoftmax(int(layer.axis))
     if name == "Add":
         return Add()
     if name == "Concatenate":
@@ -827,6 +956,19 @@ SUPPORTED = (
     "Bidirectional",
     "TimeDistributed",
     "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Identity",
+    "Rescaling",
+    "UnitNormalization",
+    "PReLU",
+    "Multiply",
+    "Maximum",
+    "Minimum",
     "Activation",
     "ReLU",
     "LeakyReLU",
