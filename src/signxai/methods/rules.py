@@ -313,6 +313,23 @@ class SignRule(ProjectionHook):
         return SignRule(self.mu)
 
 
+def input_and_output_hooks(hook: Hook, module: torch.nn.Module) -> RemovableHandleList:
+    """The handles of a rule that works per call: itself, its ``pre_forward`` on the module's
+    input and its ``post_forward`` on the output (zennit's third hook, ``forward``, unused)."""
+    return RemovableHandleList(
+        [
+            RemovableHandle(hook),
+            module.register_forward_pre_hook(hook.pre_forward),
+            module.register_forward_hook(hook.post_forward),
+        ]
+    )
+
+
+def tracked(input: tuple[Any, ...]) -> bool:
+    """Whether a module's first input is a tensor that the explanation's gradient reaches."""
+    return bool(input) and isinstance(input[0], torch.Tensor) and input[0].requires_grad
+
+
 class PassRule(Hook):
     """zennit's ``Pass`` rule (relevance passes through an activation unchanged), per call.
 
@@ -324,17 +341,11 @@ class PassRule(Hook):
 
     def register(self, module: torch.nn.Module) -> RemovableHandleList:
         """An input hook (the Identity node) and an output hook (the cell's writer)."""
-        return RemovableHandleList(
-            [
-                RemovableHandle(self),
-                module.register_forward_pre_hook(self.pre_forward),
-                module.register_forward_hook(self.post_forward),
-            ]
-        )
+        return input_and_output_hooks(self, module)
 
     def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
         """Route the input through an Identity node that hands on what the cell holds."""
-        if not input or not isinstance(input[0], torch.Tensor) or not input[0].requires_grad:
+        if not tracked(input):
             self.stored_tensors["cell"] = None
             return None
         cell: dict[str, torch.Tensor] = {}
@@ -450,17 +461,11 @@ class AlphaBetaRule(BasicHook):
     def register(self, module: torch.nn.Module) -> RemovableHandleList:
         """An input and an output hook: the layer runs on a detached copy of its input, and its
         output is relayed to the input by ``_Relay``, whose backward is this rule."""
-        return RemovableHandleList(
-            [
-                RemovableHandle(self),
-                module.register_forward_pre_hook(self.pre_forward),
-                module.register_forward_hook(self.post_forward),
-            ]
-        )
+        return input_and_output_hooks(self, module)
 
     def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
         """Keep this call's input; the layer itself runs on a detached copy (no graph)."""
-        if not input or not isinstance(input[0], torch.Tensor) or not input[0].requires_grad:
+        if not tracked(input):
             self.stored_tensors["input"] = None
             return None
         self.stored_tensors["input"] = input[0]
