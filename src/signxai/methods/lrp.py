@@ -38,11 +38,11 @@ from signxai.methods.registry import NUMBER, Family, Param, at_least, format_num
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
     ALPHA_BETA_BIAS,
-    AlphaBetaRule,
     EpsilonRule,
     InnvestigateBatchNorm,
     PassRule,
     ProjectionHook,
+    RelayedRule,
     SignRule,
     StdxEpsilon,
     ZRule,
@@ -228,9 +228,11 @@ register_input_rule("lrpsign", lambda p, x: SignRule(p["mu"]), "SIGN: z-rule den
 register_input_rule("lrpz", lambda p, x: ZRule(), "z-rule")
 # bias-free, as the w-square rule is defined (Montavon et al. 2017) and the original package has it
 # (zennit's WSquare squares the bias too unless told otherwise)
-register_input_rule("w2lrp", lambda p, x: WSquare(zero_params=["bias"]), "w-square rule (no bias)")
-register_input_rule("flatlrp", lambda p, x: Flat(), "flat rule")
-register_input_rule("zblrp", lambda p, x: ZBox(*_bounds(p, x)), "z-beta (bounded) rule")
+register_input_rule(
+    "w2lrp", lambda p, x: RelayedRule(WSquare(zero_params=["bias"])), "w-square rule (no bias)"
+)
+register_input_rule("flatlrp", lambda p, x: RelayedRule(Flat()), "flat rule")
+register_input_rule("zblrp", lambda p, x: RelayedRule(ZBox(*_bounds(p, x))), "z-beta (bounded) rule")
 
 
 # ------------------------------------------------------------------------ model structure
@@ -660,13 +662,14 @@ def lrp_hooks(
     """
     for module, role in structure.roles:
         template = rules[role]
-        per_call = isinstance(template, (ProjectionHook, PassRule, RecurrentRule, AlphaBetaRule))
+        per_call = isinstance(template, (ProjectionHook, PassRule, RecurrentRule, RelayedRule))
         if module in structure.repeated and template is not None and not per_call:
             name, calls = structure.repeated[module]
             raise UnsupportedModelError(
                 f"module '{name}' is called {calls} times in one forward pass; its rule "
-                f"({type(template).__name__}, on zennit's hooks) keeps one state per module, so it cannot "
-                "explain a module used more than once (the z, epsilon, alpha-beta, z+ and SIGN rules can)"
+                f"({type(template).__name__}, a zennit hook) keeps one state per module, so it cannot "
+                "explain a module used more than once (wrap it in rules.RelayedRule, as every "
+                "built-in rule is, to explain each call)"
             )
     undo: list[Callable[[], None]] = []
     try:

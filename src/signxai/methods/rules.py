@@ -412,7 +412,89 @@ class _Relay(torch.autograd.Function):
         return ctx.rule(relevance), None, None
 
 
-class AlphaBetaRule(BasicHook):
+class RelayedRule(BasicHook):
+    """A zennit ``BasicHook`` rule, computed per call and without the layer's own backward.
+
+    The layer runs on a detached copy of its input, and its output is relayed to the input by
+    ``_Relay``, whose backward is the rule: zennit's ``BasicHook.backward`` (the layer run once
+    per input and parameter modifier, the gradient mapper, the reducer) on this call's input.
+    zennit's hooks keep one input per module and let the layer's own backward run, to discard
+    its result; here a module called more than once in a forward pass (weight sharing, e.g. one
+    encoder for every lead) is explained per call, at one backward pass less.
+
+    Parameters
+    ----------
+    rule
+        The zennit rule (``Flat()``, ``WSquare(...)``, ``ZBox(...)``); None for a subclass that
+        computes ``relevance`` itself.
+    """
+
+    def __init__(self, rule: BasicHook | None = None) -> None:
+        if rule is None:
+            super().__init__()
+        else:
+            super().__init__(
+                input_modifiers=rule.input_modifiers,
+                param_modifiers=rule.param_modifiers,
+                output_modifiers=rule.output_modifiers,
+                gradient_mapper=rule.gradient_mapper,
+                reducer=rule.reducer,
+            )
+        self.rule = rule
+
+    def register(self, module: torch.nn.Module) -> RemovableHandleList:
+        """An input and an output hook: the layer runs on a detached copy of its input, and its
+        output is relayed to the input by ``_Relay``, whose backward is this rule."""
+        return input_and_output_hooks(self, module)
+
+    def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
+        """Keep this call's input; the layer itself runs on a detached copy (no graph)."""
+        if not tracked(input):
+            self.stored_tensors["input"] = None
+            return None
+        self.stored_tensors["input"] = input[0]
+        return (input[0].detach().clone(), *input[1:])
+
+    def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> Any:
+        """Relay this call's output to its input through the rule (captured per call)."""
+        layer_input = self.stored_tensors.pop("input", None)
+        if layer_input is None or not isinstance(output, torch.Tensor):
+            return None
+        a = input[0]  # the copy the layer ran on, safe from later in-place changes
+        hook_ref = weakref.ref(self)
+
+        def backward(relevance_out: torch.Tensor) -> torch.Tensor:
+            hook = hook_ref()
+            if hook is None or not hook.active:  # the plain gradient
+                with torch.enable_grad():
+                    copy = a.detach().requires_grad_()
+                    return torch.autograd.grad(module.forward(copy), copy, relevance_out)[0]
+            return hook.relevance(module, a, relevance_out)
+
+        fresh = output.detach()
+        return _Relay.apply(layer_input, backward, [fresh.clone() if fresh._is_view() else fresh])
+
+    def relevance(
+        self, module: torch.nn.Module, a: torch.Tensor, relevance_out: torch.Tensor
+    ) -> torch.Tensor:
+        """The relevance at the layer's input ``a``: zennit's ``BasicHook.backward``."""
+        inputs, outputs = [], []
+        modifiers = zip(self.input_modifiers, self.param_modifiers, self.output_modifiers, strict=True)
+        for input_modifier, param_modifier, output_modifier in modifiers:
+            term = input_modifier(a.detach()).detach().requires_grad_()
+            with ParamMod.ensure(param_modifier)(module) as modified, torch.enable_grad():
+                outputs.append(output_modifier(modified.forward(term)))
+            inputs.append(term)
+        mapped = self.gradient_mapper(relevance_out, outputs)
+        gradients = torch.autograd.grad(outputs, inputs, grad_outputs=mapped)
+        return self.reducer(inputs, gradients)
+
+    def copy(self) -> RelayedRule:
+        """A fresh instance for another layer."""
+        return RelayedRule(self.rule)
+
+
+class AlphaBetaRule(RelayedRule):
     """The alpha-beta rule (Bach et al. 2015): R_in = alpha R+ - beta R-, alpha - beta = 1.
 
     R+ shares the relevance in proportion to the positive contributions W+ a+ and W- a- (input
@@ -457,38 +539,6 @@ class AlphaBetaRule(BasicHook):
         if self.bias == "both":
             return z.masked_fill(z == 0, 1.0)
         return epsilon_denominator(z, 1e-6)
-
-    def register(self, module: torch.nn.Module) -> RemovableHandleList:
-        """An input and an output hook: the layer runs on a detached copy of its input, and its
-        output is relayed to the input by ``_Relay``, whose backward is this rule."""
-        return input_and_output_hooks(self, module)
-
-    def pre_forward(self, module: torch.nn.Module, input: Any) -> Any:
-        """Keep this call's input; the layer itself runs on a detached copy (no graph)."""
-        if not tracked(input):
-            self.stored_tensors["input"] = None
-            return None
-        self.stored_tensors["input"] = input[0]
-        return (input[0].detach().clone(), *input[1:])
-
-    def post_forward(self, module: torch.nn.Module, input: Any, output: Any) -> Any:
-        """Relay this call's output to its input through the rule (captured per call)."""
-        layer_input = self.stored_tensors.pop("input", None)
-        if layer_input is None or not isinstance(output, torch.Tensor):
-            return None
-        a = input[0]  # the copy the layer ran on, safe from later in-place changes
-        hook_ref = weakref.ref(self)
-
-        def backward(relevance_out: torch.Tensor) -> torch.Tensor:
-            hook = hook_ref()
-            if hook is None or not hook.active:  # the plain gradient
-                with torch.enable_grad():
-                    copy = a.detach().requires_grad_()
-                    return torch.autograd.grad(module.forward(copy), copy, relevance_out)[0]
-            return hook.relevance(module, a, relevance_out)
-
-        fresh = output.detach()
-        return _Relay.apply(layer_input, backward, [fresh.clone() if fresh._is_view() else fresh])
 
     def relevance(
         self, module: torch.nn.Module, a: torch.Tensor, relevance_out: torch.Tensor
