@@ -1,4 +1,5 @@
-"""LRP rules on zennit's ``BasicHook``: z, epsilon, epsilon-std_x and SIGN, without recomputation.
+"""LRP rules on zennit's ``BasicHook``: z, epsilon, epsilon-std_x and SIGN, without recomputation;
+alpha-beta, z+ and zennit's input rules per call through a relay (``RelayedRule``).
 
 A rule is a choice of gradient mapper (the stabilised denominator z') and reducer (what
 multiplies the back-projected c = W^T (R / z')), like zennit's own ``Epsilon``. These rules
@@ -10,9 +11,15 @@ forward pass) and applies the reducer to what comes out at the layer's input. ze
 the result is the same (the tests compare with zennit's ``Epsilon``), the cost is about
 one forward pass less. ``PassRule`` is zennit's ``Pass`` for activations.
 
-Both capture what the backward pass needs per call of the module, so a module called more
-than once in one forward pass (weight sharing, one activation module used in several places)
-is explained as if each call were its own module.
+Rules that modify the input or the parameters (alpha-beta, z+, flat, w-square, z-box) must run
+the layer again; ``RelayedRule`` runs it on a detached copy in the forward pass and relays the
+output to the input through an autograd function whose backward is the rule, so the layer's own
+backward (which zennit's hooks run and discard) is skipped. ``AlphaBetaRule`` also leaves out
+the terms that are zero (no ``a-`` after a ReLU, no negative share at beta = 0).
+
+All of them capture what the backward pass needs per call of the module, so a module called
+more than once in one forward pass (weight sharing, one activation module used in several
+places) is explained as if each call were its own module.
 """
 
 from __future__ import annotations
