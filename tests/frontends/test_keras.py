@@ -405,6 +405,48 @@ def test_inference_identities_rescaling_prelu_softmax_axes_and_elementwise_merge
         explain(gated, x, "lrp_epsilon_0_1", target_class=0)
 
 
+def test_keras_ops_in_the_graph_normalization_and_hard_activations_are_mapped() -> None:
+    """``x + 3.0``, ``h * (1 / 6)``, ``3.0 - h``, ``h / 2.0`` and ``a * b`` written as keras.ops
+    calls in a functional graph (before, a KeyError at the forward pass), Normalization,
+    GlobalAveragePooling with keepdims, hard_silu/hard_sigmoid/relu6 activations: parity and
+    GradientTape agreement; an operation without a mapping is a named error."""
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((24, 3))
+    normed = L.Normalization(mean=[0.1, -0.2, 0.3], variance=[1.5, 0.5, 2.0])(inputs)
+    h = L.Conv1D(6, 3, padding="same", activation="hard_silu")(normed)
+    hard_sigmoid = L.ReLU(6.0)(h + 3.0) * (1.0 / 6.0)
+    h = L.Conv1D(6, 1, activation="relu6")((3.0 - hard_sigmoid) / 2.0)
+    gate = L.Dense(6, activation="hard_sigmoid")(L.GlobalAveragePooling1D(keepdims=True)(h))
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(h * gate)))
+    x = _data((2, 24, 3))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=2), _tape_gradient(model, x, 2)) < 1e-5
+    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=2, gates="signal")
+    assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    rooted = keras.Model(inputs, L.Dense(3)(L.Flatten()(keras.ops.sqrt(L.ReLU()(L.Conv1D(2, 3)(inputs))))))
+    with pytest.raises(UnsupportedModelError, match=r"operation 'sqrt' \(Sqrt, a keras.ops call"):
+        explain(rooted, x, "gradient", target_class=0)
+
+
+def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
+    """keras.applications' MobileNetV3Small (Rescaling, hard sigmoid as keras.ops arithmetic,
+    squeeze-and-excitation gates, hard-swish written as ``Multiply()([x, hard_sigmoid(x)])``):
+    parity and GradientTape agreement; LRP names what it has no rule for (the gates, and with
+    ``gates='signal'`` the hard-swish product, where neither factor is a gate)."""
+    keras.utils.set_random_seed(9)
+    model = keras.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), classes=4)
+    x = _data((1, 32, 32, 3))
+    _assert_parity(model, x)
+    logits = _logits(model)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(logits, x, 1)) < 1e-4
+    with pytest.raises(UnsupportedModelError, match="gates"):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
+    with pytest.raises(UnsupportedModelError, match="neither is a gate"):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=1, gates="signal")
+    relevance = explain(model, x, "integrated_gradients_steps_8", target_class=1)
+    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
 def test_a_keras_user_script_imports_tensorflow_first_and_does_not_crash() -> None:
     """Importing torch's compiler (dynamo, triton) after TensorFlow kills the process with a
     segmentation fault; the compiled-model support once did that on every explanation."""

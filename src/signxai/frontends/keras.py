@@ -26,9 +26,10 @@ with ``padding='same'`` pads with -inf (max) or averages over the samples inside
 from __future__ import annotations
 
 import math
+import operator
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -50,6 +51,11 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "silu": nn.SiLU,
     "swish": nn.SiLU,
     "gelu": nn.GELU,  # Keras's gelu is exact (approximate=False), as torch's default
+    "relu6": nn.ReLU6,
+    "hard_sigmoid": nn.Hardsigmoid,  # Keras 3: relu6(x + 3) / 6, as torch's
+    "hard_silu": nn.Hardswish,
+    "hard_swish": nn.Hardswish,
+    "mish": nn.Mish,
     "leaky_relu": lambda: nn.LeakyReLU(0.2),  # Keras's default slope for the activation function
 }
 
@@ -354,6 +360,21 @@ class Rescaling(nn.Module):
         return x * self.scale + self.offset
 
 
+class Standardization(nn.Module):
+    """Keras's ``Normalization``: (x - mean) / max(sqrt(variance), epsilon), held channels first."""
+
+    def __init__(self, mean: torch.Tensor, divisor: torch.Tensor) -> None:
+        super().__init__()
+        self.mean: torch.Tensor
+        self.divisor: torch.Tensor
+        self.register_buffer("mean", mean)
+        self.register_buffer("divisor", divisor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(x - mean) / divisor."""
+        return (x - self.mean) / self.divisor
+
+
 class UnitNormalization(nn.Module):
     """Keras's ``UnitNormalization``: x divided by its L2 norm over a channels-last axis."""
 
@@ -405,10 +426,41 @@ for _passive in (
     Average,
     Cropping,
     Rescaling,
+    Standardization,
     UnitNormalization,
     Elementwise,
 ):
     register_passive(_passive)
+
+
+#: keras.ops calls in a functional graph (``x + 3.0``, ``x * (1 / 6)``, as in MobileNetV3's
+#: hard sigmoid), by the class name of the operation.
+OPERATIONS: dict[str, Callable[[Any, Any], Any]] = {
+    "Add": operator.add,
+    "Subtract": operator.sub,
+    "Multiply": operator.mul,
+    "Divide": operator.truediv,
+    "TrueDivide": operator.truediv,
+}
+
+
+class Operation(nn.Module):
+    """A keras.ops call of the functional graph on tensors and scalar constants, in its order
+    (``None`` in ``arguments`` marks where a tensor goes)."""
+
+    def __init__(self, kind: str, arguments: list[float | None]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.arguments = arguments
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        """The operation on the tensors and the constants."""
+        given = iter(tensors)
+        first, second = (next(given) if a is None else a for a in self.arguments)
+        return cast(torch.Tensor, OPERATIONS[self.kind](first, second))
+
+
+register_passive(Operation)
 
 
 class KerasModule(nn.Module):
@@ -781,8 +833,6 @@ def _recurrent(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
 
 
 def _global(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
-    if getattr(layer, "keepdims", False):
-        raise UnsupportedModelError(f"Keras layer '{layer.name}': keepdims=True is not mapped")
     dims = len(input_shape) - 2
     pools = {
         ("avg", 1): nn.AdaptiveAvgPool1d,
@@ -790,7 +840,20 @@ def _global(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
         ("max", 1): nn.AdaptiveMaxPool1d,
         ("max", 2): nn.AdaptiveMaxPool2d,
     }
-    return nn.Sequential(pools[kind, dims](1), nn.Flatten())
+    pool = pools[kind, dims](1)
+    return pool if getattr(layer, "keepdims", False) else nn.Sequential(pool, nn.Flatten())
+
+
+def _standardization(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    if getattr(layer, "invert", False):
+        raise UnsupportedModelError(f"Keras layer '{layer.name}': Normalization(invert=True) is not mapped")
+    import keras
+
+    mean, variance = (np.asarray(value, dtype=np.float32) for value in (layer.mean, layer.variance))
+    if mean.ndim == len(input_shape):  # Keras keeps a batch axis of 1
+        mean, variance = mean[0], variance[0]
+    divisor = np.maximum(np.sqrt(variance), np.float32(keras.config.epsilon()))
+    return Standardization(_channels_first(mean, input_shape), _channels_first(divisor, input_shape))
 
 
 #: Layers that are the identity at inference.
@@ -868,6 +931,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return Rescaling(
             _channels_first(layer.scale, input_shape), _channels_first(layer.offset, input_shape)
         )
+    if name == "Normalization":
+        return _standardization(layer, input_shape)
     if name == "UnitNormalization":
         axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
         if len(axes) != 1:
@@ -957,6 +1022,7 @@ SUPPORTED = (
     "TimeDistributed",
     *IDENTITIES,
     "Rescaling",
+    "Normalization",
     "UnitNormalization",
     "PReLU",
     *ELEMENTWISE,
@@ -978,6 +1044,28 @@ SUPPORTED = (
 )
 
 
+def _operation(op: Any) -> Operation:
+    """A keras.ops call of the graph (``x + 3.0``) as an ``Operation``, or a named error."""
+    kind = type(op).__name__
+    arguments = op._inbound_nodes[0].arguments.args
+    if kind not in OPERATIONS or len(arguments) != 2:
+        raise UnsupportedModelError(
+            f"Keras operation '{op.name}' ({kind}, a keras.ops call in the functional graph) has no "
+            f"mapping; mapped: {', '.join(OPERATIONS)} of two tensors or a tensor and a number"
+        )
+    constants: list[float | None] = []
+    for argument in arguments:
+        if hasattr(argument, "_keras_history"):
+            constants.append(None)
+        elif np.ndim(argument) == 0:
+            constants.append(float(argument))
+        else:
+            raise UnsupportedModelError(
+                f"Keras operation '{op.name}' ({kind}) has an array constant; only numbers are mapped"
+            )
+    return Operation(kind, constants)
+
+
 def _call_tensors(layer: Any) -> list[Any]:
     """The Keras tensors a layer was called on, in the order its torch module takes them:
     ``(query, value[, key])`` for MultiHeadAttention however they were passed (Keras lists
@@ -997,7 +1085,8 @@ def to_torch(model: Any) -> KerasModule:
     input_names = {t._keras_history[0].name for t in model.inputs}
     plan: list[tuple[str, list[str]]] = []
     layers: dict[str, nn.Module] = {}
-    for layer in model.layers:
+    # Keras 3's functional graph lists layers and keras.ops calls (``x + 3.0``) in order
+    for layer in getattr(model, "operations", model.layers):
         if type(layer).__name__ == "InputLayer":
             input_names.add(layer.name)
             continue
@@ -1014,8 +1103,8 @@ def to_torch(model: Any) -> KerasModule:
                 if source.name in input_names or type(source).__name__ == "InputLayer"
                 else source.name
             )
-        shape = tuple(tensors[0].shape)
-        layers[layer.name] = _map_layer(layer, shape)
+        is_op = type(layer).__module__.startswith("keras.src.ops")
+        layers[layer.name] = _operation(layer) if is_op else _map_layer(layer, tuple(tensors[0].shape))
         plan.append((layer.name, sources))
     output = model.outputs[0]._keras_history[0].name
     return KerasModule(plan, layers, output, len(model.input_shape)).eval()
