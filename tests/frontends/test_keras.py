@@ -428,6 +428,26 @@ def test_keras_ops_in_the_graph_normalization_and_hard_activations_are_mapped() 
         explain(rooted, x, "gradient", target_class=0)
 
 
+def test_a_model_used_as_a_layer_dotted_names_and_grouped_convolutions() -> None:
+    """Transfer learning's shape: a pretrained encoder (a Functional model named with a '.', as
+    keras.applications names them: a KeyError from torch before) inside a Sequential model, with
+    a grouped Conv1D (refused before): parity, GradientTape agreement, LRP, Grad-CAM on the
+    encoder by its Keras name."""
+    keras.utils.set_random_seed(10)
+    inputs = keras.Input((40, 4))
+    h = L.Conv1D(8, 5, padding="same", groups=2, activation="relu", name="grouped.conv")(inputs)
+    encoder = keras.Model(inputs, L.Conv1D(6, 3, activation="relu")(h), name="encoder_1.00")
+    model = keras.Sequential([keras.Input((40, 4)), encoder, L.GlobalAveragePooling1D(), L.Dense(3)])
+    x = _data((2, 40, 4))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=2), _tape_gradient(model, x, 2)) < 1e-5
+    for method in ("lrpsign_epsilon_0_1", "lrp_alpha_1_beta_0"):
+        relevance = explain(model, x, method, target_class=2)
+        assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    cam = explain(model, x, "grad_cam", target_class=2, target_layer="encoder_1.00")
+    assert cam.shape == x.shape and np.abs(cam).sum() > 0
+
+
 def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     """keras.applications' MobileNetV3Small (Rescaling, hard sigmoid as keras.ops arithmetic,
     squeeze-and-excitation gates, hard-swish written as ``Multiply()([x, hard_sigmoid(x)])``):

@@ -517,15 +517,15 @@ def _depthwise_weight(kernel: Any, dims: int) -> tuple[torch.Tensor, int]:
 
 
 def _convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
-    """Conv1D/2D, and DepthwiseConv1D/2D as a torch conv with one group per input channel."""
-    if getattr(layer, "groups", 1) != 1:
-        raise UnsupportedModelError(f"Keras layer '{layer.name}': grouped convolutions are not mapped")
+    """Conv1D/2D (also grouped: Keras's groups are torch's, contiguous blocks of channels), and
+    DepthwiseConv1D/2D as a torch conv with one group per input channel."""
     dims = len(layer.kernel_size)
     if type(layer).__name__.startswith("Depthwise"):
         weight, groups = _depthwise_weight(layer.kernel, dims)
     else:
-        kernel = torch.as_tensor(np.asarray(layer.kernel.numpy()))  # (*k, in, out)
-        weight, groups = kernel.permute(dims + 1, dims, *range(dims)).contiguous(), 1
+        kernel = torch.as_tensor(np.asarray(layer.kernel.numpy()))  # (*k, in / groups, out)
+        weight = kernel.permute(dims + 1, dims, *range(dims)).contiguous()
+        groups = int(getattr(layer, "groups", 1))
     bias = _tensor(layer.bias.numpy()) if layer.use_bias else None
     return KerasLayer(_keras_conv(layer, input_shape, weight, groups, bias), _activation(layer))
 
@@ -887,6 +887,8 @@ def _channels_first(value: Any, input_shape: tuple[int, ...]) -> torch.Tensor:
 
 def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     name = type(layer).__name__
+    if name in ("Sequential", "Functional"):  # a model used as a layer (a pretrained encoder)
+        return to_torch(layer)
     if name in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D"):
         return _convolution(layer, input_shape)
     if name in ("SeparableConv1D", "SeparableConv2D"):
@@ -1101,13 +1103,25 @@ def to_torch(model: Any) -> KerasModule:
             sources.append(
                 "<input>"
                 if source.name in input_names or type(source).__name__ == "InputLayer"
-                else source.name
+                else module_key(source.name)
+            )
+        key = module_key(layer.name)
+        if key in layers:
+            raise UnsupportedModelError(
+                f"Keras layers '{layer.name}' and another one have the same torch module name '{key}' "
+                "('.' becomes '_'); rename one of them"
             )
         is_op = type(layer).__module__.startswith("keras.src.ops")
-        layers[layer.name] = _operation(layer) if is_op else _map_layer(layer, tuple(tensors[0].shape))
-        plan.append((layer.name, sources))
-    output = model.outputs[0]._keras_history[0].name
+        layers[key] = _operation(layer) if is_op else _map_layer(layer, tuple(tensors[0].shape))
+        plan.append((key, sources))
+    output = module_key(model.outputs[0]._keras_history[0].name)
     return KerasModule(plan, layers, output, len(model.input_shape)).eval()
+
+
+def module_key(name: str) -> str:
+    """A Keras layer's name as the name of its torch module: '.' (which torch forbids, and
+    keras.applications uses: 'mobilenetv2_1.00_64') becomes '_'."""
+    return name.replace(".", "_")
 
 
 _CACHE: weakref.WeakKeyDictionary[Any, KerasModule] = weakref.WeakKeyDictionary()
@@ -1179,8 +1193,8 @@ def explain_keras(
         )
     module = converted(model, batch)
     layer = params.get("target_layer")
-    if isinstance(layer, str) and layer in module.layers:
-        params["target_layer"] = f"layers.{layer}"
+    if isinstance(layer, str) and module_key(layer) in module.layers:
+        params["target_layer"] = f"layers.{module_key(layer)}"
     result = explain(module, to_channels_first(batch), method_name, target_class, **params)
     relevance, delta = result if isinstance(result, tuple) else (result, None)
     relevance = to_channels_last(relevance)
