@@ -575,6 +575,61 @@ def test_lrp_properties_on_random_conv_nets(
     np.testing.assert_allclose(single / scale, relevance / scale, atol=1e-5)
 
 
+class _InceptionBlock(nn.Module):
+    """InceptionTime's module: a bottleneck, three convs and a max-pool branch's conv joined over
+    the channels, then one BatchNorm (``folded``: the BatchNorm folded into the four convs)."""
+
+    def __init__(self, folded: bool = False, pooled: bool = False) -> None:
+        super().__init__()
+        self.bottleneck = nn.Conv1d(3, 4, 1, bias=False)
+        self.convs = nn.ModuleList([nn.Conv1d(4, 4, k, padding=k // 2, bias=folded) for k in (3, 5, 9)])
+        self.pool_conv = nn.Conv1d(3, 4, 1, bias=folded)
+        self.pooled = pooled  # the pooling branch joins without its conv (not mergeable)
+        self.norm = nn.Identity() if folded else nn.BatchNorm1d(15 if pooled else 16)
+        self.head = nn.Linear(15 if pooled else 16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.bottleneck(x)
+        pooled = F.max_pool1d(x, 3, 1, 1)
+        branches = [conv(b) for conv in self.convs]
+        branches.append(pooled if self.pooled else self.pool_conv(pooled))
+        h = torch.relu(self.norm(torch.cat(branches, dim=1)))
+        return self.head(h.mean(dim=-1))
+
+
+@pytest.mark.parametrize(
+    "method", ["lrp_epsilon_0_1", "lrpsign_z", "lrp_alpha_1_beta_0", "flatlrp_epsilon_0_1"]
+)
+def test_a_batch_norm_after_a_concatenation_of_convs_is_merged_into_each_of_them(method: str) -> None:
+    """InceptionTime (a BatchNorm over the channels its parallel convs join): merged into each
+    conv for its own channels, so the maps equal those of the model folded by hand (before:
+    an error asking for batchnorm='innvestigate')."""
+    torch.manual_seed(0)
+    model = randomize_batch_norm(_InceptionBlock(), 3).eval()
+    folded = _InceptionBlock(folded=True).eval()
+    norm = model.norm
+    with torch.no_grad():
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        shift = norm.bias - norm.running_mean * scale
+        folded.bottleneck.weight.copy_(model.bottleneck.weight)
+        folded.head.load_state_dict(model.head.state_dict())
+        for i, (source, target) in enumerate(
+            zip([*model.convs, model.pool_conv], [*folded.convs, folded.pool_conv], strict=True)
+        ):
+            part = slice(4 * i, 4 * i + 4)
+            target.weight.copy_(source.weight * scale[part].view(-1, 1, 1))
+            target.bias.copy_(shift[part])
+    x = torch.randn(3, 3, 30)
+    torch.testing.assert_close(model(x), folded(x), rtol=1e-5, atol=1e-6)
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=[0, 1, 2])
+    assert_unchanged(model, before)
+    assert rel_error(ours, explain(folded, x, method, target_class=[0, 1, 2])) < 1e-5
+    joined_with_pooling = randomize_batch_norm(_InceptionBlock(pooled=True), 3).eval()
+    with pytest.raises(UnsupportedModelError, match="cannot be merged.*not a module"):
+        explain(joined_with_pooling, x, method, target_class=0)
+
+
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize(
     "method", ["lrp_z", "lrp_epsilon_0_5", "lrpsign_epsilon_0_5_std_x", "lrp_alpha_2_beta_1"]

@@ -245,9 +245,11 @@ class BatchNormSite:
 
     module: nn.Module
     name: str
-    #: The Conv/Linear to merge it into (None when it cannot be merged).
-    producer: nn.Module | None
-    #: Why merging is impossible (None: it can be merged into ``producer``).
+    #: The Conv/Linear layers to merge it into, each with the BatchNorm's channels it produces
+    #: (one layer and all channels, or the layers whose outputs a concatenation over channels
+    #: joins, as in InceptionTime); empty when it cannot be merged.
+    parts: list[tuple[nn.Module, slice]]
+    #: Why merging is impossible (None: it can be merged into ``parts``).
     unmergeable: str | None
     #: It normalises the model's input itself.
     fed_by_input: bool
@@ -431,6 +433,8 @@ def probe_structure(
     producers: dict[int, nn.Module] = {}
     keep: list[torch.Tensor] = []
     batch_norm_inputs: dict[int, nn.Module | None] = {}
+    batch_norm_nodes: dict[int, Any] = {}  # the autograd node of each BatchNorm's input
+    weighted_at: dict[Any, tuple[nn.Module, int, int]] = {}  # Linear/Conv output: layer, channels, rank
     fed_by_input: set[int] = set()  # BatchNorms applied to the model's input itself
     on_signal: set[int] = set()  # leaf modules whose output depends on the input
     probe = x[:1].detach().requires_grad_(True)
@@ -448,6 +452,7 @@ def probe_structure(
             keep.append(output)
             if isinstance(module, WEIGHTED):
                 weighted_outputs.add(output.grad_fn)
+                weighted_at[output.grad_fn] = (module, output.shape[1] if output.ndim > 1 else 0, output.ndim)
         if isinstance(module, RECURRENT):  # (output, state): every tensor is the layer's output
             flat = [unpacked(output[0]), *(output[1] if isinstance(output[1], tuple) else (output[1],))]
             weighted_outputs.update(t.grad_fn for t in flat if t.grad_fn is not None)
@@ -458,6 +463,7 @@ def probe_structure(
             weighted_inputs.append((module, first))
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
+            batch_norm_nodes[id(module)] = getattr(inputs[0], "grad_fn", None)
             if inputs[0] is probe:
                 fed_by_input.add(id(module))
 
@@ -512,8 +518,12 @@ def probe_structure(
         producer = batch_norm_inputs.get(id(module))
         name = names[id(module)]
         problem = None
+        parts: list[tuple[nn.Module, slice]] = []
+        joined = _concatenated_layers(batch_norm_nodes.get(id(module)), weighted_at, uses)
         if id(module) in fed_by_input:
             problem = "it normalises the model's input, where no Conv/Linear layer comes before it"
+        elif joined is not None:
+            parts = joined
         elif not isinstance(producer, WEIGHTED):
             source = (
                 f"'{names[id(producer)]}' ({type(producer).__name__})"
@@ -521,18 +531,21 @@ def probe_structure(
                 else "an operation that is not a module (e.g. an addition)"
             )
             problem = f"it is fed by {source}, not by a Conv/Linear layer (e.g. a pre-activation block)"
-        elif uses.get(nodes.get(id(producer)), 0) > 1 or id(producer) in merged_into:
+        elif uses.get(nodes.get(id(producer)), 0) > 1:
             problem = (
                 f"the output of '{names[id(producer)]}' also feeds another operation, which merging "
                 "would change"
             )
         else:
-            merged_into.add(id(producer))
+            parts = [(producer, slice(None))]
+        if any(id(layer) in merged_into for layer, _ in parts):
+            problem, parts = "its Conv/Linear layer already takes another BatchNorm", []
+        merged_into.update(id(layer) for layer, _ in parts)
         sites.append(
             BatchNormSite(
                 module=module,
                 name=name,
-                producer=producer if problem is None else None,
+                parts=parts,
                 unmergeable=problem,
                 fed_by_input=id(module) in fed_by_input,
                 has_statistics=getattr(module, "running_var", None) is not None
@@ -559,8 +572,33 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], None]:
-    """Merge ``batch_norm`` into the Conv/Linear ``linear`` that feeds it; return the undo.
+def _concatenated_layers(
+    node: Any, weighted_at: Mapping[Any, tuple[nn.Module, int, int]], uses: Mapping[Any, int]
+) -> list[tuple[nn.Module, slice]] | None:
+    """Where a BatchNorm's input is a concatenation over channels of Linear/Conv outputs that
+    nothing else reads (InceptionTime's branches), each layer with the channels it gives; else
+    None."""
+    if node is None or node.name() != "CatBackward0" or uses.get(node, 0) != 1:
+        return None
+    parts: list[tuple[nn.Module, slice]] = []
+    start = 0
+    for source, _ in node.next_functions:
+        if source not in weighted_at or uses.get(source, 0) != 1:
+            return None
+        layer, channels, rank = weighted_at[source]
+        if node._saved_dim % rank != 1:  # joined along another axis than the channels
+            return None
+        parts.append((layer, slice(start, start + channels)))
+        start += channels
+    layers = {id(layer) for layer, _ in parts}
+    return parts if len(layers) == len(parts) else None
+
+
+def merge_batch_norm(
+    linear: nn.Module, batch_norm: nn.Module, channels: slice = slice(None)
+) -> Callable[[], None]:
+    """Merge ``batch_norm`` (its ``channels``) into the Conv/Linear ``linear`` that feeds them;
+    return the undo.
 
     As zennit's ``MergeBatchNorm``, the layer's weight and bias become
     ``w * s`` and ``(b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``; unlike it, the
@@ -574,13 +612,14 @@ def merge_batch_norm(linear: nn.Module, batch_norm: nn.Module) -> Callable[[], N
     bias = layer.bias
     saved = (weight.data, None if bias is None else bias.data)
     with torch.no_grad():
-        scale = torch.rsqrt(norm.running_var + norm.eps)
+        scale = torch.rsqrt(norm.running_var[channels] + norm.eps)
         if norm.weight is not None:
-            scale = scale * norm.weight
-        shift = -norm.running_mean if bias is None else bias - norm.running_mean
+            scale = scale * norm.weight[channels]
+        mean = norm.running_mean[channels]
+        shift = -mean if bias is None else bias - mean
         merged_bias = shift * scale
         if norm.bias is not None:
-            merged_bias = merged_bias + norm.bias
+            merged_bias = merged_bias + norm.bias[channels]
         weight.data = _scaled_per_output(layer, scale)
     if bias is None:
         layer.bias = nn.Parameter(merged_bias, requires_grad=False)
@@ -611,7 +650,9 @@ def _scaled_per_output(layer: Any, scale: torch.Tensor) -> torch.Tensor:
     return weight * scale.view(-1, *([1] * (weight.ndim - 1)))
 
 
-def batch_norm_plan(structure: Structure, mode: str, input_rule: str) -> list[tuple[nn.Module, nn.Module]]:
+def batch_norm_plan(
+    structure: Structure, mode: str, input_rule: str
+) -> list[tuple[nn.Module, nn.Module, slice]]:
     """The (Conv/Linear, BatchNorm) pairs to merge (``mode='merge'``), or none (``'innvestigate'``).
 
     Raises
@@ -644,7 +685,9 @@ def batch_norm_plan(structure: Structure, mode: str, input_rule: str) -> list[tu
                 f"{site.unmergeable}. Pass batchnorm='innvestigate' to keep each BatchNorm as a "
                 "layer with the z-rule (as the original SIGN package does), or use a gradient-type method"
             )
-    return [(site.producer, site.module) for site in structure.batch_norms if site.producer is not None]
+    return [
+        (layer, site.module, channels) for site in structure.batch_norms for layer, channels in site.parts
+    ]
 
 
 @contextmanager
@@ -652,7 +695,7 @@ def lrp_hooks(
     model: nn.Module,
     structure: Structure,
     rules: Mapping[str, Hook | None],
-    merge: list[tuple[nn.Module, nn.Module]],
+    merge: list[tuple[nn.Module, nn.Module, slice]],
 ) -> Iterator[nn.Module]:
     """The ``merge`` pairs merged and a copy of ``rules[role]`` on every module of ``structure.roles``.
 
@@ -673,8 +716,8 @@ def lrp_hooks(
             )
     undo: list[Callable[[], None]] = []
     try:
-        for linear, batch_norm in merge:
-            undo.append(merge_batch_norm(linear, batch_norm))
+        for linear, batch_norm, channels in merge:
+            undo.append(merge_batch_norm(linear, batch_norm, channels))
         for module, role in structure.roles:
             template = rules[role]
             if template is not None:
