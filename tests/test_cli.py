@@ -184,6 +184,42 @@ def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Pat
     assert (tmp_path / "out" / "report.html").exists()
 
 
+def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
+    """A .keras file: converted, proved on the record's windows, explained; the maps equal
+    explain() on the Keras model (channels last); a record that does not fit is a one-line error."""
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((500, 1)),
+            layers.Conv1D(4, 7, activation="relu"),
+            layers.MaxPooling1D(4),
+            layers.Flatten(),
+            layers.Dense(2),
+        ]
+    )
+    path = tmp_path / "beat.keras"
+    model.save(path)
+    array = tmp_path / "x.npy"
+    signal = load_mitbih_208().signal[:, :1500].astype(np.float32)
+    np.save(array, signal)
+    out = tmp_path / "out"
+    common = ["--fs", "360", "--model", str(path), "--out", str(out), "--quiet"]
+    result = run(
+        "explain", str(array), *common, "--window", "500", "--method", "gradient", "--method", "lrpsign_z"
+    )
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    windows = saved["inputs"]  # (3, 1, 500), channels first
+    assert windows.shape == (3, 1, 500)
+    for method in ("gradient", "lrpsign_z"):
+        expected = explain(model, windows.transpose(0, 2, 1), method).transpose(0, 2, 1)
+        np.testing.assert_allclose(saved[f"relevance/{method}"], expected, rtol=1e-5, atol=1e-7)
+    unfit = run("explain", str(array), *common, "--window", "400")
+    assert unfit.returncode == 2 and "takes inputs of shape (None, 500, 1)" in unfit.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

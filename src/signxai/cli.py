@@ -176,6 +176,10 @@ def demo(
     click.echo(str(report.resolve()))
 
 
+#: Keras model files: converted to torch and proved on the record's own inputs.
+KERAS_SUFFIXES = (".keras", ".h5")
+
+
 def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -> Any:
     import torch
 
@@ -196,6 +200,14 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
         return model.eval()
     if path.suffix == ".pt2":
         return torch.export.load(str(path)).module()
+    if path.suffix in KERAS_SUFFIXES:
+        try:
+            import keras
+        except ImportError:
+            raise InputError(
+                f"'{path}' is a Keras model; install the keras extra: pip install 'signxai[keras]'"
+            ) from None
+        return keras.saving.load_model(str(path), compile=False)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch 2.9+
@@ -269,7 +281,8 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "model_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="TorchScript file, torch.export archive (.pt2), or a state dict with --model-class.",
+    help="TorchScript file, torch.export archive (.pt2), Keras model (.keras, .h5; extra "
+    "signxai[keras]), or a state dict with --model-class.",
 )
 @click.option("--model-class", help="module:Class of the model, for a state-dict file.")
 @click.option("--model-kwargs", help="JSON keyword arguments for --model-class.")
@@ -335,12 +348,26 @@ def explain_command(
         chosen = _check_methods(methods_)
         where = _device(device)
         recording = _load_record(record, fs, leads, start, duration)
-        model = _load_model(model_path, model_class, model_kwargs).to(where)
+        model = _load_model(model_path, model_class, model_kwargs)
         signal = recording.signal.astype(np.float32)
         if window is not None:
             inputs, starts = windows(signal, window)
         else:
             inputs, starts = signal[None], np.zeros(1, dtype=np.int64)
+        if model_path.suffix in KERAS_SUFFIXES:  # takes (time, leads): converted, proved on inputs
+            from signxai.frontends.keras import converted, to_channels_last
+
+            given = to_channels_last(inputs).shape[1:]
+            takes = tuple(model.input_shape[1:])
+            if len(takes) != len(given) or any(
+                t not in (None, g) for t, g in zip(takes, given, strict=False)
+            ):
+                raise InputError(
+                    f"the Keras model takes inputs of shape {model.input_shape} (batch, samples, leads); "
+                    f"the record gives {given}: choose --window and --leads to fit"
+                )
+            model = converted(model, to_channels_last(inputs))
+        model = model.to(where)
         progress = _Progress(len(chosen), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
         for method in chosen:

@@ -448,6 +448,35 @@ def test_a_model_used_as_a_layer_dotted_names_and_grouped_convolutions() -> None
     assert cam.shape == x.shape and np.abs(cam).sum() > 0
 
 
+def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_named(tmp_path) -> None:
+    """Loading a .keras file builds each layer more than once (three inbound nodes for the first
+    layer of a Sequential model), which was taken for a shared layer: the graph's own nodes are
+    read now. A layer really called twice in the graph is still a named error."""
+    keras.utils.set_random_seed(11)
+    x = _data((2, 60, 2))
+    sequential = keras.Sequential(
+        [keras.Input((60, 2)), L.Conv1D(4, 5, activation="relu"), L.Flatten(), L.Dense(3)]
+    )
+    inputs = keras.Input((60, 2))
+    functional = keras.Model(inputs, L.Dense(3)(L.GlobalMaxPooling1D()(L.Conv1D(4, 3)(inputs) + 1.0)))
+    for model in (sequential, functional):
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path, compile=False)
+        _assert_parity(loaded, x)
+        for method in ("gradient", "lrpsign_epsilon_0_1"):
+            np.testing.assert_allclose(
+                explain(loaded, x, method, target_class=1),
+                explain(model, x, method, target_class=1),
+                rtol=1e-5,
+                atol=1e-7,
+            )
+    shared = L.Conv1D(2, 3, padding="same")
+    twice = keras.Model(inputs, L.Dense(3)(L.Flatten()(shared(shared(inputs)))))
+    with pytest.raises(UnsupportedModelError, match="is used more than once"):
+        explain(twice, x, "gradient", target_class=0)
+
+
 def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     """keras.applications' MobileNetV3Small (Rescaling, hard sigmoid as keras.ops arithmetic,
     squeeze-and-excitation gates, hard-swish written as ``Multiply()([x, hard_sigmoid(x)])``):

@@ -1046,10 +1046,10 @@ SUPPORTED = (
 )
 
 
-def _operation(op: Any) -> Operation:
+def _operation(op: Any, node: Any) -> Operation:
     """A keras.ops call of the graph (``x + 3.0``) as an ``Operation``, or a named error."""
     kind = type(op).__name__
-    arguments = op._inbound_nodes[0].arguments.args
+    arguments = node.arguments.args
     if kind not in OPERATIONS or len(arguments) != 2:
         raise UnsupportedModelError(
             f"Keras operation '{op.name}' ({kind}, a keras.ops call in the functional graph) has no "
@@ -1068,11 +1068,10 @@ def _operation(op: Any) -> Operation:
     return Operation(kind, constants)
 
 
-def _call_tensors(layer: Any) -> list[Any]:
-    """The Keras tensors a layer was called on, in the order its torch module takes them:
-    ``(query, value[, key])`` for MultiHeadAttention however they were passed (Keras lists
+def _call_tensors(layer: Any, node: Any) -> list[Any]:
+    """The Keras tensors a layer was called on at ``node``, in the order its torch module takes
+    them: ``(query, value[, key])`` for MultiHeadAttention however they were passed (Keras lists
     keyword tensors by name), the node's order otherwise."""
-    node = layer._inbound_nodes[0]
     if type(layer).__name__ != "MultiHeadAttention":
         return list(node.input_tensors)
     roles = dict(zip(("query", "value", "key"), node.arguments.args, strict=False))
@@ -1087,16 +1086,13 @@ def to_torch(model: Any) -> KerasModule:
     input_names = {t._keras_history[0].name for t in model.inputs}
     plan: list[tuple[str, list[str]]] = []
     layers: dict[str, nn.Module] = {}
-    # Keras 3's functional graph lists layers and keras.ops calls (``x + 3.0``) in order
-    for layer in getattr(model, "operations", model.layers):
+    seen: list[Any] = []
+    for node in _graph_nodes(model):
+        layer = node.operation
         if type(layer).__name__ == "InputLayer":
             input_names.add(layer.name)
             continue
-        if len(layer._inbound_nodes) != 1:
-            raise UnsupportedModelError(
-                f"Keras layer '{layer.name}' is used more than once (shared layers are not mapped)"
-            )
-        tensors = _call_tensors(layer)
+        tensors = _call_tensors(layer, node)
         sources = []
         for tensor in tensors:
             source = tensor._keras_history[0]
@@ -1105,17 +1101,31 @@ def to_torch(model: Any) -> KerasModule:
                 if source.name in input_names or type(source).__name__ == "InputLayer"
                 else module_key(source.name)
             )
+        if any(layer is other for other in seen):
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}' is used more than once (shared layers are not mapped)"
+            )
         key = module_key(layer.name)
         if key in layers:
             raise UnsupportedModelError(
-                f"Keras layers '{layer.name}' and another one have the same torch module name '{key}' "
-                "('.' becomes '_'); rename one of them"
+                f"Keras layers '{layer.name}' and another one have the same torch module name "
+                f"'{key}' ('.' becomes '_'); rename one of them"
             )
+        seen.append(layer)
         is_op = type(layer).__module__.startswith("keras.src.ops")
-        layers[key] = _operation(layer) if is_op else _map_layer(layer, tuple(tensors[0].shape))
+        layers[key] = _operation(layer, node) if is_op else _map_layer(layer, tuple(tensors[0].shape))
         plan.append((key, sources))
     output = module_key(model.outputs[0]._keras_history[0].name)
     return KerasModule(plan, layers, output, len(model.input_shape)).eval()
+
+
+def _graph_nodes(model: Any) -> list[Any]:
+    """The nodes of the model's own graph, inputs first: its layers and keras.ops calls
+    (``x + 3.0``), each call of a layer in this graph once. A layer's ``_inbound_nodes`` also
+    hold calls from outside the graph (a model loaded from a file has several per layer)."""
+    graph = getattr(model, "_functional", None) or model  # a Sequential model wraps a Functional
+    by_depth = graph._nodes_by_depth
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
 
 
 def module_key(name: str) -> str:
