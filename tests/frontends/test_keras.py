@@ -477,6 +477,35 @@ def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_named(tmp_pat
         explain(twice, x, "gradient", target_class=0)
 
 
+@pytest.mark.parametrize("use_scale", [False, True])
+def test_dot_product_attention_layer_is_mapped_and_explained_by_conservative_propagation(
+    use_scale: bool,
+) -> None:
+    """Keras's ``Attention`` (Luong, as in ECG CNN-attention models): parity, GradientTape
+    agreement; LRP names attention='cp', and with it the z-rule conserves the logit of the
+    bias-free model; masks and the additive ('concat') score are named errors."""
+    keras.utils.set_random_seed(12)
+    inputs = keras.Input((30, 2))
+    h = L.Conv1D(6, 5, padding="same", activation="relu", use_bias=False)(inputs)
+    attention = L.Attention(use_scale=use_scale)
+    attended = attention([L.Conv1D(6, 1, use_bias=False)(h), h])
+    model = keras.Model(inputs, L.Dense(3, use_bias=False)(L.GlobalAveragePooling1D()(attended)))
+    if use_scale:
+        attention.scale.assign(0.7)
+    x = _data((2, 30, 2))
+    logits = _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    with pytest.raises(UnsupportedModelError, match="attention"):
+        explain(model, x, "lrp_z", target_class=1)
+    relevance = explain(model, x, "lrp_z", target_class=1, attention="cp")
+    np.testing.assert_allclose(relevance.sum(axis=(1, 2)), logits[:, 1], rtol=1e-4, atol=1e-6)
+    causal = L.Attention()([h, h], use_causal_mask=True)
+    attended_and_scores, _ = L.Attention()([h, h], return_attention_scores=True)
+    for output in (causal, attended_and_scores):
+        with pytest.raises(UnsupportedModelError, match="without masks or returned scores"):
+            explain(keras.Model(inputs, L.Flatten()(output)), x, "gradient", target_class=0)
+
+
 def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     """keras.applications' MobileNetV3Small (Rescaling, hard sigmoid as keras.ops arithmetic,
     squeeze-and-excitation gates, hard-swish written as ``Multiply()([x, hard_sigmoid(x)])``):

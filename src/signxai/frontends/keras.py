@@ -232,6 +232,26 @@ class KerasMultiHeadAttention(nn.Module):
         return self.attention_output(attended.transpose(1, 2).reshape(batch, length, -1)).transpose(1, 2)
 
 
+class KerasDotAttention(nn.Module):
+    """Keras's ``Attention`` (Luong-style, ``score_mode='dot'``) on channels-first sequences:
+    softmax(q k^T * scale) v over the steps, the key defaulting to the value."""
+
+    def __init__(self, scale: float | None) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(
+        self, query: torch.Tensor, value: torch.Tensor, key: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Attention of the query's steps over the value's, returned channels first."""
+        q, v = query.transpose(1, 2), value.transpose(1, 2)
+        k = v if key is None else key.transpose(1, 2)
+        scores = q @ k.transpose(1, 2)
+        if self.scale is not None:
+            scores = scores * self.scale
+        return (torch.softmax(scores, dim=-1) @ v).transpose(1, 2)
+
+
 class KerasTimeDistributed(nn.Module):
     """Keras's ``TimeDistributed``: ``inner`` on every step of ``(B, C, T, ...)`` (channels-first;
     Keras's ``(B, T, ..., C)``), the steps folded into the batch; returns ``(B, C', T, ...)``."""
@@ -730,12 +750,18 @@ def _linear(kernel: torch.Tensor, bias: torch.Tensor | None, dims: int = 0) -> n
     return module
 
 
+def _call_options(layer: Any) -> dict[str, Any]:
+    """The keyword options a layer was called with (not its tensors, ``training`` or ``None``s)."""
+    kwargs = layer._inbound_nodes[0].arguments.kwargs
+    return {
+        k: v for k, v in kwargs.items() if k not in ("query", "value", "key", "training") and v is not None
+    }
+
+
 def _multi_head_attention(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     """MultiHeadAttention over the steps of ``(batch, steps, features)`` (Keras's default axes)."""
-    node = layer._inbound_nodes[0]
-    options = {k: v for k, v in node.arguments.kwargs.items() if k not in ("query", "value", "key")}
+    options = _call_options(layer)
     causal = bool(options.pop("use_causal_mask", False))
-    options = {k: v for k, v in options.items() if v is not None and k != "training"}
     if options.pop("return_attention_scores", False) or options:
         raise UnsupportedModelError(
             f"Keras layer '{layer.name}' (MultiHeadAttention): only query, value, key and "
@@ -911,6 +937,15 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _batch_norm(layer, input_shape)
     if name == "MultiHeadAttention":
         return _multi_head_attention(layer, input_shape)
+    if name == "Attention":
+        options = {k: v for k, v in _call_options(layer).items() if v is not False}
+        if layer.score_mode != "dot" or len(input_shape) != 3 or options:
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}': Attention is mapped with score_mode='dot' on sequences "
+                f"without masks or returned scores, got score_mode={layer.score_mode!r} on inputs of "
+                f"rank {len(input_shape)}" + (f" and {sorted(options)}" if options else "")
+            )
+        return KerasDotAttention(float(np.asarray(layer.scale)) if layer.use_scale else None)
     if name == "LayerNormalization":
         return _layer_norm(layer, input_shape)
     if name in ("MaxPooling1D", "MaxPooling2D"):
@@ -1006,6 +1041,7 @@ SUPPORTED = (
     "BatchNormalization",
     "LayerNormalization",
     "MultiHeadAttention",
+    "Attention",
     "MaxPooling1D",
     "MaxPooling2D",
     "AveragePooling1D",
