@@ -653,7 +653,8 @@ def _scaled_per_output(layer: Any, scale: torch.Tensor) -> torch.Tensor:
 def batch_norm_plan(
     structure: Structure, mode: str, input_rule: str
 ) -> list[tuple[nn.Module, nn.Module, slice]]:
-    """The (Conv/Linear, BatchNorm) pairs to merge (``mode='merge'``), or none (``'innvestigate'``).
+    """The (Conv/Linear, BatchNorm, its channels) to merge (``mode='merge'``), or none
+    (``'innvestigate'``).
 
     Raises
     ------
@@ -697,7 +698,7 @@ def lrp_hooks(
     rules: Mapping[str, Hook | None],
     merge: list[tuple[nn.Module, nn.Module, slice]],
 ) -> Iterator[nn.Module]:
-    """The ``merge`` pairs merged and a copy of ``rules[role]`` on every module of ``structure.roles``.
+    """The ``merge`` triples merged and a copy of ``rules[role]`` on every module of ``structure.roles``.
 
     Everything is undone on exit, also after an error: hooks removed, merges reverted.
     (zennit's ``Composite`` does the same by walking every module and calling a module map on
