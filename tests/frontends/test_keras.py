@@ -448,10 +448,11 @@ def test_a_model_used_as_a_layer_dotted_names_and_grouped_convolutions() -> None
     assert cam.shape == x.shape and np.abs(cam).sum() > 0
 
 
-def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_named(tmp_path) -> None:
+def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_one_module(tmp_path) -> None:
     """Loading a .keras file builds each layer more than once (three inbound nodes for the first
     layer of a Sequential model), which was taken for a shared layer: the graph's own nodes are
-    read now. A layer really called twice in the graph is still a named error."""
+    read now. A layer really called twice (shared weights, refused before) is one torch module
+    called twice, explained per call: the maps of two layers with its weights."""
     keras.utils.set_random_seed(11)
     x = _data((2, 60, 2))
     sequential = keras.Sequential(
@@ -471,10 +472,28 @@ def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_named(tmp_pat
                 rtol=1e-5,
                 atol=1e-7,
             )
-    shared = L.Conv1D(2, 3, padding="same")
-    twice = keras.Model(inputs, L.Dense(3)(L.Flatten()(shared(shared(inputs)))))
-    with pytest.raises(UnsupportedModelError, match="is used more than once"):
-        explain(twice, x, "gradient", target_class=0)
+    shared = L.Conv1D(2, 3, padding="same")  # called twice: one module, explained per call
+    head = L.Dense(3)
+    twice = keras.Model(inputs, head(L.Flatten()(shared(L.ReLU()(shared(inputs))))))
+    first, second = L.Conv1D(2, 3, padding="same"), L.Conv1D(2, 3, padding="same")
+    untied = keras.Model(inputs, L.Dense(3)(L.Flatten()(second(L.ReLU()(first(inputs))))))
+    first.set_weights(shared.get_weights())
+    second.set_weights(shared.get_weights())
+    untied.layers[-1].set_weights(head.get_weights())
+    _assert_parity(twice, x)
+    for method in ("gradient", "lrp_epsilon_0_1", "lrp_alpha_1_beta_0", "lrp_zplus"):
+        np.testing.assert_allclose(
+            explain(twice, x, method, target_class=0),
+            explain(untied, x, method, target_class=0),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+    with pytest.raises(UnsupportedModelError, match="both on the input and on a later layer"):
+        explain(twice, x, "lrpsign_epsilon_0_1", target_class=0)  # no input rule for one call alone
+    pooled = L.Conv1D(2, 3, padding="same")
+    mixed = keras.Model(inputs, L.Flatten()(pooled(L.MaxPooling1D(2)(pooled(inputs)))))
+    with pytest.raises(UnsupportedModelError, match="shared by calls on inputs of shapes"):
+        explain(mixed, x, "gradient", target_class=0)
 
 
 @pytest.mark.parametrize("use_scale", [False, True])

@@ -20,7 +20,7 @@ from captum.attr import (
 from torch import nn
 
 from models import ARCHITECTURES, CAM_LAYERS, build, captum_targets, logit_model, rel_error
-from signxai import MethodParameterError, UnsupportedModelError, explain
+from signxai import LayerError, MethodParameterError, UnsupportedModelError, explain
 from signxai.methods.post import sign_mu
 
 CAPTUM = {
@@ -128,6 +128,22 @@ def test_guided_grad_cam_is_grad_cam_times_guided_backprop() -> None:
     functional = nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 140, 2))
     with pytest.raises(UnsupportedModelError, match="guided_grad_cam modifies the backward pass of ReLUs"):
         explain(functional.eval(), x, "guided_grad_cam")
+
+
+def test_grad_cam_on_a_layer_that_runs_twice_is_an_error() -> None:
+    """A shared layer has one feature map per call: before, the last call's was taken silently."""
+
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(2, 2, 3, padding=1)
+            self.fc = nn.Linear(2 * 20, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.conv(torch.relu(self.conv(x))).flatten(1))
+
+    with pytest.raises(LayerError, match="'conv' ran 2 times in one forward pass"):
+        explain(Shared().eval(), torch.randn(2, 2, 20), "grad_cam", target_layer="conv")
 
 
 def test_grad_cam_default_layer_is_last_conv_and_normalize_divides_by_max() -> None:

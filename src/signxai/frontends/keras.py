@@ -484,10 +484,18 @@ register_passive(Operation)
 
 
 class KerasModule(nn.Module):
-    """A converted Keras model: ``layers[<keras name>]`` run in the Keras graph's order."""
+    """A converted Keras model: ``layers[<keras name>]`` run in the Keras graph's order.
+
+    ``plan`` holds, per call of a layer, the key of its value (``'<name>:<call>'``), the layer
+    and the keys of the values it takes; a layer shared by several calls is one module.
+    """
 
     def __init__(
-        self, plan: list[tuple[str, list[str]]], layers: dict[str, nn.Module], output: str, input_rank: int
+        self,
+        plan: list[tuple[str, str, list[str]]],
+        layers: dict[str, nn.Module],
+        output: str,
+        input_rank: int,
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleDict(layers)
@@ -498,8 +506,8 @@ class KerasModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the layers in order; ``x`` is channels-first."""
         values: dict[str, torch.Tensor] = {"<input>": x}
-        for name, sources in self.plan:
-            values[name] = self.layers[name](*(values[s] for s in sources))
+        for value, name, sources in self.plan:
+            values[value] = self.layers[name](*(values[s] for s in sources))
         return values[self.output]
 
 
@@ -1120,39 +1128,45 @@ def to_torch(model: Any) -> KerasModule:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UnsupportedModelError("only Keras models with one input and one output are mapped")
     input_names = {t._keras_history[0].name for t in model.inputs}
-    plan: list[tuple[str, list[str]]] = []
+    plan: list[tuple[str, str, list[str]]] = []
     layers: dict[str, nn.Module] = {}
-    seen: list[Any] = []
+    mapped: dict[str, tuple[Any, tuple[int, ...]]] = {}  # module key: (Keras layer, input shape)
     for node in _graph_nodes(model):
         layer = node.operation
         if type(layer).__name__ == "InputLayer":
             input_names.add(layer.name)
             continue
         tensors = _call_tensors(layer, node)
-        sources = []
-        for tensor in tensors:
-            source = tensor._keras_history[0]
-            sources.append(
-                "<input>"
-                if source.name in input_names or type(source).__name__ == "InputLayer"
-                else module_key(source.name)
-            )
-        if any(layer is other for other in seen):
-            raise UnsupportedModelError(
-                f"Keras layer '{layer.name}' is used more than once (shared layers are not mapped)"
-            )
-        key = module_key(layer.name)
-        if key in layers:
+        sources = [
+            "<input>"
+            if tensor._keras_history[0].name in input_names
+            or type(tensor._keras_history[0]).__name__ == "InputLayer"
+            else _value_key(tensor)
+            for tensor in tensors
+        ]
+        key, shape = module_key(layer.name), tuple(tensors[0].shape)
+        if key not in mapped:
+            is_op = type(layer).__module__.startswith("keras.src.ops")
+            layers[key] = _operation(layer, node) if is_op else _map_layer(layer, shape)
+            mapped[key] = (layer, shape)
+        elif mapped[key][0] is not layer:
             raise UnsupportedModelError(
                 f"Keras layers '{layer.name}' and another one have the same torch module name "
                 f"'{key}' ('.' becomes '_'); rename one of them"
             )
-        seen.append(layer)
-        is_op = type(layer).__module__.startswith("keras.src.ops")
-        layers[key] = _operation(layer, node) if is_op else _map_layer(layer, tuple(tensors[0].shape))
-        plan.append((key, sources))
-    output = module_key(model.outputs[0]._keras_history[0].name)
-    return KerasModule(plan, layers, output, len(model.input_shape)).eval()
+        elif mapped[key][1] != shape:  # a shared layer: one module, mapped for one input shape
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}' is shared by calls on inputs of shapes {mapped[key][1]} "
+                f"and {shape}; a shared layer is mapped for one input shape"
+            )
+        plan.append((f"{key}:{layer._inbound_nodes.index(node)}", key, sources))
+    return KerasModule(plan, layers, _value_key(model.outputs[0]), len(model.input_shape)).eval()
+
+
+def _value_key(tensor: Any) -> str:
+    """The key of a Keras tensor's value in ``KerasModule.forward``: its layer and call."""
+    layer, call, _ = tensor._keras_history
+    return f"{module_key(layer.name)}:{call}"
 
 
 def _graph_nodes(model: Any) -> list[Any]:

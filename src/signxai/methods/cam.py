@@ -39,7 +39,12 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
         handle.remove()
     if not captured:
         raise LayerError(f"target_layer '{name}' did not run in the model's forward pass")
-    activation = captured[-1]
+    if len(captured) > 1:  # weight sharing: which call's feature map would be a guess
+        raise LayerError(
+            f"target_layer '{name}' ran {len(captured)} times in one forward pass (a shared layer), "
+            "so it has no one feature map; pick a layer that runs once"
+        )
+    (activation,) = captured
     spatial = x.ndim - 2
     if not isinstance(activation, torch.Tensor) or activation.ndim != x.ndim:
         shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation)
