@@ -12,10 +12,41 @@ import torch.nn.functional as F
 from signxai.errors import LayerError
 from signxai.methods.backprop import GuidedReLU, modified_relu_gradient
 from signxai.methods.registry import Param, one_of, register_fixed
-from signxai.model import ModelView
+from signxai.model import FEATURE_LAYERS, ModelView
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 INTERPOLATIONS = ("linear", "nearest")
+
+
+def _capture(name: str, captured: list[tuple[str, torch.Tensor]]) -> Any:
+    def hook(module: Any, inputs: Any, output: Any) -> None:
+        captured.append((name, output))
+
+    return hook
+
+
+def _deepest(captured: list[tuple[str, torch.Tensor]]) -> str:
+    """The conv whose output has the most conv outputs upstream in the autograd graph (the last
+    of those in the run order on a tie): the last feature map of the data flow, not a projection
+    shortcut that a residual block registers and runs after its main path."""
+    nodes = {output.grad_fn for _, output in captured if isinstance(output, torch.Tensor)}
+    best, depth = "", -1
+    for name, output in captured:
+        if not isinstance(output, torch.Tensor) or output.grad_fn is None:
+            continue
+        seen, stack = set(), [output.grad_fn]
+        while stack:
+            node = stack.pop()
+            for parent, _ in node.next_functions:
+                if parent is not None and parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        upstream = len(seen & nodes)
+        if upstream >= depth:
+            best, depth = name, upstream
+    if depth < 0:
+        raise LayerError("no Conv layer's output depends on the input; pass target_layer=")
+    return best
 
 
 def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
@@ -25,26 +56,34 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
             f"grad_cam needs feature maps over time or space; the input {tuple(x.shape)} has none"
         )
     view.require_hooks("grad_cam")
-    name, layer = view.find_layer(params["target_layer"])
-    captured: list[torch.Tensor] = []
-
-    def capture(module: Any, inputs: Any, output: Any) -> None:
-        captured.append(output)
-
-    handle = layer.register_forward_hook(capture)
+    if params["target_layer"] is None:  # every conv, to find the deepest one that ran
+        view.find_layer(None)  # the error where the model has none
+        candidates: list[tuple[str, torch.nn.Module]] = [
+            (n, m) for n, m in view.named_layers().items() if isinstance(m, FEATURE_LAYERS)
+        ]
+    else:
+        candidates = [view.find_layer(params["target_layer"])]
+    captured: list[tuple[str, torch.Tensor]] = []
+    handles = []
     try:
+        for layer_name, module in candidates:
+            handles.append(module.register_forward_hook(_capture(layer_name, captured)))
         x = x.detach().requires_grad_(True)
         logits = view.forward(x)
     finally:
-        handle.remove()
-    if not captured:
+        for handle in handles:
+            handle.remove()
+    name = candidates[0][0] if params["target_layer"] is not None else _deepest(captured)
+    layer = dict(candidates)[name]
+    runs = [output for layer_name, output in captured if layer_name == name]
+    if not runs:
         raise LayerError(f"target_layer '{name}' did not run in the model's forward pass")
-    if len(captured) > 1:  # weight sharing: which call's feature map would be a guess
+    if len(runs) > 1:  # weight sharing: which call's feature map would be a guess
         raise LayerError(
-            f"target_layer '{name}' ran {len(captured)} times in one forward pass (a shared layer), "
+            f"target_layer '{name}' ran {len(runs)} times in one forward pass (a shared layer), "
             "so it has no one feature map; pick a layer that runs once"
         )
-    (activation,) = captured
+    (activation,) = runs
     spatial = x.ndim - 2
     if not isinstance(activation, torch.Tensor) or activation.ndim != x.ndim:
         shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation)
@@ -83,7 +122,8 @@ CAM_PARAMS = (
         "target_layer",
         object,
         None,
-        "dotted module name or module whose output is used (default: last Conv)",
+        "dotted module name or module whose output is used (default: the last Conv of the data "
+        "flow, the one with the most Convs upstream)",
     ),
     Param("normalize", bool, False, "divide each map by its maximum (before resizing)"),
     Param(
