@@ -26,25 +26,33 @@ def _capture(name: str, captured: list[tuple[str, torch.Tensor]]) -> Any:
 
 
 def _deepest(captured: list[tuple[str, torch.Tensor]]) -> str:
-    """The conv whose output has the most conv outputs upstream in the autograd graph (the last
-    of those in the run order on a tie): the last feature map of the data flow, not a projection
-    shortcut that a residual block registers and runs after its main path."""
-    nodes = {output.grad_fn for _, output in captured if isinstance(output, torch.Tensor)}
-    best, depth = "", -1
-    for name, output in captured:
-        if not isinstance(output, torch.Tensor) or output.grad_fn is None:
-            continue
-        seen, stack = set(), [output.grad_fn]
+    """The conv at the end of the longest chain of convs in the autograd graph (the last of those
+    in the run order on a tie): the last feature map of the data flow, not a projection shortcut
+    that a residual block registers or runs after its main path. One pass over the graph."""
+    convs = {output.grad_fn for _, output in captured if isinstance(output, torch.Tensor)}
+    depth: dict[Any, int] = {}  # longest chain of conv outputs ending at a node
+
+    def chain(root: Any) -> int:
+        stack = [(root, False)]
         while stack:
-            node = stack.pop()
-            for parent, _ in node.next_functions:
-                if parent is not None and parent not in seen:
-                    seen.add(parent)
-                    stack.append(parent)
-        upstream = len(seen & nodes)
-        if upstream >= depth:
-            best, depth = name, upstream
-    if depth < 0:
+            node, expanded = stack.pop()
+            if node in depth:
+                continue
+            parents = [p for p, _ in node.next_functions if p is not None]
+            if not expanded:
+                stack.append((node, True))
+                stack.extend((p, False) for p in parents if p not in depth)
+                continue
+            depth[node] = max((depth[p] for p in parents), default=0) + (node in convs)
+        return depth[root]
+
+    best, deepest = "", -1
+    for name, output in captured:
+        if isinstance(output, torch.Tensor) and output.grad_fn is not None:
+            length = chain(output.grad_fn)
+            if length >= deepest:
+                best, deepest = name, length
+    if deepest < 0:
         raise LayerError("no Conv layer's output depends on the input; pass target_layer=")
     return best
 
