@@ -133,7 +133,7 @@ def test_guided_grad_cam_is_grad_cam_times_guided_backprop() -> None:
 def test_grad_cam_default_layer_is_the_deepest_conv_not_a_shortcut_run_after_it() -> None:
     """The ResNet's last block registers and runs its 1x1 projection shortcut after its main path:
     the last conv by registration and by run order, which the default took before. The default
-    is the conv with the most convs upstream, the block's second conv."""
+    is the conv at the end of the longest chain of convs, the block's second conv."""
     model, x = build("resnet")
     default = explain(model, x, "grad_cam", target_class=1)
     main = explain(model, x, "grad_cam", target_class=1, target_layer="block2.conv2")

@@ -131,7 +131,7 @@ CAM_PARAMS = (
         object,
         None,
         "dotted module name or module whose output is used (default: the last Conv of the data "
-        "flow, the one with the most Convs upstream)",
+        "flow, at the end of the longest chain of Convs)",
     ),
     Param("normalize", bool, False, "divide each map by its maximum (before resizing)"),
     Param(
