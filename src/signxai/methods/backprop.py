@@ -49,7 +49,7 @@ class GuidedReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (x,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (x > 0)
+        return torch.ops.aten.threshold_backward(grad.clamp(min=0), x, 0)  # ReLU's own mask
 
 
 class DeconvReLU(torch.autograd.Function):
