@@ -367,6 +367,45 @@ def test_an_output_per_time_step_is_an_error_that_says_how_to_explain_it() -> No
             explain(model, torch.randn(2, 1, 50), method, target_class=1)
 
 
+class _PartlyScripted(nn.Module):
+    """An eager model with a TorchScript encoder (whose ReLU no hook or function mode sees)."""
+
+    def __init__(self, scripted: bool = True) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        encoder = nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.ReLU())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+            self.encoder = torch.jit.script(encoder) if scripted else encoder
+        self.conv = nn.Conv1d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 20, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(self.encoder(x))).flatten(1))
+
+
+def test_methods_that_must_see_every_operation_refuse_a_scripted_submodule() -> None:
+    """Before, guided backprop and DeepLIFT ran and gave the plain gradient at the scripted ReLU
+    without a word, and LRP failed with torch's RuntimeError. Gradient methods and Grad-CAM on a
+    layer outside the scripted part run, as on the eager model."""
+    model, eager = _PartlyScripted().eval(), _PartlyScripted(scripted=False).eval()
+    x = torch.randn(2, 1, 20)
+    before = snapshot(model)
+    for method in ("guided_backprop", "deconvnet", "lrp_epsilon_0_1", "deeplift"):
+        with pytest.raises(UnsupportedModelError, match=r"TorchScript submodules \('encoder'\) hide"):
+            explain(model, x, method, target_class=1)
+    for method in ("gradient", "integrated_gradients_steps_8", "grad_cam"):
+        np.testing.assert_allclose(
+            explain(model, x, method, target_class=1),
+            explain(eager, x, method, target_class=1),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+    with pytest.raises(LayerError, match="'encoder.0' is inside the TorchScript submodule 'encoder'"):
+        explain(model, x, "grad_cam", target_class=1, target_layer="encoder.0")
+    assert_unchanged(model, before)
+
+
 def test_a_compiled_model_is_explained_as_the_model_it_compiles() -> None:
     """Before, a ``torch.compile``'d model explained by LRP and then by guided backprop or
     deconvnet got maps 133 % and 426 % off its own model's, silently (compiled code reused

@@ -154,6 +154,12 @@ class ModelView:
         self.forward_kwargs = {key: _constant(value) for key, value in (forward_kwargs or {}).items()}
         #: TorchScript modules run without Python hooks: no logit tap, no hook-based method.
         self.scripted = isinstance(model, torch.jit.ScriptModule)
+        #: TorchScript submodules of an eager model: hooks and function modes do not reach inside.
+        self.scripted_parts: list[str] = []
+        for name, module in model.named_modules():
+            inside = any(name.startswith(part + ".") for part in self.scripted_parts)
+            if name and not self.scripted and not inside and isinstance(module, torch.jit.ScriptModule):
+                self.scripted_parts.append(name)
         #: torch.export / fx graphs call functions, not modules: no module to hook either.
         self.exported = isinstance(model, torch.fx.GraphModule)
         self._handles: list[Any] = []
@@ -253,8 +259,9 @@ class ModelView:
                 "explain_output='activation', or use the eager model"
             )
 
-    def require_hooks(self, method: str) -> None:
-        """Raise if the model cannot carry the module hooks ``method`` needs."""
+    def require_hooks(self, method: str, whole: bool = True) -> None:
+        """Raise if the model cannot carry the module hooks ``method`` needs (``whole``: a method
+        that must see every operation, which TorchScript submodules hide)."""
         if self.scripted or self.exported:
             kind = "TorchScript modules" if self.scripted else "exported (torch.export/fx) graphs"
             raise UnsupportedModelError(
@@ -262,6 +269,18 @@ class ModelView:
                 "support; use the eager model (a state dict and its class), or a gradient-type "
                 "method"
             )
+        if whole and self.scripted_parts:
+            parts = ", ".join(f"'{name}'" for name in self.scripted_parts[:5])
+            raise UnsupportedModelError(
+                f"{method} must see every operation of the model, and its TorchScript submodules "
+                f"({parts}) hide theirs from hooks and function modes (their ReLUs, layers and "
+                "activations would keep their plain gradient); use their eager modules, or a "
+                "gradient-type method"
+            )
+
+    def in_scripted_part(self, name: str) -> str | None:
+        """The TorchScript submodule that holds the module ``name``, if any."""
+        return next((p for p in self.scripted_parts if name == p or name.startswith(p + ".")), None)
 
     def add_hook(self, handle: Any) -> Any:
         """Track a hook handle so that it is removed when the view closes."""

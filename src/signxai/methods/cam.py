@@ -63,14 +63,25 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
         raise LayerError(
             f"grad_cam needs feature maps over time or space; the input {tuple(x.shape)} has none"
         )
-    view.require_hooks("grad_cam")
+    view.require_hooks("grad_cam", whole=False)  # one hook, on the target layer
     if params["target_layer"] is None:  # every conv, to find the deepest one that ran
         view.find_layer(None)  # the error where the model has none
         candidates: list[tuple[str, torch.nn.Module]] = [
-            (n, m) for n, m in view.named_layers().items() if isinstance(m, FEATURE_LAYERS)
+            (n, m)
+            for n, m in view.named_layers().items()
+            if isinstance(m, FEATURE_LAYERS) and view.in_scripted_part(n) is None
         ]
+        if not candidates:
+            raise LayerError("every Conv layer is inside a TorchScript submodule; pass target_layer=")
     else:
         candidates = [view.find_layer(params["target_layer"])]
+        name, part = candidates[0][0], view.in_scripted_part(candidates[0][0])
+        if part is not None:
+            where = "is" if part == name else "is inside"
+            raise LayerError(
+                f"target_layer '{name}' {where} the TorchScript submodule '{part}', which cannot "
+                "carry hooks; pick a layer outside it"
+            )
     captured: list[tuple[str, torch.Tensor]] = []
     handles = []
     try:
