@@ -355,13 +355,10 @@ def explain_command(
         else:
             inputs, starts = signal[None], np.zeros(1, dtype=np.int64)
         if model_path.suffix in KERAS_SUFFIXES:  # takes (time, leads): converted, proved on inputs
-            from signxai.frontends.keras import converted, to_channels_last
+            from signxai.frontends.keras import converted, fits, to_channels_last
 
             given = to_channels_last(inputs).shape[1:]
-            takes = tuple(model.input_shape[1:])
-            if len(takes) != len(given) or any(
-                t not in (None, g) for t, g in zip(takes, given, strict=False)
-            ):
+            if not fits(tuple(model.input_shape[1:]), given):
                 raise InputError(
                     f"the Keras model takes inputs of shape {model.input_shape} (batch, samples, leads); "
                     f"the record gives {given}: choose --window and --leads to fit"

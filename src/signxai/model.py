@@ -157,8 +157,8 @@ class ModelView:
         #: TorchScript submodules of an eager model: hooks and function modes do not reach inside.
         self.scripted_parts: list[str] = []
         for name, module in model.named_modules():
-            inside = any(name.startswith(part + ".") for part in self.scripted_parts)
-            if name and not self.scripted and not inside and isinstance(module, torch.jit.ScriptModule):
+            outermost = self.in_scripted_part(name) is None
+            if name and not self.scripted and outermost and isinstance(module, torch.jit.ScriptModule):
                 self.scripted_parts.append(name)
         #: torch.export / fx graphs call functions, not modules: no module to hook either.
         self.exported = isinstance(model, torch.fx.GraphModule)
@@ -387,17 +387,25 @@ class ModelView:
         """Every module by dotted name (the root is ``''``)."""
         return dict(self.model.named_modules())
 
+    def conv_layers(self) -> list[tuple[str, nn.Module]]:
+        """The Conv layers (dotted name, module) outside TorchScript submodules, which cannot
+        carry hooks; an error where there are none."""
+        convs: list[tuple[str, nn.Module]] = [
+            (n, m)
+            for n, m in self.named_layers().items()
+            if isinstance(m, FEATURE_LAYERS) and self.in_scripted_part(n) is None
+        ]
+        if not convs:
+            raise LayerError(
+                "target_layer=None picks the last Conv layer, but the model has none (outside "
+                "TorchScript submodules); pass target_layer= naming a module whose output is a "
+                "feature map"
+            )
+        return convs
+
     def find_layer(self, target_layer: Any) -> tuple[str, nn.Module]:
-        """Resolve ``target_layer`` (dotted name, module, or None for the last conv layer)."""
+        """Resolve ``target_layer`` (dotted name or module)."""
         layers = self.named_layers()
-        if target_layer is None:
-            convs = [(n, m) for n, m in layers.items() if isinstance(m, FEATURE_LAYERS)]
-            if not convs:
-                raise LayerError(
-                    "target_layer=None picks the last Conv layer, but the model has none; pass "
-                    "target_layer= naming a module whose output is a feature map"
-                )
-            return convs[-1]
         if isinstance(target_layer, nn.Module):
             for name, module in layers.items():
                 if module is target_layer:

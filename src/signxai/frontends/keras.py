@@ -1222,7 +1222,7 @@ def converted(model: Any, x: np.ndarray) -> KerasModule:
     )
 
 
-def _fits(expected: tuple[int | None, ...], shape: tuple[int, ...]) -> bool:
+def fits(expected: tuple[int | None, ...], shape: tuple[int, ...]) -> bool:
     """Whether ``shape`` (no batch axis) fits ``expected``, where ``None`` takes any size."""
     return len(expected) == len(shape) and all(
         w is None or w == g for w, g in zip(expected, shape, strict=True)
@@ -1241,10 +1241,10 @@ def explain_keras(
     unbatched = x.ndim == rank - 1
     batch = (x[None] if unbatched else x).astype(np.float32)
     expected = tuple(model.input_shape[1:])
-    if not _fits(expected, batch.shape[1:]):  # also a wrong number of axes
+    if not fits(expected, batch.shape[1:]):  # also a wrong number of axes
         layout = (
             "; it looks channels-first: Keras models take channels-last, e.g. np.moveaxis(x, 1, -1)"
-            if _fits(expected, to_channels_last(batch).shape[1:])
+            if fits(expected, to_channels_last(batch).shape[1:])
             else ""
         )
         raise InputError(

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from signxai.errors import LayerError
 from signxai.methods.backprop import GuidedReLU, modified_relu_gradient
 from signxai.methods.registry import Param, one_of, register_fixed
-from signxai.model import FEATURE_LAYERS, ModelView
+from signxai.model import ModelView
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 INTERPOLATIONS = ("linear", "nearest")
@@ -65,14 +65,7 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
         )
     view.require_hooks("grad_cam", whole=False)  # one hook, on the target layer
     if params["target_layer"] is None:  # every conv, to find the deepest one that ran
-        view.find_layer(None)  # the error where the model has none
-        candidates: list[tuple[str, torch.nn.Module]] = [
-            (n, m)
-            for n, m in view.named_layers().items()
-            if isinstance(m, FEATURE_LAYERS) and view.in_scripted_part(n) is None
-        ]
-        if not candidates:
-            raise LayerError("every Conv layer is inside a TorchScript submodule; pass target_layer=")
+        candidates = view.conv_layers()
     else:
         candidates = [view.find_layer(params["target_layer"])]
         name, part = candidates[0][0], view.in_scripted_part(candidates[0][0])
