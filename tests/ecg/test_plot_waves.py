@@ -38,7 +38,7 @@ def test_strip_and_beat_plots_render(tmp_path: Path, strip) -> None:
     _assert_png(plot_strip(ecg, fs, relevance, title="strip"), tmp_path / "strip.png")
     labels = ["normal" if i % 3 else "PVC" for i in range(len(peaks))]
     _assert_png(plot_beats(ecg, fs, peaks, labels, relevance), tmp_path / "beats.png")
-    with pytest.raises(InputError, match="must match"):
+    with pytest.raises(InputError, match="relevance must have the shape of ecg"):
         plot_strip(ecg, fs, relevance[:10])
 
 

@@ -19,6 +19,7 @@ import torch
 from scipy import signal as sps
 from torch import nn
 
+from signxai.ecg.checks import as_peaks, as_signal, check_fs
 from signxai.ecg.preprocess import znormalize
 from signxai.errors import InputError
 from signxai.model import evaluated, input_placement
@@ -43,10 +44,9 @@ def ecg5000_windows(
     length: int = 140,
 ) -> BeatWindows:
     """Cut one lead into R-to-R beats in the ECG5000 layout (see the module docstring)."""
-    ecg = np.asarray(ecg, dtype=np.float64)
-    if ecg.ndim != 1:
-        raise InputError(f"ecg5000_windows takes one lead (samples,), got shape {ecg.shape}")
-    r_peaks = np.asarray(r_peaks, dtype=np.int64)
+    ecg = as_signal(ecg, ndim=1)
+    fs = check_fs(fs)
+    r_peaks = as_peaks(r_peaks, len(ecg))
     offset = round(pre * fs)
     starts = r_peaks[:-1] - offset
     stops = r_peaks[1:] - offset

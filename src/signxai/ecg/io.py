@@ -29,6 +29,10 @@ def read_record(
     """
     import wfdb
 
+    if start is not None and not start >= 0:
+        raise InputError(f"start must be >= 0 s, got {start}")
+    if duration is not None and not duration > 0:
+        raise InputError(f"duration must be > 0 s, got {duration}")
     path = Path(path)
     header_path = path.with_suffix(".hea") if path.suffix != ".hea" else path
     if not header_path.exists():

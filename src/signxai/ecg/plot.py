@@ -16,6 +16,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from signxai.ecg.checks import as_peaks, as_relevance, as_signal, check_count, check_fs
 from signxai.errors import InputError
 
 RELEVANCE_CMAP = "coolwarm"
@@ -60,7 +61,8 @@ def plot_strip(
     fs
         Sampling rate in Hz.
     """
-    ecg = np.asarray(ecg, dtype=np.float64).ravel()
+    ecg = _one_lead(ecg, "plot_strip")
+    fs = check_fs(fs)
     t = np.arange(len(ecg)) / fs
     if ax is None:
         fig, ax = plt.subplots(figsize=(min(24, 4 + len(ecg) / fs * 1.2), 3))
@@ -69,9 +71,7 @@ def plot_strip(
     if relevance is None:
         ax.plot(t, ecg, color="black", lw=1)
     else:
-        relevance = np.asarray(relevance, dtype=np.float64).ravel()
-        if relevance.shape != ecg.shape:
-            raise InputError(f"relevance {relevance.shape} must match ecg {ecg.shape}")
+        relevance = as_relevance(relevance, ecg.shape)
         line = coloured_trace(ax, t, ecg, relevance, symmetric_norm(relevance))
         fig.colorbar(line, ax=ax, label="relevance", pad=0.01)
     margin = 0.1 * (np.ptp(ecg) or 1.0)
@@ -82,6 +82,17 @@ def plot_strip(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return fig
+
+
+def _one_lead(ecg: np.ndarray, function: str) -> np.ndarray:
+    """One lead ``(samples,)`` (or ``(1, samples)``); several leads point to ``plot_12lead``."""
+    values = np.asarray(ecg)
+    if values.ndim == 2 and values.shape[0] > 1:
+        raise InputError(
+            f"{function} draws one lead (samples,), got ecg of shape {values.shape}; "
+            "pick a lead (ecg[i]) or draw all with plot_12lead"
+        )
+    return as_signal(ecg, ndim=1)
 
 
 def _paper(ax: plt.Axes, width_s: float, low: float, high: float) -> None:
@@ -106,14 +117,14 @@ def plot_12lead(
     II aVL V2 V5 / III aVF V3 V6) with lead II as a rhythm strip; any other set of leads gets one
     row per lead over the whole duration.
     """
-    ecg = np.atleast_2d(np.asarray(ecg, dtype=np.float64))
+    ecg = np.atleast_2d(as_signal(ecg))
+    if ecg.ndim != 2:
+        raise InputError(f"ecg must be (leads, samples) or (samples,), got shape {ecg.shape}")
+    fs = check_fs(fs)
     names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
-    if len(names) != len(ecg):
-        raise InputError(f"{len(names)} lead names for {len(ecg)} leads")
+    check_count(names, len(ecg), "leads", "leads of ecg")
     if relevance is not None:
-        relevance = np.atleast_2d(np.asarray(relevance, dtype=np.float64))
-        if relevance.shape != ecg.shape:
-            raise InputError(f"relevance {relevance.shape} must match ecg {ecg.shape}")
+        relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)
     norm = symmetric_norm(relevance) if relevance is not None else None
     standard = set(names) >= {n for row in STANDARD_LAYOUT for n in row}
     if standard:
@@ -170,9 +181,9 @@ def plot_beats(
     title: str = "",
 ) -> Figure:
     """The strip with each beat marked by its predicted class, and its relevance as colour."""
-    ecg = np.asarray(ecg, dtype=np.float64).ravel()
-    if len(labels) != len(r_peaks):
-        raise InputError(f"{len(labels)} labels for {len(r_peaks)} beats")
+    ecg = _one_lead(ecg, "plot_beats")
+    r_peaks = as_peaks(r_peaks, len(ecg))
+    check_count(labels, len(r_peaks), "labels", "r_peaks")
     fig = plot_strip(ecg, fs, relevance, title=title)
     fig.set_size_inches(fig.get_size_inches()[0], 3.6)
     ax = fig.axes[0]

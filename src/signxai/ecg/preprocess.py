@@ -11,36 +11,14 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal as sps
 
+from signxai.ecg.checks import as_peaks, as_signal, check_band, check_fs, check_positive
 from signxai.errors import InputError
-
-
-def _check_fs(fs: float, cutoff: float, name: str) -> None:
-    if not fs > 0:
-        raise InputError(f"fs must be a positive sampling rate in Hz, got {fs}")
-    if not 0 < cutoff < fs / 2:
-        raise InputError(f"{name}={cutoff} Hz must lie between 0 and fs/2 = {fs / 2} Hz")
-
-
-def _signal(ecg: np.ndarray) -> np.ndarray:
-    """``ecg`` as a float64 array; empty or non-finite input is an :class:`InputError`."""
-    try:
-        x = np.asarray(ecg, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise InputError(f"ecg must be an array of numbers, got {type(ecg).__name__} ({error})") from None
-    if x.size == 0:
-        raise InputError(f"ecg is empty: shape {x.shape}")
-    bad = int(np.count_nonzero(~np.isfinite(x)))
-    if bad:
-        raise InputError(
-            f"ecg has {bad} non-finite values (NaN or inf); interpolate or cut them out before filtering"
-        )
-    return x
 
 
 def _zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray], what: str) -> np.ndarray:
     """Filter ``ecg`` forwards and backwards along its last axis with second-order sections
     ``filt`` or coefficients ``(b, a)``, after checking it is longer than scipy's edge padding."""
-    x = _signal(ecg)
+    x = as_signal(ecg)
     if isinstance(filt, tuple):
         b, a = filt
         padlen = 3 * max(len(a), len(b))
@@ -58,30 +36,30 @@ def _zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray
 
 def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int = 2) -> np.ndarray:
     """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz)."""
-    _check_fs(fs, cutoff, "cutoff")
+    check_band(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
     return _zero_phase(ecg, sos, "baseline high-pass")
 
 
 def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0) -> np.ndarray:
     """Remove powerline interference (50 or 60 Hz) with a zero-phase IIR notch."""
-    _check_fs(fs, freq, "freq")
+    check_band(fs, freq, "freq")
     return _zero_phase(ecg, sps.iirnotch(freq, quality, fs=fs), "notch filter")
 
 
 def lowpass(ecg: np.ndarray, fs: float, cutoff: float = 40.0, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass (default 40 Hz)."""
-    _check_fs(fs, cutoff, "cutoff")
+    check_band(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
     return _zero_phase(ecg, sos, "low-pass")
 
 
 def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
     """Resample to ``target_fs`` with a polyphase filter (rational ratio of the two rates)."""
-    if fs <= 0 or target_fs <= 0:
-        raise InputError(f"fs and target_fs must be positive, got {fs} and {target_fs}")
+    check_fs(fs)
+    check_fs(target_fs, "target_fs")
     ratio = Fraction(target_fs / fs).limit_denominator(1000)
-    return sps.resample_poly(_signal(ecg), ratio.numerator, ratio.denominator, axis=-1)
+    return sps.resample_poly(as_signal(ecg), ratio.numerator, ratio.denominator, axis=-1)
 
 
 def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +67,10 @@ def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.n
 
     Returns the windows and their start samples; the tail shorter than ``length`` is dropped.
     """
-    ecg = np.atleast_2d(ecg)
+    ecg = np.atleast_2d(as_signal(ecg))
     step = length if step is None else step
+    if not all(isinstance(v, int | np.integer) for v in (length, step)):
+        raise InputError(f"length and step must be whole numbers of samples, got {length!r} and {step!r}")
     if length < 1 or step < 1:
         raise InputError(f"length and step must be >= 1, got {length} and {step}")
     if ecg.shape[-1] < length:
@@ -101,7 +81,7 @@ def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.n
 
 def znormalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Zero mean, unit standard deviation along ``axis`` (constant segments stay at zero)."""
-    x = _signal(x)
+    x = as_signal(x)
     mean = x.mean(axis=axis, keepdims=True)
     std = x.std(axis=axis, keepdims=True)
     return (x - mean) / np.where(std > 0, std, 1.0)
@@ -115,9 +95,9 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
     percentile over 20 s); each peak is then moved to the largest absolute band-passed deflection within
     +-75 ms, so upright and inverted (e.g. ventricular) complexes are both found.
     """
-    ecg = _signal(ecg)
-    if ecg.ndim != 1:
-        raise InputError(f"detect_r_peaks takes one lead (samples,), got shape {ecg.shape}")
+    ecg = as_signal(ecg, ndim=1)
+    check_fs(fs)
+    check_positive(refractory, "refractory")
     if not fs > 30:
         raise InputError(f"fs must exceed 30 Hz for the detector's 5-15 Hz band-pass, got {fs}")
     sos = sps.butter(2, [5.0, 15.0], btype="bandpass", fs=fs, output="sos")
@@ -154,11 +134,19 @@ def segment_beats(
     Returns ``(beats, leads, samples)`` (resampled to ``length`` samples if given) and the
     R-peaks that had a complete window.
     """
-    ecg = np.atleast_2d(ecg)
+    ecg = np.atleast_2d(as_signal(ecg))
+    check_fs(fs)
+    if not (before >= 0 and after >= 0 and before + after > 0):
+        raise InputError(f"before and after must be >= 0 s with a positive sum, got {before} and {after}")
+    if length is not None and not (isinstance(length, int | np.integer) and length >= 2):
+        raise InputError(f"length must be a whole number of samples >= 2, got {length!r}")
+    r_peaks = as_peaks(r_peaks, ecg.shape[-1])
     start, stop = round(before * fs), round(after * fs)
-    keep = np.asarray([r for r in r_peaks if r - start >= 0 and r + stop <= ecg.shape[-1]], dtype=np.int64)
+    keep = r_peaks[(r_peaks - start >= 0) & (r_peaks + stop <= ecg.shape[-1])]
     if len(keep) == 0:
-        raise InputError("no R-peak has a complete window in the signal")
+        raise InputError(
+            f"no R-peak has a complete window ({before} s before, {after} s after) in the signal"
+        )
     beats = np.stack([ecg[:, r - start : r + stop] for r in keep])
     if length is not None and length != beats.shape[-1]:
         beats = sps.resample(beats, length, axis=-1)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from signxai.ecg.checks import as_signal, check_spans
+from signxai.errors import InputError
+
 
 def normalize_ecg_relevancemap(relevancemap: np.ndarray) -> np.ndarray:
     """Min-max normalise a relevance map to [0, 1] (the tutorial's helper; constant maps stay)."""
-    relevancemap = np.asarray(relevancemap, dtype=np.float64)
+    relevancemap = as_signal(relevancemap, name="relevancemap")
     low, high = relevancemap.min(), relevancemap.max()
     if high > low:
         return (relevancemap - low) / (high - low)
@@ -16,7 +19,7 @@ def normalize_ecg_relevancemap(relevancemap: np.ndarray) -> np.ndarray:
 
 def normalize_signed(relevancemap: np.ndarray) -> np.ndarray:
     """Divide by the largest absolute value: [-1, 1], zero stays zero, signs kept."""
-    relevancemap = np.asarray(relevancemap, dtype=np.float64)
+    relevancemap = as_signal(relevancemap, name="relevancemap")
     peak = np.abs(relevancemap).max()
     return relevancemap / peak if peak > 0 else relevancemap
 
@@ -28,7 +31,10 @@ def windows_to_strip(relevance: np.ndarray, starts: np.ndarray, stops: np.ndarra
     its relevance is resampled back (linear interpolation, scaled so that each window's sum is
     kept) and added; where windows overlap, contributions are averaged.
     """
-    relevance = np.asarray(relevance, dtype=np.float64)
+    relevance = as_signal(relevance, name="relevance")
+    if relevance.ndim != 3:
+        raise InputError(f"relevance must be (windows, leads, length), got shape {relevance.shape}")
+    starts, stops = check_spans(starts, stops, len(relevance), total)
     leads = relevance.shape[1]
     strip = np.zeros((leads, total))
     count = np.zeros(total)

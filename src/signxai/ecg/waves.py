@@ -15,12 +15,24 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
+from signxai.ecg.checks import (
+    DELINEATION_COLUMNS,
+    as_peaks,
+    as_signal,
+    check_count,
+    check_delineation,
+    check_fs,
+    check_spans,
+)
 from signxai.errors import InputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 WAVES = ("P", "QRS", "T")
+#: The columns of :func:`wave_relevance`'s and :func:`window_wave_relevance`'s tables.
+WAVE_COLUMNS = ("beat", "label", "lead", "wave", "start", "stop", "relevance", "abs_relevance", "share")
+WINDOW_COLUMNS = ("window", "label", "lead", "wave", "relevance", "abs_relevance", "share")
 
 
 def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
@@ -32,11 +44,14 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
         One row per beat: ``beat``, ``r_peak``, ``p_on``, ``p_off``, ``qrs_on``, ``qrs_off``,
         ``t_on``, ``t_off``.
     """
-    ecg = np.asarray(ecg, dtype=np.float64)
-    if ecg.ndim != 1:
-        raise InputError(f"delineate takes one lead (samples,), got shape {ecg.shape}")
-    r_peaks = np.asarray(r_peaks, dtype=np.int64)
+    ecg = as_signal(ecg, ndim=1)
+    fs = check_fs(fs)
+    if not fs > 80:
+        raise InputError(f"fs must exceed 80 Hz for the delineation's 1-40 Hz band-pass, got {fs}")
+    r_peaks = as_peaks(r_peaks, len(ecg))
     sos = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
+    if len(ecg) <= 3 * 9:  # sosfiltfilt's edge padding for two sections
+        raise InputError(f"ecg has {len(ecg)} samples; the delineation's band-pass needs more than 27")
     clean = sps.sosfiltfilt(sos, ecg)
     slope = np.abs(np.gradient(clean))
     n = len(ecg)
@@ -80,7 +95,7 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
                 "t_off": int(t_off),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(DELINEATION_COLUMNS))
 
 
 def wave_relevance(
@@ -109,12 +124,13 @@ def wave_relevance(
         ``relevance`` (signed sum), ``abs_relevance`` (sum of |R|) and ``share`` (the wave's
         part of the beat's |R|).
     """
-    relevance = np.atleast_2d(np.asarray(relevance, dtype=np.float64))
+    relevance = np.atleast_2d(as_signal(relevance, name="relevance"))
+    if relevance.ndim != 2:
+        raise InputError(f"relevance must be (samples,) or (leads, samples), got shape {relevance.shape}")
+    waves = check_delineation(waves, relevance.shape[-1])
     names = list(leads) if leads is not None else [f"lead{i}" for i in range(len(relevance))]
-    if len(names) != len(relevance):
-        raise InputError(f"{len(names)} lead names for relevance with {len(relevance)} leads")
-    if labels is not None and len(labels) != len(waves):
-        raise InputError(f"{len(labels)} labels for {len(waves)} beats")
+    check_count(names, len(relevance), "leads", "leads of relevance")
+    check_count(labels, len(waves), "labels", "beats")
     rows = []
     for _, beat in waves.iterrows():
         spans = {
@@ -142,7 +158,7 @@ def wave_relevance(
                         "share": magnitude / total if total > 0 else np.nan,
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(WAVE_COLUMNS))
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
@@ -192,15 +208,19 @@ def window_wave_relevance(
         ``window``, ``label``, ``lead``, ``wave`` (P, QRS, T, other), ``relevance``,
         ``abs_relevance`` and ``share`` of the window's |R|.
     """
-    relevance = np.asarray(relevance, dtype=np.float64)
+    relevance = as_signal(relevance, name="relevance")
     if relevance.ndim == 2:
         relevance = relevance[:, None, :]
+    if relevance.ndim != 3:
+        raise InputError(
+            f"relevance must be (windows, samples) or (windows, leads, samples), got {relevance.shape}"
+        )
     count, lead_count, length = relevance.shape
-    if not len(starts) == len(stops) == count:
-        raise InputError(f"{count} windows but {len(starts)} starts and {len(stops)} stops")
-    if labels is not None and len(labels) != count:
-        raise InputError(f"{len(labels)} labels for {count} windows")
+    starts, stops = check_spans(starts, stops, count)
+    waves = check_delineation(waves)
+    check_count(labels, count, "labels", "windows")
     names = list(leads) if leads is not None else [f"lead{i}" for i in range(lead_count)]
+    check_count(names, lead_count, "leads", "leads of relevance")
     intervals = [
         (wave, int(row[f"{key}_on"]), int(row[f"{key}_off"]))
         for _, row in waves.iterrows()
@@ -233,4 +253,4 @@ def window_wave_relevance(
                         "share": magnitude / total if total > 0 else np.nan,
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(WINDOW_COLUMNS))

@@ -1,0 +1,145 @@
+"""Argument checks shared by the ECG toolkit: signals, sampling rates, R-peaks, relevance.
+
+Each check returns the argument in the form the caller computes with (float64 signal, int64
+peaks) or raises an :class:`~signxai.errors.InputError` that names the argument, what was
+expected and what was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from signxai.errors import InputError
+
+#: The columns a delineation (``waves.delineate``) must have.
+DELINEATION_COLUMNS = ("beat", "r_peak", "p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")
+
+
+def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.ndarray:
+    """``values`` as a finite, non-empty float64 array (``ndim`` dimensions if given).
+
+    With ``ndim=1`` a ``(1, samples)`` array (one lead of a multi-lead layout) is accepted too.
+    """
+    try:
+        x = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputError(
+            f"{name} must be an array of numbers, got {type(values).__name__} ({error})"
+        ) from None
+    if ndim == 1 and x.ndim == 2 and x.shape[0] == 1:
+        x = x[0]
+    if ndim is not None and x.ndim != ndim:
+        layout = "one lead (samples,)" if ndim == 1 else f"{ndim} dimensions"
+        raise InputError(f"{name} must be {layout}, got shape {x.shape}")
+    if x.size == 0:
+        raise InputError(f"{name} is empty: shape {x.shape}")
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        raise InputError(
+            f"{name} has {bad} non-finite values (NaN or inf); interpolate or cut them out first"
+        )
+    return x
+
+
+def check_fs(fs: float, name: str = "fs") -> float:
+    """A positive, finite sampling rate in Hz."""
+    if np.ndim(fs) != 0 or isinstance(fs, bool | str):
+        given = f"an array of shape {np.shape(fs)}" if np.ndim(fs) else repr(fs)
+        raise InputError(f"{name} must be a sampling rate in Hz (one number), got {given}")
+    value = float(fs)  # type: ignore[arg-type]
+    if not (np.isfinite(value) and value > 0):
+        raise InputError(f"{name} must be a positive sampling rate in Hz, got {fs}")
+    return value
+
+
+def check_band(fs: float, cutoff: float, name: str) -> None:
+    """``fs`` is a sampling rate and the frequency ``cutoff`` lies strictly inside (0, fs/2)."""
+    check_fs(fs)
+    if not 0 < cutoff < fs / 2:
+        raise InputError(f"{name}={cutoff} Hz must lie between 0 and fs/2 = {fs / 2} Hz")
+
+
+def check_positive(value: float, name: str, unit: str = "s") -> None:
+    """A positive, finite number (a duration, a count)."""
+    if not (isinstance(value, int | float | np.number) and np.isfinite(value) and value > 0):
+        raise InputError(f"{name} must be a positive number ({unit}), got {value!r}")
+
+
+def as_peaks(r_peaks: object, samples: int, name: str = "r_peaks") -> np.ndarray:
+    """Sample indices: one-dimensional, whole numbers, increasing, inside ``[0, samples)``."""
+    try:
+        peaks = np.asarray(r_peaks, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be an array of sample indices, got {type(r_peaks).__name__}") from None
+    if peaks.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional sample indices, got shape {peaks.shape}")
+    if not np.all(np.isfinite(peaks)) or np.any(peaks != np.round(peaks)):
+        raise InputError(
+            f"{name} must be whole sample indices (e.g. from detect_r_peaks), got {peaks[:5]}..."
+        )
+    outside = (peaks < 0) | (peaks >= samples)
+    if outside.any():
+        raise InputError(
+            f"{name} must lie inside the signal's {samples} samples; "
+            f"{int(outside.sum())} do not (e.g. {int(peaks[outside][0])}). Were they found at another fs?"
+        )
+    if np.any(np.diff(peaks) <= 0):
+        raise InputError(f"{name} must be strictly increasing (sorted, no repeats)")
+    return peaks.astype(np.int64)
+
+
+def check_spans(
+    starts: object, stops: object, count: int, samples: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window spans ``starts[i]:stops[i]``: ``count`` of each, non-empty, inside ``[0, samples]``."""
+    spans = []
+    for name, values in (("starts", starts), ("stops", stops)):
+        array = np.asarray(values)
+        if array.ndim != 1 or len(array) != count or not np.issubdtype(array.dtype, np.integer):
+            raise InputError(
+                f"{name} must hold one whole sample index per window ({count}), "
+                f"got {array.dtype} of shape {array.shape}"
+            )
+        spans.append(array.astype(np.int64))
+    begin, end = spans
+    if np.any(end <= begin) or np.any(begin < 0):
+        raise InputError("every window needs 0 <= starts[i] < stops[i]")
+    if samples is not None and np.any(end > samples):
+        raise InputError(f"stops reach sample {int(end.max())}, beyond the strip's {samples} samples")
+    return begin, end
+
+
+def as_relevance(relevance: object, shape: tuple[int, ...], of: str = "ecg") -> np.ndarray:
+    """Finite float64 relevance of exactly ``shape`` (the shape of ``of``)."""
+    values = as_signal(relevance, name="relevance", ndim=1 if len(shape) == 1 else None)
+    if values.shape != shape:
+        raise InputError(f"relevance must have the shape of {of}, {shape}; got {values.shape}")
+    return values
+
+
+def check_delineation(waves: object, samples: int | None = None) -> pd.DataFrame:
+    """A delineation table with every column of ``waves.delineate`` (inside ``samples``)."""
+    if not isinstance(waves, pd.DataFrame):
+        raise InputError(f"waves must be the DataFrame from delineate(), got {type(waves).__name__}")
+    missing = [column for column in DELINEATION_COLUMNS if column not in waves.columns]
+    if missing:
+        raise InputError(
+            f"waves lacks the columns {missing}; expected those of delineate(): {DELINEATION_COLUMNS}"
+        )
+    if samples is not None and len(waves):
+        reach = int(waves[list(DELINEATION_COLUMNS[2:])].to_numpy().max())
+        if reach >= samples:
+            raise InputError(
+                f"the delineation reaches sample {reach}, but the relevance has {samples} samples; "
+                "relevance must lie on the delineated strip's time axis"
+            )
+    return waves
+
+
+def check_count(items: Sequence[object] | np.ndarray | None, count: int, name: str, of: str) -> None:
+    """``items`` (if given) has one entry per ``of``."""
+    if items is not None and len(items) != count:
+        raise InputError(f"{name} has {len(items)} entries for {count} {of}")
