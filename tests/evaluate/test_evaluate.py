@@ -72,6 +72,63 @@ def test_window_in_milliseconds_and_errors(beats: torch.Tensor) -> None:
         deletion_curve(model, beats, relevance, 0, window=10, order="random")
 
 
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({}, MethodParameterError, "either in samples"),
+        ({"window": 10, "window_ms": 40, "fs": 250}, MethodParameterError, "either in samples"),
+        ({"window": 2.5}, MethodParameterError, "whole number of samples"),
+        ({"window": 0}, MethodParameterError, "whole number of samples"),
+        ({"window": LENGTH + 1}, MethodParameterError, "must not exceed the signal's 100 samples"),
+        ({"window_ms": 1000, "fs": 250}, MethodParameterError, "gives 250 samples"),
+        ({"window_ms": 40, "fs": -1}, MethodParameterError, "needs fs"),
+        ({"window": 10, "relevance": np.zeros((8, 1, 50))}, InputError, r"x's shape \(8, 1, 100\)"),
+        ({"window": 10, "relevance": np.zeros((4, 1, 100))}, InputError, r"x's shape"),
+        ({"window": 10, "relevance": np.full((8, 1, 100), np.nan)}, InputError, "800 non-finite"),
+    ],
+)
+def test_deletion_arguments_are_checked(
+    beats: torch.Tensor, arguments: dict, error: type, message: str
+) -> None:
+    arguments = {"relevance": np.ones((8, 1, LENGTH)), **arguments}
+    with pytest.raises(error, match=message):
+        deletion_curve(window_model(), beats, target_class=0, **arguments)
+
+
+def test_one_sample_takes_its_relevance_without_batch_axis(beats: torch.Tensor) -> None:
+    model = window_model()
+    relevance = explain(model, beats[0], "gradient_x_input", target_class=0)
+    assert relevance.shape == (1, LENGTH)
+    one = deletion_curve(model, beats[0], relevance, 0, window=10)
+    batch = deletion_curve(
+        model, beats, explain(model, beats, "gradient_x_input", target_class=0), 0, window=10
+    )
+    np.testing.assert_allclose(one.scores[0], batch.scores[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("methods", "params", "message"),
+    [
+        ([], None, "non-empty list"),
+        ("gradient", None, "non-empty list"),
+        (["gradient", "gradient"], None, r"\['gradient'\] more than once"),
+        (["gradient", "random"], None, "added by include_random"),
+        (["gradient"], {"smoothgrad": {"noise_level": 0.1}}, r"\['smoothgrad'\], which are not in methods"),
+    ],
+)
+def test_compare_methods_checks_its_list(beats: torch.Tensor, methods, params, message: str) -> None:
+    with pytest.raises(MethodParameterError, match=message):
+        compare_methods(window_model(), beats, methods, 0, params=params)
+
+
+def test_similarity_needs_two_finite_maps_of_one_shape() -> None:
+    with pytest.raises(InputError, match="one shape"):
+        similarity(np.zeros(5), np.zeros(6))
+    with pytest.raises(InputError, match="finite"):
+        similarity(np.r_[np.zeros(4), np.nan], np.arange(5.0))
+    assert similarity(np.arange(5.0), np.arange(5.0) * 2) == pytest.approx(1.0)
+
+
 def test_infills() -> None:
     x = torch.arange(12, dtype=torch.float32).view(1, 1, 12) + 1.0
     mask = torch.zeros(1, 12, dtype=torch.bool)
@@ -157,8 +214,8 @@ def test_evaluation_of_a_model_with_further_inputs_equals_each_sample_with_its_i
     table, _ = compare_methods(model, x, ["gradient", "lrp_epsilon_0_1"], window=8, **further)
     assert set(table.index) == {"gradient", "lrp_epsilon_0_1", "random"}
     assert np.isfinite(
-        table.loc[["gradient", "lrp_epsilon_0_1"], ["aopc_morf", "randomized_similarity"]]
-    ).all(None)
+        table.loc[["gradient", "lrp_epsilon_0_1"], ["aopc_morf", "randomized_similarity"]].to_numpy()
+    ).all()
     assert_unchanged(model, before)
     with pytest.raises(InputError, match=r"forward_args\[0\] must have x's batch axis first"):
         deletion_curve(model, x, relevance, window=8, forward_args=(metadata[:2],))

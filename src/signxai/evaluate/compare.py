@@ -11,10 +11,27 @@ import pandas as pd
 from torch import nn
 
 from signxai.api import explain
+from signxai.errors import MethodParameterError
 from signxai.evaluate.deletion import deletion_curve, random_relevance
 from signxai.evaluate.randomization import model_randomization
 
 RANDOM = "random"
+
+
+def _check_methods(methods: Sequence[str], params: dict[str, Any], include_random: bool) -> None:
+    """At least one method, each named once; ``params`` only for methods being compared."""
+    if isinstance(methods, str) or not methods:
+        raise MethodParameterError(f"methods must be a non-empty list of method names, got {methods!r}")
+    repeated = sorted({name for name in methods if list(methods).count(name) > 1})
+    if include_random and RANDOM in methods:
+        repeated.append(f"{RANDOM} (added by include_random=True)")
+    if repeated:
+        raise MethodParameterError(f"methods lists {repeated} more than once")
+    stray = [name for name in params if name not in methods]
+    if stray:
+        raise MethodParameterError(
+            f"params has entries for {stray}, which are not in methods {list(methods)}"
+        )
 
 
 def compare_methods(
@@ -56,6 +73,7 @@ def compare_methods(
         deletion curves by method (``{'morf': DeletionCurve, 'lerf': DeletionCurve}``).
     """
     params = params or {}
+    _check_methods(methods, params, include_random)
     further: dict[str, Any] = {"forward_args": forward_args, "forward_kwargs": forward_kwargs}
     names = list(methods) + ([RANDOM] if include_random else [])
     maps: dict[str, np.ndarray] = {}

@@ -12,6 +12,7 @@ curve (AUC) uses the fraction of removed windows on the x axis (trapezoid rule).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,13 +55,24 @@ class DeletionCurve:
         return float(np.sum((mean[1:] + mean[:-1]) / 2 * np.diff(self.fractions)))
 
 
-def _window_length(window: int | None, window_ms: float | None, fs: float | None) -> int:
+def _window_length(window: int | None, window_ms: float | None, fs: float | None, length: int) -> int:
+    """The deletion window in samples, from ``window`` or from ``window_ms`` and ``fs``."""
+    if (window is None) == (window_ms is None):
+        raise MethodParameterError(
+            f"give the deletion window either in samples (window=) or in ms with fs (window_ms=, fs=); "
+            f"got window={window!r}, window_ms={window_ms!r}"
+        )
     if window_ms is not None:
-        if fs is None:
-            raise MethodParameterError("window_ms needs fs (the sampling rate in Hz)")
+        if fs is None or not fs > 0:
+            raise MethodParameterError(f"window_ms needs fs, the sampling rate in Hz (> 0); got fs={fs!r}")
         window = round(window_ms * fs / 1000.0)
-    if window is None or window < 1:
-        raise MethodParameterError(f"window must be >= 1 sample, got {window}")
+        given = f"window_ms={window_ms} at fs={fs} Hz gives {window} samples"
+    else:
+        given = f"got window={window!r}"
+    if not isinstance(window, int | np.integer) or isinstance(window, bool) or window < 1:
+        raise MethodParameterError(f"window must be a whole number of samples >= 1; {given}")
+    if window > length:
+        raise MethodParameterError(f"window must not exceed the signal's {length} samples; {given}")
     return int(window)
 
 
@@ -139,15 +151,15 @@ def deletion_curve(
         raise MethodParameterError(f"infill must be one of {INFILLS}, got {infill!r}")
     if score not in ("logit", "probability"):
         raise MethodParameterError(f"score must be 'logit' or 'probability', got {score!r}")
-    size = _window_length(window, window_ms, fs)
     explained_output = "logit" if score == "logit" else "activation"
     with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         inputs = batch.tensor
         if inputs.ndim != 3:
             raise InputError(f"deletion curves take signals (B, C, T); x has shape {tuple(inputs.shape)}")
-        relevance_t = torch.as_tensor(np.asarray(relevance, dtype=np.float32)).reshape(inputs.shape)
+        relevance_t = _as_relevance(relevance, inputs.shape)
         length = inputs.shape[2]
+        size = _window_length(window, window_ms, fs, length)
         count = -(-length // size)
         padded = torch.nn.functional.pad(relevance_t.sum(dim=1), (0, count * size - length))
         window_relevance = padded.reshape(inputs.shape[0], count, size).sum(dim=2)
@@ -182,7 +194,22 @@ def deletion_curve(
     )
 
 
+def _as_relevance(relevance: Any, shape: torch.Size) -> torch.Tensor:
+    """``relevance`` as a float32 tensor of the batch's ``shape`` (or of one sample's)."""
+    try:
+        values = np.asarray(relevance, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"relevance must be an array shaped like x, got {type(relevance).__name__}"
+        ) from None
+    if values.shape not in (tuple(shape), tuple(shape[1:])) or values.size != math.prod(shape):
+        raise InputError(f"relevance must have x's shape {tuple(shape)}; got {values.shape}")
+    if not np.isfinite(values).all():
+        raise InputError(f"relevance has {int((~np.isfinite(values)).sum())} non-finite values (NaN or inf)")
+    return torch.from_numpy(values.reshape(tuple(shape)))
+
+
 def random_relevance(x: Any, seed: int = 0) -> np.ndarray:
     """A random relevance map shaped like ``x`` (the baseline every method should beat)."""
-    shape = tuple(x.shape)
+    shape = tuple(np.shape(x))
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)

@@ -18,7 +18,7 @@ from scipy import stats
 from torch import nn
 
 from signxai.api import explain
-from signxai.errors import MethodParameterError
+from signxai.errors import InputError, MethodParameterError
 from signxai.inputs import as_batch
 from signxai.model import ModelView, resolve_targets
 
@@ -45,6 +45,10 @@ def _ssim_1d(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
 def similarity(a: np.ndarray, b: np.ndarray, how: str = "spearman") -> float:
     """Similarity of two maps on their absolute values (|R|), flattened."""
     x, y = np.abs(np.asarray(a, dtype=np.float64)).ravel(), np.abs(np.asarray(b, dtype=np.float64)).ravel()
+    if np.shape(a) != np.shape(b):
+        raise InputError(f"a and b must be maps of one shape, got {np.shape(a)} and {np.shape(b)}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise InputError("a and b must be finite maps (no NaN or inf)")
     if how == "spearman":
         value = stats.spearmanr(x, y).statistic
     elif how == "pearson":
