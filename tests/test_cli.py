@@ -245,6 +245,15 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
             "TorchScript modules do not support",
         ),
         (["explain", "{array}", "--model", "{scripted}"], "--fs is needed"),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--start", "-1"],
+            "--start must be >= 0 s, got -1.0",
+        ),
+        (["explain", "{record}", "--model", "{scripted}", "--duration", "0"], "--duration must be > 0 s"),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--method", "gradient"],
+            "read as a batch, the model's forward pass failed: RuntimeError: mat1 and mat2",
+        ),
         (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
         (["demo", "--method", "lrp_epsilon_0_5_5"], "does not follow that form"),
         (["demo", "--device", "gpu"], "--device must be a torch device such as 'cpu', 'cuda'"),
@@ -321,9 +330,9 @@ class Transformer(nn.Module):
 @pytest.mark.parametrize(
     ("model_class", "option", "value", "refusal"),
     [
-        ("PreActivation", "--batchnorm", "innvestigate", "batchnorm='innvestigate'"),
-        ("SqueezeExcite", "--gates", "signal", "gates='signal'"),
-        ("Transformer", "--attention", "cp", "attention='cp'"),
+        ("PreActivation", "--batchnorm", "innvestigate", "--batchnorm innvestigate"),
+        ("SqueezeExcite", "--gates", "signal", "--gates signal"),
+        ("Transformer", "--attention", "cp", "--attention cp"),
     ],
 )
 def test_explain_lrp_options_reach_the_lrp_methods(

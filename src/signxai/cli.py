@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import importlib
 import json
+import re
 import sys
 import time
 import warnings
@@ -26,10 +27,16 @@ def _maps(relevance: dict[str, np.ndarray]) -> dict[str, Any]:
     return {f"relevance/{method}": values for method, values in relevance.items()}
 
 
+#: ``explain``'s keywords that the CLI takes as options, as the library's errors spell them.
+_KEYWORD = re.compile(r"\b(explain_output|batchnorm|gates|attention)=['\"]([\w-]+)['\"]")
+
+
 def _fail(debug: bool, error: BaseException) -> None:
+    """Print the error (its ``explain`` keywords as this CLI's options) and exit with status 2."""
     if debug:
         raise error
-    click.echo(f"signxai: error: {error}", err=True)
+    message = _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", str(error))
+    click.echo(f"signxai: error: {message}", err=True)
     sys.exit(2)
 
 
@@ -223,6 +230,10 @@ def _load_record(
 ) -> Any:
     from signxai.ecg.io import load_array, read_record
 
+    if start is not None and not start >= 0:
+        raise InputError(f"--start must be >= 0 s, got {start}")
+    if duration is not None and not duration > 0:
+        raise InputError(f"--duration must be > 0 s, got {duration}")
     path = Path(record)
     if path.suffix in (".npy", ".npz", ".csv"):
         if fs is None:

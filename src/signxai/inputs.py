@@ -107,6 +107,12 @@ _READINGS: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple[int, ...], bool
 )
 
 
+def _brief(error: Exception) -> str:
+    """The last line of an error's message (a TorchScript error's first lines are its trace)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def _ask_the_model(
     view: ModelView,
     layer: torch.nn.Module | None,
@@ -130,7 +136,7 @@ def _ask_the_model(
     known = _READINGS.get(view.model, {}).get(shape)
     if known is not None:
         return known
-    errors = []
+    errors: list[tuple[str, Exception]] = []
     readings = [(False, tensor[:1]), (True, tensor[None])]
     for unbatched, trial in reversed(readings) if single_first else readings:
         if trial.ndim < 2:
@@ -139,16 +145,18 @@ def _ask_the_model(
             with torch.no_grad():
                 view.call(trial)
         except Exception as error:  # any failure of the user's forward pass
-            errors.append(error)
+            errors.append(("one sample" if unbatched else "a batch", error))
             continue
         _READINGS.setdefault(view.model, {})[shape] = unbatched
         return unbatched
-    cause = f"; the model's forward pass failed: {errors[-1]}" if errors else ""
+    cause = "".join(
+        f"; read as {reading}, the model's forward pass failed: {_brief(e)}" for reading, e in errors
+    )
     if layer is None:
         raise InputError(
             f"x has shape {shape}, and the model runs neither on it as a batch nor on it as one "
             f"sample (x[None]){cause}"
-        ) from (errors[-1] if errors else None)
+        ) from (errors[-1][1] if errors else None)
     layout = {2: "(B, features)", 3: "(B, C, T)", 4: "(B, C, H, W)", 5: "(B, C, D, H, W)"}
     size = "features" if rank == 2 else "channels"
     expected = _expected_size(layer)
@@ -157,7 +165,7 @@ def _ask_the_model(
         f"x has shape {shape} (rank {len(shape)}), but the model's first layer "
         f"({type(layer).__name__}) expects {layout.get(rank, f'rank {rank}')} with {expected} "
         f"{size}, or one sample without the batch axis{hint}{cause}"
-    ) from (errors[-1] if errors else None)
+    ) from (errors[-1][1] if errors else None)
 
 
 def as_like(relevance: torch.Tensor, batch: Batch) -> np.ndarray:
