@@ -354,3 +354,18 @@ def test_noise_std_and_a_noise_level_in_the_name_conflict() -> None:
     model, x = build("ecg")
     with pytest.raises(MethodParameterError, match="give one of them"):
         explain(model, x, "smoothgrad_noise_0_1", target_class=1, noise_std=0.2)
+
+
+@pytest.mark.parametrize(
+    ("method", "keyword", "value", "message"),
+    [
+        ("integrated_gradients", "baseline", np.full((1, 100), np.nan), "baseline has 100 non-finite"),
+        ("deeplift", "baseline", float("inf"), "baseline has 1 non-finite"),
+        ("occlusion", "baseline", "zero", "baseline must be a number, an array or a tensor, got str"),
+        ("gradient_shap", "baselines", np.full((3, 1, 100), np.nan), "baselines has 300 non-finite"),
+    ],
+)
+def test_references_must_be_finite_numbers(method: str, keyword: str, value, message: str) -> None:
+    model = nn.Sequential(nn.Conv1d(1, 2, 5), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 96, 2)).eval()
+    with pytest.raises(MethodParameterError, match=message):
+        explain(model, torch.randn(2, 1, 100), method, target_class=0, **{keyword: value})

@@ -118,3 +118,12 @@ def test_baseline_further_inputs_and_errors() -> None:
             forward_args=(metadata,),
             forward_kwargs={"mask": mask},
         )
+
+
+def test_a_window_longer_than_the_input_is_refused() -> None:
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.LazyLinear(2)).eval()
+    x = torch.randn(2, 1, 50)
+    model(x)
+    with pytest.raises(MethodParameterError, match=r"window=64 samples is longer than the input, \(50,\)"):
+        explain(model, x, "occlusion_window_64", target_class=0)
+    assert explain(model, x, "occlusion_window_50", target_class=0).shape == (2, 1, 50)

@@ -78,12 +78,27 @@ def cpu_generator(seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator().manual_seed(int(seed))
 
 
+def reference_tensor(value: Any, x: torch.Tensor, name: str) -> torch.Tensor:
+    """``value`` (a number, array or tensor) as a finite tensor on ``x``'s device and dtype."""
+    try:
+        base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
+        base = base.to(device=x.device, dtype=x.dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise MethodParameterError(
+            f"{name} must be a number, an array or a tensor, got {type(value).__name__}"
+        ) from None
+    if not torch.isfinite(base).all():
+        raise MethodParameterError(
+            f"{name} has {int((~torch.isfinite(base)).sum())} non-finite values (NaN or inf)"
+        )
+    return base
+
+
 def baseline_like(value: Any, x: torch.Tensor) -> torch.Tensor:
     """``value`` (None = 0, a scalar, one sample or an array like ``x``) broadcast to ``x``."""
     if value is None:
         return torch.zeros_like(x)
-    base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
-    base = base.to(device=x.device, dtype=x.dtype)
+    base = reference_tensor(value, x, "baseline")
     if base.ndim == x.ndim - 1:
         base = base.unsqueeze(0)
     try:
@@ -183,13 +198,13 @@ def references_like(value: Any, x: torch.Tensor) -> torch.Tensor:
     array of one sample's shape) or ``K`` of them."""
     if value is None or np.ndim(value) == 0 or tuple(np.shape(value)) == tuple(x.shape[1:]):
         return baseline_like(value, x[:1])
-    base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
+    base = reference_tensor(value, x, "baselines")
     if base.ndim != x.ndim or tuple(base.shape[1:]) != tuple(x.shape[1:]):
         raise MethodParameterError(
             f"baselines must be a scalar, one sample of shape {tuple(x.shape[1:])} or K samples of "
             f"shape (K, {', '.join(map(str, x.shape[1:]))}), got shape {tuple(base.shape)}"
         )
-    return base.to(device=x.device, dtype=x.dtype)
+    return base
 
 
 def gradient_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:

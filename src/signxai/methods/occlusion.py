@@ -55,6 +55,11 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
             f"(B, C, H, W), got shape {tuple(x.shape)}"
         )
     window = params["window"]
+    if window > max(x.shape[2:]):  # on images, a window may cover one axis whole (clipped to it)
+        raise MethodParameterError(
+            f"window={window} samples is longer than the input, {tuple(x.shape[2:])}: it would hide "
+            "the whole input at once"
+        )
     stride = params["stride"] if params["stride"] is not None else max(1, window // 2)
     baseline = baseline_like(params["baseline"], x)
     regions = _regions(x, window, stride, params["per_channel"])
