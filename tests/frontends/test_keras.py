@@ -528,20 +528,52 @@ def test_dot_product_attention_layer_is_mapped_and_explained_by_conservative_pro
 def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     """keras.applications' MobileNetV3Small (Rescaling, hard sigmoid as keras.ops arithmetic,
     squeeze-and-excitation gates, hard-swish written as ``Multiply()([x, hard_sigmoid(x)])``):
-    parity and GradientTape agreement; LRP names what it has no rule for (the gates, and with
-    ``gates='signal'`` the hard-swish product, where neither factor is a gate)."""
+    parity and GradientTape agreement; LRP names the gates, and with ``gates='signal'`` runs
+    (the hard-swish product is an activation of its one input)."""
     keras.utils.set_random_seed(9)
     model = keras.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), classes=4)
+    _randomize_batch_norm(model)
     x = _data((1, 32, 32, 3))
     _assert_parity(model, x)
     logits = _logits(model)
     assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(logits, x, 1)) < 1e-4
     with pytest.raises(UnsupportedModelError, match="gates"):
         explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
-    with pytest.raises(UnsupportedModelError, match="neither is a gate"):
-        explain(model, x, "lrpsign_epsilon_0_1", target_class=1, gates="signal")
+    relevance = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, gates="signal")
+    assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
     relevance = explain(model, x, "integrated_gradients_steps_8", target_class=1)
     assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
+@pytest.mark.parametrize(("written", "activation"), [("hard_swish", "hard_silu"), ("swish", "silu")])
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "lrp_alpha_1_beta_0"])
+def test_a_swish_written_with_multiply_equals_the_activation(
+    written: str, activation: str, method: str
+) -> None:
+    """``Multiply()([h, hard_sigmoid(h)])`` (MobileNetV3's hard-swish, the sigmoid an Activation
+    layer or keras.ops arithmetic) is an activation of ``h``: LRP maps equal those of the model
+    with the activation layer."""
+
+    def build(written_out: bool):
+        inputs = keras.Input((48, 2))
+        h = L.Conv1D(4, 5, padding="same", name="conv1")(inputs)
+        if not written_out:
+            h = L.Activation(activation)(h)
+        elif written == "hard_swish":
+            h = L.Multiply()([h, L.ReLU(6.0)(h + 3.0) * (1.0 / 6.0)])
+        else:
+            h = L.Multiply()([h, L.Activation("sigmoid")(h)])
+        h = L.Conv1D(4, 5, padding="same", activation="relu", name="conv2")(h)
+        return keras.Model(inputs, L.Dense(3, name="head")(L.GlobalAveragePooling1D()(h)))
+
+    keras.utils.set_random_seed(4)
+    reference, model = build(False), build(True)
+    model.set_weights(reference.get_weights())
+    x = _data((3, 48, 2))
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
+    expected = explain(reference, x, method, target_class=[0, 1, 2])
+    ours = explain(model, x, method, target_class=[0, 1, 2])
+    np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
 
 
 def test_a_keras_user_script_imports_tensorflow_first_and_does_not_crash() -> None:

@@ -18,9 +18,14 @@ torch operation, including those written as Python operators inside ``forward``:
 - element-wise activations called as functions (``torch.sigmoid``, ``F.gelu``, ..., also
   ``abs``, ``pow``, ``exp``, ``log``, ``sqrt``, ``clamp``, ``sin``, ``erf``, ... and in-place
   forms): relevance passes through, like zennit's ``Pass`` rule on activation modules;
-- products of two input-dependent tensors: with ``gates='signal'``, an elementwise product of a
+- a product of two tensors that are elementwise functions of one and the same tensor ``h`` (a
+  swish or hard-swish written out, ``h * torch.sigmoid(h)``, ``h * F.relu6(h + 3) / 6``, Keras
+  MobileNetV3's ``Multiply()([h, hard_sigmoid(h)])``) is an elementwise activation of ``h``:
+  relevance passes through to ``h``, as through ``F.silu`` / ``nn.Hardswish``;
+- other products of two input-dependent tensors: with ``gates='signal'``, an elementwise product of a
   signal and a gate broadcast over it (a squeeze-and-excitation block's ``h * sigmoid(fc(pool(h)))``,
-  the gate having fewer elements) holds the gate constant, so all relevance goes to the signal
+  the gate having fewer elements, or of the signal's shape and computed from it) holds the gate
+  constant, so all relevance goes to the signal
   (Arras et al. 2017's "signal-take-all" rule for gates), and so does a GLU's ``sigmoid(b)``
   (``F.glu``, ``nn.GLU``); otherwise (attention, equal-shaped gating) an error names them;
 - softmax other than the bypassed output activation, functional normalisations
@@ -227,6 +232,9 @@ STATISTICS = {
     torch.logsumexp,
     T.logsumexp,
 }
+#: ReLU called as a function: the gradient passes it (nothing to handle), but its output is an
+#: elementwise function of its input (for products of functions of one tensor).
+RELUS = {torch.relu, T.relu, F.relu}
 #: Elementwise products, where one factor may be a gate over the other.
 MULTIPLICATIONS = {torch.mul, T.mul, T.__mul__, T.__rmul__, T.__imul__, T.mul_}
 #: How products of two input-dependent tensors are explained.
@@ -431,6 +439,23 @@ class _PassThrough(torch.autograd.Function):
         return relevance, None
 
 
+def _computed_from(value: torch.Tensor, source: torch.Tensor) -> bool:
+    """Whether ``source`` is among the tensors ``value`` was computed from (autograd history)."""
+    if value.grad_fn is None:
+        return False
+    seen: set[int] = set()
+    stack = [value.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is source.grad_fn or getattr(node, "variable", None) is source:
+            return True
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(previous for previous, _ in node.next_functions if previous is not None)
+    return False
+
+
 def input_dependent(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and value.requires_grad
 
@@ -478,14 +503,22 @@ class LRPGraphMode(TorchFunctionMode):
         self.handled = 0
         self._layers = layers
         self._inside = 0  # how many ``layers`` calls are running
+        #: id(out) -> (out, h) for tensors computed from ``h`` alone by elementwise operations.
+        self._pointwise_of: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: The inputs of the module calls running (per module), as given, before any pre-hook.
+        self._entered: dict[int, list[Any]] = {}
         self._handles: list[Any] = []
 
     def __enter__(self) -> LRPGraphMode:
         def enter(module: nn.Module, inputs: Any) -> None:
             self._inside += isinstance(module, self._layers)
+            self._entered.setdefault(id(module), []).append(inputs)
 
         def leave(module: nn.Module, inputs: Any, output: Any) -> None:
             self._inside -= isinstance(module, self._layers)
+            calls = self._entered.get(id(module))
+            if calls:
+                self._through_module(calls.pop(), inputs, output)
 
         self._handles = [
             nn.modules.module.register_module_forward_pre_hook(enter),
@@ -508,6 +541,52 @@ class LRPGraphMode(TorchFunctionMode):
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._pointwise_of = {}
+        self._entered = {}
+
+    def _through_module(self, given: Any, inputs: Any, output: Any) -> None:
+        """An activation module whose own pre-hook routed its input ``h`` through an identity
+        node (LRP's Pass rule does): its output, an elementwise function of that node, is one of
+        ``h`` (so that ``h * sigmoid_module(h)`` is seen as an activation of ``h``)."""
+        if not (len(given) == len(inputs) == 1 and isinstance(output, torch.Tensor)):
+            return
+        (h,), (routed,) = given, inputs
+        if routed is h or not (input_dependent(h) and input_dependent(routed)):
+            return
+        if h.grad_fn is None or routed.shape != h.shape or self._source(output) is not self._source(routed):
+            return
+        node = routed.grad_fn
+        for _ in range(4):  # the identity node and its copy: a chain of single-input nodes back to h
+            if node is h.grad_fn:
+                self._pointwise(output, h)
+                return
+            previous = [n for n, _ in (node.next_functions if node is not None else ()) if n is not None]
+            if len(previous) != 1:
+                return
+            node = previous[0]
+
+    def _source(self, value: torch.Tensor) -> torch.Tensor:
+        """The tensor ``value`` is an elementwise function of (``value`` itself if none)."""
+        entry = self._pointwise_of.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else value
+
+    def _pointwise(self, out: Any, source: torch.Tensor) -> Any:
+        """Remember that ``out`` is an elementwise function of ``source`` alone; return it."""
+        if isinstance(out, torch.Tensor) and out.shape == source.shape:
+            self._pointwise_of[id(out)] = (out, self._source(source))
+        return out
+
+    def _activation_product(self, func: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
+        """``a * b`` where both are elementwise functions of one tensor ``h`` (or ``h`` itself):
+        an activation of ``h``, so the relevance passes to ``h``; None for any other product."""
+        if func not in MULTIPLICATIONS or func in IN_PLACE or len(args) != 2 or kwargs:
+            return None
+        source = self._source(args[0])
+        if source is not self._source(args[1]) or not args[0].shape == args[1].shape == source.shape:
+            return None
+        with torch.no_grad():
+            output = func(*args)
+        return self._pointwise(_PassThrough.apply(source, output), source)
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
@@ -555,6 +634,9 @@ class LRPGraphMode(TorchFunctionMode):
         elif func in POOLINGS and input_dependent(args[0]):
             return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
         elif func in PRODUCTS and len(tracked) >= 2:
+            activation = self._activation_product(func, args, kwargs)
+            if activation is not None:
+                return activation
             gated = self._gated(func, args, kwargs)
             if gated is not None:
                 return gated
@@ -571,7 +653,8 @@ class LRPGraphMode(TorchFunctionMode):
                 f"LRP: the model multiplies two input-dependent tensors ({name}, as attention or "
                 "gating do); LRP has no rule for that product. Attention (nn.MultiheadAttention, "
                 "F.scaled_dot_product_attention or written out as softmax(q @ k^T) @ v) is "
-                "explained with attention='cp' or attention='attnlrp'"
+                "explained with attention='cp' or attention='attnlrp'; a gate computed from the "
+                "signal (h * sigmoid(f(h))) is held constant with gates='signal'"
             )
         elif func in PRODUCTS:
             position = next(i for i, a in enumerate(args) if input_dependent(a))
@@ -591,7 +674,10 @@ class LRPGraphMode(TorchFunctionMode):
             if func in IN_PLACE:
                 product = substituted(IN_PLACE[func], args, 0, kwargs)
                 return written_into(args[0], lambda a: _LinearZ.apply(a, product))
-            return _LinearZ.apply(args[position], substituted(func, args, position, kwargs))
+            scaled = _LinearZ.apply(args[position], substituted(func, args, position, kwargs))
+            if func in MULTIPLICATIONS or func in DIVISIONS:  # a scale: elementwise
+                return self._pointwise(scaled, args[position])
+            return scaled
         elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and len(tracked) > 1:
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule"
@@ -603,7 +689,7 @@ class LRPGraphMode(TorchFunctionMode):
                 output = f(args[0])
             if in_place:
                 return written_into(args[0], lambda a: _PassThrough.apply(a, output))
-            return _PassThrough.apply(args[0], output)
+            return self._pointwise(_PassThrough.apply(args[0], output), args[0])
         elif func in SOFTMAX:
             self.softmax_calls += 1
         elif func in RECIPROCALS and input_dependent(args[0]):
@@ -628,6 +714,8 @@ class LRPGraphMode(TorchFunctionMode):
                 f"LRP: the model normalises input-dependent values by their own statistics "
                 f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}"
             )
+        elif func in RELUS and input_dependent(args[0]) and not kwargs.get("inplace"):
+            return self._pointwise(func(*args, **kwargs), args[0])
         return func(*args, **kwargs)
 
     def _sum(self, func: Any, args: tuple[Any, ...], kwargs: Any, tracked: list[torch.Tensor]) -> Any:
@@ -646,8 +734,9 @@ class LRPGraphMode(TorchFunctionMode):
         subtrahend = (
             input_dependent(args[0]) if reversed_ else func in SUBTRACTIONS and not input_dependent(args[0])
         )
-        if not subtrahend:
-            return func(*args, **kwargs)
+        if not subtrahend:  # x + c, x - c: elementwise in x where c does not broadcast x
+            out = func(*args, **kwargs)
+            return out if func in IN_PLACE else self._pointwise(out, tracked[0])
         if func in IN_PLACE:
             raise UnsupportedModelError(
                 "LRP: the model subtracts an input-dependent tensor in place from a constant one; "
@@ -655,7 +744,7 @@ class LRPGraphMode(TorchFunctionMode):
             )
         with torch.no_grad():
             output = func(*args, **kwargs)
-        return _PassThrough.apply(tracked[0], output)
+        return self._pointwise(_PassThrough.apply(tracked[0], output), tracked[0])
 
     def _glu(self, args: tuple[Any, ...], kwargs: Any) -> torch.Tensor:
         """``F.glu``: ``a * sigmoid(b)`` of the input's halves, the gate ``sigmoid(b)`` held
@@ -709,21 +798,26 @@ class LRPGraphMode(TorchFunctionMode):
     def _gated(self, func: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
         """``signal * gate`` with the gate held constant (``gates='signal'``), or None.
 
-        The gate is the factor with fewer elements, broadcast over the other; where both have
-        the same shape nothing tells gate from signal. Raises an error that names the option
-        for a gating under ``'error'``, and one that says why for a product that is no gating
-        under ``'signal'``.
+        The gate is the factor with fewer elements, broadcast over the other, or (under
+        ``'signal'``), of two factors of one shape, the one computed from the other (a
+        squeeze-and-excitation gate on a 1 x 1 feature map). Raises an error that names the
+        option for a broadcast gate under ``'error'``, and one that says why for a product that
+        is no gating under ``'signal'``.
         """
         if func not in MULTIPLICATIONS or len(args) != 2 or kwargs:
             return None
         a, b = args
         shape = torch.broadcast_shapes(a.shape, b.shape)
-        if a.shape == b.shape or (a.shape != shape and b.shape != shape):
+        if a.shape != b.shape and shape in (a.shape, b.shape):
+            signal_first = a.shape == shape
+        elif a.shape == b.shape and self.gates == "signal" and _computed_from(b, a) != _computed_from(a, b):
+            signal_first = _computed_from(b, a)
+        else:
             if self.gates == "signal":
                 raise UnsupportedModelError(
-                    "LRP: gates='signal' needs a gate broadcast over the signal (fewer elements); "
-                    f"the model multiplies input-dependent tensors of shapes {tuple(a.shape)} and "
-                    f"{tuple(b.shape)}, so neither is a gate over the other"
+                    "LRP: gates='signal' needs a gate broadcast over the signal (fewer elements) or "
+                    "computed from it; the model multiplies input-dependent tensors of shapes "
+                    f"{tuple(a.shape)} and {tuple(b.shape)}, so neither is a gate over the other"
                 )
             return None
         if self.gates != "signal":
@@ -733,7 +827,6 @@ class LRPGraphMode(TorchFunctionMode):
                 "pass gates='signal' to hold the gate constant so that the signal receives all the "
                 "relevance (Arras et al. 2017), or use a gradient-type method"
             )
-        signal_first = a.shape == shape
         gate = (b if signal_first else a).detach()
         if func in IN_PLACE:
             if not signal_first:
