@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from zennit.layer import Sum
 
@@ -241,3 +244,35 @@ def assert_unchanged(model: nn.Module, before: dict[str, object]) -> None:
     assert state_before.keys() == state_after.keys()
     for key, value in state_before.items():
         assert torch.equal(value, state_after[key]), key
+
+
+#: Activations written as a product of the signal and a function of it, and the module that
+#: computes the same function (the reference: LRP passes relevance through activations, DeepLIFT
+#: rescales them).
+SELF_GATED: dict[str, tuple[Callable[[nn.Module, torch.Tensor], torch.Tensor], type[nn.Module]]] = {
+    "swish": (lambda m, h: h * torch.sigmoid(h), nn.SiLU),
+    "swish, gate first": (lambda m, h: torch.sigmoid(h) * h, nn.SiLU),
+    "swish, sigmoid module": (lambda m, h: h * m.sigmoid(h), nn.SiLU),
+    "swish, scaled": (lambda m, h: (2 * h) * torch.sigmoid(h) / 2, nn.SiLU),
+    "hard-swish": (lambda m, h: h * F.relu6(h + 3) / 6, nn.Hardswish),
+    "hard-swish, hardsigmoid": (lambda m, h: h * F.hardsigmoid(h), nn.Hardswish),
+    "mish": (lambda m, h: h * torch.tanh(F.softplus(h)), nn.Mish),
+}
+
+
+class SelfGated(nn.Module):
+    """conv -> activation (the module, or written out as ``written``) -> conv -> ReLU -> linear."""
+
+    def __init__(self, activation: type[nn.Module], written: Callable | None = None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(2, 4, 5, padding=2)
+        self.conv2 = nn.Conv1d(4, 4, 5, padding=2)
+        self.fc = nn.Linear(4, 3)
+        self.activation = activation()
+        self.sigmoid = nn.Sigmoid()
+        self.written = written
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(x)
+        h = self.written(self, h) if self.written is not None else self.activation(h)
+        return self.fc(torch.relu(self.conv2(h)).mean(-1))

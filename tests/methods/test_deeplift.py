@@ -15,6 +15,8 @@ from torch import nn
 
 from models import (
     ARCHITECTURES,
+    SELF_GATED,
+    SelfGated,
     assert_unchanged,
     build,
     captum_targets,
@@ -489,3 +491,27 @@ def test_batch_norm_in_training_mode_is_an_error() -> None:
 
     with pytest.raises(UnsupportedModelError, match="training mode"):
         explain(Training().eval(), torch.randn(2, 1, 20), "deeplift")
+
+
+@pytest.mark.parametrize("form", list(SELF_GATED))
+def test_an_activation_written_as_a_product_takes_the_rescale_rule_of_its_module(form: str) -> None:
+    """``h * sigmoid(h)`` and friends: the Rescale rule from ``h``, as for ``nn.SiLU``. Where the
+    reference leaves ``h`` unchanged (a kernel-1 conv of unchanged samples) the multiplier is the
+    derivative, through the product's own operations; that path runs here, though it cannot show
+    in the map (a unit whose value does not change passes no attribution)."""
+    written, module = SELF_GATED[form]
+    torch.manual_seed(3)
+    reference = SelfGated(module).eval()
+    reference.conv1 = nn.Conv1d(2, 4, 1)
+    model = SelfGated(module, written).eval()
+    model.conv1 = nn.Conv1d(2, 4, 1)
+    model.load_state_dict(reference.state_dict())
+    x = torch.randn(3, 2, 32)
+    baseline = x.clone()
+    baseline[..., ::2] = 0.0  # every other sample unchanged: x - x0 = 0 there
+    ours, delta = explain(
+        model, x, "deeplift", target_class=[0, 1, 2], baseline=baseline, return_convergence_delta=True
+    )
+    expected = explain(reference, x, "deeplift", target_class=[0, 1, 2], baseline=baseline)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    assert np.abs(delta).max() < 1e-4

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import assert_unchanged, snapshot
+from models import SELF_GATED, SelfGated, assert_unchanged, snapshot
 from signxai import UnsupportedModelError, explain
 
 
@@ -431,37 +431,6 @@ def test_a_parameter_as_a_scale_is_a_constant_but_as_the_weights_of_a_layer_is_a
         assert_unchanged(model, before)
 
 
-#: Activations written as a product of the signal and a function of it, and the module that
-#: computes the same function (the reference: LRP passes relevance through activations).
-SELF_GATED: dict[str, tuple[Callable[[nn.Module, torch.Tensor], torch.Tensor], type[nn.Module]]] = {
-    "swish": (lambda m, h: h * torch.sigmoid(h), nn.SiLU),
-    "swish, gate first": (lambda m, h: torch.sigmoid(h) * h, nn.SiLU),
-    "swish, sigmoid module": (lambda m, h: h * m.sigmoid(h), nn.SiLU),
-    "swish, scaled": (lambda m, h: (2 * h) * torch.sigmoid(h) / 2, nn.SiLU),
-    "hard-swish": (lambda m, h: h * F.relu6(h + 3) / 6, nn.Hardswish),
-    "hard-swish, hardsigmoid": (lambda m, h: h * F.hardsigmoid(h), nn.Hardswish),
-    "mish": (lambda m, h: h * torch.tanh(F.softplus(h)), nn.Mish),
-}
-
-
-class _SelfGated(nn.Module):
-    """conv -> activation (the module, or written out as ``written``) -> conv -> ReLU -> linear."""
-
-    def __init__(self, activation: type[nn.Module], written: Callable | None = None) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv1d(2, 4, 5, padding=2)
-        self.conv2 = nn.Conv1d(4, 4, 5, padding=2)
-        self.fc = nn.Linear(4, 3)
-        self.activation = activation()
-        self.sigmoid = nn.Sigmoid()
-        self.written = written
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(x)
-        h = self.written(self, h) if self.written is not None else self.activation(h)
-        return self.fc(torch.relu(self.conv2(h)).mean(-1))
-
-
 @pytest.mark.parametrize("form", list(SELF_GATED))
 @pytest.mark.parametrize(
     "method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "lrp_alpha_1_beta_0", "w2lrp_z"]
@@ -469,8 +438,8 @@ class _SelfGated(nn.Module):
 def test_an_activation_written_as_a_product_equals_its_module(form: str, method: str) -> None:
     written, module = SELF_GATED[form]
     torch.manual_seed(2)
-    reference = _SelfGated(module).eval()
-    model = _SelfGated(module, written).eval()
+    reference = SelfGated(module).eval()
+    model = SelfGated(module, written).eval()
     model.load_state_dict(reference.state_dict())
     x = torch.randn(3, 2, 32)
     torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-6)
@@ -494,6 +463,6 @@ def test_an_activation_written_as_a_product_equals_its_module(form: str, method:
 def test_a_product_with_a_gate_that_is_not_an_elementwise_function_of_the_signal_stays_an_error(
     written: Callable,
 ) -> None:
-    model = _SelfGated(nn.SiLU, written).eval()
+    model = SelfGated(nn.SiLU, written).eval()
     with pytest.raises(UnsupportedModelError, match="multiplies two input-dependent tensors"):
         explain(model, torch.randn(2, 2, 32), "lrp_epsilon_0_1", target_class=0)

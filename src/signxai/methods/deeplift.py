@@ -52,6 +52,8 @@ from signxai.methods.lrp_graph import (
     ELEMENTWISE,
     ELEMENTWISE_IN_PLACE,
     FUNCTIONAL_LAYERS,
+    IN_PLACE,
+    MULTIPLICATIONS,
     NORMALISATIONS,
     POOLINGS,
     PRODUCTS,
@@ -66,6 +68,7 @@ from signxai.methods.lrp_graph import (
     substituted,
     written_into,
 )
+from signxai.methods.pointwise import PointwiseSources
 from signxai.methods.registry import Param, at_least, register_fixed
 from signxai.model import ModelView
 
@@ -140,6 +143,8 @@ BINARY_EXTREMES = {
     torch.min,
     T.min,
 }
+#: A constant added or subtracted (``h + 3``): with one input-dependent operand, elementwise in it.
+OFFSETS = ADDITIONS | SUBTRACTIONS | REVERSED_SUBTRACTIONS
 #: Operations linear in the input-dependent values (or only moving them): their gradient is
 #: DeepLIFT's multiplier.
 LINEAR = (
@@ -281,6 +286,28 @@ def _name(func: Any) -> str:
     return str(getattr(func, "__name__", func))
 
 
+def _rescaled(
+    grad: torch.Tensor,
+    h: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    derivative: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """The Rescale rule's gradient at ``h`` for ``y``, an elementwise function of ``h`` on
+    ``[x; x0]`` rows: (y(x) - y(x0)) / (x - x0) times ``grad``, and ``derivative(grad)`` (the
+    gradient through the function) where ``|x - x0| < eps``."""
+    half = h.shape[0] // 2
+    dx = h[:half] - h[half:]
+    small = dx.abs() < eps
+    ratio = (y[:half] - y[half:]).div_(dx.masked_fill_(small, 1.0))
+    out = grad * torch.cat([ratio, ratio])
+    if bool(small.any()):
+        with torch.enable_grad():
+            plain = derivative(grad)
+        out = torch.where(torch.cat([small, small]), plain, out)
+    return out
+
+
 class _Rescale(torch.autograd.Function):
     """y = f(h) on ``[x; x0]`` rows; backward: m = (f(x) - f(x0)) / (x - x0) times the gradient
     arriving at y, f'(h) where ``|x - x0| < eps``."""
@@ -295,17 +322,32 @@ class _Rescale(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         h, y = ctx.saved_tensors
-        half = h.shape[0] // 2
-        dx = h[:half] - h[half:]
-        small = dx.abs() < ctx.eps
-        ratio = (y[:half] - y[half:]).div_(dx.masked_fill_(small, 1.0))
-        out = grad * torch.cat([ratio, ratio])
-        if bool(small.any()):
-            with torch.enable_grad():
-                leaf = h.detach().requires_grad_(True)
-                (plain,) = torch.autograd.grad(ctx.f(leaf), leaf, grad)
-            out = torch.where(torch.cat([small, small]), plain, out)
-        return out, None, None
+
+        def derivative(g: torch.Tensor) -> torch.Tensor:
+            leaf = h.detach().requires_grad_(True)
+            return torch.autograd.grad(ctx.f(leaf), leaf, g)[0]
+
+        return _rescaled(grad, h, y, ctx.eps, derivative), None, None
+
+
+class _RescaleOf(torch.autograd.Function):
+    """``y``, an elementwise function of ``h`` computed by operations of its own (a swish written
+    as ``h * sigmoid(h)``), under the Rescale rule from ``h``; where ``|x - x0| < eps`` the
+    gradient through those operations (their own multipliers are derivatives there)."""
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, y: torch.Tensor, eps: float) -> Any:
+        ctx.h, ctx.y, ctx.eps = h, y, eps  # y's own graph, for the derivative
+        return y.detach().clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        h, y = ctx.h, ctx.y
+
+        def derivative(g: torch.Tensor) -> torch.Tensor:
+            return torch.autograd.grad(y, h, g, retain_graph=True)[0]
+
+        return _rescaled(grad, h.detach(), y.detach(), ctx.eps, derivative), None, None
 
 
 class _MaxRule(torch.autograd.Function):
@@ -353,6 +395,14 @@ class DeepLiftMode(TorchFunctionMode):
         #: pooling indices, detached copies), and what is computed from them: masks and indices
         #: that differ between the input and its reference.
         self._derived: dict[int, torch.Tensor] = {}
+        #: The tensors computed from one tensor alone by elementwise operations.
+        self._pointwise = PointwiseSources()
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            self._pointwise.clear()
 
     def _is_derived(self, value: Any) -> bool:
         return isinstance(value, torch.Tensor) and self._derived.get(id(value)) is value
@@ -386,6 +436,8 @@ class DeepLiftMode(TorchFunctionMode):
             )
         if func in LINEAR:  # an untracked result of a tracked first argument: a detached copy
             out = func(*args, **kwargs)
+            if func in OFFSETS and len(tracked) == 1 and func not in IN_PLACE:  # h + c: elementwise
+                return self._pointwise.record(out, tracked[0])
             return self._mark(out) if input_dependent(flat[0]) else out
         first = input_dependent(args[0]) if args else False
         if func in RESCALED or func in RESCALED_IN_PLACE:
@@ -397,11 +449,12 @@ class DeepLiftMode(TorchFunctionMode):
             in_place, f = out_of_place(func, args, kwargs, RESCALED_IN_PLACE)
             if in_place:
                 return written_into(args[0], lambda a: _Rescale.apply(a, f, self.eps))
-            return _Rescale.apply(args[0], f, self.eps)
+            return self._pointwise.record(_Rescale.apply(args[0], f, self.eps), args[0])
         binary = len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args) and not kwargs
         if func in BINARY_EXTREMES and binary and len(tracked) == 1:
             position = 0 if first else 1  # max(h, c): elementwise in h, the Rescale rule
-            return _Rescale.apply(args[position], substituted(func, args, position, kwargs), self.eps)
+            f = substituted(func, args, position, kwargs)
+            return self._pointwise.record(_Rescale.apply(args[position], f, self.eps), args[position])
         if func in MAX_POOLS and first and len(tracked) == 1:
             return self._max_pool(func, args, kwargs)
         if func in EXTREMES and first and len(tracked) == 1:
@@ -410,8 +463,17 @@ class DeepLiftMode(TorchFunctionMode):
             position = next((i for i, a in enumerate(_flat(args)) if input_dependent(a)), 0)
             if func in DIVISIONS and (position != 0 or func is T.__rtruediv__) and not kwargs:
                 # c / h: an elementwise function of h, under the Rescale rule
-                return _Rescale.apply(args[position], substituted(func, args, position, {}), self.eps)
-            return func(*args, **kwargs)
+                f = substituted(func, args, position, {})
+                return self._pointwise.record(_Rescale.apply(args[position], f, self.eps), args[position])
+            out = func(*args, **kwargs)
+            if (func in MULTIPLICATIONS or func in DIVISIONS) and func not in IN_PLACE:  # a scale
+                return self._pointwise.record(out, tracked[0])
+            return out
+        if func in MULTIPLICATIONS and binary and len(tracked) == 2 and func not in IN_PLACE:
+            source = self._pointwise.common(*args)
+            if source is not None:  # h * sigmoid(h): an activation of h, the Rescale rule from h
+                out = func(*args)
+                return self._pointwise.record(_RescaleOf.apply(source, out, self.eps), source)
         if func in TRAINING_ARGUMENT:
             position = TRAINING_ARGUMENT[func]
             training = kwargs.get("training", args[position] if len(args) > position else False)

@@ -61,6 +61,7 @@ from torch.overrides import TorchFunctionMode
 
 from signxai.errors import UnsupportedModelError
 from signxai.methods.lrp_attention import HELD
+from signxai.methods.pointwise import PointwiseSources
 
 STABILIZER = 1e-6
 T = torch.Tensor
@@ -503,8 +504,8 @@ class LRPGraphMode(TorchFunctionMode):
         self.handled = 0
         self._layers = layers
         self._inside = 0  # how many ``layers`` calls are running
-        #: id(out) -> (out, h) for tensors computed from ``h`` alone by elementwise operations.
-        self._pointwise_of: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: The tensors computed from one tensor alone by elementwise operations.
+        self._pointwise = PointwiseSources()
         #: The inputs of the module calls running (per module), as given, before any pre-hook.
         self._entered: dict[int, list[Any]] = {}
         self._handles: list[Any] = []
@@ -541,7 +542,7 @@ class LRPGraphMode(TorchFunctionMode):
         for handle in self._handles:
             handle.remove()
         self._handles = []
-        self._pointwise_of = {}
+        self._pointwise.clear()
         self._entered = {}
 
     def _through_module(self, given: Any, inputs: Any, output: Any) -> None:
@@ -553,40 +554,29 @@ class LRPGraphMode(TorchFunctionMode):
         (h,), (routed,) = given, inputs
         if routed is h or not (input_dependent(h) and input_dependent(routed)):
             return
-        if h.grad_fn is None or routed.shape != h.shape or self._source(output) is not self._source(routed):
+        if h.grad_fn is None or routed.shape != h.shape or self._pointwise.common(output, routed) is None:
             return
         node = routed.grad_fn
         for _ in range(4):  # the identity node and its copy: a chain of single-input nodes back to h
             if node is h.grad_fn:
-                self._pointwise(output, h)
+                self._pointwise.record(output, h)
                 return
             previous = [n for n, _ in (node.next_functions if node is not None else ()) if n is not None]
             if len(previous) != 1:
                 return
             node = previous[0]
 
-    def _source(self, value: torch.Tensor) -> torch.Tensor:
-        """The tensor ``value`` is an elementwise function of (``value`` itself if none)."""
-        entry = self._pointwise_of.get(id(value))
-        return entry[1] if entry is not None and entry[0] is value else value
-
-    def _pointwise(self, out: Any, source: torch.Tensor) -> Any:
-        """Remember that ``out`` is an elementwise function of ``source`` alone; return it."""
-        if isinstance(out, torch.Tensor) and out.shape == source.shape:
-            self._pointwise_of[id(out)] = (out, self._source(source))
-        return out
-
     def _activation_product(self, func: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
         """``a * b`` where both are elementwise functions of one tensor ``h`` (or ``h`` itself):
         an activation of ``h``, so the relevance passes to ``h``; None for any other product."""
         if func not in MULTIPLICATIONS or func in IN_PLACE or len(args) != 2 or kwargs:
             return None
-        source = self._source(args[0])
-        if source is not self._source(args[1]) or not args[0].shape == args[1].shape == source.shape:
+        source = self._pointwise.common(*args)
+        if source is None:
             return None
         with torch.no_grad():
             output = func(*args)
-        return self._pointwise(_PassThrough.apply(source, output), source)
+        return self._pointwise.record(_PassThrough.apply(source, output), source)
 
     def __torch_function__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
@@ -676,7 +666,7 @@ class LRPGraphMode(TorchFunctionMode):
                 return written_into(args[0], lambda a: _LinearZ.apply(a, product))
             scaled = _LinearZ.apply(args[position], substituted(func, args, position, kwargs))
             if func in MULTIPLICATIONS or func in DIVISIONS:  # a scale: elementwise
-                return self._pointwise(scaled, args[position])
+                return self._pointwise.record(scaled, args[position])
             return scaled
         elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and len(tracked) > 1:
             raise UnsupportedModelError(
@@ -689,7 +679,7 @@ class LRPGraphMode(TorchFunctionMode):
                 output = f(args[0])
             if in_place:
                 return written_into(args[0], lambda a: _PassThrough.apply(a, output))
-            return self._pointwise(_PassThrough.apply(args[0], output), args[0])
+            return self._pointwise.record(_PassThrough.apply(args[0], output), args[0])
         elif func in SOFTMAX:
             self.softmax_calls += 1
         elif func in RECIPROCALS and input_dependent(args[0]):
@@ -715,7 +705,7 @@ class LRPGraphMode(TorchFunctionMode):
                 f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}"
             )
         elif func in RELUS and input_dependent(args[0]) and not kwargs.get("inplace"):
-            return self._pointwise(func(*args, **kwargs), args[0])
+            return self._pointwise.record(func(*args, **kwargs), args[0])
         return func(*args, **kwargs)
 
     def _sum(self, func: Any, args: tuple[Any, ...], kwargs: Any, tracked: list[torch.Tensor]) -> Any:
@@ -736,7 +726,7 @@ class LRPGraphMode(TorchFunctionMode):
         )
         if not subtrahend:  # x + c, x - c: elementwise in x where c does not broadcast x
             out = func(*args, **kwargs)
-            return out if func in IN_PLACE else self._pointwise(out, tracked[0])
+            return out if func in IN_PLACE else self._pointwise.record(out, tracked[0])
         if func in IN_PLACE:
             raise UnsupportedModelError(
                 "LRP: the model subtracts an input-dependent tensor in place from a constant one; "
@@ -744,7 +734,7 @@ class LRPGraphMode(TorchFunctionMode):
             )
         with torch.no_grad():
             output = func(*args, **kwargs)
-        return self._pointwise(_PassThrough.apply(tracked[0], output), tracked[0])
+        return self._pointwise.record(_PassThrough.apply(tracked[0], output), tracked[0])
 
     def _glu(self, args: tuple[Any, ...], kwargs: Any) -> torch.Tensor:
         """``F.glu``: ``a * sigmoid(b)`` of the input's halves, the gate ``sigmoid(b)`` held
