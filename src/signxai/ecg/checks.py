@@ -49,7 +49,7 @@ def check_fs(fs: float, name: str = "fs") -> float:
     if np.ndim(fs) != 0 or isinstance(fs, bool | str):
         given = f"an array of shape {np.shape(fs)}" if np.ndim(fs) else repr(fs)
         raise InputError(f"{name} must be a sampling rate in Hz (one number), got {given}")
-    value = float(fs)  # type: ignore[arg-type]
+    value = float(fs)
     if not (np.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive sampling rate in Hz, got {fs}")
     return value
