@@ -42,6 +42,11 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
         r"fs must be a sampling rate in Hz \(one number\)",
     ),
     ("fs string", lambda e, p, w: plot_12lead(np.stack([e, e]), "360"), "fs must be a sampling rate"),
+    (
+        "fs none",
+        lambda e, p, w: segment_beats(e, p, None),
+        r"fs must be a sampling rate in Hz \(one number\), got None",
+    ),
     ("fs zero", lambda e, p, w: segment_beats(e, p, 0), "fs must be a positive sampling rate"),
     ("peaks outside", lambda e, p, w: delineate(e, np.r_[p, len(e) + 5], FS), "r_peaks must lie inside"),
     ("peaks unsorted", lambda e, p, w: delineate(e, p[::-1], FS), "r_peaks must be strictly increasing"),
@@ -115,7 +120,8 @@ def test_no_beats_give_empty_tables_with_their_columns(strip) -> None:
     assert set(windowed.wave) == {"P", "QRS", "T", "other"} and (windowed.relevance == 0).all()
 
 
-def test_one_lead_as_a_row_is_accepted(strip) -> None:
+def test_one_lead_as_a_row_and_fs_as_a_0d_array_are_accepted(strip) -> None:
     ecg, peaks, _ = strip
     np.testing.assert_array_equal(detect_r_peaks(ecg[None], FS), peaks)
+    np.testing.assert_array_equal(detect_r_peaks(ecg, np.array(FS)), peaks)  # fs read from an npz
     plot_strip(ecg[None, :3600], FS, ecg[None, :3600])

@@ -46,7 +46,8 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
 
 def check_fs(fs: float, name: str = "fs") -> float:
     """A positive, finite sampling rate in Hz."""
-    if np.ndim(fs) != 0 or isinstance(fs, bool | str):
+    kind = np.asarray(fs).dtype if isinstance(fs, int | float | np.number | np.ndarray) else None
+    if np.ndim(fs) != 0 or kind is None or kind == np.bool_ or not np.issubdtype(kind, np.number):
         given = f"an array of shape {np.shape(fs)}" if np.ndim(fs) else repr(fs)
         raise InputError(f"{name} must be a sampling rate in Hz (one number), got {given}")
     value = float(fs)
