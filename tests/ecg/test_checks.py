@@ -13,7 +13,7 @@ from signxai.ecg import load_mitbih_208
 from signxai.ecg.beats import ecg5000_windows
 from signxai.ecg.io import read_record
 from signxai.ecg.plot import plot_12lead, plot_beats, plot_strip
-from signxai.ecg.preprocess import detect_r_peaks, segment_beats, windows
+from signxai.ecg.preprocess import detect_r_peaks, lowpass, notch, segment_beats, windows
 from signxai.ecg.relevance import normalize_ecg_relevancemap, windows_to_strip
 from signxai.ecg.waves import (
     WAVE_COLUMNS,
@@ -124,4 +124,7 @@ def test_one_lead_as_a_row_and_fs_as_a_0d_array_are_accepted(strip) -> None:
     ecg, peaks, _ = strip
     np.testing.assert_array_equal(detect_r_peaks(ecg[None], FS), peaks)
     np.testing.assert_array_equal(detect_r_peaks(ecg, np.array(FS)), peaks)  # fs read from an npz
+    np.testing.assert_array_equal(
+        lowpass(notch(ecg, np.array(FS)), np.array(FS)), lowpass(notch(ecg, FS), FS)
+    )
     plot_strip(ecg[None, :3600], FS, ecg[None, :3600])

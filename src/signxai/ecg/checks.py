@@ -56,11 +56,13 @@ def check_fs(fs: float, name: str = "fs") -> float:
     return value
 
 
-def check_band(fs: float, cutoff: float, name: str) -> None:
-    """``fs`` is a sampling rate and the frequency ``cutoff`` lies strictly inside (0, fs/2)."""
-    check_fs(fs)
+def check_band(fs: float, cutoff: float, name: str) -> float:
+    """``fs`` is a sampling rate (returned as a float) and the frequency ``cutoff`` lies strictly
+    inside (0, fs/2)."""
+    fs = check_fs(fs)
     if not 0 < cutoff < fs / 2:
         raise InputError(f"{name}={cutoff} Hz must lie between 0 and fs/2 = {fs / 2} Hz")
+    return fs
 
 
 def check_positive(value: float, name: str, unit: str = "s") -> None:

@@ -36,28 +36,28 @@ def _zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray
 
 def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int = 2) -> np.ndarray:
     """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz)."""
-    check_band(fs, cutoff, "cutoff")
+    fs = check_band(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
     return _zero_phase(ecg, sos, "baseline high-pass")
 
 
 def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0) -> np.ndarray:
     """Remove powerline interference (50 or 60 Hz) with a zero-phase IIR notch."""
-    check_band(fs, freq, "freq")
+    fs = check_band(fs, freq, "freq")
     return _zero_phase(ecg, sps.iirnotch(freq, quality, fs=fs), "notch filter")
 
 
 def lowpass(ecg: np.ndarray, fs: float, cutoff: float = 40.0, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass (default 40 Hz)."""
-    check_band(fs, cutoff, "cutoff")
+    fs = check_band(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
     return _zero_phase(ecg, sos, "low-pass")
 
 
 def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
     """Resample to ``target_fs`` with a polyphase filter (rational ratio of the two rates)."""
-    check_fs(fs)
-    check_fs(target_fs, "target_fs")
+    fs = check_fs(fs)
+    target_fs = check_fs(target_fs, "target_fs")
     ratio = Fraction(target_fs / fs).limit_denominator(1000)
     return sps.resample_poly(as_signal(ecg), ratio.numerator, ratio.denominator, axis=-1)
 
@@ -96,7 +96,7 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
     +-75 ms, so upright and inverted (e.g. ventricular) complexes are both found.
     """
     ecg = as_signal(ecg, ndim=1)
-    check_fs(fs)
+    fs = check_fs(fs)
     check_positive(refractory, "refractory")
     if not fs > 30:
         raise InputError(f"fs must exceed 30 Hz for the detector's 5-15 Hz band-pass, got {fs}")
@@ -135,7 +135,7 @@ def segment_beats(
     R-peaks that had a complete window.
     """
     ecg = np.atleast_2d(as_signal(ecg))
-    check_fs(fs)
+    fs = check_fs(fs)
     if not (before >= 0 and after >= 0 and before + after > 0):
         raise InputError(f"before and after must be >= 0 s with a positive sum, got {before} and {after}")
     if length is not None and not (isinstance(length, int | np.integer) and length >= 2):
