@@ -545,6 +545,25 @@ def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
 
 
+def test_convnext_converts_with_its_layer_scale() -> None:
+    """keras.applications' ConvNeXtTiny (depthwise 7 x 7 convs, LayerNormalization, GELU and its
+    own LayerScale layer, x * gamma per channel): parity and GradientTape agreement; LRP names
+    the LayerNorm and runs with ``attention='cp'``."""
+    keras.utils.set_random_seed(2)
+    model = keras.applications.ConvNeXtTiny(
+        weights=None, input_shape=(32, 32, 3), classes=4, include_preprocessing=False
+    )
+    assert "LayerScale" in {type(layer).__name__ for layer in model.layers}
+    x = _data((2, 32, 32, 3))
+    _assert_parity(model, x)
+    logits = _logits(model)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(logits, x, 1)) < 1e-4
+    with pytest.raises(UnsupportedModelError, match="layer_norm.*attention='cp'"):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
+    relevance = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, attention="cp")
+    assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
 @pytest.mark.parametrize(("written", "activation"), [("hard_swish", "hard_silu"), ("swish", "silu")])
 @pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "lrp_alpha_1_beta_0"])
 def test_a_swish_written_with_multiply_equals_the_activation(

@@ -916,7 +916,7 @@ def _channels_first(value: Any, input_shape: tuple[int, ...]) -> torch.Tensor:
     if array.ndim == 0:
         return torch.tensor(float(array))
     full = np.broadcast_to(array, tuple(int(d) for d in input_shape[1:]))
-    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(full, -1, 0)))
+    return torch.from_numpy(np.moveaxis(full, -1, 0).copy())  # a writable copy of the broadcast view
 
 
 def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
@@ -978,6 +978,9 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         )
     if name == "Normalization":
         return _standardization(layer, input_shape)
+    if name == "LayerScale" and type(layer).__module__.endswith("applications.convnext"):
+        # keras.applications' ConvNeXt: x * gamma over the channels, a per-channel rescaling
+        return Rescaling(_channels_first(layer.gamma, input_shape), torch.tensor(0.0))
     if name == "UnitNormalization":
         axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
         if len(axes) != 1:
@@ -1070,6 +1073,7 @@ SUPPORTED = (
     "Rescaling",
     "Normalization",
     "UnitNormalization",
+    "LayerScale (keras.applications' ConvNeXt)",
     "PReLU",
     *ELEMENTWISE,
     "Activation",
