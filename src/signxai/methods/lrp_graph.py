@@ -798,11 +798,13 @@ class LRPGraphMode(TorchFunctionMode):
             return None
         a, b = args
         shape = torch.broadcast_shapes(a.shape, b.shape)
+        signal_first: bool | None = None
         if a.shape != b.shape and shape in (a.shape, b.shape):
             signal_first = a.shape == shape
-        elif a.shape == b.shape and self.gates == "signal" and _computed_from(b, a) != _computed_from(a, b):
-            signal_first = _computed_from(b, a)
-        else:
+        elif a.shape == b.shape and self.gates == "signal":
+            b_from_a, a_from_b = _computed_from(b, a), _computed_from(a, b)
+            signal_first = b_from_a if b_from_a != a_from_b else None
+        if signal_first is None:
             if self.gates == "signal":
                 raise UnsupportedModelError(
                     "LRP: gates='signal' needs a gate broadcast over the signal (fewer elements) or "
