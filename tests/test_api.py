@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import warnings
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import Bound, ECGModel, WithMetadata, assert_unchanged, build, snapshot
+from models import Bound, ECGModel, WithMetadata, assert_unchanged, build, randomize_batch_norm, snapshot
 from signxai import (
     InputError,
     LayerError,
@@ -522,3 +523,35 @@ def test_forward_args_with_another_batch_size_name_the_argument() -> None:
         explain(model, torch.randn(3, 2, 20), "gradient", 0, forward_args=torch.randn(3, 2))
     unbatched = explain(model, torch.randn(2, 20), "gradient", 0, forward_args=(torch.randn(1, 2),))
     assert unbatched.shape == (2, 20)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_precision_model_is_explained_in_float32_and_given_back_as_it_was(dtype: torch.dtype) -> None:
+    """In float16 LRP maps underflow to zeros and DeepLIFT's quotients overflow to NaN; the call
+    runs on float32 copies of the parameters (exact: the same function) and restores the model's
+    own tensors, also after an error."""
+    torch.manual_seed(0)
+    model = randomize_batch_norm(ECGModel(input_channels=2, num_classes=3, length=256)).eval().to(dtype)
+    reference = copy.deepcopy(model).float()
+    x = torch.randn(2, 2, 256)
+    tensors = [(t, t.data_ptr(), t.dtype) for t in [*model.parameters(), *model.buffers()]]
+    before = snapshot(model)
+    for method in ["gradient", "integrated_gradients_steps_8", "grad_cam", "lrpsign_epsilon_0_5", "deeplift"]:
+        with pytest.warns(
+            UserWarning, match=f"{str(dtype).removeprefix('torch.')} parameters are explained in float32"
+        ):
+            ours = explain(model, x, method, target_class=1)
+        np.testing.assert_array_equal(ours, explain(reference, x, method, target_class=1))
+        assert np.abs(ours).max() > 0
+    with pytest.warns(UserWarning), pytest.raises(TargetError):
+        explain(model, x, "lrp_epsilon_0_1", target_class=7)
+    assert [(t, t.data_ptr(), t.dtype) for t in [*model.parameters(), *model.buffers()]] == tensors
+    assert_unchanged(model, before)
+
+
+def test_a_map_with_nan_is_an_error_not_a_result() -> None:
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 30, 2)).eval()
+    with torch.no_grad():
+        model[2].weight[0, 5] = float("nan")
+    with pytest.raises(UnsupportedModelError, match="gradient gave 3 non-finite relevance values"):
+        explain(model, torch.randn(1, 1, 32), "gradient", target_class=0)

@@ -94,6 +94,12 @@ def explain(
             result = spec.post.apply(result, batch.tensor, spec.mu)
         relevance = as_like(result, batch)
         view.warn_unbypassed()
+    bad = int(np.count_nonzero(~np.isfinite(relevance)))
+    if bad:
+        raise UnsupportedModelError(
+            f"{method_name} gave {bad} non-finite relevance values (NaN or inf) for x: the model's "
+            "output or its gradient overflowed or is NaN for this input (check model(x))"
+        )
     if delta is not None:
         delta_array = delta.detach().to("cpu", torch.float32).numpy()
         return relevance, (delta_array[0] if batch.unbatched else delta_array)

@@ -203,6 +203,14 @@ class ModelView:
             for parameter, requires_grad in self._saved["requires_grad"]:
                 if requires_grad:
                     parameter.requires_grad_(False)
+            if not self.scripted:
+                self._upcast(parameters)
+            elif any(p.dtype in (torch.float16, torch.bfloat16) for p in parameters):
+                warnings.warn(
+                    "the TorchScript model runs in half precision, in which gradients and relevance "
+                    "under- and overflow (maps of zeros); explain a float32 copy (model.float())",
+                    stacklevel=4,
+                )
             torch.set_flush_denormal(True)
             torch.set_grad_enabled(True)
             if self.scripted:
@@ -218,8 +226,47 @@ class ModelView:
             raise
         return self
 
+    def _upcast(self, parameters: dict[nn.Parameter, None]) -> None:
+        """Run a float16/bfloat16 model in float32 for the call: its half-precision parameters and
+        buffers get float32 copies, and ``__exit__`` puts the originals back (the same tensors).
+
+        Gradients and relevance under- and overflow in half precision (LRP maps of zeros,
+        DeepLIFT's quotients of tiny differences inf); every value of a half-precision tensor is
+        exact in float32, so the float32 model computes the same function, without that loss.
+        """
+        half = (torch.float16, torch.bfloat16)
+        data = [(p, p.data) for p in parameters if p.dtype in half]
+        buffers = [
+            (module, name, buffer)
+            for module in self.modules
+            for name, buffer in module._buffers.items()
+            if buffer is not None and buffer.dtype in half
+        ]
+        if not data and not buffers:
+            return
+        self._saved["upcast"] = (data, buffers)
+        for parameter, original in data:
+            parameter.data = original.float()
+        for module, name, buffer in buffers:
+            module._buffers[name] = buffer.float()
+        kinds = sorted(
+            {str(t.dtype).removeprefix("torch.") for t in [*(d for _, d in data), *(b for *_, b in buffers)]}
+        )
+        warnings.warn(
+            f"the model's {' and '.join(kinds)} parameters are explained in float32 (copied for the "
+            "call, the model's own tensors restored after it): gradients and relevance under- and "
+            "overflow in half precision",
+            stacklevel=4,
+        )
+
     def __exit__(self, *exc: object) -> None:
         self.remove_hooks()
+        if "upcast" in self._saved:
+            data, buffers = self._saved.pop("upcast")
+            for parameter, original in data:
+                parameter.data = original
+            for module, name, buffer in buffers:
+                module._buffers[name] = buffer
         for module, training in self._saved.get("training", []):
             if module.training != training:
                 module.training = training
