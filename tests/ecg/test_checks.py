@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from signxai import InputError
-from signxai.ecg import load_mitbih_208
+from signxai.ecg import Recording, load_mitbih_208
 from signxai.ecg.beats import ecg5000_windows
 from signxai.ecg.io import read_record
 from signxai.ecg.plot import plot_12lead, plot_beats, plot_strip
@@ -98,6 +98,14 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
     ("strip relevance", lambda e, p, w: windows_to_strip(np.ones((1, 9)), [0], [9], 50), r"\(windows, leads"),
     ("record start", lambda e, p, w: read_record("r208", start=-2.0), "start must be >= 0 s, got -2.0"),
     ("record duration", lambda e, p, w: read_record("r208", duration=0.0), "duration must be > 0 s"),
+    (
+        "recording transposed",
+        lambda e, p, w: Recording(np.zeros((5000, 12)), 500.0),
+        r"pass the array transposed",
+    ),
+    ("recording leads", lambda e, p, w: Recording(np.stack([e, e]), FS, ["II"]), "leads has 1 entries for 2"),
+    ("recording fs", lambda e, p, w: Recording(e[None], None), "fs must be a sampling rate"),
+    ("recording nan", lambda e, p, w: Recording(np.r_[e, np.nan][None], FS), "signal has 1 non-finite"),
     ("tutorial normalise", lambda e, p, w: normalize_ecg_relevancemap([0.0, np.inf]), "relevancemap has 1"),
 ]
 

@@ -7,6 +7,9 @@ from importlib import resources
 
 import numpy as np
 
+from signxai.ecg.checks import as_signal, check_count, check_fs
+from signxai.errors import InputError
+
 
 @dataclass
 class Recording:
@@ -16,6 +19,21 @@ class Recording:
     fs: float
     leads: list[str] = field(default_factory=list)
     name: str = ""
+
+    def __post_init__(self) -> None:
+        """Check the layout: ``(leads, samples)`` of finite numbers, a sampling rate, one name
+        per lead (if named)."""
+        self.signal = np.atleast_2d(as_signal(self.signal, name="signal"))
+        if self.signal.ndim != 2:
+            raise InputError(f"signal must be (leads, samples), got shape {self.signal.shape}")
+        if self.signal.shape[0] > self.signal.shape[1]:
+            raise InputError(
+                f"signal has shape {self.signal.shape}: more leads than samples; recordings are "
+                "(leads, samples), so pass the array transposed (signal.T)"
+            )
+        self.fs = check_fs(self.fs)
+        self.leads = list(self.leads)
+        check_count(self.leads or None, self.signal.shape[0], "leads", "leads of signal")
 
     @property
     def duration(self) -> float:

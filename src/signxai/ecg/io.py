@@ -104,4 +104,4 @@ def load_array(path: str | Path, fs: float, leads: list[str] | None = None) -> R
     if not np.isfinite(signal).all():
         raise InputError(f"'{path}' has non-finite values")
     names = names or [f"lead{i}" for i in range(signal.shape[0])]
-    return Recording(signal=signal, fs=float(fs), leads=list(names), name=path.stem)
+    return Recording(signal=signal, fs=fs, leads=list(names), name=path.stem)
