@@ -15,6 +15,7 @@ from signxai import explain
 from signxai.ecg import ECGModel, load_mitbih_208
 from signxai.ecg.analysis import DEFAULT_METHODS
 from signxai.ecg.io import write_record
+from signxai.ecg.preprocess import resample
 
 SCRIPT = Path(sys.executable).parent / "signxai"
 
@@ -182,6 +183,26 @@ def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_explain_resamples_to_the_models_rate_before_windowing(record_and_model, tmp_path: Path) -> None:
+    """--resample 250 on a 360 Hz record: 20 s become 5000 samples, two windows of 2000, explained
+    as explain() explains the resampled windows."""
+    record, scripted, _ = record_and_model
+    out = tmp_path / "out"
+    common = ["--model", str(scripted), "--method", "gradient", "--window", "2000", "--quiet"]
+    result = run("explain", str(record), *common, "--resample", "250", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    assert float(saved["fs"]) == 250.0 and saved["inputs"].shape == (2, 1, 2000)
+    expected = resample(load_mitbih_208().signal[:, : 20 * 360], 360.0, 250.0)[:, :4000]
+    np.testing.assert_allclose(saved["inputs"].reshape(1, -1), expected, atol=1e-3)
+    model = torch.jit.load(str(scripted))
+    np.testing.assert_allclose(
+        saved["relevance/gradient"], explain(model, saved["inputs"], "gradient"), rtol=1e-5, atol=1e-7
+    )
+    refused = run("explain", str(record), *common, "--resample", "0", "--out", str(out))
+    assert refused.returncode == 2 and "--resample must be a positive sampling rate" in refused.stderr
 
 
 def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:

@@ -320,6 +320,13 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--duration", type=float, default=None, help="Duration in seconds.")
 @click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
 @click.option(
+    "--resample",
+    "resample_to",
+    type=float,
+    default=None,
+    help="Resample the selection to this rate (Hz) before windowing: the rate the model was trained at.",
+)
+@click.option(
     "--window",
     type=int,
     default=None,
@@ -344,6 +351,7 @@ def explain_command(
     start: float | None,
     duration: float | None,
     fs: float | None,
+    resample_to: float | None,
     window: int | None,
     out: Path,
     quiet: bool,
@@ -352,13 +360,23 @@ def explain_command(
 ) -> None:
     """Explain a model's decision on RECORD (WFDB record path, .npy, .npz or .csv)."""
     from signxai.api import explain
-    from signxai.ecg.preprocess import windows
+    from signxai.ecg.checks import check_fs
+    from signxai.ecg.datasets import Recording
+    from signxai.ecg.preprocess import resample, windows
     from signxai.methods import parse
 
     try:
         chosen = _check_methods(methods_)
         where = _device(device)
         recording = _load_record(record, fs, leads, start, duration)
+        if resample_to is not None:
+            check_fs(resample_to, "--resample")
+            recording = Recording(
+                resample(recording.signal, recording.fs, resample_to),
+                resample_to,
+                recording.leads,
+                recording.name,
+            )
         model = _load_model(model_path, model_class, model_kwargs)
         signal = recording.signal.astype(np.float32)
         if window is not None:
