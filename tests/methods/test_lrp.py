@@ -1284,3 +1284,118 @@ def test_a_module_without_a_rule_called_with_keywords_is_still_refused() -> None
     assert_unchanged(model, before)
     model.shuffle = nn.Identity()  # the positional lookup alone needs no rule
     assert np.isfinite(explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)).all()
+
+
+class _HeadNorms(nn.Module):
+    """xresnet1d's classifier head: BatchNorms after pooling and after a ReLU, each feeding a
+    Linear through dropout (no Conv/Linear feeds them); ``folded`` has them folded by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(2, 8, 5, padding=2), nn.ReLU(), nn.Conv1d(8, 8, 5, padding=2), nn.ReLU()
+        )
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.BatchNorm1d(8),
+            nn.Dropout(0.3),
+            nn.Linear(8, 16),
+            nn.ReLU(),
+            nn.BatchNorm1d(16),
+            nn.Dropout(0.3),
+            nn.Linear(16, 3),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.body(x)))
+
+    def folded(self) -> nn.Module:
+        folded = copy.deepcopy(self)
+        for norm_at, linear_at in ((1, 3), (5, 7)):
+            folded.head[linear_at] = _fold_into_next(folded.head[norm_at], folded.head[linear_at])
+            folded.head[norm_at] = nn.Identity()
+        return folded
+
+
+def _fold_into_next(norm: nn.Module, layer: nn.Module) -> nn.Module:
+    """``layer(norm(x))`` as one layer of the same kind, written out for a Linear or an unpadded,
+    ungrouped Conv."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    shift = norm.bias - norm.running_mean * scale
+    folded = copy.deepcopy(layer)
+    with torch.no_grad():
+        view = (1, -1, *([1] * (layer.weight.ndim - 2)))
+        folded.bias += (layer.weight * shift.view(view)).flatten(1).sum(1)
+        folded.weight *= scale.view(view)
+    return folded
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "lrp_epsilon_0_1",
+        "lrpsign_epsilon_0_5",
+        "lrp_alpha_1_beta_0",
+        "lrp_alpha_2_beta_1",
+        "lrp_zplus",
+        "w2lrp_z",
+    ],
+)
+def test_a_batchnorm_no_layer_feeds_is_merged_into_the_layer_it_feeds(method: str) -> None:
+    """Equal to the head folded by hand, under every rule; the model given back unchanged."""
+    torch.manual_seed(6)
+    model = randomize_batch_norm(_HeadNorms()).eval()
+    x = torch.randn(3, 2, 32)
+    folded = model.folded().eval()
+    torch.testing.assert_close(model(x), folded(x))
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=[0, 1, 2])
+    expected = explain(folded, x, method, target_class=[0, 1, 2])
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("first", ["linear", "conv"])
+@pytest.mark.parametrize(
+    "method", ["lrp_epsilon_0_1", "flatlrp_epsilon_0_1", "lrpsign_z", "w2lrp_alpha_1_beta_0"]
+)
+def test_a_batchnorm_on_the_input_is_merged_into_an_unpadded_first_layer(first: str, method: str) -> None:
+    """The first layer then reads x itself, so input-layer rules apply to x (they were errors)."""
+    torch.manual_seed(7)
+    if first == "linear":
+        model = nn.Sequential(nn.BatchNorm1d(12), nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 2))
+        x = torch.randn(4, 12)
+    else:
+        model = nn.Sequential(
+            nn.BatchNorm1d(2), nn.Conv1d(2, 4, 5), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 12, 2)
+        )
+        x = torch.randn(4, 2, 16)
+    model = randomize_batch_norm(model).eval()
+    folded = nn.Sequential(_fold_into_next(model[0], model[1]), *model[2:]).eval()
+    torch.testing.assert_close(model(x), folded(x))
+    ours = explain(model, x, method, target_class=1)
+    np.testing.assert_allclose(ours, explain(folded, x, method, target_class=1), rtol=1e-5, atol=1e-7)
+
+
+def test_a_batchnorm_before_a_padded_conv_or_feeding_two_layers_stays_an_error() -> None:
+    padded = nn.Sequential(
+        nn.BatchNorm1d(2), nn.Conv1d(2, 4, 5, padding=2), nn.Flatten(), nn.Linear(64, 2)
+    ).eval()
+    with pytest.raises(
+        UnsupportedModelError, match="'0' cannot be merged.*does not feed a Linear or unpadded Conv"
+    ):
+        explain(padded, torch.randn(2, 2, 16), "lrp_epsilon_0_1", target_class=0)
+
+    class _TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool, self.norm = nn.AdaptiveAvgPool1d(1), nn.BatchNorm1d(2)
+            self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.norm(self.pool(x).flatten(1))
+            return self.a(h) + self.b(h)
+
+    with pytest.raises(UnsupportedModelError, match="'norm' cannot be merged"):
+        explain(_TwoHeads().eval(), torch.randn(2, 2, 16), "lrp_epsilon_0_1", target_class=0)

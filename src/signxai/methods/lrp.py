@@ -17,10 +17,11 @@ uniform rule).
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -249,12 +250,15 @@ class BatchNormSite:
     #: (one layer and all channels, or the layers whose outputs a concatenation over channels
     #: joins, as in InceptionTime); empty when it cannot be merged.
     parts: list[tuple[nn.Module, slice]]
-    #: Why merging is impossible (None: it can be merged into ``parts``).
+    #: Why merging is impossible (None: it can be merged into ``parts`` or ``feeds``).
     unmergeable: str | None
     #: It normalises the model's input itself.
     fed_by_input: bool
     #: It has running statistics (without, eval mode normalises by each batch's own).
     has_statistics: bool
+    #: Where no Conv/Linear feeds it: the Linear (or unpadded Conv) it alone feeds, to merge it
+    #: into from the input side (a classifier head's BatchNorm after pooling, xresnet1d's).
+    feeds: nn.Module | None = None
 
 
 @dataclass
@@ -434,6 +438,7 @@ def probe_structure(
     keep: list[torch.Tensor] = []
     batch_norm_inputs: dict[int, nn.Module | None] = {}
     batch_norm_nodes: dict[int, Any] = {}  # the autograd node of each BatchNorm's input
+    batch_norm_outputs: dict[int, tuple[Any, tuple[int, ...]]] = {}  # its output's node and shape
     weighted_at: dict[Any, tuple[nn.Module, int, int]] = {}  # Linear/Conv output: layer, channels, rank
     fed_by_input: set[int] = set()  # BatchNorms applied to the model's input itself
     on_signal: set[int] = set()  # leaf modules whose output depends on the input
@@ -450,6 +455,8 @@ def probe_structure(
             producers[id(output)] = module
             nodes[id(module)] = output.grad_fn
             keep.append(output)
+            if isinstance(module, BATCH_NORMS):
+                batch_norm_outputs[id(module)] = (output.grad_fn, tuple(output.shape))
             if isinstance(module, WEIGHTED):
                 weighted_outputs.add(output.grad_fn)
                 weighted_at[output.grad_fn] = (module, output.shape[1] if output.ndim > 1 else 0, output.ndim)
@@ -512,6 +519,7 @@ def probe_structure(
     recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
     sites: list[BatchNormSite] = []
     merged_into: set[int] = set()
+    fed_merged: set[int] = set()  # layers that take a BatchNorm on their input side
     for module in dict.fromkeys(order):
         if not isinstance(module, BATCH_NORMS):
             continue
@@ -541,6 +549,15 @@ def probe_structure(
         if any(id(layer) in merged_into for layer, _ in parts):
             problem, parts = "its Conv/Linear layer already takes another BatchNorm", []
         merged_into.update(id(layer) for layer, _ in parts)
+        feeds = None
+        if problem is not None:
+            node, shape = batch_norm_outputs.get(id(module), (None, ()))
+            feeds = _fed_layer(node, shape, weighted_inputs, uses)
+            if feeds is not None and id(feeds) not in fed_merged:
+                fed_merged.add(id(feeds))
+                problem = None
+            else:
+                feeds = None
         sites.append(
             BatchNormSite(
                 module=module,
@@ -550,6 +567,7 @@ def probe_structure(
                 fed_by_input=id(module) in fed_by_input,
                 has_statistics=getattr(module, "running_var", None) is not None
                 and getattr(module, "running_mean", None) is not None,
+                feeds=feeds,
             )
         )
     structure = Structure(
@@ -592,6 +610,88 @@ def _concatenated_layers(
         start += channels
     layers = {id(layer) for layer, _ in parts}
     return parts if len(layers) == len(parts) else None
+
+
+#: Autograd nodes that only give a tensor another shape or name (a Flatten of a flat tensor, a view).
+_SHAPE_NODES = {"ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0", "AliasBackward0"}
+
+
+def _fed_layer(
+    node: Any,
+    shape: tuple[int, ...],
+    weighted_inputs: Sequence[tuple[nn.Module, torch.Tensor]],
+    uses: Mapping[Any, int],
+) -> nn.Module | None:
+    """The layer a BatchNorm output (autograd ``node`` of ``shape``) alone feeds, where merging
+    the BatchNorm into that layer's input side is exact: a Linear on ``(B, features)`` or a Conv
+    without padding (padding would pad the normalised signal with zeros, not the raw one), called
+    once, reading the BatchNorm's output directly (through dropout or a flatten of a flat tensor)."""
+    if node is None or uses.get(node, 0) != 1:
+        return None
+    calls = Counter(id(module) for module, _ in weighted_inputs)
+    for module, tensor in weighted_inputs:
+        if tuple(tensor.shape) != shape or calls[id(module)] != 1:
+            continue
+        step = tensor.grad_fn
+        while step is not None and step is not node and step.name() in _SHAPE_NODES:
+            step = step.next_functions[0][0]
+        if step is not node:
+            continue
+        if isinstance(module, nn.Linear) and len(shape) == 2:
+            return module
+        padding = getattr(module, "padding", None)
+        unpadded = padding == "valid" or (isinstance(padding, tuple) and not any(padding))
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and unpadded:
+            return module
+    return None
+
+
+def merge_batch_norm_forward(batch_norm: nn.Module, layer: nn.Module) -> Callable[[], None]:
+    """Merge ``batch_norm`` into the Linear/unpadded Conv ``layer`` it feeds; return the undo.
+
+    With the BatchNorm's ``y = s * x + t`` per channel (``s = gamma / sqrt(var + eps)``,
+    ``t = beta - mean * s``), the layer's weight becomes ``w * s`` along its input channels and
+    its bias ``b + sum(w * t)``: the same function of ``x``. Under the epsilon and z rules the
+    layer then distributes ``x``'s share ``w * s * x`` of each output, which equals the z-rule on
+    the BatchNorm followed by the layer's rule. The BatchNorm's forward becomes the identity; the
+    undo puts the layer's tensors back.
+    """
+    target: Any = layer
+    norm: Any = batch_norm
+    weight, bias = target.weight, target.bias
+    saved = (weight.data, None if bias is None else bias.data)
+    with torch.no_grad():
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight
+        shift = -norm.running_mean * scale
+        if norm.bias is not None:
+            shift = shift + norm.bias
+        groups = getattr(target, "groups", 1)
+        out = weight.shape[0]
+        # the input channel each weight of output o reads: group (o // (out / groups)), then j
+        per_weight = (weight.shape[0], weight.shape[1], *([1] * (weight.ndim - 2)))
+        scales = scale.view(groups, 1, -1).expand(groups, out // groups, -1).reshape(per_weight)
+        shifts = shift.view(groups, 1, -1).expand(groups, out // groups, -1).reshape(per_weight)
+        added = (weight * shifts).flatten(1).sum(dim=1)
+        merged_bias = added if bias is None else bias + added
+        weight.data = weight * scales
+    if bias is None:
+        target.bias = nn.Parameter(merged_bias, requires_grad=False)
+    else:
+        bias.data = merged_bias
+    norm.forward = _identity
+
+    def undo() -> None:
+        weight.data = saved[0]
+        if bias is None:
+            target.bias = None
+        else:
+            bias.data = saved[1]
+        if "forward" in vars(norm):
+            del norm.forward
+
+    return undo
 
 
 def merge_batch_norm(
@@ -652,9 +752,10 @@ def _scaled_per_output(layer: Any, scale: torch.Tensor) -> torch.Tensor:
 
 def batch_norm_plan(
     structure: Structure, mode: str, input_rule: str
-) -> list[tuple[nn.Module, nn.Module, slice]]:
-    """The (Conv/Linear, BatchNorm, its channels) to merge (``mode='merge'``), or none
-    (``'innvestigate'``).
+) -> list[Callable[[], Callable[[], None]]]:
+    """The merges to make (``mode='merge'``), each a call that merges and returns its undo: every
+    BatchNorm into the Conv/Linear that feeds it (its channels), or, where none does, into the
+    Linear/unpadded Conv it feeds; none for ``'innvestigate'``.
 
     Raises
     ------
@@ -683,12 +784,21 @@ def batch_norm_plan(
         if site.unmergeable is not None:
             raise UnsupportedModelError(
                 f"BatchNorm '{site.name}' cannot be merged into a Conv/Linear layer: "
-                f"{site.unmergeable}. Pass batchnorm='innvestigate' to keep each BatchNorm as a "
-                "layer with the z-rule (as the original SIGN package does), or use a gradient-type method"
+                f"{site.unmergeable}, and it does not feed a Linear or unpadded Conv alone. Pass "
+                "batchnorm='innvestigate' to keep each BatchNorm as a layer with the z-rule (as the "
+                "original SIGN package does), or use a gradient-type method"
             )
-    return [
-        (layer, site.module, channels) for site in structure.batch_norms for layer, channels in site.parts
+    merges: list[Callable[[], Callable[[], None]]] = [
+        functools.partial(merge_batch_norm, layer, site.module, channels)
+        for site in structure.batch_norms
+        for layer, channels in site.parts
     ]
+    merges += [
+        functools.partial(merge_batch_norm_forward, site.module, site.feeds)
+        for site in structure.batch_norms
+        if site.feeds is not None
+    ]
+    return merges
 
 
 @contextmanager
@@ -696,9 +806,9 @@ def lrp_hooks(
     model: nn.Module,
     structure: Structure,
     rules: Mapping[str, Hook | None],
-    merge: list[tuple[nn.Module, nn.Module, slice]],
+    merge: list[Callable[[], Callable[[], None]]],
 ) -> Iterator[nn.Module]:
-    """The ``merge`` triples merged and a copy of ``rules[role]`` on every module of ``structure.roles``.
+    """The ``merge`` steps made and a copy of ``rules[role]`` on every module of ``structure.roles``.
 
     Everything is undone on exit, also after an error: hooks removed, merges reverted.
     (zennit's ``Composite`` does the same by walking every module and calling a module map on
@@ -717,8 +827,8 @@ def lrp_hooks(
             )
     undo: list[Callable[[], None]] = []
     try:
-        for linear, batch_norm, channels in merge:
-            undo.append(merge_batch_norm(linear, batch_norm, channels))
+        for merged in merge:
+            undo.append(merged())
         for module, role in structure.roles:
             template = rules[role]
             if template is not None:
