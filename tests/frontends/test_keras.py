@@ -496,18 +496,19 @@ def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_one_module(tm
         explain(mixed, x, "gradient", target_class=0)
 
 
-@pytest.mark.parametrize("use_scale", [False, True])
+@pytest.mark.parametrize(("use_scale", "causal"), [(False, False), (True, False), (True, True)])
 def test_dot_product_attention_layer_is_mapped_and_explained_by_conservative_propagation(
-    use_scale: bool,
+    use_scale: bool, causal: bool
 ) -> None:
-    """Keras's ``Attention`` (Luong, as in ECG CNN-attention models): parity, GradientTape
-    agreement; LRP names attention='cp', and with it the z-rule conserves the logit of the
-    bias-free model; masks and the additive ('concat') score are named errors."""
+    """Keras's ``Attention`` (Luong, as in ECG CNN-attention models), also causal: parity,
+    GradientTape agreement; LRP names attention='cp', and with it the z-rule conserves the logit
+    of the bias-free model; padding masks, returned scores and the additive ('concat') score
+    are named errors."""
     keras.utils.set_random_seed(12)
     inputs = keras.Input((30, 2))
     h = L.Conv1D(6, 5, padding="same", activation="relu", use_bias=False)(inputs)
     attention = L.Attention(use_scale=use_scale)
-    attended = attention([L.Conv1D(6, 1, use_bias=False)(h), h])
+    attended = attention([L.Conv1D(6, 1, use_bias=False)(h), h], use_causal_mask=causal)
     model = keras.Model(inputs, L.Dense(3, use_bias=False)(L.GlobalAveragePooling1D()(attended)))
     if use_scale:
         attention.scale.assign(0.7)
@@ -518,11 +519,11 @@ def test_dot_product_attention_layer_is_mapped_and_explained_by_conservative_pro
         explain(model, x, "lrp_z", target_class=1)
     relevance = explain(model, x, "lrp_z", target_class=1, attention="cp")
     np.testing.assert_allclose(relevance.sum(axis=(1, 2)), logits[:, 1], rtol=1e-4, atol=1e-6)
-    causal = L.Attention()([h, h], use_causal_mask=True)
     attended_and_scores, _ = L.Attention()([h, h], return_attention_scores=True)
-    for output in (causal, attended_and_scores):
-        with pytest.raises(UnsupportedModelError, match="without masks or returned scores"):
-            explain(keras.Model(inputs, L.Flatten()(output)), x, "gradient", target_class=0)
+    with pytest.raises(
+        UnsupportedModelError, match=r"without masks \(other than use_causal_mask\) or returned"
+    ):
+        explain(keras.Model(inputs, L.Flatten()(attended_and_scores)), x, "gradient", target_class=0)
 
 
 def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:

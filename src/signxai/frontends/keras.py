@@ -234,11 +234,14 @@ class KerasMultiHeadAttention(nn.Module):
 
 class KerasDotAttention(nn.Module):
     """Keras's ``Attention`` (Luong-style, ``score_mode='dot'``) on channels-first sequences:
-    softmax(q k^T * scale) v over the steps, the key defaulting to the value."""
+    softmax(q k^T * scale) v over the steps, the key defaulting to the value. With ``causal``
+    (``use_causal_mask=True``) step i attends to steps j <= i: the others' scores are lowered by
+    1e9 before the softmax, as Keras does."""
 
-    def __init__(self, scale: float | None) -> None:
+    def __init__(self, scale: float | None, causal: bool = False) -> None:
         super().__init__()
         self.scale = scale
+        self.causal = causal
 
     def forward(
         self, query: torch.Tensor, value: torch.Tensor, key: torch.Tensor | None = None
@@ -249,6 +252,9 @@ class KerasDotAttention(nn.Module):
         scores = q @ k.transpose(1, 2)
         if self.scale is not None:
             scores = scores * self.scale
+        if self.causal:
+            later = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1)
+            scores = scores - 1.0e9 * later.to(scores.dtype)
         return (torch.softmax(scores, dim=-1) @ v).transpose(1, 2)
 
 
@@ -947,13 +953,15 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         return _multi_head_attention(layer, input_shape)
     if name == "Attention":
         options = {k: v for k, v in _call_options(layer).items() if v is not False}
+        causal = bool(options.pop("use_causal_mask", False))
         if layer.score_mode != "dot" or len(input_shape) != 3 or options:
             raise UnsupportedModelError(
                 f"Keras layer '{layer.name}': Attention is mapped with score_mode='dot' on sequences "
-                f"without masks or returned scores, got score_mode={layer.score_mode!r} on inputs of "
-                f"rank {len(input_shape)}" + (f" and {sorted(options)}" if options else "")
+                f"without masks (other than use_causal_mask) or returned scores, got "
+                f"score_mode={layer.score_mode!r} on inputs of rank {len(input_shape)}"
+                + (f" and {sorted(options)}" if options else "")
             )
-        return KerasDotAttention(float(np.asarray(layer.scale)) if layer.use_scale else None)
+        return KerasDotAttention(float(np.asarray(layer.scale)) if layer.use_scale else None, causal)
     if name == "LayerNormalization":
         return _layer_norm(layer, input_shape)
     if name in ("MaxPooling1D", "MaxPooling2D"):
