@@ -526,6 +526,22 @@ def test_dot_product_attention_layer_is_mapped_and_explained_by_conservative_pro
         explain(keras.Model(inputs, L.Flatten()(attended_and_scores)), x, "gradient", target_class=0)
 
 
+def test_a_shared_attention_layer_called_with_different_options_is_an_error() -> None:
+    """One module per shared layer is mapped with one call's options: a second call with other
+    options (causal here, not there) would run with the first's."""
+    keras.utils.set_random_seed(13)
+    inputs = keras.Input((20, 2))
+    h = L.Conv1D(4, 3, padding="same")(inputs)
+    attention = L.Attention()
+    both = L.Add()([attention([h, h]), attention([h, h], use_causal_mask=True)])
+    model = keras.Model(inputs, L.Dense(2)(L.Flatten()(both)))
+    with pytest.raises(UnsupportedModelError, match="shared by calls with different options"):
+        explain(model, _data((1, 20, 2)), "gradient", target_class=0)
+    same = L.Add()([attention([h, h], use_causal_mask=True), attention([h, h], use_causal_mask=True)])
+    shared = keras.Model(inputs, L.Dense(2)(L.Flatten()(same)))
+    _assert_parity(shared, _data((2, 20, 2)))
+
+
 def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     """keras.applications' MobileNetV3Small (Rescaling, hard sigmoid as keras.ops arithmetic,
     squeeze-and-excitation gates, hard-swish written as ``Multiply()([x, hard_sigmoid(x)])``):

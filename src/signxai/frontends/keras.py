@@ -764,17 +764,24 @@ def _linear(kernel: torch.Tensor, bias: torch.Tensor | None, dims: int = 0) -> n
     return module
 
 
-def _call_options(layer: Any) -> dict[str, Any]:
-    """The keyword options a layer was called with (not its tensors, ``training`` or ``None``s)."""
-    kwargs = layer._inbound_nodes[0].arguments.kwargs
+def _call_options(layer: Any, node: Any = None) -> dict[str, Any]:
+    """The keyword options a layer was called with in ``node`` (default: its first call), not its
+    tensors, ``training`` or ``None``s."""
+    kwargs = (node or layer._inbound_nodes[0]).arguments.kwargs
     return {
-        k: v for k, v in kwargs.items() if k not in ("query", "value", "key", "training") and v is not None
+        k: v
+        for k, v in kwargs.items()
+        if k not in ("query", "value", "key", "training") and v is not None and not _is_keras_tensor(v)
     }
 
 
-def _multi_head_attention(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+def _is_keras_tensor(value: Any) -> bool:
+    return hasattr(value, "_keras_history")
+
+
+def _multi_head_attention(layer: Any, input_shape: tuple[int, ...], node: Any = None) -> nn.Module:
     """MultiHeadAttention over the steps of ``(batch, steps, features)`` (Keras's default axes)."""
-    options = _call_options(layer)
+    options = _call_options(layer, node)
     causal = bool(options.pop("use_causal_mask", False))
     if options.pop("return_attention_scores", False) or options:
         raise UnsupportedModelError(
@@ -925,7 +932,9 @@ def _channels_first(value: Any, input_shape: tuple[int, ...]) -> torch.Tensor:
     return torch.from_numpy(np.moveaxis(full, -1, 0).copy())  # a writable copy of the broadcast view
 
 
-def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+def _map_layer(layer: Any, input_shape: tuple[int, ...], node: Any = None) -> nn.Module:
+    """The torch module for a Keras layer on inputs of ``input_shape``, called as in ``node`` (its
+    call in the model's graph: the options of attention layers; default its first call)."""
     name = type(layer).__name__
     if name in ("Sequential", "Functional"):  # a model used as a layer (a pretrained encoder)
         return to_torch(layer)
@@ -950,9 +959,9 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     if name == "BatchNormalization":
         return _batch_norm(layer, input_shape)
     if name == "MultiHeadAttention":
-        return _multi_head_attention(layer, input_shape)
+        return _multi_head_attention(layer, input_shape, node)
     if name == "Attention":
-        options = {k: v for k, v in _call_options(layer).items() if v is not False}
+        options = {k: v for k, v in _call_options(layer, node).items() if v is not False}
         causal = bool(options.pop("use_causal_mask", False))
         if layer.score_mode != "dot" or len(input_shape) != 3 or options:
             raise UnsupportedModelError(
@@ -1143,6 +1152,7 @@ def to_torch(model: Any) -> KerasModule:
     plan: list[tuple[str, str, list[str]]] = []
     layers: dict[str, nn.Module] = {}
     mapped: dict[str, tuple[Any, tuple[int, ...]]] = {}  # module key: (Keras layer, input shape)
+    first_options: dict[str, dict[str, Any]] = {}  # module key: the options of its first call
     for node in _graph_nodes(model):
         layer = node.operation
         if type(layer).__name__ == "InputLayer":
@@ -1159,8 +1169,9 @@ def to_torch(model: Any) -> KerasModule:
         key, shape = module_key(layer.name), tuple(tensors[0].shape)
         if key not in mapped:
             is_op = type(layer).__module__.startswith("keras.src.ops")
-            layers[key] = _operation(layer, node) if is_op else _map_layer(layer, shape)
+            layers[key] = _operation(layer, node) if is_op else _map_layer(layer, shape, node)
             mapped[key] = (layer, shape)
+            first_options[key] = {} if is_op else _call_options(layer, node)
         elif mapped[key][0] is not layer:
             raise UnsupportedModelError(
                 f"Keras layers '{layer.name}' and another one have the same torch module name "
@@ -1170,6 +1181,12 @@ def to_torch(model: Any) -> KerasModule:
             raise UnsupportedModelError(
                 f"Keras layer '{layer.name}' is shared by calls on inputs of shapes {mapped[key][1]} "
                 f"and {shape}; a shared layer is mapped for one input shape"
+            )
+        elif _call_options(layer, node) != first_options[key]:  # and for its first call's options
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}' is shared by calls with different options "
+                f"({first_options[key]} and {_call_options(layer, node)}); a shared layer is mapped "
+                "for one call's options"
             )
         plan.append((f"{key}:{layer._inbound_nodes.index(node)}", key, sources))
     return KerasModule(plan, layers, _value_key(model.outputs[0]), len(model.input_shape)).eval()
