@@ -542,6 +542,18 @@ def test_a_shared_attention_layer_called_with_different_options_is_an_error() ->
     _assert_parity(shared, _data((2, 20, 2)))
 
 
+def _assert_application(model, x: np.ndarray, refusal: str, **option: str) -> None:
+    """Parity, GradientTape agreement; LRP/SIGN refused with a message matching ``refusal``, then
+    run with ``option``: a finite, non-zero map of ``x``'s shape."""
+    _assert_parity(model, x)
+    logits = _logits(model)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(logits, x, 1)) < 1e-4
+    with pytest.raises(UnsupportedModelError, match=refusal):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
+    relevance = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, **option)
+    assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
 def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     """keras.applications' MobileNetV3Small (Rescaling, hard sigmoid as keras.ops arithmetic,
     squeeze-and-excitation gates, hard-swish written as ``Multiply()([x, hard_sigmoid(x)])``):
@@ -551,13 +563,7 @@ def test_mobilenet_v3_converts_with_its_operations_and_gates() -> None:
     model = keras.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), classes=4)
     _randomize_batch_norm(model)
     x = _data((1, 32, 32, 3))
-    _assert_parity(model, x)
-    logits = _logits(model)
-    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(logits, x, 1)) < 1e-4
-    with pytest.raises(UnsupportedModelError, match="gates"):
-        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
-    relevance = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, gates="signal")
-    assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    _assert_application(model, x, "gates", gates="signal")
     relevance = explain(model, x, "integrated_gradients_steps_8", target_class=1)
     assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
 
@@ -571,14 +577,7 @@ def test_convnext_converts_with_its_layer_scale() -> None:
         weights=None, input_shape=(32, 32, 3), classes=4, include_preprocessing=False
     )
     assert "LayerScale" in {type(layer).__name__ for layer in model.layers}
-    x = _data((2, 32, 32, 3))
-    _assert_parity(model, x)
-    logits = _logits(model)
-    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(logits, x, 1)) < 1e-4
-    with pytest.raises(UnsupportedModelError, match="layer_norm.*attention='cp'"):
-        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
-    relevance = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, attention="cp")
-    assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    _assert_application(model, _data((2, 32, 32, 3)), "layer_norm.*attention='cp'", attention="cp")
 
 
 @pytest.mark.parametrize(("written", "activation"), [("hard_swish", "hard_silu"), ("swish", "silu")])

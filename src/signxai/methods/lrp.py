@@ -659,7 +659,6 @@ def merge_batch_norm_forward(batch_norm: nn.Module, layer: nn.Module) -> Callabl
     target: Any = layer
     norm: Any = batch_norm
     weight, bias = target.weight, target.bias
-    saved = (weight.data, None if bias is None else bias.data)
     with torch.no_grad():
         scale = torch.rsqrt(norm.running_var + norm.eps)
         if norm.weight is not None:
@@ -674,24 +673,7 @@ def merge_batch_norm_forward(batch_norm: nn.Module, layer: nn.Module) -> Callabl
         scales = scale.view(groups, 1, -1).expand(groups, out // groups, -1).reshape(per_weight)
         shifts = shift.view(groups, 1, -1).expand(groups, out // groups, -1).reshape(per_weight)
         added = (weight * shifts).flatten(1).sum(dim=1)
-        merged_bias = added if bias is None else bias + added
-        weight.data = weight * scales
-    if bias is None:
-        target.bias = nn.Parameter(merged_bias, requires_grad=False)
-    else:
-        bias.data = merged_bias
-    norm.forward = _identity
-
-    def undo() -> None:
-        weight.data = saved[0]
-        if bias is None:
-            target.bias = None
-        else:
-            bias.data = saved[1]
-        if "forward" in vars(norm):
-            del norm.forward
-
-    return undo
+        return _merged(target, norm, weight * scales, added if bias is None else bias + added)
 
 
 def merge_batch_norm(
@@ -708,9 +690,7 @@ def merge_batch_norm(
     """
     layer: Any = linear  # nn.Module attributes are typed Tensor | Module
     norm: Any = batch_norm
-    weight = layer.weight
     bias = layer.bias
-    saved = (weight.data, None if bias is None else bias.data)
     with torch.no_grad():
         scale = torch.rsqrt(norm.running_var[channels] + norm.eps)
         if norm.weight is not None:
@@ -720,19 +700,26 @@ def merge_batch_norm(
         merged_bias = shift * scale
         if norm.bias is not None:
             merged_bias = merged_bias + norm.bias[channels]
-        weight.data = _scaled_per_output(layer, scale)
-    if bias is None:
-        layer.bias = nn.Parameter(merged_bias, requires_grad=False)
+        return _merged(layer, norm, _scaled_per_output(layer, scale), merged_bias)
+
+
+def _merged(layer: Any, norm: Any, weight: torch.Tensor, bias: torch.Tensor) -> Callable[[], None]:
+    """Give ``layer`` the merged ``weight`` and ``bias`` and make ``norm``'s forward the
+    identity (an instance attribute); return the undo, which puts the layer's own tensors back."""
+    saved = (layer.weight.data, None if layer.bias is None else layer.bias.data)
+    layer.weight.data = weight
+    if layer.bias is None:
+        layer.bias = nn.Parameter(bias, requires_grad=False)
     else:
-        bias.data = merged_bias
+        layer.bias.data = bias
     norm.forward = _identity
 
     def undo() -> None:
-        weight.data = saved[0]
-        if bias is None:
+        layer.weight.data = saved[0]
+        if saved[1] is None:
             layer.bias = None
         else:
-            bias.data = saved[1]
+            layer.bias.data = saved[1]
         if "forward" in vars(norm):
             del norm.forward
 
