@@ -15,7 +15,7 @@ from signxai.ecg.checks import as_peaks, as_signal, check_band, check_fs, check_
 from signxai.errors import InputError
 
 
-def _zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray], what: str) -> np.ndarray:
+def zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray], what: str) -> np.ndarray:
     """Filter ``ecg`` forwards and backwards along its last axis with second-order sections
     ``filt`` or coefficients ``(b, a)``, after checking it is longer than scipy's edge padding."""
     x = as_signal(ecg)
@@ -38,20 +38,20 @@ def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int 
     """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz)."""
     fs = check_band(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
-    return _zero_phase(ecg, sos, "baseline high-pass")
+    return zero_phase(ecg, sos, "baseline high-pass")
 
 
 def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0) -> np.ndarray:
     """Remove powerline interference (50 or 60 Hz) with a zero-phase IIR notch."""
     fs = check_band(fs, freq, "freq")
-    return _zero_phase(ecg, sps.iirnotch(freq, quality, fs=fs), "notch filter")
+    return zero_phase(ecg, sps.iirnotch(freq, quality, fs=fs), "notch filter")
 
 
 def lowpass(ecg: np.ndarray, fs: float, cutoff: float = 40.0, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass (default 40 Hz)."""
     fs = check_band(fs, cutoff, "cutoff")
     sos = sps.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
-    return _zero_phase(ecg, sos, "low-pass")
+    return zero_phase(ecg, sos, "low-pass")
 
 
 def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
@@ -101,7 +101,7 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
     if not fs > 30:
         raise InputError(f"fs must exceed 30 Hz for the detector's 5-15 Hz band-pass, got {fs}")
     sos = sps.butter(2, [5.0, 15.0], btype="bandpass", fs=fs, output="sos")
-    band = _zero_phase(ecg, sos, "5-15 Hz band-pass of the R-peak detector")
+    band = zero_phase(ecg, sos, "5-15 Hz band-pass of the R-peak detector")
     energy = np.gradient(band) ** 2
     width = max(1, round(0.15 * fs))
     integrated = np.convolve(energy, np.ones(width) / width, mode="same")

@@ -24,6 +24,7 @@ from signxai.ecg.checks import (
     check_fs,
     check_spans,
 )
+from signxai.ecg.preprocess import zero_phase
 from signxai.errors import InputError
 
 if TYPE_CHECKING:
@@ -50,9 +51,7 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
         raise InputError(f"fs must exceed 80 Hz for the delineation's 1-40 Hz band-pass, got {fs}")
     r_peaks = as_peaks(r_peaks, len(ecg))
     sos = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
-    if len(ecg) <= 3 * 9:  # sosfiltfilt's edge padding for two sections
-        raise InputError(f"ecg has {len(ecg)} samples; the delineation's band-pass needs more than 27")
-    clean = sps.sosfiltfilt(sos, ecg)
+    clean = zero_phase(ecg, sos, "1-40 Hz band-pass of the delineation")
     slope = np.abs(np.gradient(clean))
     n = len(ecg)
     ms = fs / 1000.0
