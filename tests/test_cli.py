@@ -205,6 +205,23 @@ def test_explain_resamples_to_the_models_rate_before_windowing(record_and_model,
     assert refused.returncode == 2 and "--resample must be a positive sampling rate" in refused.stderr
 
 
+def test_explain_in_chunks_of_windows_equals_one_call(record_and_model, tmp_path: Path) -> None:
+    """--batch-size bounds the windows per explain() call (a Holter record would not fit in
+    memory at once); the maps are those of one call."""
+    record, scripted, _ = record_and_model
+    common = ["--model", str(scripted), "--method", "gradient", "--method", "integrated_gradients"]
+    common += ["--window", "2000", "--quiet"]
+    for size, out in (("256", "whole"), ("2", "chunks")):
+        result = run("explain", str(record), *common, "--batch-size", size, "--out", str(tmp_path / out))
+        assert result.returncode == 0, result.stderr
+    whole, chunks = (np.load(tmp_path / out / "relevance.npz") for out in ("whole", "chunks"))
+    assert whole["inputs"].shape[0] == 3
+    for key in ("relevance/gradient", "relevance/integrated_gradients"):
+        np.testing.assert_allclose(chunks[key], whole[key], rtol=1e-5, atol=1e-8)
+    refused = run("explain", str(record), *common, "--batch-size", "0", "--out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "--batch-size must be >= 1, got 0" in refused.stderr
+
+
 def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
     """A .keras file: converted, proved on the record's windows, explained; the maps equal
     explain() on the Keras model (channels last); a record that does not fit is a one-line error."""

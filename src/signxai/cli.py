@@ -334,6 +334,13 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "the whole selection as one input.",
 )
 @click.option(
+    "--batch-size",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Windows explained per call (bounds the memory of long records).",
+)
+@click.option(
     "--out", "out", type=click.Path(path_type=Path), default=Path("signxai-report"), show_default=True
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -353,6 +360,7 @@ def explain_command(
     fs: float | None,
     resample_to: float | None,
     window: int | None,
+    batch_size: int,
     out: Path,
     quiet: bool,
     debug: bool,
@@ -396,13 +404,23 @@ def explain_command(
         model = model.to(where)
         progress = _Progress(len(chosen), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
+        if batch_size < 1:
+            raise InputError(f"--batch-size must be >= 1, got {batch_size}")
         for method in chosen:
             lrp = parse(method).family.name == "lrp"
             extra: dict[str, Any] = lrp_options if lrp else {}
-            result = explain(
-                model, inputs, method, target_class=target, explain_output=explain_output, **extra
-            )
-            relevance[method] = result[0] if isinstance(result, tuple) else result
+            parts = []
+            for first in range(0, len(inputs), batch_size):  # a long record: bounded memory
+                result = explain(
+                    model,
+                    inputs[first : first + batch_size],
+                    method,
+                    target_class=target,
+                    explain_output=explain_output,
+                    **extra,
+                )
+                parts.append(result[0] if isinstance(result, tuple) else result)
+            relevance[method] = np.concatenate(parts)
             progress(method)
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
