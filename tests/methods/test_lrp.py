@@ -1324,6 +1324,8 @@ def _fold_into_next(norm: nn.Module, layer: nn.Module) -> nn.Module:
     scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
     shift = norm.bias - norm.running_mean * scale
     folded = copy.deepcopy(layer)
+    if folded.bias is None:
+        folded.bias = nn.Parameter(torch.zeros(layer.weight.shape[0]))
     with torch.no_grad():
         view = (1, -1, *([1] * (layer.weight.ndim - 2)))
         folded.bias += (layer.weight * shift.view(view)).flatten(1).sum(1)
@@ -1399,3 +1401,29 @@ def test_a_batchnorm_before_a_padded_conv_or_feeding_two_layers_stays_an_error()
 
     with pytest.raises(UnsupportedModelError, match="'norm' cannot be merged"):
         explain(_TwoHeads().eval(), torch.randn(2, 2, 16), "lrp_epsilon_0_1", target_class=0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_linear_between_two_batchnorms_takes_both_merges_and_gets_its_tensors_back(bias: bool) -> None:
+    """An input BatchNorm merged from the input side and the one after merged from the output
+    side into the same Linear (bias-free too): equal to folding both by hand."""
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.BatchNorm1d(10), nn.Linear(10, 8, bias=bias), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)
+    )
+    model = randomize_batch_norm(model).eval()
+    first = _fold_into_next(model[0], model[1])
+    norm = model[2]
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    with torch.no_grad():
+        first.weight *= scale[:, None]
+        first.bias.copy_((first.bias - norm.running_mean) * scale + norm.bias)
+    folded = nn.Sequential(first, nn.ReLU(), model[4]).eval()
+    x = torch.randn(4, 10)
+    torch.testing.assert_close(model(x), folded(x))
+    before = snapshot(model)
+    for method in ("lrp_epsilon_0_1", "flatlrp_z", "lrp_alpha_1_beta_0"):
+        ours = explain(model, x, method, target_class=2)
+        np.testing.assert_allclose(ours, explain(folded, x, method, target_class=2), rtol=1e-5, atol=1e-7)
+    assert_unchanged(model, before)
+    assert (model[1].bias is None) == (not bias)
