@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from zennit.layer import Sum
 
+from signxai import explain
 from signxai.ecg.models import ECGModel  # the tutorial's architecture, parametrised by length
 
 __all__ = [
@@ -228,6 +230,26 @@ def snapshot(model: nn.Module) -> dict[str, object]:
         "parameters": [n for n, _ in model.named_parameters()],
         "attributes": [sorted(vars(m)) for m in model.modules()],
     }
+
+
+def assert_same_maps(
+    model: Any,
+    reference: Any,
+    x: Any,
+    methods: Sequence[str],
+    target_class: int,
+    rtol: float,
+    atol: float = 0.0,
+) -> None:
+    """Assert each method's map of ``model`` on ``x`` equals that of ``reference``."""
+    for method in methods:
+        np.testing.assert_allclose(
+            explain(model, x, method, target_class=target_class),
+            explain(reference, x, method, target_class=target_class),
+            rtol=rtol,
+            atol=atol,
+            err_msg=method,
+        )
 
 
 def assert_unchanged(model: nn.Module, before: dict[str, object]) -> None:

@@ -11,7 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-from models import Bound, ECGModel, WithMetadata, assert_unchanged, build, randomize_batch_norm, snapshot
+from models import (
+    Bound,
+    ECGModel,
+    WithMetadata,
+    assert_same_maps,
+    assert_unchanged,
+    build,
+    randomize_batch_norm,
+    snapshot,
+)
 from signxai import (
     InputError,
     LayerError,
@@ -395,13 +404,8 @@ def test_methods_that_must_see_every_operation_refuse_a_scripted_submodule() -> 
     for method in ("guided_backprop", "deconvnet", "lrp_epsilon_0_1", "deeplift"):
         with pytest.raises(UnsupportedModelError, match=r"TorchScript submodules \('encoder'\) hide"):
             explain(model, x, method, target_class=1)
-    for method in ("gradient", "integrated_gradients_steps_8", "grad_cam"):
-        np.testing.assert_allclose(
-            explain(model, x, method, target_class=1),
-            explain(eager, x, method, target_class=1),
-            rtol=1e-5,
-            atol=1e-7,
-        )
+    methods = ("gradient", "integrated_gradients_steps_8", "grad_cam")
+    assert_same_maps(model, eager, x, methods, 1, rtol=1e-5, atol=1e-7)
     with pytest.raises(LayerError, match="'encoder.0' is inside the TorchScript submodule 'encoder'"):
         explain(model, x, "grad_cam", target_class=1, target_layer="encoder.0")
     assert_unchanged(model, before)

@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras", reason="the keras extra (keras, tensorflow) is not installed")
 tf = pytest.importorskip("tensorflow", reason="the keras extra (keras, tensorflow) is not installed")
 
-from models import rel_error  # noqa: E402
+from models import assert_same_maps, rel_error  # noqa: E402
 from signxai import InputError, UnsupportedModelError, explain, list_methods  # noqa: E402
 from signxai.frontends.keras import PaddedConv1d, converted, to_channels_first, to_torch  # noqa: E402
 from signxai.torch_signxai import tf_calculate_relevancemap  # noqa: E402
@@ -465,13 +465,7 @@ def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_one_module(tm
         model.save(path)
         loaded = keras.saving.load_model(path, compile=False)
         _assert_parity(loaded, x)
-        for method in ("gradient", "lrpsign_epsilon_0_1"):
-            np.testing.assert_allclose(
-                explain(loaded, x, method, target_class=1),
-                explain(model, x, method, target_class=1),
-                rtol=1e-5,
-                atol=1e-7,
-            )
+        assert_same_maps(loaded, model, x, ("gradient", "lrpsign_epsilon_0_1"), 1, rtol=1e-5, atol=1e-7)
     shared = L.Conv1D(2, 3, padding="same")  # called twice: one module, explained per call
     head = L.Dense(3)
     twice = keras.Model(inputs, head(L.Flatten()(shared(L.ReLU()(shared(inputs))))))
@@ -481,13 +475,8 @@ def test_a_model_loaded_from_a_file_converts_and_a_shared_layer_is_one_module(tm
     second.set_weights(shared.get_weights())
     untied.layers[-1].set_weights(head.get_weights())
     _assert_parity(twice, x)
-    for method in ("gradient", "lrp_epsilon_0_1", "lrp_alpha_1_beta_0", "lrp_zplus"):
-        np.testing.assert_allclose(
-            explain(twice, x, method, target_class=0),
-            explain(untied, x, method, target_class=0),
-            rtol=1e-5,
-            atol=1e-7,
-        )
+    methods = ("gradient", "lrp_epsilon_0_1", "lrp_alpha_1_beta_0", "lrp_zplus")
+    assert_same_maps(twice, untied, x, methods, 0, rtol=1e-5, atol=1e-7)
     with pytest.raises(UnsupportedModelError, match="both on the input and on a later layer"):
         explain(twice, x, "lrpsign_epsilon_0_1", target_class=0)  # no input rule for one call alone
     pooled = L.Conv1D(2, 3, padding="same")

@@ -19,7 +19,7 @@ from captum.attr import (
 )
 from torch import nn
 
-from models import ARCHITECTURES, CAM_LAYERS, build, captum_targets, logit_model, rel_error
+from models import ARCHITECTURES, CAM_LAYERS, assert_same_maps, build, captum_targets, logit_model, rel_error
 from signxai import LayerError, MethodParameterError, UnsupportedModelError, explain
 from signxai.methods.post import sign_mu
 
@@ -319,13 +319,7 @@ def test_guided_backprop_handles_inplace_relu() -> None:
     for module in inplace.modules():
         if isinstance(module, torch.nn.ReLU):
             module.inplace = True
-    for method in ("guided_backprop", "deconvnet"):
-        np.testing.assert_allclose(
-            explain(inplace, x, method, target_class=1),
-            explain(model, x, method, target_class=1),
-            rtol=1e-6,
-            atol=1e-9,
-        )
+    assert_same_maps(inplace, model, x, ("guided_backprop", "deconvnet"), 1, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize(("params", "sigma"), [({"noise_level": 0.1}, None), ({"noise_std": 0.3}, 0.3)])
