@@ -18,6 +18,7 @@ __all__ = [
     "CNN2D",
     "Bound",
     "ECGModel",
+    "PreActivationResNet1D",
     "ResNet1D",
     "WithMetadata",
     "build",
@@ -81,6 +82,47 @@ class ResNet1D(nn.Module):
         for block in ("block1", "block2"):
             pairs += [([f"{block}.conv1"], f"{block}.bn1"), ([f"{block}.conv2"], f"{block}.bn2")]
         return pairs
+
+
+class PreActivationBlock(nn.Module):
+    """Hannun et al. (Nat. Med. 2019): BN-ReLU-conv-BN-ReLU-conv, plus the input."""
+
+    def __init__(self, channels: int, sum_module: bool) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm1d(channels)
+        self.relu1 = nn.ReLU()
+        self.conv1 = nn.Conv1d(channels, channels, 9, padding=4)
+        self.bn2 = nn.BatchNorm1d(channels)
+        self.relu2 = nn.ReLU()
+        self.conv2 = nn.Conv1d(channels, channels, 9, padding=4)
+        self.sum = Sum() if sum_module else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.relu2(self.bn2(self.conv1(self.relu1(self.bn1(x))))))
+        return self.sum(torch.stack([out, x], dim=-1)) if self.sum is not None else out + x
+
+
+class PreActivationResNet1D(nn.Module):
+    """A pre-activation 1D ResNet in the style of Hannun et al. 2019: a conv-BN-ReLU stem, two
+    blocks whose first BatchNorm follows a ReLU or a residual sum (neither can be merged into a
+    Conv), a final BN-ReLU, global average pooling and a linear layer. ``sum_module``: residual
+    sums as zennit's ``Sum`` (for zennit's direct use); the modules are listed in call order, so
+    zennit's ``SequentialMergeBatchNorm`` merges exactly the mergeable BatchNorms."""
+
+    def __init__(self, leads: int = 2, classes: int = 4, sum_module: bool = False) -> None:
+        super().__init__()
+        self.stem = nn.Conv1d(leads, 8, 15, padding=7)
+        self.stem_bn = nn.BatchNorm1d(8)
+        self.stem_relu = nn.ReLU()
+        self.blocks = nn.Sequential(PreActivationBlock(8, sum_module), PreActivationBlock(8, sum_module))
+        self.bn = nn.BatchNorm1d(8)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem_relu(self.stem_bn(self.stem(x))))
+        return self.fc(self.pool(self.relu(self.bn(x))).flatten(1))
 
 
 class CNN2D(nn.Module):

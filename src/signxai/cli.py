@@ -259,8 +259,9 @@ def _load_record(
 LRP_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "batchnorm": (
         ("merge", "innvestigate"),
-        "LRP methods: merge each BatchNorm into its Conv/Linear, or keep it as a z-rule layer "
-        "(the original SIGN package's handling; also for BatchNorms no Conv/Linear feeds).",
+        "LRP methods: merge each BatchNorm into its Conv/Linear (one that cannot be merged passes "
+        "relevance on unchanged, with a warning), or keep every BatchNorm as a z-rule layer (the "
+        "original SIGN package's handling).",
     ),
     "gates": (
         ("error", "signal"),

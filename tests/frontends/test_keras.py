@@ -569,6 +569,24 @@ def test_convnext_converts_with_its_layer_scale() -> None:
     _assert_application(model, _data((2, 32, 32, 3)), "layer_norm.*attention='cp'", attention="cp")
 
 
+def test_resnet50v2_runs_lrp_with_its_pre_activation_batch_norms_passing_relevance_on() -> None:
+    """keras.applications' ResNet50V2: its pre-activation BatchNorms (after pooling and residual
+    sums) cannot be merged; LRP/SIGN runs with the defaults, a warning naming them, and with
+    ``batchnorm='innvestigate'``."""
+    keras.utils.set_random_seed(4)
+    model = keras.applications.ResNet50V2(weights=None, input_shape=(32, 32, 3), classes=4)
+    _randomize_batch_norm(model)
+    x = _data((1, 32, 32, 3))
+    _assert_parity(model, x)
+    with pytest.warns(UserWarning, match=r"'layers.conv2_block1_preact_bn' cannot be merged.*\d+ more"):
+        relevance = explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
+    assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    kept = explain(model, x, "lrp_epsilon_0_1", target_class=1, batchnorm="innvestigate")
+    with pytest.warns(UserWarning, match="cannot be merged"):
+        passed = explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    assert np.isfinite(kept).all() and not np.allclose(kept, passed)
+
+
 @pytest.mark.parametrize(("written", "activation"), [("hard_swish", "hard_silu"), ("swish", "silu")])
 @pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "lrp_alpha_1_beta_0"])
 def test_a_swish_written_with_multiply_equals_the_activation(

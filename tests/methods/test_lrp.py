@@ -16,12 +16,13 @@ from zennit.canonizers import NamedMergeBatchNorm, SequentialMergeBatchNorm
 from zennit.composites import EpsilonAlpha2Beta1, LayerMapComposite, SpecialFirstLayerMapComposite
 from zennit.layer import Sum
 from zennit.rules import AlphaBeta, Epsilon, Flat, Norm, Pass, WSquare, ZBox, ZPlus
-from zennit.types import Activation, AvgPool, Convolution
+from zennit.types import Activation, AvgPool, BatchNorm, Convolution
 from zennit.types import Linear as AnyLinear
 
 from models import (
     ARCHITECTURES,
     ECGModel,
+    PreActivationResNet1D,
     ResNet1D,
     assert_same_maps,
     assert_unchanged,
@@ -431,16 +432,6 @@ class _SharedConvOutput(nn.Module):
         (_Attention(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (_Gated(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (
-            _PreActivation(),
-            torch.randn(2, 2, 4),
-            "BatchNorm 'bn' cannot be merged.*normalises the model's input.*batchnorm='innvestigate'",
-        ),
-        (
-            _NormAfterSum(),
-            torch.randn(2, 2, 4),
-            "BatchNorm 'bn' cannot be merged.*fed by an operation that is not a module",
-        ),
-        (
             nn.Sequential(
                 nn.Conv1d(2, 4, 3),
                 nn.BatchNorm1d(4, track_running_stats=False),
@@ -450,7 +441,6 @@ class _SharedConvOutput(nn.Module):
             torch.randn(2, 2, 4),
             "BatchNorm '1' has no running statistics",
         ),
-        (_SharedConvOutput(), torch.randn(2, 2, 4), "output of 'conv' also feeds another operation"),
     ],
 )
 def test_modules_without_lrp_rule_raise_clear_errors(model: nn.Module, x: torch.Tensor, match: str) -> None:
@@ -473,6 +463,81 @@ def _linear_batch_norms(model: nn.Module) -> nn.Module:
                 module.running_var.uniform_(0.3, 3.0)
                 module.weight.uniform_(0.5, 2.0)
     return model.eval()
+
+
+@pytest.mark.parametrize(
+    ("factory", "why"),
+    [
+        (_PreActivation, "'bn' cannot be merged: it normalises the model's input"),
+        (_NormAfterSum, "'bn' cannot be merged: it is fed by an operation that is not a module"),
+        (_SharedConvOutput, "'bn' cannot be merged: the output of 'conv' also feeds another operation"),
+    ],
+)
+def test_a_batch_norm_that_cannot_be_merged_passes_relevance_on_with_a_warning(
+    factory: type[nn.Module], why: str
+) -> None:
+    """Passed on unchanged (zennit's Pass), so with bias-free layers the z-rule conserves the
+    logit although the BatchNorms shift (a merge would have given the shift its share)."""
+    torch.manual_seed(0)
+    model = randomize_batch_norm(factory(), 2)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Conv1d, nn.Linear)):
+                module.bias.zero_()
+    model.eval()
+    x = torch.randn(3, 2, 4)
+    before = snapshot(model)
+    with pytest.warns(UserWarning, match=f"{why}.*passes through it unchanged.*batchnorm='innvestigate'"):
+        relevance = explain(model, x, "lrp_z", target_class=1)
+    assert_unchanged(model, before)
+    with torch.no_grad():
+        logit = model(x)[:, 1]
+    np.testing.assert_allclose(relevance.sum(axis=(1, 2)), logit.numpy(), rtol=1e-4, atol=1e-6)
+    innvestigate = explain(model, x, "lrp_z", target_class=1, batchnorm="innvestigate")
+    assert not np.allclose(relevance, innvestigate, rtol=1e-3)  # the z-rule gives the shift its share
+
+
+@pytest.mark.parametrize(
+    ("method", "rule"),
+    [
+        ("lrp_epsilon_0_1", Epsilon(0.1)),
+        ("lrp_alpha_2_beta_1", AlphaBeta(2.0, 1.0)),
+        ("lrp_zplus", ZPlus()),
+        ("lrp_z", Epsilon(0.0)),
+        ("lrp_sequential_composite_b", None),
+    ],
+)
+def test_a_pre_activation_resnet_agrees_with_zennits_composites(method: str, rule: object) -> None:
+    """zennit's composites merge the BatchNorms that follow a Conv (its canonizer) and give every
+    other one ``Pass``, as the activations (one of them, the stem's ReLU, feeds a BatchNorm, so
+    relevance reaches its zeros and passes through): our default explains the Hannun-style net
+    the same way, the two pre-activation BatchNorms after residual sums, the one after the stem's
+    ReLU and the final one. ``lrp_sequential_composite_b`` against zennit's own
+    ``EpsilonAlpha2Beta1`` (whose layer map gives BatchNorm ``Pass``). In float64: relevance
+    passed on by a BatchNorm is not proportional to the residual sum below it, so the sum's split
+    divides by values near 0 and float32 rounding differs by up to 6e-5 (2e-8 in float64)."""
+    torch.manual_seed(0)
+    model = randomize_batch_norm(PreActivationResNet1D(), 4)
+    twin = PreActivationResNet1D(sum_module=True)
+    twin.load_state_dict(model.state_dict())
+    for module in [*model.modules(), *twin.modules()]:
+        if isinstance(module, nn.BatchNorm1d):
+            module.eps = 1e-12  # zennit 0.5's merge keeps eps in the emptied BatchNorm
+    model.eval().double()
+    twin.eval().double()
+    x = torch.randn(3, 2, 64, dtype=torch.float64)
+    canonizers = [SequentialMergeBatchNorm()]
+    composite = (
+        EpsilonAlpha2Beta1(epsilon=0.1, canonizers=canonizers)
+        if rule is None
+        else LayerMapComposite([(BatchNorm, Pass()), *_base_map(rule)], canonizers=canonizers)
+    )
+    expected = _zennit(twin, composite, x, [0, 3, 1])
+    before = snapshot(model)
+    with pytest.warns(UserWarning, match=r"'blocks.0.bn1' cannot be merged.*'blocks.1.bn1'.*'bn'"):
+        ours = explain(model, x, method, target_class=[0, 3, 1])
+    assert_unchanged(model, before)
+    assert rel_error(ours, expected) < 1e-6
 
 
 @pytest.mark.parametrize("factory", [_PreActivation, _NormAfterSum, _SharedConvOutput])
@@ -528,8 +593,11 @@ def test_batchnorm_on_the_input_takes_lrp_but_not_an_input_layer_rule() -> None:
     x = torch.randn(2, 2, 4)
     before = snapshot(model)
     assert np.isfinite(explain(model, x, "lrp_epsilon_0_1", target_class=0, batchnorm="innvestigate")).all()
-    with pytest.raises(UnsupportedModelError, match="BatchNorm 'bn' normalises the model's input.*lrpsign_"):
-        explain(model, x, "lrpsign_epsilon_0_1", target_class=0, batchnorm="innvestigate")
+    for mode in ("innvestigate", "merge"):
+        with pytest.raises(
+            UnsupportedModelError, match="BatchNorm 'bn' normalises the model's input.*lrpsign_"
+        ):
+            explain(model, x, "lrpsign_epsilon_0_1", target_class=0, batchnorm=mode)
     assert_unchanged(model, before)
     with pytest.raises(MethodParameterError, match="batchnorm.*must be one of"):
         explain(model, x, "lrp_z", target_class=0, batchnorm="fold")
@@ -627,8 +695,8 @@ def test_a_batch_norm_after_a_concatenation_of_convs_is_merged_into_each_of_them
     assert_unchanged(model, before)
     assert rel_error(ours, explain(folded, x, method, target_class=[0, 1, 2])) < 1e-5
     joined_with_pooling = randomize_batch_norm(_InceptionBlock(pooled=True), 3).eval()
-    with pytest.raises(UnsupportedModelError, match="cannot be merged.*not a module"):
-        explain(joined_with_pooling, x, method, target_class=0)
+    with pytest.warns(UserWarning, match="'norm' cannot be merged.*not a module.*unchanged"):
+        assert np.isfinite(explain(joined_with_pooling, x, method, target_class=0)).all()
 
 
 @pytest.mark.parametrize("affine", [True, False])
@@ -1144,21 +1212,22 @@ class _Ribeiro(nn.Module):
         return self.fc(x.flatten(1))
 
 
-def test_the_ribeiro_2020_ecg_resnet_needs_and_gets_batchnorm_innvestigate() -> None:
+def test_the_ribeiro_2020_ecg_resnet_is_explained_by_default_and_with_batchnorm_innvestigate() -> None:
+    """Its BatchNorms after the residual sums pass relevance on (a warning names them); with
+    ``batchnorm='innvestigate'`` every BatchNorm takes the z-rule."""
     torch.manual_seed(9)
     model = _linear_batch_norms(_Ribeiro())
     x = torch.randn(2, 12, 256)
     before = snapshot(model)
-    with pytest.raises(
-        UnsupportedModelError, match="'blocks.0.bn2' cannot be merged.*batchnorm='innvestigate'"
-    ):
-        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
-    relevance = explain(model, x, "lrp_z", target_class=[1, 4], batchnorm="innvestigate")
-    assert_unchanged(model, before)
     with torch.no_grad():
         logits = model(x)[[0, 1], [1, 4]].numpy()
+    with pytest.warns(UserWarning, match="'blocks.0.bn2' cannot be merged.*'blocks.1.bn2'.*unchanged"):
+        passed = explain(model, x, "lrp_z", target_class=[1, 4])
+    relevance = explain(model, x, "lrp_z", target_class=[1, 4], batchnorm="innvestigate")
+    assert_unchanged(model, before)
     # no biases, BatchNorms without mean and shift: every rule conserves (up to the stabilisers)
-    np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), logits, rtol=2e-3, atol=1e-5)
+    for maps in (passed, relevance):
+        np.testing.assert_allclose(maps.reshape(2, -1).sum(1), logits, rtol=2e-3, atol=1e-5)
     signed = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, batchnorm="innvestigate")
     assert signed.shape == x.shape and np.isfinite(signed).all()
 
@@ -1378,14 +1447,17 @@ def test_a_batchnorm_on_the_input_is_merged_into_an_unpadded_first_layer(first: 
     np.testing.assert_allclose(ours, explain(folded, x, method, target_class=1), rtol=1e-5, atol=1e-7)
 
 
-def test_a_batchnorm_before_a_padded_conv_or_feeding_two_layers_stays_an_error() -> None:
+def test_a_batchnorm_before_a_padded_conv_or_feeding_two_layers_is_not_merged() -> None:
+    """Merging them would change the function (the padding, the second layer): they pass
+    relevance on, and an input-layer rule on the normalised input is refused."""
     padded = nn.Sequential(
         nn.BatchNorm1d(2), nn.Conv1d(2, 4, 5, padding=2), nn.Flatten(), nn.Linear(64, 2)
     ).eval()
-    with pytest.raises(
-        UnsupportedModelError, match="'0' cannot be merged.*does not feed a Linear or unpadded Conv"
-    ):
-        explain(padded, torch.randn(2, 2, 16), "lrp_epsilon_0_1", target_class=0)
+    x = torch.randn(2, 2, 16)
+    with pytest.warns(UserWarning, match="'0' cannot be merged: it normalises the model's input"):
+        explain(padded, x, "lrp_epsilon_0_1", target_class=0)
+    with pytest.raises(UnsupportedModelError, match="'0' normalises the model's input.*zblrp_"):
+        explain(padded, x, "zblrp_epsilon_0_1", target_class=0)
 
     class _TwoHeads(nn.Module):
         def __init__(self) -> None:
@@ -1397,7 +1469,7 @@ def test_a_batchnorm_before_a_padded_conv_or_feeding_two_layers_stays_an_error()
             h = self.norm(self.pool(x).flatten(1))
             return self.a(h) + self.b(h)
 
-    with pytest.raises(UnsupportedModelError, match="'norm' cannot be merged"):
+    with pytest.warns(UserWarning, match="'norm' cannot be merged"):
         explain(_TwoHeads().eval(), torch.randn(2, 2, 16), "lrp_epsilon_0_1", target_class=0)
 
 

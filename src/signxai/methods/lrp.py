@@ -3,8 +3,9 @@
 One backward pass for the whole batch: zennit hooks on every Linear/Conv (the rule chosen by the
 method name, the first layer by its prefix), ``PassRule`` (zennit's ``Pass``) on activations other
 than ReLU, BatchNorm merged into the Conv/Linear that feeds it (found from the data flow, not the
-module order) or, with ``batchnorm='innvestigate'``, kept as a layer of its own with the z-rule
-(the original SIGN package's handling, which also takes BatchNorms that no Conv/Linear feeds).
+module order; one that cannot be merged, as in pre-activation blocks, passes relevance on
+unchanged like zennit's composites) or, with ``batchnorm='innvestigate'``, every BatchNorm kept as
+a layer of its own with the z-rule (the original SIGN package's handling).
 Which module gets which hook is found once per model by a probing forward pass
 (``probe_structure``); ``lrp_hooks`` applies it, like a zennit ``Composite``. The rest is handled
 while the forward pass runs (:mod:`signxai.methods.lrp_graph`): average pooling (modules and
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -275,7 +277,10 @@ class Structure:
     #: Whether the forward pass has operations that ``LRPGraphMode`` must handle.
     needs_graph_mode: bool
     #: Every module that may get a hook, with its role: 'first_conv', 'first_linear', 'conv',
-    #: 'linear', 'pass' or 'batchnorm' (hooked only when BatchNorms are not merged).
+    #: 'linear', 'pass', 'batchnorm' (hooked only when BatchNorms are not merged),
+    #: 'unmerged_batchnorm' (one that cannot be merged: relevance passes through it unchanged, or
+    #: by the z-rule with ``batchnorm='innvestigate'``) or 'relu_into_batchnorm' (a ReLU feeding
+    #: such a BatchNorm, whose relevance at the ReLU's zeros is not zero).
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
@@ -287,15 +292,23 @@ class Structure:
 
 
 def _roles(
-    model: nn.Module, first_layers: list[nn.Module], bypassed: nn.Module | None, recurrent: list[nn.Module]
+    model: nn.Module,
+    first_layers: list[nn.Module],
+    bypassed: nn.Module | None,
+    recurrent: list[nn.Module],
+    special: Mapping[int, str],
 ) -> list[tuple[nn.Module, str]]:
+    """Each module's role; ``special``: module id -> role for BatchNorms that cannot be merged and
+    the ReLUs feeding them."""
     roles: list[tuple[nn.Module, str]] = []
     first = set(map(id, first_layers))
     called = set(map(id, recurrent))
     for module in model.modules():
         if module is bypassed:
             continue
-        if isinstance(module, RECURRENT):
+        if id(module) in special:
+            roles.append((module, special[id(module)]))
+        elif isinstance(module, RECURRENT):
             if id(module) in called:  # an unused one needs no rule
                 roles.append((module, "recurrent"))
         elif id(module) in first:
@@ -518,6 +531,7 @@ def probe_structure(
     recurrent: list[nn.Module] = [m for m in dict.fromkeys(order) if isinstance(m, RECURRENT)]
     recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
     sites: list[BatchNormSite] = []
+    special: dict[int, str] = {}  # roles of unmergeable BatchNorms and the ReLUs feeding them
     merged_into: set[int] = set()
     fed_merged: set[int] = set()  # layers that take a BatchNorm on their input side
     for module in dict.fromkeys(order):
@@ -558,6 +572,10 @@ def probe_structure(
                 problem = None
             else:
                 feeds = None
+        if problem is not None:
+            special[id(module)] = "unmerged_batchnorm"
+            if type(producer) is nn.ReLU:
+                special[id(producer)] = "relu_into_batchnorm"
         sites.append(
             BatchNormSite(
                 module=module,
@@ -577,7 +595,7 @@ def probe_structure(
         bypassed=view.bypassed,
         # the bypassed output activation is one handled call that the real pass never reaches
         needs_graph_mode=graph.handled > (view.bypassed is not None),
-        roles=_roles(model, first_layers, view.bypassed, recurrent),
+        roles=_roles(model, first_layers, view.bypassed, recurrent, special),
         repeated={m: (names[id(m)], n) for m, n in Counter(order).items() if n > 1},
         recurrent_first=recurrent_first,
         held_first=held_first,
@@ -744,12 +762,16 @@ def batch_norm_plan(
     BatchNorm into the Conv/Linear that feeds it (its channels), or, where none does, into the
     Linear/unpadded Conv it feeds; none for ``'innvestigate'``.
 
+    A BatchNorm that cannot be merged stays a layer of its own (role ``'unmerged_batchnorm'``):
+    under ``'merge'`` relevance passes through it unchanged, as through any other elementwise
+    function (zennit's composites give ``BatchNorm`` its ``Pass`` rule), with a warning naming it.
+
     Raises
     ------
     UnsupportedModelError
-        A BatchNorm without running statistics (either mode); in ``'merge'`` mode one that
-        cannot be merged; in ``'innvestigate'`` mode one on the model's input under an input-layer rule
-        other than ``lrp_`` (that rule would act on the normalised signal, not on ``x``).
+        A BatchNorm without running statistics; one kept as a layer (not merged) on the model's
+        input under an input-layer rule other than ``lrp_`` (that rule would act on the normalised
+        signal, not on ``x``).
     """
     for site in structure.batch_norms:
         if not site.has_statistics:
@@ -758,23 +780,30 @@ def batch_norm_plan(
                 "it normalises every batch by that batch's own statistics, so each sample's "
                 "explanation would depend on the others; LRP cannot handle it"
             )
-    if mode == "innvestigate":
-        for site in structure.batch_norms:
-            if site.fed_by_input and input_rule != "lrp":
-                raise UnsupportedModelError(
-                    f"BatchNorm '{site.name}' normalises the model's input, so the first Conv/Linear "
-                    f"sees the normalised signal, not x; the {input_rule}_ input-layer rule would act "
-                    "on that (use an lrp_ method, or normalise the data before the model)"
-                )
-        return []
-    for site in structure.batch_norms:
-        if site.unmergeable is not None:
+    kept = [site for site in structure.batch_norms if mode == "innvestigate" or site.unmergeable is not None]
+    for site in kept:
+        if site.fed_by_input and input_rule != "lrp":
             raise UnsupportedModelError(
-                f"BatchNorm '{site.name}' cannot be merged into a Conv/Linear layer: "
-                f"{site.unmergeable}, and it does not feed a Linear or unpadded Conv alone. Pass "
-                "batchnorm='innvestigate' to keep each BatchNorm as a layer with the z-rule (as the "
-                "original SIGN package does), or use a gradient-type method"
+                f"BatchNorm '{site.name}' normalises the model's input, so the first Conv/Linear "
+                f"sees the normalised signal, not x; the {input_rule}_ input-layer rule would act "
+                "on that (use an lrp_ method, or normalise the data before the model)"
             )
+    if mode == "innvestigate":
+        return []
+    if kept:
+        named = "; ".join(
+            f"BatchNorm '{site.name}' cannot be merged: {site.unmergeable}" for site in kept[:5]
+        )
+        more = f"; {len(kept) - 5} more BatchNorms cannot be merged" if len(kept) > 5 else ""
+        warnings.warn(
+            f"LRP: {named}{more}. Relevance passes through "
+            + ("it" if len(kept) == 1 else "them")
+            + " unchanged, as through an activation (zennit's composites do the same); "
+            "batchnorm='innvestigate' gives every BatchNorm the z-rule instead (the original SIGN "
+            "package)",
+            UserWarning,
+            stacklevel=2,
+        )
     merges: list[Callable[[], Callable[[], None]]] = [
         functools.partial(merge_batch_norm, layer, site.module, channels)
         for site in structure.batch_norms
@@ -858,8 +887,14 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         "conv": conv_hook,
         "linear": linear_hook,
         "pass": PassRule(),
-        # merged BatchNorms are the identity; kept ones pass relevance by the z-rule
+        # merged BatchNorms are the identity; with 'innvestigate' every one is a z-rule layer, else
+        # one that cannot be merged passes relevance on unchanged (zennit's Pass)
         "batchnorm": None if params["batchnorm"] == "merge" else InnvestigateBatchNorm(),
+        "unmerged_batchnorm": PassRule() if params["batchnorm"] == "merge" else InnvestigateBatchNorm(),
+        # a ReLU needs no hook (where it outputs 0, the next layer gives no relevance) unless it
+        # feeds a BatchNorm that passes relevance on: then relevance reaches its zeros too, and
+        # passes through as zennit's Pass rule does
+        "relu_into_batchnorm": PassRule() if params["batchnorm"] == "merge" else None,
     }
     with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
@@ -992,8 +1027,10 @@ register(
                 "batchnorm",
                 str,
                 "merge",
-                "BatchNorm: 'merge' into the Conv/Linear feeding it (zennit; METHODS.md) or "
-                "'innvestigate' (a layer of its own with the z-rule; the original SIGN package)",
+                "BatchNorm: 'merge' into the Conv/Linear feeding it (zennit; METHODS.md; one that "
+                "cannot be merged passes relevance on unchanged, with a warning, as in zennit's "
+                "composites) or 'innvestigate' (each a layer of its own with the z-rule; the "
+                "original SIGN package)",
                 check=one_of(BATCH_NORM_MODES),
             ),
             Param(
