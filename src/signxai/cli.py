@@ -258,10 +258,11 @@ def _load_record(
 #: default, as in the registry; help).
 LRP_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "batchnorm": (
-        ("merge", "innvestigate"),
-        "LRP methods: merge each BatchNorm into its Conv/Linear (one that cannot be merged passes "
-        "relevance on unchanged, with a warning), or keep every BatchNorm as a z-rule layer (the "
-        "original SIGN package's handling).",
+        ("merge", "innvestigate", "pass"),
+        "LRP methods: merge each BatchNorm into its Conv/Linear (one that cannot be merged is a "
+        "z-rule layer, with a warning); keep every BatchNorm as a z-rule layer (the original SIGN "
+        "package's handling); or merge and pass relevance through the others unchanged (zennit's "
+        "composites).",
     ),
     "gates": (
         ("error", "signal"),

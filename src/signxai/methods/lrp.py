@@ -3,9 +3,10 @@
 One backward pass for the whole batch: zennit hooks on every Linear/Conv (the rule chosen by the
 method name, the first layer by its prefix), ``PassRule`` (zennit's ``Pass``) on activations other
 than ReLU, BatchNorm merged into the Conv/Linear that feeds it (found from the data flow, not the
-module order; one that cannot be merged, as in pre-activation blocks, passes relevance on
-unchanged like zennit's composites) or, with ``batchnorm='innvestigate'``, every BatchNorm kept as
-a layer of its own with the z-rule (the original SIGN package's handling).
+module order; one that cannot be merged, as in pre-activation blocks, is a layer of its own with
+the z-rule, or with ``batchnorm='pass'`` passes relevance on unchanged like zennit's composites)
+or, with ``batchnorm='innvestigate'``, every BatchNorm kept as a layer of its own with the z-rule
+(the original SIGN package's handling).
 Which module gets which hook is found once per model by a probing forward pass
 (``probe_structure``); ``lrp_hooks`` applies it, like a zennit ``Composite``. The rest is handled
 while the forward pass runs (:mod:`signxai.methods.lrp_graph`): average pooling (modules and
@@ -239,7 +240,8 @@ register_input_rule("zblrp", lambda p, x: RelayedRule(ZBox(*_bounds(p, x))), "z-
 
 
 # ------------------------------------------------------------------------ model structure
-BATCH_NORM_MODES = ("merge", "innvestigate")
+#: How LRP treats BatchNorm (the ``batchnorm`` parameter; the first is the default).
+BATCH_NORM_MODES = ("merge", "innvestigate", "pass")
 
 
 @dataclass(frozen=True)
@@ -278,9 +280,9 @@ class Structure:
     needs_graph_mode: bool
     #: Every module that may get a hook, with its role: 'first_conv', 'first_linear', 'conv',
     #: 'linear', 'pass', 'batchnorm' (hooked only when BatchNorms are not merged),
-    #: 'unmerged_batchnorm' (one that cannot be merged: relevance passes through it unchanged, or
-    #: by the z-rule with ``batchnorm='innvestigate'``) or 'relu_into_batchnorm' (a ReLU feeding
-    #: such a BatchNorm, whose relevance at the ReLU's zeros is not zero).
+    #: 'unmerged_batchnorm' (one that cannot be merged: the z-rule, or with ``batchnorm='pass'``
+    #: relevance passes through unchanged) or 'relu_into_batchnorm' (a ReLU feeding such a
+    #: BatchNorm: with ``'pass'`` relevance reaches the ReLU's zeros, and passes through it too).
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
@@ -758,13 +760,14 @@ def _scaled_per_output(layer: Any, scale: torch.Tensor) -> torch.Tensor:
 def batch_norm_plan(
     structure: Structure, mode: str, input_rule: str
 ) -> list[Callable[[], Callable[[], None]]]:
-    """The merges to make (``mode='merge'``), each a call that merges and returns its undo: every
-    BatchNorm into the Conv/Linear that feeds it (its channels), or, where none does, into the
-    Linear/unpadded Conv it feeds; none for ``'innvestigate'``.
+    """The merges to make (``mode`` ``'merge'`` or ``'pass'``), each a call that merges and
+    returns its undo: every BatchNorm into the Conv/Linear that feeds it (its channels), or, where
+    none does, into the Linear/unpadded Conv it feeds; none for ``'innvestigate'``.
 
     A BatchNorm that cannot be merged stays a layer of its own (role ``'unmerged_batchnorm'``):
-    under ``'merge'`` relevance passes through it unchanged, as through any other elementwise
-    function (zennit's composites give ``BatchNorm`` its ``Pass`` rule), with a warning naming it.
+    under ``'merge'`` with the z-rule, as every BatchNorm under ``'innvestigate'``, and a warning
+    naming it; under ``'pass'`` relevance passes through it unchanged, as through an activation
+    (zennit's composites give ``BatchNorm`` its ``Pass`` rule).
 
     Raises
     ------
@@ -790,17 +793,17 @@ def batch_norm_plan(
             )
     if mode == "innvestigate":
         return []
-    if kept:
+    if kept and mode == "merge":
         named = "; ".join(
             f"BatchNorm '{site.name}' cannot be merged: {site.unmergeable}" for site in kept[:5]
         )
         more = f"; {len(kept) - 5} more BatchNorms cannot be merged" if len(kept) > 5 else ""
         warnings.warn(
-            f"LRP: {named}{more}. Relevance passes through "
-            + ("it" if len(kept) == 1 else "them")
-            + " unchanged, as through an activation (zennit's composites do the same); "
-            "batchnorm='innvestigate' gives every BatchNorm the z-rule instead (the original SIGN "
-            "package)",
+            f"LRP: {named}{more}. "
+            + ("It stays a layer" if len(kept) == 1 else "They stay layers")
+            + " of its own with the z-rule, as every BatchNorm with batchnorm='innvestigate' (the "
+            "original SIGN package); batchnorm='pass' passes relevance through unchanged instead, as "
+            "zennit's composites do",
             UserWarning,
             stacklevel=2,
         )
@@ -888,13 +891,14 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         "linear": linear_hook,
         "pass": PassRule(),
         # merged BatchNorms are the identity; with 'innvestigate' every one is a z-rule layer, else
-        # one that cannot be merged passes relevance on unchanged (zennit's Pass)
-        "batchnorm": None if params["batchnorm"] == "merge" else InnvestigateBatchNorm(),
-        "unmerged_batchnorm": PassRule() if params["batchnorm"] == "merge" else InnvestigateBatchNorm(),
+        # one that cannot be merged is ('merge'), or passes relevance on unchanged ('pass',
+        # zennit's Pass)
+        "batchnorm": None if params["batchnorm"] != "innvestigate" else InnvestigateBatchNorm(),
+        "unmerged_batchnorm": PassRule() if params["batchnorm"] == "pass" else InnvestigateBatchNorm(),
         # a ReLU needs no hook (where it outputs 0, the next layer gives no relevance) unless it
         # feeds a BatchNorm that passes relevance on: then relevance reaches its zeros too, and
         # passes through as zennit's Pass rule does
-        "relu_into_batchnorm": PassRule() if params["batchnorm"] == "merge" else None,
+        "relu_into_batchnorm": PassRule() if params["batchnorm"] == "pass" else None,
     }
     with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
@@ -1028,9 +1032,10 @@ register(
                 str,
                 "merge",
                 "BatchNorm: 'merge' into the Conv/Linear feeding it (zennit; METHODS.md; one that "
-                "cannot be merged passes relevance on unchanged, with a warning, as in zennit's "
-                "composites) or 'innvestigate' (each a layer of its own with the z-rule; the "
-                "original SIGN package)",
+                "cannot be merged stays a layer with the z-rule, with a warning), 'innvestigate' "
+                "(each a layer of its own with the z-rule; the original SIGN package) or 'pass' "
+                "(merged where it can be, else relevance passes through unchanged: zennit's "
+                "composites)",
                 check=one_of(BATCH_NORM_MODES),
             ),
             Param(
