@@ -1,6 +1,22 @@
-"""The error family of signxai: every error a user can catch, each a subclass of ``SignXAIError``."""
+"""The error family of signxai: every error a user can catch, each a subclass of ``SignXAIError``;
+and :func:`warn_user`, for what is worth saying but not an error.
+"""
 
 from __future__ import annotations
+
+import sys
+import warnings
+
+
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue a warning attributed to the first caller outside signxai (the user's line), wherever
+    inside the library it is raised (a fixed ``stacklevel`` points into the library when the call
+    path changes, and Python then shows the warning once for all users' lines)."""
+    level, frame = 1, sys._getframe(0)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "signxai":
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 class SignXAIError(Exception):

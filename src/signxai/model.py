@@ -10,7 +10,6 @@ is undone: hooks removed, train/eval mode, ``requires_grad`` and the denormal se
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.errors import InputError, LayerError, TargetError, UnsupportedModelError
+from signxai.errors import InputError, LayerError, TargetError, UnsupportedModelError, warn_user
 
 #: Output activations that are bypassed so that the logit behind them is explained.
 OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
@@ -206,10 +205,9 @@ class ModelView:
             if not self.scripted:
                 self._upcast(parameters)
             elif any(p.dtype in (torch.float16, torch.bfloat16) for p in parameters):
-                warnings.warn(
+                warn_user(
                     "the TorchScript model runs in half precision, in which gradients and relevance "
-                    "under- and overflow (maps of zeros); explain a float32 copy (model.float())",
-                    stacklevel=4,
+                    "under- and overflow (maps of zeros); explain a float32 copy (model.float())"
                 )
             torch.set_flush_denormal(True)
             torch.set_grad_enabled(True)
@@ -252,11 +250,10 @@ class ModelView:
         kinds = sorted(
             {str(t.dtype).removeprefix("torch.") for t in [*(d for _, d in data), *(b for *_, b in buffers)]}
         )
-        warnings.warn(
+        warn_user(
             f"the model's {' and '.join(kinds)} parameters are explained in float32 (copied for the "
             "call, the model's own tensors restored after it): gradients and relevance under- and "
-            "overflow in half precision",
-            stacklevel=4,
+            "overflow in half precision"
         )
 
     def __exit__(self, *exc: object) -> None:
@@ -408,13 +405,11 @@ class ModelView:
         """Warn if an output activation called as a function was explained instead of the logit."""
         if self.unbypassed is not None:
             function, module = self.unbypassed
-            warnings.warn(
+            warn_user(
                 f"the model's output comes from a {function} called as a function, not as a "
                 f"module, which cannot be bypassed: the {function} output is explained, not the "
                 f"logit. Use an nn.{module} module (bypassed) or return the "
-                "logits, or pass explain_output='activation' to explain the output as it is",
-                UserWarning,
-                stacklevel=3,
+                "logits, or pass explain_output='activation' to explain the output as it is"
             )
 
     # ----------------------------------------------------------------- targets

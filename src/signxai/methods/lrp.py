@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import re
-import warnings
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,7 +33,7 @@ from torch import nn
 from zennit.core import Hook
 from zennit.rules import Flat, WSquare, ZBox
 
-from signxai.errors import MethodParameterError, UnsupportedModelError
+from signxai.errors import MethodParameterError, UnsupportedModelError, warn_user
 from signxai.methods.lrp_attention import ATTENTION_MODES
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
 from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, unpacked
@@ -798,14 +797,12 @@ def batch_norm_plan(
             f"BatchNorm '{site.name}' cannot be merged: {site.unmergeable}" for site in kept[:5]
         )
         more = f"; {len(kept) - 5} more BatchNorms cannot be merged" if len(kept) > 5 else ""
-        warnings.warn(
+        warn_user(
             f"LRP: {named}{more}. "
             + ("It stays a layer" if len(kept) == 1 else "They stay layers")
             + " of its own with the z-rule, as every BatchNorm with batchnorm='innvestigate' (the "
             "original SIGN package); batchnorm='pass' passes relevance through unchanged instead, as "
-            "zennit's composites do",
-            UserWarning,
-            stacklevel=2,
+            "zennit's composites do"
         )
     merges: list[Callable[[], Callable[[], None]]] = [
         functools.partial(merge_batch_norm, layer, site.module, channels)
