@@ -569,10 +569,10 @@ def test_convnext_converts_with_its_layer_scale() -> None:
     _assert_application(model, _data((2, 32, 32, 3)), "layer_norm.*attention='cp'", attention="cp")
 
 
-def test_resnet50v2_runs_lrp_with_its_pre_activation_batch_norms_passing_relevance_on() -> None:
+def test_resnet50v2_runs_lrp_with_its_pre_activation_batch_norms_as_z_rule_layers() -> None:
     """keras.applications' ResNet50V2: its pre-activation BatchNorms (after pooling and residual
-    sums) cannot be merged; LRP/SIGN runs with the defaults, a warning naming them, and with
-    ``batchnorm='innvestigate'``."""
+    sums) cannot be merged; LRP/SIGN runs with the defaults (they are z-rule layers, a warning
+    names them), and with ``batchnorm='innvestigate'`` (every BatchNorm is)."""
     keras.utils.set_random_seed(4)
     model = keras.applications.ResNet50V2(weights=None, input_shape=(32, 32, 3), classes=4)
     _randomize_batch_norm(model)
@@ -583,8 +583,8 @@ def test_resnet50v2_runs_lrp_with_its_pre_activation_batch_norms_passing_relevan
     assert relevance.shape == x.shape and np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
     kept = explain(model, x, "lrp_epsilon_0_1", target_class=1, batchnorm="innvestigate")
     with pytest.warns(UserWarning, match="cannot be merged"):
-        passed = explain(model, x, "lrp_epsilon_0_1", target_class=1)
-    assert np.isfinite(kept).all() and not np.allclose(kept, passed)
+        default = explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    assert np.isfinite(kept).all() and not np.allclose(kept, default)
 
 
 @pytest.mark.parametrize(("written", "activation"), [("hard_swish", "hard_silu"), ("swish", "silu")])

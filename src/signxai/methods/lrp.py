@@ -799,8 +799,8 @@ def batch_norm_plan(
         more = f"; {len(kept) - 5} more BatchNorms cannot be merged" if len(kept) > 5 else ""
         warn_user(
             f"LRP: {named}{more}. "
-            + ("It stays a layer" if len(kept) == 1 else "They stay layers")
-            + " of its own with the z-rule, as every BatchNorm with batchnorm='innvestigate' (the "
+            + ("It stays a layer of its own" if len(kept) == 1 else "They stay layers of their own")
+            + " with the z-rule, as every BatchNorm with batchnorm='innvestigate' (the "
             "original SIGN package); batchnorm='pass' passes relevance through unchanged instead, as "
             "zennit's composites do"
         )
