@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 import torch
 
 from signxai import explain
+from signxai.cli import main
 from signxai.ecg import ECGModel, load_mitbih_208
 from signxai.ecg.analysis import DEFAULT_METHODS
 from signxai.ecg.io import write_record
@@ -63,6 +67,22 @@ def test_python_dash_m_and_methods_table() -> None:
         [sys.executable, "-m", "signxai", "methods"], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and "lrpsign_" in result.stdout and "integrated_gradients" in result.stdout
+
+
+def test_warnings_are_one_line_each_and_the_handler_is_put_back() -> None:
+    """In the CLI a warning is a 'signxai: warning:' line with the options as the CLI spells them;
+    after the command (run in this process) Python's own warning display is back."""
+    from click.testing import CliRunner
+
+    from signxai.cli import _show_warning
+
+    shown = warnings.showwarning
+    assert CliRunner().invoke(main, ["methods"]).exit_code == 0
+    assert warnings.showwarning is shown
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer):
+        _show_warning(UserWarning("pass batchnorm='pass' instead"), UserWarning, "f.py", 1)
+    assert buffer.getvalue() == "signxai: warning: pass --batchnorm pass instead\n"
 
 
 @pytest.fixture(scope="module")
@@ -368,8 +388,13 @@ class Transformer(nn.Module):
 @pytest.mark.parametrize(
     ("model_class", "option", "value", "refusal"),
     [
-        # the default passes relevance through the BatchNorms it cannot merge, with a warning
-        ("PreActivation", "--batchnorm", "innvestigate", "cannot be merged"),
+        # the default keeps the BatchNorms it cannot merge as z-rule layers, with a warning
+        (
+            "PreActivation",
+            "--batchnorm",
+            "innvestigate",
+            "signxai: warning: LRP: BatchNorm 'norm_in' cannot be merged",
+        ),
         ("SqueezeExcite", "--gates", "signal", "--gates signal"),
         ("Transformer", "--attention", "cp", "--attention cp"),
     ],
@@ -404,6 +429,7 @@ def test_explain_lrp_options_reach_the_lrp_methods(
     base += ["--window", "2000", "--method", "gradient", "--method", "lrp_epsilon_0_1", "--quiet"]
     default = subprocess.run([*base, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
     assert default.returncode == (0 if option == "--batchnorm" else 2) and refusal in default.stderr
+    assert "batchnorm='" not in default.stderr  # the options as the CLI spells them
     out = tmp_path / "b"
     result = subprocess.run(
         [*base, option, value, "--target", "1", "--out", str(out)],

@@ -31,13 +31,24 @@ def _maps(relevance: dict[str, np.ndarray]) -> dict[str, Any]:
 _KEYWORD = re.compile(r"\b(explain_output|batchnorm|gates|attention)=['\"]([\w-]+)['\"]")
 
 
+def _as_options(message: str) -> str:
+    """``message`` with ``explain``'s keywords spelt as this CLI's options."""
+    return _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
+
+
 def _fail(debug: bool, error: BaseException) -> None:
     """Print the error (its ``explain`` keywords as this CLI's options) and exit with status 2."""
     if debug:
         raise error
-    message = _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", str(error))
-    click.echo(f"signxai: error: {message}", err=True)
+    click.echo(f"signxai: error: {_as_options(str(error))}", err=True)
     sys.exit(2)
+
+
+def _show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A warning as one line on stderr, like the errors, above the progress bar (``tqdm.write``)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"signxai: warning: {_as_options(str(message))}", file=sys.stderr)
 
 
 class _Progress:
@@ -57,8 +68,12 @@ class _Progress:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Explain deep models on ECG signals (gradients, IG, SmoothGrad, Grad-CAM, LRP, SIGN)."""
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
+    context.call_on_close(lambda: setattr(warnings, "showwarning", shown))
 
 
 DEVICE_HELP = "Where the model runs: cpu, cuda, cuda:1, mps (a GPU must be visible to torch)."
