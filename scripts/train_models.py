@@ -7,7 +7,9 @@ per task for every recipe below on 2 cores); the test split (4500 beats) is touc
 end, to report the chosen model's accuracy. ``--recipes`` with no names skips the
 cross-validation and trains the recipe the scores in the card choose; ``--jobs 2``
 cross-validates two recipes at once (one thread each); ``--seed-spread 6`` only measures how the
-shipped recipes' test accuracy varies with the seed (``--jobs 16`` trains 16 seeds at once).
+shipped recipes' test accuracy varies with the seed (``--jobs 16`` trains 16 seeds at once);
+``--card-only`` recomputes the card's test fields (accuracy with its 95 % Wilson interval,
+recall per class, confusion matrix) from the shipped weights.
 Scores in the card are kept only while ``ECGModel`` still builds the card's architecture.
 """
 
@@ -409,6 +411,50 @@ def accuracy(model: ECGModel, x: np.ndarray, y: np.ndarray, task: str) -> float:
     return float((predict(model, x) == _truth(y, task)).mean())
 
 
+def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``correct / total`` (95 % for the default z)."""
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return float(centre - half), float(centre + half)
+
+
+def evaluation(model: ECGModel, x: np.ndarray, y: np.ndarray, task: str, classes: tuple[str, ...]) -> dict:
+    """The card's test fields: accuracy with its 95 % Wilson interval, balanced accuracy (the mean
+    of the classes' recalls), each class's recall and the confusion matrix (rows: true class,
+    columns: predicted class)."""
+    predicted, truth = predict(model, x), _truth(y, task)
+    counts = [
+        [int(((truth == i) & (predicted == j)).sum()) for j in range(len(classes))]
+        for i in range(len(classes))
+    ]
+    correct = int((predicted == truth).sum())
+    low, high = wilson_interval(correct, len(truth))
+    recall = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]  # None: no such beat
+    present = [value for value in recall if value is not None]
+    return {
+        "test_accuracy": round(correct / len(truth), 4),
+        "test_accuracy_95ci": [round(low, 4), round(high, 4)],
+        "test_balanced_accuracy": round(float(np.mean(present)), 4),
+        "test_recall": {
+            name: None if value is None else round(value, 4)
+            for name, value in zip(classes, recall, strict=True)
+        },
+        "test_confusion": {"rows": "true class", "columns": "predicted class", "counts": counts},
+    }
+
+
+def _with_evaluation(entry: dict, found: dict) -> dict:
+    """``entry`` with the test fields of ``found`` in place of its own, after ``train_accuracy``."""
+    ordered: dict = {}
+    for key, value in entry.items():
+        if key not in found:
+            ordered[key] = value
+        if key == "train_accuracy":
+            ordered.update(found)
+    return ordered
+
+
 def model_card_recipe(task: str) -> str:
     """The name of the recipe the card ships for ``task``."""
     return json.loads((DATA / "model_card.json").read_text())["models"][task]["recipe"]["name"]
@@ -481,6 +527,26 @@ def seed_spread(
         )
 
 
+def refresh_card(tasks: list[str], test_set: BeatSet) -> None:
+    """Recompute each task's test fields in the card from the shipped weights (no training)."""
+    path = DATA / "model_card.json"
+    card = json.loads(path.read_text())
+    for task, names in (("binary", BINARY_CLASSES), ("5class", ECG5000_CLASSES)):
+        if task not in tasks:
+            continue
+        entry = card["models"][task]
+        model = ECGModel(**entry["config"])
+        model.load_state_dict(torch.load(DATA / entry["weights"], weights_only=True))
+        found = evaluation(model.eval(), test_set.x, test_set.y, task, tuple(names))
+        if found["test_accuracy"] != entry["test_accuracy"]:
+            raise SystemExit(
+                f"{task}: the weights give {found['test_accuracy']}, the card says {entry['test_accuracy']}"
+            )
+        card["models"][task] = _with_evaluation(entry, found)
+        print(task, found, flush=True)
+    path.write_text(json.dumps(card, indent=2) + "\n")
+
+
 def main() -> None:
     """Choose each task's recipe by cross-validation on the train split, train, write the card."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -509,9 +575,18 @@ def main() -> None:
         "named, with seeds 0..N-1 (--jobs at once), print their test accuracies and that of "
         "their averaged probabilities; writes nothing",
     )
+    parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="train nothing: recompute the card's test fields (accuracy, its interval, recall, "
+        "confusion matrix) from the shipped weights",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train_set, test_set = load_ecg5000("train"), load_ecg5000("test")
+    if args.card_only:
+        refresh_card(args.tasks, test_set)
+        return
     if args.seed_spread:
         names = None if args.recipes == list(RECIPES) else args.recipes
         for task in args.tasks:
@@ -572,9 +647,11 @@ def main() -> None:
             "recipe": {"name": best, **RECIPES[best]},
             "cross_validation_accuracy": scores,
             "train_accuracy": round(accuracy(model, train_set.x, train_set.y, task), 4),
-            "test_accuracy": round(accuracy(model, test_set.x, test_set.y, task), 4),
             "training_seconds": round(seconds, 1),
         }
+        card["models"][task] = _with_evaluation(
+            card["models"][task], evaluation(model, test_set.x, test_set.y, task, names)
+        )
         print(task, card["models"][task], flush=True)
     (DATA / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
 

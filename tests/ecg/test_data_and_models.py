@@ -49,6 +49,32 @@ def test_shipped_models_reach_the_accuracy_their_card_states(task: str) -> None:
     assert measured > (0.97 if task == "binary" else 0.92)  # well above a 1-NN baseline's 92.5 %
 
 
+@pytest.mark.parametrize("task", ["binary", "5class"])
+def test_the_cards_confusion_matrix_interval_and_recalls_are_the_shipped_models(task: str) -> None:
+    """Re-measured on the shipped test split: the confusion matrix (rows true, columns
+    predicted), each class's recall, the balanced accuracy and the 95 % Wilson interval of the
+    accuracy (scipy's)."""
+    from scipy.stats import binomtest
+
+    model = load_beat_model(task)
+    test = load_ecg5000("test")
+    with torch.no_grad():
+        out = model(torch.from_numpy(test.x))
+    predicted = (out[:, 0] > 0.5).long().numpy() if task == "binary" else out.argmax(1).numpy()
+    truth = (test.y > 0).astype(int) if task == "binary" else test.y
+    card = model_card()["models"][task]
+    classes = len(card["classes"])
+    counts = np.zeros((classes, classes), dtype=int)
+    np.add.at(counts, (truth, predicted), 1)
+    assert card["test_confusion"]["counts"] == counts.tolist()
+    recall = counts.diagonal() / counts.sum(axis=1)
+    assert list(card["test_recall"]) == card["classes"]
+    np.testing.assert_allclose(list(card["test_recall"].values()), recall, atol=5e-5)
+    assert card["test_balanced_accuracy"] == pytest.approx(recall.mean(), abs=5e-5)
+    interval = binomtest(int(counts.trace()), len(truth)).proportion_ci(method="wilson")
+    np.testing.assert_allclose(card["test_accuracy_95ci"], [interval.low, interval.high], atol=5e-5)
+
+
 def test_model_card_names_data_source_and_recipe() -> None:
     card = model_card()
     assert "chf07" in card["data"]["source"]

@@ -152,3 +152,46 @@ def test_seed_spread_in_parallel_reports_what_one_process_does(
     summaries = [line for line in parallel if "seeds 0-2" in line or "quantiles" in line]
     assert summaries == [line for line in alone if "seeds 0-2" in line or "quantiles" in line]
     assert len(summaries) == 4
+
+
+def test_evaluation_counts_recalls_and_the_wilson_interval(
+    script: ModuleType, beats: tuple[BeatSet, BeatSet]
+) -> None:
+    """On a random 5-class model: the confusion matrix counted by numpy, recalls, balanced accuracy
+    and the interval (scipy's Wilson interval); the test fields go after ``train_accuracy``."""
+    from scipy.stats import binomtest
+
+    from signxai.ecg.models import ECG5000_CLASSES, ECGModel
+
+    _, test = beats
+    torch.manual_seed(0)
+    model = ECGModel(length=140, num_classes=5).eval()
+    found = script.evaluation(model, test.x, test.y, "5class", ECG5000_CLASSES)
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(test.x)).argmax(1).numpy()
+    counts = np.zeros((5, 5), dtype=int)
+    np.add.at(counts, (test.y, predicted), 1)
+    assert found["test_confusion"]["counts"] == counts.tolist()
+    assert found["test_accuracy"] == round(float((predicted == test.y).mean()), 4)
+    with np.errstate(invalid="ignore"):
+        recall = counts.diagonal() / counts.sum(axis=1)
+    present = ~np.isnan(recall)
+    assert [value is None for value in found["test_recall"].values()] == list(~present)
+    np.testing.assert_allclose(
+        [value for value in found["test_recall"].values() if value is not None], recall[present], atol=5e-5
+    )
+    assert found["test_balanced_accuracy"] == pytest.approx(recall[present].mean(), abs=5e-5)
+    interval = binomtest(int(counts.trace()), len(test.y)).proportion_ci(method="wilson")
+    np.testing.assert_allclose(found["test_accuracy_95ci"], [interval.low, interval.high], atol=5e-5)
+    for correct, total in [(0, 10), (10, 10), (4242, 4500)]:
+        expected = binomtest(correct, total).proportion_ci(method="wilson")
+        np.testing.assert_allclose(
+            script.wilson_interval(correct, total), [expected.low, expected.high], atol=1e-9
+        )
+    entry = {"weights": "w.pt", "train_accuracy": 1.0, "test_accuracy": 0.5, "training_seconds": 3.0}
+    assert list(script._with_evaluation(entry, found)) == [
+        "weights",
+        "train_accuracy",
+        *found,
+        "training_seconds",
+    ]

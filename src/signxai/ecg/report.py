@@ -118,6 +118,17 @@ def _seen(seen: np.ndarray | None) -> str:
     )
 
 
+def _accuracy(entry: dict[str, Any]) -> str:
+    """The test accuracy with its 95 % interval and the balanced accuracy, where the card has them."""
+    text = f"{entry['test_accuracy']:.4f}"
+    if "test_accuracy_95ci" in entry:
+        low, high = entry["test_accuracy_95ci"]
+        text += f" (95 % interval {low:.4f}-{high:.4f})"
+    if "test_balanced_accuracy" in entry:
+        text += f"; balanced (mean recall) {entry['test_balanced_accuracy']:.4f}"
+    return text
+
+
 def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.ndarray | None) -> str:
     entry = card["models"][task]
     data = card["data"]
@@ -130,7 +141,11 @@ def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.nd
                 data["test"],
                 ", ".join(entry["classes"]),
                 entry["recipe"]["name"],
-                f"{entry['test_accuracy']:.4f}",
+                _accuracy(entry),
+                ", ".join(
+                    f"{name} {'-' if value is None else f'{value:.3f}'}"
+                    for name, value in entry.get("test_recall", {}).items()
+                ),
                 _seen(seen),
                 "; ".join(data["citation"]),
             ]
@@ -143,6 +158,7 @@ def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.nd
             "classes",
             "recipe",
             "test accuracy",
+            "test recall per class",
             "beat samples seen",
             "cite",
         ],
