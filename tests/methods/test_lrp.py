@@ -1561,3 +1561,94 @@ def test_a_linear_between_two_batchnorms_takes_both_merges_and_gets_its_tensors_
         np.testing.assert_allclose(ours, explain(folded, x, method, target_class=2), rtol=1e-5, atol=1e-7)
     assert_unchanged(model, before)
     assert (model[1].bias is None) == (not bias)
+
+
+class _StandardisedConv(nn.Conv1d):
+    """Weight standardisation (as in NFNets / BiT): the forward computes the weight it uses."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2), keepdim=True)) / (w.std(dim=(1, 2), keepdim=True) + 1e-5)
+        return F.conv1d(x, w, self.bias, self.stride, self.padding)
+
+
+class _MaskedLinear(nn.Linear):
+    """A pruning mask applied in the forward."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__(n_in, n_out)
+        self.register_buffer("mask", (torch.rand(n_out, n_in) > 0.3).float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class _ScaledInputConv(nn.Conv1d):
+    """A forward of its own that rescales the input and uses the weight as it is."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(2.0 * x)
+
+
+def _net(conv: type[nn.Module], linear: type[nn.Module] = nn.Linear) -> nn.Sequential:
+    return nn.Sequential(
+        conv(2, 4, 5, padding=2), nn.ReLU(), conv(4, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), linear(64, 3)
+    ).eval()
+
+
+def test_layers_that_compute_their_weight_refuse_the_rules_that_change_parameters() -> None:
+    """A Conv/Linear subclass whose forward standardises or masks its weight: the rules that act
+    on the layer's output (z, epsilon, SIGN) give the maps of the model with the computed weights
+    as plain parameters; those that change the parameters (alpha-beta, z+, w-square, flat,
+    z-beta) would change them before the forward's computation (measured: off by 3e2 to 3e6 of
+    the map's scale) and are refused, naming the layer and the rule. A forward of its own that
+    uses the weight as it is (here: rescaling the input) keeps every rule."""
+    torch.manual_seed(0)
+    model = _net(_StandardisedConv, _MaskedLinear)
+    plain = _net(nn.Conv1d)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != "5.mask"})
+    with torch.no_grad():
+        for i in (0, 2):
+            w = model[i].weight
+            plain[i].weight.copy_(
+                (w - w.mean(dim=(1, 2), keepdim=True)) / (w.std(dim=(1, 2), keepdim=True) + 1e-5)
+            )
+        plain[5].weight.mul_(model[5].mask)
+    x = torch.randn(3, 2, 16)
+    torch.testing.assert_close(model(x), plain(x))
+    before = snapshot(model)
+    for method in ("lrp_z", "lrp_epsilon_0_1", "lrpsign_epsilon_0_25_std_x", "lrpz_epsilon_0_5"):
+        assert (
+            rel_error(explain(model, x, method, target_class=1), explain(plain, x, method, target_class=1))
+            < 1e-5
+        )
+    for method, rule in [
+        ("lrp_alpha_1_beta_0", "alpha-beta"),
+        ("lrp_zplus", "alpha-beta"),
+        ("lrp_sequential_composite_a", "alpha-beta"),
+        ("w2lrp_epsilon_0_1", "w-square"),
+        ("flatlrp_epsilon_0_1", "flat"),
+        ("zblrp_epsilon_0_1", "z-beta"),
+    ]:
+        with pytest.raises(
+            UnsupportedModelError,
+            match=f"layer '0' \\(_StandardisedConv\\) computes the weight.*the {rule} rule",
+        ):
+            explain(model, x, method, target_class=1)
+    masked_head = nn.Sequential(
+        nn.Conv1d(2, 4, 5, padding=2), nn.ReLU(), nn.Flatten(), _MaskedLinear(64, 3)
+    ).eval()
+    with pytest.raises(UnsupportedModelError, match="layer '3' \\(_MaskedLinear\\)"):
+        explain(masked_head, x, "lrp_alpha_2_beta_1", target_class=1)
+    assert_unchanged(model, before)
+    scaled = _net(_ScaledInputConv)
+    doubled = _net(nn.Conv1d)
+    doubled.load_state_dict(scaled.state_dict())
+    with torch.no_grad():
+        for i in (0, 2):
+            doubled[i].weight.mul_(2.0)
+    for method in ("lrp_alpha_1_beta_0", "lrp_alpha_2_beta_1", "flatlrp_zplus", "lrp_epsilon_0_1"):
+        assert (
+            rel_error(explain(scaled, x, method, target_class=2), explain(doubled, x, method, target_class=2))
+            < 1e-5
+        )

@@ -25,11 +25,13 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from zennit.core import Hook
 from zennit.rules import Flat, WSquare, ZBox
 
@@ -290,6 +292,8 @@ class Structure:
     #: Whether attention or a normalisation held constant (``attention='cp'``) reads the input
     #: with no Linear/Conv layer before it.
     held_first: bool = False
+    #: Linear/Conv layers whose own ``forward`` computes the weight they use: module -> name.
+    computed_weights: dict[nn.Module, str] = field(default_factory=dict)
 
 
 def _roles(
@@ -329,6 +333,54 @@ def _roles(
 _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], Structure]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+#: The forward methods of torch's own Linear/Conv layers (a subclass with another one may compute
+#: the weight it uses, e.g. weight standardisation).
+_OWN_FORWARDS = {cls.forward for cls in WEIGHTED}
+#: The functions torch's layers compute with: the weight is their second argument.
+_LAYER_FUNCTIONS = {
+    F.linear,
+    F.conv1d,
+    F.conv2d,
+    F.conv3d,
+    F.conv_transpose1d,
+    F.conv_transpose2d,
+    F.conv_transpose3d,
+}
+
+
+class _WeightsUsed(TorchFunctionMode):
+    """Records the weight tensors that Linear/Conv functions are called with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[torch.Tensor] = []
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _LAYER_FUNCTIONS:
+            weight = kwargs.get("weight", args[1] if len(args) > 1 else None)
+            if isinstance(weight, torch.Tensor):
+                self.weights.append(weight)
+        return func(*args, **kwargs)
+
+
+def _computes_its_weight(module: nn.Module, inputs: Sequence[torch.Tensor]) -> bool:
+    """Whether a Linear/Conv subclass with a ``forward`` of its own computes with a weight other
+    than its ``weight`` parameter (weight standardisation, a scaled or masked weight): rules that
+    change the parameters (alpha-beta, z+, flat, w-square, z-beta) would change them before that
+    computation. Torch's own forwards use the parameter itself."""
+    if type(module).forward in _OWN_FORWARDS:
+        return False
+    own: Any = getattr(module, "weight", None)
+    with torch.no_grad():
+        for tensor in inputs:
+            with _WeightsUsed() as watch:
+                module.forward(tensor.detach())  # not through __call__: no hooks of the user's
+            if not any(weight is own for weight in watch.weights):
+                return True
+    return False
 
 
 #: Modules that ``attention='cp'`` or ``'attnlrp'`` explains.
@@ -600,6 +652,11 @@ def probe_structure(
         repeated={m: (names[id(m)], n) for m, n in Counter(order).items() if n > 1},
         recurrent_first=recurrent_first,
         held_first=held_first,
+        computed_weights={
+            module: names[id(module)]
+            for module in dict.fromkeys(weighted)
+            if _computes_its_weight(module, [t for m, t in weighted_inputs if m is module])
+        },
     )
     _STRUCTURES[model] = (signature, structure)
     return structure
@@ -855,6 +912,16 @@ def lrp_hooks(
             step()
 
 
+_RULE_NAMES = {"AlphaBetaRule": "alpha-beta", "WSquare": "w-square", "Flat": "flat", "ZBox": "z-beta"}
+
+
+def _rule_name(rule: Any) -> str:
+    """A rule's name for an error message: the alpha-beta rule, or the zennit rule relayed."""
+    inner = getattr(rule, "rule", None)
+    kind = type(inner if inner is not None else rule).__name__
+    return f"{_RULE_NAMES.get(kind, kind)} rule"
+
+
 # ------------------------------------------------------------------------ the family
 def lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Layer-wise relevance propagation from R = z at the target, in one backward pass."""
@@ -897,6 +964,17 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         # passes through as zennit's Pass rule does
         "relu_into_batchnorm": PassRule() if params["batchnorm"] == "pass" else None,
     }
+    for module, role in structure.roles:
+        if module in structure.computed_weights and isinstance(rules[role], RelayedRule):
+            name = structure.computed_weights[module]
+            raise UnsupportedModelError(
+                f"layer '{name}' ({type(module).__name__}) computes the weight it uses in its own "
+                f"forward (e.g. weight standardisation); the {_rule_name(rules[role])} changes the "
+                "layer's parameters, before that computation, so its map would be wrong. Use rules "
+                "that act on the layer's output there: the z or epsilon rule (lrp_z, lrp_epsilon_*) "
+                "and the lrp_, lrpsign_ or lrpz_ input-layer rules; or give the layer its computed "
+                "weight as a parameter"
+            )
     with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
         if structure.needs_graph_mode:

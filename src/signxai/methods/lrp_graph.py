@@ -582,6 +582,11 @@ class LRPGraphMode(TorchFunctionMode):
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
         kwargs = kwargs or {}
+        if self._inside:
+            # inside a Linear/Conv module's own forward (a subclass that scales or pads its input,
+            # or computes its weight): its rule explains what the forward computes as a whole, by
+            # the gradient through it; a rule here would turn that gradient into relevance
+            return func(*args, **kwargs)
         if func is torch.einsum and len(args) == 2 and isinstance(args[1], (list, tuple)):
             args = (args[0], *args[1])  # einsum(equation, [a, b]) as einsum(equation, a, b)
         tracked = [a for a in args if input_dependent(a)]
@@ -590,7 +595,7 @@ class LRPGraphMode(TorchFunctionMode):
             if self._watch:
                 self._derive(out, args, kwargs)
             return out
-        if func in FUNCTIONAL_LAYERS and not self._inside and input_dependent(args[0]):
+        if func in FUNCTIONAL_LAYERS and input_dependent(args[0]):
             self.handled += 1
             if self._watch and len(args) > 1:
                 self.weights_used |= self._parameters_in(args[1])
