@@ -1652,3 +1652,82 @@ def test_layers_that_compute_their_weight_refuse_the_rules_that_change_parameter
             rel_error(explain(scaled, x, method, target_class=2), explain(doubled, x, method, target_class=2))
             < 1e-5
         )
+
+
+class _LinearOverTime(nn.Module):
+    """A Linear over the last axis of (B, C, T), then a BatchNorm over the C channels (axis 1)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.mix = nn.Linear(steps, steps, bias=False)
+        self.norm = nn.BatchNorm1d(6)
+        self.fc = nn.Linear(6 * steps, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.norm(self.mix(x))).flatten(1))
+
+
+@pytest.mark.parametrize("steps", [10, 6])
+def test_a_batch_norm_over_another_axis_than_the_linear_before_it_is_not_merged(steps: int) -> None:
+    """The Linear's features are the last axis, the BatchNorm's channels axis 1: merging scaled
+    the Linear's outputs by the wrong BatchNorm entries (with 6 steps: silently, a map of another
+    function; with 10: a shape error). It stays a z-rule layer: relevance conserved."""
+    torch.manual_seed(0)
+    model = _linear_batch_norms(_LinearOverTime(steps))
+    x = torch.randn(3, 6, steps)
+    with pytest.warns(UserWarning, match="'norm' cannot be merged: 'mix' \\(Linear\\) acts on the last axis"):
+        relevance = explain(model, x, "lrp_z", target_class=1)
+    with torch.no_grad():
+        logit = model(x)[:, 1].numpy()
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-6)
+
+
+class _TransposedNorm(nn.BatchNorm1d):
+    """A BatchNorm over the last axis of (B, T, C): a forward of its own around torch's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _TokenNet(nn.Module):
+    """(B, T, 2) in; a BatchNorm over the features of each step, as a subclass or written out."""
+
+    def __init__(self, subclass: bool) -> None:
+        super().__init__()
+        self.subclass = subclass
+        self.embed = nn.Linear(2, 6)
+        self.norm = _TransposedNorm(6) if subclass else nn.BatchNorm1d(6)
+        self.fc = nn.Linear(60, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.embed(x))
+        h = self.norm(h) if self.subclass else self.norm(h.transpose(1, 2)).transpose(1, 2)
+        return self.fc(h.flatten(1))
+
+
+def test_a_batch_norm_subclass_with_its_own_forward_takes_the_z_rule_through_it() -> None:
+    """Its channels may lie on another axis than 1 (here it transposes around torch's forward):
+    never merged, the z-rule through its forward (iNNvestigate's form needs the channel axis; it
+    failed with a shape error). Equal to the same BatchNorm written out in the parent's forward
+    under ``batchnorm='innvestigate'`` (up to iNNvestigate's stabiliser), in every mode but 'pass',
+    where relevance passes through both alike."""
+    torch.manual_seed(2)
+    model = randomize_batch_norm(_TokenNet(subclass=True), 1).eval()
+    written = _TokenNet(subclass=False).eval()
+    written.load_state_dict(model.state_dict())
+    x = torch.randn(3, 10, 2)
+    torch.testing.assert_close(model(x), written(x))
+    before = snapshot(model)
+    for method in ("lrp_z", "lrp_epsilon_0_1", "lrp_alpha_1_beta_0"):
+        expected = explain(written, x, method, target_class=2, batchnorm="innvestigate")
+        with pytest.warns(
+            UserWarning, match="'norm' cannot be merged: it is a _TransposedNorm with a forward"
+        ):
+            ours = explain(model, x, method, target_class=2)
+        # 1.4e-4 apart: the stabilisers differ (iNNvestigate's 1e-7 on (x - mean) y, the
+        # z-rule's on exact zeros of y)
+        assert rel_error(ours, expected) < 1e-3
+        assert rel_error(explain(model, x, method, target_class=2, batchnorm="innvestigate"), expected) < 1e-3
+        passed = explain(model, x, method, target_class=2, batchnorm="pass")
+        assert rel_error(passed, explain(written, x, method, target_class=2, batchnorm="pass")) < 1e-5
+    assert_unchanged(model, before)

@@ -338,6 +338,8 @@ _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], Structu
 #: The forward methods of torch's own Linear/Conv layers (a subclass with another one may compute
 #: the weight it uses, e.g. weight standardisation).
 _OWN_FORWARDS = {cls.forward for cls in WEIGHTED}
+#: The forward methods of torch's own BatchNorms (one of them for every subclass that keeps it).
+_OWN_BATCH_NORM_FORWARDS = {cls.forward for cls in BATCH_NORMS}
 #: The functions torch's layers compute with: the weight is their second argument.
 _LAYER_FUNCTIONS = {
     F.linear,
@@ -595,7 +597,13 @@ def probe_structure(
         problem = None
         parts: list[tuple[nn.Module, slice]] = []
         joined = _concatenated_layers(batch_norm_nodes.get(id(module)), weighted_at, uses)
-        if id(module) in fed_by_input:
+        own_forward = type(module).forward not in _OWN_BATCH_NORM_FORWARDS
+        if own_forward:
+            problem = (
+                f"it is a {type(module).__name__} with a forward of its own (which may move the "
+                "channels to another axis), so its channels cannot be matched to a layer's"
+            )
+        elif id(module) in fed_by_input:
             problem = "it normalises the model's input, where no Conv/Linear layer comes before it"
         elif joined is not None:
             parts = joined
@@ -606,6 +614,13 @@ def probe_structure(
                 else "an operation that is not a module (e.g. an addition)"
             )
             problem = f"it is fed by {source}, not by a Conv/Linear layer (e.g. a pre-activation block)"
+        elif weighted_at.get(nodes.get(id(producer)), (None, 0, 2))[2] != 2 and isinstance(
+            producer, nn.Linear
+        ):
+            problem = (
+                f"'{names[id(producer)]}' (Linear) acts on the last axis of its input, the "
+                "BatchNorm on axis 1"
+            )
         elif uses.get(nodes.get(id(producer)), 0) > 1:
             problem = (
                 f"the output of '{names[id(producer)]}' also feeds another operation, which merging "
@@ -617,7 +632,7 @@ def probe_structure(
             problem, parts = "its Conv/Linear layer already takes another BatchNorm", []
         merged_into.update(id(layer) for layer, _ in parts)
         feeds = None
-        if problem is not None:
+        if problem is not None and not own_forward:
             node, shape = batch_norm_outputs.get(id(module), (None, ()))
             feeds = _fed_layer(node, shape, weighted_inputs, uses)
             if feeds is not None and id(feeds) not in fed_merged:
@@ -626,7 +641,7 @@ def probe_structure(
             else:
                 feeds = None
         if problem is not None:
-            special[id(module)] = "unmerged_batchnorm"
+            special[id(module)] = "own_forward_batchnorm" if own_forward else "unmerged_batchnorm"
             if type(producer) is nn.ReLU:
                 special[id(producer)] = "relu_into_batchnorm"
         sites.append(
@@ -681,6 +696,8 @@ def _concatenated_layers(
             return None
         layer, channels, rank = weighted_at[source]
         if node._saved_dim % rank != 1:  # joined along another axis than the channels
+            return None
+        if isinstance(layer, nn.Linear) and rank != 2:  # its features are the last axis, not axis 1
             return None
         parts.append((layer, slice(start, start + channels)))
         start += channels
@@ -959,6 +976,9 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         # zennit's Pass)
         "batchnorm": None if params["batchnorm"] != "innvestigate" else InnvestigateBatchNorm(),
         "unmerged_batchnorm": PassRule() if params["batchnorm"] == "pass" else InnvestigateBatchNorm(),
+        # a BatchNorm subclass with a forward of its own (a transpose around it): the z-rule
+        # through that forward (iNNvestigate's form needs the channel axis)
+        "own_forward_batchnorm": PassRule() if params["batchnorm"] == "pass" else ZRule(),
         # a ReLU needs no hook (where it outputs 0, the next layer gives no relevance) unless it
         # feeds a BatchNorm that passes relevance on: then relevance reaches its zeros too, and
         # passes through as zennit's Pass rule does
