@@ -559,3 +559,62 @@ def test_a_map_with_nan_is_an_error_not_a_result() -> None:
         model[2].weight[0, 5] = float("nan")
     with pytest.raises(UnsupportedModelError, match="gradient gave 3 non-finite relevance values"):
         explain(model, torch.randn(1, 1, 32), "gradient", target_class=0)
+
+
+class _MonteCarloDropout(nn.Module):
+    """Dropout called with training=True: random at inference (Monte-Carlo dropout)."""
+
+    def __init__(self, noise: bool = False) -> None:
+        super().__init__()
+        self.noise = noise
+        self.conv = nn.Conv1d(1, 4, 5, padding=2)
+        self.fc = nn.Linear(64, 2)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        h = torch.relu(self.conv(x))
+        h = h + 0.1 * torch.randn_like(h) if self.noise else nn.functional.dropout(h, 0.3, training=True)
+        return self.fc(h.flatten(1))
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_a_model_that_is_random_at_inference_is_refused_without_touching_the_random_state(
+    noise: bool,
+) -> None:
+    """Every map would change from call to call; the check runs the model twice on one sample
+    with the random number generators forked, so the user's stay where they were."""
+    torch.manual_seed(0)
+    model = _MonteCarloDropout(noise).eval()
+    x = torch.randn(3, 1, 16)
+    before = snapshot(model)
+    state = torch.get_rng_state()
+    with pytest.raises(
+        UnsupportedModelError, match="different outputs for the same input.*Monte-Carlo dropout"
+    ):
+        explain(model, x, "gradient", target_class=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert_unchanged(model, before)
+
+
+def test_the_repeatability_check_runs_once_per_model_and_sample_shape() -> None:
+    """Two forward passes of one sample, on the first call for a model and sample shape only."""
+
+    class Counting(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 2)
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            return self.fc(self.conv(x).mean(dim=-1))
+
+    model = Counting().eval()
+    counts = []
+    for length, batch in [(16, 4), (16, 5), (32, 4), (32, 2)]:
+        start = model.calls
+        explain(model, torch.randn(batch, 1, length), "gradient", target_class=0)
+        counts.append(model.calls - start)
+    assert counts == [counts[1] + 2, counts[1], counts[1] + 2, counts[1]]

@@ -86,6 +86,7 @@ def explain(
     spec = parse(method_name, params)
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
+        view.require_repeatable(batch.tensor)
         result = spec.family.compute(view, batch.tensor, target_class, spec.params)
         delta = None
         if isinstance(result, tuple):

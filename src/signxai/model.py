@@ -10,6 +10,7 @@ is undone: hooks removed, train/eval mode, ``requires_grad`` and the denormal se
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +20,9 @@ import torch
 from torch import nn
 
 from signxai.errors import InputError, LayerError, TargetError, UnsupportedModelError, warn_user
+
+#: Sample shapes whose outputs were found repeatable, per model (``ModelView.require_repeatable``).
+_REPEATABLE: weakref.WeakKeyDictionary[nn.Module, set[tuple[int, ...]]] = weakref.WeakKeyDictionary()
 
 #: Output activations that are bypassed so that the logit behind them is explained.
 OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
@@ -400,6 +404,45 @@ class ModelView:
                 f"{tuple(output.shape)}{hint}"
             )
         return output
+
+    def require_repeatable(self, x: torch.Tensor) -> None:
+        """Raise if the model gives one sample of ``x`` two different outputs in eval mode.
+
+        Something random that stays on at inference (dropout called with ``training=True``, as
+        in Monte-Carlo dropout; added noise) or state kept between calls would make every
+        method's map change from call to call. Checked once per model and sample shape, on
+        one sample, with the random number generators forked (the user's stay where they were).
+
+        Raises
+        ------
+        UnsupportedModelError
+            The two outputs differ by more than 1e-4 of their largest magnitude.
+        """
+        shapes = _REPEATABLE.setdefault(self.model, set())
+        shape = tuple(x.shape[1:])
+        if shape in shapes:
+            return
+        sample = x[:1]
+        devices = [sample.device] if sample.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            first, second = self.call(sample), self.call(sample)
+        if (
+            isinstance(first, torch.Tensor)
+            and isinstance(second, torch.Tensor)
+            and first.shape == second.shape
+        ):
+            scale = float(first.detach().abs().max()) if first.numel() else 0.0
+            difference = float((first.detach() - second.detach()).abs().max()) if first.numel() else 0.0
+            if difference > 1e-4 * scale + 1e-12:
+                raise UnsupportedModelError(
+                    "the model gives different outputs for the same input in eval mode (largest "
+                    f"difference {difference:.3g}, outputs up to {scale:.3g}): something random stays "
+                    "on at inference (dropout called with training=True, as in Monte-Carlo dropout; "
+                    "added noise) or the model keeps state between calls, so every map would change "
+                    "from call to call; explain a deterministic version (e.g. dropout as nn.Dropout "
+                    "modules, which eval mode turns off)"
+                )
+        shapes.add(shape)
 
     def warn_unbypassed(self) -> None:
         """Warn if an output activation called as a function was explained instead of the logit."""
