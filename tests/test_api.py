@@ -618,3 +618,35 @@ def test_the_repeatability_check_runs_once_per_model_and_sample_shape() -> None:
         explain(model, torch.randn(batch, 1, length), "gradient", target_class=0)
         counts.append(model.calls - start)
     assert counts == [counts[1] + 2, counts[1], counts[1] + 2, counts[1]]
+
+
+class _Detached(nn.Module):
+    """The features computed under torch.no_grad() (a frozen encoder written that way), or
+    detached."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv1d(1, 4, 5, padding=2)
+        self.fc = nn.Linear(64, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.how == "no_grad":
+            with torch.no_grad():
+                h = torch.relu(self.conv(x))
+        else:
+            h = torch.relu(self.conv(x)).detach()
+        return self.fc(h.flatten(1))
+
+
+@pytest.mark.parametrize("how", ["no_grad", "detach"])
+@pytest.mark.parametrize(
+    "method", ["gradient", "integrated_gradients", "smoothgrad", "grad_cam", "lrp_epsilon_0_1", "deeplift"]
+)
+def test_a_model_whose_output_has_no_gradient_is_refused_by_gradient_methods(how: str, method: str) -> None:
+    """A RuntimeError from autograd before; occlusion, which only runs the model, still works."""
+    model = _Detached(how).eval()
+    x = torch.randn(2, 1, 16)
+    with pytest.raises(UnsupportedModelError, match="no gradient with respect to x.*torch.no_grad\\(\\)"):
+        explain(model, x, method, target_class=0, **({"seed": 0} if method == "smoothgrad" else {}))
+    assert np.abs(explain(model, x, "occlusion_window_4", target_class=0)).sum() > 0

@@ -22,7 +22,8 @@ from torch import nn
 from signxai.errors import InputError, LayerError, TargetError, UnsupportedModelError, warn_user
 
 #: Sample shapes whose outputs were found repeatable, per model (``ModelView.require_repeatable``).
-_REPEATABLE: weakref.WeakKeyDictionary[nn.Module, set[tuple[int, ...]]] = weakref.WeakKeyDictionary()
+#: For each, whether the output has no autograd path to the input (``ModelView.detached``).
+_REPEATABLE: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], bool]] = weakref.WeakKeyDictionary()
 
 #: Output activations that are bypassed so that the logit behind them is explained.
 OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
@@ -173,6 +174,9 @@ class ModelView:
         #: An output softmax/log_softmax/sigmoid called as a function (not bypassable), if any.
         self.unbypassed: tuple[str, str] | None = None
         self._inside = False
+        #: Whether the model's own output has no autograd path to ``x`` (a forward run under
+        #: ``torch.no_grad()`` or detached), found by ``require_repeatable``.
+        self.detached = False
         #: Every module of the model (one traversal per view, taken on entering).
         self.modules: list[nn.Module] = []
 
@@ -390,6 +394,13 @@ class ModelView:
             activation = FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__)
             if activation is not None:
                 self.unbypassed = activation
+        if self.detached and x.requires_grad and torch.is_grad_enabled() and not output.requires_grad:
+            raise UnsupportedModelError(
+                "the model's output has no gradient with respect to x: its forward computes it "
+                "under torch.no_grad() or detaches it (.detach(), a round trip through numpy), so "
+                "gradient-based methods have nothing to explain; remove that from the forward, or "
+                "use a method that only runs the model (occlusion, kernel_shap)"
+            )
         if output.ndim == 1:
             output = output[:, None]
         if output.ndim != 2 or output.shape[0] != x.shape[0]:
@@ -413,19 +424,28 @@ class ModelView:
         method's map change from call to call. Checked once per model and sample shape, on
         one sample, with the random number generators forked (the user's stay where they were).
 
+        The second pass runs with gradients on: where the output then has no autograd path to
+        the input, ``detached`` is set, and ``forward`` refuses to serve gradient-based methods.
+
         Raises
         ------
         UnsupportedModelError
             The two outputs differ by more than 1e-4 of their largest magnitude.
         """
-        shapes = _REPEATABLE.setdefault(self.model, set())
+        shapes = _REPEATABLE.setdefault(self.model, {})
         shape = tuple(x.shape[1:])
         if shape in shapes:
+            self.detached = shapes[shape]
             return
-        sample = x[:1]
+        sample = x[:1].detach()
         devices = [sample.device] if sample.device.type == "cuda" else []
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            first, second = self.call(sample), self.call(sample)
+        with torch.random.fork_rng(devices=devices):
+            with torch.no_grad():
+                first = self.call(sample)
+            with torch.enable_grad():  # the second also tells whether the output depends on x
+                second = self.call(sample.clone().requires_grad_())
+        if isinstance(second, torch.Tensor):
+            self.detached = not second.requires_grad
         if (
             isinstance(first, torch.Tensor)
             and isinstance(second, torch.Tensor)
@@ -442,7 +462,7 @@ class ModelView:
                     "from call to call; explain a deterministic version (e.g. dropout as nn.Dropout "
                     "modules, which eval mode turns off)"
                 )
-        shapes.add(shape)
+        shapes[shape] = self.detached
 
     def warn_unbypassed(self) -> None:
         """Warn if an output activation called as a function was explained instead of the logit."""
