@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from zennit.core import Hook
@@ -37,7 +36,7 @@ from zennit.rules import Flat, WSquare, ZBox
 
 from signxai.errors import MethodParameterError, UnsupportedModelError, warn_user
 from signxai.methods.lrp_attention import ATTENTION_MODES
-from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
+from signxai.methods.lrp_graph import FUNCTIONAL_LAYERS, GATE_MODES, LRPGraphMode
 from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, unpacked
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, one_of, register
 from signxai.methods.reparam import plain_weights
@@ -340,16 +339,6 @@ _STRUCTURES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], Structu
 _OWN_FORWARDS = {cls.forward for cls in WEIGHTED}
 #: The forward methods of torch's own BatchNorms (one of them for every subclass that keeps it).
 _OWN_BATCH_NORM_FORWARDS = {cls.forward for cls in BATCH_NORMS}
-#: The functions torch's layers compute with: the weight is their second argument.
-_LAYER_FUNCTIONS = {
-    F.linear,
-    F.conv1d,
-    F.conv2d,
-    F.conv3d,
-    F.conv_transpose1d,
-    F.conv_transpose2d,
-    F.conv_transpose3d,
-}
 
 
 class _WeightsUsed(TorchFunctionMode):
@@ -361,7 +350,7 @@ class _WeightsUsed(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if func in _LAYER_FUNCTIONS:
+        if func in FUNCTIONAL_LAYERS:  # torch's layers compute with these; the weight comes second
             weight = kwargs.get("weight", args[1] if len(args) > 1 else None)
             if isinstance(weight, torch.Tensor):
                 self.weights.append(weight)
