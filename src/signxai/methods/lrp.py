@@ -281,8 +281,10 @@ class Structure:
     #: Every module that may get a hook, with its role: 'first_conv', 'first_linear', 'conv',
     #: 'linear', 'pass', 'batchnorm' (hooked only when BatchNorms are not merged),
     #: 'unmerged_batchnorm' (one that cannot be merged: the z-rule, or with ``batchnorm='pass'``
-    #: relevance passes through unchanged) or 'relu_into_batchnorm' (a ReLU feeding such a
-    #: BatchNorm: with ``'pass'`` relevance reaches the ReLU's zeros, and passes through it too).
+    #: relevance passes through unchanged), 'own_forward_batchnorm' (a BatchNorm subclass with a
+    #: forward of its own: the z-rule through that forward) or 'relu_into_batchnorm' (a ReLU
+    #: feeding such a BatchNorm: with ``'pass'`` relevance reaches the ReLU's zeros, and passes
+    #: through it too).
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
