@@ -1731,3 +1731,60 @@ def test_a_batch_norm_subclass_with_its_own_forward_takes_the_z_rule_through_it(
         passed = explain(model, x, method, target_class=2, batchnorm="pass")
         assert rel_error(passed, explain(written, x, method, target_class=2, batchnorm="pass")) < 1e-5
     assert_unchanged(model, before)
+
+
+class _SharedNorm(nn.Module):
+    """One BatchNorm or one Conv called more than once (weight sharing across leads or views)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.a = nn.Conv1d(1, 4, 3, padding=1, bias=False)
+        self.b = nn.Conv1d(1, 4, 5, padding=2, bias=False)
+        self.norm = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(64, 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "after_two_convs":  # one BatchNorm after two different convs
+            h = torch.relu(self.norm(self.a(x))) + torch.relu(self.norm(self.b(x)))
+        elif self.kind == "after_one_of_two_calls":  # the conv twice, the BatchNorm after one call
+            h = torch.relu(self.norm(self.a(x))) + torch.relu(self.a(-x))
+        elif self.kind == "one_call_also_skips":  # both calls normalised, the first also skips
+            z = self.a(x)
+            h = torch.relu(self.norm(z)) + z + torch.relu(self.norm(self.a(-x)))
+        else:  # siamese: the conv and its BatchNorm on two views, nothing else
+            h = torch.relu(self.norm(self.a(x))) + torch.relu(self.norm(self.a(-x)))
+        return self.fc(h.flatten(1))
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("after_two_convs", "called more than once, after different layers"),
+        ("after_one_of_two_calls", "'a' is called 2 times and the BatchNorm follows only 1"),
+        ("one_call_also_skips", "the output of 'a' also feeds another operation"),
+        ("siamese", None),
+    ],
+)
+def test_a_batch_norm_or_conv_called_more_than_once_is_merged_only_where_every_call_allows(
+    kind: str, why: str | None
+) -> None:
+    """Merging makes the BatchNorm the identity for every call and changes the conv for every
+    call: the first three were merged silently before (maps of another function: relevance off
+    the logit by up to 30 %); now they are z-rule layers. Bias-free layers and BatchNorms without
+    shift: the z-rule conserves the logit either way."""
+    torch.manual_seed(0)
+    model = randomize_batch_norm(_SharedNorm(kind), 1, zero_shift=True).eval()
+    x = torch.randn(3, 1, 16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        relevance = explain(model, x, "lrp_z", target_class=1)
+    messages = [str(w.message) for w in caught if "cannot be merged" in str(w.message)]
+    if why is None:
+        assert not messages
+    else:
+        assert len(messages) == 1 and why in messages[0]
+    with torch.no_grad():
+        logit = model(x)[:, 1].numpy()
+    # up to the stabilisers (the z-rule's on the BatchNorm, the sum's 1e-6)
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-5)

@@ -496,6 +496,7 @@ def probe_structure(
     producers: dict[int, nn.Module] = {}
     keep: list[torch.Tensor] = []
     batch_norm_inputs: dict[int, nn.Module | None] = {}
+    batch_norm_producers: dict[int, list[int]] = {}  # every call's producer (id; 0: none)
     batch_norm_nodes: dict[int, Any] = {}  # the autograd node of each BatchNorm's input
     batch_norm_outputs: dict[int, tuple[Any, tuple[int, ...]]] = {}  # its output's node and shape
     weighted_at: dict[Any, tuple[nn.Module, int, int]] = {}  # Linear/Conv output: layer, channels, rank
@@ -503,6 +504,7 @@ def probe_structure(
     on_signal: set[int] = set()  # leaf modules whose output depends on the input
     probe = x[:1].detach().requires_grad_(True)
     nodes: dict[int, Any] = {}  # module -> the autograd node of its output
+    every_node: dict[int, list[Any]] = {}  # module -> those of every call
     weighted_outputs: set[Any] = set()  # the autograd nodes of every Linear/Conv call's output
     weighted_inputs: list[tuple[nn.Module, torch.Tensor]] = []  # every Linear/Conv call's input
 
@@ -513,6 +515,7 @@ def probe_structure(
         if isinstance(output, torch.Tensor) and not (inputs and output is inputs[0]):  # not Identity
             producers[id(output)] = module
             nodes[id(module)] = output.grad_fn
+            every_node.setdefault(id(module), []).append(output.grad_fn)
             keep.append(output)
             if isinstance(module, BATCH_NORMS):
                 batch_norm_outputs[id(module)] = (output.grad_fn, tuple(output.shape))
@@ -529,6 +532,7 @@ def probe_structure(
             weighted_inputs.append((module, first))
         if isinstance(module, BATCH_NORMS) and inputs:
             batch_norm_inputs[id(module)] = producers.get(id(inputs[0]))
+            batch_norm_producers.setdefault(id(module), []).append(id(producers.get(id(inputs[0]), 0)))
             batch_norm_nodes[id(module)] = getattr(inputs[0], "grad_fn", None)
             if inputs[0] is probe:
                 fed_by_input.add(id(module))
@@ -577,6 +581,7 @@ def probe_structure(
     recurrent: list[nn.Module] = [m for m in dict.fromkeys(order) if isinstance(m, RECURRENT)]
     recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
     sites: list[BatchNormSite] = []
+    calls = Counter(order)
     special: dict[int, str] = {}  # roles of unmergeable BatchNorms and the ReLUs feeding them
     merged_into: set[int] = set()
     fed_merged: set[int] = set()  # layers that take a BatchNorm on their input side
@@ -589,10 +594,16 @@ def probe_structure(
         parts: list[tuple[nn.Module, slice]] = []
         joined = _concatenated_layers(batch_norm_nodes.get(id(module)), weighted_at, uses)
         own_forward = type(module).forward not in _OWN_BATCH_NORM_FORWARDS
+        shared = len(set(batch_norm_producers.get(id(module), ()))) > 1  # after different layers
         if own_forward:
             problem = (
                 f"it is a {type(module).__name__} with a forward of its own (which may move the "
                 "channels to another axis), so its channels cannot be matched to a layer's"
+            )
+        elif shared:
+            problem = (
+                "it is called more than once, after different layers, and merging it into one "
+                "would change the others"
             )
         elif id(module) in fed_by_input:
             problem = "it normalises the model's input, where no Conv/Linear layer comes before it"
@@ -612,7 +623,12 @@ def probe_structure(
                 f"'{names[id(producer)]}' (Linear) acts on the last axis of its input, the "
                 "BatchNorm on axis 1"
             )
-        elif uses.get(nodes.get(id(producer)), 0) > 1:
+        elif calls[producer] != len(batch_norm_producers[id(module)]):
+            problem = (
+                f"'{names[id(producer)]}' is called {calls[producer]} times and the BatchNorm follows "
+                f"only {len(batch_norm_producers[id(module)])} of them; merging would change the others"
+            )
+        elif any(uses.get(node, 0) > 1 for node in every_node.get(id(producer), [])):
             problem = (
                 f"the output of '{names[id(producer)]}' also feeds another operation, which merging "
                 "would change"
@@ -623,7 +639,7 @@ def probe_structure(
             problem, parts = "its Conv/Linear layer already takes another BatchNorm", []
         merged_into.update(id(layer) for layer, _ in parts)
         feeds = None
-        if problem is not None and not own_forward:
+        if problem is not None and not own_forward and not shared:
             node, shape = batch_norm_outputs.get(id(module), (None, ()))
             feeds = _fed_layer(node, shape, weighted_inputs, uses)
             if feeds is not None and id(feeds) not in fed_merged:
