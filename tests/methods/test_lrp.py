@@ -1788,3 +1788,32 @@ def test_a_batch_norm_or_conv_called_more_than_once_is_merged_only_where_every_c
         logit = model(x)[:, 1].numpy()
     # up to the stabilisers (the z-rule's on the BatchNorm, the sum's 1e-6)
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-5)
+
+
+class _TwoHeadsOneNorm(nn.Module):
+    """One head BatchNorm (after pooling) called on two views, each feeding its own Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv1d(1, 4, 3, padding=1, bias=False)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.norm = nn.BatchNorm1d(4)
+        self.first, self.second = nn.Linear(4, 2, bias=False), nn.Linear(4, 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        one = self.norm(self.pool(torch.relu(self.a(x))).flatten(1))
+        two = self.norm(self.pool(torch.relu(self.a(-x))).flatten(1))
+        return self.first(one) + self.second(two)
+
+
+def test_a_batch_norm_called_twice_is_not_merged_into_the_layer_one_call_feeds() -> None:
+    """Merging from the input side into the Linear its last call feeds made it the identity for
+    the other call too (relevance off the logit by 30-90 % here, silently); now a z-rule layer."""
+    torch.manual_seed(0)
+    model = randomize_batch_norm(_TwoHeadsOneNorm(), 1, zero_shift=True).eval()
+    x = torch.randn(3, 1, 16)
+    with pytest.warns(UserWarning, match="'norm' cannot be merged"):
+        relevance = explain(model, x, "lrp_z", target_class=1)
+    with torch.no_grad():
+        logit = model(x)[:, 1].numpy()
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-5)

@@ -639,7 +639,7 @@ def probe_structure(
             problem, parts = "its Conv/Linear layer already takes another BatchNorm", []
         merged_into.update(id(layer) for layer, _ in parts)
         feeds = None
-        if problem is not None and not own_forward and not shared:
+        if problem is not None and not own_forward and calls[module] == 1:
             node, shape = batch_norm_outputs.get(id(module), (None, ()))
             feeds = _fed_layer(node, shape, weighted_inputs, uses)
             if feeds is not None and id(feeds) not in fed_merged:
