@@ -607,6 +607,11 @@ def probe_structure(
             )
         elif id(module) in fed_by_input:
             problem = "it normalises the model's input, where no Conv/Linear layer comes before it"
+        elif joined is not None and (calls[module] > 1 or any(calls[layer] > 1 for layer, _ in joined)):
+            problem = (
+                "it normalises a concatenation of layers of which one is called more than once (or "
+                "is called more than once itself); merging would change the other calls"
+            )
         elif joined is not None:
             parts = joined
         elif not isinstance(producer, WEIGHTED):
