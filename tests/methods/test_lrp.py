@@ -1743,9 +1743,14 @@ class _SharedNorm(nn.Module):
         self.b = nn.Conv1d(1, 4, 5, padding=2, bias=False)
         self.norm = nn.BatchNorm1d(4)
         self.fc = nn.Linear(64, 2, bias=False)
+        if kind == "tied":  # two convs, one weight (the BatchNorm after one of them)
+            self.b = nn.Conv1d(1, 4, 3, padding=1, bias=False)
+            self.b.weight = self.a.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "after_two_convs":  # one BatchNorm after two different convs
+        if self.kind == "tied":
+            h = torch.relu(self.norm(self.a(x))) + torch.relu(self.b(-x))
+        elif self.kind == "after_two_convs":  # one BatchNorm after two different convs
             h = torch.relu(self.norm(self.a(x))) + torch.relu(self.norm(self.b(x)))
         elif self.kind == "after_one_of_two_calls":  # the conv twice, the BatchNorm after one call
             h = torch.relu(self.norm(self.a(x))) + torch.relu(self.a(-x))
@@ -1763,6 +1768,7 @@ class _SharedNorm(nn.Module):
         ("after_two_convs", "called more than once, after different layers"),
         ("after_one_of_two_calls", "'a' is called 2 times and the BatchNorm follows only 1"),
         ("one_call_also_skips", "the output of 'a' also feeds another operation"),
+        ("tied", "'a' shares its weight with another layer"),
         ("siamese", None),
     ],
 )

@@ -582,6 +582,13 @@ def probe_structure(
     recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
     sites: list[BatchNormSite] = []
     calls = Counter(order)
+    # how many modules hold each parameter: a merge rewrites a layer's weight, so a weight tied
+    # to another layer's would change that layer too
+    holders = Counter(id(p) for m in model.modules() for p in m._parameters.values() if p is not None)
+
+    def tied(layer: nn.Module) -> bool:
+        return any(holders[id(p)] > 1 for p in layer._parameters.values() if p is not None)
+
     special: dict[int, str] = {}  # roles of unmergeable BatchNorms and the ReLUs feeding them
     merged_into: set[int] = set()
     fed_merged: set[int] = set()  # layers that take a BatchNorm on their input side
@@ -607,10 +614,13 @@ def probe_structure(
             )
         elif id(module) in fed_by_input:
             problem = "it normalises the model's input, where no Conv/Linear layer comes before it"
-        elif joined is not None and (calls[module] > 1 or any(calls[layer] > 1 for layer, _ in joined)):
+        elif joined is not None and (
+            calls[module] > 1 or any(calls[layer] > 1 or tied(layer) for layer, _ in joined)
+        ):
             problem = (
-                "it normalises a concatenation of layers of which one is called more than once (or "
-                "is called more than once itself); merging would change the other calls"
+                "it normalises a concatenation of layers of which one is called more than once or "
+                "shares its weight with another layer (or it is called more than once itself); "
+                "merging would change the others"
             )
         elif joined is not None:
             parts = joined
@@ -627,6 +637,11 @@ def probe_structure(
             problem = (
                 f"'{names[id(producer)]}' (Linear) acts on the last axis of its input, the "
                 "BatchNorm on axis 1"
+            )
+        elif tied(producer):
+            problem = (
+                f"'{names[id(producer)]}' shares its weight with another layer (tied weights), "
+                "which merging would change too"
             )
         elif calls[producer] != len(batch_norm_producers[id(module)]):
             problem = (
@@ -647,7 +662,7 @@ def probe_structure(
         if problem is not None and not own_forward and calls[module] == 1:
             node, shape = batch_norm_outputs.get(id(module), (None, ()))
             feeds = _fed_layer(node, shape, weighted_inputs, uses)
-            if feeds is not None and id(feeds) not in fed_merged:
+            if feeds is not None and id(feeds) not in fed_merged and not tied(feeds):
                 fed_merged.add(id(feeds))
                 problem = None
             else:
