@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -1762,40 +1763,6 @@ class _SharedNorm(nn.Module):
         return self.fc(h.flatten(1))
 
 
-@pytest.mark.parametrize(
-    ("kind", "why"),
-    [
-        ("after_two_convs", "called more than once, after different layers"),
-        ("after_one_of_two_calls", "'a' is called 2 times and the BatchNorm follows only 1"),
-        ("one_call_also_skips", "the output of 'a' also feeds another operation"),
-        ("tied", "'a' shares its weight with another layer"),
-        ("siamese", None),
-    ],
-)
-def test_a_batch_norm_or_conv_called_more_than_once_is_merged_only_where_every_call_allows(
-    kind: str, why: str | None
-) -> None:
-    """Merging makes the BatchNorm the identity for every call and changes the conv for every
-    call: the first three were merged silently before (maps of another function: relevance off
-    the logit by up to 30 %); now they are z-rule layers. Bias-free layers and BatchNorms without
-    shift: the z-rule conserves the logit either way."""
-    torch.manual_seed(0)
-    model = randomize_batch_norm(_SharedNorm(kind), 1, zero_shift=True).eval()
-    x = torch.randn(3, 1, 16)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        relevance = explain(model, x, "lrp_z", target_class=1)
-    messages = [str(w.message) for w in caught if "cannot be merged" in str(w.message)]
-    if why is None:
-        assert not messages
-    else:
-        assert len(messages) == 1 and why in messages[0]
-    with torch.no_grad():
-        logit = model(x)[:, 1].numpy()
-    # up to the stabilisers (the z-rule's on the BatchNorm, the sum's 1e-6)
-    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-5)
-
-
 class _TwoHeadsOneNorm(nn.Module):
     """One head BatchNorm (after pooling) called on two views, each feeding its own Linear."""
 
@@ -1810,19 +1777,6 @@ class _TwoHeadsOneNorm(nn.Module):
         one = self.norm(self.pool(torch.relu(self.a(x))).flatten(1))
         two = self.norm(self.pool(torch.relu(self.a(-x))).flatten(1))
         return self.first(one) + self.second(two)
-
-
-def test_a_batch_norm_called_twice_is_not_merged_into_the_layer_one_call_feeds() -> None:
-    """Merging from the input side into the Linear its last call feeds made it the identity for
-    the other call too (relevance off the logit by 30-90 % here, silently); now a z-rule layer."""
-    torch.manual_seed(0)
-    model = randomize_batch_norm(_TwoHeadsOneNorm(), 1, zero_shift=True).eval()
-    x = torch.randn(3, 1, 16)
-    with pytest.warns(UserWarning, match="'norm' cannot be merged"):
-        relevance = explain(model, x, "lrp_z", target_class=1)
-    with torch.no_grad():
-        logit = model(x)[:, 1].numpy()
-    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-5)
 
 
 class _ConcatenationWithASharedConv(nn.Module):
@@ -1840,14 +1794,50 @@ class _ConcatenationWithASharedConv(nn.Module):
         return self.fc(joined.flatten(1)) + self.other(torch.relu(self.a(-x)).flatten(1))
 
 
-def test_a_concatenation_is_not_merged_into_a_conv_that_is_called_again() -> None:
-    """Merging the BatchNorm's channels into conv 'a' changed its other call too (relevance off
-    the logit by 10-30 % here, silently); now a z-rule layer."""
+@pytest.mark.parametrize(
+    ("factory", "why"),
+    [
+        (lambda: _SharedNorm("after_two_convs"), "called more than once, after different layers"),
+        (
+            lambda: _SharedNorm("after_one_of_two_calls"),
+            "'a' is called 2 times and the BatchNorm follows only 1",
+        ),
+        (lambda: _SharedNorm("one_call_also_skips"), "the output of 'a' also feeds another operation"),
+        (lambda: _SharedNorm("tied"), "'a' shares its weight with another layer"),
+        (_TwoHeadsOneNorm, "'norm' cannot be merged: it is fed by an operation that is not a module"),
+        (_ConcatenationWithASharedConv, "'norm' cannot be merged: it normalises a concatenation"),
+        (lambda: _SharedNorm("siamese"), None),
+    ],
+    ids=[
+        "after_two_convs",
+        "after_one_of_two_calls",
+        "one_call_also_skips",
+        "tied",
+        "two_heads",
+        "concatenation",
+        "siamese",
+    ],
+)
+def test_a_batch_norm_or_conv_called_more_than_once_is_merged_only_where_every_call_allows(
+    factory: Callable[[], nn.Module], why: str | None
+) -> None:
+    """A merge makes the BatchNorm the identity for every call and rewrites the layer's weight
+    for every call (and for a layer tied to it): the first six were merged silently before (maps
+    of another function: relevance off the logit by 10-90 %); now they are z-rule layers. The
+    siamese conv + BatchNorm, the same pair on two views, is still merged. Bias-free layers and
+    BatchNorms without shift: the z-rule conserves the logit either way."""
     torch.manual_seed(0)
-    model = randomize_batch_norm(_ConcatenationWithASharedConv(), 1, zero_shift=True).eval()
+    model = randomize_batch_norm(factory(), 1, zero_shift=True).eval()
     x = torch.randn(3, 1, 16)
-    with pytest.warns(UserWarning, match="'norm' cannot be merged: it normalises a concatenation"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         relevance = explain(model, x, "lrp_z", target_class=1)
+    messages = [str(w.message) for w in caught if "cannot be merged" in str(w.message)]
+    if why is None:
+        assert not messages
+    else:
+        assert len(messages) == 1 and why in messages[0]
     with torch.no_grad():
         logit = model(x)[:, 1].numpy()
+    # up to the stabilisers (the z-rule's on the BatchNorm, the sum's 1e-6)
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-5)
