@@ -466,3 +466,55 @@ def test_a_product_with_a_gate_that_is_not_an_elementwise_function_of_the_signal
     model = SelfGated(nn.SiLU, written).eval()
     with pytest.raises(UnsupportedModelError, match="multiplies two input-dependent tensors"):
         explain(model, torch.randn(2, 2, 32), "lrp_epsilon_0_1", target_class=0)
+
+
+class _FrontEnd(nn.Module):
+    """An operation on the input before a conv, then a linear head."""
+
+    def __init__(self, op: Callable[[torch.Tensor], torch.Tensor], length: int) -> None:
+        super().__init__()
+        self.op = op
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * length, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(self.op(x))).flatten(1))
+
+
+@pytest.mark.parametrize(
+    ("op", "length", "match"),
+    [
+        (lambda x: torch.fft.rfft(x, dim=-1).abs(), 9, "fft_rfft to input-dependent values, a spectral"),
+        (
+            lambda x: torch.view_as_real(torch.fft.fft(x, dim=-1))[..., 0],
+            16,
+            "fft_fft to input-dependent values, a spectral",
+        ),
+        (
+            lambda x: (
+                torch.stft(
+                    x.flatten(1), n_fft=8, hop_length=4, window=torch.hann_window(8), return_complex=True
+                )
+                .abs()
+                .reshape(x.shape[0], 1, -1)
+            ),
+            25,
+            "stft to input-dependent values, a spectral",
+        ),
+        (lambda x: 2.0 * torch.sign(x), 16, "sign to input-dependent values, a step function"),
+        (lambda x: x.round(), 16, "round to input-dependent values, a step function"),
+        (lambda x: torch.cumprod(1 + 0.1 * x, -1), 16, "cumprod to input-dependent values, a nonlinear"),
+        (lambda x: torch.atan2(x, x.roll(1, -1)), 16, "atan2 to input-dependent values, a nonlinear"),
+    ],
+)
+def test_operations_without_an_lrp_rule_are_errors_not_gradient_maps(
+    op: Callable[[torch.Tensor], torch.Tensor], length: int, match: str
+) -> None:
+    """Spectral transforms, step functions and other nonlinear functions passed the plain
+    gradient before: maps that conserved nothing (a step function's: all zeros), silently."""
+    torch.manual_seed(0)
+    model = _FrontEnd(op, length).eval()
+    x = torch.randn(2, 1, 16)
+    with pytest.raises(UnsupportedModelError, match=match):
+        explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    assert explain(model, x, "gradient", target_class=1).shape == x.shape

@@ -236,6 +236,30 @@ STATISTICS = {
 #: ReLU called as a function: the gradient passes it (nothing to handle), but its output is an
 #: elementwise function of its input (for products of functions of one tensor).
 RELUS = {torch.relu, T.relu, F.relu}
+#: Spectral transforms of input-dependent values: complex-valued, their magnitude not linear; no
+#: LRP rule (the plain gradient through them gave maps that conserve nothing, silently).
+SPECTRAL = {
+    *(
+        getattr(torch.fft, name)
+        for name in (
+            "fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
+            "fftn", "ifftn", "rfftn", "irfftn", "hfft", "ihfft",
+        )
+    ),
+    torch.stft,
+    torch.istft,
+    T.stft,
+    T.istft,
+    torch.view_as_real,
+    torch.view_as_complex,
+}  # fmt: skip
+#: Step functions: their gradient is zero almost everywhere, so relevance would stop at them.
+STEPS = {
+    torch.sign, T.sign, torch.sgn, T.sgn, torch.round, T.round, torch.floor, T.floor,
+    torch.ceil, T.ceil, torch.trunc, T.trunc, torch.fix, T.fix, torch.heaviside, T.heaviside,
+}  # fmt: skip
+#: Other nonlinear functions of input-dependent values without an LRP rule.
+NONLINEAR = {torch.cumprod, T.cumprod, torch.atan2, T.atan2, torch.arctan2, torch.hypot, T.hypot}
 #: Elementwise products, where one factor may be a gate over the other.
 MULTIPLICATIONS = {torch.mul, T.mul, T.__mul__, T.__rmul__, T.__imul__, T.mul_}
 #: How products of two input-dependent tensors are explained.
@@ -697,6 +721,19 @@ class LRPGraphMode(TorchFunctionMode):
                 f"LRP: the model computes {getattr(func, '__name__', func)} of input-dependent values "
                 "(a standard deviation, variance, norm or product, e.g. statistics pooling); LRP has "
                 "no rule for it; use a gradient-type method"
+            )
+        elif func in SPECTRAL or func in STEPS or func in NONLINEAR:
+            name = getattr(func, "__name__", func)
+            why = (
+                "a spectral transform (complex-valued; its magnitude is not linear)"
+                if func in SPECTRAL
+                else "a step function (zero gradient almost everywhere: relevance would stop there)"
+                if func in STEPS
+                else "a nonlinear function of them"
+            )
+            raise UnsupportedModelError(
+                f"LRP: the model applies {name} to input-dependent values, {why}; LRP has no rule "
+                "for it; use a gradient-type method or occlusion"
             )
         elif func in NORMALISATIONS:
             hint = (
