@@ -471,11 +471,11 @@ def test_a_product_with_a_gate_that_is_not_an_elementwise_function_of_the_signal
 class _FrontEnd(nn.Module):
     """An operation on the input before a conv, then a linear head."""
 
-    def __init__(self, op: Callable[[torch.Tensor], torch.Tensor], length: int) -> None:
+    def __init__(self, op: Callable[[torch.Tensor], torch.Tensor], length: int, bias: bool = True) -> None:
         super().__init__()
         self.op = op
-        self.conv = nn.Conv1d(1, 4, 3, padding=1)
-        self.fc = nn.Linear(4 * length, 2)
+        self.conv = nn.Conv1d(1, 4, 3, padding=1, bias=bias)
+        self.fc = nn.Linear(4 * length, 2, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.relu(self.conv(self.op(x))).flatten(1))
@@ -505,6 +505,8 @@ class _FrontEnd(nn.Module):
         (lambda x: x.round(), 16, "round to input-dependent values, a step function"),
         (lambda x: torch.cumprod(1 + 0.1 * x, -1), 16, "cumprod to input-dependent values, a nonlinear"),
         (lambda x: torch.atan2(x, x.roll(1, -1)), 16, "atan2 to input-dependent values, a nonlinear"),
+        (lambda x: torch.lerp(x, x.roll(1, -1), 0.3), 16, "lerp to input-dependent values, a nonlinear"),
+        (lambda x: torch.remainder(x, 1.0), 16, "remainder to input-dependent values, a nonlinear"),
     ],
 )
 def test_operations_without_an_lrp_rule_are_errors_not_gradient_maps(
@@ -518,3 +520,33 @@ def test_operations_without_an_lrp_rule_are_errors_not_gradient_maps(
     with pytest.raises(UnsupportedModelError, match=match):
         explain(model, x, "lrp_epsilon_0_1", target_class=1)
     assert explain(model, x, "gradient", target_class=1).shape == x.shape
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x: torch.tan(0.3 * x),
+        lambda x: torch.log2(x.abs() + 1),
+        lambda x: torch.logit(torch.sigmoid(x)),
+        lambda x: F.prelu(x, torch.tensor([0.2])),
+        lambda x: F.softshrink(x),
+        lambda x: F.threshold(x, 0.1, -1.0),
+        lambda x: torch.maximum(x, torch.tensor(0.3)),
+        lambda x: torch.minimum(x, torch.tensor(0.3)),
+        lambda x: torch.maximum(x, x.roll(1, -1)),
+    ],
+    ids=["tan", "log2", "logit", "prelu", "softshrink", "threshold", "max_c", "min_c", "max_of_two"],
+)
+def test_more_elementwise_functions_pass_relevance_as_activations(
+    op: Callable[[torch.Tensor], torch.Tensor],
+) -> None:
+    """Elementwise functions written out pass relevance on (the plain gradient scaled it before:
+    not conserved); max/min with a constant too, and of two input-dependent tensors the gradient
+    routes relevance to the larger one, as max pooling does. Bias-free: the z-rule conserves."""
+    torch.manual_seed(0)
+    model = _FrontEnd(op, 16, bias=False).eval()
+    x = torch.randn(3, 1, 16)
+    relevance = explain(model, x, "lrp_z", target_class=1)
+    with torch.no_grad():
+        logit = model(x)[:, 1].numpy()
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=1e-3, atol=1e-5)

@@ -188,7 +188,34 @@ ELEMENTWISE = {
     T.log1p,
     torch.expm1,
     T.expm1,
+    F.prelu,
+    F.rrelu,
+    F.threshold,
+    F.hardshrink,
+    F.softshrink,
+    F.tanhshrink,
+    torch.tan,
+    T.tan,
+    torch.asinh,
+    T.asinh,
+    torch.erfc,
+    T.erfc,
+    torch.exp2,
+    T.exp2,
+    torch.log2,
+    T.log2,
+    torch.log10,
+    T.log10,
+    torch.logit,
+    T.logit,
+    torch.sinc,
+    T.sinc,
+    torch.nan_to_num,
+    T.nan_to_num,
 }
+#: max(h, c) / min(h, c): with a constant, an elementwise function of h (relevance passes); of two
+#: input-dependent tensors, the gradient routes relevance to the larger (smaller), as max pooling.
+EXTREMES = {torch.maximum, T.maximum, torch.minimum, T.minimum, torch.fmax, T.fmax, torch.fmin, T.fmin}
 #: 1 / x and 1 / sqrt(x) of an input-dependent x: divisions by it (no rule).
 RECIPROCALS = {torch.reciprocal, T.reciprocal, torch.rsqrt, T.rsqrt}
 #: In-place elementwise methods, and the out-of-place function each one computes.
@@ -259,7 +286,12 @@ STEPS = {
     torch.ceil, T.ceil, torch.trunc, T.trunc, torch.fix, T.fix, torch.heaviside, T.heaviside,
 }  # fmt: skip
 #: Other nonlinear functions of input-dependent values without an LRP rule.
-NONLINEAR = {torch.cumprod, T.cumprod, torch.atan2, T.atan2, torch.arctan2, torch.hypot, T.hypot}
+NONLINEAR = {
+    torch.cumprod, T.cumprod, torch.atan2, T.atan2, torch.arctan2, torch.hypot, T.hypot,
+    torch.fmod, T.fmod, torch.remainder, T.remainder, T.__mod__, torch.frac, T.frac,
+    torch.lgamma, T.lgamma, torch.lerp, T.lerp, torch.addcmul, T.addcmul, torch.addcdiv,
+    T.addcdiv, torch.outer, T.outer, torch.kron, torch.cdist, F.cosine_similarity,
+}  # fmt: skip
 #: Elementwise products, where one factor may be a gate over the other.
 MULTIPLICATIONS = {torch.mul, T.mul, T.__mul__, T.__rmul__, T.__imul__, T.mul_}
 #: How products of two input-dependent tensors are explained.
@@ -289,6 +321,7 @@ WATCHED = (
     | NORMALISATIONS
     | STATISTICS
     | RECIPROCALS
+    | EXTREMES
 )
 
 
@@ -701,7 +734,11 @@ class LRPGraphMode(TorchFunctionMode):
             raise UnsupportedModelError(
                 f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule"
             )
-        elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and input_dependent(args[0]):
+        elif (
+            func in ELEMENTWISE
+            or func in ELEMENTWISE_IN_PLACE
+            or (func in EXTREMES and len(tracked) == 1 and not kwargs)
+        ) and input_dependent(args[0]):
             # x.clamp_(...) and F.relu6(x, inplace=True) are computed out of place, then written into x
             in_place, f = out_of_place(func, args, kwargs, ELEMENTWISE_IN_PLACE)
             with torch.no_grad():
