@@ -55,6 +55,7 @@ from signxai.methods.lrp_graph import (
     IN_PLACE,
     MULTIPLICATIONS,
     NORMALISATIONS,
+    PAIRWISE_EXTREMES,
     POOLINGS,
     PRODUCTS,
     RECIPROCALS,
@@ -128,21 +129,9 @@ EXTREMES: dict[Any, tuple[bool, bool]] = {
     torch.amin: (False, True),
     T.amin: (False, True),
 }
-#: Elementwise maxima and minima of two tensors: with one of them constant, a function of the other.
-BINARY_EXTREMES = {
-    torch.maximum,
-    T.maximum,
-    torch.minimum,
-    T.minimum,
-    torch.fmax,
-    T.fmax,
-    torch.fmin,
-    T.fmin,
-    torch.max,
-    T.max,
-    torch.min,
-    T.min,
-}
+#: Elementwise maxima and minima of two tensors (torch.max/min called with two tensors too): with
+#: one of them constant, a function of the other.
+BINARY_EXTREMES = PAIRWISE_EXTREMES | {torch.max, T.max, torch.min, T.min}
 #: A constant added or subtracted (``h + 3``): with one input-dependent operand, elementwise in it.
 OFFSETS = ADDITIONS | SUBTRACTIONS | REVERSED_SUBTRACTIONS
 #: Operations linear in the input-dependent values (or only moving them): their gradient is

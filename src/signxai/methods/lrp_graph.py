@@ -213,9 +213,19 @@ ELEMENTWISE = {
     torch.nan_to_num,
     T.nan_to_num,
 }
-#: max(h, c) / min(h, c): with a constant, an elementwise function of h (relevance passes); of two
-#: input-dependent tensors, the gradient routes relevance to the larger (smaller), as max pooling.
-EXTREMES = {torch.maximum, T.maximum, torch.minimum, T.minimum, torch.fmax, T.fmax, torch.fmin, T.fmin}
+#: Elementwise maxima and minima of two tensors. LRP: max(h, c) with a constant is an elementwise
+#: function of h (relevance passes); of two input-dependent tensors the gradient routes relevance
+#: to the larger (smaller), as max pooling. (DeepLIFT adds torch.max/min of two tensors.)
+PAIRWISE_EXTREMES = {
+    torch.maximum,
+    T.maximum,
+    torch.minimum,
+    T.minimum,
+    torch.fmax,
+    T.fmax,
+    torch.fmin,
+    T.fmin,
+}
 #: 1 / x and 1 / sqrt(x) of an input-dependent x: divisions by it (no rule).
 RECIPROCALS = {torch.reciprocal, T.reciprocal, torch.rsqrt, T.rsqrt}
 #: In-place elementwise methods, and the out-of-place function each one computes.
@@ -321,7 +331,7 @@ WATCHED = (
     | NORMALISATIONS
     | STATISTICS
     | RECIPROCALS
-    | EXTREMES
+    | PAIRWISE_EXTREMES
 )
 
 
@@ -737,7 +747,7 @@ class LRPGraphMode(TorchFunctionMode):
         elif (
             func in ELEMENTWISE
             or func in ELEMENTWISE_IN_PLACE
-            or (func in EXTREMES and len(tracked) == 1 and not kwargs)
+            or (func in PAIRWISE_EXTREMES and len(tracked) == 1 and not kwargs)
         ) and input_dependent(args[0]):
             # x.clamp_(...) and F.relu6(x, inplace=True) are computed out of place, then written into x
             in_place, f = out_of_place(func, args, kwargs, ELEMENTWISE_IN_PLACE)
