@@ -243,12 +243,10 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
 def _load_record(
     record: str, fs: float | None, leads: Sequence[str], start: float | None, duration: float | None
 ) -> Any:
+    from signxai.ecg.checks import check_time_range
     from signxai.ecg.io import load_array, read_record
 
-    if start is not None and not start >= 0:
-        raise InputError(f"--start must be >= 0 s, got {start}")
-    if duration is not None and not duration > 0:
-        raise InputError(f"--duration must be > 0 s, got {duration}")
+    check_time_range(start, duration, ("--start", "--duration"))
     path = Path(record)
     if path.suffix in (".npy", ".npz", ".csv"):
         if fs is None:

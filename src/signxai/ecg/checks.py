@@ -71,6 +71,17 @@ def check_positive(value: float, name: str, unit: str = "s") -> None:
         raise InputError(f"{name} must be a positive number ({unit}), got {value!r}")
 
 
+def check_time_range(
+    start: float | None, duration: float | None, names: tuple[str, str] = ("start", "duration")
+) -> None:
+    """A selection in seconds: ``start`` >= 0 and ``duration`` > 0 where given (``names``: how
+    the caller spells the two, e.g. a command line's options)."""
+    if start is not None and not start >= 0:
+        raise InputError(f"{names[0]} must be >= 0 s, got {start}")
+    if duration is not None and not duration > 0:
+        raise InputError(f"{names[1]} must be > 0 s, got {duration}")
+
+
 def as_peaks(r_peaks: object, samples: int, name: str = "r_peaks") -> np.ndarray:
     """Sample indices: one-dimensional, whole numbers, increasing, inside ``[0, samples)``."""
     try:

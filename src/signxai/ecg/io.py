@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signxai.ecg.checks import check_time_range
 from signxai.ecg.datasets import Recording
 from signxai.errors import InputError
 
@@ -29,10 +30,7 @@ def read_record(
     """
     import wfdb
 
-    if start is not None and not start >= 0:
-        raise InputError(f"start must be >= 0 s, got {start}")
-    if duration is not None and not duration > 0:
-        raise InputError(f"duration must be > 0 s, got {duration}")
+    check_time_range(start, duration)
     path = Path(path)
     header_path = path.with_suffix(".hea") if path.suffix != ".hea" else path
     if not header_path.exists():
