@@ -446,13 +446,10 @@ class ModelView:
                 second = self.call(sample.clone().requires_grad_())
         if isinstance(second, torch.Tensor):
             self.detached = not second.requires_grad
-        if (
-            isinstance(first, torch.Tensor)
-            and isinstance(second, torch.Tensor)
-            and first.shape == second.shape
-        ):
-            scale = float(first.detach().abs().max()) if first.numel() else 0.0
-            difference = float((first.detach() - second.detach()).abs().max()) if first.numel() else 0.0
+        comparable = isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor)
+        if comparable and first.shape == second.shape and first.numel():
+            scale = float(first.abs().max())  # computed without gradients
+            difference = float((first - second.detach()).abs().max())
             if difference > 1e-4 * scale + 1e-12:
                 raise UnsupportedModelError(
                     "the model gives different outputs for the same input in eval mode (largest "
