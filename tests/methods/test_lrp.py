@@ -1734,6 +1734,72 @@ def test_a_batch_norm_subclass_with_its_own_forward_takes_the_z_rule_through_it(
     assert_unchanged(model, before)
 
 
+class _FixedStatisticsNorm(nn.Module):
+    """Conv -> a normalisation by running statistics -> ReLU -> head: an nn.BatchNorm1d
+    ('module'), the same BatchNorm's tensors given to F.batch_norm in forward ('function'), or an
+    nn.InstanceNorm1d that tracks running statistics (in eval mode the same affine map)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv1d(2, 6, 3, padding=1)
+        self.norm = nn.BatchNorm1d(6)
+        if kind == "instance_norm":
+            self.norm = nn.InstanceNorm1d(6, affine=True, track_running_stats=True)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        if self.kind == "function":
+            n = self.norm
+            h = F.batch_norm(h, n.running_mean, n.running_var, n.weight, n.bias, training=False)
+        else:
+            h = self.norm(h)
+        return self.fc(torch.relu(h).mean(-1))
+
+
+@pytest.mark.parametrize("kind", ["function", "instance_norm"])
+def test_a_normalisation_by_running_statistics_outside_a_batch_norm_module_takes_the_z_rule(
+    kind: str,
+) -> None:
+    """Before, F.batch_norm in forward (and nn.InstanceNorm1d with running statistics) let LRP's
+    gradient through: relevance scaled by the normalisation's slope (lrp_z maps 138 % off here),
+    and the InstanceNorm was a module without a rule. Now the z-rule of an unmerged
+    BatchNorm: equal to the same BatchNorm module under batchnorm='innvestigate' (up to
+    iNNvestigate's stabiliser). DeepLIFT takes it as the affine map it is (exactly equal)."""
+    torch.manual_seed(3)
+    written = randomize_batch_norm(_FixedStatisticsNorm("module"), 2).eval()
+    model = _FixedStatisticsNorm(kind).eval()
+    model.load_state_dict(written.state_dict(), strict=False)
+    if kind == "instance_norm":
+        for name in ("running_mean", "running_var", "weight", "bias"):
+            getattr(model.norm, name).data.copy_(getattr(written.norm, name))
+    x = torch.randn(3, 2, 12)
+    torch.testing.assert_close(model(x), written(x))
+    before = snapshot(model)
+    for method in ("lrp_z", "lrp_epsilon_0_1", "lrp_alpha_1_beta_0", "lrpsign_epsilon_0_25_std_x"):
+        expected = explain(written, x, method, target_class=[0, 1, 2], batchnorm="innvestigate")
+        ours = explain(model, x, method, target_class=[0, 1, 2])
+        assert rel_error(ours, expected) < 1e-3, method
+    assert_unchanged(model, before)
+    np.testing.assert_array_equal(explain(model, x, "deeplift"), explain(written, x, "deeplift"))
+
+
+def test_a_batch_norm_by_the_batchs_statistics_is_an_lrp_error() -> None:
+    class Training(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(1, 4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.batch_norm(self.conv(x), None, None, training=True).mean(-1)
+
+    with pytest.raises(
+        UnsupportedModelError, match=r"statistics of the batch \(F.batch_norm with training=True\)"
+    ):
+        explain(Training().eval(), torch.randn(2, 1, 20), "lrp_epsilon_0_1")
+
+
 class _SharedNorm(nn.Module):
     """One BatchNorm or one Conv called more than once (weight sharing across leads or views)."""
 

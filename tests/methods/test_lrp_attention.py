@@ -317,6 +317,48 @@ def test_group_norm_holds_each_groups_deviation(negligible_stabilisers: None) ->
     _assert_equals_reference(model, reference, x, [0, 1, 2])
 
 
+class _InstanceNormCNN(nn.Module):
+    def __init__(self, affine: bool) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(2, 8, 5, padding=2)
+        self.norm1 = nn.InstanceNorm1d(8, affine=affine)
+        self.conv2 = nn.Conv1d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.norm1(self.conv1(x)))
+        h = torch.relu(F.instance_norm(self.conv2(h)))  # the function, without a module
+        return self.head(h.mean(-1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("affine", [False, True])
+def test_instance_norm_holds_each_samples_and_channels_deviation(
+    negligible_stabilisers: None, mode: str, affine: bool
+) -> None:
+    torch.manual_seed(5)
+    model = _InstanceNormCNN(affine).double().eval()
+    if affine:
+        with torch.no_grad():
+            model.norm1.weight.uniform_(0.5, 1.5)
+            model.norm1.bias.normal_(0, 0.1)
+    x = torch.randn(3, 2, 30, dtype=torch.float64)
+
+    def instance_norm(u: torch.Tensor, norm: nn.Module | None) -> torch.Tensor:
+        std = u.var(-1, unbiased=False, keepdim=True).add(1e-5).sqrt().detach()
+        y = (u - u.mean(-1, keepdim=True)) / std
+        return y * norm.weight[:, None] + norm.bias[:, None] if norm is not None and affine else y
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(instance_norm(model.conv1(u), model.norm1))
+        h = torch.relu(instance_norm(model.conv2(h), None))
+        return model.head(h.mean(-1))
+
+    _assert_equals_reference(model, reference, x, [0, 1, 2], mode)
+    with pytest.raises(UnsupportedModelError, match=r"own statistics \(instance_norm\).*attention='cp'"):
+        explain(model, x, "lrp_epsilon_0_1")
+
+
 class _RMSNormed(nn.Module):
     """Conv patches, an nn.RMSNorm (as in recent transformers), a Linear head."""
 

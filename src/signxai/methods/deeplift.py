@@ -63,10 +63,12 @@ from signxai.methods.lrp_graph import (
     REVERSED_SUBTRACTIONS,
     SOFTMAX,
     STATISTICS,
+    STATISTICS_SWITCH,
     SUBTRACTIONS,
     input_dependent,
     out_of_place,
     substituted,
+    uses_own_statistics,
     written_into,
 )
 from signxai.methods.pointwise import PointwiseSources
@@ -255,8 +257,6 @@ SHAPE_ONLY = {
     T.dim,
     T.numel,
 }
-#: Linear only with the model in eval mode (their ``training`` argument False).
-TRAINING_ARGUMENT = {F.batch_norm: 5}
 
 
 def _flat(values: Any) -> list[Any]:
@@ -463,10 +463,8 @@ class DeepLiftMode(TorchFunctionMode):
             if source is not None:  # h * sigmoid(h): an activation of h, the Rescale rule from h
                 out = func(*args)
                 return self._pointwise.record(_RescaleOf.apply(source, out, self.eps), source)
-        if func in TRAINING_ARGUMENT:
-            position = TRAINING_ARGUMENT[func]
-            training = kwargs.get("training", args[position] if len(args) > position else False)
-            if len(tracked) == 1 and first and not training:
+        if func in STATISTICS_SWITCH and len(tracked) == 1 and first:
+            if not uses_own_statistics(func, args, kwargs):  # fixed statistics: an affine map
                 return func(*args, **kwargs)
         if func in SOFTMAX:  # allowed once: the model's output activation, bypassed (checked after)
             self.softmax_calls += 1
@@ -484,7 +482,7 @@ class DeepLiftMode(TorchFunctionMode):
             what = f"{name} of {count} input-dependent tensors (as attention or gating do)"
         elif func in NORMALISATIONS or func in STATISTICS:
             what = f"{name}, a normalisation or statistic of the input-dependent values themselves"
-        elif func in TRAINING_ARGUMENT:
+        elif func in STATISTICS_SWITCH:
             what = f"{name} in training mode (batch statistics mix the input with its reference)"
         else:
             what = name

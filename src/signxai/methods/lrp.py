@@ -378,6 +378,9 @@ def _computes_its_weight(module: nn.Module, inputs: Sequence[torch.Tensor]) -> b
 
 #: Modules that ``attention='cp'`` or ``'attnlrp'`` explains.
 HELD_MODULES = (nn.MultiheadAttention, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+#: Explained by the graph mode in every mode: with running statistics an affine map (the z-rule),
+#: by each sample's own statistics held under ``attention='cp'``/``'attnlrp'`` (else an error).
+INSTANCE_NORMS = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 
 
 def _unsupported(
@@ -413,6 +416,7 @@ def _unsupported(
                 *PASSIVE,
                 *AVERAGE_POOLS,
                 *BATCH_NORMS,
+                *INSTANCE_NORMS,
                 *_EXTRA_PASSIVE,
                 *held,
             ),
@@ -555,8 +559,9 @@ def probe_structure(
     if unsupported:
         held = [name for name, m in model.named_modules() if isinstance(m, HELD_MODULES)]
         hint = (
-            "; attention and LayerNorm/GroupNorm are explained with attention='cp' (conservative "
-            "propagation, Ali et al. 2022) or attention='attnlrp' (AttnLRP, Achtibat et al. 2024)"
+            "; attention and LayerNorm/GroupNorm/InstanceNorm are explained with attention='cp' "
+            "(conservative propagation, Ali et al. 2022) or attention='attnlrp' (AttnLRP, Achtibat "
+            "et al. 2024)"
             if held and attention == "error"
             else ""
         )
@@ -987,7 +992,7 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         )
     if first_hook is not None and structure.held_first:
         raise UnsupportedModelError(
-            f"attention or a LayerNorm/GroupNorm reads the model's input, where the "
+            f"attention or a Layer/Group/InstanceNorm reads the model's input, where the "
             f"{params['input_rule']}_ input-layer rule has no Linear/Conv layer to apply to (e.g. a "
             "patch embedding); use an lrp_ method"
         )

@@ -6,8 +6,8 @@ in what remains:
 
 - the attention weights ``softmax(q k^T / sqrt(d))``: relevance reaches the input only through
   the values, ``out = A v`` with ``A`` constant (none through the queries and keys);
-- the standard deviation of ``nn.LayerNorm`` / ``nn.GroupNorm``: ``y = (x - mean(x)) / sigma * w + b``
-  is then a linear map of ``x``.
+- the standard deviation of ``nn.LayerNorm`` / ``nn.GroupNorm`` / ``nn.InstanceNorm1d``:
+  ``y = (x - mean(x)) / sigma * w + b`` is then a linear map of ``x``.
 
 AttnLRP (Achtibat et al. 2024, ``attention='attnlrp'``) holds the same statistics but lets relevance
 through the attention weights: the softmax by its rule ``R_x = x (R - s sum(R))`` and the products
@@ -98,6 +98,30 @@ def held_group_norm(
         return y + bias.view(affine) if bias is not None else y
 
     return _checked(F.group_norm, args, kwargs, linear_z(x, centred))
+
+
+def held_instance_norm(
+    args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch
+) -> torch.Tensor:
+    """``F.instance_norm`` by each sample's statistics (``nn.InstanceNorm1d``) with each sample's
+    and channel's standard deviation held constant; the z-rule on the rest. (With fixed running
+    statistics it is an affine map, which the graph mode explains before this is reached.)"""
+    names = ("input", "running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum", "eps")
+    a = _bind(names, args, kwargs)
+    x, weight, bias = a["input"], a.get("weight"), a.get("bias")
+    dims = tuple(range(2, x.ndim))
+    with torch.no_grad():
+        std = torch.sqrt(x.var(dim=dims, unbiased=False, keepdim=True) + a.get("eps", 1e-5))
+    affine = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+    def centred(u: torch.Tensor) -> torch.Tensor:
+        y = (u - u.mean(dim=dims, keepdim=True)) / std
+        y = y * weight.view(affine) if weight is not None else y
+        return y + bias.view(affine) if bias is not None else y
+
+    # checked without the running statistics, which the input's own statistics would update
+    checked = {**a, "running_mean": None, "running_var": None}
+    return _checked(F.instance_norm, (), checked, linear_z(x, centred))
 
 
 def held_rms_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch) -> torch.Tensor:
@@ -244,6 +268,7 @@ def written_multi_head_attention(
 HELD = {
     F.layer_norm: held_layer_norm,
     F.group_norm: held_group_norm,
+    F.instance_norm: held_instance_norm,
     F.rms_norm: held_rms_norm,
     F.scaled_dot_product_attention: written_sdpa,
     F.multi_head_attention_forward: written_multi_head_attention,

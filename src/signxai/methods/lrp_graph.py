@@ -57,6 +57,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.overrides import TorchFunctionMode
 
 from signxai.errors import UnsupportedModelError
@@ -252,6 +253,19 @@ NORMALISATIONS = {
     F.local_response_norm,
     F.normalize,
 }
+#: Normalisations that are an affine map of their input when they use fixed statistics (running
+#: ones, in eval mode) and normalise by the input's own statistics otherwise: each function's
+#: argument that says which (position, name, default).
+STATISTICS_SWITCH = {F.batch_norm: (5, "training", False), F.instance_norm: (5, "use_input_stats", True)}
+
+
+def uses_own_statistics(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a call of a ``STATISTICS_SWITCH`` function normalises by its input's own statistics
+    (the batch's, or each sample's) rather than by fixed ones."""
+    position, name, default = STATISTICS_SWITCH[func]
+    return bool(kwargs.get(name, args[position] if len(args) > position else default))
+
+
 #: Nonlinear statistics of input-dependent values (statistics pooling's standard deviation, norms,
 #: products over an axis): no LRP rule, and their gradient is no relevance.
 STATISTICS = {
@@ -571,6 +585,7 @@ class LRPGraphMode(TorchFunctionMode):
         self.handled = 0
         self._layers = layers
         self._inside = 0  # how many ``layers`` calls are running
+        self._in_batch_norm = 0  # how many BatchNorm module calls are running (their rule explains them)
         #: The tensors computed from one tensor alone by elementwise operations.
         self._pointwise = PointwiseSources()
         #: The inputs of the module calls running (per module), as given, before any pre-hook.
@@ -580,10 +595,12 @@ class LRPGraphMode(TorchFunctionMode):
     def __enter__(self) -> LRPGraphMode:
         def enter(module: nn.Module, inputs: Any) -> None:
             self._inside += isinstance(module, self._layers)
+            self._in_batch_norm += isinstance(module, _BatchNorm)
             self._entered.setdefault(id(module), []).append(inputs)
 
         def leave(module: nn.Module, inputs: Any, output: Any) -> None:
             self._inside -= isinstance(module, self._layers)
+            self._in_batch_norm -= isinstance(module, _BatchNorm)
             calls = self._entered.get(id(module))
             if calls:
                 self._through_module(calls.pop(), inputs, output)
@@ -672,6 +689,10 @@ class LRPGraphMode(TorchFunctionMode):
         if func is F.glu and input_dependent(args[0]):
             self.handled += 1
             return self._glu(args, kwargs)
+        if func in STATISTICS_SWITCH and input_dependent(args[0]) and not self._in_batch_norm:
+            fixed = self._fixed_statistics(func, args, kwargs, tracked)
+            if fixed is not None:
+                return fixed
         if self.attention != "error" and func in HELD:
             self.handled += 1
             self.held_inputs += [a for a in (*args, *kwargs.values()) if input_dependent(a)]
@@ -796,6 +817,28 @@ class LRPGraphMode(TorchFunctionMode):
         elif func in RELUS and input_dependent(args[0]) and not kwargs.get("inplace"):
             return self._pointwise.record(func(*args, **kwargs), args[0])
         return func(*args, **kwargs)
+
+    def _fixed_statistics(
+        self, func: Any, args: tuple[Any, ...], kwargs: Any, tracked: list[torch.Tensor]
+    ) -> Any:
+        """``F.batch_norm`` / ``F.instance_norm`` called as a function (outside a BatchNorm module,
+        whose own rule explains it): with fixed statistics an affine map of the input, explained
+        by the z-rule as an unmerged BatchNorm is (iNNvestigate's rule, R_in = x s R / y); None
+        for an instance norm by each sample's statistics (held under ``attention='cp'``, else
+        an error); batch statistics raise an error."""
+        name = func.__name__
+        if len(tracked) > 1 or any(input_dependent(v) for v in kwargs.values()):
+            raise UnsupportedModelError(f"LRP: {name} with input-dependent statistics or weights has no rule")
+        if not uses_own_statistics(func, args, kwargs):
+            self.handled += 1
+            return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
+        if func is F.batch_norm:
+            raise UnsupportedModelError(
+                "LRP: the model normalises input-dependent values by the statistics of the batch "
+                "(F.batch_norm with training=True): each sample's explanation would depend on the "
+                "others in the batch; normalise with running statistics (training=False) to explain it"
+            )
+        return None
 
     def _sum(self, func: Any, args: tuple[Any, ...], kwargs: Any, tracked: list[torch.Tensor]) -> Any:
         """``a + b`` / ``a - b`` of two input-dependent tensors: relevance split in proportion.
