@@ -377,15 +377,16 @@ class ModelView:
         self.bypassed = None
         output = self.call(x)
         if not isinstance(output, torch.Tensor):
-            kind = type(output).__name__
+            kind, pick = type(output).__name__, "[0]"
             if isinstance(output, (tuple, list)):
                 kind += f" of {len(output)}"
             elif isinstance(output, dict):
                 kind += f" with keys {sorted(map(str, output))}"
+                pick = f"[{next(iter(output))!r}]" if output else pick
             raise UnsupportedModelError(
                 f"the model must return one tensor of logits, it returned a {kind}; explain a "
                 "wrapper module whose forward returns the one to explain, e.g. "
-                "`return self.model(x)[0]`"
+                f"`return self.model(x){pick}`"
             )
         if self._last_activation is not None and self._last_activation[1] is output:
             self.bypassed, _, output = self._last_activation
