@@ -94,6 +94,11 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
     ``refractory`` seconds apart above an adaptive threshold (15 % of the running 90th
     percentile over 20 s); each peak is then moved to the largest absolute band-passed deflection within
     +-75 ms, so upright and inverted (e.g. ventricular) complexes are both found.
+
+    ``refractory`` caps the rate it can follow (0.25 s: 240 beats per minute). On record 208
+    sped up by resampling (its morphology compressed too) it found 98 % of the beats at a median
+    188 bpm and 92 % at 206 bpm; ``refractory=0.2`` found 100 % and 99 % there, but 506 peaks
+    for the 502 of the unchanged record. For tachycardia (infants, SVT) pass 0.2.
     """
     ecg = as_signal(ecg, ndim=1)
     fs = check_fs(fs)
