@@ -39,6 +39,52 @@ def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:
         read_record(tmp_path / "missing")
 
 
+def _write_in_units(path: Path, units: list[str], signal_mv: np.ndarray, names: list[str]) -> None:
+    """The real strip's leads written by wfdb itself in ``units`` (values scaled to them)."""
+    import wfdb
+
+    scale = {"uV": 1e3, "V": 1e-3, "mV": 1.0, "mmHg": 1.0}
+    values = signal_mv * np.array([scale[u] for u in units])[:, None]
+    wfdb.wrsamp(
+        path.name,
+        fs=360,
+        units=units,
+        sig_name=names,
+        p_signal=values.T,
+        fmt=["32"] * len(units),
+        adc_gain=[1e6 / scale[u] for u in units],
+        baseline=[0] * len(units),
+        write_dir=str(path.parent),
+    )
+
+
+def test_a_record_in_microvolts_or_volts_is_read_in_millivolts(tmp_path: Path) -> None:
+    """Before, a record stored in uV came back 1000 times too large, labelled mV."""
+    strip = load_mitbih_208().signal[:, :3600]
+    _write_in_units(tmp_path / "rec", ["uV", "V", "mV"], np.repeat(strip, 3, axis=0), ["I", "II", "III"])
+    back = read_record(tmp_path / "rec")
+    np.testing.assert_allclose(back.signal, np.repeat(strip, 3, axis=0), atol=1e-6)
+
+
+def test_leads_in_no_unit_of_voltage_or_with_gaps_are_named(tmp_path: Path) -> None:
+    strip = load_mitbih_208().signal[:, :3600]
+    _write_in_units(tmp_path / "abp", ["mV", "mmHg"], np.repeat(strip, 2, axis=0), ["II", "ABP"])
+    with pytest.raises(InputError, match=r"leads 'ABP' \(mmHg\) are not in units of voltage.*here: \['II'\]"):
+        read_record(tmp_path / "abp")
+    np.testing.assert_allclose(read_record(tmp_path / "abp", leads=["II"]).signal, strip, atol=1e-6)
+    gap = np.repeat(strip, 2, axis=0)
+    gap[1, 720:738] = np.nan  # 2.000-2.047 s of lead V1 missing (WFDB's invalid value on disk)
+    _write_in_units(tmp_path / "gap", ["mV", "mV"], gap, ["II", "V1"])
+    with pytest.raises(
+        InputError, match=r"missing samples .* lead 'V1': 18 samples between 2.000 and 2.047 s"
+    ):
+        read_record(tmp_path / "gap")
+    with pytest.raises(InputError, match=r"'V1': 18 samples between 2.000 and 2.047 s"):
+        read_record(tmp_path / "gap", start=1.0)
+    assert read_record(tmp_path / "gap", leads=["II"]).signal.shape == (1, 3600)
+    assert read_record(tmp_path / "gap", start=3.0).signal.shape == (2, 2520)
+
+
 def test_numpy_and_csv_loading(tmp_path: Path) -> None:
     signal = np.random.default_rng(0).normal(size=(2, 500))
     np.save(tmp_path / "a.npy", signal)

@@ -10,6 +10,47 @@ from signxai.ecg.checks import check_time_range
 from signxai.ecg.datasets import Recording
 from signxai.errors import InputError
 
+#: WFDB units of a voltage (case-insensitive) and their factor to mV. A header without units
+#: is in mV (the WFDB default).
+TO_MILLIVOLT = {"mv": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "v": 1e3, "nv": 1e-6}
+
+
+def _millivolt_scale(leads: list[str], units: list[str | None] | None, record: str) -> np.ndarray:
+    """Each lead's factor to mV; a lead in other units (a blood-pressure or respiration channel
+    beside the ECG) is an error naming it."""
+    factors, others = [], []
+    for lead, unit in zip(leads, units or [None] * len(leads), strict=True):
+        factor = TO_MILLIVOLT.get((unit or "mV").strip().lower())
+        factors.append(factor or 0.0)
+        if factor is None:
+            others.append(f"{lead!r} ({unit})")
+    if others:
+        voltages = [lead for lead, f in zip(leads, factors, strict=True) if f]
+        raise InputError(
+            f"record '{record}': leads {', '.join(others)} are not in units of voltage (mV, uV, V), "
+            f"so they are no ECG leads; pass leads= with the ECG leads (here: {voltages})"
+        )
+    return np.asarray(factors)
+
+
+def _check_gaps(signal: np.ndarray, leads: list[str], fs: float, start: float, record: str) -> None:
+    """WFDB's missing samples (the format's invalid value, read as NaN): an error that says where."""
+    missing = ~np.isfinite(signal)
+    if not missing.any():
+        return
+    where = []
+    for lead, row in zip(leads, missing, strict=True):
+        if row.any():
+            first, last = np.flatnonzero(row)[[0, -1]]
+            where.append(
+                f"{lead!r}: {int(row.sum())} samples between {start + first / fs:.3f} and "
+                f"{start + last / fs:.3f} s"
+            )
+    raise InputError(
+        f"record '{record}' has missing samples (WFDB's invalid value) in lead {'; '.join(where)}; "
+        "read a time range without them (start=, duration=) or other leads (leads=)"
+    )
+
 
 def read_record(
     path: str | Path,
@@ -18,6 +59,9 @@ def read_record(
     duration: float | None = None,
 ) -> Recording:
     """Read a WFDB record (``path`` without extension) into a :class:`Recording` in mV.
+
+    Leads stored in other units of voltage (uV, V) are converted to mV; a lead in units that are
+    no voltage (mmHg, ...) or with missing samples in the range read is an ``InputError`` naming it.
 
     Parameters
     ----------
@@ -49,8 +93,13 @@ def read_record(
         if missing:
             raise InputError(f"leads {missing} are not in the record; it has {header.sig_name}")
     record = wfdb.rdrecord(record_name, sampfrom=sampfrom, sampto=sampto, channel_names=leads)
-    signal = np.asarray(record.p_signal, dtype=np.float64).T
-    return Recording(signal=signal, fs=fs, leads=list(record.sig_name), name=header.record_name)
+    names = list(record.sig_name)
+    signal = (
+        np.asarray(record.p_signal, dtype=np.float64).T
+        * _millivolt_scale(names, record.units, str(path))[:, None]
+    )
+    _check_gaps(signal, names, fs, sampfrom / fs, str(path))
+    return Recording(signal=signal, fs=fs, leads=names, name=header.record_name)
 
 
 def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:
