@@ -255,6 +255,23 @@ def test_target_none_is_the_predicted_class() -> None:
     )
 
 
+def test_a_target_class_may_be_any_integer_scalar_or_sequence() -> None:
+    """numpy and torch scalars (np.argmax gives a 0-d array for one sample: it raised a TypeError
+    before) and arrays/tensors with one entry per sample."""
+    model, x = build("resnet")
+    expected = explain(model, x, "gradient", target_class=1)
+    for target in (
+        np.int64(1),
+        np.array(1),
+        torch.tensor(1),
+        np.ones(len(x), dtype=int),
+        torch.ones(len(x), dtype=torch.long),
+    ):
+        np.testing.assert_array_equal(explain(model, x, "gradient", target_class=target), expected)
+    with pytest.raises(TargetError, match="target_class must be an int"):
+        explain(model, x, "gradient", target_class=np.array(1.0))
+
+
 def test_multi_label_model_explains_each_output() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(

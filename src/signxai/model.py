@@ -542,6 +542,8 @@ class ModelView:
 
 
 def _as_int(value: Any) -> int:
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # np.array(1), e.g. from np.argmax
+        value = value[()]
     if isinstance(value, (bool, np.bool_)):
         raise TypeError
     if isinstance(value, torch.Tensor):
@@ -564,12 +566,16 @@ def resolve_targets(target_class: Any, logits: torch.Tensor) -> torch.Tensor:
     try:
         values = [_as_int(target_class)] * batch
     except TypeError:
-        if isinstance(target_class, (str, bytes)) or not isinstance(
-            target_class, (Sequence, np.ndarray, torch.Tensor)
+        if (
+            isinstance(target_class, (str, bytes))
+            or not isinstance(target_class, (Sequence, np.ndarray, torch.Tensor))
+            or getattr(target_class, "ndim", 1) == 0
         ):
+            kind = type(target_class).__name__
+            dtype = getattr(target_class, "dtype", None)
             raise TargetError(
                 f"target_class must be an int, a sequence of ints (one per sample) or None, "
-                f"got {type(target_class).__name__}"
+                f"got {kind}" + (f" of {dtype}" if dtype is not None else "")
             ) from None
         items = list(target_class.tolist() if hasattr(target_class, "tolist") else target_class)
         if len(items) != batch:
