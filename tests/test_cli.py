@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import wfdb
 
 from signxai import explain
 from signxai.cli import main
@@ -323,6 +324,11 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
             "--device 'cuda:99': torch sees",
         ),
         (["explain", "{record}", "--model", "{scripted}", "--device", "meta"], "only cpu, cuda and mps"),
+        (
+            ["explain", "{abp}", "--model", "{scripted}"],
+            "leads 'ABP' (mmHg) are not in units of voltage (mV, uV, V), so they are no ECG leads; "
+            "pass --leads with the ECG leads (here: ['II'])",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -331,7 +337,16 @@ def test_bad_input_exits_2_with_one_line(
     record, scripted, state = record_and_model
     array = tmp_path / "x.npy"
     np.save(array, np.zeros((1, 100)))
-    filled = [a.format(record=record, scripted=scripted, state=state, array=array) for a in args]
+    abp = tmp_path / "abp"  # an ECG lead and a blood-pressure channel
+    wfdb.wrsamp(
+        abp.name,
+        fs=360,
+        units=["mV", "mmHg"],
+        sig_name=["II", "ABP"],
+        p_signal=np.sin(np.arange(1440.0)).reshape(720, 2),
+        write_dir=str(tmp_path),
+    )
+    filled = [a.format(record=record, scripted=scripted, state=state, array=array, abp=abp) for a in args]
     result = run(*filled, "--out", str(tmp_path / "out"), "--quiet")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -31,9 +31,14 @@ def _maps(relevance: dict[str, np.ndarray]) -> dict[str, Any]:
 _KEYWORD = re.compile(r"\b(explain_output|batchnorm|gates|attention)=['\"]([\w-]+)['\"]")
 
 
+#: ``read_record``'s keywords named without a value (``pass leads= with ...``).
+_BARE_KEYWORD = re.compile(r"\b(leads|start|duration)=(?=[\s,)])")
+
+
 def _as_options(message: str) -> str:
-    """``message`` with ``explain``'s keywords spelt as this CLI's options."""
-    return _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
+    """``message`` with ``explain``'s and ``read_record``'s keywords spelt as this CLI's options."""
+    message = _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
+    return _BARE_KEYWORD.sub(lambda m: f"--{m[1]}", message)
 
 
 def _fail(debug: bool, error: BaseException) -> None:
