@@ -261,9 +261,31 @@ def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
         frontend._CACHE.pop(model, None)
         with pytest.raises(UnsupportedModelError, match="relative error"):
             explain(model, x, "gradient", target_class=0)
+        frontend.to_torch = lambda m: torch.nn.Linear(3, 3)  # fails on x: torch's shape error
+        frontend._CACHE.pop(model, None)
+        with pytest.raises(UnsupportedModelError, match="failed on x where Keras computes it: mat1"):
+            explain(model, x, "gradient", target_class=0)
     finally:
         frontend.to_torch = original
         frontend._CACHE.pop(model, None)
+
+
+@pytest.mark.parametrize("layer", ["conv", "pool"])
+def test_a_channels_first_layer_is_a_named_error(layer: str) -> None:
+    """The mapping reads layers channels-last: a channels-first Conv1D failed with torch's raw
+    shape error, a channels-first pooling with a parity failure that did not say why."""
+    keras.utils.set_random_seed(0)
+    if layer == "conv":
+        inputs = keras.Input((2, 64))
+        hidden = L.Conv1D(4, 3, padding="same", data_format="channels_first")(inputs)
+        x, name = _data((2, 2, 64)), "Conv1D"
+    else:
+        inputs = keras.Input((64, 2))
+        hidden = L.MaxPooling1D(2, data_format="channels_first")(L.Conv1D(4, 3)(inputs))
+        x, name = _data((2, 64, 2)), "MaxPooling1D"
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(hidden)))
+    with pytest.raises(UnsupportedModelError, match=rf"\({name}\) has data_format='channels_first'"):
+        explain(model, x, "gradient", target_class=0)
 
 
 def test_a_channels_first_or_misshapen_x_is_an_input_error() -> None:

@@ -936,6 +936,14 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...], node: Any = None) -> nn
     """The torch module for a Keras layer on inputs of ``input_shape``, called as in ``node`` (its
     call in the model's graph: the options of attention layers; default its first call)."""
     name = type(layer).__name__
+    if getattr(layer, "data_format", None) == "channels_first":
+        # the mapping reads every layer channels-last: a channels-first conv failed with torch's
+        # shape error, a channels-first pooling computed another function (the parity check's error)
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}' ({name}) has data_format='channels_first'; the conversion "
+            "maps channels-last layers (Keras's default) only: build the model channels-last, "
+            "with x as (batch, samples, leads)"
+        )
     if name in ("Sequential", "Functional"):  # a model used as a layer (a pretrained encoder)
         return to_torch(layer)
     if name in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D"):
@@ -1240,8 +1248,13 @@ def converted(model: Any, x: np.ndarray) -> KerasModule:
             module = to_torch(model)
             _CACHE[model] = module
         expected = np.asarray(model(x, training=False), dtype=np.float64)
-        with torch.no_grad():
-            actual = module(torch.as_tensor(to_channels_first(x), dtype=torch.float32)).numpy()
+        try:
+            with torch.no_grad():
+                actual = module(torch.as_tensor(to_channels_first(x), dtype=torch.float32)).numpy()
+        except RuntimeError as failure:  # a layer mapped with the wrong layout or shape
+            raise UnsupportedModelError(
+                f"the converted Keras model failed on x where Keras computes it: {failure}"
+            ) from failure
         error = float(np.linalg.norm(actual - expected) / max(np.linalg.norm(expected), 1e-30))
         if error < 1e-4:
             return module
