@@ -359,6 +359,41 @@ def test_instance_norm_holds_each_samples_and_channels_deviation(
         explain(model, x, "lrp_epsilon_0_1")
 
 
+class _AttentionPooling(nn.Module):
+    """Attention pooling over time, common in ECG classifiers: softmax weights from a 1x1 conv,
+    the weighted sum of the feature map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 8, 5, padding=2)
+        self.score = nn.Conv1d(8, 1, 1)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x))
+        return self.head((h * torch.softmax(self.score(h), dim=-1)).sum(-1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_attention_pooling_holds_its_weights_and_the_errors_lead_there(
+    negligible_stabilisers: None, mode: str
+) -> None:
+    torch.manual_seed(6)
+    model = _AttentionPooling().double().eval()
+    x = torch.randn(3, 2, 30, dtype=torch.float64)
+
+    def reference(u: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(model.conv(u))
+        return model.head((h * torch.softmax(model.score(h), dim=-1).detach()).sum(-1))
+
+    if mode == "cp":  # AttnLRP lets relevance through the weights: its product is no gate
+        _assert_equals_reference(model, reference, x, [0, 1, 2], mode)
+    with pytest.raises(UnsupportedModelError, match="gates='signal'"):
+        explain(model, x, "lrp_epsilon_0_1")
+    with pytest.raises(UnsupportedModelError, match="softmax .* Pass attention='cp' to hold its weights"):
+        explain(model, x, "lrp_epsilon_0_1", gates="signal")
+
+
 class _RMSNormed(nn.Module):
     """Conv patches, an nn.RMSNorm (as in recent transformers), a Linear head."""
 

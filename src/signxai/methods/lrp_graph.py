@@ -966,6 +966,8 @@ class LRPGraphMode(TorchFunctionMode):
         if self.softmax_calls > allowed:
             raise UnsupportedModelError(
                 "LRP: the model applies softmax to input-dependent values before its output "
-                "(attention?); LRP has no rule for it. A softmax at the very end must be an "
+                "(attention?); LRP has no rule for it. Pass attention='cp' to hold its weights "
+                "constant (attention or attention pooling: relevance then reaches the input through "
+                "what they weight) or attention='attnlrp'. A softmax at the very end must be an "
                 "nn.Softmax module so that its logits are explained"
             )
