@@ -522,6 +522,66 @@ def test_operations_without_an_lrp_rule_are_errors_not_gradient_maps(
     assert explain(model, x, "gradient", target_class=1).shape == x.shape
 
 
+OTHER_NAMES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    # torch's other names for products, divisions, sums and activations are functions of their own:
+    # each passed the plain gradient before (the relevance scaled: sums of 0.5-25 times the logit)
+    "multiply": lambda x: torch.multiply(x, 0.5),
+    "Tensor.multiply": lambda x: x.multiply(3.0),
+    "divide": lambda x: torch.divide(x, 2.0),
+    "true_divide": lambda x: torch.true_divide(x, 2.0),
+    "inner": lambda x: torch.inner(x.transpose(1, 2), torch.tensor([[2.0]])).transpose(1, 2),
+    "vecdot": lambda x: torch.linalg.vecdot(torch.stack([x, x.roll(1, -1)], -1), torch.tensor([0.5, 1.5])),
+    "nansum": lambda x: torch.nansum(torch.stack([x, x.roll(1, -1)]), 0),
+    "nanmean": lambda x: torch.nanmean(torch.stack([x, 3 * x]), 0),
+    "trapezoid": lambda x: torch.trapezoid(torch.stack([x, 2 * x], -1), dx=0.5, dim=-1),
+    "expit": lambda x: torch.special.expit(x),
+    "clamp_min": lambda x: torch.clamp_min(x, -0.5),
+    "sinh": lambda x: torch.sinh(0.5 * x),
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER_NAMES))
+def test_other_names_of_the_same_operations_take_their_rules(name: str) -> None:
+    torch.manual_seed(0)
+    model = _FrontEnd(OTHER_NAMES[name], 16, bias=False).eval()
+    x = torch.randn(3, 1, 16)
+    relevance = explain(model, x, "lrp_z", target_class=1)
+    with torch.no_grad():
+        logit = model(x)[:, 1].numpy()
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("op", "match"),
+    [
+        # any operation LRP has no rule for is an error now, not the plain gradient: index_add
+        # sums its sources (and scales them by alpha); grid_sample interpolates
+        (lambda x: torch.zeros_like(x).index_add(-1, torch.arange(16), x, alpha=2.0), "applies index_add"),
+        (
+            lambda x: F.grid_sample(
+                x[:, :, None], torch.zeros(x.shape[0], 1, 16, 2) + 0.1, align_corners=False
+            )[:, :, 0],
+            "applies grid_sample to input-dependent values; LRP has no rule",
+        ),
+        (lambda x: torch.linalg.multi_dot([x[0], torch.ones(16, 16)])[None], "linalg_multi_dot of a list"),
+        (lambda x: torch.multiply(x, x.roll(1, -1)), r"multiplies two input-dependent tensors \(multiply"),
+        (lambda x: torch.quantile(x, 0.3, dim=-1, keepdim=True).expand_as(x), "quantile to input-dependent"),
+    ],
+    ids=["index_add", "grid_sample", "multi_dot", "multiply_two", "quantile"],
+)
+def test_an_operation_without_a_rule_is_an_error_whatever_it_is(
+    op: Callable[[torch.Tensor], torch.Tensor], match: str
+) -> None:
+    torch.manual_seed(0)
+    model = _FrontEnd(op, 16).eval()
+    x = torch.randn(1, 1, 16)
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match=match):
+        explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    assert_unchanged(model, before)
+    assert explain(model, x, "gradient", target_class=1).shape == x.shape
+
+
 @pytest.mark.parametrize(
     "op",
     [

@@ -68,7 +68,7 @@ STABILIZER = 1e-6
 T = torch.Tensor
 
 ADDITIONS = {torch.add, T.add, T.__add__, T.__radd__, T.__iadd__, T.add_}
-SUBTRACTIONS = {torch.sub, torch.subtract, T.sub, T.__sub__, T.__isub__, T.sub_}
+SUBTRACTIONS = {torch.sub, torch.subtract, T.sub, T.subtract, T.__sub__, T.__isub__, T.sub_, T.subtract_}
 #: ``c - x`` written with ``x`` first (``1.0 - x`` calls ``x.__rsub__(1.0)``).
 REVERSED_SUBTRACTIONS = {T.__rsub__, torch.rsub}
 #: In-place forms, and the out-of-place operation each one computes.
@@ -77,13 +77,22 @@ IN_PLACE: dict[Any, Any] = {
     T.add_: torch.add,
     T.__isub__: torch.sub,
     T.sub_: torch.sub,
+    T.subtract_: torch.sub,
     T.__imul__: torch.mul,
     T.mul_: torch.mul,
+    T.multiply_: torch.mul,
     T.__itruediv__: torch.div,
     T.div_: torch.div,
+    T.divide_: torch.div,
+    T.true_divide_: torch.div,
 }
-DIVISIONS = {torch.div, T.div, T.__truediv__, T.__rtruediv__, T.__itruediv__, T.div_}
-REDUCTIONS = {torch.mean, T.mean, torch.sum, T.sum}
+#: Divisions, under each of torch's names (``torch.divide`` and ``true_divide`` are functions of
+#: their own, not ``torch.div``: before, they passed the gradient, scaling the relevance).
+DIVISIONS = {
+    torch.div, T.div, T.__truediv__, T.__rtruediv__, T.__itruediv__, T.div_, torch.divide,
+    T.divide, T.divide_, torch.true_divide, T.true_divide, T.true_divide_,
+}  # fmt: skip
+REDUCTIONS = {torch.mean, T.mean, torch.sum, T.sum, torch.nanmean, T.nanmean, torch.nansum, T.nansum}
 #: Linear maps without offset, explained by the z-rule (R_x = x * J^T (R / y)): negation, running
 #: sums and differences, average pooling and interpolation (linear interpolation mixes neighbours,
 #: so the gradient alone would not conserve).
@@ -105,6 +114,11 @@ POOLINGS = {
     F.adaptive_avg_pool1d,
     F.adaptive_avg_pool2d,
     F.adaptive_avg_pool3d,
+    T.sum_to_size,  # sums over broadcast axes
+    F.fold,  # sums overlapping patches
+    torch.trapezoid,  # integrals of the input-dependent values: weighted sums
+    torch.trapz,
+    torch.cumulative_trapezoid,
 }
 PRODUCTS = {
     torch.mul,
@@ -135,7 +149,28 @@ PRODUCTS = {
     torch.baddbmm,
     F.scaled_dot_product_attention,
     F.bilinear,
+    # the same products under other names (each passed the gradient before)
+    *DIVISIONS,
+    torch.multiply,
+    T.multiply,
+    T.multiply_,
+    torch.inner,
+    T.inner,
+    torch.linalg.vecdot,
+    torch.linalg.matmul,
+    torch.dot,
+    T.dot,
+    torch.vdot,
+    T.vdot,
+    T.addmm,
+    torch.addmv,
+    T.addmv,
+    torch.addbmm,
+    T.addbmm,
+    T.baddbmm,
 }
+#: Products of a list of matrices: relevance has no rule through the list (write them with ``@``).
+LIST_PRODUCTS = {torch.linalg.multi_dot, torch.chain_matmul}
 ELEMENTWISE = {
     torch.sigmoid,
     T.sigmoid,
@@ -213,6 +248,36 @@ ELEMENTWISE = {
     T.sinc,
     torch.nan_to_num,
     T.nan_to_num,
+    # the same under torch.special's names, and further elementwise functions
+    torch.special.expit,
+    torch.special.erf,
+    torch.special.erfc,
+    torch.special.erfinv,
+    torch.erfinv,
+    T.erfinv,
+    torch.special.logit,
+    torch.special.expm1,
+    torch.special.exp2,
+    torch.special.log1p,
+    torch.special.sinc,
+    torch.special.ndtr,
+    torch.special.log_ndtr,
+    torch.special.i0e,
+    torch.i0,
+    torch.clamp_min,
+    T.clamp_min,
+    torch.clamp_max,
+    T.clamp_max,
+    torch.sinh,
+    T.sinh,
+    torch.cosh,
+    T.cosh,
+    torch.arcsinh,
+    torch.arctan,
+    torch.rad2deg,
+    torch.deg2rad,
+    torch.float_power,
+    T.float_power,
 }
 #: Elementwise maxima and minima of two tensors. LRP: max(h, c) with a constant is an elementwise
 #: function of h (relevance passes); of two input-dependent tensors the gradient routes relevance
@@ -242,7 +307,10 @@ ELEMENTWISE_IN_PLACE: dict[Any, Any] = {
     T.sigmoid_: torch.sigmoid,
     T.tanh_: torch.tanh,
 }
-SOFTMAX = {torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax, F.log_softmax}
+SOFTMAX = {
+    torch.softmax, T.softmax, F.softmax, torch.log_softmax, T.log_softmax, F.log_softmax, F.softmin,
+    torch.special.softmax, torch.special.log_softmax,
+}  # fmt: skip
 #: Normalisations by statistics of the input itself, written functionally (the modules are caught
 #: as modules without a rule): no LRP rule, and their gradient is no relevance.
 NORMALISATIONS = {
@@ -308,16 +376,145 @@ SPECTRAL = {
 STEPS = {
     torch.sign, T.sign, torch.sgn, T.sgn, torch.round, T.round, torch.floor, T.floor,
     torch.ceil, T.ceil, torch.trunc, T.trunc, torch.fix, T.fix, torch.heaviside, T.heaviside,
+    torch.floor_divide, T.floor_divide, T.__floordiv__, T.__rfloordiv__,
 }  # fmt: skip
 #: Other nonlinear functions of input-dependent values without an LRP rule.
 NONLINEAR = {
     torch.cumprod, T.cumprod, torch.atan2, T.atan2, torch.arctan2, torch.hypot, T.hypot,
     torch.fmod, T.fmod, torch.remainder, T.remainder, T.__mod__, torch.frac, T.frac,
     torch.lgamma, T.lgamma, torch.lerp, T.lerp, torch.addcmul, T.addcmul, torch.addcdiv,
-    T.addcdiv, torch.outer, T.outer, torch.kron, torch.cdist, F.cosine_similarity,
+    T.addcdiv, torch.outer, T.outer, torch.kron, torch.cdist, F.cosine_similarity, torch.ger,
+    T.ger, torch.logaddexp, T.logaddexp, torch.logaddexp2, T.logaddexp2, torch.xlogy, T.xlogy,
+    torch.special.xlogy, torch.special.xlog1py, torch.copysign, T.copysign, torch.quantile,
+    T.quantile, torch.nanquantile, T.nanquantile, torch.logcumsumexp, T.logcumsumexp,
+    F.pairwise_distance, F.pdist, torch.renorm, T.renorm, F.lp_pool1d, F.lp_pool2d, F.lp_pool3d,
 }  # fmt: skip
+#: Operations that only move, copy or select input-dependent values elementwise (reshapes,
+#: indexing, concatenation, padding, casts, dropout at inference): their gradient carries the
+#: relevance (a copy's relevance sums back), so LRP and DeepLIFT let it through.
+MOVES = {
+    T.__getitem__,
+    T.__setitem__,
+    torch._pack_padded_sequence,  # packed sequences (recordings of different lengths)
+    torch._pad_packed_sequence,
+    T.view,
+    T.view_as,
+    T.reshape,
+    T.reshape_as,
+    torch.reshape,
+    T.flatten,
+    torch.flatten,
+    T.unflatten,
+    torch.unflatten,
+    T.permute,
+    torch.permute,
+    T.transpose,
+    torch.transpose,
+    T.swapaxes,
+    torch.swapaxes,
+    T.movedim,
+    torch.movedim,
+    T.t,
+    torch.t,
+    T.squeeze,
+    torch.squeeze,
+    T.unsqueeze,
+    torch.unsqueeze,
+    T.contiguous,
+    T.clone,
+    torch.clone,
+    T.detach,
+    torch.detach,
+    T.expand,
+    T.expand_as,
+    T.broadcast_to,
+    torch.broadcast_to,
+    T.repeat,
+    T.repeat_interleave,
+    torch.repeat_interleave,
+    T.tile,
+    torch.tile,
+    torch.cat,
+    torch.concat,
+    torch.concatenate,
+    torch.stack,
+    torch.hstack,
+    torch.vstack,
+    torch.split,
+    T.split,
+    torch.chunk,
+    T.chunk,
+    torch.tensor_split,
+    T.unbind,
+    torch.unbind,
+    T.narrow,
+    torch.narrow,
+    T.select,
+    torch.select,
+    T.index_select,
+    torch.index_select,
+    T.gather,
+    torch.gather,
+    T.flip,
+    torch.flip,
+    T.roll,
+    torch.roll,
+    T.unfold,
+    F.unfold,
+    F.pixel_shuffle,
+    F.pixel_unshuffle,
+    T.to,
+    T.float,
+    T.double,
+    T.half,
+    T.type,
+    T.type_as,
+    T.cpu,
+    T.cuda,
+    T.copy_,
+    T.masked_fill,
+    torch.masked_fill,
+    torch.where,
+    F.pad,
+    torch.constant_pad_nd,
+    F.dropout,
+    F.dropout1d,
+    F.dropout2d,
+    F.dropout3d,
+    F.alpha_dropout,
+    F.feature_alpha_dropout,
+    torch.dropout,
+}
+#: Selections of input-dependent values (max pooling, maxima, top-k, sorting, medians, unpooling):
+#: the gradient routes the relevance to what was selected, as through max pooling.
+SELECTIONS = {
+    F.max_pool1d, F.max_pool2d, F.max_pool3d, F.max_pool1d_with_indices, F.max_pool2d_with_indices,
+    F.max_pool3d_with_indices, F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
+    F.adaptive_max_pool1d_with_indices, F.adaptive_max_pool2d_with_indices,
+    F.adaptive_max_pool3d_with_indices, F.max_unpool1d, F.max_unpool2d, F.max_unpool3d, torch.max,
+    T.max, torch.min, T.min, torch.amax, T.amax, torch.amin, T.amin, torch.topk, T.topk, torch.sort,
+    T.sort, torch.msort, T.msort, torch.median, T.median, torch.nanmedian, T.nanmedian,
+    torch.kthvalue, T.kthvalue, torch.cummax, T.cummax, torch.cummin, T.cummin, torch.mode, T.mode,
+    torch.take_along_dim, T.take_along_dim, torch.masked_select, T.masked_select, T.index_put,
+    T.index_put_, torch.index_put, T.masked_fill_, T.masked_scatter, torch.masked_scatter,
+    torch.relu_, T.relu_, F.relu_,
+}  # fmt: skip
+#: What LRP lets through by the gradient (everything else that computes input-dependent values
+#: has a rule above or is an error): moves, selections, ReLUs and softmax (the bypassed output
+#: activation; any other is an error after the forward pass).
+PASSED = MOVES | SELECTIONS | RELUS | SOFTMAX | PAIRWISE_EXTREMES
 #: Elementwise products, where one factor may be a gate over the other.
-MULTIPLICATIONS = {torch.mul, T.mul, T.__mul__, T.__rmul__, T.__imul__, T.mul_}
+MULTIPLICATIONS = {
+    torch.mul,
+    T.mul,
+    T.__mul__,
+    T.__rmul__,
+    T.__imul__,
+    T.mul_,
+    torch.multiply,
+    T.multiply,
+    T.multiply_,
+}
 #: How products of two input-dependent tensors are explained.
 GATE_MODES = ("error", "signal")
 #: Layers written as functions (``F.conv1d(x, self.kernel)`` with a fixed kernel): a constant
@@ -586,6 +783,7 @@ class LRPGraphMode(TorchFunctionMode):
         self._layers = layers
         self._inside = 0  # how many ``layers`` calls are running
         self._in_batch_norm = 0  # how many BatchNorm module calls are running (their rule explains them)
+        self._in_recurrent = 0  # the same for recurrent layers (explained step by step, lrp_recurrent)
         #: The tensors computed from one tensor alone by elementwise operations.
         self._pointwise = PointwiseSources()
         #: The inputs of the module calls running (per module), as given, before any pre-hook.
@@ -596,11 +794,13 @@ class LRPGraphMode(TorchFunctionMode):
         def enter(module: nn.Module, inputs: Any) -> None:
             self._inside += isinstance(module, self._layers)
             self._in_batch_norm += isinstance(module, _BatchNorm)
+            self._in_recurrent += isinstance(module, nn.RNNBase)
             self._entered.setdefault(id(module), []).append(inputs)
 
         def leave(module: nn.Module, inputs: Any, output: Any) -> None:
             self._inside -= isinstance(module, self._layers)
             self._in_batch_norm -= isinstance(module, _BatchNorm)
+            self._in_recurrent -= isinstance(module, nn.RNNBase)
             calls = self._entered.get(id(module))
             if calls:
                 self._through_module(calls.pop(), inputs, output)
@@ -673,6 +873,11 @@ class LRPGraphMode(TorchFunctionMode):
             return func(*args, **kwargs)
         if func is torch.einsum and len(args) == 2 and isinstance(args[1], (list, tuple)):
             args = (args[0], *args[1])  # einsum(equation, [a, b]) as einsum(equation, a, b)
+        if func in LIST_PRODUCTS and any(input_dependent(a) for a in (args[0] if args else ())):
+            raise UnsupportedModelError(
+                f"LRP: {getattr(func, '__name__', func)} of a list holding input-dependent tensors has "
+                "no rule here; write the product with @ (torch.matmul)"
+            )
         tracked = [a for a in args if input_dependent(a)]
         if not tracked:
             out = func(*args, **kwargs)
@@ -816,7 +1021,28 @@ class LRPGraphMode(TorchFunctionMode):
             )
         elif func in RELUS and input_dependent(args[0]) and not kwargs.get("inplace"):
             return self._pointwise.record(func(*args, **kwargs), args[0])
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if (
+            func in PASSED
+            or self._in_batch_norm
+            or self._in_recurrent
+            or getattr(func, "__name__", "") == "__get__"
+        ):
+            return out  # (a BatchNorm's or recurrent layer's own function, under its rule; h.T)
+        if any(input_dependent(v) for v in (out if isinstance(out, (tuple, list)) else (out,))):
+            # anything else passed the plain gradient before, which is no relevance (relevance
+            # scaled by the operation's slope, or copied to each summand)
+            hint = (
+                "; attention is explained with attention='cp' (conservative propagation, Ali et al. "
+                "2022) or attention='attnlrp' (AttnLRP, Achtibat et al. 2024)"
+                if func in HELD
+                else "; use a gradient-type method or occlusion"
+            )
+            raise UnsupportedModelError(
+                f"LRP: the model applies {getattr(func, '__name__', func)} to input-dependent values; "
+                f"LRP has no rule for it{hint}"
+            )
+        return out
 
     def _fixed_statistics(
         self, func: Any, args: tuple[Any, ...], kwargs: Any, tracked: list[torch.Tensor]
