@@ -43,6 +43,14 @@ torch operation, including those written as Python operators inside ``forward``:
   softmax rule and products of two input-dependent tensors under its uniform rule;
 - adding a constant (``h + position``, an attention mask, an input offset) passes the relevance
   to ``h`` unchanged (Gradient x Input would give the constant a share, as a bias takes one).
+- ``F.batch_norm`` with running statistics called outside a BatchNorm module, and
+  ``F.instance_norm`` with running statistics: an affine map, explained by the z-rule as an
+  unmerged BatchNorm is; by the batch's statistics an error;
+- operations that only move, copy or select input-dependent values (``MOVES``, ``SELECTIONS``:
+  reshapes, indexing, concatenation, padding, casts, max pooling, top-k, sorting) pass the
+  gradient, which routes the relevance; any other operation computing input-dependent values is
+  an error naming it (a whitelist, as DeepLIFT's: an operation missing from the lists above
+  passed the plain gradient before, which is no relevance).
 
 "Input-dependent" means ``requires_grad``: during an explanation the model's parameters do not
 require gradients, so only tensors computed from the explained input do.
