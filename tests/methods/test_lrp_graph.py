@@ -537,6 +537,11 @@ OTHER_NAMES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "expit": lambda x: torch.special.expit(x),
     "clamp_min": lambda x: torch.clamp_min(x, -0.5),
     "sinh": lambda x: torch.sinh(0.5 * x),
+    # moves under less common names (each an error while missing from the whitelist)
+    "moveaxis": lambda x: torch.moveaxis(x, 1, 2).moveaxis(2, 1),
+    "ravel": lambda x: x.ravel().reshape(x.shape),
+    "broadcast_tensors": lambda x: torch.broadcast_tensors(x, torch.zeros(1, 1, 16))[0],
+    "channel_shuffle": lambda x: F.channel_shuffle(torch.cat([x, -x], 1), 2)[:, :1],
 }
 
 
