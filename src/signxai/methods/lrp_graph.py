@@ -130,55 +130,55 @@ POOLINGS = {
     torch.trapz,
     torch.cumulative_trapezoid,
 }
-PRODUCTS = {
+#: Elementwise products, where one factor may be a gate over the other.
+MULTIPLICATIONS = {
     torch.mul,
     T.mul,
     T.__mul__,
     T.__rmul__,
     T.__imul__,
     T.mul_,
-    torch.div,
-    T.div,
-    T.__truediv__,
-    T.__rtruediv__,
-    T.__itruediv__,
-    T.div_,
-    torch.matmul,
-    T.matmul,
-    T.__matmul__,
-    T.__rmatmul__,
-    torch.mm,
-    T.mm,
-    torch.mv,
-    T.mv,
-    torch.tensordot,
-    torch.addmm,
-    torch.bmm,
-    T.bmm,
-    torch.einsum,
-    torch.baddbmm,
-    F.scaled_dot_product_attention,
-    F.bilinear,
-    # the same products under other names (each passed the gradient before)
-    *DIVISIONS,
     torch.multiply,
     T.multiply,
     T.multiply_,
-    torch.inner,
-    T.inner,
-    torch.linalg.vecdot,
-    torch.linalg.matmul,
-    torch.dot,
-    T.dot,
-    torch.vdot,
-    T.vdot,
-    T.addmm,
-    torch.addmv,
-    T.addmv,
-    torch.addbmm,
-    T.addbmm,
-    T.baddbmm,
 }
+PRODUCTS = (
+    MULTIPLICATIONS
+    | DIVISIONS
+    | {
+        torch.matmul,
+        T.matmul,
+        T.__matmul__,
+        T.__rmatmul__,
+        torch.mm,
+        T.mm,
+        torch.mv,
+        T.mv,
+        torch.tensordot,
+        torch.addmm,
+        torch.bmm,
+        T.bmm,
+        torch.einsum,
+        torch.baddbmm,
+        F.scaled_dot_product_attention,
+        F.bilinear,
+        # the same products under other names (each passed the gradient before)
+        torch.inner,
+        T.inner,
+        torch.linalg.vecdot,
+        torch.linalg.matmul,
+        torch.dot,
+        T.dot,
+        torch.vdot,
+        T.vdot,
+        T.addmm,
+        torch.addmv,
+        T.addmv,
+        torch.addbmm,
+        T.addbmm,
+        T.baddbmm,
+    }
+)
 #: Products of a list of matrices: relevance has no rule through the list (write them with ``@``).
 LIST_PRODUCTS = {torch.linalg.multi_dot, torch.chain_matmul}
 ELEMENTWISE = {
@@ -564,18 +564,6 @@ SELECTIONS = {
 #: has a rule above or is an error): moves, selections, ReLUs and softmax (the bypassed output
 #: activation; any other is an error after the forward pass).
 PASSED = MOVES | SELECTIONS | RELUS | SOFTMAX | PAIRWISE_EXTREMES
-#: Elementwise products, where one factor may be a gate over the other.
-MULTIPLICATIONS = {
-    torch.mul,
-    T.mul,
-    T.__mul__,
-    T.__rmul__,
-    T.__imul__,
-    T.mul_,
-    torch.multiply,
-    T.multiply,
-    T.multiply_,
-}
 #: How products of two input-dependent tensors are explained.
 GATE_MODES = ("error", "signal")
 #: Layers written as functions (``F.conv1d(x, self.kernel)`` with a fixed kernel): a constant
