@@ -10,6 +10,7 @@ pass, so the map explained another function; linear interpolation lost 14 % of t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -615,3 +616,28 @@ def test_more_elementwise_functions_pass_relevance_as_activations(
     with torch.no_grad():
         logit = model(x)[:, 1].numpy()
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=1e-3, atol=1e-5)
+
+
+class _GradientReversal(torch.autograd.Function):
+    """The identity forward, the gradient's negative backward (domain-adversarial training)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return -grad
+
+
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_z", "deeplift"])
+def test_a_custom_autograd_function_in_the_model_is_an_error(method: str) -> None:
+    """Its backward stood in for the rules: a gradient-reversal layer negated every map."""
+    torch.manual_seed(0)
+    model = _FrontEnd(_GradientReversal.apply, 16).eval()
+    x = torch.randn(2, 1, 16)
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match=r"custom autograd Function .*_GradientReversal"):
+        explain(model, x, method, target_class=1)
+    assert_unchanged(model, before)
+    assert explain(model, x, "gradient", target_class=1).shape == x.shape

@@ -68,6 +68,7 @@ from signxai.methods.lrp_graph import (
     SUBTRACTIONS,
     input_dependent,
     out_of_place,
+    refuse_custom_functions,
     substituted,
     uses_own_statistics,
     written_into,
@@ -472,6 +473,7 @@ def _deeplift_pass(
     with mode:
         logits = view.forward(stacked)
     mode.check(view)
+    refuse_custom_functions(logits.grad_fn, "deeplift")
     half = references.shape[0]
     weights = view.target_weights(target, logits[: x.shape[0]].detach())
     repeated = weights.repeat(2 * copies, 1)

@@ -36,7 +36,7 @@ from zennit.rules import Flat, WSquare, ZBox
 
 from signxai.errors import MethodParameterError, UnsupportedModelError, warn_user
 from signxai.methods.lrp_attention import ATTENTION_MODES
-from signxai.methods.lrp_graph import FUNCTIONAL_LAYERS, GATE_MODES, LRPGraphMode
+from signxai.methods.lrp_graph import FUNCTIONAL_LAYERS, GATE_MODES, LRPGraphMode, refuse_custom_functions
 from signxai.methods.lrp_recurrent import RECURRENT, RecurrentRule, unpacked
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, one_of, register
 from signxai.methods.reparam import plain_weights
@@ -552,6 +552,7 @@ def probe_structure(
     finally:
         for handle in handles:
             handle.remove()
+    refuse_custom_functions(logits.grad_fn, "LRP")
     uses = _uses(logits.grad_fn)
     below_held = _downstream([t.grad_fn for t in graph.held_inputs], weighted_outputs)
     held_first = any(not below_held.get(t.grad_fn, False) for t in graph.held_inputs)

@@ -675,6 +675,29 @@ def out_of_place(
     return in_place, lambda t: base(t, *rest, **kwargs)
 
 
+def refuse_custom_functions(root: Any, method: str) -> None:
+    """Raise if the autograd graph below ``root`` holds a ``torch.autograd.Function`` of the
+    model's own (signxai's rules excepted): the graph modes cannot see the operations inside it,
+    and its backward would stand in for the method's rules (a gradient-reversal layer flipped
+    the sign of every LRP and DeepLIFT map, silently)."""
+    found, stack, seen = set(), [root], {root}
+    while stack:
+        node = stack.pop()
+        cls = getattr(node, "_forward_cls", None)
+        if cls is not None and not cls.__module__.startswith("signxai."):
+            found.add(f"{cls.__module__}.{cls.__qualname__}")
+        for child, _ in getattr(node, "next_functions", ()):
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    if found:
+        raise UnsupportedModelError(
+            f"{method}: the model applies the custom autograd Function {', '.join(sorted(found))}, "
+            f"whose operations {method} cannot see and whose backward would stand in for its rules; "
+            "use a gradient-type method or occlusion"
+        )
+
+
 def substituted(func: Any, args: tuple[Any, ...], position: int, kwargs: Any) -> Any:
     """``t -> func(*args)`` with ``t`` in place of ``args[position]``."""
 
