@@ -958,6 +958,8 @@ def test_activations_pass_relevance_as_zennits_pass_rule_also_in_place() -> None
         nn.ELU(inplace=True),
         nn.Conv1d(6, 4, 3, padding=1),
         nn.Tanh(),
+        nn.Conv1d(4, 4, 3, padding=1),
+        nn.RReLU(),  # in eval mode a leaky ReLU (before, a module without a rule)
         nn.Flatten(),
         nn.Linear(4 * 10, 8),
         nn.LeakyReLU(0.1, inplace=True),

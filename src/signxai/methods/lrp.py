@@ -67,6 +67,7 @@ ACTIVATIONS = (
     nn.ReLU6,
     nn.Hardtanh,
     nn.PReLU,
+    nn.RReLU,  # in eval mode a leaky ReLU with the mean slope
     nn.SELU,
     nn.CELU,
     nn.Mish,
