@@ -386,7 +386,7 @@ def explain_command(
     debug: bool,
     **lrp_options: str,
 ) -> None:
-    """Explain a model's decision on RECORD (WFDB record path, .npy, .npz or .csv)."""
+    """Explain a model's decision on RECORD (WFDB record path, .edf, .npy, .npz or .csv)."""
     from signxai.api import explain
     from signxai.ecg.checks import check_fs
     from signxai.ecg.datasets import Recording

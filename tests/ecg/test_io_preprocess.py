@@ -66,6 +66,29 @@ def test_a_record_in_microvolts_or_volts_is_read_in_millivolts(tmp_path: Path) -
     np.testing.assert_allclose(back.signal, np.repeat(strip, 3, axis=0), atol=1e-6)
 
 
+def test_an_edf_file_is_read_like_a_wfdb_record(tmp_path: Path) -> None:
+    """The real strip (20 s of it) written as EDF by wfdb's converter and read back."""
+    from wfdb.io.convert.edf import wfdb_to_edf
+
+    strip = load_mitbih_208()
+    part = Recording(signal=strip.signal[:, :7200], fs=strip.fs, leads=["MLII"], name="r208")
+    write_record(part, tmp_path / "r208")
+    wfdb_to_edf(str(tmp_path / "r208"), output_filename=str(tmp_path / "r208.edf"))
+    back = read_record(tmp_path / "r208.edf")
+    assert back.fs == 360 and back.leads == ["MLII"] and back.name == "r208"
+    # EDF stores 16-bit values scaled to the physical range: within a step of the signal
+    np.testing.assert_allclose(back.signal[:, :7200], part.signal, atol=5e-4)
+    window = read_record(tmp_path / "r208.edf", leads=["MLII"], start=10.0, duration=2.0)
+    np.testing.assert_allclose(window.signal, part.signal[:, 3600:4320], atol=5e-4)
+    with pytest.raises(InputError, match="not in the record"):
+        read_record(tmp_path / "r208.edf", leads=["V1"])
+    with pytest.raises(InputError, match="not found"):
+        read_record(tmp_path / "missing.edf")
+    (tmp_path / "broken.edf").write_bytes(b"not an EDF file")
+    with pytest.raises(InputError, match="could not be read as an EDF file"):
+        read_record(tmp_path / "broken.edf")
+
+
 def test_leads_in_no_unit_of_voltage_or_with_gaps_are_named(tmp_path: Path) -> None:
     strip = load_mitbih_208().signal[:, :3600]
     _write_in_units(tmp_path / "abp", ["mV", "mmHg"], np.repeat(strip, 2, axis=0), ["II", "ABP"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +60,8 @@ def read_record(
     start: float | None = None,
     duration: float | None = None,
 ) -> Recording:
-    """Read a WFDB record (``path`` without extension) into a :class:`Recording` in mV.
+    """Read a WFDB record (``path`` without extension) or an EDF file (``.edf``) into a
+    :class:`Recording` in mV.
 
     Leads stored in other units of voltage (uV, V) are converted to mV; a lead in units that are
     no voltage (mmHg, ...) or with missing samples in the range read is an ``InputError`` naming it.
@@ -66,40 +69,86 @@ def read_record(
     Parameters
     ----------
     path
-        Record path without extension (the ``.hea`` header and its ``.dat`` beside it).
+        Record path without extension (the ``.hea`` header and its ``.dat`` beside it), or the
+        path of an EDF file (read with ``wfdb``'s EDF reader; every channel at one rate).
     leads
         Lead names to keep (default: all), in the order given.
     start, duration
         Time range in seconds (default: the whole record).
     """
-    import wfdb
-
     check_time_range(start, duration)
     path = Path(path)
+    header, read = _edf(path) if path.suffix.lower() == ".edf" else _wfdb(path)
+    fs, length, available = float(header.fs), int(header.sig_len), list(header.sig_name)
+    sampfrom = 0 if start is None else round(start * fs)
+    sampto = None if duration is None else sampfrom + round(duration * fs)
+    if sampfrom < 0 or sampfrom >= length or (sampto is not None and sampto > length):
+        raise InputError(
+            f"start/duration ({start}, {duration}) s fall outside the record's {length / fs:.1f} s"
+        )
+    if leads is not None:
+        missing = [lead for lead in leads if lead not in available]
+        if missing:
+            raise InputError(f"leads {missing} are not in the record; it has {available}")
+    values, names, units = read(sampfrom, sampto, leads)
+    signal = np.asarray(values, dtype=np.float64).T * _millivolt_scale(names, units, str(path))[:, None]
+    _check_gaps(signal, names, fs, sampfrom / fs, str(path))
+    return Recording(signal=signal, fs=fs, leads=names, name=str(header.record_name))
+
+
+#: ``read(sampfrom, sampto, leads)`` -> (samples x leads values, lead names, units).
+Reader = Callable[[int, int | None, list[str] | None], tuple[np.ndarray, list[str], list[str | None]]]
+
+
+def _wfdb(path: Path) -> tuple[Any, Reader]:
+    """A WFDB record's header and its reader (which reads only the range and leads asked for)."""
+    import wfdb
+
     header_path = path.with_suffix(".hea") if path.suffix != ".hea" else path
     if not header_path.exists():
         raise InputError(f"record '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
-    header = wfdb.rdheader(record_name)
-    fs = float(header.fs)
-    sampfrom = 0 if start is None else round(start * fs)
-    sampto = None if duration is None else sampfrom + round(duration * fs)
-    if sampfrom < 0 or sampfrom >= header.sig_len or (sampto is not None and sampto > header.sig_len):
+
+    def read(
+        first: int, last: int | None, leads: list[str] | None
+    ) -> tuple[np.ndarray, list[str], list[str | None]]:
+        record = wfdb.rdrecord(record_name, sampfrom=first, sampto=last, channel_names=leads)
+        return record.p_signal, list(record.sig_name), list(record.units)
+
+    return wfdb.rdheader(record_name), read
+
+
+def _edf(path: Path) -> tuple[Any, Reader]:
+    """An EDF file, read whole by wfdb's EDF reader, and its reader."""
+    from wfdb.io.convert.edf import read_edf
+
+    if not path.exists():
+        raise InputError(f"EDF file '{path}' not found")
+    try:
+        record = read_edf(str(path))
+    except Exception as error:  # wfdb raises what its parser meets (struct, value, index errors)
         raise InputError(
-            f"start/duration ({start}, {duration}) s fall outside the record's {header.sig_len / fs:.1f} s"
+            f"'{path}' could not be read as an EDF file: {type(error).__name__}: {error}"
+        ) from None
+    rates = set(np.atleast_1d(record.samps_per_frame).tolist())
+    if len(rates) > 1:
+        raise InputError(
+            f"the channels of '{path}' have different sampling rates; resample them to one first"
         )
-    if leads is not None:
-        missing = [lead for lead in leads if lead not in header.sig_name]
-        if missing:
-            raise InputError(f"leads {missing} are not in the record; it has {header.sig_name}")
-    record = wfdb.rdrecord(record_name, sampfrom=sampfrom, sampto=sampto, channel_names=leads)
-    names = list(record.sig_name)
-    signal = (
-        np.asarray(record.p_signal, dtype=np.float64).T
-        * _millivolt_scale(names, record.units, str(path))[:, None]
-    )
-    _check_gaps(signal, names, fs, sampfrom / fs, str(path))
-    return Recording(signal=signal, fs=fs, leads=names, name=header.record_name)
+    available = list(record.sig_name)
+
+    def read(
+        first: int, last: int | None, leads: list[str] | None
+    ) -> tuple[np.ndarray, list[str], list[str | None]]:
+        index = [available.index(lead) for lead in leads] if leads else list(range(len(available)))
+        return (
+            record.p_signal[first:last, index],
+            [available[i] for i in index],
+            [record.units[i] for i in index],
+        )
+
+    record.record_name = path.stem
+    return record, read
 
 
 def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:
