@@ -306,6 +306,8 @@ def test_multi_label_model_explains_each_output() -> None:
         ({"method_name": "grad_cam", "target_layer": 3}, LayerError, "dotted module name"),
         ({"method_name": "grad_cam", "target_layer": nn.Conv1d(1, 1, 1)}, LayerError, "not part"),
         ({"model": "not a model"}, UnsupportedModelError, "torch.nn.Module"),
+        ({"target": 0}, MethodParameterError, r"target: the class to explain is explain\(\)'s target_class="),
+        ({"neuron_selection": 0}, MethodParameterError, "neuron_selection: the class to explain is"),
         ({"explain_output": "probabilities"}, TargetError, "explain_output"),
     ],
 )
@@ -319,6 +321,14 @@ def test_bad_input_raises_named_errors_and_leaves_the_model_as_found(
     with pytest.raises(error, match=match):
         explain(**call)
     assert_unchanged(model, before)
+
+
+def test_model_and_x_swapped_is_named() -> None:
+    model, x = build("ecg")
+    with pytest.raises(UnsupportedModelError, match="got Tensor; .* model and x look swapped"):
+        explain(x, model, "gradient")  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedModelError, match="got ndarray; .* model and x look swapped"):
+        explain(x.numpy(), model, "gradient")  # type: ignore[arg-type]
 
 
 def test_an_error_inside_the_forward_pass_leaves_the_model_as_found() -> None:

@@ -80,8 +80,14 @@ def explain(
             model, x, method_name, target_class, explain, explain_output=explain_output, **params
         )
     if not isinstance(model, nn.Module):
+        swapped = isinstance(model, (torch.Tensor, np.ndarray)) and isinstance(x, nn.Module)
         raise UnsupportedModelError(
             f"model must be a torch.nn.Module or a Keras model, got {type(model).__name__}"
+            + (
+                "; the arguments are explain(model, x, method_name): model and x look swapped"
+                if swapped
+                else ""
+            )
         )
     spec = parse(method_name, params)
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:

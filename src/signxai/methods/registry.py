@@ -378,6 +378,18 @@ def _parse(method_name: str, keywords: dict[str, Any]) -> MethodSpec:
     return MethodSpec(name=canonical_name(spec), family=family, params=params, post=post, mu=mu)
 
 
+#: How other libraries name the explained class (captum, the original package, Keras tutorials).
+TARGET_SPELLINGS = {
+    "target",
+    "neuron_selection",
+    "label",
+    "labels",
+    "class_idx",
+    "class_index",
+    "target_class_index",
+}
+
+
 def _merge(
     family: Family, values: dict[str, Any], keywords: dict[str, Any], method_name: str
 ) -> dict[str, Any]:
@@ -386,6 +398,9 @@ def _merge(
     if unknown:
         meant = {word: difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6) for word in unknown}
         hints = "".join(f"; {word}: did you mean {close[0]}?" for word, close in meant.items() if close)
+        targets = [word for word in unknown if word in TARGET_SPELLINGS]
+        if targets:  # the other libraries' names for the explained class
+            hints += f"; {', '.join(targets)}: the class to explain is explain()'s target_class="
         raise MethodParameterError(
             f"'{method_name}' does not take the parameter(s) {', '.join(unknown)}; "
             f"it takes: {', '.join(sorted(known)) or 'none'}{hints}"
