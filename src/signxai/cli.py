@@ -468,7 +468,7 @@ def _record_report(
     record: str,
     model_path: Path,
 ) -> Path:
-    from signxai.ecg.plot import plot_12lead, plot_strip
+    from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
     from signxai.methods import describe_method
     from signxai.report import Section, figure_html, paragraph, write_report
 
@@ -490,8 +490,10 @@ def _record_report(
                 plot = plot_strip
                 fig = plot(inputs[k, 0], recording.fs, values[k, 0], title=f"{method}, input {k}")
             else:
+                # ECG paper at 10 mm/mV, or at the gain that keeps it printable (the title says it)
+                gain = paper_gain(inputs[k], recording.fs, recording.leads)
                 fig = plot_12lead(
-                    inputs[k], recording.fs, values[k], recording.leads, title=f"{method}, input {k}"
+                    inputs[k], recording.fs, values[k], recording.leads, f"{method}, input {k}", gain
                 )
             figures.append(figure_html(fig, f"input {k} starting at sample {int(starts[k])}"))
         info = describe_method(method)

@@ -10,7 +10,7 @@ import pytest
 
 from signxai import InputError
 from signxai.ecg import load_mitbih_208
-from signxai.ecg.plot import plot_12lead, plot_beats, plot_strip
+from signxai.ecg.plot import paper_gain, plot_12lead, plot_beats, plot_strip
 from signxai.ecg.preprocess import detect_r_peaks
 from signxai.ecg.relevance import normalize_ecg_relevancemap, normalize_signed, windows_to_strip
 from signxai.ecg.waves import delineate, plot_wave_relevance, summarize, wave_relevance
@@ -48,6 +48,22 @@ def test_lead_grid_on_ecg_paper_renders_for_any_number_of_leads(tmp_path: Path, 
     signal = np.stack([ecg[: 10 * 360] * (1 + 0.1 * i) for i in range(len(leads))])
     relevance = np.random.default_rng(0).normal(size=signal.shape)
     _assert_png(plot_12lead(signal, fs, relevance, leads), tmp_path / "grid.png")
+
+
+def test_a_lead_grid_in_microvolts_is_refused_or_drawn_at_a_gain_that_fits(tmp_path: Path, strip) -> None:
+    """In uV the 12-lead grid needs 8625 inches of paper at 10 mm/mV (drawn silently before: a
+    PNG of hundreds of megapixels); the error gives the gain that fits, at which it is drawn."""
+    ecg, fs, _ = strip
+    signal = np.stack([ecg[: 10 * 360] * (1 + 0.1 * i) for i in range(12)]) * 1000.0
+    with pytest.raises(InputError, match=r"need \d+ inches of ECG paper .* \(uV / 1000\) or gain=0\.\d+"):
+        plot_12lead(signal, fs, leads=STANDARD)
+    gain = paper_gain(signal, fs, STANDARD)
+    assert gain < 10 and paper_gain(signal / 1000.0, fs, STANDARD) == 10.0
+    fig = plot_12lead(signal, fs, leads=STANDARD, title="uV", gain=gain)
+    assert fig.get_size_inches()[1] <= 101 and f"{gain:g} mm/mV" in fig._suptitle.get_text()
+    _assert_png(fig, tmp_path / "uv.png")
+    with pytest.raises(InputError, match="gain must be a positive number of mm per mV"):
+        plot_12lead(signal / 1000.0, fs, leads=STANDARD, gain=0)
 
 
 def test_normalisations() -> None:

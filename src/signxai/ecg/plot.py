@@ -95,37 +95,26 @@ def _one_lead(ecg: np.ndarray, function: str) -> np.ndarray:
     return as_signal(ecg, ndim=1)
 
 
-def _paper(ax: plt.Axes, width_s: float, low: float, high: float) -> None:
+def _paper(ax: plt.Axes, width_s: float, low: float, high: float, gain: float) -> None:
+    """ECG paper: a thin line every 1 mm (0.04 s; 1 / gain mV), a thick one every 5 mm."""
     for step, colour, lw in ((0.04, PAPER_MINOR, 0.4), (0.2, PAPER_MAJOR, 0.8)):
         for x in np.arange(0, width_s + 1e-9, step):
             ax.axvline(x, color=colour, lw=lw, zorder=0)
-    for step, colour, lw in ((0.1, PAPER_MINOR, 0.4), (0.5, PAPER_MAJOR, 0.8)):
+    for step, colour, lw in ((1 / gain, PAPER_MINOR, 0.4), (5 / gain, PAPER_MAJOR, 0.8)):
         for y in np.arange(np.floor(low / step) * step, high + 1e-9, step):
             ax.axhline(y, color=colour, lw=lw, zorder=0)
 
 
-def plot_12lead(
-    ecg: np.ndarray,
-    fs: float,
-    relevance: np.ndarray | None = None,
-    leads: Sequence[str] | None = None,
-    title: str = "",
-) -> Figure:
-    """Leads on ECG paper (1 mm = 0.04 s = 0.1 mV, 25 mm/s, 10 mm/mV), relevance as colour.
+#: The tallest ECG paper ``plot_12lead`` draws (inches, about 2.5 m): a signal in uV or ADC
+#: units drawn as mV at 10 mm/mV made figures of thousands of inches (a 28 MB PNG of 420
+#: megapixels for a 12-lead in uV), silently.
+MAX_PAPER_INCHES = 100.0
 
-    Twelve standard leads are laid out in three rows of four 2.5 s columns (I aVR V1 V4 /
-    II aVL V2 V5 / III aVF V3 V6) with lead II as a rhythm strip; any other set of leads gets one
-    row per lead over the whole duration.
-    """
-    ecg = np.atleast_2d(as_signal(ecg))
-    if ecg.ndim != 2:
-        raise InputError(f"ecg must be (leads, samples) or (samples,), got shape {ecg.shape}")
-    fs = check_fs(fs)
-    names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
-    check_count(names, len(ecg), "leads", "leads of ecg")
-    if relevance is not None:
-        relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)
-    norm = symmetric_norm(relevance) if relevance is not None else None
+
+def _layout(
+    ecg: np.ndarray, fs: float, names: list[str]
+) -> tuple[list[list[tuple[str, float, float]]], float, list[tuple[float, float]]]:
+    """The rows of (lead, start s, stop s), the width in seconds and each row's range in mV."""
     standard = set(names) >= {n for row in STANDARD_LAYOUT for n in row}
     if standard:
         panel = min(2.5, ecg.shape[1] / fs / 4)
@@ -139,7 +128,59 @@ def plot_12lead(
     for row in rows:
         values = np.concatenate([ecg[names.index(n), round(a * fs) : round(b * fs)] for n, a, b in row])
         ranges.append((min(-1.5, values.min() - 0.2), max(1.5, values.max() + 0.2)))
-    heights_mm = [10 * (high - low) for low, high in ranges]
+    return rows, width, ranges
+
+
+def paper_gain(ecg: np.ndarray, fs: float, leads: Sequence[str] | None = None) -> float:
+    """The ECG-paper gain (mm per mV) at which :func:`plot_12lead` draws ``ecg``: the standard
+    10 mm/mV, or the largest 10 / 2^k that keeps the paper within ``MAX_PAPER_INCHES`` (for a
+    signal of large amplitude, or in other units than mV)."""
+    ecg = np.atleast_2d(as_signal(ecg))
+    names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
+    check_count(names, len(ecg), "leads", "leads of ecg")
+    span_mv = sum(high - low for low, high in _layout(ecg, check_fs(fs), names)[2])
+    gain = 10.0
+    while gain * span_mv / 25.4 > MAX_PAPER_INCHES:
+        gain /= 2
+    return gain
+
+
+def plot_12lead(
+    ecg: np.ndarray,
+    fs: float,
+    relevance: np.ndarray | None = None,
+    leads: Sequence[str] | None = None,
+    title: str = "",
+    gain: float = 10.0,
+) -> Figure:
+    """Leads on ECG paper (25 mm/s, ``gain`` mm/mV: at 10, 1 mm = 0.04 s = 0.1 mV), relevance as
+    colour.
+
+    Twelve standard leads are laid out in three rows of four 2.5 s columns (I aVR V1 V4 /
+    II aVL V2 V5 / III aVF V3 V6) with lead II as a rhythm strip; any other set of leads gets one
+    row per lead over the whole duration. ``ecg`` is in mV: paper taller than
+    ``MAX_PAPER_INCHES`` (a signal in uV, say) is an ``InputError`` that gives the gain that fits
+    (:func:`paper_gain`); ECG machines offer 5 and 20 mm/mV beside the standard 10.
+    """
+    ecg = np.atleast_2d(as_signal(ecg))
+    if ecg.ndim != 2:
+        raise InputError(f"ecg must be (leads, samples) or (samples,), got shape {ecg.shape}")
+    fs = check_fs(fs)
+    if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and np.isfinite(gain) and gain > 0):
+        raise InputError(f"gain must be a positive number of mm per mV, got {gain!r}")
+    names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
+    check_count(names, len(ecg), "leads", "leads of ecg")
+    if relevance is not None:
+        relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)
+    norm = symmetric_norm(relevance) if relevance is not None else None
+    rows, width, ranges = _layout(ecg, fs, names)
+    heights_mm = [gain * (high - low) for low, high in ranges]
+    if sum(heights_mm) / 25.4 > MAX_PAPER_INCHES:
+        raise InputError(
+            f"ecg spans {ecg.min():.4g} to {ecg.max():.4g}: at {gain:g} mm/mV its leads need "
+            f"{sum(heights_mm) / 25.4:.0f} inches of ECG paper (at most {MAX_PAPER_INCHES:g}); pass the "
+            f"signal in mV (uV / 1000) or gain={paper_gain(ecg, fs, names):g}"
+        )
     fig, axes = plt.subplots(
         len(rows),
         1,
@@ -159,16 +200,17 @@ def plot_12lead(
             else:
                 assert norm is not None
                 line = coloured_trace(ax, t, y, relevance[lead, a:b], norm, width=1.4)
-            ax.text(start + 0.05, high - 0.35, name, fontsize=9, fontweight="bold")
-        _paper(ax, width, low, high)
+            ax.text(start + 0.05, high - 3.5 / gain, name, fontsize=9, fontweight="bold")
+        _paper(ax, width, low, high, gain)
         ax.set_xlim(0, width)
         ax.set_ylim(low, high)
-        ax.set_aspect(0.4, adjustable="box")  # 1 s = 25 mm, 1 mV = 10 mm
+        ax.set_aspect(gain / 25, adjustable="box")  # 1 s = 25 mm, 1 mV = gain mm
         ax.set_xticks([])
         ax.set_yticks([])
     if line is not None:
         fig.colorbar(line, ax=axes[:, 0].tolist(), label="relevance", pad=0.01, fraction=0.02)
-    fig.suptitle(title or "25 mm/s, 10 mm/mV")
+    scale = f"25 mm/s, {gain:g} mm/mV"
+    fig.suptitle(f"{title} ({scale})" if title else scale)
     return fig
 
 
