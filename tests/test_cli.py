@@ -122,9 +122,9 @@ def test_explain_a_wfdb_record_with_a_state_dict_and_compare_npz(record_and_mode
         "--window",
         "2000",
         "--method",
-        "gradient",
-        "--method",
-        "lrpsign_epsilon_0_5",
+        "gradient,lrpsign_epsilon_0_5",  # comma-separated, as repeating --method
+        "--leads",
+        "MLII",
         "--target",
         "1",
         "--out",
@@ -133,6 +133,10 @@ def test_explain_a_wfdb_record_with_a_state_dict_and_compare_npz(record_and_mode
     )
     assert result.returncode == 0, result.stderr
     saved = np.load(tmp_path / "relevance.npz")
+    assert sorted(k for k in saved if k.startswith("relevance/")) == [
+        "relevance/gradient",
+        "relevance/lrpsign_epsilon_0_5",
+    ]
     model = ECGModel(length=2000)
     model.load_state_dict(torch.load(state, weights_only=True))
     for method in ("gradient", "lrpsign_epsilon_0_5"):

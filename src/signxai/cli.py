@@ -108,11 +108,13 @@ def _device(name: str) -> Any:
 
 
 def _check_methods(methods: Sequence[str]) -> list[str]:
+    """The names given to ``--method`` (repeated, or comma-separated), each checked."""
     from signxai.methods import parse
 
-    for method in methods:
+    names = [name.strip() for value in methods for name in value.split(",") if name.strip()]
+    for method in names:
         parse(method)  # raises UnknownMethodError with the closest names
-    return list(methods)
+    return names
 
 
 @main.command()
@@ -132,7 +134,9 @@ def methods() -> None:
     show_default=True,
     help="Folder for report.html and relevance.npz.",
 )
-@click.option("--method", "methods_", multiple=True, help="Method name (repeat); default: eight.")
+@click.option(
+    "--method", "methods_", multiple=True, help="Method name (repeat, or comma-separated); default: eight."
+)
 @click.option(
     "--task",
     type=click.Choice(["binary", "5class"]),
@@ -252,6 +256,7 @@ def _load_record(
     from signxai.ecg.io import load_array, read_record
 
     check_time_range(start, duration, ("--start", "--duration"))
+    leads = [name.strip() for value in leads for name in value.split(",") if name.strip()]
     path = Path(record)
     if path.suffix in (".npy", ".npz", ".csv"):
         if fs is None:
@@ -323,7 +328,7 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     multiple=True,
     default=("lrpsign_epsilon_0_5",),
     show_default=True,
-    help="Method name (repeat).",
+    help="Method name (repeat, or comma-separated: --method gradient,lrp_z).",
 )
 @click.option("--target", type=int, default=None, help="Class to explain (default: predicted).")
 @click.option(
@@ -335,7 +340,9 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @_lrp_options
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
-@click.option("--leads", multiple=True, help="Leads to use (repeat; default all).")
+@click.option(
+    "--leads", multiple=True, help="Leads to use (repeat, or comma-separated: --leads II,V1; default all)."
+)
 @click.option("--start", type=float, default=None, help="Start in seconds.")
 @click.option("--duration", type=float, default=None, help="Duration in seconds.")
 @click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
