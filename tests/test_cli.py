@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import re
@@ -20,6 +21,7 @@ from signxai.cli import main
 from signxai.ecg import ECGModel, load_mitbih_208
 from signxai.ecg.analysis import DEFAULT_METHODS
 from signxai.ecg.io import write_record
+from signxai.ecg.plot import paper_gain
 from signxai.ecg.preprocess import resample
 
 SCRIPT = Path(sys.executable).parent / "signxai"
@@ -478,3 +480,42 @@ def test_the_lrp_options_offer_the_registrys_modes_with_its_defaults() -> None:
     defaults = {p.name: p.default for p in parse("lrp_z").family.params}
     assert {name: choices for name, (choices, _) in LRP_OPTIONS.items()} == modes
     assert all(choices[0] == defaults[name] for name, (choices, _) in LRP_OPTIONS.items())
+
+
+def test_a_multi_lead_record_in_microvolts_is_drawn_at_a_gain_that_fits(tmp_path: Path) -> None:
+    """The report's grid at 10 mm/mV would need hundreds of inches of paper for a record in uV
+    (drawn so before: a figure thousands of inches tall); it is drawn at paper_gain's gain, named
+    in the title."""
+    strip = load_mitbih_208().signal[0, :4000]
+    array = tmp_path / "uv.npy"
+    np.save(array, np.stack([strip, -strip]) * 1000.0)  # two leads in uV
+    torch.manual_seed(0)
+    state = tmp_path / "two_leads.pt"
+    torch.save(ECGModel(input_channels=2, length=2000).state_dict(), state)
+    result = run(
+        "explain",
+        str(array),
+        "--fs",
+        "360",
+        "--model",
+        str(state),
+        "--model-class",
+        "signxai.ecg.models:ECGModel",
+        "--model-kwargs",
+        '{"input_channels": 2, "length": 2000}',
+        "--window",
+        "2000",
+        "--method",
+        "gradient",
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    gain = paper_gain(np.load(array)[:, :2000], 360.0, ["lead0", "lead1"])
+    assert gain < 10
+    page = (tmp_path / "out" / "report.html").read_text()
+    images = [base64.b64decode(i) for i in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)]
+    heights = [int.from_bytes(png[20:24], "big") for png in images]  # the PNG header's height
+    # the report's 80 dpi: under 100 inches of paper plus margins (at 10 mm/mV: about 5000 inches)
+    assert images and max(heights) < 110 * 80
