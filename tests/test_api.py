@@ -193,6 +193,21 @@ def test_explain_works_under_no_grad_and_restores_grad_mode() -> None:
     assert np.abs(relevance).sum() > 0
 
 
+@pytest.mark.parametrize(
+    "method", ["gradient", "lrpsign_epsilon_0_1", "deeplift", "integrated_gradients_steps_4"]
+)
+def test_explain_works_under_inference_mode_and_restores_it(method: str) -> None:
+    """Before, every gradient method said the model's output had no gradient with respect to x."""
+    model, x = build("ecg")
+    expected = explain(model, x, method, target_class=1)
+    with torch.inference_mode():
+        relevance = explain(model, x, method, target_class=1)
+        assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
+        inference_x = x.clone()
+    np.testing.assert_array_equal(relevance, expected)
+    np.testing.assert_array_equal(explain(model, inference_x, method, target_class=1), expected)
+
+
 def test_trailing_softmax_is_bypassed_unless_activation_is_asked_for() -> None:
     torch.manual_seed(0)
     model = ECGModel(num_classes=3, length=160).eval()

@@ -218,6 +218,10 @@ class ModelView:
                     "under- and overflow (maps of zeros); explain a float32 copy (model.float())"
                 )
             torch.set_flush_denormal(True)
+            # explain() called under torch.inference_mode(): gradients need it off for the call
+            # (before, every gradient method said the model's output had no gradient)
+            self._saved["inference"] = torch.inference_mode(False)
+            self._saved["inference"].__enter__()
             torch.set_grad_enabled(True)
             if self.scripted:
                 self._check_scripted_output()
@@ -285,6 +289,8 @@ class ModelView:
         if "flush" in self._saved:
             torch.set_flush_denormal(self._saved["flush"])
             torch.set_grad_enabled(self._saved["grad_enabled"])
+        if "inference" in self._saved:
+            self._saved.pop("inference").__exit__(None, None, None)
         self._last_activation = None
         self._inside = False
 
