@@ -526,7 +526,7 @@ def test_operations_without_an_lrp_rule_are_errors_not_gradient_maps(
 OTHER_NAMES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     # torch's other names for products, divisions, sums and activations are functions of their own:
     # each passed the plain gradient before (between two layers of a bias-free net, relevance sums
-    # of 0.56 to 25 times the logit; 16 of these 17 cases failed this test before)
+    # of 0.56 to 25 times the logit)
     "multiply": lambda x: torch.multiply(x, 0.5),
     "Tensor.multiply": lambda x: x.multiply(3.0),
     "divide": lambda x: torch.divide(x, 2.0),
