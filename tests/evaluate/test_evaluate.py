@@ -44,6 +44,21 @@ def beats() -> torch.Tensor:
     return x
 
 
+def test_the_evaluations_run_under_inference_mode_as_outside_it(beats: torch.Tensor) -> None:
+    """Before, compare_methods and model_randomization raised torch's RuntimeError there (their
+    copies of x and of the model were inference tensors, which cannot require gradients)."""
+    model = window_model()
+    outside = compare_methods(model, beats, ["gradient", "lrp_z"], 0, window=10, seed=0)[0]
+    steps = model_randomization(model, beats, "gradient", 0, seed=0)
+    with torch.inference_mode():
+        inside = compare_methods(model, beats, ["gradient", "lrp_z"], 0, window=10, seed=0)[0]
+        again = model_randomization(model, beats, "gradient", 0, seed=0)
+        assert torch.is_inference_mode_enabled()
+    columns = ["aopc_morf", "aopc_lerf"]
+    np.testing.assert_allclose(inside[columns].to_numpy(), outside[columns].to_numpy())
+    np.testing.assert_allclose(again["similarity"].to_numpy(), steps["similarity"].to_numpy())
+
+
 def test_morf_with_a_correct_method_drops_faster_than_random(beats: torch.Tensor) -> None:
     model = window_model()
     relevance = explain(model, beats, "gradient_x_input", target_class=0)

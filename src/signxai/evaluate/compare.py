@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from signxai.api import explain
@@ -34,6 +35,7 @@ def _check_methods(methods: Sequence[str], params: dict[str, Any], include_rando
         )
 
 
+@torch.inference_mode(False)  # called under inference mode: gradients and model copies need it off
 def compare_methods(
     model: nn.Module,
     x: Any,

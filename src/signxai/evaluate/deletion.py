@@ -109,6 +109,7 @@ def infill_windows(
     return result
 
 
+@torch.inference_mode(False)  # called under inference mode: gradients and model copies need it off
 def deletion_curve(
     model: nn.Module,
     x: Any,

@@ -79,6 +79,7 @@ def _randomize(module: nn.Module, generator: torch.Generator) -> None:
                 parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
 
 
+@torch.inference_mode(False)  # called under inference mode: gradients and model copies need it off
 def model_randomization(
     model: nn.Module,
     x: Any,
