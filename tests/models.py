@@ -324,6 +324,18 @@ SELF_GATED: dict[str, tuple[Callable[[nn.Module, torch.Tensor], torch.Tensor], t
 }
 
 
+class BatchStatistics(nn.Module):
+    """A conv, then ``F.batch_norm`` by the batch's own statistics (``training=True``): each
+    sample's output depends on the others in the batch, which LRP and DeepLIFT refuse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(self.conv(x), None, None, training=True).mean(-1)
+
+
 class SelfGated(nn.Module):
     """conv -> activation (the module, or written out as ``written``) -> conv -> ReLU -> linear."""
 

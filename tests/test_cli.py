@@ -492,24 +492,10 @@ def test_a_multi_lead_record_in_microvolts_is_drawn_at_a_gain_that_fits(tmp_path
     torch.manual_seed(0)
     state = tmp_path / "two_leads.pt"
     torch.save(ECGModel(input_channels=2, length=2000).state_dict(), state)
+    model = ["--model", str(state), "--model-class", "signxai.ecg.models:ECGModel"]
+    kwargs = ["--model-kwargs", '{"input_channels": 2, "length": 2000}', "--window", "2000"]
     result = run(
-        "explain",
-        str(array),
-        "--fs",
-        "360",
-        "--model",
-        str(state),
-        "--model-class",
-        "signxai.ecg.models:ECGModel",
-        "--model-kwargs",
-        '{"input_channels": 2, "length": 2000}',
-        "--window",
-        "2000",
-        "--method",
-        "gradient",
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
+        "explain", str(array), "--fs", "360", *model, *kwargs, "--out", str(tmp_path / "out"), "--quiet"
     )
     assert result.returncode == 0, result.stderr
     gain = paper_gain(np.load(array)[:, :2000], 360.0, ["lead0", "lead1"])

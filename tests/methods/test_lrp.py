@@ -23,6 +23,7 @@ from zennit.types import Linear as AnyLinear
 
 from models import (
     ARCHITECTURES,
+    BatchStatistics,
     ECGModel,
     PreActivationResNet1D,
     ResNet1D,
@@ -1788,18 +1789,10 @@ def test_a_normalisation_by_running_statistics_outside_a_batch_norm_module_takes
 
 
 def test_a_batch_norm_by_the_batchs_statistics_is_an_lrp_error() -> None:
-    class Training(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv1d(1, 4, 3)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return F.batch_norm(self.conv(x), None, None, training=True).mean(-1)
-
     with pytest.raises(
         UnsupportedModelError, match=r"statistics of the batch \(F.batch_norm with training=True\)"
     ):
-        explain(Training().eval(), torch.randn(2, 1, 20), "lrp_epsilon_0_1")
+        explain(BatchStatistics().eval(), torch.randn(2, 1, 20), "lrp_epsilon_0_1")
 
 
 class _SharedNorm(nn.Module):
