@@ -136,6 +136,13 @@ def test_compare_methods_checks_its_list(beats: torch.Tensor, methods, params, m
         compare_methods(window_model(), beats, methods, 0, params=params)
 
 
+def test_compare_methods_says_which_method_raised(beats: torch.Tensor) -> None:
+    with pytest.raises(MethodParameterError, match=r"^compare_methods, method 'smoothgrad': .*noise_level"):
+        compare_methods(
+            window_model(), beats, ["gradient", "smoothgrad"], 0, params={"smoothgrad": {"noise_level": -1.0}}
+        )
+
+
 def test_similarity_needs_two_finite_maps_of_one_shape() -> None:
     with pytest.raises(InputError, match="one shape"):
         similarity(np.zeros(5), np.zeros(6))

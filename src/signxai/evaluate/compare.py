@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from signxai.api import explain
-from signxai.errors import MethodParameterError
+from signxai.errors import MethodParameterError, SignXAIError
 from signxai.evaluate.deletion import deletion_curve, random_relevance
 from signxai.evaluate.randomization import model_randomization
 
@@ -86,9 +86,12 @@ def compare_methods(
         if name == RANDOM:
             relevance = random_relevance(np.asarray(x), seed)
         else:
-            relevance = np.asarray(
-                explain(model, x, name, target_class=target_class, **further, **params.get(name, {}))
-            )
+            try:
+                relevance = np.asarray(
+                    explain(model, x, name, target_class=target_class, **further, **params.get(name, {}))
+                )
+            except SignXAIError as error:  # the same error, saying which of the methods raised it
+                raise type(error)(f"compare_methods, method {name!r}: {error}") from error
         seconds = time.perf_counter() - start
         maps[name] = relevance
         morf, lerf = (
