@@ -113,7 +113,7 @@ def _wfdb(path: Path) -> tuple[Any, Reader]:
         first: int, last: int | None, leads: list[str] | None
     ) -> tuple[np.ndarray, list[str], list[str | None]]:
         record = wfdb.rdrecord(record_name, sampfrom=first, sampto=last, channel_names=leads)
-        return record.p_signal, list(record.sig_name), list(record.units)
+        return record.p_signal, list(record.sig_name), list(record.units or [None] * len(record.sig_name))
 
     return wfdb.rdheader(record_name), read
 
@@ -144,7 +144,7 @@ def _edf(path: Path) -> tuple[Any, Reader]:
         return (
             record.p_signal[first:last, index],
             [available[i] for i in index],
-            [record.units[i] for i in index],
+            [record.units[i] if record.units else None for i in index],
         )
 
     record.record_name = path.stem
