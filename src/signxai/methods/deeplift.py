@@ -66,8 +66,10 @@ from signxai.methods.lrp_graph import (
     STATISTICS,
     STATISTICS_SWITCH,
     SUBTRACTIONS,
+    flat,
     input_dependent,
     out_of_place,
+    outputs,
     refuse_custom_functions,
     substituted,
     uses_own_statistics,
@@ -159,18 +161,6 @@ SHAPE_ONLY = {
     T.dim,
     T.numel,
 }
-
-
-def _flat(values: Any) -> list[Any]:
-    out: list[Any] = []
-    for value in values:
-        out += list(value) if isinstance(value, (list, tuple)) else [value]
-    return out
-
-
-def _outputs(out: Any) -> list[Any]:
-    """The values an operation returned (one, or those of a tuple or list)."""
-    return _flat(out if isinstance(out, (list, tuple)) else (out,))
 
 
 def _name(func: Any) -> str:
@@ -300,7 +290,7 @@ class DeepLiftMode(TorchFunctionMode):
 
     def _mark(self, out: Any) -> Any:
         """Remember the tensors of ``out`` that carry no gradient as derived from the input."""
-        for value in _outputs(out):
+        for value in outputs(out):
             if isinstance(value, torch.Tensor) and not value.requires_grad:
                 self._derived[id(value)] = value
         return out
@@ -309,9 +299,9 @@ class DeepLiftMode(TorchFunctionMode):
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
         kwargs = kwargs or {}
-        flat = _flat((*args, *kwargs.values()))
-        tracked = [a for a in flat if input_dependent(a)]
-        derived = any(self._is_derived(a) for a in flat)
+        given = flat((*args, *kwargs.values()))
+        tracked = [a for a in given if input_dependent(a)]
+        derived = any(self._is_derived(a) for a in given)
         if not tracked:
             out = func(*args, **kwargs)
             return self._mark(out) if derived else out
@@ -329,7 +319,7 @@ class DeepLiftMode(TorchFunctionMode):
             out = func(*args, **kwargs)
             if func in OFFSETS and len(tracked) == 1 and func not in IN_PLACE:  # h + c: elementwise
                 return self._pointwise.record(out, tracked[0])
-            return self._mark(out) if input_dependent(flat[0]) else out
+            return self._mark(out) if input_dependent(given[0]) else out
         first = input_dependent(args[0]) if args else False
         if func in RESCALED or func in RESCALED_IN_PLACE:
             if len(tracked) > 1 or not first:
@@ -351,7 +341,7 @@ class DeepLiftMode(TorchFunctionMode):
         if func in EXTREMES and first and len(tracked) == 1:
             return self._extreme(func, args, kwargs)
         if func in PRODUCTS and len(tracked) == 1:
-            position = next((i for i, a in enumerate(_flat(args)) if input_dependent(a)), 0)
+            position = next((i for i, a in enumerate(flat(args)) if input_dependent(a)), 0)
             if func in DIVISIONS and (position != 0 or func is T.__rtruediv__) and not kwargs:
                 # c / h: an elementwise function of h, under the Rescale rule
                 f = substituted(func, args, position, {})
@@ -372,7 +362,7 @@ class DeepLiftMode(TorchFunctionMode):
             self.softmax_calls += 1
             return func(*args, **kwargs)
         out = func(*args, **kwargs)
-        if not any(input_dependent(v) for v in _outputs(out)):
+        if not any(input_dependent(v) for v in outputs(out)):
             # comparisons, indices: nothing the gradient passes through, but derived from the input
             return out if func in SHAPE_ONLY else self._mark(out)
         raise UnsupportedModelError(self._unsupported(func, len(tracked)))

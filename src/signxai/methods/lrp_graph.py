@@ -675,6 +675,19 @@ def out_of_place(
     return in_place, lambda t: base(t, *rest, **kwargs)
 
 
+def flat(values: Any) -> list[Any]:
+    """``values`` with each tuple or list among them spread out (one level)."""
+    out: list[Any] = []
+    for value in values:
+        out += list(value) if isinstance(value, (list, tuple)) else [value]
+    return out
+
+
+def outputs(out: Any) -> list[Any]:
+    """The values an operation returned (one, or those of a tuple or list)."""
+    return flat(out if isinstance(out, (list, tuple)) else (out,))
+
+
 def refuse_custom_functions(root: Any, method: str) -> None:
     """Raise if the autograd graph below ``root`` holds a ``torch.autograd.Function`` of the
     model's own (signxai's rules excepted): the graph modes cannot see the operations inside it,
@@ -854,8 +867,9 @@ class LRPGraphMode(TorchFunctionMode):
         self.handled = 0
         self._layers = layers
         self._inside = 0  # how many ``layers`` calls are running
-        self._in_batch_norm = 0  # how many BatchNorm module calls are running (their rule explains them)
-        self._in_recurrent = 0  # the same for recurrent layers (explained step by step, lrp_recurrent)
+        #: How many calls of modules with a rule of their own are running (BatchNorms; recurrent
+        #: layers, explained step by step by lrp_recurrent): their operations are theirs.
+        self._in_ruled = 0
         #: The tensors computed from one tensor alone by elementwise operations.
         self._pointwise = PointwiseSources()
         #: The inputs of the module calls running (per module), as given, before any pre-hook.
@@ -865,14 +879,12 @@ class LRPGraphMode(TorchFunctionMode):
     def __enter__(self) -> LRPGraphMode:
         def enter(module: nn.Module, inputs: Any) -> None:
             self._inside += isinstance(module, self._layers)
-            self._in_batch_norm += isinstance(module, _BatchNorm)
-            self._in_recurrent += isinstance(module, nn.RNNBase)
+            self._in_ruled += isinstance(module, (_BatchNorm, nn.RNNBase))
             self._entered.setdefault(id(module), []).append(inputs)
 
         def leave(module: nn.Module, inputs: Any, output: Any) -> None:
             self._inside -= isinstance(module, self._layers)
-            self._in_batch_norm -= isinstance(module, _BatchNorm)
-            self._in_recurrent -= isinstance(module, nn.RNNBase)
+            self._in_ruled -= isinstance(module, (_BatchNorm, nn.RNNBase))
             calls = self._entered.get(id(module))
             if calls:
                 self._through_module(calls.pop(), inputs, output)
@@ -966,7 +978,7 @@ class LRPGraphMode(TorchFunctionMode):
         if func is F.glu and input_dependent(args[0]):
             self.handled += 1
             return self._glu(args, kwargs)
-        if func in STATISTICS_SWITCH and input_dependent(args[0]) and not self._in_batch_norm:
+        if func in STATISTICS_SWITCH and input_dependent(args[0]) and not self._in_ruled:
             fixed = self._fixed_statistics(func, args, kwargs, tracked)
             if fixed is not None:
                 return fixed
@@ -1094,14 +1106,9 @@ class LRPGraphMode(TorchFunctionMode):
         elif func in RELUS and input_dependent(args[0]) and not kwargs.get("inplace"):
             return self._pointwise.record(func(*args, **kwargs), args[0])
         out = func(*args, **kwargs)
-        if (
-            func in PASSED
-            or self._in_batch_norm
-            or self._in_recurrent
-            or getattr(func, "__name__", "") == "__get__"
-        ):
+        if func in PASSED or self._in_ruled or getattr(func, "__name__", "") == "__get__":
             return out  # (a BatchNorm's or recurrent layer's own function, under its rule; h.T)
-        if any(input_dependent(v) for v in (out if isinstance(out, (tuple, list)) else (out,))):
+        if any(input_dependent(v) for v in outputs(out)):
             # anything else passed the plain gradient before, which is no relevance (relevance
             # scaled by the operation's slope, or copied to each summand)
             hint = (
