@@ -80,15 +80,14 @@ def held_layer_norm(
     return _checked(F.layer_norm, args, kwargs, linear_z(x, centred))
 
 
-def held_group_norm(
-    args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch
+def _held_grouped(
+    x: torch.Tensor, groups: int, weight: Any, bias: Any, eps: float, linear_z: Any
 ) -> torch.Tensor:
-    """``F.group_norm`` with each group's standard deviation held constant; the z-rule on the rest."""
-    a = _bind(("input", "num_groups", "weight", "bias", "eps"), args, kwargs)
-    x, groups, weight, bias = a["input"], int(a["num_groups"]), a.get("weight"), a.get("bias")
+    """``x`` normalised per sample over ``groups`` groups of channels (and all further axes), each
+    group's standard deviation held constant; the z-rule on the centring and the affine map."""
     with torch.no_grad():
         grouped = x.reshape(x.shape[0], groups, -1)
-        std = torch.sqrt(grouped.var(dim=-1, unbiased=False, keepdim=True) + a.get("eps", 1e-5))
+        std = torch.sqrt(grouped.var(dim=-1, unbiased=False, keepdim=True) + eps)
     affine = (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
     def centred(u: torch.Tensor) -> torch.Tensor:
@@ -97,31 +96,34 @@ def held_group_norm(
         y = y * weight.view(affine) if weight is not None else y
         return y + bias.view(affine) if bias is not None else y
 
-    return _checked(F.group_norm, args, kwargs, linear_z(x, centred))
+    return linear_z(x, centred)
+
+
+def held_group_norm(
+    args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch
+) -> torch.Tensor:
+    """``F.group_norm`` with each group's standard deviation held constant; the z-rule on the rest."""
+    a = _bind(("input", "num_groups", "weight", "bias", "eps"), args, kwargs)
+    x = a["input"]
+    held = _held_grouped(
+        x, int(a["num_groups"]), a.get("weight"), a.get("bias"), a.get("eps", 1e-5), linear_z
+    )
+    return _checked(F.group_norm, args, kwargs, held)
 
 
 def held_instance_norm(
     args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch
 ) -> torch.Tensor:
-    """``F.instance_norm`` by each sample's statistics (``nn.InstanceNorm1d``) with each sample's
-    and channel's standard deviation held constant; the z-rule on the rest. (With fixed running
-    statistics it is an affine map, which the graph mode explains before this is reached.)"""
+    """``F.instance_norm`` by each sample's statistics (``nn.InstanceNorm1d``): a group norm with
+    one group per channel, each sample's and channel's standard deviation held constant. (With
+    fixed running statistics it is an affine map, which the graph mode explains before this is
+    reached.)"""
     names = ("input", "running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum", "eps")
     a = _bind(names, args, kwargs)
-    x, weight, bias = a["input"], a.get("weight"), a.get("bias")
-    dims = tuple(range(2, x.ndim))
-    with torch.no_grad():
-        std = torch.sqrt(x.var(dim=dims, unbiased=False, keepdim=True) + a.get("eps", 1e-5))
-    affine = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-
-    def centred(u: torch.Tensor) -> torch.Tensor:
-        y = (u - u.mean(dim=dims, keepdim=True)) / std
-        y = y * weight.view(affine) if weight is not None else y
-        return y + bias.view(affine) if bias is not None else y
-
+    x = a["input"]
+    held = _held_grouped(x, x.shape[1], a.get("weight"), a.get("bias"), a.get("eps", 1e-5), linear_z)
     # checked without the running statistics, which the input's own statistics would update
-    checked = {**a, "running_mean": None, "running_var": None}
-    return _checked(F.instance_norm, (), checked, linear_z(x, centred))
+    return _checked(F.instance_norm, (), {**a, "running_mean": None, "running_var": None}, held)
 
 
 def held_rms_norm(args: tuple[Any, ...], kwargs: dict[str, Any], linear_z: Any, op: Dispatch) -> torch.Tensor:
