@@ -107,11 +107,16 @@ def _device(name: str) -> Any:
     return device
 
 
+def _listed(values: Sequence[str]) -> list[str]:
+    """The names a repeatable option was given, each value also split at commas."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
 def _check_methods(methods: Sequence[str]) -> list[str]:
     """The names given to ``--method`` (repeated, or comma-separated), each checked."""
     from signxai.methods import parse
 
-    names = [name.strip() for value in methods for name in value.split(",") if name.strip()]
+    names = _listed(methods)
     for method in names:
         parse(method)  # raises UnknownMethodError with the closest names
     return names
@@ -256,7 +261,7 @@ def _load_record(
     from signxai.ecg.io import load_array, read_record
 
     check_time_range(start, duration, ("--start", "--duration"))
-    leads = [name.strip() for value in leads for name in value.split(",") if name.strip()]
+    leads = _listed(leads)
     path = Path(record)
     if path.suffix in (".npy", ".npz", ".csv"):
         if fs is None:
