@@ -1241,6 +1241,40 @@ def test_padding_modules_pass_relevance_back_to_the_padded_samples(pad: nn.Modul
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("shape", "modules"),
+    [
+        ((2, 4, 8, 8), [nn.PixelShuffle(2)]),
+        ((2, 4, 8, 8), [nn.PixelUnshuffle(2)]),
+        ((2, 4, 8, 8), [nn.ChannelShuffle(2)]),
+        ((2, 4, 8, 8), [nn.Unfold(3)]),
+        ((2, 4, 8, 8), [nn.Unfold(2, stride=1), nn.Fold((8, 8), 2, stride=1)]),
+        ((2, 4, 6, 6, 6), [nn.ReflectionPad3d(1), nn.MaxPool3d(2)]),
+        ((2, 4, 6, 6, 6), [nn.CircularPad3d(1), nn.AdaptiveMaxPool3d(2), nn.Dropout3d()]),
+        ((2, 4, 6, 6, 6), [nn.ReplicationPad3d(1), nn.ZeroPad3d(1), nn.FeatureAlphaDropout()]),
+    ],
+)
+def test_modules_that_move_samples_pass_relevance_and_conserve_it(
+    shape: tuple[int, ...], modules: list[nn.Module]
+) -> None:
+    """Shuffles, patch (un)folding, 3D paddings and pools: relevance flows back to the samples moved.
+
+    On a bias-free ReLU net the z-rule is Gradient x Input and conserves the logit.
+    """
+    torch.manual_seed(9)
+    conv = nn.Conv2d if len(shape) == 4 else nn.Conv3d
+    body = nn.Sequential(conv(4, 4, 1, bias=False), nn.ReLU(), *modules).eval()
+    x = torch.randn(*shape)
+    width = body(x).flatten(1).shape[1]
+    model = nn.Sequential(body, nn.Flatten(), nn.Linear(width, 3, bias=False)).eval()
+    relevance = explain(model, x, "lrp_z", target_class=2)
+    with torch.no_grad():
+        logit = model(x)[:, 2].numpy()
+    np.testing.assert_allclose(relevance.reshape(2, -1).sum(1), logit, rtol=1e-4, atol=1e-6)
+    reference = explain(model, x, "gradient_x_input", target_class=2)
+    np.testing.assert_allclose(relevance, reference, rtol=1e-3, atol=1e-4 * np.abs(reference).max())
+
+
 class _RibeiroBlock(nn.Module):
     """The residual unit of Ribeiro et al. 2020 (12-lead ECG): its BatchNorm follows the sum."""
 

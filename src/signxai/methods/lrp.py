@@ -86,25 +86,39 @@ PASSIVE = (
     nn.MaxPool3d,
     nn.AdaptiveMaxPool1d,
     nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
     nn.Dropout,
     nn.Dropout1d,
     nn.Dropout2d,
+    nn.Dropout3d,
     nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
     nn.Flatten,
     nn.Unflatten,
     nn.Identity,
+    # rearrangements: every output is one input sample, moved (relevance flows back to it)
+    nn.PixelShuffle,
+    nn.PixelUnshuffle,
+    nn.ChannelShuffle,
+    nn.Unfold,
+    nn.Fold,  # sums overlapping patches: F.fold, which the graph mode explains like a sum pooling
     nn.ZeroPad1d,
     nn.ZeroPad2d,
+    nn.ZeroPad3d,
     # the other paddings copy input samples (their relevance flows back to the copied sample) or
     # add constants (whose relevance is absorbed, like a bias's)
     nn.ConstantPad1d,
     nn.ConstantPad2d,
+    nn.ConstantPad3d,
     nn.ReflectionPad1d,
     nn.ReflectionPad2d,
+    nn.ReflectionPad3d,
     nn.ReplicationPad1d,
     nn.ReplicationPad2d,
+    nn.ReplicationPad3d,
     nn.CircularPad1d,
     nn.CircularPad2d,
+    nn.CircularPad3d,
     nn.Upsample,  # F.interpolate inside, which the graph mode explains by the z-rule
     nn.GLU,  # F.glu inside: the graph mode holds its gate (gates='signal') or raises
 )
