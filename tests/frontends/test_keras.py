@@ -918,6 +918,38 @@ def test_layer_normalization_is_mapped_and_explained_by_conservative_propagation
         )
 
 
+@pytest.mark.parametrize(("shape", "groups"), [((32, 2), 2), ((32, 2), 8), ((32, 2), 1), ((8, 8, 2), 4)])
+def test_group_normalization_is_mapped_and_conserves_under_conservative_propagation(
+    shape: tuple[int, ...], groups: int
+) -> None:
+    """GroupNormalization was an error (no mapping): now nn.GroupNorm with Keras's groups and eps."""
+    keras.utils.set_random_seed(3)
+    conv = L.Conv1D if len(shape) == 2 else L.Conv2D
+    inputs = keras.Input(shape)
+    h = conv(8, 3, padding="same", activation="relu", use_bias=False)(inputs)
+    h = L.GroupNormalization(groups, epsilon=1e-2, center=False)(h)
+    h = L.GroupNormalization(2, center=False)(conv(4, 3, padding="same", use_bias=False)(h))
+    model = keras.Model(inputs, L.Dense(3, use_bias=False)(L.Flatten()(h)))
+    for layer in model.layers:
+        if isinstance(layer, L.GroupNormalization):
+            layer.gamma.assign(np.random.default_rng(2).uniform(0.5, 1.5, layer.gamma.shape))
+    x = _data((3, *shape))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    with pytest.raises(UnsupportedModelError, match="attention='cp'"):
+        explain(model, x, "lrp_z", target_class=1)
+    relevance = explain(model, x, "lrp_z", target_class=1, attention="cp")
+    logits = np.asarray(model(x))[:, 1]
+    np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-4, atol=1e-5)
+    with pytest.raises(UnsupportedModelError, match="last axis only"):
+        explain(
+            keras.Sequential([keras.Input((8, 4)), L.GroupNormalization(2, axis=1), L.Flatten(), L.Dense(2)]),
+            _data((2, 8, 4)),
+            "gradient",
+            target_class=0,
+        )
+
+
 def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
     """Keras recurrent layers were errors (no mapping): now torch LSTM/GRU/RNN with Keras's weights."""
     keras.utils.set_random_seed(7)

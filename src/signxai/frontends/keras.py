@@ -733,6 +733,25 @@ def _layer_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     return module
 
 
+def _group_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
+    """GroupNormalization over the last (channel) axis: ``nn.GroupNorm`` on channels-first data.
+
+    Both split the channels into ``groups`` runs of consecutive channels and normalise each run
+    over the positions; LRP needs ``attention='cp'`` for it, as for LayerNormalization.
+    """
+    if int(layer.axis) % len(input_shape) != len(input_shape) - 1:
+        raise UnsupportedModelError(
+            f"Keras layer '{layer.name}': GroupNormalization is mapped over the last axis only, "
+            f"got axis={layer.axis}"
+        )
+    channels = input_shape[-1]
+    module = nn.GroupNorm(int(layer.groups), channels, eps=float(layer.epsilon), affine=True)
+    with torch.no_grad():
+        module.weight.copy_(_tensor(layer.gamma.numpy()) if layer.scale else torch.ones(channels))
+        module.bias.copy_(_tensor(layer.beta.numpy()) if layer.center else torch.zeros(channels))
+    return module
+
+
 def _dense(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     """Dense on ``(batch, features)`` as a Linear; on sequences or images (it acts on the last,
     channel axis) as a 1x1 Conv1d/Conv2d on the channels-first data."""
@@ -981,6 +1000,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...], node: Any = None) -> nn
         return KerasDotAttention(float(np.asarray(layer.scale)) if layer.use_scale else None, causal)
     if name == "LayerNormalization":
         return _layer_norm(layer, input_shape)
+    if name == "GroupNormalization":
+        return _group_norm(layer, input_shape)
     if name in ("MaxPooling1D", "MaxPooling2D"):
         return _pool(layer, "max", input_shape)
     if name in ("AveragePooling1D", "AveragePooling2D"):
@@ -1076,6 +1097,7 @@ SUPPORTED = (
     "Conv2DTranspose",
     "BatchNormalization",
     "LayerNormalization",
+    "GroupNormalization",
     "MultiHeadAttention",
     "Attention",
     "MaxPooling1D",
