@@ -270,6 +270,36 @@ def test_unsupported_layers_and_parity_failures_are_named_errors() -> None:
         frontend._CACHE.pop(model, None)
 
 
+class _Subclassed(keras.Model):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = L.Conv1D(4, 3, activation="relu")
+        self.dense = L.Dense(2)
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        return self.dense(L.Flatten()(self.conv(x)))
+
+
+def test_models_without_one_layer_graph_are_named_errors() -> None:
+    """A subclassed model and an unbuilt Sequential raised Keras's AttributeError ('input_shape')."""
+    keras.utils.set_random_seed(5)
+    x = _data((2, 16, 2))
+    subclassed = _Subclassed()
+    subclassed(x)
+    with pytest.raises(
+        UnsupportedModelError, match="class _Subclassed is a subclassed keras.Model.*functional API"
+    ):
+        explain(subclassed, x, "gradient", target_class=0)
+    unbuilt = keras.Sequential([L.Conv1D(4, 3), L.Flatten(), L.Dense(2)])
+    with pytest.raises(UnsupportedModelError, match="Sequential model .* has no input shape.*keras.Input"):
+        explain(unbuilt, x, "gradient", target_class=0)
+    inputs = keras.Input((16, 2))
+    hidden = L.Flatten()(inputs)
+    two_heads = keras.Model(inputs, [L.Dense(2)(hidden), L.Dense(1)(hidden)])
+    with pytest.raises(UnsupportedModelError, match=r"one output are mapped; this one has 2.*outputs\[0\]"):
+        explain(two_heads, x, "gradient", target_class=0)
+
+
 @pytest.mark.parametrize("layer", ["conv", "pool"])
 def test_a_channels_first_layer_is_a_named_error(layer: str) -> None:
     """The mapping reads layers channels-last: a channels-first Conv1D failed with torch's raw

@@ -1174,10 +1174,45 @@ def _call_tensors(layer: Any, node: Any) -> list[Any]:
     return [roles[k] for k in ("query", "value", "key") if roles.get(k) is not None]
 
 
+def check_graph(model: Any) -> None:
+    """Raise unless ``model`` has a layer graph to map: a Functional or a built Sequential model.
+
+    Raises
+    ------
+    UnsupportedModelError
+        A subclassed ``keras.Model`` (its ``call`` is Python code, not a graph of layers), or a
+        ``Sequential`` model that was never given an input shape (it has no weights yet).
+    """
+    try:
+        model.inputs  # noqa: B018  (Keras raises AttributeError when there is no graph)
+    except AttributeError:
+        kind = type(model).__name__
+        if kind == "Sequential":
+            raise UnsupportedModelError(
+                f"the Keras Sequential model '{model.name}' has no input shape (no keras.Input "
+                "first, never built or called), so it has no weights to explain; start it with "
+                "keras.Input(shape) or call model.build((None, *shape)) before training it"
+            ) from None
+        raise UnsupportedModelError(
+            f"the Keras model of class {kind} is a subclassed keras.Model: its call() is Python "
+            "code, not a graph of layers that can be mapped onto torch; build the same layers "
+            "with the functional API (keras.Model(inputs, outputs)) or keras.Sequential and copy "
+            "the weights into it (new.set_weights(model.get_weights()))"
+        ) from None
+
+
 def to_torch(model: Any) -> KerasModule:
     """Convert a Keras 3 model (Sequential or Functional, one input and one output) to torch."""
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise UnsupportedModelError("only Keras models with one input and one output are mapped")
+    check_graph(model)
+    if len(model.inputs) != 1:
+        raise UnsupportedModelError(
+            f"only Keras models with one input are mapped; this one has {len(model.inputs)}"
+        )
+    if len(model.outputs) != 1:
+        raise UnsupportedModelError(
+            f"only Keras models with one output are mapped; this one has {len(model.outputs)}: "
+            "explain the one you want, e.g. keras.Model(model.inputs, model.outputs[0])"
+        )
     input_names = {t._keras_history[0].name for t in model.inputs}
     plan: list[tuple[str, str, list[str]]] = []
     layers: dict[str, nn.Module] = {}
@@ -1301,6 +1336,7 @@ def explain_keras(
         x = x.detach().cpu().numpy()
     if not isinstance(x, np.ndarray):
         raise InputError(f"x must be a numpy array for a Keras model, got {type(x).__name__}")
+    check_graph(model)
     rank = len(model.input_shape)
     unbatched = x.ndim == rank - 1
     batch = (x[None] if unbatched else x).astype(np.float32)
