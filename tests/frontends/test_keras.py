@@ -457,6 +457,47 @@ def test_inference_identities_rescaling_prelu_softmax_axes_and_elementwise_merge
         explain(gated, x, "lrp_epsilon_0_1", target_class=0)
 
 
+@pytest.mark.parametrize(
+    "activation",
+    [
+        "celu",
+        "exponential",
+        "hard_tanh",
+        "hard_shrink",
+        "soft_shrink",
+        "tanh_shrink",
+        "log_sigmoid",
+        "softsign",
+    ],
+)
+def test_more_keras_activations_are_mapped_and_pass_lrp(activation: str) -> None:
+    """These activations were errors (no mapping); each is now the torch module computing it."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((16, 2))
+    hidden = L.Activation(activation)(L.Conv1D(4, 3)(inputs))
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(hidden)))
+    x = _data((2, 16, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=2), _tape_gradient(model, x, 2)) < 1e-5
+    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=2)
+    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
+def test_a_final_log_softmax_is_bypassed_like_softmax() -> None:
+    """``activation='log_softmax'`` on the last Dense: the logits are explained, as for softmax."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((16, 2))
+    hidden = L.Flatten()(L.Conv1D(4, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, L.Dense(3, activation="log_softmax")(hidden))
+    x = _data((2, 16, 2))
+    full = explain(model, x, "gradient", target_class=1, explain_output="activation")
+    assert rel_error(full, _tape_gradient(model, x, 1)) < 1e-5
+    head = L.Dense(3)  # the same layer without the log-softmax: the logits
+    linear = keras.Model(inputs, head(hidden))
+    head.set_weights(model.layers[-1].get_weights())
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(linear, x, 1)) < 1e-5
+
+
 def test_keras_ops_in_the_graph_normalization_and_hard_activations_are_mapped() -> None:
     """``x + 3.0``, ``h * (1 / 6)``, ``3.0 - h``, ``h / 2.0`` and ``a * b`` written as keras.ops
     calls in a functional graph (before, a KeyError at the forward pass), Normalization,

@@ -57,7 +57,24 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "hard_swish": nn.Hardswish,
     "mish": nn.Mish,
     "leaky_relu": lambda: nn.LeakyReLU(0.2),  # Keras's default slope for the activation function
+    "log_softmax": lambda: nn.LogSoftmax(dim=1),
+    "celu": nn.CELU,  # alpha 1, as Keras's default
+    "hard_tanh": nn.Hardtanh,
+    "hard_shrink": nn.Hardshrink,  # threshold 0.5, as Keras's default
+    "soft_shrink": nn.Softshrink,  # threshold 0.5, as Keras's default
+    "tanh_shrink": nn.Tanhshrink,
+    "log_sigmoid": nn.LogSigmoid,
+    "softsign": nn.Softsign,
+    "exponential": lambda: Exponential(),
 }
+
+
+class Exponential(nn.Module):
+    """Keras's ``exponential`` activation, ``exp(x)`` (an elementwise activation for LRP)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """exp(x)."""
+        return torch.exp(x)
 
 
 class _PadsFirst:
