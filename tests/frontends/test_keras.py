@@ -483,6 +483,34 @@ def test_more_keras_activations_are_mapped_and_pass_lrp(activation: str) -> None
     assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"threshold": 0.3},
+        {"negative_slope": 0.1},
+        {"negative_slope": 0.2, "max_value": 1.0},
+        {"negative_slope": 0.2, "threshold": 0.5, "max_value": 1.0},
+    ],
+)
+def test_relu_with_threshold_or_negative_slope_is_mapped(options: dict[str, float]) -> None:
+    """Keras's ReLU(threshold=...) (Keras 3's ThresholdedReLU) and ReLU(negative_slope=...) were errors."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((16, 2))
+    hidden = L.ReLU(**options)(L.Conv1D(4, 3)(inputs))
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(hidden)))
+    x = _data((3, 16, 2))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
+    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    if "threshold" in options:  # a jump at the threshold: a selection DeepLIFT has no rule for
+        with pytest.raises(UnsupportedModelError, match="deeplift: the model applies where"):
+            explain(model, x, "deeplift", target_class=1)
+    else:  # clamps: the Rescale rule, complete
+        _, delta = explain(model, x, "deeplift", target_class=1, return_convergence_delta=True)
+        assert np.abs(delta).max() < 1e-5
+
+
 def test_a_final_log_softmax_is_bypassed_like_softmax() -> None:
     """``activation='log_softmax'`` on the last Dense: the logits are explained, as for softmax."""
     keras.utils.set_random_seed(4)

@@ -388,6 +388,30 @@ class KerasPReLU(nn.PReLU):
         return x.clamp(min=0) + self.weight * x.clamp(max=0)
 
 
+class KerasReLU(nn.LeakyReLU):
+    """Keras's ``ReLU`` with a ``threshold`` (Keras 3's form of ``ThresholdedReLU``) or a
+    ``negative_slope``: ``x`` above the threshold (clipped at ``max_value``), else
+    ``negative_slope * (x - threshold)``, as ``keras.activations.relu`` computes it.
+
+    An ``nn.LeakyReLU`` (slope ``negative_slope``), so LRP passes relevance through it as through
+    any activation. Without a threshold it is written with clamps, so DeepLIFT's Rescale rule on
+    the parts is the rule on the whole; a threshold is a jump (0 to ``threshold``), a selection by
+    ``torch.where`` that DeepLIFT refuses.
+    """
+
+    def __init__(self, negative_slope: float, threshold: float, max_value: float | None) -> None:
+        super().__init__(negative_slope)
+        self.threshold = threshold
+        self.max_value = max_value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """clip(x * [x > threshold], 0, max_value) - negative_slope * max(threshold - x, 0)."""
+        if self.threshold == 0:
+            return x.clamp(min=0, max=self.max_value) + self.negative_slope * x.clamp(max=0)
+        above = torch.where(x > self.threshold, x, torch.zeros_like(x)).clamp(min=0, max=self.max_value)
+        return above - self.negative_slope * (self.threshold - x).clamp(min=0)
+
+
 class Rescaling(nn.Module):
     """Keras's ``Rescaling``: x * scale + offset, scale and offset held channels first."""
 
@@ -1055,10 +1079,8 @@ def _map_layer(layer: Any, input_shape: tuple[int, ...], node: Any = None) -> nn
         return _activation(layer)
     if name == "ReLU":
         if float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
-            raise UnsupportedModelError(
-                f"Keras layer '{layer.name}': ReLU with negative_slope or threshold is not mapped "
-                "(use LeakyReLU)"
-            )
+            maximum = None if layer.max_value is None else float(layer.max_value)
+            return KerasReLU(float(layer.negative_slope), float(layer.threshold), maximum)
         if layer.max_value is not None:  # ReLU6 and the like
             return nn.Hardtanh(0.0, float(layer.max_value))
         return nn.ReLU()
