@@ -1435,7 +1435,7 @@ def test_a_module_without_a_rule_called_with_keywords_is_still_refused() -> None
         def __init__(self) -> None:
             super().__init__()
             self.conv = nn.Conv1d(2, 4, 3, padding=1)
-            self.shuffle: nn.Module = nn.PixelUnshuffle(1)  # a torch module LRP has no rule for
+            self.shuffle: nn.Module = nn.Softmax2d()  # a torch module LRP has no rule for
             self.positions = nn.Embedding(8, 8)
             self.fc = nn.Linear(32, 2)
 
@@ -1446,7 +1446,7 @@ def test_a_module_without_a_rule_called_with_keywords_is_still_refused() -> None
     model = _Keywords().eval()
     before = snapshot(model)
     with pytest.raises(
-        UnsupportedModelError, match=r"no rule for these modules: 'shuffle' \(PixelUnshuffle\)"
+        UnsupportedModelError, match=r"no rule for these modules: 'shuffle' \(Softmax2d\)"
     ):
         explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
     assert_unchanged(model, before)
