@@ -22,7 +22,7 @@ from signxai.ecg import ECGModel, load_mitbih_208
 from signxai.ecg.analysis import DEFAULT_METHODS
 from signxai.ecg.io import write_record
 from signxai.ecg.plot import paper_gain
-from signxai.ecg.preprocess import resample
+from signxai.ecg.preprocess import lowpass, notch, remove_baseline, resample, windows, znormalize
 
 SCRIPT = Path(sys.executable).parent / "signxai"
 
@@ -233,6 +233,37 @@ def test_explain_resamples_to_the_models_rate_before_windowing(record_and_model,
     )
     refused = run("explain", str(record), *common, "--resample", "0", "--out", str(out))
     assert refused.returncode == 2 and "--resample must be a positive sampling rate" in refused.stderr
+
+
+def test_explain_applies_the_models_preprocessing_in_order(record_and_model, tmp_path: Path) -> None:
+    """--baseline/--notch/--lowpass filter the record at its rate, --resample follows, windows are
+    cut, --znormalize normalises each; the npz holds what the model saw, the report says it."""
+    record, scripted, _ = record_and_model
+    out = tmp_path / "out"
+    options = ["--baseline", "0.5", "--notch", "60", "--lowpass", "40", "--resample", "250", "--znormalize"]
+    common = ["--model", str(scripted), "--method", "gradient", "--window", "2000", "--quiet"]
+    result = run("explain", str(record), *common, *options, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    signal = load_mitbih_208().signal[:, : 20 * 360]
+    signal = lowpass(notch(remove_baseline(signal, 360.0, 0.5), 360.0, 60.0), 360.0, 40.0)
+    expected = znormalize(windows(resample(signal, 360.0, 250.0).astype(np.float32), 2000)[0])
+    saved = np.load(out / "relevance.npz")
+    np.testing.assert_allclose(saved["inputs"], expected, atol=1e-3)  # the record went through WFDB integers
+    np.testing.assert_allclose(saved["inputs"].std(-1), 1.0, atol=1e-4)
+    model = torch.jit.load(str(scripted))
+    np.testing.assert_allclose(
+        saved["relevance/gradient"], explain(model, saved["inputs"], "gradient"), rtol=1e-5, atol=1e-7
+    )
+    text = (out / "report.html").read_text()
+    assert (
+        "Preprocessing: baseline wander removed (high-pass 0.5 Hz); powerline notch at 60 Hz; "
+        "low-pass 40 Hz; resampled to 250 Hz; z-normalised per input and lead." in text
+    )
+    refused = run("explain", str(record), *common, "--notch", "200", "--out", str(out))
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "signxai: error: --notch 200: freq=200.0 Hz must lie between 0 and fs/2 = 180.0 Hz"
+    )
 
 
 def test_explain_in_chunks_of_windows_equals_one_call(record_and_model, tmp_path: Path) -> None:

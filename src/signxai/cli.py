@@ -282,6 +282,28 @@ def _load_record(
     return read_record(path, leads=list(leads) or None, start=start, duration=duration)
 
 
+def _filter(recording: Any, baseline: float | None, notch: float | None, lowpass: float | None) -> list[str]:
+    """Filter ``recording.signal`` in place (at its own rate); return the steps, as the report says them."""
+    from signxai.ecg.preprocess import lowpass as low_passed
+    from signxai.ecg.preprocess import notch as notched
+    from signxai.ecg.preprocess import remove_baseline
+
+    steps = []
+    for value, option, apply, text in (
+        (baseline, "--baseline", remove_baseline, "baseline wander removed (high-pass {:g} Hz)"),
+        (notch, "--notch", notched, "powerline notch at {:g} Hz"),
+        (lowpass, "--lowpass", low_passed, "low-pass {:g} Hz"),
+    ):
+        if value is None:
+            continue
+        try:
+            recording.signal = apply(recording.signal, recording.fs, value)
+        except InputError as error:  # the filter names its own argument (cutoff=, freq=)
+            raise InputError(f"{option} {value:g}: {error}") from None
+        steps.append(text.format(value))
+    return steps
+
+
 #: The LRP keywords ``explain`` passes on to the LRP methods: name -> (choices, the first being the
 #: default, as in the registry; help).
 LRP_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -359,6 +381,22 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Resample the selection to this rate (Hz) before windowing: the rate the model was trained at.",
 )
 @click.option(
+    "--baseline",
+    type=float,
+    default=None,
+    help="Remove baseline wander: zero-phase high-pass at this cutoff (Hz, e.g. 0.5), before "
+    "resampling. Use the preprocessing the model was trained with.",
+)
+@click.option(
+    "--notch", type=float, default=None, help="Remove powerline interference at this frequency (50 or 60 Hz)."
+)
+@click.option("--lowpass", type=float, default=None, help="Zero-phase low-pass at this cutoff (Hz, e.g. 40).")
+@click.option(
+    "--znormalize",
+    is_flag=True,
+    help="Z-normalise each input (window) per lead, after windowing: zero mean, unit deviation.",
+)
+@click.option(
     "--window",
     type=int,
     default=None,
@@ -391,6 +429,10 @@ def explain_command(
     duration: float | None,
     fs: float | None,
     resample_to: float | None,
+    baseline: float | None,
+    notch: float | None,
+    lowpass: float | None,
+    znormalize: bool,
     window: int | None,
     batch_size: int,
     out: Path,
@@ -403,12 +445,14 @@ def explain_command(
     from signxai.ecg.checks import check_fs
     from signxai.ecg.datasets import Recording
     from signxai.ecg.preprocess import resample, windows
+    from signxai.ecg.preprocess import znormalize as z_normalised
     from signxai.methods import parse
 
     try:
         chosen = _check_methods(methods_)
         where = _device(device)
         recording = _load_record(record, fs, leads, start, duration)
+        steps = _filter(recording, baseline, notch, lowpass)
         if resample_to is not None:
             check_fs(resample_to, "--resample")
             recording = Recording(
@@ -423,6 +467,11 @@ def explain_command(
             inputs, starts = windows(signal, window)
         else:
             inputs, starts = signal[None], np.zeros(1, dtype=np.int64)
+        if resample_to is not None:
+            steps.append(f"resampled to {resample_to:g} Hz")
+        if znormalize:
+            inputs = z_normalised(inputs, axis=-1).astype(np.float32)
+            steps.append("z-normalised per input and lead")
         if model_path.suffix in KERAS_SUFFIXES:  # takes (time, leads): converted, proved on inputs
             from signxai.frontends.keras import converted, fits, to_channels_last
 
@@ -464,7 +513,9 @@ def explain_command(
             leads=np.array(recording.leads),
             **_maps(relevance),
         )
-        report = _record_report(recording, inputs, starts, relevance, out / "report.html", record, model_path)
+        report = _record_report(
+            recording, inputs, starts, relevance, out / "report.html", record, model_path, steps
+        )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
         return
@@ -479,6 +530,7 @@ def _record_report(
     path: Path,
     record: str,
     model_path: Path,
+    steps: list[str],
 ) -> Path:
     from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
     from signxai.methods import describe_method
@@ -490,7 +542,7 @@ def _record_report(
             paragraph(
                 f"Record {record}: {len(recording.leads)} lead(s) {', '.join(recording.leads)}, "
                 f"{recording.fs:g} Hz, {inputs.shape[0]} input(s) of {inputs.shape[-1]} samples; "
-                f"model {model_path}."
+                f"model {model_path}. Preprocessing: {'; '.join(steps) if steps else 'none'}."
             ),
         )
     ]

@@ -1445,9 +1445,7 @@ def test_a_module_without_a_rule_called_with_keywords_is_still_refused() -> None
 
     model = _Keywords().eval()
     before = snapshot(model)
-    with pytest.raises(
-        UnsupportedModelError, match=r"no rule for these modules: 'shuffle' \(Softmax2d\)"
-    ):
+    with pytest.raises(UnsupportedModelError, match=r"no rule for these modules: 'shuffle' \(Softmax2d\)"):
         explain(model, torch.randn(2, 2, 8), "lrp_epsilon_0_1", target_class=0)
     assert_unchanged(model, before)
     model.shuffle = nn.Identity()  # the positional lookup alone needs no rule
