@@ -1275,6 +1275,14 @@ def test_modules_that_move_samples_pass_relevance_and_conserve_it(
     np.testing.assert_allclose(relevance, reference, rtol=1e-3, atol=1e-4 * np.abs(reference).max())
 
 
+def test_a_softmax_output_explained_as_it_is_is_an_error_that_says_so() -> None:
+    """LRP refused the kept Softmax as any module without a rule; the message now names the cause."""
+    model, x = build("ecg_beat")
+    with pytest.raises(UnsupportedModelError, match=r"\(Softmax\).*kept because explain_output='activation'"):
+        explain(model, x, "lrp_epsilon_0_1", explain_output="activation")
+    explain(ECGModel(num_classes=1, length=140).eval(), x, "lrp_epsilon_0_1", explain_output="activation")
+
+
 class _RibeiroBlock(nn.Module):
     """The residual unit of Ribeiro et al. 2020 (12-lead ECG): its BatchNorm follows the sum."""
 

@@ -581,6 +581,12 @@ def probe_structure(
             if held and attention == "error"
             else ""
         )
+        softmaxes = (nn.Softmax, nn.LogSoftmax, nn.Softmin)
+        if view.explain_output == "activation" and any(isinstance(m, softmaxes) for m in model.modules()):
+            hint += (
+                "; a final softmax is kept because explain_output='activation': LRP starts from "
+                "the logits (explain_output='logit', the default)"
+            )
         raise UnsupportedModelError(
             "LRP has no rule for these modules: "
             + ", ".join(unsupported)
