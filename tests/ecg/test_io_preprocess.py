@@ -37,6 +37,11 @@ def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:
         read_record(tmp_path / "r208", start=400.0)
     with pytest.raises(InputError, match="not found"):
         read_record(tmp_path / "missing")
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    with pytest.raises(InputError, match=r"is a \.pt file, neither a WFDB record .* nor an EDF file"):
+        read_record(tmp_path / "model.pt")
+    with pytest.raises(InputError, match="is a folder, neither a WFDB record"):
+        read_record(tmp_path)
 
 
 def _write_in_units(path: Path, units: list[str], signal_mv: np.ndarray, names: list[str]) -> None:

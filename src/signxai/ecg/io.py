@@ -106,6 +106,13 @@ def _wfdb(path: Path) -> tuple[Any, Reader]:
 
     header_path = path.with_suffix(".hea") if path.suffix != ".hea" else path
     if not header_path.exists():
+        if path.is_dir() or (path.is_file() and path.suffix not in (".dat", ".hea")):
+            kind = "a folder" if path.is_dir() else f"a {path.suffix or 'extensionless'} file"
+            raise InputError(
+                f"record '{path}' is {kind}, neither a WFDB record (no header {header_path}) nor an "
+                "EDF file; formats read: WFDB (the record's path, .hea or .dat), EDF (.edf), and "
+                "arrays (.npy, .npz, .csv) with their sampling rate"
+            )
         raise InputError(f"record '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
 
