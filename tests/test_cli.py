@@ -266,6 +266,23 @@ def test_explain_applies_the_models_preprocessing_in_order(record_and_model, tmp
     )
 
 
+def test_explain_overlapping_windows_every_step_samples(record_and_model, tmp_path: Path) -> None:
+    """--step 500 with --window 2000: windows start every 500 samples, each explained as cut."""
+    record, scripted, _ = record_and_model
+    out = tmp_path / "out"
+    common = ["--model", str(scripted), "--method", "gradient", "--quiet", "--out", str(out)]
+    result = run("explain", str(record), *common, "--window", "2000", "--step", "500")
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    np.testing.assert_array_equal(saved["starts"], np.arange(0, 20 * 360 - 2000 + 1, 500))
+    signal = saved["inputs"]
+    np.testing.assert_array_equal(signal[1, :, :1500], signal[0, :, 500:])  # they overlap
+    model = torch.jit.load(str(scripted))
+    np.testing.assert_allclose(
+        saved["relevance/gradient"], explain(model, signal, "gradient"), rtol=1e-5, atol=1e-7
+    )
+
+
 def test_explain_in_chunks_of_windows_equals_one_call(record_and_model, tmp_path: Path) -> None:
     """--batch-size bounds the windows per explain() call (a Holter record would not fit in
     memory at once); the maps are those of one call."""
@@ -354,6 +371,15 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
             "read as a batch, the model's forward pass failed: RuntimeError: mat1 and mat2",
         ),
         (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
+        (["explain", "{record}", "--model", "{scripted}", "--step", "500"], "--step needs --window"),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--window", "2000", "--step", "0"],
+            "--window 2000 --step 0: length and step must be >= 1",
+        ),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--window", "20000"],
+            "--window 20000: the signal has 7200 samples, fewer than length=20000",
+        ),
         (["demo", "--method", "lrp_epsilon_0_5_5"], "does not follow that form"),
         (["demo", "--device", "gpu"], "--device must be a torch device such as 'cpu', 'cuda'"),
         (

@@ -404,6 +404,13 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "the whole selection as one input.",
 )
 @click.option(
+    "--step",
+    type=int,
+    default=None,
+    help="Start a window every this many samples (overlapping windows when below --window); "
+    "default: --window, windows side by side.",
+)
+@click.option(
     "--batch-size",
     type=int,
     default=256,
@@ -434,6 +441,7 @@ def explain_command(
     lowpass: float | None,
     znormalize: bool,
     window: int | None,
+    step: int | None,
     batch_size: int,
     out: Path,
     quiet: bool,
@@ -463,8 +471,14 @@ def explain_command(
             )
         model = _load_model(model_path, model_class, model_kwargs)
         signal = recording.signal.astype(np.float32)
+        if step is not None and window is None:
+            raise InputError("--step needs --window (the length of the windows it starts)")
         if window is not None:
-            inputs, starts = windows(signal, window)
+            try:
+                inputs, starts = windows(signal, window, step)
+            except InputError as error:  # said in the function's words: length=, step=
+                options = f"--window {window}" + ("" if step is None else f" --step {step}")
+                raise InputError(f"{options}: {error}") from None
         else:
             inputs, starts = signal[None], np.zeros(1, dtype=np.int64)
         if resample_to is not None:
