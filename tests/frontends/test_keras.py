@@ -457,6 +457,19 @@ def test_inference_identities_rescaling_prelu_softmax_axes_and_elementwise_merge
         explain(gated, x, "lrp_epsilon_0_1", target_class=0)
 
 
+def _checked_activation(layer, target: int):  # type: ignore[no-untyped-def]
+    """Conv1D -> ``layer`` -> Dense: parity with Keras, GradientTape agreement, a finite LRP map."""
+    inputs = keras.Input((16, 2))
+    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(layer(L.Conv1D(4, 3)(inputs)))))
+    x = _data((3, 16, 2))
+    _assert_parity(model, x)
+    gradient = explain(model, x, "gradient", target_class=target)
+    assert rel_error(gradient, _tape_gradient(model, x, target)) < 1e-5
+    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=target)
+    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    return model, x
+
+
 @pytest.mark.parametrize(
     "activation",
     [
@@ -473,14 +486,7 @@ def test_inference_identities_rescaling_prelu_softmax_axes_and_elementwise_merge
 def test_more_keras_activations_are_mapped_and_pass_lrp(activation: str) -> None:
     """These activations were errors (no mapping); each is now the torch module computing it."""
     keras.utils.set_random_seed(4)
-    inputs = keras.Input((16, 2))
-    hidden = L.Activation(activation)(L.Conv1D(4, 3)(inputs))
-    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(hidden)))
-    x = _data((2, 16, 2))
-    _assert_parity(model, x)
-    assert rel_error(explain(model, x, "gradient", target_class=2), _tape_gradient(model, x, 2)) < 1e-5
-    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=2)
-    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    _checked_activation(L.Activation(activation), target=2)
 
 
 @pytest.mark.parametrize(
@@ -495,14 +501,7 @@ def test_more_keras_activations_are_mapped_and_pass_lrp(activation: str) -> None
 def test_relu_with_threshold_or_negative_slope_is_mapped(options: dict[str, float]) -> None:
     """Keras's ReLU(threshold=...) (Keras 3's ThresholdedReLU) and ReLU(negative_slope=...) were errors."""
     keras.utils.set_random_seed(2)
-    inputs = keras.Input((16, 2))
-    hidden = L.ReLU(**options)(L.Conv1D(4, 3)(inputs))
-    model = keras.Model(inputs, L.Dense(3)(L.Flatten()(hidden)))
-    x = _data((3, 16, 2))
-    _assert_parity(model, x)
-    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-5
-    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=1)
-    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+    model, x = _checked_activation(L.ReLU(**options), target=1)
     if "threshold" in options:  # a jump at the threshold: a selection DeepLIFT has no rule for
         with pytest.raises(UnsupportedModelError, match="deeplift: the model applies where"):
             explain(model, x, "deeplift", target_class=1)
