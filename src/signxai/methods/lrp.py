@@ -581,8 +581,8 @@ def probe_structure(
             if held and attention == "error"
             else ""
         )
-        softmaxes = (nn.Softmax, nn.LogSoftmax, nn.Softmin)
-        if view.explain_output == "activation" and any(isinstance(m, softmaxes) for m in model.modules()):
+        final = type(logits.grad_fn).__name__
+        if view.explain_output == "activation" and final in ("SoftmaxBackward0", "LogSoftmaxBackward0"):
             hint += (
                 "; a final softmax is kept because explain_output='activation': LRP starts from "
                 "the logits (explain_output='logit', the default)"
