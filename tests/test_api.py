@@ -346,6 +346,18 @@ def test_model_and_x_swapped_is_named() -> None:
         explain(x.numpy(), model, "gradient")  # type: ignore[arg-type]
 
 
+def test_an_ecg_recording_or_beat_set_as_x_points_to_its_array() -> None:
+    from signxai.ecg import load_beat_model, load_ecg5000, load_mitbih_208
+
+    model = load_beat_model("binary")
+    with pytest.raises(InputError, match=r"got Recording; pass its array, x\.signal"):
+        explain(model, load_mitbih_208(), "gradient")
+    with pytest.raises(InputError, match=r"got BeatSet; pass its beats, x\.x"):
+        explain(model, load_ecg5000("test"), "gradient")
+    with pytest.raises(InputError, match=r"got list; convert it, e\.g\. np\.asarray"):
+        explain(model, [[0.0] * 140], "gradient")
+
+
 def test_an_error_inside_the_forward_pass_leaves_the_model_as_found() -> None:
     model, x = build("ecg")
     model.features[0].weight.requires_grad_(False)

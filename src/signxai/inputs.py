@@ -48,7 +48,14 @@ def as_batch(x: Any, view: ModelView) -> Batch:
             raise InputError(f"x must hold real numbers, got dtype {x.dtype}")
         tensor = torch.from_numpy(np.ascontiguousarray(x))
     else:
-        raise InputError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
+        hint = ""
+        if isinstance(getattr(x, "signal", None), np.ndarray):  # a signxai.ecg Recording
+            hint = "; pass its array, x.signal (leads, samples), cut to the model's input length"
+        elif isinstance(getattr(x, "x", None), np.ndarray):  # a signxai.ecg BeatSet
+            hint = "; pass its beats, x.x (beats, 1, samples)"
+        elif isinstance(x, (list, tuple)):
+            hint = "; convert it, e.g. np.asarray(x, dtype=np.float32)"
+        raise InputError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}{hint}")
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise InputError(f"x must hold real numbers, got dtype {tensor.dtype}")
     shape = tuple(tensor.shape)
