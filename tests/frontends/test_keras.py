@@ -1093,3 +1093,49 @@ def test_lstm_gru_and_bidirectional_are_mapped_and_explained_by_lrp() -> None:
     backwards = keras.Sequential([keras.Input((12, 3)), L.GRU(3, reset_after=False), L.Dense(2)])
     with pytest.raises(UnsupportedModelError, match="reset_after=False"):
         explain(backwards, _data((2, 12, 3)), "gradient", target_class=1)
+
+
+@pytest.mark.parametrize("merge", ["sum", "ave", "mul", None])
+@pytest.mark.parametrize("sequences", [False, True])
+def test_bidirectional_merge_modes_are_mapped(merge: str | None, sequences: bool) -> None:
+    """merge_mode 'sum', 'ave', 'mul' were errors; 'mul' multiplies two signals (an LRP error)."""
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((12, 3))
+    recurrent = L.Bidirectional(L.LSTM(4, return_sequences=sequences), merge_mode=merge)
+    if merge is None:  # two outputs: no one tensor to map
+        hidden = L.Concatenate()(recurrent(inputs))
+        model = keras.Model(inputs, L.Dense(2)(L.Flatten()(hidden)))
+        with pytest.raises(UnsupportedModelError, match="merge_mode None is not mapped"):
+            explain(model, _data((2, 12, 3)), "gradient", target_class=1)
+        return
+    model = keras.Model(inputs, L.Dense(2)(L.Flatten()(recurrent(inputs))))
+    x = _data((3, 12, 3))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=1), _tape_gradient(model, x, 1)) < 1e-4
+    if merge == "mul":
+        with pytest.raises(UnsupportedModelError, match="multiplies two input-dependent tensors"):
+            explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    else:
+        relevance = explain(model, x, "lrp_epsilon_0_1", target_class=1)
+        assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
+@pytest.mark.parametrize("kind", [L.LSTM, L.GRU, L.SimpleRNN])
+@pytest.mark.parametrize("sequences", [False, True])
+def test_go_backwards_is_mapped(kind: type, sequences: bool) -> None:
+    """go_backwards=True was an error: the reversed input, and a sequence left in reversed order."""
+    keras.utils.set_random_seed(8)
+    inputs = keras.Input((12, 3))
+    hidden = kind(4, go_backwards=True, return_sequences=sequences)(inputs)
+    model = keras.Model(inputs, L.Dense(2)(L.Flatten()(hidden)))
+    x = _data((3, 12, 3))
+    _assert_parity(model, x)
+    assert rel_error(explain(model, x, "gradient", target_class=0), _tape_gradient(model, x, 0)) < 1e-4
+    forwards = keras.Model(inputs, L.Dense(2)(L.Flatten()(kind(4, return_sequences=sequences)(inputs))))
+    forwards.set_weights(model.get_weights())
+    if not sequences:  # the same layer on the reversed input
+        np.testing.assert_allclose(
+            np.asarray(model(x)), np.asarray(forwards(x[:, ::-1])), rtol=1e-5, atol=1e-6
+        )
+    relevance = explain(model, x, "lrp_epsilon_0_1", target_class=0)
+    assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0

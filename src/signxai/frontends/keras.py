@@ -294,22 +294,38 @@ class KerasRecurrent(nn.Module):
     """A Keras LSTM/GRU/SimpleRNN (or ``Bidirectional`` of one) on channels-first data ``(B, C, T)``.
 
     Returns the sequence channels-first ``(B, H, T)`` (``return_sequences=True``) or the last
-    state of each direction, concatenated ``(B, H * directions)``, as Keras does.
+    state, as Keras does; a bidirectional layer's two directions are merged by ``merge``
+    (Keras's ``merge_mode``: ``concat``, ``sum``, ``ave`` or ``mul``).
     """
 
-    def __init__(self, rnn: nn.RNNBase, return_sequences: bool) -> None:
+    def __init__(
+        self, rnn: nn.RNNBase, return_sequences: bool, merge: str = "concat", backwards: bool = False
+    ) -> None:
         super().__init__()
         self.rnn = rnn
         self.return_sequences = return_sequences
+        self.merge = merge
+        self.backwards = backwards  # go_backwards: the reversed input; a sequence stays reversed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the recurrent layer over time (the last axis)."""
-        output, state = self.rnn(x.transpose(1, 2))
+        output, state = self.rnn((x.flip(-1) if self.backwards else x).transpose(1, 2))
         if self.return_sequences:
-            return output.transpose(1, 2)
+            directions = list(output.chunk(2, dim=-1)) if self.rnn.bidirectional else [output]
+            return self._merged(directions).transpose(1, 2)
         h_n = state[0] if isinstance(state, tuple) else state
-        directions = 2 if self.rnn.bidirectional else 1
-        return torch.cat(list(h_n[-directions:]), dim=-1)
+        return self._merged(list(h_n[-2:] if self.rnn.bidirectional else h_n[-1:]))
+
+    def _merged(self, directions: list[torch.Tensor]) -> torch.Tensor:
+        """The directions' outputs (the features last) merged as Keras's ``merge_mode``."""
+        if len(directions) == 1 or self.merge == "concat":
+            return torch.cat(directions, dim=-1)
+        forward, backward = directions
+        if self.merge == "sum":
+            return forward + backward
+        if self.merge == "ave":
+            return (forward + backward) / 2
+        return forward * backward  # "mul": a product of two signals (LRP and DeepLIFT say so)
 
 
 class Add(nn.Module):
@@ -908,16 +924,18 @@ def _recurrent_weights(layer: Any) -> dict[str, torch.Tensor]:
 
 
 def _recurrent(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
-    """Keras LSTM/GRU/SimpleRNN, or ``Bidirectional`` around one (``merge_mode='concat'``)."""
+    """Keras LSTM/GRU/SimpleRNN, or ``Bidirectional`` around one (merged by ``concat``, ``sum``,
+    ``ave`` or ``mul``)."""
     directions = [layer]
+    merge = "concat"
     if type(layer).__name__ == "Bidirectional":
-        if layer.merge_mode != "concat":
+        if layer.merge_mode not in ("concat", "sum", "ave", "mul"):
             raise UnsupportedModelError(
-                f"Keras layer '{layer.name}' (Bidirectional): merge_mode '{layer.merge_mode}' is not mapped"
+                f"Keras layer '{layer.name}' (Bidirectional): merge_mode {layer.merge_mode!r} is not "
+                "mapped (it returns the two directions as two outputs)"
             )
+        merge = layer.merge_mode
         directions = [layer.forward_layer, layer.backward_layer]
-    elif layer.go_backwards:
-        raise UnsupportedModelError(f"Keras layer '{layer.name}': go_backwards is not mapped")
     first = directions[0]
     kinds: dict[str, Any] = {"LSTM": nn.LSTM, "GRU": nn.GRU, "SimpleRNN": nn.RNN}
     if type(first).__name__ not in kinds:
@@ -936,7 +954,8 @@ def _recurrent(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
         for suffix, direction_weights in zip(("_l0", "_l0_reverse"), weights, strict=False):
             for key, value in direction_weights.items():
                 getattr(rnn, key + suffix).copy_(value)
-    return KerasRecurrent(rnn, bool(first.return_sequences))
+    backwards = len(directions) == 1 and bool(layer.go_backwards)
+    return KerasRecurrent(rnn, bool(first.return_sequences), merge, backwards)
 
 
 def _global(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
