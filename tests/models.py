@@ -259,6 +259,18 @@ def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp(min=1e-30))
 
 
+def assert_conserves(
+    model: nn.Module, x: torch.Tensor, target: int, rtol: float, atol: float, method: str = "lrp_z"
+) -> np.ndarray:
+    """Explain ``x`` by ``method`` and assert that each sample's relevance sums to its logit
+    ``target``; return the relevance."""
+    relevance = explain(model, x, method, target_class=target)
+    with torch.no_grad():
+        logit = model(x)[:, target].numpy()
+    np.testing.assert_allclose(relevance.reshape(len(x), -1).sum(1), logit, rtol=rtol, atol=atol)
+    return relevance
+
+
 def snapshot(model: nn.Module) -> dict[str, object]:
     """Everything about a model an explanation must leave as it was."""
     return {
