@@ -14,7 +14,8 @@ tf = pytest.importorskip("tensorflow", reason="the keras extra (keras, tensorflo
 
 from models import assert_same_maps, rel_error  # noqa: E402
 from signxai import InputError, UnsupportedModelError, explain, list_methods  # noqa: E402
-from signxai.frontends.keras import PaddedConv1d, converted, to_channels_first, to_torch  # noqa: E402
+from signxai.frontends.keras import converted, to_channels_first, to_torch  # noqa: E402
+from signxai.frontends.keras_modules import PaddedConv1d  # noqa: E402
 from signxai.torch_signxai import tf_calculate_relevancemap  # noqa: E402
 
 L = keras.layers

@@ -1269,6 +1269,31 @@ def test_modules_that_move_samples_pass_relevance_and_conserve_it(
     np.testing.assert_allclose(relevance, reference, rtol=1e-3, atol=1e-4 * np.abs(reference).max())
 
 
+class _UnpoolNet(nn.Module):
+    """A SegNet-style 1D encoder-decoder: max pooling with indices, max unpooling at them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encode = nn.Conv1d(2, 4, 3, padding=1, bias=False)
+        self.pool = nn.MaxPool1d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool1d(2)
+        self.decode = nn.Conv1d(4, 4, 3, padding=1, bias=False)
+        self.head = nn.Linear(4 * 16, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled, indices = self.pool(torch.relu(self.encode(x)))
+        return self.head(torch.relu(self.decode(self.unpool(pooled, indices))).flatten(1))
+
+
+def test_max_unpooling_puts_relevance_back_where_the_pooling_found_it() -> None:
+    """MaxUnpool was refused as a module without a rule; it only moves samples back."""
+    torch.manual_seed(10)
+    model, x = _UnpoolNet().eval(), torch.randn(3, 2, 16)
+    relevance = assert_conserves(model, x, 1, rtol=1e-4, atol=1e-6)
+    reference = explain(model, x, "gradient_x_input", target_class=1)
+    np.testing.assert_allclose(relevance, reference, rtol=1e-3, atol=1e-4 * np.abs(reference).max())
+
+
 def test_a_softmax_output_explained_as_it_is_is_an_error_that_says_so() -> None:
     """LRP refused the kept Softmax as any module without a rule; the message now names the cause."""
     model, x = build("ecg_beat")

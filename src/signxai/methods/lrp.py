@@ -101,6 +101,10 @@ PASSIVE = (
     nn.PixelUnshuffle,
     nn.ChannelShuffle,
     nn.Unfold,
+    # max unpooling puts each pooled sample back where the pooling found it (zeros elsewhere)
+    nn.MaxUnpool1d,
+    nn.MaxUnpool2d,
+    nn.MaxUnpool3d,
     nn.Fold,  # sums overlapping patches: F.fold, which the graph mode explains like a sum pooling
     nn.ZeroPad1d,
     nn.ZeroPad2d,
