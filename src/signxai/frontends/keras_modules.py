@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from signxai.methods.lrp import register_passive
+from signxai.methods.lrp_modules import register_passive
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity,
