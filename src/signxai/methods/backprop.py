@@ -27,7 +27,7 @@ from torch.overrides import TorchFunctionMode
 
 from signxai.errors import UnsupportedModelError
 from signxai.methods.gradient import gradient
-from signxai.methods.lrp_graph import out_of_place, written_into
+from signxai.methods.operations import out_of_place, written_into
 from signxai.methods.registry import register_fixed
 from signxai.model import ModelView
 

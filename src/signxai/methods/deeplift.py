@@ -46,7 +46,7 @@ from signxai.methods.gradient import (
     chunks,
     references_like,
 )
-from signxai.methods.lrp_graph import (
+from signxai.methods.operations import (
     ADDITIONS,
     DIVISIONS,
     ELEMENTWISE,

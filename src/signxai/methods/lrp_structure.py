@@ -21,7 +21,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from signxai.errors import UnsupportedModelError
-from signxai.methods.lrp_graph import FUNCTIONAL_LAYERS, LRPGraphMode, refuse_custom_functions
+from signxai.methods.lrp_graph import LRPGraphMode
 from signxai.methods.lrp_modules import (
     ACTIVATIONS,
     AVERAGE_POOLS,
@@ -34,6 +34,7 @@ from signxai.methods.lrp_modules import (
     passive_types,
 )
 from signxai.methods.lrp_recurrent import RECURRENT, unpacked
+from signxai.methods.operations import FUNCTIONAL_LAYERS, refuse_custom_functions
 from signxai.model import ModelView
 
 # ------------------------------------------------------------------------ model structure
