@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -336,6 +337,65 @@ def test_bad_input_raises_named_errors_and_leaves_the_model_as_found(
     with pytest.raises(error, match=match):
         explain(**call)
     assert_unchanged(model, before)
+
+
+class _OwnError(ValueError):
+    """An exception class of the user's, raised by the model's forward pass."""
+
+
+class _RaisesOwnError(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != 50:
+            raise _OwnError(f"this model takes 50 samples, got {x.shape[-1]}")
+        return self.conv(x).mean(-1)
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "said"),
+    [
+        (  # a wrong input length fails deep in the model with torch's message
+            nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 48, 3)),
+            RuntimeError,
+            "mat1 and mat2 shapes cannot be multiplied",
+        ),
+        (_RaisesOwnError(), _OwnError, "this model takes 50 samples, got 49"),
+    ],
+)
+@pytest.mark.parametrize("method", ["gradient", "lrp_epsilon_0_1", "occlusion", "deeplift"])
+def test_an_error_of_the_model_keeps_its_type_and_is_noted_with_the_input_it_ran_on(
+    model: nn.Module, error: type[Exception], said: str, method: str
+) -> None:
+    """Wrapping it would change the type of the user's own exceptions; a note says what ran."""
+    model.train()
+    before = snapshot(model)
+    with pytest.raises(error, match=said) as raised:
+        explain(model, torch.randn(2, 1, 49), method, target_class=1)
+    assert_unchanged(model, before)
+    if sys.version_info >= (3, 11):
+        (note,) = raised.value.__notes__
+        assert "signxai: raised while the model ran on an input of shape (" in note
+        assert "(per sample (1, 49), float32)" in note
+
+
+def test_signxais_own_errors_raised_during_the_forward_pass_get_no_note() -> None:
+    """They say what is wrong themselves (here LRP's graph mode refusing a product of two inputs)."""
+
+    class Bilinear(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(1, 2, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.conv(x)
+            return (h * h.flip(-1)).mean(-1)
+
+    with pytest.raises(UnsupportedModelError) as raised:
+        explain(Bilinear().eval(), torch.randn(2, 1, 20), "lrp_z", target_class=0)
+    assert not getattr(raised.value, "__notes__", None)
 
 
 def test_model_and_x_swapped_is_named() -> None:

@@ -371,6 +371,23 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
             "read as a batch, the model's forward pass failed: RuntimeError: mat1 and mat2",
         ),
         (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
+        pytest.param(
+            [
+                "explain",
+                "{record}",
+                "--model",
+                "{state}",
+                "--model-class",
+                "signxai.ecg.models:ECGModel",
+                "--model-kwargs",
+                '{{"length": 2000}}',
+                "--window",
+                "1000",
+            ],
+            "the model failed on inputs of 1 lead(s) x 1000 samples (RuntimeError: mat1 and mat2 "
+            "shapes cannot be multiplied",
+            marks=pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes: Python 3.11+"),
+        ),
         (["explain", "{record}", "--model", "{scripted}", "--step", "500"], "--step needs --window"),
         (
             ["explain", "{record}", "--model", "{scripted}", "--window", "2000", "--step", "0"],

@@ -455,6 +455,7 @@ def explain_command(
     from signxai.ecg.preprocess import resample, windows
     from signxai.ecg.preprocess import znormalize as z_normalised
     from signxai.methods import parse
+    from signxai.model import raised_by_model
 
     try:
         chosen = _check_methods(methods_)
@@ -506,14 +507,26 @@ def explain_command(
             extra: dict[str, Any] = lrp_options if lrp else {}
             parts = []
             for first in range(0, len(inputs), batch_size):  # a long record: bounded memory
-                result = explain(
-                    model,
-                    inputs[first : first + batch_size],
-                    method,
-                    target_class=target,
-                    explain_output=explain_output,
-                    **extra,
-                )
+                try:
+                    result = explain(
+                        model,
+                        inputs[first : first + batch_size],
+                        method,
+                        target_class=target,
+                        explain_output=explain_output,
+                        **extra,
+                    )
+                except Exception as error:
+                    if not raised_by_model(error):
+                        raise
+                    # the last line: a TorchScript model's error is its interpreter's traceback
+                    said = [line for line in str(error).splitlines() if line.strip()]
+                    raise InputError(
+                        f"the model failed on inputs of {inputs.shape[1]} lead(s) x {inputs.shape[2]} "
+                        f"samples ({type(error).__name__}: {said[-1] if said else ''}); choose "
+                        "--window, --leads and --resample so that the inputs have the shape the "
+                        "model takes"
+                    ) from error
                 parts.append(result[0] if isinstance(result, tuple) else result)
             relevance[method] = np.concatenate(parts)
             progress(method)

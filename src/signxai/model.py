@@ -19,7 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.errors import InputError, LayerError, TargetError, UnsupportedModelError, warn_user
+from signxai.errors import (
+    InputError,
+    LayerError,
+    SignXAIError,
+    TargetError,
+    UnsupportedModelError,
+    warn_user,
+)
 
 #: Sample shapes whose outputs were found repeatable, per model (``ModelView.require_repeatable``).
 #: For each, whether the output has no autograd path to the input (``ModelView.detached``).
@@ -87,6 +94,33 @@ def cudnn_recurrent(modules: Sequence[nn.Module]) -> bool:
 def denormals_flushed() -> bool:
     """Whether torch currently flushes denormal floats to zero (torch has no getter for it)."""
     return bool((_TINY * 0.01).item() == 0.0)
+
+
+_MODEL_FAILURE = "signxai: raised while the model ran"
+
+
+def raised_by_model(error: BaseException) -> bool:
+    """Whether ``error`` came from inside the model's forward pass (noted by :func:`note_model_failure`)."""
+    return any(note.startswith(_MODEL_FAILURE) for note in getattr(error, "__notes__", ()))
+
+
+def note_model_failure(error: BaseException, x: torch.Tensor) -> None:
+    """Add to an error raised inside the model's forward pass the input signxai gave it.
+
+    The error keeps its type and message (the user's own exceptions stay catchable as they are);
+    the note shows in its traceback. signxai's own errors, which say what is wrong already, get
+    none, and Python 3.10 (no ``add_note``) none either.
+    """
+    add_note = getattr(error, "add_note", None)
+    if isinstance(error, SignXAIError) or add_note is None:
+        return
+    note = (
+        f"{_MODEL_FAILURE} on an input of shape {tuple(x.shape)} "
+        f"(per sample {tuple(x.shape[1:])}, {str(x.dtype).removeprefix('torch.')}); if the model "
+        "takes samples of another shape, give x that shape (batch axis first; one sample without it)"
+    )
+    if note not in getattr(error, "__notes__", ()):
+        add_note(note)
 
 
 def _constant(value: Any) -> Any:
@@ -369,13 +403,22 @@ class ModelView:
                 )
 
     def call(self, x: torch.Tensor) -> Any:
-        """The model on ``x`` with the further inputs, repeated or sliced to ``x``'s rows."""
-        if not self.forward_args and not self.forward_kwargs:
-            return self.model(x)
-        rows = x.shape[0]
-        args = [_rows(value, rows, x) for value in self.forward_args]
-        kwargs = {key: _rows(value, rows, x) for key, value in self.forward_kwargs.items()}
-        return self.model(x, *args, **kwargs)
+        """The model on ``x`` with the further inputs, repeated or sliced to ``x``'s rows.
+
+        An error the model raises is raised as it is, with a note (Python 3.11+) saying on what
+        input signxai ran it: a wrong input length fails deep inside the model with torch's own
+        message (``mat1 and mat2 shapes cannot be multiplied``).
+        """
+        try:
+            if not self.forward_args and not self.forward_kwargs:
+                return self.model(x)
+            rows = x.shape[0]
+            args = [_rows(value, rows, x) for value in self.forward_args]
+            kwargs = {key: _rows(value, rows, x) for key, value in self.forward_kwargs.items()}
+            return self.model(x, *args, **kwargs)
+        except Exception as error:
+            note_model_failure(error, x)
+            raise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model and return the explained output as ``(B, K)`` (the logits)."""
