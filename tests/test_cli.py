@@ -336,24 +336,17 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
     assert unfit.returncode == 2 and "takes inputs of shape (None, 500, 1)" in unfit.stderr
 
 
+#: The fixture's state dict as --model, with its class.
+STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGModel"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["explain", "missing_record", "--model", "{scripted}"], "not found"),
         (["explain", "{record}", "--model", "{scripted}", "--method", "gradiant"], "closest names: gradient"),
         (
-            [
-                "explain",
-                "{record}",
-                "--model",
-                "{state}",
-                "--model-class",
-                "signxai.ecg.models:ECGModel",
-                "--window",
-                "2000",
-                "--target",
-                "7",
-            ],
+            ["explain", "{record}", *STATE_DICT, "--window", "2000", "--target", "7"],
             "target_class 7 is out of range",
         ),
         (
@@ -372,18 +365,7 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
         ),
         (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
         pytest.param(
-            [
-                "explain",
-                "{record}",
-                "--model",
-                "{state}",
-                "--model-class",
-                "signxai.ecg.models:ECGModel",
-                "--model-kwargs",
-                '{{"length": 2000}}',
-                "--window",
-                "1000",
-            ],
+            ["explain", "{record}", *STATE_DICT, "--model-kwargs", '{{"length": 2000}}', "--window", "1000"],
             "the model failed on inputs of 1 lead(s) x 1000 samples (RuntimeError: mat1 and mat2 "
             "shapes cannot be multiplied",
             marks=pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes: Python 3.11+"),
