@@ -46,6 +46,11 @@ EXACT = [
     "flatlrp_z",
     "w2lrp_epsilon_0_1",
     "flatlrp_epsilon_0_1",
+    "lrpz_epsilon_0_1_std_x",
+    "w2lrp_epsilon_0_1_std_x",
+    "flatlrp_epsilon_0_1_std_x",
+    "lrpsign_epsilon_0_25_std_x_mu_neg_0_5",
+    "gradient_x_sign_mu_neg_0_5",
 ]
 #: Alpha-beta layers: the original's bias handling is ``alpha_beta_bias="both"``.
 ALPHA_BETA = [
@@ -55,7 +60,23 @@ ALPHA_BETA = [
     "lrp_sequential_composite_a",
     "lrpsign_sequential_composite_a",
     "lrp_sequential_composite_b",
+    "lrpz_alpha_1_beta_0",
+    "w2lrp_alpha_1_beta_0",
+    "flatlrp_alpha_1_beta_0",
+    "lrpz_sequential_composite_a",
+    "w2lrp_sequential_composite_a",
+    "flatlrp_sequential_composite_b",
 ]
+#: The z-beta (bounded) input rule: the original has it only as presets for VGG16 (ImageNet's
+#: bounds after its mean subtraction), compared with ours given the same bounds.
+BOUNDS = {"low": -123.68, "high": 151.061}
+BOUNDED = {
+    "zblrp_z": "zblrp_z_VGG16ILSVRC",
+    "zblrp_epsilon_0_1": "zblrp_epsilon_0_1_VGG16ILSVRC",
+    "zblrp_epsilon_0_1_std_x": "zblrp_epsilon_0_1_std_x_VGG16ILSVRC",
+    "zblrp_alpha_1_beta_0": "zblrp_alpha_1_beta_0_VGG16ILSVRC",
+    "zblrp_sequential_composite_a": "zblrp_sequential_composite_a_VGG16ILSVRC",
+}
 #: Defined differently on purpose (the start of guided backprop/deconvnet, IG's quadrature).
 OTHERS = ["guided_backprop", "deconvnet", "integrated_gradients"]
 METHODS = [*EXACT, *ALPHA_BETA, *OTHERS]
@@ -205,9 +226,9 @@ def main() -> None:
         out[f"{kind}/x"] = x
         for i, w in enumerate(weights):
             out[f"{kind}/w{i}"] = w
-        for method in METHODS:
+        for method, original in [*((m, m) for m in METHODS), *BOUNDED.items()]:
             maps = [
-                np.asarray(calculate_relevancemap(method, x[i : i + 1], model, neuron_selection=t))
+                np.asarray(calculate_relevancemap(original, x[i : i + 1], model, neuron_selection=t))
                 for i, t in enumerate(TARGETS)
             ]
             out[f"{kind}/{method}"] = np.stack(maps).reshape(x.shape).astype(np.float32)

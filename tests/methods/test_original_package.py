@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from signxai import explain
+from signxai import UnknownMethodError, explain
 
 keras = pytest.importorskip("keras")
 DATA = np.load(Path(__file__).resolve().parents[1] / "data" / "original_sign_reference.npz")
@@ -31,6 +31,7 @@ _spec.loader.exec_module(_script)
 
 EXACT = _script.EXACT  # the same definitions: to float32 rounding
 ALPHA_BETA = _script.ALPHA_BETA
+BOUNDED, BOUNDS = _script.BOUNDED, _script.BOUNDS
 KINDS = _script.KINDS
 #: Relative L2 error allowed per model: float32 rounding, except where the residual model's sum and
 #: average pooling rules divide by z + 1e-6 sign(z) (zennit's Norm rule, METHODS.md) and
@@ -73,11 +74,31 @@ def test_alpha_beta_reproduces_the_original_with_its_bias_handling(kind: str, me
     original = explain(model, x, method, target_class=TARGETS, alpha_beta_bias="both", **bn)
     assert _rel(original, reference) < TOLERANCE.get(kind, 1e-5)
     # the composites put alpha-beta on conv layers: the MLP has none, and the two-branch model's
-    # only convs are input layers, where lrp_ uses the layer rule but lrpsign_ the SIGN rule
-    no_alpha_beta_layer = kind == "mlp" or (kind == "branches_bn" and method.startswith("lrpsign_"))
+    # only convs are input layers, where lrp_ uses the layer rule but the other prefixes their own
+    no_alpha_beta_layer = kind == "mlp" or (kind == "branches_bn" and not method.startswith("lrp_"))
     if "alpha" in method or not no_alpha_beta_layer:
         # the default (zennit's: b+ in the positive, b- in the negative part) differs with biases
         assert _rel(explain(model, x, method, target_class=TARGETS, **bn), reference) > 1e-3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", BOUNDED)
+def test_the_originals_bounded_rule_gives_zero_maps_where_ours_gives_the_z_beta_rule(
+    kind: str, method: str
+) -> None:
+    """The original has z-beta only as VGG16 presets (``zblrp_epsilon_0_1_VGG16ILSVRC``: ImageNet's
+    bounds after mean subtraction), and they return zeros on every model: its BoundedRule
+    (iNNvestigate for TF2) takes the gradients with respect to the input, ``low`` and ``high`` but
+    not their products with them, so ``W - W+ - W-`` cancels. Ours is zennit's ``ZBox`` (tested in
+    test_lrp.py); the preset's error gives the bounds to pass."""
+    with pytest.raises(UnknownMethodError, match=re.escape(f"(low={BOUNDS['low']}, high={BOUNDS['high']})")):
+        explain(*_model(kind), BOUNDED[method], target_class=TARGETS)
+    model, x = _model(kind)
+    scale = np.abs(DATA[f"{kind}/lrp_z"]).max()
+    assert np.abs(DATA[f"{kind}/{method}"]).max() < 1e-7 * scale
+    extra = {"alpha_beta_bias": "both"} if "alpha" in method or "composite" in method else {}
+    ours = explain(model, x, method, target_class=TARGETS, **BOUNDS, **extra, **_as_original(kind, method))
+    assert np.abs(ours).max() > 1e-3 * scale
 
 
 @pytest.mark.parametrize("method", [m for m in EXACT + ALPHA_BETA if "epsilon" in m or "alpha" in m])

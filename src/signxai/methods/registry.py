@@ -35,8 +35,14 @@ ALIASES: dict[str, str] = {
     "input_t_gradient": "gradient_x_input",
 }
 
-#: Model-specific presets of the original package, which hard-code parameters for one network.
-PRESETS = ("_VGG16ILSVRC", "_VGG16MITPL365", "_MNISTCNN")
+#: Model-specific presets of the original package, which hard-code parameters for one network:
+#: its Grad-CAM layer (a layer name of that Keras model) and, for VGG16 on ImageNet, the z-beta
+#: bounds of its input (pixels after subtracting the ImageNet mean).
+PRESETS: dict[str, dict[str, str]] = {
+    "_VGG16ILSVRC": {"grad_cam": "target_layer='block5_conv3'", "zblrp": "low=-123.68, high=151.061"},
+    "_VGG16MITPL365": {"grad_cam": "target_layer='relu5_3'"},
+    "_MNISTCNN": {"grad_cam": "target_layer='conv2d_1'"},
+}
 
 
 def parse_number(text: str) -> float:
@@ -337,12 +343,18 @@ def _parse_name(method_name: str) -> MethodSpec:
 
 
 def _parse(method_name: str, keywords: dict[str, Any]) -> MethodSpec:
-    for preset in PRESETS:
+    for preset, fixed in PRESETS.items():
         if method_name.endswith(preset):
+            base = method_name[: -len(preset)]
+            kind = "zblrp" if base.startswith("zblrp_") else "grad_cam"
+            need = (
+                "low= and high= (the bounds of your model's input)"
+                if kind == "zblrp"
+                else "target_layer= (the layer of your model to explain)"
+            )
             raise UnknownMethodError(
-                f"method_name '{method_name}' is a preset of the original package for the "
-                f"{preset[1:]} network; use '{method_name[: -len(preset)]}' instead and pass the "
-                "parameters for your model (target_layer= for Grad-CAM, low=/high= for zblrp_)"
+                f"method_name '{method_name}' is a preset of the original package for its "
+                f"{preset[1:]} network ({fixed[kind]}); use '{base}' with {need}"
             )
     name = ALIASES.get(method_name, method_name)
     post: Post | None = None
