@@ -279,7 +279,7 @@ def _load_record(
             raise InputError(f"--start {start} s is past the end ({recording.duration:.1f} s)")
         recording.signal = recording.signal[:, first:last]
         return recording
-    return read_record(path, leads=list(leads) or None, start=start, duration=duration)
+    return read_record(path, leads=leads or None, start=start, duration=duration)
 
 
 def _filter(recording: Any, baseline: float | None, notch: float | None, lowpass: float | None) -> list[str]:

@@ -131,6 +131,11 @@ def _layout(
     return rows, width, ranges
 
 
+def _paper_inches(ranges: list[tuple[float, float]], gain: float) -> float:
+    """The height of ECG paper for the rows' ranges (mV) at ``gain`` mm/mV, in inches."""
+    return gain * sum(high - low for low, high in ranges) / 25.4
+
+
 def paper_gain(ecg: np.ndarray, fs: float, leads: Sequence[str] | None = None) -> float:
     """The ECG-paper gain (mm per mV) at which :func:`plot_12lead` draws ``ecg``: the standard
     10 mm/mV, or the largest 10 / 2^k that keeps the paper within ``MAX_PAPER_INCHES`` (for a
@@ -138,9 +143,9 @@ def paper_gain(ecg: np.ndarray, fs: float, leads: Sequence[str] | None = None) -
     ecg = np.atleast_2d(as_signal(ecg))
     names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
     check_count(names, len(ecg), "leads", "leads of ecg")
-    span_mv = sum(high - low for low, high in _layout(ecg, check_fs(fs), names)[2])
+    ranges = _layout(ecg, check_fs(fs), names)[2]
     gain = 10.0
-    while gain * span_mv / 25.4 > MAX_PAPER_INCHES:
+    while _paper_inches(ranges, gain) > MAX_PAPER_INCHES:
         gain /= 2
     return gain
 
@@ -175,10 +180,11 @@ def plot_12lead(
     norm = symmetric_norm(relevance) if relevance is not None else None
     rows, width, ranges = _layout(ecg, fs, names)
     heights_mm = [gain * (high - low) for low, high in ranges]
-    if sum(heights_mm) / 25.4 > MAX_PAPER_INCHES:
+    inches = _paper_inches(ranges, gain)
+    if inches > MAX_PAPER_INCHES:
         raise InputError(
             f"ecg spans {ecg.min():.4g} to {ecg.max():.4g}: at {gain:g} mm/mV its leads need "
-            f"{sum(heights_mm) / 25.4:.0f} inches of ECG paper (at most {MAX_PAPER_INCHES:g}); pass the "
+            f"{inches:.0f} inches of ECG paper (at most {MAX_PAPER_INCHES:g}); pass the "
             f"signal in mV (uV / 1000) or gain={paper_gain(ecg, fs, names):g}"
         )
     fig, axes = plt.subplots(
@@ -186,7 +192,7 @@ def plot_12lead(
         1,
         squeeze=False,
         gridspec_kw={"height_ratios": heights_mm},
-        figsize=(25 * width / 25.4 + 1.6, sum(heights_mm) / 25.4 + 0.8),
+        figsize=(25 * width / 25.4 + 1.6, inches + 0.8),
     )
     line = None
     for ax, row, (low, high) in zip(axes[:, 0], rows, ranges, strict=True):
