@@ -156,8 +156,9 @@ def compare(device: torch.device) -> tuple[list[tuple[Any, ...]], float]:
 def toolkit(device: torch.device) -> dict[str, float]:
     """The ECG toolkit with the shipped 5-class model on ``device`` against the CPU: relative
     differences of beat classification, a strip analysis (60 s of MIT-BIH 208: probabilities,
-    maps, deletion curves, samples seen), a deletion curve of infill 'linear' and a cascading
-    randomization table."""
+    maps, deletion curves, samples seen), deletion curves of infill 'linear' and 'noise' (seeded),
+    seeded SmoothGrad and VarGrad (the noise drawn on the CPU: the same maps on every device) and
+    a cascading randomization table."""
     from dataclasses import replace
 
     from signxai.ecg import load_beat_model, load_ecg5000, load_mitbih_208
@@ -179,6 +180,11 @@ def toolkit(device: torch.device) -> dict[str, float]:
             "strip_probabilities": analysis.probabilities,
             "strip_seen": analysis.seen.astype(np.float32),
             "deletion_linear": deletion_curve(on, beats, relevance, 2, window=10, infill="linear").scores,
+            "deletion_noise": deletion_curve(
+                on, beats, relevance, 2, window=10, infill="noise", seed=3
+            ).scores,
+            "smoothgrad_seeded": explain(on, beats[:8], "smoothgrad", target_class=2, seed=5),
+            "vargrad_seeded": explain(on, beats[:8], "vargrad", target_class=2, seed=5),
             "randomization": model_randomization(on, beats[:4], "gradient", target_class=2)[
                 "similarity"
             ].to_numpy(),
