@@ -355,6 +355,22 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
         ),
         (["explain", "{array}", "--model", "{scripted}"], "--fs is needed"),
         (
+            ["explain", "{array}", "--model", "{scripted}", "--fs", "50", "--duration", "3"],
+            "--start/--duration (None, 3.0) s fall outside the record's 2.0 s",
+        ),
+        (
+            ["explain", "{array}", "--model", "{scripted}", "--fs", "50", "--leads", "II"],
+            "--leads ['II'] are not in the record; it has ['lead0']",
+        ),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--leads", "V5,MLII"],
+            "--leads ['V5'] are not in the record; it has ['MLII']",
+        ),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--start", "25"],
+            "--start/--duration (25.0, None) s fall outside the record's 20.0 s",
+        ),
+        (
             ["explain", "{record}", "--model", "{scripted}", "--start", "-1"],
             "--start must be >= 0 s, got -1.0",
         ),

@@ -34,10 +34,16 @@ _KEYWORD = re.compile(r"\b(explain_output|batchnorm|gates|attention)=['\"]([\w-]
 #: ``read_record``'s keywords named without a value (``pass leads= with ...``).
 _BARE_KEYWORD = re.compile(r"\b(leads|start|duration)=(?=[\s,)])")
 
+#: ``read_record``'s and ``select``'s errors about the range or leads asked for.
+_SELECTION = re.compile(r"\bstart/duration \(|^leads (?=\[)")
+
 
 def _as_options(message: str) -> str:
     """``message`` with ``explain``'s and ``read_record``'s keywords spelt as this CLI's options."""
     message = _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
+    message = _SELECTION.sub(
+        lambda m: "--start/--duration (" if m[0].startswith("start") else "--leads ", message
+    )
     return _BARE_KEYWORD.sub(lambda m: f"--{m[1]}", message)
 
 
@@ -258,7 +264,7 @@ def _load_record(
     record: str, fs: float | None, leads: Sequence[str], start: float | None, duration: float | None
 ) -> Any:
     from signxai.ecg.checks import check_time_range
-    from signxai.ecg.io import load_array, read_record
+    from signxai.ecg.io import load_array, read_record, select
 
     check_time_range(start, duration, ("--start", "--duration"))
     leads = _listed(leads)
@@ -266,19 +272,7 @@ def _load_record(
     if path.suffix in (".npy", ".npz", ".csv"):
         if fs is None:
             raise InputError(f"--fs is needed for '{record}' (arrays carry no sampling rate)")
-        recording = load_array(path, fs=fs)
-        if leads:
-            missing = [lead for lead in leads if lead not in recording.leads]
-            if missing:
-                raise InputError(f"--leads {missing} not in {recording.leads}")
-            recording.signal = recording.signal[[recording.leads.index(lead) for lead in leads]]
-            recording.leads = list(leads)
-        first = round((start or 0.0) * recording.fs)
-        last = None if duration is None else first + round(duration * recording.fs)
-        if first >= recording.signal.shape[1]:
-            raise InputError(f"--start {start} s is past the end ({recording.duration:.1f} s)")
-        recording.signal = recording.signal[:, first:last]
-        return recording
+        return select(load_array(path, fs=fs), leads=leads or None, start=start, duration=duration)
     return read_record(path, leads=leads or None, start=start, duration=duration)
 
 

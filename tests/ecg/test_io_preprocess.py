@@ -9,7 +9,7 @@ import pytest
 
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
-from signxai.ecg.io import load_array, read_record, write_record
+from signxai.ecg.io import load_array, read_record, select, write_record
 from signxai.ecg.preprocess import (
     detect_r_peaks,
     lowpass,
@@ -125,6 +125,34 @@ def test_numpy_and_csv_loading(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="expected a .npy"):
         (tmp_path / "d.txt").write_text("1")
         load_array(tmp_path / "d.txt", fs=250)
+
+
+def test_select_takes_leads_and_a_time_range_as_read_record_does(tmp_path: Path) -> None:
+    strip = load_mitbih_208()
+    two = Recording(
+        signal=np.vstack([strip.signal[0, :3600], -strip.signal[0, :3600]]), fs=360, leads=["II", "V1"]
+    )
+    kept = two.signal.copy()
+    part = select(two, leads=["V1", "II"], start=1.0, duration=2.5)
+    assert part.leads == ["V1", "II"] and part.signal.shape == (2, 900) and part.fs == 360
+    np.testing.assert_array_equal(part.signal, two.signal[::-1, 360:1260])
+    np.testing.assert_array_equal(two.signal, kept)  # the recording is not changed
+    part.signal[:] = 0
+    np.testing.assert_array_equal(two.signal, kept)  # nor shares its samples
+    write_record(two, tmp_path / "two")  # the same selection read from a WFDB record
+    read = read_record(tmp_path / "two", leads=["V1", "II"], start=1.0, duration=2.5)
+    np.testing.assert_allclose(read.signal, two.signal[::-1, 360:1260], atol=1e-3)
+    np.testing.assert_array_equal(select(two).signal, two.signal)
+    for kwargs, match in [
+        ({"duration": 10.5}, r"start/duration \(None, 10.5\) s fall outside the record's 10.0 s"),
+        ({"start": 10.0}, "fall outside"),
+        ({"leads": ["V5"]}, r"leads \['V5'\] are not in the record; it has \['II', 'V1'\]"),
+        ({"start": -1.0}, "start must be >= 0 s"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            select(two, **kwargs)
+        with pytest.raises(InputError, match=match):
+            read_record(tmp_path / "two", **kwargs)
 
 
 def _power_at(x: np.ndarray, fs: float, freq: float) -> float:

@@ -79,21 +79,70 @@ def read_record(
     check_time_range(start, duration)
     path = Path(path)
     header, read = _edf(path) if path.suffix.lower() == ".edf" else _wfdb(path)
-    fs, length, available = float(header.fs), int(header.sig_len), list(header.sig_name)
-    sampfrom = 0 if start is None else round(start * fs)
-    sampto = None if duration is None else sampfrom + round(duration * fs)
-    if sampfrom < 0 or sampfrom >= length or (sampto is not None and sampto > length):
-        raise InputError(
-            f"start/duration ({start}, {duration}) s fall outside the record's {length / fs:.1f} s"
-        )
-    if leads is not None:
-        missing = [lead for lead in leads if lead not in available]
-        if missing:
-            raise InputError(f"leads {missing} are not in the record; it has {available}")
+    fs = float(header.fs)
+    sampfrom, sampto = _sample_range(start, duration, fs, int(header.sig_len))
+    _check_leads(leads, list(header.sig_name))
     values, names, units = read(sampfrom, sampto, leads)
     signal = np.asarray(values, dtype=np.float64).T * _millivolt_scale(names, units, str(path))[:, None]
     _check_gaps(signal, names, fs, sampfrom / fs, str(path))
     return Recording(signal=signal, fs=fs, leads=names, name=str(header.record_name))
+
+
+def select(
+    recording: Recording,
+    leads: list[str] | None = None,
+    start: float | None = None,
+    duration: float | None = None,
+) -> Recording:
+    """Some leads and a time range of a recording, as :func:`read_record` reads them from a file.
+
+    Parameters
+    ----------
+    recording
+        The recording (e.g. from :func:`load_array`); it is not changed.
+    leads
+        Lead names to keep (default: all), in the order given.
+    start, duration
+        Time range in seconds (default: the whole recording). A range reaching past the end, or
+        a lead the recording lacks, is an ``InputError`` (no silent truncation).
+
+    Returns
+    -------
+    Recording
+        A new recording (its own copy of the samples).
+    """
+    check_time_range(start, duration)
+    first, last = _sample_range(start, duration, recording.fs, recording.signal.shape[1])
+    _check_leads(leads, recording.leads)
+    rows = list(range(len(recording.leads))) if leads is None else [recording.leads.index(n) for n in leads]
+    return Recording(
+        signal=recording.signal[rows, first:last].copy(),
+        fs=recording.fs,
+        leads=[recording.leads[row] for row in rows],
+        name=recording.name,
+    )
+
+
+def _sample_range(
+    start: float | None, duration: float | None, fs: float, length: int
+) -> tuple[int, int | None]:
+    """``start``/``duration`` in seconds as the first sample and the one after the last (``None``:
+    to the end); a range outside the ``length`` samples is an error."""
+    first = 0 if start is None else round(start * fs)
+    last = None if duration is None else first + round(duration * fs)
+    if first < 0 or first >= length or (last is not None and last > length):
+        raise InputError(
+            f"start/duration ({start}, {duration}) s fall outside the record's {length / fs:.1f} s"
+        )
+    return first, last
+
+
+def _check_leads(leads: list[str] | None, available: list[str]) -> None:
+    """Every lead asked for is one the record has."""
+    if leads is not None:
+        missing = [lead for lead in leads if lead not in available]
+        if missing:
+            raise InputError(f"leads {missing} are not in the record; it has {available}")
 
 
 #: ``read(sampfrom, sampto, leads)`` -> (samples x leads values, lead names, units).
