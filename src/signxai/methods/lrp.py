@@ -239,11 +239,14 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         "conv": conv_hook,
         "linear": linear_hook,
         "pass": PassRule(),
-        # merged BatchNorms are the identity; with 'innvestigate' every one is a z-rule layer, else
-        # one that cannot be merged is ('merge'), or passes relevance on unchanged ('pass',
-        # zennit's Pass)
+        # merged BatchNorms are the identity; with 'innvestigate' every one is a z-rule layer with
+        # iNNvestigate's stabiliser (on (x - mean) y); else one that cannot be merged is a z-rule
+        # layer ('merge': R_in = x s R / y, exact zeros of y floored as the z-rule's), or passes
+        # relevance on unchanged ('pass', zennit's Pass)
         "batchnorm": None if params["batchnorm"] != "innvestigate" else InnvestigateBatchNorm(),
-        "unmerged_batchnorm": PassRule() if params["batchnorm"] == "pass" else InnvestigateBatchNorm(),
+        "unmerged_batchnorm": {"pass": PassRule(), "innvestigate": InnvestigateBatchNorm()}.get(
+            params["batchnorm"], ZRule()
+        ),
         # a BatchNorm subclass with a forward of its own (a transpose around it): the z-rule
         # through that forward (iNNvestigate's form needs the channel axis)
         "own_forward_batchnorm": PassRule() if params["batchnorm"] == "pass" else ZRule(),

@@ -578,7 +578,7 @@ class LRPGraphMode(TorchFunctionMode):
     ) -> Any:
         """``F.batch_norm`` / ``F.instance_norm`` called as a function (outside a BatchNorm module,
         whose own rule explains it): with fixed statistics an affine map of the input, explained
-        by the z-rule as an unmerged BatchNorm is (iNNvestigate's rule, R_in = x s R / y); None
+        by the z-rule as an unmerged BatchNorm is (R_in = x s R / y, y stabilised as a sum's); None
         for an instance norm by each sample's statistics (held under ``attention='cp'``, else
         an error); batch statistics raise an error."""
         name = func.__name__

@@ -125,7 +125,8 @@ def batch_norm_plan(
     none does, into the Linear/unpadded Conv it feeds; none for ``'innvestigate'``.
 
     A BatchNorm that cannot be merged stays a layer of its own (role ``'unmerged_batchnorm'``):
-    under ``'merge'`` with the z-rule, as every BatchNorm under ``'innvestigate'``, and a warning
+    under ``'merge'`` with the exact z-rule (R_in = x s R / y; ``'innvestigate'`` adds the
+    original's stabiliser to every BatchNorm), and a warning
     naming it; under ``'pass'`` relevance passes through it unchanged, as through an activation
     (zennit's composites give ``BatchNorm`` its ``Pass`` rule).
 
@@ -162,8 +163,8 @@ def batch_norm_plan(
             f"LRP: {named}{more}. "
             + ("It stays a layer of its own" if len(kept) == 1 else "They stay layers of their own")
             + " with the z-rule, as every BatchNorm with batchnorm='innvestigate' (the "
-            "original SIGN package); batchnorm='pass' passes relevance through unchanged instead, as "
-            "zennit's composites do"
+            "original SIGN package, which also adds its stabiliser); batchnorm='pass' passes "
+            "relevance through unchanged instead, as zennit's composites do"
         )
     merges: list[Callable[[], Callable[[], None]]] = [
         functools.partial(merge_batch_norm, layer, site.module, channels)
