@@ -1081,15 +1081,16 @@ def _linear_unit_scale(model: nn.Module, x: torch.Tensor) -> nn.Module:
 
 
 @pytest.mark.parametrize("name", ["densenet121", "googlenet", "mobilenet_v2", "shufflenet_v2_x0_5"])
-def test_lrp_z_is_gradient_x_input_on_linear_torchvision_models(
+def test_lrp_z_ig_and_deeplift_are_gradient_x_input_on_linear_torchvision_models(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DenseNet's pre-activation BatchNorms (not mergeable) and concatenations, GoogLeNet's
     inception branches and ceil-mode pooling, MobileNetV2's depthwise convs and residual sums,
     ShuffleNetV2's channel split and shuffle: with every layer linear, the z-rule passes exactly
-    Gradient x Input (float64; the sums' 1e-6 stabiliser made negligible). Measured: 0 after
-    the cast to float32 on all four (DenseNet121 was 1.3e-2 off with iNNvestigate's stabiliser on
-    its unmerged BatchNorms)."""
+    Gradient x Input (float64; the sums' 1e-6 stabiliser made negligible), as do IG and DeepLIFT,
+    and lrpsign_z is Gradient x sign. Measured: 0 after the cast to float32 on all four (and on
+    VGG11-BN, ResNet18, SqueezeNet, RegNet; DenseNet121 was 1.3e-2 off with iNNvestigate's
+    stabiliser on its unmerged BatchNorms)."""
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     options = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
@@ -1106,6 +1107,12 @@ def test_lrp_z_is_gradient_x_input_on_linear_torchvision_models(
     assert_unchanged(model, before)
     expected = explain(model, x, "gradient_x_input", target_class=[1, 2])
     assert rel_error(ours, expected) < 1e-6
+    # the same model is positively homogeneous: the gradient is constant along the path from 0,
+    # so IG and DeepLIFT (zero baseline) are Gradient x Input too, and SIGN's z-rule sign(x) * grad
+    for method in ("integrated_gradients", "deeplift"):
+        assert rel_error(explain(model, x, method, target_class=[1, 2]), expected) < 1e-6, method
+    signed = explain(model, x, "gradient_x_sign", target_class=[1, 2])
+    assert rel_error(explain(model, x, "lrpsign_z", target_class=[1, 2]), signed) < 1e-6
 
 
 @pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.Identity])
