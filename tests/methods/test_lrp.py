@@ -464,7 +464,7 @@ def _linear_batch_norms(model: nn.Module) -> nn.Module:
         for module in model.modules():
             if getattr(module, "bias", None) is not None:
                 module.bias.zero_()
-            if isinstance(module, nn.BatchNorm1d):
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 module.running_mean.zero_()
                 module.running_var.uniform_(0.3, 3.0)
                 module.weight.uniform_(0.5, 2.0)
@@ -1056,17 +1056,12 @@ def test_lrp_agrees_with_zennit_on_torchvision_resnet18(method: str, rule: objec
 
 
 def _linear_unit_scale(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """Biases and BatchNorm shifts zeroed, ReLU6 made ReLU (every layer linear, so lrp_z must be
+    """``_linear_batch_norms`` with ReLU6 made ReLU (every layer linear, so lrp_z must be
     Gradient x Input), and each Conv/Linear scaled so its output has unit std on ``x`` (deep
     nets with zero biases otherwise shrink their logits to 1e-10)."""
+    model = _linear_batch_norms(model)
     with torch.no_grad():
         for module in model.modules():
-            if getattr(module, "bias", None) is not None:
-                module.bias.zero_()
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.zero_()
-                module.running_var.uniform_(0.5, 2.0)
-                module.weight.uniform_(0.5, 1.5)
             for name, child in module.named_children():
                 if isinstance(child, nn.ReLU6):
                     setattr(module, name, nn.ReLU())
