@@ -166,6 +166,8 @@ def test_infills() -> None:
     narrow = infill_windows(long, blank, "noise", 4, torch.Generator().manual_seed(0))
     wide = infill_windows(long.double(), blank, "noise", 4, torch.Generator().manual_seed(0))
     torch.testing.assert_close(wide.float(), narrow)  # the same noise for a float64 signal
+    alone = infill_windows(long[1:], blank[1:], "noise", 4, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(alone, narrow[1:])  # a sample's noise does not depend on its batch
 
 
 def test_probability_score_of_a_single_output_binary_model() -> None:

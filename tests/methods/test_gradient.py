@@ -198,7 +198,8 @@ def test_smoothgrad_is_the_mean_of_captum_saliency_on_the_same_noise() -> None:
         batch_size=10_000,
     )
     generator = torch.Generator().manual_seed(seed)
-    noise = [torch.randn(x.shape, generator=generator) for _ in range(samples)]  # one draw per sample
+    # one draw of a sample's shape per noise sample, shared by the batch's samples
+    noise = [torch.randn((1, *x.shape[1:]), generator=generator) for _ in range(samples)]
     spread = x.amax(dim=(1, 2), keepdim=True) - x.amin(dim=(1, 2), keepdim=True)
     saliency = Saliency(model.eval())
     grads = torch.stack([saliency.attribute(x + n * level * spread, target=target, abs=False) for n in noise])

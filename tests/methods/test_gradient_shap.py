@@ -14,7 +14,8 @@ from signxai import MethodParameterError, explain
 
 
 def test_gradient_shap_is_the_mean_over_its_draws() -> None:
-    """Seeded draws reproduced by hand: baseline index, path position, then noise per draw."""
+    """Seeded draws reproduced by hand: baseline index, path position, then noise per draw, each
+    draw shared by the batch's samples."""
     model, x = build("resnet")
     index, target = captum_targets(model, x)
     references = torch.randn(4, *x.shape[1:])
@@ -37,14 +38,14 @@ def test_gradient_shap_is_the_mean_over_its_draws() -> None:
     ours = run(7)
     assert_unchanged(model, before)
     generator = torch.Generator().manual_seed(seed)
-    choice = torch.randint(4, (samples, len(x)), generator=generator)
-    alphas = torch.rand((samples, len(x)), generator=generator)
+    choice = torch.randint(4, (samples,), generator=generator)
+    alphas = torch.rand((samples,), generator=generator)
     saliency = Saliency(logit_model(model))
     total = torch.zeros_like(x)
     for k in range(samples):
-        noisy = x + std * torch.randn(x.shape, generator=generator)
+        noisy = x + std * torch.randn((1, *x.shape[1:]), generator=generator)
         base = references[choice[k]]
-        point = base + alphas[k].view(-1, 1, 1) * (noisy - base)
+        point = base + alphas[k] * (noisy - base)
         total += (noisy - base) * saliency.attribute(point, target=index, abs=False)
     assert rel_error(ours, total / samples) < 1e-5
     np.testing.assert_allclose(ours, run(1000), rtol=1e-5, atol=1e-9)  # chunking changes nothing

@@ -85,8 +85,10 @@ def infill_windows(
     if how == "noise":
         std = x.std(dim=2, keepdim=True)
         # drawn on the CPU in float32 (the same noise on every device and for every dtype), then
-        # moved to x's device and dtype
-        noise = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype) * std
+        # moved to x's device and dtype; one draw of a sample's shape, scaled per sample, so a
+        # sample's curve is the same alone or in any batch
+        draw = torch.randn((1, *x.shape[1:]), generator=generator)
+        noise = draw.to(device=x.device, dtype=x.dtype) * std
         return torch.where(mask[:, None, :], noise, x)
     result = x.clone()
     length = x.shape[2]
@@ -139,7 +141,8 @@ def deletion_curve(
         ``'morf'`` (most relevant first) or ``'lerf'`` (least relevant first).
     infill
         ``'zero'``, ``'linear'`` (interpolation across the removed samples), ``'median'`` (local
-        median of the kept samples within one window) or ``'noise'`` (Gaussian, the sample's std).
+        median of the kept samples within one window) or ``'noise'`` (Gaussian, the sample's std;
+        one draw per step, seeded by ``seed``, serves every sample of the batch).
     score
         ``'logit'`` (what ``explain`` explains) or ``'probability'`` (the model's output).
     forward_args, forward_kwargs

@@ -62,7 +62,13 @@ def _stacked_gradient(view: ModelView, inputs: list[torch.Tensor], weights: torc
     return grad.reshape(len(inputs), *inputs[0].shape)
 
 
-SEED = Param("seed", int, None, "seed of the random draws (made on the CPU: the same maps on every device)")
+SEED = Param(
+    "seed",
+    int,
+    None,
+    "seed of the random draws (made on the CPU: the same maps on every device; each draw serves "
+    "every sample, so a sample's map does not depend on its batch)",
+)
 
 
 BASELINE = Param("baseline", object, None, "reference input x0 (array, tensor or scalar; default 0)")
@@ -140,7 +146,8 @@ def integrated_gradients(
 def _normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """N(0, 1) noise of ``x``'s shape on its device: from the seeded CPU ``generator`` (one float32
     draw per call, so the stream depends neither on how draws are chunked nor on the model's
-    dtype), or the device's own."""
+    dtype), or the device's own. Callers pass one sample (``x[:1]``) and broadcast the draw over
+    the batch, so that a sample's map does not depend on the batch it is explained in."""
     if generator is None:
         return torch.randn_like(x)
     return torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
@@ -151,7 +158,9 @@ def _noisy_gradient_moments(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Mean and (if asked) population variance of dz/dx at x + N(0, sigma^2).
 
-    sigma = s * (max x - min x) per sample, or ``noise_std`` where given (absolute).
+    sigma = s * (max x - min x) per sample, or ``noise_std`` where given (absolute). Draw k is one
+    standard normal tensor of a sample's shape, scaled by each sample's sigma: every sample of
+    the batch gets the same draws, so with a seed a sample's map is the same in any batch.
     """
     with torch.no_grad():
         logits = view.forward(x)
@@ -166,7 +175,7 @@ def _noisy_gradient_moments(
     m2 = torch.zeros_like(x)
     count = 0
     for chunk in chunks(params["samples"], x.shape[0], params["batch_size"]):
-        noise = torch.stack([_normal_like(x, generator) for _ in chunk])
+        noise = torch.stack([_normal_like(x[:1], generator) for _ in chunk])
         inputs = list(x.unsqueeze(0) + noise * std.unsqueeze(0))
         grads = _stacked_gradient(view, inputs, weights)
         # Chan et al.'s parallel update of mean and sum of squared deviations.
@@ -209,23 +218,25 @@ def references_like(value: Any, x: torch.Tensor) -> torch.Tensor:
 
 def gradient_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Mean over n draws of (x' - b) * dz/dx at b + a (x' - b): b one of the baselines, a ~ U(0, 1),
-    x' = x + N(0, noise_std^2) (captum's GradientShap; expected gradients, Erion et al. 2021)."""
+    x' = x + N(0, noise_std^2) (captum's GradientShap; expected gradients, Erion et al. 2021).
+
+    Each draw (baseline, a and noise) is made once and used for every sample of the batch, so
+    with a seed a sample's map is the same in any batch (captum draws per sample)."""
     references = references_like(params["baselines"], x)
     with torch.no_grad():
         logits = view.forward(x)
     weights = view.target_weights(target, logits)
     samples, rows = params["samples"], x.shape[0]
     generator = cpu_generator(params["seed"])
-    # which baseline and where on the path, for every draw and sample; the noise chunk by chunk
-    choice = torch.randint(len(references), (samples, rows), generator=generator).to(x.device)
-    alphas = torch.rand((samples, rows), generator=generator).to(device=x.device, dtype=x.dtype)
-    shape = (rows,) + (1,) * (x.ndim - 1)
+    # which baseline and where on the path, for every draw; the noise chunk by chunk
+    choice = torch.randint(len(references), (samples,), generator=generator).tolist()
+    alphas = torch.rand((samples,), generator=generator).tolist()
     total = torch.zeros_like(x)
     std = params["noise_std"]
     for chunk in chunks(samples, rows, params["batch_size"]):
-        noisy = [x + std * _normal_like(x, generator) if std else x for _ in chunk]
+        noisy = [x + std * _normal_like(x[:1], generator) if std else x for _ in chunk]
         bases = [references[choice[k]] for k in chunk]
-        points = [b + alphas[k].view(shape) * (v - b) for k, b, v in zip(chunk, bases, noisy, strict=True)]
+        points = [b + alphas[k] * (v - b) for k, b, v in zip(chunk, bases, noisy, strict=True)]
         grads = _stacked_gradient(view, points, weights)
         for i, (b, v) in enumerate(zip(bases, noisy, strict=True)):
             total.add_((v - b) * grads[i])
