@@ -148,6 +148,7 @@ def test_select_takes_leads_and_a_time_range_as_read_record_does(tmp_path: Path)
         ({"start": 10.0}, "fall outside"),
         ({"leads": ["V5"]}, r"leads \['V5'\] are not in the record; it has \['II', 'V1'\]"),
         ({"start": -1.0}, "start must be >= 0 s"),
+        ({"leads": []}, r"leads is empty: name at least one, or pass None for all of \['II', 'V1'\]"),
     ]:
         with pytest.raises(InputError, match=match):
             select(two, **kwargs)

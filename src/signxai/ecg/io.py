@@ -138,8 +138,10 @@ def _sample_range(
 
 
 def _check_leads(leads: list[str] | None, available: list[str]) -> None:
-    """Every lead asked for is one the record has."""
+    """Every lead asked for is one the record has (and at least one is asked for)."""
     if leads is not None:
+        if len(leads) == 0:
+            raise InputError(f"leads is empty: name at least one, or pass None for all of {available}")
         missing = [lead for lead in leads if lead not in available]
         if missing:
             raise InputError(f"leads {missing} are not in the record; it has {available}")
