@@ -263,6 +263,22 @@ def test_a_functional_output_activation_is_explained_with_a_warning(function: st
         explain(nn.Sequential(nn.Linear(6, 3), nn.Softmax(1)).eval(), x, "gradient", target_class=1)
 
 
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_z", "deeplift", "integrated_gradients"])
+def test_a_functional_output_sigmoid_warns_under_every_method(method: str) -> None:
+    """LRP and DeepLIFT run the model in passes of their own whose output node is not torch's
+    sigmoid node: the activation is found in a plain run (they explained it silently before)."""
+    torch.manual_seed(0)
+    model = _FunctionalOutput("sigmoid").eval()
+    x = torch.randn(4, 6)
+    with pytest.warns(UserWarning, match="sigmoid called as a function.*explain_output='activation'"):
+        explain(model, x, method, target_class=1)
+    with pytest.warns(UserWarning, match="sigmoid called as a function"):  # again: it is remembered
+        explain(model, x, method, target_class=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explain(model, x, method, target_class=1, explain_output="activation")
+
+
 def test_target_none_is_the_predicted_class() -> None:
     model, x = build("resnet")
     with torch.no_grad():

@@ -29,8 +29,11 @@ from signxai.errors import (
 )
 
 #: Sample shapes whose outputs were found repeatable, per model (``ModelView.require_repeatable``).
-#: For each, whether the output has no autograd path to the input (``ModelView.detached``).
-_REPEATABLE: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], bool]] = weakref.WeakKeyDictionary()
+#: For each, whether the output has no autograd path to the input (``ModelView.detached``) and
+#: the output activation called as a function that made it, if any.
+_REPEATABLE: weakref.WeakKeyDictionary[
+    nn.Module, dict[tuple[int, ...], tuple[bool, tuple[str, str] | None]]
+] = weakref.WeakKeyDictionary()
 
 #: Output activations that are bypassed so that the logit behind them is explained.
 OUTPUT_ACTIVATIONS = (nn.Sigmoid, nn.Softmax, nn.LogSoftmax)
@@ -437,13 +440,10 @@ class ModelView:
                 "wrapper module whose forward returns the one to explain, e.g. "
                 f"`return self.model(x){pick}`"
             )
+        self._note_functional_activation(self._functional_activation(output))
         if self._last_activation is not None and self._last_activation[1] is output:
             self.bypassed, _, output = self._last_activation
         self._last_activation = None
-        if self.explain_output == "logit" and self.bypassed is None and output.grad_fn is not None:
-            activation = FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__)
-            if activation is not None:
-                self.unbypassed = activation
         if self.detached and x.requires_grad and torch.is_grad_enabled() and not output.requires_grad:
             raise UnsupportedModelError(
                 "the model's output has no gradient with respect to x: its forward computes it "
@@ -485,7 +485,8 @@ class ModelView:
         shapes = _REPEATABLE.setdefault(self.model, {})
         shape = tuple(x.shape[1:])
         if shape in shapes:
-            self.detached = shapes[shape]
+            self.detached, found = shapes[shape]
+            self._note_functional_activation(found)
             return
         sample = x[:1].detach()
         devices = [sample.device] if sample.device.type == "cuda" else []
@@ -493,9 +494,15 @@ class ModelView:
             with torch.no_grad():
                 first = self.call(sample)
             with torch.enable_grad():  # the second also tells whether the output depends on x
+                self._last_activation = None
                 second = self.call(sample.clone().requires_grad_())
+        found = None
         if isinstance(second, torch.Tensor):
             self.detached = not second.requires_grad
+            # seen here, in a plain run: LRP's and DeepLIFT's passes replace the output's node
+            found = self._functional_activation(second)
+        self._last_activation = None
+        self._note_functional_activation(found)
         comparable = isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor)
         if comparable and first.shape == second.shape and first.numel():
             scale = float(first.abs().max())  # computed without gradients
@@ -509,7 +516,19 @@ class ModelView:
                     "from call to call; explain a deterministic version (e.g. dropout as nn.Dropout "
                     "modules, which eval mode turns off)"
                 )
-        shapes[shape] = self.detached
+        shapes[shape] = (self.detached, found)
+
+    def _functional_activation(self, output: torch.Tensor) -> tuple[str, str] | None:
+        """The output softmax/log_softmax/sigmoid called as a function that made ``output``
+        (none where it came from a module, which ``forward`` bypasses)."""
+        if self._last_activation is not None and self._last_activation[1] is output:
+            return None
+        return FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__) if output.grad_fn else None
+
+    def _note_functional_activation(self, found: tuple[str, str] | None) -> None:
+        """Remember ``found`` for the warning, unless the output is explained as it is."""
+        if found is not None and self.explain_output == "logit":
+            self.unbypassed = found
 
     def warn_unbypassed(self) -> None:
         """Warn if an output activation called as a function was explained instead of the logit."""
