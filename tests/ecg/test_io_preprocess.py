@@ -143,12 +143,18 @@ def test_select_takes_leads_and_a_time_range_as_read_record_does(tmp_path: Path)
     read = read_record(tmp_path / "two", leads=["V1", "II"], start=1.0, duration=2.5)
     np.testing.assert_allclose(read.signal, two.signal[::-1, 360:1260], atol=1e-3)
     np.testing.assert_array_equal(select(two).signal, two.signal)
+    assert select(two, leads="V1").leads == ["V1"]  # one name alone
+    assert read_record(tmp_path / "two", leads="V1").leads == ["V1"]
     for kwargs, match in [
         ({"duration": 10.5}, r"start/duration \(None, 10.5\) s fall outside the record's 10.0 s"),
         ({"start": 10.0}, "fall outside"),
         ({"leads": ["V5"]}, r"leads \['V5'\] are not in the record; it has \['II', 'V1'\]"),
         ({"start": -1.0}, "start must be >= 0 s"),
         ({"leads": []}, r"leads is empty: name at least one, or pass None for all of \['II', 'V1'\]"),
+        ({"leads": [1]}, r"leads must be lead names \(a list of str\), got \[1\]"),
+        ({"start": "1"}, "start must be a finite number of seconds, got '1'"),
+        ({"start": float("inf")}, "start must be a finite number of seconds, got inf"),
+        ({"duration": float("nan")}, "duration must be > 0 s, got nan"),
     ]:
         with pytest.raises(InputError, match=match):
             select(two, **kwargs)

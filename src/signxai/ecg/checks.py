@@ -7,6 +7,8 @@ expected and what was given.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,8 +76,13 @@ def check_positive(value: float, name: str, unit: str = "s") -> None:
 def check_time_range(
     start: float | None, duration: float | None, names: tuple[str, str] = ("start", "duration")
 ) -> None:
-    """A selection in seconds: ``start`` >= 0 and ``duration`` > 0 where given (``names``: how
-    the caller spells the two, e.g. a command line's options)."""
+    """A selection in seconds: ``start`` >= 0 and ``duration`` > 0 where given, finite numbers
+    (``names``: how the caller spells the two, e.g. a command line's options)."""
+    for name, value in zip(names, (start, duration), strict=True):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isinf(value)
+        ):
+            raise InputError(f"{name} must be a finite number of seconds, got {value!r}")
     if start is not None and not start >= 0:
         raise InputError(f"{names[0]} must be >= 0 s, got {start}")
     if duration is not None and not duration > 0:

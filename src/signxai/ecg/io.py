@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def _check_gaps(signal: np.ndarray, leads: list[str], fs: float, start: float, r
 
 def read_record(
     path: str | Path,
-    leads: list[str] | None = None,
+    leads: str | Sequence[str] | None = None,
     start: float | None = None,
     duration: float | None = None,
 ) -> Recording:
@@ -72,11 +72,12 @@ def read_record(
         Record path without extension (the ``.hea`` header and its ``.dat`` beside it), or the
         path of an EDF file (read with ``wfdb``'s EDF reader; every channel at one rate).
     leads
-        Lead names to keep (default: all), in the order given.
+        Lead names to keep (default: all), in the order given; one name alone is one lead.
     start, duration
         Time range in seconds (default: the whole record).
     """
     check_time_range(start, duration)
+    leads = _lead_list(leads)
     path = Path(path)
     header, read = _edf(path) if path.suffix.lower() == ".edf" else _wfdb(path)
     fs = float(header.fs)
@@ -90,7 +91,7 @@ def read_record(
 
 def select(
     recording: Recording,
-    leads: list[str] | None = None,
+    leads: str | Sequence[str] | None = None,
     start: float | None = None,
     duration: float | None = None,
 ) -> Recording:
@@ -101,7 +102,7 @@ def select(
     recording
         The recording (e.g. from :func:`load_array`); it is not changed.
     leads
-        Lead names to keep (default: all), in the order given.
+        Lead names to keep (default: all), in the order given; one name alone is one lead.
     start, duration
         Time range in seconds (default: the whole recording). A range reaching past the end, or
         a lead the recording lacks, is an ``InputError`` (no silent truncation).
@@ -112,6 +113,7 @@ def select(
         A new recording (its own copy of the samples).
     """
     check_time_range(start, duration)
+    leads = _lead_list(leads)
     first, last = _sample_range(start, duration, recording.fs, recording.signal.shape[1])
     _check_leads(leads, recording.leads)
     rows = list(range(len(recording.leads))) if leads is None else [recording.leads.index(n) for n in leads]
@@ -135,6 +137,17 @@ def _sample_range(
             f"start/duration ({start}, {duration}) s fall outside the record's {length / fs:.1f} s"
         )
     return first, last
+
+
+def _lead_list(leads: str | Sequence[str] | None) -> list[str] | None:
+    """``leads`` as a list of names (one name alone is a list of one)."""
+    if leads is None:
+        return None
+    if isinstance(leads, str):
+        return [leads]
+    if not isinstance(leads, Sequence) or not all(isinstance(lead, str) for lead in leads):
+        raise InputError(f"leads must be lead names (a list of str), got {leads!r}")
+    return list(leads)
 
 
 def _check_leads(leads: list[str] | None, available: list[str]) -> None:
