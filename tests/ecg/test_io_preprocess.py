@@ -246,6 +246,10 @@ def test_znormalize_takes_lists() -> None:
         (lambda: detect_r_peaks(np.r_[np.zeros(999), np.inf], 360), "1 non-finite"),
         (lambda: resample(np.r_[np.zeros(99), np.nan], 360, 100), "1 non-finite"),
         (lambda: znormalize(np.zeros((2, 0))), "empty"),
+        (lambda: remove_baseline(360, 360), "ecg must be an array of samples, got the single number 360"),
+        (lambda: znormalize(0.5), "got the single number 0.5"),
+        (lambda: notch(np.zeros(1000), 360, "60"), "freq must be a frequency in Hz .a number., got '60'"),
+        (lambda: notch(np.zeros(1000), 360, None), "freq must be a frequency in Hz"),
     ],
 )
 def test_filters_name_bad_signals(call, match: str) -> None:  # type: ignore[no-untyped-def]

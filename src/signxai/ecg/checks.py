@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
         ) from None
     if ndim == 1 and x.ndim == 2 and x.shape[0] == 1:
         x = x[0]
+    if x.ndim == 0:
+        raise InputError(f"{name} must be an array of samples, got the single number {values!r}")
     if ndim is not None and x.ndim != ndim:
         layout = "one lead (samples,)" if ndim == 1 else f"{ndim} dimensions"
         raise InputError(f"{name} must be {layout}, got shape {x.shape}")
@@ -62,6 +65,8 @@ def check_band(fs: float, cutoff: float, name: str) -> float:
     """``fs`` is a sampling rate (returned as a float) and the frequency ``cutoff`` lies strictly
     inside (0, fs/2)."""
     fs = check_fs(fs)
+    if isinstance(cutoff, bool) or not isinstance(cutoff, int | float | np.number):
+        raise InputError(f"{name} must be a frequency in Hz (a number), got {cutoff!r}")
     if not 0 < cutoff < fs / 2:
         raise InputError(f"{name}={cutoff} Hz must lie between 0 and fs/2 = {fs / 2} Hz")
     return fs
@@ -158,6 +163,21 @@ def check_delineation(waves: object, samples: int | None = None) -> pd.DataFrame
                 "relevance must lie on the delineated strip's time axis"
             )
     return waves
+
+
+@overload
+def as_lead_names(leads: object, default: list[str], name: str = ...) -> list[str]: ...
+@overload
+def as_lead_names(leads: object, default: None = ..., name: str = ...) -> list[str] | None: ...
+def as_lead_names(leads: object, default: list[str] | None = None, name: str = "leads") -> list[str] | None:
+    """Lead names as a list (one name alone is a list of one); ``default`` where ``leads`` is None."""
+    if leads is None:
+        return default
+    if isinstance(leads, str):
+        return [leads]
+    if not isinstance(leads, Sequence | np.ndarray) or not all(isinstance(lead, str) for lead in leads):
+        raise InputError(f"{name} must be lead names (a list of str), got {leads!r}")
+    return list(leads)
 
 
 def check_count(items: Sequence[object] | np.ndarray | None, count: int, name: str, of: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from signxai.ecg.checks import check_time_range
+from signxai.ecg.checks import as_lead_names, check_time_range
 from signxai.ecg.datasets import Recording
 from signxai.errors import InputError
 
@@ -77,13 +77,13 @@ def read_record(
         Time range in seconds (default: the whole record).
     """
     check_time_range(start, duration)
-    leads = _lead_list(leads)
+    wanted = as_lead_names(leads)
     path = Path(path)
     header, read = _edf(path) if path.suffix.lower() == ".edf" else _wfdb(path)
     fs = float(header.fs)
     sampfrom, sampto = _sample_range(start, duration, fs, int(header.sig_len))
-    _check_leads(leads, list(header.sig_name))
-    values, names, units = read(sampfrom, sampto, leads)
+    _check_leads(wanted, list(header.sig_name))
+    values, names, units = read(sampfrom, sampto, wanted)
     signal = np.asarray(values, dtype=np.float64).T * _millivolt_scale(names, units, str(path))[:, None]
     _check_gaps(signal, names, fs, sampfrom / fs, str(path))
     return Recording(signal=signal, fs=fs, leads=names, name=str(header.record_name))
@@ -113,10 +113,10 @@ def select(
         A new recording (its own copy of the samples).
     """
     check_time_range(start, duration)
-    leads = _lead_list(leads)
+    wanted = as_lead_names(leads)
     first, last = _sample_range(start, duration, recording.fs, recording.signal.shape[1])
-    _check_leads(leads, recording.leads)
-    rows = list(range(len(recording.leads))) if leads is None else [recording.leads.index(n) for n in leads]
+    _check_leads(wanted, recording.leads)
+    rows = list(range(len(recording.leads))) if wanted is None else [recording.leads.index(n) for n in wanted]
     return Recording(
         signal=recording.signal[rows, first:last].copy(),
         fs=recording.fs,
@@ -137,17 +137,6 @@ def _sample_range(
             f"start/duration ({start}, {duration}) s fall outside the record's {length / fs:.1f} s"
         )
     return first, last
-
-
-def _lead_list(leads: str | Sequence[str] | None) -> list[str] | None:
-    """``leads`` as a list of names (one name alone is a list of one)."""
-    if leads is None:
-        return None
-    if isinstance(leads, str):
-        return [leads]
-    if not isinstance(leads, Sequence) or not all(isinstance(lead, str) for lead in leads):
-        raise InputError(f"leads must be lead names (a list of str), got {leads!r}")
-    return list(leads)
 
 
 def _check_leads(leads: list[str] | None, available: list[str]) -> None:

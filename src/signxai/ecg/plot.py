@@ -16,7 +16,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from signxai.ecg.checks import as_peaks, as_relevance, as_signal, check_count, check_fs
+from signxai.ecg.checks import as_lead_names, as_peaks, as_relevance, as_signal, check_count, check_fs
 from signxai.errors import InputError
 
 RELEVANCE_CMAP = "coolwarm"
@@ -141,7 +141,7 @@ def paper_gain(ecg: np.ndarray, fs: float, leads: Sequence[str] | None = None) -
     10 mm/mV, or the largest 10 / 2^k that keeps the paper within ``MAX_PAPER_INCHES`` (for a
     signal of large amplitude, or in other units than mV)."""
     ecg = np.atleast_2d(as_signal(ecg))
-    names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
+    names = as_lead_names(leads, [f"lead {i + 1}" for i in range(len(ecg))])
     check_count(names, len(ecg), "leads", "leads of ecg")
     ranges = _layout(ecg, check_fs(fs), names)[2]
     gain = 10.0
@@ -173,7 +173,7 @@ def plot_12lead(
     fs = check_fs(fs)
     if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and np.isfinite(gain) and gain > 0):
         raise InputError(f"gain must be a positive number of mm per mV, got {gain!r}")
-    names = list(leads) if leads is not None else [f"lead {i + 1}" for i in range(len(ecg))]
+    names = as_lead_names(leads, [f"lead {i + 1}" for i in range(len(ecg))])
     check_count(names, len(ecg), "leads", "leads of ecg")
     if relevance is not None:
         relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)

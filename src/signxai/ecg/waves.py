@@ -17,6 +17,7 @@ from scipy import signal as sps
 
 from signxai.ecg.checks import (
     DELINEATION_COLUMNS,
+    as_lead_names,
     as_peaks,
     as_signal,
     check_count,
@@ -127,7 +128,7 @@ def wave_relevance(
     if relevance.ndim != 2:
         raise InputError(f"relevance must be (samples,) or (leads, samples), got shape {relevance.shape}")
     waves = check_delineation(waves, relevance.shape[-1])
-    names = list(leads) if leads is not None else [f"lead{i}" for i in range(len(relevance))]
+    names = as_lead_names(leads, [f"lead{i}" for i in range(len(relevance))])
     check_count(names, len(relevance), "leads", "leads of relevance")
     check_count(labels, len(waves), "labels", "beats")
     rows = []
