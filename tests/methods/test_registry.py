@@ -107,6 +107,7 @@ def test_keywords_are_an_alternative_to_name_parameters() -> None:
         ("lrp_epsilon", {}, "needs epsilon"),
         ("lrp_z", {"low": 0.0}, "zblrp_"),
         ("integrated_gradients", {"steps": "many"}, "expects int"),
+        ("smoothgrad", {"samples": float("inf")}, "parameter 'samples' of 'smoothgrad' expects int, got inf"),
     ],
 )
 def test_bad_parameters_raise_named_errors(name: str, keywords: dict, match: str) -> None:

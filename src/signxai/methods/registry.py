@@ -85,7 +85,7 @@ class Param:
                     value = int(value)
                 else:
                     value = self.kind(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
                 raise MethodParameterError(
                     f"parameter '{self.name}' of '{method_name}' expects {self.kind.__name__}, got {value!r}"
                 ) from None
