@@ -380,6 +380,31 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
             "read as a batch, the model's forward pass failed: RuntimeError: mat1 and mat2",
         ),
         (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
+        (
+            ["explain", "{record}", *STATE_DICT, "--model-kwargs", "[1]"],
+            "--model-kwargs must be a JSON object such as '{\"length\": 2000}', got '[1]'",
+        ),
+        (
+            ["explain", "{record}", *STATE_DICT, "--model-kwargs", "{{bad"],
+            "--model-kwargs must be a JSON object",
+        ),
+        (
+            ["explain", "{record}", *STATE_DICT, "--model-kwargs", '{{"lenght": 2000}}'],
+            "with --model-kwargs '{\"lenght\": 2000}' failed: TypeError: ",
+        ),
+        (
+            ["explain", "{record}", *STATE_DICT, "--model-kwargs", '{{"length": 1000}}'],
+            "does not fit --model-class signxai.ecg.models:ECGModel with --model-kwargs "
+            "'{\"length\": 1000}' (size mismatch for fc.0.weight",
+        ),
+        (
+            ["explain", "{record}", "--model", "{array}", "--model-class", "signxai.ecg.models:ECGModel"],
+            "could not be read as a state dict (torch.load, weights_only=True)",
+        ),
+        (
+            ["explain", "{record}", "--model", "{state}", "--model-class", "signxai.ecg.models:model_card"],
+            "--model-class signxai.ecg.models:model_card made a dict, not a torch.nn.Module",
+        ),
         pytest.param(
             ["explain", "{record}", *STATE_DICT, "--model-kwargs", '{{"length": 2000}}', "--window", "1000"],
             "the model failed on inputs of 1 lead(s) x 1000 samples (RuntimeError: mat1 and mat2 "

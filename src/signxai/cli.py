@@ -222,6 +222,22 @@ def demo(
 KERAS_SUFFIXES = (".keras", ".h5")
 
 
+def _model_kwargs(text: str | None) -> dict[str, Any]:
+    """``--model-kwargs``: a JSON object of the model class's keyword arguments."""
+    if not text:
+        return {}
+    example = """'{"length": 2000}'"""
+    try:
+        kwargs = json.loads(text)
+    except ValueError as error:
+        raise InputError(
+            f"--model-kwargs must be a JSON object such as {example}, got '{text}' ({error})"
+        ) from None
+    if not isinstance(kwargs, dict):
+        raise InputError(f"--model-kwargs must be a JSON object such as {example}, got '{text}'")
+    return kwargs
+
+
 def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -> Any:
     import torch
 
@@ -235,10 +251,35 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as error:
             raise InputError(f"--model-class '{model_class}': {error}") from None
-        kwargs = json.loads(model_kwargs) if model_kwargs else {}
-        model = cls(**kwargs)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
+        kwargs = _model_kwargs(model_kwargs)
+        built = f"--model-class {model_class}" + (
+            f" with --model-kwargs '{json.dumps(kwargs)}'" if kwargs else ""
+        )
+        try:
+            model = cls(**kwargs)
+        except Exception as error:  # the user's constructor: any error, named
+            raise InputError(f"{built} failed: {type(error).__name__}: {error}") from None
+        if not isinstance(model, torch.nn.Module):
+            raise InputError(f"{built} made a {type(model).__name__}, not a torch.nn.Module")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch's unpickler raises several kinds
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise InputError(
+                f"'{path}' could not be read as a state dict (torch.load, weights_only=True): "
+                f"{type(error).__name__}: {first}; save the weights with "
+                "torch.save(model.state_dict(), path), or pass a TorchScript file without --model-class"
+            ) from None
+        if not isinstance(state, dict):
+            raise InputError(f"'{path}' holds a {type(state).__name__}, not a state dict")
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as error:
+            detail = "; ".join(line.strip() for line in str(error).splitlines()[1:3])
+            raise InputError(
+                f"the state dict in '{path}' does not fit {built} ({detail}); pass the "
+                "--model-kwargs the model was built with"
+            ) from None
         return model.eval()
     if path.suffix == ".pt2":
         return torch.export.load(str(path)).module()
