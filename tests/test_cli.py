@@ -421,6 +421,11 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
             "--window 20000: the signal has 7200 samples, fewer than length=20000",
         ),
         (["demo", "--method", "lrp_epsilon_0_5_5"], "does not follow that form"),
+        (["demo", "--method", ","], "--method names no method; give one or more names"),
+        (
+            ["demo", "--abnormal", "0", "--normal", "0"],
+            "--abnormal and --normal are both 0: no beat to explain",
+        ),
         (["demo", "--device", "gpu"], "--device must be a torch device such as 'cpu', 'cuda'"),
         (
             ["explain", "{record}", "--model", "{scripted}", "--device", "cuda:99"],

@@ -123,6 +123,10 @@ def _check_methods(methods: Sequence[str]) -> list[str]:
     from signxai.methods import parse
 
     names = _listed(methods)
+    if not names:
+        raise InputError(
+            "--method names no method; give one or more names (repeat --method, or comma-separated)"
+        )
     for method in names:
         parse(method)  # raises UnknownMethodError with the closest names
     return names
@@ -155,9 +159,13 @@ def methods() -> None:
     show_default=True,
     help="Which shipped beat model classifies the beats.",
 )
-@click.option("--abnormal", default=6, show_default=True, help="Abnormal beats to explain.")
+@click.option(
+    "--abnormal", type=click.IntRange(min=0), default=6, show_default=True, help="Abnormal beats to explain."
+)
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
-@click.option("--normal", default=3, show_default=True, help="Normal beats to explain.")
+@click.option(
+    "--normal", type=click.IntRange(min=0), default=3, show_default=True, help="Normal beats to explain."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def demo(
@@ -176,6 +184,8 @@ def demo(
     from signxai.ecg.report import strip_report
 
     try:
+        if abnormal == normal == 0:
+            raise InputError("--abnormal and --normal are both 0: no beat to explain")
         chosen = _check_methods(methods_ or DEFAULT_METHODS)
         start = time.perf_counter()
         card = model_card()

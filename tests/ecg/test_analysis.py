@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
+from signxai import InputError
 from signxai.ecg.analysis import analyze_strip
 from signxai.ecg.datasets import load_mitbih_208
 from signxai.ecg.models import ECG5000_CLASSES, load_beat_model
@@ -23,3 +25,22 @@ def test_methods_with_random_draws_are_seeded_so_a_report_reproduces() -> None:
     for method in methods:
         np.testing.assert_array_equal(runs[0].relevance[method], runs[1].relevance[method])
         assert not np.array_equal(runs[0].relevance[method], runs[2].relevance[method])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"methods": []}, r"methods must be a non-empty list of method names, got \[\]"),
+        ({"methods": "gradient"}, "methods must be a non-empty list"),
+        ({"lead": 1}, "lead must be a lead index from 0 to 0, got 1"),
+        ({"max_abnormal": -1}, "max_abnormal must be a whole number >= 0, got -1"),
+        ({"max_normal": 1.5}, "max_normal must be a whole number >= 0, got 1.5"),
+        ({"max_abnormal": 0, "max_normal": 0}, "max_abnormal and max_normal are both 0: no beat to explain"),
+    ],
+)
+def test_what_to_explain_is_checked_first(kwargs: dict, match: str) -> None:
+    strip = load_mitbih_208()
+    with pytest.raises(InputError, match=match):
+        analyze_strip(
+            strip, load_beat_model("5class"), ECG5000_CLASSES, **{"methods": ["gradient"], **kwargs}
+        )

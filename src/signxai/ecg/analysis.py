@@ -20,6 +20,7 @@ from signxai.ecg.datasets import Recording
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.waves import delineate, window_wave_relevance
+from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.methods import describe_method
 
@@ -89,6 +90,23 @@ def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed
     return np.sort(np.concatenate([abnormal, normal]).astype(np.int64))
 
 
+def _check_selection(
+    recording: Recording, methods: Sequence[str], lead: int, max_abnormal: int, max_normal: int
+) -> None:
+    """What ``analyze_strip`` is asked to explain: some methods, a lead the strip has, counts of
+    beats (whole numbers >= 0, not both 0)."""
+    if isinstance(methods, str) or not methods:
+        raise InputError(f"methods must be a non-empty list of method names, got {methods!r}")
+    leads = recording.signal.shape[0]
+    if isinstance(lead, bool) or not isinstance(lead, int | np.integer) or not 0 <= lead < leads:
+        raise InputError(f"lead must be a lead index from 0 to {leads - 1}, got {lead!r}")
+    for name, count in (("max_abnormal", max_abnormal), ("max_normal", max_normal)):
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+            raise InputError(f"{name} must be a whole number >= 0, got {count!r}")
+    if max_abnormal == max_normal == 0:
+        raise InputError("max_abnormal and max_normal are both 0: no beat to explain")
+
+
 def analyze_strip(
     recording: Recording,
     model: nn.Module,
@@ -115,6 +133,7 @@ def analyze_strip(
     progress
         Called with a short message after each step (the CLI draws a progress bar from it).
     """
+    _check_selection(recording, methods, lead, max_abnormal, max_normal)
     note = progress or (lambda message: None)
     clean = remove_baseline(recording.signal[lead], recording.fs)
     peaks = detect_r_peaks(clean, recording.fs)
