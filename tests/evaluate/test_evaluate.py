@@ -97,6 +97,14 @@ def test_window_in_milliseconds_and_errors(beats: torch.Tensor) -> None:
         ({"window": LENGTH + 1}, MethodParameterError, "must not exceed the signal's 100 samples"),
         ({"window_ms": 1000, "fs": 250}, MethodParameterError, "gives 250 samples"),
         ({"window_ms": 40, "fs": -1}, MethodParameterError, "needs fs"),
+        ({"window_ms": 40, "fs": "250"}, MethodParameterError, "needs fs"),
+        ({"window_ms": float("inf"), "fs": 250}, MethodParameterError, "window_ms must be a positive number"),
+        ({"window_ms": "40", "fs": 250}, MethodParameterError, "window_ms must be a positive number"),
+        (
+            {"window": 10, "infill": "noise", "seed": 1.5},
+            MethodParameterError,
+            "seed must be a whole number, got 1.5",
+        ),
         ({"window": 10, "relevance": np.zeros((8, 1, 50))}, InputError, r"x's shape \(8, 1, 100\)"),
         ({"window": 10, "relevance": np.zeros((4, 1, 100))}, InputError, r"x's shape"),
         ({"window": 10, "relevance": np.full((8, 1, 100), np.nan)}, InputError, "800 non-finite"),
@@ -126,6 +134,8 @@ def test_one_sample_takes_its_relevance_without_batch_axis(beats: torch.Tensor) 
     [
         ([], None, "non-empty list"),
         ("gradient", None, "non-empty list"),
+        (3, None, "non-empty list of method names, got 3"),
+        ([1, 2], None, "non-empty list of method names"),
         (["gradient", "gradient"], None, r"\['gradient'\] more than once"),
         (["gradient", "random"], None, "added by include_random"),
         (["gradient"], {"smoothgrad": {"noise_level": 0.1}}, r"\['smoothgrad'\], which are not in methods"),
@@ -177,6 +187,12 @@ def test_probability_score_of_a_single_output_binary_model() -> None:
     with torch.no_grad():
         p = model(x)[:, 0].numpy()
     np.testing.assert_allclose(curve.scores[:, 0], 1 - p, rtol=1e-5)
+
+
+def test_randomization_needs_a_whole_number_seed() -> None:
+    model, x = build("ecg_beat")
+    with pytest.raises(MethodParameterError, match="seed must be a whole number, got 'a'"):
+        model_randomization(model, x, "gradient", 0, seed="a")
 
 
 def test_randomization_leaves_the_model_unchanged_and_similarity_falls_for_gradient() -> None:

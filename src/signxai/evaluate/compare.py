@@ -21,7 +21,8 @@ RANDOM = "random"
 
 def _check_methods(methods: Sequence[str], params: dict[str, Any], include_random: bool) -> None:
     """At least one method, each named once; ``params`` only for methods being compared."""
-    if isinstance(methods, str) or not methods:
+    names = isinstance(methods, Sequence) and all(isinstance(name, str) for name in methods)
+    if isinstance(methods, str) or not names or not methods:
         raise MethodParameterError(f"methods must be a non-empty list of method names, got {methods!r}")
     repeated = sorted({name for name in methods if list(methods).count(name) > 1})
     if include_random and RANDOM in methods:

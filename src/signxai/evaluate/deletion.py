@@ -55,6 +55,20 @@ class DeletionCurve:
         return float(np.sum((mean[1:] + mean[:-1]) / 2 * np.diff(self.fractions)))
 
 
+def _positive_number(value: object) -> bool:
+    """A finite number > 0 (not a bool)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        return False
+    return math.isfinite(float(value)) and float(value) > 0
+
+
+def seeded_generator(seed: object, name: str = "seed") -> torch.Generator:
+    """A CPU generator seeded with ``seed``, which must be a whole number (a named error if not)."""
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+        raise MethodParameterError(f"{name} must be a whole number, got {seed!r}")
+    return torch.Generator().manual_seed(int(seed))
+
+
 def _window_length(window: int | None, window_ms: float | None, fs: float | None, length: int) -> int:
     """The deletion window in samples, from ``window`` or from ``window_ms`` and ``fs``."""
     if (window is None) == (window_ms is None):
@@ -63,7 +77,11 @@ def _window_length(window: int | None, window_ms: float | None, fs: float | None
             f"got window={window!r}, window_ms={window_ms!r}"
         )
     if window_ms is not None:
-        if fs is None or not fs > 0:
+        if not _positive_number(window_ms):
+            raise MethodParameterError(
+                f"window_ms must be a positive number of milliseconds, got {window_ms!r}"
+            )
+        if fs is None or not _positive_number(fs):
             raise MethodParameterError(f"window_ms needs fs, the sampling rate in Hz (> 0); got fs={fs!r}")
         window = round(window_ms * fs / 1000.0)
         given = f"window_ms={window_ms} at fs={fs} Hz gives {window} samples"
@@ -168,7 +186,7 @@ def deletion_curve(
         padded = torch.nn.functional.pad(relevance_t.sum(dim=1), (0, count * size - length))
         window_relevance = padded.reshape(inputs.shape[0], count, size).sum(dim=2)
         ranking = torch.argsort(window_relevance, dim=1, descending=(order == "morf"))
-        generator = torch.Generator().manual_seed(seed)
+        generator = seeded_generator(seed)
 
         def explained(output: torch.Tensor) -> torch.Tensor:
             if score == "probability" and output.shape[1] == 1:  # class 0 of a sigmoid is 1 - p

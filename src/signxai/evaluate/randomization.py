@@ -19,6 +19,7 @@ from torch import nn
 
 from signxai.api import explain
 from signxai.errors import InputError, MethodParameterError
+from signxai.evaluate.deletion import seeded_generator
 from signxai.inputs import as_batch
 from signxai.model import ModelView, resolve_targets
 
@@ -110,7 +111,7 @@ def model_randomization(
             target_class = resolve_targets(None, view.forward(as_batch(x, view).tensor)).tolist()
     original = np.asarray(explain(model, x, method, target_class=target_class, **params))
     copy_ = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)
     rows = [{"step": 0, "layer": "(trained)", "similarity": 1.0, "std": 0.0}]
     for step, (name, module) in enumerate(_layers_top_down(copy_), start=1):
         _randomize(module, generator)
