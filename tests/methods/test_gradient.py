@@ -100,6 +100,46 @@ def test_grad_cam_matches_captum_layer_grad_cam(arch: str) -> None:
         assert rel_error(ours[:, channel : channel + 1], expected) < 1e-4
 
 
+class _InPlaceVGG1d(nn.Module):
+    """Conv -> ReLU(inplace=True) blocks, no BatchNorm (VGG-style): the ReLU overwrites each
+    conv's output tensor, the default Grad-CAM layer's included."""
+
+    def __init__(self, inplace: bool) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(1, 8, 5, padding=2),
+            nn.ReLU(inplace=inplace),
+            nn.MaxPool1d(2),
+            nn.Conv1d(8, 8, 3, padding=1),
+            nn.ReLU(inplace=inplace),
+        )
+        self.fc = nn.Linear(8 * 20, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).flatten(1))
+
+
+@pytest.mark.parametrize("method", ["grad_cam", "guided_grad_cam"])
+def test_grad_cam_is_the_same_whether_a_relu_after_the_layer_is_in_place(method: str) -> None:
+    """The feature map is the layer's own output, as captum takes it on the model without
+    in-place ReLUs; before, an in-place ReLU after the conv made it the ReLU's output (torchvision
+    VGG11's default map 59 % off, AlexNet's zero where the other is not)."""
+    torch.manual_seed(0)
+    model = _InPlaceVGG1d(inplace=True).eval()
+    plain = _InPlaceVGG1d(inplace=False).eval()
+    plain.load_state_dict(model.state_dict())
+    x = torch.randn(4, 1, 40)
+    target = [0, 1, 2, 1]
+    ours = explain(model, x, method, target_class=target)
+    expected = explain(plain, x, method, target_class=target)
+    assert np.abs(expected).max() > 0
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9)
+    if method == "grad_cam":  # captum on the model without in-place ReLUs, the default layer
+        cam = LayerGradCam(plain, plain.features[3]).attribute(x, target=target, relu_attributions=True)
+        up = torch.nn.functional.interpolate(cam, size=(40,), mode="linear", align_corners=True)
+        assert rel_error(ours, up) < 1e-5
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_guided_grad_cam_matches_captum_guided_grad_cam(arch: str) -> None:
     """captum resizes by nearest neighbour: ``interpolation='nearest'`` gives its maps."""

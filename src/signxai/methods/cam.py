@@ -19,8 +19,13 @@ INTERPOLATIONS = ("linear", "nearest")
 
 
 def _capture(name: str, captured: list[tuple[str, torch.Tensor]]) -> Any:
-    def hook(module: Any, inputs: Any, output: Any) -> None:
+    """A forward hook keeping the layer's output and passing a copy on: an in-place operation
+    after the layer (``ReLU(inplace=True)``) then changes the copy, so the feature map is the
+    layer's own output, as in the same model without in-place operations."""
+
+    def hook(module: Any, inputs: Any, output: Any) -> Any:
         captured.append((name, output))
+        return output.clone() if isinstance(output, torch.Tensor) else None
 
     return hook
 
