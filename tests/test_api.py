@@ -263,6 +263,20 @@ def test_a_functional_output_activation_is_explained_with_a_warning(function: st
         explain(nn.Sequential(nn.Linear(6, 3), nn.Softmax(1)).eval(), x, "gradient", target_class=1)
 
 
+def test_an_output_module_explained_as_it_is_first_is_bypassed_without_a_warning_later() -> None:
+    """The check that finds a functional output activation is remembered per model, input shape
+    and explained output: an nn.Sigmoid seen first with explain_output='activation' (no bypass
+    hook) is not taken for a functional one later."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 3), nn.Sigmoid()).eval()
+    x = torch.randn(4, 6)
+    explain(model, x, "lrp_epsilon_0_1", target_class=1, explain_output="activation")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logit = explain(model, x, "lrp_epsilon_0_1", target_class=1)
+    np.testing.assert_allclose(logit, explain(model[0], x, "lrp_epsilon_0_1", target_class=1), rtol=1e-6)
+
+
 @pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_z", "deeplift", "integrated_gradients"])
 def test_a_functional_output_sigmoid_warns_under_every_method(method: str) -> None:
     """LRP and DeepLIFT run the model in passes of their own whose output node is not torch's

@@ -28,11 +28,12 @@ from signxai.errors import (
     warn_user,
 )
 
-#: Sample shapes whose outputs were found repeatable, per model (``ModelView.require_repeatable``).
+#: Sample shapes (and explained outputs) whose outputs were found repeatable, per model
+#: (``ModelView.require_repeatable``).
 #: For each, whether the output has no autograd path to the input (``ModelView.detached``) and
 #: the output activation called as a function that made it, if any.
 _REPEATABLE: weakref.WeakKeyDictionary[
-    nn.Module, dict[tuple[int, ...], tuple[bool, tuple[str, str] | None]]
+    nn.Module, dict[tuple[tuple[int, ...], str], tuple[bool, tuple[str, str] | None]]
 ] = weakref.WeakKeyDictionary()
 
 #: Output activations that are bypassed so that the logit behind them is explained.
@@ -483,7 +484,8 @@ class ModelView:
             The two outputs differ by more than 1e-4 of their largest magnitude.
         """
         shapes = _REPEATABLE.setdefault(self.model, {})
-        shape = tuple(x.shape[1:])
+        # per explained output too: the output activation module is seen only when it is bypassed
+        shape = (tuple(x.shape[1:]), self.explain_output)
         if shape in shapes:
             self.detached, found = shapes[shape]
             self._note_functional_activation(found)
