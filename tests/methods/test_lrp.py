@@ -1075,6 +1075,7 @@ def _linear_unit_scale(model: nn.Module, x: torch.Tensor) -> nn.Module:
     return model
 
 
+@pytest.mark.filterwarnings("ignore:LRP. BatchNorm .* cannot be merged")  # DenseNet's, by design
 @pytest.mark.parametrize("name", ["densenet121", "googlenet", "mobilenet_v2", "shufflenet_v2_x0_5"])
 def test_lrp_z_ig_and_deeplift_are_gradient_x_input_on_linear_torchvision_models(
     name: str, monkeypatch: pytest.MonkeyPatch
@@ -1096,9 +1097,7 @@ def test_lrp_z_ig_and_deeplift_are_gradient_x_input_on_linear_torchvision_models
     model = _linear_unit_scale(model, x)
     monkeypatch.setattr(lrp_graph, "STABILIZER", 1e-300)
     before = snapshot(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # DenseNet's BatchNorms that cannot be merged
-        ours = explain(model, x, "lrp_z", target_class=[1, 2])
+    ours = explain(model, x, "lrp_z", target_class=[1, 2])
     assert_unchanged(model, before)
     expected = explain(model, x, "gradient_x_input", target_class=[1, 2])
     assert rel_error(ours, expected) < 1e-6
