@@ -485,9 +485,9 @@ class ModelView:
         """
         shapes = _REPEATABLE.setdefault(self.model, {})
         # per explained output too: the output activation module is seen only when it is bypassed
-        shape = (tuple(x.shape[1:]), self.explain_output)
-        if shape in shapes:
-            self.detached, found = shapes[shape]
+        key = (tuple(x.shape[1:]), self.explain_output)
+        if key in shapes:
+            self.detached, found = shapes[key]
             self._note_functional_activation(found)
             return
         sample = x[:1].detach()
@@ -518,7 +518,7 @@ class ModelView:
                     "from call to call; explain a deterministic version (e.g. dropout as nn.Dropout "
                     "modules, which eval mode turns off)"
                 )
-        shapes[shape] = (self.detached, found)
+        shapes[key] = (self.detached, found)
 
     def _functional_activation(self, output: torch.Tensor) -> tuple[str, str] | None:
         """The output softmax/log_softmax/sigmoid called as a function that made ``output``
