@@ -209,7 +209,8 @@ class ModelView:
         self._last_activation: tuple[nn.Module, torch.Tensor, torch.Tensor] | None = None
         #: The trailing activation module bypassed in the last forward pass, if any.
         self.bypassed: nn.Module | None = None
-        #: An output softmax/log_softmax/sigmoid called as a function (not bypassable), if any.
+        #: An output softmax/log_softmax/sigmoid called as a function (not bypassable), if any,
+        #: found by ``require_repeatable`` in a plain run of the model.
         self.unbypassed: tuple[str, str] | None = None
         self._inside = False
         #: Whether the model's own output has no autograd path to ``x`` (a forward run under
@@ -441,7 +442,6 @@ class ModelView:
                 "wrapper module whose forward returns the one to explain, e.g. "
                 f"`return self.model(x){pick}`"
             )
-        self._note_functional_activation(self._functional_activation(output))
         if self._last_activation is not None and self._last_activation[1] is output:
             self.bypassed, _, output = self._last_activation
         self._last_activation = None
