@@ -356,6 +356,8 @@ def test_multi_label_model_explains_each_output() -> None:
         ({"target": 0}, MethodParameterError, r"target: the class to explain is explain\(\)'s target_class="),
         ({"neuron_selection": 0}, MethodParameterError, "neuron_selection: the class to explain is"),
         ({"explain_output": "probabilities"}, TargetError, "explain_output"),
+        ({"explain_output": "logits"}, TargetError, "did you mean 'logit'"),
+        ({"explain_output": np.zeros(3)}, TargetError, "explain_output must be one of"),
     ],
 )
 def test_bad_input_raises_named_errors_and_leaves_the_model_as_found(

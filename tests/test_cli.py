@@ -414,7 +414,7 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
         (["explain", "{record}", "--model", "{scripted}", "--step", "500"], "--step needs --window"),
         (
             ["explain", "{record}", "--model", "{scripted}", "--window", "2000", "--step", "0"],
-            "--window 2000 --step 0: length and step must be >= 1",
+            "--window 2000 --step 0: step must be a whole number of samples >= 1, got 0",
         ),
         (
             ["explain", "{record}", "--model", "{scripted}", "--window", "20000"],

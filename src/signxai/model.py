@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from signxai.checks import check_choice
 from signxai.errors import (
     InputError,
     LayerError,
@@ -181,8 +182,7 @@ class ModelView:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise UnsupportedModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if explain_output not in ("logit", "activation"):
-            raise TargetError(f"explain_output must be 'logit' or 'activation', got {explain_output!r}")
+        check_choice(explain_output, "explain_output", ("logit", "activation"), TargetError)
         self.model = model
         self.explain_output = explain_output
         if forward_args is not None and not isinstance(forward_args, (tuple, list)):

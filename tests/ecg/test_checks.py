@@ -35,7 +35,11 @@ def strip() -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
 
 
 CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object], str]] = [
-    ("refractory", lambda e, p, w: detect_r_peaks(e, FS, refractory=-1), "refractory must be a positive"),
+    (
+        "refractory",
+        lambda e, p, w: detect_r_peaks(e, FS, refractory=-1),
+        "refractory must be a positive number of seconds, got -1",
+    ),
     (
         "fs array",
         lambda e, p, w: plot_strip(e, np.zeros(3)),
@@ -59,9 +63,17 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
     ),
     ("delineate fs", lambda e, p, w: delineate(e, p, 50.0), "fs must exceed 80 Hz"),
     ("delineate nan", lambda e, p, w: delineate(np.r_[e[:-1], np.nan], p, FS), "ecg has 1 non-finite"),
-    ("segment before", lambda e, p, w: segment_beats(e, p, FS, before=-0.1), "before and after must be >= 0"),
+    (
+        "segment before",
+        lambda e, p, w: segment_beats(e, p, FS, before=-0.1),
+        "before must be a number of seconds >= 0, got -0.1",
+    ),
     ("segment length", lambda e, p, w: segment_beats(e, p, FS, length=1.5), "length must be a whole number"),
-    ("windows length", lambda e, p, w: windows(e, 100.5), "length and step must be whole numbers"),
+    (
+        "windows length",
+        lambda e, p, w: windows(e, 100.5),
+        "length must be a whole number of samples >= 1, got 100.5",
+    ),
     ("windows nan", lambda e, p, w: windows(np.r_[e, np.nan], 100), "ecg has 1 non-finite"),
     (
         "strip leads",
@@ -89,7 +101,7 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
     (
         "notch freq",
         lambda e, p, w: notch(e, FS, "60"),
-        r"freq must be a frequency in Hz \(a number\), got '60'",
+        "freq must be a finite number in Hz, got '60'",
     ),
     ("wave relevance short", lambda e, p, w: wave_relevance(e[:1000], w), "delineation reaches sample"),
     ("wave relevance table", lambda e, p, w: wave_relevance(e, w[["beat"]]), "waves lacks the columns"),

@@ -98,12 +98,20 @@ def test_window_in_milliseconds_and_errors(beats: torch.Tensor) -> None:
         ({"window_ms": 1000, "fs": 250}, MethodParameterError, "gives 250 samples"),
         ({"window_ms": 40, "fs": -1}, MethodParameterError, "needs fs"),
         ({"window_ms": 40, "fs": "250"}, MethodParameterError, "needs fs"),
-        ({"window_ms": float("inf"), "fs": 250}, MethodParameterError, "window_ms must be a positive number"),
-        ({"window_ms": "40", "fs": 250}, MethodParameterError, "window_ms must be a positive number"),
+        (
+            {"window_ms": float("inf"), "fs": 250},
+            MethodParameterError,
+            "window_ms must be a positive number of milliseconds",
+        ),
+        (
+            {"window_ms": "40", "fs": 250},
+            MethodParameterError,
+            "window_ms must be a positive number of milliseconds",
+        ),
         (
             {"window": 10, "infill": "noise", "seed": 1.5},
             MethodParameterError,
-            "seed must be a whole number, got 1.5",
+            "seed must be a whole number >= 0, got 1.5",
         ),
         ({"window": 10, "relevance": np.zeros((8, 1, 50))}, InputError, r"x's shape \(8, 1, 100\)"),
         ({"window": 10, "relevance": np.zeros((4, 1, 100))}, InputError, r"x's shape"),
@@ -191,7 +199,7 @@ def test_probability_score_of_a_single_output_binary_model() -> None:
 
 def test_randomization_needs_a_whole_number_seed() -> None:
     model, x = build("ecg_beat")
-    with pytest.raises(MethodParameterError, match="seed must be a whole number, got 'a'"):
+    with pytest.raises(MethodParameterError, match="seed must be a whole number >= 0, got 'a'"):
         model_randomization(model, x, "gradient", 0, seed="a")
 
 

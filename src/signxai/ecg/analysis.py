@@ -15,8 +15,10 @@ import pandas as pd
 from torch import nn
 
 from signxai.api import explain
+from signxai.checks import check_names, check_seed, check_whole
 from signxai.ecg.beats import BeatWindows, classify, ecg5000_windows
-from signxai.ecg.datasets import Recording
+from signxai.ecg.checks import check_count
+from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.waves import delineate, window_wave_relevance
@@ -81,6 +83,10 @@ def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed
     Abnormal beats are taken spread over the strip (evenly spaced among them), normal beats at
     random with ``seed``; the result is sorted in time.
     """
+    predicted = np.asarray(predicted)
+    max_abnormal = check_whole(max_abnormal, "max_abnormal", at_least=0)
+    max_normal = check_whole(max_normal, "max_normal", at_least=0)
+    seed = check_seed(seed)
     abnormal = np.flatnonzero(predicted != 0)
     normal = np.flatnonzero(predicted == 0)
     if len(abnormal) > max_abnormal:
@@ -95,14 +101,12 @@ def _check_selection(
 ) -> None:
     """What ``analyze_strip`` is asked to explain: some methods, a lead the strip has, counts of
     beats (whole numbers >= 0, not both 0)."""
-    if isinstance(methods, str) or not methods:
-        raise InputError(f"methods must be a non-empty list of method names, got {methods!r}")
-    leads = recording.signal.shape[0]
+    check_names(methods, "methods", "method names")
+    leads = as_recording(recording).signal.shape[0]
     if isinstance(lead, bool) or not isinstance(lead, int | np.integer) or not 0 <= lead < leads:
         raise InputError(f"lead must be a lead index from 0 to {leads - 1}, got {lead!r}")
     for name, count in (("max_abnormal", max_abnormal), ("max_normal", max_normal)):
-        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
-            raise InputError(f"{name} must be a whole number >= 0, got {count!r}")
+        check_whole(count, name, at_least=0)
     if max_abnormal == max_normal == 0:
         raise InputError("max_abnormal and max_normal are both 0: no beat to explain")
 
@@ -134,6 +138,11 @@ def analyze_strip(
         Called with a short message after each step (the CLI draws a progress bar from it).
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal)
+    classes = check_names(classes, "classes", "class names")
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a function of one message (or None), got {progress!r}")
     note = progress or (lambda message: None)
     clean = remove_baseline(recording.signal[lead], recording.fs)
     peaks = detect_r_peaks(clean, recording.fs)
@@ -141,6 +150,7 @@ def analyze_strip(
     note(f"{len(windows.beats)} beats")
     probabilities = classify(model, windows.beats)
     predicted = probabilities.argmax(axis=1)
+    check_count(classes, probabilities.shape[1], "classes", "classes the model tells apart")
     labels = [classes[k] for k in predicted]
     explained = select_beats(predicted, max_abnormal, max_normal, seed)
     beats = windows.beats[explained]

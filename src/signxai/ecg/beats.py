@@ -19,6 +19,7 @@ import torch
 from scipy import signal as sps
 from torch import nn
 
+from signxai.checks import check_flag, check_number, check_whole
 from signxai.ecg.checks import as_peaks, as_signal, check_fs
 from signxai.ecg.preprocess import znormalize
 from signxai.errors import InputError
@@ -47,7 +48,9 @@ def ecg5000_windows(
     ecg = as_signal(ecg, ndim=1)
     fs = check_fs(fs)
     r_peaks = as_peaks(r_peaks, len(ecg))
-    offset = round(pre * fs)
+    offset = round(check_number(pre, "pre", unit="of seconds") * fs)
+    length = check_whole(length, "length", at_least=2, unit="of samples")
+    invert = check_flag(invert, "invert")
     starts = r_peaks[:-1] - offset
     stops = r_peaks[1:] - offset
     keep = (starts >= 0) & (stops <= len(ecg)) & (stops - starts > 8)
@@ -64,6 +67,10 @@ def classify(model: nn.Module, beats: np.ndarray, batch_size: int = 512) -> np.n
 
     The model runs in eval mode on its own device (CPU or GPU); its modules' modes are restored.
     """
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    beats = as_signal(beats, "beats", ndim=3)
+    batch_size = check_whole(batch_size, "batch_size", at_least=1)
     device, dtype = input_placement(model)  # a float64 or bfloat16 model takes beats of its own dtype
     outputs = []
     with evaluated(model), torch.no_grad():

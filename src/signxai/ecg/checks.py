@@ -7,14 +7,13 @@ expected and what was given.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from typing import overload
 
 import numpy as np
 import pandas as pd
 
+from signxai.checks import check_number
 from signxai.errors import InputError
 
 #: The columns a delineation (``waves.delineate``) must have.
@@ -65,17 +64,10 @@ def check_band(fs: float, cutoff: float, name: str) -> float:
     """``fs`` is a sampling rate (returned as a float) and the frequency ``cutoff`` lies strictly
     inside (0, fs/2)."""
     fs = check_fs(fs)
-    if isinstance(cutoff, bool) or not isinstance(cutoff, int | float | np.number):
-        raise InputError(f"{name} must be a frequency in Hz (a number), got {cutoff!r}")
+    cutoff = check_number(cutoff, name, unit="in Hz")
     if not 0 < cutoff < fs / 2:
         raise InputError(f"{name}={cutoff} Hz must lie between 0 and fs/2 = {fs / 2} Hz")
     return fs
-
-
-def check_positive(value: float, name: str, unit: str = "s") -> None:
-    """A positive, finite number (a duration, a count)."""
-    if not (isinstance(value, int | float | np.number) and np.isfinite(value) and value > 0):
-        raise InputError(f"{name} must be a positive number ({unit}), got {value!r}")
 
 
 def check_time_range(
@@ -84,10 +76,8 @@ def check_time_range(
     """A selection in seconds: ``start`` >= 0 and ``duration`` > 0 where given, finite numbers
     (``names``: how the caller spells the two, e.g. a command line's options)."""
     for name, value in zip(names, (start, duration), strict=True):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isinf(value)
-        ):
-            raise InputError(f"{name} must be a finite number of seconds, got {value!r}")
+        if value is not None:
+            check_number(value, name, unit="of seconds")
     if start is not None and not start >= 0:
         raise InputError(f"{names[0]} must be >= 0 s, got {start}")
     if duration is not None and not duration > 0:
@@ -182,5 +172,9 @@ def as_lead_names(leads: object, default: list[str] | None = None, name: str = "
 
 def check_count(items: Sequence[object] | np.ndarray | None, count: int, name: str, of: str) -> None:
     """``items`` (if given) has one entry per ``of``."""
-    if items is not None and len(items) != count:
+    if items is None:
+        return
+    if isinstance(items, str) or not isinstance(items, Sequence | np.ndarray):
+        raise InputError(f"{name} must be a list with one entry for each of the {count} {of}, got {items!r}")
+    if len(items) != count:
         raise InputError(f"{name} has {len(items)} entries for {count} {of}")

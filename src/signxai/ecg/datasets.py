@@ -7,7 +7,8 @@ from importlib import resources
 
 import numpy as np
 
-from signxai.ecg.checks import as_signal, check_count, check_fs
+from signxai.checks import check_choice, check_text
+from signxai.ecg.checks import as_lead_names, as_signal, check_count, check_fs
 from signxai.errors import InputError
 
 
@@ -32,7 +33,8 @@ class Recording:
                 "(leads, samples), so pass the array transposed (signal.T)"
             )
         self.fs = check_fs(self.fs)
-        self.leads = list(self.leads)
+        self.leads = as_lead_names(self.leads, [])
+        self.name = check_text(self.name, "name")
         check_count(self.leads or None, self.signal.shape[0], "leads", "leads of signal")
 
     @property
@@ -55,6 +57,14 @@ def _load(name: str) -> np.lib.npyio.NpzFile:
         return np.load(file)
 
 
+def as_recording(value: object, name: str = "recording") -> Recording:
+    """``value`` if it is a :class:`Recording` (an array is told how to make one)."""
+    if not isinstance(value, Recording):
+        hint = " (wrap an array: Recording(signal, fs, leads))" if isinstance(value, np.ndarray) else ""
+        raise InputError(f"{name} must be a signxai.ecg.Recording, got {type(value).__name__}{hint}")
+    return value
+
+
 def load_ecg5000(split: str = "test") -> BeatSet:
     """The UCR ECG5000 beats (BIDMC CHF database, record chf07; 140 samples per beat).
 
@@ -63,8 +73,7 @@ def load_ecg5000(split: str = "test") -> BeatSet:
     split
         ``'train'`` (500 beats) or ``'test'`` (4500 beats), the official UCR splits.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    check_choice(split, "split", ("train", "test"))
     data = _load("ecg5000.npz")
     x = data[f"{split}_x"].astype(np.float32)[:, None, :]
     y = data[f"{split}_y"].astype(np.int64) - 1

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from signxai.checks import as_path, check_choice
 from signxai.ecg.checks import as_lead_names, check_time_range
-from signxai.ecg.datasets import Recording
+from signxai.ecg.datasets import Recording, as_recording
 from signxai.errors import InputError
 
 #: WFDB units of a voltage (case-insensitive) and their factor to mV. A header without units
@@ -78,7 +79,7 @@ def read_record(
     """
     check_time_range(start, duration)
     wanted = as_lead_names(leads)
-    path = Path(path)
+    path = as_path(path)
     header, read = _edf(path) if path.suffix.lower() == ".edf" else _wfdb(path)
     fs = float(header.fs)
     sampfrom, sampto = _sample_range(start, duration, fs, int(header.sig_len))
@@ -112,6 +113,7 @@ def select(
     Recording
         A new recording (its own copy of the samples).
     """
+    recording = as_recording(recording)
     check_time_range(start, duration)
     wanted = as_lead_names(leads)
     first, last = _sample_range(start, duration, recording.fs, recording.signal.shape[1])
@@ -166,7 +168,7 @@ def _wfdb(path: Path) -> tuple[Any, Reader]:
                 "EDF file; formats read: WFDB (the record's path, .hea or .dat), EDF (.edf), and "
                 "arrays (.npy, .npz, .csv) with their sampling rate"
             )
-        raise InputError(f"record '{path}' not found: expected a WFDB header at {header_path}")
+        raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
 
     def read(
@@ -183,7 +185,7 @@ def _edf(path: Path) -> tuple[Any, Reader]:
     from wfdb.io.convert.edf import read_edf
 
     if not path.exists():
-        raise InputError(f"EDF file '{path}' not found")
+        raise InputError(f"path '{path}' not found (an EDF file)")
     try:
         record = read_edf(str(path))
     except Exception as error:  # wfdb raises what its parser meets (struct, value, index errors)
@@ -214,8 +216,11 @@ def _edf(path: Path) -> tuple[Any, Reader]:
 def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:
     """Write a recording as a WFDB record (``path`` without extension); return the header path."""
     import wfdb
+    from wfdb.io._signal import COMPRESSED_FMTS, DAT_FMTS
 
-    path = Path(path)
+    recording = as_recording(recording)
+    path = as_path(path)
+    check_choice(fmt, "fmt", [f for f in DAT_FMTS if f not in COMPRESSED_FMTS])
     path.parent.mkdir(parents=True, exist_ok=True)
     leads = recording.leads or [f"lead{i}" for i in range(recording.signal.shape[0])]
     wfdb.wrsamp(
@@ -236,10 +241,10 @@ def load_array(path: str | Path, fs: float, leads: list[str] | None = None) -> R
     Arrays are ``(leads, samples)``; a 1D array is one lead; a CSV with a header row names the
     leads.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.exists():
-        raise InputError(f"file '{path}' not found")
-    names = leads
+        raise InputError(f"path '{path}' not found")
+    names = as_lead_names(leads)
     if path.suffix == ".npy":
         signal = np.load(path)
     elif path.suffix == ".npz":

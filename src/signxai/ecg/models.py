@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from signxai.checks import check_choice, check_flag, check_seed, check_whole
+from signxai.errors import InputError
 from signxai.model import evaluated, input_placement
 
 #: Class names of the 5-class ECG5000 model (labels 1..5 of the UCR archive, here 0..4).
@@ -52,12 +54,16 @@ class ECGModel(nn.Module):
         ceil_mode: bool = True,
     ) -> None:
         super().__init__()
+        input_channels = check_whole(input_channels, "input_channels", at_least=1)
+        num_classes = check_whole(num_classes, "num_classes", at_least=1)
+        length = check_whole(length, "length", at_least=1, unit="of samples")
+        ceil_mode = check_flag(ceil_mode, "ceil_mode")
         channels = (input_channels, 32, 64, 128, 256)
         layers: list[nn.Module] = []
         remaining = length
         for i, (kernel, pool) in enumerate(zip(_KERNELS, _POOLS, strict=True)):
             if remaining < pool:
-                raise ValueError(f"length {length} is too short for the four pooling stages {_POOLS}")
+                raise InputError(f"length {length} is too short for the four pooling stages {_POOLS}")
             layers += [
                 nn.Conv1d(channels[i], channels[i + 1], kernel, stride=1, padding=kernel // 2),
                 nn.BatchNorm1d(channels[i + 1]),
@@ -118,8 +124,7 @@ def load_beat_model(task: str = "binary") -> ECGModel:
         not shipped (lower binary score, worse on MIT-BIH 208; ``scripts/train_models.py``).
     """
     card = model_card()
-    if task not in card["models"]:
-        raise ValueError(f"task must be one of {sorted(card['models'])}, got {task!r}")
+    check_choice(task, "task", card["models"])
     entry = card["models"][task]
     model = ECGModel(**entry["config"])
     path = resources.files("signxai.ecg.data").joinpath(entry["weights"])
@@ -157,11 +162,12 @@ def samples_seen(
     numpy.ndarray
         Boolean ``(length,)``.
     """
-    if length < 1 or channels < 1 or trials < 1:
-        raise ValueError(
-            f"length, channels and trials must be positive, got {length}, {channels} and {trials}"
-        )
-    generator = torch.Generator().manual_seed(seed)
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    length = check_whole(length, "length", at_least=1, unit="of samples")
+    channels = check_whole(channels, "channels", at_least=1)
+    trials = check_whole(trials, "trials", at_least=1)
+    generator = torch.Generator().manual_seed(check_seed(seed))
     x = torch.randn(trials, channels, length, generator=generator)
     device, dtype = input_placement(model)
     with evaluated(model):

@@ -16,6 +16,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from signxai.checks import check_number, check_text
 from signxai.ecg.checks import as_lead_names, as_peaks, as_relevance, as_signal, check_count, check_fs
 from signxai.errors import InputError
 
@@ -41,7 +42,7 @@ def coloured_trace(
 
 def symmetric_norm(relevance: np.ndarray) -> Normalize:
     """A colour scale symmetric around 0 up to the largest |relevance| (zero stays white)."""
-    peak = float(np.abs(relevance).max()) or 1.0
+    peak = float(np.abs(as_signal(relevance, "relevance")).max()) or 1.0
     return Normalize(-peak, peak)
 
 
@@ -63,6 +64,9 @@ def plot_strip(
     """
     ecg = _one_lead(ecg, "plot_strip")
     fs = check_fs(fs)
+    check_text(title, "title")
+    if ax is not None and not isinstance(ax, plt.Axes):
+        raise InputError(f"ax must be a matplotlib Axes (or None), got {type(ax).__name__}")
     t = np.arange(len(ecg)) / fs
     if ax is None:
         fig, ax = plt.subplots(figsize=(min(24, 4 + len(ecg) / fs * 1.2), 3))
@@ -171,8 +175,8 @@ def plot_12lead(
     if ecg.ndim != 2:
         raise InputError(f"ecg must be (leads, samples) or (samples,), got shape {ecg.shape}")
     fs = check_fs(fs)
-    if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and np.isfinite(gain) and gain > 0):
-        raise InputError(f"gain must be a positive number of mm per mV, got {gain!r}")
+    gain = check_number(gain, "gain", above=0, unit="of mm per mV")
+    check_text(title, "title")
     names = as_lead_names(leads, [f"lead {i + 1}" for i in range(len(ecg))])
     check_count(names, len(ecg), "leads", "leads of ecg")
     if relevance is not None:
@@ -231,6 +235,8 @@ def plot_beats(
     """The strip with each beat marked by its predicted class, and its relevance as colour."""
     ecg = _one_lead(ecg, "plot_beats")
     r_peaks = as_peaks(r_peaks, len(ecg))
+    if labels is None:
+        raise InputError(f"labels must be a list of one class name per R-peak ({len(r_peaks)}), got None")
     check_count(labels, len(r_peaks), "labels", "r_peaks")
     fig = plot_strip(ecg, fs, relevance, title=title)
     fig.set_size_inches(fig.get_size_inches()[0], 3.6)

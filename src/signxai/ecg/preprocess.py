@@ -11,7 +11,8 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal as sps
 
-from signxai.ecg.checks import as_peaks, as_signal, check_band, check_fs, check_positive
+from signxai.checks import check_number, check_whole
+from signxai.ecg.checks import as_peaks, as_signal, check_band, check_fs
 from signxai.errors import InputError
 
 
@@ -37,20 +38,21 @@ def zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray]
 def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int = 2) -> np.ndarray:
     """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz)."""
     fs = check_band(fs, cutoff, "cutoff")
-    sos = sps.butter(order, cutoff, btype="highpass", fs=fs, output="sos")
+    sos = sps.butter(check_whole(order, "order", at_least=1), cutoff, btype="highpass", fs=fs, output="sos")
     return zero_phase(ecg, sos, "baseline high-pass")
 
 
 def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0) -> np.ndarray:
     """Remove powerline interference (50 or 60 Hz) with a zero-phase IIR notch."""
     fs = check_band(fs, freq, "freq")
+    quality = check_number(quality, "quality", above=0)
     return zero_phase(ecg, sps.iirnotch(freq, quality, fs=fs), "notch filter")
 
 
 def lowpass(ecg: np.ndarray, fs: float, cutoff: float = 40.0, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass (default 40 Hz)."""
     fs = check_band(fs, cutoff, "cutoff")
-    sos = sps.butter(order, cutoff, btype="lowpass", fs=fs, output="sos")
+    sos = sps.butter(check_whole(order, "order", at_least=1), cutoff, btype="lowpass", fs=fs, output="sos")
     return zero_phase(ecg, sos, "low-pass")
 
 
@@ -68,11 +70,8 @@ def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.n
     Returns the windows and their start samples; the tail shorter than ``length`` is dropped.
     """
     ecg = np.atleast_2d(as_signal(ecg))
-    step = length if step is None else step
-    if not all(isinstance(v, int | np.integer) for v in (length, step)):
-        raise InputError(f"length and step must be whole numbers of samples, got {length!r} and {step!r}")
-    if length < 1 or step < 1:
-        raise InputError(f"length and step must be >= 1, got {length} and {step}")
+    length = check_whole(length, "length", at_least=1, unit="of samples")
+    step = length if step is None else check_whole(step, "step", at_least=1, unit="of samples")
     if ecg.shape[-1] < length:
         raise InputError(f"the signal has {ecg.shape[-1]} samples, fewer than length={length}")
     starts = np.arange(0, ecg.shape[-1] - length + 1, step)
@@ -82,6 +81,10 @@ def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.n
 def znormalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Zero mean, unit standard deviation along ``axis`` (constant segments stay at zero)."""
     x = as_signal(x)
+    if not -x.ndim <= check_whole(axis, "axis") < x.ndim:
+        raise InputError(
+            f"axis must be an axis of x's {x.ndim} dimensions (-{x.ndim} to {x.ndim - 1}), got {axis}"
+        )
     mean = x.mean(axis=axis, keepdims=True)
     std = x.std(axis=axis, keepdims=True)
     return (x - mean) / np.where(std > 0, std, 1.0)
@@ -102,7 +105,7 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
     """
     ecg = as_signal(ecg, ndim=1)
     fs = check_fs(fs)
-    check_positive(refractory, "refractory")
+    check_number(refractory, "refractory", above=0, unit="of seconds")
     if not fs > 30:
         raise InputError(f"fs must exceed 30 Hz for the detector's 5-15 Hz band-pass, got {fs}")
     sos = sps.butter(2, [5.0, 15.0], btype="bandpass", fs=fs, output="sos")
@@ -141,10 +144,12 @@ def segment_beats(
     """
     ecg = np.atleast_2d(as_signal(ecg))
     fs = check_fs(fs)
-    if not (before >= 0 and after >= 0 and before + after > 0):
-        raise InputError(f"before and after must be >= 0 s with a positive sum, got {before} and {after}")
-    if length is not None and not (isinstance(length, int | np.integer) and length >= 2):
-        raise InputError(f"length must be a whole number of samples >= 2, got {length!r}")
+    before = check_number(before, "before", at_least=0, unit="of seconds")
+    after = check_number(after, "after", at_least=0, unit="of seconds")
+    if not before + after > 0:
+        raise InputError(f"before and after must have a positive sum, got {before} and {after} s")
+    if length is not None:
+        length = check_whole(length, "length", at_least=2, unit="of samples")
     r_peaks = as_peaks(r_peaks, ecg.shape[-1])
     start, stop = round(before * fs), round(after * fs)
     keep = r_peaks[(r_peaks - start >= 0) & (r_peaks + stop <= ecg.shape[-1])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from signxai.checks import check_whole
 from signxai.ecg.checks import as_signal, check_spans
 from signxai.errors import InputError
 
@@ -34,6 +35,7 @@ def windows_to_strip(relevance: np.ndarray, starts: np.ndarray, stops: np.ndarra
     relevance = as_signal(relevance, name="relevance")
     if relevance.ndim != 3:
         raise InputError(f"relevance must be (windows, leads, length), got shape {relevance.shape}")
+    total = check_whole(total, "total", at_least=1, unit="of samples")
     starts, stops = check_spans(starts, stops, len(relevance), total)
     leads = relevance.shape[1]
     strip = np.zeros((leads, total))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
+from signxai.checks import check_text
 from signxai.ecg.checks import (
     DELINEATION_COLUMNS,
     as_lead_names,
@@ -163,6 +164,11 @@ def wave_relevance(
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
     """Mean share of |relevance| per wave (rows) and beat label (columns)."""
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"table must be the DataFrame from wave_relevance(), got {type(table).__name__}")
+    missing = [column for column in ("wave", "label", "share") if column not in table.columns]
+    if missing:
+        raise InputError(f"table lacks the columns {missing} of a wave_relevance() table")
     order = [w for w in (*WAVES, "other") if w in set(table.wave)]
     waves = table[table.wave.isin(order)].copy()
     waves["label"] = waves["label"].fillna("all")
@@ -173,6 +179,7 @@ def plot_wave_relevance(table: pd.DataFrame, title: str = "") -> Figure:
     """Bar chart of the mean share of |relevance| in P, QRS and T, one group per beat label."""
     import matplotlib.pyplot as plt
 
+    check_text(title, "title")
     summary = summarize(table)
     fig, ax = plt.subplots(figsize=(6, 3.2))
     width = 0.8 / max(1, summary.shape[1])

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from signxai.api import explain
+from signxai.checks import check_flag, check_names
 from signxai.errors import MethodParameterError, SignXAIError
 from signxai.evaluate.deletion import deletion_curve, random_relevance
 from signxai.evaluate.randomization import model_randomization
@@ -21,14 +22,12 @@ RANDOM = "random"
 
 def _check_methods(methods: Sequence[str], params: dict[str, Any], include_random: bool) -> None:
     """At least one method, each named once; ``params`` only for methods being compared."""
-    names = isinstance(methods, Sequence) and all(isinstance(name, str) for name in methods)
-    if isinstance(methods, str) or not names or not methods:
-        raise MethodParameterError(f"methods must be a non-empty list of method names, got {methods!r}")
-    repeated = sorted({name for name in methods if list(methods).count(name) > 1})
+    check_names(methods, "methods", "method names", MethodParameterError)
     if include_random and RANDOM in methods:
-        repeated.append(f"{RANDOM} (added by include_random=True)")
-    if repeated:
-        raise MethodParameterError(f"methods lists {repeated} more than once")
+        raise MethodParameterError(f"methods lists {RANDOM} (added by include_random=True) more than once")
+    loose = {name: value for name, value in params.items() if not isinstance(value, dict)}
+    if loose:
+        raise MethodParameterError(f"params must map each method to a dict of its parameters, got {loose!r}")
     stray = [name for name in params if name not in methods]
     if stray:
         raise MethodParameterError(
@@ -75,6 +74,10 @@ def compare_methods(
         ``seconds`` and ``corr_<other method>`` (mean Pearson correlation of the maps); and the
         deletion curves by method (``{'morf': DeletionCurve, 'lerf': DeletionCurve}``).
     """
+    include_random = check_flag(include_random, "include_random", MethodParameterError)
+    randomization = check_flag(randomization, "randomization", MethodParameterError)
+    if params is not None and not isinstance(params, dict):
+        raise MethodParameterError(f"params must be a dict of method name -> parameters, got {params!r}")
     params = params or {}
     _check_methods(methods, params, include_random)
     further: dict[str, Any] = {"forward_args": forward_args, "forward_kwargs": forward_kwargs}

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from signxai.checks import check_choice, check_number, check_seed, is_number
 from signxai.errors import InputError, MethodParameterError
 from signxai.inputs import as_batch
 from signxai.model import ModelView
@@ -55,18 +56,9 @@ class DeletionCurve:
         return float(np.sum((mean[1:] + mean[:-1]) / 2 * np.diff(self.fractions)))
 
 
-def _positive_number(value: object) -> bool:
-    """A finite number > 0 (not a bool)."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
-        return False
-    return math.isfinite(float(value)) and float(value) > 0
-
-
 def seeded_generator(seed: object, name: str = "seed") -> torch.Generator:
-    """A CPU generator seeded with ``seed``, which must be a whole number (a named error if not)."""
-    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
-        raise MethodParameterError(f"{name} must be a whole number, got {seed!r}")
-    return torch.Generator().manual_seed(int(seed))
+    """A CPU generator seeded with ``seed``, a whole number >= 0 (a named error if not)."""
+    return torch.Generator().manual_seed(check_seed(seed, name, MethodParameterError))
 
 
 def _window_length(window: int | None, window_ms: float | None, fs: float | None, length: int) -> int:
@@ -77,11 +69,8 @@ def _window_length(window: int | None, window_ms: float | None, fs: float | None
             f"got window={window!r}, window_ms={window_ms!r}"
         )
     if window_ms is not None:
-        if not _positive_number(window_ms):
-            raise MethodParameterError(
-                f"window_ms must be a positive number of milliseconds, got {window_ms!r}"
-            )
-        if fs is None or not _positive_number(fs):
+        check_number(window_ms, "window_ms", above=0, unit="of milliseconds", error=MethodParameterError)
+        if fs is None or not (is_number(fs) and fs > 0):
             raise MethodParameterError(f"window_ms needs fs, the sampling rate in Hz (> 0); got fs={fs!r}")
         window = round(window_ms * fs / 1000.0)
         given = f"window_ms={window_ms} at fs={fs} Hz gives {window} samples"
@@ -167,12 +156,9 @@ def deletion_curve(
         The model's further inputs, as for ``explain`` (held as they are while ``x`` is
         perturbed).
     """
-    if order not in ("morf", "lerf"):
-        raise MethodParameterError(f"order must be 'morf' or 'lerf', got {order!r}")
-    if infill not in INFILLS:
-        raise MethodParameterError(f"infill must be one of {INFILLS}, got {infill!r}")
-    if score not in ("logit", "probability"):
-        raise MethodParameterError(f"score must be 'logit' or 'probability', got {score!r}")
+    check_choice(order, "order", ("morf", "lerf"), MethodParameterError)
+    check_choice(infill, "infill", INFILLS, MethodParameterError)
+    check_choice(score, "score", ("logit", "probability"), MethodParameterError)
     explained_output = "logit" if score == "logit" else "activation"
     with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
@@ -234,4 +220,5 @@ def _as_relevance(relevance: Any, shape: torch.Size) -> torch.Tensor:
 def random_relevance(x: Any, seed: int = 0) -> np.ndarray:
     """A random relevance map shaped like ``x`` (the baseline every method should beat)."""
     shape = tuple(np.shape(x))
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    generator = np.random.default_rng(check_seed(seed, error=MethodParameterError))
+    return generator.standard_normal(shape).astype(np.float32)

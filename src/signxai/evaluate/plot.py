@@ -9,9 +9,29 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from signxai.checks import check_choice, check_text
+from signxai.errors import InputError
+from signxai.evaluate.deletion import DeletionCurve
+
 
 def plot_deletion_curves(curves: dict[str, Any], order: str = "morf", title: str = "") -> Figure:
-    """Mean explained output against the fraction of removed windows, one line per method."""
+    """Mean explained output against the fraction of removed windows, one line per method.
+
+    ``curves`` maps each method to its curves by order, as ``compare_methods`` returns them
+    (``{'gradient': {'morf': DeletionCurve, 'lerf': DeletionCurve}, ...}``).
+    """
+    check_choice(order, "order", ("morf", "lerf"))
+    check_text(title, "title")
+    wrong = [
+        name
+        for name, by_order in (curves.items() if isinstance(curves, dict) else [])
+        if not (isinstance(by_order, dict) and isinstance(by_order.get(order), DeletionCurve))
+    ]
+    if not isinstance(curves, dict) or not curves or wrong:
+        given = f"no {order!r} DeletionCurve for {wrong}" if wrong else repr(curves)
+        raise InputError(
+            f"curves must map methods to {{order: DeletionCurve}} (from compare_methods); {given}"
+        )
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, by_order in curves.items():
         curve = by_order[order]
@@ -34,6 +54,10 @@ def plot_comparison(
     columns: tuple[str, ...] = ("aopc_morf", "aopc_lerf", "randomized_similarity", "seconds"),
 ) -> Figure:
     """The comparison table as a heat-map figure (each column scaled on its own)."""
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"table must be the DataFrame compare_methods returns, got {type(table).__name__}")
+    if isinstance(columns, str) or not any(c in table for c in columns):
+        raise InputError(f"table has none of the columns {columns!r}; it has {list(table.columns)}")
     shown = table[[c for c in columns if c in table]].astype(float)
     scaled = (shown - shown.min()) / (shown.max() - shown.min()).replace(0, 1)
     fig, ax = plt.subplots(figsize=(1.6 * len(shown.columns) + 2, 0.45 * len(shown) + 1))

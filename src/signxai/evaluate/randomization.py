@@ -9,6 +9,7 @@ layers are randomized. The caller's model is never touched.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,12 +19,11 @@ from scipy import stats
 from torch import nn
 
 from signxai.api import explain
+from signxai.checks import check_choice
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate.deletion import seeded_generator
 from signxai.inputs import as_batch
 from signxai.model import ModelView, resolve_targets
-
-SIMILARITIES = ("spearman", "pearson", "ssim")
 
 
 def _ssim_1d(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
@@ -43,6 +43,15 @@ def _ssim_1d(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
     return float(np.mean(ssim))
 
 
+#: The similarity measures, by name: Spearman's and Pearson's correlation, 1D SSIM.
+MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "spearman": lambda x, y: stats.spearmanr(x, y).statistic,
+    "pearson": lambda x, y: np.corrcoef(x, y)[0, 1],
+    "ssim": _ssim_1d,
+}
+SIMILARITIES = tuple(MEASURES)
+
+
 def similarity(a: np.ndarray, b: np.ndarray, how: str = "spearman") -> float:
     """Similarity of two maps on their absolute values (|R|), flattened."""
     x, y = np.abs(np.asarray(a, dtype=np.float64)).ravel(), np.abs(np.asarray(b, dtype=np.float64)).ravel()
@@ -50,14 +59,7 @@ def similarity(a: np.ndarray, b: np.ndarray, how: str = "spearman") -> float:
         raise InputError(f"a and b must be maps of one shape, got {np.shape(a)} and {np.shape(b)}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError("a and b must be finite maps (no NaN or inf)")
-    if how == "spearman":
-        value = stats.spearmanr(x, y).statistic
-    elif how == "pearson":
-        value = np.corrcoef(x, y)[0, 1]
-    elif how == "ssim":
-        value = _ssim_1d(x, y)
-    else:
-        raise MethodParameterError(f"similarity must be one of {SIMILARITIES}, got {how!r}")
+    value = MEASURES[check_choice(how, "how", SIMILARITIES, MethodParameterError)](x, y)
     return float(value) if np.isfinite(value) else 0.0
 
 
@@ -103,8 +105,7 @@ def model_randomization(
         One row per step: ``step`` (0 = trained model), ``layer`` (the last randomized),
         ``similarity`` (mean over samples) and ``std``.
     """
-    if how not in SIMILARITIES:
-        raise MethodParameterError(f"similarity must be one of {SIMILARITIES}, got {how!r}")
+    check_choice(how, "how", SIMILARITIES, MethodParameterError)
     if target_class is None:  # keep explaining the trained model's predicted class
         further = (params.get("forward_args"), params.get("forward_kwargs"))
         with ModelView(model, "logit", *further) as view, torch.no_grad():

@@ -32,6 +32,9 @@ from typing import Any
 import torch
 from zennit.core import BasicHook, Hook, Identity, ParamMod, RemovableHandle, RemovableHandleList
 
+from signxai.checks import check_choice
+from signxai.errors import MethodParameterError
+
 Z_FLOOR = 1e-7
 
 Reducer = Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor]], torch.Tensor]
@@ -531,8 +534,7 @@ class AlphaBetaRule(RelayedRule):
     """
 
     def __init__(self, alpha: float, beta: float, bias: str = "split") -> None:
-        if bias not in ALPHA_BETA_BIAS:
-            raise ValueError(f"bias must be one of {ALPHA_BETA_BIAS}, got {bias!r}")
+        check_choice(bias, "bias", ALPHA_BETA_BIAS, MethodParameterError)
         super().__init__()
         self.alpha, self.beta, self.bias = alpha, beta, bias
         on_a_plus = ("positive", "negative") if bias == "split" else ("whole", "whole")

@@ -1,0 +1,134 @@
+"""Argument checks shared by the whole library: numbers, whole numbers, seeds, flags, choices,
+lists of names and text.
+
+Each check returns the value in the form the caller computes with (``float``, ``int``, ``bool``,
+``str``, ``list[str]``) or raises ``error`` - an :class:`~signxai.errors.InputError` unless the
+caller names another :class:`~signxai.errors.SignXAIError` - whose message names the argument,
+what was expected and what was given. A ``bool`` is never taken for a number (``True`` is an
+``int`` to Python, but ``window=True`` is a mistake, not one sample).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import os
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from signxai.errors import InputError, SignXAIError
+
+
+def _unit(unit: str) -> str:
+    return f" {unit}" if unit else ""
+
+
+def is_number(value: object) -> bool:
+    """``value`` is a finite real number (a Python or numpy scalar, not a bool)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return False
+    return math.isfinite(value)
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    unit: str = "",
+    error: type[SignXAIError] = InputError,
+) -> float:
+    """A finite number, ``> above`` and ``>= at_least`` where given; returned as a float.
+
+    ``unit`` completes the phrase "a positive number ..." (``"of seconds"``, ``"in Hz"``).
+    """
+    bounds = ([f"> {above}"] if above is not None else []) + (
+        [f">= {at_least}"] if at_least is not None else []
+    )
+    if bounds == ["> 0"]:
+        wanted = f"a positive number{_unit(unit)}"
+    elif bounds:
+        wanted = f"a number{_unit(unit)} {' and '.join(bounds)}"
+    else:
+        wanted = f"a finite number{_unit(unit)}"
+    fits = is_number(value)
+    if fits and above is not None:
+        fits = value > above  # type: ignore[operator]
+    if fits and at_least is not None:
+        fits = value >= at_least  # type: ignore[operator]
+    if not fits:
+        raise error(f"{name} must be {wanted}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_whole(
+    value: object,
+    name: str,
+    *,
+    at_least: int | None = None,
+    unit: str = "",
+    error: type[SignXAIError] = InputError,
+) -> int:
+    """A whole number (a Python or numpy integer, not a bool), ``>= at_least`` where given."""
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+    if not whole or (at_least is not None and value < at_least):  # type: ignore[operator]
+        floor = "" if at_least is None else f" >= {at_least}"
+        raise error(f"{name} must be a whole number{_unit(unit)}{floor}, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def check_seed(value: object, name: str = "seed", error: type[SignXAIError] = InputError) -> int:
+    """A random seed: a whole number >= 0 (what numpy's and torch's generators both accept)."""
+    return check_whole(value, name, at_least=0, error=error)
+
+
+def check_flag(value: object, name: str, error: type[SignXAIError] = InputError) -> bool:
+    """``True`` or ``False`` (a numpy bool too); not a string, a number or ``None``."""
+    if not isinstance(value, bool | np.bool_):
+        raise error(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_text(value: object, name: str, error: type[SignXAIError] = InputError) -> str:
+    """A string (a title, a label)."""
+    if not isinstance(value, str):
+        raise error(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def check_choice(
+    value: object, name: str, choices: Collection[str], error: type[SignXAIError] = InputError
+) -> str:
+    """One of ``choices``; a near miss is told the closest choice."""
+    if isinstance(value, str) and value in choices:
+        return value
+    close = difflib.get_close_matches(value, sorted(choices), n=1) if isinstance(value, str) else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise error(f"{name} must be one of {sorted(choices)}, got {value!r}{hint}")
+
+
+def as_path(value: object, name: str = "path", error: type[SignXAIError] = InputError) -> Path:
+    """A file system path from a string or a path-like object."""
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise error(f"{name} must be a file path (a string or pathlib.Path), got {value!r}")
+    return Path(value)
+
+
+def check_names(
+    values: object, name: str, what: str = "names", error: type[SignXAIError] = InputError
+) -> list[str]:
+    """A non-empty list of strings, each given once (a lone string is refused: ``"gradient"``
+    would otherwise be taken for eight one-letter names)."""
+    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+        raise error(f"{name} must be a non-empty list of {what}, got {values!r}")
+    wrong = [value for value in values if not isinstance(value, str)]
+    if wrong:
+        raise error(f"{name} must be a non-empty list of {what}; {wrong[0]!r} is not a string")
+    repeated = sorted({value for value in values if list(values).count(value) > 1})
+    if repeated:
+        raise error(f"{name} lists {repeated} more than once")
+    return list(values)

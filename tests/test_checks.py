@@ -1,0 +1,446 @@
+"""signxai.checks, and every number, count, seed, flag and choice of the ECG toolkit and the
+evaluation functions fed wrong values: each must be a SignXAIError that names the argument (not a
+TypeError from deep inside numpy, scipy or torch, and not a silent acceptance of ``True``)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from signxai.checks import (
+    as_path,
+    check_choice,
+    check_flag,
+    check_names,
+    check_number,
+    check_seed,
+    check_whole,
+    is_number,
+)
+from signxai.errors import InputError, MethodParameterError, SignXAIError
+
+matplotlib.use("Agg")
+
+NAN, INF = math.nan, math.inf
+NOT_NUMBERS = ["a", None, NAN, INF, -INF, True, np.bool_(False), [1.0], np.zeros(2), 1 + 2j]
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6))
+def test_every_finite_number_is_a_number(value: float) -> None:
+    assert is_number(value)
+    assert check_number(value, "x") == float(value)
+    assert is_number(np.float64(value))
+
+
+@pytest.mark.parametrize("value", NOT_NUMBERS, ids=repr)
+def test_what_is_not_a_finite_number_is_refused(value: object) -> None:
+    assert not is_number(value)
+    with pytest.raises(InputError, match=r"^x must be a finite number of seconds, got "):
+        check_number(value, "x", unit="of seconds")
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value", "message"),
+    [
+        ({"above": 0}, 0, "x must be a positive number in Hz, got 0"),
+        ({"above": 0}, -1.5, "x must be a positive number in Hz, got -1.5"),
+        ({"at_least": 0}, -1e-9, "x must be a number in Hz >= 0, got -1e-09"),
+        ({"above": 1, "at_least": 2}, 1.5, "x must be a number in Hz > 1 and >= 2, got 1.5"),
+    ],
+)
+def test_a_number_outside_its_bounds_is_told_them(bounds: dict, value: float, message: str) -> None:
+    with pytest.raises(InputError, match=f"^{message}$"):
+        check_number(value, "x", unit="in Hz", **bounds)
+    assert check_number(np.float64(3.0), "x", **bounds) == 3.0
+
+
+def test_the_error_class_is_the_callers() -> None:
+    with pytest.raises(MethodParameterError, match="window_ms"):
+        check_number(-1, "window_ms", above=0, error=MethodParameterError)
+    with pytest.raises(MethodParameterError, match="seed"):
+        check_seed(True, error=MethodParameterError)
+
+
+@given(st.integers(0, 2**63 - 1))
+def test_whole_numbers_and_seeds(value: int) -> None:
+    assert check_whole(value, "n", at_least=0) == value
+    assert check_whole(np.int64(value), "n") == value
+    assert check_seed(value) == value
+
+
+@pytest.mark.parametrize("value", [*NOT_NUMBERS, 2.0, 2.5, np.float32(3)], ids=repr)
+def test_what_is_not_a_whole_number_is_refused(value: object) -> None:
+    with pytest.raises(InputError, match=r"^n must be a whole number of samples >= 1, got "):
+        check_whole(value, "n", at_least=1, unit="of samples")
+
+
+def test_a_whole_number_below_its_floor_and_a_negative_seed_are_refused() -> None:
+    with pytest.raises(InputError, match="^n must be a whole number >= 2, got 1$"):
+        check_whole(1, "n", at_least=2)
+    with pytest.raises(InputError, match="^seed must be a whole number >= 0, got -1$"):
+        check_seed(-1)
+
+
+@pytest.mark.parametrize("value", ["True", 1, 0, None, 1.0, [True]], ids=repr)
+def test_a_flag_is_true_or_false(value: object) -> None:
+    assert check_flag(np.bool_(True), "f") is True
+    with pytest.raises(InputError, match=r"^f must be True or False, got "):
+        check_flag(value, "f")
+
+
+def test_a_near_miss_choice_is_told_the_closest() -> None:
+    assert check_choice("lerf", "order", ("morf", "lerf")) == "lerf"
+    with pytest.raises(
+        InputError, match=r"order must be one of \['lerf', 'morf'\], got 'mrof' \(did you mean 'morf'\?\)"
+    ):
+        check_choice("mrof", "order", ("morf", "lerf"))
+    with pytest.raises(InputError, match=r"got None$"):
+        check_choice(None, "order", ("morf", "lerf"))
+    with pytest.raises(InputError, match=r"got \['morf'\]$"):
+        check_choice(["morf"], "order", ("morf", "lerf"))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ("gradient", "non-empty list of method names, got 'gradient'"),
+        ([], "non-empty list of method names, got \\[\\]"),
+        (None, "non-empty list of method names, got None"),
+        (["gradient", 3], "3 is not a string"),
+        (["gradient", "smoothgrad", "gradient"], "lists \\['gradient'\\] more than once"),
+    ],
+)
+def test_a_list_of_names(values: object, message: str) -> None:
+    assert check_names(("a", "b"), "methods") == ["a", "b"]
+    with pytest.raises(InputError, match=f"^methods .*{message}"):
+        check_names(values, "methods", "method names")
+
+
+def test_a_path(tmp_path: Path) -> None:
+    assert as_path(str(tmp_path)) == tmp_path
+    assert as_path(tmp_path / "a") == tmp_path / "a"
+    for value in (None, 3, "", b"x"):
+        with pytest.raises(InputError, match=r"^path must be a file path"):
+            as_path(value)
+
+
+# --- every public function of the toolkit, each of its numbers fed wrong values -------------------
+
+POSITIVE = ["a", None, NAN, INF, -1, 0, True, [1, 2]]
+NON_NEGATIVE = ["a", None, NAN, INF, -1, True, [1, 2]]
+SEEDS = ["a", 2.5, True, None, NAN, -1]
+FLAGS = ["a", None, 2, NAN]
+ARRAY = np.zeros((1, 3600))  # a bare array where a Recording belongs
+
+
+def whole(floor: int, optional: bool = False) -> list[object]:
+    """Wrong values for a whole number >= floor (None too unless the parameter is optional)."""
+    return ["a", 2.5, NAN, INF, True, [1], floor - 1] + ([] if optional else [None])
+
+
+def _setting() -> dict[str, Any]:
+    import torch
+
+    from signxai.ecg import io, load_mitbih_208
+    from signxai.ecg.models import load_beat_model
+    from signxai.ecg.preprocess import detect_r_peaks
+    from signxai.ecg.waves import delineate
+
+    strip = io.select(load_mitbih_208(), start=0, duration=10)
+    ecg = strip.signal[0]
+    peaks = detect_r_peaks(ecg, strip.fs)
+    beats = torch.randn(3, 1, 140, generator=torch.Generator().manual_seed(0)).numpy()
+    return {
+        "strip": strip,
+        "ecg": ecg,
+        "fs": strip.fs,
+        "peaks": peaks,
+        "waves": delineate(ecg, peaks, strip.fs),
+        "model": load_beat_model("5class"),
+        "beats": beats,
+    }
+
+
+def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., Any], dict[str, Any]]], dict]]:
+    """(function name, its valid call from the setting, {parameter: wrong values})."""
+    from signxai.ecg import analysis, beats, io, models, plot, preprocess, relevance, waves
+    from signxai.evaluate import compare, deletion, randomization
+    from signxai.evaluate import plot as evaluate_plot
+
+    def curves(s: dict[str, Any]) -> dict[str, Any]:
+        return compare.compare_methods(s["model"], s["beats"], ["gradient"], 0, randomization=False)[1]
+
+    return [
+        (
+            "detect_r_peaks",
+            lambda s: (preprocess.detect_r_peaks, {"ecg": s["ecg"], "fs": s["fs"]}),
+            {"fs": POSITIVE, "refractory": POSITIVE},
+        ),
+        (
+            "lowpass",
+            lambda s: (preprocess.lowpass, {"ecg": s["ecg"], "fs": s["fs"]}),
+            {"cutoff": [*POSITIVE, 180.0], "order": whole(1)},
+        ),
+        (
+            "notch",
+            lambda s: (preprocess.notch, {"ecg": s["ecg"], "fs": s["fs"]}),
+            {"freq": [*POSITIVE, 180.0], "quality": POSITIVE},
+        ),
+        (
+            "remove_baseline",
+            lambda s: (preprocess.remove_baseline, {"ecg": s["ecg"], "fs": s["fs"]}),
+            {"cutoff": POSITIVE, "order": whole(1)},
+        ),
+        (
+            "resample",
+            lambda s: (preprocess.resample, {"ecg": s["ecg"], "fs": s["fs"], "target_fs": 250}),
+            {"fs": POSITIVE, "target_fs": POSITIVE},
+        ),
+        (
+            "segment_beats",
+            lambda s: (preprocess.segment_beats, {"ecg": s["ecg"], "r_peaks": s["peaks"], "fs": s["fs"]}),
+            {"before": NON_NEGATIVE, "after": NON_NEGATIVE, "length": whole(2, optional=True)},
+        ),
+        (
+            "windows",
+            lambda s: (preprocess.windows, {"ecg": s["ecg"], "length": 100}),
+            {"length": whole(1), "step": whole(1, optional=True)},
+        ),
+        (
+            "znormalize",
+            lambda s: (preprocess.znormalize, {"x": s["ecg"]}),
+            {"axis": ["a", 2.5, True, None, 1, -2]},
+        ),
+        (
+            "classify",
+            lambda s: (beats.classify, {"model": s["model"], "beats": s["beats"]}),
+            {
+                "batch_size": whole(1),
+                "beats": ["a", None, np.zeros((0, 1, 140)), np.zeros(140)],
+                "model": [None],
+            },
+        ),
+        (
+            "ecg5000_windows",
+            lambda s: (beats.ecg5000_windows, {"ecg": s["ecg"], "r_peaks": s["peaks"], "fs": s["fs"]}),
+            {"pre": ["a", None, NAN, INF, True], "invert": FLAGS, "length": whole(2)},
+        ),
+        (
+            "windows_to_strip",
+            lambda s: (
+                relevance.windows_to_strip,
+                {
+                    "relevance": np.ones((2, 1, 10)),
+                    "starts": np.array([0, 10]),
+                    "stops": np.array([10, 20]),
+                    "total": 30,
+                },
+            ),
+            {"total": whole(1)},
+        ),
+        (
+            "plot_12lead",
+            lambda s: (plot.plot_12lead, {"ecg": s["ecg"], "fs": s["fs"]}),
+            {"gain": POSITIVE, "title": [1, None]},
+        ),
+        (
+            "plot_strip",
+            lambda s: (plot.plot_strip, {"ecg": s["ecg"], "fs": s["fs"]}),
+            {"title": [1, None], "ax": [1]},
+        ),
+        (
+            "plot_beats",
+            lambda s: (
+                plot.plot_beats,
+                {"ecg": s["ecg"], "fs": s["fs"], "r_peaks": s["peaks"], "labels": ["N"] * len(s["peaks"])},
+            ),
+            {"labels": [None, "N", 3, ["N"]]},
+        ),
+        (
+            "symmetric_norm",
+            lambda s: (plot.symmetric_norm, {"relevance": s["ecg"]}),
+            {"relevance": [None, "a", []]},
+        ),
+        (
+            "wave_relevance",
+            lambda s: (waves.wave_relevance, {"relevance": s["ecg"], "waves": s["waves"]}),
+            {"labels": [1, "N", ["x"]], "leads": [1, ["a", "b"]]},
+        ),
+        (
+            "plot_wave_relevance",
+            lambda s: (waves.plot_wave_relevance, {"table": waves.wave_relevance(s["ecg"], s["waves"])}),
+            {"title": [1, None], "table": [None, pd.DataFrame()]},
+        ),
+        (
+            "select_beats",
+            lambda s: (
+                analysis.select_beats,
+                {"predicted": np.array([0, 2, 0]), "max_abnormal": 1, "max_normal": 1},
+            ),
+            {"max_abnormal": whole(0), "max_normal": whole(0), "seed": SEEDS},
+        ),
+        (
+            "analyze_strip",
+            lambda s: (
+                analysis.analyze_strip,
+                {
+                    "recording": s["strip"],
+                    "model": s["model"],
+                    "classes": list("ABCDE"),
+                    "methods": ["gradient"],
+                    "max_abnormal": 1,
+                    "max_normal": 1,
+                },
+            ),
+            {
+                "recording": [None, ARRAY],
+                "model": [None],
+                "classes": [None, ["A"], "ABCDE"],
+                "methods": ["gradient", [], ["gradient", "gradient"]],
+                "progress": [3, "x"],
+                "lead": [1, -1, True],
+            },
+        ),
+        (
+            "samples_seen",
+            lambda s: (models.samples_seen, {"model": s["model"], "length": 140}),
+            {"length": whole(1), "channels": whole(1), "trials": whole(1), "seed": SEEDS},
+        ),
+        (
+            "ECGModel",
+            lambda s: (models.ECGModel, {"length": 140}),
+            {
+                "length": [*whole(1), 5],
+                "input_channels": whole(1),
+                "num_classes": whole(1),
+                "ceil_mode": FLAGS,
+            },
+        ),
+        ("load_beat_model", lambda s: (models.load_beat_model, {}), {"task": ["x", None, 1, "Binary"]}),
+        (
+            "select",
+            lambda s: (io.select, {"recording": s["strip"]}),
+            {
+                "recording": [None, ARRAY],
+                "start": ["a", NAN, INF, -1, True, [1]],
+                "duration": ["a", NAN, INF, -1, 0, True, [1]],
+                "leads": [1, ["X"], []],
+            },
+        ),
+        (
+            "write_record",
+            lambda s: (io.write_record, {"recording": s["strip"], "path": s["tmp"] / "rec"}),
+            {"recording": [None, "x"], "fmt": ["x", None, 16], "path": [None, 3]},
+        ),
+        (
+            "load_array",
+            lambda s: (io.load_array, {"path": s["npy"], "fs": 360}),
+            {"fs": ["a", None, 0, NAN, True], "leads": [1, ["a", "b"]], "path": [None, 3, "missing.npy"]},
+        ),
+        (
+            "deletion_curve",
+            lambda s: (
+                deletion.deletion_curve,
+                {
+                    "model": s["model"],
+                    "x": s["beats"],
+                    "relevance": np.abs(s["beats"]),
+                    "target_class": 0,
+                    "window": 10,
+                },
+            ),
+            {
+                "window": whole(1),
+                "seed": SEEDS,
+                "order": ["x", None, 1],
+                "infill": ["x", None],
+                "score": ["x", None],
+            },
+        ),
+        ("random_relevance", lambda s: (deletion.random_relevance, {"x": s["beats"]}), {"seed": SEEDS}),
+        (
+            "model_randomization",
+            lambda s: (
+                randomization.model_randomization,
+                {"model": s["model"], "x": s["beats"], "method": "gradient", "target_class": 0},
+            ),
+            {"seed": SEEDS, "how": ["x", None, 1]},
+        ),
+        (
+            "similarity",
+            lambda s: (randomization.similarity, {"a": np.arange(10.0), "b": np.arange(10.0)}),
+            {"how": ["x", None]},
+        ),
+        (
+            "compare_methods",
+            lambda s: (
+                compare.compare_methods,
+                {
+                    "model": s["model"],
+                    "x": s["beats"],
+                    "methods": ["gradient"],
+                    "target_class": 0,
+                    "randomization": False,
+                },
+            ),
+            {
+                "window": whole(1),
+                "seed": SEEDS,
+                "randomization": FLAGS,
+                "include_random": FLAGS,
+                "infill": ["x", None],
+                "params": [3, {"gradient": 3}],
+            },
+        ),
+        (
+            "plot_deletion_curves",
+            lambda s: (evaluate_plot.plot_deletion_curves, {"curves": curves(s)}),
+            {"order": ["x", None], "title": [1, None], "curves": [{}, None, {"a": 1}, [1]]},
+        ),
+    ]
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    values = _setting()
+    values["tmp"] = tmp_path_factory.mktemp("arguments")
+    values["npy"] = values["tmp"] / "strip.npy"
+    np.save(values["npy"], values["strip"].signal)
+    return values
+
+
+@pytest.mark.parametrize(("name", "call", "wrong"), CASES, ids=[case[0] for case in CASES])
+def test_every_argument_is_checked(setting: dict[str, Any], name: str, call: Callable, wrong: dict) -> None:
+    import matplotlib.pyplot as plt
+
+    function, valid = call(setting)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        function(**valid)  # the valid call runs
+        failures = []
+        for parameter, values in wrong.items():
+            for value in values:
+                try:
+                    function(**{**valid, parameter: value})
+                    failures.append(f"{parameter}={value!r} accepted")
+                except SignXAIError as error:
+                    if parameter not in str(error):
+                        failures.append(f"{parameter}={value!r}: the error does not name it: {error}")
+                except Exception as error:  # the point: no other kind of error
+                    failures.append(f"{parameter}={value!r}: {type(error).__name__}: {error}")
+                finally:
+                    plt.close("all")
+    assert not failures, f"{name}: " + "; ".join(failures)
