@@ -136,7 +136,7 @@ def test_a_path(tmp_path: Path) -> None:
 
 # --- every public function of the toolkit, each of its numbers fed wrong values -------------------
 
-POSITIVE = ["a", None, NAN, INF, -1, 0, True, [1, 2]]
+POSITIVE = ["a", None, NAN, INF, -1, 0, True, [1, 2], 1 + 2j]
 NON_NEGATIVE = ["a", None, NAN, INF, -1, True, [1, 2]]
 SEEDS = ["a", 2.5, True, None, NAN, -1]
 FLAGS = ["a", None, 2, NAN]
@@ -429,8 +429,19 @@ def test_every_argument_is_checked(setting: dict[str, Any], name: str, call: Cal
     function, valid = call(setting)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        function(**valid)  # the valid call runs
-        failures = []
+        arrays = {
+            key: np.array(value, copy=True) for key, value in valid.items() if isinstance(value, np.ndarray)
+        }
+        recordings = {key: value.signal.copy() for key, value in valid.items() if hasattr(value, "signal")}
+        function(**valid)  # the valid call runs, and leaves the caller's arrays as they were
+        failures = [
+            f"{key} was changed" for key, value in arrays.items() if not np.array_equal(valid[key], value)
+        ]
+        failures += [
+            f"{key}.signal was changed"
+            for key, value in recordings.items()
+            if not np.array_equal(valid[key].signal, value)
+        ]
         for parameter, values in wrong.items():
             for value in values:
                 try:

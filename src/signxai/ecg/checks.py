@@ -7,13 +7,14 @@ expected and what was given.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import overload
 
 import numpy as np
 import pandas as pd
 
-from signxai.checks import check_number
+from signxai.checks import check_number, is_number
 from signxai.errors import InputError
 
 #: The columns a delineation (``waves.delineate``) must have.
@@ -50,14 +51,13 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
 
 def check_fs(fs: float, name: str = "fs") -> float:
     """A positive, finite sampling rate in Hz."""
-    kind = np.asarray(fs).dtype if isinstance(fs, int | float | np.number | np.ndarray) else None
-    if np.ndim(fs) != 0 or kind is None or kind == np.bool_ or not np.issubdtype(kind, np.number):
+    value = fs.item() if isinstance(fs, np.ndarray) and fs.ndim == 0 else fs
+    if np.ndim(value) != 0 or isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         given = f"an array of shape {np.shape(fs)}" if np.ndim(fs) else repr(fs)
         raise InputError(f"{name} must be a sampling rate in Hz (one number), got {given}")
-    value = float(fs)
-    if not (np.isfinite(value) and value > 0):
+    if not (is_number(value) and value > 0):
         raise InputError(f"{name} must be a positive sampling rate in Hz, got {fs}")
-    return value
+    return float(value)
 
 
 def check_band(fs: float, cutoff: float, name: str) -> float:
