@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from models import assert_unchanged, snapshot
 from signxai.checks import (
     as_path,
     check_choice,
@@ -166,7 +167,8 @@ def _setting() -> dict[str, Any]:
         "fs": strip.fs,
         "peaks": peaks,
         "waves": delineate(ecg, peaks, strip.fs),
-        "model": load_beat_model("5class"),
+        # in training mode with one frozen tensor: each call must leave both as they are
+        "model": load_beat_model("5class").train().requires_grad_(True),
         "beats": beats,
     }
 
@@ -427,6 +429,9 @@ def test_every_argument_is_checked(setting: dict[str, Any], name: str, call: Cal
     import matplotlib.pyplot as plt
 
     function, valid = call(setting)
+    model = setting["model"]
+    model.features[0].weight.requires_grad_(False)
+    before = snapshot(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         arrays = {
@@ -455,3 +460,4 @@ def test_every_argument_is_checked(setting: dict[str, Any], name: str, call: Cal
                 finally:
                     plt.close("all")
     assert not failures, f"{name}: " + "; ".join(failures)
+    assert_unchanged(model, before)  # by valid and wrong calls alike
