@@ -289,7 +289,12 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 analysis.select_beats,
                 {"predicted": np.array([0, 2, 0]), "max_abnormal": 1, "max_normal": 1},
             ),
-            {"max_abnormal": whole(0), "max_normal": whole(0), "seed": SEEDS},
+            {
+                "max_abnormal": whole(0),
+                "max_normal": whole(0),
+                "seed": SEEDS,
+                "predicted": [None, "abc", np.zeros((2, 2), dtype=int), [0.5, 1.0]],
+            },
         ),
         (
             "analyze_strip",

@@ -84,6 +84,11 @@ def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed
     random with ``seed``; the result is sorted in time.
     """
     predicted = np.asarray(predicted)
+    if predicted.ndim != 1 or not (np.issubdtype(predicted.dtype, np.integer) or predicted.size == 0):
+        raise InputError(
+            "predicted must be one class index per beat (a 1-D array of whole numbers, e.g. "
+            f"probabilities.argmax(axis=1)), got {predicted.dtype} of shape {predicted.shape}"
+        )
     max_abnormal = check_whole(max_abnormal, "max_abnormal", at_least=0)
     max_normal = check_whole(max_normal, "max_normal", at_least=0)
     seed = check_seed(seed)
