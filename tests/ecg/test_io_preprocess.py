@@ -162,6 +162,17 @@ def test_select_takes_leads_and_a_time_range_as_read_record_does(tmp_path: Path)
             read_record(tmp_path / "two", **kwargs)
 
 
+def test_select_by_time_keeps_every_lead_of_a_recording_without_lead_names() -> None:
+    """A Recording built from an array names no leads; a time selection kept none of its rows
+    (an empty signal, an InputError) before."""
+    unnamed = Recording(signal=np.arange(2000.0).reshape(2, 1000), fs=100.0)
+    part = select(unnamed, start=1.0, duration=2.0)
+    assert part.leads == [] and part.signal.shape == (2, 200)
+    np.testing.assert_array_equal(part.signal, unnamed.signal[:, 100:300])
+    with pytest.raises(InputError, match=r"leads \['II'\] cannot be chosen: the recording names no leads"):
+        select(unnamed, leads="II")
+
+
 def _power_at(x: np.ndarray, fs: float, freq: float) -> float:
     spectrum = np.abs(np.fft.rfft(x)) ** 2
     freqs = np.fft.rfftfreq(len(x), 1 / fs)

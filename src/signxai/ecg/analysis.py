@@ -56,6 +56,13 @@ class StripAnalysis:
     faithfulness: dict[str, dict[str, DeletionCurve]] = field(default_factory=dict)
     #: Which samples of a beat window can change the model's output (:func:`samples_seen`).
     seen: np.ndarray | None = None
+    #: The row of ``recording`` that was analysed.
+    lead: int = 0
+
+    @property
+    def lead_name(self) -> str:
+        """The analysed lead's name (``'lead 1'``... where the recording names none)."""
+        return self.recording.lead_name(self.lead)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -186,7 +193,7 @@ def analyze_strip(
             windows.stops[explained],
             waves,
             labels=[labels[i] for i in explained],
-            leads=[recording.leads[lead]],
+            leads=[recording.lead_name(lead)],
         )
         table.insert(0, "method", method)
         table["beat"] = explained[table["window"].to_numpy()]
@@ -204,4 +211,5 @@ def analyze_strip(
         seconds=seconds,
         faithfulness=faithfulness,
         seen=samples_seen(model, windows.beats.shape[2], windows.beats.shape[1]),
+        lead=int(lead),
     )

@@ -42,6 +42,11 @@ class Recording:
         """Length in seconds."""
         return self.signal.shape[1] / self.fs
 
+    def lead_name(self, row: int) -> str:
+        """The name of lead ``row``: its own, or ``'lead 1'``, ``'lead 2'``... in a recording that
+        names none (as ``plot_12lead`` labels them)."""
+        return self.leads[row] if self.leads else f"lead {row + 1}"
+
 
 @dataclass
 class BeatSet:

@@ -117,12 +117,17 @@ def select(
     check_time_range(start, duration)
     wanted = as_lead_names(leads)
     first, last = _sample_range(start, duration, recording.fs, recording.signal.shape[1])
+    if wanted is not None and not recording.leads:
+        raise InputError(
+            f"leads {wanted} cannot be chosen: the recording names no leads (give Recording(leads=...), "
+            "or select by time only)"
+        )
     _check_leads(wanted, recording.leads)
-    rows = list(range(len(recording.leads))) if wanted is None else [recording.leads.index(n) for n in wanted]
+    rows = range(recording.signal.shape[0]) if wanted is None else [recording.leads.index(n) for n in wanted]
     return Recording(
-        signal=recording.signal[rows, first:last].copy(),
+        signal=recording.signal[list(rows), first:last].copy(),
         fs=recording.fs,
-        leads=[recording.leads[row] for row in rows],
+        leads=[recording.leads[row] for row in rows] if recording.leads else [],
         name=recording.name,
     )
 

@@ -182,7 +182,7 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
         Section(
             "Overview",
             paragraph(
-                f"{recording.name}, lead {recording.leads[0]}, {recording.fs:g} Hz, "
+                f"{recording.name or 'The recording'}, lead: {analysis.lead_name}, {recording.fs:g} Hz, "
                 f"{recording.duration:.0f} s: {len(analysis.labels)} beats detected and classified by "
                 f"the shipped ECG5000 {task} model; {len(analysis.explained)} beats explained with "
                 f"{len(methods)} methods, each for the beat's predicted class."
