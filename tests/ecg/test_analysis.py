@@ -48,7 +48,7 @@ def test_what_to_explain_is_checked_first(kwargs: dict, match: str) -> None:
 
 def test_the_analysed_lead_is_named_in_the_table_and_the_report(tmp_path) -> None:
     """A two-lead recording without lead names, analysed on its second row: the table and the
-    report name 'lead 2' (an unnamed recording raised an IndexError; the report named the first
+    report name 'lead1' (an unnamed recording raised an IndexError; the report named the first
     lead whichever was analysed), and the maps are those of that row alone."""
     from signxai.ecg import Recording, model_card
     from signxai.ecg.report import strip_report
@@ -62,8 +62,8 @@ def test_the_analysed_lead_is_named_in_the_table_and_the_report(tmp_path) -> Non
     arguments = {"methods": ["gradient"], "max_abnormal": 2, "max_normal": 1}
     analysis = analyze_strip(two, model, ECG5000_CLASSES, lead=1, **arguments)
     alone = analyze_strip(Recording(signal=row[None], fs=strip.fs), model, ECG5000_CLASSES, **arguments)
-    assert analysis.lead == 1 and analysis.lead_name == "lead 2"
-    assert set(analysis.wave_table["lead"]) == {"lead 2"}
+    assert analysis.lead == 1 and analysis.lead_name == "lead1"
+    assert set(analysis.wave_table["lead"]) == {"lead1"}
     np.testing.assert_array_equal(analysis.relevance["gradient"], alone.relevance["gradient"])
     page = strip_report(analysis, model_card(), "5class", tmp_path / "report.html").read_text()
-    assert "The recording, lead: lead 2, 360 Hz" in page
+    assert "The recording, lead: lead1, 360 Hz" in page

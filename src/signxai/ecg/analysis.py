@@ -61,7 +61,7 @@ class StripAnalysis:
 
     @property
     def lead_name(self) -> str:
-        """The analysed lead's name (``'lead 1'``... where the recording names none)."""
+        """The analysed lead's name (``lead0``, ``lead1``... where the recording names none)."""
         return self.recording.lead_name(self.lead)
 
     @property

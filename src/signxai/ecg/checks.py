@@ -155,6 +155,12 @@ def check_delineation(waves: object, samples: int | None = None) -> pd.DataFrame
     return waves
 
 
+def default_lead_names(count: int) -> list[str]:
+    """Names for ``count`` unnamed leads: ``lead0``, ``lead1``... (the row index, as ``lead=`` takes
+    it), in tables, files, plots and reports alike."""
+    return [f"lead{row}" for row in range(count)]
+
+
 @overload
 def as_lead_names(leads: object, default: list[str], name: str = ...) -> list[str]: ...
 @overload

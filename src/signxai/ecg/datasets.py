@@ -8,7 +8,7 @@ from importlib import resources
 import numpy as np
 
 from signxai.checks import check_choice, check_text
-from signxai.ecg.checks import as_lead_names, as_signal, check_count, check_fs
+from signxai.ecg.checks import as_lead_names, as_signal, check_count, check_fs, default_lead_names
 from signxai.errors import InputError
 
 
@@ -43,9 +43,9 @@ class Recording:
         return self.signal.shape[1] / self.fs
 
     def lead_name(self, row: int) -> str:
-        """The name of lead ``row``: its own, or ``'lead 1'``, ``'lead 2'``... in a recording that
-        names none (as ``plot_12lead`` labels them)."""
-        return self.leads[row] if self.leads else f"lead {row + 1}"
+        """The name of lead ``row``: its own, or ``lead0``, ``lead1``... in a recording that names
+        none (:func:`~signxai.ecg.checks.default_lead_names`)."""
+        return self.leads[row] if self.leads else default_lead_names(row + 1)[row]
 
 
 @dataclass

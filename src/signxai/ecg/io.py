@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from signxai.checks import as_path, check_choice
-from signxai.ecg.checks import as_lead_names, check_time_range
+from signxai.ecg.checks import as_lead_names, check_time_range, default_lead_names
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.errors import InputError
 
@@ -227,7 +227,7 @@ def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Pat
     path = as_path(path)
     check_choice(fmt, "fmt", [f for f in DAT_FMTS if f not in COMPRESSED_FMTS])
     path.parent.mkdir(parents=True, exist_ok=True)
-    leads = recording.leads or [f"lead{i}" for i in range(recording.signal.shape[0])]
+    leads = recording.leads or default_lead_names(recording.signal.shape[0])
     wfdb.wrsamp(
         path.name,
         fs=recording.fs,
@@ -269,5 +269,5 @@ def load_array(path: str | Path, fs: float, leads: list[str] | None = None) -> R
         raise InputError(f"'{path}' holds an array of shape {signal.shape}; expected (leads, samples)")
     if not np.isfinite(signal).all():
         raise InputError(f"'{path}' has non-finite values")
-    names = names or [f"lead{i}" for i in range(signal.shape[0])]
+    names = names or default_lead_names(signal.shape[0])
     return Recording(signal=signal, fs=fs, leads=list(names), name=path.stem)

@@ -17,7 +17,15 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from signxai.checks import check_number, check_text
-from signxai.ecg.checks import as_lead_names, as_peaks, as_relevance, as_signal, check_count, check_fs
+from signxai.ecg.checks import (
+    as_lead_names,
+    as_peaks,
+    as_relevance,
+    as_signal,
+    check_count,
+    check_fs,
+    default_lead_names,
+)
 from signxai.errors import InputError
 
 RELEVANCE_CMAP = "coolwarm"
@@ -145,7 +153,7 @@ def paper_gain(ecg: np.ndarray, fs: float, leads: Sequence[str] | None = None) -
     10 mm/mV, or the largest 10 / 2^k that keeps the paper within ``MAX_PAPER_INCHES`` (for a
     signal of large amplitude, or in other units than mV)."""
     ecg = np.atleast_2d(as_signal(ecg))
-    names = as_lead_names(leads, [f"lead {i + 1}" for i in range(len(ecg))])
+    names = as_lead_names(leads, default_lead_names(len(ecg)))
     check_count(names, len(ecg), "leads", "leads of ecg")
     ranges = _layout(ecg, check_fs(fs), names)[2]
     gain = 10.0
@@ -177,7 +185,7 @@ def plot_12lead(
     fs = check_fs(fs)
     gain = check_number(gain, "gain", above=0, unit="of mm per mV")
     check_text(title, "title")
-    names = as_lead_names(leads, [f"lead {i + 1}" for i in range(len(ecg))])
+    names = as_lead_names(leads, default_lead_names(len(ecg)))
     check_count(names, len(ecg), "leads", "leads of ecg")
     if relevance is not None:
         relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)

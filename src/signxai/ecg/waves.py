@@ -25,6 +25,7 @@ from signxai.ecg.checks import (
     check_delineation,
     check_fs,
     check_spans,
+    default_lead_names,
 )
 from signxai.ecg.preprocess import zero_phase
 from signxai.errors import InputError
@@ -129,7 +130,7 @@ def wave_relevance(
     if relevance.ndim != 2:
         raise InputError(f"relevance must be (samples,) or (leads, samples), got shape {relevance.shape}")
     waves = check_delineation(waves, relevance.shape[-1])
-    names = as_lead_names(leads, [f"lead{i}" for i in range(len(relevance))])
+    names = as_lead_names(leads, default_lead_names(len(relevance)))
     check_count(names, len(relevance), "leads", "leads of relevance")
     check_count(labels, len(waves), "labels", "beats")
     rows = []
@@ -226,7 +227,7 @@ def window_wave_relevance(
     starts, stops = check_spans(starts, stops, count)
     waves = check_delineation(waves)
     check_count(labels, count, "labels", "windows")
-    names = list(leads) if leads is not None else [f"lead{i}" for i in range(lead_count)]
+    names = as_lead_names(leads, default_lead_names(lead_count))
     check_count(names, lead_count, "leads", "leads of relevance")
     intervals = [
         (wave, int(row[f"{key}_on"]), int(row[f"{key}_off"]))
