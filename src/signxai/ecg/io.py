@@ -117,11 +117,6 @@ def select(
     check_time_range(start, duration)
     wanted = as_lead_names(leads)
     first, last = _sample_range(start, duration, recording.fs, recording.signal.shape[1])
-    if wanted is not None and not recording.leads:
-        raise InputError(
-            f"leads {wanted} cannot be chosen: the recording names no leads (give Recording(leads=...), "
-            "or select by time only)"
-        )
     _check_leads(wanted, recording.leads)
     rows = range(recording.signal.shape[0]) if wanted is None else [recording.leads.index(n) for n in wanted]
     return Recording(
@@ -147,10 +142,16 @@ def _sample_range(
 
 
 def _check_leads(leads: list[str] | None, available: list[str]) -> None:
-    """Every lead asked for is one the record has (and at least one is asked for)."""
+    """Every lead asked for is one the record has (and at least one is asked for); a recording
+    that names no leads (built from an array) can be selected by time only."""
     if leads is not None:
         if len(leads) == 0:
             raise InputError(f"leads is empty: name at least one, or pass None for all of {available}")
+        if not available:
+            raise InputError(
+                f"leads {leads} cannot be chosen: the recording names no leads (give Recording(leads=...), "
+                "or select by time only)"
+            )
         missing = [lead for lead in leads if lead not in available]
         if missing:
             raise InputError(f"leads {missing} are not in the record; it has {available}")
