@@ -483,11 +483,11 @@ class ModelView:
         UnsupportedModelError
             The two outputs differ by more than 1e-4 of their largest magnitude.
         """
-        shapes = _REPEATABLE.setdefault(self.model, {})
+        seen = _REPEATABLE.setdefault(self.model, {})
         # per explained output too: the output activation module is seen only when it is bypassed
         key = (tuple(x.shape[1:]), self.explain_output)
-        if key in shapes:
-            self.detached, found = shapes[key]
+        if key in seen:
+            self.detached, found = seen[key]
             self._note_functional_activation(found)
             return
         sample = x[:1].detach()
@@ -518,7 +518,7 @@ class ModelView:
                     "from call to call; explain a deterministic version (e.g. dropout as nn.Dropout "
                     "modules, which eval mode turns off)"
                 )
-        shapes[key] = (self.detached, found)
+        seen[key] = (self.detached, found)
 
     def _functional_activation(self, output: torch.Tensor) -> tuple[str, str] | None:
         """The output softmax/log_softmax/sigmoid called as a function that made ``output``
