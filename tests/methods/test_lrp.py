@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 from collections.abc import Callable
 
@@ -35,7 +36,7 @@ from models import (
     rel_error,
     snapshot,
 )
-from signxai import MethodParameterError, UnsupportedModelError, explain
+from signxai import MethodParameterError, UnsupportedModelError, explain, list_methods
 from signxai.methods import lrp_graph
 from signxai.methods.lrp import BATCH_NORM_MODES
 
@@ -2043,3 +2044,142 @@ def test_a_batch_norm_or_conv_called_more_than_once_is_merged_only_where_every_c
         logit = model(x)[:, 1].numpy()
     # up to the stabilisers (the z-rule's on the BatchNorm, the sum's 1e-6)
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logit, rtol=2e-3, atol=1e-5)
+
+
+# ----------------------------------------------------------------- target 0 of one output: -z
+class _FullyConvolutional(nn.Module):
+    """One output from a last Conv (one channel) and global average pooling: no Linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(1, 8, 7, padding=3), nn.BatchNorm1d(8), nn.ReLU(), nn.Conv1d(8, 1, 5, padding=2)
+        )
+        self.pool = nn.AdaptiveAvgPool1d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.features(x)).flatten(1)
+
+
+def _single_output(arch: str) -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(3)
+    if arch == "ecg":
+        model: nn.Module = ECGModel()
+        x = torch.randn(4, 1, 2000)
+    elif arch == "resnet":
+        model = ResNet1D(classes=1)
+        x = torch.randn(4, 12, 500)
+    else:
+        model = _FullyConvolutional()
+        x = torch.randn(4, 1, 300)
+    randomize_batch_norm(model, 3)
+    model.eval()
+    layer = _output_layer(model)
+    seen: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda module, args, out: seen.append(out.detach()))
+    with torch.no_grad():
+        model(x)
+        middle = seen[0].flatten(1).mean(1).sort().values[1:3].mean()
+        layer.bias -= middle  # z of both signs in the batch, none zero
+    handle.remove()
+    return model, x
+
+
+def _output_layer(model: nn.Module) -> nn.Module:
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d))][-1]
+
+
+def _negated_twin(model: nn.Module) -> nn.Module:
+    """A copy whose output is -z: its last Linear/Conv negated (weight and bias)."""
+    twin = copy.deepcopy(model)
+    layer = _output_layer(twin)
+    with torch.no_grad():
+        layer.weight.neg_()
+        layer.bias.neg_()
+    return twin
+
+
+def _two_logit_twin(model: nn.Module) -> nn.Module:
+    """A copy with logits (-z, z): the output layer's rows (-W, W), biases (-b, b)."""
+    twin = copy.deepcopy(model)
+    layer = _output_layer(twin)
+    with torch.no_grad():
+        layer.weight.data = torch.cat([-layer.weight, layer.weight])
+        layer.bias.data = torch.cat([-layer.bias, layer.bias])
+    layer.out_features = layer.out_channels = 2  # type: ignore[assignment]  # for the repr only
+    return twin
+
+
+@pytest.mark.parametrize("arch", ["ecg", "fully_convolutional"])
+@pytest.mark.parametrize("method", [m for m in COMPOSITES if re.search("alpha|zplus|composite", m)])
+def test_target_0_of_a_single_output_model_is_zennits_map_of_the_negated_model(
+    arch: str, method: str
+) -> None:
+    """Target 0 explains -z (METHODS.md): the alpha-beta and z+ rules on the output layer are not
+    symmetric in its sign, so -z is explained through the negated layer, not as minus the map of
+    z (which gave the shipped binary model all-zero alpha1-beta0 maps for 197 of 200 normal test
+    beats: no positive contribution to z). Checked against zennit on a copy negated by hand."""
+    model, x = _single_output(arch)
+    reference, canonizers = _reference_model(arch, model)
+    with torch.no_grad():
+        z = reference(x)[:, 0]
+    assert (z > 0).any() and (z < 0).any()  # both signs: the two rules' cases
+    targets = [0, 1, 0, 1]
+    of_z = _zennit(reference, COMPOSITES[method](canonizers, x), x, [0] * 4)
+    of_minus_z = _zennit(_negated_twin(reference), COMPOSITES[method](canonizers, x), x, [0] * 4)
+    expected = torch.stack([of_minus_z[i] if t == 0 else of_z[i] for i, t in enumerate(targets)])
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=targets)
+    assert_unchanged(model, before)  # the negated layer is restored
+    assert rel_error(ours, expected) < 1e-4
+    minus_of_z = rel_error(ours[[0, 2]], -of_z[[0, 2]])
+    if "composite" in method and arch == "ecg":  # epsilon on the Linear output layer: symmetric
+        assert minus_of_z < 1e-4
+    else:  # alpha-beta on the output layer (the composites' on a Conv)
+        assert minus_of_z > 0.1
+
+
+LRP_NAMES = [m for m in list_methods() if re.match(r"(lrp|lrpsign|lrpz|w2lrp|flatlrp|zblrp)_", m)]
+
+
+@pytest.mark.parametrize("arch", ["ecg", "resnet", "fully_convolutional"])
+def test_every_lrp_method_explains_target_0_as_class_0_of_the_two_logit_twin(arch: str) -> None:
+    """A single-output model's target 0 and 1 give the maps of classes 0 and 1 of the model with
+    logits (-z, z), for every LRP method, one sample or the batch, and the model is left as it was."""
+    model, x = _single_output(arch)
+    twin = _two_logit_twin(model)
+    before = snapshot(model)
+    for method in LRP_NAMES:
+        for targets in ([0, 0, 0, 0], [1, 0, 0, 1]):
+            ours = explain(model, x, method, target_class=targets)
+            assert rel_error(ours, explain(twin, x, method, target_class=targets)) < 1e-5, method
+        alone = explain(model, x[1], method, target_class=0)
+        assert rel_error(alone, ours[1]) < 1e-4, method
+    assert_unchanged(model, before)
+
+
+class _RectifiedOutput(nn.Module):
+    """One output through a ReLU after the last Linear: -z is no network of these layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 1), nn.Softplus())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def test_target_0_is_an_error_for_asymmetric_rules_where_negating_the_last_layer_does_not_negate_z() -> None:
+    model = _RectifiedOutput().eval()
+    x = torch.randn(3, 6)
+    before = snapshot(model)
+    with pytest.raises(UnsupportedModelError, match=r"alpha-beta rule.*'net\.2'.*does not negate"):
+        explain(model, x, "lrp_alpha_1_beta_0", target_class=0)
+    assert_unchanged(model, before)
+    # the sign-symmetric rules explain -z as minus the map of z; target 1 needs no negation
+    np.testing.assert_allclose(
+        explain(model, x, "lrp_epsilon_0_1", target_class=0),
+        -explain(model, x, "lrp_epsilon_0_1", target_class=1),
+    )
+    assert np.isfinite(explain(model, x, "lrp_alpha_1_beta_0", target_class=1)).all()

@@ -266,23 +266,142 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
                 "and the lrp_, lrpsign_ or lrpz_ input-layer rules; or give the layer its computed "
                 "weight as a parameter"
             )
+    layers = {module: rules[role] for module, role in structure.roles if role in _WEIGHTED_ROLES}
+    # only where a layer's rule is not sign-symmetric can the output layer's be (_negated_logit)
+    asymmetric = [module for module, rule in layers.items() if not _sign_symmetric(rule)]
     with lrp_hooks(view.model, structure, rules, merge):
         inputs = x.detach().requires_grad_(True)
-        if structure.needs_graph_mode:
-            with LRPGraphMode(WEIGHTED, params["gates"], params["attention"]) as graph:
-                logits = view.forward(inputs)
-            graph.check(view.bypassed)
-        else:
-            logits = view.forward(inputs)
-        if not logits.requires_grad:
-            raise UnsupportedModelError(
-                "LRP: the explained output does not depend on the input once attention weights are "
-                "held constant (a softmax inside the model feeds it directly?); the model's final "
-                "softmax must be an nn.Softmax module so that its logits are explained"
-            )
+        with _calls(list(layers) if asymmetric else []) as called:
+            logits = _forward(view, structure, params, inputs)
         weights = view.target_weights(target, logits)
+        negated = (weights[:, 0] < 0) if logits.shape[1] == 1 else None
+        if negated is None or not bool(negated.any()) or not asymmetric:
+            (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
+            return relevance
+        return _negated_logit(view, structure, params, inputs, logits, negated, called, layers)
+
+
+#: The roles of the Linear/Conv layers (``Structure.roles``).
+_WEIGHTED_ROLES = ("first_conv", "first_linear", "conv", "linear")
+
+
+def _sign_symmetric(rule: Any) -> bool:
+    """Whether the explanation of -z by ``rule`` is minus that of z (``ProjectionHook``); a rule
+    that does not say is taken as not."""
+    return rule is None or bool(getattr(rule, "sign_symmetric", False))
+
+
+def _forward(
+    view: ModelView, structure: Structure, params: Mapping[str, Any], inputs: torch.Tensor
+) -> torch.Tensor:
+    """The explained output under the rules' hooks (graph operations checked where needed)."""
+    if structure.needs_graph_mode:
+        with LRPGraphMode(WEIGHTED, params["gates"], params["attention"]) as graph:
+            logits = view.forward(inputs)
+        graph.check(view.bypassed)
+    else:
+        logits = view.forward(inputs)
+    if not logits.requires_grad:
+        raise UnsupportedModelError(
+            "LRP: the explained output does not depend on the input once attention weights are "
+            "held constant (a softmax inside the model feeds it directly?); the model's final "
+            "softmax must be an nn.Softmax module so that its logits are explained"
+        )
+    return logits
+
+
+@contextmanager
+def _calls(modules: list[nn.Module]) -> Iterator[list[nn.Module]]:
+    """The ``modules`` in the order the forward pass inside calls them (no hooks if none)."""
+    called: list[nn.Module] = []
+    handles = [m.register_forward_hook(lambda module, *_: called.append(module)) for m in modules]
+    try:
+        yield called
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def _negated_parameters(module: nn.Module) -> Iterator[None]:
+    """``module``'s weight and bias negated inside (in place, so merged BatchNorms stay merged;
+    negation is exact, so the undo restores them bitwise)."""
+    tensors = [
+        t
+        for t in (getattr(module, "weight", None), getattr(module, "bias", None))
+        if isinstance(t, torch.Tensor)
+    ]
+    with torch.no_grad():
+        for tensor in tensors:
+            tensor.neg_()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for tensor in tensors:
+                tensor.neg_()
+
+
+def _negated_logit(
+    view: ModelView,
+    structure: Structure,
+    params: Mapping[str, Any],
+    inputs: torch.Tensor,
+    logits: torch.Tensor,
+    negated: torch.Tensor,
+    called: list[nn.Module],
+    layers: Mapping[nn.Module, Any],
+) -> torch.Tensor:
+    """LRP of a single-output model where some samples explain -z (target 0, the logit of class 0).
+
+    The explanation of -z is that of the network whose output is -z: the same network with its
+    output layer (the last Linear/Conv the forward pass calls) negated, weight and bias. A
+    sign-symmetric rule there (z, epsilon, SIGN) gives minus the map of z; the alpha-beta, z+ and
+    z-beta rules do not (negating a layer swaps its positive and negative contributions), so
+    those samples are explained in a second pass through the negated layer, which is checked to
+    output -z. Equal to explaining class 0 of the two-logit model with logits (-z, z).
+
+    Raises
+    ------
+    UnsupportedModelError
+        Negating the last Linear/Conv layer does not negate the output (a ReLU, max pooling or a
+        second branch after it), so -z is not the output of a network of the same layers.
+    """
+    layer = called[-1] if called else None
+    if layer is not None and _sign_symmetric(layers[layer]):
+        weights = torch.where(negated, -1.0, 1.0).to(logits.dtype)[:, None]
         (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
-    return relevance
+        return relevance
+    relevance = torch.zeros_like(inputs)
+    if not bool(negated.all()):  # the samples that explain z, as usual
+        kept = (~negated).to(logits.dtype)[:, None]
+        (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=kept * logits.detach())
+    z = logits.detach()
+    del logits  # its graph, if not used, goes before the layer changes
+    names = {module: name for name, module in view.model.named_modules()}
+    why = (
+        "target 0 of a single-output model explains -z, the logit of class 0; the "
+        f"{_rule_name(layers[layer]) if layer is not None else 'layer rule'} on the model's output "
+        "layer is not symmetric in the sign of the output, so -z is explained through that layer "
+        "negated, "
+    )
+    if layer is None:
+        raise UnsupportedModelError(why + "and the forward pass called no Linear/Conv layer")
+    again = inputs.detach().requires_grad_(True)
+    with _negated_parameters(layer):
+        flipped = _forward(view, structure, params, again)
+        scale = float(z.abs().max()) if z.numel() else 0.0
+        if not torch.allclose(flipped.detach(), -z, rtol=1e-4, atol=1e-5 * max(scale, 1.0)):
+            raise UnsupportedModelError(
+                why + f"but negating the last Linear/Conv layer '{names.get(layer, '?')}' (weight and "
+                "bias) does not negate the model's output (a ReLU, max pooling, a normalisation or "
+                "another branch after it?). Explain target 1, use the z, epsilon or SIGN rules, or "
+                "give the model a two-logit output"
+            )
+        weights = negated.to(flipped.dtype)[:, None]
+        (second,) = torch.autograd.grad(flipped, again, grad_outputs=weights * flipped.detach())
+    mask = negated.reshape(-1, *([1] * (inputs.ndim - 1)))
+    return torch.where(mask, second, relevance)
 
 
 def _recurrent_rule(

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from zennit.core import BasicHook, Hook, Identity, ParamMod, RemovableHandle, RemovableHandleList
+from zennit.rules import Flat, WSquare
 
 from signxai.checks import check_choice
 from signxai.errors import MethodParameterError
@@ -130,6 +131,14 @@ class ProjectionHook(BasicHook):
     reducer
         ``([a], [c]) -> relevance at the input``, applied to c = W^T (R / z').
     """
+
+    #: Whether negating the layer (weight and bias) and the relevance arriving at its output
+    #: negates the relevance it passes on. True for the projection rules: z' is odd in z (the
+    #: z, epsilon and SIGN rules; sign(0) = +1 and the z-rule's floor aside) and c = W^T (R / z')
+    #: keeps its sign. The explanation of -z (target 0 of a single-output model) then is minus
+    #: that of z; for a rule where it is not (alpha-beta, z+, z-beta) it must be computed on the
+    #: negated layer (``signxai.methods.lrp``).
+    sign_symmetric = True
 
     def __init__(
         self,
@@ -349,6 +358,8 @@ class PassRule(Hook):
     puts the arriving relevance in it and the input's ``Identity`` node takes it out.
     """
 
+    sign_symmetric = True  # relevance passes through unchanged (see ProjectionHook)
+
     def register(self, module: torch.nn.Module) -> RemovableHandleList:
         """An input hook (the Identity node) and an output hook (the cell's writer)."""
         return input_and_output_hooks(self, module)
@@ -452,6 +463,12 @@ class RelayedRule(BasicHook):
             )
         self.rule = rule
 
+    @property
+    def sign_symmetric(self) -> bool:
+        """See ``ProjectionHook``: the flat and w-square rules ignore the weights' signs; the
+        z-beta rule's bounds meet W+ and W-, which a negated layer swaps; others unknown."""
+        return isinstance(self.rule, (Flat, WSquare))
+
     def register(self, module: torch.nn.Module) -> RemovableHandleList:
         """An input and an output hook: the layer runs on a detached copy of its input, and its
         output is relayed to the input by ``_Relay``, whose backward is this rule."""
@@ -543,6 +560,11 @@ class AlphaBetaRule(RelayedRule):
             (alpha, _weights(1, on_a_plus[0]), _weights(-1, "none")),
             (-beta, _weights(-1, on_a_plus[1]), _weights(1, "none")),
         ]
+
+    @property
+    def sign_symmetric(self) -> bool:
+        """No: a negated layer swaps the positive and the negative contributions."""
+        return False
 
     def _denominator(self, z: torch.Tensor) -> torch.Tensor:
         if self.bias == "both":
