@@ -10,7 +10,11 @@ import torch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras", reason="the keras extra (keras, tensorflow) is not installed")
-tf = pytest.importorskip("tensorflow", reason="the keras extra (keras, tensorflow) is not installed")
+#: The Keras backend these tests run on: TensorFlow by default; test_keras_torch_backend.py runs them
+#: all again with KERAS_BACKEND=torch.
+BACKEND = keras.backend.backend()
+if BACKEND == "tensorflow":
+    pytest.importorskip("tensorflow", reason="the keras extra (keras, tensorflow) is not installed")
 
 from models import assert_same_maps, rel_error  # noqa: E402
 from signxai import InputError, UnsupportedModelError, explain, list_methods  # noqa: E402
@@ -121,17 +125,38 @@ def _assert_parity(model, x: np.ndarray) -> np.ndarray:
     """The converted model's output on ``x``, asserted equal to Keras's; returned."""
     with torch.no_grad():
         ours = to_torch(model)(torch.from_numpy(to_channels_first(x))).numpy()
-    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours, _numpy(model(x)), rtol=1e-5, atol=1e-6)
     return ours
 
 
+def _numpy(value) -> np.ndarray:
+    """A Keras output as numpy, on any backend (the torch backend's carry a gradient graph)."""
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def _backend_gradient(compute, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Keras backend's own gradient (TensorFlow's GradientTape, or torch autograd) of a score.
+
+    ``compute(inputs) -> (score, tensor)``, the score a sum over the batch; returns
+    d score / d tensor and the tensor, as numpy.
+    """
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        inputs = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            score, tensor = compute(inputs)
+        return tape.gradient(score, tensor).numpy(), tensor.numpy()
+    inputs = torch.tensor(x, requires_grad=True)
+    score, tensor = compute(inputs)
+    (gradient,) = torch.autograd.grad(score, tensor)
+    return gradient.detach().numpy(), tensor.detach().numpy()
+
+
 def _tape_gradient(model, x: np.ndarray, output: int) -> np.ndarray:
-    """TensorFlow's gradient of the model's output ``output`` with respect to ``x``."""
-    inputs = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        selected = model(inputs)[:, output]
-    return tape.gradient(selected, inputs).numpy()
+    """The backend's gradient of the model's output ``output`` with respect to ``x``."""
+    return _backend_gradient(lambda inputs: (keras.ops.sum(model(inputs)[:, output]), inputs), x)[0]
 
 
 def _logits(model):
@@ -152,7 +177,7 @@ def test_forward_parity(name: str) -> None:
     module = to_torch(model)
     with torch.no_grad():
         ours = module(torch.from_numpy(to_channels_first(x))).numpy()
-    assert rel_error(ours, np.asarray(model(x, training=False))) < 1e-5
+    assert rel_error(ours, _numpy(model(x, training=False))) < 1e-5
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -162,13 +187,10 @@ def test_gradients_equal_a_gradient_tape(name: str, method: str) -> None:
     model, x = factory(), _data(shape)
     target = [0, 2, 1, 2]
     logits = _logits(model)
-    inputs = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        selected = tf.reduce_sum(
-            logits(inputs, training=False) * tf.one_hot(target, 3 if name != "cnn2d" else 4)
-        )
-    grad = tape.gradient(selected, inputs).numpy()
+    one_hot = keras.ops.one_hot(np.array(target), 3 if name != "cnn2d" else 4)
+    grad, _ = _backend_gradient(
+        lambda inputs: (keras.ops.sum(logits(inputs, training=False) * one_hot), inputs), x
+    )
     expected = {
         "gradient": grad,
         "gradient_x_input": grad * x,
@@ -224,12 +246,14 @@ def test_grad_cam_target_layer_is_a_keras_layer_name_after_its_activation() -> N
     cam = explain(model, x, "grad_cam", target_class=1, target_layer="last_conv")
     logits = _logits(model)
     feature = keras.Model(model.inputs, [model.get_layer("last_conv").output, logits.output])
-    with tf.GradientTape() as tape:
-        activation, out = feature(tf.constant(x), training=False)
-        score = tf.reduce_sum(out[:, 1])
-    grads = tape.gradient(score, activation).numpy()  # (B, T, C), after the ReLU
+
+    def compute(inputs):  # type: ignore[no-untyped-def]
+        activation, out = feature(inputs, training=False)
+        return keras.ops.sum(out[:, 1]), activation
+
+    grads, activation = _backend_gradient(compute, x)  # (B, T, C), after the ReLU
     weights = grads.mean(axis=1, keepdims=True)
-    raw = np.maximum((weights * activation.numpy()).sum(axis=2), 0)  # (B, T')
+    raw = np.maximum((weights * activation).sum(axis=2), 0)  # (B, T')
     expected = np.stack(
         [np.interp(np.linspace(0, raw.shape[1] - 1, 160), np.arange(raw.shape[1]), r) for r in raw]
     )[..., None]
@@ -355,14 +379,16 @@ def test_same_padding_belongs_to_the_convolution(kernel: int, strides: int) -> N
     x = np.random.default_rng(0).normal(size=(2, 32, 2)).astype(np.float32)
     with torch.no_grad():
         ours = module(torch.from_numpy(to_channels_first(x))).numpy()
-    np.testing.assert_allclose(ours, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours, _numpy(model(x)), rtol=1e-5, atol=1e-6)
     relevance = explain(model, x, "flatlrp_z", target_class=[0, 1])
     np.testing.assert_allclose(relevance.sum(axis=(1, 2)), ours[[0, 1], [0, 1]], rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize(("shape", "pool", "strides"), [((31, 2), 2, 2), ((30, 2), 3, 2), ((9, 11, 2), 2, 3)])
-def test_pooling_with_same_padding_is_tensorflows(kind: str, shape: tuple, pool: int, strides: int) -> None:
+def test_pooling_with_same_padding_is_the_keras_backends(
+    kind: str, shape: tuple, pool: int, strides: int
+) -> None:
     """'same' pooling: -inf padding for max, the mean over the samples inside for average.
 
     The odd lengths leave partial windows at the edges, where a zero-padded average would be
@@ -556,7 +582,10 @@ def test_a_model_used_as_a_layer_dotted_names_and_grouped_convolutions() -> None
     encoder by its Keras name."""
     keras.utils.set_random_seed(10)
     inputs = keras.Input((40, 4))
-    h = L.Conv1D(8, 5, padding="same", groups=2, activation="relu", name="grouped.conv")(inputs)
+    # Keras's torch backend keeps a layer's weights in a torch ParameterDict, whose keys cannot
+    # hold a '.': there only the model's name has one
+    name = "grouped.conv" if BACKEND == "tensorflow" else "grouped_conv"
+    h = L.Conv1D(8, 5, padding="same", groups=2, activation="relu", name=name)(inputs)
     encoder = keras.Model(inputs, L.Conv1D(6, 3, activation="relu")(h), name="encoder_1.00")
     model = keras.Sequential([keras.Input((40, 4)), encoder, L.GlobalAveragePooling1D(), L.Dense(3)])
     x = _data((2, 40, 4))
@@ -733,12 +762,13 @@ def test_a_swish_written_with_multiply_equals_the_activation(
     reference, model = build(False), build(True)
     model.set_weights(reference.get_weights())
     x = _data((3, 48, 2))
-    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_numpy(model(x)), _numpy(reference(x)), rtol=1e-5, atol=1e-6)
     expected = explain(reference, x, method, target_class=[0, 1, 2])
     ours = explain(model, x, method, target_class=[0, 1, 2])
     np.testing.assert_allclose(ours, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="Keras's torch backend imports torch's compiler itself")
 def test_a_keras_user_script_imports_tensorflow_first_and_does_not_crash() -> None:
     """Importing torch's compiler (dynamo, triton) after TensorFlow kills the process with a
     segmentation fault; the compiled-model support once did that on every explanation."""
@@ -916,7 +946,7 @@ def test_multi_head_attention_is_mapped_and_explained_by_conservative_propagatio
         assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
     bias_free = _keras_transformer(bias=False)  # the z-rule conserves the logit through it all
     relevance = explain(bias_free, x, "lrp_z", target_class=[0, 1, 2], attention="cp")
-    logits = np.asarray(bias_free(x))[np.arange(3), [0, 1, 2]]
+    logits = _numpy(bias_free(x))[np.arange(3), [0, 1, 2]]
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-3, atol=1e-5)
 
 
@@ -1038,7 +1068,7 @@ def test_group_normalization_is_mapped_and_conserves_under_conservative_propagat
     with pytest.raises(UnsupportedModelError, match="attention='cp'"):
         explain(model, x, "lrp_z", target_class=1)
     relevance = explain(model, x, "lrp_z", target_class=1, attention="cp")
-    logits = np.asarray(model(x))[:, 1]
+    logits = _numpy(model(x))[:, 1]
     np.testing.assert_allclose(relevance.reshape(3, -1).sum(1), logits, rtol=1e-4, atol=1e-5)
     with pytest.raises(UnsupportedModelError, match="last axis only"):
         explain(
@@ -1135,8 +1165,6 @@ def test_go_backwards_is_mapped(kind: type, sequences: bool) -> None:
     forwards = keras.Model(inputs, L.Dense(2)(L.Flatten()(kind(4, return_sequences=sequences)(inputs))))
     forwards.set_weights(model.get_weights())
     if not sequences:  # the same layer on the reversed input
-        np.testing.assert_allclose(
-            np.asarray(model(x)), np.asarray(forwards(x[:, ::-1])), rtol=1e-5, atol=1e-6
-        )
+        np.testing.assert_allclose(_numpy(model(x)), _numpy(forwards(x[:, ::-1])), rtol=1e-5, atol=1e-6)
     relevance = explain(model, x, "lrp_epsilon_0_1", target_class=0)
     assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0

@@ -1,4 +1,5 @@
-"""Keras 3 (TensorFlow backend) models explained by the one engine, through a proved conversion.
+"""Keras 3 models (TensorFlow or torch backend) explained by the one engine, through a proved
+conversion.
 
 ``to_torch(keras_model)`` maps the model layer by layer onto torch modules (channels-first), so
 every method of the registry — LRP and SIGN included — runs on it unchanged. ``explain`` calls
@@ -20,7 +21,8 @@ activation) is what Grad-CAM uses for ``target_layer='<keras layer name>'``; ``p
 with strides pads asymmetrically (more on the right), as TensorFlow does, inside the convolution
 (:class:`~signxai.frontends.keras_modules.PaddedConv1d`), so that LRP's input-layer rules see the
 input, not a padded copy; pooling with ``padding='same'`` pads with -inf (max) or averages over
-the samples inside the input only (average), as TensorFlow does.
+the samples inside the input only (average), as TensorFlow does (Keras's torch backend repeats the
+edge samples where the padding is uneven, and so does the conversion on that backend).
 
 Three modules: :mod:`~signxai.frontends.keras_modules` (the torch modules that compute what Keras
 layers compute), :mod:`~signxai.frontends.keras_layers` (one Keras layer and its weights as such a
@@ -418,6 +420,15 @@ def to_channels_last(x: np.ndarray) -> np.ndarray:
     return np.moveaxis(x, 1, -1) if x.ndim > 2 else x
 
 
+def _keras_output(model: Any, x: np.ndarray) -> np.ndarray:
+    """The Keras model's output on ``x`` as float64, on any Keras backend (TensorFlow's tensors
+    convert to numpy as they are; the torch backend's carry a gradient graph)."""
+    from keras import ops
+
+    with torch.no_grad():  # the torch backend runs the model on torch tensors
+        return np.asarray(ops.convert_to_numpy(model(x, training=False)), dtype=np.float64)
+
+
 def converted(model: Any, x: np.ndarray) -> KerasModule:
     """The cached conversion of ``model``, proved on ``x`` (Keras layout): outputs must agree.
 
@@ -431,7 +442,7 @@ def converted(model: Any, x: np.ndarray) -> KerasModule:
         if module is None or attempt == 1:
             module = to_torch(model)
             _CACHE[model] = module
-        expected = np.asarray(model(x, training=False), dtype=np.float64)
+        expected = _keras_output(model, x)
         try:
             with torch.no_grad():
                 actual = module(torch.as_tensor(to_channels_first(x), dtype=torch.float32)).numpy()

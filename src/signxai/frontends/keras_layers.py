@@ -203,7 +203,8 @@ def _keras_conv(
 
 
 def pool(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
-    """MaxPooling/AveragePooling 1D/2D (``kind``: ``'max'``, ``'avg'``), padded as TensorFlow pads."""
+    """MaxPooling/AveragePooling 1D/2D (``kind``: ``'max'``, ``'avg'``), padded as the Keras
+    backend pads (``SamePadAvgPool``)."""
     dims = len(layer.pool_size)
     size, stride = tuple(layer.pool_size), tuple(layer.strides)
     if layer.padding == "valid":
@@ -214,9 +215,12 @@ def pool(layer: Any, kind: str, input_shape: tuple[int, ...]) -> nn.Module:
         raise UnsupportedModelError(f"Keras layer '{layer.name}': padding '{layer.padding}' is not mapped")
     pads = [_same_padding(n, k, st, 1) for n, k, st in zip(input_shape[1:-1], size, stride, strict=True)]
     flat = tuple(p for pair in reversed(pads) for p in pair)  # torch pads the last axis first
-    if kind == "max":
+    if kind == "max":  # (the torch backend's edge padding never gives a larger maximum either)
         return (SamePadMaxPool1d if dims == 1 else SamePadMaxPool2d)(size, stride, pads=flat, value=-math.inf)
-    return SamePadAvgPool(size, stride, flat)
+    from keras import backend
+
+    uneven = any(left != right for left, right in pads)
+    return SamePadAvgPool(size, stride, flat, replicate=uneven and backend.backend() == "torch")
 
 
 def batch_norm(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:

@@ -118,21 +118,32 @@ class SamePadMaxPool2d(_PadsFirst, nn.MaxPool2d):
 
 
 class SamePadAvgPool(nn.Module):
-    """TensorFlow's average pooling with ``padding='same'``: the mean over the samples inside.
+    """Keras's average pooling with ``padding='same'``: the mean over the samples inside.
 
     The window sum of the zero-padded input divided by how many of the window's samples lie in
     the input (not by the window size); LRP redistributes relevance in proportion to the inputs,
-    which that per-window divisor does not change.
+    which that per-window divisor does not change. That is TensorFlow's pooling, and Keras's torch
+    backend's where the padding is the same on both sides; where it is not, that backend pads by
+    repeating the edge samples and averages whole windows (``replicate=True``): the edge samples
+    then count more than once.
     """
 
-    def __init__(self, kernel_size: tuple[int, ...], stride: tuple[int, ...], pads: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        kernel_size: tuple[int, ...],
+        stride: tuple[int, ...],
+        pads: tuple[int, ...],
+        replicate: bool = False,
+    ) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.pads = kernel_size, stride, pads
+        self.kernel_size, self.stride, self.pads, self.replicate = kernel_size, stride, pads, replicate
         pool: Any = nn.AvgPool1d if len(kernel_size) == 1 else nn.AvgPool2d
         self.pool = pool(kernel_size, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Average of the zero-padded input, rescaled to the samples inside the input."""
+        """Average of the padded input, rescaled to the samples inside the input."""
+        if self.replicate:
+            return self.pool(F.pad(x, self.pads, mode="replicate"))
         ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
         inside = self.pool(F.pad(ones, self.pads))
         return self.pool(F.pad(x, self.pads)) / inside
