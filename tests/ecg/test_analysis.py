@@ -67,3 +67,36 @@ def test_the_analysed_lead_is_named_in_the_table_and_the_report(tmp_path) -> Non
     np.testing.assert_array_equal(analysis.relevance["gradient"], alone.relevance["gradient"])
     page = strip_report(analysis, model_card(), "5class", tmp_path / "report.html").read_text()
     assert "The recording, lead: lead1, 360 Hz" in page
+
+
+def test_normal_beats_get_alpha_beta_maps_and_a_zero_map_keeps_its_row_in_the_report(tmp_path) -> None:
+    """The binary model's normal beats explain -z: LRP-alpha1-beta0 gave them all-zero maps (minus
+    the map of z, which has no positive contribution there); a beat whose map is zero (Grad-CAM,
+    rectified) has no wave shares, and its row stays in the report's per-beat table ('-'), where
+    a pivot table dropped it."""
+    from signxai.ecg import model_card
+    from signxai.ecg.report import _shares_per_beat, strip_report
+
+    strip = load_mitbih_208()
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(30 * strip.fs)])
+    methods = ["lrp_alpha_1_beta_0", "grad_cam"]
+    analysis = analyze_strip(
+        short, load_beat_model("binary"), ["normal", "abnormal"], methods, max_abnormal=1, max_normal=2
+    )
+    labels = analysis.wave_table.drop_duplicates("beat").set_index("beat")["label"]
+    maps = analysis.relevance["lrp_alpha_1_beta_0"]
+    normal = [k for k, beat in enumerate(analysis.explained) if labels[beat] == "normal"]
+    assert len(normal) == 2
+    assert all(np.abs(maps[k]).max() > 0 for k in normal)
+
+    table = analysis.wave_table.copy()
+    zeroed = (table.method == "grad_cam") & (table.beat == analysis.explained[0])
+    table.loc[zeroed, "share"] = np.nan  # what wave_relevance gives an all-zero map
+    shares = _shares_per_beat(table)
+    assert len(shares) == len(methods) * len(analysis.explained)
+    assert shares.loc[("grad_cam", analysis.explained[0])].isna().all(axis=None)
+    assert list(shares.columns) == ["P", "QRS", "T", "other"]
+    page = strip_report(
+        dataclasses.replace(analysis, wave_table=table), model_card(), "binary", tmp_path / "report.html"
+    ).read_text()
+    assert page.count("<td>-</td>") >= 4

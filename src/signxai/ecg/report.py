@@ -12,7 +12,7 @@ import pandas as pd
 
 from signxai.ecg.analysis import StripAnalysis
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
-from signxai.ecg.waves import plot_wave_relevance, summarize
+from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.plot import plot_deletion_curves
 from signxai.methods import describe_method
 from signxai.report import Section, figure_html, paragraph, table_html, write_report
@@ -169,6 +169,14 @@ def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.nd
     return table_html(rows) + "<h3>Methods</h3>" + table_html(definitions)
 
 
+def _shares_per_beat(table: pd.DataFrame) -> pd.DataFrame:
+    """Share of |relevance| per wave (columns, P QRS T other) for every explained beat and method
+    (rows), the mean over leads; a beat with an all-zero map keeps its row, without shares (a
+    pivot table drops it)."""
+    shares = table.groupby(["method", "beat", "label", "wave"])["share"].mean().unstack("wave")
+    return shares.reindex(columns=[w for w in (*WAVES, "other") if w in shares.columns])
+
+
 def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path: Path) -> Path:
     """Write the demo's HTML report for one analysed strip."""
     recording = analysis.recording
@@ -208,7 +216,9 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
             paragraph(
                 "Mean share of each explained beat's |relevance| that lies in the P wave, the QRS "
                 "complex, the T wave or elsewhere (the beat window runs from this beat's QRS to the "
-                "next beat's P wave), per method and predicted class."
+                "next beat's P wave), per method and predicted class. A map that is zero on the "
+                "whole beat (Grad-CAM where no feature of the last conv layer speaks for the class: "
+                "the map is rectified) has no shares: '-' per beat, and left out of the means."
             )
             + table_html(summary)
             + figure_html(
@@ -219,11 +229,7 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
                 sign_method,
             )
             + "<h3>Per beat</h3>"
-            + table_html(
-                analysis.wave_table.pivot_table(
-                    index=["method", "beat", "label"], columns="wave", values="share"
-                )
-            ),
+            + table_html(_shares_per_beat(analysis.wave_table)),
             anchor="waves",
         ),
         Section("Method comparison", _comparison(analysis), anchor="comparison"),
