@@ -362,6 +362,20 @@ def test_a_channels_first_or_misshapen_x_is_an_input_error() -> None:
         explain(model, _data((1, 160)), "gradient", target_class=0)  # one sample, channels first
 
 
+def test_x_may_be_a_tensor_of_the_keras_backend() -> None:
+    """A tf.Tensor (from tf.data, say) on TensorFlow, a torch tensor on the torch backend: the same
+    map as for the numpy array (a tf.Tensor was an InputError); anything else is one naming x."""
+    model, x = ecg_model(), _data((2, 160, 1))
+    expected = explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
+    tensor = keras.ops.convert_to_tensor(x)
+    assert not isinstance(tensor, np.ndarray)
+    np.testing.assert_array_equal(explain(model, tensor, "lrpsign_epsilon_0_1", target_class=1), expected)
+    with pytest.raises(
+        InputError, match="x must be a numpy array or a tensor of the Keras backend.*got list"
+    ):
+        explain(model, x.tolist(), "gradient", target_class=1)
+
+
 @pytest.mark.parametrize(("kernel", "strides"), [(5, 1), (4, 1), (3, 2)])
 def test_same_padding_belongs_to_the_convolution(kernel: int, strides: int) -> None:
     """LRP's first-layer rules (flat, w-square, std_x) must see the input, not a zero-padded copy.

@@ -472,8 +472,15 @@ def explain_keras(
     """Explain a Keras model on ``x`` in Keras layout (channels-last); the result has that layout."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
-    if not isinstance(x, np.ndarray):
-        raise InputError(f"x must be a numpy array for a Keras model, got {type(x).__name__}")
+    elif not isinstance(x, np.ndarray):
+        from keras import ops
+
+        if not ops.is_tensor(x):  # a tf.Tensor (e.g. from tf.data) on TensorFlow, a jax array on JAX
+            raise InputError(
+                f"x must be a numpy array or a tensor of the Keras backend for a Keras model, got "
+                f"{type(x).__name__}"
+            )
+        x = np.asarray(ops.convert_to_numpy(x))
     check_graph(model)
     rank = len(model.input_shape)
     unbatched = x.ndim == rank - 1
