@@ -2183,3 +2183,7 @@ def test_target_0_is_an_error_for_asymmetric_rules_where_negating_the_last_layer
         -explain(model, x, "lrp_epsilon_0_1", target_class=1),
     )
     assert np.isfinite(explain(model, x, "lrp_alpha_1_beta_0", target_class=1)).all()
+    # a kept sigmoid: -sigmoid(z) is no network of these layers either (sigmoid(-z) = 1 - sigmoid(z))
+    binary = ECGModel().eval()
+    with pytest.raises(UnsupportedModelError, match="explain_output='activation'"):
+        explain(binary, torch.randn(2, 1, 2000), "lrp_zplus", target_class=0, explain_output="activation")

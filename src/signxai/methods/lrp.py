@@ -395,8 +395,9 @@ def _negated_logit(
             raise UnsupportedModelError(
                 why + f"but negating the last Linear/Conv layer '{names.get(layer, '?')}' (weight and "
                 "bias) does not negate the model's output (a ReLU, max pooling, a normalisation or "
-                "another branch after it?). Explain target 1, use the z, epsilon or SIGN rules, or "
-                "give the model a two-logit output"
+                "another branch after it, or an output activation kept by explain_output="
+                "'activation'?). Explain target 1, use the z, epsilon or SIGN rules, or give the "
+                "model a two-logit output"
             )
         weights = negated.to(flipped.dtype)[:, None]
         (second,) = torch.autograd.grad(flipped, again, grad_outputs=weights * flipped.detach())
