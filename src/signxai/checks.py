@@ -18,6 +18,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from signxai.errors import InputError, SignXAIError
 
@@ -109,6 +110,13 @@ def check_choice(
     close = difflib.get_close_matches(value, sorted(choices), n=1) if isinstance(value, str) else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise error(f"{name} must be one of {sorted(choices)}, got {value!r}{hint}")
+
+
+def check_module(value: object, name: str = "model", error: type[SignXAIError] = InputError) -> nn.Module:
+    """A torch model (an ``nn.Module``)."""
+    if not isinstance(value, nn.Module):
+        raise error(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
 
 
 def as_path(value: object, name: str = "path", error: type[SignXAIError] = InputError) -> Path:

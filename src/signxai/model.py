@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.checks import check_choice
+from signxai.checks import check_choice, check_module
 from signxai.errors import (
     InputError,
     LayerError,
@@ -180,8 +180,7 @@ class ModelView:
         forward_args: Sequence[Any] | None = None,
         forward_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise UnsupportedModelError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        check_module(model, error=UnsupportedModelError)
         check_choice(explain_output, "explain_output", ("logit", "activation"), TargetError)
         self.model = model
         self.explain_output = explain_output

@@ -15,7 +15,7 @@ import pandas as pd
 from torch import nn
 
 from signxai.api import explain
-from signxai.checks import check_names, check_seed, check_whole
+from signxai.checks import check_module, check_names, check_seed, check_whole
 from signxai.ecg.beats import BeatWindows, classify, ecg5000_windows
 from signxai.ecg.checks import check_count
 from signxai.ecg.datasets import Recording, as_recording
@@ -151,8 +151,7 @@ def analyze_strip(
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal)
     classes = check_names(classes, "classes", "class names")
-    if not isinstance(model, nn.Module):
-        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a function of one message (or None), got {progress!r}")
     note = progress or (lambda message: None)

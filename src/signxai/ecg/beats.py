@@ -19,7 +19,7 @@ import torch
 from scipy import signal as sps
 from torch import nn
 
-from signxai.checks import check_flag, check_number, check_whole
+from signxai.checks import check_flag, check_module, check_number, check_whole
 from signxai.ecg.checks import as_peaks, as_signal, check_fs
 from signxai.ecg.preprocess import znormalize
 from signxai.errors import InputError
@@ -67,8 +67,7 @@ def classify(model: nn.Module, beats: np.ndarray, batch_size: int = 512) -> np.n
 
     The model runs in eval mode on its own device (CPU or GPU); its modules' modes are restored.
     """
-    if not isinstance(model, nn.Module):
-        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     beats = as_signal(beats, "beats", ndim=3)
     batch_size = check_whole(batch_size, "batch_size", at_least=1)
     device, dtype = input_placement(model)  # a float64 or bfloat16 model takes beats of its own dtype

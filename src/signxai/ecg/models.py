@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.checks import check_choice, check_flag, check_seed, check_whole
+from signxai.checks import check_choice, check_flag, check_module, check_seed, check_whole
 from signxai.errors import InputError
 from signxai.model import evaluated, input_placement
 
@@ -162,8 +162,7 @@ def samples_seen(
     numpy.ndarray
         Boolean ``(length,)``.
     """
-    if not isinstance(model, nn.Module):
-        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     length = check_whole(length, "length", at_least=1, unit="of samples")
     channels = check_whole(channels, "channels", at_least=1)
     trials = check_whole(trials, "trials", at_least=1)
