@@ -275,10 +275,12 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
             logits = _forward(view, structure, params, inputs)
         weights = view.target_weights(target, logits)
         negated = (weights[:, 0] < 0) if logits.shape[1] == 1 else None
-        if negated is None or not bool(negated.any()) or not asymmetric:
+        output_layer = called[-1] if called else None
+        symmetric = not asymmetric or (output_layer is not None and _sign_symmetric(layers[output_layer]))
+        if negated is None or not bool(negated.any()) or symmetric:
             (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
             return relevance
-        return _negated_logit(view, structure, params, inputs, logits, negated, called, layers)
+        return _negated_logit(view, structure, params, inputs, logits, negated, output_layer, layers)
 
 
 #: The roles of the Linear/Conv layers (``Structure.roles``).
@@ -349,17 +351,19 @@ def _negated_logit(
     inputs: torch.Tensor,
     logits: torch.Tensor,
     negated: torch.Tensor,
-    called: list[nn.Module],
+    layer: nn.Module | None,
     layers: Mapping[nn.Module, Any],
 ) -> torch.Tensor:
-    """LRP of a single-output model where some samples explain -z (target 0, the logit of class 0).
+    """LRP of a single-output model where some samples explain -z (target 0, the logit of class 0)
+    and the rule of the output ``layer`` (the last Linear/Conv the forward pass called) is not
+    sign-symmetric.
 
     The explanation of -z is that of the network whose output is -z: the same network with its
-    output layer (the last Linear/Conv the forward pass calls) negated, weight and bias. A
-    sign-symmetric rule there (z, epsilon, SIGN) gives minus the map of z; the alpha-beta, z+ and
-    z-beta rules do not (negating a layer swaps its positive and negative contributions), so
-    those samples are explained in a second pass through the negated layer, which is checked to
-    output -z. Equal to explaining class 0 of the two-logit model with logits (-z, z).
+    output layer negated, weight and bias. A sign-symmetric rule there (z, epsilon, SIGN) gives
+    minus the map of z, which ``_lrp`` computes in its one pass; the alpha-beta, z+ and z-beta
+    rules do not (negating a layer swaps its positive and negative contributions), so those
+    samples are explained in a second pass through the negated layer, which is checked to output
+    -z. Equal to explaining class 0 of the two-logit model with logits (-z, z).
 
     Raises
     ------
@@ -367,18 +371,12 @@ def _negated_logit(
         Negating the last Linear/Conv layer does not negate the output (a ReLU, max pooling or a
         second branch after it), so -z is not the output of a network of the same layers.
     """
-    layer = called[-1] if called else None
-    if layer is not None and _sign_symmetric(layers[layer]):
-        weights = torch.where(negated, -1.0, 1.0).to(logits.dtype)[:, None]
-        (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=weights * logits.detach())
-        return relevance
     relevance = torch.zeros_like(inputs)
     if not bool(negated.all()):  # the samples that explain z, as usual
         kept = (~negated).to(logits.dtype)[:, None]
         (relevance,) = torch.autograd.grad(logits, inputs, grad_outputs=kept * logits.detach())
     z = logits.detach()
     del logits  # its graph, if not used, goes before the layer changes
-    names = {module: name for name, module in view.model.named_modules()}
     why = (
         "target 0 of a single-output model explains -z, the logit of class 0; the "
         f"{_rule_name(layers[layer]) if layer is not None else 'layer rule'} on the model's output "
@@ -392,8 +390,9 @@ def _negated_logit(
         flipped = _forward(view, structure, params, again)
         scale = float(z.abs().max()) if z.numel() else 0.0
         if not torch.allclose(flipped.detach(), -z, rtol=1e-4, atol=1e-5 * max(scale, 1.0)):
+            name = next(n for n, m in view.model.named_modules() if m is layer)
             raise UnsupportedModelError(
-                why + f"but negating the last Linear/Conv layer '{names.get(layer, '?')}' (weight and "
+                why + f"but negating the last Linear/Conv layer '{name}' (weight and "
                 "bias) does not negate the model's output (a ReLU, max pooling, a normalisation or "
                 "another branch after it, or an output activation kept by explain_output="
                 "'activation'?). Explain target 1, use the z, epsilon or SIGN rules, or give the "
