@@ -1,20 +1,29 @@
 """Relevance maps of the original SIGN package, for ``tests/methods/test_original_package.py``.
 
-Runs the original package's TensorFlow/iNNvestigate implementation (``signxai2==0.5.0``, which
-installs as the module ``signxai``, so it cannot share an environment with this project) on eight
-small Keras models with random weights and non-zero biases (three with BatchNorm layers whose
-statistics are far from the identity: one residual with global average pooling, one with two
-convs on the input), and
+Runs the original package's TensorFlow/iNNvestigate implementation on eight small Keras models
+with random weights and non-zero biases (three with BatchNorm layers whose statistics are far from
+the identity: one residual with global average pooling, one with two convs on the input), and
 writes the weights, inputs and maps to ``tests/data/original_sign_reference.npz``. The test
 rebuilds the same models in Keras 3 and compares ``signxai.explain`` with these maps.
+
+Either original package runs it, each installing as the module ``signxai`` (so neither can share an
+environment with this project): ``signxai==1.1.9.2``, the package published with the paper, whose
+method names are the tutorial's list, and ``signxai2==0.5.0``, which carries the same TensorFlow
+code under ``signxai.tf_signxai`` (the shipped file is 0.5.0's; 1.1.9.2 gives the same maps, and
+has no ``lrp_alpha_2_beta_1``). ``--all-names OUT`` writes the maps of every deterministic name
+of the tutorial's list instead; ``SIGNXAI_ORIGINAL_MAPS=OUT pytest tests/methods/test_original_package.py``
+then compares them all.
 
 Environment (Python 3.11, apart from this project's)::
 
     python3.11 -m venv /tmp/sign-original
     /tmp/sign-original/bin/pip install tensorflow-cpu==2.12.1 "numpy<1.24" matplotlib scipy \\
         pillow requests version-parser
-    /tmp/sign-original/bin/pip install --no-deps signxai2==0.5.0
+    /tmp/sign-original/bin/pip install --no-deps signxai2==0.5.0   # or signxai==1.1.9.2
     /tmp/sign-original/bin/python scripts/original_sign_reference.py
+
+(``signxai==1.1.9.2`` has no ``signxai/__init__.py``; where ``signxai2`` is also installed, add an
+empty one to its copy, or Python imports the other.)
 """
 
 from __future__ import annotations
@@ -210,12 +219,63 @@ def _weights(model: Any, rng: np.random.Generator) -> list[np.ndarray]:
     return weights
 
 
-def main() -> None:
-    """Write the weights, inputs and the original package's maps (one sample per call)."""
+def _original() -> tuple[Any, bool]:
+    """The original package's ``calculate_relevancemap`` and whether it takes a batched sample.
+
+    ``signxai2==0.5.0`` keeps the TensorFlow code under ``signxai.tf_signxai`` and takes a batch of
+    one; ``signxai==1.1.9.2`` (the package published with the paper) has it under
+    ``signxai.methods`` and takes the sample without its batch axis.
+    """
+    try:
+        from signxai.tf_signxai.methods.wrappers import calculate_relevancemap
+    except ImportError:
+        from signxai.methods.wrappers import calculate_relevancemap
+
+        return calculate_relevancemap, False
+    return calculate_relevancemap, True
+
+
+#: The tutorial's list of the original names (``signxai==1.1.9.2``'s, all of them), beside the repo.
+SEED_NAMES = Path(__file__).resolve().parents[2] / "shared" / "seed" / "original_method_names.txt"
+#: ``--all-names`` leaves out the presets of other models and the random methods.
+NOT_COMPARED = ("_VGG16ILSVRC", "_VGG16MITPL365", "_MNISTCNN", "smoothgrad", "vargrad")
+#: The original's ``*_x_sign_mu`` names without a number require ``mu``; both get this one.
+MU = 0.3
+#: The models with a layer called ``last_conv`` (Grad-CAM's layer).
+LAST_CONV = ("cnn", "cnn_bn", "resnet_bn")
+
+
+def all_names() -> list[str]:
+    """Every deterministic original name (``--all-names``), the image Grad-CAM left out (it fails
+    on 1D models in the original, and its 2D resizing is OpenCV's, not METHODS.md's)."""
+    names = SEED_NAMES.read_text().split()
+    return [n for n in names if n != "grad_cam" and not any(part in n for part in NOT_COMPARED)]
+
+
+def original_options(kind: str, method: str) -> dict[str, Any] | None:
+    """The extra arguments the original (and ours) needs for ``method``; None: not on ``kind``."""
+    if method.startswith("grad_cam"):
+        return {"last_conv_layer_name": "last_conv"} if kind in LAST_CONV else None
+    return {"mu": MU} if method.endswith("_x_sign_mu") else {}
+
+
+def main(out_path: Path = OUT, every_name: bool = False) -> None:
+    """Write the weights, inputs and the original package's maps (one sample per call).
+
+    ``every_name``: the maps of all the original's deterministic names (``all_names()``) instead
+    of the selection the tests ship with (``METHODS``, the z-beta presets and Grad-CAM).
+    """
     import tensorflow as tf
 
-    from signxai.tf_signxai.methods.wrappers import calculate_relevancemap  # the original package
+    calculate_relevancemap, batched = _original()
 
+    def sample(x: np.ndarray, i: int) -> np.ndarray:
+        return x[i : i + 1] if batched else x[i]
+
+    if every_name:
+        methods = [(m, m) for m in all_names()]
+    else:
+        methods = [*((m, m) for m in METHODS), *BOUNDED.items(), ("grad_cam_timeseries",) * 2]
     out: dict[str, np.ndarray] = {"targets": np.array(TARGETS)}
     for kind in KINDS:
         model = build(tf.keras, kind)
@@ -226,30 +286,30 @@ def main() -> None:
         out[f"{kind}/x"] = x
         for i, w in enumerate(weights):
             out[f"{kind}/w{i}"] = w
-        for method, original in [*((m, m) for m in METHODS), *BOUNDED.items()]:
-            maps = [
-                np.asarray(calculate_relevancemap(original, x[i : i + 1], model, neuron_selection=t))
-                for i, t in enumerate(TARGETS)
-            ]
-            out[f"{kind}/{method}"] = np.stack(maps).reshape(x.shape).astype(np.float32)
-        if kind == "cnn":  # Grad-CAM for time series, normalised by its maximum
+        for method, original in methods:
+            options = original_options(kind, original)
+            if options is None or (not every_name and original.startswith("grad_cam") and kind != "cnn"):
+                continue  # the shipped file has Grad-CAM on the first CNN only
+            if original not in calculate_relevancemap.__globals__:  # 1.1.9.2 has no alpha2-beta1
+                print(f"{kind}: the original package has no method {original!r}")
+                continue
             maps = [
                 np.asarray(
-                    calculate_relevancemap(
-                        "grad_cam_timeseries",
-                        x[i : i + 1],
-                        model,
-                        neuron_selection=t,
-                        last_conv_layer_name="last_conv",
-                    )
+                    calculate_relevancemap(original, sample(x, i), model, neuron_selection=t, **options)
                 )
                 for i, t in enumerate(TARGETS)
             ]
-            out["cnn/grad_cam_timeseries"] = np.stack(maps).reshape(x.shape).astype(np.float32)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(OUT, **out)
-    print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
+            out[f"{kind}/{method}"] = np.stack(maps).reshape(x.shape).astype(np.float32)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_path, **out)
+    print(f"wrote {out_path} ({out_path.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Relevance maps of the original SIGN package.")
+    parser.add_argument("out", nargs="?", type=Path, default=OUT, help=f"the npz to write (default {OUT})")
+    parser.add_argument("--all-names", action="store_true", help="every deterministic original name")
+    arguments = parser.parse_args()
+    main(arguments.out, arguments.all_names)
