@@ -78,7 +78,7 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
     from zennit.attribution import Gradient
     from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import LayerMapComposite, SpecialFirstLayerMapComposite
-    from zennit.rules import AlphaBeta, Epsilon, Pass, ZPlus
+    from zennit.rules import AlphaBeta, Epsilon, Gamma, Pass, ZPlus
     from zennit.types import Activation, Convolution, Linear
 
     logits = _logit_model(model)
@@ -147,6 +147,7 @@ def _references(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[str, Calla
         "lrp_alpha_1_beta_0": ("zennit AlphaBeta(1, 0) composite", zennit_call(lambda: AlphaBeta(1.0, 0.0))),
         "lrp_alpha_2_beta_1": ("zennit AlphaBeta(2, 1) composite", zennit_call(lambda: AlphaBeta(2.0, 1.0))),
         "lrp_zplus": ("zennit ZPlus composite", zennit_call(ZPlus)),
+        "lrp_gamma_0_25": ("zennit Gamma(0.25) composite", zennit_call(lambda: Gamma(0.25))),
     }
 
 
@@ -171,6 +172,7 @@ METHODS = [
     "lrpsign_alpha_1_beta_0",
     "lrp_alpha_2_beta_1",
     "lrp_zplus",
+    "lrp_gamma_0_25",
 ]
 REFERENCE_OF = {
     "lrpsign_epsilon_0_5": "lrp_epsilon_0_5",

@@ -18,7 +18,7 @@ from zennit.attribution import Gradient
 from zennit.canonizers import NamedMergeBatchNorm, SequentialMergeBatchNorm
 from zennit.composites import EpsilonAlpha2Beta1, LayerMapComposite, SpecialFirstLayerMapComposite
 from zennit.layer import Sum
-from zennit.rules import AlphaBeta, Epsilon, Flat, Norm, Pass, WSquare, ZBox, ZPlus
+from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, WSquare, ZBox, ZPlus
 from zennit.types import Activation, AvgPool, BatchNorm, Convolution
 from zennit.types import Linear as AnyLinear
 
@@ -75,6 +75,11 @@ COMPOSITES = {
     "lrp_alpha_2_beta_1": lambda c, x: LayerMapComposite(_base_map(AlphaBeta(2.0, 1.0)), canonizers=c),
     "lrp_alpha_1_beta_0": lambda c, x: LayerMapComposite(_base_map(AlphaBeta(1.0, 0.0)), canonizers=c),
     "lrp_zplus": lambda c, x: LayerMapComposite(_base_map(ZPlus()), canonizers=c),
+    "lrp_gamma_0_25": lambda c, x: LayerMapComposite(_base_map(Gamma(0.25)), canonizers=c),
+    "lrp_gamma_2": lambda c, x: LayerMapComposite(_base_map(Gamma(2.0)), canonizers=c),
+    "flatlrp_gamma_0_5": lambda c, x: SpecialFirstLayerMapComposite(
+        _base_map(Gamma(0.5)), [(Convolution, Flat()), (AnyLinear, Flat())], canonizers=c
+    ),
     "lrp_sequential_composite_b": lambda c, x: EpsilonAlpha2Beta1(epsilon=0.1, canonizers=c),
     "flatlrp_epsilon_0_1": lambda c, x: SpecialFirstLayerMapComposite(
         _base_map(Epsilon(0.1)), [(Convolution, Flat()), (AnyLinear, Flat())], canonizers=c
@@ -1030,7 +1035,12 @@ def test_layers_whose_node_does_not_take_the_input_agree_with_zennit(method: str
 
 @pytest.mark.parametrize(
     ("method", "rule"),
-    [("lrp_epsilon_0_1", Epsilon(0.1)), ("lrp_alpha_1_beta_0", AlphaBeta(1.0, 0.0)), ("lrp_zplus", ZPlus())],
+    [
+        ("lrp_epsilon_0_1", Epsilon(0.1)),
+        ("lrp_alpha_1_beta_0", AlphaBeta(1.0, 0.0)),
+        ("lrp_zplus", ZPlus()),
+        ("lrp_gamma_0_25", Gamma(0.25)),
+    ],
 )
 def test_lrp_agrees_with_zennit_on_torchvision_resnet18(method: str, rule: object) -> None:
     """In-place ``out += identity`` and ReLU(inplace=True), downsampling shortcuts, 20 BatchNorms.
@@ -1117,12 +1127,15 @@ def test_lrp_z_ig_and_deeplift_are_gradient_x_input_on_linear_torchvision_models
         ("lrp_alpha_1_beta_0", AlphaBeta(1.0, 0.0)),
         ("lrp_alpha_2_beta_1", AlphaBeta(2.0, 1.0)),
         ("lrp_zplus", ZPlus()),
+        ("lrp_gamma_0_25", Gamma(0.25)),
+        ("lrp_gamma_3", Gamma(3.0)),
     ],
 )
 def test_alpha_beta_leaves_out_only_terms_that_are_zero(method: str, rule: object, activation: type) -> None:
-    """Our alpha-beta runs a layer only for the terms that contribute (no a- terms after a ReLU,
-    no negative share with beta = 0): zennit's four-term rule, after ReLUs (non-negative layer
-    inputs), tanh and no activation (mixed signs), with biases and a bias-free layer."""
+    """Our alpha-beta and gamma rules run a layer only for the terms that contribute (no a- terms
+    after a ReLU, no negative share with beta = 0, no branch for an output sign that no output
+    has): zennit's four-term rules, after ReLUs (non-negative layer inputs), tanh and no activation
+    (mixed signs), with biases and a bias-free layer."""
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Conv1d(2, 6, 5, padding=2),
@@ -1135,6 +1148,80 @@ def test_alpha_beta_leaves_out_only_terms_that_are_zero(method: str, rule: objec
     x = torch.randn(3, 2, 30)
     expected = _zennit(model, LayerMapComposite(_base_map(rule)), x, [2, 0, 1])
     assert rel_error(explain(model, x, method, target_class=[2, 0, 1]), expected) < 1e-5
+
+
+class _FlatByView(nn.Module):
+    """Conv-ReLU-Conv-ReLU-Linear, flattened by ``view`` (captum's LRP rejects an ``nn.Flatten``)."""
+
+    def __init__(self, bias: bool) -> None:
+        super().__init__()
+        self.conv1, self.relu1 = nn.Conv1d(2, 6, 5, padding=2, bias=bias), nn.ReLU()
+        self.conv2, self.relu2 = nn.Conv1d(6, 6, 3, padding=1, bias=bias), nn.ReLU()
+        self.fc = nn.Linear(6 * 30, 4, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.relu2(self.conv2(self.relu1(self.conv1(x)))).view(len(x), -1))
+
+
+def test_gamma_is_captums_gamma_rule_where_the_first_definition_applies() -> None:
+    """captum's ``GammaRule`` is the gamma rule as first defined (W + gamma W+ on every layer, the
+    bias unchanged); ours is zennit's generalisation, the same for inputs >= 0, positive
+    outputs and no bias (a ReLU's zero output passes no relevance either way)."""
+    from captum.attr import LRP
+    from captum.attr._utils.lrp_rules import GammaRule
+
+    torch.manual_seed(0)
+    model = _FlatByView(bias=False).eval()
+    for parameter in model.parameters():
+        parameter.data.mul_(3)
+    x = torch.rand(3, 2, 30) * 2
+    target = model(x).argmax(1)
+    assert bool((model(x)[torch.arange(3), target] > 0).all())
+    ours = explain(model, x, "lrp_gamma_0_25", target_class=target.tolist())
+    for layer in (model.conv1, model.conv2, model.fc):
+        layer.rule = GammaRule(gamma=0.25)  # type: ignore[assignment]
+    expected = LRP(model).attribute(x.clone(), target=target)
+    assert rel_error(ours, expected) < 1e-5
+    assert rel_error(explain(model, x, "lrp_gamma_1", target_class=target.tolist()), expected) > 0.01
+
+
+def test_gamma_conserves_on_bias_free_nets_and_gamma_zero_is_the_z_rule() -> None:
+    torch.manual_seed(1)
+    model = _FlatByView(bias=False).eval()
+    x = torch.randn(4, 2, 30)  # both signs on the input layer: the generalised rule's a- terms
+    for method in ("lrp_gamma_0_25", "lrp_gamma_4"):
+        assert_conserves(model, x, 2, rtol=1e-4, atol=1e-6, method=method)
+    biased = _FlatByView(bias=True).eval()
+    assert (
+        rel_error(
+            explain(biased, x, "lrp_gamma_0", target_class=1), explain(biased, x, "lrp_z", target_class=1)
+        )
+        < 1e-4
+    )
+    # a large gamma approaches z+ (alpha1-beta0) where every layer input is >= 0
+    positive = torch.rand(4, 2, 30)
+    assert (
+        rel_error(
+            explain(model, positive, "lrp_gamma_1000", target_class=1),
+            explain(model, positive, "lrp_zplus", target_class=1),
+        )
+        < 1e-2
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "match"),
+    [
+        ("lrp_gamma", {}, "needs gamma="),
+        ("lrp_gamma", {"gamma": -0.5}, "gamma"),
+        ("lrp_epsilon_0_1", {"gamma": 0.25}, "only applies to the gamma rule"),
+        ("lrp_gamma_0_25", {"gamma": 0.5}, "gamma"),
+    ],
+)
+def test_gamma_parameter_errors(method: str, params: dict, match: str) -> None:
+    model, x = build("ecg")
+    with pytest.raises(MethodParameterError, match=match):
+        explain(model, x, method, target_class=1, **params)
 
 
 @pytest.mark.parametrize("method", ["lrp_alpha_1_beta_0", "lrpsign_sequential_composite_a"])

@@ -44,6 +44,7 @@ from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
     ALPHA_BETA_BIAS,
     EpsilonRule,
+    GammaRule,
     InnvestigateBatchNorm,
     PassRule,
     ProjectionHook,
@@ -115,6 +116,15 @@ register_layer_rule(
     )
 )
 register_layer_rule(LayerRule("zplus", "zplus", lambda p: _same(z_plus()), "z+ rule", "zplus"))
+register_layer_rule(
+    LayerRule(
+        "gamma",
+        rf"gamma(?:_(?P<gamma>{NUMBER}))?",
+        lambda p: _same(GammaRule(p["gamma"])),
+        "gamma rule, W + gamma W+ where z > 0 (W + gamma W- where z < 0; zennit's Gamma)",
+        "gamma_0_25",
+    )
+)
 register_layer_rule(
     LayerRule(
         "sequential_composite_a",
@@ -197,7 +207,13 @@ def lrp_hooks(
             step()
 
 
-_RULE_NAMES = {"AlphaBetaRule": "alpha-beta", "WSquare": "w-square", "Flat": "flat", "ZBox": "z-beta"}
+_RULE_NAMES = {
+    "AlphaBetaRule": "alpha-beta",
+    "GammaRule": "gamma",
+    "WSquare": "w-square",
+    "Flat": "flat",
+    "ZBox": "z-beta",
+}
 
 
 def _rule_name(rule: Any) -> str:
@@ -469,6 +485,10 @@ def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:
         raise MethodParameterError(f"'{method_name}': epsilon/std_x only apply to epsilon rules")
     if rule == "epsilon" and params["epsilon"] is None:
         raise MethodParameterError(f"'{method_name}': the epsilon rule needs epsilon=")
+    if rule != "gamma" and params["gamma"] is not None:
+        raise MethodParameterError(f"'{method_name}': gamma only applies to the gamma rule")
+    if rule == "gamma" and params["gamma"] is None:
+        raise MethodParameterError(f"'{method_name}': the gamma rule needs gamma= (e.g. lrp_gamma_0_25)")
     return params
 
 
@@ -481,6 +501,8 @@ def _write(params: Mapping[str, Any]) -> str:
         body = f"epsilon_{format_number(params['epsilon'])}" + ("_std_x" if params["std_x"] else "")
     elif rule == "alpha_beta":
         body = f"alpha_{format_number(params['alpha'])}_beta_{format_number(params['beta'])}"
+    elif rule == "gamma":
+        body = f"gamma_{format_number(params['gamma'])}"
     else:
         body = rule
     mu = f"_mu_{format_number(params['mu'])}" if params["mu"] != 0.0 else ""
@@ -503,6 +525,7 @@ register(
             Param("std_x", bool, False, "epsilon times the std of each layer's input", in_name=True),
             Param("alpha", float, None, "alpha of the alpha-beta rule", in_name=True),
             Param("beta", float, None, "beta of the alpha-beta rule", in_name=True, check=at_least(0.0)),
+            Param("gamma", float, None, "gamma of the gamma rule", in_name=True, check=at_least(0.0)),
             Param("mu", float, 0.0, "SIGN-mu threshold of lrpsign_", in_name=True),
             Param(
                 "alpha_beta_bias",
@@ -548,7 +571,7 @@ register(
             Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),
         ),
         kind="lrp",
-        form="<lrp|lrpsign|lrpz|w2lrp|flatlrp|zblrp>_<z|epsilon_<e>[_std_x]|alpha_<a>_beta_<b>|zplus|"
+        form="<lrp|lrpsign|lrpz|w2lrp|flatlrp|zblrp>_<z|epsilon_<e>[_std_x]|alpha_<a>_beta_<b>|zplus|gamma_<g>|"
         "sequential_composite_a|sequential_composite_b>[_mu_<m>]",
         summary="layer-wise relevance propagation from R = z (the target logit)",
         examples=(

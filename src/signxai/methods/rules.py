@@ -1,5 +1,5 @@
 """LRP rules on zennit's ``BasicHook``: z, epsilon, epsilon-std_x and SIGN, without recomputation;
-alpha-beta, z+ and zennit's input rules per call through a relay (``RelayedRule``).
+alpha-beta, z+, gamma and zennit's input rules per call through a relay (``RelayedRule``).
 
 A rule is a choice of gradient mapper (the stabilised denominator z') and reducer (what
 multiplies the back-projected c = W^T (R / z')), like zennit's own ``Epsilon``. These rules
@@ -11,7 +11,7 @@ forward pass) and applies the reducer to what comes out at the layer's input. ze
 the result is the same (the tests compare with zennit's ``Epsilon``), the cost is about
 one forward pass less. ``PassRule`` is zennit's ``Pass`` for activations.
 
-Rules that modify the input or the parameters (alpha-beta, z+, flat, w-square, z-box) must run
+Rules that modify the input or the parameters (alpha-beta, z+, gamma, flat, w-square, z-box) must run
 the layer again; ``RelayedRule`` runs it on a detached copy in the forward pass and relays the
 output to the input through an autograd function whose backward is the rule, so the layer's own
 backward (which zennit's hooks run and discard) is skipped. ``AlphaBetaRule`` also leaves out
@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 from zennit.core import BasicHook, Hook, Identity, ParamMod, RemovableHandle, RemovableHandleList
-from zennit.rules import Flat, WSquare
+from zennit.rules import Flat, GammaMod, WSquare
 
 from signxai.checks import check_choice
 from signxai.errors import MethodParameterError
@@ -597,6 +597,75 @@ class AlphaBetaRule(RelayedRule):
     def copy(self) -> AlphaBetaRule:
         """A fresh instance for another layer."""
         return AlphaBetaRule(self.alpha, self.beta, self.bias)
+
+
+class GammaRule(RelayedRule):
+    """The gamma rule (Montavon et al. 2019), generalised to inputs and outputs of either sign
+    as zennit's ``Gamma`` (Andeol et al. 2021).
+
+    Where the layer's output z is positive, the relevance is shared in proportion to the
+    contributions (W + gamma W+) a+ and (W + gamma W-) a-; where it is negative, to
+    (W + gamma W-) a+ and (W + gamma W+) a-; where it is zero, nothing is shared. The bias takes
+    the same modification (b + gamma b+, resp. b + gamma b-) and joins the denominators only;
+    each denominator is stabilised as zennit does, d + 1e-6 sign(d), sign(0) = +1. For inputs
+    a >= 0 and positive outputs this is the gamma rule as first defined (W + gamma W+); gamma = 0
+    is the z-rule (up to the stabiliser), and a large gamma approaches the z+ rule.
+
+    The layer runs once per term that contributes in the backward pass: the a- terms not where
+    the layer's input has no negative value (every layer after a ReLU), a sign's terms not where
+    no output has that sign; its own backward pass does not run (``_Relay``). The input is
+    captured per call, so a module called more than once in a forward pass is explained per call.
+
+    Parameters
+    ----------
+    gamma
+        The weight of the added positive (or negative) parts, >= 0.
+    """
+
+    def __init__(self, gamma: float) -> None:
+        super().__init__()
+        self.gamma = gamma
+        #: Per output sign: the parameters that meet a+ (bias kept) and a- (bias dropped).
+        self.branches = [
+            (1, GammaMod(gamma, min=0.0), GammaMod(gamma, max=0.0, zero_params=["bias"])),
+            (-1, GammaMod(gamma, max=0.0), GammaMod(gamma, min=0.0, zero_params=["bias"])),
+        ]
+
+    @property
+    def sign_symmetric(self) -> bool:
+        """Yes: a negated layer's output changes sign, and the branch for that sign uses the
+        negated weights of the other branch, so every share is the same (see ``ProjectionHook``)."""
+        return True
+
+    def relevance(
+        self, module: torch.nn.Module, a: torch.Tensor, relevance_out: torch.Tensor
+    ) -> torch.Tensor:
+        """The relevance at the layer's input ``a``, from the terms that contribute."""
+        with torch.no_grad():
+            z = module.forward(a.detach())
+        negative = bool((a < 0).any())
+        parts = [(a.clamp(min=0) if negative else a, 0)] + ([(a.clamp(max=0), 1)] if negative else [])
+        relevance = torch.zeros_like(a)
+        for sign, *modifiers in self.branches:
+            selected = z > 0 if sign > 0 else z < 0
+            if not bool(selected.any()):
+                continue
+            inputs = [part.detach().requires_grad_() for part, _ in parts]
+            with torch.enable_grad():
+                outputs = []
+                for part, (_, index) in zip(inputs, parts, strict=True):
+                    with modifiers[index](module) as modified:
+                        outputs.append(modified.forward(part))
+                d = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
+                mapped = selected * relevance_out / epsilon_denominator(d.detach(), 1e-6)
+                gradients = torch.autograd.grad(outputs, inputs, grad_outputs=[mapped] * len(outputs))
+            for part, gradient in zip(inputs, gradients, strict=True):
+                relevance = relevance + part.detach() * gradient
+        return relevance
+
+    def copy(self) -> GammaRule:
+        """A fresh instance for another layer."""
+        return GammaRule(self.gamma)
 
 
 def alpha_beta(alpha: float, beta: float, bias: str = "split") -> AlphaBetaRule:
