@@ -1832,7 +1832,7 @@ def _net(conv: type[nn.Module], linear: type[nn.Module] = nn.Linear) -> nn.Seque
 def test_layers_that_compute_their_weight_refuse_the_rules_that_change_parameters() -> None:
     """A Conv/Linear subclass whose forward standardises or masks its weight: the rules that act
     on the layer's output (z, epsilon, SIGN) give the maps of the model with the computed weights
-    as plain parameters; those that change the parameters (alpha-beta, z+, w-square, flat,
+    as plain parameters; those that change the parameters (alpha-beta, z+, gamma, w-square, flat,
     z-beta) would change them before the forward's computation (measured: off by 3e2 to 3e6 of
     the map's scale) and are refused, naming the layer and the rule. A forward of its own that
     uses the weight as it is (here: rescaling the input) keeps every rule."""
@@ -1858,6 +1858,7 @@ def test_layers_that_compute_their_weight_refuse_the_rules_that_change_parameter
     for method, rule in [
         ("lrp_alpha_1_beta_0", "alpha-beta"),
         ("lrp_zplus", "alpha-beta"),
+        ("lrp_gamma_0_25", "gamma"),
         ("lrp_sequential_composite_a", "alpha-beta"),
         ("w2lrp_epsilon_0_1", "w-square"),
         ("flatlrp_epsilon_0_1", "flat"),
