@@ -521,6 +521,38 @@ class RelayedRule(BasicHook):
         return RelayedRule(self.rule)
 
 
+def _input_parts(a: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+    """The layer input's parts with the index of the parameters each meets: a+ (0) and a- (1);
+    ``a`` itself alone where it has no negative value (every layer after a ReLU)."""
+    if not bool((a < 0).any()):
+        return [(a, 0)]
+    return [(a.clamp(min=0), 0), (a.clamp(max=0), 1)]
+
+
+def _terms(
+    module: torch.nn.Module,
+    parts: list[tuple[torch.Tensor, int]],
+    modifiers: Sequence[ParamMod],
+    mapping: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """sum_i part_i * c_i: the layer run on each input part with its parameters modified
+    (``modifiers[index]``), d = the sum of those outputs, c_i = W_i^T mapping(d) (the gradient
+    of the part's output, weighted by ``mapping(d)``, e.g. R / d)."""
+    inputs = [part.detach().requires_grad_() for part, _ in parts]
+    with torch.enable_grad():
+        outputs = []
+        for part, (_, index) in zip(inputs, parts, strict=True):
+            with modifiers[index](module) as modified:
+                outputs.append(modified.forward(part))
+        d = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
+        mapped = mapping(d.detach())
+        gradients = torch.autograd.grad(outputs, inputs, grad_outputs=[mapped] * len(outputs))
+    relevance = inputs[0].detach() * gradients[0]
+    for part, gradient in zip(inputs[1:], gradients[1:], strict=True):
+        relevance = relevance + part.detach() * gradient
+    return relevance
+
+
 class AlphaBetaRule(RelayedRule):
     """The alpha-beta rule (Bach et al. 2015): R_in = alpha R+ - beta R-, alpha - beta = 1.
 
@@ -575,23 +607,12 @@ class AlphaBetaRule(RelayedRule):
         self, module: torch.nn.Module, a: torch.Tensor, relevance_out: torch.Tensor
     ) -> torch.Tensor:
         """The relevance at the layer's input ``a``, from the terms that contribute."""
-        negative = bool((a < 0).any())
-        parts = [(a.clamp(min=0) if negative else a, 0)] + ([(a.clamp(max=0), 1)] if negative else [])
+        parts = _input_parts(a)
         relevance = torch.zeros_like(a)
         for weight, *modifiers in self.shares:
-            if weight == 0:
-                continue
-            inputs = [part.detach().requires_grad_() for part, _ in parts]
-            with torch.enable_grad():
-                outputs = []
-                for part, (_, index) in zip(inputs, parts, strict=True):
-                    with modifiers[index](module) as modified:
-                        outputs.append(modified.forward(part))
-                z = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
-                mapped = relevance_out / self._denominator(z.detach())
-                gradients = torch.autograd.grad(outputs, inputs, grad_outputs=[mapped] * len(outputs))
-            for part, gradient in zip(inputs, gradients, strict=True):
-                relevance = relevance + weight * (part.detach() * gradient)
+            if weight != 0:
+                share = _terms(module, parts, modifiers, lambda z: relevance_out / self._denominator(z))
+                relevance = relevance + weight * share
         return relevance
 
     def copy(self) -> AlphaBetaRule:
@@ -643,24 +664,17 @@ class GammaRule(RelayedRule):
         """The relevance at the layer's input ``a``, from the terms that contribute."""
         with torch.no_grad():
             z = module.forward(a.detach())
-        negative = bool((a < 0).any())
-        parts = [(a.clamp(min=0) if negative else a, 0)] + ([(a.clamp(max=0), 1)] if negative else [])
+        parts = _input_parts(a)
         relevance = torch.zeros_like(a)
         for sign, *modifiers in self.branches:
             selected = z > 0 if sign > 0 else z < 0
-            if not bool(selected.any()):
-                continue
-            inputs = [part.detach().requires_grad_() for part, _ in parts]
-            with torch.enable_grad():
-                outputs = []
-                for part, (_, index) in zip(inputs, parts, strict=True):
-                    with modifiers[index](module) as modified:
-                        outputs.append(modified.forward(part))
-                d = outputs[0] if len(outputs) == 1 else outputs[0] + outputs[1]
-                mapped = selected * relevance_out / epsilon_denominator(d.detach(), 1e-6)
-                gradients = torch.autograd.grad(outputs, inputs, grad_outputs=[mapped] * len(outputs))
-            for part, gradient in zip(inputs, gradients, strict=True):
-                relevance = relevance + part.detach() * gradient
+            if bool(selected.any()):
+
+                def mapping(d: torch.Tensor, selected: torch.Tensor = selected) -> torch.Tensor:
+                    return selected * relevance_out / epsilon_denominator(d, 1e-6)
+
+                share = _terms(module, parts, modifiers, mapping)
+                relevance = relevance + share
         return relevance
 
     def copy(self) -> GammaRule:
