@@ -891,7 +891,15 @@ def test_transposed_convolutions_crop_as_tensorflow(
     layer = L.Conv1DTranspose(3, kernel, strides=strides, padding=padding, dilation_rate=dilation)
     model = keras.Model(inputs, L.Flatten()(layer(inputs)))
     layer.bias.assign(np.array([0.5, -1.0, 2.0], dtype=np.float32))  # also where no kernel reaches
-    _assert_parity(model, _data((2, 9, 2)))
+    x = _data((2, 9, 2))
+    try:
+        model(x)
+    except ValueError as error:  # Keras <= 3.12 on the torch backend: 'same', even kernel, stride 1
+        assert BACKEND == "torch" and "not supported" in str(error)
+        with pytest.raises(UnsupportedModelError, match="torch backend .* cannot compute it"):
+            explain(model, x, "gradient", target_class=0)
+        return
+    _assert_parity(model, x)
 
 
 def test_transposed_convolutions_are_mapped_and_explained() -> None:

@@ -81,6 +81,41 @@ def convolution(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     return KerasLayer(_keras_conv(layer, input_shape, weight, groups, bias), activation(layer))
 
 
+def _legacy_torch_backend_crops(layer: Any, dims: int) -> list[tuple[int, int]] | None:
+    """Per axis (torch padding p, output padding q) where Keras's torch backend crops a transposed
+    conv's output its own way: ``p`` samples off each end of the full output, ``q`` bias-only
+    samples added at the end. Keras up to 3.12 (the last for Python 3.10) does so and warns that
+    with ``p > 0`` and ``q > 0`` (``'same'``, an even kernel) its output is shifted from
+    TensorFlow's; later versions crop as TensorFlow (None, as on the other backends)."""
+    from keras import backend
+
+    if backend.backend() != "torch":
+        return None
+    from keras.src.backend.common import backend_utils
+
+    if hasattr(backend_utils, "compute_conv_transpose_output_crops_for_torch"):
+        return None
+    import warnings
+
+    with warnings.catch_warnings():  # Keras warns of the shift itself when the layer runs
+        warnings.simplefilter("ignore")
+        try:
+            paddings, output_paddings = backend_utils.compute_conv_transpose_padding_args_for_torch(
+                input_shape=(1,) * (dims + 2),
+                kernel_shape=tuple(layer.kernel.shape),
+                strides=tuple(layer.strides),
+                padding=layer.padding,
+                output_padding=None,
+                dilation_rate=tuple(layer.dilation_rate),
+            )
+        except ValueError as error:  # e.g. 'same' with an even kernel and stride 1
+            raise UnsupportedModelError(
+                f"Keras layer '{layer.name}': Keras's torch backend (this Keras version) cannot "
+                f"compute it, so neither can its conversion: {error}"
+            ) from error
+    return list(zip(paddings, output_paddings, strict=True))
+
+
 def conv_transpose(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     """Conv1DTranspose/2DTranspose: torch's transposed conv, its output cropped as TensorFlow's.
 
@@ -88,7 +123,8 @@ def conv_transpose(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     (``e`` the dilated kernel size); TensorFlow keeps ``(n - 1) * s + max(e, s)`` of them from the
     start (``'valid'``) or ``n * s`` starting ``max(e - s, 0) // 2`` in (``'same'``). Where that
     is more than the full output (``e < s``), torch's ``output_padding`` adds the samples at the
-    end, which hold the bias, as TensorFlow's do.
+    end, which hold the bias, as TensorFlow's do. On Keras's torch backend up to Keras 3.12 the
+    crop is that backend's (``_legacy_torch_backend_crops``).
     """
     if getattr(layer, "output_padding", None) is not None:
         raise UnsupportedModelError(f"Keras layer '{layer.name}': output_padding is not mapped")
@@ -99,12 +135,15 @@ def conv_transpose(layer: Any, input_shape: tuple[int, ...]) -> nn.Module:
     weight = kernel.permute(dims + 1, dims, *range(dims)).contiguous()  # torch: (in, out, *k)
     pads: list[tuple[int, int]] = []
     extra: list[int] = []  # samples added at the end (torch's output_padding: they get the bias)
-    for length, k, s, d in zip(
-        input_shape[1:-1], layer.kernel_size, layer.strides, layer.dilation_rate, strict=True
+    legacy = _legacy_torch_backend_crops(layer, dims)
+    for axis, (length, k, s, d) in enumerate(
+        zip(input_shape[1:-1], layer.kernel_size, layer.strides, layer.dilation_rate, strict=True)
     ):
         effective = (k - 1) * d + 1
         full = (length - 1) * s + effective
-        if layer.padding == "valid":
+        if legacy is not None:
+            start, kept = legacy[axis][0], full - 2 * legacy[axis][0] + legacy[axis][1]
+        elif layer.padding == "valid":
             start, kept = 0, (length - 1) * s + max(effective, s)
         else:
             start, kept = max(effective - s, 0) // 2, length * s
