@@ -1,6 +1,8 @@
 """Cost of explanations as ratios to one plain forward+backward pass, next to captum and zennit.
 
 Run: ``python benchmarks/bench.py [--repeats N] [--batches 1 64]``. Prints a markdown table.
+Rows ``spectrum:<method>`` time ``explain_spectrum`` with the time-domain ``explain`` of the same
+method as the reference.
 Every number of one table comes from the same run on the same machine: the floor is
 ``torch.autograd.grad(model(x).sum(), x)`` on the tutorial's ECGModel (1 x 2000) at that batch,
 and each method's median time is divided by the median of floor runs interleaved with it.
@@ -22,7 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from models import ECGModel, randomize_batch_norm
-from signxai import explain
+from signxai import explain, explain_spectrum
 
 
 def _timed(function: Callable[[], object], repeats: int) -> float:
@@ -173,6 +175,8 @@ METHODS = [
     "lrp_alpha_2_beta_1",
     "lrp_zplus",
     "lrp_gamma_0_25",
+    "spectrum:gradient_x_input",
+    "spectrum:lrpsign_epsilon_0_5",
 ]
 REFERENCE_OF = {
     "lrpsign_epsilon_0_5": "lrp_epsilon_0_5",
@@ -207,8 +211,16 @@ def main() -> None:
                 if method in ("integrated_gradients", "smoothgrad", "vargrad", "occlusion")
                 else args.repeats
             )
-            ours = _ratio(lambda m=method, x=x: explain(model, x, m, target_class=1), floor, repeats)
-            name, call = references.get(REFERENCE_OF.get(method, method), ("", None))
+            if method.startswith("spectrum:"):  # per frequency, next to the same method in time
+                base_method = method.split(":", 1)[1]
+                ours = _ratio(
+                    lambda m=base_method, x=x: explain_spectrum(model, x, m, target_class=1), floor, repeats
+                )
+                name = "signxai explain (time domain)"
+                call = lambda m=base_method, x=x: explain(model, x, m, target_class=1)  # noqa: E731
+            else:
+                ours = _ratio(lambda m=method, x=x: explain(model, x, m, target_class=1), floor, repeats)
+                name, call = references.get(REFERENCE_OF.get(method, method), ("", None))
             theirs = _ratio(call, floor, repeats) if call is not None else None
             rows.setdefault(method, {})[batch] = (ours, theirs, name)
         print(f"batch {batch}: plain forward+backward {base * 1e3:.1f} ms", file=sys.stderr)

@@ -14,6 +14,7 @@ from signxai.errors import (
     UnsupportedModelError,
 )
 from signxai.methods import describe_method, list_methods
+from signxai.spectral import SpectralRelevance, explain_spectrum
 
 __version__ = "0.1.0"
 
@@ -22,11 +23,13 @@ __all__ = [
     "LayerError",
     "MethodParameterError",
     "SignXAIError",
+    "SpectralRelevance",
     "TargetError",
     "UnknownMethodError",
     "UnsupportedModelError",
     "__version__",
     "describe_method",
     "explain",
+    "explain_spectrum",
     "list_methods",
 ]

@@ -108,3 +108,25 @@ def test_wave_relevance_table_sums_and_shares(tmp_path: Path, strip) -> None:
     _assert_png(plot_wave_relevance(table), tmp_path / "waves.png")
     with pytest.raises(InputError, match="labels"):
         wave_relevance(relevance, waves, ["MLII"], labels[:-1])
+
+
+def test_spectrum_plot_renders_for_the_shipped_model(tmp_path: Path) -> None:
+    from signxai import explain_spectrum
+    from signxai.ecg import load_beat_model, load_ecg5000
+    from signxai.ecg.plot import plot_spectrum
+
+    beats = load_ecg5000("test").x[:4]
+    result = explain_spectrum(load_beat_model("5class"), beats, "lrpz_epsilon_0_1")
+    _assert_png(plot_spectrum(result, sample=2, title="beat 2"), tmp_path / "spectrum.png")
+    one = explain_spectrum(load_beat_model("5class"), beats[0], "gradient", fs=140.0)
+    assert one.relevance.shape == (1, 71)
+    fig = plot_spectrum(one)
+    assert fig.axes[0].get_xlabel() == "frequency (Hz)"
+    with pytest.raises(InputError, match=r"sample must be an int in \[0, 4\)"):
+        plot_spectrum(result, sample=4)
+    with pytest.raises(InputError, match="channel must be an int"):
+        plot_spectrum(result, channel=1)
+    with pytest.raises(InputError, match="channel must be an int"):
+        plot_spectrum(one, sample=3, channel=1)  # one beat: no sample axis
+    with pytest.raises(InputError, match="explain_spectrum returns"):
+        plot_spectrum(beats)  # type: ignore[arg-type]

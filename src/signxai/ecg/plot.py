@@ -1,4 +1,5 @@
-"""ECG figures with relevance: a single-lead strip, a 12-lead grid on ECG paper, a beat view.
+"""ECG figures with relevance: a single-lead strip, a 12-lead grid on ECG paper, a beat view,
+relevance per frequency.
 
 Relevance is drawn as colour along the trace (blue negative, red positive, symmetric scale), so
 the signal stays readable. All functions return a matplotlib ``Figure``; save it with
@@ -27,6 +28,7 @@ from signxai.ecg.checks import (
     default_lead_names,
 )
 from signxai.errors import InputError
+from signxai.spectral import SpectralRelevance
 
 RELEVANCE_CMAP = "coolwarm"
 #: The standard 12-lead layout: rows of (lead name) in four 2.5 s columns.
@@ -265,4 +267,52 @@ def plot_beats(
         )
     ax.set_ylim(ax.get_ylim()[0], top + 0.1 * (np.ptp(ecg) or 1.0))
     ax.legend(loc="upper right", fontsize=8, ncol=max(1, len(classes)))
+    return fig
+
+
+def plot_spectrum(
+    result: SpectralRelevance,
+    sample: int = 0,
+    channel: int = 0,
+    title: str = "",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Relevance per frequency bin of one sample's channel (bars: red positive, blue negative),
+    with the signal's amplitude spectrum on a second axis (grey line).
+
+    Parameters
+    ----------
+    result
+        What :func:`signxai.explain_spectrum` returned.
+    sample, channel
+        Which sample and channel (lead) to draw, where ``result`` has those axes
+        (``result.axes``).
+    """
+    if not isinstance(result, SpectralRelevance):
+        raise InputError(f"result must be what signxai.explain_spectrum returns, got {type(result).__name__}")
+    check_text(title, "title")
+    if ax is not None and not isinstance(ax, plt.Axes):
+        raise InputError(f"ax must be a matplotlib Axes (or None), got {type(ax).__name__}")
+    relevance, amplitude = result.relevance, result.amplitude
+    for name in result.axes[:-1]:
+        index, size = {"sample": sample, "channel": channel}[name], relevance.shape[0]
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -size <= index < size:
+            raise InputError(f"{name} must be an int in [0, {size}), got {index!r}")
+        relevance, amplitude = relevance[index], amplitude[index]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 3))
+    else:
+        fig = cast(Figure, ax.figure)
+    f = result.frequencies
+    width = float(f[1] - f[0]) if len(f) > 1 else 1.0
+    ax.bar(f, relevance, width=0.9 * width, color=np.where(relevance >= 0, "#d62728", "#1f77b4"))
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("frequency (Hz)" if result.fs is not None else "frequency (cycles per sample)")
+    ax.set_ylabel(f"relevance ({result.method})")
+    ax.set_xlim(f[0] - width, f[-1] + width)
+    twin = ax.twinx()
+    twin.plot(f, amplitude, color="grey", lw=1)
+    twin.set_ylabel("amplitude")
+    twin.set_ylim(bottom=0)
+    ax.set_title(title)
     return fig

@@ -470,6 +470,28 @@ def explain_keras(
     model: Any, x: Any, method_name: str, target_class: Any, explain: Callable[..., Any], **params: Any
 ) -> Any:
     """Explain a Keras model on ``x`` in Keras layout (channels-last); the result has that layout."""
+    module, batch, unbatched = keras_input(model, x)
+    layer = params.get("target_layer")
+    if isinstance(layer, str) and module_key(layer) in module.layers:
+        params["target_layer"] = f"layers.{module_key(layer)}"
+    result = explain(module, to_channels_first(batch), method_name, target_class, **params)
+    relevance, delta = result if isinstance(result, tuple) else (result, None)
+    relevance = to_channels_last(relevance)
+    relevance = relevance[0] if unbatched else relevance
+    return relevance if delta is None else (relevance, delta)
+
+
+def keras_input(model: Any, x: Any) -> tuple[KerasModule, np.ndarray, bool]:
+    """The converted module (proved on ``x``), ``x`` as a float32 batch in Keras layout, and
+    whether ``x`` was one sample without the batch axis.
+
+    Raises
+    ------
+    InputError
+        ``x`` is not an array or does not fit the model's input shape.
+    UnsupportedModelError
+        The model cannot be converted, or the conversion computes other outputs on ``x``.
+    """
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     elif not isinstance(x, np.ndarray):
@@ -496,12 +518,4 @@ def explain_keras(
             f"x has shape {x.shape}; the Keras model takes {model.input_shape} (None: any size; "
             f"or one sample without the batch axis){layout}"
         )
-    module = converted(model, batch)
-    layer = params.get("target_layer")
-    if isinstance(layer, str) and module_key(layer) in module.layers:
-        params["target_layer"] = f"layers.{module_key(layer)}"
-    result = explain(module, to_channels_first(batch), method_name, target_class, **params)
-    relevance, delta = result if isinstance(result, tuple) else (result, None)
-    relevance = to_channels_last(relevance)
-    relevance = relevance[0] if unbatched else relevance
-    return relevance if delta is None else (relevance, delta)
+    return converted(model, batch), batch, unbatched

@@ -1,0 +1,378 @@
+"""Relevance per frequency: the model explained as a function of its input's spectrum.
+
+``explain_spectrum`` answers *which frequencies of this signal made the model decide this*
+(Vielhaben et al. 2024, "Explainable AI for time series via virtual inspection layers",
+Pattern Recognition 150, 110309: DFT-LRP). The signal x (time on the last axis, length T) is
+written as its real discrete Fourier transform X (``torch.fft.rfft``, ``norm='forward'``: F =
+T // 2 + 1 bins) in real form, the real parts of the F bins followed by their imaginary parts.
+A *virtual inspection layer*, the inverse transform as a bias-free ``nn.Linear`` (2F -> T), is
+put in front of the model, so that ``model(inverse(X))`` is ``model(x)``; then any method that
+assigns relevance per input element explains that composed model at X. The relevance of a
+frequency bin is the sum of its real and imaginary parts' relevance.
+
+What each method becomes:
+
+- gradient-type methods: the gradient with respect to X; ``gradient_x_input`` is X * dz/dX,
+  whose bins sum to the time-domain ``gradient_x_input``'s sum (the inverse is linear and
+  bias-free); Integrated Gradients from the spectrum of the baseline (default 0, the zero
+  signal) keeps completeness, the bins summing to z(x) - z(baseline);
+- the LRP family: the virtual layer is the model's first Linear layer, so the input-layer
+  prefix chooses its rule: ``lrpz_`` gives it the z-rule (DFT-LRP as published: every bin's
+  share of each sample's relevance, conserving the time-domain relevance), ``lrpsign_`` the SIGN
+  rule on the coefficients (sign(X) instead of X: relevance independent of each coefficient's
+  magnitude, as SIGN is of the amplitude in time), ``lrp_`` the rule of the other layers; the
+  model's own first layer then takes the rule of the other layers;
+- SmoothGrad/VarGrad add their noise to X (its level relative to the range of X), DeepLIFT and
+  Gradient SHAP take their references as time-domain signals and use their spectra.
+
+Grad-CAM (a layer's time axis), occlusion and Kernel SHAP (windows of input samples) have no
+per-coefficient form here and are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from signxai.api import explain
+from signxai.errors import InputError, MethodParameterError, UnsupportedModelError
+from signxai.frontends.keras_check import is_keras_model
+from signxai.inputs import as_batch
+from signxai.methods import parse
+from signxai.methods.gradient import baseline_like, references_like
+from signxai.model import ModelView
+
+#: Method kinds that assign relevance per input element, so per spectral coefficient.
+_PER_ELEMENT = ("gradient", "shap", "reference", "lrp")
+#: The samples on which the model's output on the rebuilt signal is compared with its output on x.
+PARITY_SAMPLES = 4
+
+
+@dataclass(frozen=True)
+class SpectralRelevance:
+    """Relevance per frequency bin of each sample's and channel's real DFT.
+
+    Attributes
+    ----------
+    relevance
+        ``(B, C, F)`` (or ``(B, F)`` / ``(C, F)`` / ``(F,)``, as ``x`` had no channel or batch
+        axis): the relevance of each bin, its real and imaginary parts summed.
+    parts
+        The same with the real and imaginary parts apart: ``relevance``'s shape with an axis of
+        two before the bins.
+    frequencies
+        ``(F,)``: the bins' frequencies in Hz (with ``fs``) or in cycles per sample.
+    amplitude
+        The amplitude of each bin's sinusoid in x (in x's units; the mean at 0 Hz).
+    fs
+        The sampling rate given, or None.
+    method
+        The method's canonical name.
+    axes
+        The names of ``relevance``'s axes: ``('sample', 'channel', 'bin')``, or without
+        ``'sample'`` / ``'channel'`` where ``x`` had no such axis.
+    delta
+        With ``return_convergence_delta=True`` (Integrated Gradients, DeepLIFT): per sample, the
+        relevance's sum minus the output's change from the baseline; else None.
+    """
+
+    relevance: np.ndarray
+    parts: np.ndarray
+    frequencies: np.ndarray
+    amplitude: np.ndarray
+    fs: float | None
+    method: str
+    axes: tuple[str, ...]
+    delta: np.ndarray | None = None
+
+    def bands(self, edges: Mapping[str, tuple[float, float]]) -> dict[str, np.ndarray]:
+        """Sum the relevance over frequency bands.
+
+        Parameters
+        ----------
+        edges
+            Band name -> ``(low, high)``, in the unit of ``frequencies``; a bin belongs to a band
+            when ``low <= f < high`` (the last bin, at the Nyquist frequency, also when
+            ``f == high``).
+
+        Returns
+        -------
+        dict
+            Band name -> relevance summed over the band's bins, ``relevance``'s shape without
+            the bin axis.
+
+        Raises
+        ------
+        MethodParameterError
+            A band is not two numbers with low < high, or holds no bin.
+        """
+        sums = {}
+        top = float(self.frequencies[-1])
+        for name, band in edges.items():
+            try:
+                low, high = (float(value) for value in band)
+            except (TypeError, ValueError):
+                raise MethodParameterError(f"edges['{name}'] must be (low, high), got {band!r}") from None
+            if not low < high:
+                raise MethodParameterError(f"edges['{name}'] needs low < high, got ({low:g}, {high:g})")
+            inside = (self.frequencies >= low) & (
+                (self.frequencies < high) | ((self.frequencies == top) & (high >= top))
+            )
+            if not inside.any():
+                unit = "Hz" if self.fs is not None else "cycles per sample"
+                raise MethodParameterError(
+                    f"edges['{name}'] = ({low:g}, {high:g}) holds no frequency bin (bins at 0 to "
+                    f"{top:g} {unit}, {float(self.frequencies[1]):g} apart)"
+                )
+            sums[name] = self.relevance[..., inside].sum(axis=-1)
+        return sums
+
+
+def inverse_dft(length: int, device: torch.device, dtype: torch.dtype) -> nn.Linear:
+    """The virtual inspection layer: ``nn.Linear(2F, T, bias=False)`` mapping the real DFT in
+    real form (``norm='forward'``; real parts of the F bins, then imaginary parts) to the signal.
+
+    x_t = sum_k c_k (Re X_k cos(2 pi k t / T) - Im X_k sin(2 pi k t / T)), c_k = 1 at 0 Hz and
+    at the Nyquist bin of an even T, else 2 (the bins above F mirror those below).
+    """
+    layer = nn.Linear(2 * (length // 2 + 1), length, bias=False, device="meta")
+    layer.weight = nn.Parameter(_basis(length, device, dtype), requires_grad=False)
+    return layer
+
+
+@functools.lru_cache(maxsize=4)
+def _basis(length: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The inverse DFT's matrix ``(T, 2F)``, kept for the last few lengths (never modified:
+    the layer's weight does not require gradients)."""
+    bins = length // 2 + 1
+    t = torch.arange(length, dtype=torch.float64)[:, None]
+    k = torch.arange(bins, dtype=torch.float64)[None, :]
+    angle = 2 * torch.pi * ((k * t) % length) / length
+    weight = torch.full((bins,), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if length % 2 == 0:
+        weight[-1] = 1.0
+    basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)], dim=1)
+    return basis.to(device=device, dtype=dtype)
+
+
+def spectrum(x: torch.Tensor) -> torch.Tensor:
+    """The real DFT of ``x`` along its last axis in real form (``norm='forward'``): shape
+    ``(..., 2F)``, the real parts of the F bins, then their imaginary parts."""
+    transform = torch.fft.rfft(x.to(torch.float64), dim=-1, norm="forward")
+    return torch.cat([transform.real, transform.imag], dim=-1).to(x.dtype)
+
+
+class SpectralModel(nn.Module):
+    """``model`` preceded by the inverse DFT: a function of the input's spectrum.
+
+    The user's model is attached as the submodule ``model`` for one explanation only
+    (:func:`spectral_model`), so that a wrapper kept between calls holds no reference to it.
+    """
+
+    model: nn.Module
+
+    def __init__(self, length: int, device: torch.device, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.inverse = inverse_dft(length, device, dtype)
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        """The model on the signal whose spectrum is ``x``."""
+        return self.model(self.inverse(x), *args, **kwargs)
+
+
+#: One wrapper per model, signal length, device and dtype, kept while the model lives: what
+#: signxai learns about a model once (how its input reads, its LRP structure) is then learnt once.
+_WRAPPERS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, str, str], SpectralModel]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextmanager
+def spectral_model(
+    model: nn.Module, length: int, device: torch.device, dtype: torch.dtype
+) -> Iterator[SpectralModel]:
+    """``model`` behind the inverse DFT for signals of ``length`` samples, for the block inside;
+    the model is detached from the wrapper after it, also after an error."""
+    wrappers = _WRAPPERS.setdefault(model, {})
+    key = (length, str(device), str(dtype))
+    if key not in wrappers:
+        wrappers[key] = SpectralModel(length, device, dtype)
+    wrapped = wrappers[key]
+    wrapped.model = model
+    try:
+        yield wrapped
+    finally:
+        del wrapped.model
+
+
+def explain_spectrum(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    method_name: str,
+    target_class: int | Any | None = None,
+    *,
+    fs: float | None = None,
+    explain_output: str = "logit",
+    forward_args: Sequence[Any] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
+    **params: Any,
+) -> SpectralRelevance:
+    """Explain the model's decision for ``x`` per frequency (see the module's description).
+
+    Parameters
+    ----------
+    model
+        A ``torch.nn.Module`` taking signals with time on the last axis: ``(B, C, T)`` or
+        ``(B, T)``; or a Keras model taking ``(B, T, C)`` (converted and proved on ``x`` as by
+        :func:`signxai.explain`; the result has channels before bins as for torch).
+    x
+        The signal(s), batched or one sample, as for :func:`signxai.explain` (Keras layout for a
+        Keras model).
+    method_name
+        A method of the grammar that assigns relevance per input element: gradient-type, LRP,
+        DeepLIFT, Gradient SHAP (not Grad-CAM, occlusion or Kernel SHAP).
+    target_class
+        As for :func:`signxai.explain`.
+    fs
+        Sampling rate in Hz, for ``frequencies`` in Hz (default: cycles per sample).
+    explain_output, forward_args, forward_kwargs, **params
+        As for :func:`signxai.explain`. ``baseline`` / ``baselines`` are time-domain signals
+        (or numbers) and are used through their spectra.
+
+    Returns
+    -------
+    SpectralRelevance
+        Relevance per bin (and per real/imaginary part), the bins' frequencies, x's amplitude
+        spectrum.
+
+    Raises
+    ------
+    SignXAIError
+        As :func:`signxai.explain`; also ``MethodParameterError`` for a method without a
+        per-coefficient form or a bad ``fs``, ``InputError`` for an x that is not a signal.
+    """
+    if is_keras_model(model):  # converted, proved on x, explained channels-first
+        from signxai.frontends.keras import keras_input, to_channels_first
+
+        if forward_args or forward_kwargs:
+            raise UnsupportedModelError(
+                "forward_args/forward_kwargs: a Keras model is explained on its one input x"
+            )
+        module, keras_batch, one_sample = keras_input(model, x)
+        signals = to_channels_first(keras_batch)
+        return explain_spectrum(
+            module,
+            signals[0] if one_sample else signals,
+            method_name,
+            target_class,
+            fs=fs,
+            explain_output=explain_output,
+            **params,
+        )
+    if fs is not None and (isinstance(fs, bool) or not isinstance(fs, (int, float)) or not fs > 0):
+        raise MethodParameterError(f"fs must be a positive sampling rate in Hz, got {fs!r}")
+    spec = parse(method_name, params)
+    if spec.family.kind not in _PER_ELEMENT:
+        raise MethodParameterError(
+            f"method_name '{method_name}' ({spec.family.kind}) has no relevance per spectral "
+            "coefficient; explain_spectrum takes gradient-type, LRP, DeepLIFT and Gradient SHAP "
+            "methods"
+        )
+    with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
+        batch = as_batch(x, view)
+        signal = batch.tensor
+        if signal.ndim not in (2, 3):
+            raise InputError(
+                "x must be signals with time on the last axis, (B, C, T) or (B, T) or one of "
+                f"them, got shape {batch.shape}"
+            )
+        length = signal.shape[-1]
+        if length < 2:
+            raise InputError(f"x must have at least 2 time samples on its last axis, got {length}")
+        coefficients = spectrum(signal)
+        with torch.no_grad():  # on a few samples: a property of the model, at a fraction of a pass
+            basis = _basis(length, signal.device, signal.dtype)
+            rebuilt = nn.functional.linear(coefficients[:PARITY_SAMPLES], basis)
+            _check_parity(view.forward(signal[:PARITY_SAMPLES]), view.forward(rebuilt))
+    for name, like in (("baseline", baseline_like), ("baselines", references_like)):
+        if params.get(name) is not None:
+            params[name] = spectrum(like(params[name], signal))
+    with spectral_model(model, length, signal.device, signal.dtype) as wrapped:
+        relevance, delta = _explain(
+            wrapped,
+            coefficients,
+            method_name,
+            target_class,
+            explain_output,
+            forward_args,
+            forward_kwargs,
+            params,
+        )
+    bins = length // 2 + 1
+    parts = relevance.reshape(*relevance.shape[:-1], 2, bins)
+    transform = coefficients.detach().to("cpu", torch.float64).numpy()
+    amplitude = np.hypot(transform[..., :bins], transform[..., bins:])
+    amplitude[..., 1 : bins - (length % 2 == 0)] *= 2
+    frequencies = np.fft.rfftfreq(length, d=1.0 / fs if fs is not None else 1.0)
+    if batch.unbatched:
+        parts, amplitude = parts[0], amplitude[0]
+        delta = delta[0] if delta is not None else None
+    return SpectralRelevance(
+        relevance=parts.sum(axis=-2),
+        parts=parts,
+        frequencies=frequencies,
+        amplitude=amplitude.astype(np.float32),
+        fs=float(fs) if fs is not None else None,
+        method=spec.name,
+        axes=("sample",) * (not batch.unbatched) + ("channel",) * (signal.ndim == 3) + ("bin",),
+        delta=delta,
+    )
+
+
+def _check_parity(want: torch.Tensor, got: torch.Tensor) -> None:
+    """Raise if the model's output on the signal rebuilt from its spectrum (``got``) is not its
+    output on the signal (``want``): relative 1e-4, absolute 1e-5 of the output's magnitude.
+
+    The rebuilt signal differs from x by the transform's float rounding (~1e-7 relative); a model
+    that this changes (a quantiser, a comparison with exact values) would be explained at another
+    output than x's."""
+    scale = float(want.abs().max().clamp(min=1))
+    if not torch.allclose(got, want, rtol=1e-4, atol=1e-5 * scale):
+        raise UnsupportedModelError(
+            "the model's output on x rebuilt from its spectrum (inverse DFT) differs from its output "
+            f"on x by {float((got - want).abs().max()):.3g}: the transform's float rounding "
+            "changes what the model computes, so its spectrum's relevance would explain another output"
+        )
+
+
+def _explain(
+    wrapped: SpectralModel,
+    coefficients: torch.Tensor,
+    method_name: str,
+    target_class: Any,
+    explain_output: str,
+    forward_args: Sequence[Any] | None,
+    forward_kwargs: dict[str, Any] | None,
+    params: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``explain`` on the spectral model: relevance per coefficient and the delta, if asked."""
+    result = explain(
+        wrapped,
+        coefficients,
+        method_name,
+        target_class,
+        explain_output=explain_output,
+        forward_args=forward_args,
+        forward_kwargs=forward_kwargs,
+        **params,
+    )
+    return result if isinstance(result, tuple) else (result, None)
