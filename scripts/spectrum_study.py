@@ -3,7 +3,8 @@
 ``python scripts/spectrum_study.py [--method lrpz_epsilon_0_1] [--per-class 200]`` explains up to
 ``--per-class`` test beats of each true class for that class with :func:`signxai.explain_spectrum`
 and prints, per class, the share of the summed relevance in bands of harmonics (k cycles per
-140-sample beat) as a markdown table. A description of the model, not a model choice.
+140-sample beat, :data:`signxai.ecg.analysis.HARMONIC_BANDS`) as a markdown table. A description
+of the model, not a model choice.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import numpy as np
 
 from signxai import explain_spectrum
 from signxai.ecg import ECG5000_CLASSES, load_beat_model, load_ecg5000
-
-#: Bands of harmonics (cycles per beat), as [low, high) in the bins' unit, cycles per sample.
-BANDS = {"0-2": (0, 2.5), "3-5": (2.5, 5.5), "6-10": (5.5, 10.5), "11-20": (10.5, 20.5), "21-70": (20.5, 71)}
+from signxai.ecg.analysis import harmonic_shares
 
 
 def main() -> None:
@@ -29,18 +28,16 @@ def main() -> None:
     chosen = np.concatenate(
         [np.flatnonzero(test.y == c)[: args.per_class] for c in range(len(ECG5000_CLASSES))]
     )
+    classes = test.y[chosen]
     result = explain_spectrum(
-        load_beat_model("5class"), test.x[chosen], args.method, target_class=test.y[chosen].tolist()
+        load_beat_model("5class"), test.x[chosen], args.method, target_class=classes.tolist()
     )
-    length = test.x.shape[-1]
-    bands = result.bands({name: (low / length, high / length) for name, (low, high) in BANDS.items()})
-    total = result.relevance.sum(axis=-1)[:, 0]
-    print(f"| class | beats | {' | '.join(BANDS)} |")
-    print("|---|---:|" + "---:|" * len(BANDS))
-    for c, name in enumerate(ECG5000_CLASSES):
-        rows = test.y[chosen] == c
-        shares = [float(bands[band][rows, 0].sum() / total[rows].sum()) for band in BANDS]
-        print(f"| {name} | {int(rows.sum())} | " + " | ".join(f"{share:.2f}" for share in shares) + " |")
+    shares = harmonic_shares(result, [ECG5000_CLASSES[c] for c in classes])
+    print("| class | " + " | ".join(map(str, shares.columns)) + " |")
+    print("|---|" + "---:|" * len(shares.columns))
+    for name, row in shares.iterrows():
+        cells = [f"{int(row['beats'])}"] + [f"{row[band]:.2f}" for band in shares.columns[1:]]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

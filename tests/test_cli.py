@@ -49,6 +49,7 @@ def test_demo_writes_a_report_with_every_method(demo_report) -> None:
         assert page.count(f'alt="{method} relevance, beat ') == 5, method
     assert page.count("data:image/png;base64,") >= 5 + 10  # beats, strip rows, waves, comparison
     assert "Relevance per wave" in page and "Model card" in page and "AOPC MoRF" in page
+    assert 'id="spectrum"' in page and "lrpz_epsilon_0_5" in page  # relevance per harmonic, all beats
     assert "beat samples seen" in page and "0-109 of 0-139" in page  # measured on the model
     # the binary model's card: accuracy with its interval, balanced accuracy, recall per class
     assert "0.9873 (95 % interval 0.9836-0.9902); balanced (mean recall) 0.9855" in page

@@ -88,6 +88,9 @@ def main(context: click.Context) -> None:
 
 
 DEVICE_HELP = "Where the model runs: cpu, cuda, cuda:1, mps (a GPU must be visible to torch)."
+#: The demo's relevance per harmonic of every beat: DFT-LRP, the z-rule at the virtual inverse-DFT
+#: layer and the demo's epsilon everywhere else.
+DEMO_SPECTRAL_METHOD = "lrpz_epsilon_0_5"
 
 
 def _device(name: str) -> Any:
@@ -191,7 +194,7 @@ def demo(
         card = model_card()
         model = load_beat_model(task).to(_device(device))
         classes = card["models"][task]["classes"]
-        progress = _Progress(len(chosen) + 1, quiet, "explaining")
+        progress = _Progress(len(chosen) + 2, quiet, "explaining")
         analysis = analyze_strip(
             load_mitbih_208(),
             model,
@@ -200,6 +203,7 @@ def demo(
             max_abnormal=abnormal,
             max_normal=normal,
             progress=progress,
+            spectral_method=DEMO_SPECTRAL_METHOD,
         )
         progress.close()
         out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ from signxai.frontends.keras_check import is_keras_model
 from signxai.inputs import as_batch
 from signxai.methods import parse
 from signxai.methods.gradient import baseline_like, references_like
+from signxai.methods.registry import MethodSpec
 from signxai.model import ModelView
 
 #: Method kinds that assign relevance per input element, so per spectral coefficient.
@@ -79,6 +80,9 @@ class SpectralRelevance:
     axes
         The names of ``relevance``'s axes: ``('sample', 'channel', 'bin')``, or without
         ``'sample'`` / ``'channel'`` where ``x`` had no such axis.
+    length
+        The signal's number of samples T (bin k is k / T cycles per sample, the k-th harmonic of
+        the whole signal).
     delta
         With ``return_convergence_delta=True`` (Integrated Gradients, DeepLIFT): per sample, the
         relevance's sum minus the output's change from the baseline; else None.
@@ -91,6 +95,7 @@ class SpectralRelevance:
     fs: float | None
     method: str
     axes: tuple[str, ...]
+    length: int
     delta: np.ndarray | None = None
 
     def bands(self, edges: Mapping[str, tuple[float, float]]) -> dict[str, np.ndarray]:
@@ -280,13 +285,7 @@ def explain_spectrum(
         )
     if fs is not None and (isinstance(fs, bool) or not isinstance(fs, (int, float)) or not fs > 0):
         raise MethodParameterError(f"fs must be a positive sampling rate in Hz, got {fs!r}")
-    spec = parse(method_name, params)
-    if spec.family.kind not in _PER_ELEMENT:
-        raise MethodParameterError(
-            f"method_name '{method_name}' ({spec.family.kind}) has no relevance per spectral "
-            "coefficient; explain_spectrum takes gradient-type, LRP, DeepLIFT and Gradient SHAP "
-            "methods"
-        )
+    spec = spectral_spec(method_name, params)
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         signal = batch.tensor
@@ -334,8 +333,28 @@ def explain_spectrum(
         fs=float(fs) if fs is not None else None,
         method=spec.name,
         axes=("sample",) * (not batch.unbatched) + ("channel",) * (signal.ndim == 3) + ("bin",),
+        length=length,
         delta=delta,
     )
+
+
+def spectral_spec(method_name: str, params: Mapping[str, Any] | None = None) -> MethodSpec:
+    """Parse a method for :func:`explain_spectrum`: one with relevance per input element.
+
+    Raises
+    ------
+    SignXAIError
+        An unknown name or bad parameters (as :func:`signxai.explain`); ``MethodParameterError``
+        for Grad-CAM, occlusion or Kernel SHAP.
+    """
+    spec = parse(method_name, params)
+    if spec.family.kind not in _PER_ELEMENT:
+        raise MethodParameterError(
+            f"method_name '{method_name}' ({spec.family.kind}) has no relevance per spectral "
+            "coefficient; explain_spectrum takes gradient-type, LRP, DeepLIFT and Gradient SHAP "
+            "methods"
+        )
+    return spec
 
 
 def _check_parity(want: torch.Tensor, got: torch.Tensor) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from signxai import InputError
+from signxai import InputError, SignXAIError
 from signxai.ecg.analysis import analyze_strip
 from signxai.ecg.datasets import load_mitbih_208
 from signxai.ecg.models import ECG5000_CLASSES, load_beat_model
@@ -36,11 +36,14 @@ def test_methods_with_random_draws_are_seeded_so_a_report_reproduces() -> None:
         ({"max_abnormal": -1}, "max_abnormal must be a whole number >= 0, got -1"),
         ({"max_normal": 1.5}, "max_normal must be a whole number >= 0, got 1.5"),
         ({"max_abnormal": 0, "max_normal": 0}, "max_abnormal and max_normal are both 0: no beat to explain"),
+        ({"spectral_method": "grad_cam"}, "has no relevance per spectral coefficient"),
+        ({"spectral_method": "lrpz_epsilom_0_5"}, "lrpz_epsilon_0_5"),
+        ({"spectral_method": 3}, "spectral_method must be a method name or None, got 3"),
     ],
 )
 def test_what_to_explain_is_checked_first(kwargs: dict, match: str) -> None:
     strip = load_mitbih_208()
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(SignXAIError, match=match):  # InputError, or the method's own error
         analyze_strip(
             strip, load_beat_model("5class"), ECG5000_CLASSES, **{"methods": ["gradient"], **kwargs}
         )
@@ -100,3 +103,42 @@ def test_normal_beats_get_alpha_beta_maps_and_a_zero_map_keeps_its_row_in_the_re
         dataclasses.replace(analysis, wave_table=table), model_card(), "binary", tmp_path / "report.html"
     ).read_text()
     assert page.count("<td>-</td>") >= 4
+
+
+def test_relevance_per_harmonic_of_every_beat_and_its_report_section(tmp_path) -> None:
+    """With ``spectral_method``, every beat (not only the explained ones) is explained per
+    harmonic for its predicted class, as ``explain_spectrum`` does on the beat windows; the band
+    shares sum to 1 per class; the report gains the section, and has none without it."""
+    from signxai import explain_spectrum
+    from signxai.ecg import model_card
+    from signxai.ecg.analysis import harmonic_shares
+    from signxai.ecg.report import strip_report
+
+    strip = load_mitbih_208()
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(30 * strip.fs)])
+    model = load_beat_model("binary")
+    arguments = {"methods": ["gradient"], "max_abnormal": 1, "max_normal": 1}
+    analysis = analyze_strip(
+        short, model, ["normal", "abnormal"], spectral_method="lrpz_epsilon_0_5", **arguments
+    )
+    assert analysis.spectrum is not None
+    beats = analysis.windows.beats
+    assert analysis.spectrum.relevance.shape == (len(beats), 1, 71)
+    direct = explain_spectrum(model, beats, "lrpz_epsilon_0_5", target_class=analysis.predicted.tolist())
+    np.testing.assert_allclose(analysis.spectrum.relevance, direct.relevance, rtol=1e-5, atol=1e-7)
+    shares = harmonic_shares(analysis.spectrum, analysis.labels)
+    assert set(shares.index) == set(analysis.labels)
+    assert shares["beats"].sum() == len(beats)
+    np.testing.assert_allclose(shares.drop(columns="beats").sum(axis=1), 1.0, rtol=1e-4)
+    page = strip_report(analysis, model_card(), "binary", tmp_path / "report.html").read_text()
+    assert 'id="spectrum"' in page and "Relevance per harmonic" in page
+    plain = analyze_strip(short, model, ["normal", "abnormal"], **arguments)
+    assert plain.spectrum is None
+    assert (
+        'id="spectrum"'
+        not in strip_report(plain, model_card(), "binary", tmp_path / "plain.html").read_text()
+    )
+    with pytest.raises(InputError, match="labels"):
+        harmonic_shares(analysis.spectrum, analysis.labels[:-1])
+    with pytest.raises(InputError, match="explained beats"):
+        harmonic_shares(explain_spectrum(model, beats[0], "gradient"), ["normal"])

@@ -25,6 +25,17 @@ from signxai.ecg.waves import delineate, window_wave_relevance
 from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.methods import describe_method
+from signxai.spectral import SpectralRelevance, explain_spectrum, spectral_spec
+
+#: Bands of harmonics of a beat window (k cycles per window), ``[low, high)``: the slow waves and a
+#: wide complex (0-2), the T and P waves (3-5), a narrow QRS complex (6-20), above.
+HARMONIC_BANDS = {
+    "0-2": (0.0, 2.5),
+    "3-5": (2.5, 5.5),
+    "6-10": (5.5, 10.5),
+    "11-20": (10.5, 20.5),
+    "21+": (20.5, np.inf),
+}
 
 DEFAULT_METHODS = (
     "gradient",
@@ -58,6 +69,9 @@ class StripAnalysis:
     seen: np.ndarray | None = None
     #: The row of ``recording`` that was analysed.
     lead: int = 0
+    #: Every beat's relevance per harmonic of its window, for its predicted class (with
+    #: ``spectral_method``; else None).
+    spectrum: SpectralRelevance | None = None
 
     @property
     def lead_name(self) -> str:
@@ -109,11 +123,20 @@ def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed
 
 
 def _check_selection(
-    recording: Recording, methods: Sequence[str], lead: int, max_abnormal: int, max_normal: int
+    recording: Recording,
+    methods: Sequence[str],
+    lead: int,
+    max_abnormal: int,
+    max_normal: int,
+    spectral_method: str | None,
 ) -> None:
     """What ``analyze_strip`` is asked to explain: some methods, a lead the strip has, counts of
-    beats (whole numbers >= 0, not both 0)."""
+    beats (whole numbers >= 0, not both 0), a method for the spectrum or None."""
     check_names(methods, "methods", "method names")
+    if spectral_method is not None:
+        if not isinstance(spectral_method, str):
+            raise InputError(f"spectral_method must be a method name or None, got {spectral_method!r}")
+        spectral_spec(spectral_method)
     leads = as_recording(recording).signal.shape[0]
     if isinstance(lead, bool) or not isinstance(lead, int | np.integer) or not 0 <= lead < leads:
         raise InputError(f"lead must be a lead index from 0 to {leads - 1}, got {lead!r}")
@@ -133,6 +156,7 @@ def analyze_strip(
     max_normal: int = 3,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    spectral_method: str | None = None,
 ) -> StripAnalysis:
     """Detect beats on one lead, classify all of them, explain a selection with every method.
 
@@ -148,8 +172,11 @@ def analyze_strip(
         Method names for ``explain``; each explains the beat's predicted class.
     progress
         Called with a short message after each step (the CLI draws a progress bar from it).
+    spectral_method
+        A method for :func:`signxai.explain_spectrum` (e.g. ``'lrpz_epsilon_0_5'``, DFT-LRP):
+        every beat's relevance per harmonic of its window, for its predicted class; None: none.
     """
-    _check_selection(recording, methods, lead, max_abnormal, max_normal)
+    _check_selection(recording, methods, lead, max_abnormal, max_normal, spectral_method)
     classes = check_names(classes, "classes", "class names")
     check_module(model)
     if progress is not None and not callable(progress):
@@ -183,6 +210,11 @@ def analyze_strip(
             order: deletion_curve(model, beats, values, target, window=10, order=order)
             for order in ("morf", "lerf")
         }
+    spectrum = None
+    if spectral_method is not None:
+        extra = {"seed": seed} if "seed" in describe_method(spectral_method)["parameters"] else {}
+        spectrum = explain_spectrum(model, windows.beats, spectral_method, predicted.tolist(), **extra)
+        note(spectral_method)
     waves = delineate(clean, peaks, recording.fs)
     tables = []
     for method, values in relevance.items():
@@ -211,4 +243,43 @@ def analyze_strip(
         faithfulness=faithfulness,
         seen=samples_seen(model, windows.beats.shape[2], windows.beats.shape[1]),
         lead=int(lead),
+        spectrum=spectrum,
     )
+
+
+def harmonic_shares(
+    result: SpectralRelevance,
+    labels: Sequence[str],
+    bands: dict[str, tuple[float, float]] = HARMONIC_BANDS,
+) -> pd.DataFrame:
+    """Per label, each band's share of the summed relevance (all leads), and the beat count.
+
+    Parameters
+    ----------
+    result
+        :func:`signxai.explain_spectrum` of beat windows ``(B, C, T)`` (one row per beat).
+    labels
+        One label per beat (the predicted or the true class).
+    bands
+        Band name -> ``(low, high)`` in harmonics of the window (k cycles per window).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: labels (first-seen order); columns: ``beats`` and one share per band. A share is
+        the band's relevance over the total relevance of that label's beats, signed: shares sum
+        to 1 over bands that cover every bin, and a band can exceed 1 where another offsets it.
+    """
+    if result.axes[0] != "sample":
+        raise InputError(f"result must be explained beats (B, ...), got axes {result.axes}")
+    check_count(labels, result.relevance.shape[0], "labels", "beats in result")
+    unit = (result.fs if result.fs is not None else 1.0) / result.length
+    sums = result.bands({name: (low * unit, high * unit) for name, (low, high) in bands.items()})
+    per_beat = pd.DataFrame(
+        {name: values.reshape(len(values), -1).sum(axis=1) for name, values in sums.items()}
+    )
+    total = pd.Series(result.relevance.reshape(len(per_beat), -1).sum(axis=1))
+    grouped = per_beat.groupby(list(labels), sort=False).sum()
+    shares = grouped.div(total.groupby(list(labels), sort=False).sum(), axis=0)
+    shares.insert(0, "beats", pd.Series(list(labels)).value_counts()[shares.index].to_numpy())
+    return shares

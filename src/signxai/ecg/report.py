@@ -1,4 +1,5 @@
-"""The demo report: a strip's beats, their explanations, relevance per wave, method comparison."""
+"""The demo report: a strip's beats, their explanations, relevance per wave and per harmonic,
+method comparison."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from signxai.ecg.analysis import StripAnalysis
+from signxai.ecg.analysis import StripAnalysis, harmonic_shares
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.plot import plot_deletion_curves
@@ -98,6 +99,38 @@ def _comparison(analysis: StripAnalysis) -> str:
                 }
             )
         )
+    )
+
+
+def _spectrum(analysis: StripAnalysis) -> str:
+    """Relevance per harmonic of the beat window: band shares per predicted class, and each
+    class's mean relevance per harmonic."""
+    result = analysis.spectrum
+    assert result is not None
+    shares = harmonic_shares(result, analysis.labels)
+    fig, ax = plt.subplots(figsize=(8, 3))
+    harmonics = np.arange(result.relevance.shape[-1])
+    for label in shares.index:
+        rows = [i for i, name in enumerate(analysis.labels) if name == label]
+        ax.plot(
+            harmonics, result.relevance[rows].mean(axis=(0, 1)), marker=".", label=f"{label} ({len(rows)})"
+        )
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("harmonic of the beat window (cycles per window)")
+    ax.set_ylabel("mean relevance")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return (
+        paragraph(
+            f"Every beat explained for its predicted class as a function of its spectrum "
+            f"({html.escape(result.method)}: the inverse DFT in front of the model as a virtual "
+            "layer with the z-rule, DFT-LRP; see the README's 'Relevance per frequency'). A beat "
+            f"window is {result.length} samples, so bin k is its k-th harmonic. Share of each "
+            "class's summed relevance per band of harmonics (signed: a band above 1 is offset by "
+            "negative ones); a wide complex lies at low harmonics, a narrow QRS at 6-20."
+        )
+        + table_html(shares, float_format="{:.2f}")
+        + figure_html(fig, "mean relevance per harmonic and predicted class")
     )
 
 
@@ -231,6 +264,11 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
             + "<h3>Per beat</h3>"
             + table_html(_shares_per_beat(analysis.wave_table)),
             anchor="waves",
+        ),
+        *(
+            [Section("Relevance per harmonic", _spectrum(analysis), anchor="spectrum")]
+            if analysis.spectrum is not None
+            else []
         ),
         Section("Method comparison", _comparison(analysis), anchor="comparison"),
         Section("Model card", _model_card(card, task, methods, analysis.seen), anchor="model"),
