@@ -1,8 +1,9 @@
 """Cost of explanations as ratios to one plain forward+backward pass, next to captum and zennit.
 
 Run: ``python benchmarks/bench.py [--repeats N] [--batches 1 64]``. Prints a markdown table.
-Rows ``spectrum:<method>`` time ``explain_spectrum`` with the time-domain ``explain`` of the same
-method as the reference.
+Rows ``spectrum:<method>`` / ``spectrogram:<method>`` time ``explain_spectrum`` /
+``explain_spectrogram`` (n_fft 128, hop 32) with the time-domain ``explain`` of the same method as
+the reference.
 Every number of one table comes from the same run on the same machine: the floor is
 ``torch.autograd.grad(model(x).sum(), x)`` on the tutorial's ECGModel (1 x 2000) at that batch,
 and each method's median time is divided by the median of floor runs interleaved with it.
@@ -24,7 +25,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from models import ECGModel, randomize_batch_norm
-from signxai import explain, explain_spectrum
+from signxai import explain, explain_spectrogram, explain_spectrum
 
 
 def _timed(function: Callable[[], object], repeats: int) -> float:
@@ -177,7 +178,13 @@ METHODS = [
     "lrp_gamma_0_25",
     "spectrum:gradient_x_input",
     "spectrum:lrpsign_epsilon_0_5",
+    "spectrogram:lrpsign_epsilon_0_5",
 ]
+#: ``<kind>:<method>`` rows: the method through a virtual inspection layer.
+TRANSFORMED: dict[str, Callable[..., object]] = {
+    "spectrum": explain_spectrum,
+    "spectrogram": lambda *args, **kwargs: explain_spectrogram(*args, n_fft=128, hop=32, **kwargs),
+}
 REFERENCE_OF = {
     "lrpsign_epsilon_0_5": "lrp_epsilon_0_5",
     "lrp_epsilon_0_25_std_x": "lrp_epsilon_0_5",
@@ -211,10 +218,11 @@ def main() -> None:
                 if method in ("integrated_gradients", "smoothgrad", "vargrad", "occlusion")
                 else args.repeats
             )
-            if method.startswith("spectrum:"):  # per frequency, next to the same method in time
-                base_method = method.split(":", 1)[1]
+            if ":" in method:  # per frequency (and time), next to the same method in time
+                kind, base_method = method.split(":", 1)
+                transformed = TRANSFORMED[kind]
                 ours = _ratio(
-                    lambda m=base_method, x=x: explain_spectrum(model, x, m, target_class=1), floor, repeats
+                    lambda m=base_method, x=x, f=transformed: f(model, x, m, target_class=1), floor, repeats
                 )
                 name = "signxai explain (time domain)"
                 call = lambda m=base_method, x=x: explain(model, x, m, target_class=1)  # noqa: E731

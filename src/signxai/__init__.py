@@ -15,6 +15,7 @@ from signxai.errors import (
 )
 from signxai.methods import describe_method, list_methods
 from signxai.spectral import SpectralRelevance, explain_spectrum
+from signxai.spectrogram import SpectrogramRelevance, explain_spectrogram
 
 __version__ = "0.1.0"
 
@@ -24,12 +25,14 @@ __all__ = [
     "MethodParameterError",
     "SignXAIError",
     "SpectralRelevance",
+    "SpectrogramRelevance",
     "TargetError",
     "UnknownMethodError",
     "UnsupportedModelError",
     "__version__",
     "describe_method",
     "explain",
+    "explain_spectrogram",
     "explain_spectrum",
     "list_methods",
 ]

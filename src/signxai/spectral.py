@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -119,26 +119,44 @@ class SpectralRelevance:
         MethodParameterError
             A band is not two numbers with low < high, or holds no bin.
         """
-        sums = {}
-        top = float(self.frequencies[-1])
-        for name, band in edges.items():
-            try:
-                low, high = (float(value) for value in band)
-            except (TypeError, ValueError):
-                raise MethodParameterError(f"edges['{name}'] must be (low, high), got {band!r}") from None
-            if not low < high:
-                raise MethodParameterError(f"edges['{name}'] needs low < high, got ({low:g}, {high:g})")
-            inside = (self.frequencies >= low) & (
-                (self.frequencies < high) | ((self.frequencies == top) & (high >= top))
+        return sum_bands(self.relevance, self.frequencies, self.fs, edges)
+
+
+def sum_bands(
+    relevance: np.ndarray,
+    frequencies: np.ndarray,
+    fs: float | None,
+    edges: Mapping[str, tuple[float, float]],
+) -> dict[str, np.ndarray]:
+    """``relevance`` (bins on the last axis, at ``frequencies``) summed per band ``[low, high)``
+    (the last bin also where ``high`` reaches it); see :meth:`SpectralRelevance.bands`."""
+    sums = {}
+    top = float(frequencies[-1])
+    for name, band in edges.items():
+        try:
+            low, high = (float(value) for value in band)
+        except (TypeError, ValueError):
+            raise MethodParameterError(f"edges['{name}'] must be (low, high), got {band!r}") from None
+        if not low < high:
+            raise MethodParameterError(f"edges['{name}'] needs low < high, got ({low:g}, {high:g})")
+        inside = (frequencies >= low) & ((frequencies < high) | ((frequencies == top) & (high >= top)))
+        if not inside.any():
+            unit = "Hz" if fs is not None else "cycles per sample"
+            raise MethodParameterError(
+                f"edges['{name}'] = ({low:g}, {high:g}) holds no frequency bin (bins at 0 to "
+                f"{top:g} {unit}, {float(frequencies[1]):g} apart)"
             )
-            if not inside.any():
-                unit = "Hz" if self.fs is not None else "cycles per sample"
-                raise MethodParameterError(
-                    f"edges['{name}'] = ({low:g}, {high:g}) holds no frequency bin (bins at 0 to "
-                    f"{top:g} {unit}, {float(self.frequencies[1]):g} apart)"
-                )
-            sums[name] = self.relevance[..., inside].sum(axis=-1)
-        return sums
+        sums[name] = relevance[..., inside].sum(axis=-1)
+    return sums
+
+
+def check_fs(fs: object) -> float | None:
+    """``fs``: None or a positive sampling rate in Hz (returned as a float)."""
+    if fs is None:
+        return None
+    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.integer, np.floating)) or not fs > 0:
+        raise MethodParameterError(f"fs must be a positive sampling rate in Hz, got {fs!r}")
+    return float(fs)
 
 
 def inverse_dft(length: int, device: torch.device, dtype: torch.dtype) -> nn.Linear:
@@ -176,8 +194,49 @@ def spectrum(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([transform.real, transform.imag], dim=-1).to(x.dtype)
 
 
+class Transform(Protocol):
+    """A linear, exactly invertible transform of signals ``(..., T)`` into real coefficients."""
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """What identifies the transform (with the device and dtype: one wrapper per key and
+        model)."""
+        ...
+
+    def analyse(self, signal: torch.Tensor) -> torch.Tensor:
+        """The coefficients of ``signal`` (batched, time on the last axis)."""
+        ...
+
+    def synthesis(self) -> nn.Module:
+        """The virtual inspection layer: a module mapping coefficients back to the signal."""
+        ...
+
+
+@dataclass(frozen=True)
+class WholeSignalDFT:
+    """The real DFT of the whole signal (:func:`spectrum`), inverted by :func:`inverse_dft`."""
+
+    length: int
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """``('dft', T)``."""
+        return ("dft", self.length)
+
+    def analyse(self, signal: torch.Tensor) -> torch.Tensor:
+        """:func:`spectrum` of ``signal``."""
+        return spectrum(signal)
+
+    def synthesis(self) -> nn.Module:
+        """:func:`inverse_dft` for this length."""
+        return inverse_dft(self.length, self.device, self.dtype)
+
+
 class SpectralModel(nn.Module):
-    """``model`` preceded by the inverse DFT: a function of the input's spectrum.
+    """``model`` preceded by a virtual inspection layer (the inverse of a transform): a function
+    of the transform's coefficients.
 
     The user's model is attached as the submodule ``model`` for one explanation only
     (:func:`spectral_model`), so that a wrapper kept between calls holds no reference to it.
@@ -185,38 +244,117 @@ class SpectralModel(nn.Module):
 
     model: nn.Module
 
-    def __init__(self, length: int, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, inverse: nn.Module) -> None:
         super().__init__()
-        self.inverse = inverse_dft(length, device, dtype)
+        self.inverse = inverse
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        """The model on the signal whose spectrum is ``x``."""
+        """The model on the signal whose coefficients are ``x``."""
         return self.model(self.inverse(x), *args, **kwargs)
 
 
-#: One wrapper per model, signal length, device and dtype, kept while the model lives: what
-#: signxai learns about a model once (how its input reads, its LRP structure) is then learnt once.
-_WRAPPERS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, str, str], SpectralModel]] = (
+#: One wrapper per model, transform, device and dtype, kept while the model lives: what signxai
+#: learns about a model once (how its input reads, its LRP structure) is then learnt once.
+_WRAPPERS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], SpectralModel]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 @contextmanager
 def spectral_model(
-    model: nn.Module, length: int, device: torch.device, dtype: torch.dtype
+    model: nn.Module, transform: Transform, device: torch.device, dtype: torch.dtype
 ) -> Iterator[SpectralModel]:
-    """``model`` behind the inverse DFT for signals of ``length`` samples, for the block inside;
-    the model is detached from the wrapper after it, also after an error."""
+    """``model`` behind ``transform``'s inverse, for the block inside; the model is detached from
+    the wrapper after it, also after an error."""
     wrappers = _WRAPPERS.setdefault(model, {})
-    key = (length, str(device), str(dtype))
+    key = (*transform.key, str(device), str(dtype))
     if key not in wrappers:
-        wrappers[key] = SpectralModel(length, device, dtype)
+        wrappers[key] = SpectralModel(transform.synthesis())
     wrapped = wrappers[key]
     wrapped.model = model
     try:
         yield wrapped
     finally:
         del wrapped.model
+
+
+@dataclass(frozen=True)
+class Transformed:
+    """What :func:`explain_transformed` computed: the signal batch, its coefficients and their
+    relevance (numpy, the coefficients' shape), and how ``x`` was given."""
+
+    signal: torch.Tensor
+    coefficients: torch.Tensor
+    relevance: np.ndarray
+    delta: np.ndarray | None
+    unbatched: bool
+    spec: MethodSpec
+
+
+def explain_transformed(
+    model: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    method_name: str,
+    target_class: Any,
+    make: Callable[[int, torch.device, torch.dtype], Transform],
+    explain_output: str = "logit",
+    forward_args: Sequence[Any] | None = None,
+    forward_kwargs: dict[str, Any] | None = None,
+    **params: Any,
+) -> Transformed:
+    """Explain ``model`` at the coefficients of ``x`` under the transform ``make(T, device,
+    dtype)``, its inverse put in front of the model as a virtual inspection layer.
+
+    ``x`` is read as :func:`signxai.explain` reads it, then must be signals ``(B, C, T)`` or
+    ``(B, T)``; a Keras model is converted and proved on ``x`` first (channels-first after).
+    Time-domain ``baseline``/``baselines`` are transformed. The model's output on the signal
+    rebuilt from its coefficients must be its output on ``x`` (:data:`PARITY_SAMPLES` samples).
+    """
+    if is_keras_model(model):  # converted, proved on x, explained channels-first
+        from signxai.frontends.keras import keras_input, to_channels_first
+
+        if forward_args or forward_kwargs:
+            raise UnsupportedModelError(
+                "forward_args/forward_kwargs: a Keras model is explained on its one input x"
+            )
+        module, keras_batch, one_sample = keras_input(model, x)
+        signals = to_channels_first(keras_batch)
+        chosen = signals[0] if one_sample else signals
+        return explain_transformed(module, chosen, method_name, target_class, make, explain_output, **params)
+    spec = spectral_spec(method_name, params)
+    with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
+        batch = as_batch(x, view)
+        signal = batch.tensor
+        if signal.ndim not in (2, 3):
+            raise InputError(
+                "x must be signals with time on the last axis, (B, C, T) or (B, T) or one of "
+                f"them, got shape {batch.shape}"
+            )
+        length = signal.shape[-1]
+        if length < 2:
+            raise InputError(f"x must have at least 2 time samples on its last axis, got {length}")
+        transform = make(length, signal.device, signal.dtype)
+        coefficients = transform.analyse(signal)
+        with spectral_model(model, transform, signal.device, signal.dtype) as wrapped, torch.no_grad():
+            # on a few samples: a property of the model, at a fraction of a pass
+            rebuilt = wrapped.inverse(coefficients[:PARITY_SAMPLES])
+            _check_parity(view.forward(signal[:PARITY_SAMPLES]), view.forward(rebuilt))
+    for name, like in (("baseline", baseline_like), ("baselines", references_like)):
+        if params.get(name) is not None:
+            params[name] = transform.analyse(like(params[name], signal))
+    with spectral_model(model, transform, signal.device, signal.dtype) as wrapped:
+        result = explain(
+            wrapped,
+            coefficients,
+            method_name,
+            target_class,
+            explain_output=explain_output,
+            forward_args=forward_args,
+            forward_kwargs=forward_kwargs,
+            **params,
+        )
+    relevance, delta = result if isinstance(result, tuple) else (result, None)
+    return Transformed(signal, coefficients, relevance, delta, batch.unbatched, spec)
 
 
 def explain_spectrum(
@@ -265,64 +403,27 @@ def explain_spectrum(
         As :func:`signxai.explain`; also ``MethodParameterError`` for a method without a
         per-coefficient form or a bad ``fs``, ``InputError`` for an x that is not a signal.
     """
-    if is_keras_model(model):  # converted, proved on x, explained channels-first
-        from signxai.frontends.keras import keras_input, to_channels_first
-
-        if forward_args or forward_kwargs:
-            raise UnsupportedModelError(
-                "forward_args/forward_kwargs: a Keras model is explained on its one input x"
-            )
-        module, keras_batch, one_sample = keras_input(model, x)
-        signals = to_channels_first(keras_batch)
-        return explain_spectrum(
-            module,
-            signals[0] if one_sample else signals,
-            method_name,
-            target_class,
-            fs=fs,
-            explain_output=explain_output,
-            **params,
-        )
-    if fs is not None and (isinstance(fs, bool) or not isinstance(fs, (int, float)) or not fs > 0):
-        raise MethodParameterError(f"fs must be a positive sampling rate in Hz, got {fs!r}")
-    spec = spectral_spec(method_name, params)
-    with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
-        batch = as_batch(x, view)
-        signal = batch.tensor
-        if signal.ndim not in (2, 3):
-            raise InputError(
-                "x must be signals with time on the last axis, (B, C, T) or (B, T) or one of "
-                f"them, got shape {batch.shape}"
-            )
-        length = signal.shape[-1]
-        if length < 2:
-            raise InputError(f"x must have at least 2 time samples on its last axis, got {length}")
-        coefficients = spectrum(signal)
-        with torch.no_grad():  # on a few samples: a property of the model, at a fraction of a pass
-            basis = _basis(length, signal.device, signal.dtype)
-            rebuilt = nn.functional.linear(coefficients[:PARITY_SAMPLES], basis)
-            _check_parity(view.forward(signal[:PARITY_SAMPLES]), view.forward(rebuilt))
-    for name, like in (("baseline", baseline_like), ("baselines", references_like)):
-        if params.get(name) is not None:
-            params[name] = spectrum(like(params[name], signal))
-    with spectral_model(model, length, signal.device, signal.dtype) as wrapped:
-        relevance, delta = _explain(
-            wrapped,
-            coefficients,
-            method_name,
-            target_class,
-            explain_output,
-            forward_args,
-            forward_kwargs,
-            params,
-        )
+    fs = check_fs(fs)
+    done = explain_transformed(
+        model,
+        x,
+        method_name,
+        target_class,
+        WholeSignalDFT,
+        explain_output,
+        forward_args,
+        forward_kwargs,
+        **params,
+    )
+    relevance, delta, coefficients = done.relevance, done.delta, done.coefficients
+    length = done.signal.shape[-1]
     bins = length // 2 + 1
     parts = relevance.reshape(*relevance.shape[:-1], 2, bins)
     transform = coefficients.detach().to("cpu", torch.float64).numpy()
     amplitude = np.hypot(transform[..., :bins], transform[..., bins:])
     amplitude[..., 1 : bins - (length % 2 == 0)] *= 2
     frequencies = np.fft.rfftfreq(length, d=1.0 / fs if fs is not None else 1.0)
-    if batch.unbatched:
+    if done.unbatched:
         parts, amplitude = parts[0], amplitude[0]
         delta = delta[0] if delta is not None else None
     return SpectralRelevance(
@@ -330,9 +431,9 @@ def explain_spectrum(
         parts=parts,
         frequencies=frequencies,
         amplitude=amplitude.astype(np.float32),
-        fs=float(fs) if fs is not None else None,
-        method=spec.name,
-        axes=("sample",) * (not batch.unbatched) + ("channel",) * (signal.ndim == 3) + ("bin",),
+        fs=fs,
+        method=done.spec.name,
+        axes=(*signal_axes(done), "bin"),
         length=length,
         delta=delta,
     )
@@ -373,25 +474,7 @@ def _check_parity(want: torch.Tensor, got: torch.Tensor) -> None:
         )
 
 
-def _explain(
-    wrapped: SpectralModel,
-    coefficients: torch.Tensor,
-    method_name: str,
-    target_class: Any,
-    explain_output: str,
-    forward_args: Sequence[Any] | None,
-    forward_kwargs: dict[str, Any] | None,
-    params: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """``explain`` on the spectral model: relevance per coefficient and the delta, if asked."""
-    result = explain(
-        wrapped,
-        coefficients,
-        method_name,
-        target_class,
-        explain_output=explain_output,
-        forward_args=forward_args,
-        forward_kwargs=forward_kwargs,
-        **params,
-    )
-    return result if isinstance(result, tuple) else (result, None)
+def signal_axes(done: Transformed) -> tuple[str, ...]:
+    """The names of the axes before the coefficients': ``'sample'`` unless ``x`` was one sample,
+    ``'channel'`` where the signals have channels."""
+    return ("sample",) * (not done.unbatched) + ("channel",) * (done.signal.ndim == 3)

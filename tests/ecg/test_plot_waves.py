@@ -130,3 +130,26 @@ def test_spectrum_plot_renders_for_the_shipped_model(tmp_path: Path) -> None:
         plot_spectrum(one, sample=3, channel=1)  # one beat: no sample axis
     with pytest.raises(InputError, match="explain_spectrum returns"):
         plot_spectrum(beats)  # type: ignore[arg-type]
+
+
+def test_spectrogram_plot_renders_on_the_real_strip(tmp_path: Path, strip) -> None:
+    import torch
+
+    from signxai import explain_spectrogram
+    from signxai.ecg.models import ECGModel
+    from signxai.ecg.plot import plot_spectrogram
+
+    ecg, fs, _ = strip
+    window = ecg[: 5 * 360].astype(np.float32)
+    torch.manual_seed(0)
+    model = ECGModel(length=len(window)).eval()
+    result = explain_spectrogram(model, window[None], "lrpz_epsilon_0_1", n_fft=128, hop=32, fs=fs)
+    assert result.axes == ("channel", "bin", "frame") and result.relevance.shape == (1, 65, 57)
+    _assert_png(plot_spectrogram(result, ecg=window, title="5 s of 208"), tmp_path / "spectrogram.png")
+    _assert_png(plot_spectrogram(result), tmp_path / "bare.png")
+    with pytest.raises(InputError, match="ecg must have the 1800 samples"):
+        plot_spectrogram(result, ecg=window[:100])
+    with pytest.raises(InputError, match=r"channel must be an int in \[0, 1\)"):
+        plot_spectrogram(result, channel=2)
+    with pytest.raises(InputError, match="explain_spectrogram returns"):
+        plot_spectrogram(window)  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
 """ECG figures with relevance: a single-lead strip, a 12-lead grid on ECG paper, a beat view,
-relevance per frequency.
+relevance per frequency and per frequency and time.
 
 Relevance is drawn as colour along the trace (blue negative, red positive, symmetric scale), so
 the signal stays readable. All functions return a matplotlib ``Figure``; save it with
@@ -29,6 +29,7 @@ from signxai.ecg.checks import (
 )
 from signxai.errors import InputError
 from signxai.spectral import SpectralRelevance
+from signxai.spectrogram import SpectrogramRelevance
 
 RELEVANCE_CMAP = "coolwarm"
 #: The standard 12-lead layout: rows of (lead name) in four 2.5 s columns.
@@ -293,12 +294,8 @@ def plot_spectrum(
     check_text(title, "title")
     if ax is not None and not isinstance(ax, plt.Axes):
         raise InputError(f"ax must be a matplotlib Axes (or None), got {type(ax).__name__}")
-    relevance, amplitude = result.relevance, result.amplitude
-    for name in result.axes[:-1]:
-        index, size = {"sample": sample, "channel": channel}[name], relevance.shape[0]
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -size <= index < size:
-            raise InputError(f"{name} must be an int in [0, {size}), got {index!r}")
-        relevance, amplitude = relevance[index], amplitude[index]
+    relevance = _pick(result.relevance, result.axes, sample, channel)
+    amplitude = _pick(result.amplitude, result.axes, sample, channel)
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 3))
     else:
@@ -316,3 +313,71 @@ def plot_spectrum(
     twin.set_ylim(bottom=0)
     ax.set_title(title)
     return fig
+
+
+def plot_spectrogram(
+    result: SpectrogramRelevance,
+    sample: int = 0,
+    channel: int = 0,
+    ecg: np.ndarray | None = None,
+    title: str = "",
+) -> Figure:
+    """Relevance per frequency and frame of one sample's channel (red positive, blue negative,
+    symmetric scale), under the signal itself where ``ecg`` is given.
+
+    Parameters
+    ----------
+    result
+        What :func:`signxai.explain_spectrogram` returned.
+    sample, channel
+        Which sample and channel (lead) to draw, where ``result`` has those axes
+        (``result.axes``).
+    ecg
+        The drawn sample's channel as ``(samples,)`` (``result.length`` of them), or None.
+    """
+    if not isinstance(result, SpectrogramRelevance):
+        raise InputError(
+            f"result must be what signxai.explain_spectrogram returns, got {type(result).__name__}"
+        )
+    check_text(title, "title")
+    relevance = _pick(result.relevance, result.axes, sample, channel)
+    unit = 1.0 / result.fs if result.fs is not None else 1.0
+    if ecg is not None:
+        ecg = _one_lead(ecg, "plot_spectrogram")
+        if len(ecg) != result.length:
+            raise InputError(f"ecg must have the {result.length} samples that were explained, got {len(ecg)}")
+        fig, (top, ax) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, height_ratios=(1, 2))
+        top.plot(np.arange(len(ecg)) * unit, ecg, color="black", lw=0.8)
+        top.set_ylabel("signal")
+        top.set_title(title)
+    else:
+        fig, ax = plt.subplots(figsize=(10, 3.5))
+        ax.set_title(title)
+    step = result.hop * unit
+    f = result.frequencies
+    half = (f[1] - f[0]) / 2
+    image = ax.imshow(
+        relevance,
+        origin="lower",
+        aspect="auto",
+        cmap=RELEVANCE_CMAP,
+        norm=symmetric_norm(relevance),
+        extent=(result.times[0] - step / 2, result.times[-1] + step / 2, f[0] - half, f[-1] + half),
+        interpolation="nearest",
+    )
+    fig.colorbar(image, ax=ax, label=f"relevance ({result.method})", pad=0.01)
+    ax.set_xlabel("time (s)" if result.fs is not None else "time (samples)")
+    ax.set_ylabel("frequency (Hz)" if result.fs is not None else "frequency (cycles per sample)")
+    return fig
+
+
+def _pick(values: np.ndarray, axes: tuple[str, ...], sample: int, channel: int) -> np.ndarray:
+    """``values`` at ``sample`` and ``channel`` where its leading ``axes`` have them."""
+    for name in axes:
+        if name not in ("sample", "channel"):
+            break
+        index, size = {"sample": sample, "channel": channel}[name], values.shape[0]
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -size <= index < size:
+            raise InputError(f"{name} must be an int in [0, {size}), got {index!r}")
+        values = values[index]
+    return values
