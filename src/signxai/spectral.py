@@ -184,14 +184,20 @@ def _basis(length: int, device: torch.device, dtype: torch.dtype) -> torch.Tenso
     if length % 2 == 0:
         weight[-1] = 1.0
     basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)], dim=1)
-    return basis.to(device=device, dtype=dtype)
+    return basis.to(dtype).to(device)  # the dtype on the CPU: MPS has no float64
 
 
 def spectrum(x: torch.Tensor) -> torch.Tensor:
     """The real DFT of ``x`` along its last axis in real form (``norm='forward'``): shape
     ``(..., 2F)``, the real parts of the F bins, then their imaginary parts."""
-    transform = torch.fft.rfft(x.to(torch.float64), dim=-1, norm="forward")
-    return torch.cat([transform.real, transform.imag], dim=-1).to(x.dtype)
+    transform = torch.fft.rfft(exact(x), dim=-1, norm="forward")
+    return torch.cat([transform.real, transform.imag], dim=-1).to(x.dtype).to(x.device)
+
+
+def exact(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float64 for a transform: on its device, or on the CPU where the device has no
+    float64 (Apple's MPS)."""
+    return x.to("cpu" if x.device.type == "mps" else x.device).to(torch.float64)
 
 
 class Transform(Protocol):

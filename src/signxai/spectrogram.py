@@ -26,7 +26,7 @@ from torch import nn
 
 from signxai.checks import check_whole
 from signxai.errors import MethodParameterError
-from signxai.spectral import check_fs, explain_transformed, signal_axes, sum_bands
+from signxai.spectral import check_fs, exact, explain_transformed, signal_axes, sum_bands
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class ShortTimeDFT:
 
     def analyse(self, signal: torch.Tensor) -> torch.Tensor:
         """``(..., T)`` -> ``(..., 2F, M)``: real parts of the bins, then imaginary parts."""
-        rows = signal.reshape(-1, signal.shape[-1]).to(torch.float64)
+        rows = exact(signal.reshape(-1, signal.shape[-1]))
         transform = torch.stft(
             rows,
             self.n_fft,
@@ -118,11 +118,11 @@ class ShortTimeDFT:
             return_complex=True,
         )
         real = torch.cat([transform.real, transform.imag], dim=1)
-        return real.reshape(*signal.shape[:-1], *real.shape[1:]).to(signal.dtype)
+        return real.reshape(*signal.shape[:-1], *real.shape[1:]).to(signal.dtype).to(signal.device)
 
     def synthesis(self) -> nn.Module:
         """:class:`InverseSTFT` for this length, window and hop."""
-        return InverseSTFT(self.length, self.n_fft, self.hop, self.window()).to(self.device, self.dtype)
+        return InverseSTFT(self.length, self.n_fft, self.hop, self.window()).to(self.dtype).to(self.device)
 
 
 class InverseSTFT(nn.Module):
