@@ -6,8 +6,9 @@ only the cases so named and times nothing). It uses the test suite's
 models (``tests/models.py`` and the functional-operation nets of ``tests/methods``). Prints the
 worst CPU/CUDA difference, every case over 1e-4 or with the model changed, the same for the ECG
 toolkit with the shipped model on the device (beat classification, a strip analysis, deletion
-curves, cascading randomization), and the cost of a few
-methods as ratios to one forward+backward of the tutorial's model with 12 leads; writes
+curves, cascading randomization, relevance per frequency and per frequency and time), and the
+cost of a few methods as ratios to one forward+backward of the tutorial's model with 12 leads;
+writes
 ``gpu_check.json`` to ``$OUT`` (default: the current folder). Not a test: CI has no GPU.
 """
 
@@ -31,7 +32,7 @@ from test_lrp_graph import _Between, _SEResNet1d  # noqa: E402
 from test_lrp_recurrent import _Recurrent  # noqa: E402
 
 from models import WithMetadata, build, randomize_batch_norm  # noqa: E402
-from signxai import explain  # noqa: E402
+from signxai import explain, explain_spectrogram, explain_spectrum  # noqa: E402
 from signxai.ecg.models import ECG5000_CLASSES, ECGModel  # noqa: E402
 
 METHODS = [
@@ -158,7 +159,8 @@ def toolkit(device: torch.device) -> dict[str, float]:
     differences of beat classification, a strip analysis (60 s of MIT-BIH 208: probabilities,
     maps, deletion curves, samples seen), deletion curves of infill 'linear' and 'noise' (seeded),
     seeded SmoothGrad and VarGrad (the noise drawn on the CPU: the same maps on every device) and
-    a cascading randomization table."""
+    a cascading randomization table; explain_spectrum (also the strip's relevance per harmonic)
+    and explain_spectrogram."""
     from dataclasses import replace
 
     from signxai.ecg import load_beat_model, load_ecg5000, load_mitbih_208
@@ -174,7 +176,10 @@ def toolkit(device: torch.device) -> dict[str, float]:
     relevance = explain(model, beats, "lrpsign_epsilon_0_1", target_class=2)
 
     def run(on: torch.nn.Module) -> dict[str, np.ndarray]:
-        analysis = analyze_strip(strip, on, ECG5000_CLASSES, methods=methods)
+        analysis = analyze_strip(
+            strip, on, ECG5000_CLASSES, methods=methods, spectral_method="lrpz_epsilon_0_5"
+        )
+        assert analysis.spectrum is not None
         found = {
             "classify": classify(on, beats),
             "strip_probabilities": analysis.probabilities,
@@ -188,6 +193,12 @@ def toolkit(device: torch.device) -> dict[str, float]:
             "randomization": model_randomization(on, beats[:4], "gradient", target_class=2)[
                 "similarity"
             ].to_numpy(),
+            "strip_spectrum": analysis.spectrum.relevance,
+            "spectrum_lrpsign": explain_spectrum(on, beats, "lrpsign_epsilon_0_1", target_class=2).relevance,
+            "spectrum_ig": explain_spectrum(on, beats, "integrated_gradients", target_class=2).relevance,
+            "spectrogram_lrpz": explain_spectrogram(
+                on, beats, "lrpz_epsilon_0_1", target_class=2, n_fft=32, hop=8
+            ).relevance,
         }
         for method in methods:
             found[f"strip_{method}"] = analysis.relevance[method]
