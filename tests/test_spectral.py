@@ -16,6 +16,7 @@ from signxai import (
     TargetError,
     UnsupportedModelError,
     explain,
+    explain_spectrogram,
     explain_spectrum,
 )
 from signxai.spectral import inverse_dft, spectrum
@@ -278,3 +279,15 @@ def test_the_wrapper_kept_per_model_holds_no_reference_to_it() -> None:
     del model
     gc.collect()
     assert alive() is None
+
+
+def test_a_signal_too_long_for_a_dense_inverse_dft_is_refused_before_it_is_built() -> None:
+    model = nn.Sequential(
+        nn.Conv1d(1, 2, 5), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(2, 2)
+    ).eval()
+    with pytest.raises(MethodParameterError, match=r"40000 x 40002 matrix \(6\.0 GiB.*explain_spectrogram"):
+        explain_spectrum(model, torch.randn(1, 1, 40_000), "gradient", target_class=0)
+    result = explain_spectrogram(
+        model, torch.randn(1, 1, 40_000), "lrpz_epsilon_0_1", target_class=0, n_fft=256
+    )
+    assert result.relevance.shape == (1, 1, 129, 1 + 40_000 // 64)

@@ -31,7 +31,6 @@ per-coefficient form here and are refused.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,6 +54,9 @@ from signxai.model import ModelView
 _PER_ELEMENT = ("gradient", "shap", "reference", "lrp")
 #: The samples on which the model's output on the rebuilt signal is compared with its output on x.
 PARITY_SAMPLES = 4
+#: The largest inverse DFT matrix built (2F x T elements; 2**28 is 1 GiB in float32, a signal of
+#: about 16,000 samples).
+MAX_BASIS_ELEMENTS = 2**28
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,21 @@ def inverse_dft(length: int, device: torch.device, dtype: torch.dtype) -> nn.Lin
     x_t = sum_k c_k (Re X_k cos(2 pi k t / T) - Im X_k sin(2 pi k t / T)), c_k = 1 at 0 Hz and
     at the Nyquist bin of an even T, else 2 (the bins above F mirror those below).
     """
+    elements = 2 * (length // 2 + 1) * length
+    if elements > MAX_BASIS_ELEMENTS:
+        raise MethodParameterError(
+            f"x has {length} samples, so the inverse DFT in front of the model would be a dense "
+            f"{length} x {2 * (length // 2 + 1)} matrix ({elements * 4 / 2**30:.1f} GiB in float32); "
+            "explain windows of the signal, or use explain_spectrogram (per frame: its virtual "
+            "layer grows with the window, not the signal)"
+        )
     layer = nn.Linear(2 * (length // 2 + 1), length, bias=False, device="meta")
     layer.weight = nn.Parameter(_basis(length, device, dtype), requires_grad=False)
     return layer
 
 
-@functools.lru_cache(maxsize=4)
 def _basis(length: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The inverse DFT's matrix ``(T, 2F)``, kept for the last few lengths (never modified:
-    the layer's weight does not require gradients)."""
+    """The inverse DFT's matrix ``(T, 2F)``."""
     bins = length // 2 + 1
     t = torch.arange(length, dtype=torch.float64)[:, None]
     k = torch.arange(bins, dtype=torch.float64)[None, :]
@@ -316,6 +324,7 @@ def explain_transformed(
     Time-domain ``baseline``/``baselines`` are transformed. The model's output on the signal
     rebuilt from its coefficients must be its output on ``x`` (:data:`PARITY_SAMPLES` samples).
     """
+    spec = spectral_spec(method_name, params)  # before any work, also a Keras conversion
     if is_keras_model(model):  # converted, proved on x, explained channels-first
         from signxai.frontends.keras import keras_input, to_channels_first
 
@@ -327,7 +336,6 @@ def explain_transformed(
         signals = to_channels_first(keras_batch)
         chosen = signals[0] if one_sample else signals
         return explain_transformed(module, chosen, method_name, target_class, make, explain_output, **params)
-    spec = spectral_spec(method_name, params)
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         signal = batch.tensor
