@@ -141,6 +141,7 @@ def test_model_left_as_found_and_errors_name_the_argument() -> None:
             explain_spectrogram(model, x, "gradient", **kwargs)
     with pytest.raises(MethodParameterError, match="no relevance per spectral coefficient"):
         explain_spectrogram(model, x, "occlusion")
+    assert explain_spectrogram(model, x, "gradient", n_fft=3).hop == 1  # the default hop is at least 1
     result = explain_spectrogram(model, x, "gradient", n_fft=16, fs=140.0)
     with pytest.raises(MethodParameterError, match="holds no frequency bin"):
         result.bands({"none": (1.0, 5.0)})  # bins 8.75 Hz apart

@@ -16,7 +16,7 @@ the coefficients).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,7 +185,7 @@ def explain_spectrogram(
     hop: int | None = None,
     fs: float | None = None,
     explain_output: str = "logit",
-    forward_args: Any = None,
+    forward_args: Sequence[Any] | None = None,
     forward_kwargs: dict[str, Any] | None = None,
     **params: Any,
 ) -> SpectrogramRelevance:
@@ -198,7 +198,7 @@ def explain_spectrogram(
     n_fft
         The window's length in samples (2 to T): the frequency resolution is fs / n_fft.
     hop
-        Samples between frames, 1 to n_fft // 2 (default n_fft // 4).
+        Samples between frames, 1 to n_fft // 2 (default n_fft // 4, at least 1).
 
     Returns
     -------
@@ -212,7 +212,7 @@ def explain_spectrogram(
         out of range.
     """
     n_fft = check_whole(n_fft, "n_fft", at_least=2, error=MethodParameterError)
-    hop = n_fft // 4 if hop is None else hop
+    hop = max(1, n_fft // 4) if hop is None else hop
     hop = check_whole(hop, "hop", at_least=1, error=MethodParameterError)
     if hop > max(1, n_fft // 2):
         raise MethodParameterError(
@@ -223,7 +223,7 @@ def explain_spectrogram(
     def make(length: int, device: torch.device, dtype: torch.dtype) -> ShortTimeDFT:
         if n_fft > length:
             raise MethodParameterError(f"n_fft must be at most the signal's length {length}, got {n_fft}")
-        return ShortTimeDFT(length, device, dtype, n_fft, max(1, hop))
+        return ShortTimeDFT(length, device, dtype, n_fft, hop)
 
     done = explain_transformed(
         model, x, method_name, target_class, make, explain_output, forward_args, forward_kwargs, **params
