@@ -182,17 +182,28 @@ def inverse_dft(length: int, device: torch.device, dtype: torch.dtype) -> nn.Lin
 
 
 def _basis(length: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The inverse DFT's matrix ``(T, 2F)``."""
-    bins = length // 2 + 1
-    t = torch.arange(length, dtype=torch.float64)[:, None]
-    k = torch.arange(bins, dtype=torch.float64)[None, :]
-    angle = 2 * torch.pi * ((k * t) % length) / length
-    weight = torch.full((bins,), 2.0, dtype=torch.float64)
+    """The inverse DFT's matrix ``(T, 2F)`` (:func:`real_inverse_basis`) in ``dtype`` on ``device``."""
+    return real_inverse_basis(length).to(dtype).to(device)  # the dtype on the CPU: MPS has no float64
+
+
+def harmonic_weights(length: int) -> torch.Tensor:
+    """c_k, float64 ``(F,)``: how often bin k of a ``length``-sample real DFT counts in the full
+    spectrum, 1 at 0 Hz and at an even length's Nyquist bin, else 2 (its mirror bin too)."""
+    weight = torch.full((length // 2 + 1,), 2.0, dtype=torch.float64)
     weight[0] = 1.0
     if length % 2 == 0:
         weight[-1] = 1.0
-    basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)], dim=1)
-    return basis.to(dtype).to(device)  # the dtype on the CPU: MPS has no float64
+    return weight
+
+
+def real_inverse_basis(length: int) -> torch.Tensor:
+    """float64 ``(T, 2F)``: x_t = sum_k c_k (Re X_k cos(2 pi k t / T) - Im X_k sin(2 pi k t / T))
+    (:func:`harmonic_weights`), the inverse of ``rfft(x, norm='forward')`` in real form."""
+    t = torch.arange(length, dtype=torch.float64)[:, None]
+    k = torch.arange(length // 2 + 1, dtype=torch.float64)[None, :]
+    angle = 2 * torch.pi * ((k * t) % length) / length
+    weight = harmonic_weights(length)
+    return torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)], dim=1)
 
 
 def spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -435,7 +446,7 @@ def explain_spectrum(
     parts = relevance.reshape(*relevance.shape[:-1], 2, bins)
     transform = coefficients.detach().to("cpu", torch.float64).numpy()
     amplitude = np.hypot(transform[..., :bins], transform[..., bins:])
-    amplitude[..., 1 : bins - (length % 2 == 0)] *= 2
+    amplitude *= harmonic_weights(length).numpy()
     frequencies = np.fft.rfftfreq(length, d=1.0 / fs if fs is not None else 1.0)
     if done.unbatched:
         parts, amplitude = parts[0], amplitude[0]

@@ -26,7 +26,15 @@ from torch import nn
 
 from signxai.checks import check_whole
 from signxai.errors import MethodParameterError
-from signxai.spectral import check_fs, exact, explain_transformed, signal_axes, sum_bands
+from signxai.spectral import (
+    check_fs,
+    exact,
+    explain_transformed,
+    harmonic_weights,
+    real_inverse_basis,
+    signal_axes,
+    sum_bands,
+)
 
 
 @dataclass(frozen=True)
@@ -137,14 +145,7 @@ class InverseSTFT(nn.Module):
         super().__init__()
         bins = n_fft // 2 + 1
         frames = 1 + (length + 2 * (n_fft // 2) - n_fft) // hop  # torch.stft's, center=True
-        j = torch.arange(n_fft, dtype=torch.float64)[:, None]
-        k = torch.arange(bins, dtype=torch.float64)[None, :]
-        angle = 2 * torch.pi * ((j * k) % n_fft) / n_fft
-        weight = torch.full((bins,), 2.0, dtype=torch.float64)
-        weight[0] = 1.0
-        if n_fft % 2 == 0:
-            weight[-1] = 1.0
-        basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)], dim=1) / n_fft
+        basis = real_inverse_basis(n_fft) / n_fft  # torch.stft's DFT is unnormalised
         # output_padding: what makes the transposed conv's output T samples long
         extra = length - (frames - 1) * hop + 2 * (n_fft // 2) - n_fft
         self.frames = nn.ConvTranspose1d(
@@ -233,11 +234,8 @@ def explain_spectrogram(
     parts = relevance.reshape(*relevance.shape[:-2], 2, bins, relevance.shape[-1])
     coefficients = done.coefficients.detach().to("cpu", torch.float64).numpy()
     amplitude = np.hypot(coefficients[..., :bins, :], coefficients[..., bins:, :])
-    scale = np.full(bins, 2.0)
-    scale[0] = 1.0
-    if n_fft % 2 == 0:
-        scale[-1] = 1.0
-    amplitude *= (scale / float(torch.hann_window(n_fft, periodic=True, dtype=torch.float64).sum()))[:, None]
+    window_sum = float(torch.hann_window(n_fft, periodic=True, dtype=torch.float64).sum())
+    amplitude *= (harmonic_weights(n_fft).numpy() / window_sum)[:, None]
     delta = done.delta
     if done.unbatched:
         parts, amplitude = parts[0], amplitude[0]

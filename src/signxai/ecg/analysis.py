@@ -122,6 +122,12 @@ def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed
     return np.sort(np.concatenate([abnormal, normal]).astype(np.int64))
 
 
+def _seeded(method: str, seed: int) -> dict[str, Any]:
+    """``{'seed': seed}`` for a method with random draws (SmoothGrad, VarGrad, Gradient SHAP), so
+    that a report reproduces; else no keyword."""
+    return {"seed": seed} if "seed" in describe_method(method)["parameters"] else {}
+
+
 def _check_selection(
     recording: Recording,
     methods: Sequence[str],
@@ -198,9 +204,7 @@ def analyze_strip(
     seconds: dict[str, float] = {}
     for method in methods:
         start = time.perf_counter()
-        # methods with random draws (SmoothGrad, VarGrad, Gradient SHAP) are seeded: a report reproduces
-        extra: dict[str, Any] = {"seed": seed} if "seed" in describe_method(method)["parameters"] else {}
-        result = explain(model, beats, method, target_class=target, **extra)
+        result = explain(model, beats, method, target_class=target, **_seeded(method, seed))
         relevance[method] = result if not isinstance(result, tuple) else result[0]
         seconds[method] = time.perf_counter() - start
         note(method)
@@ -212,8 +216,8 @@ def analyze_strip(
         }
     spectrum = None
     if spectral_method is not None:
-        extra = {"seed": seed} if "seed" in describe_method(spectral_method)["parameters"] else {}
-        spectrum = explain_spectrum(model, windows.beats, spectral_method, predicted.tolist(), **extra)
+        seeded = _seeded(spectral_method, seed)
+        spectrum = explain_spectrum(model, windows.beats, spectral_method, predicted.tolist(), **seeded)
         note(spectral_method)
     waves = delineate(clean, peaks, recording.fs)
     tables = []
