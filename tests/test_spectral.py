@@ -210,6 +210,8 @@ def test_errors_name_the_argument() -> None:
         explain_spectrum(model, x, "gradient", fs=0)
     with pytest.raises(MethodParameterError, match="fs must be a positive"):
         explain_spectrum(model, x, "gradient", fs="360")
+    with pytest.raises(MethodParameterError, match="fs must be a positive number in Hz, got inf"):
+        explain_spectrum(model, x, "gradient", fs=float("inf"))
     image_model, image = build("cnn2d")
     with pytest.raises(InputError, match="time on the last axis"):
         explain_spectrum(image_model, image, "gradient")

@@ -135,7 +135,8 @@ def test_model_left_as_found_and_errors_name_the_argument() -> None:
         ({"n_fft": 16, "hop": 9}, "hop must be at most n_fft // 2 = 8"),
         ({"n_fft": 16, "hop": 0}, "hop must be a whole number >= 1, got 0"),
         ({"n_fft": 16.0}, "n_fft must be a whole number"),
-        ({"fs": -1}, "fs must be a positive sampling rate"),
+        ({"fs": -1}, "fs must be a positive number in Hz"),
+        ({"fs": float("inf")}, "fs must be a positive number in Hz"),
     ]:
         with pytest.raises(MethodParameterError, match=match):
             explain_spectrogram(model, x, "gradient", **kwargs)

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from signxai.api import explain
+from signxai.checks import check_number
 from signxai.errors import InputError, MethodParameterError, UnsupportedModelError
 from signxai.frontends.keras_check import is_keras_model
 from signxai.inputs import as_batch
@@ -153,12 +154,8 @@ def sum_bands(
 
 
 def check_fs(fs: object) -> float | None:
-    """``fs``: None or a positive sampling rate in Hz (returned as a float)."""
-    if fs is None:
-        return None
-    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.integer, np.floating)) or not fs > 0:
-        raise MethodParameterError(f"fs must be a positive sampling rate in Hz, got {fs!r}")
-    return float(fs)
+    """``fs``: None or a positive, finite sampling rate in Hz (returned as a float)."""
+    return None if fs is None else check_number(fs, "fs", above=0, unit="in Hz", error=MethodParameterError)
 
 
 def inverse_dft(length: int, device: torch.device, dtype: torch.dtype) -> nn.Linear:
