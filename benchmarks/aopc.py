@@ -6,6 +6,11 @@ are removed most-relevant-first (MoRF) or least-relevant-first (LeRF), filled wi
 beats are z-normalised, so 0 is the beat's mean) or by linear interpolation; AOPC is the mean
 over beats and steps k = 0..14 of logit(x) - logit(x_k). Higher MoRF AOPC = the removed windows
 mattered more; lower LeRF AOPC = the windows called irrelevant were irrelevant.
+
+``python benchmarks/aopc.py --spectrum [--bins 5]`` does the same in frequency: each method
+explains the beats per frequency bin (``explain_spectrum``; 71 bins per beat) and
+``spectral_deletion_curve`` removes groups of 5 adjacent bins (15 groups) in order of their
+relevance (an ideal band stop); AOPC over steps k = 0..15.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
-from signxai import describe_method, explain
+from signxai import describe_method, explain, explain_spectrum
 from signxai.ecg import load_beat_model, load_ecg5000
-from signxai.evaluate import deletion_curve, random_relevance
+from signxai.evaluate import deletion_curve, random_relevance, spectral_deletion_curve
 
 METHODS = [
     "gradient",
@@ -34,16 +40,55 @@ METHODS = [
 ]
 
 
+#: Methods with relevance per frequency bin: DFT-LRP (lrpz_), SIGN at the virtual layer (lrpsign_),
+#: epsilon there too (lrp_), alpha-beta with DFT-LRP's z-rule there.
+SPECTRAL_METHODS = [
+    "gradient",
+    "gradient_x_input",
+    "integrated_gradients",
+    "deeplift",
+    "lrpz_epsilon_0_5",
+    "lrpsign_epsilon_0_5",
+    "lrp_epsilon_0_5",
+    "lrpz_alpha_1_beta_0",
+    "random",
+]
+
+
+def spectral_table(model: torch.nn.Module, beats: np.ndarray, target: list[int], bins: int) -> None:
+    """Explain the beats per frequency bin with every method and print the AOPC table."""
+    print(f"{len(beats)} ECG5000 test beats, 5-class model, predicted class, {bins} bins per step\n")
+    print("| method | AOPC MoRF | AOPC LeRF | MoRF - LeRF | seconds |")
+    print("|---|---:|---:|---:|---:|")
+    for method in SPECTRAL_METHODS:
+        start = time.perf_counter()
+        if method == "random":
+            relevance = random_relevance(np.zeros((len(beats), 1, beats.shape[-1] // 2 + 1)), seed=0)
+        else:
+            relevance = explain_spectrum(model, beats, method, target_class=target).relevance
+        seconds = time.perf_counter() - start
+        morf, lerf = (
+            spectral_deletion_curve(model, beats, relevance, target, bins=bins, order=order).aopc
+            for order in ("morf", "lerf")
+        )
+        print(f"| {method} | {morf:.2f} | {lerf:.2f} | {morf - lerf:.2f} | {seconds:.1f} |", flush=True)
+
+
 def main() -> None:
     """Explain the beats with every method and print the AOPC table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--beats", type=int, default=4500)
     parser.add_argument("--window", type=int, default=10)
+    parser.add_argument("--spectrum", action="store_true", help="the table in frequency instead")
+    parser.add_argument("--bins", type=int, default=5, help="bins removed per step (--spectrum)")
     args = parser.parse_args()
     model = load_beat_model("5class")
     beats = load_ecg5000("test").x[: args.beats]
     with torch.no_grad():
         target = model(torch.from_numpy(beats)).argmax(1).tolist()
+    if args.spectrum:
+        spectral_table(model, beats, target, args.bins)
+        return
     print(f"{len(beats)} ECG5000 test beats, 5-class model, predicted class, window {args.window} samples\n")
     print("| method | AOPC MoRF (zero) | AOPC MoRF (linear) | AOPC LeRF (zero) | MoRF - LeRF | seconds |")
     print("|---|---:|---:|---:|---:|---:|")

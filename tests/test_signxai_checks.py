@@ -176,7 +176,7 @@ def _setting() -> dict[str, Any]:
 def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., Any], dict[str, Any]]], dict]]:
     """(function name, its valid call from the setting, {parameter: wrong values})."""
     from signxai.ecg import analysis, beats, io, models, plot, preprocess, relevance, waves
-    from signxai.evaluate import compare, deletion, randomization
+    from signxai.evaluate import compare, deletion, frequency, randomization
     from signxai.evaluate import plot as evaluate_plot
 
     def curves(s: dict[str, Any]) -> dict[str, Any]:
@@ -373,6 +373,20 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "infill": ["x", None],
                 "score": ["x", None],
             },
+        ),
+        (
+            "spectral_deletion_curve",
+            lambda s: (
+                frequency.spectral_deletion_curve,
+                {
+                    "model": s["model"],
+                    "x": s["beats"],
+                    "relevance": np.ones((3, 1, 71)),
+                    "target_class": 0,
+                    "bins": 5,
+                },
+            ),
+            {"bins": [*whole(1), 72], "order": ["x", None, 1], "score": ["x", None]},
         ),
         ("random_relevance", lambda s: (deletion.random_relevance, {"x": s["beats"]}), {"seed": SEEDS}),
         (

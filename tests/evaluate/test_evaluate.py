@@ -113,8 +113,8 @@ def test_window_in_milliseconds_and_errors(beats: torch.Tensor) -> None:
             MethodParameterError,
             "seed must be a whole number >= 0, got 1.5",
         ),
-        ({"window": 10, "relevance": np.zeros((8, 1, 50))}, InputError, r"x's shape \(8, 1, 100\)"),
-        ({"window": 10, "relevance": np.zeros((4, 1, 100))}, InputError, r"x's shape"),
+        ({"window": 10, "relevance": np.zeros((8, 1, 50))}, InputError, r"shaped like x, \(8, 1, 100\)"),
+        ({"window": 10, "relevance": np.zeros((4, 1, 100))}, InputError, r"shaped like x"),
         ({"window": 10, "relevance": np.full((8, 1, 100), np.nan)}, InputError, "800 non-finite"),
     ],
 )

@@ -1,4 +1,5 @@
-"""Are the explanations faithful? Deletion curves, randomization checks, method comparison.
+"""Are the explanations faithful? Deletion curves (in time and in frequency), randomization
+checks, method comparison.
 
 ``quantus_explain_func`` (in :mod:`signxai.evaluate.quantus_adapter`, extra ``signxai[eval]``)
 lets any Quantus metric evaluate any signxai method.
@@ -6,6 +7,7 @@ lets any Quantus metric evaluate any signxai method.
 
 from signxai.evaluate.compare import compare_methods
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, infill_windows, random_relevance
+from signxai.evaluate.frequency import spectral_deletion_curve
 from signxai.evaluate.quantus_adapter import quantus_explain_func
 from signxai.evaluate.randomization import model_randomization, similarity
 
@@ -18,4 +20,5 @@ __all__ = [
     "quantus_explain_func",
     "random_relevance",
     "similarity",
+    "spectral_deletion_curve",
 ]

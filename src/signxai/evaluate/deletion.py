@@ -13,7 +13,7 @@ curve (AUC) uses the fraction of removed windows on the x axis (trapezoid rule).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +31,31 @@ INFILLS = ("zero", "linear", "median", "noise")
 
 @dataclass
 class DeletionCurve:
-    """Scores after removing 0..K windows, per sample; and the summaries of the curve."""
+    """Scores after removing 0..K windows, per sample; and the summaries of the curve.
+
+    Attributes
+    ----------
+    fractions
+        ``(K + 1,)``: the fraction of the signal's windows removed at each step.
+    scores
+        ``(B, K + 1)``: the explained output per sample after each step (step 0: ``x`` itself).
+    order
+        ``'morf'`` or ``'lerf'``.
+    infill
+        What replaced the removed windows (``'zero'`` for removed frequency bins).
+    window
+        The units removed per step: samples, or frequency bins (``unit``).
+    unit
+        ``'samples'`` (time windows, :func:`deletion_curve`) or ``'bins'`` (frequency bins,
+        :func:`signxai.evaluate.spectral_deletion_curve`).
+    """
 
     fractions: np.ndarray
     scores: np.ndarray
     order: str
     infill: str
     window: int
+    unit: str = "samples"
 
     @property
     def drop(self) -> np.ndarray:
@@ -165,53 +183,76 @@ def deletion_curve(
         inputs = batch.tensor
         if inputs.ndim != 3:
             raise InputError(f"deletion curves take signals (B, C, T); x has shape {tuple(inputs.shape)}")
-        relevance_t = _as_relevance(relevance, inputs.shape)
+        relevance_t = as_relevance(relevance, inputs.shape)
         length = inputs.shape[2]
         size = _window_length(window, window_ms, fs, length)
-        count = -(-length // size)
-        padded = torch.nn.functional.pad(relevance_t.sum(dim=1), (0, count * size - length))
-        window_relevance = padded.reshape(inputs.shape[0], count, size).sum(dim=2)
-        ranking = torch.argsort(window_relevance, dim=1, descending=(order == "morf"))
+        ranking = group_ranking(relevance_t.sum(dim=1), size, order)
         generator = seeded_generator(seed)
-
-        def explained(output: torch.Tensor) -> torch.Tensor:
-            if score == "probability" and output.shape[1] == 1:  # class 0 of a sigmoid is 1 - p
-                return torch.where(weights[:, 0] < 0, 1 - output[:, 0], output[:, 0])
-            return (output * weights).sum(dim=1)
-
-        with torch.no_grad():
-            logits = view.forward(inputs)
-            weights = view.target_weights(target_class, logits)
-            scores = [explained(logits)]
-            mask = torch.zeros(inputs.shape[0], length, dtype=torch.bool, device=inputs.device)
-            rows = torch.arange(inputs.shape[0])
-            for step in range(count):
-                chosen = ranking[:, step]
-                for offset in range(size):
-                    position = chosen * size + offset
-                    valid = position < length
-                    mask[rows[valid], position[valid]] = True
-                perturbed = infill_windows(inputs, mask, infill, size, generator)
-                scores.append(explained(view.forward(perturbed)))
+        perturbed = (
+            infill_windows(inputs, mask.to(inputs.device), infill, size, generator)
+            for mask in removal_masks(ranking, size, length)
+        )
+        scores = explained_scores(view, inputs, target_class, score, perturbed)
+    count = ranking.shape[1]
     return DeletionCurve(
-        fractions=np.arange(count + 1) / count,
-        scores=torch.stack(scores, dim=1).cpu().numpy(),
-        order=order,
-        infill=infill,
-        window=size,
+        fractions=np.arange(count + 1) / count, scores=scores, order=order, infill=infill, window=size
     )
 
 
-def _as_relevance(relevance: Any, shape: torch.Size) -> torch.Tensor:
-    """``relevance`` as a float32 tensor of the batch's ``shape`` (or of one sample's)."""
+def group_ranking(relevance: torch.Tensor, size: int, order: str) -> torch.Tensor:
+    """``(B, N)`` relevance per unit (sample, frequency bin) cut into groups of ``size`` units
+    (the last may be shorter), each group's relevance summed: ``(B, groups)``, each row's groups in
+    the order of removal (most relevant first for ``'morf'``, least relevant first for ``'lerf'``)."""
+    rows, units = relevance.shape
+    count = -(-units // size)
+    padded = torch.nn.functional.pad(relevance, (0, count * size - units))
+    return torch.argsort(padded.reshape(rows, count, size).sum(dim=2), dim=1, descending=(order == "morf"))
+
+
+def removal_masks(ranking: torch.Tensor, size: int, units: int) -> Iterator[torch.Tensor]:
+    """The ``(B, units)`` masks (True: removed) after each step of :func:`group_ranking`'s order,
+    one more group per step (one mask, updated in place)."""
+    mask = torch.zeros(ranking.shape[0], units, dtype=torch.bool)
+    rows = torch.arange(ranking.shape[0])
+    for step in range(ranking.shape[1]):
+        chosen = ranking[:, step]
+        for offset in range(size):
+            position = chosen * size + offset
+            valid = position < units
+            mask[rows[valid], position[valid]] = True
+        yield mask
+
+
+def explained_scores(
+    view: ModelView, inputs: torch.Tensor, target_class: Any, score: str, perturbed: Iterable[torch.Tensor]
+) -> np.ndarray:
+    """The explained output (``score``: ``'logit'`` or ``'probability'``) for ``inputs`` and for
+    each batch of ``perturbed`` (drawn one at a time): ``(B, 1 + steps)``, without gradients."""
+
+    def explained(output: torch.Tensor) -> torch.Tensor:
+        if score == "probability" and output.shape[1] == 1:  # class 0 of a sigmoid is 1 - p
+            return torch.where(weights[:, 0] < 0, 1 - output[:, 0], output[:, 0])
+        return (output * weights).sum(dim=1)
+
+    with torch.no_grad():
+        logits = view.forward(inputs)
+        weights = view.target_weights(target_class, logits)
+        scores = [explained(logits)]
+        scores.extend(explained(view.forward(batch)) for batch in perturbed)
+    return torch.stack(scores, dim=1).cpu().numpy()
+
+
+def as_relevance(relevance: Any, shape: torch.Size, like: str = "x") -> torch.Tensor:
+    """``relevance`` as a float32 tensor of the batch's ``shape`` (or of one sample's); ``like``
+    names what it must be shaped like in the error."""
     try:
         values = np.asarray(relevance, dtype=np.float32)
     except (TypeError, ValueError):
         raise InputError(
-            f"relevance must be an array shaped like x, got {type(relevance).__name__}"
+            f"relevance must be an array shaped like {like}, got {type(relevance).__name__}"
         ) from None
     if values.shape not in (tuple(shape), tuple(shape[1:])) or values.size != math.prod(shape):
-        raise InputError(f"relevance must have x's shape {tuple(shape)}; got {values.shape}")
+        raise InputError(f"relevance must be shaped like {like}, {tuple(shape)}; got {values.shape}")
     if not np.isfinite(values).all():
         raise InputError(f"relevance has {int((~np.isfinite(values)).sum())} non-finite values (NaN or inf)")
     return torch.from_numpy(values.reshape(tuple(shape)))

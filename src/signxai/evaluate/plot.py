@@ -41,7 +41,9 @@ def plot_deletion_curves(curves: dict[str, Any], order: str = "morf", title: str
             label=f"{name} (AOPC {curve.aopc:.2f})",
             ls="--" if name == "random" else "-",
         )
-    ax.set_xlabel("fraction of time windows removed")
+    units = {curve.unit for by_order in curves.values() for curve in by_order.values()}
+    removed = "frequency bins" if units == {"bins"} else "time windows" if units == {"samples"} else "units"
+    ax.set_xlabel(f"fraction of {removed} removed")
     ax.set_ylabel("explained output (mean)")
     ax.set_title(title or f"{order.upper()} deletion")
     ax.legend(fontsize=7)

@@ -1,0 +1,160 @@
+"""Deletion curves in frequency: the band-stopped signals by hand, a model reading one frequency,
+batch = per sample, the caller's model and metadata, errors."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from models import Bound, WithMetadata, assert_unchanged, build, snapshot
+from signxai import explain_spectrum
+from signxai.errors import InputError, MethodParameterError
+from signxai.evaluate import random_relevance, spectral_deletion_curve
+from signxai.evaluate.plot import plot_deletion_curves
+
+matplotlib.use("Agg")
+
+FS, LENGTH = 100.0, 200
+
+
+def cosine_reader() -> nn.Module:
+    """Output 0 = <cos(2 pi 10 t), x>, output 1 = its negative: only the 10 Hz bin counts."""
+    t = torch.arange(LENGTH, dtype=torch.float32) / FS
+    model = nn.Sequential(nn.Flatten(), nn.Linear(LENGTH, 2, bias=False))
+    with torch.no_grad():
+        model[1].weight[0] = torch.cos(2 * torch.pi * 10 * t)
+        model[1].weight[1] = -model[1].weight[0]
+    return model.eval()
+
+
+def mixture(batch: int = 3) -> torch.Tensor:
+    """10 Hz and 3 Hz cosines with noise, the 10 Hz one of amplitude 1 + b."""
+    generator = torch.Generator().manual_seed(0)
+    t = torch.arange(LENGTH) / FS
+    amplitude = 1.0 + torch.arange(batch, dtype=torch.float32)[:, None, None]
+    x = amplitude * torch.cos(2 * torch.pi * 10 * t) + 2 * torch.cos(2 * torch.pi * 3 * t)
+    return (x + 0.1 * torch.randn(batch, 1, LENGTH, generator=generator)).float()
+
+
+def test_removing_the_frequency_the_model_reads_removes_its_output() -> None:
+    model, x = cosine_reader(), mixture()
+    spectrum = explain_spectrum(model, x, "gradient_x_input", target_class=0, fs=FS)
+    assert np.all(spectrum.relevance[:, 0].argmax(axis=-1) == 20)  # 10 Hz: bin 20 of 101
+    morf = spectral_deletion_curve(model, x, spectrum, 0, order="morf")
+    lerf = spectral_deletion_curve(model, x, spectrum, 0, order="lerf")
+    with torch.no_grad():
+        output = model(x)[:, 0].numpy()
+    assert morf.scores.shape == lerf.scores.shape == (3, LENGTH // 2 + 2)
+    assert morf.unit == "bins" and morf.window == 1 and morf.infill == "zero"
+    np.testing.assert_allclose(morf.scores[:, 0], output, rtol=1e-6)
+    scale = np.abs(output).max()
+    np.testing.assert_allclose(morf.scores[:, 1:], 0.0, atol=1e-5 * scale)  # gone with the first bin
+    np.testing.assert_allclose(
+        lerf.scores[:, :-1], np.repeat(output[:, None], 101, axis=1), rtol=1e-4
+    )  # kept to the last
+    np.testing.assert_allclose(lerf.scores[:, -1], 0.0, atol=1e-5 * scale)
+    assert morf.aopc > lerf.aopc
+    rand = spectral_deletion_curve(model, x, random_relevance(spectrum.relevance, seed=1), 0)
+    assert morf.aopc > rand.aopc > lerf.aopc
+
+
+@pytest.mark.parametrize(("name", "bins", "order"), [("ecg_beat", 3, "morf"), ("resnet", 7, "lerf")])
+def test_each_step_is_the_band_stopped_signal(name: str, bins: int, order: str) -> None:
+    model, x = build(name)
+    model = nn.Sequential(nn.ConstantPad1d((0, 1), 0.0), model).eval()
+    x = x[..., :-1]  # an odd length: no Nyquist bin
+    length, count = x.shape[-1], x.shape[-1] // 2 + 1
+    relevance = np.random.default_rng(0).standard_normal((x.shape[0], x.shape[1], count))
+    curve = spectral_deletion_curve(model, x, relevance, 1, bins=bins, order=order, score="probability")
+    groups = -(-count // bins)
+    assert curve.scores.shape == (x.shape[0], groups + 1)
+    np.testing.assert_allclose(curve.fractions, np.arange(groups + 1) / groups)
+    coefficients = np.fft.rfft(x.double().numpy(), axis=-1)
+    for b in range(x.shape[0]):
+        sums = np.add.reduceat(relevance[b].sum(axis=0), np.arange(0, count, bins))
+        ranked = np.argsort(-sums if order == "morf" else sums, kind="stable")
+        kept = coefficients[b].copy()
+        expected = [float(model(x[b : b + 1]).detach()[0, 1])]
+        for group in ranked:
+            kept[:, group * bins : (group + 1) * bins] = 0
+            signal = torch.from_numpy(np.fft.irfft(kept, n=length, axis=-1)).float()
+            expected.append(float(model(signal[None]).detach()[0, 1]))
+        np.testing.assert_allclose(curve.scores[b], expected, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        assert np.allclose(curve.scores[:, -1], model(torch.zeros_like(x))[:, 1].numpy(), atol=1e-6)
+
+
+def test_batch_is_per_sample_and_one_sample_takes_its_own_shape() -> None:
+    model, x = build("ecg_beat")
+    spectrum = explain_spectrum(model, x, "lrpz_epsilon_0_1", target_class=[0, 1, 2])
+    batch = spectral_deletion_curve(model, x, spectrum, [0, 1, 2], bins=5)
+    for b in range(3):
+        alone = explain_spectrum(model, x[b], "lrpz_epsilon_0_1", target_class=b)
+        assert alone.relevance.shape == (1, 71)
+        one = spectral_deletion_curve(model, x[b], alone, b, bins=5)
+        np.testing.assert_allclose(one.scores[0], batch.scores[b], rtol=1e-5, atol=1e-6)
+    probability = spectral_deletion_curve(model, x, spectrum, [0, 1, 2], bins=5, score="probability")
+    assert ((probability.scores >= 0) & (probability.scores <= 1)).all()
+
+
+def test_the_model_its_metadata_and_the_inputs_are_left_as_found() -> None:
+    torch.manual_seed(5)
+    model = WithMetadata(leads=1, kernel=7, pool="amax").train()
+    model.conv.weight.requires_grad_(False)
+    torch.manual_seed(0)
+    x, metadata, mask = torch.randn(3, 1, 40), torch.randn(3, 2), (torch.rand(3, 1, 40) > 0.2).float()
+    further = {"forward_args": (metadata,), "forward_kwargs": {"mask": mask}}
+    before, copy = snapshot(model), x.clone()
+    relevance = np.random.default_rng(0).standard_normal((3, 1, 21))
+    curve = spectral_deletion_curve(model, x, relevance, None, bins=4, **further)
+    assert_unchanged(model, before)
+    assert torch.equal(x, copy)
+    model.eval()
+    for b in range(3):
+        bound = Bound(model, metadata[b : b + 1], mask[b : b + 1])
+        alone = spectral_deletion_curve(bound, x[b : b + 1], relevance[b : b + 1], None, bins=4)
+        np.testing.assert_allclose(curve.scores[b], alone.scores[0], rtol=1e-5, atol=1e-6)
+    with torch.inference_mode():
+        inside = spectral_deletion_curve(model, x, relevance, None, bins=4, **further)
+    np.testing.assert_allclose(inside.scores, curve.scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"bins": 0}, MethodParameterError, "bins must be a whole number of bins >= 1, got 0"),
+        ({"bins": 2.0}, MethodParameterError, "bins must be a whole number"),
+        ({"bins": True}, MethodParameterError, "bins must be a whole number"),
+        ({"bins": 102}, MethodParameterError, "bins must be at most the signal's 101 frequency bins"),
+        ({"order": "random"}, MethodParameterError, "order"),
+        ({"score": "loss"}, MethodParameterError, "score"),
+        ({"relevance": np.zeros((3, 1, 200))}, InputError, r"shaped like x's spectrum .*\(3, 1, 101\)"),
+        ({"relevance": np.full((3, 1, 101), np.inf)}, InputError, "303 non-finite"),
+        ({"relevance": "bins"}, InputError, "relevance must be an array"),
+    ],
+)
+def test_arguments_are_checked(arguments: dict, error: type, message: str) -> None:
+    arguments = {"relevance": np.ones((3, 1, 101)), **arguments}
+    with pytest.raises(error, match=message):
+        spectral_deletion_curve(cosine_reader(), mixture(), target_class=0, **arguments)
+
+
+def test_a_spectrum_of_another_length_and_an_unbatched_signal_are_refused() -> None:
+    model, x = cosine_reader(), mixture()
+    other = explain_spectrum(model, x, "gradient", target_class=0)
+    short = nn.Sequential(nn.Flatten(), nn.Linear(LENGTH - 2, 2)).eval()
+    with pytest.raises(InputError, match="spectrum of 200-sample signals; x has 198 samples"):
+        spectral_deletion_curve(short, x[..., 2:], other, 0)
+    with pytest.raises(InputError, match=r"signals \(B, C, T\)"):
+        spectral_deletion_curve(model, x[:, 0], other.relevance[:, 0], 0)
+
+
+def test_the_plot_names_frequency_bins() -> None:
+    model, x = cosine_reader(), mixture()
+    spectrum = explain_spectrum(model, x, "gradient_x_input", target_class=0)
+    curve = spectral_deletion_curve(model, x, spectrum, 0, bins=10)
+    figure = plot_deletion_curves({"gradient_x_input": {"morf": curve}})
+    assert figure.axes[0].get_xlabel() == "fraction of frequency bins removed"
