@@ -41,7 +41,8 @@ METHODS = [
 
 
 #: Methods with relevance per frequency bin: DFT-LRP (lrpz_), SIGN at the virtual layer (lrpsign_),
-#: epsilon there too (lrp_), alpha-beta with DFT-LRP's z-rule there.
+#: epsilon there too (lrp_), alpha-beta with DFT-LRP's z-rule there; occlusion of the test's own
+#: bands of 5 bins (the removal the test measures).
 SPECTRAL_METHODS = [
     "gradient",
     "gradient_x_input",
@@ -51,6 +52,7 @@ SPECTRAL_METHODS = [
     "lrpsign_epsilon_0_5",
     "lrp_epsilon_0_5",
     "lrpz_alpha_1_beta_0",
+    "occlusion_window_5_stride_5",
     "random",
 ]
 

@@ -203,9 +203,15 @@ def test_further_inputs_reach_the_model() -> None:
 
 def test_errors_name_the_argument() -> None:
     model, x, _ = _model("ecg_beat")
-    for method in ["grad_cam", "occlusion", "kernel_shap"]:
+    for method in ["grad_cam", "kernel_shap"]:
         with pytest.raises(MethodParameterError, match="no relevance per spectral coefficient"):
             explain_spectrum(model, x, method)
+    with pytest.raises(MethodParameterError, match="window=72 bins is more than the signal's 71"):
+        explain_spectrum(model, x, "occlusion_window_72")
+    with pytest.raises(MethodParameterError, match=r"per_channel=True needs signals with channels"):
+        explain_spectrum(nn.Linear(30, 2), torch.randn(3, 30), "occlusion_window_2", per_channel=True)
+    with pytest.raises(MethodParameterError, match="explain_spectrogram has no occlusion"):
+        explain_spectrogram(model, x, "occlusion_window_2", n_fft=16)
     with pytest.raises(MethodParameterError, match="fs must be a positive"):
         explain_spectrum(model, x, "gradient", fs=0)
     with pytest.raises(MethodParameterError, match="fs must be a positive"):
@@ -222,6 +228,86 @@ def test_errors_name_the_argument() -> None:
         result.bands({"reversed": (20, 5)})
     with pytest.raises(MethodParameterError, match=r"must be \(low, high\)"):
         result.bands({"one": 5})  # type: ignore[dict-item]
+
+
+def _band_stopped_drops(
+    model: nn.Module, x: torch.Tensor, target: int, bands: list[range], channels: list[int] | None
+) -> np.ndarray:
+    """By hand with numpy: mean over the bands covering each bin of z(x) - z(x without the band),
+    all channels at once (``channels`` None) or one at a time."""
+    coefficients = np.fft.rfft(x.double().numpy(), axis=-1)
+    z = logit_model(model)
+    with torch.no_grad():
+        full = z(x)[:, target].double().numpy()
+        total, count = np.zeros(coefficients.shape), np.zeros(coefficients.shape)
+        for leads in [slice(None)] if channels is None else [slice(c, c + 1) for c in channels]:
+            for band in bands:
+                kept = coefficients.copy()
+                kept[:, leads, band.start : band.stop] = 0
+                signal = torch.from_numpy(np.fft.irfft(kept, n=x.shape[-1], axis=-1)).float()
+                total[:, leads, band.start : band.stop] += (full - z(signal)[:, target].double().numpy())[
+                    :, None, None
+                ]
+                count[:, leads, band.start : band.stop] += 1
+    return total / count
+
+
+@pytest.mark.parametrize(("name", "per_channel"), [("ecg_beat", False), ("resnet", False), ("resnet", True)])
+def test_occlusion_hides_frequency_bands(name: str, per_channel: bool) -> None:
+    """Occlusion in explain_spectrum removes bands (both parts of each bin, windows of adjacent
+    bins, one more at the end): the mean drop equals the band-stopped signals' by hand."""
+    model, x = build(name)
+    if name == "resnet":  # fewer, shorter signals: one forward per band and lead
+        x = x[:2, :, :100]
+    bins = x.shape[-1] // 2 + 1
+    window, stride = 4, 3
+    bands = [range(start, start + window) for start in range(0, bins - window + 1, stride)]
+    if bands[-1].stop != bins:
+        bands.append(range(bins - window, bins))
+    result = explain_spectrum(
+        model, x, f"occlusion_window_{window}_stride_{stride}", target_class=0, per_channel=per_channel
+    )
+    assert result.parts is None and result.relevance.shape == (*x.shape[:2], bins)
+    want = _band_stopped_drops(model, x, 0, bands, list(range(x.shape[1])) if per_channel else None)
+    np.testing.assert_allclose(result.relevance, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    if not per_channel:
+        assert np.allclose(result.relevance, result.relevance[:, :1])  # every lead's band at once
+
+
+def test_occlusion_of_one_bin_finds_the_frequency_a_model_reads() -> None:
+    fs, length = 100.0, 200
+    t = torch.arange(length) / fs
+    reader = nn.Sequential(nn.Flatten(), nn.Linear(length, 1, bias=False)).eval()
+    with torch.no_grad():
+        reader[1].weight[0] = torch.cos(2 * torch.pi * 10 * t)
+    x = (2 * torch.cos(2 * torch.pi * 10 * t) + torch.cos(2 * torch.pi * 3 * t))[None, None]
+    result = explain_spectrum(reader, x, "occlusion_window_1", target_class=1, fs=fs)
+    output = float(reader(x).detach())  # one logit: class 1 explains +z
+    assert int(np.argmax(result.relevance[0, 0])) == 20 and result.frequencies[20] == 10.0
+    np.testing.assert_allclose(result.relevance[0, 0, 20], output, rtol=1e-5)  # the band held it all
+    np.testing.assert_allclose(np.delete(result.relevance[0, 0], 20), 0.0, atol=1e-5 * output)
+    # a baseline hides a band with the baseline's own content there: a constant 0.5 only at 0 Hz
+    shifted = explain_spectrum(reader, x, "occlusion_window_1", target_class=1, baseline=0.5)
+    np.testing.assert_allclose(shifted.relevance, result.relevance, atol=1e-5 * output)
+    dc_reader = nn.Sequential(nn.Flatten(), nn.Linear(length, 1, bias=False)).eval()
+    with torch.no_grad():
+        dc_reader[1].weight.fill_(1.0 / length)  # the mean
+    mean = explain_spectrum(dc_reader, x + 1.0, "occlusion_window_1", target_class=1, baseline=0.5)
+    np.testing.assert_allclose(mean.relevance[0, 0, 0], 1.0 - 0.5, rtol=1e-5)  # mean 1 -> 0.5
+
+
+def test_occlusion_batch_is_per_sample_and_keeps_the_model() -> None:
+    model, x, targets = _model("ecg_beat")
+    model.train()
+    model.features[0].weight.requires_grad_(False)
+    before = snapshot(model)
+    batch = explain_spectrum(model, x, "occlusion_window_5", target_class=targets, batch_size=7)
+    assert_unchanged(model, before)
+    model.eval()
+    for b in range(len(x)):
+        alone = explain_spectrum(model, x[b], "occlusion_window_5", target_class=targets[b])
+        assert alone.axes == ("channel", "bin") and alone.parts is None
+        np.testing.assert_allclose(alone.relevance, batch.relevance[b], rtol=1e-5, atol=1e-6)
 
 
 def test_a_model_the_transforms_rounding_changes_is_refused() -> None:
@@ -259,6 +345,11 @@ def test_keras_models_are_converted_and_explained_channels_first() -> None:
     np.testing.assert_allclose(one.relevance.sum(), time_domain.sum(), rtol=1e-4, atol=1e-6)
     with pytest.raises(InputError, match="Keras model takes"):
         explain_spectrum(model, x[:, :20], "gradient")
+    occluded = explain_spectrum(model, x, "occlusion_window_3", target_class=1, per_channel=True)
+    want = explain_spectrum(
+        module, np.moveaxis(x, 1, 2), "occlusion_window_3", target_class=1, per_channel=True
+    )
+    np.testing.assert_allclose(occluded.relevance, want.relevance, rtol=1e-5, atol=1e-6)
 
 
 def test_the_wrapper_kept_per_model_holds_no_reference_to_it() -> None:

@@ -140,8 +140,10 @@ def test_model_left_as_found_and_errors_name_the_argument() -> None:
     ]:
         with pytest.raises(MethodParameterError, match=match):
             explain_spectrogram(model, x, "gradient", **kwargs)
-    with pytest.raises(MethodParameterError, match="no relevance per spectral coefficient"):
+    with pytest.raises(MethodParameterError, match="explain_spectrogram has no occlusion"):
         explain_spectrogram(model, x, "occlusion")
+    with pytest.raises(MethodParameterError, match="no relevance per spectral coefficient"):
+        explain_spectrogram(model, x, "kernel_shap")
     assert explain_spectrogram(model, x, "gradient", n_fft=3).hop == 1  # the default hop is at least 1
     result = explain_spectrogram(model, x, "gradient", n_fft=16, fs=140.0)
     with pytest.raises(MethodParameterError, match="holds no frequency bin"):

@@ -25,8 +25,12 @@ What each method becomes:
 - SmoothGrad/VarGrad add their noise to X (its level relative to the range of X), DeepLIFT and
   Gradient SHAP take their references as time-domain signals and use their spectra.
 
-Grad-CAM (a layer's time axis), occlusion and Kernel SHAP (windows of input samples) have no
-per-coefficient form here and are refused.
+Occlusion (``occlusion[_window_<w>][_stride_<s>]``, model-agnostic: forward passes only) hides
+frequency bands instead of time windows: windows of ``w`` adjacent bins, ``s`` apart, have both
+coefficients of each bin set to the baseline's spectrum (0 by default: the band removed, an ideal
+band stop), and each bin's relevance is the mean drop of the explained output over the bands
+covering it (per bin only: ``parts`` is None). Grad-CAM (a layer's time axis) and Kernel SHAP
+have no per-coefficient form here and are refused.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from signxai.frontends.keras_check import is_keras_model
 from signxai.inputs import as_batch
 from signxai.methods import parse
 from signxai.methods.gradient import baseline_like, references_like
+from signxai.methods.occlusion import occlude_bins
 from signxai.methods.registry import MethodSpec
 from signxai.model import ModelView
 
@@ -71,7 +76,7 @@ class SpectralRelevance:
         axis): the relevance of each bin, its real and imaginary parts summed.
     parts
         The same with the real and imaginary parts apart: ``relevance``'s shape with an axis of
-        two before the bins.
+        two before the bins; None for occlusion, which hides a bin's two parts together.
     frequencies
         ``(F,)``: the bins' frequencies in Hz (with ``fs``) or in cycles per sample.
     amplitude
@@ -92,7 +97,7 @@ class SpectralRelevance:
     """
 
     relevance: np.ndarray
-    parts: np.ndarray
+    parts: np.ndarray | None
     frequencies: np.ndarray
     amplitude: np.ndarray
     fs: float | None
@@ -322,6 +327,8 @@ def explain_transformed(
     explain_output: str = "logit",
     forward_args: Sequence[Any] | None = None,
     forward_kwargs: dict[str, Any] | None = None,
+    *,
+    occlusion: bool = False,
     **params: Any,
 ) -> Transformed:
     """Explain ``model`` at the coefficients of ``x`` under the transform ``make(T, device,
@@ -331,8 +338,10 @@ def explain_transformed(
     ``(B, T)``; a Keras model is converted and proved on ``x`` first (channels-first after).
     Time-domain ``baseline``/``baselines`` are transformed. The model's output on the signal
     rebuilt from its coefficients must be its output on ``x`` (:data:`PARITY_SAMPLES` samples).
+    With ``occlusion`` (coefficients in :func:`spectrum`'s layout), occlusion hides frequency
+    bands (:func:`~signxai.methods.occlusion.occlude_bins`): the relevance is per bin.
     """
-    spec = spectral_spec(method_name, params)  # before any work, also a Keras conversion
+    spec = spectral_spec(method_name, params, occlusion=occlusion)  # before any work, also Keras
     if is_keras_model(model):  # converted, proved on x, explained channels-first
         from signxai.frontends.keras import keras_input, to_channels_first
 
@@ -343,7 +352,9 @@ def explain_transformed(
         module, keras_batch, one_sample = keras_input(model, x)
         signals = to_channels_first(keras_batch)
         chosen = signals[0] if one_sample else signals
-        return explain_transformed(module, chosen, method_name, target_class, make, explain_output, **params)
+        return explain_transformed(
+            module, chosen, method_name, target_class, make, explain_output, occlusion=occlusion, **params
+        )
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         signal = batch.tensor
@@ -365,16 +376,22 @@ def explain_transformed(
         if params.get(name) is not None:
             params[name] = transform.analyse(like(params[name], signal))
     with spectral_model(model, transform, signal.device, signal.dtype) as wrapped:
-        result = explain(
-            wrapped,
-            coefficients,
-            method_name,
-            target_class,
-            explain_output=explain_output,
-            forward_args=forward_args,
-            forward_kwargs=forward_kwargs,
-            **params,
-        )
+        if spec.family.name == "occlusion":
+            spec = parse(method_name, params)  # with the baseline's coefficients
+            result: Any = _occluded_bins(
+                wrapped, coefficients, spec, target_class, explain_output, forward_args, forward_kwargs
+            )
+        else:
+            result = explain(
+                wrapped,
+                coefficients,
+                method_name,
+                target_class,
+                explain_output=explain_output,
+                forward_args=forward_args,
+                forward_kwargs=forward_kwargs,
+                **params,
+            )
     relevance, delta = result if isinstance(result, tuple) else (result, None)
     return Transformed(signal, coefficients, relevance, delta, batch.unbatched, spec)
 
@@ -404,7 +421,8 @@ def explain_spectrum(
         Keras model).
     method_name
         A method of the grammar that assigns relevance per input element: gradient-type, LRP,
-        DeepLIFT, Gradient SHAP (not Grad-CAM, occlusion or Kernel SHAP).
+        DeepLIFT, Gradient SHAP; or occlusion, which hides bands of ``window`` adjacent bins
+        (``stride`` apart) set to the baseline's spectrum there (not Grad-CAM or Kernel SHAP).
     target_class
         As for :func:`signxai.explain`.
     fs
@@ -435,21 +453,25 @@ def explain_spectrum(
         explain_output,
         forward_args,
         forward_kwargs,
+        occlusion=True,
         **params,
     )
     relevance, delta, coefficients = done.relevance, done.delta, done.coefficients
     length = done.signal.shape[-1]
     bins = length // 2 + 1
-    parts = relevance.reshape(*relevance.shape[:-1], 2, bins)
+    occluded = done.spec.family.name == "occlusion"  # per bin already: no parts
+    parts = None if occluded else relevance.reshape(*relevance.shape[:-1], 2, bins)
     transform = coefficients.detach().to("cpu", torch.float64).numpy()
     amplitude = np.hypot(transform[..., :bins], transform[..., bins:])
     amplitude *= harmonic_weights(length).numpy()
     frequencies = np.fft.rfftfreq(length, d=1.0 / fs if fs is not None else 1.0)
+    per_bin = relevance if parts is None else parts.sum(axis=-2)
     if done.unbatched:
-        parts, amplitude = parts[0], amplitude[0]
+        per_bin, amplitude = per_bin[0], amplitude[0]
+        parts = parts[0] if parts is not None else None
         delta = delta[0] if delta is not None else None
     return SpectralRelevance(
-        relevance=parts.sum(axis=-2),
+        relevance=per_bin,
         parts=parts,
         frequencies=frequencies,
         amplitude=amplitude.astype(np.float32),
@@ -461,21 +483,53 @@ def explain_spectrum(
     )
 
 
-def spectral_spec(method_name: str, params: Mapping[str, Any] | None = None) -> MethodSpec:
-    """Parse a method for :func:`explain_spectrum`: one with relevance per input element.
+def _occluded_bins(
+    wrapped: SpectralModel,
+    coefficients: torch.Tensor,
+    spec: MethodSpec,
+    target_class: Any,
+    explain_output: str,
+    forward_args: Sequence[Any] | None,
+    forward_kwargs: dict[str, Any] | None,
+) -> np.ndarray:
+    """Occlusion of frequency bands (:func:`~signxai.methods.occlusion.occlude_bins`) through the
+    virtual layer: relevance per bin, float32 ``(B, [C,] F)``."""
+    with ModelView(wrapped, explain_output, forward_args, forward_kwargs) as view:
+        view.require_repeatable(coefficients)
+        relevance = occlude_bins(view, coefficients, target_class, spec.params)
+    values = relevance.detach().to("cpu", torch.float32).numpy()
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise UnsupportedModelError(
+            f"{spec.name} gave {bad} non-finite relevance values (NaN or inf): the model's output "
+            "overflowed or is NaN for x with a band removed"
+        )
+    return values
+
+
+def spectral_spec(
+    method_name: str, params: Mapping[str, Any] | None = None, *, occlusion: bool = False
+) -> MethodSpec:
+    """Parse a method for :func:`explain_spectrum`: one with relevance per input element, or
+    (``occlusion=True``, the whole-signal DFT) occlusion of frequency bands.
 
     Raises
     ------
     SignXAIError
         An unknown name or bad parameters (as :func:`signxai.explain`); ``MethodParameterError``
-        for Grad-CAM, occlusion or Kernel SHAP.
+        for Grad-CAM, Kernel SHAP, or occlusion where ``occlusion`` is false.
     """
     spec = parse(method_name, params)
-    if spec.family.kind not in _PER_ELEMENT:
+    if spec.family.name == "occlusion" and not occlusion:
+        raise MethodParameterError(
+            f"method_name '{method_name}': explain_spectrogram has no occlusion of time-frequency "
+            "cells; explain_spectrum occludes frequency bands of the whole signal"
+        )
+    if spec.family.kind not in _PER_ELEMENT and spec.family.name != "occlusion":
         raise MethodParameterError(
             f"method_name '{method_name}' ({spec.family.kind}) has no relevance per spectral "
             "coefficient; explain_spectrum takes gradient-type, LRP, DeepLIFT and Gradient SHAP "
-            "methods"
+            "methods, and occlusion of frequency bands"
         )
     return spec
 

@@ -12,7 +12,7 @@ forward passes, the copies in chunks of at most ``batch_size`` rows.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -23,7 +23,7 @@ from signxai.methods.registry import INTEGER, Family, Param, at_least, register
 from signxai.model import ModelView
 
 
-def _starts(length: int, window: int, stride: int) -> list[int]:
+def window_starts(length: int, window: int, stride: int) -> list[int]:
     """Window starts along an axis of ``length``: every ``stride``, and one ending at the end."""
     if window >= length:
         return [0]
@@ -35,7 +35,8 @@ def _regions(x: torch.Tensor, window: int, stride: int, per_channel: bool) -> li
     """The hidden regions as indices of ``x``: every sample, the channel(s), a window per axis."""
     channels = [slice(c, c + 1) for c in range(x.shape[1])] if per_channel else [slice(None)]
     spatial = [
-        [slice(start, start + window) for start in _starts(length, window, stride)] for length in x.shape[2:]
+        [slice(start, start + window) for start in window_starts(length, window, stride)]
+        for length in x.shape[2:]
     ]
     return [(slice(None), channel, *place) for channel in channels for place in itertools.product(*spatial)]
 
@@ -61,23 +62,80 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
             "the whole input at once"
         )
     stride = params["stride"] if params["stride"] is not None else max(1, window // 2)
-    baseline = baseline_like(params["baseline"], x)
     regions = _regions(x, window, stride, params["per_channel"])
+    hidden = [(region, region) for region in regions]
+    return occlude(
+        view, x, target, hidden, baseline_like(params["baseline"], x), params["batch_size"], x.shape
+    )
+
+
+def occlude_bins(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+    """Occlusion over the frequency bins of spectra in real form, ``x`` ``(B, [C,] 2F)`` (the real
+    parts of F bins, then their imaginary parts; :func:`signxai.spectral.spectrum`): windows of
+    ``window`` adjacent bins, ``stride`` apart (and one ending at the last bin), have both parts
+    set to the baseline's (0: the band removed); each bin's relevance ``(B, [C,] F)`` is the mean
+    drop of the explained output over the windows covering it. Every channel's band at once, or
+    (``per_channel``) one channel's at a time."""
+    bins = x.shape[-1] // 2
+    window = params["window"]
+    if window > bins:
+        raise MethodParameterError(
+            f"window={window} bins is more than the signal's {bins} frequency bins: it would hide the "
+            "whole spectrum at once"
+        )
+    if params["per_channel"] and x.ndim != 3:
+        raise MethodParameterError(
+            f"per_channel=True needs signals with channels (B, C, T); x has shape {tuple(x.shape)}"
+        )
+    channels: list[tuple[slice, ...]] = [()]
+    if x.ndim == 3:
+        channels = (
+            [(slice(c, c + 1),) for c in range(x.shape[1])] if params["per_channel"] else [(slice(None),)]
+        )
+    stride = params["stride"] if params["stride"] is not None else max(1, window // 2)
+    regions = []
+    for channel in channels:
+        for start in window_starts(bins, window, stride):
+            band = torch.arange(start, start + window, device=x.device)
+            hidden = (slice(None), *channel, torch.cat([band, band + bins]))
+            regions.append((hidden, (slice(None), *channel, slice(start, start + window))))
+    baseline = baseline_like(params["baseline"], x)
+    return occlude(view, x, target, regions, baseline, params["batch_size"], (*x.shape[:-1], bins))
+
+
+#: An index of a tensor: slices, or slices and an index tensor.
+Region = tuple[Any, ...]
+
+
+def occlude(
+    view: ModelView,
+    x: torch.Tensor,
+    target: Any,
+    regions: Sequence[tuple[Region, Region]],
+    baseline: torch.Tensor,
+    batch_size: int,
+    shape: Sequence[int],
+) -> torch.Tensor:
+    """Occlusion's mean drop, over any regions: each pair ``(hidden, credited)`` sets
+    ``x[hidden]`` to ``baseline[hidden]`` in a copy of the batch and adds the drop of the
+    explained output to ``relevance[credited]`` (``relevance`` of ``shape``, rows first); each
+    element's relevance is the mean over the pairs that credit it. The copies run in chunks of at
+    most ``batch_size`` rows, without gradients."""
     with torch.no_grad():
         logits = view.forward(x)
         weights = view.target_weights(target, logits)
         explained = (logits * weights).sum(dim=1)
-        total = torch.zeros_like(x)
-        count = torch.zeros_like(x[:1])  # windows covering each sample (the same for every row)
-        for part in chunks(len(regions), x.shape[0], params["batch_size"]):
+        total = x.new_zeros(tuple(shape))
+        count = x.new_zeros((1, *shape[1:]))  # pairs crediting each element (the same for every row)
+        for part in chunks(len(regions), x.shape[0], batch_size):
             chunk = regions[part.start : part.stop]
             copies = x.unsqueeze(0).repeat(len(chunk), *([1] * x.ndim))  # (k, B, ...)
-            for copy, region in zip(copies, chunk, strict=True):
-                copy[region] = baseline[region]
+            for copy, (hidden, _) in zip(copies, chunk, strict=True):
+                copy[hidden] = baseline[hidden]
             drops = explained.unsqueeze(0) - explained_copies(view, copies, weights)
-            for drop, region in zip(drops, chunk, strict=True):
-                total[region] += drop.view(-1, *([1] * (x.ndim - 1)))
-                count[region] += 1
+            for drop, (_, credited) in zip(drops, chunk, strict=True):
+                total[credited] += drop.view(-1, *([1] * (len(shape) - 1)))
+                count[credited] += 1
     return total / count
 
 
