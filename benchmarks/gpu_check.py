@@ -159,14 +159,14 @@ def toolkit(device: torch.device) -> dict[str, float]:
     differences of beat classification, a strip analysis (60 s of MIT-BIH 208: probabilities,
     maps, deletion curves, samples seen), deletion curves of infill 'linear' and 'noise' (seeded),
     seeded SmoothGrad and VarGrad (the noise drawn on the CPU: the same maps on every device) and
-    a cascading randomization table; explain_spectrum (also the strip's relevance per harmonic)
-    and explain_spectrogram."""
+    a cascading randomization table; explain_spectrum (also the strip's relevance per harmonic,
+    and occlusion of bands), spectral deletion curves and explain_spectrogram."""
     from dataclasses import replace
 
     from signxai.ecg import load_beat_model, load_ecg5000, load_mitbih_208
     from signxai.ecg.analysis import analyze_strip
     from signxai.ecg.beats import classify
-    from signxai.evaluate import deletion_curve, model_randomization
+    from signxai.evaluate import deletion_curve, model_randomization, spectral_deletion_curve
 
     model = load_beat_model("5class")
     beats = load_ecg5000("test").x[:64]
@@ -174,6 +174,7 @@ def toolkit(device: torch.device) -> dict[str, float]:
     strip = replace(strip, signal=strip.signal[:, : int(60 * strip.fs)])
     methods = ("gradient", "lrpsign_epsilon_0_1", "integrated_gradients")
     relevance = explain(model, beats, "lrpsign_epsilon_0_1", target_class=2)
+    spectral = explain_spectrum(model, beats, "lrpz_epsilon_0_1", target_class=2)
 
     def run(on: torch.nn.Module) -> dict[str, np.ndarray]:
         analysis = analyze_strip(
@@ -196,6 +197,10 @@ def toolkit(device: torch.device) -> dict[str, float]:
             "strip_spectrum": analysis.spectrum.relevance,
             "spectrum_lrpsign": explain_spectrum(on, beats, "lrpsign_epsilon_0_1", target_class=2).relevance,
             "spectrum_ig": explain_spectrum(on, beats, "integrated_gradients", target_class=2).relevance,
+            "spectrum_occlusion": explain_spectrum(
+                on, beats, "occlusion_window_5", target_class=2, per_channel=True
+            ).relevance,
+            "spectral_deletion": spectral_deletion_curve(on, beats, spectral, 2, bins=5).scores,
             "spectrogram_lrpz": explain_spectrogram(
                 on, beats, "lrpz_epsilon_0_1", target_class=2, n_fft=32, hop=8
             ).relevance,
