@@ -301,6 +301,47 @@ def test_explain_in_chunks_of_windows_equals_one_call(record_and_model, tmp_path
     assert refused.returncode == 2 and "--batch-size must be >= 1, got 0" in refused.stderr
 
 
+def test_explain_per_frequency_band(record_and_model, tmp_path: Path) -> None:
+    """--spectrum explains every input per frequency bin (in chunks of --batch-size, joined), saves
+    it in relevance.npz and adds a section with each band's share per lead to the report."""
+    from signxai import explain_spectrum
+    from signxai.ecg.analysis import lead_band_shares
+
+    record, _, state = record_and_model
+    common = ["--model", str(state), "--model-class", "signxai.ecg.models:ECGModel"]
+    common += ["--model-kwargs", '{"length": 2000}', "--window", "2000", "--quiet", "--method", "gradient"]
+    result = run(
+        "explain",
+        str(record),
+        *common,
+        "--spectrum",
+        "lrpz_epsilon_0_5",
+        "--batch-size",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    saved = np.load(tmp_path / "relevance.npz")
+    model = ECGModel(length=2000)
+    model.load_state_dict(torch.load(state, weights_only=True))
+    direct = explain_spectrum(model.eval(), saved["inputs"], "lrpz_epsilon_0_5", fs=360.0)
+    assert saved["spectrum/lrpz_epsilon_0_5"].shape == (3, 1, 1001)
+    np.testing.assert_allclose(saved["spectrum/lrpz_epsilon_0_5"], direct.relevance, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(saved["spectrum_frequencies"], direct.frequencies)
+    page = (tmp_path / "report.html").read_text()
+    assert 'id="spectrum"' in page and "Relevance per frequency band (lrpz_epsilon_0_5)" in page
+    shares = lead_band_shares(direct, ["MLII"])
+    assert f"{shares.loc['MLII', '10-40 Hz (QRS)']:.3f}" in page and "0.5-10 Hz (P, T)" in page
+    assert page.count("<img") == 3 + 1  # three inputs' strips, the first input's spectrum
+    occluded = run(
+        "explain", str(record), *common, "--spectrum", "occlusion_window_20", "--out", str(tmp_path / "occ")
+    )
+    assert occluded.returncode == 0, occluded.stderr
+    with np.load(tmp_path / "occ" / "relevance.npz") as again:
+        assert again["spectrum/occlusion_window_20"].shape == (3, 1, 1001)
+
+
 def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
     """A .keras file: converted, proved on the record's windows, explained; the maps equal
     explain() on the Keras model (channels last); a record that does not fit is a one-line error."""
@@ -355,6 +396,14 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
             "TorchScript modules do not support",
         ),
         (["explain", "{array}", "--model", "{scripted}"], "--fs is needed"),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--spectrum", "grad_cam"],
+            "--spectrum: method_name 'grad_cam' (cam) has no relevance per spectral coefficient",
+        ),
+        (
+            ["explain", "{record}", "--model", "{scripted}", "--spectrum", "lrpz_epsilom_0_5"],
+            "closest names: lrpz_epsilon_0_5",
+        ),
         (
             ["explain", "{array}", "--model", "{scripted}", "--fs", "50", "--duration", "3"],
             "--start/--duration (None, 3.0) s fall outside the record's 2.0 s",

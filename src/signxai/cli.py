@@ -13,13 +13,20 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import numpy as np
 
 from signxai.errors import InputError, SignXAIError
+
+if TYPE_CHECKING:
+    from signxai.report import Section
+    from signxai.spectral import SpectralRelevance
+
+T = TypeVar("T")
 
 
 def _maps(relevance: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -408,6 +415,14 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--target", type=int, default=None, help="Class to explain (default: predicted).")
 @click.option(
+    "--spectrum",
+    "spectral_method",
+    default=None,
+    help="Also explain every input per frequency bin with this method (explain_spectrum; e.g. "
+    "lrpz_epsilon_0_5, occlusion_window_5): relevance.npz and a report section with each band's "
+    "share per lead (baseline wander, P/T, QRS, above 40 Hz).",
+)
+@click.option(
     "--explain-output",
     type=click.Choice(["logit", "activation"]),
     default="logit",
@@ -478,6 +493,7 @@ def explain_command(
     model_kwargs: str | None,
     methods_: tuple[str, ...],
     target: int | None,
+    spectral_method: str | None,
     explain_output: str,
     device: str,
     leads: tuple[str, ...],
@@ -504,10 +520,15 @@ def explain_command(
     from signxai.ecg.preprocess import resample, windows
     from signxai.ecg.preprocess import znormalize as z_normalised
     from signxai.methods import parse
-    from signxai.model import raised_by_model
+    from signxai.spectral import explain_spectrum, spectral_spec
 
     try:
         chosen = _check_methods(methods_)
+        if spectral_method is not None:  # checked before any work
+            try:
+                spectral_spec(spectral_method, occlusion=True)
+            except SignXAIError as error:
+                raise type(error)(f"--spectrum: {error}") from None
         where = _device(device)
         recording = _load_record(record, fs, leads, start, duration)
         steps = _filter(recording, baseline, notch, lowpass)
@@ -547,55 +568,144 @@ def explain_command(
                 )
             model = converted(model, to_channels_last(inputs))
         model = model.to(where)
-        progress = _Progress(len(chosen), quiet, "explaining")
+        progress = _Progress(len(chosen) + (spectral_method is not None), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
         if batch_size < 1:
             raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+
+        def lrp_extra(method: str) -> dict[str, Any]:
+            """The LRP options for an LRP method, else none."""
+            return lrp_options if parse(method).family.name == "lrp" else {}
+
         for method in chosen:
-            lrp = parse(method).family.name == "lrp"
-            extra: dict[str, Any] = lrp_options if lrp else {}
-            parts = []
-            for first in range(0, len(inputs), batch_size):  # a long record: bounded memory
-                try:
-                    result = explain(
-                        model,
-                        inputs[first : first + batch_size],
-                        method,
-                        target_class=target,
-                        explain_output=explain_output,
-                        **extra,
-                    )
-                except Exception as error:
-                    if not raised_by_model(error):
-                        raise
-                    # the last line: a TorchScript model's error is its interpreter's traceback
-                    said = [line for line in str(error).splitlines() if line.strip()]
-                    raise InputError(
-                        f"the model failed on inputs of {inputs.shape[1]} lead(s) x {inputs.shape[2]} "
-                        f"samples ({type(error).__name__}: {said[-1] if said else ''}); choose "
-                        "--window, --leads and --resample so that the inputs have the shape the "
-                        "model takes"
-                    ) from error
-                parts.append(result[0] if isinstance(result, tuple) else result)
-            relevance[method] = np.concatenate(parts)
+
+            def explained(chunk: np.ndarray, method: str = method) -> np.ndarray:
+                result = explain(
+                    model,
+                    chunk,
+                    method,
+                    target_class=target,
+                    explain_output=explain_output,
+                    **lrp_extra(method),
+                )
+                return result[0] if isinstance(result, tuple) else result
+
+            relevance[method] = np.concatenate(_in_chunks(inputs, batch_size, explained))
             progress(method)
+        spectral = None
+        if spectral_method is not None:
+
+            def per_bin(chunk: np.ndarray, method: str = spectral_method) -> SpectralRelevance:
+                return explain_spectrum(
+                    model,
+                    chunk,
+                    method,
+                    target_class=target,
+                    fs=recording.fs,
+                    explain_output=explain_output,
+                    **lrp_extra(method),
+                )
+
+            spectral = _joined(_in_chunks(inputs, batch_size, per_bin))
+            progress(f"{spectral_method} per frequency")
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {
+            **_maps(relevance),
+            **({} if spectral is None else _spectral_maps(spectral)),
+        }
         np.savez_compressed(
             out / "relevance.npz",
             inputs=inputs,
             starts=starts,
             fs=recording.fs,
             leads=np.array(recording.leads),
-            **_maps(relevance),
+            **arrays,
         )
         report = _record_report(
-            recording, inputs, starts, relevance, out / "report.html", record, model_path, steps
+            recording, inputs, starts, relevance, out / "report.html", record, model_path, steps, spectral
         )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
         return
     click.echo(str(report.resolve()))
+
+
+def _in_chunks(inputs: np.ndarray, batch_size: int, compute: Callable[[np.ndarray], T]) -> list[T]:
+    """``compute`` on consecutive chunks of at most ``batch_size`` inputs (a long record: bounded
+    memory); an error the model raised becomes an InputError about the inputs' shape."""
+    from signxai.model import raised_by_model
+
+    results = []
+    for first in range(0, len(inputs), batch_size):
+        try:
+            results.append(compute(inputs[first : first + batch_size]))
+        except Exception as error:
+            if not raised_by_model(error):
+                raise
+            # the last line: a TorchScript model's error is its interpreter's traceback
+            said = [line for line in str(error).splitlines() if line.strip()]
+            raise InputError(
+                f"the model failed on inputs of {inputs.shape[1]} lead(s) x {inputs.shape[2]} "
+                f"samples ({type(error).__name__}: {said[-1] if said else ''}); choose "
+                "--window, --leads and --resample so that the inputs have the shape the "
+                "model takes"
+            ) from error
+    return results
+
+
+def _joined(parts: list[SpectralRelevance]) -> SpectralRelevance:
+    """The spectral relevance of consecutive chunks of inputs as one result."""
+
+    def joined(name: str) -> Any:
+        values = [getattr(part, name) for part in parts]
+        return None if values[0] is None else np.concatenate(values)
+
+    return replace(
+        parts[0],
+        relevance=joined("relevance"),
+        parts=joined("parts"),
+        amplitude=joined("amplitude"),
+        delta=joined("delta"),
+    )
+
+
+def _spectral_maps(result: SpectralRelevance) -> dict[str, np.ndarray]:
+    """The spectral relevance's arrays for relevance.npz: ``spectrum/<method>`` (N, C, F) and
+    ``spectrum_frequencies`` (F,) in Hz."""
+    return {f"spectrum/{result.method}": result.relevance, "spectrum_frequencies": result.frequencies}
+
+
+def _spectrum_section(result: SpectralRelevance, leads: Sequence[str]) -> Section:
+    """Each band's share of the relevance per lead, and the first input's relevance per bin."""
+    from signxai.ecg.analysis import lead_band_shares
+    from signxai.ecg.plot import plot_spectrum
+    from signxai.report import Section, figure_html, paragraph, table_html
+
+    shares = lead_band_shares(result, leads)
+    spacing = float(result.frequencies[1] - result.frequencies[0])
+    empty = shares.attrs["empty"]
+    text = (
+        f"Every input explained as a function of its spectrum (explain_spectrum, {result.method}): "
+        f"{len(result.frequencies)} frequency bins {spacing:.3g} Hz apart, up to "
+        f"{float(result.frequencies[-1]):g} Hz. The table gives each band's share of the relevance "
+        "summed over the inputs, per lead (signed: the shares sum to 1 over the bands, and a band "
+        "above 1 is offset by another). Evidence below 0.5 Hz (baseline wander) or above 40 Hz "
+        "(muscle noise, powerline) is evidence the model takes from what ECG filters usually remove."
+        + (f" Bands without a bin at this rate and length: {', '.join(empty)}." if empty else "")
+    )
+    figures = "".join(
+        figure_html(
+            plot_spectrum(result, 0, channel, title=f"{result.method}, input 0, lead {lead}"),
+            f"input 0, lead {lead}: relevance per frequency bin over its amplitude spectrum",
+        )
+        for channel, lead in list(enumerate(leads))[:3]
+    )
+    return Section(
+        f"Relevance per frequency band ({result.method})",
+        paragraph(text) + table_html(shares) + figures,
+        anchor="spectrum",
+    )
 
 
 def _record_report(
@@ -607,6 +717,7 @@ def _record_report(
     record: str,
     model_path: Path,
     steps: list[str],
+    spectral: SpectralRelevance | None = None,
 ) -> Path:
     from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
     from signxai.methods import describe_method
@@ -638,6 +749,8 @@ def _record_report(
             figures.append(figure_html(fig, f"input {k} starting at sample {int(starts[k])}"))
         info = describe_method(method)
         sections.append(Section(method, paragraph(info["definition"]) + "".join(figures)))
+    if spectral is not None:
+        sections.append(_spectrum_section(spectral, recording.leads))
     return write_report(path, f"signxai: {html.escape(record)}", sections)
 
 

@@ -147,7 +147,7 @@ def sum_bands(
             raise MethodParameterError(f"edges['{name}'] must be (low, high), got {band!r}") from None
         if not low < high:
             raise MethodParameterError(f"edges['{name}'] needs low < high, got ({low:g}, {high:g})")
-        inside = (frequencies >= low) & ((frequencies < high) | ((frequencies == top) & (high >= top)))
+        inside = band_mask(frequencies, low, high)
         if not inside.any():
             unit = "Hz" if fs is not None else "cycles per sample"
             raise MethodParameterError(
@@ -156,6 +156,13 @@ def sum_bands(
             )
         sums[name] = relevance[..., inside].sum(axis=-1)
     return sums
+
+
+def band_mask(frequencies: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The bins of ``frequencies`` in the band ``[low, high)`` (the last bin, at the Nyquist
+    frequency, also where ``high`` reaches it)."""
+    top = float(frequencies[-1])
+    return (frequencies >= low) & ((frequencies < high) | ((frequencies == top) & (high >= top)))
 
 
 def check_fs(fs: object) -> float | None:

@@ -142,3 +142,48 @@ def test_relevance_per_harmonic_of_every_beat_and_its_report_section(tmp_path) -
         harmonic_shares(analysis.spectrum, analysis.labels[:-1])
     with pytest.raises(InputError, match="explained beats"):
         harmonic_shares(explain_spectrum(model, beats[0], "gradient"), ["normal"])
+
+
+def test_lead_band_shares_per_lead_and_for_all_leads() -> None:
+    import torch
+    from torch import nn
+
+    from signxai import MethodParameterError, explain_spectrum
+    from signxai.ecg.analysis import ECG_BANDS, lead_band_shares
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(2, 3, 9), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 92, 2)).eval()
+    x = torch.randn(4, 2, 100)
+    result = explain_spectrum(model, x, "lrpz_epsilon_0_1", target_class=1, fs=100.0)  # 1 Hz bins to 50 Hz
+    shares = lead_band_shares(result, ["II", "V1"])
+    assert list(shares.index) == ["II", "V1", "all leads"]
+    assert list(shares.columns) == ["relevance", *ECG_BANDS]
+    per_lead = result.relevance.sum(axis=0)
+    f = result.frequencies
+    qrs = per_lead[:, (f >= 10) & (f < 40)].sum(axis=1)
+    np.testing.assert_allclose(shares.loc[["II", "V1"], "relevance"], per_lead.sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        shares.loc[["II", "V1"], "10-40 Hz (QRS)"], qrs / per_lead.sum(axis=1), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        shares.loc["all leads", "10-40 Hz (QRS)"], qrs.sum() / per_lead.sum(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        shares[list(ECG_BANDS)].sum(axis=1), 1.0, rtol=1e-4
+    )  # the bands cover every bin
+    assert shares.attrs["empty"] == []
+    slow = explain_spectrum(model, x, "lrpz_epsilon_0_1", target_class=1, fs=60.0)  # Nyquist 30 Hz
+    assert lead_band_shares(slow, ["II", "V1"]).attrs["empty"] == [">40 Hz (noise, mains)"]
+    blind = nn.Sequential(nn.Flatten(), nn.Linear(200, 2)).eval()
+    with torch.no_grad():
+        blind[1].weight[:, 100:] = 0  # V1 unread: its relevance is 0, its shares undefined
+    unread = lead_band_shares(explain_spectrum(blind, x, "gradient_x_input", fs=100.0), ["II", "V1"])
+    assert unread.loc["V1", "relevance"] == 0 and unread.loc["V1", list(ECG_BANDS)].isna().all()
+    with pytest.raises(InputError, match="with fs="):
+        lead_band_shares(explain_spectrum(model, x, "gradient", target_class=1), ["II", "V1"])
+    with pytest.raises(InputError, match="leads has 1 entries for 2 channels"):
+        lead_band_shares(result, ["II"])
+    with pytest.raises(InputError, match="result must be what signxai.explain_spectrum returns"):
+        lead_band_shares(result.relevance, ["II", "V1"])  # type: ignore[arg-type]
+    with pytest.raises(MethodParameterError, match=r"edges\['bad'\] must be \(low, high\)"):
+        lead_band_shares(result, ["II", "V1"], {"bad": 5})  # type: ignore[dict-item]

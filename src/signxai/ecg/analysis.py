@@ -25,7 +25,7 @@ from signxai.ecg.waves import delineate, window_wave_relevance
 from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.methods import describe_method
-from signxai.spectral import SpectralRelevance, explain_spectrum, spectral_spec
+from signxai.spectral import SpectralRelevance, band_mask, explain_spectrum, spectral_spec, sum_bands
 
 #: Bands of harmonics of a beat window (k cycles per window), ``[low, high)``: the slow waves and a
 #: wide complex (0-2), the T and P waves (3-5), a narrow QRS complex (6-20), above.
@@ -35,6 +35,15 @@ HARMONIC_BANDS = {
     "6-10": (5.5, 10.5),
     "11-20": (10.5, 20.5),
     "21+": (20.5, np.inf),
+}
+
+#: Frequency bands of the ECG in Hz, ``[low, high)``: baseline wander, the P and T waves, the QRS
+#: complex, and above (muscle noise, powerline interference), which ECG filters usually remove.
+ECG_BANDS = {
+    "<0.5 Hz (baseline)": (0.0, 0.5),
+    "0.5-10 Hz (P, T)": (0.5, 10.0),
+    "10-40 Hz (QRS)": (10.0, 40.0),
+    ">40 Hz (noise, mains)": (40.0, np.inf),
 }
 
 DEFAULT_METHODS = (
@@ -287,3 +296,58 @@ def harmonic_shares(
     shares = grouped.div(total.groupby(list(labels), sort=False).sum(), axis=0)
     shares.insert(0, "beats", pd.Series(list(labels)).value_counts()[shares.index].to_numpy())
     return shares
+
+
+def lead_band_shares(
+    result: SpectralRelevance,
+    leads: Sequence[str],
+    bands: dict[str, tuple[float, float]] = ECG_BANDS,
+) -> pd.DataFrame:
+    """Per lead and for all leads, each band's share of the relevance summed over the inputs.
+
+    Parameters
+    ----------
+    result
+        :func:`signxai.explain_spectrum` with ``fs`` (frequencies in Hz) of inputs ``(N, C, T)``.
+    leads
+        One name per channel.
+    bands
+        Band name -> ``(low, high)`` in Hz. Bands that hold no bin at this sampling rate and
+        resolution (above the Nyquist frequency, or narrower than the bins' spacing) are left out
+        and named in ``attrs['empty']``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: the leads, then ``'all leads'``; columns: ``relevance`` (the summed relevance) and
+        one share per band: the band's relevance over the row's total, signed (shares sum to 1
+        over bands that cover every bin; a band can exceed 1 where another offsets it).
+    """
+    if not isinstance(result, SpectralRelevance):
+        raise InputError(f"result must be what signxai.explain_spectrum returns, got {type(result).__name__}")
+    if result.fs is None or result.axes != ("sample", "channel", "bin"):
+        raise InputError(
+            "result must explain inputs (N, C, T) with fs= (bands in Hz); got axes "
+            f"{result.axes} and fs={result.fs}"
+        )
+    check_count(leads, result.relevance.shape[1], "leads", "channels in result")
+    held = {name: band for name, band in bands.items() if _holds_a_bin(result.frequencies, band)}
+    per_lead = result.relevance.sum(axis=0)  # (C, F)
+    sums = sum_bands(per_lead, result.frequencies, result.fs, held)
+    rows = [*leads, "all leads"]
+    frame = pd.DataFrame({"relevance": [*per_lead.sum(axis=1), per_lead.sum()]}, index=rows)
+    total = frame["relevance"].to_numpy()
+    for name, values in sums.items():
+        band = np.append(values, values.sum())
+        frame[name] = np.divide(band, total, out=np.full_like(band, np.nan), where=total != 0)
+    frame.attrs["empty"] = [name for name in bands if name not in held]
+    return frame
+
+
+def _holds_a_bin(frequencies: np.ndarray, band: object) -> bool:
+    """Whether ``band`` holds a bin; True for a malformed band (``sum_bands`` then says why)."""
+    try:
+        low, high = (float(value) for value in band)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return True
+    return bool(band_mask(frequencies, low, high).any())
