@@ -210,8 +210,6 @@ def test_errors_name_the_argument() -> None:
         explain_spectrum(model, x, "occlusion_window_72")
     with pytest.raises(MethodParameterError, match=r"per_channel=True needs signals with channels"):
         explain_spectrum(nn.Linear(30, 2), torch.randn(3, 30), "occlusion_window_2", per_channel=True)
-    with pytest.raises(MethodParameterError, match="explain_spectrogram has no occlusion"):
-        explain_spectrogram(model, x, "occlusion_window_2", n_fft=16)
     with pytest.raises(MethodParameterError, match="fs must be a positive"):
         explain_spectrum(model, x, "gradient", fs=0)
     with pytest.raises(MethodParameterError, match="fs must be a positive"):

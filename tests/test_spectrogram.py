@@ -140,8 +140,8 @@ def test_model_left_as_found_and_errors_name_the_argument() -> None:
     ]:
         with pytest.raises(MethodParameterError, match=match):
             explain_spectrogram(model, x, "gradient", **kwargs)
-    with pytest.raises(MethodParameterError, match="explain_spectrogram has no occlusion"):
-        explain_spectrogram(model, x, "occlusion")
+    with pytest.raises(MethodParameterError, match="window=20 is more than both the 9 frequency bins and"):
+        explain_spectrogram(model, x, "occlusion_window_20", n_fft=16, hop=8)
     with pytest.raises(MethodParameterError, match="no relevance per spectral coefficient"):
         explain_spectrogram(model, x, "kernel_shap")
     assert explain_spectrogram(model, x, "gradient", n_fft=3).hop == 1  # the default hop is at least 1
@@ -149,3 +149,57 @@ def test_model_left_as_found_and_errors_name_the_argument() -> None:
     with pytest.raises(MethodParameterError, match="holds no frequency bin"):
         result.bands({"none": (1.0, 5.0)})  # bins 8.75 Hz apart
     assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize(("per_channel", "window", "stride"), [(False, 3, 2), (True, 12, 5)])
+def test_occlusion_hides_tiles_of_bins_and_frames(per_channel: bool, window: int, stride: int) -> None:
+    """Occlusion in explain_spectrogram: tiles of window bins x window frames (clipped to the 9
+    bins when wider), stride apart, removed from the STFT and the signal rebuilt by torch.istft;
+    each cell's mean drop equals the one computed by hand."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv1d(2, 3, 5), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 56, 2)).eval()
+    x = torch.randn(2, 2, 60)
+    n_fft, hop = 16, 4
+    result = explain_spectrogram(
+        model,
+        x,
+        f"occlusion_window_{window}_stride_{stride}",
+        target_class=1,
+        n_fft=n_fft,
+        hop=hop,
+        per_channel=per_channel,
+    )
+    bins, frames = n_fft // 2 + 1, 1 + 60 // hop
+    assert result.parts is None and result.relevance.shape == (2, 2, bins, frames)
+
+    def starts(length: int, size: int) -> list[int]:
+        size = min(size, length)
+        found = list(range(0, length - size + 1, stride))
+        return found if found[-1] == length - size else [*found, length - size]
+
+    hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    stft = torch.stft(
+        x.reshape(-1, 60).double(),
+        n_fft,
+        hop,
+        window=hann,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    stft = stft.reshape(2, 2, bins, frames)
+    with torch.no_grad():
+        full = model(x)[:, 1].double()
+        total, count = torch.zeros(2, 2, bins, frames, dtype=torch.float64), torch.zeros(2, bins, frames)
+        for leads in [slice(c, c + 1) for c in range(2)] if per_channel else [slice(None)]:
+            for b0 in starts(bins, window):
+                for m0 in starts(frames, window):
+                    tile = (slice(None), leads, slice(b0, b0 + min(window, bins)), slice(m0, m0 + window))
+                    kept = stft.clone()
+                    kept[tile] = 0
+                    signal = torch.istft(kept.reshape(4, bins, frames), n_fft, hop, window=hann, length=60)
+                    drop = full - model(signal.reshape(2, 2, 60).float())[:, 1].double()
+                    total[tile] += drop[:, None, None, None]
+                    count[tile[1:]] += 1
+    want = (total / count).numpy()
+    np.testing.assert_allclose(result.relevance, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())

@@ -526,7 +526,7 @@ def explain_command(
         chosen = _check_methods(methods_)
         if spectral_method is not None:  # checked before any work
             try:
-                spectral_spec(spectral_method, occlusion=True)
+                spectral_spec(spectral_method)
             except SignXAIError as error:
                 raise type(error)(f"--spectrum: {error}") from None
         where = _device(device)

@@ -237,6 +237,11 @@ class Transform(Protocol):
         model)."""
         ...
 
+    @property
+    def framed(self) -> bool:
+        """Whether the coefficients have a frame axis after the bins' (``(..., 2F, M)``)."""
+        ...
+
     def analyse(self, signal: torch.Tensor) -> torch.Tensor:
         """The coefficients of ``signal`` (batched, time on the last axis)."""
         ...
@@ -258,6 +263,11 @@ class WholeSignalDFT:
     def key(self) -> tuple[Any, ...]:
         """``('dft', T)``."""
         return ("dft", self.length)
+
+    @property
+    def framed(self) -> bool:
+        """False: ``(..., 2F)``."""
+        return False
 
     def analyse(self, signal: torch.Tensor) -> torch.Tensor:
         """:func:`spectrum` of ``signal``."""
@@ -334,8 +344,6 @@ def explain_transformed(
     explain_output: str = "logit",
     forward_args: Sequence[Any] | None = None,
     forward_kwargs: dict[str, Any] | None = None,
-    *,
-    occlusion: bool = False,
     **params: Any,
 ) -> Transformed:
     """Explain ``model`` at the coefficients of ``x`` under the transform ``make(T, device,
@@ -345,10 +353,10 @@ def explain_transformed(
     ``(B, T)``; a Keras model is converted and proved on ``x`` first (channels-first after).
     Time-domain ``baseline``/``baselines`` are transformed. The model's output on the signal
     rebuilt from its coefficients must be its output on ``x`` (:data:`PARITY_SAMPLES` samples).
-    With ``occlusion`` (coefficients in :func:`spectrum`'s layout), occlusion hides frequency
-    bands (:func:`~signxai.methods.occlusion.occlude_bins`): the relevance is per bin.
+    Occlusion hides bands of bins (and frames; :func:`~signxai.methods.occlusion.occlude_bins`):
+    its relevance is per bin (and frame), not per coefficient.
     """
-    spec = spectral_spec(method_name, params, occlusion=occlusion)  # before any work, also Keras
+    spec = spectral_spec(method_name, params)  # before any work, also a Keras conversion
     if is_keras_model(model):  # converted, proved on x, explained channels-first
         from signxai.frontends.keras import keras_input, to_channels_first
 
@@ -359,9 +367,7 @@ def explain_transformed(
         module, keras_batch, one_sample = keras_input(model, x)
         signals = to_channels_first(keras_batch)
         chosen = signals[0] if one_sample else signals
-        return explain_transformed(
-            module, chosen, method_name, target_class, make, explain_output, occlusion=occlusion, **params
-        )
+        return explain_transformed(module, chosen, method_name, target_class, make, explain_output, **params)
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         signal = batch.tensor
@@ -386,7 +392,14 @@ def explain_transformed(
         if spec.family.name == "occlusion":
             spec = parse(method_name, params)  # with the baseline's coefficients
             result: Any = _occluded_bins(
-                wrapped, coefficients, spec, target_class, explain_output, forward_args, forward_kwargs
+                wrapped,
+                coefficients,
+                transform.framed,
+                spec,
+                target_class,
+                explain_output,
+                forward_args,
+                forward_kwargs,
             )
         else:
             result = explain(
@@ -460,7 +473,6 @@ def explain_spectrum(
         explain_output,
         forward_args,
         forward_kwargs,
-        occlusion=True,
         **params,
     )
     relevance, delta, coefficients = done.relevance, done.delta, done.coefficients
@@ -493,17 +505,18 @@ def explain_spectrum(
 def _occluded_bins(
     wrapped: SpectralModel,
     coefficients: torch.Tensor,
+    framed: bool,
     spec: MethodSpec,
     target_class: Any,
     explain_output: str,
     forward_args: Sequence[Any] | None,
     forward_kwargs: dict[str, Any] | None,
 ) -> np.ndarray:
-    """Occlusion of frequency bands (:func:`~signxai.methods.occlusion.occlude_bins`) through the
-    virtual layer: relevance per bin, float32 ``(B, [C,] F)``."""
+    """Occlusion of frequency bands (:func:`~signxai.methods.occlusion.occlude_bins`; and frames,
+    ``framed``) through the virtual layer: relevance per bin, float32 ``(B, [C,] F[, M])``."""
     with ModelView(wrapped, explain_output, forward_args, forward_kwargs) as view:
         view.require_repeatable(coefficients)
-        relevance = occlude_bins(view, coefficients, target_class, spec.params)
+        relevance = occlude_bins(view, coefficients, target_class, spec.params, framed)
     values = relevance.detach().to("cpu", torch.float32).numpy()
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
@@ -514,24 +527,17 @@ def _occluded_bins(
     return values
 
 
-def spectral_spec(
-    method_name: str, params: Mapping[str, Any] | None = None, *, occlusion: bool = False
-) -> MethodSpec:
-    """Parse a method for :func:`explain_spectrum`: one with relevance per input element, or
-    (``occlusion=True``, the whole-signal DFT) occlusion of frequency bands.
+def spectral_spec(method_name: str, params: Mapping[str, Any] | None = None) -> MethodSpec:
+    """Parse a method for :func:`explain_spectrum` / :func:`~signxai.explain_spectrogram`: one
+    with relevance per input element, or occlusion (of frequency bands).
 
     Raises
     ------
     SignXAIError
         An unknown name or bad parameters (as :func:`signxai.explain`); ``MethodParameterError``
-        for Grad-CAM, Kernel SHAP, or occlusion where ``occlusion`` is false.
+        for Grad-CAM or Kernel SHAP.
     """
     spec = parse(method_name, params)
-    if spec.family.name == "occlusion" and not occlusion:
-        raise MethodParameterError(
-            f"method_name '{method_name}': explain_spectrogram has no occlusion of time-frequency "
-            "cells; explain_spectrum occludes frequency bands of the whole signal"
-        )
     if spec.family.kind not in _PER_ELEMENT and spec.family.name != "occlusion":
         raise MethodParameterError(
             f"method_name '{method_name}' ({spec.family.kind}) has no relevance per spectral "

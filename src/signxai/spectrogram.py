@@ -11,7 +11,8 @@ coefficients of each frame to the signal, stride ``hop``, then the division by t
 envelope. Any method with relevance per input element then explains the model at the
 coefficients, as in :mod:`signxai.spectral` (the input-layer prefix chooses the rule at the
 virtual layer: ``lrpz_`` conserves each sample's time-domain relevance, ``lrpsign_`` is SIGN on
-the coefficients).
+the coefficients). Occlusion hides tiles of adjacent bins and frames (both parts of each
+coefficient) and gives each cell the mean drop over the tiles covering it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class SpectrogramRelevance:
         ``(B, C, F, M)`` (without ``B`` / ``C`` where ``x`` had no such axis): each bin's
         relevance in each frame, real and imaginary parts summed.
     parts
-        The same with the real and imaginary parts apart: an axis of two before the bins.
+        The same with the real and imaginary parts apart: an axis of two before the bins; None
+        for occlusion, which hides a cell's two parts together.
     frequencies
         ``(F,)``: the bins' frequencies in Hz (with ``fs``) or in cycles per sample.
     times
@@ -63,7 +65,7 @@ class SpectrogramRelevance:
     """
 
     relevance: np.ndarray
-    parts: np.ndarray
+    parts: np.ndarray | None
     frequencies: np.ndarray
     times: np.ndarray
     amplitude: np.ndarray
@@ -108,6 +110,11 @@ class ShortTimeDFT:
     def key(self) -> tuple[Any, ...]:
         """``('stft', T, n_fft, hop)``."""
         return ("stft", self.length, self.n_fft, self.hop)
+
+    @property
+    def framed(self) -> bool:
+        """True: ``(..., 2F, M)``."""
+        return True
 
     def window(self) -> torch.Tensor:
         """The periodic Hann window, float64 on the CPU."""
@@ -196,6 +203,8 @@ def explain_spectrogram(
     ----------
     model, x, method_name, target_class, fs, explain_output, forward_args, forward_kwargs, **params
         As for :func:`signxai.explain_spectrum` (torch or Keras models; per-element methods).
+        Occlusion hides tiles of ``window`` adjacent bins by ``window`` adjacent frames (clipped
+        to an axis shorter than the window), ``stride`` apart on both axes.
     n_fft
         The window's length in samples (2 to T): the frequency resolution is fs / n_fft.
     hop
@@ -231,21 +240,24 @@ def explain_spectrogram(
     )
     bins = n_fft // 2 + 1
     relevance = done.relevance
-    parts = relevance.reshape(*relevance.shape[:-2], 2, bins, relevance.shape[-1])
+    occluded = done.spec.family.name == "occlusion"  # per bin and frame already: no parts
+    parts = None if occluded else relevance.reshape(*relevance.shape[:-2], 2, bins, relevance.shape[-1])
     coefficients = done.coefficients.detach().to("cpu", torch.float64).numpy()
     amplitude = np.hypot(coefficients[..., :bins, :], coefficients[..., bins:, :])
     window_sum = float(torch.hann_window(n_fft, periodic=True, dtype=torch.float64).sum())
     amplitude *= (harmonic_weights(n_fft).numpy() / window_sum)[:, None]
     delta = done.delta
+    per_cell = relevance if parts is None else parts.sum(axis=-3)
     if done.unbatched:
-        parts, amplitude = parts[0], amplitude[0]
+        per_cell, amplitude = per_cell[0], amplitude[0]
+        parts = parts[0] if parts is not None else None
         delta = delta[0] if delta is not None else None
     unit = 1.0 / fs if fs is not None else 1.0
     return SpectrogramRelevance(
-        relevance=parts.sum(axis=-3),
+        relevance=per_cell,
         parts=parts,
         frequencies=np.fft.rfftfreq(n_fft, d=unit),
-        times=np.arange(parts.shape[-1]) * hop * unit,
+        times=np.arange(per_cell.shape[-1]) * hop * unit,
         amplitude=amplitude.astype(np.float32),
         fs=fs,
         method=done.spec.name,

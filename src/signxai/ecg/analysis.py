@@ -151,7 +151,7 @@ def _check_selection(
     if spectral_method is not None:
         if not isinstance(spectral_method, str):
             raise InputError(f"spectral_method must be a method name or None, got {spectral_method!r}")
-        spectral_spec(spectral_method, occlusion=True)
+        spectral_spec(spectral_method)
     leads = as_recording(recording).signal.shape[0]
     if isinstance(lead, bool) or not isinstance(lead, int | np.integer) or not 0 <= lead < leads:
         raise InputError(f"lead must be a lead index from 0 to {leads - 1}, got {lead!r}")

@@ -69,38 +69,56 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
     )
 
 
-def occlude_bins(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
-    """Occlusion over the frequency bins of spectra in real form, ``x`` ``(B, [C,] 2F)`` (the real
-    parts of F bins, then their imaginary parts; :func:`signxai.spectral.spectrum`): windows of
-    ``window`` adjacent bins, ``stride`` apart (and one ending at the last bin), have both parts
-    set to the baseline's (0: the band removed); each bin's relevance ``(B, [C,] F)`` is the mean
-    drop of the explained output over the windows covering it. Every channel's band at once, or
+def occlude_bins(
+    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any], framed: bool = False
+) -> torch.Tensor:
+    """Occlusion over the frequency bins of spectra in real form: ``x`` ``(B, [C,] 2F)`` (the real
+    parts of F bins, then their imaginary parts; :func:`signxai.spectral.spectrum`) or, ``framed``,
+    ``(B, [C,] 2F, M)`` (per frame of a short-time transform). Windows of ``window`` adjacent
+    bins (by ``window`` adjacent frames where framed; clipped to an axis shorter than the window),
+    ``stride`` apart and one ending at the last, have both parts of every bin set to the
+    baseline's (0: removed). Each bin's (and frame's) relevance, ``(B, [C,] F[, M])``, is the mean
+    drop of the explained output over the windows covering it. Every channel's at once, or
     (``per_channel``) one channel's at a time."""
-    bins = x.shape[-1] // 2
+    leads = x.ndim - (3 if framed else 2)  # 1 with a channel axis, else 0
+    bins = x.shape[1 + leads] // 2
+    frames = x.shape[-1] if framed else 0
     window = params["window"]
-    if window > bins:
-        raise MethodParameterError(
-            f"window={window} bins is more than the signal's {bins} frequency bins: it would hide the "
-            "whole spectrum at once"
+    if window > max(bins, frames):
+        counted = (
+            f"both the {bins} frequency bins and the {frames} frames"
+            if framed
+            else f"the signal's {bins} frequency bins"
         )
-    if params["per_channel"] and x.ndim != 3:
+        unit = "" if framed else " bins"
+        raise MethodParameterError(
+            f"window={window}{unit} is more than {counted}: it would hide the whole spectrum at once"
+        )
+    if params["per_channel"] and not leads:
         raise MethodParameterError(
             f"per_channel=True needs signals with channels (B, C, T); x has shape {tuple(x.shape)}"
         )
     channels: list[tuple[slice, ...]] = [()]
-    if x.ndim == 3:
+    if leads:
         channels = (
             [(slice(c, c + 1),) for c in range(x.shape[1])] if params["per_channel"] else [(slice(None),)]
         )
     stride = params["stride"] if params["stride"] is not None else max(1, window // 2)
+    times: list[tuple[slice, ...]] = [()]
+    if framed:
+        times = [(slice(start, start + window),) for start in window_starts(frames, window, stride)]
+    width = min(window, bins)
     regions = []
     for channel in channels:
-        for start in window_starts(bins, window, stride):
-            band = torch.arange(start, start + window, device=x.device)
-            hidden = (slice(None), *channel, torch.cat([band, band + bins]))
-            regions.append((hidden, (slice(None), *channel, slice(start, start + window))))
-    baseline = baseline_like(params["baseline"], x)
-    return occlude(view, x, target, regions, baseline, params["batch_size"], (*x.shape[:-1], bins))
+        for start in window_starts(bins, width, stride):
+            band = torch.arange(start, start + width, device=x.device)
+            for time in times:
+                hidden = (slice(None), *channel, torch.cat([band, band + bins]), *time)
+                regions.append((hidden, (slice(None), *channel, slice(start, start + width), *time)))
+    shape = (*x.shape[: 1 + leads], bins, *x.shape[2 + leads :])
+    return occlude(
+        view, x, target, regions, baseline_like(params["baseline"], x), params["batch_size"], shape
+    )
 
 
 #: An index of a tensor: slices, or slices and an index tensor.
