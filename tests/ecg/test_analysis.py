@@ -130,10 +130,20 @@ def test_relevance_per_harmonic_of_every_beat_and_its_report_section(tmp_path) -
     assert set(shares.index) == set(analysis.labels)
     assert shares["beats"].sum() == len(beats)
     np.testing.assert_allclose(shares.drop(columns="beats").sum(axis=1), 1.0, rtol=1e-4)
+    # the band-stop deletion curves of every beat, ranked by the spectrum and at random
+    from signxai.evaluate import spectral_deletion_curve
+
+    curves = analysis.spectral_faithfulness
+    assert set(curves) == {"lrpz_epsilon_0_5", "random"} and set(curves["random"]) == {"morf", "lerf"}
+    again = spectral_deletion_curve(model, beats, direct, analysis.predicted.tolist(), bins=5, order="lerf")
+    np.testing.assert_allclose(curves["lrpz_epsilon_0_5"]["lerf"].scores, again.scores, rtol=1e-5, atol=1e-6)
+    assert curves["lrpz_epsilon_0_5"]["morf"].scores.shape == (len(beats), 16)
     page = strip_report(analysis, model_card(), "binary", tmp_path / "report.html").read_text()
     assert 'id="spectrum"' in page and "Relevance per harmonic" in page
+    assert "spectral_deletion_curve" in page
+    assert f"{curves['lrpz_epsilon_0_5']['morf'].aopc:.3f}" in page
     plain = analyze_strip(short, model, ["normal", "abnormal"], **arguments)
-    assert plain.spectrum is None
+    assert plain.spectrum is None and plain.spectral_faithfulness == {}
     assert (
         'id="spectrum"'
         not in strip_report(plain, model_card(), "binary", tmp_path / "plain.html").read_text()

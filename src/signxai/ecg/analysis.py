@@ -24,6 +24,7 @@ from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.waves import delineate, window_wave_relevance
 from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
+from signxai.evaluate.frequency import spectral_deletion_curve
 from signxai.methods import describe_method
 from signxai.spectral import SpectralRelevance, band_mask, explain_spectrum, spectral_spec, sum_bands
 
@@ -45,6 +46,10 @@ ECG_BANDS = {
     "10-40 Hz (QRS)": (10.0, 40.0),
     ">40 Hz (noise, mains)": (40.0, np.inf),
 }
+
+#: Harmonics removed per step of the strip's deletion curves in frequency (15 steps for a
+#: 140-sample beat window's 71 bins).
+SPECTRAL_BINS_PER_STEP = 5
 
 DEFAULT_METHODS = (
     "gradient",
@@ -81,6 +86,10 @@ class StripAnalysis:
     #: Every beat's relevance per harmonic of its window, for its predicted class (with
     #: ``spectral_method``; else None).
     spectrum: SpectralRelevance | None = None
+    #: With ``spectrum``: the deletion curves in frequency of every beat (bands of
+    #: :data:`SPECTRAL_BINS_PER_STEP` harmonics removed, ideal band stops), ranked by ``spectrum``
+    #: and by a random map (``'random'``), per order (``'morf'``, ``'lerf'``).
+    spectral_faithfulness: dict[str, dict[str, DeletionCurve]] = field(default_factory=dict)
 
     @property
     def lead_name(self) -> str:
@@ -224,9 +233,20 @@ def analyze_strip(
             for order in ("morf", "lerf")
         }
     spectrum = None
+    spectral_faithfulness = {}
     if spectral_method is not None:
         seeded = _seeded(spectral_method, seed)
         spectrum = explain_spectrum(model, windows.beats, spectral_method, predicted.tolist(), **seeded)
+        rankings = {spectral_method: spectrum.relevance, "random": random_relevance(spectrum.relevance, seed)}
+        spectral_faithfulness = {
+            method: {
+                order: spectral_deletion_curve(
+                    model, windows.beats, values, predicted.tolist(), bins=SPECTRAL_BINS_PER_STEP, order=order
+                )
+                for order in ("morf", "lerf")
+            }
+            for method, values in rankings.items()
+        }
         note(spectral_method)
     waves = delineate(clean, peaks, recording.fs)
     tables = []
@@ -257,6 +277,7 @@ def analyze_strip(
         seen=samples_seen(model, windows.beats.shape[2], windows.beats.shape[1]),
         lead=int(lead),
         spectrum=spectrum,
+        spectral_faithfulness=spectral_faithfulness,
     )
 
 

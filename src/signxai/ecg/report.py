@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from signxai.ecg.analysis import StripAnalysis, harmonic_shares
+from signxai.ecg.analysis import SPECTRAL_BINS_PER_STEP, StripAnalysis, harmonic_shares
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
+from signxai.evaluate.deletion import DeletionCurve
 from signxai.evaluate.plot import plot_deletion_curves
 from signxai.methods import describe_method
 from signxai.report import Section, figure_html, paragraph, table_html, write_report
@@ -91,15 +92,20 @@ def _comparison(analysis: StripAnalysis) -> str:
         )
         + figure_html(plot_deletion_curves(analysis.faithfulness, "morf"), "MoRF deletion")
         + figure_html(plot_deletion_curves(analysis.faithfulness, "lerf"), "LeRF deletion")
-        + table_html(
-            pd.DataFrame(
-                {
-                    "AOPC MoRF": {m: c["morf"].aopc for m, c in analysis.faithfulness.items()},
-                    "AOPC LeRF": {m: c["lerf"].aopc for m, c in analysis.faithfulness.items()},
-                }
-            )
-        )
+        + _aopc_table(analysis.faithfulness)
     )
+
+
+def _aopc_table(curves: dict[str, dict[str, DeletionCurve]]) -> str:
+    """AOPC of the MoRF and LeRF curves per method, and their difference."""
+    frame = pd.DataFrame(
+        {
+            "AOPC MoRF": {m: c["morf"].aopc for m, c in curves.items()},
+            "AOPC LeRF": {m: c["lerf"].aopc for m, c in curves.items()},
+        }
+    )
+    frame["MoRF - LeRF"] = frame["AOPC MoRF"] - frame["AOPC LeRF"]
+    return table_html(frame)
 
 
 def _spectrum(analysis: StripAnalysis) -> str:
@@ -131,6 +137,14 @@ def _spectrum(analysis: StripAnalysis) -> str:
         )
         + table_html(shares, float_format="{:.2f}")
         + figure_html(fig, "mean relevance per harmonic and predicted class")
+        + paragraph(
+            "Is it faithful? Every beat's harmonics removed in bands of "
+            f"{SPECTRAL_BINS_PER_STEP} (an ideal band stop: their DFT coefficients set to zero) in "
+            "the order of this relevance, most relevant first (MoRF) or least relevant first "
+            "(LeRF), and in a random order; AOPC is the mean drop of the explained logit "
+            "(signxai.evaluate.spectral_deletion_curve)."
+        )
+        + _aopc_table(analysis.spectral_faithfulness)
     )
 
 
