@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -382,3 +384,23 @@ def test_a_signal_too_long_for_a_dense_inverse_dft_is_refused_before_it_is_built
         model, torch.randn(1, 1, 40_000), "lrpz_epsilon_0_1", target_class=0, n_fft=256
     )
     assert result.relevance.shape == (1, 1, 129, 1 + 40_000 // 64)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("method", ["gradient_x_input", "occlusion_window_3"])
+def test_a_half_precision_model_is_explained_in_float32_with_one_warning(
+    dtype: torch.dtype, method: str
+) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 3, 5), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 56, 2)).eval()
+    x = torch.randn(3, 1, 60).to(dtype)
+    half = model.to(dtype)
+    exact = copy.deepcopy(half).float()  # the same values in float32: the function explained
+    want = explain_spectrum(exact, x.float(), method, target_class=1)
+    with pytest.warns(UserWarning, match="parameters are explained in float32") as caught:
+        got = explain_spectrum(half, x, method, target_class=1)
+    assert len([w for w in caught if "explained in float32" in str(w.message)]) == 1
+    assert all(p.dtype == dtype for p in half.parameters())
+    np.testing.assert_allclose(
+        got.relevance, want.relevance, rtol=1e-5, atol=1e-6 * np.abs(want.relevance).max()
+    )

@@ -35,6 +35,7 @@ have no per-coefficient form here and are refused.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -388,7 +389,10 @@ def explain_transformed(
     for name, like in (("baseline", baseline_like), ("baselines", references_like)):
         if params.get(name) is not None:
             params[name] = transform.analyse(like(params[name], signal))
-    with spectral_model(model, transform, signal.device, signal.dtype) as wrapped:
+    with spectral_model(model, transform, signal.device, signal.dtype) as wrapped, warnings.catch_warnings():
+        # said once per call: the parity check's view above has already warned of a half-precision
+        # model explained in float32
+        warnings.filterwarnings("ignore", message=r"the model's .* parameters are explained in float32")
         if spec.family.name == "occlusion":
             spec = parse(method_name, params)  # with the baseline's coefficients
             result: Any = _occluded_bins(
