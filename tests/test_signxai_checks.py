@@ -386,7 +386,12 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                     "bins": 5,
                 },
             ),
-            {"bins": [*whole(1), 72], "order": ["x", None, 1], "score": ["x", None]},
+            {
+                "bins": [*whole(1), 72],
+                "frames": [*whole(1), 2],
+                "order": ["x", None, 1],
+                "score": ["x", None],
+            },
         ),
         ("random_relevance", lambda s: (deletion.random_relevance, {"x": s["beats"]}), {"seed": SEEDS}),
         (

@@ -3,6 +3,8 @@ batch = per sample, the caller's model and metadata, errors."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import torch
 from torch import nn
 
 from models import Bound, WithMetadata, assert_unchanged, build, snapshot
-from signxai import explain_spectrum
+from signxai import explain_spectrogram, explain_spectrum
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate import random_relevance, spectral_deletion_curve
 from signxai.evaluate.plot import plot_deletion_curves
@@ -146,7 +148,7 @@ def test_a_spectrum_of_another_length_and_an_unbatched_signal_are_refused() -> N
     model, x = cosine_reader(), mixture()
     other = explain_spectrum(model, x, "gradient", target_class=0)
     short = nn.Sequential(nn.Flatten(), nn.Linear(LENGTH - 2, 2)).eval()
-    with pytest.raises(InputError, match="spectrum of 200-sample signals; x has 198 samples"):
+    with pytest.raises(InputError, match="relevance explains 200-sample signals; x has 198 samples"):
         spectral_deletion_curve(short, x[..., 2:], other, 0)
     with pytest.raises(InputError, match=r"signals \(B, C, T\)"):
         spectral_deletion_curve(model, x[:, 0], other.relevance[:, 0], 0)
@@ -158,3 +160,57 @@ def test_the_plot_names_frequency_bins() -> None:
     curve = spectral_deletion_curve(model, x, spectrum, 0, bins=10)
     figure = plot_deletion_curves({"gradient_x_input": {"morf": curve}})
     assert figure.axes[0].get_xlabel() == "fraction of frequency bins removed"
+
+
+@pytest.mark.parametrize(("bins", "frames", "order"), [(3, 2, "morf"), (9, 1, "lerf"), (2, 16, "morf")])
+def test_a_spectrogram_loses_tiles_of_cells_rebuilt_by_torchs_istft(
+    bins: int, frames: int, order: str
+) -> None:
+    """For a SpectrogramRelevance, each step removes a tile of bins x frames of the STFT (both
+    parts, every channel) and the signal is rebuilt by torch.istft: as written out here."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv1d(2, 3, 5), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 56, 2)).eval()
+    x = torch.randn(2, 2, 60)
+    n_fft, hop = 16, 4
+    spectrogram = explain_spectrogram(model, x, "gradient_x_input", target_class=1, n_fft=n_fft, hop=hop)
+    count, width = spectrogram.relevance.shape[-2:]
+    noise = np.random.default_rng(0).standard_normal(spectrogram.relevance.shape).astype(np.float32)
+    ranked_by = dataclasses.replace(spectrogram, relevance=noise)  # a ranking with no ties
+    curve = spectral_deletion_curve(model, x, ranked_by, 1, bins=bins, order=order, frames=frames)
+    assert curve.unit == "cells" and curve.window == bins * frames
+    starts = [(b, m) for b in range(0, count, bins) for m in range(0, width, frames)]
+    assert curve.scores.shape == (2, len(starts) + 1)
+    hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    stft = torch.stft(
+        x.reshape(4, 60).double(),
+        n_fft,
+        hop,
+        window=hann,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    ).reshape(2, 2, count, width)
+    with torch.no_grad():
+        for sample in range(2):
+            sums = [noise[sample, :, b : b + bins, m : m + frames].sum() for b, m in starts]
+            ranked = np.argsort(-np.array(sums) if order == "morf" else np.array(sums), kind="stable")
+            kept = stft[sample].clone()
+            expected = [float(model(x[sample : sample + 1])[0, 1])]
+            for tile in ranked:
+                b, m = starts[tile]
+                kept[:, b : b + bins, m : m + frames] = 0
+                signal = torch.istft(kept, n_fft, hop, window=hann, length=60).float()
+                expected.append(float(model(signal[None])[0, 1]))
+            np.testing.assert_allclose(curve.scores[sample], expected, rtol=1e-4, atol=1e-5)
+    faithful = spectral_deletion_curve(model, x, spectrogram, 1, bins=3, frames=2)
+    shuffled = spectral_deletion_curve(model, x, ranked_by, 1, bins=3, frames=2)
+    assert faithful.aopc > shuffled.aopc
+    figure = plot_deletion_curves({"gradient_x_input": {"morf": faithful}})
+    assert figure.axes[0].get_xlabel() == "fraction of time-frequency cells removed"
+    with pytest.raises(
+        MethodParameterError, match="frames must be at most the 16 frames of the relevance, got 17"
+    ):
+        spectral_deletion_curve(model, x, spectrogram, 1, frames=17)
+    spectrum = explain_spectrum(model, x, "gradient", target_class=1)
+    with pytest.raises(MethodParameterError, match="frames must be 1 for a spectrum"):
+        spectral_deletion_curve(model, x, spectrum, 1, frames=2)

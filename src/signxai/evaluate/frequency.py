@@ -1,12 +1,16 @@
-"""Deletion curves in frequency: remove a signal's frequency bins in order of their relevance.
+"""Deletion curves in frequency (and time): remove a signal's frequency bins, or its STFT cells,
+in order of their relevance.
 
 The counterpart of :func:`signxai.evaluate.deletion_curve` for :func:`signxai.explain_spectrum`'s
-relevance per frequency bin. Each signal's real DFT (``rfft``, F = T // 2 + 1 bins per channel) has
-its bins removed, ``bins`` more per step, most relevant first (MoRF) or least relevant first
-(LeRF); a removed bin's coefficient (real and imaginary part, in every channel) is set to zero and
-the signal is rebuilt by the inverse DFT: an ideal band-stop filter at the removed bins. Removing
-the 0 Hz bin removes the signal's mean; removing every bin leaves the zero signal. The explained
-output is recorded after each step, one forward pass per step for the whole batch.
+relevance per frequency bin and :func:`signxai.explain_spectrogram`'s per bin and frame. Each
+signal's real DFT (``rfft``, F = T // 2 + 1 bins per channel) has its bins removed, ``bins`` more
+per step, most relevant first (MoRF) or least relevant first (LeRF); a removed bin's coefficient
+(real and imaginary part, in every channel) is set to zero and the signal is rebuilt by the
+inverse DFT: an ideal band-stop filter at the removed bins. Removing the 0 Hz bin removes the
+signal's mean; removing every bin leaves the zero signal. For a spectrogram, tiles of ``bins``
+bins by ``frames`` frames of the STFT are removed and the signal rebuilt by the inverse STFT
+(``torch.istft``, the transform ``explain_spectrogram`` explained through). The explained output
+is recorded after each step, one forward pass per step for the whole batch.
 
 This asks whether the frequencies a spectral explanation ranks first are the ones the model's
 output needs, without the time-domain test's infill choice (zero, interpolation, noise); the
@@ -16,7 +20,7 @@ bins first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,52 +39,62 @@ from signxai.evaluate.deletion import (
 from signxai.inputs import as_batch
 from signxai.model import ModelView
 from signxai.spectral import SpectralRelevance, exact
+from signxai.spectrogram import ShortTimeDFT, SpectrogramRelevance
 
 
 @torch.inference_mode(False)  # as deletion_curve: callable under inference mode
 def spectral_deletion_curve(
     model: nn.Module,
     x: Any,
-    relevance: SpectralRelevance | np.ndarray,
+    relevance: SpectralRelevance | SpectrogramRelevance | np.ndarray,
     target_class: Any = None,
     bins: int = 1,
     order: str = "morf",
     score: str = "logit",
     forward_args: Sequence[Any] | None = None,
     forward_kwargs: dict[str, Any] | None = None,
+    *,
+    frames: int = 1,
 ) -> DeletionCurve:
-    """Remove frequency bins in order of relevance and record the explained output.
+    """Remove frequency bins (or STFT cells) in order of relevance and record the explained output.
 
     Parameters
     ----------
     model, x, target_class
         As for ``explain`` (``x`` batched ``(B, C, T)`` or one sample ``(C, T)``).
     relevance
-        The relevance per bin to rank by: the :class:`~signxai.spectral.SpectralRelevance` of
-        :func:`signxai.explain_spectrum` for this ``x``, or an array ``(B, C, F)`` (or one
-        sample's ``(C, F)``), F = T // 2 + 1. A bin's relevance is summed over the channels.
+        The relevance to rank by: the :class:`~signxai.spectral.SpectralRelevance` of
+        :func:`signxai.explain_spectrum` for this ``x`` or an array ``(B, C, F)`` (or one
+        sample's ``(C, F)``), F = T // 2 + 1; or the
+        :class:`~signxai.spectrogram.SpectrogramRelevance` of :func:`signxai.explain_spectrogram`
+        for this ``x`` (its ``n_fft`` and ``hop`` give the STFT). Summed over the channels.
     bins
-        Bins removed per step (adjacent bins form a group; the last group may be smaller).
+        Adjacent bins removed together per step (the last group may be smaller).
     order
         ``'morf'`` (most relevant first) or ``'lerf'`` (least relevant first).
     score
         ``'logit'`` (what ``explain`` explains) or ``'probability'`` (the model's output).
     forward_args, forward_kwargs
         The model's further inputs, as for ``explain`` (held as they are).
+    frames
+        For a spectrogram: adjacent frames removed together, so each step removes a tile of
+        ``bins`` x ``frames`` cells. 1 (the default) for a spectrum.
 
     Returns
     -------
     DeletionCurve
         ``scores`` ``(B, K + 1)`` after removing 0..K groups, ``fractions`` of groups removed,
-        ``aopc``, ``auc``; ``window`` = ``bins``, ``unit`` = ``'bins'``, ``infill`` = ``'zero'``.
+        ``aopc``, ``auc``; ``infill`` = ``'zero'``; ``unit`` = ``'bins'`` with ``window`` =
+        ``bins``, or ``'cells'`` (a spectrogram) with ``window`` = ``bins * frames``.
 
     Raises
     ------
     MethodParameterError
-        A bad ``bins`` (not a whole number in 1..F), ``order`` or ``score``.
+        A bad ``bins`` (not a whole number in 1..F) or ``frames`` (1..M; 1 for a spectrum),
+        ``order`` or ``score``.
     InputError
-        ``x`` is not a batch of signals; ``relevance`` is not of ``(B, C, F)`` shape, is not
-        finite, or is a ``SpectralRelevance`` of a signal of another length.
+        ``x`` is not a batch of signals; ``relevance`` is not of the right shape, is not finite,
+        or explains signals of another length.
     """
     check_choice(order, "order", ("morf", "lerf"), MethodParameterError)
     check_choice(score, "score", ("logit", "probability"), MethodParameterError)
@@ -90,39 +104,93 @@ def spectral_deletion_curve(
         if inputs.ndim != 3:
             raise InputError(f"deletion curves take signals (B, C, T); x has shape {tuple(inputs.shape)}")
         length = inputs.shape[2]
-        count = length // 2 + 1
-        if isinstance(relevance, SpectralRelevance):
-            if relevance.length != length:
-                raise InputError(
-                    f"relevance is the spectrum of {relevance.length}-sample signals; x has {length} samples"
-                )
-            relevance = relevance.relevance
-        per_bin = as_relevance(
-            relevance, torch.Size((*inputs.shape[:2], count)), "x's spectrum (B, C, T // 2 + 1)"
+        if isinstance(relevance, SpectralRelevance | SpectrogramRelevance) and relevance.length != length:
+            raise InputError(f"relevance explains {relevance.length}-sample signals; x has {length} samples")
+        if isinstance(relevance, SpectrogramRelevance):
+            stft = ShortTimeDFT(length, exact(inputs).device, torch.float64, relevance.n_fft, relevance.hop)
+            grid = tuple(relevance.relevance.shape[-2:])
+            like = f"x's spectrogram (B, C, {grid[0]}, {grid[1]})"
+            rebuild = _stft_rebuilt(stft, inputs)
+        else:
+            grid = (length // 2 + 1,)
+            like = "x's spectrum (B, C, T // 2 + 1)"
+            rebuild = _dft_rebuilt(inputs)
+        values = (
+            relevance.relevance
+            if isinstance(relevance, SpectralRelevance | SpectrogramRelevance)
+            else relevance
         )
+        per_cell = as_relevance(values, torch.Size((*inputs.shape[:2], *grid)), like).sum(dim=1)
+        per_cell = per_cell if len(grid) == 2 else per_cell[..., None]  # (B, F, M), M = 1 for a spectrum
         size = check_whole(bins, "bins", at_least=1, unit="of bins", error=MethodParameterError)
-        if size > count:
+        if size > per_cell.shape[1]:
             raise MethodParameterError(
-                f"bins must be at most the signal's {count} frequency bins, got {size}"
+                f"bins must be at most the signal's {per_cell.shape[1]} frequency bins, got {size}"
             )
-        ranking = group_ranking(per_bin.sum(dim=1), size, order)
-        scores = explained_scores(view, inputs, target_class, score, _band_stopped(inputs, ranking, size))
+        span = check_whole(frames, "frames", at_least=1, unit="of frames", error=MethodParameterError)
+        if len(grid) == 1 and span != 1:
+            raise MethodParameterError(f"frames must be 1 for a spectrum (it has no frame axis), got {span}")
+        if span > per_cell.shape[2]:
+            raise MethodParameterError(
+                f"frames must be at most the {per_cell.shape[2]} frames of the relevance, got {span}"
+            )
+        tiles = _tile_sums(per_cell, size, span)
+        ranking = group_ranking(tiles, 1, order)
+        removed = (
+            rebuild(_cells(mask, per_cell.shape[1:], size, span))
+            for mask in removal_masks(ranking, 1, tiles.shape[1])
+        )
+        scores = explained_scores(view, inputs, target_class, score, removed)
     groups = ranking.shape[1]
     return DeletionCurve(
         fractions=np.arange(groups + 1) / groups,
         scores=scores,
         order=order,
         infill="zero",
-        window=size,
-        unit="bins",
+        window=size * span,
+        unit="cells" if len(grid) == 2 else "bins",
     )
 
 
-def _band_stopped(inputs: torch.Tensor, ranking: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
-    """``inputs`` rebuilt without the bins removed after each step (float64 transforms, then the
-    inputs' dtype and device)."""
+def _tile_sums(values: torch.Tensor, bins: int, frames: int) -> torch.Tensor:
+    """``(B, F, M)`` summed over tiles of ``bins`` x ``frames`` (the last ones smaller):
+    ``(B, tiles)``, bin-tiles major."""
+    rows, count, width = values.shape
+    down, across = -(-count // bins), -(-width // frames)
+    padded = torch.nn.functional.pad(values, (0, across * frames - width, 0, down * bins - count))
+    return padded.reshape(rows, down, bins, across, frames).sum(dim=(2, 4)).reshape(rows, down * across)
+
+
+def _cells(mask: torch.Tensor, grid: torch.Size, bins: int, frames: int) -> torch.Tensor:
+    """A mask of removed tiles ``(B, tiles)`` as a mask of cells ``(B, F, M)``."""
+    count, width = grid
+    tiles = mask.reshape(mask.shape[0], -(-count // bins), -(-width // frames))
+    return tiles.repeat_interleave(bins, dim=1).repeat_interleave(frames, dim=2)[:, :count, :width]
+
+
+def _dft_rebuilt(inputs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Rebuild ``inputs`` without the bins a ``(B, F, 1)`` mask removes (float64 transforms,
+    then the inputs' dtype and device)."""
     length = inputs.shape[2]
     coefficients = torch.fft.rfft(exact(inputs), dim=-1)
-    for mask in removal_masks(ranking, size, length // 2 + 1):
-        kept = coefficients.masked_fill(mask.to(coefficients.device)[:, None, :], 0)
-        yield torch.fft.irfft(kept, n=length, dim=-1).to(inputs.dtype).to(inputs.device)
+
+    def rebuilt(removed: torch.Tensor) -> torch.Tensor:
+        kept = coefficients.masked_fill(removed[:, None, :, 0].to(coefficients.device), 0)
+        return torch.fft.irfft(kept, n=length, dim=-1).to(inputs.dtype).to(inputs.device)
+
+    return rebuilt
+
+
+def _stft_rebuilt(stft: ShortTimeDFT, inputs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Rebuild ``inputs`` without the STFT cells a ``(B, F, M)`` mask removes (both parts of each
+    coefficient; the inverse STFT, float64, then the inputs' dtype and device)."""
+    coefficients = stft.analyse(exact(inputs))  # (B, C, 2F, M)
+    inverse = stft.synthesis()
+
+    def rebuilt(removed: torch.Tensor) -> torch.Tensor:
+        both = torch.cat([removed, removed], dim=1)[:, None].to(coefficients.device)
+        with torch.no_grad():
+            signal = inverse(coefficients.masked_fill(both, 0))
+        return signal.to(inputs.dtype).to(inputs.device)
+
+    return rebuilt

@@ -42,7 +42,8 @@ def plot_deletion_curves(curves: dict[str, Any], order: str = "morf", title: str
             ls="--" if name == "random" else "-",
         )
     units = {curve.unit for by_order in curves.values() for curve in by_order.values()}
-    removed = "frequency bins" if units == {"bins"} else "time windows" if units == {"samples"} else "units"
+    names = {"samples": "time windows", "bins": "frequency bins", "cells": "time-frequency cells"}
+    removed = names[units.pop()] if len(units) == 1 else "units"
     ax.set_xlabel(f"fraction of {removed} removed")
     ax.set_ylabel("explained output (mean)")
     ax.set_title(title or f"{order.upper()} deletion")
