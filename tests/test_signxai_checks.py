@@ -400,7 +400,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 randomization.model_randomization,
                 {"model": s["model"], "x": s["beats"], "method": "gradient", "target_class": 0},
             ),
-            {"seed": SEEDS, "how": ["x", None, 1]},
+            {"seed": SEEDS, "how": ["x", None, 1], "domain": ["x", None, 1]},
         ),
         (
             "similarity",
@@ -426,6 +426,8 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "include_random": FLAGS,
                 "infill": ["x", None],
                 "params": [3, {"gradient": 3}],
+                "domain": ["x", None, 1],
+                "bins": whole(1),
             },
         ),
         (

@@ -214,3 +214,47 @@ def test_a_spectrogram_loses_tiles_of_cells_rebuilt_by_torchs_istft(
     spectrum = explain_spectrum(model, x, "gradient", target_class=1)
     with pytest.raises(MethodParameterError, match="frames must be 1 for a spectrum"):
         spectral_deletion_curve(model, x, spectrum, 1, frames=2)
+
+
+def test_compare_methods_and_randomization_in_frequency() -> None:
+    """domain='frequency': every method (and the random map) per frequency bin, deletion by band
+    stops, the randomization check on maps per bin: each equal to the pieces called directly."""
+    import copy
+
+    from signxai.evaluate import compare_methods, model_randomization
+    from signxai.evaluate.deletion import seeded_generator
+    from signxai.evaluate.randomization import _layers_top_down, _randomize, similarity
+
+    model, x = cosine_reader(), mixture(4)
+    table, curves = compare_methods(
+        model, x, ["gradient_x_input", "lrpz_epsilon_0_1"], 0, domain="frequency", bins=10
+    )
+    assert list(table.index) == ["gradient_x_input", "lrpz_epsilon_0_1", "random"]
+    spectrum = explain_spectrum(model, x, "lrpz_epsilon_0_1", target_class=0)
+    direct = spectral_deletion_curve(model, x, spectrum, 0, bins=10, order="lerf")
+    assert curves["lrpz_epsilon_0_1"]["lerf"].unit == "bins"
+    np.testing.assert_allclose(table.loc["lrpz_epsilon_0_1", "aopc_lerf"], direct.aopc, rtol=1e-6)
+    random = random_relevance(np.zeros((4, 1, 101)), seed=0)
+    np.testing.assert_allclose(
+        table.loc["random", "aopc_morf"],
+        spectral_deletion_curve(model, x, random, 0, bins=10).aopc,
+        rtol=1e-6,
+    )
+    # one layer: the randomized copy's map per bin against the trained model's, by hand
+    steps = model_randomization(model, x, "gradient_x_input", 0, seed=0, domain="frequency")
+    randomized = copy.deepcopy(model)
+    generator = seeded_generator(0)
+    for _, layer in _layers_top_down(randomized):
+        _randomize(layer, generator)
+    trained = explain_spectrum(model, x, "gradient_x_input", 0).relevance
+    after = explain_spectrum(randomized, x, "gradient_x_input", 0).relevance
+    want = np.mean([similarity(a, b) for a, b in zip(trained, after, strict=True)])
+    np.testing.assert_allclose(steps["similarity"].iloc[-1], want, rtol=1e-6)
+    np.testing.assert_allclose(
+        table.loc["gradient_x_input", "randomized_similarity"], steps["similarity"].iloc[-1]
+    )
+    assert table.loc["gradient_x_input", "corr_lrpz_epsilon_0_1"] > 0.99  # a linear model: the same ranking
+    with pytest.raises(MethodParameterError, match="domain must be one of"):
+        compare_methods(model, x, ["gradient"], 0, domain="spectrum")
+    with pytest.raises(MethodParameterError, match="infill='linear' fills time windows"):
+        compare_methods(model, x, ["gradient"], 0, domain="frequency", infill="linear")

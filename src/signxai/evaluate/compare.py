@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from signxai.api import explain
-from signxai.checks import check_flag, check_names
+from signxai.checks import check_flag, check_names, check_whole
 from signxai.errors import MethodParameterError, SignXAIError
 from signxai.evaluate.deletion import deletion_curve, random_relevance
+from signxai.evaluate.frequency import explainer, spectral_deletion_curve
 from signxai.evaluate.randomization import model_randomization
 
 RANDOM = "random"
@@ -49,6 +49,8 @@ def compare_methods(
     params: dict[str, dict[str, Any]] | None = None,
     forward_args: Sequence[Any] | None = None,
     forward_kwargs: dict[str, Any] | None = None,
+    domain: str = "time",
+    bins: int = 5,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Explain ``x`` with every method and measure each: AOPC, randomization, runtime, agreement.
 
@@ -58,7 +60,7 @@ def compare_methods(
         Method names; ``'random'`` (a random map) is added as a baseline unless
         ``include_random=False``.
     window, infill
-        Deletion settings (see :func:`signxai.evaluate.deletion_curve`).
+        Deletion settings in time (see :func:`signxai.evaluate.deletion_curve`).
     randomization
         Also run the cascading randomization check (the similarity after all layers).
     params
@@ -66,6 +68,14 @@ def compare_methods(
     forward_args, forward_kwargs
         The model's further inputs, as for ``explain``: every explanation, deletion curve and
         randomization step runs the model with them.
+    domain
+        ``'time'`` (``explain``, deletion of time windows) or ``'frequency'``: every method
+        explains per frequency bin (:func:`signxai.explain_spectrum`; the random map too), the
+        deletion curves remove ``bins`` bins per step
+        (:func:`signxai.evaluate.spectral_deletion_curve`), the randomization check and the
+        correlations compare maps per bin. ``window`` and ``infill`` are for time only.
+    bins
+        Frequency bins removed per deletion step (``domain='frequency'`` only).
 
     Returns
     -------
@@ -80,6 +90,12 @@ def compare_methods(
         raise MethodParameterError(f"params must be a dict of method name -> parameters, got {params!r}")
     params = params or {}
     _check_methods(methods, params, include_random)
+    explain_in = explainer(domain)
+    check_whole(bins, "bins", at_least=1, unit="of bins", error=MethodParameterError)
+    if domain == "frequency" and infill != "zero":
+        raise MethodParameterError(
+            f"infill={infill!r} fills time windows; domain='frequency' removes bins (band stops)"
+        )
     further: dict[str, Any] = {"forward_args": forward_args, "forward_kwargs": forward_kwargs}
     names = list(methods) + ([RANDOM] if include_random else [])
     maps: dict[str, np.ndarray] = {}
@@ -88,11 +104,12 @@ def compare_methods(
     for name in names:
         start = time.perf_counter()
         if name == RANDOM:
-            relevance = random_relevance(np.asarray(x), seed)
+            shape = np.shape(x) if domain == "time" else (*np.shape(x)[:-1], np.shape(x)[-1] // 2 + 1)
+            relevance = random_relevance(np.zeros(shape), seed)
         else:
             try:
                 relevance = np.asarray(
-                    explain(model, x, name, target_class=target_class, **further, **params.get(name, {}))
+                    explain_in(model, x, name, target_class=target_class, **further, **params.get(name, {}))
                 )
             except SignXAIError as error:  # the same error, saying which of the methods raised it
                 raise type(error)(f"compare_methods, method {name!r}: {error}") from error
@@ -110,13 +127,15 @@ def compare_methods(
                 seed=seed,
                 **further,
             )
+            if domain == "time"
+            else spectral_deletion_curve(model, x, relevance, target_class, bins=bins, order=order, **further)
             for order in ("morf", "lerf")
         )
         curves[name] = {"morf": morf, "lerf": lerf}
         row: dict[str, Any] = {"aopc_morf": morf.aopc, "aopc_lerf": lerf.aopc, "seconds": seconds}
         if randomization and name != RANDOM:
             steps = model_randomization(
-                model, x, name, target_class, seed=seed, **further, **params.get(name, {})
+                model, x, name, target_class, seed=seed, domain=domain, **further, **params.get(name, {})
             )
             row["randomized_similarity"] = float(steps.similarity.iloc[-1])
         else:

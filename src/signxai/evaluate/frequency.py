@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from signxai.api import explain
 from signxai.checks import check_choice, check_whole
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate.deletion import (
@@ -38,7 +39,7 @@ from signxai.evaluate.deletion import (
 )
 from signxai.inputs import as_batch
 from signxai.model import ModelView
-from signxai.spectral import SpectralRelevance, exact
+from signxai.spectral import SpectralRelevance, exact, explain_spectrum
 from signxai.spectrogram import ShortTimeDFT, SpectrogramRelevance
 
 
@@ -194,3 +195,24 @@ def _stft_rebuilt(stft: ShortTimeDFT, inputs: torch.Tensor) -> Callable[[torch.T
         return signal.to(inputs.dtype).to(inputs.device)
 
     return rebuilt
+
+
+#: Where an evaluation explains: ``'time'`` (:func:`signxai.explain`, relevance per sample) or
+#: ``'frequency'`` (:func:`signxai.explain_spectrum`, relevance per frequency bin).
+DOMAINS = ("time", "frequency")
+
+
+def explainer(domain: str) -> Callable[..., Any]:
+    """``explain`` for ``'time'``, or for ``'frequency'`` a function with ``explain``'s arguments
+    that returns ``explain_spectrum``'s relevance per bin (the shape of ``x`` with F = T // 2 + 1
+    bins on the last axis)."""
+    check_choice(domain, "domain", DOMAINS, MethodParameterError)
+    if domain == "time":
+        return explain
+
+    def per_bin(
+        model: nn.Module, x: Any, method_name: str, target_class: Any = None, **params: Any
+    ) -> np.ndarray:
+        return explain_spectrum(model, x, method_name, target_class, **params).relevance
+
+    return per_bin

@@ -18,10 +18,10 @@ import torch
 from scipy import stats
 from torch import nn
 
-from signxai.api import explain
 from signxai.checks import check_choice
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate.deletion import seeded_generator
+from signxai.evaluate.frequency import explainer
 from signxai.inputs import as_batch
 from signxai.model import ModelView, resolve_targets
 
@@ -90,6 +90,7 @@ def model_randomization(
     target_class: Any = None,
     how: str = "spearman",
     seed: int = 0,
+    domain: str = "time",
     **params: Any,
 ) -> pd.DataFrame:
     """Cascading randomization from the top layer; similarity to the original map per step.
@@ -97,7 +98,8 @@ def model_randomization(
     ``x`` is a batch; each sample's map is compared with its own original map. Every step
     explains the class the trained model explained (its prediction when ``target_class`` is None).
     ``params`` go to ``explain``, ``forward_args``/``forward_kwargs`` (the model's further
-    inputs) among them.
+    inputs) among them. ``domain='frequency'`` compares the maps per frequency bin of
+    :func:`signxai.explain_spectrum` instead.
 
     Returns
     -------
@@ -106,17 +108,18 @@ def model_randomization(
         ``similarity`` (mean over samples) and ``std``.
     """
     check_choice(how, "how", SIMILARITIES, MethodParameterError)
+    explain_in = explainer(domain)
     if target_class is None:  # keep explaining the trained model's predicted class
         further = (params.get("forward_args"), params.get("forward_kwargs"))
         with ModelView(model, "logit", *further) as view, torch.no_grad():
             target_class = resolve_targets(None, view.forward(as_batch(x, view).tensor)).tolist()
-    original = np.asarray(explain(model, x, method, target_class=target_class, **params))
+    original = np.asarray(explain_in(model, x, method, target_class=target_class, **params))
     copy_ = copy.deepcopy(model)
     generator = seeded_generator(seed)
     rows = [{"step": 0, "layer": "(trained)", "similarity": 1.0, "std": 0.0}]
     for step, (name, module) in enumerate(_layers_top_down(copy_), start=1):
         _randomize(module, generator)
-        current = np.asarray(explain(copy_, x, method, target_class=target_class, **params))
+        current = np.asarray(explain_in(copy_, x, method, target_class=target_class, **params))
         values = [similarity(a, b, how) for a, b in zip(original, current, strict=True)]
         rows.append(
             {"step": step, "layer": name, "similarity": float(np.mean(values)), "std": float(np.std(values))}
