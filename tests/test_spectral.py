@@ -205,7 +205,7 @@ def test_further_inputs_reach_the_model() -> None:
 
 def test_errors_name_the_argument() -> None:
     model, x, _ = _model("ecg_beat")
-    for method in ["grad_cam", "kernel_shap"]:
+    for method in ["grad_cam", "guided_grad_cam"]:
         with pytest.raises(MethodParameterError, match="no relevance per spectral coefficient"):
             explain_spectrum(model, x, method)
     with pytest.raises(MethodParameterError, match="window=72 bins is more than the signal's 71"):
@@ -404,3 +404,76 @@ def test_a_half_precision_model_is_explained_in_float32_with_one_warning(
     np.testing.assert_allclose(
         got.relevance, want.relevance, rtol=1e-5, atol=1e-6 * np.abs(want.relevance).max()
     )
+
+
+def test_kernel_shap_over_bands_is_the_exact_shapley_value_of_band_stops() -> None:
+    """Kernel SHAP in explain_spectrum: bands of `window` bins are the players (a bin's two parts
+    together, every lead); with all coalitions evaluated the values are the Shapley values of the
+    band-stopped signals, by the subset formula written out here, and sum to z(x) - z(0)."""
+    import itertools
+    import math
+
+    model, x = build("ecg_beat")
+    x = x[:2]
+    window = 18  # 71 bins: players of 18, 18, 18, 17 bins
+    result = explain_spectrum(model, x, f"kernel_shap_window_{window}", target_class=2)
+    assert result.parts is None and result.relevance.shape == (2, 1, 71)
+    bands = [range(start, min(start + window, 71)) for start in range(0, 71, window)]
+    z = logit_model(model)
+    coefficients = np.fft.rfft(x.double().numpy(), axis=-1)
+
+    def value(kept: tuple[int, ...]) -> np.ndarray:
+        masked = np.zeros_like(coefficients)
+        for player in kept:
+            masked[..., bands[player].start : bands[player].stop] = coefficients[
+                ..., bands[player].start : bands[player].stop
+            ]
+        signal = torch.from_numpy(np.fft.irfft(masked, n=140, axis=-1)).float()
+        with torch.no_grad():
+            return z(signal)[:, 2].double().numpy()
+
+    players = len(bands)
+    values = {
+        subset: value(subset)
+        for k in range(players + 1)
+        for subset in itertools.combinations(range(players), k)
+    }
+    for player, band in enumerate(bands):
+        others = [p for p in range(players) if p != player]
+        shapley = sum(
+            math.factorial(len(subset))
+            * math.factorial(players - len(subset) - 1)
+            / math.factorial(players)
+            * (values[tuple(sorted((*subset, player)))] - values[subset])
+            for k in range(players)
+            for subset in itertools.combinations(others, k)
+        )
+        np.testing.assert_allclose(result.relevance[:, 0, band.start], shapley, rtol=1e-4, atol=1e-5)
+        assert np.allclose(
+            result.relevance[:, 0, band.start : band.stop],
+            result.relevance[:, 0, band.start : band.start + 1],
+        )
+    per_band = result.relevance[:, 0, [band.start for band in bands]].sum(axis=1)
+    np.testing.assert_allclose(per_band, values[tuple(range(players))] - values[()], rtol=1e-4, atol=1e-5)
+
+
+def test_kernel_shap_of_a_linear_model_is_occlusion_of_its_tiles() -> None:
+    """For a model linear in x, a band's (or STFT tile's) Shapley value is the drop when it
+    alone is removed: Kernel SHAP equals occlusion with non-overlapping windows, in the spectrum
+    and in the spectrogram (15 tiles: drawn coalitions, the fit exact for an additive game)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 58, 3)).eval()
+    x = torch.randn(2, 2, 58)
+    for explain_it, extra in ((explain_spectrum, {}), (explain_spectrogram, {"n_fft": 16, "hop": 4})):
+        shap = explain_it(model, x, "kernel_shap_window_3", target_class=1, **extra)
+        occluded = explain_it(model, x, "occlusion_window_3_stride_3", target_class=1, **extra)
+        assert shap.relevance.shape == occluded.relevance.shape
+        scale = np.abs(occluded.relevance).max()
+        np.testing.assert_allclose(shap.relevance, occluded.relevance, atol=1e-4 * scale)
+    per_lead = explain_spectrum(model, x, "kernel_shap_window_10", target_class=1, per_channel=True)
+    alone = explain_spectrum(model, x, "occlusion_window_10_stride_10", target_class=1, per_channel=True)
+    np.testing.assert_allclose(per_lead.relevance, alone.relevance, atol=1e-4 * scale)
+    with pytest.raises(MethodParameterError, match="covers all 30 frequency bins: use a smaller window"):
+        explain_spectrum(model, x, "kernel_shap_window_30", target_class=1)
+    with pytest.raises(MethodParameterError, match="per_channel=True needs signals with channels"):
+        explain_spectrum(nn.Linear(30, 2), torch.randn(3, 30), "kernel_shap_window_2", per_channel=True)

@@ -143,7 +143,7 @@ def test_model_left_as_found_and_errors_name_the_argument() -> None:
     with pytest.raises(MethodParameterError, match="window=20 is more than both the 9 frequency bins and"):
         explain_spectrogram(model, x, "occlusion_window_20", n_fft=16, hop=8)
     with pytest.raises(MethodParameterError, match="no relevance per spectral coefficient"):
-        explain_spectrogram(model, x, "kernel_shap")
+        explain_spectrogram(model, x, "guided_grad_cam")
     assert explain_spectrogram(model, x, "gradient", n_fft=3).hop == 1  # the default hop is at least 1
     result = explain_spectrogram(model, x, "gradient", n_fft=16, fs=140.0)
     with pytest.raises(MethodParameterError, match="holds no frequency bin"):

@@ -29,8 +29,10 @@ Occlusion (``occlusion[_window_<w>][_stride_<s>]``, model-agnostic: forward pass
 frequency bands instead of time windows: windows of ``w`` adjacent bins, ``s`` apart, have both
 coefficients of each bin set to the baseline's spectrum (0 by default: the band removed, an ideal
 band stop), and each bin's relevance is the mean drop of the explained output over the bands
-covering it (per bin only: ``parts`` is None). Grad-CAM (a layer's time axis) and Kernel SHAP
-have no per-coefficient form here and are refused.
+covering it (per bin only: ``parts`` is None). Kernel SHAP (``kernel_shap[_window_<w>]``) does
+the same with bands of ``w`` adjacent bins as players: each bin carries its band's Shapley
+value, the values summing to z(x) - z(baseline) over the bands. Grad-CAM (a layer's time axis)
+has no per-coefficient form here and is refused.
 """
 
 from __future__ import annotations
@@ -53,12 +55,19 @@ from signxai.frontends.keras_check import is_keras_model
 from signxai.inputs import as_batch
 from signxai.methods import parse
 from signxai.methods.gradient import baseline_like, references_like
+from signxai.methods.kernel_shap import kernel_shap_bins
 from signxai.methods.occlusion import occlude_bins
 from signxai.methods.registry import MethodSpec
 from signxai.model import ModelView
 
 #: Method kinds that assign relevance per input element, so per spectral coefficient.
 _PER_ELEMENT = ("gradient", "shap", "reference", "lrp")
+#: Perturbation methods over bands of bins (and frames) rather than coefficients: each gives
+#: relevance per bin (and frame) from ``(view, coefficients, target, params, framed)``.
+PER_BAND: dict[str, Callable[..., torch.Tensor]] = {
+    "occlusion": occlude_bins,
+    "kernel_shap": kernel_shap_bins,
+}
 #: The samples on which the model's output on the rebuilt signal is compared with its output on x.
 PARITY_SAMPLES = 4
 #: The largest inverse DFT matrix built (2F x T elements; 2**28 is 1 GiB in float32, a signal of
@@ -393,9 +402,9 @@ def explain_transformed(
         # said once per call: the parity check's view above has already warned of a half-precision
         # model explained in float32
         warnings.filterwarnings("ignore", message=r"the model's .* parameters are explained in float32")
-        if spec.family.name == "occlusion":
+        if spec.family.name in PER_BAND:
             spec = parse(method_name, params)  # with the baseline's coefficients
-            result: Any = _occluded_bins(
+            result: Any = _perturbed_bins(
                 wrapped,
                 coefficients,
                 transform.framed,
@@ -446,7 +455,8 @@ def explain_spectrum(
     method_name
         A method of the grammar that assigns relevance per input element: gradient-type, LRP,
         DeepLIFT, Gradient SHAP; or occlusion, which hides bands of ``window`` adjacent bins
-        (``stride`` apart) set to the baseline's spectrum there (not Grad-CAM or Kernel SHAP).
+        (``stride`` apart) set to the baseline's spectrum there, or Kernel SHAP with bands of
+        ``window`` bins as players (not Grad-CAM).
     target_class
         As for :func:`signxai.explain`.
     fs
@@ -482,8 +492,8 @@ def explain_spectrum(
     relevance, delta, coefficients = done.relevance, done.delta, done.coefficients
     length = done.signal.shape[-1]
     bins = length // 2 + 1
-    occluded = done.spec.family.name == "occlusion"  # per bin already: no parts
-    parts = None if occluded else relevance.reshape(*relevance.shape[:-1], 2, bins)
+    per_band = done.spec.family.name in PER_BAND  # per bin already: no parts
+    parts = None if per_band else relevance.reshape(*relevance.shape[:-1], 2, bins)
     transform = coefficients.detach().to("cpu", torch.float64).numpy()
     amplitude = np.hypot(transform[..., :bins], transform[..., bins:])
     amplitude *= harmonic_weights(length).numpy()
@@ -506,7 +516,7 @@ def explain_spectrum(
     )
 
 
-def _occluded_bins(
+def _perturbed_bins(
     wrapped: SpectralModel,
     coefficients: torch.Tensor,
     framed: bool,
@@ -516,11 +526,11 @@ def _occluded_bins(
     forward_args: Sequence[Any] | None,
     forward_kwargs: dict[str, Any] | None,
 ) -> np.ndarray:
-    """Occlusion of frequency bands (:func:`~signxai.methods.occlusion.occlude_bins`; and frames,
-    ``framed``) through the virtual layer: relevance per bin, float32 ``(B, [C,] F[, M])``."""
+    """Occlusion or Kernel SHAP over bands of bins (and frames, ``framed``; :data:`PER_BAND`)
+    through the virtual layer: relevance per bin, float32 ``(B, [C,] F[, M])``."""
     with ModelView(wrapped, explain_output, forward_args, forward_kwargs) as view:
         view.require_repeatable(coefficients)
-        relevance = occlude_bins(view, coefficients, target_class, spec.params, framed)
+        relevance = PER_BAND[spec.family.name](view, coefficients, target_class, spec.params, framed)
     values = relevance.detach().to("cpu", torch.float32).numpy()
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
@@ -533,20 +543,20 @@ def _occluded_bins(
 
 def spectral_spec(method_name: str, params: Mapping[str, Any] | None = None) -> MethodSpec:
     """Parse a method for :func:`explain_spectrum` / :func:`~signxai.explain_spectrogram`: one
-    with relevance per input element, or occlusion (of frequency bands).
+    with relevance per input element, or occlusion / Kernel SHAP (over bands of bins).
 
     Raises
     ------
     SignXAIError
         An unknown name or bad parameters (as :func:`signxai.explain`); ``MethodParameterError``
-        for Grad-CAM or Kernel SHAP.
+        for Grad-CAM (and guided Grad-CAM).
     """
     spec = parse(method_name, params)
-    if spec.family.kind not in _PER_ELEMENT and spec.family.name != "occlusion":
+    if spec.family.kind not in _PER_ELEMENT and spec.family.name not in PER_BAND:
         raise MethodParameterError(
             f"method_name '{method_name}' ({spec.family.kind}) has no relevance per spectral "
             "coefficient; explain_spectrum takes gradient-type, LRP, DeepLIFT and Gradient SHAP "
-            "methods, and occlusion of frequency bands"
+            "methods, and occlusion and Kernel SHAP over frequency bands"
         )
     return spec
 

@@ -28,6 +28,7 @@ from torch import nn
 from signxai.checks import check_whole
 from signxai.errors import MethodParameterError
 from signxai.spectral import (
+    PER_BAND,
     check_fs,
     exact,
     explain_transformed,
@@ -240,8 +241,8 @@ def explain_spectrogram(
     )
     bins = n_fft // 2 + 1
     relevance = done.relevance
-    occluded = done.spec.family.name == "occlusion"  # per bin and frame already: no parts
-    parts = None if occluded else relevance.reshape(*relevance.shape[:-2], 2, bins, relevance.shape[-1])
+    per_band = done.spec.family.name in PER_BAND  # per bin and frame already: no parts
+    parts = None if per_band else relevance.reshape(*relevance.shape[:-2], 2, bins, relevance.shape[-1])
     coefficients = done.coefficients.detach().to("cpu", torch.float64).numpy()
     amplitude = np.hypot(coefficients[..., :bins, :], coefficients[..., bins:, :])
     window_sum = float(torch.hann_window(n_fft, periodic=True, dtype=torch.float64).sum())

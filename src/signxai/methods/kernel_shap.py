@@ -72,12 +72,47 @@ def kernel_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[s
             f"(B, C, H, W), got shape {tuple(x.shape)}"
         )
     ids = segment_ids(tuple(x.shape[1:]), params["window"], params["per_channel"]).to(x.device)
-    players = int(ids.max()) + 1
-    if players < 2:
+    if int(ids.max()) < 1:
         raise MethodParameterError(
             f"kernel_shap needs at least two segments; window={params['window']} covers the whole "
             f"input of shape {tuple(x.shape[1:])}: use a smaller window"
         )
+    return shapley_values(view, x, target, params, ids)[:, ids].to(x.dtype)
+
+
+def kernel_shap_bins(
+    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any], framed: bool = False
+) -> torch.Tensor:
+    """Kernel SHAP over bands of the frequency bins of spectra in real form, ``x`` ``(B, [C,]
+    2F[, M])`` as for :func:`~signxai.methods.occlusion.occlude_bins`: the players are segments
+    of ``window`` adjacent bins (tiles of ``window`` bins by ``window`` frames where ``framed``;
+    the last takes what is left), a bin's real and imaginary parts in one player, shared by the
+    channels or (``per_channel``) per channel; an absent player's coefficients are the
+    baseline's. Each bin (and frame) carries its segment's Shapley value: ``(B, [C,] F[, M])``."""
+    leads = x.ndim - (3 if framed else 2)  # 1 with a channel axis, else 0
+    if params["per_channel"] and not leads:
+        raise MethodParameterError(
+            f"per_channel=True needs signals with channels (B, C, T); x has shape {tuple(x.shape)}"
+        )
+    grid = (x.shape[1] if leads else 1, x.shape[1 + leads] // 2, *x.shape[2 + leads :])
+    ids = segment_ids(grid, params["window"], params["per_channel"]).to(x.device)  # per bin
+    if int(ids.max()) < 1:
+        raise MethodParameterError(
+            f"kernel_shap needs at least two segments; window={params['window']} covers all "
+            f"{grid[1]} frequency bins{f' and {grid[2]} frames' if framed else ''}: use a smaller window"
+        )
+    coefficient_ids = torch.cat([ids, ids], dim=1)  # a bin's real and imaginary parts together
+    if not leads:
+        ids, coefficient_ids = ids[0], coefficient_ids[0]
+    return shapley_values(view, x, target, params, coefficient_ids)[:, ids].to(x.dtype)
+
+
+def shapley_values(
+    view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any], ids: torch.Tensor
+) -> torch.Tensor:
+    """The Shapley values ``(B, M)`` (float64) of the explained logit over the M >= 2 players
+    ``ids`` (one sample's shape: the player of each element), exact or from drawn coalitions."""
+    players = int(ids.max()) + 1
     exact = 2**players - 2 <= params["samples"] if players < 63 else False
     if exact:
         z, weight = _all_coalitions(players)
@@ -110,7 +145,7 @@ def kernel_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[s
     root = weight.to(x.device).sqrt().unsqueeze(1)
     phi = torch.linalg.lstsq(root * design, root * response).solution  # (M - 1, B)
     phi = torch.cat([phi, (total - phi.sum(dim=0)).unsqueeze(0)])  # (M, B)
-    return phi.T[:, ids].to(x.dtype)
+    return phi.T
 
 
 register(
