@@ -41,8 +41,8 @@ METHODS = [
 
 
 #: Methods with relevance per frequency bin: DFT-LRP (lrpz_), SIGN at the virtual layer (lrpsign_),
-#: epsilon there too (lrp_), alpha-beta with DFT-LRP's z-rule there; occlusion of the test's own
-#: bands of 5 bins (the removal the test measures).
+#: epsilon there too (lrp_), alpha-beta with DFT-LRP's z-rule there; occlusion and Kernel SHAP
+#: over the test's own bands of 5 bins (the removal the test measures).
 SPECTRAL_METHODS = [
     "gradient",
     "gradient_x_input",
@@ -53,6 +53,7 @@ SPECTRAL_METHODS = [
     "lrp_epsilon_0_5",
     "lrpz_alpha_1_beta_0",
     "occlusion_window_5_stride_5",
+    "kernel_shap_window_5",
     "random",
 ]
 
@@ -67,7 +68,8 @@ def spectral_table(model: torch.nn.Module, beats: np.ndarray, target: list[int],
         if method == "random":
             relevance = random_relevance(np.zeros((len(beats), 1, beats.shape[-1] // 2 + 1)), seed=0)
         else:
-            relevance = explain_spectrum(model, beats, method, target_class=target).relevance
+            seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
+            relevance = explain_spectrum(model, beats, method, target_class=target, **seeded).relevance
         seconds = time.perf_counter() - start
         morf, lerf = (
             spectral_deletion_curve(model, beats, relevance, target, bins=bins, order=order).aopc
