@@ -160,7 +160,7 @@ def toolkit(device: torch.device) -> dict[str, float]:
     maps, deletion curves, samples seen), deletion curves of infill 'linear' and 'noise' (seeded),
     seeded SmoothGrad and VarGrad (the noise drawn on the CPU: the same maps on every device) and
     a cascading randomization table; explain_spectrum (also the strip's relevance per harmonic,
-    and occlusion of bands), spectral deletion curves and explain_spectrogram."""
+    occlusion and Kernel SHAP over bands), spectral deletion curves and explain_spectrogram."""
     from dataclasses import replace
 
     from signxai.ecg import load_beat_model, load_ecg5000, load_mitbih_208
@@ -199,6 +199,9 @@ def toolkit(device: torch.device) -> dict[str, float]:
             "spectrum_ig": explain_spectrum(on, beats, "integrated_gradients", target_class=2).relevance,
             "spectrum_occlusion": explain_spectrum(
                 on, beats, "occlusion_window_5", target_class=2, per_channel=True
+            ).relevance,
+            "spectrum_kernel_shap": explain_spectrum(
+                on, beats[:8], "kernel_shap_window_10", target_class=2, seed=1
             ).relevance,
             "spectral_deletion": spectral_deletion_curve(on, beats, spectral, 2, bins=5).scores,
             "spectrogram_lrpz": explain_spectrogram(
