@@ -21,9 +21,10 @@ import time
 import numpy as np
 import torch
 
-from signxai import describe_method, explain, explain_spectrum
+from signxai import describe_method
 from signxai.ecg import load_beat_model, load_ecg5000
 from signxai.evaluate import deletion_curve, random_relevance, spectral_deletion_curve
+from signxai.evaluate.frequency import explainer
 
 METHODS = [
     "gradient",
@@ -58,19 +59,28 @@ SPECTRAL_METHODS = [
 ]
 
 
+def timed_relevance(
+    model: torch.nn.Module, beats: np.ndarray, target: list[int], method: str, domain: str
+) -> tuple[np.ndarray, float]:
+    """The method's map in ``domain`` (per sample, or per frequency bin), seeded with 0 where it
+    draws, and the seconds it took; ``'random'``: a random map of that shape."""
+    start = time.perf_counter()
+    if method == "random":
+        shape = beats.shape if domain == "time" else (*beats.shape[:-1], beats.shape[-1] // 2 + 1)
+        relevance = random_relevance(np.zeros(shape), seed=0)
+    else:
+        seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
+        relevance = explainer(domain)(model, beats, method, target_class=target, **seeded)
+    return relevance, time.perf_counter() - start
+
+
 def spectral_table(model: torch.nn.Module, beats: np.ndarray, target: list[int], bins: int) -> None:
     """Explain the beats per frequency bin with every method and print the AOPC table."""
     print(f"{len(beats)} ECG5000 test beats, 5-class model, predicted class, {bins} bins per step\n")
     print("| method | AOPC MoRF | AOPC LeRF | MoRF - LeRF | seconds |")
     print("|---|---:|---:|---:|---:|")
     for method in SPECTRAL_METHODS:
-        start = time.perf_counter()
-        if method == "random":
-            relevance = random_relevance(np.zeros((len(beats), 1, beats.shape[-1] // 2 + 1)), seed=0)
-        else:
-            seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
-            relevance = explain_spectrum(model, beats, method, target_class=target, **seeded).relevance
-        seconds = time.perf_counter() - start
+        relevance, seconds = timed_relevance(model, beats, target, method, "frequency")
         morf, lerf = (
             spectral_deletion_curve(model, beats, relevance, target, bins=bins, order=order).aopc
             for order in ("morf", "lerf")
@@ -97,13 +107,7 @@ def main() -> None:
     print("| method | AOPC MoRF (zero) | AOPC MoRF (linear) | AOPC LeRF (zero) | MoRF - LeRF | seconds |")
     print("|---|---:|---:|---:|---:|---:|")
     for method in METHODS:
-        start = time.perf_counter()
-        if method == "random":
-            relevance = random_relevance(beats, seed=0)
-        else:
-            seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
-            relevance = explain(model, beats, method, target_class=target, **seeded)
-        seconds = time.perf_counter() - start
+        relevance, seconds = timed_relevance(model, beats, target, method, "time")
         curves = {
             (order, infill): deletion_curve(
                 model, beats, relevance, target, window=args.window, order=order, infill=infill

@@ -364,3 +364,12 @@ class SelfGated(nn.Module):
         h = self.conv1(x)
         h = self.written(self, h) if self.written is not None else self.activation(h)
         return self.fc(torch.relu(self.conv2(h)).mean(-1))
+
+
+def reference_stft(signals: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """``torch.stft`` of ``signals`` ``(N, T)`` in float64 as explain_spectrogram's transform is
+    defined (periodic Hann, ``center=True``, zero padding): complex ``(N, F, M)``."""
+    hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    return torch.stft(
+        signals.double(), n_fft, hop, window=hann, center=True, pad_mode="constant", return_complex=True
+    )

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from models import assert_unchanged, build, logit_model, snapshot
+from models import assert_unchanged, build, logit_model, reference_stft, snapshot
 from signxai import MethodParameterError, explain, explain_spectrogram
 from signxai.spectrogram import ShortTimeDFT
 
@@ -178,16 +178,7 @@ def test_occlusion_hides_tiles_of_bins_and_frames(per_channel: bool, window: int
         return found if found[-1] == length - size else [*found, length - size]
 
     hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    stft = torch.stft(
-        x.reshape(-1, 60).double(),
-        n_fft,
-        hop,
-        window=hann,
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )
-    stft = stft.reshape(2, 2, bins, frames)
+    stft = reference_stft(x.reshape(-1, 60), n_fft, hop).reshape(2, 2, bins, frames)
     with torch.no_grad():
         full = model(x)[:, 1].double()
         total, count = torch.zeros(2, 2, bins, frames, dtype=torch.float64), torch.zeros(2, bins, frames)

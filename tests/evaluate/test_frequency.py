@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import Bound, WithMetadata, assert_unchanged, build, snapshot
+from models import Bound, WithMetadata, assert_unchanged, build, reference_stft, snapshot
 from signxai import explain_spectrogram, explain_spectrum
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate import random_relevance, spectral_deletion_curve
@@ -181,15 +181,7 @@ def test_a_spectrogram_loses_tiles_of_cells_rebuilt_by_torchs_istft(
     starts = [(b, m) for b in range(0, count, bins) for m in range(0, width, frames)]
     assert curve.scores.shape == (2, len(starts) + 1)
     hann = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    stft = torch.stft(
-        x.reshape(4, 60).double(),
-        n_fft,
-        hop,
-        window=hann,
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    ).reshape(2, 2, count, width)
+    stft = reference_stft(x.reshape(4, 60), n_fft, hop).reshape(2, 2, count, width)
     with torch.no_grad():
         for sample in range(2):
             sums = [noise[sample, :, b : b + bins, m : m + frames].sum() for b, m in starts]
