@@ -67,6 +67,16 @@ def test_demo_relevance_npz_equals_explain(demo_report) -> None:
     direct = explain(model, saved["beats"], "lrpsign_epsilon_0_5", target_class=saved["predicted"].tolist())
     np.testing.assert_allclose(saved["relevance/lrpsign_epsilon_0_5"], direct, rtol=1e-5, atol=1e-7)
     assert (out / "wave_relevance.csv").exists()
+    # every beat per harmonic (the --spectrum default); the explained beats' rows as explain_spectrum's
+    from signxai import explain_spectrum
+
+    spectrum = saved["spectrum/lrpz_epsilon_0_5"]
+    assert spectrum.shape[1:] == (1, 71) and spectrum.shape[0] > saved["beats"].shape[0]
+    np.testing.assert_allclose(saved["spectrum_frequencies"], np.arange(71) / 140)
+    alone = explain_spectrum(
+        model, saved["beats"], "lrpz_epsilon_0_5", target_class=saved["predicted"].tolist()
+    )
+    np.testing.assert_allclose(spectrum[saved["beat_index"]], alone.relevance, rtol=1e-4, atol=1e-6)
 
 
 def test_python_dash_m_and_methods_table() -> None:
@@ -396,6 +406,7 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
             "TorchScript modules do not support",
         ),
         (["explain", "{array}", "--model", "{scripted}"], "--fs is needed"),
+        (["demo", "--spectrum", "grad_cam"], "--spectrum: method_name 'grad_cam' (cam) has no relevance"),
         (
             ["explain", "{record}", "--model", "{scripted}", "--spectrum", "grad_cam"],
             "--spectrum: method_name 'grad_cam' (cam) has no relevance per spectral coefficient",

@@ -163,6 +163,13 @@ def methods() -> None:
     "--method", "methods_", multiple=True, help="Method name (repeat, or comma-separated); default: eight."
 )
 @click.option(
+    "--spectrum",
+    "spectral_method",
+    default=DEMO_SPECTRAL_METHOD,
+    show_default=True,
+    help="Method explaining every beat per harmonic of its window (explain_spectrum).",
+)
+@click.option(
     "--task",
     type=click.Choice(["binary", "5class"]),
     default="binary",
@@ -181,6 +188,7 @@ def methods() -> None:
 def demo(
     out: Path,
     methods_: tuple[str, ...],
+    spectral_method: str,
     task: str,
     abnormal: int,
     device: str,
@@ -197,6 +205,7 @@ def demo(
         if abnormal == normal == 0:
             raise InputError("--abnormal and --normal are both 0: no beat to explain")
         chosen = _check_methods(methods_ or DEFAULT_METHODS)
+        _check_spectral(spectral_method)
         start = time.perf_counter()
         card = model_card()
         model = load_beat_model(task).to(_device(device))
@@ -210,10 +219,12 @@ def demo(
             max_abnormal=abnormal,
             max_normal=normal,
             progress=progress,
-            spectral_method=DEMO_SPECTRAL_METHOD,
+            spectral_method=spectral_method,
         )
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
+        assert analysis.spectrum is not None
+        arrays: dict[str, Any] = {**_maps(analysis.relevance), **_spectral_maps(analysis.spectrum)}
         np.savez_compressed(
             out / "relevance.npz",
             beats=analysis.windows.beats[analysis.explained],
@@ -221,7 +232,7 @@ def demo(
             starts=analysis.windows.starts[analysis.explained],
             stops=analysis.windows.stops[analysis.explained],
             predicted=analysis.predicted[analysis.explained],
-            **_maps(analysis.relevance),
+            **arrays,
         )
         analysis.wave_table.to_csv(out / "wave_relevance.csv", index=False)
         report = strip_report(analysis, card, task, out / "report.html")
@@ -520,15 +531,12 @@ def explain_command(
     from signxai.ecg.preprocess import resample, windows
     from signxai.ecg.preprocess import znormalize as z_normalised
     from signxai.methods import parse
-    from signxai.spectral import explain_spectrum, spectral_spec
+    from signxai.spectral import explain_spectrum
 
     try:
         chosen = _check_methods(methods_)
-        if spectral_method is not None:  # checked before any work
-            try:
-                spectral_spec(spectral_method)
-            except SignXAIError as error:
-                raise type(error)(f"--spectrum: {error}") from None
+        if spectral_method is not None:
+            _check_spectral(spectral_method)
         where = _device(device)
         recording = _load_record(record, fs, leads, start, duration)
         steps = _filter(recording, baseline, notch, lowpass)
@@ -670,9 +678,19 @@ def _joined(parts: list[SpectralRelevance]) -> SpectralRelevance:
     )
 
 
+def _check_spectral(method: str) -> None:
+    """``--spectrum``: a method ``explain_spectrum`` takes (checked before any work)."""
+    from signxai.spectral import spectral_spec
+
+    try:
+        spectral_spec(method)
+    except SignXAIError as error:
+        raise type(error)(f"--spectrum: {error}") from None
+
+
 def _spectral_maps(result: SpectralRelevance) -> dict[str, np.ndarray]:
     """The spectral relevance's arrays for relevance.npz: ``spectrum/<method>`` (N, C, F) and
-    ``spectrum_frequencies`` (F,) in Hz."""
+    ``spectrum_frequencies`` (F,: in Hz, or in cycles per sample without a rate)."""
     return {f"spectrum/{result.method}": result.relevance, "spectrum_frequencies": result.frequencies}
 
 

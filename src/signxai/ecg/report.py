@@ -129,8 +129,9 @@ def _spectrum(analysis: StripAnalysis) -> str:
     return (
         paragraph(
             f"Every beat explained for its predicted class as a function of its spectrum "
-            f"({html.escape(result.method)}: the inverse DFT in front of the model as a virtual "
-            "layer with the z-rule, DFT-LRP; see the README's 'Relevance per frequency'). A beat "
+            f"({html.escape(result.method)}: {describe_method(result.method)['definition']}; "
+            "the inverse DFT in front of the model as a virtual layer, see the README's "
+            "'Relevance per frequency'). A beat "
             f"window is {result.length} samples, so bin k is its k-th harmonic. Share of each "
             "class's summed relevance per band of harmonics (signed: a band above 1 is offset by "
             "negative ones); a wide complex lies at low harmonics, a narrow QRS at 6-20."
