@@ -470,6 +470,13 @@ def test_kernel_shap_of_a_linear_model_is_occlusion_of_its_tiles() -> None:
         assert shap.relevance.shape == occluded.relevance.shape
         scale = np.abs(occluded.relevance).max()
         np.testing.assert_allclose(shap.relevance, occluded.relevance, atol=1e-4 * scale)
+    flat, signals = nn.Linear(30, 2).eval(), torch.randn(3, 30)  # signals without a channel axis
+    shap = explain_spectrum(flat, signals, "kernel_shap_window_4", target_class=1)
+    occluded = explain_spectrum(flat, signals, "occlusion_window_4_stride_4", target_class=1)
+    assert shap.axes == ("sample", "bin") and shap.relevance.shape == (3, 16)
+    np.testing.assert_allclose(
+        shap.relevance, occluded.relevance, atol=1e-4 * np.abs(occluded.relevance).max()
+    )
     per_lead = explain_spectrum(model, x, "kernel_shap_window_10", target_class=1, per_channel=True)
     alone = explain_spectrum(model, x, "occlusion_window_10_stride_10", target_class=1, per_channel=True)
     np.testing.assert_allclose(per_lead.relevance, alone.relevance, atol=1e-4 * scale)
