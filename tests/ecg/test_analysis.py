@@ -140,7 +140,7 @@ def test_relevance_per_harmonic_of_every_beat_and_its_report_section(tmp_path) -
     assert curves["lrpz_epsilon_0_5"]["morf"].scores.shape == (len(beats), 16)
     page = strip_report(analysis, model_card(), "binary", tmp_path / "report.html").read_text()
     assert 'id="spectrum"' in page and "Relevance per harmonic" in page
-    assert "spectral_deletion_curve" in page
+    assert "spectral_deletion_curve" in page and "with the z-rule (DFT-LRP)" in page
     assert f"{curves['lrpz_epsilon_0_5']['morf'].aopc:.3f}" in page
     plain = analyze_strip(short, model, ["normal", "abnormal"], **arguments)
     assert plain.spectrum is None and plain.spectral_faithfulness == {}

@@ -108,6 +108,15 @@ def _aopc_table(curves: dict[str, dict[str, DeletionCurve]]) -> str:
     return table_html(frame)
 
 
+def _virtual_rule(method: str) -> str:
+    """What an LRP input-layer prefix does at the virtual layer, in words (else nothing)."""
+    rules = {
+        "lrpz_": " with the z-rule (DFT-LRP)",
+        "lrpsign_": " with the SIGN rule (SIGN on the coefficients)",
+    }
+    return next((text for prefix, text in rules.items() if method.startswith(prefix)), "")
+
+
 def _spectrum(analysis: StripAnalysis) -> str:
     """Relevance per harmonic of the beat window: band shares per predicted class, and each
     class's mean relevance per harmonic."""
@@ -130,8 +139,8 @@ def _spectrum(analysis: StripAnalysis) -> str:
         paragraph(
             f"Every beat explained for its predicted class as a function of its spectrum "
             f"({html.escape(result.method)}: {describe_method(result.method)['definition']}; "
-            "the inverse DFT in front of the model as a virtual layer, see the README's "
-            "'Relevance per frequency'). A beat "
+            f"the inverse DFT in front of the model as a virtual layer{_virtual_rule(result.method)}, "
+            "see the README's 'Relevance per frequency'). A beat "
             f"window is {result.length} samples, so bin k is its k-th harmonic. Share of each "
             "class's summed relevance per band of harmonics (signed: a band above 1 is offset by "
             "negative ones); a wide complex lies at low harmonics, a narrow QRS at 6-20."
