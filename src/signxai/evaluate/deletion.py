@@ -186,11 +186,11 @@ def deletion_curve(
         relevance_t = as_relevance(relevance, inputs.shape)
         length = inputs.shape[2]
         size = _window_length(window, window_ms, fs, length)
-        ranking = group_ranking(relevance_t.sum(dim=1), size, order)
+        ranking = tile_ranking(relevance_t.sum(dim=1)[..., None], (size, 1), order)  # windows as tiles
         generator = seeded_generator(seed)
         perturbed = (
-            infill_windows(inputs, mask.to(inputs.device), infill, size, generator)
-            for mask in removal_masks(ranking, size, length)
+            infill_windows(inputs, mask[..., 0].to(inputs.device), infill, size, generator)
+            for mask in removal_masks(ranking, (size, 1), (length, 1))
         )
         scores = explained_scores(view, inputs, target_class, score, perturbed)
     count = ranking.shape[1]
@@ -199,28 +199,31 @@ def deletion_curve(
     )
 
 
-def group_ranking(relevance: torch.Tensor, size: int, order: str) -> torch.Tensor:
-    """``(B, N)`` relevance per unit (sample, frequency bin) cut into groups of ``size`` units
-    (the last may be shorter), each group's relevance summed: ``(B, groups)``, each row's groups in
-    the order of removal (most relevant first for ``'morf'``, least relevant first for ``'lerf'``)."""
-    rows, units = relevance.shape
-    count = -(-units // size)
-    padded = torch.nn.functional.pad(relevance, (0, count * size - units))
-    return torch.argsort(padded.reshape(rows, count, size).sum(dim=2), dim=1, descending=(order == "morf"))
+def tile_ranking(relevance: torch.Tensor, tile: tuple[int, int], order: str) -> torch.Tensor:
+    """``(B, N, M)`` relevance per cell (time sample, frequency bin; M = 1, or frames) cut into
+    tiles of ``tile`` = (cells along N, cells along M) (the last of each axis smaller), each
+    tile's relevance summed: ``(B, tiles)``, the tiles (numbered along N first) of each row in the
+    order of removal (most relevant first for ``'morf'``, least relevant first for ``'lerf'``)."""
+    rows, count, width = relevance.shape
+    down, across = -(-count // tile[0]), -(-width // tile[1])
+    padded = torch.nn.functional.pad(relevance, (0, across * tile[1] - width, 0, down * tile[0] - count))
+    sums = padded.reshape(rows, down, tile[0], across, tile[1]).sum(dim=(2, 4)).reshape(rows, -1)
+    return torch.argsort(sums, dim=1, descending=(order == "morf"))
 
 
-def removal_masks(ranking: torch.Tensor, size: int, units: int) -> Iterator[torch.Tensor]:
-    """The ``(B, units)`` masks (True: removed) after each step of :func:`group_ranking`'s order,
-    one more group per step (one mask, updated in place)."""
-    mask = torch.zeros(ranking.shape[0], units, dtype=torch.bool)
+def removal_masks(
+    ranking: torch.Tensor, tile: tuple[int, int], grid: Sequence[int]
+) -> Iterator[torch.Tensor]:
+    """The ``(B, N, M)`` masks of the cells of ``grid`` = (N, M) removed (True) after each step
+    of :func:`tile_ranking`'s order, one more tile per step."""
+    count, width = grid
+    down, across = -(-count // tile[0]), -(-width // tile[1])
+    removed = torch.zeros(ranking.shape, dtype=torch.bool)
     rows = torch.arange(ranking.shape[0])
     for step in range(ranking.shape[1]):
-        chosen = ranking[:, step]
-        for offset in range(size):
-            position = chosen * size + offset
-            valid = position < units
-            mask[rows[valid], position[valid]] = True
-        yield mask
+        removed[rows, ranking[:, step]] = True
+        tiles = removed.reshape(-1, down, across)
+        yield tiles.repeat_interleave(tile[0], dim=1).repeat_interleave(tile[1], dim=2)[:, :count, :width]
 
 
 def explained_scores(

@@ -34,8 +34,8 @@ from signxai.evaluate.deletion import (
     DeletionCurve,
     as_relevance,
     explained_scores,
-    group_ranking,
     removal_masks,
+    tile_ranking,
 )
 from signxai.inputs import as_batch
 from signxai.model import ModelView
@@ -135,12 +135,8 @@ def spectral_deletion_curve(
             raise MethodParameterError(
                 f"frames must be at most the {per_cell.shape[2]} frames of the relevance, got {span}"
             )
-        tiles = _tile_sums(per_cell, size, span)
-        ranking = group_ranking(tiles, 1, order)
-        removed = (
-            rebuild(_cells(mask, per_cell.shape[1:], size, span))
-            for mask in removal_masks(ranking, 1, tiles.shape[1])
-        )
+        ranking = tile_ranking(per_cell, (size, span), order)
+        removed = (rebuild(mask) for mask in removal_masks(ranking, (size, span), per_cell.shape[1:]))
         scores = explained_scores(view, inputs, target_class, score, removed)
     groups = ranking.shape[1]
     return DeletionCurve(
@@ -151,22 +147,6 @@ def spectral_deletion_curve(
         window=size * span,
         unit="cells" if len(grid) == 2 else "bins",
     )
-
-
-def _tile_sums(values: torch.Tensor, bins: int, frames: int) -> torch.Tensor:
-    """``(B, F, M)`` summed over tiles of ``bins`` x ``frames`` (the last ones smaller):
-    ``(B, tiles)``, bin-tiles major."""
-    rows, count, width = values.shape
-    down, across = -(-count // bins), -(-width // frames)
-    padded = torch.nn.functional.pad(values, (0, across * frames - width, 0, down * bins - count))
-    return padded.reshape(rows, down, bins, across, frames).sum(dim=(2, 4)).reshape(rows, down * across)
-
-
-def _cells(mask: torch.Tensor, grid: torch.Size, bins: int, frames: int) -> torch.Tensor:
-    """A mask of removed tiles ``(B, tiles)`` as a mask of cells ``(B, F, M)``."""
-    count, width = grid
-    tiles = mask.reshape(mask.shape[0], -(-count // bins), -(-width // frames))
-    return tiles.repeat_interleave(bins, dim=1).repeat_interleave(frames, dim=2)[:, :count, :width]
 
 
 def _dft_rebuilt(inputs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
