@@ -489,25 +489,13 @@ def explain_spectrum(
         forward_kwargs,
         **params,
     )
-    relevance, delta, coefficients = done.relevance, done.delta, done.coefficients
     length = done.signal.shape[-1]
-    bins = length // 2 + 1
-    per_band = done.spec.family.name in PER_BAND  # per bin already: no parts
-    parts = None if per_band else relevance.reshape(*relevance.shape[:-1], 2, bins)
-    transform = coefficients.detach().to("cpu", torch.float64).numpy()
-    amplitude = np.hypot(transform[..., :bins], transform[..., bins:])
-    amplitude *= harmonic_weights(length).numpy()
-    frequencies = np.fft.rfftfreq(length, d=1.0 / fs if fs is not None else 1.0)
-    per_bin = relevance if parts is None else parts.sum(axis=-2)
-    if done.unbatched:
-        per_bin, amplitude = per_bin[0], amplitude[0]
-        parts = parts[0] if parts is not None else None
-        delta = delta[0] if delta is not None else None
+    per_bin, parts, amplitude, delta = per_bin_arrays(done, harmonic_weights(length).numpy())
     return SpectralRelevance(
         relevance=per_bin,
         parts=parts,
-        frequencies=frequencies,
-        amplitude=amplitude.astype(np.float32),
+        frequencies=np.fft.rfftfreq(length, d=1.0 / fs if fs is not None else 1.0),
+        amplitude=amplitude,
         fs=fs,
         method=done.spec.name,
         axes=(*signal_axes(done), "bin"),
@@ -575,6 +563,30 @@ def _check_parity(want: torch.Tensor, got: torch.Tensor) -> None:
             f"on x by {float((got - want).abs().max()):.3g}: the transform's float rounding "
             "changes what the model computes, so its spectrum's relevance would explain another output"
         )
+
+
+def per_bin_arrays(
+    done: Transformed, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """From ``done`` (coefficients: the real parts of F bins, then their imaginary parts, on the
+    last axis or before a frame axis): the relevance per bin (the parts summed), the parts apart
+    (an axis of two before the bins; None for occlusion and Kernel SHAP, per bin already), the
+    amplitude per bin (|X| times ``weights``, one per bin; float32) and the delta, each without
+    the sample axis where ``x`` was one sample."""
+    axis = done.relevance.ndim - 1 - (done.coefficients.ndim - done.signal.ndim)  # the bins'
+    relevance, shape = done.relevance, done.relevance.shape
+    parts = None
+    if done.spec.family.name not in PER_BAND:
+        parts = relevance.reshape(*shape[:axis], 2, shape[axis] // 2, *shape[axis + 1 :])
+        relevance = parts.sum(axis=axis)
+    real, imaginary = np.split(done.coefficients.detach().to("cpu", torch.float64).numpy(), 2, axis=axis)
+    amplitude = np.hypot(real, imaginary) * weights.reshape(-1, *([1] * (relevance.ndim - 1 - axis)))
+    delta = done.delta
+    if done.unbatched:
+        relevance, amplitude = relevance[0], amplitude[0]
+        parts = parts[0] if parts is not None else None
+        delta = delta[0] if delta is not None else None
+    return relevance, parts, amplitude.astype(np.float32), delta
 
 
 def signal_axes(done: Transformed) -> tuple[str, ...]:

@@ -28,11 +28,11 @@ from torch import nn
 from signxai.checks import check_whole
 from signxai.errors import MethodParameterError
 from signxai.spectral import (
-    PER_BAND,
     check_fs,
     exact,
     explain_transformed,
     harmonic_weights,
+    per_bin_arrays,
     real_inverse_basis,
     signal_axes,
     sum_bands,
@@ -239,27 +239,15 @@ def explain_spectrogram(
     done = explain_transformed(
         model, x, method_name, target_class, make, explain_output, forward_args, forward_kwargs, **params
     )
-    bins = n_fft // 2 + 1
-    relevance = done.relevance
-    per_band = done.spec.family.name in PER_BAND  # per bin and frame already: no parts
-    parts = None if per_band else relevance.reshape(*relevance.shape[:-2], 2, bins, relevance.shape[-1])
-    coefficients = done.coefficients.detach().to("cpu", torch.float64).numpy()
-    amplitude = np.hypot(coefficients[..., :bins, :], coefficients[..., bins:, :])
     window_sum = float(torch.hann_window(n_fft, periodic=True, dtype=torch.float64).sum())
-    amplitude *= (harmonic_weights(n_fft).numpy() / window_sum)[:, None]
-    delta = done.delta
-    per_cell = relevance if parts is None else parts.sum(axis=-3)
-    if done.unbatched:
-        per_cell, amplitude = per_cell[0], amplitude[0]
-        parts = parts[0] if parts is not None else None
-        delta = delta[0] if delta is not None else None
+    per_cell, parts, amplitude, delta = per_bin_arrays(done, harmonic_weights(n_fft).numpy() / window_sum)
     unit = 1.0 / fs if fs is not None else 1.0
     return SpectrogramRelevance(
         relevance=per_cell,
         parts=parts,
         frequencies=np.fft.rfftfreq(n_fft, d=unit),
         times=np.arange(per_cell.shape[-1]) * hop * unit,
-        amplitude=amplitude.astype(np.float32),
+        amplitude=amplitude,
         fs=fs,
         method=done.spec.name,
         axes=(*signal_axes(done), "bin", "frame"),
