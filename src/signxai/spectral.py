@@ -145,9 +145,11 @@ def sum_bands(
     frequencies: np.ndarray,
     fs: float | None,
     edges: Mapping[str, tuple[float, float]],
+    skip_empty: bool = False,
 ) -> dict[str, np.ndarray]:
     """``relevance`` (bins on the last axis, at ``frequencies``) summed per band ``[low, high)``
-    (the last bin also where ``high`` reaches it); see :meth:`SpectralRelevance.bands`."""
+    (the last bin also where ``high`` reaches it); see :meth:`SpectralRelevance.bands`. A band
+    that holds no bin is an error, or (``skip_empty``) left out of the result."""
     sums = {}
     top = float(frequencies[-1])
     for name, band in edges.items():
@@ -158,6 +160,8 @@ def sum_bands(
         if not low < high:
             raise MethodParameterError(f"edges['{name}'] needs low < high, got ({low:g}, {high:g})")
         inside = band_mask(frequencies, low, high)
+        if not inside.any() and skip_empty:
+            continue
         if not inside.any():
             unit = "Hz" if fs is not None else "cycles per sample"
             raise MethodParameterError(

@@ -26,7 +26,7 @@ from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.evaluate.frequency import spectral_deletion_curve
 from signxai.methods import describe_method
-from signxai.spectral import SpectralRelevance, band_mask, explain_spectrum, spectral_spec, sum_bands
+from signxai.spectral import SpectralRelevance, explain_spectrum, spectral_spec, sum_bands
 
 #: Bands of harmonics of a beat window (k cycles per window), ``[low, high)``: the slow waves and a
 #: wide complex (0-2), the T and P waves (3-5), a narrow QRS complex (6-20), above.
@@ -352,23 +352,13 @@ def lead_band_shares(
             f"{result.axes} and fs={result.fs}"
         )
     check_count(leads, result.relevance.shape[1], "leads", "channels in result")
-    held = {name: band for name, band in bands.items() if _holds_a_bin(result.frequencies, band)}
     per_lead = result.relevance.sum(axis=0)  # (C, F)
-    sums = sum_bands(per_lead, result.frequencies, result.fs, held)
+    sums = sum_bands(per_lead, result.frequencies, result.fs, bands, skip_empty=True)
     rows = [*leads, "all leads"]
     frame = pd.DataFrame({"relevance": [*per_lead.sum(axis=1), per_lead.sum()]}, index=rows)
     total = frame["relevance"].to_numpy()
     for name, values in sums.items():
         band = np.append(values, values.sum())
         frame[name] = np.divide(band, total, out=np.full_like(band, np.nan), where=total != 0)
-    frame.attrs["empty"] = [name for name in bands if name not in held]
+    frame.attrs["empty"] = [name for name in bands if name not in sums]
     return frame
-
-
-def _holds_a_bin(frequencies: np.ndarray, band: object) -> bool:
-    """Whether ``band`` holds a bin; True for a malformed band (``sum_bands`` then says why)."""
-    try:
-        low, high = (float(value) for value in band)  # type: ignore[attr-defined]
-    except (TypeError, ValueError):
-        return True
-    return bool(band_mask(frequencies, low, high).any())
