@@ -24,7 +24,7 @@ import torch
 
 from signxai.errors import MethodParameterError
 from signxai.methods.gradient import BATCH_SIZE, SEED, baseline_like, chunks, cpu_generator
-from signxai.methods.occlusion import explained_copies
+from signxai.methods.occlusion import bin_grid, explained_copies
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
 from signxai.model import ModelView
 
@@ -89,12 +89,7 @@ def kernel_shap_bins(
     the last takes what is left), a bin's real and imaginary parts in one player, shared by the
     channels or (``per_channel``) per channel; an absent player's coefficients are the
     baseline's. Each bin (and frame) carries its segment's Shapley value: ``(B, [C,] F[, M])``."""
-    leads = x.ndim - (3 if framed else 2)  # 1 with a channel axis, else 0
-    if params["per_channel"] and not leads:
-        raise MethodParameterError(
-            f"per_channel=True needs signals with channels (B, C, T); x has shape {tuple(x.shape)}"
-        )
-    grid = (x.shape[1] if leads else 1, x.shape[1 + leads] // 2, *x.shape[2 + leads :])
+    leads, grid = bin_grid(x, framed, params["per_channel"])
     ids = segment_ids(grid, params["window"], params["per_channel"]).to(x.device)  # per bin
     if int(ids.max()) < 1:
         raise MethodParameterError(

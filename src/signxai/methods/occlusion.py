@@ -69,6 +69,18 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
     )
 
 
+def bin_grid(x: torch.Tensor, framed: bool, per_channel: bool) -> tuple[bool, tuple[int, ...]]:
+    """For spectra in real form ``x`` ``(B, [C,] 2F[, M])`` (``M`` where ``framed``): whether they
+    have a channel axis, and the grid of bins ``(C or 1, F[, M])``. ``per_channel`` needs
+    channels (a named error otherwise)."""
+    leads = x.ndim == (4 if framed else 3)
+    if per_channel and not leads:
+        raise MethodParameterError(
+            f"per_channel=True needs signals with channels (B, C, T); x has shape {tuple(x.shape)}"
+        )
+    return leads, (x.shape[1] if leads else 1, x.shape[1 + leads] // 2, *x.shape[2 + leads :])
+
+
 def occlude_bins(
     view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any], framed: bool = False
 ) -> torch.Tensor:
@@ -80,9 +92,8 @@ def occlude_bins(
     baseline's (0: removed). Each bin's (and frame's) relevance, ``(B, [C,] F[, M])``, is the mean
     drop of the explained output over the windows covering it. Every channel's at once, or
     (``per_channel``) one channel's at a time."""
-    leads = x.ndim - (3 if framed else 2)  # 1 with a channel axis, else 0
-    bins = x.shape[1 + leads] // 2
-    frames = x.shape[-1] if framed else 0
+    leads, grid = bin_grid(x, framed, params["per_channel"])
+    bins, frames = grid[1], grid[2] if framed else 0
     window = params["window"]
     if window > max(bins, frames):
         counted = (
@@ -93,10 +104,6 @@ def occlude_bins(
         unit = "" if framed else " bins"
         raise MethodParameterError(
             f"window={window}{unit} is more than {counted}: it would hide the whole spectrum at once"
-        )
-    if params["per_channel"] and not leads:
-        raise MethodParameterError(
-            f"per_channel=True needs signals with channels (B, C, T); x has shape {tuple(x.shape)}"
         )
     channels: list[tuple[slice, ...]] = [()]
     if leads:
