@@ -24,7 +24,7 @@ import torch
 from signxai import describe_method
 from signxai.ecg import load_beat_model, load_ecg5000
 from signxai.evaluate import deletion_curve, random_relevance, spectral_deletion_curve
-from signxai.evaluate.frequency import explainer
+from signxai.evaluate.frequency import explainer, map_shape
 
 METHODS = [
     "gradient",
@@ -66,8 +66,7 @@ def timed_relevance(
     draws, and the seconds it took; ``'random'``: a random map of that shape."""
     start = time.perf_counter()
     if method == "random":
-        shape = beats.shape if domain == "time" else (*beats.shape[:-1], beats.shape[-1] // 2 + 1)
-        relevance = random_relevance(np.zeros(shape), seed=0)
+        relevance = random_relevance(np.zeros(map_shape(beats.shape, domain)), seed=0)
     else:
         seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
         relevance = explainer(domain)(model, beats, method, target_class=target, **seeded)

@@ -14,7 +14,7 @@ from torch import nn
 from signxai.checks import check_flag, check_names, check_whole
 from signxai.errors import MethodParameterError, SignXAIError
 from signxai.evaluate.deletion import deletion_curve, random_relevance
-from signxai.evaluate.frequency import explainer, spectral_deletion_curve
+from signxai.evaluate.frequency import explainer, map_shape, spectral_deletion_curve
 from signxai.evaluate.randomization import model_randomization
 
 RANDOM = "random"
@@ -104,8 +104,7 @@ def compare_methods(
     for name in names:
         start = time.perf_counter()
         if name == RANDOM:
-            shape = np.shape(x) if domain == "time" else (*np.shape(x)[:-1], np.shape(x)[-1] // 2 + 1)
-            relevance = random_relevance(np.zeros(shape), seed)
+            relevance = random_relevance(np.zeros(map_shape(np.shape(x), domain)), seed)
         else:
             try:
                 relevance = np.asarray(

@@ -196,3 +196,10 @@ def explainer(domain: str) -> Callable[..., Any]:
         return explain_spectrum(model, x, method_name, target_class, **params).relevance
 
     return per_bin
+
+
+def map_shape(shape: Sequence[int], domain: str) -> tuple[int, ...]:
+    """The shape of a map of signals of ``shape`` in ``domain``: ``shape`` itself in time, the
+    last axis' T samples as T // 2 + 1 bins in frequency (as :func:`explainer`'s maps)."""
+    check_choice(domain, "domain", DOMAINS, MethodParameterError)
+    return tuple(shape) if domain == "time" else (*shape[:-1], shape[-1] // 2 + 1)
