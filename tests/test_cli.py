@@ -352,6 +352,58 @@ def test_explain_per_frequency_band(record_and_model, tmp_path: Path) -> None:
         assert again["spectrum/occlusion_window_20"].shape == (3, 1, 1001)
 
 
+def test_explain_one_class_against_another(tmp_path: Path) -> None:
+    """--versus explains the target (or predicted) class against another (signxai.Contrast):
+    relevance.npz holds the classes each input was explained for and against, the report says it."""
+    from signxai import Contrast
+    from signxai.ecg import load_beat_model, load_ecg5000
+
+    model = load_beat_model("5class")
+    beats = load_ecg5000("test").x[:4, 0]
+    record = tmp_path / "beats.npy"
+    np.save(record, beats.reshape(1, -1))
+    state = tmp_path / "state.pt"
+    torch.save(model.state_dict(), state)
+    common = ["--model", str(state), "--model-class", "signxai.ecg.models:ECGModel", "--quiet"]
+    common += ["--model-kwargs", '{"num_classes": 5, "length": 140, "ceil_mode": false}']
+    common += ["--fs", "140", "--window", "140", "--method", "lrp_epsilon_0_1,gradient", "--batch-size", "3"]
+    result = run("explain", str(record), *common, "--versus", "runner_up", "--out", str(tmp_path / "a"))
+    assert result.returncode == 0, result.stderr
+    saved = np.load(tmp_path / "a" / "relevance.npz")
+    with torch.no_grad():
+        ranked = model.fc[:-1](model.features(torch.as_tensor(beats[:, None])).flatten(1)).argsort(
+            1, descending=True
+        )
+    np.testing.assert_array_equal(saved["targets"], ranked[:, 0].numpy())
+    np.testing.assert_array_equal(saved["versus"], ranked[:, 1].numpy())
+    for method in ("lrp_epsilon_0_1", "gradient"):
+        direct = explain(model, saved["inputs"], method, target_class=Contrast())
+        np.testing.assert_allclose(saved[f"relevance/{method}"], direct, rtol=1e-5, atol=1e-7)
+    page = (tmp_path / "a" / "report.html").read_text()
+    pairs = sorted(zip(saved["targets"].tolist(), saved["versus"].tolist(), strict=True))
+    assert f"class {pairs[0][0]} against class {pairs[0][1]}" in page
+    assert "Explained (the predicted class, against --versus; relevance.npz: targets, versus)" in page
+    fixed = run(
+        "explain", str(record), *common, "--target", "3", "--versus", "1", "--out", str(tmp_path / "b")
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    again = np.load(tmp_path / "b" / "relevance.npz")
+    assert again["targets"].tolist() == [3] * 4 and again["versus"].tolist() == [1] * 4
+    expected = explain(model, again["inputs"], "gradient", target_class=3) - explain(
+        model, again["inputs"], "gradient", target_class=1
+    )
+    np.testing.assert_allclose(again["relevance/gradient"], expected, rtol=1e-4, atol=1e-7)
+    assert "class 3 against class 1 (4 inputs)" in (tmp_path / "b" / "report.html").read_text()
+    plain = run("explain", str(record), *common, "--out", str(tmp_path / "c"))
+    assert plain.returncode == 0, plain.stderr
+    with np.load(tmp_path / "c" / "relevance.npz") as only:
+        assert "versus" not in only and only["targets"].tolist() == ranked[:, 0].tolist()
+    same = run(
+        "explain", str(record), *common, "--target", "1", "--versus", "1", "--out", str(tmp_path / "d")
+    )
+    assert same.returncode == 2 and "--versus equals the target class" in same.stderr
+
+
 def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
     """A .keras file: converted, proved on the record's windows, explained; the maps equal
     explain() on the Keras model (channels last); a record that does not fit is a one-line error."""
@@ -399,7 +451,17 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
         (["explain", "{record}", "--model", "{scripted}", "--method", "gradiant"], "closest names: gradient"),
         (
             ["explain", "{record}", *STATE_DICT, "--window", "2000", "--target", "7"],
-            "target_class 7 is out of range",
+            "--target 7 is out of range",
+        ),
+        (
+            ["explain", "{record}", *STATE_DICT, "--window", "2000", "--versus", "runner-up"],
+            "--versus must be a class index (0, 1, ...) or 'runner_up'; got 'runner-up' (did you mean "
+            "'runner_up'?)",
+        ),
+        (
+            ["explain", "{record}", *STATE_DICT, "--window", "2000", "--versus", "0"],
+            "--versus needs a model with two or more outputs; this one has a single output z (class 1, "
+            "and -z for class 0): --target 1 already explains the log-odds",
         ),
         (
             ["explain", "{record}", "--model", "{scripted}", "--window", "2000", "--method", "lrp_z"],

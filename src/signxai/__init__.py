@@ -16,10 +16,12 @@ from signxai.errors import (
 from signxai.methods import describe_method, list_methods
 from signxai.spectral import SpectralRelevance, explain_spectrum
 from signxai.spectrogram import SpectrogramRelevance, explain_spectrogram
+from signxai.targets import Contrast
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Contrast",
     "InputError",
     "LayerError",
     "MethodParameterError",

@@ -45,6 +45,8 @@ def explain(
     target_class
         The class to explain: an int, one int per sample, or None for the predicted class.
         For single-output binary models, 1 (or None when z > 0) explains z and 0 explains -z.
+        ``Contrast(target, versus=...)`` explains one class against another,
+        ``z_target - z_versus`` (see :class:`signxai.Contrast`).
     explain_output
         ``'logit'`` (default) explains the value behind a trailing Sigmoid/Softmax/LogSoftmax
         module; ``'activation'`` explains the model output as it is.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import numpy as np
 
-from signxai.errors import InputError, SignXAIError
+from signxai.errors import InputError, SignXAIError, TargetError
 
 if TYPE_CHECKING:
     from signxai.report import Section
@@ -426,6 +426,13 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option("--target", type=int, default=None, help="Class to explain (default: predicted).")
 @click.option(
+    "--versus",
+    default=None,
+    help="Explain the target class against this class (an index, or runner_up: each input's "
+    "most likely other class): why the target rather than it (signxai.Contrast; models with two "
+    "or more outputs).",
+)
+@click.option(
     "--spectrum",
     "spectral_method",
     default=None,
@@ -504,6 +511,7 @@ def explain_command(
     model_kwargs: str | None,
     methods_: tuple[str, ...],
     target: int | None,
+    versus: str | None,
     spectral_method: str | None,
     explain_output: str,
     device: str,
@@ -537,6 +545,7 @@ def explain_command(
         chosen = _check_methods(methods_)
         if spectral_method is not None:
             _check_spectral(spectral_method)
+        explained_target = _contrast(target, versus)
         where = _device(device)
         recording = _load_record(record, fs, leads, start, duration)
         steps = _filter(recording, baseline, notch, lowpass)
@@ -580,6 +589,7 @@ def explain_command(
         relevance: dict[str, np.ndarray] = {}
         if batch_size < 1:
             raise InputError(f"--batch-size must be >= 1, got {batch_size}")
+        classes = _explained_classes(model, inputs, explained_target, explain_output, batch_size)
 
         def lrp_extra(method: str) -> dict[str, Any]:
             """The LRP options for an LRP method, else none."""
@@ -592,7 +602,7 @@ def explain_command(
                     model,
                     chunk,
                     method,
-                    target_class=target,
+                    target_class=explained_target,
                     explain_output=explain_output,
                     **lrp_extra(method),
                 )
@@ -608,7 +618,7 @@ def explain_command(
                     model,
                     chunk,
                     method,
-                    target_class=target,
+                    target_class=explained_target,
                     fs=recording.fs,
                     explain_output=explain_output,
                     **lrp_extra(method),
@@ -628,10 +638,20 @@ def explain_command(
             starts=starts,
             fs=recording.fs,
             leads=np.array(recording.leads),
+            **classes,
             **arrays,
         )
         report = _record_report(
-            recording, inputs, starts, relevance, out / "report.html", record, model_path, steps, spectral
+            recording,
+            inputs,
+            starts,
+            relevance,
+            out / "report.html",
+            record,
+            model_path,
+            steps,
+            spectral,
+            _classes_text(classes, target is None),
         )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
@@ -726,6 +746,68 @@ def _spectrum_section(result: SpectralRelevance, leads: Sequence[str]) -> Sectio
     )
 
 
+def _contrast(target: int | None, versus: str | None) -> Any:
+    """``--target`` alone, or with ``--versus`` the :class:`~signxai.Contrast` of the two."""
+    from signxai.targets import Contrast, check_versus_word
+
+    if versus is None:
+        return target
+    if re.fullmatch(r"\d+", versus.strip()):
+        return Contrast(target, int(versus))
+    check_versus_word(versus, "--versus", "a class index (0, 1, ...)")
+    return Contrast(target, versus)
+
+
+def _explained_classes(
+    model: Any, inputs: np.ndarray, target: Any, explain_output: str, batch_size: int
+) -> dict[str, np.ndarray]:
+    """The class each input's maps explain (``targets``) and, for a contrast, the class it is
+    explained against (``versus``), as the methods choose them (one forward pass, in chunks)."""
+    import torch
+
+    from signxai.inputs import as_batch
+    from signxai.model import ModelView
+    from signxai.targets import Contrast, fixed_targets
+
+    def chosen(chunk: np.ndarray) -> Any:
+        with ModelView(model, explain_output) as view, torch.no_grad():
+            try:
+                return fixed_targets(target, view.forward(as_batch(chunk, view).tensor))
+            except TargetError as error:  # in the options' words
+                said = str(error).replace("target_class=Contrast(...)", "--versus")
+                for name, option in (("Contrast versus", "--versus"), ("Contrast target", "--target")):
+                    said = said.replace(name, option)
+                said = said.replace("target_class=", "--target ").replace("target_class", "--target")
+                raise TargetError(said) from None
+
+    parts = _in_chunks(inputs, batch_size, chosen)
+    if isinstance(target, Contrast):
+        return {
+            "targets": np.concatenate([part.target for part in parts]).astype(np.int64),
+            "versus": np.concatenate([part.versus for part in parts]).astype(np.int64),
+        }
+    return {"targets": np.concatenate(parts).astype(np.int64)}
+
+
+def _classes_text(classes: dict[str, np.ndarray], predicted: bool) -> str:
+    """One sentence saying which class the maps explain, per input when they differ."""
+    pairs = list(
+        zip(classes["targets"].tolist(), classes.get("versus", classes["targets"]).tolist(), strict=True)
+    )
+    contrast = "versus" in classes
+    counts: dict[tuple[int, int], int] = {}
+    for pair in pairs:
+        counts[pair] = counts.get(pair, 0) + 1
+    what = [
+        (f"class {t} against class {v}" if contrast else f"class {t}") + f" ({n} input{'s' * (n > 1)})"
+        for (t, v), n in sorted(counts.items())
+    ]
+    source = "the predicted class" if predicted else "--target"
+    if contrast:
+        source += ", against --versus"
+    return f"Explained ({source}; relevance.npz: targets{', versus' * contrast}): {'; '.join(what)}."
+
+
 def _record_report(
     recording: Any,
     inputs: np.ndarray,
@@ -736,6 +818,7 @@ def _record_report(
     model_path: Path,
     steps: list[str],
     spectral: SpectralRelevance | None = None,
+    explained: str = "",
 ) -> Path:
     from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
     from signxai.methods import describe_method
@@ -747,7 +830,8 @@ def _record_report(
             paragraph(
                 f"Record {record}: {len(recording.leads)} lead(s) {', '.join(recording.leads)}, "
                 f"{recording.fs:g} Hz, {inputs.shape[0]} input(s) of {inputs.shape[-1]} samples; "
-                f"model {model_path}. Preprocessing: {'; '.join(steps) if steps else 'none'}."
+                f"model {model_path}. Preprocessing: {'; '.join(steps) if steps else 'none'}. "
+                f"{explained}"
             ),
         )
     ]

@@ -28,6 +28,7 @@ from signxai.errors import (
     UnsupportedModelError,
     warn_user,
 )
+from signxai.targets import target_weights
 
 #: Sample shapes (and explained outputs) whose outputs were found repeatable, per model
 #: (``ModelView.require_repeatable``).
@@ -544,15 +545,9 @@ class ModelView:
 
     # ----------------------------------------------------------------- targets
     def target_weights(self, target_class: Any, logits: torch.Tensor) -> torch.Tensor:
-        """The ``(B, K)`` weights that select the explained output of each sample.
-
-        ``+1`` at the target class, ``0`` elsewhere; for single-output binary models target
-        ``0`` gives ``-1`` (the logit of class 0 is ``-z``). ``None`` picks the predicted class.
-        """
-        targets = resolve_targets(target_class, logits)
-        if logits.shape[1] == 1:
-            return (targets[:, None] * 2 - 1).to(logits.dtype)
-        return torch.zeros_like(logits).scatter_(1, targets[:, None], 1.0)
+        """The ``(B, K)`` weights that select the explained output of each sample
+        (:func:`signxai.targets.target_weights`: the target class, or a :class:`Contrast`)."""
+        return target_weights(target_class, logits)
 
     # ----------------------------------------------------------------- layers
     def named_layers(self) -> dict[str, nn.Module]:
@@ -608,59 +603,3 @@ class ModelView:
             if any(True for _ in module.parameters(recurse=False)):
                 return module if type(module) in INPUT_RANK else None
         return None
-
-
-def _as_int(value: Any) -> int:
-    if isinstance(value, np.ndarray) and value.ndim == 0:  # np.array(1), e.g. from np.argmax
-        value = value[()]
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1 or value.is_floating_point():
-            raise TypeError
-        value = value.item()
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    raise TypeError
-
-
-def resolve_targets(target_class: Any, logits: torch.Tensor) -> torch.Tensor:
-    """Turn ``target_class`` (int, per-sample sequence or None) into a ``(B,)`` index tensor."""
-    batch, classes = logits.shape
-    allowed = 2 if classes == 1 else classes
-    if target_class is None:
-        if classes == 1:
-            return (logits[:, 0] > 0).long()
-        return logits.detach().argmax(dim=1)
-    try:
-        values = [_as_int(target_class)] * batch
-    except TypeError:
-        if (
-            isinstance(target_class, (str, bytes))
-            or not isinstance(target_class, (Sequence, np.ndarray, torch.Tensor))
-            or getattr(target_class, "ndim", 1) == 0
-        ):
-            kind = type(target_class).__name__
-            dtype = getattr(target_class, "dtype", None)
-            raise TargetError(
-                f"target_class must be an int, a sequence of ints (one per sample) or None, "
-                f"got {kind}" + (f" of {dtype}" if dtype is not None else "")
-            ) from None
-        items = list(target_class.tolist() if hasattr(target_class, "tolist") else target_class)
-        if len(items) != batch:
-            raise TargetError(
-                f"target_class has {len(items)} entries but the batch has {batch} samples"
-            ) from None
-        try:
-            values = [_as_int(v) for v in items]
-        except TypeError:
-            raise TargetError(f"target_class entries must be ints, got {items[:5]!r}") from None
-    bad = [v for v in values if not 0 <= v < allowed]
-    if bad:
-        kind = (
-            "a single-output binary model takes 0 or 1"
-            if classes == 1
-            else (f"the model has {classes} outputs, so 0..{classes - 1}")
-        )
-        raise TargetError(f"target_class {bad[0]} is out of range: {kind}")
-    return torch.tensor(values, device=logits.device, dtype=torch.long)

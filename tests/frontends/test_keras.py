@@ -206,6 +206,19 @@ def test_gradients_equal_a_gradient_tape(name: str, method: str) -> None:
     assert rel_error(ours, expected) < 1e-4
 
 
+def test_a_contrast_is_the_gradient_tape_of_the_difference_of_two_logits() -> None:
+    from signxai import Contrast
+
+    model, x = ecg_model(), _data((4, 160, 1))
+    target, versus = [0, 2, 1, 2], [1, 0, 2, 1]
+    weights = keras.ops.one_hot(np.array(target), 3) - keras.ops.one_hot(np.array(versus), 3)
+    logits = _logits(model)
+    grad, _ = _backend_gradient(
+        lambda inputs: (keras.ops.sum(logits(inputs, training=False) * weights), inputs), x
+    )
+    assert rel_error(explain(model, x, "gradient", target_class=Contrast(target, versus)), grad) < 1e-4
+
+
 def test_every_method_on_the_keras_ecg_model_and_the_tf_style_call() -> None:
     model, x = ecg_model(), _data((2, 160, 1))
     for method in list_methods():

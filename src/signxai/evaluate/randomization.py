@@ -23,7 +23,8 @@ from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate.deletion import seeded_generator
 from signxai.evaluate.frequency import explainer
 from signxai.inputs import as_batch
-from signxai.model import ModelView, resolve_targets
+from signxai.model import ModelView
+from signxai.targets import Contrast, fixed_targets
 
 
 def _ssim_1d(a: np.ndarray, b: np.ndarray, window: int = 7) -> float:
@@ -96,7 +97,8 @@ def model_randomization(
     """Cascading randomization from the top layer; similarity to the original map per step.
 
     ``x`` is a batch; each sample's map is compared with its own original map. Every step
-    explains the class the trained model explained (its prediction when ``target_class`` is None).
+    explains the class the trained model explained (its prediction when ``target_class`` is None;
+    a :class:`~signxai.targets.Contrast`'s runner-up is the trained model's too).
     ``params`` go to ``explain``, ``forward_args``/``forward_kwargs`` (the model's further
     inputs) among them. ``domain='frequency'`` compares the maps per frequency bin of
     :func:`signxai.explain_spectrum` instead.
@@ -109,10 +111,11 @@ def model_randomization(
     """
     check_choice(how, "how", SIMILARITIES, MethodParameterError)
     explain_in = explainer(domain)
-    if target_class is None:  # keep explaining the trained model's predicted class
+    if target_class is None or isinstance(target_class, Contrast):
+        # keep explaining the trained model's predicted class (and runner-up)
         further = (params.get("forward_args"), params.get("forward_kwargs"))
         with ModelView(model, "logit", *further) as view, torch.no_grad():
-            target_class = resolve_targets(None, view.forward(as_batch(x, view).tensor)).tolist()
+            target_class = fixed_targets(target_class, view.forward(as_batch(x, view).tensor))
     original = np.asarray(explain_in(model, x, method, target_class=target_class, **params))
     copy_ = copy.deepcopy(model)
     generator = seeded_generator(seed)
