@@ -629,6 +629,7 @@ def explain_command(
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, Any] = {
+            **classes,
             **_maps(relevance),
             **({} if spectral is None else _spectral_maps(spectral)),
         }
@@ -638,7 +639,6 @@ def explain_command(
             starts=starts,
             fs=recording.fs,
             leads=np.array(recording.leads),
-            **classes,
             **arrays,
         )
         report = _record_report(
