@@ -301,3 +301,16 @@ def test_spectra_and_the_tutorials_call_take_a_contrast() -> None:
         tf_calculate_relevancemap("gradient", x, model, neuron_selection=Contrast(TARGET, VERSUS)),
         explain(model, x, "gradient", target_class=Contrast(TARGET, VERSUS)),
     )
+
+
+def test_compare_methods_scores_each_method_on_the_margin() -> None:
+    from signxai.evaluate import compare_methods
+
+    model, x = build("ecg_beat")
+    table, curves = compare_methods(
+        model, x, ["gradient_x_input"], Contrast(), window=14, randomization=False
+    )
+    relevance = explain(model, x, "gradient_x_input", target_class=Contrast())
+    direct = deletion_curve(model, x, relevance, Contrast(), window=14)
+    np.testing.assert_allclose(curves["gradient_x_input"]["morf"].scores, direct.scores, rtol=1e-6)
+    assert table.loc["gradient_x_input", "aopc_morf"] == pytest.approx(direct.aopc)
