@@ -352,6 +352,28 @@ def test_explain_per_frequency_band(record_and_model, tmp_path: Path) -> None:
         assert again["spectrum/occlusion_window_20"].shape == (3, 1, 1001)
 
 
+def test_demo_explains_each_beat_against_its_runner_up(tmp_path: Path) -> None:
+    result = run(
+        "demo", "--task", "5class", "--versus", "runner_up", "--method", "lrpsign_epsilon_0_5",
+        "--abnormal", "2", "--normal", "1", "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    saved = np.load(tmp_path / "relevance.npz")
+    from signxai import Contrast
+    from signxai.ecg import load_beat_model
+
+    model = load_beat_model("5class")
+    with torch.no_grad():
+        ranked = model(torch.as_tensor(saved["beats"])).argsort(1, descending=True).numpy()
+    np.testing.assert_array_equal(saved["predicted"], ranked[:, 0])
+    np.testing.assert_array_equal(saved["versus"], ranked[:, 1])
+    expected = explain(
+        model, saved["beats"], "lrpsign_epsilon_0_5", target_class=Contrast(None, saved["versus"])
+    )
+    np.testing.assert_allclose(saved["relevance/lrpsign_epsilon_0_5"], expected, rtol=1e-5, atol=1e-7)
+    assert "explained against" in (tmp_path / "report.html").read_text()
+
+
 def test_explain_one_class_against_another(tmp_path: Path) -> None:
     """--versus explains the target (or predicted) class against another (signxai.Contrast):
     relevance.npz holds the classes each input was explained for and against, the report says it."""
@@ -548,6 +570,11 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
         (
             ["demo", "--abnormal", "0", "--normal", "0"],
             "--abnormal and --normal are both 0: no beat to explain",
+        ),
+        (["demo", "--versus", "runner_up"], "--versus needs --task 5class: the binary model has one output"),
+        (
+            ["demo", "--task", "5class", "--versus", "9"],
+            "--versus must be a class index from 0 to 4 (normal, R-on-T PVC, PVC, SVEB, unclassified)",
         ),
         (["demo", "--device", "gpu"], "--device must be a torch device such as 'cpu', 'cuda'"),
         (

@@ -177,6 +177,12 @@ def methods() -> None:
     help="Which shipped beat model classifies the beats.",
 )
 @click.option(
+    "--versus",
+    default=None,
+    help="With --task 5class: explain each beat's predicted class against another, runner_up (its "
+    "most likely other class) or a class index (beats of that class: against their runner-up).",
+)
+@click.option(
     "--abnormal", type=click.IntRange(min=0), default=6, show_default=True, help="Abnormal beats to explain."
 )
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
@@ -190,6 +196,7 @@ def demo(
     methods_: tuple[str, ...],
     spectral_method: str,
     task: str,
+    versus: str | None,
     abnormal: int,
     device: str,
     normal: int,
@@ -206,10 +213,21 @@ def demo(
             raise InputError("--abnormal and --normal are both 0: no beat to explain")
         chosen = _check_methods(methods_ or DEFAULT_METHODS)
         _check_spectral(spectral_method)
+        contrast = _contrast(None, versus)
+        if contrast is not None and task == "binary":
+            raise InputError(
+                "--versus needs --task 5class: the binary model has one output, whose map of "
+                "'abnormal' already explains abnormal against normal"
+            )
         start = time.perf_counter()
         card = model_card()
         model = load_beat_model(task).to(_device(device))
         classes = card["models"][task]["classes"]
+        if contrast is not None and isinstance(contrast.versus, int) and contrast.versus >= len(classes):
+            raise InputError(
+                f"--versus must be a class index from 0 to {len(classes) - 1} ({', '.join(classes)}) "
+                f"or runner_up, got {contrast.versus}"
+            )
         progress = _Progress(len(chosen) + 2, quiet, "explaining")
         analysis = analyze_strip(
             load_mitbih_208(),
@@ -220,6 +238,7 @@ def demo(
             max_normal=normal,
             progress=progress,
             spectral_method=spectral_method,
+            versus=None if contrast is None else contrast.versus,
         )
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +251,7 @@ def demo(
             starts=analysis.windows.starts[analysis.explained],
             stops=analysis.windows.stops[analysis.explained],
             predicted=analysis.predicted[analysis.explained],
+            **({} if analysis.versus is None else {"versus": analysis.versus[analysis.explained]}),
             **arrays,
         )
         analysis.wave_table.to_csv(out / "wave_relevance.csv", index=False)

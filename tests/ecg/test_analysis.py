@@ -39,6 +39,12 @@ def test_methods_with_random_draws_are_seeded_so_a_report_reproduces() -> None:
         ({"spectral_method": "grad_cam"}, "has no relevance per spectral coefficient"),
         ({"spectral_method": "lrpz_epsilom_0_5"}, "lrpz_epsilon_0_5"),
         ({"spectral_method": 3}, "spectral_method must be a method name or None, got 3"),
+        (
+            {"versus": "runnerup"},
+            "versus must be a class index or 'runner_up'; got 'runnerup' \\(did you mean",
+        ),
+        ({"versus": 5}, "versus must be a class index from 0 to 4 or 'runner_up', got 5"),
+        ({"versus": 1.0}, "versus must be a class index, 'runner_up' or None, got 1.0"),
     ],
 )
 def test_what_to_explain_is_checked_first(kwargs: dict, match: str) -> None:
@@ -197,3 +203,49 @@ def test_lead_band_shares_per_lead_and_for_all_leads() -> None:
         lead_band_shares(result.relevance, ["II", "V1"])  # type: ignore[arg-type]
     with pytest.raises(MethodParameterError, match=r"edges\['bad'\] must be \(low, high\)"):
         lead_band_shares(result, ["II", "V1"], {"bad": 5})  # type: ignore[dict-item]
+
+
+def test_beats_explained_against_another_class(tmp_path) -> None:
+    """``versus``: every map, deletion curve and spectrum explains the margin of the predicted
+    class over the runner-up (or a given class; its own beats against their runner-up)."""
+    from signxai import Contrast, explain, explain_spectrum
+    from signxai.ecg import model_card
+    from signxai.ecg.report import strip_report
+    from signxai.evaluate import deletion_curve
+
+    strip = load_mitbih_208()
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(60 * strip.fs)])
+    model = load_beat_model("5class")
+    methods = ["lrpsign_epsilon_0_5", "integrated_gradients"]
+    kwargs = {"max_abnormal": 3, "max_normal": 2, "spectral_method": "lrpz_epsilon_0_5"}
+    result = analyze_strip(short, model, ECG5000_CLASSES, methods, versus="runner_up", **kwargs)
+    ranked = np.argsort(-result.probabilities, axis=1)
+    np.testing.assert_array_equal(result.versus, ranked[:, 1])
+    beats = result.windows.beats[result.explained]
+    contrast = Contrast(result.predicted[result.explained].tolist(), ranked[result.explained, 1].tolist())
+    for method in methods:
+        np.testing.assert_allclose(
+            result.relevance[method],
+            explain(model, beats, method, target_class=contrast),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+    curve = deletion_curve(model, beats, result.relevance[methods[0]], contrast, window=10)
+    np.testing.assert_allclose(result.faithfulness[methods[0]]["morf"].scores, curve.scores, rtol=1e-6)
+    assert (curve.scores[:, 0] > 0).all()  # the margin of the predicted class over the runner-up
+    every = Contrast(result.predicted.tolist(), ranked[:, 1].tolist())
+    spectrum = explain_spectrum(model, result.windows.beats, "lrpz_epsilon_0_5", every)
+    assert result.spectrum is not None
+    np.testing.assert_allclose(result.spectrum.relevance, spectrum.relevance, rtol=1e-4, atol=1e-7)
+    plain = analyze_strip(short, model, ECG5000_CLASSES, methods, **kwargs)
+    assert plain.versus is None and not np.allclose(plain.relevance[methods[0]], result.relevance[methods[0]])
+    page = strip_report(result, model_card(), "5class", tmp_path / "report.html").read_text()
+    first = int(result.explained[0])
+    assert f"explained against {ECG5000_CLASSES[ranked[first, 1]]}" in page
+    assert "against another class, named in each beat" in page
+    normal = analyze_strip(short, model, ECG5000_CLASSES, methods[:1], versus=0, max_abnormal=3, max_normal=2)
+    assert normal.versus is not None
+    expected = np.where(normal.predicted == 0, ranked[:, 1], 0)
+    np.testing.assert_array_equal(normal.versus, expected)
+    with pytest.raises(InputError, match="versus needs a model with two or more outputs"):
+        analyze_strip(short, load_beat_model("binary"), ("normal", "abnormal"), methods, versus="runner_up")

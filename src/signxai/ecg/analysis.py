@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from signxai.api import explain
@@ -26,7 +27,9 @@ from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.evaluate.frequency import spectral_deletion_curve
 from signxai.methods import describe_method
+from signxai.model import evaluated, input_placement
 from signxai.spectral import SpectralRelevance, explain_spectrum, spectral_spec, sum_bands
+from signxai.targets import Contrast, as_int, check_versus_word
 
 #: Bands of harmonics of a beat window (k cycles per window), ``[low, high)``: the slow waves and a
 #: wide complex (0-2), the T and P waves (3-5), a narrow QRS complex (6-20), above.
@@ -90,11 +93,22 @@ class StripAnalysis:
     #: :data:`SPECTRAL_BINS_PER_STEP` harmonics removed, ideal band stops), ranked by ``spectrum``
     #: and by a random map (``'random'``), per order (``'morf'``, ``'lerf'``).
     spectral_faithfulness: dict[str, dict[str, DeletionCurve]] = field(default_factory=dict)
+    #: With ``versus``: per beat, the class its maps are explained against (every map, curve and
+    #: spectrum explains the margin of the predicted class over it); else None.
+    versus: np.ndarray | None = None
+    #: The class names the analysis was given (``classes``), by output index.
+    classes: tuple[str, ...] = ()
 
     @property
     def lead_name(self) -> str:
         """The analysed lead's name (``lead0``, ``lead1``... where the recording names none)."""
         return self.recording.lead_name(self.lead)
+
+    def against(self, beat: int) -> str:
+        """`` against <class>`` for a beat explained against another class (``versus``), else ''."""
+        if self.versus is None:
+            return ""
+        return f" against {self.classes[int(self.versus[beat])]}"
 
     @property
     def predicted(self) -> np.ndarray:
@@ -181,6 +195,7 @@ def analyze_strip(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     spectral_method: str | None = None,
+    versus: int | str | None = None,
 ) -> StripAnalysis:
     """Detect beats on one lead, classify all of them, explain a selection with every method.
 
@@ -199,8 +214,17 @@ def analyze_strip(
     spectral_method
         A method for :func:`signxai.explain_spectrum` (e.g. ``'lrpz_epsilon_0_5'``, DFT-LRP):
         every beat's relevance per harmonic of its window, for its predicted class; None: none.
+    versus
+        Explain each beat's predicted class *against* another (:class:`signxai.Contrast`; models
+        with two or more outputs): ``'runner_up'`` (each beat's most likely other class) or a
+        class index; beats predicted as that class are explained against their runner-up. The
+        maps, deletion curves (which score the margin) and spectrum all explain the margin;
+        ``StripAnalysis.versus`` holds each beat's other class. None (default): the predicted
+        class alone.
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal, spectral_method)
+    if isinstance(versus, str):  # before any work; a class index is checked against the model
+        check_versus_word(versus, "versus", "a class index")
     classes = check_names(classes, "classes", "class names")
     check_module(model)
     if progress is not None and not callable(progress):
@@ -216,8 +240,13 @@ def analyze_strip(
     labels = [classes[k] for k in predicted]
     explained = select_beats(predicted, max_abnormal, max_normal, seed)
     beats = windows.beats[explained]
+    others = None if versus is None else _other_classes(model, windows.beats, probabilities, versus)
     # a single-output binary model takes target 0 (explains -z) or 1 (z), like the class index
-    target = predicted[explained].tolist()
+    target: Any = predicted[explained].tolist()
+    every: Any = predicted.tolist()  # the spectrum's beats: all of them
+    if others is not None:
+        target = Contrast(target, others[explained].tolist())
+        every = Contrast(every, others.tolist())
     relevance: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     for method in methods:
@@ -236,12 +265,12 @@ def analyze_strip(
     spectral_faithfulness = {}
     if spectral_method is not None:
         seeded = _seeded(spectral_method, seed)
-        spectrum = explain_spectrum(model, windows.beats, spectral_method, predicted.tolist(), **seeded)
+        spectrum = explain_spectrum(model, windows.beats, spectral_method, every, **seeded)
         rankings = {spectral_method: spectrum.relevance, "random": random_relevance(spectrum.relevance, seed)}
         spectral_faithfulness = {
             method: {
                 order: spectral_deletion_curve(
-                    model, windows.beats, values, predicted.tolist(), bins=SPECTRAL_BINS_PER_STEP, order=order
+                    model, windows.beats, values, every, bins=SPECTRAL_BINS_PER_STEP, order=order
                 )
                 for order in ("morf", "lerf")
             }
@@ -278,7 +307,37 @@ def analyze_strip(
         lead=int(lead),
         spectrum=spectrum,
         spectral_faithfulness=spectral_faithfulness,
+        versus=others,
+        classes=tuple(classes),
     )
+
+
+def _other_classes(
+    model: nn.Module, beats: np.ndarray, probabilities: np.ndarray, versus: int | str
+) -> np.ndarray:
+    """Per beat, the class it is explained against: its runner-up (``'runner_up'``), or the class
+    ``versus`` (the runner-up for beats predicted as that class)."""
+    classes = probabilities.shape[1]
+    device, dtype = input_placement(model)
+    with evaluated(model), torch.no_grad():  # classify gives a single output two columns
+        outputs = model(torch.as_tensor(beats[:1]).to(device=device, dtype=dtype)).shape[-1]
+    if outputs == 1:
+        raise InputError(
+            "versus needs a model with two or more outputs (the 5-class model); a single-output "
+            "model's map of 'abnormal' already explains abnormal against normal"
+        )
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")
+    runner_up = ranked[:, 1]
+    if isinstance(versus, str):
+        check_versus_word(versus, "versus", "a class index")
+        return runner_up
+    try:
+        index = as_int(versus)
+    except TypeError:
+        raise InputError(f"versus must be a class index, 'runner_up' or None, got {versus!r}") from None
+    if not 0 <= index < classes:
+        raise InputError(f"versus must be a class index from 0 to {classes - 1} or 'runner_up', got {index}")
+    return np.where(ranked[:, 0] == index, runner_up, index)
 
 
 def harmonic_shares(

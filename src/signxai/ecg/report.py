@@ -62,8 +62,10 @@ def _beat_rows(analysis: StripAnalysis, position: int) -> str:
     time_s = analysis.windows.r_peaks[beat_index] / analysis.recording.fs
     caption = (
         f"Beat {beat_index} at {time_s:.2f} s: predicted {analysis.labels[beat_index]} "
-        f"(p = {probability:.2f}). Colour = relevance for that class ({RELEVANCE_CMAP}: red "
-        "supports it, blue speaks against it); x = sample of the 140-sample model input."
+        f"(p = {probability:.2f}), explained{analysis.against(beat_index) or ' for that class'}. "
+        f"Colour = relevance ({RELEVANCE_CMAP}: red supports the predicted class"
+        f"{' over the other' if analysis.versus is not None else ''}, blue speaks against it); "
+        "x = sample of the 140-sample model input."
     )
     return f"<h3>{html.escape(caption)}</h3><table>{''.join(rows)}</table>"
 
@@ -117,6 +119,16 @@ def _virtual_rule(method: str) -> str:
     return next((text for prefix, text in rules.items() if method.startswith(prefix)), "")
 
 
+def _contrast_words(analysis: StripAnalysis) -> str:
+    """What a contrast adds to 'explained for the predicted class' (nothing without one)."""
+    if analysis.versus is None:
+        return ""
+    return (
+        " against another class, named in each beat's caption (signxai.Contrast: the margin "
+        "z_predicted - z_other; the deletion curves score that margin)"
+    )
+
+
 def _spectrum(analysis: StripAnalysis) -> str:
     """Relevance per harmonic of the beat window: band shares per predicted class, and each
     class's mean relevance per harmonic."""
@@ -137,7 +149,8 @@ def _spectrum(analysis: StripAnalysis) -> str:
     fig.tight_layout()
     return (
         paragraph(
-            f"Every beat explained for its predicted class as a function of its spectrum "
+            f"Every beat explained for its predicted class{_contrast_words(analysis)} as a function "
+            "of its spectrum "
             f"({html.escape(result.method)}: {describe_method(result.method)['definition']}; "
             f"the inverse DFT in front of the model as a virtual layer{_virtual_rule(result.method)}, "
             "see the README's 'Relevance per frequency'). A beat "
@@ -250,7 +263,8 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
                 f"{recording.name or 'The recording'}, lead: {analysis.lead_name}, {recording.fs:g} Hz, "
                 f"{recording.duration:.0f} s: {len(analysis.labels)} beats detected and classified by "
                 f"the shipped ECG5000 {task} model; {len(analysis.explained)} beats explained with "
-                f"{len(methods)} methods, each for the beat's predicted class."
+                f"{len(methods)} methods, each for the beat's predicted class"
+                f"{_contrast_words(analysis)}."
             )
             + table_html(counts)
             + paragraph(
