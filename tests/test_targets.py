@@ -314,3 +314,23 @@ def test_compare_methods_scores_each_method_on_the_margin() -> None:
     direct = deletion_curve(model, x, relevance, Contrast(), window=14)
     np.testing.assert_allclose(curves["gradient_x_input"]["morf"].scores, direct.scores, rtol=1e-6)
     assert table.loc["gradient_x_input", "aopc_morf"] == pytest.approx(direct.aopc)
+
+
+def test_a_contrast_of_the_outputs_as_they_are_and_in_a_spectrogram() -> None:
+    """With ``explain_output='activation'`` the contrast is that of the softmax probabilities;
+    ``explain_spectrogram`` takes a contrast as ``explain_spectrum`` does."""
+    from signxai import explain_spectrogram
+
+    model, x = build("ecg_beat")
+    inputs = x.clone().requires_grad_(True)
+    p = model(inputs)
+    rows = torch.arange(3)
+    (expected,) = torch.autograd.grad((p[rows, TARGET] - p[rows, VERSUS]).sum(), inputs)
+    ours = explain(model, x, "gradient", target_class=Contrast(TARGET, VERSUS), explain_output="activation")
+    assert rel_error(ours, expected) < 1e-5
+    kwargs = {"fs": 100.0, "n_fft": 32}
+    contrast = explain_spectrogram(model, x, "lrp_epsilon_0_1", Contrast(TARGET, VERSUS), **kwargs).relevance
+    parts = [
+        explain_spectrogram(model, x, "lrp_epsilon_0_1", t, **kwargs).relevance for t in (TARGET, VERSUS)
+    ]
+    np.testing.assert_allclose(contrast, parts[0] - parts[1], rtol=1e-4, atol=1e-6)
