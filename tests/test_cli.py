@@ -404,7 +404,9 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     page = (tmp_path / "a" / "report.html").read_text()
     pairs = sorted(zip(saved["targets"].tolist(), saved["versus"].tolist(), strict=True))
     assert f"class {pairs[0][0]} against class {pairs[0][1]}" in page
-    assert "Explained (the predicted class, against --versus; relevance.npz: targets, versus)" in page
+    assert (
+        "Explained (the predicted class, against --versus runner_up; relevance.npz: targets, versus)" in page
+    )
     fixed = run(
         "explain", str(record), *common, "--target", "3", "--versus", "1", "--out", str(tmp_path / "b")
     )
@@ -424,6 +426,17 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
         "explain", str(record), *common, "--target", "1", "--versus", "1", "--out", str(tmp_path / "d")
     )
     assert same.returncode == 2 and "--versus equals the target class" in same.stderr
+    # --versus K without --target: the inputs predicted as K are explained against their runner-up
+    k = int(ranked[0, 0])
+    own = run("explain", str(record), *common, "--versus", str(k), "--out", str(tmp_path / "e"))
+    assert own.returncode == 0, own.stderr
+    with np.load(tmp_path / "e" / "relevance.npz") as mixed:
+        expected_versus = np.where(ranked[:, 0] == k, ranked[:, 1], k)
+        np.testing.assert_array_equal(mixed["versus"], expected_versus)
+        direct = explain(model, mixed["inputs"], "gradient", target_class=Contrast(None, expected_versus))
+        np.testing.assert_allclose(mixed["relevance/gradient"], direct, rtol=1e-5, atol=1e-7)
+    page = (tmp_path / "e" / "report.html").read_text()
+    assert f"(inputs predicted as class {k}: against their runner-up)" in page
 
 
 def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:

@@ -450,7 +450,8 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Explain the target class against this class (an index, or runner_up: each input's "
     "most likely other class): why the target rather than it (signxai.Contrast; models with two "
-    "or more outputs).",
+    "or more outputs). Without --target, inputs predicted as that class are explained against "
+    "their runner-up.",
 )
 @click.option(
     "--spectrum",
@@ -617,12 +618,12 @@ def explain_command(
 
         for method in chosen:
 
-            def explained(chunk: np.ndarray, method: str = method) -> np.ndarray:
+            def explained(chunk: np.ndarray, rows: slice, method: str = method) -> np.ndarray:
                 result = explain(
                     model,
                     chunk,
                     method,
-                    target_class=explained_target,
+                    target_class=_rows_target(classes, rows),
                     explain_output=explain_output,
                     **lrp_extra(method),
                 )
@@ -633,12 +634,12 @@ def explain_command(
         spectral = None
         if spectral_method is not None:
 
-            def per_bin(chunk: np.ndarray, method: str = spectral_method) -> SpectralRelevance:
+            def per_bin(chunk: np.ndarray, rows: slice, method: str = spectral_method) -> SpectralRelevance:
                 return explain_spectrum(
                     model,
                     chunk,
                     method,
-                    target_class=explained_target,
+                    target_class=_rows_target(classes, rows),
                     fs=recording.fs,
                     explain_output=explain_output,
                     **lrp_extra(method),
@@ -671,7 +672,7 @@ def explain_command(
             model_path,
             steps,
             spectral,
-            _classes_text(classes, target is None),
+            _classes_text(classes, target, versus),
         )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
@@ -679,15 +680,17 @@ def explain_command(
     click.echo(str(report.resolve()))
 
 
-def _in_chunks(inputs: np.ndarray, batch_size: int, compute: Callable[[np.ndarray], T]) -> list[T]:
-    """``compute`` on consecutive chunks of at most ``batch_size`` inputs (a long record: bounded
-    memory); an error the model raised becomes an InputError about the inputs' shape."""
+def _in_chunks(inputs: np.ndarray, batch_size: int, compute: Callable[[np.ndarray, slice], T]) -> list[T]:
+    """``compute(chunk, rows)`` on consecutive chunks of at most ``batch_size`` inputs (a long
+    record: bounded memory; ``rows``: the chunk's rows of ``inputs``); an error the model raised
+    becomes an InputError about the inputs' shape."""
     from signxai.model import raised_by_model
 
     results = []
     for first in range(0, len(inputs), batch_size):
         try:
-            results.append(compute(inputs[first : first + batch_size]))
+            rows = slice(first, first + batch_size)
+            results.append(compute(inputs[rows], rows))
         except Exception as error:
             if not raised_by_model(error):
                 raise
@@ -782,17 +785,25 @@ def _explained_classes(
     model: Any, inputs: np.ndarray, target: Any, explain_output: str, batch_size: int
 ) -> dict[str, np.ndarray]:
     """The class each input's maps explain (``targets``) and, for a contrast, the class it is
-    explained against (``versus``), as the methods choose them (one forward pass, in chunks)."""
+    explained against (``versus``), chosen on one forward pass (in chunks). With ``--versus K``
+    and no ``--target``, the inputs predicted as K are explained against their runner-up."""
     import torch
 
     from signxai.inputs import as_batch
     from signxai.model import ModelView
-    from signxai.targets import Contrast, fixed_targets
+    from signxai.targets import RUNNER_UP, Contrast, fixed_targets, resolve_targets
 
-    def chosen(chunk: np.ndarray) -> Any:
+    def chosen(chunk: np.ndarray, rows: slice) -> Any:
         with ModelView(model, explain_output) as view, torch.no_grad():
             try:
-                return fixed_targets(target, view.forward(as_batch(chunk, view).tensor))
+                logits = view.forward(as_batch(chunk, view).tensor)
+                if isinstance(target, Contrast) and target.target is None and target.versus != RUNNER_UP:
+                    fixed = fixed_targets(Contrast(None, RUNNER_UP), logits)
+                    assert isinstance(fixed, Contrast)
+                    versus = resolve_targets(target.versus, logits, "Contrast versus").tolist()
+                    own = [t == v for t, v in zip(fixed.target, versus, strict=True)]
+                    return Contrast(fixed.target, np.where(own, fixed.versus, versus).tolist())
+                return fixed_targets(target, logits)
             except TargetError as error:  # in the options' words
                 said = str(error).replace("target_class=Contrast(...)", "--versus")
                 for name, option in (("Contrast versus", "--versus"), ("Contrast target", "--target")):
@@ -809,7 +820,15 @@ def _explained_classes(
     return {"targets": np.concatenate(parts).astype(np.int64)}
 
 
-def _classes_text(classes: dict[str, np.ndarray], predicted: bool) -> str:
+def _rows_target(classes: dict[str, np.ndarray], rows: slice) -> Any:
+    """The target of the inputs ``rows`` (their classes, and a :class:`Contrast` with ``versus``)."""
+    from signxai.targets import Contrast
+
+    targets = classes["targets"][rows].tolist()
+    return Contrast(targets, classes["versus"][rows].tolist()) if "versus" in classes else targets
+
+
+def _classes_text(classes: dict[str, np.ndarray], target: int | None, versus: str | None) -> str:
     """One sentence saying which class the maps explain, per input when they differ."""
     pairs = list(
         zip(classes["targets"].tolist(), classes.get("versus", classes["targets"]).tolist(), strict=True)
@@ -822,9 +841,11 @@ def _classes_text(classes: dict[str, np.ndarray], predicted: bool) -> str:
         (f"class {t} against class {v}" if contrast else f"class {t}") + f" ({n} input{'s' * (n > 1)})"
         for (t, v), n in sorted(counts.items())
     ]
-    source = "the predicted class" if predicted else "--target"
-    if contrast:
-        source += ", against --versus"
+    source = "the predicted class" if target is None else "--target"
+    if versus is not None:
+        source += f", against --versus {versus}"
+        if target is None and versus.strip().isdigit():
+            source += f" (inputs predicted as class {int(versus)}: against their runner-up)"
     return f"Explained ({source}; relevance.npz: targets{', versus' * contrast}): {'; '.join(what)}."
 
 
