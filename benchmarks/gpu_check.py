@@ -32,7 +32,7 @@ from test_lrp_graph import _Between, _SEResNet1d  # noqa: E402
 from test_lrp_recurrent import _Recurrent  # noqa: E402
 
 from models import WithMetadata, build, randomize_batch_norm  # noqa: E402
-from signxai import explain, explain_spectrogram, explain_spectrum  # noqa: E402
+from signxai import Contrast, explain, explain_spectrogram, explain_spectrum  # noqa: E402
 from signxai.ecg.models import ECG5000_CLASSES, ECGModel  # noqa: E402
 
 METHODS = [
@@ -160,7 +160,8 @@ def toolkit(device: torch.device) -> dict[str, float]:
     maps, deletion curves, samples seen), deletion curves of infill 'linear' and 'noise' (seeded),
     seeded SmoothGrad and VarGrad (the noise drawn on the CPU: the same maps on every device) and
     a cascading randomization table; explain_spectrum (also the strip's relevance per harmonic,
-    occlusion and Kernel SHAP over bands), spectral deletion curves and explain_spectrogram."""
+    occlusion and Kernel SHAP over bands), spectral deletion curves and explain_spectrogram;
+    contrasts (LRP, Grad-CAM, a deletion curve, the strip against its runner-ups)."""
     from dataclasses import replace
 
     from signxai.ecg import load_beat_model, load_ecg5000, load_mitbih_208
@@ -207,6 +208,12 @@ def toolkit(device: torch.device) -> dict[str, float]:
             "spectrogram_lrpz": explain_spectrogram(
                 on, beats, "lrpz_epsilon_0_1", target_class=2, n_fft=32, hop=8
             ).relevance,
+            "contrast_lrp": explain(on, beats, "lrp_epsilon_0_1", target_class=Contrast()),
+            "contrast_grad_cam": explain(on, beats, "grad_cam", target_class=Contrast(2, 0)),
+            "contrast_deletion": deletion_curve(on, beats, relevance, Contrast(2, 0), window=10).scores,
+            "strip_versus": analyze_strip(
+                strip, on, ECG5000_CLASSES, methods=methods[:2], versus="runner_up"
+            ).relevance[methods[1]],
         }
         for method in methods:
             found[f"strip_{method}"] = analysis.relevance[method]
