@@ -791,18 +791,16 @@ def _explained_classes(
 
     from signxai.inputs import as_batch
     from signxai.model import ModelView
-    from signxai.targets import RUNNER_UP, Contrast, fixed_targets, resolve_targets
+    from signxai.targets import RUNNER_UP, Contrast, against_predicted, fixed_targets, resolve_targets
 
     def chosen(chunk: np.ndarray, rows: slice) -> Any:
         with ModelView(model, explain_output) as view, torch.no_grad():
             try:
                 logits = view.forward(as_batch(chunk, view).tensor)
                 if isinstance(target, Contrast) and target.target is None and target.versus != RUNNER_UP:
-                    fixed = fixed_targets(Contrast(None, RUNNER_UP), logits)
-                    assert isinstance(fixed, Contrast)
-                    versus = resolve_targets(target.versus, logits, "Contrast versus").tolist()
-                    own = [t == v for t, v in zip(fixed.target, versus, strict=True)]
-                    return Contrast(fixed.target, np.where(own, fixed.versus, versus).tolist())
+                    if logits.shape[1] > 1:  # a single output: fixed_targets says why not
+                        resolve_targets(target.versus, logits, "Contrast versus")  # in range
+                        return against_predicted(logits, target.versus)
                 return fixed_targets(target, logits)
             except TargetError as error:  # in the options' words
                 said = str(error).replace("target_class=Contrast(...)", "--versus")

@@ -55,9 +55,6 @@ class Contrast:
     target: Any = None
     versus: Any = RUNNER_UP
 
-    def __repr__(self) -> str:
-        return f"Contrast(target={self.target!r}, versus={self.versus!r})"
-
 
 def as_int(value: Any) -> int:
     """``value`` as a Python int: ints, numpy integers and one-element integer tensors; else TypeError."""
@@ -116,10 +113,7 @@ def resolve_targets(target_class: Any, logits: torch.Tensor, name: str = "target
     """Turn ``target_class`` (int, per-sample sequence or None) into a ``(B,)`` index tensor.
 
     ``None`` picks each sample's predicted class (for a single-output model: 1 where ``z > 0``).
-    A :class:`Contrast` gives its target classes.
     """
-    if isinstance(target_class, Contrast):
-        return _contrast_classes(target_class, logits)[0]
     batch, classes = logits.shape
     if target_class is None:
         if classes == 1:
@@ -188,6 +182,19 @@ def target_weights(target_class: Any, logits: torch.Tensor) -> torch.Tensor:
     if logits.shape[1] == 1:
         return (targets[:, None] * 2 - 1).to(logits.dtype)
     return torch.zeros_like(logits).scatter_(1, targets[:, None], 1.0)
+
+
+def against_predicted(scores: torch.Tensor, versus: int | str) -> Contrast:
+    """Each sample's predicted class (its highest score) against ``versus``, written out per
+    sample: ``'runner_up'`` (its second highest), or the class index ``versus``, where the samples
+    predicted as that class take their runner-up instead (the demo's and the CLI's rule for
+    ``--versus K``). ``versus`` is one valid word or index (checked by the caller, in its words)."""
+    runner_up = fixed_targets(Contrast(None, RUNNER_UP), scores)
+    assert isinstance(runner_up, Contrast)
+    if isinstance(versus, str):
+        return runner_up
+    others = [v if t == versus else versus for t, v in zip(runner_up.target, runner_up.versus, strict=True)]
+    return Contrast(runner_up.target, others)
 
 
 def fixed_targets(target_class: Any, logits: torch.Tensor) -> Any:

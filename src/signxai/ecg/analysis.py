@@ -29,7 +29,7 @@ from signxai.evaluate.frequency import spectral_deletion_curve
 from signxai.methods import describe_method
 from signxai.model import evaluated, input_placement
 from signxai.spectral import SpectralRelevance, explain_spectrum, spectral_spec, sum_bands
-from signxai.targets import Contrast, as_int, check_versus_word
+from signxai.targets import Contrast, against_predicted, as_int, check_versus_word
 
 #: Bands of harmonics of a beat window (k cycles per window), ``[low, high)``: the slow waves and a
 #: wide complex (0-2), the T and P waves (3-5), a narrow QRS complex (6-20), above.
@@ -326,18 +326,16 @@ def _other_classes(
             "versus needs a model with two or more outputs (the 5-class model); a single-output "
             "model's map of 'abnormal' already explains abnormal against normal"
         )
-    ranked = np.argsort(-probabilities, axis=1, kind="stable")
-    runner_up = ranked[:, 1]
-    if isinstance(versus, str):
-        check_versus_word(versus, "versus", "a class index")
-        return runner_up
-    try:
-        index = as_int(versus)
-    except TypeError:
-        raise InputError(f"versus must be a class index, 'runner_up' or None, got {versus!r}") from None
-    if not 0 <= index < classes:
-        raise InputError(f"versus must be a class index from 0 to {classes - 1} or 'runner_up', got {index}")
-    return np.where(ranked[:, 0] == index, runner_up, index)
+    if not isinstance(versus, str):  # the word was checked before any work
+        try:
+            versus = as_int(versus)
+        except TypeError:
+            raise InputError(f"versus must be a class index, 'runner_up' or None, got {versus!r}") from None
+        if not 0 <= versus < classes:
+            raise InputError(
+                f"versus must be a class index from 0 to {classes - 1} or 'runner_up', got {versus}"
+            )
+    return np.array(against_predicted(torch.from_numpy(probabilities), versus).versus, dtype=np.int64)
 
 
 def harmonic_shares(
