@@ -9,9 +9,10 @@ is undone: hooks removed, train/eval mode, ``requires_grad`` and the denormal se
 
 from __future__ import annotations
 
+import functools
 import sys
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,6 +53,24 @@ INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
+
+
+Method = Callable[["ModelView", torch.Tensor, Any, Mapping[str, Any]], torch.Tensor]
+
+
+def windowed_as_one_lead(method: Method) -> Method:
+    """``method``, which windows signals ``(B, C, T)`` along time, also on signals without a lead
+    axis, ``(B, T)``: it runs on them as one lead ``(B, 1, T)`` (the model still receives
+    ``(B, T)``, :meth:`ModelView.one_lead`) and the map comes back as ``(B, T)``."""
+
+    @functools.wraps(method)
+    def windowed(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
+        if x.ndim != 2:
+            return method(view, x, target, params)
+        with view.one_lead():
+            return method(view, x[:, None], target, params)[:, 0]
+
+    return windowed
 
 
 def first_tensor(model: nn.Module) -> torch.Tensor | None:
@@ -218,6 +237,9 @@ class ModelView:
         self.detached = False
         #: Every module of the model (one traversal per view, taken on entering).
         self.modules: list[nn.Module] = []
+        #: Inside :meth:`one_lead`: the methods pass signals ``(B, 1, T)`` that the model takes
+        #: without their lead axis, ``(B, T)``.
+        self.lead_added = False
 
     # ----------------------------------------------------------------- the model, restored
     def __enter__(self) -> ModelView:
@@ -414,6 +436,8 @@ class ModelView:
         input signxai ran it: a wrong input length fails deep inside the model with torch's own
         message (``mat1 and mat2 shapes cannot be multiplied``).
         """
+        if self.lead_added:
+            x = x[:, 0]
         try:
             if not self.forward_args and not self.forward_kwargs:
                 return self.model(x)
@@ -466,6 +490,17 @@ class ModelView:
                 f"{tuple(output.shape)}{hint}"
             )
         return output
+
+    @contextmanager
+    def one_lead(self) -> Iterator[None]:
+        """Inside this context the methods pass signals ``(B, 1, T)`` and the model receives them
+        as ``(B, T)``: for methods that window signals along their time axis, on inputs without a
+        lead axis (a single-lead model that adds the axis itself)."""
+        self.lead_added = True
+        try:
+            yield
+        finally:
+            self.lead_added = False
 
     def require_repeatable(self, x: torch.Tensor) -> None:
         """Raise if the model gives one sample of ``x`` two different outputs in eval mode.

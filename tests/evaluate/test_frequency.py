@@ -144,14 +144,29 @@ def test_arguments_are_checked(arguments: dict, error: type, message: str) -> No
         spectral_deletion_curve(cosine_reader(), mixture(), target_class=0, **arguments)
 
 
-def test_a_spectrum_of_another_length_and_an_unbatched_signal_are_refused() -> None:
+def test_a_spectrum_of_another_length_is_refused() -> None:
     model, x = cosine_reader(), mixture()
     other = explain_spectrum(model, x, "gradient", target_class=0)
     short = nn.Sequential(nn.Flatten(), nn.Linear(LENGTH - 2, 2)).eval()
     with pytest.raises(InputError, match="relevance explains 200-sample signals; x has 198 samples"):
         spectral_deletion_curve(short, x[..., 2:], other, 0)
-    with pytest.raises(InputError, match=r"signals \(B, C, T\)"):
-        spectral_deletion_curve(model, x[:, 0], other.relevance[:, 0], 0)
+
+
+def test_signals_without_a_lead_axis_are_one_lead() -> None:
+    """The cosine reader takes (B, T) as well (its Flatten): the curves of (B, T) signals and
+    their (B, F) spectra are those of the same signals as one lead, (B, 1, T) and (B, 1, F)."""
+    model, x = cosine_reader(), mixture()
+    leadless = x[:, 0]
+    spectrum = explain_spectrum(model, leadless, "gradient_x_input", target_class=0)
+    assert spectrum.relevance.shape == (3, LENGTH // 2 + 1)
+    one_lead = spectral_deletion_curve(model, x, spectrum.relevance[:, None], 0, bins=4)
+    for relevance in (spectrum, spectrum.relevance):
+        curve = spectral_deletion_curve(model, leadless, relevance, 0, bins=4)
+        np.testing.assert_array_equal(curve.scores, one_lead.scores)
+    with pytest.raises(InputError, match=r"shaped like x's spectrum \(B, T // 2 \+ 1\), \(3, 101\)"):
+        spectral_deletion_curve(model, leadless, spectrum.relevance[:, None], 0)
+    with pytest.raises(InputError, match=r"signals \(B, C, T\) or, one lead without its axis, \(B, T\)"):
+        spectral_deletion_curve(model, x[:, :, None], spectrum.relevance, 0)
 
 
 def test_the_plot_names_frequency_bins() -> None:

@@ -154,5 +154,5 @@ def test_errors_name_what_is_wrong() -> None:
         explain(model, x, "kernel_shap_window_140")
     with pytest.raises(MethodParameterError, match=r"28 segments needs samples >= 28"):
         explain(model, x, "kernel_shap_window_5_samples_20")
-    with pytest.raises(MethodParameterError, match=r"x must be \(B, C, T\)"):
-        explain(nn.Linear(6, 2), torch.randn(2, 6), "kernel_shap")
+    with pytest.raises(MethodParameterError, match=r"window=16 covers the whole input of shape \(6,\)"):
+        explain(nn.Linear(6, 2), torch.randn(2, 6), "kernel_shap")  # features: one lead of 6

@@ -107,8 +107,8 @@ def test_baseline_further_inputs_and_errors() -> None:
         == 0
     )
     flat = nn.Sequential(nn.Linear(8, 2)).eval()
-    with pytest.raises(MethodParameterError, match=r"\(B, C, T\)"):
-        explain(flat, torch.randn(2, 8), "occlusion", target_class=0)
+    with pytest.raises(MethodParameterError, match=r"window=16 samples is longer than the input, \(8,\)"):
+        explain(flat, torch.randn(2, 8), "occlusion", target_class=0)  # features: one lead of 8
     with pytest.raises(MethodParameterError, match="window"):
         explain(
             model,

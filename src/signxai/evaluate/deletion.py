@@ -12,6 +12,7 @@ curve (AUC) uses the fraction of removed windows on the x axis (trapezoid rule).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -157,7 +158,8 @@ def deletion_curve(
     Parameters
     ----------
     model, x, target_class
-        As for ``explain`` (``x`` batched ``(B, C, T)`` or one sample).
+        As for ``explain`` (``x`` batched ``(B, C, T)`` or one sample; ``(B, T)`` for a model
+        that takes one lead without its axis).
     relevance
         The relevance map to rank windows by, shaped like ``x`` (e.g. from ``explain``).
     window, window_ms, fs
@@ -181,9 +183,15 @@ def deletion_curve(
     with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         inputs = batch.tensor
-        if inputs.ndim != 3:
-            raise InputError(f"deletion curves take signals (B, C, T); x has shape {tuple(inputs.shape)}")
+        if inputs.ndim not in (2, 3):
+            raise InputError(
+                f"deletion curves take signals (B, C, T) or, one lead without its axis, (B, T); x "
+                f"has shape {tuple(inputs.shape)}"
+            )
         relevance_t = as_relevance(relevance, inputs.shape)
+        leadless = inputs.ndim == 2  # the model takes (B, T): windows are cut from one lead
+        if leadless:
+            inputs, relevance_t = inputs[:, None], relevance_t[:, None]
         length = inputs.shape[2]
         size = _window_length(window, window_ms, fs, length)
         ranking = tile_ranking(relevance_t.sum(dim=1)[..., None], (size, 1), order)  # windows as tiles
@@ -192,7 +200,8 @@ def deletion_curve(
             infill_windows(inputs, mask[..., 0].to(inputs.device), infill, size, generator)
             for mask in removal_masks(ranking, (size, 1), (length, 1))
         )
-        scores = explained_scores(view, inputs, target_class, score, perturbed)
+        with view.one_lead() if leadless else contextlib.nullcontext():
+            scores = explained_scores(view, inputs, target_class, score, perturbed)
     count = ranking.shape[1]
     return DeletionCurve(
         fractions=np.arange(count + 1) / count, scores=scores, order=order, infill=infill, window=size

@@ -20,6 +20,7 @@ bins first.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,7 +63,8 @@ def spectral_deletion_curve(
     Parameters
     ----------
     model, x, target_class
-        As for ``explain`` (``x`` batched ``(B, C, T)`` or one sample ``(C, T)``).
+        As for ``explain`` (``x`` batched ``(B, C, T)`` or one sample ``(C, T)``; ``(B, T)``
+        for a model that takes one lead without its axis, with relevance ``(B, F)``).
     relevance
         The relevance to rank by: the :class:`~signxai.spectral.SpectralRelevance` of
         :func:`signxai.explain_spectrum` for this ``x`` or an array ``(B, C, F)`` (or one
@@ -102,26 +104,35 @@ def spectral_deletion_curve(
     explained_output = "logit" if score == "logit" else "activation"
     with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
         inputs = as_batch(x, view).tensor
-        if inputs.ndim != 3:
-            raise InputError(f"deletion curves take signals (B, C, T); x has shape {tuple(inputs.shape)}")
+        if inputs.ndim not in (2, 3):
+            raise InputError(
+                f"deletion curves take signals (B, C, T) or, one lead without its axis, (B, T); x "
+                f"has shape {tuple(inputs.shape)}"
+            )
+        leadless = inputs.ndim == 2  # the model takes (B, T): the spectra are one lead's
+        leads = "" if leadless else "C, "
+        if leadless:
+            inputs = inputs[:, None]
         length = inputs.shape[2]
         if isinstance(relevance, SpectralRelevance | SpectrogramRelevance) and relevance.length != length:
             raise InputError(f"relevance explains {relevance.length}-sample signals; x has {length} samples")
         if isinstance(relevance, SpectrogramRelevance):
             stft = ShortTimeDFT(length, exact(inputs).device, torch.float64, relevance.n_fft, relevance.hop)
             grid = tuple(relevance.relevance.shape[-2:])
-            like = f"x's spectrogram (B, C, {grid[0]}, {grid[1]})"
+            like = f"x's spectrogram (B, {leads}{grid[0]}, {grid[1]})"
             rebuild = _stft_rebuilt(stft, inputs)
         else:
             grid = (length // 2 + 1,)
-            like = "x's spectrum (B, C, T // 2 + 1)"
+            like = f"x's spectrum (B, {leads}T // 2 + 1)"
             rebuild = _dft_rebuilt(inputs)
         values = (
             relevance.relevance
             if isinstance(relevance, SpectralRelevance | SpectrogramRelevance)
             else relevance
         )
-        per_cell = as_relevance(values, torch.Size((*inputs.shape[:2], *grid)), like).sum(dim=1)
+        rows = inputs.shape[:1] if leadless else inputs.shape[:2]
+        per_cell = as_relevance(values, torch.Size((*rows, *grid)), like)
+        per_cell = per_cell if leadless else per_cell.sum(dim=1)
         per_cell = per_cell if len(grid) == 2 else per_cell[..., None]  # (B, F, M), M = 1 for a spectrum
         size = check_whole(bins, "bins", at_least=1, unit="of bins", error=MethodParameterError)
         if size > per_cell.shape[1]:
@@ -137,7 +148,8 @@ def spectral_deletion_curve(
             )
         ranking = tile_ranking(per_cell, (size, span), order)
         removed = (rebuild(mask) for mask in removal_masks(ranking, (size, span), per_cell.shape[1:]))
-        scores = explained_scores(view, inputs, target_class, score, removed)
+        with view.one_lead() if leadless else contextlib.nullcontext():
+            scores = explained_scores(view, inputs, target_class, score, removed)
     groups = ranking.shape[1]
     return DeletionCurve(
         fractions=np.arange(groups + 1) / groups,

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from signxai.errors import LayerError
 from signxai.methods.backprop import GuidedReLU, modified_relu_gradient
 from signxai.methods.registry import Param, one_of, register_fixed
-from signxai.model import ModelView
+from signxai.model import ModelView, windowed_as_one_lead
 
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 INTERPOLATIONS = ("linear", "nearest")
@@ -62,12 +62,9 @@ def _deepest(captured: list[tuple[str, torch.Tensor]]) -> str:
     return best
 
 
+@windowed_as_one_lead
 def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """ReLU(sum_k w_k A_k), w_k = mean over positions of dz/dA_k, A the target layer's output."""
-    if x.ndim < 3:
-        raise LayerError(
-            f"grad_cam needs feature maps over time or space; the input {tuple(x.shape)} has none"
-        )
     view.require_hooks("grad_cam", whole=False)  # one hook, on the target layer
     if params["target_layer"] is None:  # every conv, to find the deepest one that ran
         candidates = view.conv_layers()
@@ -104,10 +101,11 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
     spatial = x.ndim - 2
     if not isinstance(activation, torch.Tensor) or activation.ndim != x.ndim:
         shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation)
+        given = f"{(x.shape[0], *x.shape[2:])}, one lead" if view.lead_added else f"{tuple(x.shape)}"
         raise LayerError(
             f"target_layer '{name}' ({type(layer).__name__}) outputs {shape}, not a feature map "
             f"(B, C, {', '.join(['length'] if spatial == 1 else ['height', 'width'])}) like the "
-            f"input {tuple(x.shape)}; pick a Conv/BatchNorm/ReLU/pooling layer of the feature part"
+            f"input {given}; pick a Conv/BatchNorm/ReLU/pooling layer of the feature part"
         )
     if not activation.requires_grad:
         raise LayerError(f"target_layer '{name}' output does not depend on the input")
@@ -128,6 +126,7 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
 _guided_backprop = modified_relu_gradient(GuidedReLU, "guided_grad_cam")
 
 
+@windowed_as_one_lead
 def guided_grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Grad-CAM resized to the input times guided backprop (Selvaraju et al. 2017; captum's
     GuidedGradCam): where on the input, at the input's resolution, the class evidence lies."""

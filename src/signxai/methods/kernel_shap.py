@@ -26,7 +26,7 @@ from signxai.errors import MethodParameterError
 from signxai.methods.gradient import BATCH_SIZE, SEED, baseline_like, chunks, cpu_generator
 from signxai.methods.occlusion import bin_grid, explained_copies
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
-from signxai.model import ModelView
+from signxai.model import ModelView, windowed_as_one_lead
 
 
 def segment_ids(shape: tuple[int, ...], window: int, per_channel: bool) -> torch.Tensor:
@@ -64,18 +64,14 @@ def _drawn_coalitions(players: int, samples: int, generator: torch.Generator | N
     return torch.cat([z, 1.0 - z])[:samples]
 
 
+@windowed_as_one_lead
 def kernel_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Shapley values of the explained logit over the segments, each on the segment's samples."""
-    if x.ndim < 3:
-        raise MethodParameterError(
-            f"kernel_shap cuts the input into segments along its samples: x must be (B, C, T) or "
-            f"(B, C, H, W), got shape {tuple(x.shape)}"
-        )
     ids = segment_ids(tuple(x.shape[1:]), params["window"], params["per_channel"]).to(x.device)
     if int(ids.max()) < 1:
         raise MethodParameterError(
             f"kernel_shap needs at least two segments; window={params['window']} covers the whole "
-            f"input of shape {tuple(x.shape[1:])}: use a smaller window"
+            f"input of shape {tuple(x.shape[2 if view.lead_added else 1 :])}: use a smaller window"
         )
     return shapley_values(view, x, target, params, ids)[:, ids].to(x.dtype)
 

@@ -20,7 +20,7 @@ import torch
 from signxai.errors import MethodParameterError
 from signxai.methods.gradient import BATCH_SIZE, baseline_like, chunks
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
-from signxai.model import ModelView
+from signxai.model import ModelView, windowed_as_one_lead
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
@@ -48,13 +48,9 @@ def explained_copies(view: ModelView, copies: torch.Tensor, weights: torch.Tenso
     return out.sum(dim=1).view(len(copies), -1)
 
 
+@windowed_as_one_lead
 def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]) -> torch.Tensor:
     """Mean drop of the explained logit over the windows covering each input sample."""
-    if x.ndim < 3:
-        raise MethodParameterError(
-            f"occlusion slides a window along the input's samples: x must be (B, C, T) or "
-            f"(B, C, H, W), got shape {tuple(x.shape)}"
-        )
     window = params["window"]
     if window > max(x.shape[2:]):  # on images, a window may cover one axis whole (clipped to it)
         raise MethodParameterError(
