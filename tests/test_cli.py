@@ -475,6 +475,38 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
     assert unfit.returncode == 2 and "takes inputs of shape (None, 500, 1)" in unfit.stderr
 
 
+def test_explain_with_an_onnx_model(record_and_model, tmp_path: Path) -> None:
+    """A .onnx file (the default dynamo exporter, a dynamic batch): converted, proved against
+    onnxruntime on the record's windows, explained with its sigmoid bypassed; the maps equal
+    explain() on the torch model it was exported from."""
+    pytest.importorskip("onnx2torch")
+    pytest.importorskip("onnxruntime")
+    record, _, state = record_and_model
+    model = ECGModel(length=2000).eval()
+    model.load_state_dict(torch.load(state, weights_only=True))
+    path = tmp_path / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dynamic = ({0: torch.export.Dim("batch")},)
+        torch.onnx.export(model, (torch.randn(2, 1, 2000),), str(path), dynamic_shapes=dynamic)
+    out = tmp_path / "out"
+    common = ["--model", str(path), "--window", "2000", "--out", str(out), "--quiet"]
+    result = run("explain", str(record), *common, "--method", "gradient,lrpsign_epsilon_0_5", "--target", "1")
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    for method in ("gradient", "lrpsign_epsilon_0_5"):
+        expected = explain(model, saved["inputs"], method, target_class=1)
+        np.testing.assert_allclose(saved[f"relevance/{method}"], expected, rtol=1e-4, atol=1e-6)
+    unfit = run(
+        "explain", str(record), "--model", str(path), "--window", "1000", "--out", str(out), "--quiet"
+    )
+    assert (
+        unfit.returncode == 2
+        and ("input 'x' is (batch, 1, 2000) (names: any size); it was given (7, 1, 1000): choose --window")
+        in unfit.stderr
+    )
+
+
 #: The fixture's state dict as --model, with its class.
 STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGModel"]
 

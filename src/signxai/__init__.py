@@ -13,6 +13,7 @@ from signxai.errors import (
     UnknownMethodError,
     UnsupportedModelError,
 )
+from signxai.frontends.onnx_model import from_onnx
 from signxai.methods import describe_method, list_methods
 from signxai.spectral import SpectralRelevance, explain_spectrum
 from signxai.spectrogram import SpectrogramRelevance, explain_spectrogram
@@ -36,5 +37,6 @@ __all__ = [
     "explain",
     "explain_spectrogram",
     "explain_spectrum",
+    "from_onnx",
     "list_methods",
 ]

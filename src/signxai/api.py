@@ -11,6 +11,7 @@ from torch import nn
 
 from signxai.errors import UnsupportedModelError
 from signxai.frontends.keras_check import is_keras_model
+from signxai.frontends.onnx_model import is_onnx_model, onnx_input
 from signxai.inputs import as_batch, as_like
 from signxai.methods import parse
 from signxai.model import ModelView
@@ -81,10 +82,13 @@ def explain(
         return explain_keras(
             model, x, method_name, target_class, explain, explain_output=explain_output, **params
         )
+    if is_onnx_model(model):  # converted, proved on x against onnxruntime, explained as torch
+        model, x = onnx_input(model, x, forward_args or ())
     if not isinstance(model, nn.Module):
         swapped = isinstance(model, (torch.Tensor, np.ndarray)) and isinstance(x, nn.Module)
         raise UnsupportedModelError(
-            f"model must be a torch.nn.Module or a Keras model, got {type(model).__name__}"
+            f"model must be a torch.nn.Module, a Keras model or an ONNX model (onnx.ModelProto or a "
+            f"'.onnx' path), got {type(model).__name__}"
             + (
                 "; the arguments are explain(model, x, method_name): model and x look swapped"
                 if swapped

@@ -335,6 +335,10 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
         return model.eval()
     if path.suffix == ".pt2":
         return torch.export.load(str(path)).module()
+    if path.suffix.lower() == ".onnx":  # converted here, proved on the record's inputs later
+        from signxai.frontends.onnx_model import from_onnx
+
+        return from_onnx(path)
     if path.suffix in KERAS_SUFFIXES:
         try:
             import keras
@@ -432,7 +436,7 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     required=True,
     type=click.Path(path_type=Path),
     help="TorchScript file, torch.export archive (.pt2), Keras model (.keras, .h5; extra "
-    "signxai[keras]), or a state dict with --model-class.",
+    "signxai[keras]), ONNX model (.onnx; extra signxai[onnx]), or a state dict with --model-class.",
 )
 @click.option("--model-class", help="module:Class of the model, for a state-dict file.")
 @click.option("--model-kwargs", help="JSON keyword arguments for --model-class.")
@@ -605,6 +609,11 @@ def explain_command(
                     f"the record gives {given}: choose --window and --leads to fit"
                 )
             model = converted(model, to_channels_last(inputs))
+        if model_path.suffix.lower() == ".onnx":  # onnxruntime's outputs on every input
+            try:
+                model.prove(inputs)
+            except InputError as error:
+                raise InputError(f"{error}: choose --window and --leads to fit") from None
         model = model.to(where)
         progress = _Progress(len(chosen) + (spectral_method is not None), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}

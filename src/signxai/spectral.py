@@ -52,6 +52,7 @@ from signxai.api import explain
 from signxai.checks import check_number
 from signxai.errors import InputError, MethodParameterError, UnsupportedModelError
 from signxai.frontends.keras_check import is_keras_model
+from signxai.frontends.onnx_model import is_onnx_model, onnx_input
 from signxai.inputs import as_batch
 from signxai.methods import parse
 from signxai.methods.gradient import baseline_like, references_like
@@ -364,7 +365,8 @@ def explain_transformed(
     dtype)``, its inverse put in front of the model as a virtual inspection layer.
 
     ``x`` is read as :func:`signxai.explain` reads it, then must be signals ``(B, C, T)`` or
-    ``(B, T)``; a Keras model is converted and proved on ``x`` first (channels-first after).
+    ``(B, T)``; a Keras model is converted and proved on ``x`` first (channels-first after), an
+    ONNX model converted and proved against onnxruntime.
     Time-domain ``baseline``/``baselines`` are transformed. The model's output on the signal
     rebuilt from its coefficients must be its output on ``x`` (:data:`PARITY_SAMPLES` samples).
     Occlusion hides bands of bins (and frames; :func:`~signxai.methods.occlusion.occlude_bins`):
@@ -382,6 +384,8 @@ def explain_transformed(
         signals = to_channels_first(keras_batch)
         chosen = signals[0] if one_sample else signals
         return explain_transformed(module, chosen, method_name, target_class, make, explain_output, **params)
+    if is_onnx_model(model):  # converted, proved on x against onnxruntime
+        model, x = onnx_input(model, x, forward_args or ())
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         signal = batch.tensor

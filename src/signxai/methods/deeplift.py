@@ -266,11 +266,16 @@ class DeepLiftMode(TorchFunctionMode):
     ----------
     eps
         Below this ``|x - x0|`` an activation's (or pooling's) derivative is used (captum's 1e-10).
+    rows
+        The rows of ``[x; x0]``: a rule applied to a tensor whose rows are not a multiple of them
+        (a model that runs its layers on parts of its batch) would pair rows with other rows'
+        references, and is refused.
     """
 
-    def __init__(self, eps: float = 1e-10) -> None:
+    def __init__(self, eps: float = 1e-10, rows: int | None = None) -> None:
         super().__init__()
         self.eps = eps
+        self.rows = rows
         self.softmax_calls = 0
         #: Tensors computed from input-dependent values without a gradient (comparisons, argmax,
         #: pooling indices, detached copies), and what is computed from them: masks and indices
@@ -284,6 +289,19 @@ class DeepLiftMode(TorchFunctionMode):
             super().__exit__(*exc)
         finally:
             self._pointwise.clear()
+
+    def _paired(self, h: Any) -> None:
+        """Raise unless ``h``'s rows hold each input row and its reference row in the two halves
+        (the stacked rows, or a multiple of them where the model folds an axis into the batch)."""
+        if self.rows and isinstance(h, torch.Tensor) and h.ndim and h.shape[0] % self.rows:
+            raise UnsupportedModelError(
+                f"deeplift: the model applies a nonlinearity to {h.shape[0]} of the {self.rows} rows "
+                "it was given: it runs its layers on parts of its batch (as an ONNX graph with a "
+                "fixed batch size does, run in chunks). DeepLIFT pairs each row with its reference "
+                "row inside every layer, so it cannot explain this model; use "
+                "integrated_gradients or gradient_shap (or export the ONNX graph with a dynamic "
+                "batch axis)"
+            )
 
     def _is_derived(self, value: Any) -> bool:
         return isinstance(value, torch.Tensor) and self._derived.get(id(value)) is value
@@ -327,6 +345,7 @@ class DeepLiftMode(TorchFunctionMode):
                     f"deeplift: {_name(func)} of input-dependent values other than its input has no "
                     "rule (the Rescale rule takes functions of one tensor)"
                 )
+            self._paired(args[0])
             in_place, f = out_of_place(func, args, kwargs, RESCALED_IN_PLACE)
             if in_place:
                 return written_into(args[0], lambda a: _Rescale.apply(a, f, self.eps))
@@ -334,17 +353,21 @@ class DeepLiftMode(TorchFunctionMode):
         binary = len(args) == 2 and all(isinstance(a, torch.Tensor) for a in args) and not kwargs
         if func in BINARY_EXTREMES and binary and len(tracked) == 1:
             position = 0 if first else 1  # max(h, c): elementwise in h, the Rescale rule
+            self._paired(args[position])
             f = substituted(func, args, position, kwargs)
             return self._pointwise.record(_Rescale.apply(args[position], f, self.eps), args[position])
         if func in MAX_POOLS and first and len(tracked) == 1:
+            self._paired(args[0])
             return self._max_pool(func, args, kwargs)
         if func in EXTREMES and first and len(tracked) == 1:
+            self._paired(args[0])
             return self._extreme(func, args, kwargs)
         if func in PRODUCTS and len(tracked) == 1:
             position = next((i for i, a in enumerate(flat(args)) if input_dependent(a)), 0)
             if func in DIVISIONS and (position != 0 or func is T.__rtruediv__) and not kwargs:
                 # c / h: an elementwise function of h, under the Rescale rule
                 f = substituted(func, args, position, {})
+                self._paired(args[position])
                 return self._pointwise.record(_Rescale.apply(args[position], f, self.eps), args[position])
             out = func(*args, **kwargs)
             if (func in MULTIPLICATIONS or func in DIVISIONS) and func not in IN_PLACE:  # a scale
@@ -353,6 +376,7 @@ class DeepLiftMode(TorchFunctionMode):
         if func in MULTIPLICATIONS and binary and len(tracked) == 2 and func not in IN_PLACE:
             source = self._pointwise.common(*args)
             if source is not None:  # h * sigmoid(h): an activation of h, the Rescale rule from h
+                self._paired(source)
                 out = func(*args)
                 return self._pointwise.record(_RescaleOf.apply(source, out, self.eps), source)
         if func in STATISTICS_SWITCH and len(tracked) == 1 and first:
@@ -459,7 +483,7 @@ def _deeplift_pass(
     copies = references.shape[0] // x.shape[0]
     stacked = torch.cat([x.repeat(copies, *(1,) * (x.ndim - 1)), references]).detach()
     stacked.requires_grad_(True)
-    mode = DeepLiftMode(eps)
+    mode = DeepLiftMode(eps, rows=stacked.shape[0])
     with mode:
         logits = view.forward(stacked)
     mode.check(view)
