@@ -192,7 +192,8 @@ def test_a_graph_with_a_fixed_batch_runs_in_chunks_of_it(tmp_path: Path) -> None
     ):
         assert rel_error(explain(path, x, method), explain(model, x, method)) < 1e-3, method
     with pytest.raises(
-        UnsupportedModelError, match="deeplift: the model applies a nonlinearity to 2 of the 10 rows"
+        UnsupportedModelError,
+        match="deeplift: the model applies a nonlinearity to 2 rows, not a multiple of the 10",
     ):
         explain(path, x, "deeplift")
     with pytest.raises(LayerError, match="ran 3 times"):

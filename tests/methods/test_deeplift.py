@@ -507,3 +507,41 @@ def test_an_activation_written_as_a_product_takes_the_rescale_rule_of_its_module
     expected = explain(reference, x, "deeplift", target_class=[0, 1, 2], baseline=baseline)
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
     assert np.abs(delta).max() < 1e-4
+
+
+class _FoldedLeads(nn.Module):
+    """One encoder for every lead: the leads folded into the batch, (B, 3, T) -> (3B, 1, T)."""
+
+    def __init__(self, chunk: int | None = None) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 5, padding=2)
+        self.relu = nn.ReLU()  # a module: captum's DeepLift gives only modules its rule
+        self.head = nn.Linear(3 * 4, 2)
+        self.chunk = chunk
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.shape[0]
+        h = self.relu(self.conv(x.reshape(rows * 3, 1, -1))).mean(dim=-1)
+        return self.head(h.reshape(rows, 12))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.chunk is None:
+            return self.encode(x)
+        return torch.cat([self.encode(part) for part in x.split(self.chunk)])
+
+
+def test_rows_folded_into_the_batch_pair_and_a_batch_run_in_parts_is_refused() -> None:
+    """Folding the leads into the batch keeps each row's reference in the other half (captum's
+    DeepLift agrees); running the batch in parts would pair rows with other rows' references."""
+    torch.manual_seed(0)
+    model = _FoldedLeads().eval()
+    x, reference = torch.randn(4, 3, 30), 0.1 * torch.randn(1, 3, 30)
+    ours = explain(model, x, "deeplift", target_class=1, baseline=reference)
+    expected = DeepLift(model).attribute(x, baselines=reference.expand_as(x), target=1)
+    np.testing.assert_allclose(ours, expected.detach().numpy(), rtol=1e-4, atol=1e-6)
+    model.chunk = 3
+    with pytest.raises(
+        UnsupportedModelError, match="applies a nonlinearity to 9 rows, not a multiple of the 8 rows"
+    ):
+        explain(model, x, "deeplift", target_class=1)
+    assert np.isfinite(explain(model, x, "integrated_gradients", target_class=1)).all()

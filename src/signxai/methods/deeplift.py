@@ -295,10 +295,10 @@ class DeepLiftMode(TorchFunctionMode):
         (the stacked rows, or a multiple of them where the model folds an axis into the batch)."""
         if self.rows and isinstance(h, torch.Tensor) and h.ndim and h.shape[0] % self.rows:
             raise UnsupportedModelError(
-                f"deeplift: the model applies a nonlinearity to {h.shape[0]} of the {self.rows} rows "
-                "it was given: it runs its layers on parts of its batch (as an ONNX graph with a "
-                "fixed batch size does, run in chunks). DeepLIFT pairs each row with its reference "
-                "row inside every layer, so it cannot explain this model; use "
+                f"deeplift: the model applies a nonlinearity to {h.shape[0]} rows, not a multiple of "
+                f"the {self.rows} rows it was given: it runs its layers on parts of its batch (as an "
+                "ONNX graph with a fixed batch size does, run in chunks). DeepLIFT pairs each row "
+                "with its reference row inside every layer, so it cannot explain this model; use "
                 "integrated_gradients or gradient_shap (or export the ONNX graph with a dynamic "
                 "batch axis)"
             )
