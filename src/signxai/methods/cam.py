@@ -94,8 +94,10 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
         raise LayerError(f"target_layer '{name}' did not run in the model's forward pass")
     if len(runs) > 1:  # weight sharing: which call's feature map would be a guess
         raise LayerError(
-            f"target_layer '{name}' ran {len(runs)} times in one forward pass (a shared layer), "
-            "so it has no one feature map; pick a layer that runs once"
+            f"target_layer '{name}' ran {len(runs)} times in one forward pass (a shared layer, or "
+            "a model that runs its batch in parts, as an ONNX graph with a fixed batch size does), "
+            "so it has no one feature map; pick a layer that runs once (or pass as many rows as "
+            "the model runs at a time)"
         )
     (activation,) = runs
     spatial = x.ndim - 2
