@@ -268,6 +268,12 @@ def test_an_operator_without_a_converter_is_named(tmp_path: Path) -> None:
     proto = _graph([helper.make_node("Hardmax", ["x"], ["y"])], ["y"])
     with pytest.raises(UnsupportedModelError, match="onnx2torch cannot convert .*Hardmax"):
         explain(proto, np.ones((2, 3), np.float32), "gradient", target_class=0)
+    newer = _graph([helper.make_node("Gelu", ["x"], ["y"])], ["y"])  # Gelu is new in opset 20
+    newer.opset_import[0].version = 20
+    with pytest.raises(
+        UnsupportedModelError, match=r"\(No Previous Version of Gelu exists: .*opset_version=17\)"
+    ):
+        explain(newer, np.ones((2, 3), np.float32), "gradient", target_class=0)
 
 
 def test_a_conversion_that_differs_from_onnxruntime_is_refused(tmp_path: Path, monkeypatch) -> None:

@@ -233,9 +233,13 @@ def _rewritten(proto: Any) -> Any:
         try:
             copy = version_converter.convert_version(copy, OPSET)
         except Exception as error:  # the converter asserts in C++ where it has no adapter
+            reason = str(error).strip().splitlines()[-1].rsplit("failed: ", 1)[-1]
             raise UnsupportedModelError(
                 f"the ONNX model (opset {opset}) could not be converted to opset {OPSET}, the newest "
-                f"onnx2torch converts: {str(error).strip().splitlines()[-1]}"
+                f"onnx2torch converts ({reason}: an operator new in a later opset, or a mode "
+                f"added later); export the model at opset {OPSET} (torch.onnx.export(..., "
+                f"dynamo=False, opset_version={OPSET}) writes such operators out), or explain it in "
+                "its own framework (a torch module, a Keras model)"
             ) from None
     return copy
 
