@@ -14,6 +14,7 @@ from signxai.errors import (
     UnsupportedModelError,
 )
 from signxai.frontends.onnx_model import from_onnx
+from signxai.layout import ChannelsFirst
 from signxai.methods import describe_method, list_methods
 from signxai.spectral import SpectralRelevance, explain_spectrum
 from signxai.spectrogram import SpectrogramRelevance, explain_spectrogram
@@ -22,6 +23,7 @@ from signxai.targets import Contrast
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChannelsFirst",
     "Contrast",
     "InputError",
     "LayerError",

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from signxai.errors import LayerError
+from signxai.layout import channels_last_hint
 from signxai.methods.backprop import GuidedReLU, modified_relu_gradient
 from signxai.methods.registry import Param, one_of, register_fixed
 from signxai.model import ModelView, windowed_as_one_lead
@@ -111,6 +112,12 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
         )
     if not activation.requires_grad:
         raise LayerError(f"target_layer '{name}' output does not depend on the input")
+    hint = channels_last_hint(tuple(x.shape), int(activation.shape[-1]))
+    if hint:  # feature maps over x's axis 1, resized onto its (shorter) last axis: a wrong map
+        raise LayerError(
+            f"target_layer '{name}' outputs feature maps of length {activation.shape[-1]}, longer "
+            f"than the input's last axis ({x.shape[-1]}) they would be resized to{hint}"
+        )
     weights = view.target_weights(target, logits)
     (grad,) = torch.autograd.grad(logits, activation, grad_outputs=weights)
     channel_weights = grad.mean(dim=tuple(range(2, grad.ndim)), keepdim=True)

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from signxai.errors import MethodParameterError
+from signxai.layout import channels_last_hint
 from signxai.methods.gradient import BATCH_SIZE, SEED, baseline_like, chunks, cpu_generator
 from signxai.methods.occlusion import bin_grid, explained_copies
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
@@ -72,6 +73,7 @@ def kernel_shap(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[s
         raise MethodParameterError(
             f"kernel_shap needs at least two segments; window={params['window']} covers the whole "
             f"input of shape {tuple(x.shape[2 if view.lead_added else 1 :])}: use a smaller window"
+            + channels_last_hint(tuple(x.shape), params["window"])
         )
     return shapley_values(view, x, target, params, ids)[:, ids].to(x.dtype)
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from signxai.errors import MethodParameterError
+from signxai.layout import channels_last_hint
 from signxai.methods.gradient import BATCH_SIZE, baseline_like, chunks
 from signxai.methods.registry import INTEGER, Family, Param, at_least, register
 from signxai.model import ModelView, windowed_as_one_lead
@@ -55,7 +56,7 @@ def occlusion(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str
     if window > max(x.shape[2:]):  # on images, a window may cover one axis whole (clipped to it)
         raise MethodParameterError(
             f"window={window} samples is longer than the input, {tuple(x.shape[2:])}: it would hide "
-            "the whole input at once"
+            "the whole input at once" + channels_last_hint(tuple(x.shape), window)
         )
     stride = params["stride"] if params["stride"] is not None else max(1, window // 2)
     regions = _regions(x, window, stride, params["per_channel"])
