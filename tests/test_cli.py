@@ -507,6 +507,51 @@ def test_explain_with_an_onnx_model(record_and_model, tmp_path: Path) -> None:
     )
 
 
+class _LeadsLast(torch.nn.Module):
+    """The fixture's ECG model taking (batch, samples, leads)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.transpose(1, 2))
+
+
+def test_explain_a_channels_last_model(record_and_model, tmp_path: Path) -> None:
+    """--channels-last: the model takes (batch, samples, leads); the maps (saved channels first)
+    equal explain() on it moved; without the option the model's failure names the option."""
+    record, _, state = record_and_model
+    model = ECGModel(length=2000).eval()
+    model.load_state_dict(torch.load(state, weights_only=True))
+    model.fc[-1] = torch.nn.Identity()
+    leads_last = _LeadsLast(model).eval()
+    path = tmp_path / "last.pt"
+    torch.jit.script(leads_last).save(str(path))
+    out = tmp_path / "out"
+    common = ["--model", str(path), "--window", "2000", "--out", str(out), "--quiet"]
+    result = run(
+        "explain",
+        str(record),
+        *common,
+        "--channels-last",
+        "--method",
+        "gradient,occlusion_window_100",
+        "--target",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    inputs = saved["inputs"]  # channels first, as always
+    assert inputs.shape[1:] == (1, 2000)
+    moved = explain(leads_last, inputs.transpose(0, 2, 1), "gradient", target_class=1).transpose(0, 2, 1)
+    np.testing.assert_allclose(saved["relevance/gradient"], moved, rtol=1e-4, atol=1e-7)
+    hidden = explain(model, inputs, "occlusion_window_100", target_class=1)  # windows of time
+    np.testing.assert_allclose(saved["relevance/occlusion_window_100"], hidden, rtol=1e-4, atol=1e-6)
+    plain = run("explain", str(record), *common, "--method", "gradient")
+    assert plain.returncode == 2 and "--channels-last for a model that takes" in plain.stderr
+
+
 #: The fixture's state dict as --model, with its class.
 STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGModel"]
 

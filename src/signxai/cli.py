@@ -441,6 +441,12 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--model-class", help="module:Class of the model, for a state-dict file.")
 @click.option("--model-kwargs", help="JSON keyword arguments for --model-class.")
 @click.option(
+    "--channels-last",
+    is_flag=True,
+    help="The model takes (batch, samples, leads): explained as signxai.ChannelsFirst(model) "
+    "(Keras models are read so already).",
+)
+@click.option(
     "--method",
     "methods_",
     multiple=True,
@@ -534,6 +540,7 @@ def explain_command(
     model_path: Path,
     model_class: str | None,
     model_kwargs: str | None,
+    channels_last: bool,
     methods_: tuple[str, ...],
     target: int | None,
     versus: str | None,
@@ -563,6 +570,7 @@ def explain_command(
     from signxai.ecg.datasets import Recording
     from signxai.ecg.preprocess import resample, windows
     from signxai.ecg.preprocess import znormalize as z_normalised
+    from signxai.layout import ChannelsFirst
     from signxai.methods import parse
     from signxai.spectral import explain_spectrum
 
@@ -611,9 +619,13 @@ def explain_command(
             model = converted(model, to_channels_last(inputs))
         if model_path.suffix.lower() == ".onnx":  # onnxruntime's outputs on every input
             try:
-                model.prove(inputs)
+                model.prove(inputs.transpose(0, 2, 1) if channels_last else inputs)
             except InputError as error:
                 raise InputError(f"{error}: choose --window and --leads to fit") from None
+        if channels_last:
+            if model_path.suffix in KERAS_SUFFIXES:
+                raise InputError("--channels-last: a Keras model is read channels-last already")
+            model = ChannelsFirst(model)
         model = model.to(where)
         progress = _Progress(len(chosen) + (spectral_method is not None), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
@@ -709,7 +721,7 @@ def _in_chunks(inputs: np.ndarray, batch_size: int, compute: Callable[[np.ndarra
                 f"the model failed on inputs of {inputs.shape[1]} lead(s) x {inputs.shape[2]} "
                 f"samples ({type(error).__name__}: {said[-1] if said else ''}); choose "
                 "--window, --leads and --resample so that the inputs have the shape the "
-                "model takes"
+                "model takes (and --channels-last for a model that takes (batch, samples, leads))"
             ) from error
     return results
 
@@ -805,7 +817,15 @@ def _explained_classes(
     def chosen(chunk: np.ndarray, rows: slice) -> Any:
         with ModelView(model, explain_output) as view, torch.no_grad():
             try:
-                logits = view.forward(as_batch(chunk, view).tensor)
+                batch = as_batch(chunk, view).tensor
+            except InputError as error:  # the model takes neither reading of the inputs
+                raise InputError(
+                    f"{error}; the inputs are {chunk.shape[1]} lead(s) x {chunk.shape[2]} samples: "
+                    "choose --window, --leads and --resample so that they have the shape the model "
+                    "takes (and --channels-last for a model that takes (batch, samples, leads))"
+                ) from None
+            try:
+                logits = view.forward(batch)
                 if isinstance(target, Contrast) and target.target is None and target.versus != RUNNER_UP:
                     if logits.shape[1] > 1:  # a single output: fixed_targets says why not
                         resolve_targets(target.versus, logits, "Contrast versus")  # in range
