@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra (onnx, onnxruntime, on
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx2torch")
 
-from models import assert_unchanged, rel_error, snapshot  # noqa: E402
+from models import assert_unchanged, build, rel_error, snapshot  # noqa: E402
 from signxai import (  # noqa: E402
     InputError,
     LayerError,
@@ -92,34 +92,10 @@ class Residual(nn.Module):
         return self.head(self.pool(h).flatten(1))
 
 
-class Image(nn.Module):
-    """A 2D CNN with BatchNorm, max pooling, adaptive average pooling and a sigmoid output."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1),
-            nn.BatchNorm2d(6),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(6, 8, 3),
-            nn.ReLU(),
-        )
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4), nn.Sigmoid())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
 def _image() -> tuple[nn.Module, torch.Tensor]:
-    torch.manual_seed(2)
-    model = Image()
-    with torch.no_grad():
-        bn = model.features[1]
-        bn.running_mean.uniform_(-0.2, 0.2)
-        bn.running_var.uniform_(0.5, 1.5)
-        bn.weight.uniform_(0.5, 1.5)
-    return model.eval(), torch.randn(3, 3, 12, 12)
+    """The test suite's 2D CNN (BatchNorm, max and average pooling) with a sigmoid output."""
+    model, x = build("cnn2d", seed=2)
+    return nn.Sequential(model, nn.Sigmoid()).eval(), x
 
 
 CASES = {
