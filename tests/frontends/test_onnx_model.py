@@ -279,3 +279,16 @@ def test_bad_input_is_named(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)  # the extra not installed
     with pytest.raises(UnsupportedModelError, match=r"pip install 'signxai\[onnx\]'"):
         explain(path, x, "gradient")
+
+
+def test_a_changed_cached_module_is_converted_anew(tmp_path: Path) -> None:
+    """The module from_onnx returns is cached; where its weights were changed since, the next
+    proof fails and the graph is converted again, and explained as before."""
+    model, x = CASES["residual"]()
+    path = export(model, x, tmp_path / "model.onnx", "dynamo")
+    module = from_onnx(path, x)
+    assert from_onnx(path, x) is module
+    with torch.no_grad():
+        next(module.parameters()).add_(1.0)
+    assert from_onnx(path, x) is not module
+    assert rel_error(explain(path, x, "lrp_epsilon_0_5"), explain(model, x, "lrp_epsilon_0_5")) < 1e-5

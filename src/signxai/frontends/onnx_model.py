@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from signxai.errors import InputError, UnsupportedModelError
+from signxai.model import input_placement
 
 #: The opset onnx2torch converts every common operator of (its newest ``Reshape``, ``Shape``,
 #: ``Constant`` converters are for opsets <= 17).
@@ -128,7 +129,8 @@ class OnnxModule(nn.Module):
             )
         for name, shape, value in zip(self.input_names, self.input_shapes, inputs, strict=False):
             fixed = [(axis, size) for axis, size in enumerate(shape) if isinstance(size, int) and axis]
-            if len(shape) != value.ndim or any(value.shape[axis] != size for axis, size in fixed):
+            wrong = len(shape) != value.ndim or any(value.shape[axis] != size for axis, size in fixed)
+            if shape and wrong:  # a graph may leave an input's shape unsaid: onnxruntime checks
                 raise InputError(
                     f"the ONNX model's input '{name}' is {_text(shape)} (names: any size); it was "
                     f"given {tuple(value.shape)}"
@@ -137,8 +139,10 @@ class OnnxModule(nn.Module):
             self.source, self.input_names, self.output, inputs, self.declared_batch
         )
         try:
+            device = input_placement(self)[0]  # the module may have been moved to a GPU
+            tensors = [torch.from_numpy(np.ascontiguousarray(v)).to(device) for v in inputs]
             with torch.no_grad():
-                actual = self(*[torch.from_numpy(np.ascontiguousarray(v)) for v in inputs]).double().numpy()
+                actual = self(*tensors).double().cpu().numpy()
         except RuntimeError as failure:
             raise UnsupportedModelError(
                 f"the ONNX model converted to torch failed on x where onnxruntime computes it: {failure}"
@@ -299,6 +303,13 @@ def from_onnx(
         raise InputError(f"output={output!r} is not an output of the ONNX model; its outputs: {names}")
     key = (hashlib.sha256(data).hexdigest(), chosen)
     module = _CACHE.get(key)
+    if module is not None and x is not None:
+        try:
+            module.prove(x, forward_args)
+            _CACHE.move_to_end(key)
+            return module
+        except UnsupportedModelError:  # the cached module was changed since (its weights): anew
+            module = None
     if module is None:
         module = _converted(proto, data, chosen)
         _CACHE[key] = module
@@ -388,7 +399,6 @@ def onnx_input(model: Any, x: Any, forward_args: Sequence[Any]) -> tuple[OnnxMod
     """The module for ``model`` proved on ``x`` (one sample gets a batch axis for the proof), and
     ``x`` as given (``explain`` batches it as for any torch model)."""
     proto = _load(model)
-    module = from_onnx(proto)
     first = _graph_inputs(proto)[0]
     rank = len(first.type.tensor_type.shape.dim)  # 0 where the graph does not say
     values = _array(x)
@@ -400,8 +410,7 @@ def onnx_input(model: Any, x: Any, forward_args: Sequence[Any]) -> tuple[OnnxMod
             f"{_text(_declared(first))} (rank {rank}), so x must have {rank} axes (or {rank - 1} for one "
             "sample)"
         )
-    module.prove(values, forward_args)
-    return module, x
+    return from_onnx(proto, values, forward_args), x
 
 
 def _graph_inputs(proto: Any) -> list[Any]:
