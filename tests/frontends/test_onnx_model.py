@@ -292,3 +292,35 @@ def test_a_changed_cached_module_is_converted_anew(tmp_path: Path) -> None:
         next(module.parameters()).add_(1.0)
     assert from_onnx(path, x) is not module
     assert rel_error(explain(path, x, "lrp_epsilon_0_5"), explain(model, x, "lrp_epsilon_0_5")) < 1e-5
+
+
+class _WithAge(nn.Module):
+    """A beat classifier with a second graph input (age and sex) joined before its head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 5, padding=2)
+        self.head = nn.Linear(4 + 2, 3)
+
+    def forward(self, x: torch.Tensor, meta: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([torch.relu(self.conv(x)).mean(dim=-1), meta], dim=1))
+
+
+def test_further_graph_inputs_are_forward_args(tmp_path: Path) -> None:
+    from signxai import Contrast
+
+    torch.manual_seed(0)
+    model, x, meta = _WithAge().eval(), torch.randn(4, 1, 60), torch.randn(4, 2)
+    path = tmp_path / "two.onnx"
+    batch = torch.export.Dim("batch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (x, meta), str(path), input_names=["x", "meta"], dynamic_shapes=({0: batch}, {0: batch})
+        )
+    for method in ("gradient", "integrated_gradients", "lrp_epsilon_0_5", "occlusion_window_10"):
+        ours = explain(path, x, method, forward_args=(meta,), target_class=Contrast())
+        expected = explain(model, x, method, forward_args=(meta,), target_class=Contrast())
+        assert rel_error(ours, expected) < 1e-6, method
+    with pytest.raises(InputError, match=r"takes 2 input\(s\) \['x', 'meta'\]; x and forward_args give 1"):
+        explain(path, x, "gradient")
