@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -109,7 +111,27 @@ def _cases() -> list[Case]:
     metadata = {"forward_args": (torch.randn(4, 2),), "forward_kwargs": {"mask": torch.rand(4, 1, 16)}}
     meta = [m for m in functional if m != "grad_cam"] + ["grad_cam_conv"]
     cases.append(Case("forward_args", WithMetadata().eval(), torch.randn(4, 2, 16), {}, metadata, meta))
+    onnx = _onnx_case()
+    if onnx is not None:
+        cases.append(onnx)
     return cases
+
+
+def _onnx_case() -> Case | None:
+    """The tutorial's model exported to ONNX (dynamo, a dynamic batch), converted and proved on
+    the CPU; None without the onnx extra."""
+    try:
+        import onnx2torch  # noqa: F401
+
+        from signxai import from_onnx
+    except ImportError:
+        return None
+    model, x = build("ecg")
+    path = os.path.join(tempfile.mkdtemp(), "ecg.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), path, dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return Case("onnx_ecg", from_onnx(path, x), x, {}, {}, METHODS)
 
 
 def _to(value: Any, device: torch.device) -> Any:
