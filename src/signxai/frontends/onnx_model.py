@@ -183,13 +183,10 @@ def _onnxruntime_output(
     step = batch or rows
     parts = []
     for start in range(0, rows, step):
-        feed = {}
-        for name, value in zip(names, inputs, strict=True):
-            if value.ndim and value.shape[0] == rows and batch is not None:
-                value = value[start : start + step]
-                if value.shape[0] < step:
-                    value = np.concatenate([value, np.repeat(value[-1:], step - value.shape[0], 0)])
-            feed[name] = value
+        feed = {
+            name: _rows(torch.from_numpy(value), start, step, rows).numpy()
+            for name, value in zip(names, inputs, strict=True)
+        }
         try:
             (result,) = session.run([output], feed)
         except Exception as error:  # onnxruntime's own error classes
@@ -246,16 +243,6 @@ def _rewritten(proto: Any) -> Any:
                 "its own framework (a torch module, a Keras model)"
             ) from None
     return copy
-
-
-def _fixed_batch(proto: Any) -> int | None:
-    """The batch size fixed in the graph's first input, or None where it is free."""
-    dims = _graph_inputs(proto)[0].type.tensor_type.shape.dim
-    return (
-        int(dims[0].dim_value)
-        if len(dims) and dims[0].HasField("dim_value") and dims[0].dim_value > 0
-        else None
-    )
 
 
 def from_onnx(
@@ -336,7 +323,8 @@ def _converted(proto: Any, data: bytes, output: str) -> OnnxModule:
     shapes = [_declared(i) for i in graph_inputs]
     outputs = [o.name for o in proto.graph.output]
     activation = _lift_activation(net, outputs.index(output))
-    batch = _fixed_batch(proto)
+    first = shapes[0] if shapes else ()
+    batch = first[0] if first and isinstance(first[0], int) and first[0] > 0 else None
     module = OnnxModule(net, names, outputs, output, batch, data, activation, shapes).eval()
     if module.batch is not None and _batch_free(module, proto):
         module.batch = None
@@ -348,21 +336,19 @@ def _batch_free(module: OnnxModule, proto: Any) -> bool:
     2N + 1 rows (its shape arithmetic reads the batch from the input, as the TorchScript
     exporter writes it): then it runs on any number of rows, unchunked. Probed on random rows
     of the declared shape, one input of 32-bit floats; False where that cannot be made."""
-    graph_inputs = _graph_inputs(proto)
-    tensor = graph_inputs[0].type.tensor_type
-    dims = tensor.shape.dim
-    if len(graph_inputs) != 1 or tensor.elem_type != 1 or not all(d.HasField("dim_value") for d in dims[1:]):
+    sizes = [n for n in module.input_shapes[0][1:] if isinstance(n, int)]
+    floats = _graph_inputs(proto)[0].type.tensor_type.elem_type == 1
+    if len(module.input_shapes) != 1 or not floats or len(sizes) != len(module.input_shapes[0]) - 1:
         return False
     size = module.batch or 1
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(2 * size + 1, *(d.dim_value for d in dims[1:]), generator=generator)
+    x = torch.randn(2 * size + 1, *sizes, generator=generator)
     with torch.no_grad():
         chunked = module(x)
         try:
-            whole = module.net(x)
+            whole = module._run(x)
         except RuntimeError:  # the batch is baked into a Reshape or a constant
             return False
-        whole = whole if len(module.output_names) == 1 else whole[module.output_names.index(module.output)]
         whole = whole if module.activation is None else module.activation(whole)
     if whole.shape != chunked.shape:
         return False
