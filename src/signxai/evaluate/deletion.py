@@ -182,16 +182,8 @@ def deletion_curve(
     explained_output = "logit" if score == "logit" else "activation"
     with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
-        inputs = batch.tensor
-        if inputs.ndim not in (2, 3):
-            raise InputError(
-                f"deletion curves take signals (B, C, T) or, one lead without its axis, (B, T); x "
-                f"has shape {tuple(inputs.shape)}"
-            )
-        relevance_t = as_relevance(relevance, inputs.shape)
-        leadless = inputs.ndim == 2  # the model takes (B, T): windows are cut from one lead
-        if leadless:
-            inputs, relevance_t = inputs[:, None], relevance_t[:, None]
+        inputs, leadless = as_signals(batch.tensor)  # (B, T): windows are cut from one lead
+        relevance_t = as_relevance(relevance, batch.tensor.shape).view(inputs.shape)
         length = inputs.shape[2]
         size = _window_length(window, window_ms, fs, length)
         ranking = tile_ranking(relevance_t.sum(dim=1)[..., None], (size, 1), order)  # windows as tiles
@@ -200,8 +192,7 @@ def deletion_curve(
             infill_windows(inputs, mask[..., 0].to(inputs.device), infill, size, generator)
             for mask in removal_masks(ranking, (size, 1), (length, 1))
         )
-        with view.one_lead() if leadless else contextlib.nullcontext():
-            scores = explained_scores(view, inputs, target_class, score, perturbed)
+        scores = explained_scores(view, inputs, target_class, score, perturbed, leadless)
     count = ranking.shape[1]
     return DeletionCurve(
         fractions=np.arange(count + 1) / count, scores=scores, order=order, infill=infill, window=size
@@ -235,18 +226,35 @@ def removal_masks(
         yield tiles.repeat_interleave(tile[0], dim=1).repeat_interleave(tile[1], dim=2)[:, :count, :width]
 
 
+def as_signals(inputs: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """``inputs`` as signals ``(B, C, T)``, and whether they came without a lead axis, ``(B, T)``
+    (one lead, for a model that adds the axis: pass the flag to :func:`explained_scores`)."""
+    if inputs.ndim not in (2, 3):
+        raise InputError(
+            f"deletion curves take signals (B, C, T) or, one lead without its axis, (B, T); x "
+            f"has shape {tuple(inputs.shape)}"
+        )
+    return (inputs[:, None], True) if inputs.ndim == 2 else (inputs, False)
+
+
 def explained_scores(
-    view: ModelView, inputs: torch.Tensor, target_class: Any, score: str, perturbed: Iterable[torch.Tensor]
+    view: ModelView,
+    inputs: torch.Tensor,
+    target_class: Any,
+    score: str,
+    perturbed: Iterable[torch.Tensor],
+    leadless: bool = False,
 ) -> np.ndarray:
     """The explained output (``score``: ``'logit'`` or ``'probability'``) for ``inputs`` and for
-    each batch of ``perturbed`` (drawn one at a time): ``(B, 1 + steps)``, without gradients."""
+    each batch of ``perturbed`` (drawn one at a time): ``(B, 1 + steps)``, without gradients.
+    ``leadless``: the signals ``(B, 1, T)`` go to the model as ``(B, T)`` (:func:`as_signals`)."""
 
     def explained(output: torch.Tensor) -> torch.Tensor:
         if score == "probability" and output.shape[1] == 1:  # class 0 of a sigmoid is 1 - p
             return torch.where(weights[:, 0] < 0, 1 - output[:, 0], output[:, 0])
         return (output * weights).sum(dim=1)
 
-    with torch.no_grad():
+    with torch.no_grad(), view.one_lead() if leadless else contextlib.nullcontext():
         logits = view.forward(inputs)
         weights = view.target_weights(target_class, logits)
         scores = [explained(logits)]

@@ -20,7 +20,6 @@ bins first.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,6 +33,7 @@ from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate.deletion import (
     DeletionCurve,
     as_relevance,
+    as_signals,
     explained_scores,
     removal_masks,
     tile_ranking,
@@ -103,16 +103,8 @@ def spectral_deletion_curve(
     check_choice(score, "score", ("logit", "probability"), MethodParameterError)
     explained_output = "logit" if score == "logit" else "activation"
     with ModelView(model, explained_output, forward_args, forward_kwargs) as view:
-        inputs = as_batch(x, view).tensor
-        if inputs.ndim not in (2, 3):
-            raise InputError(
-                f"deletion curves take signals (B, C, T) or, one lead without its axis, (B, T); x "
-                f"has shape {tuple(inputs.shape)}"
-            )
-        leadless = inputs.ndim == 2  # the model takes (B, T): the spectra are one lead's
+        inputs, leadless = as_signals(as_batch(x, view).tensor)  # (B, T): one lead's spectra
         leads = "" if leadless else "C, "
-        if leadless:
-            inputs = inputs[:, None]
         length = inputs.shape[2]
         if isinstance(relevance, SpectralRelevance | SpectrogramRelevance) and relevance.length != length:
             raise InputError(f"relevance explains {relevance.length}-sample signals; x has {length} samples")
@@ -148,8 +140,7 @@ def spectral_deletion_curve(
             )
         ranking = tile_ranking(per_cell, (size, span), order)
         removed = (rebuild(mask) for mask in removal_masks(ranking, (size, span), per_cell.shape[1:]))
-        with view.one_lead() if leadless else contextlib.nullcontext():
-            scores = explained_scores(view, inputs, target_class, score, removed)
+        scores = explained_scores(view, inputs, target_class, score, removed, leadless)
     groups = ranking.shape[1]
     return DeletionCurve(
         fractions=np.arange(groups + 1) / groups,
