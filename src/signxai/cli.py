@@ -272,6 +272,11 @@ def demo(
 
 #: Keras model files: converted to torch and proved on the record's own inputs.
 KERAS_SUFFIXES = (".keras", ".h5")
+#: What to do where the model takes the record's inputs in neither reading.
+SHAPE_HINT = (
+    "choose --window, --leads and --resample so that the inputs have the shape the model takes "
+    "(and --channels-last for a model that takes (batch, samples, leads))"
+)
 
 
 def _model_kwargs(text: str | None) -> dict[str, Any]:
@@ -719,9 +724,7 @@ def _in_chunks(inputs: np.ndarray, batch_size: int, compute: Callable[[np.ndarra
             said = [line for line in str(error).splitlines() if line.strip()]
             raise InputError(
                 f"the model failed on inputs of {inputs.shape[1]} lead(s) x {inputs.shape[2]} "
-                f"samples ({type(error).__name__}: {said[-1] if said else ''}); choose "
-                "--window, --leads and --resample so that the inputs have the shape the "
-                "model takes (and --channels-last for a model that takes (batch, samples, leads))"
+                f"samples ({type(error).__name__}: {said[-1] if said else ''}); {SHAPE_HINT}"
             ) from error
     return results
 
@@ -821,8 +824,7 @@ def _explained_classes(
             except InputError as error:  # the model takes neither reading of the inputs
                 raise InputError(
                     f"{error}; the inputs are {chunk.shape[1]} lead(s) x {chunk.shape[2]} samples: "
-                    "choose --window, --leads and --resample so that they have the shape the model "
-                    "takes (and --channels-last for a model that takes (batch, samples, leads))"
+                    f"{SHAPE_HINT}"
                 ) from None
             try:
                 logits = view.forward(batch)
