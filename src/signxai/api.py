@@ -83,7 +83,7 @@ def explain(
             model, x, method_name, target_class, explain, explain_output=explain_output, **params
         )
     if is_onnx_model(model):  # converted, proved on x against onnxruntime, explained as torch
-        model, x = onnx_input(model, x, forward_args or ())
+        model = onnx_input(model, x, forward_args or ())
     if not isinstance(model, nn.Module):
         swapped = isinstance(model, (torch.Tensor, np.ndarray)) and isinstance(x, nn.Module)
         raise UnsupportedModelError(

@@ -385,7 +385,7 @@ def explain_transformed(
         chosen = signals[0] if one_sample else signals
         return explain_transformed(module, chosen, method_name, target_class, make, explain_output, **params)
     if is_onnx_model(model):  # converted, proved on x against onnxruntime
-        model, x = onnx_input(model, x, forward_args or ())
+        model = onnx_input(model, x, forward_args or ())
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         signal = batch.tensor

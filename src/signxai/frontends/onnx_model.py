@@ -381,9 +381,9 @@ def _lift_activation(net: Any, index: int) -> nn.Module | None:
     return module
 
 
-def onnx_input(model: Any, x: Any, forward_args: Sequence[Any]) -> tuple[OnnxModule, Any]:
-    """The module for ``model`` proved on ``x`` (one sample gets a batch axis for the proof), and
-    ``x`` as given (``explain`` batches it as for any torch model)."""
+def onnx_input(model: Any, x: Any, forward_args: Sequence[Any]) -> OnnxModule:
+    """The module for ``model`` proved on ``x`` (one sample gets a batch axis for the proof; the
+    caller explains ``x`` as given, batched as for any torch model)."""
     proto = _load(model)
     first = _graph_inputs(proto)[0]
     rank = len(first.type.tensor_type.shape.dim)  # 0 where the graph does not say
@@ -396,7 +396,7 @@ def onnx_input(model: Any, x: Any, forward_args: Sequence[Any]) -> tuple[OnnxMod
             f"{_text(_declared(first))} (rank {rank}), so x must have {rank} axes (or {rank - 1} for one "
             "sample)"
         )
-    return from_onnx(proto, values, forward_args), x
+    return from_onnx(proto, values, forward_args)
 
 
 def _graph_inputs(proto: Any) -> list[Any]:
