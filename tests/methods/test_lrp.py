@@ -439,7 +439,7 @@ class _SharedConvOutput(nn.Module):
         (
             _Normalised(),
             torch.randn(2, 5, 4),
-            r"normalises input-dependent values by their own statistics \(layer_norm\)",
+            r"no rule for these modules: 'norm' \(LayerNorm\).*attention='cp'",
         ),
         (_Attention(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),
         (_Gated(), torch.randn(2, 2, 4), "multiplies two input-dependent tensors"),

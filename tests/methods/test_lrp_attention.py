@@ -390,8 +390,10 @@ def test_attention_pooling_holds_its_weights_and_the_errors_lead_there(
         _assert_equals_reference(model, reference, x, [0, 1, 2], mode)
     with pytest.raises(UnsupportedModelError, match="gates='signal'"):
         explain(model, x, "lrp_epsilon_0_1")
-    with pytest.raises(UnsupportedModelError, match="softmax .* Pass attention='cp' to hold its weights"):
-        explain(model, x, "lrp_epsilon_0_1", gates="signal")
+    # with gates='signal' the softmax weights, broadcast over the channels, are the gate held
+    # constant: the softmax itself is then off the explained path, and the map is cp's
+    held = explain(model, x, "lrp_z", target_class=[0, 1, 2], gates="signal")
+    assert rel_error(held, _grad_x_input(reference, x, [0, 1, 2])) < 1e-7
 
 
 class _RMSNormed(nn.Module):
@@ -421,7 +423,7 @@ def test_rms_norm_holds_its_root_mean_square(negligible_stabilisers: None, mode:
         return model.head((h / rms * model.norm.weight).mean(1))
 
     _assert_equals_reference(model, reference, x, [0, 1, 2], mode)
-    with pytest.raises(UnsupportedModelError, match=r"rms_norm.*attention='cp'"):
+    with pytest.raises(UnsupportedModelError, match=r"'norm' \(RMSNorm\).*attention='cp'"):
         explain(model, x, "lrp_z", target_class=0)
 
 

@@ -70,7 +70,9 @@ from signxai.methods.operations import (
     input_dependent,
     out_of_place,
     outputs,
+    raise_refused,
     refuse_custom_functions,
+    refused,
     substituted,
     uses_own_statistics,
     written_into,
@@ -270,13 +272,29 @@ class DeepLiftMode(TorchFunctionMode):
         The rows of ``[x; x0]``: a rule applied to a tensor whose rows are not a multiple of them
         (a model that runs its layers on parts of its batch) would pair rows with other rows'
         references, and is refused.
+    activation
+        Whether the explained output is the model's final activation (``explain_output=
+        'activation'``): what an error about a softmax the output depends on says.
+
+    Operations without a rule are computed as usual and raise only where the explained output
+    depends on them (:func:`~signxai.methods.operations.refused`): a model may compute what it
+    does not return.
     """
 
-    def __init__(self, eps: float = 1e-10, rows: int | None = None) -> None:
+    def __init__(self, eps: float = 1e-10, rows: int | None = None, activation: bool = False) -> None:
         super().__init__()
         self.eps = eps
         self.rows = rows
-        self.softmax_calls = 0
+        self._softmax_message = (
+            "deeplift: the model applies softmax to input-dependent values (at its output, "
+            "explained as it is with explain_output='activation'?); DeepLIFT has no rule for "
+            "it here: explain the logits (explain_output='logit', the softmax an nn.Softmax "
+            "module at the end)"
+            if activation
+            else "deeplift: the model applies softmax to input-dependent values before its output "
+            "(attention?); DeepLIFT has no rule for it here. A softmax at the very end must be "
+            "an nn.Softmax module so that its logits are explained"
+        )
         #: Tensors computed from input-dependent values without a gradient (comparisons, argmax,
         #: pooling indices, detached copies), and what is computed from them: masks and indices
         #: that differ between the input and its reference.
@@ -326,12 +344,15 @@ class DeepLiftMode(TorchFunctionMode):
         if _name(func) == "__get__":
             return func(*args, **kwargs)
         if derived:
-            raise UnsupportedModelError(
+            return refused(
                 f"deeplift: the model applies {_name(func)} to input-dependent values with a mask or "
                 "indices computed from the input itself (a comparison, argmax, pooling indices, "
                 "torch.where(h > 0, ...)): a selection that the reference would make elsewhere, "
                 "for which DeepLIFT has no rule here (activations, max pooling and max/min over "
-                "an axis have one)"
+                "an axis have one)",
+                func,
+                args,
+                kwargs,
             )
         if func in LINEAR:  # an untracked result of a tracked first argument: a detached copy
             out = func(*args, **kwargs)
@@ -341,9 +362,12 @@ class DeepLiftMode(TorchFunctionMode):
         first = input_dependent(args[0]) if args else False
         if func in RESCALED or func in RESCALED_IN_PLACE:
             if len(tracked) > 1 or not first:
-                raise UnsupportedModelError(
+                return refused(
                     f"deeplift: {_name(func)} of input-dependent values other than its input has no "
-                    "rule (the Rescale rule takes functions of one tensor)"
+                    "rule (the Rescale rule takes functions of one tensor)",
+                    func,
+                    args,
+                    kwargs,
                 )
             self._paired(args[0])
             in_place, f = out_of_place(func, args, kwargs, RESCALED_IN_PLACE)
@@ -382,14 +406,13 @@ class DeepLiftMode(TorchFunctionMode):
         if func in STATISTICS_SWITCH and len(tracked) == 1 and first:
             if not uses_own_statistics(func, args, kwargs):  # fixed statistics: an affine map
                 return func(*args, **kwargs)
-        if func in SOFTMAX:  # allowed once: the model's output activation, bypassed (checked after)
-            self.softmax_calls += 1
-            return func(*args, **kwargs)
+        if func in SOFTMAX:  # an error if the output depends on it (a final nn.Softmax is bypassed)
+            return refused(self._softmax_message, func, args, kwargs)
         out = func(*args, **kwargs)
         if not any(input_dependent(v) for v in outputs(out)):
             # comparisons, indices: nothing the gradient passes through, but derived from the input
             return out if func in SHAPE_ONLY else self._mark(out)
-        raise UnsupportedModelError(self._unsupported(func, len(tracked)))
+        return refused(self._unsupported(func, len(tracked)), func, args, kwargs)
 
     @staticmethod
     def _unsupported(func: Any, count: int) -> str:
@@ -457,23 +480,6 @@ class DeepLiftMode(TorchFunctionMode):
         kind = torch.return_types.min if minimum else torch.return_types.max
         return kind((out, self._mark(indices)))
 
-    def check(self, view: ModelView) -> None:
-        """Raise if a softmax other than the bypassed output activation was on the path."""
-        allowed = 1 if isinstance(view.bypassed, (torch.nn.Softmax, torch.nn.LogSoftmax)) else 0
-        if self.softmax_calls > allowed and view.explain_output == "activation":
-            raise UnsupportedModelError(
-                "deeplift: the model applies softmax to input-dependent values (at its output, "
-                "explained as it is with explain_output='activation'?); DeepLIFT has no rule for "
-                "it here: explain the logits (explain_output='logit', the softmax an nn.Softmax "
-                "module at the end)"
-            )
-        if self.softmax_calls > allowed:
-            raise UnsupportedModelError(
-                "deeplift: the model applies softmax to input-dependent values before its output "
-                "(attention?); DeepLIFT has no rule for it here. A softmax at the very end must be "
-                "an nn.Softmax module so that its logits are explained"
-            )
-
 
 def _deeplift_pass(
     view: ModelView, x: torch.Tensor, references: torch.Tensor, target: Any, eps: float
@@ -483,10 +489,9 @@ def _deeplift_pass(
     copies = references.shape[0] // x.shape[0]
     stacked = torch.cat([x.repeat(copies, *(1,) * (x.ndim - 1)), references]).detach()
     stacked.requires_grad_(True)
-    mode = DeepLiftMode(eps, rows=stacked.shape[0])
-    with mode:
+    with DeepLiftMode(eps, rows=stacked.shape[0], activation=view.explain_output == "activation"):
         logits = view.forward(stacked)
-    mode.check(view)
+    raise_refused(logits.grad_fn)
     refuse_custom_functions(logits.grad_fn, "deeplift")
     half = references.shape[0]
     weights = view.target_weights(target, logits[: x.shape[0]].detach())

@@ -39,6 +39,7 @@ from signxai.methods.lrp_merge import batch_norm_plan
 from signxai.methods.lrp_modules import WEIGHTED
 from signxai.methods.lrp_recurrent import RecurrentRule
 from signxai.methods.lrp_structure import BATCH_NORM_MODES, Structure, probe_structure
+from signxai.methods.operations import raise_refused
 from signxai.methods.registry import NUMBER, Family, Param, at_least, format_number, one_of, register
 from signxai.methods.reparam import plain_weights
 from signxai.methods.rules import (
@@ -314,9 +315,9 @@ def _forward(
 ) -> torch.Tensor:
     """The explained output under the rules' hooks (graph operations checked where needed)."""
     if structure.needs_graph_mode:
-        with LRPGraphMode(WEIGHTED, params["gates"], params["attention"]) as graph:
+        with LRPGraphMode(WEIGHTED, params["gates"], params["attention"]):
             logits = view.forward(inputs)
-        graph.check(view.bypassed)
+        raise_refused(logits.grad_fn)
     else:
         logits = view.forward(inputs)
     if not logits.requires_grad:

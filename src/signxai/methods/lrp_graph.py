@@ -100,6 +100,7 @@ from signxai.methods.operations import (
     input_dependent,
     out_of_place,
     outputs,
+    refused,
     substituted,
     uses_own_statistics,
     written_into,
@@ -174,27 +175,15 @@ class _LinearZ(torch.autograd.Function):
         return x * grad, None
 
 
-class _Unexplained(torch.autograd.Function):
-    """A product of two input-dependent tensors (attention scores) that relevance must not reach.
-
-    Under ``attention='cp'`` the scores ``q @ k^T`` only feed a softmax, which is held constant, so
-    no relevance flows back to them. Should relevance reach one (the product feeds the output by
-    another path), its backward raises: LRP has no rule for such a product.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, func: Any, args: Any, kwargs: Any, *factors: torch.Tensor) -> Any:
-        ctx.name = getattr(func, "__name__", str(func))
-        return func(*args, **kwargs)
-
-    @staticmethod
-    def backward(ctx: Any, *relevance: Any) -> Any:
-        raise UnsupportedModelError(
-            f"LRP: relevance reaches a product of two input-dependent tensors ({ctx.name}) that "
-            "feeds something other than a softmax; LRP has no rule for it (gating, bilinear "
-            "terms). With attention='cp' only attention scores (q @ k^T, whose softmax is held "
-            "constant) may multiply two such tensors"
-        )
+#: A softmax the explained output depends on, outside attention (attention='error'): the logits
+#: bypass a final nn.Softmax module, so this is one inside the model or a functional one at its end.
+SOFTMAX_INSIDE = (
+    "LRP: the model applies softmax to input-dependent values before its output "
+    "(attention?); LRP has no rule for it. Pass attention='cp' to hold its weights "
+    "constant (attention or attention pooling: relevance then reaches the input through "
+    "what they weight) or attention='attnlrp'. A softmax at the very end must be an "
+    "nn.Softmax module so that its logits are explained"
+)
 
 
 class _Uniform(torch.autograd.Function):
@@ -312,7 +301,6 @@ class LRPGraphMode(TorchFunctionMode):
         self.attention = attention
         #: The input-dependent tensors that held attention/normalisation operations read.
         self.held_inputs: list[torch.Tensor] = []
-        self.softmax_calls = 0
         #: How many operations were handled (or checked) here; 0 means the mode was not needed.
         self.handled = 0
         self._layers = layers
@@ -408,9 +396,12 @@ class LRPGraphMode(TorchFunctionMode):
         if func is torch.einsum and len(args) == 2 and isinstance(args[1], (list, tuple)):
             args = (args[0], *args[1])  # einsum(equation, [a, b]) as einsum(equation, a, b)
         if func in LIST_PRODUCTS and any(input_dependent(a) for a in (args[0] if args else ())):
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: {getattr(func, '__name__', func)} of a list holding input-dependent tensors has "
-                "no rule here; write the product with @ (torch.matmul)"
+                "no rule here; write the product with @ (torch.matmul)",
+                func,
+                args,
+                kwargs,
             )
         tracked = [a for a in args if input_dependent(a)]
         if not tracked:
@@ -423,7 +414,8 @@ class LRPGraphMode(TorchFunctionMode):
             if self._watch and len(args) > 1:
                 self.weights_used |= self._parameters_in(args[1])
             if len(tracked) > 1 or any(input_dependent(v) for v in kwargs.values()):
-                raise UnsupportedModelError(f"LRP: {func.__name__} with input-dependent weights has no rule")
+                message = f"LRP: {func.__name__} with input-dependent weights has no rule"
+                return refused(message, func, args, kwargs)
             return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
         if func is F.glu and input_dependent(args[0]):
             self.handled += 1
@@ -449,9 +441,12 @@ class LRPGraphMode(TorchFunctionMode):
         elif func in REDUCTIONS and input_dependent(args[0]):
             if len(args) > 1 or "dim" in kwargs:
                 return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: {getattr(func, '__name__', func)} over all axes of an input-dependent "
-                "tensor has no rule; reduce over named axes (e.g. x.mean(dim=-1))"
+                "tensor has no rule; reduce over named axes (e.g. x.mean(dim=-1))",
+                func,
+                args,
+                kwargs,
             )
         elif func in POOLINGS and input_dependent(args[0]):
             return _LinearZ.apply(args[0], substituted(func, args, 0, kwargs))
@@ -464,26 +459,46 @@ class LRPGraphMode(TorchFunctionMode):
                 return gated
             name = getattr(func, "__name__", func)
             if self.attention != "error":
+                if func not in IN_PLACE and len(tracked) == 2 and self.attention == "attnlrp":
+                    return _Uniform.apply(func, args, kwargs, *tracked)
                 if func not in IN_PLACE and len(tracked) == 2:
-                    rule = _Unexplained if self.attention == "cp" else _Uniform
-                    return rule.apply(func, args, kwargs, *tracked)
-                raise UnsupportedModelError(
+                    # under cp the scores (q @ k^T) only feed a softmax held constant: no relevance
+                    # reaches them; should it (the product feeds the output another way), an error
+                    return refused(
+                        f"LRP: relevance reaches a product of two input-dependent tensors ({name}) "
+                        "that feeds something other than a softmax; LRP has no rule for it (gating, "
+                        "bilinear terms). With attention='cp' only attention scores (q @ k^T, whose "
+                        "softmax is held constant) may multiply two such tensors",
+                        func,
+                        args,
+                        kwargs,
+                    )
+                return refused(
                     f"LRP attention={self.attention!r}: {name} of {len(tracked)} input-dependent "
-                    "tensors, or in place, has no rule (products of two, written out of place, do)"
+                    "tensors, or in place, has no rule (products of two, written out of place, do)",
+                    func,
+                    args,
+                    kwargs,
                 )
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: the model multiplies two input-dependent tensors ({name}, as attention or "
                 "gating do); LRP has no rule for that product. Attention (nn.MultiheadAttention, "
                 "F.scaled_dot_product_attention or written out as softmax(q @ k^T) @ v) is "
                 "explained with attention='cp' or attention='attnlrp'; a gate computed from the "
-                "signal (h * sigmoid(f(h))) is held constant with gates='signal'"
+                "signal (h * sigmoid(f(h))) is held constant with gates='signal'",
+                func,
+                args,
+                kwargs,
             )
         elif func in PRODUCTS:
             position = next(i for i, a in enumerate(args) if input_dependent(a))
             if func in DIVISIONS and (position != 0 or func is T.__rtruediv__):
-                raise UnsupportedModelError(
+                return refused(
                     "LRP: the model divides by an input-dependent tensor (c / x is not linear in x); "
-                    "LRP has no rule for it"
+                    "LRP has no rule for it",
+                    func,
+                    args,
+                    kwargs,
                 )
             if func in IN_PLACE and position != 0:
                 raise UnsupportedModelError(
@@ -501,8 +516,11 @@ class LRPGraphMode(TorchFunctionMode):
                 return self._pointwise.record(scaled, args[position])
             return scaled
         elif (func in ELEMENTWISE or func in ELEMENTWISE_IN_PLACE) and len(tracked) > 1:
-            raise UnsupportedModelError(
-                f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule"
+            return refused(
+                f"LRP: {getattr(func, '__name__', func)} of two input-dependent tensors has no rule",
+                func,
+                args,
+                kwargs,
             )
         elif (
             func in ELEMENTWISE
@@ -517,17 +535,23 @@ class LRPGraphMode(TorchFunctionMode):
                 return written_into(args[0], lambda a: _PassThrough.apply(a, output))
             return self._pointwise.record(_PassThrough.apply(args[0], output), args[0])
         elif func in SOFTMAX:
-            self.softmax_calls += 1
+            return refused(SOFTMAX_INSIDE, func, args, kwargs)
         elif func in RECIPROCALS and input_dependent(args[0]):
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: the model divides by an input-dependent tensor ({getattr(func, '__name__', func)}: "
-                "1 / x is not linear in x); LRP has no rule for it"
+                "1 / x is not linear in x); LRP has no rule for it",
+                func,
+                args,
+                kwargs,
             )
         elif func in STATISTICS and input_dependent(args[0]):
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: the model computes {getattr(func, '__name__', func)} of input-dependent values "
                 "(a standard deviation, variance, norm or product, e.g. statistics pooling); LRP has "
-                "no rule for it; use a gradient-type method"
+                "no rule for it; use a gradient-type method",
+                func,
+                args,
+                kwargs,
             )
         elif func in SPECTRAL or func in STEPS or func in NONLINEAR:
             name = getattr(func, "__name__", func)
@@ -538,9 +562,12 @@ class LRPGraphMode(TorchFunctionMode):
                 if func in STEPS
                 else "a nonlinear function of them"
             )
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: the model applies {name} to input-dependent values, {why}; LRP has no rule "
-                "for it; use a gradient-type method or occlusion"
+                "for it; use a gradient-type method or occlusion",
+                func,
+                args,
+                kwargs,
             )
         elif func in NORMALISATIONS:
             hint = (
@@ -549,9 +576,12 @@ class LRPGraphMode(TorchFunctionMode):
                 if func in HELD
                 else ""
             )
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: the model normalises input-dependent values by their own statistics "
-                f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}"
+                f"({getattr(func, '__name__', func)}); LRP has no rule for it{hint}",
+                func,
+                args,
+                kwargs,
             )
         elif func in RELUS and input_dependent(args[0]) and not kwargs.get("inplace"):
             return self._pointwise.record(func(*args, **kwargs), args[0])
@@ -567,9 +597,12 @@ class LRPGraphMode(TorchFunctionMode):
                 if func in HELD
                 else "; use a gradient-type method or occlusion"
             )
-            raise UnsupportedModelError(
+            return refused(
                 f"LRP: the model applies {getattr(func, '__name__', func)} to input-dependent values; "
-                f"LRP has no rule for it{hint}"
+                f"LRP has no rule for it{hint}",
+                func,
+                args,
+                kwargs,
             )
         return out
 
@@ -714,15 +747,3 @@ class LRPGraphMode(TorchFunctionMode):
                 )
             return written_into(a, lambda t: _LinearZ.apply(t, lambda u: u * gate))
         return _LinearZ.apply(a if signal_first else b, lambda u: u * gate)
-
-    def check(self, bypassed: nn.Module | None) -> None:
-        """Raise if a softmax other than the bypassed output activation was on the path."""
-        allowed = 1 if isinstance(bypassed, (nn.Softmax, nn.LogSoftmax)) else 0
-        if self.softmax_calls > allowed:
-            raise UnsupportedModelError(
-                "LRP: the model applies softmax to input-dependent values before its output "
-                "(attention?); LRP has no rule for it. Pass attention='cp' to hold its weights "
-                "constant (attention or attention pooling: relevance then reaches the input through "
-                "what they weight) or attention='attnlrp'. A softmax at the very end must be an "
-                "nn.Softmax module so that its logits are explained"
-            )

@@ -34,7 +34,7 @@ from signxai.methods.lrp_modules import (
     passive_types,
 )
 from signxai.methods.lrp_recurrent import RECURRENT, unpacked
-from signxai.methods.operations import FUNCTIONAL_LAYERS, refuse_custom_functions
+from signxai.methods.operations import FUNCTIONAL_LAYERS, raise_refused, refuse_custom_functions
 from signxai.model import ModelView
 
 # ------------------------------------------------------------------------ model structure
@@ -182,8 +182,9 @@ def _unsupported(
     weights_used: set[int] | frozenset[int] = frozenset(),
 ) -> list[str]:
     """Modules without an LRP rule; ``called``: the ids of the leaf modules whose output depended on
-    the input in the probe (one that only computes constants, e.g. an ``nn.Embedding`` of
-    positions, needs no rule).
+    the input in the probe and that the explained output depends on (one that only computes
+    constants, e.g. an ``nn.Embedding`` of positions, needs no rule, nor one in a head the model
+    computes and does not return).
 
     A module of the user's with parameters of its own (a learned class token, a positional
     embedding, a scale) is explained through the operations its ``forward`` runs, unless it uses
@@ -295,7 +296,7 @@ def probe_structure(
     batch_norm_outputs: dict[int, tuple[Any, tuple[int, ...]]] = {}  # its output's node and shape
     weighted_at: dict[Any, tuple[nn.Module, int, int]] = {}  # Linear/Conv output: layer, channels, rank
     fed_by_input: set[int] = set()  # BatchNorms applied to the model's input itself
-    on_signal: set[int] = set()  # leaf modules whose output depends on the input
+    on_signal: dict[int, list[Any]] = {}  # leaf modules whose output depends on the input: its nodes
     probe = x[:1].detach().requires_grad_(True)
     nodes: dict[int, Any] = {}  # module -> the autograd node of its output
     every_node: dict[int, list[Any]] = {}  # module -> those of every call
@@ -304,8 +305,9 @@ def probe_structure(
 
     def after(module: nn.Module, inputs: Any, output: Any) -> None:
         order.append(module)
-        if any(isinstance(t, torch.Tensor) and t.requires_grad for t in _leaves(output)):
-            on_signal.add(id(module))
+        tracked = [t for t in _leaves(output) if isinstance(t, torch.Tensor) and t.requires_grad]
+        if tracked:
+            on_signal.setdefault(id(module), []).extend(t.grad_fn for t in tracked)
         if isinstance(output, torch.Tensor) and not (inputs and output is inputs[0]):  # not Identity
             producers[id(output)] = module
             nodes[id(module)] = output.grad_fn
@@ -346,18 +348,22 @@ def probe_structure(
     uses = _uses(logits.grad_fn)
     below_held = _downstream([t.grad_fn for t in graph.held_inputs], weighted_outputs)
     held_first = any(not below_held.get(t.grad_fn, False) for t in graph.held_inputs)
-    unsupported = _unsupported(model, view.bypassed, on_signal, attention, graph.weights_used)
+    # a module counts where the explained output depends on it (not an auxiliary head the model
+    # computes and does not return; the probe's input itself, no node, counts)
+    reached = {*uses, logits.grad_fn, None}
+    on_path = {m for m, outs in on_signal.items() if any(node in reached for node in outs)}
+    unsupported = _unsupported(model, view.bypassed, on_path, attention, graph.weights_used)
     if unsupported:
         held = [name for name, m in model.named_modules() if isinstance(m, HELD_MODULES)]
         hint = (
-            "; attention and LayerNorm/GroupNorm/InstanceNorm are explained with attention='cp' "
+            "; attention and LayerNorm/GroupNorm/InstanceNorm/RMSNorm are explained with attention='cp' "
             "(conservative propagation, Ali et al. 2022) or attention='attnlrp' (AttnLRP, Achtibat "
             "et al. 2024)"
             if held and attention == "error"
             else ""
         )
-        final = type(logits.grad_fn).__name__
-        if view.explain_output == "activation" and final in ("SoftmaxBackward0", "LogSoftmaxBackward0"):
+        final = getattr(logits.grad_fn, "name", type(logits.grad_fn).__name__)  # (refused: the name)
+        if view.explain_output == "activation" and final in ("softmax", "log_softmax"):
             hint += (
                 "; a final softmax is kept because explain_output='activation': LRP starts from "
                 "the logits (explain_output='logit', the default)"
@@ -372,6 +378,7 @@ def probe_structure(
     weighted = [m for m in order if isinstance(m, WEIGHTED)]
     if not weighted:
         raise UnsupportedModelError("LRP needs at least one Linear or Conv layer in the model")
+    raise_refused(logits.grad_fn)
     below = _downstream([t.grad_fn for _, t in weighted_inputs], weighted_outputs)
     reads_input: dict[int, list[bool]] = {}
     for module, tensor in weighted_inputs:

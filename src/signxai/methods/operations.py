@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -570,21 +572,82 @@ def outputs(out: Any) -> list[Any]:
     return flat(out if isinstance(out, (list, tuple)) else (out,))
 
 
+class Refused(torch.autograd.Function):
+    """An operation a graph mode has no rule for, computed as usual: an error only where the
+    explained output depends on it (:func:`raise_refused` raises it after the forward pass; this
+    backward is the backstop). A model may compute what it does not return (an auxiliary
+    head, ``z.sum()`` for a tuple output, statistics kept for monitoring)."""
+
+    @staticmethod
+    def forward(ctx: Any, message: str, func: Any, args: Any, kwargs: Any, *tracked: torch.Tensor) -> Any:
+        ctx.message, ctx.order = message, next(_REFUSED_ORDER)
+        ctx.name = getattr(func, "__name__", str(func))
+        out = func(*args, **kwargs)
+        ctx.kind = type(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, *relevance: Any) -> Any:
+        raise UnsupportedModelError(ctx.message)
+
+
+_REFUSED_ORDER = itertools.count()
+
+
+def refused(message: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``func(*args, **kwargs)``, which the method has no rule for: raise ``message`` now for an
+    operation in place (the model's own tensor would carry it), else later, should the explained
+    output depend on it (:class:`Refused`)."""
+    name = getattr(func, "__name__", "")
+    in_place = (
+        func in IN_PLACE
+        or (name.endswith("_") and not name.endswith("__"))
+        or name.startswith("__i")
+        or bool(kwargs.get("inplace"))
+        or kwargs.get("out") is not None
+    )
+    tracked = [a for a in flat((*args, *kwargs.values())) if input_dependent(a)]
+    if in_place or not tracked:
+        raise UnsupportedModelError(message)
+    out = Refused.apply(message, func, args, kwargs, *tracked)
+    node = next((v.grad_fn for v in outputs(out) if getattr(v, "grad_fn", None) is not None), None)
+    kind = getattr(node, "kind", tuple)
+    if isinstance(out, tuple) and kind is not tuple and issubclass(kind, tuple):
+        return kind(out)  # torch.return_types (values, indices), as the function returns them
+    return out
+
+
+def _functions_below(root: Any) -> Iterator[Any]:
+    """The ``torch.autograd.Function`` nodes of the autograd graph below ``root``."""
+    stack, seen = [root], {root}
+    while stack:
+        node = stack.pop()
+        if getattr(node, "_forward_cls", None) is not None:
+            yield node
+        for child, _ in getattr(node, "next_functions", ()):
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+
+
+def raise_refused(root: Any) -> None:
+    """Raise the message of the first operation without a rule (:func:`refused`) that ``root``
+    depends on, in the order the forward pass ran them; nothing if there is none."""
+    refusals = [node for node in _functions_below(root) if node._forward_cls is Refused]
+    if refusals:
+        raise UnsupportedModelError(min(refusals, key=lambda node: node.order).message)
+
+
 def refuse_custom_functions(root: Any, method: str) -> None:
     """Raise if the autograd graph below ``root`` holds a ``torch.autograd.Function`` of the
     model's own (signxai's rules excepted): the graph modes cannot see the operations inside it,
     and its backward would stand in for the method's rules (a gradient-reversal layer flipped
     the sign of every LRP and DeepLIFT map, silently)."""
-    found, stack, seen = set(), [root], {root}
-    while stack:
-        node = stack.pop()
-        cls = getattr(node, "_forward_cls", None)
-        if cls is not None and not cls.__module__.startswith("signxai."):
-            found.add(f"{cls.__module__}.{cls.__qualname__}")
-        for child, _ in getattr(node, "next_functions", ()):
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append(child)
+    found = {
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in (node._forward_cls for node in _functions_below(root))
+        if not cls.__module__.startswith("signxai.")
+    }
     if found:
         raise UnsupportedModelError(
             f"{method}: the model applies the custom autograd Function {', '.join(sorted(found))}, "
