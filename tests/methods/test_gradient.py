@@ -184,6 +184,47 @@ def test_grad_cam_default_layer_is_the_deepest_conv_not_a_shortcut_run_after_it(
     )
 
 
+def test_grad_cam_default_layer_is_on_the_explained_path_not_in_a_dropped_head() -> None:
+    """A multi-task model whose auxiliary head (a conv after the trunk's last one) the wrapper
+    drops: the default was that head's conv, and torch's "appears to not have been used in the
+    graph" came back. Now the trunk's last conv; the head's conv, named, is an error that says why."""
+
+    class MultiTask(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv1d(1, 8, 5, padding=2)
+            self.conv2 = nn.Conv1d(8, 8, 3, padding=1)
+            self.head = nn.Linear(8, 3)
+            self.aux_conv = nn.Conv1d(8, 4, 3, padding=1)
+            self.aux = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+            return self.head(h.mean(-1)), self.aux(torch.relu(self.aux_conv(h)).mean(-1))
+
+    class Logits(nn.Module):
+        def __init__(self, model: nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.model(x)[0]
+
+    torch.manual_seed(3)
+    model, x = Logits(MultiTask().eval()), torch.randn(3, 1, 60)
+    default = explain(model, x, "grad_cam", target_class=1)
+    np.testing.assert_array_equal(
+        default, explain(model, x, "grad_cam", target_class=1, target_layer="model.conv2")
+    )
+    assert float(np.abs(default).sum()) > 0
+    np.testing.assert_array_equal(
+        explain(model, x, "guided_grad_cam", target_class=1),
+        explain(model, x, "guided_grad_cam", target_class=1, target_layer="model.conv2"),
+    )
+    with pytest.raises(LayerError, match="'model.aux_conv' does not reach the explained output"):
+        explain(model, x, "grad_cam", target_class=1, target_layer="model.aux_conv")
+
+
 def test_grad_cam_on_a_layer_that_runs_twice_is_an_error() -> None:
     """A shared layer has one feature map per call: before, the last call's was taken silently."""
 

@@ -31,10 +31,24 @@ def _capture(name: str, captured: list[tuple[str, torch.Tensor]]) -> Any:
     return hook
 
 
-def _deepest(captured: list[tuple[str, torch.Tensor]]) -> str:
+def _below(root: Any) -> set[Any]:
+    """The autograd nodes ``root`` is computed from (``root`` included)."""
+    seen, stack = {root}, [root]
+    while stack:
+        for child, _ in getattr(stack.pop(), "next_functions", ()):
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return seen
+
+
+def _deepest(captured: list[tuple[str, torch.Tensor]], logits: torch.Tensor) -> str:
     """The conv at the end of the longest chain of convs in the autograd graph (the last of those
-    in the run order on a tie): the last feature map of the data flow, not a projection shortcut
-    that a residual block registers or runs after its main path. One pass over the graph."""
+    in the run order on a tie) among those the explained output depends on: the last feature map
+    of the data flow, not a projection shortcut that a residual block registers or runs after its
+    main path, nor a conv of a head the model computes and does not return. One pass over the graph."""
+    reached = _below(logits.grad_fn)
+    captured = [(name, output) for name, output in captured if getattr(output, "grad_fn", None) in reached]
     convs = {output.grad_fn for _, output in captured if isinstance(output, torch.Tensor)}
     depth: dict[Any, int] = {}  # longest chain of conv outputs ending at a node
 
@@ -59,7 +73,9 @@ def _deepest(captured: list[tuple[str, torch.Tensor]]) -> str:
             if length >= deepest:
                 best, deepest = name, length
     if deepest < 0:
-        raise LayerError("no Conv layer's output depends on the input; pass target_layer=")
+        raise LayerError(
+            "no Conv layer's output depends on the input and reaches the explained output; pass target_layer="
+        )
     return best
 
 
@@ -88,7 +104,7 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
     finally:
         for handle in handles:
             handle.remove()
-    name = candidates[0][0] if params["target_layer"] is not None else _deepest(captured)
+    name = candidates[0][0] if params["target_layer"] is not None else _deepest(captured, logits)
     layer = dict(candidates)[name]
     runs = [output for layer_name, output in captured if layer_name == name]
     if not runs:
@@ -119,7 +135,12 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
             f"than the input's last axis ({x.shape[-1]}) they would be resized to{hint}"
         )
     weights = view.target_weights(target, logits)
-    (grad,) = torch.autograd.grad(logits, activation, grad_outputs=weights)
+    (grad,) = torch.autograd.grad(logits, activation, grad_outputs=weights, allow_unused=True)
+    if grad is None:
+        raise LayerError(
+            f"target_layer '{name}' does not reach the explained output (a layer of a head the "
+            "model computes and does not return?); pick a layer on the way to it"
+        )
     channel_weights = grad.mean(dim=tuple(range(2, grad.ndim)), keepdim=True)
     cam = torch.relu((channel_weights * activation.detach()).sum(dim=1, keepdim=True))
     if params["normalize"]:  # at the feature map's resolution, before resizing, as the original
@@ -148,7 +169,7 @@ CAM_PARAMS = (
         object,
         None,
         "dotted module name or module whose output is used (default: the last Conv of the data "
-        "flow, at the end of the longest chain of Convs)",
+        "flow to the explained output, at the end of the longest chain of Convs)",
     ),
     Param("normalize", bool, False, "divide each map by its maximum (before resizing)"),
     Param(
