@@ -226,6 +226,23 @@ def test_r_peaks_on_record_208_agree_with_neurokit2() -> None:
     assert matched >= 0.98 * len(reference)
 
 
+def test_a_flat_stretch_or_a_constant_signal_has_no_r_peaks() -> None:
+    """A lead off for 30 s (the signal held at its last value) and a constant signal: before, the
+    threshold, relative to each 10 s block's own level, found peaks in the filters' rounding noise
+    (7 in the stretch, 34 in 10 s of a constant). The beats around the stretch are still found."""
+    strip = load_mitbih_208()
+    ecg, fs = strip.signal[0].copy(), strip.fs
+    everywhere = detect_r_peaks(ecg, fs)
+    start, stop = int(100 * fs), int(130 * fs)
+    ecg[start:stop] = ecg[start]
+    peaks = detect_r_peaks(ecg, fs)
+    assert not ((peaks > start + 0.1 * fs) & (peaks < stop - 0.1 * fs)).any()
+    outside = everywhere[(everywhere < start - fs) | (everywhere > stop + fs)]
+    assert np.isin(outside, peaks).mean() > 0.99
+    for level in (0.0, 0.7, -1024.0):
+        assert len(detect_r_peaks(np.full(3600, level), fs)) == 0
+
+
 def test_segment_beats_gives_centred_windows() -> None:
     strip = load_mitbih_208()
     peaks = detect_r_peaks(strip.signal[0], strip.fs)
