@@ -181,6 +181,18 @@ class Bound(nn.Module):
         return self.model(x, self.metadata.expand(rows, -1), mask=self.mask.expand(rows, -1, -1))
 
 
+class FirstOutput(nn.Module):
+    """The wrapper signxai's error for a tuple output advises, ``return self.model(x)[0]``: a
+    multi-task model's logits, its other outputs computed and dropped."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[0]
+
+
 def randomize_batch_norm(model: nn.Module, seed: int = 0, zero_shift: bool = False) -> nn.Module:
     """Give every BatchNorm non-trivial running statistics and affine parameters."""
     generator = torch.Generator().manual_seed(seed)

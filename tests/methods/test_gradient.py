@@ -19,7 +19,16 @@ from captum.attr import (
 )
 from torch import nn
 
-from models import ARCHITECTURES, CAM_LAYERS, assert_same_maps, build, captum_targets, logit_model, rel_error
+from models import (
+    ARCHITECTURES,
+    CAM_LAYERS,
+    FirstOutput,
+    assert_same_maps,
+    build,
+    captum_targets,
+    logit_model,
+    rel_error,
+)
 from signxai import LayerError, MethodParameterError, UnsupportedModelError, explain
 from signxai.methods.post import sign_mu
 
@@ -202,16 +211,8 @@ def test_grad_cam_default_layer_is_on_the_explained_path_not_in_a_dropped_head()
             h = torch.relu(self.conv2(torch.relu(self.conv1(x))))
             return self.head(h.mean(-1)), self.aux(torch.relu(self.aux_conv(h)).mean(-1))
 
-    class Logits(nn.Module):
-        def __init__(self, model: nn.Module) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.model(x)[0]
-
     torch.manual_seed(3)
-    model, x = Logits(MultiTask().eval()), torch.randn(3, 1, 60)
+    model, x = FirstOutput(MultiTask().eval()), torch.randn(3, 1, 60)
     default = explain(model, x, "grad_cam", target_class=1)
     np.testing.assert_array_equal(
         default, explain(model, x, "grad_cam", target_class=1, target_layer="model.conv2")

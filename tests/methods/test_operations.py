@@ -9,22 +9,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import assert_unchanged, randomize_batch_norm, rel_error, snapshot
+from models import FirstOutput, assert_unchanged, randomize_batch_norm, rel_error, snapshot
 from signxai import UnsupportedModelError, explain
 from signxai.methods.operations import Refused, raise_refused, refused
 
 
 class _Features(nn.Module):
+    """The trunk both models share: two convs, a BatchNorm, a max pooling."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv1d(2, 8, 5, padding=2),
-            nn.BatchNorm1d(8),
-            nn.ReLU(),
-            nn.MaxPool1d(2),
-            nn.Conv1d(8, 8, 3, padding=1),
-            nn.ReLU(),
-        )
+        first = (nn.Conv1d(2, 8, 5, padding=2), nn.BatchNorm1d(8), nn.ReLU(), nn.MaxPool1d(2))
+        self.net = nn.Sequential(*first, nn.Conv1d(8, 8, 3, padding=1), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -50,17 +46,6 @@ class _MultiTask(nn.Module):
         return logits, aux, quality
 
 
-class _Logits(nn.Module):
-    """The wrapper signxai's error for a tuple output advises: ``return self.model(x)[0]``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[0]
-
-
 class _HeadOnly(nn.Module):
     """The same weights, the logits alone."""
 
@@ -72,16 +57,9 @@ class _HeadOnly(nn.Module):
         return self.model.head(self.model.features(x).mean(-1))
 
 
-METHODS = [
-    "lrp_z",
-    "lrp_epsilon_0_1",
-    "lrpsign_epsilon_0_5",
-    "lrp_alpha_2_beta_1",
-    "lrpz_sequential_composite_a",
-    "lrp_epsilon_0_1_std_x",
-    "deeplift",
-    "guided_backprop",
-]
+#: Four LRP rules (SIGN among them) and two composites, then the other graph-mode methods.
+LRP = ["lrp_z", "lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "lrp_alpha_2_beta_1"]
+METHODS = [*LRP, "lrpz_sequential_composite_a", "lrp_epsilon_0_1_std_x", "deeplift", "guided_backprop"]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -89,7 +67,7 @@ def test_what_the_model_computes_and_does_not_return_does_not_stop_the_explanati
     torch.manual_seed(0)
     model = randomize_batch_norm(_MultiTask()).eval()
     x = torch.randn(4, 2, 40)
-    wrapped = _Logits(model)
+    wrapped = FirstOutput(model)
     before = snapshot(model)
     ours = explain(wrapped, x, method, target_class=[0, 1, 2, 0])
     assert_unchanged(model, before)
