@@ -273,8 +273,9 @@ class DeepLiftMode(TorchFunctionMode):
         (a model that runs its layers on parts of its batch) would pair rows with other rows'
         references, and is refused.
     activation
-        Whether the explained output is the model's final activation (``explain_output=
-        'activation'``): what an error about a softmax the output depends on says.
+        Whether the explained output is the model's final activation
+        (``explain_output='activation'``): what an error about a softmax the output depends on
+        says.
 
     Operations without a rule are computed as usual and raise only where the explained output
     depends on them (:func:`~signxai.methods.operations.refused`): a model may compute what it
