@@ -37,7 +37,7 @@ torch operation, including those written as Python operators inside ``forward``:
   standard deviation constant. Attention written out (``softmax(q @ k^T / s) @ v``, also with
   ``torch.einsum``/``bmm``/``baddbmm``) follows: the scores ``q @ k^T`` may multiply two
   input-dependent tensors because only the held softmax reads them, so no relevance reaches
-  them (an error is raised in the backward pass if relevance does reach such a product), and
+  them (an error is raised if the explained output does depend on such a product), and
   ``A v`` with ``A`` held is a product with a constant;
 - with ``attention='attnlrp'`` (AttnLRP): the same normalisations held, softmax under AttnLRP's
   softmax rule and products of two input-dependent tensors under its uniform rule;
@@ -51,6 +51,10 @@ torch operation, including those written as Python operators inside ``forward``:
   gradient, which routes the relevance; any other operation computing input-dependent values is
   an error naming it (a whitelist, as DeepLIFT's: an operation missing from the lists above
   passed the plain gradient before, which is no relevance).
+
+Every such error is raised only where the explained output depends on the operation
+(:func:`~signxai.methods.operations.refused`, checked after the forward pass): what a model
+computes and does not return (an auxiliary head, the rest of a tuple) is computed as usual.
 
 "Input-dependent" means ``requires_grad``: during an explanation the model's parameters do not
 require gradients, so only tensors computed from the explained input do. The operations of each
