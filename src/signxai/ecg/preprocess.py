@@ -101,7 +101,7 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
 
     A flat stretch (a lead off, a constant signal) yields no peaks: its rounding noise lies far
     below the floor the threshold keeps (1 % of the median block's level). Where the amplitude
-    drops abruptly, beats within about 2.5 s of the drop may be missed.
+    drops abruptly, beats in the 5 s blocks at its edges may be missed.
 
     ``refractory`` caps the rate it can follow (0.25 s: 240 beats per minute). On record 208
     sped up by resampling (its morphology compressed too) it found 98 % of the beats at a median

@@ -46,7 +46,8 @@ def _deepest(captured: list[tuple[str, torch.Tensor]], logits: torch.Tensor) -> 
     """The conv at the end of the longest chain of convs in the autograd graph (the last of those
     in the run order on a tie) among those the explained output depends on: the last feature map
     of the data flow, not a projection shortcut that a residual block registers or runs after its
-    main path, nor a conv of a head the model computes and does not return. One pass over the graph."""
+    main path, nor a conv of a head the model computes and does not return. Two passes over the
+    graph (what the output depends on; the chains)."""
     reached = _below(logits.grad_fn)
     captured = [(name, output) for name, output in captured if getattr(output, "grad_fn", None) in reached]
     convs = {output.grad_fn for _, output in captured if isinstance(output, torch.Tensor)}
