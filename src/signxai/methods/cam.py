@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from signxai.errors import LayerError
 from signxai.layout import channels_last_hint
 from signxai.methods.backprop import GuidedReLU, modified_relu_gradient
+from signxai.methods.operations import nodes_below
 from signxai.methods.registry import Param, one_of, register_fixed
 from signxai.model import ModelView, windowed_as_one_lead
 
@@ -31,24 +32,13 @@ def _capture(name: str, captured: list[tuple[str, torch.Tensor]]) -> Any:
     return hook
 
 
-def _below(root: Any) -> set[Any]:
-    """The autograd nodes ``root`` is computed from (``root`` included)."""
-    seen, stack = {root}, [root]
-    while stack:
-        for child, _ in getattr(stack.pop(), "next_functions", ()):
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return seen
-
-
 def _deepest(captured: list[tuple[str, torch.Tensor]], logits: torch.Tensor) -> str:
     """The conv at the end of the longest chain of convs in the autograd graph (the last of those
     in the run order on a tie) among those the explained output depends on: the last feature map
     of the data flow, not a projection shortcut that a residual block registers or runs after its
     main path, nor a conv of a head the model computes and does not return. Two passes over the
     graph (what the output depends on; the chains)."""
-    reached = _below(logits.grad_fn)
+    reached = set(nodes_below(logits.grad_fn))
     captured = [(name, output) for name, output in captured if getattr(output, "grad_fn", None) in reached]
     convs = {output.grad_fn for _, output in captured if isinstance(output, torch.Tensor)}
     depth: dict[Any, int] = {}  # longest chain of conv outputs ending at a node

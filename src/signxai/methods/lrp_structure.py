@@ -34,7 +34,7 @@ from signxai.methods.lrp_modules import (
     passive_types,
 )
 from signxai.methods.lrp_recurrent import RECURRENT, unpacked
-from signxai.methods.operations import FUNCTIONAL_LAYERS, raise_refused, refuse_custom_functions
+from signxai.methods.operations import FUNCTIONAL_LAYERS, nodes_below, raise_refused, refuse_custom_functions
 from signxai.model import ModelView
 
 # ------------------------------------------------------------------------ model structure
@@ -226,16 +226,10 @@ def _unsupported(
 def _uses(root: Any) -> dict[Any, int]:
     """How many autograd nodes of the graph below ``root`` take each node's output."""
     uses: dict[Any, int] = {}
-    stack, seen = [root], {root}
-    while stack:
-        node = stack.pop()
+    for node in nodes_below(root):
         for child, _ in getattr(node, "next_functions", ()):
-            if child is None:
-                continue
-            uses[child] = uses.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
+            if child is not None:
+                uses[child] = uses.get(child, 0) + 1
     return uses
 
 

@@ -617,17 +617,21 @@ def refused(message: str, func: Any, args: tuple[Any, ...], kwargs: dict[str, An
     return out
 
 
-def _functions_below(root: Any) -> Iterator[Any]:
-    """The ``torch.autograd.Function`` nodes of the autograd graph below ``root``."""
+def nodes_below(root: Any) -> Iterator[Any]:
+    """The autograd nodes ``root`` is computed from, ``root`` first, each once."""
     stack, seen = [root], {root}
     while stack:
         node = stack.pop()
-        if getattr(node, "_forward_cls", None) is not None:
-            yield node
+        yield node
         for child, _ in getattr(node, "next_functions", ()):
             if child is not None and child not in seen:
                 seen.add(child)
                 stack.append(child)
+
+
+def _functions_below(root: Any) -> Iterator[Any]:
+    """The ``torch.autograd.Function`` nodes of the autograd graph below ``root``."""
+    return (node for node in nodes_below(root) if getattr(node, "_forward_cls", None) is not None)
 
 
 def raise_refused(root: Any) -> None:
