@@ -355,6 +355,7 @@ def test_multi_label_model_explains_each_output() -> None:
         ({"model": "not a model"}, UnsupportedModelError, "torch.nn.Module"),
         ({"target": 0}, MethodParameterError, r"target: the class to explain is explain\(\)'s target_class="),
         ({"neuron_selection": 0}, MethodParameterError, "neuron_selection: the class to explain is"),
+        ({"targets": [0, 1, 1]}, MethodParameterError, "targets: the class to explain is"),
         ({"explain_output": "probabilities"}, TargetError, "explain_output"),
         ({"explain_output": "logits"}, TargetError, "did you mean 'logit'"),
         ({"explain_output": np.zeros(3)}, TargetError, "explain_output must be one of"),

@@ -393,6 +393,9 @@ def _parse(method_name: str, keywords: dict[str, Any]) -> MethodSpec:
 #: How other libraries name the explained class (captum, the original package, Keras tutorials).
 TARGET_SPELLINGS = {
     "target",
+    "targets",
+    "target_index",
+    "target_idx",
     "neuron_selection",
     "label",
     "labels",
