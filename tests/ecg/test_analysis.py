@@ -11,6 +11,7 @@ from signxai import InputError, SignXAIError
 from signxai.ecg.analysis import analyze_strip
 from signxai.ecg.datasets import load_mitbih_208
 from signxai.ecg.models import ECG5000_CLASSES, load_beat_model
+from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 
 
 def test_methods_with_random_draws_are_seeded_so_a_report_reproduces() -> None:
@@ -53,6 +54,41 @@ def test_what_to_explain_is_checked_first(kwargs: dict, match: str) -> None:
         analyze_strip(
             strip, load_beat_model("5class"), ECG5000_CLASSES, **{"methods": ["gradient"], **kwargs}
         )
+
+
+def test_given_r_peaks_are_used_instead_of_the_detector(tmp_path) -> None:
+    """After a drop to a tenth of the amplitude the detector misses beats at its edge; the
+    peaks detected before the drop (a reference annotation's role) give every beat back, and
+    the detector's own peaks, given, reproduce the default analysis."""
+    strip = load_mitbih_208()
+    fs = strip.fs
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(40 * fs)].copy())
+    model = load_beat_model("5class")
+    kwargs = {"methods": ["gradient"], "max_abnormal": 2, "max_normal": 1}
+    detected = analyze_strip(short, model, ECG5000_CLASSES, **kwargs)
+    assert not detected.peaks_given
+    reference = detect_r_peaks(remove_baseline(short.signal[0], fs), fs)
+    again = analyze_strip(short, model, ECG5000_CLASSES, r_peaks=reference, **kwargs)
+    assert again.peaks_given and again.labels == detected.labels
+    np.testing.assert_array_equal(again.relevance["gradient"], detected.relevance["gradient"])
+    dropped = dataclasses.replace(short, signal=short.signal.copy())
+    dropped.signal[:, int(10 * fs) : int(30 * fs)] *= 0.1
+    missed = analyze_strip(dropped, model, ECG5000_CLASSES, **kwargs)
+    given = analyze_strip(dropped, model, ECG5000_CLASSES, r_peaks=reference, **kwargs)
+    assert len(missed.labels) < len(reference) - 3
+    assert len(given.labels) == len(reference) - 1  # one beat between each two peaks
+    np.testing.assert_array_equal(given.windows.r_peaks, reference[:-1])
+    from signxai.ecg import model_card
+    from signxai.ecg.report import strip_report
+
+    page = strip_report(given, model_card(), "5class", tmp_path / "given.html").read_text()
+    assert f"{len(given.labels)} beats cut at the R-peaks given and classified" in page
+    page = strip_report(missed, model_card(), "5class", tmp_path / "missed.html").read_text()
+    assert f"{len(missed.labels)} beats detected and classified" in page
+    with pytest.raises(InputError, match="r_peaks must lie inside the signal's 14400 samples"):
+        analyze_strip(short, model, ECG5000_CLASSES, r_peaks=[10, 20_000], **kwargs)
+    with pytest.raises(InputError, match="r_peaks must be strictly increasing"):
+        analyze_strip(short, model, ECG5000_CLASSES, r_peaks=reference[::-1], **kwargs)
 
 
 def test_the_analysed_lead_is_named_in_the_table_and_the_report(tmp_path) -> None:

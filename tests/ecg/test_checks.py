@@ -11,7 +11,7 @@ import pytest
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
 from signxai.ecg.beats import ecg5000_windows
-from signxai.ecg.io import read_record
+from signxai.ecg.io import read_beat_annotations, read_record
 from signxai.ecg.plot import plot_12lead, plot_beats, plot_strip
 from signxai.ecg.preprocess import detect_r_peaks, lowpass, notch, segment_beats, windows
 from signxai.ecg.relevance import normalize_ecg_relevancemap, windows_to_strip
@@ -130,6 +130,11 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
     ("strip relevance", lambda e, p, w: windows_to_strip(np.ones((1, 9)), [0], [9], 50), r"\(windows, leads"),
     ("record start", lambda e, p, w: read_record("r208", start=-2.0), "start must be >= 0 s, got -2.0"),
     ("record duration", lambda e, p, w: read_record("r208", duration=0.0), "duration must be > 0 s"),
+    (
+        "annotation start",
+        lambda e, p, w: read_beat_annotations("r208", start=-2.0),
+        "start must be >= 0 s, got -2.0",
+    ),
     (
         "recording transposed",
         lambda e, p, w: Recording(np.zeros((5000, 12)), 500.0),

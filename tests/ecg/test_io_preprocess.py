@@ -9,7 +9,7 @@ import pytest
 
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
-from signxai.ecg.io import load_array, read_record, select, write_record
+from signxai.ecg.io import BEAT_SYMBOLS, load_array, read_beat_annotations, read_record, select, write_record
 from signxai.ecg.preprocess import (
     detect_r_peaks,
     lowpass,
@@ -259,6 +259,44 @@ def test_r_peaks_after_an_abrupt_amplitude_drop_are_missed_only_near_its_edges(s
     missed = np.array([r for r in inside if np.min(np.abs(peaks - r)) > 0.15 * fs])
     assert len(missed) <= 12
     assert np.all((missed < first + 5 * fs) | (missed > last - 5 * fs))
+
+
+def test_beat_annotations_round_trip_through_a_wfdb_annotation_file(tmp_path: Path) -> None:
+    """The strip's R-peaks written as an annotation file beside it, with the rhythm, noise and
+    comment annotations a reference file holds: the beats come back, the others are left out,
+    and a time range counts from its start, as read_record's does."""
+    import wfdb
+
+    strip = load_mitbih_208()
+    fs = strip.fs
+    write_record(strip, tmp_path / "r208")
+    peaks = detect_r_peaks(strip.signal[0], fs)
+    beats = ["V" if k % 5 == 0 else "N" for k in range(len(peaks))]
+    others = np.array([5, int(30 * fs) + 7, int(30 * fs) + 9])  # '+' rhythm, '~' noise, '"' comment
+    samples = np.concatenate([peaks, others])
+    symbols = [*beats, "+", "~", '"']
+    order = np.argsort(samples, kind="stable")
+    wfdb.wrann(
+        "r208", "atr", samples[order], symbol=[symbols[i] for i in order], fs=fs, write_dir=str(tmp_path)
+    )
+    annotations = read_beat_annotations(tmp_path / "r208")
+    np.testing.assert_array_equal(annotations.samples, peaks)
+    assert annotations.symbols == beats and annotations.fs == fs
+    assert set(beats) <= BEAT_SYMBOLS and not {"+", "~", '"'} & BEAT_SYMBOLS
+    part = read_beat_annotations(tmp_path / "r208.hea", start=60.0, duration=10.0)
+    inside = (peaks >= 60 * fs) & (peaks < 70 * fs)
+    np.testing.assert_array_equal(part.samples, peaks[inside] - int(60 * fs))
+    assert part.symbols == [b for b, keep in zip(beats, inside, strict=True) if keep]
+    record = read_record(tmp_path / "r208", start=60.0, duration=10.0)
+    assert part.samples.max() < record.signal.shape[1]
+    with pytest.raises(InputError, match=r"r208.qrs' not found; the record's other files: \['atr'\]"):
+        read_beat_annotations(tmp_path / "r208", extension="qrs")
+    with pytest.raises(InputError, match="extension must be"):
+        read_beat_annotations(tmp_path / "r208", extension=".atr")
+    with pytest.raises(InputError, match="outside the record"):
+        read_beat_annotations(tmp_path / "r208", start=400.0)
+    with pytest.raises(InputError, match="not found"):
+        read_beat_annotations(tmp_path / "missing")
 
 
 def test_segment_beats_gives_centred_windows() -> None:

@@ -18,7 +18,7 @@ from torch import nn
 from signxai.api import explain
 from signxai.checks import check_module, check_names, check_seed, check_whole
 from signxai.ecg.beats import BeatWindows, classify, ecg5000_windows
-from signxai.ecg.checks import check_count
+from signxai.ecg.checks import as_peaks, check_count
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
@@ -98,6 +98,8 @@ class StripAnalysis:
     versus: np.ndarray | None = None
     #: The class names the analysis was given (``classes``), by output index.
     classes: tuple[str, ...] = ()
+    #: Whether the R-peaks were given (``analyze_strip(r_peaks=...)``) rather than detected.
+    peaks_given: bool = False
 
     @property
     def lead_name(self) -> str:
@@ -196,6 +198,7 @@ def analyze_strip(
     progress: Callable[[str], None] | None = None,
     spectral_method: str | None = None,
     versus: int | str | None = None,
+    r_peaks: np.ndarray | Sequence[int] | None = None,
 ) -> StripAnalysis:
     """Detect beats on one lead, classify all of them, explain a selection with every method.
 
@@ -221,6 +224,11 @@ def analyze_strip(
         maps, deletion curves (which score the margin) and spectrum all explain the margin;
         ``StripAnalysis.versus`` holds each beat's other class. None (default): the predicted
         class alone.
+    r_peaks
+        The beats' R-peaks as sample indices of ``recording`` (a reference annotation:
+        :func:`signxai.ecg.io.read_beat_annotations`, another detector's): the beats are cut
+        between them. None (default): :func:`~signxai.ecg.preprocess.detect_r_peaks` on the
+        baseline-removed lead (which may miss beats next to an abrupt drop in amplitude).
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal, spectral_method)
     if isinstance(versus, str):  # before any work; a class index is checked against the model
@@ -230,8 +238,9 @@ def analyze_strip(
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a function of one message (or None), got {progress!r}")
     note = progress or (lambda message: None)
+    given = None if r_peaks is None else as_peaks(r_peaks, recording.signal.shape[-1])
     clean = remove_baseline(recording.signal[lead], recording.fs)
-    peaks = detect_r_peaks(clean, recording.fs)
+    peaks = detect_r_peaks(clean, recording.fs) if given is None else given
     windows = ecg5000_windows(clean, peaks, recording.fs)
     note(f"{len(windows.beats)} beats")
     probabilities = classify(model, windows.beats)
@@ -309,6 +318,7 @@ def analyze_strip(
         spectral_faithfulness=spectral_faithfulness,
         versus=others,
         classes=tuple(classes),
+        peaks_given=given is not None,
     )
 
 

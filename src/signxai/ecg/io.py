@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,78 @@ def _edf(path: Path) -> tuple[Any, Reader]:
 
     record.record_name = path.stem
     return record, read
+
+
+#: WFDB's beat annotation codes (PhysioNet's table: N normal, L/R bundle branch block, A/a/J/S
+#: supraventricular premature, V premature ventricular, F fusion, e/j escape, E ventricular escape,
+#: / paced, f fusion of paced and normal, Q/? unclassifiable); the other codes mark rhythm
+#: changes, noise, signal quality and comments, not beats.
+BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
+
+
+@dataclass(frozen=True)
+class BeatAnnotations:
+    """The beats a WFDB annotation file marks in the range read.
+
+    ``samples`` are sample indices from the start of that range (the R-peaks of a reference
+    annotation such as MIT-BIH's ``atr``; ``analyze_strip(r_peaks=...)`` takes them), ``symbols``
+    each beat's WFDB code (:data:`BEAT_SYMBOLS`), ``fs`` the record's sampling rate.
+    """
+
+    samples: np.ndarray
+    symbols: list[str]
+    fs: float
+
+
+def read_beat_annotations(
+    path: str | Path,
+    extension: str = "atr",
+    start: float | None = None,
+    duration: float | None = None,
+) -> BeatAnnotations:
+    """Read the beat annotations of a WFDB record (e.g. MIT-BIH's reference ``atr`` file).
+
+    Parameters
+    ----------
+    path
+        Record path without extension (its ``.hea`` header beside the annotation file).
+    extension
+        The annotation file's extension (``atr`` reference beats, ``qrs`` a detector's, ...).
+    start, duration
+        Time range in seconds, as :func:`read_record` takes it: the samples returned count from
+        ``start``, so they index the recording read with the same range.
+
+    Non-beat annotations (rhythm changes ``+``, noise ``~``, comments, ...) are left out.
+    """
+    import wfdb
+
+    check_time_range(start, duration)
+    path = as_path(path)
+    header, _ = _wfdb(path)
+    if not isinstance(extension, str) or not extension or not extension.isalnum():
+        raise InputError(f"extension must be an annotation file's extension such as 'atr', got {extension!r}")
+    record_name = str(path.with_suffix("") if path.suffix in (".hea", ".dat") else path)
+    annotation_file = Path(f"{record_name}.{extension}")
+    if not annotation_file.exists():
+        found = sorted(p.suffix[1:] for p in annotation_file.parent.glob(f"{Path(record_name).name}.*"))
+        others = [e for e in found if e not in ("hea", "dat")]
+        raise InputError(
+            f"annotation file '{annotation_file}' not found; the record's other files: "
+            f"{others or 'none besides the signal'} (pass extension=)"
+        )
+    fs = float(header.fs)
+    first, last = _sample_range(start, duration, fs, int(header.sig_len))
+    annotation = wfdb.rdann(record_name, extension, sampfrom=first, sampto=last)
+    samples = np.asarray(annotation.sample, dtype=np.int64)
+    symbols = list(annotation.symbol or [])
+    beat = np.array([symbol in BEAT_SYMBOLS for symbol in symbols], dtype=bool)
+    # rdann's sampto is inclusive: keep the beats inside [first, last)
+    inside = beat & (samples >= first) & ((samples < last) if last is not None else True)
+    return BeatAnnotations(
+        samples=samples[inside] - first,
+        symbols=[symbol for symbol, keep in zip(symbols, inside, strict=True) if keep],
+        fs=fs,
+    )
 
 
 def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:

@@ -261,7 +261,8 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
             "Overview",
             paragraph(
                 f"{recording.name or 'The recording'}, lead: {analysis.lead_name}, {recording.fs:g} Hz, "
-                f"{recording.duration:.0f} s: {len(analysis.labels)} beats detected and classified by "
+                f"{recording.duration:.0f} s: {len(analysis.labels)} beats "
+                f"{'cut at the R-peaks given and' if analysis.peaks_given else 'detected and'} classified by "
                 f"the shipped ECG5000 {task} model; {len(analysis.explained)} beats explained with "
                 f"{len(methods)} methods, each for the beat's predicted class"
                 f"{_contrast_words(analysis)}."
