@@ -57,6 +57,52 @@ def test_demo_writes_a_report_with_every_method(demo_report) -> None:
     assert "<script" not in page and "http" not in re.sub(r"data:image[^\"]+", "", page)
 
 
+def test_beats_on_the_demo_strip_saved_as_an_array_gives_the_demos_results(demo_report, tmp_path) -> None:
+    """``signxai beats`` runs the demo's analysis on a recording of one's own: the shipped strip,
+    saved as .npy, gives the demo's relevance.npz and wave table exactly."""
+    demo_out, _ = demo_report
+    array = tmp_path / "strip.npy"
+    np.save(array, load_mitbih_208().signal)
+    out = tmp_path / "beats"
+    result = run("beats", str(array), "--fs", "360", "--lead", "0", "--out", str(out), "--quiet",
+                 "--abnormal", "3", "--normal", "2")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ours, demo = np.load(out / "relevance.npz"), np.load(demo_out / "relevance.npz")
+    assert sorted(ours.files) == sorted(demo.files)
+    for key in demo.files:
+        np.testing.assert_array_equal(ours[key], demo[key], err_msg=key)
+    # the array names no lead: 'lead0' where the demo's strip says 'MLII'
+    table = (out / "wave_relevance.csv").read_text().replace(",lead0,", ",MLII,")
+    assert table == (demo_out / "wave_relevance.csv").read_text()
+
+
+def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> None:
+    """--annotations atr: the beats lie between the annotation file's R-peaks (every other
+    peak of the detector's here, so the beats differ from the detected ones), counted from
+    --start; the report says the R-peaks were given."""
+    from signxai.ecg.preprocess import detect_r_peaks
+
+    strip = load_mitbih_208()
+    record = tmp_path / "r208"
+    write_record(strip, record)
+    peaks = detect_r_peaks(strip.signal[0], strip.fs)[::2]
+    wfdb.wrann("r208", "atr", peaks, symbol=["N"] * len(peaks), fs=strip.fs, write_dir=str(tmp_path))
+    out = tmp_path / "out"
+    result = run("beats", str(record), "--lead", "MLII", "--start", "30", "--duration", "60",
+                 "--annotations", "atr", "--method", "gradient", "--abnormal", "1", "--normal", "1",
+                 "--out", str(out), "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    inside = peaks[(peaks >= 30 * 360) & (peaks < 90 * 360)] - 30 * 360
+    starts = saved["starts"] + round(0.02 * 360)  # a beat starts 20 ms before its R-peak
+    assert len(starts) == 2 and np.isin(starts, inside).all()
+    np.testing.assert_array_equal(
+        saved["stops"] + round(0.02 * 360), inside[np.searchsorted(inside, starts) + 1]
+    )
+    page = (out / "report.html").read_text()
+    assert f"{len(inside) - 1} beats cut at the R-peaks given and classified" in page
+
+
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:
     from signxai.ecg import load_beat_model
 
@@ -667,6 +713,10 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
             "--versus must be a class index from 0 to 4 (normal, R-on-T PVC, PVC, SVEB, unclassified)",
         ),
         (["demo", "--device", "gpu"], "--device must be a torch device such as 'cpu', 'cuda'"),
+        (["beats", "{record}", "--lead", "V1"], "--lead must be one of the record's leads ['MLII'] or a row"),
+        (["beats", "{array}", "--fs", "360", "--annotations", "atr"], "--annotations needs a WFDB record"),
+        (["beats", "{record}", "--annotations", "qrs"], "r208.qrs' not found"),
+        (["beats", "{record}", "--task", "5class", "--versus", "9"], "--versus must be a class index"),
         (
             ["explain", "{record}", "--model", "{scripted}", "--device", "cuda:99"],
             "--device 'cuda:99': torch sees",

@@ -150,47 +150,69 @@ def methods() -> None:
     click.echo(method_table())
 
 
+def _beat_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``demo`` and ``beats`` share: the report's folder, methods, model and beats."""
+    options = [
+        click.option(
+            "--out",
+            "out",
+            type=click.Path(path_type=Path),
+            default=Path("signxai-report"),
+            show_default=True,
+            help="Folder for report.html and relevance.npz.",
+        ),
+        click.option(
+            "--method",
+            "methods_",
+            multiple=True,
+            help="Method name (repeat, or comma-separated); default: eight.",
+        ),
+        click.option(
+            "--spectrum",
+            "spectral_method",
+            default=DEMO_SPECTRAL_METHOD,
+            show_default=True,
+            help="Method explaining every beat per harmonic of its window (explain_spectrum).",
+        ),
+        click.option(
+            "--task",
+            type=click.Choice(["binary", "5class"]),
+            default="binary",
+            show_default=True,
+            help="Which shipped beat model classifies the beats.",
+        ),
+        click.option(
+            "--versus",
+            default=None,
+            help="With --task 5class: explain each beat's predicted class against another, runner_up "
+            "(its most likely other class) or a class index (beats of that class: against their "
+            "runner-up).",
+        ),
+        click.option(
+            "--abnormal",
+            type=click.IntRange(min=0),
+            default=6,
+            show_default=True,
+            help="Abnormal beats to explain.",
+        ),
+        click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP),
+        click.option(
+            "--normal",
+            type=click.IntRange(min=0),
+            default=3,
+            show_default=True,
+            help="Normal beats to explain.",
+        ),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--debug", is_flag=True, help="Show tracebacks."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(path_type=Path),
-    default=Path("signxai-report"),
-    show_default=True,
-    help="Folder for report.html and relevance.npz.",
-)
-@click.option(
-    "--method", "methods_", multiple=True, help="Method name (repeat, or comma-separated); default: eight."
-)
-@click.option(
-    "--spectrum",
-    "spectral_method",
-    default=DEMO_SPECTRAL_METHOD,
-    show_default=True,
-    help="Method explaining every beat per harmonic of its window (explain_spectrum).",
-)
-@click.option(
-    "--task",
-    type=click.Choice(["binary", "5class"]),
-    default="binary",
-    show_default=True,
-    help="Which shipped beat model classifies the beats.",
-)
-@click.option(
-    "--versus",
-    default=None,
-    help="With --task 5class: explain each beat's predicted class against another, runner_up (its "
-    "most likely other class) or a class index (beats of that class: against their runner-up).",
-)
-@click.option(
-    "--abnormal", type=click.IntRange(min=0), default=6, show_default=True, help="Abnormal beats to explain."
-)
-@click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
-@click.option(
-    "--normal", type=click.IntRange(min=0), default=3, show_default=True, help="Normal beats to explain."
-)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@_beat_options
 def demo(
     out: Path,
     methods_: tuple[str, ...],
@@ -204,7 +226,101 @@ def demo(
     debug: bool,
 ) -> None:
     """Explain the beats of the shipped MIT-BIH 208 strip with the shipped model; write a report."""
-    from signxai.ecg import load_beat_model, load_mitbih_208, model_card
+    from signxai.ecg import load_mitbih_208
+
+    _beat_report(
+        load_mitbih_208, out, methods_, spectral_method, task, versus, abnormal, device, normal, quiet, debug
+    )
+
+
+@main.command()
+@click.argument("record")
+@click.option(
+    "--lead",
+    default=None,
+    help="The lead to analyse: its name or its row (0, 1, ...; default: the first).",
+)
+@click.option("--start", type=float, default=None, help="Start in seconds.")
+@click.option("--duration", type=float, default=None, help="Duration in seconds.")
+@click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
+@click.option(
+    "--annotations",
+    default=None,
+    help="Extension of the WFDB record's beat annotation file (atr, qrs): cut the beats at its "
+    "R-peaks instead of detecting them.",
+)
+@_beat_options
+def beats(
+    record: str,
+    lead: str | None,
+    start: float | None,
+    duration: float | None,
+    fs: float | None,
+    annotations: str | None,
+    out: Path,
+    methods_: tuple[str, ...],
+    spectral_method: str,
+    task: str,
+    versus: str | None,
+    abnormal: int,
+    device: str,
+    normal: int,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Classify every beat of one lead of RECORD (WFDB record path, .edf, .npy, .npz or .csv, in mV)
+    with a shipped beat model, explain a selection of them; write a report (as the demo's)."""
+
+    def recording() -> tuple[Any, int, Any]:
+        from signxai.ecg.io import read_beat_annotations
+
+        loaded = _load_record(record, fs, (), start, duration)
+        row = _lead_row(loaded, lead)
+        if annotations is None:
+            return loaded, row, None
+        if Path(record).suffix.lower() in (".npy", ".npz", ".csv", ".edf"):
+            raise InputError(
+                f"--annotations needs a WFDB record (an annotation file beside its header), got '{record}'"
+            )
+        return loaded, row, read_beat_annotations(record, annotations, start, duration).samples
+
+    _beat_report(
+        recording, out, methods_, spectral_method, task, versus, abnormal, device, normal, quiet, debug
+    )
+
+
+def _lead_row(recording: Any, lead: str | None) -> int:
+    """``--lead``: a lead's name or its row; None: the first row."""
+    if lead is None:
+        return 0
+    if lead in recording.leads:
+        return int(recording.leads.index(lead))
+    rows = recording.signal.shape[0]
+    if lead.isdigit() and int(lead) < rows:
+        return int(lead)
+    names = [recording.lead_name(row) for row in range(rows)]
+    raise InputError(
+        f"--lead must be one of the record's leads {names} or a row from 0 to {rows - 1}, got '{lead}'"
+    )
+
+
+def _beat_report(
+    source: Callable[[], Any],
+    out: Path,
+    methods_: tuple[str, ...],
+    spectral_method: str,
+    task: str,
+    versus: str | None,
+    abnormal: int,
+    device: str,
+    normal: int,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Read the recording (``source()``: a Recording, or (Recording, lead row, R-peaks or None)),
+    classify and explain its beats with a shipped model, write report.html, relevance.npz and
+    wave_relevance.csv to ``out``; errors as one line (exit status 2)."""
+    from signxai.ecg import load_beat_model, model_card
     from signxai.ecg.analysis import DEFAULT_METHODS, analyze_strip
     from signxai.ecg.report import strip_report
 
@@ -228,17 +344,21 @@ def demo(
                 f"--versus must be a class index from 0 to {len(classes) - 1} ({', '.join(classes)}) "
                 f"or runner_up, got {contrast.versus}"
             )
+        loaded = source()
+        recording, lead, r_peaks = loaded if isinstance(loaded, tuple) else (loaded, 0, None)
         progress = _Progress(len(chosen) + 2, quiet, "explaining")
         analysis = analyze_strip(
-            load_mitbih_208(),
+            recording,
             model,
             classes,
             chosen,
+            lead=lead,
             max_abnormal=abnormal,
             max_normal=normal,
             progress=progress,
             spectral_method=spectral_method,
             versus=None if contrast is None else contrast.versus,
+            r_peaks=r_peaks,
         )
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
