@@ -247,7 +247,7 @@ def demo(
     "--annotations",
     default=None,
     help="Extension of the WFDB record's beat annotation file (atr, qrs): cut the beats at its "
-    "R-peaks instead of detecting them.",
+    "R-peaks instead of detecting them; the report tabulates the calls against its beat codes.",
 )
 @_beat_options
 def beats(
@@ -271,18 +271,19 @@ def beats(
     """Classify every beat of one lead of RECORD (WFDB record path, .edf, .npy, .npz or .csv, in mV)
     with a shipped beat model, explain a selection of them; write a report (as the demo's)."""
 
-    def recording() -> tuple[Any, int, Any]:
+    def recording() -> tuple[Any, int, Any, Any]:
         from signxai.ecg.io import read_beat_annotations
 
         loaded = _load_record(record, fs, (), start, duration)
         row = _lead_row(loaded, lead)
         if annotations is None:
-            return loaded, row, None
+            return loaded, row, None, None
         if Path(record).suffix.lower() in (".npy", ".npz", ".csv", ".edf"):
             raise InputError(
                 f"--annotations needs a WFDB record (an annotation file beside its header), got '{record}'"
             )
-        return loaded, row, read_beat_annotations(record, annotations, start, duration).samples
+        reference = read_beat_annotations(record, annotations, start, duration)
+        return loaded, row, reference.samples, reference.symbols
 
     _beat_report(
         recording, out, methods_, spectral_method, task, versus, abnormal, device, normal, quiet, debug
@@ -317,9 +318,9 @@ def _beat_report(
     quiet: bool,
     debug: bool,
 ) -> None:
-    """Read the recording (``source()``: a Recording, or (Recording, lead row, R-peaks or None)),
-    classify and explain its beats with a shipped model, write report.html, relevance.npz and
-    wave_relevance.csv to ``out``; errors as one line (exit status 2)."""
+    """Read the recording (``source()``: a Recording, or a Recording, its lead row, and R-peaks
+    and their beat codes or None), classify and explain its beats with a shipped model, write
+    report.html, relevance.npz and wave_relevance.csv to ``out``; errors as one line (exit 2)."""
     from signxai.ecg import load_beat_model, model_card
     from signxai.ecg.analysis import DEFAULT_METHODS, analyze_strip
     from signxai.ecg.report import strip_report
@@ -345,7 +346,7 @@ def _beat_report(
                 f"or runner_up, got {contrast.versus}"
             )
         loaded = source()
-        recording, lead, r_peaks = loaded if isinstance(loaded, tuple) else (loaded, 0, None)
+        recording, lead, r_peaks, symbols = loaded if isinstance(loaded, tuple) else (loaded, 0, None, None)
         progress = _Progress(len(chosen) + 2, quiet, "explaining")
         analysis = analyze_strip(
             recording,
@@ -359,6 +360,7 @@ def _beat_report(
             spectral_method=spectral_method,
             versus=None if contrast is None else contrast.versus,
             r_peaks=r_peaks,
+            beat_symbols=symbols,
         )
         progress.close()
         out.mkdir(parents=True, exist_ok=True)

@@ -91,6 +91,61 @@ def test_given_r_peaks_are_used_instead_of_the_detector(tmp_path) -> None:
         analyze_strip(short, model, ECG5000_CLASSES, r_peaks=reference[::-1], **kwargs)
 
 
+def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) -> None:
+    """Each beat carries the code of the R-peak it starts at; the report counts the calls per
+    AAMI class and the agreement on normal; bad codes are named before any work."""
+    from signxai.ecg import model_card
+    from signxai.ecg.beats import AAMI_CLASSES, BEAT_SYMBOLS
+    from signxai.ecg.report import strip_report
+
+    assert set(AAMI_CLASSES) == BEAT_SYMBOLS
+    strip = load_mitbih_208()
+    fs = strip.fs
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(30 * fs)])
+    peaks = detect_r_peaks(remove_baseline(short.signal[0], fs), fs)
+    codes = ["V" if k % 3 == 0 else "L" if k % 3 == 1 else "N" for k in range(len(peaks))]
+    model = load_beat_model("binary")
+    kwargs = {"methods": ["gradient"], "max_abnormal": 1, "max_normal": 1}
+    analysis = analyze_strip(
+        short, model, ["normal", "abnormal"], r_peaks=peaks, beat_symbols=codes, **kwargs
+    )
+    assert analysis.reference is not None and len(analysis.reference) == len(analysis.labels)
+    starts = np.searchsorted(peaks, analysis.windows.r_peaks)
+    assert analysis.reference == [codes[i] for i in starts]
+    page = strip_report(analysis, model_card(), "binary", tmp_path / "report.html").read_text()
+    ventricular = [
+        label for code, label in zip(analysis.reference, analysis.labels, strict=True) if code == "V"
+    ]
+    normal = [label for code, label in zip(analysis.reference, analysis.labels, strict=True) if code != "V"]
+    agree = ventricular.count("abnormal") + normal.count("normal")
+    assert f"{agree} of {len(analysis.labels)} beats" in page
+    for code in set(analysis.reference):  # the codes behind each class, counted over the beats
+        assert f"{code} {analysis.reference.count(code)}" in page
+    assert "<th>V</th>" in page and 'id="reference"' in page
+    plain = analyze_strip(short, model, ["normal", "abnormal"], r_peaks=peaks, **kwargs)
+    assert plain.reference is None
+    assert (
+        'id="reference"' not in strip_report(plain, model_card(), "binary", tmp_path / "p.html").read_text()
+    )
+    for bad, match in (
+        ({"beat_symbols": codes}, "beat_symbols needs r_peaks"),
+        (
+            {"r_peaks": peaks, "beat_symbols": codes[:-1]},
+            f"beat_symbols has {len(peaks) - 1} codes for {len(peaks)}",
+        ),
+        (
+            {"r_peaks": peaks, "beat_symbols": ["+"] * len(peaks)},
+            r"codes that mark no beat in WFDB: \['\+'\]",
+        ),
+        (
+            {"r_peaks": peaks, "beat_symbols": "N" * len(peaks)},
+            "beat_symbols must be a list of WFDB beat codes",
+        ),
+    ):
+        with pytest.raises(InputError, match=match):
+            analyze_strip(short, model, ["normal", "abnormal"], **bad, **kwargs)
+
+
 def test_the_analysed_lead_is_named_in_the_table_and_the_report(tmp_path) -> None:
     """A two-lead recording without lead names, analysed on its second row: the table and the
     report name 'lead1' (an unnamed recording raised an IndexError; the report named the first

@@ -17,7 +17,7 @@ from torch import nn
 
 from signxai.api import explain
 from signxai.checks import check_module, check_names, check_seed, check_whole
-from signxai.ecg.beats import BeatWindows, classify, ecg5000_windows
+from signxai.ecg.beats import BEAT_SYMBOLS, BeatWindows, classify, ecg5000_windows
 from signxai.ecg.checks import as_peaks, check_count
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.models import samples_seen
@@ -100,6 +100,8 @@ class StripAnalysis:
     classes: tuple[str, ...] = ()
     #: Whether the R-peaks were given (``analyze_strip(r_peaks=...)``) rather than detected.
     peaks_given: bool = False
+    #: With ``beat_symbols``: each beat's reference WFDB code (that of the R-peak it starts at).
+    reference: list[str] | None = None
 
     @property
     def lead_name(self) -> str:
@@ -199,6 +201,7 @@ def analyze_strip(
     spectral_method: str | None = None,
     versus: int | str | None = None,
     r_peaks: np.ndarray | Sequence[int] | None = None,
+    beat_symbols: Sequence[str] | None = None,
 ) -> StripAnalysis:
     """Detect beats on one lead, classify all of them, explain a selection with every method.
 
@@ -229,6 +232,10 @@ def analyze_strip(
         :func:`signxai.ecg.io.read_beat_annotations`, another detector's): the beats are cut
         between them. None (default): :func:`~signxai.ecg.preprocess.detect_r_peaks` on the
         baseline-removed lead (which may miss beats next to an abrupt drop in amplitude).
+    beat_symbols
+        With ``r_peaks``: each peak's WFDB beat code (``read_beat_annotations(...).symbols``; N,
+        V, A, ...). Each beat then carries its reference code (``StripAnalysis.reference``), and
+        the report tabulates the model's calls against the codes' AAMI classes.
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal, spectral_method)
     if isinstance(versus, str):  # before any work; a class index is checked against the model
@@ -239,6 +246,7 @@ def analyze_strip(
         raise InputError(f"progress must be a function of one message (or None), got {progress!r}")
     note = progress or (lambda message: None)
     given = None if r_peaks is None else as_peaks(r_peaks, recording.signal.shape[-1])
+    symbols = _check_symbols(beat_symbols, given)
     clean = remove_baseline(recording.signal[lead], recording.fs)
     peaks = detect_r_peaks(clean, recording.fs) if given is None else given
     windows = ecg5000_windows(clean, peaks, recording.fs)
@@ -319,7 +327,30 @@ def analyze_strip(
         versus=others,
         classes=tuple(classes),
         peaks_given=given is not None,
+        reference=None
+        if symbols is None or given is None
+        else [symbols[i] for i in np.searchsorted(given, windows.r_peaks)],
     )
+
+
+def _check_symbols(symbols: Sequence[str] | None, peaks: np.ndarray | None) -> list[str] | None:
+    """``beat_symbols``: None, or one WFDB beat code per R-peak given."""
+    if symbols is None:
+        return None
+    if peaks is None:
+        raise InputError("beat_symbols needs r_peaks: the codes of the R-peaks given, one each")
+    if isinstance(symbols, str) or not isinstance(symbols, Sequence | np.ndarray):
+        raise InputError(f"beat_symbols must be a list of WFDB beat codes (N, V, A, ...), got {symbols!r}")
+    symbols = list(symbols)
+    if len(symbols) != len(peaks):
+        raise InputError(f"beat_symbols has {len(symbols)} codes for {len(peaks)} r_peaks; give one per peak")
+    unknown = sorted({str(s) for s in symbols if s not in BEAT_SYMBOLS})
+    if unknown:
+        raise InputError(
+            f"beat_symbols holds codes that mark no beat in WFDB: {unknown[:5]}; beat codes are "
+            f"{''.join(sorted(BEAT_SYMBOLS))} (read_beat_annotations keeps only those)"
+        )
+    return symbols
 
 
 def _other_classes(

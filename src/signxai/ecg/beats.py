@@ -25,6 +25,23 @@ from signxai.ecg.preprocess import znormalize
 from signxai.errors import InputError
 from signxai.model import evaluated, input_placement
 
+#: WFDB's beat annotation codes (PhysioNet's table: N normal, L/R/B bundle branch block, A/a/J/S
+#: supraventricular premature, n supraventricular escape, V premature ventricular, r R-on-T
+#: premature ventricular, E ventricular escape, F fusion, e/j escape, / paced, f fusion of paced
+#: and normal, Q/? unclassifiable); the other codes mark rhythm changes, noise, signal quality
+#: and comments, not beats.
+BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
+
+#: Each beat code's AAMI EC57 class: N (normal, bundle branch block, escape), S (supraventricular
+#: ectopic), V (ventricular ectopic), F (fusion), Q (paced, unclassifiable).
+AAMI_CLASSES = {
+    **dict.fromkeys("NLRBej", "N"),
+    **dict.fromkeys("AaJSn", "S"),
+    **dict.fromkeys("VrE", "V"),
+    "F": "F",
+    **dict.fromkeys("/fQ?", "Q"),
+}
+
 
 @dataclass
 class BeatWindows:

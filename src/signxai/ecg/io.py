@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from signxai.checks import as_path, check_choice
+from signxai.ecg.beats import BEAT_SYMBOLS
 from signxai.ecg.checks import as_lead_names, check_time_range, default_lead_names
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.errors import InputError
@@ -220,20 +221,13 @@ def _edf(path: Path) -> tuple[Any, Reader]:
     return record, read
 
 
-#: WFDB's beat annotation codes (PhysioNet's table: N normal, L/R bundle branch block, A/a/J/S
-#: supraventricular premature, V premature ventricular, F fusion, e/j escape, E ventricular escape,
-#: / paced, f fusion of paced and normal, Q/? unclassifiable); the other codes mark rhythm
-#: changes, noise, signal quality and comments, not beats.
-BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
-
-
 @dataclass(frozen=True)
 class BeatAnnotations:
     """The beats a WFDB annotation file marks in the range read.
 
     ``samples`` are sample indices from the start of that range (the R-peaks of a reference
     annotation such as MIT-BIH's ``atr``; ``analyze_strip(r_peaks=...)`` takes them), ``symbols``
-    each beat's WFDB code (:data:`BEAT_SYMBOLS`), ``fs`` the record's sampling rate.
+    each beat's WFDB code (:data:`signxai.ecg.beats.BEAT_SYMBOLS`), ``fs`` the record's sampling rate.
     """
 
     samples: np.ndarray

@@ -1,5 +1,5 @@
-"""The demo report: a strip's beats, their explanations, relevance per wave and per harmonic,
-method comparison."""
+"""The beat report (``signxai demo``, ``signxai beats``): a strip's beats, their explanations,
+relevance per wave and per harmonic, method comparison, the calls against a reference annotation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from signxai.ecg.analysis import SPECTRAL_BINS_PER_STEP, StripAnalysis, harmonic_shares
+from signxai.ecg.beats import AAMI_CLASSES
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.deletion import DeletionCurve
@@ -239,6 +240,34 @@ def _model_card(card: dict[str, Any], task: str, methods: list[str], seen: np.nd
     return table_html(rows) + "<h3>Methods</h3>" + table_html(definitions)
 
 
+def _against_reference(analysis: StripAnalysis) -> str:
+    """The model's calls against the reference annotation: counts per AAMI class and call, the
+    codes behind each class, and the agreement on normal against the rest."""
+    assert analysis.reference is not None
+    aami = [AAMI_CLASSES[code] for code in analysis.reference]
+    counts = pd.crosstab(pd.Series(aami, name="reference (AAMI)"), pd.Series(analysis.labels, name="model"))
+    counts = counts.reindex(
+        index=[c for c in "NSVFQ" if c in counts.index],
+        columns=[c for c in analysis.classes if c in counts.columns],
+    )
+    codes = pd.Series(analysis.reference).groupby(aami).value_counts()
+    listed = "; ".join(
+        f"{group}: " + ", ".join(f"{code} {int(n)}" for code, n in codes[group].items())
+        for group in counts.index
+    )
+    normal = analysis.classes[0] if analysis.classes else "normal"
+    agree = sum(
+        (group == "N") == (label == normal) for group, label in zip(aami, analysis.labels, strict=True)
+    )
+    return paragraph(
+        f"Each beat's code in the reference annotation (the code of the R-peak it starts at), by "
+        f"AAMI class (N normal, bundle branch block and escape beats; S supraventricular ectopic; "
+        f"V ventricular ectopic; F fusion; Q paced and unclassifiable), against the model's call. "
+        f"{agree} of {len(aami)} beats ({100 * agree / len(aami):.1f} %) agree on '{normal}' "
+        f"(AAMI N) against the rest. Codes per class: {listed}."
+    ) + table_html(counts)
+
+
 def _shares_per_beat(table: pd.DataFrame) -> pd.DataFrame:
     """Share of |relevance| per wave (columns, P QRS T other) for every explained beat and method
     (rows), the mean over leads; a beat with an all-zero map keeps its row, without shares (a
@@ -277,6 +306,11 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
             ),
             anchor="overview",
         ),
+        *(
+            [Section("Against the reference annotation", _against_reference(analysis), anchor="reference")]
+            if analysis.reference is not None
+            else []
+        ),
         Section("Strip with beats by predicted class", "".join(_strip_rows(analysis)), anchor="strip"),
         Section(
             "Explained beats",
@@ -312,4 +346,5 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
         Section("Method comparison", _comparison(analysis), anchor="comparison"),
         Section("Model card", _model_card(card, task, methods, analysis.seen), anchor="model"),
     ]
-    return write_report(path, "signxai demo: MIT-BIH record 208", sections)
+    title = f"signxai: the beats of {recording.name or 'a recording'}, lead {analysis.lead_name}"
+    return write_report(path, title, sections)
