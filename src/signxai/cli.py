@@ -188,21 +188,17 @@ def _beat_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "(its most likely other class) or a class index (beats of that class: against their "
             "runner-up).",
         ),
-        click.option(
-            "--abnormal",
-            type=click.IntRange(min=0),
-            default=6,
-            show_default=True,
-            help="Abnormal beats to explain.",
+        *(
+            click.option(
+                f"--{kind}",
+                type=click.IntRange(min=0),
+                default=count,
+                show_default=True,
+                help=f"{kind.capitalize()} beats to explain.",
+            )
+            for kind, count in (("abnormal", 6), ("normal", 3))
         ),
         click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP),
-        click.option(
-            "--normal",
-            type=click.IntRange(min=0),
-            default=3,
-            show_default=True,
-            help="Normal beats to explain.",
-        ),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         click.option("--debug", is_flag=True, help="Show tracebacks."),
     ]
@@ -213,24 +209,11 @@ def _beat_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @main.command()
 @_beat_options
-def demo(
-    out: Path,
-    methods_: tuple[str, ...],
-    spectral_method: str,
-    task: str,
-    versus: str | None,
-    abnormal: int,
-    device: str,
-    normal: int,
-    quiet: bool,
-    debug: bool,
-) -> None:
+def demo(**options: Any) -> None:
     """Explain the beats of the shipped MIT-BIH 208 strip with the shipped model; write a report."""
     from signxai.ecg import load_mitbih_208
 
-    _beat_report(
-        load_mitbih_208, out, methods_, spectral_method, task, versus, abnormal, device, normal, quiet, debug
-    )
+    _beat_report(load_mitbih_208, **options)
 
 
 @main.command()
@@ -257,16 +240,7 @@ def beats(
     duration: float | None,
     fs: float | None,
     annotations: str | None,
-    out: Path,
-    methods_: tuple[str, ...],
-    spectral_method: str,
-    task: str,
-    versus: str | None,
-    abnormal: int,
-    device: str,
-    normal: int,
-    quiet: bool,
-    debug: bool,
+    **options: Any,
 ) -> None:
     """Classify every beat of one lead of RECORD (WFDB record path, .edf, .npy, .npz or .csv, in mV)
     with a shipped beat model, explain a selection of them; write a report (as the demo's)."""
@@ -285,9 +259,7 @@ def beats(
         reference = read_beat_annotations(record, annotations, start, duration)
         return loaded, row, reference.samples, reference.symbols
 
-    _beat_report(
-        recording, out, methods_, spectral_method, task, versus, abnormal, device, normal, quiet, debug
-    )
+    _beat_report(recording, **options)
 
 
 def _lead_row(recording: Any, lead: str | None) -> int:
@@ -307,6 +279,7 @@ def _lead_row(recording: Any, lead: str | None) -> int:
 
 def _beat_report(
     source: Callable[[], Any],
+    *,
     out: Path,
     methods_: tuple[str, ...],
     spectral_method: str,
