@@ -447,7 +447,8 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     np.testing.assert_array_equal(saved["versus"], ranked[:, 1].numpy())
     for method in ("lrp_epsilon_0_1", "gradient"):
         direct = explain(model, saved["inputs"], method, target_class=Contrast())
-        np.testing.assert_allclose(saved[f"relevance/{method}"], direct, rtol=1e-5, atol=1e-7)
+        # batches of 3 against 4: float32 sums in another order (1.1e-7 seen on maps up to 0.8)
+        np.testing.assert_allclose(saved[f"relevance/{method}"], direct, rtol=1e-5, atol=1e-6)
     page = (tmp_path / "a" / "report.html").read_text()
     pairs = sorted(zip(saved["targets"].tolist(), saved["versus"].tolist(), strict=True))
     assert f"class {pairs[0][0]} against class {pairs[0][1]}" in page
@@ -463,7 +464,8 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     expected = explain(model, again["inputs"], "gradient", target_class=3) - explain(
         model, again["inputs"], "gradient", target_class=1
     )
-    np.testing.assert_allclose(again["relevance/gradient"], expected, rtol=1e-4, atol=1e-7)
+    # the margin's gradient against the difference of two gradients: float32 rounding (1.6e-7 seen)
+    np.testing.assert_allclose(again["relevance/gradient"], expected, rtol=1e-4, atol=1e-6)
     assert "class 3 against class 1 (4 inputs)" in (tmp_path / "b" / "report.html").read_text()
     plain = run("explain", str(record), *common, "--out", str(tmp_path / "c"))
     assert plain.returncode == 0, plain.stderr
@@ -481,7 +483,7 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
         expected_versus = np.where(ranked[:, 0] == k, ranked[:, 1], k)
         np.testing.assert_array_equal(mixed["versus"], expected_versus)
         direct = explain(model, mixed["inputs"], "gradient", target_class=Contrast(None, expected_versus))
-        np.testing.assert_allclose(mixed["relevance/gradient"], direct, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(mixed["relevance/gradient"], direct, rtol=1e-5, atol=1e-6)
     page = (tmp_path / "e" / "report.html").read_text()
     assert f"(inputs predicted as class {k}: against their runner-up)" in page
 
