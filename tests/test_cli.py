@@ -102,6 +102,7 @@ def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> No
     page = (out / "report.html").read_text()
     assert f"{len(inside) - 1} beats cut at the R-peaks given and classified" in page
     assert 'id="reference"' in page and f"Codes per class: N: N {len(inside) - 1}." in page
+    assert saved["reference"].tolist() == ["N", "N"]  # the explained beats' codes
 
 
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:

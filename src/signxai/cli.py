@@ -347,6 +347,11 @@ def _beat_report(
             stops=analysis.windows.stops[analysis.explained],
             predicted=analysis.predicted[analysis.explained],
             **({} if analysis.versus is None else {"versus": analysis.versus[analysis.explained]}),
+            **(
+                {}
+                if analysis.reference is None
+                else {"reference": np.array(analysis.reference)[analysis.explained]}
+            ),
             **arrays,
         )
         analysis.wave_table.to_csv(out / "wave_relevance.csv", index=False)
