@@ -291,6 +291,9 @@ def test_beat_annotations_round_trip_through_a_wfdb_annotation_file(tmp_path: Pa
     assert part.samples.max() < record.signal.shape[1]
     with pytest.raises(InputError, match=r"r208.qrs' not found; the record's other files: \['atr'\]"):
         read_beat_annotations(tmp_path / "r208", extension="qrs")
+    wfdb.wrann("r208", "fast", peaks[:3] * 2, symbol=["N"] * 3, fs=720, write_dir=str(tmp_path))
+    with pytest.raises(InputError, match="counts samples at 720 Hz, its record at 360 Hz"):
+        read_beat_annotations(tmp_path / "r208", extension="fast")
     with pytest.raises(InputError, match="extension must be"):
         read_beat_annotations(tmp_path / "r208", extension=".atr")
     with pytest.raises(InputError, match="outside the record"):

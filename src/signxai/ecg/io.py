@@ -274,6 +274,11 @@ def read_beat_annotations(
     fs = float(header.fs)
     first, last = _sample_range(start, duration, fs, int(header.sig_len))
     annotation = wfdb.rdann(record_name, extension, sampfrom=first, sampto=last)
+    if annotation.fs is not None and not np.isclose(float(annotation.fs), fs):
+        raise InputError(
+            f"annotation file '{annotation_file}' counts samples at {float(annotation.fs):g} Hz, its "
+            f"record at {fs:g} Hz; annotations at the record's own rate are read"
+        )
     samples = np.asarray(annotation.sample, dtype=np.int64)
     symbols = list(annotation.symbol or [])
     beat = np.array([symbol in BEAT_SYMBOLS for symbol in symbols], dtype=bool)
