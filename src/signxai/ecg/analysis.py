@@ -235,7 +235,8 @@ def analyze_strip(
     beat_symbols
         With ``r_peaks``: each peak's WFDB beat code (``read_beat_annotations(...).symbols``; N,
         V, A, ...). Each beat then carries its reference code (``StripAnalysis.reference``), and
-        the report tabulates the model's calls against the codes' AAMI classes.
+        the report tabulates the model's calls against the codes' AAMI classes, with the
+        agreement on the first class (normal) against AAMI N.
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal, spectral_method)
     if isinstance(versus, str):  # before any work; a class index is checked against the model

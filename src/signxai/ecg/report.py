@@ -277,7 +277,7 @@ def _shares_per_beat(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path: Path) -> Path:
-    """Write the demo's HTML report for one analysed strip."""
+    """Write the beat report (``signxai demo``, ``signxai beats``) for one analysed strip."""
     recording = analysis.recording
     counts = pd.Series(analysis.labels).value_counts().rename("beats").to_frame()
     methods = list(analysis.relevance)
