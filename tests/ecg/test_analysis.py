@@ -112,6 +112,8 @@ def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) 
     assert analysis.reference is not None and len(analysis.reference) == len(analysis.labels)
     starts = np.searchsorted(peaks, analysis.windows.r_peaks)
     assert analysis.reference == [codes[i] for i in starts]
+    table = analysis.wave_table
+    assert (table["reference"] == [analysis.reference[beat] for beat in table["beat"]]).all()
     page = strip_report(analysis, model_card(), "binary", tmp_path / "report.html").read_text()
     ventricular = [
         label for code, label in zip(analysis.reference, analysis.labels, strict=True) if code == "V"
@@ -123,7 +125,7 @@ def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) 
         assert f"{code} {analysis.reference.count(code)}" in page
     assert "<th>V</th>" in page and 'id="reference"' in page
     plain = analyze_strip(short, model, ["normal", "abnormal"], r_peaks=peaks, **kwargs)
-    assert plain.reference is None
+    assert plain.reference is None and "reference" not in plain.wave_table
     assert (
         'id="reference"' not in strip_report(plain, model_card(), "binary", tmp_path / "p.html").read_text()
     )

@@ -236,7 +236,8 @@ def analyze_strip(
         With ``r_peaks``: each peak's WFDB beat code (``read_beat_annotations(...).symbols``; N,
         V, A, ...). Each beat then carries its reference code (``StripAnalysis.reference``), and
         the report tabulates the model's calls against the codes' AAMI classes, with the
-        agreement on the first class (normal) against AAMI N.
+        agreement on the first class (normal) against AAMI N; the wave table gets a column
+        ``reference``.
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal, spectral_method)
     if isinstance(versus, str):  # before any work; a class index is checked against the model
@@ -296,6 +297,12 @@ def analyze_strip(
         }
         note(spectral_method)
     waves = delineate(clean, peaks, recording.fs)
+    # each beat's reference code: that of the R-peak it starts at
+    reference = (
+        None
+        if symbols is None or given is None
+        else [symbols[i] for i in np.searchsorted(given, windows.r_peaks)]
+    )
     tables = []
     for method, values in relevance.items():
         table = window_wave_relevance(
@@ -308,6 +315,8 @@ def analyze_strip(
         )
         table.insert(0, "method", method)
         table["beat"] = explained[table["window"].to_numpy()]
+        if reference is not None:
+            table["reference"] = [reference[beat] for beat in table["beat"]]
         tables.append(table)
     return StripAnalysis(
         recording=recording,
@@ -328,9 +337,7 @@ def analyze_strip(
         versus=others,
         classes=tuple(classes),
         peaks_given=given is not None,
-        reference=None
-        if symbols is None or given is None
-        else [symbols[i] for i in np.searchsorted(given, windows.r_peaks)],
+        reference=reference,
     )
 
 
