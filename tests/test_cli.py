@@ -71,6 +71,11 @@ def test_beats_on_the_demo_strip_saved_as_an_array_gives_the_demos_results(demo_
     assert sorted(ours.files) == sorted(demo.files)
     for key in demo.files:
         np.testing.assert_array_equal(ours[key], demo[key], err_msg=key)
+    # every beat's R-peak, call and probabilities; the explained beats' rows among them
+    assert len(demo["all_r_peaks"]) == len(demo["all_predicted"]) == len(demo["all_probabilities"])
+    np.testing.assert_array_equal(demo["all_predicted"][demo["beat_index"]], demo["predicted"])
+    np.testing.assert_array_equal(demo["all_predicted"], demo["all_probabilities"].argmax(1))
+    np.testing.assert_array_equal(demo["all_r_peaks"][demo["beat_index"]], demo["starts"] + round(0.02 * 360))
     # the array names no lead: 'lead0' where the demo's strip says 'MLII'
     table = (out / "wave_relevance.csv").read_text().replace(",lead0,", ",MLII,")
     assert table == (demo_out / "wave_relevance.csv").read_text()
@@ -103,6 +108,7 @@ def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> No
     assert f"{len(inside) - 1} beats cut at the R-peaks given and classified" in page
     assert 'id="reference"' in page and f"Codes per class: N: N {len(inside) - 1}." in page
     assert saved["reference"].tolist() == ["N", "N"]  # the explained beats' codes
+    assert saved["all_reference"].tolist() == ["N"] * (len(inside) - 1)
 
 
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:

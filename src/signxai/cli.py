@@ -347,10 +347,16 @@ def _beat_report(
             stops=analysis.windows.stops[analysis.explained],
             predicted=analysis.predicted[analysis.explained],
             **({} if analysis.versus is None else {"versus": analysis.versus[analysis.explained]}),
+            all_r_peaks=analysis.windows.r_peaks,
+            all_predicted=analysis.predicted,
+            all_probabilities=analysis.probabilities,
             **(
                 {}
                 if analysis.reference is None
-                else {"reference": np.array(analysis.reference)[analysis.explained]}
+                else {
+                    "reference": np.array(analysis.reference)[analysis.explained],
+                    "all_reference": np.array(analysis.reference),
+                }
             ),
             **arrays,
         )

@@ -148,6 +148,54 @@ def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) 
             analyze_strip(short, model, ["normal", "abnormal"], **bad, **kwargs)
 
 
+@pytest.mark.parametrize("versus", [None, "runner_up"])
+def test_every_beats_spectrum_is_computed_in_parts_as_in_one_call(monkeypatch, versus) -> None:
+    """The spectrum of every beat runs in parts of SPECTRUM_BEATS beats (an hour's 6023 beats in
+    one call took 1.1 GB): the parts joined are the maps of one call, also for contrasts."""
+    from signxai import Contrast, explain_spectrum
+    from signxai.ecg import analysis as module
+
+    monkeypatch.setattr(module, "SPECTRUM_BEATS", 16)
+    strip = load_mitbih_208()
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(40 * strip.fs)])
+    model = load_beat_model("5class")
+    result = analyze_strip(short, model, ECG5000_CLASSES, ["gradient"], max_abnormal=1, max_normal=1,
+                           spectral_method="lrpz_epsilon_0_5", versus=versus)  # fmt: skip
+    beats, predicted = result.windows.beats, result.predicted.tolist()
+    assert len(beats) > 2 * 16
+    target = predicted if versus is None else Contrast(predicted, result.versus.tolist())
+    whole = explain_spectrum(model, beats, "lrpz_epsilon_0_5", target)
+    assert result.spectrum is not None
+    for name in ("relevance", "parts", "amplitude"):
+        np.testing.assert_allclose(getattr(result.spectrum, name), getattr(whole, name), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(result.spectrum.frequencies, whole.frequencies)
+
+
+def test_a_long_recordings_report_draws_the_rows_with_explained_beats(tmp_path) -> None:
+    """Ten minutes (record 208 twice) are 20 rows of 30 s: only those holding an explained beat
+    are drawn, and the report says so; the demo's five minutes keep all ten rows."""
+    from signxai.ecg import model_card
+    from signxai.ecg.report import MAX_STRIP_ROWS, strip_report
+
+    strip = load_mitbih_208()
+    twice = dataclasses.replace(strip, signal=np.tile(strip.signal, (1, 2)))
+    kwargs = {"methods": ["gradient"], "max_abnormal": 2, "max_normal": 1}
+    analysis = analyze_strip(twice, load_beat_model("binary"), ["normal", "abnormal"], **kwargs)
+    rows = sorted({int(analysis.windows.r_peaks[i] // (30 * 360)) for i in analysis.explained})
+    page = strip_report(analysis, model_card(), "binary", tmp_path / "long.html").read_text()
+    assert f"The recording has 20 rows of 30 s; the {len(rows)} that hold an explained beat are drawn" in page
+    assert _strip_figures(page) == len(rows) and MAX_STRIP_ROWS == 10
+    short = analyze_strip(strip, load_beat_model("binary"), ["normal", "abnormal"], **kwargs)
+    page = strip_report(short, model_card(), "binary", tmp_path / "five.html").read_text()
+    assert "rows of 30 s; the" not in page and _strip_figures(page) == 10
+
+
+def _strip_figures(page: str) -> int:
+    """The figures in the report's strip section."""
+    section = page[page.index('<section id="strip">') :]
+    return section[: section.index("</section>")].count("data:image/png;base64,")
+
+
 def test_the_analysed_lead_is_named_in_the_table_and_the_report(tmp_path) -> None:
     """A two-lead recording without lead names, analysed on its second row: the table and the
     report name 'lead1' (an unnamed recording raised an IndexError; the report named the first

@@ -265,3 +265,39 @@ def test_compare_methods_and_randomization_in_frequency() -> None:
         compare_methods(model, x, ["gradient"], 0, domain="spectrum")
     with pytest.raises(MethodParameterError, match="infill='linear' fills time windows"):
         compare_methods(model, x, ["gradient"], 0, domain="frequency", infill="linear")
+
+
+class _BatchSizes(nn.Module):
+    """The model, recording the batch size of every forward pass."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.sizes = model, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(len(x))
+        return self.model(x)
+
+
+def test_large_batches_run_in_parts_with_the_same_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A strip's thousands of beats (analyze_strip's spectral curves cover every beat) run through
+    the model in parts of CURVE_ROWS rows, giving the scores of one whole batch; the time-domain
+    curve shares the code."""
+    from signxai.ecg import load_beat_model, load_ecg5000
+    from signxai.evaluate import deletion, deletion_curve
+
+    model = _BatchSizes(load_beat_model("5class").eval())
+    x = load_ecg5000("test").x[:1100]
+    spectrum = explain_spectrum(model, x, "lrpz_epsilon_0_5")
+    model.sizes.clear()
+    parts = spectral_deletion_curve(model, x, spectrum, bins=8)
+    assert max(model.sizes) == deletion.CURVE_ROWS and len(model.sizes) == 3 * (1 + 9)
+    in_time = deletion_curve(model, x, np.abs(x), window=20)
+    monkeypatch.setattr(deletion, "CURVE_ROWS", 10**6)
+    model.sizes.clear()
+    whole = spectral_deletion_curve(model, x, spectrum, bins=8)
+    assert set(model.sizes) == {1100}
+    np.testing.assert_allclose(parts.scores, whole.scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        in_time.scores, deletion_curve(model, x, np.abs(x), window=20).scores, rtol=1e-5, atol=1e-5
+    )

@@ -20,13 +20,31 @@ from signxai.evaluate.plot import plot_deletion_curves
 from signxai.methods import describe_method
 from signxai.report import Section, figure_html, paragraph, table_html, write_report
 
+#: Rows of the strip drawn whole (30 s each: the demo's five minutes); a longer recording gets the
+#: rows that hold an explained beat (a day's Holter would be 2880 figures).
+MAX_STRIP_ROWS = 10
+
 
 def _strip_rows(analysis: StripAnalysis, seconds_per_row: float = 30.0) -> list[str]:
+    """The strip in rows of ``seconds_per_row``, each beat marked with its call; beyond
+    :data:`MAX_STRIP_ROWS` rows only those with an explained beat, and a line saying so."""
     fs = analysis.recording.fs
     clean = analysis.clean
     figures = []
     peaks = analysis.windows.r_peaks
-    for row_start in np.arange(0, len(clean) / fs, seconds_per_row):
+    starts = np.arange(0, len(clean) / fs, seconds_per_row)
+    if len(starts) > MAX_STRIP_ROWS:
+        holding = np.unique(peaks[analysis.explained] // round(seconds_per_row * fs))
+        figures.append(
+            paragraph(
+                f"The recording has {len(starts)} rows of {seconds_per_row:g} s; the {len(holding)} "
+                f"that hold an explained beat are drawn. Every beat's call is in relevance.npz "
+                "(all_r_peaks, all_predicted, all_probabilities).",
+                note=True,
+            )
+        )
+        starts = starts[holding]
+    for row_start in starts:
         a, b = round(row_start * fs), min(len(clean), round((row_start + seconds_per_row) * fs))
         inside = (peaks >= a) & (peaks < b)
         labels = [analysis.labels[i] for i in np.flatnonzero(inside)]

@@ -237,6 +237,20 @@ def as_signals(inputs: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return (inputs[:, None], True) if inputs.ndim == 2 else (inputs, False)
 
 
+#: Rows per forward pass of a deletion curve's steps (without forward_args, which may be per
+#: row): a batch of thousands of beats runs slower per row than parts of it (the spectral curve
+#: of 6023 beats of 140 samples: 12.1 s in one batch, 4.2 s in parts of 512, 6.6 s of 1024).
+CURVE_ROWS = 512
+
+
+def _forward_rows(view: ModelView, batch: torch.Tensor) -> torch.Tensor:
+    """``view.forward(batch)``, in parts of :data:`CURVE_ROWS` rows where no further input of the
+    forward pass could be per row."""
+    if view.forward_args or view.forward_kwargs or len(batch) <= CURVE_ROWS:
+        return view.forward(batch)
+    return torch.cat([view.forward(part) for part in batch.split(CURVE_ROWS)])
+
+
 def explained_scores(
     view: ModelView,
     inputs: torch.Tensor,
@@ -255,10 +269,10 @@ def explained_scores(
         return (output * weights).sum(dim=1)
 
     with torch.no_grad(), view.one_lead() if leadless else contextlib.nullcontext():
-        logits = view.forward(inputs)
+        logits = _forward_rows(view, inputs)
         weights = view.target_weights(target_class, logits)
         scores = [explained(logits)]
-        scores.extend(explained(view.forward(batch)) for batch in perturbed)
+        scores.extend(explained(_forward_rows(view, batch)) for batch in perturbed)
     return torch.stack(scores, dim=1).cpu().numpy()
 
 
