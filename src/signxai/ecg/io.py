@@ -163,11 +163,16 @@ def _check_leads(leads: list[str] | None, available: list[str]) -> None:
 Reader = Callable[[int, int | None, list[str] | None], tuple[np.ndarray, list[str], list[str | None]]]
 
 
+def _header_path(path: Path) -> Path:
+    """A WFDB record's header: ``path`` with its extension (``.dat``, or none) as ``.hea``."""
+    return path.with_suffix(".hea") if path.suffix != ".hea" else path
+
+
 def _wfdb(path: Path) -> tuple[Any, Reader]:
     """A WFDB record's header and its reader (which reads only the range and leads asked for)."""
     import wfdb
 
-    header_path = path.with_suffix(".hea") if path.suffix != ".hea" else path
+    header_path = _header_path(path)
     if not header_path.exists():
         if path.is_dir() or (path.is_file() and path.suffix not in (".dat", ".hea")):
             kind = "a folder" if path.is_dir() else f"a {path.suffix or 'extensionless'} file"
@@ -262,7 +267,7 @@ def read_beat_annotations(
     header, _ = _wfdb(path)
     if not isinstance(extension, str) or not extension or not extension.isalnum():
         raise InputError(f"extension must be an annotation file's extension such as 'atr', got {extension!r}")
-    record_name = str(path.with_suffix("") if path.suffix in (".hea", ".dat") else path)
+    record_name = str(_header_path(path).with_suffix(""))  # as _wfdb reads the record
     annotation_file = Path(f"{record_name}.{extension}")
     if not annotation_file.exists():
         found = sorted(p.suffix[1:] for p in annotation_file.parent.glob(f"{Path(record_name).name}.*"))
