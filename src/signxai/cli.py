@@ -13,7 +13,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -683,7 +682,7 @@ def explain_command(
     from signxai.ecg.preprocess import znormalize as z_normalised
     from signxai.layout import ChannelsFirst
     from signxai.methods import parse
-    from signxai.spectral import explain_spectrum
+    from signxai.spectral import SpectralRelevance, explain_spectrum
 
     try:
         chosen = _check_methods(methods_)
@@ -777,7 +776,7 @@ def explain_command(
                     **lrp_extra(method),
                 )
 
-            spectral = _joined(_in_chunks(inputs, batch_size, per_bin))
+            spectral = SpectralRelevance.concatenate(_in_chunks(inputs, batch_size, per_bin))
             progress(f"{spectral_method} per frequency")
         progress.close()
         out.mkdir(parents=True, exist_ok=True)
@@ -833,22 +832,6 @@ def _in_chunks(inputs: np.ndarray, batch_size: int, compute: Callable[[np.ndarra
                 f"samples ({type(error).__name__}: {said[-1] if said else ''}); {SHAPE_HINT}"
             ) from error
     return results
-
-
-def _joined(parts: list[SpectralRelevance]) -> SpectralRelevance:
-    """The spectral relevance of consecutive chunks of inputs as one result."""
-
-    def joined(name: str) -> Any:
-        values = [getattr(part, name) for part in parts]
-        return None if values[0] is None else np.concatenate(values)
-
-    return replace(
-        parts[0],
-        relevance=joined("relevance"),
-        parts=joined("parts"),
-        amplitude=joined("amplitude"),
-        delta=joined("delta"),
-    )
 
 
 def _check_spectral(method: str) -> None:

@@ -37,6 +37,7 @@ has no per-coefficient form here and is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -116,6 +117,18 @@ class SpectralRelevance:
     axes: tuple[str, ...]
     length: int
     delta: np.ndarray | None = None
+
+    @staticmethod
+    def concatenate(parts: Sequence[SpectralRelevance]) -> SpectralRelevance:
+        """The relevance of consecutive parts of a batch (explained one part per call) as one
+        result: the per-sample fields joined along the batch axis, the rest from the first part."""
+
+        def joined(name: str) -> Any:
+            values = [getattr(part, name) for part in parts]
+            return None if values[0] is None else np.concatenate(values)
+
+        per_sample = ("relevance", "parts", "amplitude", "delta")
+        return dataclasses.replace(parts[0], **{name: joined(name) for name in per_sample})
 
     def bands(self, edges: Mapping[str, tuple[float, float]]) -> dict[str, np.ndarray]:
         """Sum the relevance over frequency bands.

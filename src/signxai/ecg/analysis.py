@@ -5,7 +5,6 @@ Pure computation (no files, no printing): the CLI and the report build on :func:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -178,15 +177,7 @@ def _spectrum_of_every_beat(
             else target[rows]
         )
         parts.append(explain_spectrum(model, beats[rows], method, part, **seeded))
-    if len(parts) == 1:
-        return parts[0]
-
-    def joined(name: str) -> Any:
-        values = [getattr(p, name) for p in parts]
-        return None if values[0] is None else np.concatenate(values)
-
-    names = ("relevance", "parts", "amplitude", "delta")  # the per-beat fields
-    return dataclasses.replace(parts[0], **{name: joined(name) for name in names})
+    return SpectralRelevance.concatenate(parts)
 
 
 def _seeded(method: str, seed: int) -> dict[str, Any]:
