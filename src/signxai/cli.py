@@ -251,7 +251,7 @@ def beats(
         row = _lead_row(loaded, lead)
         if annotations is None:
             return loaded, row, None, None
-        if Path(record).suffix.lower() in (".npy", ".npz", ".csv", ".edf"):
+        if Path(record).suffix.lower() in (*ARRAY_SUFFIXES, ".edf"):
             raise InputError(
                 f"--annotations needs a WFDB record (an annotation file beside its header), got '{record}'"
             )
@@ -467,6 +467,10 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
         ) from None
 
 
+#: Records read as arrays (``load_array``: no sampling rate, no annotations).
+ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
+
+
 def _load_record(
     record: str, fs: float | None, leads: Sequence[str], start: float | None, duration: float | None
 ) -> Any:
@@ -476,7 +480,7 @@ def _load_record(
     check_time_range(start, duration, ("--start", "--duration"))
     leads = _listed(leads)
     path = Path(record)
-    if path.suffix in (".npy", ".npz", ".csv"):
+    if path.suffix in ARRAY_SUFFIXES:
         if fs is None:
             raise InputError(f"--fs is needed for '{record}' (arrays carry no sampling rate)")
         return select(load_array(path, fs=fs), leads=leads or None, start=start, duration=duration)
