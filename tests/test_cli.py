@@ -95,10 +95,14 @@ def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> No
     out = tmp_path / "out"
     result = run("beats", str(record), "--lead", "MLII", "--start", "30", "--duration", "60",
                  "--annotations", "atr", "--method", "gradient", "--abnormal", "1", "--normal", "1",
-                 "--out", str(out), "--quiet")  # fmt: skip
+                 "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     inside = peaks[(peaks >= 30 * 360) & (peaks < 90 * 360)] - 30 * 360
+    assert (
+        f"R-peak detector against the annotation: sensitivity 100.00 % ({len(inside)} of "
+        f"{len(inside)} reference beats; 0 missed)" in result.stdout
+    )
     starts = saved["starts"] + round(0.02 * 360)  # a beat starts 20 ms before its R-peak
     assert len(starts) == 2 and np.isin(starts, inside).all()
     np.testing.assert_array_equal(
@@ -109,6 +113,12 @@ def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> No
     assert 'id="reference"' in page and f"Codes per class: N: N {len(inside) - 1}." in page
     assert saved["reference"].tolist() == ["N", "N"]  # the explained beats' codes
     assert saved["all_reference"].tolist() == ["N"] * (len(inside) - 1)
+    # the detector on the same minute, scored against the annotation: it finds every annotated
+    # beat (each is a peak it found on the whole record) and the other half as extra beats
+    detected, pairs = saved["detected_r_peaks"], saved["detection_pairs"]
+    assert pairs[:, 1].tolist() == list(range(len(inside)))
+    assert np.abs(detected[pairs[:, 0]] - inside).max() <= 2
+    assert abs(len(detected) - 2 * len(inside)) <= 2 and 'id="peaks"' in page
 
 
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:

@@ -338,6 +338,9 @@ def _beat_report(
         out.mkdir(parents=True, exist_ok=True)
         assert analysis.spectrum is not None
         arrays: dict[str, Any] = {**_maps(analysis.relevance), **_spectral_maps(analysis.spectrum)}
+        if analysis.detection is not None:  # the detector's peaks, scored against the given ones
+            arrays["detected_r_peaks"] = analysis.detection.detected
+            arrays["detection_pairs"] = analysis.detection.pairs
         np.savez_compressed(
             out / "relevance.npz",
             beats=analysis.windows.beats[analysis.explained],
@@ -372,6 +375,8 @@ def _beat_report(
             f"{len(analysis.labels)} beats ({counts}); explained {len(analysis.explained)} "
             f"with {len(chosen)} methods in {time.perf_counter() - start:.1f} s"
         )
+        if analysis.detection is not None:
+            click.echo(f"R-peak detector against the annotation: {analysis.detection.summary()}")
     click.echo(str(report.resolve()))
 
 

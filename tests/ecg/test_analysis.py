@@ -71,6 +71,9 @@ def test_given_r_peaks_are_used_instead_of_the_detector(tmp_path) -> None:
     again = analyze_strip(short, model, ECG5000_CLASSES, r_peaks=reference, **kwargs)
     assert again.peaks_given and again.labels == detected.labels
     np.testing.assert_array_equal(again.relevance["gradient"], detected.relevance["gradient"])
+    assert detected.detection is None  # the detector's peaks are scored only against given ones
+    assert again.detection is not None and again.detection.sensitivity == 1.0
+    assert again.detection.positive_predictivity == 1.0 and not again.detection.offsets.any()
     dropped = dataclasses.replace(short, signal=short.signal.copy())
     dropped.signal[:, int(10 * fs) : int(30 * fs)] *= 0.1
     missed = analyze_strip(dropped, model, ECG5000_CLASSES, **kwargs)
@@ -81,10 +84,19 @@ def test_given_r_peaks_are_used_instead_of_the_detector(tmp_path) -> None:
     from signxai.ecg import model_card
     from signxai.ecg.report import strip_report
 
+    # the detector on the dropped strip, scored against the peaks given: the beats it missed
+    score = given.detection
+    assert score is not None and score.false_negatives >= 4
+    np.testing.assert_array_equal(score.detected, detect_r_peaks(remove_baseline(dropped.signal[0], fs), fs))
+    assert len(score.detected) == len(missed.labels) + 1
+    assert np.all((score.reference[score.missed] > 10 * fs) & (score.reference[score.missed] < 30 * fs))
     page = strip_report(given, model_card(), "5class", tmp_path / "given.html").read_text()
     assert f"{len(given.labels)} beats cut at the R-peaks given and classified" in page
+    assert 'id="peaks"' in page and score.summary().replace("'", "&#x27;") in page
+    first = score.reference[score.missed[0]] / fs
+    assert f"Missed beats at {first:.1f}, " in page
     page = strip_report(missed, model_card(), "5class", tmp_path / "missed.html").read_text()
-    assert f"{len(missed.labels)} beats detected and classified" in page
+    assert f"{len(missed.labels)} beats detected and classified" in page and 'id="peaks"' not in page
     with pytest.raises(InputError, match="r_peaks must lie inside the signal's 14400 samples"):
         analyze_strip(short, model, ECG5000_CLASSES, r_peaks=[10, 20_000], **kwargs)
     with pytest.raises(InputError, match="r_peaks must be strictly increasing"):
@@ -102,8 +114,11 @@ def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) 
     strip = load_mitbih_208()
     fs = strip.fs
     short = dataclasses.replace(strip, signal=strip.signal[:, : int(30 * fs)])
-    peaks = detect_r_peaks(remove_baseline(short.signal[0], fs), fs)
+    detected = detect_r_peaks(remove_baseline(short.signal[0], fs), fs)
+    # one made-up beat between two real ones, coded 'A': the detector misses it
+    peaks = np.insert(detected, 5, (detected[4] + detected[5]) // 2)
     codes = ["V" if k % 3 == 0 else "L" if k % 3 == 1 else "N" for k in range(len(peaks))]
+    codes[5] = "A"
     model = load_beat_model("binary")
     kwargs = {"methods": ["gradient"], "max_abnormal": 1, "max_normal": 1}
     analysis = analyze_strip(
@@ -115,15 +130,16 @@ def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) 
     table = analysis.wave_table
     assert (table["reference"] == [analysis.reference[beat] for beat in table["beat"]]).all()
     page = strip_report(analysis, model_card(), "binary", tmp_path / "report.html").read_text()
-    ventricular = [
-        label for code, label in zip(analysis.reference, analysis.labels, strict=True) if code == "V"
-    ]
-    normal = [label for code, label in zip(analysis.reference, analysis.labels, strict=True) if code != "V"]
-    agree = ventricular.count("abnormal") + normal.count("normal")
+    agree = sum(
+        (code in "NL") == (label == "normal")  # AAMI N: N and L here; V and A are not
+        for code, label in zip(analysis.reference, analysis.labels, strict=True)
+    )
     assert f"{agree} of {len(analysis.labels)} beats" in page
     for code in set(analysis.reference):  # the codes behind each class, counted over the beats
         assert f"{code} {analysis.reference.count(code)}" in page
     assert "<th>V</th>" in page and 'id="reference"' in page
+    assert analysis.detection is not None and list(analysis.detection.missed) == [5]
+    assert f"Missed beats at {peaks[5] / fs:.1f} s (reference codes: A 1)." in page
     plain = analyze_strip(short, model, ["normal", "abnormal"], r_peaks=peaks, **kwargs)
     assert plain.reference is None and "reference" not in plain.wave_table
     assert (

@@ -20,6 +20,7 @@ from signxai.checks import check_module, check_names, check_seed, check_whole
 from signxai.ecg.beats import BEAT_SYMBOLS, BeatWindows, classify, ecg5000_windows
 from signxai.ecg.checks import as_peaks, check_count
 from signxai.ecg.datasets import Recording, as_recording
+from signxai.ecg.matching import PeakMatch, match_peaks
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.waves import delineate, window_wave_relevance
@@ -102,6 +103,10 @@ class StripAnalysis:
     peaks_given: bool = False
     #: With ``beat_symbols``: each beat's reference WFDB code (that of the R-peak it starts at).
     reference: list[str] | None = None
+    #: With ``r_peaks``: :func:`~signxai.ecg.preprocess.detect_r_peaks` on the same
+    #: baseline-removed lead scored against the peaks given (:func:`~signxai.ecg.matching.match_peaks`,
+    #: 150 ms): how far the default detection would have been from them.
+    detection: PeakMatch | None = None
 
     @property
     def lead_name(self) -> str:
@@ -259,7 +264,8 @@ def analyze_strip(
         V, A, ...). Each beat then carries its reference code (``StripAnalysis.reference``), and
         the report tabulates the model's calls against the codes' AAMI classes, with the
         agreement on the first class (normal) against AAMI N; the wave table gets a column
-        ``reference``.
+        ``reference``. Given R-peaks are also the reference against which the default detector
+        is scored (``StripAnalysis.detection``; the report's section on R-peaks).
     """
     _check_selection(recording, methods, lead, max_abnormal, max_normal, spectral_method)
     if isinstance(versus, str):  # before any work; a class index is checked against the model
@@ -272,7 +278,8 @@ def analyze_strip(
     given = None if r_peaks is None else as_peaks(r_peaks, recording.signal.shape[-1])
     symbols = _check_symbols(beat_symbols, given)
     clean = remove_baseline(recording.signal[lead], recording.fs)
-    peaks = detect_r_peaks(clean, recording.fs) if given is None else given
+    detected = detect_r_peaks(clean, recording.fs)
+    peaks = detected if given is None else given
     windows = ecg5000_windows(clean, peaks, recording.fs)
     note(f"{len(windows.beats)} beats")
     probabilities = classify(model, windows.beats)
@@ -360,6 +367,7 @@ def analyze_strip(
         classes=tuple(classes),
         peaks_given=given is not None,
         reference=reference,
+        detection=None if given is None else match_peaks(detected, given, recording.fs),
     )
 
 

@@ -84,8 +84,9 @@ def check_time_range(
         raise InputError(f"{names[1]} must be > 0 s, got {duration}")
 
 
-def as_peaks(r_peaks: object, samples: int, name: str = "r_peaks") -> np.ndarray:
-    """Sample indices: one-dimensional, whole numbers, increasing, inside ``[0, samples)``."""
+def as_peaks(r_peaks: object, samples: int | None, name: str = "r_peaks") -> np.ndarray:
+    """Sample indices: one-dimensional, whole numbers, increasing, inside ``[0, samples)`` (``samples``
+    None: ``>= 0``)."""
     try:
         peaks = np.asarray(r_peaks, dtype=np.float64)
     except (TypeError, ValueError):
@@ -96,7 +97,9 @@ def as_peaks(r_peaks: object, samples: int, name: str = "r_peaks") -> np.ndarray
         raise InputError(
             f"{name} must be whole sample indices (e.g. from detect_r_peaks), got {peaks[:5]}..."
         )
-    outside = (peaks < 0) | (peaks >= samples)
+    if samples is None and np.any(peaks < 0):
+        raise InputError(f"{name} must be sample indices (>= 0), got {int(peaks[peaks < 0][0])}")
+    outside = (peaks < 0) | (peaks >= samples) if samples is not None else np.zeros(0, dtype=bool)
     if outside.any():
         raise InputError(
             f"{name} must lie inside the signal's {samples} samples; "

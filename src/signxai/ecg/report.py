@@ -286,6 +286,37 @@ def _against_reference(analysis: StripAnalysis) -> str:
     ) + table_html(counts)
 
 
+def _times(samples: np.ndarray, fs: float, most: int = 12) -> str:
+    """Sample indices as times in seconds, the first ``most`` of them."""
+    shown = ", ".join(f"{t / fs:.1f}" for t in samples[:most])
+    return f"{shown}{', ...' if len(samples) > most else ''} s"
+
+
+def _detection(analysis: StripAnalysis) -> str:
+    """The default R-peak detector scored against the peaks given: Se, +P, where it missed and
+    where it added beats (with the reference codes of the missed beats where known)."""
+    match = analysis.detection
+    assert match is not None
+    text = (
+        "The beats above are cut at the R-peaks given. Run on the same baseline-removed lead, "
+        f"signxai's own detector (detect_r_peaks, what the report uses without given peaks) has "
+        f"{match.summary()} (ANSI/AAMI EC57's beat-by-beat match)."
+    )
+    missed = match.reference[match.missed]
+    if len(missed):
+        text += f" Missed beats at {_times(missed, match.fs)}"
+        if analysis.reference is not None:
+            at = {int(r): code for r, code in zip(analysis.windows.r_peaks, analysis.reference, strict=True)}
+            codes = pd.Series([at[int(r)] for r in missed if int(r) in at]).value_counts()
+            if len(codes):
+                text += " (reference codes: " + ", ".join(f"{c} {int(n)}" for c, n in codes.items()) + ")"
+        text += "."
+    extra = match.detected[match.extra]
+    if len(extra):
+        text += f" Detections that match no given peak at {_times(extra, match.fs)}."
+    return paragraph(text)
+
+
 def _shares_per_beat(table: pd.DataFrame) -> pd.DataFrame:
     """Share of |relevance| per wave (columns, P QRS T other) for every explained beat and method
     (rows), the mean over leads; a beat with an all-zero map keeps its row, without shares (a
@@ -327,6 +358,11 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
         *(
             [Section("Against the reference annotation", _against_reference(analysis), anchor="reference")]
             if analysis.reference is not None
+            else []
+        ),
+        *(
+            [Section("R-peaks: the detector against the peaks given", _detection(analysis), anchor="peaks")]
+            if analysis.detection is not None
             else []
         ),
         Section("Strip with beats by predicted class", "".join(_strip_rows(analysis)), anchor="strip"),

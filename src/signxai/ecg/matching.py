@@ -1,0 +1,150 @@
+"""Score beat detections against reference R-peaks, beat by beat (ANSI/AAMI EC57's Se and +P).
+
+A detection matches a reference beat when the two lie within ``tolerance`` seconds of each other
+(EC57: 150 ms); each detection and each reference beat is in at most one pair. Unmatched
+reference beats are missed beats (false negatives), unmatched detections extra beats (false
+positives).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from signxai.checks import check_number
+from signxai.ecg.checks import as_peaks, check_fs
+
+#: The match window of ANSI/AAMI EC57 (and of the WFDB ``bxb`` program) in seconds.
+EC57_TOLERANCE = 0.15
+
+
+@dataclass(frozen=True)
+class PeakMatch:
+    """Detections paired with reference beats (:func:`match_peaks`).
+
+    ``pairs`` holds ``(detection index, reference index)`` rows, both increasing; ``missed``
+    the reference indices left unpaired, ``extra`` the detection indices left unpaired.
+    """
+
+    detected: np.ndarray
+    reference: np.ndarray
+    pairs: np.ndarray
+    missed: np.ndarray
+    extra: np.ndarray
+    fs: float
+    tolerance: float
+
+    @property
+    def true_positives(self) -> int:
+        """Reference beats detected (pairs)."""
+        return len(self.pairs)
+
+    @property
+    def false_negatives(self) -> int:
+        """Reference beats missed."""
+        return len(self.missed)
+
+    @property
+    def false_positives(self) -> int:
+        """Detections that match no reference beat."""
+        return len(self.extra)
+
+    @property
+    def sensitivity(self) -> float:
+        """Se = TP / (TP + FN), the share of reference beats detected (NaN without reference
+        beats)."""
+        return self.true_positives / len(self.reference) if len(self.reference) else float("nan")
+
+    @property
+    def positive_predictivity(self) -> float:
+        """+P = TP / (TP + FP), the share of detections that are reference beats (NaN without
+        detections)."""
+        return self.true_positives / len(self.detected) if len(self.detected) else float("nan")
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Per pair, the detection's time minus the reference beat's, in seconds."""
+        return (self.detected[self.pairs[:, 0]] - self.reference[self.pairs[:, 1]]) / self.fs
+
+    def summary(self) -> str:
+        """One line: Se, +P, the counts and the median offset (detection minus reference)."""
+        offset = f"{1000 * float(np.median(self.offsets)):.1f} ms" if len(self.pairs) else "-"
+        return (
+            f"sensitivity {_percent(self.sensitivity)} ({self.true_positives} of "
+            f"{len(self.reference)} reference beats; {self.false_negatives} missed), positive "
+            f"predictivity {_percent(self.positive_predictivity)} ({self.false_positives} of "
+            f"{len(self.detected)} detections extra), within {1000 * self.tolerance:g} ms; median "
+            f"offset {offset}"
+        )
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage, '-' where it is undefined (NaN)."""
+    return "-" if np.isnan(share) else f"{100 * share:.2f} %"
+
+
+def match_peaks(
+    detected: np.ndarray, reference: np.ndarray, fs: float, tolerance: float = EC57_TOLERANCE
+) -> PeakMatch:
+    """Pair detected R-peaks with reference R-peaks, one to one, within ``tolerance`` seconds.
+
+    The pairing has as many pairs as any can have: the reference beats, in time order, each take
+    the earliest free detection in their window (for windows of one width this greedy matching
+    is a maximum one); then each beat moves on to a later free detection while that one lies
+    nearer, which keeps the count (so a double detection leaves its farther half extra).
+
+    Parameters
+    ----------
+    detected
+        The detector's R-peaks, sample indices (increasing), e.g.
+        :func:`signxai.ecg.preprocess.detect_r_peaks`.
+    reference
+        The reference R-peaks at the same rate, e.g.
+        ``signxai.ecg.io.read_beat_annotations(path).samples``.
+    fs
+        Sampling rate in Hz of both.
+    tolerance
+        The largest distance in seconds at which a detection matches (inclusive); 0.15 s, the
+        match window of ANSI/AAMI EC57.
+
+    Returns
+    -------
+    PeakMatch
+        The pairs, the missed reference beats and the extra detections, with sensitivity,
+        positive predictivity and offsets.
+    """
+    detected = as_peaks(detected, None, "detected")
+    reference = as_peaks(reference, None, "reference")
+    fs = check_fs(fs)
+    tolerance = check_number(tolerance, "tolerance", at_least=0, unit="of seconds")
+    window = tolerance * fs
+    found, beats = detected.tolist(), reference.tolist()
+    pairs: list[list[int]] = []
+    j = 0
+    for i, r in enumerate(beats):
+        while j < len(found) and found[j] < r - window:
+            j += 1  # too early for this beat, so for every later one
+        if j < len(found) and found[j] <= r + window:
+            pairs.append([j, i])
+            j += 1
+    taken = {j for j, _ in pairs}
+    for pair in pairs:  # the same number of pairs, each beat with its nearest free detection
+        j, i = pair
+        while j + 1 < len(found) and j + 1 not in taken:
+            if abs(found[j + 1] - beats[i]) >= abs(found[j] - beats[i]):
+                break
+            taken.discard(j)
+            j += 1
+            taken.add(j)
+        pair[0] = j
+    paired = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    return PeakMatch(
+        detected=detected,
+        reference=reference,
+        pairs=paired,
+        missed=np.setdiff1d(np.arange(len(reference)), paired[:, 1]),
+        extra=np.setdiff1d(np.arange(len(detected)), paired[:, 0]),
+        fs=fs,
+        tolerance=tolerance,
+    )

@@ -1,0 +1,99 @@
+"""Beat-by-beat scoring of R-peak detections: a maximum one-to-one pairing within the tolerance,
+checked against a brute-force assignment and against WFDB's own comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
+
+from signxai import InputError
+from signxai.ecg.datasets import load_mitbih_208
+from signxai.ecg.matching import EC57_TOLERANCE, match_peaks
+from signxai.ecg.preprocess import detect_r_peaks
+
+peaks = st.lists(st.integers(0, 300), max_size=14, unique=True).map(sorted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(detected=peaks, reference=peaks, window=st.integers(0, 40))
+def test_the_pairing_is_one_to_one_within_the_window_and_as_large_as_any(
+    detected: list[int], reference: list[int], window: int
+) -> None:
+    match = match_peaks(np.array(detected, dtype=np.int64), np.array(reference, dtype=np.int64), 1.0, window)
+    d, r = np.array(detected), np.array(reference)
+    close = np.abs(np.subtract.outer(d, r)) <= window
+    rows, cols = linear_sum_assignment(-close.astype(float))
+    assert match.true_positives == int(close[rows, cols].sum())
+    pairs = match.pairs
+    assert np.all(np.abs(d[pairs[:, 0]] - r[pairs[:, 1]]) <= window)
+    assert np.all(np.diff(pairs, axis=0) > 0)  # one to one, in time order
+    assert sorted([*pairs[:, 1], *match.missed]) == list(range(len(r)))
+    assert sorted([*pairs[:, 0], *match.extra]) == list(range(len(d)))
+    assert match.true_positives + match.false_negatives == len(r)
+    assert match.true_positives + match.false_positives == len(d)
+    if len(r):
+        assert match.sensitivity == match.true_positives / len(r)
+    else:
+        assert np.isnan(match.sensitivity)
+    np.testing.assert_array_equal(match.offsets, d[pairs[:, 0]] - r[pairs[:, 1]])
+
+
+def test_a_double_detection_pairs_its_nearer_half_and_leaves_the_other_extra() -> None:
+    match = match_peaks([70, 102, 405, 900], [100, 400, 600], fs=1000.0, tolerance=0.05)
+    np.testing.assert_array_equal(match.pairs, [[1, 0], [2, 1]])
+    np.testing.assert_array_equal(match.extra, [0, 3])
+    np.testing.assert_array_equal(match.missed, [2])
+    np.testing.assert_allclose(match.offsets, [0.002, 0.005])
+    assert (match.sensitivity, match.positive_predictivity) == (2 / 3, 0.5)
+    assert match.summary() == (
+        "sensitivity 66.67 % (2 of 3 reference beats; 1 missed), positive predictivity 50.00 % "
+        "(2 of 4 detections extra), within 50 ms; median offset 3.5 ms"
+    )
+    none = match_peaks([], [100, 400], fs=1000.0)
+    assert none.sensitivity == 0.0 and np.isnan(none.positive_predictivity)
+    assert "positive predictivity - (0 of 0 detections extra)" in none.summary()
+    assert "median offset -" in none.summary()
+
+
+def test_record_208_detections_against_neurokit2_as_wfdb_compares_them() -> None:
+    """WFDB's ``compare_annotations`` (a window strictly below its width in samples) on the
+    same peaks: the same true positives, missed and extra beats."""
+    nk = pytest.importorskip("neurokit2")
+    from wfdb.processing import compare_annotations
+
+    strip = load_mitbih_208()
+    ecg = strip.signal[0]
+    ours = detect_r_peaks(ecg, strip.fs)
+    _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=360), sampling_rate=360)
+    reference = np.asarray(info["ECG_R_Peaks"])
+    match = match_peaks(ours, reference, strip.fs)
+    assert EC57_TOLERANCE * strip.fs == 54
+    wfdb_match = compare_annotations(reference, ours, 55)  # |offset| < 55 samples: <= 54
+    assert (match.true_positives, match.false_negatives, match.false_positives) == (
+        wfdb_match.tp,
+        wfdb_match.fn,
+        wfdb_match.fp,
+    )
+    np.testing.assert_array_equal(match.missed, wfdb_match.unmatched_ref_inds)
+    np.testing.assert_array_equal(match.extra, wfdb_match.unmatched_test_inds)
+    assert match.sensitivity > 0.98 and match.positive_predictivity > 0.98
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"detected": [5, 3]}, "detected must be strictly increasing"),
+        ({"reference": [-1, 3]}, r"reference must be sample indices \(>= 0\), got -1"),
+        ({"detected": [1.5]}, "detected must be whole sample indices"),
+        ({"reference": [[1, 2]]}, "reference must be one-dimensional"),
+        ({"fs": 0}, "fs must be a positive sampling rate"),
+        ({"tolerance": -0.1}, "tolerance must be a number of seconds >= 0"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
+    arguments = {"detected": [1, 2], "reference": [1, 2], "fs": 360.0, **kwargs}
+    with pytest.raises(InputError, match=message):
+        match_peaks(**arguments)
