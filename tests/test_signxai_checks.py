@@ -175,7 +175,7 @@ def _setting() -> dict[str, Any]:
 
 def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., Any], dict[str, Any]]], dict]]:
     """(function name, its valid call from the setting, {parameter: wrong values})."""
-    from signxai.ecg import analysis, beats, io, models, plot, preprocess, relevance, waves
+    from signxai.ecg import analysis, beats, io, matching, models, plot, preprocess, relevance, waves
     from signxai.evaluate import compare, deletion, frequency, randomization
     from signxai.evaluate import plot as evaluate_plot
 
@@ -187,6 +187,16 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             "detect_r_peaks",
             lambda s: (preprocess.detect_r_peaks, {"ecg": s["ecg"], "fs": s["fs"]}),
             {"fs": POSITIVE, "refractory": POSITIVE},
+        ),
+        (
+            "match_peaks",
+            lambda s: (matching.match_peaks, {"detected": s["peaks"], "reference": s["peaks"], "fs": s["fs"]}),
+            {
+                "fs": POSITIVE,
+                "tolerance": NON_NEGATIVE,
+                "detected": ["a", None, [[1, 2]], [2, 1], [-1], [0.5], [NAN]],
+                "reference": ["a", None, [[1, 2]], [2, 1], [-1], [0.5], [INF]],
+            },
         ),
         (
             "lowpass",
