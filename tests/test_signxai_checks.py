@@ -190,7 +190,10 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
         ),
         (
             "match_peaks",
-            lambda s: (matching.match_peaks, {"detected": s["peaks"], "reference": s["peaks"], "fs": s["fs"]}),
+            lambda s: (
+                matching.match_peaks,
+                {"detected": s["peaks"], "reference": s["peaks"], "fs": s["fs"]},
+            ),
             {
                 "fs": POSITIVE,
                 "tolerance": NON_NEGATIVE,

@@ -56,6 +56,21 @@ def test_what_to_explain_is_checked_first(kwargs: dict, match: str) -> None:
         )
 
 
+def test_a_rate_too_low_to_delineate_is_named_before_any_work(monkeypatch) -> None:
+    """At 60 Hz the delineation cannot run; the error came after every beat was classified and
+    explained, now first (and with r_peaks the detector, which needs 30 Hz, is not reached)."""
+    from signxai.ecg import analysis as module
+
+    strip = load_mitbih_208()
+    slow = dataclasses.replace(strip, signal=strip.signal[:, ::6][:, :1800].copy(), fs=60.0)
+    monkeypatch.setattr(module, "classify", lambda *args: pytest.fail("classified before the check"))
+    for peaks in (None, np.arange(30, 1800, 60)):
+        with pytest.raises(
+            InputError, match="fs must exceed 80 Hz for the delineation of its waves, got 60 Hz"
+        ):
+            analyze_strip(slow, load_beat_model("binary"), ["normal", "abnormal"], r_peaks=peaks)
+
+
 def test_given_r_peaks_are_used_instead_of_the_detector(tmp_path) -> None:
     """After a drop to a tenth of the amplitude the detector misses beats at its edge; the
     peaks detected before the drop (a reference annotation's role) give every beat back, and

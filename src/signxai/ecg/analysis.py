@@ -23,7 +23,7 @@ from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.matching import PeakMatch, match_peaks
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
-from signxai.ecg.waves import delineate, window_wave_relevance
+from signxai.ecg.waves import DELINEATION_MIN_FS, delineate, window_wave_relevance
 from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.evaluate.frequency import spectral_deletion_curve
@@ -200,13 +200,20 @@ def _check_selection(
     spectral_method: str | None,
 ) -> None:
     """What ``analyze_strip`` is asked to explain: some methods, a lead the strip has, counts of
-    beats (whole numbers >= 0, not both 0), a method for the spectrum or None."""
+    beats (whole numbers >= 0, not both 0), a method for the spectrum or None; a sampling rate
+    the delineation can work at."""
     check_names(methods, "methods", "method names")
     if spectral_method is not None:
         if not isinstance(spectral_method, str):
             raise InputError(f"spectral_method must be a method name or None, got {spectral_method!r}")
         spectral_spec(spectral_method)
-    leads = as_recording(recording).signal.shape[0]
+    recording = as_recording(recording)
+    leads = recording.signal.shape[0]
+    if not recording.fs > DELINEATION_MIN_FS:
+        raise InputError(
+            f"the recording's fs must exceed {DELINEATION_MIN_FS:g} Hz for the delineation of its "
+            f"waves, got {recording.fs:g} Hz; record at a higher rate (upsampling adds no QRS detail)"
+        )
     if isinstance(lead, bool) or not isinstance(lead, int | np.integer) or not 0 <= lead < leads:
         raise InputError(f"lead must be a lead index from 0 to {leads - 1}, got {lead!r}")
     for name, count in (("max_abnormal", max_abnormal), ("max_normal", max_normal)):

@@ -39,6 +39,10 @@ WAVE_COLUMNS = ("beat", "label", "lead", "wave", "start", "stop", "relevance", "
 WINDOW_COLUMNS = ("window", "label", "lead", "wave", "relevance", "abs_relevance", "share")
 
 
+#: The sampling rate :func:`delineate` needs to exceed (its band-pass reaches 40 Hz).
+DELINEATION_MIN_FS = 80.0
+
+
 def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
     """Onsets and offsets (sample indices) of P, QRS and T for every beat of one lead.
 
@@ -50,8 +54,10 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
     """
     ecg = as_signal(ecg, ndim=1)
     fs = check_fs(fs)
-    if not fs > 80:
-        raise InputError(f"fs must exceed 80 Hz for the delineation's 1-40 Hz band-pass, got {fs}")
+    if not fs > DELINEATION_MIN_FS:
+        raise InputError(
+            f"fs must exceed {DELINEATION_MIN_FS:g} Hz for the delineation's 1-40 Hz band-pass, got {fs}"
+        )
     r_peaks = as_peaks(r_peaks, len(ecg))
     sos = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
     clean = zero_phase(ecg, sos, "1-40 Hz band-pass of the delineation")
