@@ -175,7 +175,7 @@ def _setting() -> dict[str, Any]:
 
 def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., Any], dict[str, Any]]], dict]]:
     """(function name, its valid call from the setting, {parameter: wrong values})."""
-    from signxai.ecg import analysis, beats, io, matching, models, plot, preprocess, relevance, waves
+    from signxai.ecg import analysis, beats, io, models, plot, preprocess, relevance, scoring, waves
     from signxai.evaluate import compare, deletion, frequency, randomization
     from signxai.evaluate import plot as evaluate_plot
 
@@ -191,7 +191,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
         (
             "match_peaks",
             lambda s: (
-                matching.match_peaks,
+                scoring.match_peaks,
                 {"detected": s["peaks"], "reference": s["peaks"], "fs": s["fs"]},
             ),
             {

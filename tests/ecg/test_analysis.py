@@ -124,6 +124,7 @@ def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) 
     from signxai.ecg import model_card
     from signxai.ecg.beats import AAMI_CLASSES, BEAT_SYMBOLS
     from signxai.ecg.report import strip_report
+    from signxai.ecg.scoring import aami_scores
 
     assert set(AAMI_CLASSES) == BEAT_SYMBOLS
     strip = load_mitbih_208()
@@ -155,6 +156,18 @@ def test_reference_beat_codes_go_with_their_beats_and_into_the_report(tmp_path) 
     assert "<th>V</th>" in page and 'id="reference"' in page
     assert analysis.detection is not None and list(analysis.detection.missed) == [5]
     assert f"Missed beats at {peaks[5] / fs:.1f} s (reference codes: A 1)." in page
+    assert "Per AAMI class, as ANSI/AAMI EC57" not in page  # 'abnormal' is no one AAMI class
+    five = analyze_strip(
+        short, load_beat_model("5class"), ECG5000_CLASSES, r_peaks=peaks, beat_symbols=codes, **kwargs
+    )
+    page = strip_report(five, model_card(), "5class", tmp_path / "five.html").read_text()
+    scores = aami_scores(five.reference, five.labels)
+    assert scores.loc["N", "reference"] == sum(code in "NL" for code in five.reference)
+    assert "Per AAMI class, as ANSI/AAMI EC57" in page
+    for group, row in scores.iterrows():
+        cells = [int(row["reference"]), int(row["called"]), int(row["agreed"])]
+        cells += ["-" if np.isnan(row[key]) else f"{100 * row[key]:.1f}" for key in ("Se", "+P")]
+        assert f"<th>{group}</th>" + "".join(f"\n      <td>{cell}</td>" for cell in cells) in page
     plain = analyze_strip(short, model, ["normal", "abnormal"], r_peaks=peaks, **kwargs)
     assert plain.reference is None and "reference" not in plain.wave_table
     assert (

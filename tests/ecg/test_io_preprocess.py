@@ -10,7 +10,6 @@ import pytest
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
 from signxai.ecg.io import BEAT_SYMBOLS, load_array, read_beat_annotations, read_record, select, write_record
-from signxai.ecg.matching import match_peaks
 from signxai.ecg.preprocess import (
     detect_r_peaks,
     lowpass,
@@ -21,6 +20,7 @@ from signxai.ecg.preprocess import (
     windows,
     znormalize,
 )
+from signxai.ecg.scoring import match_peaks
 
 
 def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:

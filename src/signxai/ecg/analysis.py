@@ -20,9 +20,9 @@ from signxai.checks import check_module, check_names, check_seed, check_whole
 from signxai.ecg.beats import BEAT_SYMBOLS, BeatWindows, classify, ecg5000_windows
 from signxai.ecg.checks import as_peaks, check_count
 from signxai.ecg.datasets import Recording, as_recording
-from signxai.ecg.matching import PeakMatch, match_peaks
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
+from signxai.ecg.scoring import PeakMatch, match_peaks
 from signxai.ecg.waves import DELINEATION_MIN_FS, delineate, window_wave_relevance
 from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
@@ -104,7 +104,7 @@ class StripAnalysis:
     #: With ``beat_symbols``: each beat's reference WFDB code (that of the R-peak it starts at).
     reference: list[str] | None = None
     #: With ``r_peaks``: :func:`~signxai.ecg.preprocess.detect_r_peaks` on the same
-    #: baseline-removed lead scored against the peaks given (:func:`~signxai.ecg.matching.match_peaks`,
+    #: baseline-removed lead scored against the peaks given (:func:`~signxai.ecg.scoring.match_peaks`,
     #: 150 ms): how far the default detection would have been from them.
     detection: PeakMatch | None = None
 

@@ -14,6 +14,7 @@ import pandas as pd
 from signxai.ecg.analysis import SPECTRAL_BINS_PER_STEP, StripAnalysis, harmonic_shares
 from signxai.ecg.beats import AAMI_CLASSES
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
+from signxai.ecg.scoring import ECG5000_AAMI, aami_scores
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.deletion import DeletionCurve
 from signxai.evaluate.plot import plot_deletion_curves
@@ -277,13 +278,27 @@ def _against_reference(analysis: StripAnalysis) -> str:
     agree = sum(
         (group == "N") == (label == normal) for group, label in zip(aami, analysis.labels, strict=True)
     )
-    return paragraph(
+    text = paragraph(
         f"Each beat's code in the reference annotation (the code of the R-peak it starts at), by "
         f"AAMI class (N normal, bundle branch block and escape beats; S supraventricular ectopic; "
         f"V ventricular ectopic; F fusion; Q paced and unclassifiable), against the model's call. "
         f"{agree} of {len(aami)} beats ({100 * agree / len(aami):.1f} %) agree on '{normal}' "
         f"(AAMI N) against the rest. Codes per class: {listed}."
     ) + table_html(counts)
+    if not set(analysis.classes) <= set(ECG5000_AAMI):
+        return text
+    scores = aami_scores(analysis.reference, analysis.labels)
+    shown = scores.assign(**{key: 100 * scores[key] for key in ("Se", "+P")})
+    return (
+        text
+        + paragraph(
+            "Per AAMI class, as ANSI/AAMI EC57 scores beat classifiers, with the model's calls read "
+            "as AAMI classes (R-on-T PVC and PVC: V; SVEB: S; unclassified: Q): Se is the share in "
+            "% of the class's reference beats called so, +P the share of the calls of the class "
+            "that are ('-' where the class has no reference beats or no calls)."
+        )
+        + table_html(shown, float_format="{:.1f}")
+    )
 
 
 def _times(samples: np.ndarray, fs: float, most: int = 12) -> str:

@@ -1,19 +1,29 @@
-"""Score beat detections against reference R-peaks, beat by beat (ANSI/AAMI EC57's Se and +P).
+"""Score a beat detector and a beat classifier against a reference annotation, as ANSI/AAMI EC57
+does: sensitivity (Se) and positive predictivity (+P).
 
-A detection matches a reference beat when the two lie within ``tolerance`` seconds of each other
-(EC57: 150 ms); each detection and each reference beat is in at most one pair. Unmatched
-reference beats are missed beats (false negatives), unmatched detections extra beats (false
-positives).
+Detections (:func:`match_peaks`): a detection matches a reference beat when the two lie within
+``tolerance`` seconds of each other (EC57: 150 ms); each detection and each reference beat is in
+at most one pair. Unmatched reference beats are missed beats (false negatives), unmatched
+detections extra beats (false positives). Classes (:func:`aami_scores`): each beat's call, read
+as an AAMI class, against the AAMI class of its reference code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from signxai.checks import check_number
+from signxai.ecg.beats import AAMI_CLASSES
 from signxai.ecg.checks import as_peaks, check_fs
+from signxai.errors import InputError
+
+#: The shipped 5-class model's classes (ECG5000's labels) as AAMI classes: both kinds of PVC are
+#: ventricular ectopic beats (V), SVEB supraventricular ectopic (S), unclassified Q.
+ECG5000_AAMI = {"normal": "N", "R-on-T PVC": "V", "PVC": "V", "SVEB": "S", "unclassified": "Q"}
 
 #: The match window of ANSI/AAMI EC57 (and of the WFDB ``bxb`` program) in seconds.
 EC57_TOLERANCE = 0.15
@@ -148,3 +158,57 @@ def match_peaks(
         fs=fs,
         tolerance=tolerance,
     )
+
+
+def aami_scores(
+    reference: Sequence[str], calls: Sequence[str], classes: Mapping[str, str] = ECG5000_AAMI
+) -> pd.DataFrame:
+    """Se and +P of a beat classifier's calls per AAMI class, against reference beat codes.
+
+    Parameters
+    ----------
+    reference
+        Each beat's WFDB beat code (N, V, A, ...; ``StripAnalysis.reference``), read as its AAMI
+        class (:data:`signxai.ecg.beats.AAMI_CLASSES`).
+    calls
+        Each beat's call, a class name of the model (``StripAnalysis.labels``).
+    classes
+        Each call's AAMI class (N, S, V, F or Q); default the shipped 5-class model's
+        (:data:`ECG5000_AAMI`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per AAMI class that the reference or the calls hold (in the order N, S, V, F,
+        Q): ``reference`` (beats of the class), ``called`` (calls of it), ``agreed`` (both),
+        ``Se`` (agreed / reference) and ``+P`` (agreed / called), NaN where undefined.
+    """
+    if isinstance(reference, str) or isinstance(calls, str):
+        raise InputError("reference and calls must be lists (one code and one call per beat), not strings")
+    reference, calls = list(reference), list(calls)
+    if len(reference) != len(calls):
+        raise InputError(
+            f"reference has {len(reference)} codes for {len(calls)} calls; give one each per beat"
+        )
+    unknown = sorted({str(code) for code in reference if code not in AAMI_CLASSES})
+    if unknown:
+        raise InputError(f"reference holds codes that mark no beat in WFDB: {unknown[:5]}")
+    if not isinstance(classes, Mapping) or not set(classes.values()) <= set("NSVFQ"):
+        raise InputError(f"classes must map each call to an AAMI class (N, S, V, F or Q), got {classes!r}")
+    unmapped = sorted({str(call) for call in calls if call not in classes})
+    if unmapped:
+        raise InputError(f"calls holds classes that classes does not map to AAMI classes: {unmapped[:5]}")
+    truth = pd.Series([AAMI_CLASSES[code] for code in reference])
+    called = pd.Series([classes[call] for call in calls])
+    groups = [c for c in "NSVFQ" if c in set(truth) | set(called)]
+    table = pd.DataFrame(
+        {
+            "reference": [int((truth == c).sum()) for c in groups],
+            "called": [int((called == c).sum()) for c in groups],
+            "agreed": [int(((truth == c) & (called == c)).sum()) for c in groups],
+        },
+        index=pd.Index(groups, name="AAMI class"),
+    )
+    table["Se"] = table["agreed"] / table["reference"].where(table["reference"] > 0)
+    table["+P"] = table["agreed"] / table["called"].where(table["called"] > 0)
+    return table

@@ -11,8 +11,8 @@ from scipy.optimize import linear_sum_assignment
 
 from signxai import InputError
 from signxai.ecg.datasets import load_mitbih_208
-from signxai.ecg.matching import EC57_TOLERANCE, match_peaks
 from signxai.ecg.preprocess import detect_r_peaks
+from signxai.ecg.scoring import EC57_TOLERANCE, aami_scores, match_peaks
 
 peaks = st.lists(st.integers(0, 300), max_size=14, unique=True).map(sorted)
 
@@ -97,3 +97,27 @@ def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     arguments = {"detected": [1, 2], "reference": [1, 2], "fs": 360.0, **kwargs}
     with pytest.raises(InputError, match=message):
         match_peaks(**arguments)
+
+
+def test_aami_scores_count_calls_per_aami_class_against_the_codes() -> None:
+    """Codes N, L (both N), V, r (both V), A (S), F against 5-class calls read as AAMI classes."""
+    reference = ["N", "L", "N", "V", "r", "V", "A", "F"]
+    calls = ["normal", "normal", "PVC", "R-on-T PVC", "PVC", "normal", "SVEB", "normal"]
+    table = aami_scores(reference, calls)
+    assert list(table.index) == ["N", "S", "V", "F"]
+    assert table.loc["N"].to_dict() == {"reference": 3, "called": 4, "agreed": 2, "Se": 2 / 3, "+P": 0.5}
+    assert table.loc["V"].to_dict() == {"reference": 3, "called": 3, "agreed": 2, "Se": 2 / 3, "+P": 2 / 3}
+    assert table.loc["S", "Se"] == 1.0 and table.loc["S", "+P"] == 1.0
+    assert table.loc["F", "Se"] == 0.0 and np.isnan(table.loc["F", "+P"])  # no model calls F
+    binary = aami_scores(["N", "V"], ["abnormal", "abnormal"], {"normal": "N", "abnormal": "V"})
+    assert binary.loc["N", "Se"] == 0.0 and binary.loc["V", "+P"] == 0.5
+    for bad, message in (
+        ((["N"], ["normal", "PVC"]), "reference has 1 codes for 2 calls"),
+        ((["+"], ["normal"]), r"codes that mark no beat in WFDB: \['\+'\]"),
+        ((["N"], ["abnormal"]), r"classes does not map to AAMI classes: \['abnormal'\]"),
+        (("NV", ["normal", "PVC"]), "must be lists"),
+    ):
+        with pytest.raises(InputError, match=message):
+            aami_scores(*bad)
+    with pytest.raises(InputError, match="classes must map each call to an AAMI class"):
+        aami_scores(["N"], ["normal"], {"normal": "normal"})
