@@ -202,6 +202,15 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             },
         ),
         (
+            "aami_scores",
+            lambda s: (scoring.aami_scores, {"reference": ["N", "V"], "calls": ["normal", "PVC"]}),
+            {
+                "reference": ["NV", None, 3, ["N"], ["+", "N"]],
+                "calls": ["ab", None, 3, ["normal"], ["normal", "abnormal"]],
+                "classes": [None, {"normal": "X", "PVC": "V"}, ["N"]],
+            },
+        ),
+        (
             "lowpass",
             lambda s: (preprocess.lowpass, {"ecg": s["ecg"], "fs": s["fs"]}),
             {"cutoff": [*POSITIVE, 180.0], "order": whole(1)},

@@ -115,7 +115,8 @@ def test_aami_scores_count_calls_per_aami_class_against_the_codes() -> None:
         ((["N"], ["normal", "PVC"]), "reference has 1 codes for 2 calls"),
         ((["+"], ["normal"]), r"codes that mark no beat in WFDB: \['\+'\]"),
         ((["N"], ["abnormal"]), r"classes does not map to AAMI classes: \['abnormal'\]"),
-        (("NV", ["normal", "PVC"]), "must be lists"),
+        (("NV", ["normal", "PVC"]), "reference must be a list"),
+        ((["N"], None), "calls must be a list"),
     ):
         with pytest.raises(InputError, match=message):
             aami_scores(*bad)

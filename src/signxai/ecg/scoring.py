@@ -183,8 +183,9 @@ def aami_scores(
         Q): ``reference`` (beats of the class), ``called`` (calls of it), ``agreed`` (both),
         ``Se`` (agreed / reference) and ``+P`` (agreed / called), NaN where undefined.
     """
-    if isinstance(reference, str) or isinstance(calls, str):
-        raise InputError("reference and calls must be lists (one code and one call per beat), not strings")
+    for name, values in (("reference", reference), ("calls", calls)):
+        if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray):
+            raise InputError(f"{name} must be a list (one per beat), got {values!r}")
     reference, calls = list(reference), list(calls)
     if len(reference) != len(calls):
         raise InputError(
