@@ -313,7 +313,7 @@ def _detection(analysis: StripAnalysis) -> str:
     match = analysis.detection
     assert match is not None
     text = (
-        "The beats above are cut at the R-peaks given. Run on the same baseline-removed lead, "
+        "This report's beats are cut at the R-peaks given. Run on the same baseline-removed lead, "
         f"signxai's own detector (detect_r_peaks, what the report uses without given peaks) has "
         f"{match.summary()} (ANSI/AAMI EC57's beat-by-beat match)."
     )
