@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from signxai import InputError
-from signxai.ecg.datasets import load_mitbih_208
-from signxai.ecg.preprocess import detect_r_peaks
 from signxai.ecg.scoring import EC57_TOLERANCE, aami_scores, match_peaks
 
 peaks = st.lists(st.integers(0, 300), max_size=14, unique=True).map(sorted)
@@ -58,19 +56,14 @@ def test_a_double_detection_pairs_its_nearer_half_and_leaves_the_other_extra() -
     assert "median offset -" in none.summary()
 
 
-def test_record_208_detections_against_neurokit2_as_wfdb_compares_them() -> None:
+def test_record_208_detections_against_neurokit2_as_wfdb_compares_them(peaks_208) -> None:
     """WFDB's ``compare_annotations`` (a window strictly below its width in samples) on the
     same peaks: the same true positives, missed and extra beats."""
-    nk = pytest.importorskip("neurokit2")
     from wfdb.processing import compare_annotations
 
-    strip = load_mitbih_208()
-    ecg = strip.signal[0]
-    ours = detect_r_peaks(ecg, strip.fs)
-    _, info = nk.ecg_peaks(nk.ecg_clean(ecg, sampling_rate=360), sampling_rate=360)
-    reference = np.asarray(info["ECG_R_Peaks"])
-    match = match_peaks(ours, reference, strip.fs)
-    assert EC57_TOLERANCE * strip.fs == 54
+    ours, reference, fs = peaks_208
+    match = match_peaks(ours, reference, fs)
+    assert EC57_TOLERANCE * fs == 54
     wfdb_match = compare_annotations(reference, ours, 55)  # |offset| < 55 samples: <= 54
     assert (match.true_positives, match.false_negatives, match.false_positives) == (
         wfdb_match.tp,
