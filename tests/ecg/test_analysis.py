@@ -58,7 +58,7 @@ def test_what_to_explain_is_checked_first(kwargs: dict, match: str) -> None:
 
 def test_a_rate_too_low_to_delineate_is_named_before_any_work(monkeypatch) -> None:
     """At 60 Hz the delineation cannot run; the error came after every beat was classified and
-    explained, now first (and with r_peaks the detector, which needs 30 Hz, is not reached)."""
+    explained, now first, with detected and with given R-peaks."""
     from signxai.ecg import analysis as module
 
     strip = load_mitbih_208()
