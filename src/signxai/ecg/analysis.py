@@ -17,13 +17,13 @@ from torch import nn
 
 from signxai.api import explain
 from signxai.checks import check_module, check_names, check_seed, check_whole
-from signxai.ecg.beats import BEAT_SYMBOLS, BeatWindows, classify, ecg5000_windows
+from signxai.ecg.beats import BeatWindows, as_beat_codes, classify, ecg5000_windows
 from signxai.ecg.checks import as_peaks, check_count
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.scoring import PeakMatch, match_peaks
-from signxai.ecg.waves import DELINEATION_MIN_FS, delineate, window_wave_relevance
+from signxai.ecg.waves import check_delineation_fs, delineate, window_wave_relevance
 from signxai.errors import InputError
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.evaluate.frequency import spectral_deletion_curve
@@ -209,11 +209,7 @@ def _check_selection(
         spectral_spec(spectral_method)
     recording = as_recording(recording)
     leads = recording.signal.shape[0]
-    if not recording.fs > DELINEATION_MIN_FS:
-        raise InputError(
-            f"the recording's fs must exceed {DELINEATION_MIN_FS:g} Hz for the delineation of its "
-            f"waves, got {recording.fs:g} Hz; record at a higher rate (upsampling adds no QRS detail)"
-        )
+    check_delineation_fs(recording.fs, "the recording's fs")
     if isinstance(lead, bool) or not isinstance(lead, int | np.integer) or not 0 <= lead < leads:
         raise InputError(f"lead must be a lead index from 0 to {leads - 1}, got {lead!r}")
     for name, count in (("max_abnormal", max_abnormal), ("max_normal", max_normal)):
@@ -386,16 +382,9 @@ def _check_symbols(symbols: Sequence[str] | None, peaks: np.ndarray | None) -> l
         raise InputError("beat_symbols needs r_peaks: the codes of the R-peaks given, one each")
     if isinstance(symbols, str) or not isinstance(symbols, Sequence | np.ndarray):
         raise InputError(f"beat_symbols must be a list of WFDB beat codes (N, V, A, ...), got {symbols!r}")
-    symbols = list(symbols)
     if len(symbols) != len(peaks):
         raise InputError(f"beat_symbols has {len(symbols)} codes for {len(peaks)} r_peaks; give one per peak")
-    unknown = sorted({str(s) for s in symbols if s not in BEAT_SYMBOLS})
-    if unknown:
-        raise InputError(
-            f"beat_symbols holds codes that mark no beat in WFDB: {unknown[:5]}; beat codes are "
-            f"{''.join(sorted(BEAT_SYMBOLS))} (read_beat_annotations keeps only those)"
-        )
-    return symbols
+    return as_beat_codes(symbols, "beat_symbols")
 
 
 def _other_classes(

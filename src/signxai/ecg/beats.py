@@ -12,6 +12,7 @@ annotations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,20 @@ AAMI_CLASSES = {
     "F": "F",
     **dict.fromkeys("/fQ?", "Q"),
 }
+
+
+def as_beat_codes(codes: object, name: str) -> list[str]:
+    """``codes`` as a list of WFDB beat codes (:data:`BEAT_SYMBOLS`), or an ``InputError`` naming
+    ``name``: not a list, or codes that mark no beat (rhythm, noise, comments)."""
+    if isinstance(codes, str) or not isinstance(codes, Sequence | np.ndarray):
+        raise InputError(f"{name} must be a list of WFDB beat codes (N, V, A, ...), got {codes!r}")
+    unknown = sorted({str(code) for code in codes if code not in BEAT_SYMBOLS})
+    if unknown:
+        raise InputError(
+            f"{name} holds codes that mark no beat in WFDB: {unknown[:5]}; beat codes are "
+            f"{''.join(sorted(BEAT_SYMBOLS))} (read_beat_annotations keeps only those)"
+        )
+    return list(codes)
 
 
 @dataclass

@@ -97,9 +97,9 @@ def as_peaks(r_peaks: object, samples: int | None, name: str = "r_peaks") -> np.
         raise InputError(
             f"{name} must be whole sample indices (e.g. from detect_r_peaks), got {peaks[:5]}..."
         )
-    if samples is None and np.any(peaks < 0):
-        raise InputError(f"{name} must be sample indices (>= 0), got {int(peaks[peaks < 0][0])}")
-    outside = (peaks < 0) | (peaks >= samples) if samples is not None else np.zeros(0, dtype=bool)
+    outside = peaks < 0 if samples is None else (peaks < 0) | (peaks >= samples)
+    if samples is None and outside.any():
+        raise InputError(f"{name} must be sample indices (>= 0), got {int(peaks[outside][0])}")
     if outside.any():
         raise InputError(
             f"{name} must lie inside the signal's {samples} samples; "

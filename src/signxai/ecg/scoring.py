@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from signxai.checks import check_number
-from signxai.ecg.beats import AAMI_CLASSES
+from signxai.ecg.beats import AAMI_CLASSES, as_beat_codes
 from signxai.ecg.checks import as_peaks, check_fs
 from signxai.errors import InputError
 
@@ -183,17 +183,14 @@ def aami_scores(
         Q): ``reference`` (beats of the class), ``called`` (calls of it), ``agreed`` (both),
         ``Se`` (agreed / reference) and ``+P`` (agreed / called), NaN where undefined.
     """
-    for name, values in (("reference", reference), ("calls", calls)):
-        if isinstance(values, str) or not isinstance(values, Sequence | np.ndarray):
-            raise InputError(f"{name} must be a list (one per beat), got {values!r}")
-    reference, calls = list(reference), list(calls)
+    reference = as_beat_codes(reference, "reference")
+    if isinstance(calls, str) or not isinstance(calls, Sequence | np.ndarray):
+        raise InputError(f"calls must be a list of class names (one per beat), got {calls!r}")
+    calls = list(calls)
     if len(reference) != len(calls):
         raise InputError(
             f"reference has {len(reference)} codes for {len(calls)} calls; give one each per beat"
         )
-    unknown = sorted({str(code) for code in reference if code not in AAMI_CLASSES})
-    if unknown:
-        raise InputError(f"reference holds codes that mark no beat in WFDB: {unknown[:5]}")
     if not isinstance(classes, Mapping) or not set(classes.values()) <= set("NSVFQ"):
         raise InputError(f"classes must map each call to an AAMI class (N, S, V, F or Q), got {classes!r}")
     unmapped = sorted({str(call) for call in calls if call not in classes})

@@ -43,6 +43,17 @@ WINDOW_COLUMNS = ("window", "label", "lead", "wave", "relevance", "abs_relevance
 DELINEATION_MIN_FS = 80.0
 
 
+def check_delineation_fs(fs: float, name: str = "fs") -> float:
+    """``fs`` (returned as a float) is a sampling rate :func:`delineate` can work at."""
+    fs = check_fs(fs, name)
+    if not fs > DELINEATION_MIN_FS:
+        raise InputError(
+            f"{name} must exceed {DELINEATION_MIN_FS:g} Hz for the delineation of its waves, got "
+            f"{fs:g} Hz (its 1-40 Hz band-pass); record at a higher rate (upsampling adds no QRS detail)"
+        )
+    return fs
+
+
 def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
     """Onsets and offsets (sample indices) of P, QRS and T for every beat of one lead.
 
@@ -53,11 +64,7 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
         ``t_on``, ``t_off``.
     """
     ecg = as_signal(ecg, ndim=1)
-    fs = check_fs(fs)
-    if not fs > DELINEATION_MIN_FS:
-        raise InputError(
-            f"fs must exceed {DELINEATION_MIN_FS:g} Hz for the delineation's 1-40 Hz band-pass, got {fs}"
-        )
+    fs = check_delineation_fs(fs)
     r_peaks = as_peaks(r_peaks, len(ecg))
     sos = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
     clean = zero_phase(ecg, sos, "1-40 Hz band-pass of the delineation")
