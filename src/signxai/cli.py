@@ -227,9 +227,20 @@ def demo(**options: Any) -> None:
 @click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
 @click.option(
     "--annotations",
+    is_flag=False,
+    flag_value="",
     default=None,
-    help="Extension of the WFDB record's beat annotation file (atr, qrs): cut the beats at its "
-    "R-peaks instead of detecting them; the report tabulates the calls against its beat codes.",
+    help="Cut the beats at the record's annotated R-peaks instead of detecting them; the report "
+    "tabulates the calls against the beat codes. A WFDB record: the annotation file's extension "
+    "(atr, qrs; alone: atr). An EDF+/BDF+ file carries its annotations: give the option alone.",
+)
+@click.option(
+    "--annotation-code",
+    "annotation_codes",
+    multiple=True,
+    metavar="TEXT=CODE",
+    help="Read annotations whose text is TEXT as the WFDB beat code CODE (e.g. R=N for a file that "
+    "marks its beats 'R'); repeatable. Texts that are beat codes (N, V, A, ...) need none.",
 )
 @_beat_options
 def beats(
@@ -239,40 +250,76 @@ def beats(
     duration: float | None,
     fs: float | None,
     annotations: str | None,
+    annotation_codes: tuple[str, ...],
     **options: Any,
 ) -> None:
-    """Classify every beat of one lead of RECORD (WFDB record path, .edf, .npy, .npz or .csv, in mV)
-    with a shipped beat model, explain a selection of them; write a report (as the demo's)."""
+    """Classify every beat of one lead of RECORD (WFDB record path, .edf, .bdf, .npy, .npz or
+    .csv, in mV) with a shipped beat model, explain a selection of them; write a report (as the
+    demo's)."""
 
     def recording() -> tuple[Any, int, Any, Any]:
         from signxai.ecg.io import read_beat_annotations
 
-        loaded = _load_record(record, fs, (), start, duration)
-        row = _lead_row(loaded, lead)
+        codes = _annotation_codes(annotation_codes)
+        if annotations is None and codes:
+            raise InputError("--annotation-code reads annotations: it needs --annotations")
+        loaded, row = _read_lead(record, fs, lead, start, duration)
         if annotations is None:
             return loaded, row, None, None
-        if Path(record).suffix.lower() in (*ARRAY_SUFFIXES, ".edf"):
+        if Path(record).suffix.lower() in ARRAY_SUFFIXES:
             raise InputError(
-                f"--annotations needs a WFDB record (an annotation file beside its header), got '{record}'"
+                "--annotations needs a WFDB record (an annotation file beside its header) or an EDF+ "
+                f"file (annotations inside it), got '{record}'"
             )
-        reference = read_beat_annotations(record, annotations, start, duration)
+        reference = read_beat_annotations(
+            record, annotations or None, start, duration, codes=codes, leads=loaded.leads[row]
+        )
         return loaded, row, reference.samples, reference.symbols
 
     _beat_report(recording, **options)
 
 
-def _lead_row(recording: Any, lead: str | None) -> int:
-    """``--lead``: a lead's name or its row; None: the first row."""
+def _annotation_codes(values: Sequence[str]) -> dict[str, str]:
+    """``--annotation-code TEXT=CODE`` values as a map from annotation text to beat code."""
+    from signxai.ecg.beats import as_code_map
+
+    codes = {}
+    for value in values:
+        text, equals, code = value.rpartition("=")
+        if not equals or not text.strip() or not code.strip():
+            raise InputError(f"--annotation-code must be TEXT=CODE (e.g. R=N), got {value!r}")
+        codes[text.strip()] = code.strip()
+    return as_code_map(codes, "--annotation-code")
+
+
+def _read_lead(
+    record: str, fs: float | None, lead: str | None, start: float | None, duration: float | None
+) -> tuple[Any, int]:
+    """RECORD read for ``--lead``, and the lead's row in what was read. A WFDB record's or EDF
+    file's lead is read alone: its other channels may be no ECG (blood pressure) or, in an EDF
+    file, have other sampling rates. An array is read whole, and the lead picked from it."""
+    from signxai.ecg.io import lead_names
+
+    try:
+        if Path(record).suffix.lower() not in ARRAY_SUFFIXES:
+            named = lead_names(record)
+            return _load_record(record, fs, (named[_lead_row(named, lead)],), start, duration), 0
+        loaded = _load_record(record, fs, (), start, duration)
+    except InputError as error:  # read_record advises leads=: here the choice is --lead
+        raise InputError(str(error).replace("pass leads= with", "choose --lead among")) from None
+    return loaded, _lead_row([loaded.lead_name(row) for row in range(loaded.signal.shape[0])], lead)
+
+
+def _lead_row(names: list[str], lead: str | None) -> int:
+    """``--lead`` among the lead ``names``: a lead's name or its row; None: the first row."""
     if lead is None:
         return 0
-    if lead in recording.leads:
-        return int(recording.leads.index(lead))
-    rows = recording.signal.shape[0]
-    if lead.isdigit() and int(lead) < rows:
+    if lead in names:
+        return names.index(lead)
+    if lead.isdigit() and int(lead) < len(names):
         return int(lead)
-    names = [recording.lead_name(row) for row in range(rows)]
     raise InputError(
-        f"--lead must be one of the record's leads {names} or a row from 0 to {rows - 1}, got '{lead}'"
+        f"--lead must be one of the record's leads {names} or a row from 0 to {len(names) - 1}, got '{lead}'"
     )
 
 

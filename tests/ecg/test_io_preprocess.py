@@ -9,7 +9,8 @@ import pytest
 
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
-from signxai.ecg.io import BEAT_SYMBOLS, load_array, read_beat_annotations, read_record, select, write_record
+from signxai.ecg.beats import BEAT_SYMBOLS
+from signxai.ecg.io import load_array, read_beat_annotations, read_record, select, write_record
 from signxai.ecg.preprocess import (
     detect_r_peaks,
     lowpass,

@@ -12,7 +12,8 @@ annotations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,41 @@ def as_beat_codes(codes: object, name: str) -> list[str]:
             f"{''.join(sorted(BEAT_SYMBOLS))} (read_beat_annotations keeps only those)"
         )
     return list(codes)
+
+
+def as_code_map(codes: object, name: str = "codes") -> dict[str, str]:
+    """``codes`` (annotation text -> WFDB beat code) checked: texts are strings, codes beat codes."""
+    if codes is None:
+        return {}
+    if not isinstance(codes, Mapping) or not all(isinstance(text, str) for text in codes):
+        raise InputError(
+            f"{name} must map annotation texts to WFDB beat codes, e.g. {{'R': 'N', 'PVC': 'V'}}, "
+            f"got {codes!r}"
+        )
+    wrong = {text: code for text, code in codes.items() if code not in BEAT_SYMBOLS}
+    if wrong:
+        raise InputError(
+            f"{name} maps {wrong} to codes that mark no beat in WFDB; beat codes are "
+            f"{''.join(sorted(BEAT_SYMBOLS))}"
+        )
+    return {text.strip(): str(code) for text, code in codes.items()}
+
+
+def annotation_codes(texts: list[str], codes: Mapping[str, str], source: str) -> list[str | None]:
+    """Each annotation text's beat code (``codes`` first, then texts that are WFDB beat codes
+    themselves); None for the others. Annotations none of which is a beat are an error that
+    lists their texts, so a file that writes its beats otherwise ('R', 'QRS') can be mapped."""
+    read = [codes.get(text, text if text in BEAT_SYMBOLS else None) for text in texts]
+    if texts and all(code is None for code in read):
+        counts = Counter(texts).most_common(8)
+        shown = ", ".join(f"{text!r} {count}" for text, count in counts)
+        raise InputError(
+            f"none of the {len(texts)} annotations of {source} is a beat: their texts are {shown}"
+            f"{' ...' if len(set(texts)) > 8 else ''}; beats are marked by WFDB beat codes "
+            f"({''.join(sorted(BEAT_SYMBOLS))}); map other texts with codes= (e.g. {{'R': 'N'}}; "
+            "on the command line --annotation-code R=N)"
+        )
+    return read
 
 
 @dataclass

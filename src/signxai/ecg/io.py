@@ -1,8 +1,10 @@
-"""Reading and writing ECG recordings: WFDB records (``wfdb``), numpy arrays and CSV files."""
+"""Reading and writing ECG recordings: WFDB records (``wfdb``), EDF/BDF files (``edfio``, in
+:mod:`signxai.ecg.edf`), numpy arrays and CSV files; and the beat annotations of WFDB records and
+EDF+ files."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from signxai.checks import as_path, check_choice
-from signxai.ecg.beats import BEAT_SYMBOLS
+from signxai.ecg import edf
+from signxai.ecg.beats import annotation_codes, as_code_map
 from signxai.ecg.checks import as_lead_names, check_time_range, default_lead_names
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.errors import InputError
@@ -33,7 +36,8 @@ def _millivolt_scale(leads: list[str], units: list[str | None] | None, record: s
         voltages = [lead for lead, f in zip(leads, factors, strict=True) if f]
         raise InputError(
             f"record '{record}': leads {', '.join(others)} are not in units of voltage (mV, uV, V), "
-            f"so they are no ECG leads; pass leads= with the ECG leads (here: {voltages})"
+            "so they are no ECG leads; pass leads= with the ECG leads "
+            f"({f'here: {voltages}' if voltages else 'none of those read'})"
         )
     return np.asarray(factors)
 
@@ -63,8 +67,8 @@ def read_record(
     start: float | None = None,
     duration: float | None = None,
 ) -> Recording:
-    """Read a WFDB record (``path`` without extension) or an EDF file (``.edf``) into a
-    :class:`Recording` in mV.
+    """Read a WFDB record (``path`` without extension) or an EDF/BDF file (``.edf``, ``.bdf``,
+    also EDF+ and BDF+) into a :class:`Recording` in mV.
 
     Leads stored in other units of voltage (uV, V) are converted to mV; a lead in units that are
     no voltage (mmHg, ...) or with missing samples in the range read is an ``InputError`` naming it.
@@ -73,23 +77,34 @@ def read_record(
     ----------
     path
         Record path without extension (the ``.hea`` header and its ``.dat`` beside it), or the
-        path of an EDF file (read with ``wfdb``'s EDF reader; every channel at one rate).
+        path of an EDF or BDF file (read with ``edfio``, only the range asked for; an EDF+
+        file's annotation channel is no lead, :func:`read_beat_annotations` reads it).
     leads
-        Lead names to keep (default: all), in the order given; one name alone is one lead.
+        Lead names to keep (default: all), in the order given; one name alone is one lead. The
+        leads read must share one sampling rate (an EDF file may hold channels at several).
     start, duration
         Time range in seconds (default: the whole record).
     """
     check_time_range(start, duration)
     wanted = as_lead_names(leads)
     path = as_path(path)
-    header, read = _edf(path) if path.suffix.lower() == ".edf" else _wfdb(path)
-    fs = float(header.fs)
-    sampfrom, sampto = _sample_range(start, duration, fs, int(header.sig_len))
-    _check_leads(wanted, list(header.sig_name))
-    values, names, units = read(sampfrom, sampto, wanted)
+    source = _open(path, wanted)
+    _check_leads(wanted, source.leads)
+    sampfrom, sampto = _sample_range(start, duration, source.fs, source.samples)
+    values, names, units = source.read(sampfrom, sampto)
     signal = np.asarray(values, dtype=np.float64).T * _millivolt_scale(names, units, str(path))[:, None]
-    _check_gaps(signal, names, fs, sampfrom / fs, str(path))
-    return Recording(signal=signal, fs=fs, leads=names, name=str(header.record_name))
+    _check_gaps(signal, names, source.fs, sampfrom / source.fs, str(path))
+    return Recording(signal=signal, fs=source.fs, leads=names, name=source.name)
+
+
+def lead_names(path: str | Path) -> list[str]:
+    """The lead names of a WFDB record or an EDF/BDF file (its signal channels), read from its
+    header without reading the samples."""
+    path = as_path(path)
+    if edf.is_edf(path):
+        return [signal.label.strip() for signal in edf.open_edf(path).signals]
+    header, _ = _wfdb(path)
+    return list(header.sig_name)
 
 
 def select(
@@ -159,8 +174,30 @@ def _check_leads(leads: list[str] | None, available: list[str]) -> None:
             raise InputError(f"leads {missing} are not in the record; it has {available}")
 
 
-#: ``read(sampfrom, sampto, leads)`` -> (samples x leads values, lead names, units).
-Reader = Callable[[int, int | None, list[str] | None], tuple[np.ndarray, list[str], list[str | None]]]
+#: ``read(sampfrom, sampto)`` -> (samples x leads values, lead names, units) of the leads chosen.
+Reader = Callable[[int, int | None], tuple[np.ndarray, list[str], list[str | None]]]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A record opened for reading: its name, the rate and length of the leads chosen, all its
+    leads' names (for the lead check) and the reader of the chosen ones."""
+
+    name: str
+    fs: float
+    samples: int
+    leads: list[str]
+    read: Reader
+
+
+def _open(path: Path, leads: list[str] | None) -> _Source:
+    """A WFDB record or an EDF/BDF file, opened to read ``leads`` (None: all)."""
+    if edf.is_edf(path):
+        channels = edf.channels(path, leads)
+        return _Source(path.stem, channels.fs, channels.samples, channels.leads, channels.read)
+    header, read = _wfdb(path, leads)
+    name, fs, samples = str(header.record_name), float(header.fs), int(header.sig_len)
+    return _Source(name, fs, samples, list(header.sig_name), read)
 
 
 def _header_path(path: Path) -> Path:
@@ -168,8 +205,9 @@ def _header_path(path: Path) -> Path:
     return path.with_suffix(".hea") if path.suffix != ".hea" else path
 
 
-def _wfdb(path: Path) -> tuple[Any, Reader]:
-    """A WFDB record's header and its reader (which reads only the range and leads asked for)."""
+def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, Reader]:
+    """A WFDB record's header and the reader of its ``leads`` (None: all; only the range asked
+    for is read)."""
     import wfdb
 
     header_path = _header_path(path)
@@ -178,52 +216,17 @@ def _wfdb(path: Path) -> tuple[Any, Reader]:
             kind = "a folder" if path.is_dir() else f"a {path.suffix or 'extensionless'} file"
             raise InputError(
                 f"record '{path}' is {kind}, neither a WFDB record (no header {header_path}) nor an "
-                "EDF file; formats read: WFDB (the record's path, .hea or .dat), EDF (.edf), and "
+                "EDF file; formats read: WFDB (the record's path, .hea or .dat), EDF (.edf, .bdf), and "
                 "arrays (.npy, .npz, .csv) with their sampling rate"
             )
         raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
 
-    def read(
-        first: int, last: int | None, leads: list[str] | None
-    ) -> tuple[np.ndarray, list[str], list[str | None]]:
+    def read(first: int, last: int | None) -> tuple[np.ndarray, list[str], list[str | None]]:
         record = wfdb.rdrecord(record_name, sampfrom=first, sampto=last, channel_names=leads)
         return record.p_signal, list(record.sig_name), list(record.units or [None] * len(record.sig_name))
 
     return wfdb.rdheader(record_name), read
-
-
-def _edf(path: Path) -> tuple[Any, Reader]:
-    """An EDF file, read whole by wfdb's EDF reader, and its reader."""
-    from wfdb.io.convert.edf import read_edf
-
-    if not path.exists():
-        raise InputError(f"path '{path}' not found (an EDF file)")
-    try:
-        record = read_edf(str(path))
-    except Exception as error:  # wfdb raises what its parser meets (struct, value, index errors)
-        raise InputError(
-            f"'{path}' could not be read as an EDF file: {type(error).__name__}: {error}"
-        ) from None
-    rates = set(np.atleast_1d(record.samps_per_frame).tolist())
-    if len(rates) > 1:
-        raise InputError(
-            f"the channels of '{path}' have different sampling rates; resample them to one first"
-        )
-    available = list(record.sig_name)
-
-    def read(
-        first: int, last: int | None, leads: list[str] | None
-    ) -> tuple[np.ndarray, list[str], list[str | None]]:
-        index = [available.index(lead) for lead in leads] if leads else list(range(len(available)))
-        return (
-            record.p_signal[first:last, index],
-            [available[i] for i in index],
-            [record.units[i] if record.units else None for i in index],
-        )
-
-    record.record_name = path.stem
-    return record, read
 
 
 @dataclass(frozen=True)
@@ -242,29 +245,86 @@ class BeatAnnotations:
 
 def read_beat_annotations(
     path: str | Path,
-    extension: str = "atr",
+    extension: str | None = None,
     start: float | None = None,
     duration: float | None = None,
+    codes: Mapping[str, str] | None = None,
+    leads: str | Sequence[str] | None = None,
 ) -> BeatAnnotations:
-    """Read the beat annotations of a WFDB record (e.g. MIT-BIH's reference ``atr`` file).
+    """Read the beat annotations of a WFDB record (e.g. MIT-BIH's reference ``atr`` file) or the
+    ones an EDF+ or BDF+ file carries in its annotation channel.
 
     Parameters
     ----------
     path
-        Record path without extension (its ``.hea`` header beside the annotation file).
+        Record path without extension (its ``.hea`` header beside the annotation file), or the
+        path of an EDF+/BDF+ file (``.edf``, ``.bdf``).
     extension
-        The annotation file's extension (``atr`` reference beats, ``qrs`` a detector's, ...).
+        The WFDB annotation file's extension (default ``atr``, reference beats; ``qrs`` a
+        detector's, ...). An EDF+ file carries its annotations itself: leave it None.
     start, duration
         Time range in seconds, as :func:`read_record` takes it: the samples returned count from
         ``start``, so they index the recording read with the same range.
+    codes
+        Annotation texts to read as WFDB beat codes, e.g. ``{'R': 'N', 'PVC': 'V'}`` for a file
+        that marks beats in words; texts that are beat codes already are read as they are.
+    leads
+        The leads whose samples the annotations are counted in, as :func:`read_record` reads them
+        (needed only for an EDF file whose channels have different sampling rates).
 
-    Non-beat annotations (rhythm changes ``+``, noise ``~``, comments, ...) are left out.
+    Returns
+    -------
+    BeatAnnotations
+        The beats in the range: sample indices (an EDF+ onset in seconds is rounded to the nearest
+        sample), codes and the sampling rate.
+
+    Non-beat annotations (rhythm changes ``+``, noise ``~``, comments, EDF+ events) are left out;
+    annotations in the range none of which is a beat are an ``InputError`` that lists their texts.
     """
-    import wfdb
-
     check_time_range(start, duration)
     path = as_path(path)
+    code_map = as_code_map(codes)
+    wanted = as_lead_names(leads)
+    if edf.is_edf(path):
+        if extension is not None:
+            raise InputError(
+                f"extension names a WFDB annotation file, got {extension!r}; the EDF file '{path}' "
+                "carries its annotations itself (leave extension out; on the command line give "
+                "--annotations without a value)"
+            )
+        channels = edf.channels(path, wanted)
+        _check_leads(wanted, channels.leads)
+        fs = channels.fs
+        first, last = _sample_range(start, duration, fs, channels.samples)
+        onsets, texts = edf.read_annotations(channels.edf)
+        samples = np.round(onsets * fs).astype(np.int64)
+        source = f"'{path}'"
+    else:
+        extension = "atr" if extension is None else extension
+        samples, texts, fs, (first, last), source = _wfdb_annotations(
+            path, extension, wanted, start, duration
+        )
+    # rdann's sampto is inclusive, EDF+ annotations are read whole: keep those inside [first, last)
+    inside = (samples >= first) & ((samples < last) if last is not None else True)
+    texts = [text for text, keep in zip(texts, inside, strict=True) if keep]
+    read = annotation_codes(texts, code_map, source)
+    beat = np.array([code is not None for code in read], dtype=bool)
+    return BeatAnnotations(
+        samples=samples[inside][beat] - first,
+        symbols=[code for code in read if code is not None],
+        fs=fs,
+    )
+
+
+def _wfdb_annotations(
+    path: Path, extension: str, leads: list[str] | None, start: float | None, duration: float | None
+) -> tuple[np.ndarray, list[str], float, tuple[int, int | None], str]:
+    """A WFDB annotation file's samples and codes around the range read (``start``/``duration``),
+    the record's rate, that range in samples, and the file's name for messages."""
+    import wfdb
+
     header, _ = _wfdb(path)
+    _check_leads(leads, list(header.sig_name))
     if not isinstance(extension, str) or not extension or not extension.isalnum():
         raise InputError(f"extension must be an annotation file's extension such as 'atr', got {extension!r}")
     record_name = str(_header_path(path).with_suffix(""))  # as _wfdb reads the record
@@ -285,15 +345,7 @@ def read_beat_annotations(
             f"record at {fs:g} Hz; annotations at the record's own rate are read"
         )
     samples = np.asarray(annotation.sample, dtype=np.int64)
-    symbols = list(annotation.symbol or [])
-    beat = np.array([symbol in BEAT_SYMBOLS for symbol in symbols], dtype=bool)
-    # rdann's sampto is inclusive: keep the beats inside [first, last)
-    inside = beat & (samples >= first) & ((samples < last) if last is not None else True)
-    return BeatAnnotations(
-        samples=samples[inside] - first,
-        symbols=[symbol for symbol, keep in zip(symbols, inside, strict=True) if keep],
-        fs=fs,
-    )
+    return samples, list(annotation.symbol or []), fs, (first, last), f"'{annotation_file}'"
 
 
 def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:

@@ -1,0 +1,116 @@
+"""EDF and BDF files (plain, EDF+ and BDF+): their signal channels and the annotations an EDF+
+file carries, read with ``edfio`` (lazily: only the time range asked for is read from disk).
+
+EDF+ keeps its annotations in an *EDF Annotations* channel of its own, which is no signal: it is
+left out of the channels, and its time-stamped texts are what :func:`read_annotations` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signxai.errors import InputError
+
+#: File suffixes read as EDF (16-bit) and BDF (24-bit), with or without the '+' annotations.
+EDF_SUFFIXES = (".edf", ".bdf")
+
+
+def is_edf(path: Path) -> bool:
+    """Whether ``path`` names an EDF or BDF file (by its suffix)."""
+    return path.suffix.lower() in EDF_SUFFIXES
+
+
+@dataclass(frozen=True)
+class EdfChannels:
+    """Channels of one sampling rate chosen from an EDF file (the time axis they share).
+
+    ``leads`` are all signal channels of the file (its annotation channels left out), ``chosen``
+    the rows of those asked for, ``fs`` their rate and ``samples`` their length.
+    """
+
+    path: Path
+    edf: Any
+    leads: list[str]
+    chosen: list[int]
+    fs: float
+    samples: int
+
+    def read(self, first: int, last: int | None) -> tuple[np.ndarray, list[str], list[str | None]]:
+        """Samples ``first`` to ``last`` (exclusive; None: the end) of the chosen channels, as
+        (samples x channels) physical values, their names and their units."""
+        last = self.samples if last is None else last
+        columns = []
+        for row in self.chosen:
+            values = self.edf.signals[row].get_data_slice(first / self.fs, last / self.fs)
+            if len(values) != last - first:  # edfio rounds seconds to samples: never off, but say so
+                raise InputError(
+                    f"'{self.path}': channel {self.leads[row]!r} gave {len(values)} samples for the "
+                    f"{last - first} from {first} to {last}"
+                )
+            columns.append(np.asarray(values, dtype=np.float64))
+        units = [self.edf.signals[row].physical_dimension.strip() or None for row in self.chosen]
+        return np.stack(columns, axis=1), [self.leads[row] for row in self.chosen], units
+
+
+def open_edf(path: Path) -> Any:
+    """An EDF/BDF file as an ``edfio`` object (the signal data read only when asked for)."""
+    import edfio
+
+    kind = "a BDF" if path.suffix.lower() == ".bdf" else "an EDF"
+    if not path.exists():
+        raise InputError(f"path '{path}' not found ({kind} file)")
+    reader = edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf
+    try:
+        edf = reader(path)
+        continuous = edf.is_continuous
+    except Exception as error:  # edfio raises what its parser meets (value, unicode, index errors)
+        raise InputError(
+            f"'{path}' could not be read as {kind} file: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if not continuous:
+        raise InputError(
+            f"'{path}' is a discontinuous EDF+ recording (EDF+D: its data records do not follow each "
+            "other in time), so its samples have no single time axis; export the continuous parts "
+            "as EDF+C files"
+        )
+    if not edf.signals:
+        raise InputError(f"'{path}' holds no signal channels (annotations only)")
+    return edf
+
+
+def channels(path: Path, leads: list[str] | None) -> EdfChannels:
+    """The channels ``leads`` (None: all) of an EDF file; they must share one sampling rate.
+
+    A lead name the file lacks is left for the caller's lead check (which lists the file's leads).
+    """
+    edf = open_edf(path)
+    names = [signal.label.strip() for signal in edf.signals]  # as io.lead_names gives them
+    chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
+    rates: dict[float, list[str]] = {}
+    for row in chosen or [0]:
+        rates.setdefault(float(edf.signals[row].sampling_frequency), []).append(names[row])
+    if len(rates) > 1:
+        listed = "; ".join(f"{', '.join(map(repr, group))} at {rate:g} Hz" for rate, group in rates.items())
+        raise InputError(
+            f"the channels of '{path}' have different sampling rates ({listed}); pass leads= with "
+            "channels of one rate (or resample them to one first)"
+        )
+    fs = next(iter(rates))
+    if fs <= 0:
+        raise InputError(f"channel {names[chosen[0] if chosen else 0]!r} of '{path}' holds no samples")
+    first = edf.signals[chosen[0] if chosen else 0]
+    samples = int(first.samples_per_data_record) * int(edf.num_data_records)
+    return EdfChannels(path=path, edf=edf, leads=names, chosen=chosen, fs=fs, samples=samples)
+
+
+def read_annotations(edf: Any) -> tuple[np.ndarray, list[str]]:
+    """Every annotation of an EDF+ file: onsets in seconds from its first sample, and texts
+    (stripped; the timekeeping entries left out)."""
+    entries = edf.annotations
+    onsets = np.array([float(entry.onset) for entry in entries], dtype=np.float64)
+    return onsets, [str(entry.text).strip() for entry in entries]

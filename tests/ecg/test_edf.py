@@ -1,0 +1,269 @@
+"""EDF, EDF+ and BDF files: signals and annotations against files written byte by byte from the
+EDF+ specification (https://www.edfplus.info/specs/edfplus.html), by ``edfio`` and by ``wfdb``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signxai.ecg import load_mitbih_208
+from signxai.ecg.datasets import Recording
+from signxai.ecg.io import lead_names, read_beat_annotations, read_record, write_record
+from signxai.ecg.preprocess import detect_r_peaks
+from signxai.errors import InputError
+
+DIGITAL = (-32768, 32767)
+
+
+def _field(value: object, width: int) -> bytes:
+    text = str(value).encode("ascii")
+    assert len(text) <= width, (value, width)
+    return text.ljust(width)
+
+
+def _digital(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Physical values as the file's 16-bit numbers (the range low..high onto -32768..32767)."""
+    scale = (DIGITAL[1] - DIGITAL[0]) / (high - low)
+    return np.clip(np.round((values - low) * scale + DIGITAL[0]), *DIGITAL).astype("<i2")
+
+
+def physical(digital: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The specification's value of a stored number: what a reader must return."""
+    return (digital.astype(np.float64) - DIGITAL[0]) * (high - low) / (DIGITAL[1] - DIGITAL[0]) + low
+
+
+def write_edf_plus(
+    path: Path,
+    channels: list[tuple[str, float, np.ndarray, str, float, float]],
+    tals: dict[int, list[bytes]],
+    record_seconds: float = 1.0,
+    record_onsets: list[float] | None = None,
+    kind: str = "EDF+C",
+    annotation_bytes: int = 400,
+) -> None:
+    """An EDF+ file written by hand: ``channels`` as (label, Hz, physical values, unit, physical
+    minimum, maximum), an 'EDF Annotations' channel whose data record ``k`` holds the
+    timekeeping TAL (its onset ``record_onsets[k]``, default k * record_seconds) and ``tals[k]``."""
+    records = round(len(channels[0][2]) / (channels[0][1] * record_seconds))
+    onsets = record_onsets or [k * record_seconds for k in range(records)]
+    per_record = [round(fs * record_seconds) for _, fs, *_ in channels] + [annotation_bytes // 2]
+    signals = len(channels) + 1
+    labels = [c[0] for c in channels] + ["EDF Annotations"]
+    units = [c[3] for c in channels] + [""]
+    lows = [c[4] for c in channels] + [-1]
+    highs = [c[5] for c in channels] + [1]
+    header = b"".join(
+        [
+            _field(0, 8),
+            _field("X X X X", 80),
+            _field("Startdate 01-JAN-2026 X X X", 80),
+            _field("01.01.26", 8),
+            _field("00.00.00", 8),
+            _field(256 * (signals + 1), 8),
+            _field(kind, 44),
+            _field(records, 8),
+            _field(f"{record_seconds:g}", 8),
+            _field(signals, 4),
+            *(_field(label, 16) for label in labels),
+            *(_field("", 80) for _ in labels),
+            *(_field(unit, 8) for unit in units),
+            *(_field(f"{low:g}", 8) for low in lows),
+            *(_field(f"{high:g}", 8) for high in highs),
+            *(_field(DIGITAL[0], 8) for _ in labels),
+            *(_field(DIGITAL[1], 8) for _ in labels),
+            *(_field("", 80) for _ in labels),
+            *(_field(n, 8) for n in per_record),
+            *(_field("", 32) for _ in labels),
+        ]
+    )
+    body = []
+    for k in range(records):
+        for (_, _, values, _, low, high), n in zip(channels, per_record, strict=False):
+            body.append(_digital(values[k * n : (k + 1) * n], low, high).tobytes())
+        annotation = f"+{onsets[k]:g}\x14\x14\x00".encode() + b"".join(tals.get(k, []))
+        assert len(annotation) <= annotation_bytes
+        body.append(annotation.ljust(annotation_bytes, b"\x00"))
+    path.write_bytes(header + b"".join(body))
+
+
+def tal(onset: float, *texts: str, duration: float | None = None) -> bytes:
+    """One time-stamped annotation list: an onset, an optional duration, one or more texts."""
+    stamp = f"+{onset:g}" + ("" if duration is None else f"\x15{duration:g}")
+    return (stamp + "\x14" + "".join(f"{text}\x14" for text in texts) + "\x00").encode()
+
+
+@pytest.fixture(scope="module")
+def strip() -> np.ndarray:
+    """40 s of the real strip (MLII, mV)."""
+    return load_mitbih_208().signal[0, : 40 * 360]
+
+
+@pytest.fixture(scope="module")
+def peaks(strip: np.ndarray) -> np.ndarray:
+    return detect_r_peaks(strip, 360.0)
+
+
+def _by_record(onsets: list[float], texts: list[tuple[str, ...]]) -> dict[int, list[bytes]]:
+    """TALs in the data record of their onset (1 s records)."""
+    tals: dict[int, list[bytes]] = {}
+    for onset, words in zip(onsets, texts, strict=True):
+        tals.setdefault(int(onset), []).append(tal(onset, *words))
+    return tals
+
+
+def test_an_edf_plus_file_gives_its_signals_and_beats_as_the_specification_says(
+    tmp_path: Path, strip: np.ndarray, peaks: np.ndarray
+) -> None:
+    """Before, an EDF+ file (every EDF+ file has an annotation channel) failed in wfdb's reader
+    (a broadcast error). Two ECG leads (one in uV), a respiration channel at 10 Hz, beats coded
+    N and V, events that are no beats, two texts in one TAL."""
+    resp = np.sin(np.arange(400) / 5.0)
+    path = tmp_path / "rec.edf"
+    codes = ["V" if k % 7 == 3 else "N" for k in range(len(peaks))]
+    onsets = [p / 360 for p in peaks] + [0.5, 12.25]
+    texts = [(code,) for code in codes] + [("Recording starts",), ("lights off", "Artifact")]
+    channels = [
+        ("MLII", 360.0, strip, "mV", -5.0, 5.0),
+        ("V1", 360.0, -1000 * strip, "uV", -5000.0, 5000.0),
+        ("Resp", 10.0, resp, "Ohm", -2.0, 2.0),
+    ]
+    write_edf_plus(path, channels, _by_record(onsets, texts))
+
+    assert lead_names(path) == ["MLII", "V1", "Resp"]
+    with pytest.raises(
+        InputError, match=r"different sampling rates \('MLII', 'V1' at 360 Hz; 'Resp' at 10 Hz\)"
+    ):
+        read_record(path)
+    record = read_record(path, leads=["V1", "MLII"])
+    assert record.fs == 360.0 and record.leads == ["V1", "MLII"] and record.name == "rec"
+    expected_mlii = physical(_digital(strip, -5.0, 5.0), -5.0, 5.0)
+    expected_v1 = physical(_digital(-1000 * strip, -5000.0, 5000.0), -5000.0, 5000.0) / 1000
+    np.testing.assert_allclose(record.signal[1], expected_mlii, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(record.signal[0], expected_v1, rtol=0, atol=1e-12)
+    part = read_record(path, leads="MLII", start=12.5, duration=7.25)
+    np.testing.assert_array_equal(part.signal[0], record.signal[1, 4500 : 4500 + 2610])
+    with pytest.raises(InputError, match=r"'Resp' \(Ohm\) are not in units of voltage"):
+        read_record(path, leads="Resp")
+
+    beats = read_beat_annotations(path, leads="MLII")
+    np.testing.assert_array_equal(beats.samples, peaks)  # onsets of p / 360 s, back to sample p
+    assert beats.symbols == codes and beats.fs == 360.0
+    window = read_beat_annotations(path, leads=["MLII"], start=12.5, duration=7.25)
+    inside = (peaks >= 4500) & (peaks < 4500 + 2610)
+    np.testing.assert_array_equal(window.samples, peaks[inside] - 4500)
+    assert window.symbols == [c for c, keep in zip(codes, inside, strict=True) if keep]
+    assert window.samples.max() < part.signal.shape[1]
+    with pytest.raises(InputError, match="different sampling rates"):
+        read_beat_annotations(path)  # the rate the samples count in is the leads'
+    with pytest.raises(InputError, match=r"extension names a WFDB annotation file, got 'atr'"):
+        read_beat_annotations(path, "atr", leads="MLII")
+
+
+def test_texts_that_are_no_beat_codes_are_mapped_or_named(
+    tmp_path: Path, strip: np.ndarray, peaks: np.ndarray
+) -> None:
+    """A file that marks its beats 'QRS' and 'PVC': without codes= an error lists the texts, with
+    them the beats are read; an annotation placed in another data record than its onset's (the
+    specification allows it) is read at its onset."""
+    path = tmp_path / "words.edf"
+    words = ["PVC" if k % 5 == 0 else "QRS" for k in range(len(peaks))]
+    tals = _by_record([p / 360 for p in peaks], [(w,) for w in words])
+    moved = tals[int(peaks[3] / 360)].pop()  # beat 3's TAL, stored in the last data record
+    tals[39].append(moved)
+    write_edf_plus(path, [("ECG", 360.0, strip, "mV", -5.0, 5.0)], tals)
+    with pytest.raises(
+        InputError,
+        match=r"none of the \d+ annotations of '.*words.edf' is a beat: their texts are 'QRS' \d+, 'PVC' \d+",
+    ):
+        read_beat_annotations(path)
+    beats = read_beat_annotations(path, codes={"QRS": "N", "PVC": "V"})
+    np.testing.assert_array_equal(beats.samples, peaks)
+    assert beats.symbols == ["V" if w == "PVC" else "N" for w in words]
+    only_pvc = read_beat_annotations(path, codes={"PVC": "V"})  # 'QRS' left out as a non-beat text
+    np.testing.assert_array_equal(only_pvc.samples, peaks[::5])
+    for wrong, message in [
+        ({"QRS": "X"}, r"codes maps \{'QRS': 'X'\} to codes that mark no beat"),
+        (["N"], "codes must map annotation texts to WFDB beat codes"),
+        ({1: "N"}, "codes must map annotation texts"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            read_beat_annotations(path, codes=wrong)
+
+
+def test_a_discontinuous_or_broken_file_is_refused_with_the_reason(tmp_path: Path, strip: np.ndarray) -> None:
+    channel = [("ECG", 360.0, strip[: 4 * 360], "mV", -5.0, 5.0)]
+    gap = tmp_path / "gap.edf"  # EDF+D: the third data record starts 10 s after the second
+    write_edf_plus(gap, channel, {}, record_onsets=[0, 1, 12, 13], kind="EDF+D")
+    with pytest.raises(InputError, match=r"discontinuous EDF\+ recording \(EDF\+D"):
+        read_record(gap)
+    with pytest.raises(InputError, match="discontinuous"):
+        read_beat_annotations(gap)
+    whole = tmp_path / "whole.edf"  # EDF+D whose records follow each other: one time axis
+    write_edf_plus(whole, channel, {}, kind="EDF+D")
+    assert read_record(whole).signal.shape == (1, 4 * 360)
+    truncated = tmp_path / "truncated.edf"  # a recording cut short: its whole data records, told
+    truncated.write_bytes(whole.read_bytes()[:-100])
+    with pytest.warns(UserWarning) as caught:
+        assert read_record(truncated).signal.shape == (1, 3 * 360)
+    assert "Incomplete data record at the end of the EDF file" in str(caught[0].message)
+    broken = tmp_path / "broken.edf"
+    broken.write_bytes(b"0       " + b"x" * 400)
+    with pytest.raises(InputError, match="could not be read as an EDF file"):
+        read_record(broken)
+    with pytest.raises(InputError, match=r"'.*missing.bdf' not found \(a BDF file\)"):
+        read_record(tmp_path / "missing.bdf")
+
+
+def test_files_written_by_edfio_and_wfdb_read_as_their_readers_read_them(
+    tmp_path: Path, strip: np.ndarray
+) -> None:
+    """EDF+ and BDF+ from edfio (its own reader gives the same values), a plain EDF from wfdb's
+    converter (the specification's values, read by hand; wfdb's own reader one step off)."""
+    import edfio
+    from wfdb.io.convert.edf import read_edf, wfdb_to_edf
+
+    for suffix, signal_type, file_type in [
+        (".edf", edfio.EdfSignal, edfio.Edf),
+        (".bdf", edfio.BdfSignal, edfio.Bdf),
+    ]:
+        path = tmp_path / f"ours{suffix}"
+        signal = signal_type(strip, sampling_frequency=360, label="II", physical_dimension="mV")
+        file_type([signal], annotations=[edfio.EdfAnnotation(2.5, None, "A")]).write(path)
+        theirs = (edfio.read_bdf if suffix == ".bdf" else edfio.read_edf)(path).signals[0].data
+        ours = read_record(path)
+        np.testing.assert_array_equal(ours.signal[0], theirs)
+        step = 10.0 / 2 ** (24 if suffix == ".bdf" else 16) * 2  # the range over the digital steps
+        assert np.abs(ours.signal[0] - strip).max() < step
+        beats = read_beat_annotations(path)
+        assert beats.samples.tolist() == [900] and beats.symbols == ["A"]
+
+    write_record(
+        Recording(signal=strip[None, : 20 * 360], fs=360.0, leads=["MLII"], name="r"), tmp_path / "r"
+    )
+    wfdb_to_edf(str(tmp_path / "r"), output_filename=str(tmp_path / "r.edf"))
+    ours = read_record(tmp_path / "r.edf").signal[0]
+    np.testing.assert_allclose(ours, read_by_hand(tmp_path / "r.edf"), rtol=0, atol=1e-12)
+    # wfdb's own reader (its own gain and baseline) is about one step below the specification
+    low, high = -1.35006, 2.58012  # the header's physical range (checked by read_by_hand)
+    theirs = read_edf(str(tmp_path / "r.edf")).p_signal[:, 0]
+    step = (high - low) / (DIGITAL[1] - DIGITAL[0])
+    assert 0.99 * step < (ours - theirs).min() <= (ours - theirs).max() < 1.01 * step
+
+
+def read_by_hand(path: Path) -> np.ndarray:
+    """The first channel of a plain EDF file (every channel at one rate), by the specification."""
+    raw = path.read_bytes()
+    signals = int(raw[252:256])
+    fields = raw[256 : 256 * (signals + 1)]
+
+    def field(offset: int, width: int) -> float:  # the first channel's value of a header field
+        start = offset * signals
+        return float(fields[start : start + width])
+
+    low, high = field(104, 8), field(112, 8)  # after label 16, transducer 80, unit 8 bytes
+    assert (field(120, 8), field(128, 8)) == DIGITAL and (low, high) == (-1.35006, 2.58012)
+    per_record = int(field(216, 8))  # after the digital range 16 and prefiltering 80 bytes
+    data = np.frombuffer(raw[256 * (signals + 1) :], dtype="<i2").reshape(-1, signals, per_record)
+    return physical(data[:, 0].ravel(), low, high)
