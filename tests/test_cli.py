@@ -64,7 +64,7 @@ def test_beats_on_the_demo_strip_saved_as_an_array_gives_the_demos_results(demo_
     array = tmp_path / "strip.npy"
     np.save(array, load_mitbih_208().signal)
     out = tmp_path / "beats"
-    result = run("beats", str(array), "--fs", "360", "--lead", "0", "--out", str(out), "--quiet",
+    result = run("beats", str(array), "--fs", "360", "--lead", "lead0", "--out", str(out), "--quiet",
                  "--abnormal", "3", "--normal", "2")  # fmt: skip
     assert result.returncode == 0, result.stderr
     ours, demo = np.load(out / "relevance.npz"), np.load(demo_out / "relevance.npz")
@@ -119,6 +119,55 @@ def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> No
     assert pairs[:, 1].tolist() == list(range(len(inside)))
     assert np.abs(detected[pairs[:, 0]] - inside).max() <= 2
     assert abs(len(detected) - 2 * len(inside)) <= 2 and 'id="peaks"' in page
+
+
+def test_beats_reads_the_beats_an_edf_plus_file_carries(tmp_path: Path) -> None:
+    """An EDF+ file with the ECG at 360 Hz, a respiration channel at 25 Hz (so not every channel
+    can be read as one recording) and its R-peaks annotated 'QRS': --lead reads the ECG alone,
+    --annotations alone reads the file's own annotations, --annotation-code QRS=N their code.
+    Without --lead the first lead is read alone: the demo's analysis of the strip's MLII."""
+    import edfio
+
+    from signxai.ecg.preprocess import detect_r_peaks
+
+    strip = load_mitbih_208().signal[0, : 90 * 360]
+    peaks = detect_r_peaks(strip, 360.0)
+    record = tmp_path / "night.edf"
+    edfio.Edf(
+        [
+            edfio.EdfSignal(strip, sampling_frequency=360, label="MLII", physical_dimension="mV"),
+            edfio.EdfSignal(np.zeros(90 * 25), sampling_frequency=25, label="Resp", physical_dimension="Ohm"),
+        ],
+        annotations=[edfio.EdfAnnotation(p / 360, None, "QRS") for p in peaks]
+        + [edfio.EdfAnnotation(1.0, 30.0, "Lights off")],
+    ).write(record)
+    out = tmp_path / "out"
+    result = run("beats", str(record), "--lead", "MLII", "--start", "30", "--duration", "60",
+                 "--annotations", "--annotation-code", "QRS=N", "--method", "gradient",
+                 "--abnormal", "1", "--normal", "1", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    inside = peaks[(peaks >= 30 * 360) & (peaks < 90 * 360)] - 30 * 360
+    assert (
+        f"R-peak detector against the annotation: sensitivity 100.00 % ({len(inside)} of "
+        f"{len(inside)} reference beats; 0 missed)" in result.stdout
+    )
+    saved = np.load(out / "relevance.npz")
+    assert saved["all_reference"].tolist() == ["N"] * (len(inside) - 1)
+    np.testing.assert_array_equal(saved["all_r_peaks"], inside[:-1])
+    first = run("beats", str(record), "--quiet", "--method", "gradient", "--out", str(tmp_path / "first"))
+    assert first.returncode == 0, first.stderr
+    assert "MLII" in (tmp_path / "first" / "wave_relevance.csv").read_text()
+    for args, message in [
+        (["--annotations"], "none of the .* annotations of '.*night.edf' is a beat: their texts are 'QRS'"),
+        (["--annotations", "atr"], "the EDF file '.*night.edf' carries its annotations itself"),
+        (["--annotation-code", "QRS=N"], "--annotation-code reads annotations: it needs --annotations"),
+        (["--annotations", "--annotation-code", "QRS"], "--annotation-code must be TEXT=CODE"),
+        (["--annotations", "--annotation-code", "QRS=X"], r"--annotation-code maps \{'QRS': 'X'\}"),
+        (["--lead", "1"], r"'Resp' \(Ohm\) are not in units of voltage .*; choose --lead among the ECG"),
+    ]:
+        lead = [] if "--lead" in args else ["--lead", "MLII"]
+        failed = run("beats", str(record), *lead, *args, "--quiet", "--out", str(tmp_path / "no"))
+        assert failed.returncode == 2 and re.search(message, failed.stderr), (args, failed.stderr)
 
 
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import edfio
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -372,6 +373,28 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             {"recording": [None, "x"], "fmt": ["x", None, 16], "path": [None, 3]},
         ),
         (
+            "read_record",
+            lambda s: (io.read_record, {"path": s["edf"]}),
+            {
+                "path": [None, 3, "missing.edf"],
+                "start": ["a", NAN, INF, -1, True, [1], 20],
+                "duration": ["a", NAN, INF, -1, 0, True, [1], 20],
+                "leads": [1, ["X"], []],
+            },
+        ),
+        (
+            "read_beat_annotations",
+            lambda s: (io.read_beat_annotations, {"path": s["edf"]}),
+            {
+                "path": [None, 3, "missing.edf"],
+                "extension": ["atr", 1],
+                "start": ["a", NAN, INF, -1, True, [1], 20],
+                "duration": ["a", NAN, INF, -1, 0, True, [1], 20],
+                "codes": [1, ["N"], {"N": "X"}, {1: "N"}],
+                "leads": [1, ["X"], []],
+            },
+        ),
+        (
             "load_array",
             lambda s: (io.load_array, {"path": s["npy"], "fs": 360}),
             {"fs": ["a", None, 0, NAN, True], "leads": [1, ["a", "b"]], "path": [None, 3, "missing.npy"]},
@@ -469,6 +492,11 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     values["tmp"] = tmp_path_factory.mktemp("arguments")
     values["npy"] = values["tmp"] / "strip.npy"
     np.save(values["npy"], values["strip"].signal)
+    values["edf"] = values["tmp"] / "strip.edf"  # EDF+ with its beats annotated
+    edfio.Edf(
+        [edfio.EdfSignal(values["ecg"], sampling_frequency=values["fs"], label="MLII")],
+        annotations=[edfio.EdfAnnotation(p / values["fs"], None, "N") for p in values["peaks"]],
+    ).write(values["edf"])
     return values
 
 
