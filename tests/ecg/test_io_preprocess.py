@@ -96,6 +96,45 @@ def test_an_edf_file_is_read_like_a_wfdb_record(tmp_path: Path) -> None:
         read_record(tmp_path / "broken.edf")
 
 
+def test_a_multi_frequency_record_reads_each_lead_at_its_own_rate(tmp_path: Path) -> None:
+    """A WFDB record whose ECG is stored at twice its frame rate (format '16x2', written here by
+    hand from the WFDB format's description) beside a respiration channel at the frame rate.
+    Before, the ECG came back at the frame rate, each pair of samples averaged (wfdb's default),
+    labelled with the frame rate and no word said; now it is read sample for sample at 360 Hz,
+    its beat annotations (counted in frames) at its rate, and both channels at once are an error."""
+    import wfdb
+
+    strip = load_mitbih_208().signal[0, :7200]  # 20 s at 360 Hz: 3600 frames at 180 Hz
+    ecg = np.round(strip * 200).astype("<i2")
+    resp = np.round(1000 * np.sin(np.arange(3600) / 30)).astype("<i2")
+    np.concatenate([ecg.reshape(3600, 2), resp[:, None]], axis=1).tofile(tmp_path / "mf.dat")
+    (tmp_path / "mf.hea").write_text(
+        "mf 2 180 3600\nmf.dat 16x2 200/mV 16 0 0 0 0 MLII\nmf.dat 16 1000/mV 16 0 0 0 0 Resp\n"
+    )
+    with pytest.raises(InputError, match=r"different sampling rates \('MLII' at 360 Hz; 'Resp' at 180 Hz\)"):
+        read_record(tmp_path / "mf")
+    record = read_record(tmp_path / "mf", leads="MLII")
+    assert record.fs == 360.0 and record.signal.shape == (1, 7200)
+    np.testing.assert_array_equal(record.signal[0], ecg / 200)
+    part = read_record(tmp_path / "mf", leads=["MLII"], start=1001 / 360, duration=333 / 360)
+    np.testing.assert_array_equal(part.signal[0], ecg[1001:1334] / 200)  # from inside a frame
+    resp_read = read_record(tmp_path / "mf", leads="Resp", start=2.0, duration=1.0)
+    assert resp_read.fs == 180.0
+    np.testing.assert_array_equal(resp_read.signal[0], resp[360:540] / 1000)
+    averaged = wfdb.rdrecord(str(tmp_path / "mf")).p_signal[:, 0]  # what was read before
+    assert len(averaged) == 3600 and np.abs(averaged - record.signal[0, ::2]).max() > 0.05
+
+    frames = np.array([100, 1000, 2999])
+    wfdb.wrann("mf", "atr", frames, symbol=["N", "V", "N"], fs=180, write_dir=str(tmp_path))
+    beats = read_beat_annotations(tmp_path / "mf", leads="MLII", start=2.0)
+    np.testing.assert_array_equal(beats.samples, 2 * frames[1:] - 720)
+    assert beats.symbols == ["V", "N"] and beats.fs == 360.0
+    slow = read_beat_annotations(tmp_path / "mf", leads="Resp")
+    np.testing.assert_array_equal(slow.samples, frames)
+    with pytest.raises(InputError, match="different sampling rates"):
+        read_beat_annotations(tmp_path / "mf")
+
+
 def test_leads_in_no_unit_of_voltage_or_with_gaps_are_named(tmp_path: Path) -> None:
     strip = load_mitbih_208().signal[:, :3600]
     _write_in_units(tmp_path / "abp", ["mV", "mmHg"], np.repeat(strip, 2, axis=0), ["II", "ABP"])

@@ -70,6 +70,21 @@ def check_band(fs: float, cutoff: float, name: str) -> float:
     return fs
 
 
+def one_rate(record: str, rates: Sequence[tuple[str, float]]) -> float:
+    """The sampling rate the channels ``rates`` ((name, Hz) pairs, at least one) of ``record``
+    share, or an ``InputError`` that lists them by rate."""
+    groups: dict[float, list[str]] = {}
+    for name, rate in rates:
+        groups.setdefault(float(rate), []).append(name)
+    if len(groups) > 1:
+        listed = "; ".join(f"{', '.join(map(repr, names))} at {rate:g} Hz" for rate, names in groups.items())
+        raise InputError(
+            f"the channels of '{record}' have different sampling rates ({listed}); pass leads= with "
+            "channels of one rate (or resample them to one first)"
+        )
+    return next(iter(groups))
+
+
 def check_time_range(
     start: float | None, duration: float | None, names: tuple[str, str] = ("start", "duration")
 ) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from signxai.ecg.checks import one_rate
 from signxai.errors import InputError
 
 #: File suffixes read as EDF (16-bit) and BDF (24-bit), with or without the '+' annotations.
@@ -69,8 +70,7 @@ def open_edf(path: Path) -> Any:
         continuous = edf.is_continuous
     except Exception as error:  # edfio raises what its parser meets (value, unicode, index errors)
         raise InputError(
-            f"'{path}' could not be read as {kind} file: "
-            f"{type(error).__name__}: {error}"
+            f"'{path}' could not be read as {kind} file: {type(error).__name__}: {error}"
         ) from None
     if not continuous:
         raise InputError(
@@ -91,16 +91,7 @@ def channels(path: Path, leads: list[str] | None) -> EdfChannels:
     edf = open_edf(path)
     names = [signal.label.strip() for signal in edf.signals]  # as io.lead_names gives them
     chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
-    rates: dict[float, list[str]] = {}
-    for row in chosen or [0]:
-        rates.setdefault(float(edf.signals[row].sampling_frequency), []).append(names[row])
-    if len(rates) > 1:
-        listed = "; ".join(f"{', '.join(map(repr, group))} at {rate:g} Hz" for rate, group in rates.items())
-        raise InputError(
-            f"the channels of '{path}' have different sampling rates ({listed}); pass leads= with "
-            "channels of one rate (or resample them to one first)"
-        )
-    fs = next(iter(rates))
+    fs = one_rate(str(path), [(names[row], edf.signals[row].sampling_frequency) for row in chosen or [0]])
     if fs <= 0:
         raise InputError(f"channel {names[chosen[0] if chosen else 0]!r} of '{path}' holds no samples")
     first = edf.signals[chosen[0] if chosen else 0]

@@ -14,7 +14,7 @@ import numpy as np
 from signxai.checks import as_path, check_choice
 from signxai.ecg import edf
 from signxai.ecg.beats import annotation_codes, as_code_map
-from signxai.ecg.checks import as_lead_names, check_time_range, default_lead_names
+from signxai.ecg.checks import as_lead_names, check_time_range, default_lead_names, one_rate
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.errors import InputError
 
@@ -195,9 +195,7 @@ def _open(path: Path, leads: list[str] | None) -> _Source:
     if edf.is_edf(path):
         channels = edf.channels(path, leads)
         return _Source(path.stem, channels.fs, channels.samples, channels.leads, channels.read)
-    header, read = _wfdb(path, leads)
-    name, fs, samples = str(header.record_name), float(header.fs), int(header.sig_len)
-    return _Source(name, fs, samples, list(header.sig_name), read)
+    return _wfdb(path, leads)[1]
 
 
 def _header_path(path: Path) -> Path:
@@ -205,9 +203,14 @@ def _header_path(path: Path) -> Path:
     return path.with_suffix(".hea") if path.suffix != ".hea" else path
 
 
-def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, Reader]:
-    """A WFDB record's header and the reader of its ``leads`` (None: all; only the range asked
-    for is read)."""
+def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
+    """A WFDB record's header and its ``leads`` (None: all) opened for reading (only the range
+    asked for is read).
+
+    A multi-frequency record stores some channels at a multiple of its frame rate (``16x2`` in
+    the header: two samples per frame); those are read at their own rate (wfdb's default
+    averages each frame's samples), so the leads read must share one rate.
+    """
     import wfdb
 
     header_path = _header_path(path)
@@ -221,12 +224,27 @@ def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, Reader]:
             )
         raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
+    header = wfdb.rdheader(record_name)
+    names = list(header.sig_name)
+    per_frame = [int(n) for n in (header.samps_per_frame or [1] * len(names))]
+    chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
+    factor = per_frame[chosen[0]] if chosen else 1
+    if chosen:  # (leads the record lacks are left to the lead check, which lists its leads)
+        one_rate(str(path), [(names[row], float(header.fs) * per_frame[row]) for row in chosen])
+    samples = int(header.sig_len) * factor
 
     def read(first: int, last: int | None) -> tuple[np.ndarray, list[str], list[str | None]]:
-        record = wfdb.rdrecord(record_name, sampfrom=first, sampto=last, channel_names=leads)
-        return record.p_signal, list(record.sig_name), list(record.units or [None] * len(record.sig_name))
+        last = samples if last is None else last
+        frames = (first // factor, -(-last // factor))  # the frames that hold the samples asked for
+        record = wfdb.rdrecord(
+            record_name, sampfrom=frames[0], sampto=frames[1], channel_names=leads, smooth_frames=False
+        )
+        skip = first - frames[0] * factor
+        values = np.stack([np.asarray(s)[skip : skip + last - first] for s in record.e_p_signal], axis=1)
+        return values, list(record.sig_name), list(record.units or [None] * len(record.sig_name))
 
-    return wfdb.rdheader(record_name), read
+    name = str(header.record_name)
+    return header, _Source(name, float(header.fs) * factor, samples, names, read)
 
 
 @dataclass(frozen=True)
@@ -323,8 +341,8 @@ def _wfdb_annotations(
     the record's rate, that range in samples, and the file's name for messages."""
     import wfdb
 
-    header, _ = _wfdb(path)
-    _check_leads(leads, list(header.sig_name))
+    header, source = _wfdb(path, leads)
+    _check_leads(leads, source.leads)
     if not isinstance(extension, str) or not extension or not extension.isalnum():
         raise InputError(f"extension must be an annotation file's extension such as 'atr', got {extension!r}")
     record_name = str(_header_path(path).with_suffix(""))  # as _wfdb reads the record
@@ -336,16 +354,20 @@ def _wfdb_annotations(
             f"annotation file '{annotation_file}' not found; the record's other files: "
             f"{others or 'none besides the signal'} (pass extension=)"
         )
-    fs = float(header.fs)
-    first, last = _sample_range(start, duration, fs, int(header.sig_len))
-    annotation = wfdb.rdann(record_name, extension, sampfrom=first, sampto=last)
-    if annotation.fs is not None and not np.isclose(float(annotation.fs), fs):
-        raise InputError(
-            f"annotation file '{annotation_file}' counts samples at {float(annotation.fs):g} Hz, its "
-            f"record at {fs:g} Hz; annotations at the record's own rate are read"
-        )
+    first, last = _sample_range(start, duration, source.fs, source.samples)
+    annotation = wfdb.rdann(record_name, extension)
     samples = np.asarray(annotation.sample, dtype=np.int64)
-    return samples, list(annotation.symbol or []), fs, (first, last), f"'{annotation_file}'"
+    # WFDB counts annotations in frames (at the header's rate); the leads read may run at a
+    # multiple of it (a multi-frequency record), or the file may count at the leads' own rate
+    rate = float(header.fs) if annotation.fs is None else float(annotation.fs)
+    if np.isclose(rate, float(header.fs)):
+        samples = samples * round(source.fs / float(header.fs))
+    elif not np.isclose(rate, source.fs):
+        raise InputError(
+            f"annotation file '{annotation_file}' counts samples at {rate:g} Hz, its record at "
+            f"{float(header.fs):g} Hz; annotations at the record's own rate are read"
+        )
+    return samples, list(annotation.symbol or []), source.fs, (first, last), f"'{annotation_file}'"
 
 
 def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:
