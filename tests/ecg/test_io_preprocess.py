@@ -135,6 +135,36 @@ def test_a_multi_frequency_record_reads_each_lead_at_its_own_rate(tmp_path: Path
         read_beat_annotations(tmp_path / "mf")
 
 
+def test_a_multi_segment_record_is_read_across_its_segments(tmp_path: Path) -> None:
+    """Multi-segment WFDB records (long recordings, MIMIC's waveforms): before, reading one was a
+    TypeError (its header lists segments, not leads). A fixed layout is read across the segment
+    boundary; in a variable layout a lead absent from a segment is a gap, named."""
+    import wfdb
+
+    strip = load_mitbih_208().signal[0, :9000]
+    for name, part, leads in [("s0", strip[:3600], ["MLII"]), ("s1", strip[3600:], ["MLII", "V1"])]:
+        values = np.stack([part, -part][: len(leads)], axis=1)
+        wfdb.wrsamp(name, fs=360, units=["mV"] * len(leads), sig_name=leads, p_signal=values,
+                    fmt=["16"] * len(leads), adc_gain=[200.0] * len(leads), baseline=[0] * len(leads),
+                    write_dir=str(tmp_path))  # fmt: skip
+    (tmp_path / "fixed.hea").write_text("fixed/2 1 360 9000\ns0 3600\ns1 5400\n")  # MLII in both
+    (tmp_path / "var_layout.hea").write_text(
+        "var_layout 2 360 0\n~ 16 200/mV 16 0 0 0 0 MLII\n~ 16 200/mV 16 0 0 0 0 V1\n"
+    )
+    (tmp_path / "var.hea").write_text("var/3 2 360 9000\nvar_layout 0\ns0 3600\ns1 5400\n")
+    stored = np.round(strip * 200) / 200  # what 16 bits at 200 per mV keep
+    fixed = read_record(tmp_path / "fixed", start=5.0, duration=10.0)
+    assert fixed.leads == ["MLII"] and fixed.fs == 360.0 and fixed.name == "fixed"
+    np.testing.assert_allclose(fixed.signal[0], stored[1800:5400], atol=1e-12)
+    both = read_record(tmp_path / "var", start=12.0, duration=5.0)
+    assert both.leads == ["MLII", "V1"]
+    np.testing.assert_allclose(both.signal, [stored[4320:6120], -stored[4320:6120]], atol=1e-12)
+    with pytest.raises(InputError, match=r"missing samples .* in lead 'V1': 1800 samples between 5.000"):
+        read_record(tmp_path / "var", start=5.0, duration=10.0)
+    mlii = read_record(tmp_path / "var", leads="MLII", start=5.0, duration=10.0)
+    np.testing.assert_allclose(mlii.signal[0], stored[1800:5400], atol=1e-12)
+
+
 def test_leads_in_no_unit_of_voltage_or_with_gaps_are_named(tmp_path: Path) -> None:
     strip = load_mitbih_208().signal[:, :3600]
     _write_in_units(tmp_path / "abp", ["mV", "mmHg"], np.repeat(strip, 2, axis=0), ["II", "ABP"])

@@ -225,6 +225,8 @@ def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
         raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
     header = wfdb.rdheader(record_name)
+    if header.sig_name is None:  # a multi-segment record: the leads of its segments, as wfdb joins them
+        header.sig_name, header.samps_per_frame = _segment_leads(record_name)
     names = list(header.sig_name)
     per_frame = [int(n) for n in (header.samps_per_frame or [1] * len(names))]
     chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
@@ -245,6 +247,15 @@ def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
 
     name = str(header.record_name)
     return header, _Source(name, float(header.fs) * factor, samples, names, read)
+
+
+def _segment_leads(record_name: str) -> tuple[list[str], list[int]]:
+    """The leads of a multi-segment WFDB record and their samples per frame: those of its first
+    sample as wfdb joins the segments (a variable layout's full list of leads)."""
+    import wfdb
+
+    first = wfdb.rdrecord(record_name, sampto=1, smooth_frames=False)
+    return list(first.sig_name), [int(n) for n in first.samps_per_frame]
 
 
 @dataclass(frozen=True)
