@@ -239,8 +239,9 @@ def demo(**options: Any) -> None:
     "annotation_codes",
     multiple=True,
     metavar="TEXT=CODE",
-    help="Read annotations whose text is TEXT as the WFDB beat code CODE (e.g. R=N for a file that "
-    "marks its beats 'R'); repeatable. Texts that are beat codes (N, V, A, ...) need none.",
+    help="Read annotations whose text is TEXT as the WFDB beat code CODE (e.g. QRS=N for a file "
+    "that marks its beats 'QRS'); repeatable. Texts that are WFDB codes are read as those codes "
+    "('R': right bundle branch block; R=N reads a file's R-peak marks as normal beats).",
 )
 @_beat_options
 def beats(
@@ -287,7 +288,7 @@ def _annotation_codes(values: Sequence[str]) -> dict[str, str]:
     for value in values:
         text, equals, code = value.rpartition("=")
         if not equals or not text.strip() or not code.strip():
-            raise InputError(f"--annotation-code must be TEXT=CODE (e.g. R=N), got {value!r}")
+            raise InputError(f"--annotation-code must be TEXT=CODE (e.g. QRS=N), got {value!r}")
         codes[text.strip()] = code.strip()
     return as_code_map(codes, "--annotation-code")
 

@@ -65,7 +65,7 @@ def as_code_map(codes: object, name: str = "codes") -> dict[str, str]:
         return {}
     if not isinstance(codes, Mapping) or not all(isinstance(text, str) for text in codes):
         raise InputError(
-            f"{name} must map annotation texts to WFDB beat codes, e.g. {{'R': 'N', 'PVC': 'V'}}, "
+            f"{name} must map annotation texts to WFDB beat codes, e.g. {{'QRS': 'N', 'PVC': 'V'}}, "
             f"got {codes!r}"
         )
     wrong = {text: code for text, code in codes.items() if code not in BEAT_SYMBOLS}
@@ -80,7 +80,7 @@ def as_code_map(codes: object, name: str = "codes") -> dict[str, str]:
 def annotation_codes(texts: list[str], codes: Mapping[str, str], source: str) -> list[str | None]:
     """Each annotation text's beat code (``codes`` first, then texts that are WFDB beat codes
     themselves); None for the others. Annotations none of which is a beat are an error that
-    lists their texts, so a file that writes its beats otherwise ('R', 'QRS') can be mapped."""
+    lists their texts, so a file that writes its beats otherwise ('QRS', 'PVC') can be mapped."""
     read = [codes.get(text, text if text in BEAT_SYMBOLS else None) for text in texts]
     if texts and all(code is None for code in read):
         counts = Counter(texts).most_common(8)
@@ -88,8 +88,8 @@ def annotation_codes(texts: list[str], codes: Mapping[str, str], source: str) ->
         raise InputError(
             f"none of the {len(texts)} annotations of {source} is a beat: their texts are {shown}"
             f"{' ...' if len(set(texts)) > 8 else ''}; beats are marked by WFDB beat codes "
-            f"({''.join(sorted(BEAT_SYMBOLS))}); map other texts with codes= (e.g. {{'R': 'N'}}; "
-            "on the command line --annotation-code R=N)"
+            f"({''.join(sorted(BEAT_SYMBOLS))}); map other texts with codes= (e.g. {{'QRS': 'N'}}; "
+            "on the command line --annotation-code QRS=N)"
         )
     return read
 

@@ -81,7 +81,8 @@ def read_record(
         file's annotation channel is no lead, :func:`read_beat_annotations` reads it).
     leads
         Lead names to keep (default: all), in the order given; one name alone is one lead. The
-        leads read must share one sampling rate (an EDF file may hold channels at several).
+        leads read must share one sampling rate (EDF files and multi-frequency WFDB records may
+        hold channels at several).
     start, duration
         Time range in seconds (default: the whole record).
     """
@@ -260,7 +261,7 @@ def _segment_leads(record_name: str) -> tuple[list[str], list[int]]:
 
 @dataclass(frozen=True)
 class BeatAnnotations:
-    """The beats a WFDB annotation file marks in the range read.
+    """The beats a WFDB annotation file or an EDF+ file's annotations mark in the range read.
 
     ``samples`` are sample indices from the start of that range (the R-peaks of a reference
     annotation such as MIT-BIH's ``atr``; ``analyze_strip(r_peaks=...)`` takes them), ``symbols``
@@ -295,7 +296,7 @@ def read_beat_annotations(
         Time range in seconds, as :func:`read_record` takes it: the samples returned count from
         ``start``, so they index the recording read with the same range.
     codes
-        Annotation texts to read as WFDB beat codes, e.g. ``{'R': 'N', 'PVC': 'V'}`` for a file
+        Annotation texts to read as WFDB beat codes, e.g. ``{'QRS': 'N', 'PVC': 'V'}`` for a file
         that marks beats in words; texts that are beat codes already are read as they are.
     leads
         The leads whose samples the annotations are counted in, as :func:`read_record` reads them
