@@ -170,6 +170,22 @@ def test_beats_reads_the_beats_an_edf_plus_file_carries(tmp_path: Path) -> None:
         assert failed.returncode == 2 and re.search(message, failed.stderr), (args, failed.stderr)
 
 
+def test_beats_explains_a_real_dicom_12_lead_ecg(tmp_path: Path) -> None:
+    """pydicom's real 12-lead ECG (10 s at 1000 Hz): lead II read alone from the rhythm group,
+    its ten beats cut and classified, one per call explained."""
+    from pydicom.data import get_testdata_file
+
+    out = tmp_path / "out"
+    result = run("beats", get_testdata_file("waveform_ecg.dcm"), "--lead", "II", "--method", "gradient",
+                 "--abnormal", "1", "--normal", "1", "--quiet", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    assert len(saved["all_r_peaks"]) == 9  # ten peaks, nine beats between them
+    calls = saved["all_predicted"]  # one beat of each call the model made (1 abnormal, 1 normal asked)
+    assert len(saved["beat_index"]) == min(1, int((calls == 1).sum())) + min(1, int((calls == 0).sum()))
+    assert ",II," in (out / "wave_relevance.csv").read_text()
+
+
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:
     from signxai.ecg import load_beat_model
 

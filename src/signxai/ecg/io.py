@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from signxai.checks import as_path, check_choice
-from signxai.ecg import edf
+from signxai.ecg import dicom, edf
 from signxai.ecg.beats import annotation_codes, as_code_map
 from signxai.ecg.checks import as_lead_names, check_time_range, default_lead_names, one_rate
 from signxai.ecg.datasets import Recording, as_recording
@@ -66,9 +66,10 @@ def read_record(
     leads: str | Sequence[str] | None = None,
     start: float | None = None,
     duration: float | None = None,
+    group: str | int | None = None,
 ) -> Recording:
-    """Read a WFDB record (``path`` without extension) or an EDF/BDF file (``.edf``, ``.bdf``,
-    also EDF+ and BDF+) into a :class:`Recording` in mV.
+    """Read a WFDB record (``path`` without extension), an EDF/BDF file (``.edf``, ``.bdf``,
+    also EDF+ and BDF+) or a DICOM ECG (``.dcm``) into a :class:`Recording` in mV.
 
     Leads stored in other units of voltage (uV, V) are converted to mV; a lead in units that are
     no voltage (mmHg, ...) or with missing samples in the range read is an ``InputError`` naming it.
@@ -85,11 +86,14 @@ def read_record(
         hold channels at several).
     start, duration
         Time range in seconds (default: the whole record).
+    group
+        A DICOM ECG's multiplex group: its label (``'MEDIAN BEAT'``) or index; default the
+        rhythm. Other formats hold one group: ``group`` must be left out.
     """
     check_time_range(start, duration)
     wanted = as_lead_names(leads)
     path = as_path(path)
-    source = _open(path, wanted)
+    source = _open(path, wanted, group)
     _check_leads(wanted, source.leads)
     sampfrom, sampto = _sample_range(start, duration, source.fs, source.samples)
     values, names, units = source.read(sampfrom, sampto)
@@ -102,10 +106,7 @@ def lead_names(path: str | Path) -> list[str]:
     """The lead names of a WFDB record or an EDF/BDF file (its signal channels), read from its
     header without reading the samples."""
     path = as_path(path)
-    if edf.is_edf(path):
-        return [signal.label.strip() for signal in edf.open_edf(path).signals]
-    header, _ = _wfdb(path)
-    return list(header.sig_name)
+    return _open(path, None).leads
 
 
 def select(
@@ -191,8 +192,16 @@ class _Source:
     read: Reader
 
 
-def _open(path: Path, leads: list[str] | None) -> _Source:
-    """A WFDB record or an EDF/BDF file, opened to read ``leads`` (None: all)."""
+def _open(path: Path, leads: list[str] | None, group: str | int | None = None) -> _Source:
+    """A WFDB record, an EDF/BDF file or a DICOM ECG's ``group``, opened to read ``leads``
+    (None: all)."""
+    if dicom.is_dicom(path):
+        waveform = dicom.channels(path, leads, group)
+        return _Source(path.stem, waveform.fs, waveform.samples, waveform.leads, waveform.read)
+    if group is not None:
+        raise InputError(
+            f"group chooses a DICOM ECG's multiplex group; '{path}' is no DICOM file (.dcm), got {group!r}"
+        )
     if edf.is_edf(path):
         channels = edf.channels(path, leads)
         return _Source(path.stem, channels.fs, channels.samples, channels.leads, channels.read)
@@ -315,6 +324,11 @@ def read_beat_annotations(
     path = as_path(path)
     code_map = as_code_map(codes)
     wanted = as_lead_names(leads)
+    if dicom.is_dicom(path):
+        raise InputError(
+            f"'{path}' is a DICOM ECG: its annotations are the device's statements and measurements, "
+            "not beats (signxai.ecg.dicom.read_dicom_annotations reads them)"
+        )
     if edf.is_edf(path):
         if extension is not None:
             raise InputError(
