@@ -10,7 +10,7 @@ import pytest
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
 from signxai.ecg.beats import BEAT_SYMBOLS
-from signxai.ecg.io import load_array, read_beat_annotations, read_record, select, write_record
+from signxai.ecg.io import lead_names, load_array, read_beat_annotations, read_record, select, write_record
 from signxai.ecg.preprocess import (
     detect_r_peaks,
     lowpass,
@@ -113,6 +113,7 @@ def test_a_multi_frequency_record_reads_each_lead_at_its_own_rate(tmp_path: Path
     )
     with pytest.raises(InputError, match=r"different sampling rates \('MLII' at 360 Hz; 'Resp' at 180 Hz\)"):
         read_record(tmp_path / "mf")
+    assert lead_names(tmp_path / "mf") == ["MLII", "Resp"]  # without the rate check
     record = read_record(tmp_path / "mf", leads="MLII")
     assert record.fs == 360.0 and record.signal.shape == (1, 7200)
     np.testing.assert_array_equal(record.signal[0], ecg / 200)

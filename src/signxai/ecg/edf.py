@@ -83,13 +83,18 @@ def open_edf(path: Path) -> Any:
     return edf
 
 
+def signal_names(edf: Any) -> list[str]:
+    """The names of an EDF file's signal channels (its leads; annotation channels left out)."""
+    return [signal.label.strip() for signal in edf.signals]
+
+
 def channels(path: Path, leads: list[str] | None) -> EdfChannels:
     """The channels ``leads`` (None: all) of an EDF file; they must share one sampling rate.
 
     A lead name the file lacks is left for the caller's lead check (which lists the file's leads).
     """
     edf = open_edf(path)
-    names = [signal.label.strip() for signal in edf.signals]  # as io.lead_names gives them
+    names = signal_names(edf)
     chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
     fs = one_rate(str(path), [(names[row], edf.signals[row].sampling_frequency) for row in chosen or [0]])
     if fs <= 0:

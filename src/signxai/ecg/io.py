@@ -106,7 +106,11 @@ def lead_names(path: str | Path) -> list[str]:
     """The lead names of a WFDB record or an EDF/BDF file (its signal channels), read from its
     header without reading the samples."""
     path = as_path(path)
-    return _open(path, None).leads
+    if dicom.is_dicom(path):
+        return dicom.channels(path, None).leads
+    if edf.is_edf(path):
+        return edf.signal_names(edf.open_edf(path))
+    return list(_wfdb_header(path)[1].sig_name)
 
 
 def select(
@@ -223,20 +227,7 @@ def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
     """
     import wfdb
 
-    header_path = _header_path(path)
-    if not header_path.exists():
-        if path.is_dir() or (path.is_file() and path.suffix not in (".dat", ".hea")):
-            kind = "a folder" if path.is_dir() else f"a {path.suffix or 'extensionless'} file"
-            raise InputError(
-                f"record '{path}' is {kind}, neither a WFDB record (no header {header_path}) nor an "
-                "EDF file; formats read: WFDB (the record's path, .hea or .dat), EDF (.edf, .bdf), and "
-                "arrays (.npy, .npz, .csv) with their sampling rate"
-            )
-        raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
-    record_name = str(header_path.with_suffix(""))
-    header = wfdb.rdheader(record_name)
-    if header.sig_name is None:  # a multi-segment record: the leads of its segments, as wfdb joins them
-        header.sig_name, header.samps_per_frame = _segment_leads(record_name)
+    record_name, header = _wfdb_header(path)
     names = list(header.sig_name)
     per_frame = [int(n) for n in (header.samps_per_frame or [1] * len(names))]
     chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
@@ -257,6 +248,28 @@ def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
 
     name = str(header.record_name)
     return header, _Source(name, float(header.fs) * factor, samples, names, read)
+
+
+def _wfdb_header(path: Path) -> tuple[str, Any]:
+    """A WFDB record's name (as wfdb takes it) and header; a multi-segment record's header gets
+    the leads of its segments and their samples per frame."""
+    import wfdb
+
+    header_path = _header_path(path)
+    if not header_path.exists():
+        if path.is_dir() or (path.is_file() and path.suffix not in (".dat", ".hea")):
+            kind = "a folder" if path.is_dir() else f"a {path.suffix or 'extensionless'} file"
+            raise InputError(
+                f"record '{path}' is {kind}, neither a WFDB record (no header {header_path}) nor an "
+                "EDF file; formats read: WFDB (the record's path, .hea or .dat), EDF (.edf, .bdf), "
+                "DICOM (.dcm), and arrays (.npy, .npz, .csv) with their sampling rate"
+            )
+        raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
+    record_name = str(header_path.with_suffix(""))
+    header = wfdb.rdheader(record_name)
+    if header.sig_name is None:  # a multi-segment record: the leads of its segments, as wfdb joins them
+        header.sig_name, header.samps_per_frame = _segment_leads(record_name)
+    return record_name, header
 
 
 def _segment_leads(record_name: str) -> tuple[list[str], list[int]]:
