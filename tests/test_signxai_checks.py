@@ -377,6 +377,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             lambda s: (io.read_record, {"path": s["edf"]}),
             {
                 "path": [None, 3, "missing.edf"],
+                "group": ["RHYTHM", 0, True],  # an EDF file has no multiplex groups
                 "start": ["a", NAN, INF, -1, True, [1], 20],
                 "duration": ["a", NAN, INF, -1, 0, True, [1], 20],
                 "leads": [1, ["X"], []],
