@@ -370,7 +370,12 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
         (
             "write_record",
             lambda s: (io.write_record, {"recording": s["strip"], "path": s["tmp"] / "rec"}),
-            {"recording": [None, "x"], "fmt": ["x", None, 16], "path": [None, 3]},
+            {
+                "recording": [None, "x"],
+                "fmt": ["x", None, 16],
+                "path": [None, 3],
+                "annotations": [1, [(1, "N")]],
+            },
         ),
         (
             "read_record",

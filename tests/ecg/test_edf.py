@@ -10,7 +10,7 @@ import pytest
 
 from signxai.ecg import load_mitbih_208
 from signxai.ecg.datasets import Recording
-from signxai.ecg.io import lead_names, read_beat_annotations, read_record, write_record
+from signxai.ecg.io import BeatAnnotations, lead_names, read_beat_annotations, read_record, write_record
 from signxai.ecg.preprocess import detect_r_peaks
 from signxai.errors import InputError
 
@@ -244,26 +244,88 @@ def test_files_written_by_edfio_and_wfdb_read_as_their_readers_read_them(
     )
     wfdb_to_edf(str(tmp_path / "r"), output_filename=str(tmp_path / "r.edf"))
     ours = read_record(tmp_path / "r.edf").signal[0]
-    np.testing.assert_allclose(ours, read_by_hand(tmp_path / "r.edf"), rtol=0, atol=1e-12)
+    by_hand, (low, high) = read_by_hand(tmp_path / "r.edf")
+    assert (low, high) == (-1.35006, 2.58012)
+    np.testing.assert_allclose(ours, by_hand, rtol=0, atol=1e-12)
     # wfdb's own reader (its own gain and baseline) is about one step below the specification
-    low, high = -1.35006, 2.58012  # the header's physical range (checked by read_by_hand)
     theirs = read_edf(str(tmp_path / "r.edf")).p_signal[:, 0]
     step = (high - low) / (DIGITAL[1] - DIGITAL[0])
     assert 0.99 * step < (ours - theirs).min() <= (ours - theirs).max() < 1.01 * step
 
 
-def read_by_hand(path: Path) -> np.ndarray:
-    """The first channel of a plain EDF file (every channel at one rate), by the specification."""
+def read_by_hand(path: Path, channel: int = 0) -> tuple[np.ndarray, tuple[float, float]]:
+    """A channel of a plain EDF file (every channel at one rate) by the specification, and its
+    physical range."""
     raw = path.read_bytes()
     signals = int(raw[252:256])
     fields = raw[256 : 256 * (signals + 1)]
 
-    def field(offset: int, width: int) -> float:  # the first channel's value of a header field
-        start = offset * signals
+    def field(offset: int, width: int) -> float:  # the channel's value of a header field
+        start = offset * signals + channel * width
         return float(fields[start : start + width])
 
     low, high = field(104, 8), field(112, 8)  # after label 16, transducer 80, unit 8 bytes
-    assert (field(120, 8), field(128, 8)) == DIGITAL and (low, high) == (-1.35006, 2.58012)
+    assert (field(120, 8), field(128, 8)) == DIGITAL
     per_record = int(field(216, 8))  # after the digital range 16 and prefiltering 80 bytes
     data = np.frombuffer(raw[256 * (signals + 1) :], dtype="<i2").reshape(-1, signals, per_record)
-    return physical(data[:, 0].ravel(), low, high)
+    return physical(data[:, channel].ravel(), low, high), (low, high)
+
+
+def test_write_record_writes_edf_bdf_and_wfdb_with_their_beats(
+    tmp_path: Path, strip: np.ndarray, peaks: np.ndarray
+) -> None:
+    """A recording of 2 leads and 3.43 s with its beats: EDF (read back by hand from the bytes),
+    BDF and WFDB (its annotation file read by wfdb itself) give the signal within their step and
+    the beats exactly; EDF pads its last data record with the last values."""
+    import wfdb
+
+    n = 1234
+    recording = Recording(
+        signal=np.stack([strip[:n], -strip[:n] / 2]), fs=360.0, leads=["MLII", "V1"], name="x"
+    )
+    inside = peaks[peaks < n]
+    assert len(inside) == 6
+    beats = BeatAnnotations(samples=inside, symbols=["N", "V", "N", "A", "N", "N"], fs=360.0)
+    plain = write_record(recording, tmp_path / "plain.edf")  # no annotations: plain EDF
+    for channel in (0, 1):
+        values, (low, high) = read_by_hand(plain, channel)
+        step = (high - low) / (DIGITAL[1] - DIGITAL[0])
+        assert len(values) == 1440  # four 1-s data records
+        assert np.abs(values[:n] - recording.signal[channel]).max() <= step / 2 + 1e-12
+        assert np.abs(values[n:] - recording.signal[channel, -1]).max() <= step / 2 + 1e-12  # padded
+    for suffix, bits in [(".edf", 16), (".bdf", 24)]:
+        path = write_record(recording, tmp_path / f"x{suffix}", annotations=beats)
+        back = read_record(path, duration=n / 360)
+        assert back.leads == ["MLII", "V1"] and back.fs == 360.0
+        spans = np.ptp(recording.signal, axis=1, keepdims=True)
+        assert (np.abs(back.signal - recording.signal) <= spans / 2**bits).all()
+        read = read_beat_annotations(path)
+        np.testing.assert_array_equal(read.samples, beats.samples)
+        assert read.symbols == beats.symbols
+    header = write_record(recording, tmp_path / "x", annotations=beats)
+    assert header == tmp_path / "x.hea"
+    atr = wfdb.rdann(str(tmp_path / "x"), "atr")
+    np.testing.assert_array_equal(atr.sample, beats.samples)
+    assert atr.symbol == beats.symbols and read_beat_annotations(tmp_path / "x").symbols == beats.symbols
+    odd = Recording(signal=strip[None, :1442], fs=360.5, leads=["II"], name="odd")  # 2-s records
+    assert read_record(write_record(odd, tmp_path / "odd.edf")).fs == 360.5
+
+    for kwargs, message in [
+        ({"fmt": "212", "path": tmp_path / "y.edf"}, "fmt chooses a WFDB storage format"),
+        ({"annotations": BeatAnnotations(beats.samples, beats.symbols, 720.0)}, "count samples at 720 Hz"),
+        (
+            {"annotations": BeatAnnotations(np.array([5, 2000]), ["N", "N"], 360.0)},
+            "annotations.samples must lie inside",
+        ),
+        (
+            {"annotations": BeatAnnotations(beats.samples, ["N", "+", "N", "N", "N", "N"], 360.0)},
+            "annotations.symbols holds codes",
+        ),
+        ({"annotations": BeatAnnotations(beats.samples, ["N"], 360.0)}, "annotations.symbols has 1 entries"),
+        ({"annotations": [(1, "N")]}, "annotations must be BeatAnnotations"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            write_record(recording, **{"path": tmp_path / "y.edf", **kwargs})
+    long_name = Recording(signal=strip[None, :720], fs=360.0, leads=["a lead name over sixteen"], name="l")
+    with pytest.raises(InputError, match="cannot hold this recording as EDF"):
+        write_record(long_name, tmp_path / "l.edf")

@@ -104,6 +104,40 @@ def channels(path: Path, leads: list[str] | None) -> EdfChannels:
     return EdfChannels(path=path, edf=edf, leads=names, chosen=chosen, fs=fs, samples=samples)
 
 
+def write_edf(
+    path: Path, signal: np.ndarray, fs: float, leads: list[str], onsets: np.ndarray, texts: list[str]
+) -> None:
+    """Write ``signal`` (leads x samples, mV) as an EDF file (BDF for ``.bdf``), EDF+ with the
+    annotations ``texts`` at ``onsets`` (seconds) where there are any.
+
+    EDF stores whole data records: of 1 s, or the fewest whole seconds that hold a whole number of
+    samples (2 s at 360.5 Hz); a recording ending inside one is padded with its last values.
+    """
+    import edfio
+
+    seconds = next((d for d in range(1, 61) if abs(fs * d - round(fs * d)) < 1e-9 * fs * d), None)
+    if seconds is None:
+        raise InputError(
+            f"fs {fs:g} Hz gives no whole number of samples in any data record of 1 to 60 s, which EDF "
+            "needs; resample the recording first"
+        )
+    per_record = round(fs * seconds)
+    padding = -signal.shape[1] % per_record
+    values = np.pad(signal, ((0, 0), (0, padding)), mode="edge")
+    bdf = path.suffix.lower() == ".bdf"
+    kind: Any = edfio.BdfSignal if bdf else edfio.EdfSignal  # (24 or 16 bits; one interface)
+    file: Any = edfio.Bdf if bdf else edfio.Edf
+    try:
+        signals = [
+            kind(row, sampling_frequency=fs, label=lead, physical_dimension="mV")
+            for row, lead in zip(values, leads, strict=True)
+        ]
+        notes = [edfio.EdfAnnotation(float(t), None, text) for t, text in zip(onsets, texts, strict=True)]
+        file(signals, data_record_duration=seconds, annotations=notes or None).write(path)
+    except ValueError as error:  # a label over 16 characters, non-ASCII text: EDF's own limits
+        raise InputError(f"'{path}' cannot hold this recording as EDF: {error}") from None
+
+
 def read_annotations(edf: Any) -> tuple[np.ndarray, list[str]]:
     """Every annotation of an EDF+ file: onsets in seconds from its first sample, and texts
     (stripped; the timekeeping entries left out)."""

@@ -13,8 +13,15 @@ import numpy as np
 
 from signxai.checks import as_path, check_choice
 from signxai.ecg import dicom, edf
-from signxai.ecg.beats import annotation_codes, as_code_map
-from signxai.ecg.checks import as_lead_names, check_time_range, default_lead_names, one_rate
+from signxai.ecg.beats import annotation_codes, as_beat_codes, as_code_map
+from signxai.ecg.checks import (
+    as_lead_names,
+    as_peaks,
+    check_count,
+    check_time_range,
+    default_lead_names,
+    one_rate,
+)
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.errors import InputError
 
@@ -409,26 +416,79 @@ def _wfdb_annotations(
     return samples, list(annotation.symbol or []), source.fs, (first, last), f"'{annotation_file}'"
 
 
-def write_record(recording: Recording, path: str | Path, fmt: str = "16") -> Path:
-    """Write a recording as a WFDB record (``path`` without extension); return the header path."""
+def write_record(
+    recording: Recording, path: str | Path, fmt: str = "16", annotations: BeatAnnotations | None = None
+) -> Path:
+    """Write a recording as a WFDB record (``path`` without extension) or an EDF/BDF file
+    (``.edf``, ``.bdf``); return the header's path (WFDB) or the file's.
+
+    Parameters
+    ----------
+    recording
+        The recording, in mV (the file says mV).
+    path
+        Record path without extension, or an ``.edf``/``.bdf`` path.
+    fmt
+        WFDB's storage format (``'16'``, ``'212'``, ``'24'``, ...). EDF stores 16 bits, BDF 24:
+        leave it out for them.
+    annotations
+        Beats to write beside the signal (e.g. from :func:`read_beat_annotations`, or a
+        classifier's calls as codes): a WFDB annotation file ``.atr``, or in an EDF+/BDF+ file its
+        annotations (each at its sample's time, its code as the text). :func:`read_beat_annotations`
+        reads them back.
+
+    EDF stores whole data records (1 s, or the fewest whole seconds holding a whole number of
+    samples): a recording that ends inside one is padded with its last values, so it reads back
+    that much longer.
+    """
     import wfdb
     from wfdb.io._signal import COMPRESSED_FMTS, DAT_FMTS
 
     recording = as_recording(recording)
     path = as_path(path)
+    samples, symbols = _as_beats(annotations, recording)
+    leads = recording.leads or default_lead_names(recording.signal.shape[0])
+    signal = np.asarray(recording.signal, dtype=np.float64)
+    if edf.is_edf(path):
+        if fmt != "16":
+            raise InputError(f"fmt chooses a WFDB storage format; EDF stores 16 bits and BDF 24, got {fmt!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        edf.write_edf(path, signal, recording.fs, leads, samples / recording.fs, symbols)
+        return path
     check_choice(fmt, "fmt", [f for f in DAT_FMTS if f not in COMPRESSED_FMTS])
     path.parent.mkdir(parents=True, exist_ok=True)
-    leads = recording.leads or default_lead_names(recording.signal.shape[0])
+    if len(samples):
+        wfdb.wrann(path.name, "atr", samples, symbol=symbols, fs=recording.fs, write_dir=str(path.parent))
     wfdb.wrsamp(
         path.name,
         fs=recording.fs,
         units=["mV"] * len(leads),
         sig_name=leads,
-        p_signal=np.asarray(recording.signal, dtype=np.float64).T,
+        p_signal=signal.T,
         fmt=[fmt] * len(leads),
         write_dir=str(path.parent),
     )
     return path.with_suffix(".hea")
+
+
+def _as_beats(annotations: object, recording: Recording) -> tuple[np.ndarray, list[str]]:
+    """``write_record``'s ``annotations``: sample indices inside the recording (increasing: one
+    beat each), counted at its rate, and their beat codes."""
+    if annotations is None:
+        return np.zeros(0, dtype=np.int64), []
+    if not isinstance(annotations, BeatAnnotations):
+        raise InputError(
+            "annotations must be BeatAnnotations (samples, symbols, fs; read_beat_annotations gives "
+            f"them), got {type(annotations).__name__}"
+        )
+    if not np.isclose(annotations.fs, recording.fs):
+        raise InputError(
+            f"annotations count samples at {annotations.fs:g} Hz, the recording runs at {recording.fs:g} Hz"
+        )
+    samples = as_peaks(annotations.samples, recording.signal.shape[1], "annotations.samples")
+    symbols = as_beat_codes(annotations.symbols, "annotations.symbols")
+    check_count(symbols, len(samples), "annotations.symbols", "annotated samples")
+    return samples, symbols
 
 
 def load_array(path: str | Path, fs: float, leads: list[str] | None = None) -> Recording:
