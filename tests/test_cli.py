@@ -55,6 +55,11 @@ def test_demo_writes_a_report_with_every_method(demo_report) -> None:
     assert "0.9873 (95 % interval 0.9836-0.9902); balanced (mean recall) 0.9855" in page
     assert "normal 0.996, abnormal 0.975" in page
     assert "<script" not in page and "http" not in re.sub(r"data:image[^\"]+", "", page)
+    import edfio  # strip.edf: the lead and one relevance channel per method, for EDF viewers
+
+    written = edfio.read_edf(out / "strip.edf")
+    assert [s.transducer_type for s in written.signals] == ["", *DEFAULT_METHODS]
+    assert len(written.annotations) == len(np.load(out / "relevance.npz")["all_r_peaks"])
 
 
 def test_beats_on_the_demo_strip_saved_as_an_array_gives_the_demos_results(demo_report, tmp_path) -> None:
@@ -154,8 +159,11 @@ def test_beats_reads_the_beats_an_edf_plus_file_carries(tmp_path: Path) -> None:
     saved = np.load(out / "relevance.npz")
     assert saved["all_reference"].tolist() == ["N"] * (len(inside) - 1)
     np.testing.assert_array_equal(saved["all_r_peaks"], inside[:-1])
-    first = run("beats", str(record), "--quiet", "--method", "gradient", "--out", str(tmp_path / "first"))
+    first = run(
+        "beats", str(record), "--quiet", "--method", "gradient", "--no-edf", "--out", str(tmp_path / "first")
+    )
     assert first.returncode == 0, first.stderr
+    assert not (tmp_path / "first" / "strip.edf").exists() and (out / "strip.edf").exists()
     assert "MLII" in (tmp_path / "first" / "wave_relevance.csv").read_text()
     for args, message in [
         (["--annotations"], "none of the .* annotations of '.*night.edf' is a beat: their texts are 'QRS'"),

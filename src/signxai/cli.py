@@ -158,7 +158,16 @@ def _beat_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(path_type=Path),
             default=Path("signxai-report"),
             show_default=True,
-            help="Folder for report.html and relevance.npz.",
+            help="Folder for report.html, relevance.npz, wave_relevance.csv and strip.edf.",
+        ),
+        click.option(
+            "--edf/--no-edf",
+            "edf",
+            default=True,
+            show_default=True,
+            help="Write strip.edf: the lead, each method's relevance and every beat's call as EDF+ "
+            "for EDF viewers (16 bits per sample and channel: about 2.6 MB per channel and hour at "
+            "360 Hz).",
         ),
         click.option(
             "--method",
@@ -337,12 +346,15 @@ def _beat_report(
     normal: int,
     quiet: bool,
     debug: bool,
+    edf: bool,
 ) -> None:
     """Read the recording (``source()``: a Recording, or a Recording, its lead row, and R-peaks
     and their beat codes or None), classify and explain its beats with a shipped model, write
-    report.html, relevance.npz and wave_relevance.csv to ``out``; errors as one line (exit 2)."""
+    report.html, relevance.npz, wave_relevance.csv and (``edf``) strip.edf (the lead, the
+    relevance and the calls for EDF viewers) to ``out``; errors as one line (exit 2)."""
     from signxai.ecg import load_beat_model, model_card
     from signxai.ecg.analysis import DEFAULT_METHODS, analyze_strip
+    from signxai.ecg.export import write_analysis_edf
     from signxai.ecg.report import strip_report
 
     try:
@@ -411,6 +423,8 @@ def _beat_report(
             **arrays,
         )
         analysis.wave_table.to_csv(out / "wave_relevance.csv", index=False)
+        if edf:
+            write_analysis_edf(analysis, out / "strip.edf")
         report = strip_report(analysis, card, task, out / "report.html")
     except (SignXAIError, OSError) as error:
         _fail(debug, error)

@@ -105,10 +105,18 @@ def channels(path: Path, leads: list[str] | None) -> EdfChannels:
 
 
 def write_edf(
-    path: Path, signal: np.ndarray, fs: float, leads: list[str], onsets: np.ndarray, texts: list[str]
+    path: Path,
+    signal: np.ndarray,
+    fs: float,
+    leads: list[str],
+    onsets: np.ndarray,
+    texts: list[str],
+    units: list[str] | None = None,
+    sources: list[str] | None = None,
 ) -> None:
-    """Write ``signal`` (leads x samples, mV) as an EDF file (BDF for ``.bdf``), EDF+ with the
-    annotations ``texts`` at ``onsets`` (seconds) where there are any.
+    """Write ``signal`` (channels x samples, in ``units``, default mV) as an EDF file (BDF for
+    ``.bdf``), EDF+ with the annotations ``texts`` at ``onsets`` (seconds) where there are any;
+    ``sources`` fill the channels' transducer fields (80 characters, beside 16 for a label).
 
     EDF stores whole data records: of 1 s, or the fewest whole seconds that hold a whole number of
     samples (2 s at 360.5 Hz); a recording ending inside one is padded with its last values.
@@ -129,8 +137,10 @@ def write_edf(
     file: Any = edfio.Bdf if bdf else edfio.Edf
     try:
         signals = [
-            kind(row, sampling_frequency=fs, label=lead, physical_dimension="mV")
-            for row, lead in zip(values, leads, strict=True)
+            kind(row, sampling_frequency=fs, label=lead, physical_dimension=unit, transducer_type=source)
+            for row, lead, unit, source in zip(
+                values, leads, units or ["mV"] * len(leads), sources or [""] * len(leads), strict=True
+            )
         ]
         notes = [edfio.EdfAnnotation(float(t), None, text) for t, text in zip(onsets, texts, strict=True)]
         file(signals, data_record_duration=seconds, annotations=notes or None).write(path)
