@@ -263,8 +263,8 @@ def beats(
     annotation_codes: tuple[str, ...],
     **options: Any,
 ) -> None:
-    """Classify every beat of one lead of RECORD (WFDB record path, .edf, .bdf, .npy, .npz or
-    .csv, in mV) with a shipped beat model, explain a selection of them; write a report (as the
+    """Classify every beat of one lead of RECORD (WFDB record path, .edf, .bdf, .dcm, .npy, .npz
+    or .csv, in mV) with a shipped beat model, explain a selection of them; write a report (as the
     demo's)."""
 
     def recording() -> tuple[Any, int, Any, Any]:
@@ -745,7 +745,7 @@ def explain_command(
     debug: bool,
     **lrp_options: str,
 ) -> None:
-    """Explain a model's decision on RECORD (WFDB record path, .edf, .npy, .npz or .csv)."""
+    """Explain a model's decision on RECORD (WFDB record path, .edf, .bdf, .dcm, .npy, .npz or .csv)."""
     from signxai.api import explain
     from signxai.ecg.checks import check_fs
     from signxai.ecg.datasets import Recording

@@ -110,8 +110,8 @@ def read_record(
 
 
 def lead_names(path: str | Path) -> list[str]:
-    """The lead names of a WFDB record or an EDF/BDF file (its signal channels), read from its
-    header without reading the samples."""
+    """The lead names of a WFDB record, an EDF/BDF file (its signal channels, read from the
+    header) or a DICOM ECG (its rhythm's channels), whatever their sampling rates."""
     path = as_path(path)
     if dicom.is_dicom(path):
         return dicom.channels(path, None).leads
@@ -368,7 +368,7 @@ def read_beat_annotations(
         samples, texts, fs, (first, last), source = _wfdb_annotations(
             path, extension, wanted, start, duration
         )
-    # rdann's sampto is inclusive, EDF+ annotations are read whole: keep those inside [first, last)
+    # the annotations are read whole: keep those inside [first, last)
     inside = (samples >= first) & ((samples < last) if last is not None else True)
     texts = [text for text, keep in zip(texts, inside, strict=True) if keep]
     read = annotation_codes(texts, code_map, source)
