@@ -161,6 +161,19 @@ def test_an_edf_plus_file_gives_its_signals_and_beats_as_the_specification_says(
         read_beat_annotations(path, "atr", leads="MLII")
 
 
+def test_a_unit_written_in_latin_1_is_read(tmp_path: Path, strip: np.ndarray) -> None:
+    """'µV' as many devices write it (Latin-1 byte 0xB5; EDF headers are meant to be ASCII):
+    before, read as an unknown unit and the lead refused; now microvolts."""
+    path = tmp_path / "micro.edf"
+    write_edf_plus(path, [("ECG", 360.0, 1000 * strip[:3600], "uV", -5000.0, 5000.0)], {})
+    raw = path.read_bytes()
+    unit_at = 256 + 2 * (16 + 80)  # after the labels and transducer fields of both channels
+    assert raw[unit_at : unit_at + 2] == b"uV"
+    path.write_bytes(raw[:unit_at] + b"\xb5" + raw[unit_at + 1 :])
+    expected = physical(_digital(1000 * strip[:3600], -5000.0, 5000.0), -5000.0, 5000.0) / 1000
+    np.testing.assert_allclose(read_record(path).signal[0], expected, rtol=0, atol=1e-12)
+
+
 def test_texts_that_are_no_beat_codes_are_mapped_or_named(
     tmp_path: Path, strip: np.ndarray, peaks: np.ndarray
 ) -> None:

@@ -65,8 +65,8 @@ def open_edf(path: Path) -> Any:
     if not path.exists():
         raise InputError(f"path '{path}' not found ({kind} file)")
     reader = edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf
-    try:
-        edf = reader(path)
+    try:  # EDF headers are ASCII; Latin-1 reads the 'µV' (byte 0xB5) that many devices write too
+        edf = reader(path, header_encoding="latin-1")
         continuous = edf.is_continuous
     except Exception as error:  # edfio raises what its parser meets (value, unicode, index errors)
         raise InputError(
