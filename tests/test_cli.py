@@ -363,6 +363,31 @@ def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Pat
     assert (tmp_path / "out" / "report.html").exists()
 
 
+def test_explain_a_dicom_ecgs_median_beat_with_a_12_lead_model(tmp_path: Path) -> None:
+    """--group 'MEDIAN BEAT' of pydicom's real 12-lead ECG (1200 samples at 1000 Hz): one window
+    of 1000 samples of all 12 leads, explained as explain() explains it."""
+    from pydicom.data import get_testdata_file
+
+    from signxai.ecg.io import read_record
+
+    dicom = get_testdata_file("waveform_ecg.dcm")
+    model = ECGModel(length=1000, input_channels=12, num_classes=3).eval()
+    scripted = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(1, 12, 1000)), str(scripted))
+    out = tmp_path / "out"
+    common = ["--model", str(scripted), "--method", "gradient", "--explain-output", "activation", "--quiet"]
+    result = run("explain", dicom, "--group", "MEDIAN BEAT", "--window", "1000", *common, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    median = read_record(dicom, group="MEDIAN BEAT").signal
+    np.testing.assert_allclose(saved["inputs"], median[None, :, :1000])
+    direct = explain(model, saved["inputs"], "gradient", explain_output="activation")
+    np.testing.assert_allclose(saved["relevance/gradient"], direct, rtol=1e-5, atol=1e-9)
+    for group, message in [("T", "--group must be a multiplex group of"), ("2", "got 2")]:
+        refused = run("explain", dicom, "--group", group, *common, "--out", str(out))
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+
+
 def test_explain_resamples_to_the_models_rate_before_windowing(record_and_model, tmp_path: Path) -> None:
     """--resample 250 on a 360 Hz record: 20 s become 5000 samples, two windows of 2000, explained
     as explain() explains the resampled windows."""

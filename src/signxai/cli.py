@@ -539,7 +539,12 @@ ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
 
 
 def _load_record(
-    record: str, fs: float | None, leads: Sequence[str], start: float | None, duration: float | None
+    record: str,
+    fs: float | None,
+    leads: Sequence[str],
+    start: float | None,
+    duration: float | None,
+    group: str | None = None,
 ) -> Any:
     from signxai.ecg.checks import check_time_range
     from signxai.ecg.io import load_array, read_record, select
@@ -551,7 +556,13 @@ def _load_record(
         if fs is None:
             raise InputError(f"--fs is needed for '{record}' (arrays carry no sampling rate)")
         return select(load_array(path, fs=fs), leads=leads or None, start=start, duration=duration)
-    return read_record(path, leads=leads or None, start=start, duration=duration)
+    try:
+        chosen = int(group) if group is not None and group.isdigit() else group
+        return read_record(path, leads=leads or None, start=start, duration=duration, group=chosen)
+    except InputError as error:  # read_record names its keyword: here the option
+        if group is None or not str(error).startswith("group "):
+            raise
+        raise InputError(f"--{error}") from None
 
 
 def _filter(recording: Any, baseline: float | None, notch: float | None, lowpass: float | None) -> list[str]:
@@ -668,6 +679,12 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--duration", type=float, default=None, help="Duration in seconds.")
 @click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
 @click.option(
+    "--group",
+    default=None,
+    help="A DICOM ECG's multiplex group to read: its label (RHYTHM, 'MEDIAN BEAT') or index; default "
+    "the rhythm.",
+)
+@click.option(
     "--resample",
     "resample_to",
     type=float,
@@ -732,6 +749,7 @@ def explain_command(
     start: float | None,
     duration: float | None,
     fs: float | None,
+    group: str | None,
     resample_to: float | None,
     baseline: float | None,
     notch: float | None,
@@ -761,7 +779,7 @@ def explain_command(
             _check_spectral(spectral_method)
         explained_target = _contrast(target, versus)
         where = _device(device)
-        recording = _load_record(record, fs, leads, start, duration)
+        recording = _load_record(record, fs, leads, start, duration, group)
         steps = _filter(recording, baseline, notch, lowpass)
         if resample_to is not None:
             check_fs(resample_to, "--resample")
