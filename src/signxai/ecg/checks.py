@@ -70,6 +70,12 @@ def check_band(fs: float, cutoff: float, name: str) -> float:
     return fs
 
 
+def lead_rows(names: Sequence[str], leads: Sequence[str] | None) -> list[int]:
+    """The rows of ``leads`` among a record's lead ``names``, in the order asked (None or empty:
+    every row); a name the record lacks is left out, for the lead check to name."""
+    return [list(names).index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
+
+
 def one_rate(record: str, rates: Sequence[tuple[str, float]]) -> float:
     """The sampling rate the channels ``rates`` ((name, Hz) pairs, at least one) of ``record``
     share, or an ``InputError`` that lists them by rate."""

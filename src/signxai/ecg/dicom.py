@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from signxai.ecg.checks import lead_rows
 from signxai.errors import InputError
 
 #: File suffixes read as DICOM.
@@ -133,7 +134,7 @@ def channels(path: Path, leads: list[str] | None, group: str | int | None = None
             f"the waveform of '{path}' (group {index}) gives {fs:g} Hz and {values.shape} values for "
             f"{len(names)} channel definitions"
         )
-    chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
+    chosen = lead_rows(names, leads)
     units = [_unit(channel) for channel in definitions]
     return DicomChannels(path=path, values=values, units=units, leads=names, chosen=chosen, fs=fs)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from signxai.ecg.checks import one_rate
+from signxai.ecg.checks import lead_rows, one_rate
 from signxai.errors import InputError
 
 #: File suffixes read as EDF (16-bit) and BDF (24-bit), with or without the '+' annotations.
@@ -95,12 +95,12 @@ def channels(path: Path, leads: list[str] | None) -> EdfChannels:
     """
     edf = open_edf(path)
     names = signal_names(edf)
-    chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
+    chosen = lead_rows(names, leads)
     fs = one_rate(str(path), [(names[row], edf.signals[row].sampling_frequency) for row in chosen or [0]])
+    first = (chosen or [0])[0]  # (no lead of the file asked for: the lead check names them)
     if fs <= 0:
-        raise InputError(f"channel {names[chosen[0] if chosen else 0]!r} of '{path}' holds no samples")
-    first = edf.signals[chosen[0] if chosen else 0]
-    samples = int(first.samples_per_data_record) * int(edf.num_data_records)
+        raise InputError(f"channel {names[first]!r} of '{path}' holds no samples")
+    samples = int(edf.signals[first].samples_per_data_record) * int(edf.num_data_records)
     return EdfChannels(path=path, edf=edf, leads=names, chosen=chosen, fs=fs, samples=samples)
 
 

@@ -48,12 +48,12 @@ def write_analysis_edf(analysis: StripAnalysis, path: str | Path) -> Path:
         windows_to_strip(relevance, windows.starts[chosen], windows.stops[chosen], len(lead))[0]
         for relevance in analysis.relevance.values()
     ]
-    texts = []
+    texts, explained = [], set(chosen.tolist())
     for beat, label in enumerate(analysis.labels):
         notes = [label]
         if analysis.reference is not None:
             notes.append(f"ref {analysis.reference[beat]}")
-        if beat in set(chosen.tolist()):
+        if beat in explained:
             notes.append("explained")
         texts.append(", ".join(notes))
     methods = list(analysis.relevance)

@@ -20,6 +20,7 @@ from signxai.ecg.checks import (
     check_count,
     check_time_range,
     default_lead_names,
+    lead_rows,
     one_rate,
 )
 from signxai.ecg.datasets import Recording, as_recording
@@ -237,7 +238,7 @@ def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
     record_name, header = _wfdb_header(path)
     names = list(header.sig_name)
     per_frame = [int(n) for n in (header.samps_per_frame or [1] * len(names))]
-    chosen = [names.index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
+    chosen = lead_rows(names, leads)
     factor = per_frame[chosen[0]] if chosen else 1
     if chosen:  # (leads the record lacks are left to the lead check, which lists its leads)
         one_rate(str(path), [(names[row], float(header.fs) * per_frame[row]) for row in chosen])
