@@ -40,15 +40,15 @@ _KEYWORD = re.compile(r"\b(explain_output|batchnorm|gates|attention)=['\"]([\w-]
 #: ``read_record``'s keywords named without a value (``pass leads= with ...``).
 _BARE_KEYWORD = re.compile(r"\b(leads|start|duration)=(?=[\s,)])")
 
-#: ``read_record``'s and ``select``'s errors about the range or leads asked for.
-_SELECTION = re.compile(r"\bstart/duration \(|^leads (?=\[)")
+#: ``read_record``'s and ``select``'s errors about the range, leads or DICOM group asked for.
+_SELECTION = re.compile(r"\bstart/duration \(|^leads (?=\[)|^group (?=must|chooses)")
 
 
 def _as_options(message: str) -> str:
     """``message`` with ``explain``'s and ``read_record``'s keywords spelt as this CLI's options."""
     message = _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
     message = _SELECTION.sub(
-        lambda m: "--start/--duration (" if m[0].startswith("start") else "--leads ", message
+        lambda m: "--start/--duration (" if m[0].startswith("start") else f"--{m[0]}", message
     )
     return _BARE_KEYWORD.sub(lambda m: f"--{m[1]}", message)
 
@@ -556,13 +556,8 @@ def _load_record(
         if fs is None:
             raise InputError(f"--fs is needed for '{record}' (arrays carry no sampling rate)")
         return select(load_array(path, fs=fs), leads=leads or None, start=start, duration=duration)
-    try:
-        chosen = int(group) if group is not None and group.isdigit() else group
-        return read_record(path, leads=leads or None, start=start, duration=duration, group=chosen)
-    except InputError as error:  # read_record names its keyword: here the option
-        if group is None or not str(error).startswith("group "):
-            raise
-        raise InputError(f"--{error}") from None
+    chosen = int(group) if group is not None and group.isdigit() else group
+    return read_record(path, leads=leads or None, start=start, duration=duration, group=chosen)
 
 
 def _filter(recording: Any, baseline: float | None, notch: float | None, lowpass: float | None) -> list[str]:
