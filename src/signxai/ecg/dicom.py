@@ -10,7 +10,6 @@ the sensitivity's units (uV, mV).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,11 @@ import numpy as np
 import pandas as pd
 
 from signxai.ecg.checks import lead_rows
+from signxai.ecg.groups import GroupChannels, group_index
 from signxai.errors import InputError
 
 #: File suffixes read as DICOM.
 DICOM_SUFFIXES = (".dcm", ".dicom")
-
-#: The multiplex group read when none is asked for (the first of that label, else the first).
-RHYTHM = "RHYTHM"
 
 
 def is_dicom(path: Path) -> bool:
@@ -33,11 +30,12 @@ def is_dicom(path: Path) -> bool:
 
 
 def lead_name(channel: Any, row: int) -> str:
-    """A channel's lead as ECG leads are named: 'Lead I (Einthoven)' -> 'I', 'Lead aVR' -> 'aVR';
-    its label, or ``ch<row>``, where it names no source."""
+    """A channel's lead as ECG leads are named: 'Lead I (Einthoven)' -> 'I', 'Lead aVR' -> 'aVR',
+    'aVR, augmented voltage, right' (the standard's current code meaning) -> 'aVR'; its label, or
+    ``ch<row>``, where it names no source."""
     sources = channel.get("ChannelSourceSequence") or []
     meaning = str(sources[0].get("CodeMeaning", "")) if sources else ""
-    meaning = re.sub(r"\s*\(.*\)\s*$", "", meaning).strip()
+    meaning = re.sub(r"\s*(\(.*\)|,.*)\s*$", "", meaning).strip()
     meaning = re.sub(r"^lead\s+", "", meaning, flags=re.IGNORECASE)
     return meaning or str(channel.get("ChannelLabel", "")).strip() or f"ch{row}"
 
@@ -74,51 +72,13 @@ def group_labels(dataset: Any) -> list[str]:
     return [str(item.get("MultiplexGroupLabel", "")).strip() for item in dataset.WaveformSequence]
 
 
-def _group_index(dataset: Any, group: str | int | None, path: Path) -> int:
-    """The multiplex group asked for: its label (any case), its index, or None: the rhythm."""
-    labels = group_labels(dataset)
-    upper = [label.upper() for label in labels]
-    if group is None:
-        return upper.index(RHYTHM) if RHYTHM in upper else 0
-    if isinstance(group, str) and group.strip().upper() in upper:
-        return upper.index(group.strip().upper())
-    if isinstance(group, int | np.integer) and not isinstance(group, bool) and 0 <= group < len(labels):
-        return int(group)
-    listed = ", ".join(f"{k} {label!r}" for k, label in enumerate(labels))
-    raise InputError(
-        f"group must be a multiplex group of '{path}' (its label or index: {listed}), got {group!r}"
-    )
-
-
-@dataclass(frozen=True)
-class DicomChannels:
-    """One multiplex group of a DICOM ECG, its channels ``chosen`` among all of them (``leads``)."""
-
-    path: Path
-    values: np.ndarray  # (samples, channels), in each channel's units
-    units: list[str]
-    leads: list[str]
-    chosen: list[int]
-    fs: float
-
-    @property
-    def samples(self) -> int:
-        """The group's length in samples."""
-        return int(self.values.shape[0])
-
-    def read(self, first: int, last: int | None) -> tuple[np.ndarray, list[str], list[str | None]]:
-        """Samples ``first`` to ``last`` (None: the end) of the chosen channels, their names and units."""
-        values = self.values[first:last][:, self.chosen]
-        return values, [self.leads[row] for row in self.chosen], [self.units[row] for row in self.chosen]
-
-
-def channels(path: Path, leads: list[str] | None, group: str | int | None = None) -> DicomChannels:
+def channels(path: Path, leads: list[str] | None, group: str | int | None = None) -> GroupChannels:
     """The channels ``leads`` (None: all) of one multiplex group (None: the rhythm) of a DICOM ECG.
 
     A lead name the group lacks is left for the caller's lead check (which lists its leads).
     """
     dataset = read_dataset(path)
-    index = _group_index(dataset, group, path)
+    index = group_index(group_labels(dataset), group, path, "multiplex group")
     item = dataset.WaveformSequence[index]
     definitions = list(item.get("ChannelDefinitionSequence") or [])
     names = [lead_name(channel, row) for row, channel in enumerate(definitions)]
@@ -136,7 +96,7 @@ def channels(path: Path, leads: list[str] | None, group: str | int | None = None
         )
     chosen = lead_rows(names, leads)
     units = [_unit(channel) for channel in definitions]
-    return DicomChannels(path=path, values=values, units=units, leads=names, chosen=chosen, fs=fs)
+    return GroupChannels(path=path, values=values, units=units, leads=names, chosen=chosen, fs=fs)
 
 
 def read_dicom_annotations(path: str | Path) -> pd.DataFrame:
