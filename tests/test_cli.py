@@ -167,7 +167,7 @@ def test_beats_reads_the_beats_an_edf_plus_file_carries(tmp_path: Path) -> None:
     assert "MLII" in (tmp_path / "first" / "wave_relevance.csv").read_text()
     for args, message in [
         (["--annotations"], "none of the .* annotations of '.*night.edf' is a beat: their texts are 'QRS'"),
-        (["--annotations", "atr"], "the EDF file '.*night.edf' carries its annotations itself"),
+        (["--annotations", "atr"], "the file '.*night.edf' carries its annotations itself"),
         (["--annotation-code", "QRS=N"], "--annotation-code reads annotations: it needs --annotations"),
         (["--annotations", "--annotation-code", "QRS"], "--annotation-code must be TEXT=CODE"),
         (["--annotations", "--annotation-code", "QRS=X"], r"--annotation-code maps \{'QRS': 'X'\}"),
@@ -192,6 +192,53 @@ def test_beats_explains_a_real_dicom_12_lead_ecg(tmp_path: Path) -> None:
     calls = saved["all_predicted"]  # one beat of each call the model made (1 abnormal, 1 normal asked)
     assert len(saved["beat_index"]) == min(1, int((calls == 1).sum())) + min(1, int((calls == 0).sum()))
     assert ",II," in (out / "wave_relevance.csv").read_text()
+
+
+MUSE = Path(__file__).parent / "data" / "muse" / "sinus_rhythm.xml"
+
+
+def test_beats_on_a_real_muse_export_scored_against_the_carts_beats(tmp_path: Path) -> None:
+    """A real GE MUSE file's lead II (10 s at 500 Hz): its 16 beats found, scored against the
+    cart's own QRS times (--annotations, their morphology class mapped to N)."""
+    out = tmp_path / "out"
+    common = ["--lead", "II", "--method", "gradient", "--quiet", "--no-edf", "--out", str(out)]
+    result = run("beats", str(MUSE), "--annotations", "--annotation-code", "QRS type 0=N", *common)
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    assert len(saved["all_r_peaks"]) == 15  # beats cut at the cart's 16 QRS times: 15 complete ones
+    assert len(saved["detected_r_peaks"]) == 16  # signxai's detector, scored against them
+    np.testing.assert_array_equal(saved["detection_pairs"], np.stack([np.arange(16)] * 2, axis=1))
+    refused = run("beats", str(MUSE), "--annotations", *common)
+    assert refused.returncode == 2 and "'QRS type 0' 16" in refused.stderr, refused.stderr
+
+
+def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> None:
+    """--derive-limb-leads on a MUSE file's eight leads: the 12 standard leads in order, the
+    derived four by Einthoven's and Goldberger's relations, explained as explain() explains them."""
+    from signxai.ecg.io import read_record
+
+    model = ECGModel(length=2500, input_channels=12, num_classes=3).eval()
+    scripted = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(1, 12, 2500)), str(scripted))
+    out = tmp_path / "out"
+    common = ["--model", str(scripted), "--method", "gradient", "--explain-output", "activation",
+              "--window", "2500", "--quiet", "--out", str(out)]  # fmt: skip
+    result = run("explain", str(MUSE), "--derive-limb-leads", *common)
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    stored = read_record(MUSE).signal  # I, II, V1-V6
+    i, ii = stored[0], stored[1]
+    twelve = np.stack([i, ii, ii - i, -(i + ii) / 2, i - ii / 2, ii - i / 2, *stored[2:]])
+    np.testing.assert_allclose(saved["inputs"], twelve.reshape(12, 2, 2500).transpose(1, 0, 2), atol=1e-6)
+    direct = explain(model, saved["inputs"], "gradient", explain_output="activation")
+    np.testing.assert_allclose(saved["relevance/gradient"], direct, rtol=1e-5, atol=1e-9)
+    two = ECGModel(length=2500, input_channels=2, num_classes=3).eval()
+    torch.jit.save(torch.jit.trace(two, torch.zeros(1, 2, 2500)), str(scripted))
+    chosen = run("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
+    assert chosen.returncode == 0, chosen.stderr
+    np.testing.assert_allclose(np.load(out / "relevance.npz")["inputs"][0], twelve[[5, 1], :2500], atol=1e-6)
+    missing = run("explain", str(MUSE), "--leads", "aVF,II", *common)  # aVF is derived, not stored
+    assert missing.returncode == 2 and "--leads ['aVF'] are not in the record" in missing.stderr
 
 
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:

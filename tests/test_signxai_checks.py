@@ -176,7 +176,20 @@ def _setting() -> dict[str, Any]:
 
 def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., Any], dict[str, Any]]], dict]]:
     """(function name, its valid call from the setting, {parameter: wrong values})."""
-    from signxai.ecg import analysis, beats, io, models, plot, preprocess, relevance, scoring, waves
+    from signxai.ecg import (
+        analysis,
+        beats,
+        io,
+        leads,
+        models,
+        plot,
+        preprocess,
+        relevance,
+        scoring,
+        waves,
+        xml_ecg,
+    )
+    from signxai.ecg.datasets import Recording
     from signxai.evaluate import compare, deletion, frequency, randomization
     from signxai.evaluate import plot as evaluate_plot
 
@@ -399,6 +412,22 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "codes": [1, ["N"], {"N": "X"}, {1: "N"}],
                 "leads": [1, ["X"], []],
             },
+        ),
+        (
+            "read_xml_annotations",
+            lambda s: (
+                xml_ecg.read_xml_annotations,
+                {"path": Path(__file__).parent / "data/muse/sinus_rhythm.xml"},
+            ),
+            {"path": [None, 3, "missing.xml"]},
+        ),
+        (
+            "derive_limb_leads",
+            lambda s: (
+                leads.derive_limb_leads,
+                {"recording": Recording(np.vstack([s["ecg"], 0.5 * s["ecg"]]), s["fs"], ["I", "II"])},
+            ),
+            {"recording": [None, ARRAY, Recording(ARRAY, 360.0, ["I"])]},  # II is needed
         ),
         (
             "load_array",

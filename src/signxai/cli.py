@@ -241,7 +241,8 @@ def demo(**options: Any) -> None:
     default=None,
     help="Cut the beats at the record's annotated R-peaks instead of detecting them; the report "
     "tabulates the calls against the beat codes. A WFDB record: the annotation file's extension "
-    "(atr, qrs; alone: atr). An EDF+/BDF+ file carries its annotations: give the option alone.",
+    "(atr, qrs; alone: atr). An EDF+/BDF+ file carries its annotations, a GE MUSE file its cart's "
+    "QRS times: give the option alone.",
 )
 @click.option(
     "--annotation-code",
@@ -278,8 +279,8 @@ def beats(
             return loaded, row, None, None
         if Path(record).suffix.lower() in ARRAY_SUFFIXES:
             raise InputError(
-                "--annotations needs a WFDB record (an annotation file beside its header) or an EDF+ "
-                f"file (annotations inside it), got '{record}'"
+                "--annotations needs a WFDB record (an annotation file beside its header), an EDF+ "
+                f"file or a GE MUSE file (annotations inside it), got '{record}'"
             )
         reference = read_beat_annotations(
             record, annotations or None, start, duration, codes=codes, leads=loaded.leads[row]
@@ -545,9 +546,13 @@ def _load_record(
     start: float | None,
     duration: float | None,
     group: str | None = None,
+    derive: bool = False,
 ) -> Any:
+    """RECORD read: ``leads`` of a time range (and a DICOM or XML file's ``group``); with
+    ``derive``, every lead read and the limb leads it lacks derived before ``leads`` are chosen."""
     from signxai.ecg.checks import check_time_range
     from signxai.ecg.io import load_array, read_record, select
+    from signxai.ecg.leads import derive_limb_leads
 
     check_time_range(start, duration, ("--start", "--duration"))
     leads = _listed(leads)
@@ -555,8 +560,14 @@ def _load_record(
     if path.suffix in ARRAY_SUFFIXES:
         if fs is None:
             raise InputError(f"--fs is needed for '{record}' (arrays carry no sampling rate)")
-        return select(load_array(path, fs=fs), leads=leads or None, start=start, duration=duration)
+        loaded = load_array(path, fs=fs)
+        if derive:
+            loaded = derive_limb_leads(loaded)
+        return select(loaded, leads=leads or None, start=start, duration=duration)
     chosen = int(group) if group is not None and group.isdigit() else group
+    if derive:
+        whole = read_record(path, start=start, duration=duration, group=chosen)
+        return select(derive_limb_leads(whole), leads=leads or None)
     return read_record(path, leads=leads or None, start=start, duration=duration, group=chosen)
 
 
@@ -676,8 +687,15 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option(
     "--group",
     default=None,
-    help="A DICOM ECG's multiplex group to read: its label (RHYTHM, 'MEDIAN BEAT') or index; default "
-    "the rhythm.",
+    help="A DICOM ECG's multiplex group or an XML ECG's waveform group to read: its label (RHYTHM, "
+    "'MEDIAN BEAT'; MUSE's MEDIAN) or index; default the rhythm.",
+)
+@click.option(
+    "--derive-limb-leads",
+    "derive",
+    is_flag=True,
+    help="Derive the limb leads RECORD lacks (III, aVR, aVL, aVF) from I and II, as carts that "
+    "store eight leads do (GE MUSE files), before --leads are chosen.",
 )
 @click.option(
     "--resample",
@@ -745,6 +763,7 @@ def explain_command(
     duration: float | None,
     fs: float | None,
     group: str | None,
+    derive: bool,
     resample_to: float | None,
     baseline: float | None,
     notch: float | None,
@@ -758,7 +777,8 @@ def explain_command(
     debug: bool,
     **lrp_options: str,
 ) -> None:
-    """Explain a model's decision on RECORD (WFDB record path, .edf, .bdf, .dcm, .npy, .npz or .csv)."""
+    """Explain a model's decision on RECORD (WFDB record path, .edf, .bdf, .dcm, .xml, .npy, .npz
+    or .csv)."""
     from signxai.api import explain
     from signxai.ecg.checks import check_fs
     from signxai.ecg.datasets import Recording
@@ -774,7 +794,7 @@ def explain_command(
             _check_spectral(spectral_method)
         explained_target = _contrast(target, versus)
         where = _device(device)
-        recording = _load_record(record, fs, leads, start, duration, group)
+        recording = _load_record(record, fs, leads, start, duration, group, derive)
         steps = _filter(recording, baseline, notch, lowpass)
         if resample_to is not None:
             check_fs(resample_to, "--resample")

@@ -123,5 +123,8 @@ def test_what_cannot_be_read_as_a_dicom_ecg_is_told(ecg: Path, tmp_path: Path) -
         read_record(tmp_path / "text.dcm")
     with pytest.raises(InputError, match=r"not found \(a DICOM file\)"):
         read_record(tmp_path / "missing.dcm")
-    with pytest.raises(InputError, match="group chooses a DICOM ECG's multiplex group; .* is no DICOM file"):
+    with pytest.raises(
+        InputError,
+        match=r"group chooses a waveform group of a DICOM ECG \(\.dcm\) or an ECG XML file .* is neither",
+    ):
         read_record(tmp_path / "rec.edf", group=0)

@@ -40,9 +40,9 @@ def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         read_record(tmp_path / "missing")
     (tmp_path / "model.pt").write_bytes(b"weights")
-    with pytest.raises(InputError, match=r"is a \.pt file, neither a WFDB record .* nor an EDF file"):
+    with pytest.raises(InputError, match=r"is a \.pt file, no WFDB record .*GE MUSE and HL7 aECG \(\.xml\)"):
         read_record(tmp_path / "model.pt")
-    with pytest.raises(InputError, match="is a folder, neither a WFDB record"):
+    with pytest.raises(InputError, match="is a folder, no WFDB record"):
         read_record(tmp_path)
 
 

@@ -17,6 +17,10 @@ import pandas as pd
 from signxai.checks import check_number, is_number
 from signxai.errors import InputError
 
+#: Units of a voltage (case-insensitive) and their factor to mV. A WFDB header without units
+#: is in mV (the WFDB default).
+TO_MILLIVOLT = {"mv": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "v": 1e3, "nv": 1e-6}
+
 #: The columns a delineation (``waves.delineate``) must have.
 DELINEATION_COLUMNS = ("beat", "r_peak", "p_on", "p_off", "qrs_on", "qrs_off", "t_on", "t_off")
 

@@ -1,6 +1,7 @@
 """Reading and writing ECG recordings: WFDB records (``wfdb``), EDF/BDF files (``edfio``, in
-:mod:`signxai.ecg.edf`), numpy arrays and CSV files; and the beat annotations of WFDB records and
-EDF+ files."""
+:mod:`signxai.ecg.edf`), DICOM ECGs (:mod:`signxai.ecg.dicom`), GE MUSE and HL7 aECG XML files
+(:mod:`signxai.ecg.xml_ecg`), numpy arrays and CSV files; and the beat annotations of WFDB
+records, EDF+ files and MUSE files."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from signxai.checks import as_path, check_choice
-from signxai.ecg import dicom, edf
+from signxai.ecg import dicom, edf, xml_ecg
 from signxai.ecg.beats import annotation_codes, as_beat_codes, as_code_map
 from signxai.ecg.checks import (
+    TO_MILLIVOLT,
     as_lead_names,
     as_peaks,
     check_count,
@@ -25,10 +27,6 @@ from signxai.ecg.checks import (
 )
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.errors import InputError
-
-#: WFDB units of a voltage (case-insensitive) and their factor to mV. A header without units
-#: is in mV (the WFDB default).
-TO_MILLIVOLT = {"mv": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "v": 1e3, "nv": 1e-6}
 
 
 def _millivolt_scale(leads: list[str], units: list[str | None] | None, record: str) -> np.ndarray:
@@ -77,7 +75,8 @@ def read_record(
     group: str | int | None = None,
 ) -> Recording:
     """Read a WFDB record (``path`` without extension), an EDF/BDF file (``.edf``, ``.bdf``,
-    also EDF+ and BDF+) or a DICOM ECG (``.dcm``) into a :class:`Recording` in mV.
+    also EDF+ and BDF+), a DICOM ECG (``.dcm``) or an ECG XML file (``.xml``: GE MUSE, HL7
+    aECG) into a :class:`Recording` in mV.
 
     Leads stored in other units of voltage (uV, V) are converted to mV; a lead in units that are
     no voltage (mmHg, ...) or with missing samples in the range read is an ``InputError`` naming it.
@@ -95,7 +94,8 @@ def read_record(
     start, duration
         Time range in seconds (default: the whole record).
     group
-        A DICOM ECG's multiplex group: its label (``'MEDIAN BEAT'``) or index; default the
+        A DICOM ECG's multiplex group or an XML file's waveform group: its label (``'MEDIAN
+        BEAT'``; MUSE's ``'MEDIAN'``, aECG's ``'REPRESENTATIVE_BEAT'``) or index; default the
         rhythm. Other formats hold one group: ``group`` must be left out.
     """
     check_time_range(start, duration)
@@ -112,10 +112,12 @@ def read_record(
 
 def lead_names(path: str | Path) -> list[str]:
     """The lead names of a WFDB record, an EDF/BDF file (its signal channels, read from the
-    header) or a DICOM ECG (its rhythm's channels), whatever their sampling rates."""
+    header), a DICOM ECG or an ECG XML file (its rhythm's leads), whatever their sampling rates."""
     path = as_path(path)
     if dicom.is_dicom(path):
         return dicom.channels(path, None).leads
+    if xml_ecg.is_xml(path):
+        return xml_ecg.channels(path, None).leads
     if edf.is_edf(path):
         return edf.signal_names(edf.open_edf(path))
     return list(_wfdb_header(path)[1].sig_name)
@@ -205,14 +207,16 @@ class _Source:
 
 
 def _open(path: Path, leads: list[str] | None, group: str | int | None = None) -> _Source:
-    """A WFDB record, an EDF/BDF file or a DICOM ECG's ``group``, opened to read ``leads``
-    (None: all)."""
-    if dicom.is_dicom(path):
-        waveform = dicom.channels(path, leads, group)
+    """A WFDB record, an EDF/BDF file or a DICOM or XML ECG's ``group``, opened to read
+    ``leads`` (None: all)."""
+    if dicom.is_dicom(path) or xml_ecg.is_xml(path):
+        reader = dicom.channels if dicom.is_dicom(path) else xml_ecg.channels
+        waveform = reader(path, leads, group)
         return _Source(path.stem, waveform.fs, waveform.samples, waveform.leads, waveform.read)
     if group is not None:
         raise InputError(
-            f"group chooses a DICOM ECG's multiplex group; '{path}' is no DICOM file (.dcm), got {group!r}"
+            f"group chooses a waveform group of a DICOM ECG (.dcm) or an ECG XML file (.xml); '{path}' "
+            f"is neither, got {group!r}"
         )
     if edf.is_edf(path):
         channels = edf.channels(path, leads)
@@ -268,9 +272,9 @@ def _wfdb_header(path: Path) -> tuple[str, Any]:
         if path.is_dir() or (path.is_file() and path.suffix not in (".dat", ".hea")):
             kind = "a folder" if path.is_dir() else f"a {path.suffix or 'extensionless'} file"
             raise InputError(
-                f"record '{path}' is {kind}, neither a WFDB record (no header {header_path}) nor an "
-                "EDF file; formats read: WFDB (the record's path, .hea or .dat), EDF (.edf, .bdf), "
-                "DICOM (.dcm), and arrays (.npy, .npz, .csv) with their sampling rate"
+                f"record '{path}' is {kind}, no WFDB record (no header {header_path}); formats read: "
+                "WFDB (the record's path, .hea or .dat), EDF (.edf, .bdf), DICOM (.dcm), GE MUSE and "
+                "HL7 aECG (.xml), and arrays (.npy, .npz, .csv) with their sampling rate"
             )
         raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
@@ -311,23 +315,25 @@ def read_beat_annotations(
     codes: Mapping[str, str] | None = None,
     leads: str | Sequence[str] | None = None,
 ) -> BeatAnnotations:
-    """Read the beat annotations of a WFDB record (e.g. MIT-BIH's reference ``atr`` file) or the
-    ones an EDF+ or BDF+ file carries in its annotation channel.
+    """Read the beat annotations of a WFDB record (e.g. MIT-BIH's reference ``atr`` file), the
+    ones an EDF+ or BDF+ file carries in its annotation channel, or a GE MUSE file's beats (its
+    cart's QRS times, texts 'QRS type 0', ...: the morphology classes, which ``codes`` maps).
 
     Parameters
     ----------
     path
         Record path without extension (its ``.hea`` header beside the annotation file), or the
-        path of an EDF+/BDF+ file (``.edf``, ``.bdf``).
+        path of an EDF+/BDF+ file (``.edf``, ``.bdf``) or a GE MUSE file (``.xml``).
     extension
         The WFDB annotation file's extension (default ``atr``, reference beats; ``qrs`` a
-        detector's, ...). An EDF+ file carries its annotations itself: leave it None.
+        detector's, ...). EDF+ and MUSE files carry their annotations themselves: leave it None.
     start, duration
         Time range in seconds, as :func:`read_record` takes it: the samples returned count from
         ``start``, so they index the recording read with the same range.
     codes
         Annotation texts to read as WFDB beat codes, e.g. ``{'QRS': 'N', 'PVC': 'V'}`` for a file
-        that marks beats in words; texts that are beat codes already are read as they are.
+        that marks beats in words, ``{'QRS type 0': 'N'}`` for a MUSE file's dominant beats;
+        texts that are beat codes already are read as they are.
     leads
         The leads whose samples the annotations are counted in, as :func:`read_record` reads them
         (needed only for an EDF file whose channels have different sampling rates).
@@ -350,18 +356,15 @@ def read_beat_annotations(
             f"'{path}' is a DICOM ECG: its annotations are the device's statements and measurements, "
             "not beats (signxai.ecg.dicom.read_dicom_annotations reads them)"
         )
-    if edf.is_edf(path):
+    if edf.is_edf(path) or xml_ecg.is_xml(path):
         if extension is not None:
             raise InputError(
-                f"extension names a WFDB annotation file, got {extension!r}; the EDF file '{path}' "
+                f"extension names a WFDB annotation file, got {extension!r}; the file '{path}' "
                 "carries its annotations itself (leave extension out; on the command line give "
                 "--annotations without a value)"
             )
-        channels = edf.channels(path, wanted)
-        _check_leads(wanted, channels.leads)
-        fs = channels.fs
-        first, last = _sample_range(start, duration, fs, channels.samples)
-        onsets, texts = edf.read_annotations(channels.edf)
+        fs, sample_count, (onsets, texts) = _own_annotations(path, wanted)
+        first, last = _sample_range(start, duration, fs, sample_count)
         samples = np.round(onsets * fs).astype(np.int64)
         source = f"'{path}'"
     else:
@@ -379,6 +382,24 @@ def read_beat_annotations(
         symbols=[code for code in read if code is not None],
         fs=fs,
     )
+
+
+def _own_annotations(path: Path, leads: list[str] | None) -> tuple[float, int, tuple[np.ndarray, list[str]]]:
+    """The rate and length of the ``leads`` of an EDF+ or MUSE file (a MUSE file's rhythm), and
+    the annotations it carries: their onsets in seconds and texts."""
+    if edf.is_edf(path):
+        channels = edf.channels(path, leads)
+        _check_leads(leads, channels.leads)
+        return channels.fs, channels.samples, edf.read_annotations(channels.edf)
+    kind, root = xml_ecg.read_root(path)
+    if kind != "muse":
+        raise InputError(
+            f"'{path}' is an HL7 aECG file: its annotations are not read as beats (GE MUSE files' "
+            "QRS times are); read_record reads its waveforms"
+        )
+    rhythm = xml_ecg.channels(path, leads)
+    _check_leads(leads, rhythm.leads)
+    return rhythm.fs, rhythm.samples, xml_ecg.muse_beats(root, path)
 
 
 def _wfdb_annotations(
