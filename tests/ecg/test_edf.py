@@ -342,3 +342,45 @@ def test_write_record_writes_edf_bdf_and_wfdb_with_their_beats(
     long_name = Recording(signal=strip[None, :720], fs=360.0, leads=["a lead name over sixteen"], name="l")
     with pytest.raises(InputError, match="cannot hold this recording as EDF"):
         write_record(long_name, tmp_path / "l.edf")
+
+
+PYEDFLIB_FILES = [
+    "test_generator.edf",  # EDF+C, 11 channels at 200 Hz, two annotations
+    "test_generator.bdf",  # BDF, channels at 1000, 800, 500, 975 and 999 Hz
+    "test_generator_datarec_generator_0_5.bdf",  # data records of 0.5 s
+    "test_generator_datarec_generator_2.bdf",  # data records of 2 s: 487.5 and 499.5 Hz
+    "test_subsecond.edf",  # annotations at fractions of a second
+    "test_utf8.edf",  # a UTF-8 annotation text
+    "test_legacy.edf",  # a plain EDF header with an 'EDF Annotations' channel
+]
+
+
+@pytest.mark.parametrize("name", PYEDFLIB_FILES)
+def test_files_of_another_writer_read_as_pyedflib_reads_them(name: str) -> None:
+    """The EDF and BDF files pyedflib ships for its own tests (written by EDFbrowser's generator,
+    a program independent of edfio and signxai): every channel, read one rate at a time, equals
+    pyedflib's physical values (its C library, EDFlib), and the annotations are its annotations."""
+    import pyedflib  # the test extra's
+
+    from signxai.ecg import edf
+
+    path = Path(pyedflib.__file__).parent / "tests" / "data" / name
+    reader = pyedflib.EdfReader(str(path))
+    try:
+        names = lead_names(path)
+        labels = reader.getSignalLabels()
+        assert names == [label for label in labels if label != "EDF Annotations"]
+        for row, lead in enumerate(names):
+            ours = read_record(path, leads=[lead])
+            assert ours.fs == reader.getSampleFrequency(row)
+            np.testing.assert_allclose(ours.signal[0], reader.readSignal(row) / 1000, rtol=0, atol=1e-12)
+        onsets, _, texts = reader.readAnnotations()
+        read_onsets, read_texts = edf.read_annotations(edf.open_edf(path))
+    finally:
+        reader.close()
+    if name == "test_legacy.edf":  # pyedflib reads a plain EDF's 'EDF Annotations' channel as a signal
+        assert len(texts) == 0 and read_texts == ["Recording starts", "Recording ends"]
+    else:
+        assert read_texts == list(texts)
+        assert len(texts) > 0 or name.endswith(".bdf")  # the EDF+ files carry some
+        np.testing.assert_allclose(read_onsets, onsets, rtol=0, atol=1e-9)
