@@ -241,6 +241,69 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
     assert missing.returncode == 2 and "--leads ['aVF'] are not in the record" in missing.stderr
 
 
+def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
+    """Record 208 (WFDB, its reference an independent detector's beats: neurokit2's) and the real
+    MUSE file (its cart's beats): each record's counts equal match_peaks on the same detections,
+    the gross row their sums, the average row the mean of the records' Se and +P."""
+    import pandas as pd
+
+    from signxai.ecg import load_mitbih_208
+    from signxai.ecg.io import BeatAnnotations, read_beat_annotations, read_record, write_record
+    from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
+    from signxai.ecg.scoring import match_peaks
+
+    nk = pytest.importorskip("neurokit2")
+    strip = load_mitbih_208()
+    _, info = nk.ecg_peaks(nk.ecg_clean(strip.signal[0], sampling_rate=strip.fs), sampling_rate=strip.fs)
+    reference = np.asarray(info["ECG_R_Peaks"])
+    write_record(
+        strip, tmp_path / "r208", annotations=BeatAnnotations(reference, ["N"] * len(reference), strip.fs)
+    )
+    muse = tmp_path / "muse.xml"
+    muse.write_bytes(MUSE.read_bytes())
+    out = tmp_path / "out"
+    common = ["--annotations", "--annotation-code", "QRS type 0=N", "--out", str(out)]
+    result = run("detect", str(tmp_path / "r208"), str(muse), "--lead", "0", *common)
+    assert result.returncode == 0, result.stderr
+    scores = pd.read_csv(out / "scores.csv", index_col="record")
+    expected = {}
+    for name, path, lead in [("r208", tmp_path / "r208", "MLII"), ("muse.xml", muse, "I")]:
+        record = read_record(path, leads=lead)
+        detected = detect_r_peaks(remove_baseline(record.signal[0], record.fs), record.fs)
+        marked = read_beat_annotations(path, codes={"QRS type 0": "N"})
+        expected[name] = match_peaks(detected, marked.samples, record.fs)
+        row = scores.loc[name]
+        match = expected[name]
+        assert (row.reference, row.detected, row.TP, row.FN, row.FP) == (
+            len(match.reference), len(match.detected), match.true_positives, match.false_negatives,
+            match.false_positives,
+        )  # fmt: skip
+        assert row.Se == pytest.approx(match.sensitivity) and row["+P"] == pytest.approx(
+            match.positive_predictivity
+        )
+    assert scores.loc["r208", "Se"] > 0.98 and scores.loc["muse.xml", "Se"] == 1.0
+    gross = scores.loc["gross"]
+    assert gross.TP == sum(m.true_positives for m in expected.values())
+    assert gross.Se == pytest.approx(gross.TP / gross.reference)
+    assert scores.loc["average", "+P"] == pytest.approx(
+        np.mean([m.positive_predictivity for m in expected.values()])
+    )
+    peaks = pd.read_csv(out / "r_peaks.csv")
+    assert peaks.groupby("record").size().to_dict() == {n: len(m.detected) for n, m in expected.items()}
+    assert set(peaks.lead) == {"MLII", "I"} and "within 150 ms" in result.stdout
+    for args, message in [
+        (["--annotation-code", "QRS=N"], "--annotation-code reads annotations: it needs --annotations"),
+        (["--annotations", "--tolerance", "0"], "--tolerance must be a positive number of seconds"),
+        (
+            [str(muse), "--annotations", "--annotation-code", "QRS type 0=N"],
+            "name ['muse.xml'] more than once",
+        ),
+        (["--annotations", "qrs"], "extension names a WFDB annotation file, got 'qrs'"),
+    ]:
+        failed = run("detect", str(muse), *args, "--out", str(tmp_path / "no"))
+        assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)
+
+
 def test_demo_relevance_npz_equals_explain(demo_report) -> None:
     from signxai.ecg import load_beat_model
 

@@ -422,6 +422,14 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             {"path": [None, 3, "missing.xml"]},
         ),
         (
+            "detection_table",
+            lambda s: (
+                scoring.detection_table,
+                {"matches": {"208": scoring.match_peaks(s["peaks"], s["peaks"], s["fs"])}},
+            ),
+            {"matches": [None, {}, {"208": 3}, [1], {1: None}]},
+        ),
+        (
             "derive_limb_leads",
             lambda s: (
                 leads.derive_limb_leads,

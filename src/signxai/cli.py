@@ -224,35 +224,45 @@ def demo(**options: Any) -> None:
     _beat_report(load_mitbih_208, **options)
 
 
+def _lead_options(command: Any) -> Any:
+    """The options choosing one lead of a record and its reference beats (``beats``, ``detect``)."""
+    options = [
+        click.option(
+            "--lead",
+            default=None,
+            help="The lead to analyse: its name or its row (0, 1, ...; default: the first).",
+        ),
+        click.option("--start", type=float, default=None, help="Start in seconds."),
+        click.option("--duration", type=float, default=None, help="Duration in seconds."),
+        click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input."),
+        click.option(
+            "--annotations",
+            is_flag=False,
+            flag_value="",
+            default=None,
+            help="The record's reference beats (beats: cut the beats at them and tabulate the calls "
+            "against their codes; detect: score the detections against them). A WFDB record: the "
+            "annotation file's extension (atr, qrs; alone: atr). An EDF+/BDF+ file carries its "
+            "annotations, a GE MUSE file its cart's QRS times: give the option alone.",
+        ),
+        click.option(
+            "--annotation-code",
+            "annotation_codes",
+            multiple=True,
+            metavar="TEXT=CODE",
+            help="Read annotations whose text is TEXT as the WFDB beat code CODE (e.g. QRS=N for a "
+            "file that marks its beats 'QRS'); repeatable. Texts that are WFDB codes are read as those "
+            "codes ('R': right bundle branch block; R=N reads a file's R-peak marks as normal beats).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("record")
-@click.option(
-    "--lead",
-    default=None,
-    help="The lead to analyse: its name or its row (0, 1, ...; default: the first).",
-)
-@click.option("--start", type=float, default=None, help="Start in seconds.")
-@click.option("--duration", type=float, default=None, help="Duration in seconds.")
-@click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
-@click.option(
-    "--annotations",
-    is_flag=False,
-    flag_value="",
-    default=None,
-    help="Cut the beats at the record's annotated R-peaks instead of detecting them; the report "
-    "tabulates the calls against the beat codes. A WFDB record: the annotation file's extension "
-    "(atr, qrs; alone: atr). An EDF+/BDF+ file carries its annotations, a GE MUSE file its cart's "
-    "QRS times: give the option alone.",
-)
-@click.option(
-    "--annotation-code",
-    "annotation_codes",
-    multiple=True,
-    metavar="TEXT=CODE",
-    help="Read annotations whose text is TEXT as the WFDB beat code CODE (e.g. QRS=N for a file "
-    "that marks its beats 'QRS'); repeatable. Texts that are WFDB codes are read as those codes "
-    "('R': right bundle branch block; R=N reads a file's R-peak marks as normal beats).",
-)
+@_lead_options
 @_beat_options
 def beats(
     record: str,
@@ -264,36 +274,121 @@ def beats(
     annotation_codes: tuple[str, ...],
     **options: Any,
 ) -> None:
-    """Classify every beat of one lead of RECORD (WFDB record path, .edf, .bdf, .dcm, .npy, .npz
-    or .csv, in mV) with a shipped beat model, explain a selection of them; write a report (as the
+    """Classify every beat of one lead of RECORD (WFDB record path, .edf, .bdf, .dcm, .xml, .npy,
+    .npz or .csv, in mV) with a shipped beat model, explain a selection of them; write a report (as the
     demo's)."""
 
     def recording() -> tuple[Any, int, Any, Any]:
-        from signxai.ecg.io import read_beat_annotations
-
-        codes = _annotation_codes(annotation_codes)
-        if annotations is None and codes:
-            raise InputError("--annotation-code reads annotations: it needs --annotations")
+        codes = _annotation_codes(annotations, annotation_codes)
         loaded, row = _read_lead(record, fs, lead, start, duration)
         if annotations is None:
             return loaded, row, None, None
-        if Path(record).suffix.lower() in ARRAY_SUFFIXES:
-            raise InputError(
-                "--annotations needs a WFDB record (an annotation file beside its header), an EDF+ "
-                f"file or a GE MUSE file (annotations inside it), got '{record}'"
-            )
-        reference = read_beat_annotations(
-            record, annotations or None, start, duration, codes=codes, leads=loaded.leads[row]
-        )
+        reference = _reference_beats(record, annotations, codes, start, duration, loaded.leads[row])
         return loaded, row, reference.samples, reference.symbols
 
     _beat_report(recording, **options)
 
 
-def _annotation_codes(values: Sequence[str]) -> dict[str, str]:
-    """``--annotation-code TEXT=CODE`` values as a map from annotation text to beat code."""
+@main.command()
+@click.argument("records", nargs=-1, required=True)
+@_lead_options
+@click.option(
+    "--tolerance",
+    type=float,
+    default=0.15,
+    show_default=True,
+    help="With --annotations: the match window in seconds (ANSI/AAMI EC57: 0.15).",
+)
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), default=Path("signxai-detect"), show_default=True
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def detect(
+    records: tuple[str, ...],
+    lead: str | None,
+    start: float | None,
+    duration: float | None,
+    fs: float | None,
+    annotations: str | None,
+    annotation_codes: tuple[str, ...],
+    tolerance: float,
+    out: Path,
+    debug: bool,
+) -> None:
+    """Detect the R-peaks of one lead of each of RECORDS (baseline removed, as beats and demo
+    detect them) and write them (r_peaks.csv); with --annotations, score them against each
+    record's reference beats as ANSI/AAMI EC57 does: Se and +P per record, gross and average
+    (scores.csv, printed)."""
+    import pandas as pd
+
+    from signxai.checks import check_number
+    from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
+    from signxai.ecg.scoring import detection_table, match_peaks
+
+    try:
+        codes = _annotation_codes(annotations, annotation_codes)
+        if annotations is not None:
+            check_number(tolerance, "--tolerance", above=0, unit="of seconds")
+        names = [Path(record).name for record in records]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise InputError(f"RECORDS name {repeated} more than once; each record's name labels its rows")
+        peaks, matches = [], {}
+        for record, name in zip(records, names, strict=True):
+            loaded, row = _read_lead(record, fs, lead, start, duration)
+            detected = detect_r_peaks(remove_baseline(loaded.signal[row], loaded.fs), loaded.fs)
+            lead_name = loaded.lead_name(row)
+            peaks.append(
+                pd.DataFrame(
+                    {"record": name, "lead": lead_name, "sample": detected, "time_s": detected / loaded.fs}
+                )
+            )
+            if annotations is not None:
+                reference = _reference_beats(record, annotations, codes, start, duration, lead_name)
+                matches[name] = match_peaks(detected, reference.samples, loaded.fs, tolerance)
+        out.mkdir(parents=True, exist_ok=True)
+        pd.concat(peaks, ignore_index=True).to_csv(out / "r_peaks.csv", index=False)
+        count = f"{len(records)} record{'s' if len(records) > 1 else ''}"
+        click.echo(f"{sum(len(p) for p in peaks)} R-peaks in {count}: {out / 'r_peaks.csv'}")
+        if matches:
+            table = detection_table(matches)
+            table.to_csv(out / "scores.csv")
+            shown = table.copy()
+            shown[["Se", "+P"]] = (100 * shown[["Se", "+P"]]).round(2)
+            shown["median_offset_ms"] = shown["median_offset_ms"].round(1)
+            click.echo(f"within {1000 * tolerance:g} ms (Se, +P in %):\n{shown.to_string()}")
+            click.echo(f"scores: {out / 'scores.csv'}")
+    except (SignXAIError, OSError) as error:
+        _fail(debug, error)
+
+
+def _reference_beats(
+    record: str,
+    annotations: str,
+    codes: dict[str, str],
+    start: float | None,
+    duration: float | None,
+    lead: str,
+) -> Any:
+    """``--annotations``: the beats of RECORD's annotation file (its extension; '' the default,
+    or the file's own annotations), counted in the samples of ``lead``."""
+    from signxai.ecg.io import read_beat_annotations
+
+    if Path(record).suffix.lower() in ARRAY_SUFFIXES:
+        raise InputError(
+            "--annotations needs a WFDB record (an annotation file beside its header), an EDF+ "
+            f"file or a GE MUSE file (annotations inside it), got '{record}'"
+        )
+    return read_beat_annotations(record, annotations or None, start, duration, codes=codes, leads=lead)
+
+
+def _annotation_codes(annotations: str | None, values: Sequence[str]) -> dict[str, str]:
+    """``--annotation-code TEXT=CODE`` values as a map from annotation text to beat code (they
+    need ``--annotations``)."""
     from signxai.ecg.beats import as_code_map
 
+    if annotations is None and values:
+        raise InputError("--annotation-code reads annotations: it needs --annotations")
     codes = {}
     for value in values:
         text, equals, code = value.rpartition("=")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from signxai import InputError
-from signxai.ecg.scoring import EC57_TOLERANCE, aami_scores, match_peaks
+from signxai.ecg.scoring import EC57_TOLERANCE, aami_scores, detection_table, match_peaks
 
 peaks = st.lists(st.integers(0, 300), max_size=14, unique=True).map(sorted)
 
@@ -115,3 +115,30 @@ def test_aami_scores_count_calls_per_aami_class_against_the_codes() -> None:
             aami_scores(*bad)
     with pytest.raises(InputError, match="classes must map each call to an AAMI class"):
         aami_scores(["N"], ["normal"], {"normal": "normal"})
+
+
+def test_detection_table_has_ec57s_gross_and_average_statistics() -> None:
+    """Three records counted by hand (100 Hz, window 15 samples): a) 2 of 3 beats found, one
+    extra; b) the one beat found and one extra; c) the one beat missed, nothing detected."""
+    matches = {
+        "a": match_peaks(np.array([100, 200, 300]), np.array([100, 205, 400]), 100.0),
+        "b": match_peaks(np.array([50, 60]), np.array([50]), 100.0),
+        "c": match_peaks(np.array([], dtype=np.int64), np.array([10]), 100.0),
+    }
+    table = detection_table(matches)
+    assert list(table.index) == ["a", "b", "c", "gross", "average"]
+    counts = table.loc[["a", "b", "c", "gross"], ["reference", "detected", "TP", "FN", "FP"]]
+    assert counts.to_numpy().tolist() == [[3, 3, 2, 1, 1], [1, 2, 1, 0, 1], [1, 0, 0, 1, 0], [5, 5, 3, 2, 2]]
+    np.testing.assert_allclose(table["Se"], [2 / 3, 1, 0, 3 / 5, (2 / 3 + 1 + 0) / 3])
+    # +P: c has no detections (undefined), so the average is over a and b
+    np.testing.assert_allclose(table["+P"], [2 / 3, 1 / 2, np.nan, 3 / 5, (2 / 3 + 1 / 2) / 2])
+    # offsets (ms): a's pairs 0 and -50, b's 0: medians -25, 0; gross over the three pairs: 0
+    np.testing.assert_allclose(table["median_offset_ms"], [-25, 0, np.nan, 0, -12.5])
+    assert table.loc["average", ["reference", "TP"]].isna().all()
+    for wrong, message in [
+        ({}, "at least one"),
+        ({"a": 3}, r"\['a'\] are not"),
+        ({"gross": matches["a"]}, "must not name a record 'gross'"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            detection_table(wrong)

@@ -210,3 +210,66 @@ def aami_scores(
     table["Se"] = table["agreed"] / table["reference"].where(table["reference"] > 0)
     table["+P"] = table["agreed"] / table["called"].where(table["called"] > 0)
     return table
+
+
+def detection_table(matches: Mapping[str, PeakMatch]) -> pd.DataFrame:
+    """A detector's scores on several records, as ANSI/AAMI EC57 reports them: one row per
+    record, then its *gross* statistics (the counts of every record summed, then Se and +P: each
+    beat weighs alike) and its *average* statistics (the mean of the records' Se and of their +P,
+    over the records where each is defined: each record weighs alike).
+
+    Parameters
+    ----------
+    matches
+        Each record's name and its :func:`match_peaks` result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by record (then ``'gross'`` and ``'average'``), columns ``reference``,
+        ``detected``, ``TP``, ``FN``, ``FP``, ``Se``, ``+P`` and ``median_offset_ms`` (detection
+        minus reference; the gross row's over every pair, the average row's the median of the
+        records'); the average row has no counts (``<NA>``).
+    """
+    if not isinstance(matches, Mapping) or not matches:
+        raise InputError(
+            f"matches must map record names to match_peaks results (at least one), got {matches!r}"
+        )
+    wrong = [name for name, match in matches.items() if not isinstance(match, PeakMatch)]
+    if wrong or not all(isinstance(name, str) for name in matches):
+        raise InputError(
+            f"matches must map record names (strings) to match_peaks results; {wrong or list(matches)} "
+            "are not"
+        )
+    rows = {
+        name: {
+            "reference": len(match.reference),
+            "detected": len(match.detected),
+            "TP": match.true_positives,
+            "FN": match.false_negatives,
+            "FP": match.false_positives,
+            "Se": match.sensitivity,
+            "+P": match.positive_predictivity,
+            "median_offset_ms": 1000 * float(np.median(match.offsets)) if len(match.pairs) else np.nan,
+        }
+        for name, match in matches.items()
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index").astype({"Se": float, "+P": float})
+    if {"gross", "average"} & set(table.index):
+        raise InputError("matches must not name a record 'gross' or 'average': the summary rows are named so")
+    counts = table[["reference", "detected", "TP", "FN", "FP"]].sum()
+    offsets = np.concatenate([m.offsets for m in matches.values()]) if len(table) else np.zeros(0)
+    table.loc["gross"] = {
+        **counts.to_dict(),
+        "Se": counts["TP"] / counts["reference"] if counts["reference"] else np.nan,
+        "+P": counts["TP"] / counts["detected"] if counts["detected"] else np.nan,
+        "median_offset_ms": 1000 * float(np.median(offsets)) if len(offsets) else np.nan,
+    }
+    records = table.iloc[:-1]
+    table.loc["average"] = {
+        "Se": records["Se"].mean(skipna=True),
+        "+P": records["+P"].mean(skipna=True),
+        "median_offset_ms": records["median_offset_ms"].median(skipna=True),
+    }
+    table.index.name = "record"
+    return table.astype({column: "Int64" for column in ("reference", "detected", "TP", "FN", "FP")})
