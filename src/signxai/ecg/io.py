@@ -86,7 +86,8 @@ def read_record(
     path
         Record path without extension (the ``.hea`` header and its ``.dat`` beside it), or the
         path of an EDF or BDF file (read with ``edfio``, only the range asked for; an EDF+
-        file's annotation channel is no lead, :func:`read_beat_annotations` reads it).
+        file's annotation channel is no lead, :func:`read_beat_annotations` reads it), a DICOM
+        ECG (``.dcm``) or an ECG XML file (``.xml``; both decoded whole, seconds of 12 leads).
     leads
         Lead names to keep (default: all), in the order given; one name alone is one lead. The
         leads read must share one sampling rate (EDF files and multi-frequency WFDB records may
