@@ -386,7 +386,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             {
                 "recording": [None, "x"],
                 "fmt": ["x", None, 16],
-                "path": [None, 3],
+                "path": [None, 3, "rec.xml", "rec.npy"],  # wfdb refused dotted names with a bare Exception
                 "annotations": [1, [(1, "N")]],
             },
         ),

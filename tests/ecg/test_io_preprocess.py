@@ -29,6 +29,11 @@ def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:
     header = write_record(strip, tmp_path / "r208")
     back = read_record(tmp_path / "r208")
     assert header.exists() and back.fs == 360 and back.leads == ["MLII"]
+    assert write_record(strip, tmp_path / "again.hea") == tmp_path / "again.hea"  # named by its header
+    np.testing.assert_array_equal(read_record(tmp_path / "again").signal, back.signal)
+    for name in ("r208.xml", "r208.npy"):  # before: wfdb's bare Exception on the dot
+        with pytest.raises(InputError, match=rf"path must be a WFDB record's path .*got '.*{name}'"):
+            write_record(strip, tmp_path / name)
     # format 16 stores 1/adc_gain steps: the real strip comes back to within one step
     np.testing.assert_allclose(back.signal, strip.signal, atol=2e-3)
     part = read_record(tmp_path / "r208", leads=["MLII"], start=10.0, duration=2.0)

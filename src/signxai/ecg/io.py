@@ -469,6 +469,13 @@ def write_record(
 
     recording = as_recording(recording)
     path = as_path(path)
+    if path.suffix in (".hea", ".dat"):  # a WFDB record named by one of its files
+        path = path.with_suffix("")
+    elif path.suffix and not edf.is_edf(path):
+        raise InputError(
+            f"path must be a WFDB record's path without extension, or an .edf or .bdf file, got "
+            f"'{path}' (a {path.suffix} file; DICOM and XML ECGs are read, not written)"
+        )
     samples, symbols = _as_beats(annotations, recording)
     leads = recording.leads or default_lead_names(recording.signal.shape[0])
     signal = np.asarray(recording.signal, dtype=np.float64)
