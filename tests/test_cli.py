@@ -291,6 +291,9 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     peaks = pd.read_csv(out / "r_peaks.csv")
     assert peaks.groupby("record").size().to_dict() == {n: len(m.detected) for n, m in expected.items()}
     assert set(peaks.lead) == {"MLII", "I"} and "within 150 ms" in result.stdout
+    alone = run("detect", str(muse), "--lead", "II", "--out", str(tmp_path / "alone"))  # no reference
+    assert alone.returncode == 0 and not (tmp_path / "alone" / "scores.csv").exists(), alone.stderr
+    assert len(pd.read_csv(tmp_path / "alone" / "r_peaks.csv")) == 16
     for args, message in [
         (["--annotation-code", "QRS=N"], "--annotation-code reads annotations: it needs --annotations"),
         (["--annotations", "--tolerance", "0"], "--tolerance must be a positive number of seconds"),
@@ -301,6 +304,45 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
         (["--annotations", "qrs"], "extension names a WFDB annotation file, got 'qrs'"),
     ]:
         failed = run("detect", str(muse), *args, "--out", str(tmp_path / "no"))
+        assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)
+
+
+def test_convert_writes_what_read_record_reads_with_the_beats_beside_it(tmp_path: Path) -> None:
+    """The real MUSE file to EDF+ with its limb leads derived and the cart's beats, the shipped
+    strip (as .npy) to WFDB: read back within the format's step, the beats exact."""
+    from signxai.ecg import load_mitbih_208
+    from signxai.ecg.io import read_beat_annotations, read_record
+    from signxai.ecg.leads import derive_limb_leads
+
+    out = tmp_path / "out"
+    beats = ["--annotations", "--annotation-code", "QRS type 0=N"]
+    result = run("convert", str(MUSE), "--derive-limb-leads", *beats, "--format", "edf", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "12 leads, 10 s at 500 Hz, 16 beats" in result.stdout
+    twelve = derive_limb_leads(read_record(MUSE))
+    back = read_record(out / "sinus_rhythm.edf")
+    assert back.leads == twelve.leads and back.fs == 500.0
+    steps = np.ptp(twelve.signal, axis=1, keepdims=True) / 65535  # EDF's 16 bits over each lead's range
+    assert np.all(np.abs(back.signal - twelve.signal) <= steps / 2 + 1e-9)
+    cart = read_beat_annotations(MUSE, codes={"QRS type 0": "N"})
+    written = read_beat_annotations(out / "sinus_rhythm.edf")
+    np.testing.assert_array_equal(written.samples, cart.samples)
+    assert written.symbols == ["N"] * 16
+    strip = load_mitbih_208()
+    np.save(tmp_path / "strip.npy", strip.signal)
+    result = run("convert", str(tmp_path / "strip.npy"), "--fs", "360", "--start", "10", "--duration", "20",
+                 "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    wfdb = read_record(out / "strip")
+    assert wfdb.fs == 360.0 and wfdb.signal.shape == (1, 7200)
+    np.testing.assert_allclose(wfdb.signal, strip.signal[:, 3600:10800], atol=1e-3)
+    for args, message in [
+        ([str(MUSE), str(MUSE)], "RECORDS name ['sinus_rhythm'] more than once"),
+        ([str(MUSE), *beats, "--group", "MEDIAN"], "--annotations are the rhythm's beats: leave --group out"),
+        ([str(tmp_path / "strip.npy"), "--fs", "360", "--derive-limb-leads"], "leads 'I' and 'II'"),
+        ([str(MUSE), "--leads", "aVF"], "--leads ['aVF'] are not in the record"),
+    ]:
+        failed = run("convert", *args, "--out", str(tmp_path / "no"))
         assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)
 
 

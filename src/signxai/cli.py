@@ -224,24 +224,47 @@ def demo(**options: Any) -> None:
     _beat_report(load_mitbih_208, **options)
 
 
-def _lead_options(command: Any) -> Any:
-    """The options choosing one lead of a record and its reference beats (``beats``, ``detect``)."""
+def _selection_options(command: Any) -> Any:
+    """The options choosing the leads, time range and group of a record (``explain``, ``convert``)."""
     options = [
         click.option(
-            "--lead",
-            default=None,
-            help="The lead to analyse: its name or its row (0, 1, ...; default: the first).",
+            "--leads",
+            multiple=True,
+            help="Leads to use (repeat, or comma-separated: --leads II,V1; default all).",
         ),
         click.option("--start", type=float, default=None, help="Start in seconds."),
         click.option("--duration", type=float, default=None, help="Duration in seconds."),
         click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input."),
+        click.option(
+            "--group",
+            default=None,
+            help="A DICOM ECG's multiplex group or an XML ECG's waveform group to read: its label "
+            "(RHYTHM, 'MEDIAN BEAT'; MUSE's MEDIAN) or index; default the rhythm.",
+        ),
+        click.option(
+            "--derive-limb-leads",
+            "derive",
+            is_flag=True,
+            help="Derive the limb leads a record lacks (III, aVR, aVL, aVF) from I and II, as carts "
+            "that store eight leads do (GE MUSE files), before --leads are chosen.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _annotation_options() -> list[Any]:
+    """The options reading a record's reference beats (``beats``, ``detect``, ``convert``)."""
+    return [
         click.option(
             "--annotations",
             is_flag=False,
             flag_value="",
             default=None,
             help="The record's reference beats (beats: cut the beats at them and tabulate the calls "
-            "against their codes; detect: score the detections against them). A WFDB record: the "
+            "against their codes; detect: score the detections against them; convert: write them "
+            "beside the signal). A WFDB record: the "
             "annotation file's extension (atr, qrs; alone: atr). An EDF+/BDF+ file carries its "
             "annotations, a GE MUSE file its cart's QRS times: give the option alone.",
         ),
@@ -254,6 +277,28 @@ def _lead_options(command: Any) -> Any:
             "file that marks its beats 'QRS'); repeatable. Texts that are WFDB codes are read as those "
             "codes ('R': right bundle branch block; R=N reads a file's R-peak marks as normal beats).",
         ),
+    ]
+
+
+def _annotation_command_options(command: Any) -> Any:
+    """``--annotations`` and ``--annotation-code`` on a command."""
+    for option in reversed(_annotation_options()):
+        command = option(command)
+    return command
+
+
+def _lead_options(command: Any) -> Any:
+    """The options choosing one lead of a record and its reference beats (``beats``, ``detect``)."""
+    options = [
+        click.option(
+            "--lead",
+            default=None,
+            help="The lead to analyse: its name or its row (0, 1, ...; default: the first).",
+        ),
+        click.option("--start", type=float, default=None, help="Start in seconds."),
+        click.option("--duration", type=float, default=None, help="Duration in seconds."),
+        click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input."),
+        *_annotation_options(),
     ]
     for option in reversed(options):
         command = option(command)
@@ -358,6 +403,69 @@ def detect(
             shown["median_offset_ms"] = shown["median_offset_ms"].round(1)
             click.echo(f"within {1000 * tolerance:g} ms (Se, +P in %):\n{shown.to_string()}")
             click.echo(f"scores: {out / 'scores.csv'}")
+    except (SignXAIError, OSError) as error:
+        _fail(debug, error)
+
+
+@main.command()
+@click.argument("records", nargs=-1, required=True)
+@_selection_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["wfdb", "edf", "bdf"]),
+    default="wfdb",
+    show_default=True,
+    help="The format written: a WFDB record (16-bit, with an .atr of the beats), EDF+ (16-bit) or BDF+ "
+    "(24-bit), the beats among its annotations.",
+)
+@_annotation_command_options
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), default=Path("signxai-converted"), show_default=True
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def convert(
+    records: tuple[str, ...],
+    leads: tuple[str, ...],
+    start: float | None,
+    duration: float | None,
+    fs: float | None,
+    group: str | None,
+    derive: bool,
+    fmt: str,
+    annotations: str | None,
+    annotation_codes: tuple[str, ...],
+    out: Path,
+    debug: bool,
+) -> None:
+    """Convert each of RECORDS (WFDB, EDF, DICOM, GE MUSE or HL7 aECG XML, .npy/.npz/.csv) to a
+    WFDB record, an EDF+ or a BDF+ file in mV, named by the record (OUT/NAME), its leads, range
+    and group chosen, its limb leads derived (--derive-limb-leads) and its reference beats written
+    beside it (--annotations)."""
+    from signxai.ecg.io import lead_names, write_record
+
+    try:
+        codes = _annotation_codes(annotations, annotation_codes)
+        stems = [Path(record).stem for record in records]
+        repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+        if repeated:
+            raise InputError(f"RECORDS name {repeated} more than once; each is written as OUT/NAME")
+        if annotations is not None and group is not None:
+            raise InputError("--annotations are the rhythm's beats: leave --group out to write them")
+        for record, stem in zip(records, stems, strict=True):
+            recording = _load_record(record, fs, leads, start, duration, group, derive)
+            beats = None
+            if annotations is not None:
+                stored = [lead for lead in recording.leads if lead in lead_names(record)]
+                beats = _reference_beats(record, annotations, codes, start, duration, stored[0])
+            target = out / (stem if fmt == "wfdb" else f"{stem}.{fmt}")
+            written = write_record(recording, target, annotations=beats)
+            count = "" if beats is None else f", {len(beats.samples)} beats"
+            rows = recording.signal.shape[0]
+            named = f"{rows} lead{'s' if rows > 1 else ''}"
+            click.echo(
+                f"{record}: {named}, {recording.duration:g} s at {recording.fs:g} Hz{count} -> {written}"
+            )
     except (SignXAIError, OSError) as error:
         _fail(debug, error)
 
@@ -773,25 +881,7 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @_lrp_options
 @click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP)
-@click.option(
-    "--leads", multiple=True, help="Leads to use (repeat, or comma-separated: --leads II,V1; default all)."
-)
-@click.option("--start", type=float, default=None, help="Start in seconds.")
-@click.option("--duration", type=float, default=None, help="Duration in seconds.")
-@click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input.")
-@click.option(
-    "--group",
-    default=None,
-    help="A DICOM ECG's multiplex group or an XML ECG's waveform group to read: its label (RHYTHM, "
-    "'MEDIAN BEAT'; MUSE's MEDIAN) or index; default the rhythm.",
-)
-@click.option(
-    "--derive-limb-leads",
-    "derive",
-    is_flag=True,
-    help="Derive the limb leads RECORD lacks (III, aVR, aVL, aVF) from I and II, as carts that "
-    "store eight leads do (GE MUSE files), before --leads are chosen.",
-)
+@_selection_options
 @click.option(
     "--resample",
     "resample_to",
