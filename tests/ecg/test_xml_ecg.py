@@ -150,6 +150,14 @@ def test_a_damaged_or_unusual_muse_file_is_refused_by_name(muse: Path) -> None:
         read_record(muse.with_name("missing.xml"))
     with pytest.raises(InputError, match="extension names a WFDB annotation file"):
         read_beat_annotations(muse, "atr")
+    median_only = muse.with_name("median.xml")  # the rhythm left out: the cart's beats have no samples
+    median_only.write_text(re.sub(r"<Waveform>\s*<WaveformType>Rhythm.*?</Waveform>", "", text, flags=re.S))
+    assert read_record(median_only).signal.shape == (8, 600)  # the first group, the median
+    with pytest.raises(
+        InputError, match=r"group must be a waveform group of .*\(.*0 'MEDIAN'\), got 'RHYTHM'"
+    ):
+        read_beat_annotations(median_only, codes={"QRS type 0": "N"})
+    assert read_xml_annotations(median_only).query("kind == 'beat'")["sample"].isna().all()
 
 
 AECG = """<?xml version="1.0" encoding="UTF-8"?>

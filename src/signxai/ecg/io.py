@@ -398,7 +398,7 @@ def _own_annotations(path: Path, leads: list[str] | None) -> tuple[float, int, t
             f"'{path}' is an HL7 aECG file: its annotations are not read as beats (GE MUSE files' "
             "QRS times are); read_record reads its waveforms"
         )
-    rhythm = xml_ecg.channels(path, leads)
+    rhythm = xml_ecg.channels(path, leads, "RHYTHM")  # the cart's QRS times count in the rhythm
     _check_leads(leads, rhythm.leads)
     return rhythm.fs, rhythm.samples, xml_ecg.muse_beats(root, path)
 

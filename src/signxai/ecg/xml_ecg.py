@@ -29,7 +29,7 @@ import pandas as pd
 
 from signxai.checks import as_path
 from signxai.ecg.checks import TO_MILLIVOLT, lead_rows
-from signxai.ecg.groups import GroupChannels, group_index
+from signxai.ecg.groups import RHYTHM, GroupChannels, group_index
 from signxai.errors import InputError
 
 #: File suffixes read as ECG XML (any case: MUSE exports are often ``.XML``).
@@ -330,7 +330,7 @@ def read_xml_annotations(path: str | Path) -> pd.DataFrame:
         )
     groups = _muse_groups(root, path)
     labels = [group.label for group in groups]
-    rhythm = group_index(labels, None, path) if labels else -1
+    rhythm = labels.index(RHYTHM) if RHYTHM in labels else -1  # the cart's beats lie in the rhythm
     median = labels.index("MEDIAN") if "MEDIAN" in labels else -1
     rows: list[dict[str, object]] = []
     for statement in root.findall("Diagnosis/DiagnosisStatement"):
