@@ -205,14 +205,49 @@ def test_texts_that_are_no_beat_codes_are_mapped_or_named(
             read_beat_annotations(path, codes=wrong)
 
 
-def test_a_discontinuous_or_broken_file_is_refused_with_the_reason(tmp_path: Path, strip: np.ndarray) -> None:
+def _plain_edf(tmp_path: Path, strip: np.ndarray) -> Path:
+    """A plain EDF file (no annotation channel), written by edfio."""
+    import edfio
+
+    path = tmp_path / "plain.edf"
+    edfio.Edf([edfio.EdfSignal(strip[:720], sampling_frequency=360.0, label="ECG")]).write(path)
+    return path
+
+
+def test_a_discontinuous_file_is_read_one_part_at_a_time(tmp_path: Path, strip: np.ndarray) -> None:
+    """EDF+D written by hand: four 1-s data records, the third starting 10 s after the second
+    ends (a recording paused and resumed). Samples and beats are on the recording's time axis:
+    a range within one part reads as the specification says; the gap is never bridged."""
     channel = [("ECG", 360.0, strip[: 4 * 360], "mV", -5.0, 5.0)]
-    gap = tmp_path / "gap.edf"  # EDF+D: the third data record starts 10 s after the second
-    write_edf_plus(gap, channel, {}, record_onsets=[0, 1, 12, 13], kind="EDF+D")
-    with pytest.raises(InputError, match=r"discontinuous EDF\+ recording \(EDF\+D"):
-        read_record(gap)
-    with pytest.raises(InputError, match="discontinuous"):
-        read_beat_annotations(gap)
+    gap = tmp_path / "gap.edf"
+    tals = {0: [tal(0.25, "N")], 2: [tal(12.5, "V")], 3: [tal(13.75, "N")]}
+    write_edf_plus(gap, channel, tals, record_onsets=[0, 1, 12, 13], kind="EDF+D")
+    expected = physical(_digital(strip[: 4 * 360], -5.0, 5.0), -5.0, 5.0)
+    second = read_record(gap, start=12, duration=2)  # the second part: records 2 and 3
+    np.testing.assert_allclose(second.signal[0], expected[720:1440], rtol=0, atol=1e-12)
+    inside = read_record(gap, start=0.5, duration=1)
+    np.testing.assert_allclose(inside.signal[0], expected[180:540], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(read_record(gap, start=13.5).signal[0], expected[1260:], rtol=0, atol=1e-12)
+    for start, duration in [(None, None), (1.5, 1), (5, 1), (11.5, 1)]:  # whole, across or in the gap
+        with pytest.raises(InputError, match=r"EDF\+D\) of 2 parts .*\(0-2 s, 12-14 s\); the range read"):
+            read_record(gap, start=start, duration=duration)
+    beats = read_beat_annotations(gap, start=12, duration=2)
+    np.testing.assert_array_equal(beats.samples, [180, 630])  # 12.5 s and 13.75 s, from 12 s
+    assert beats.symbols == ["V", "N"]
+    everything = read_beat_annotations(gap)  # on the time axis, gaps counted
+    np.testing.assert_array_equal(everything.samples, [90, 4500, 4950])
+    assert lead_names(gap) == ["ECG"]
+    # the record onsets as read from the bytes, also of BDF+ (24-bit) files written by edfio
+    from signxai.ecg.edf import record_onsets
+
+    np.testing.assert_array_equal(record_onsets(gap, 4), [0, 1, 12, 13])
+    for suffix in (".edf", ".bdf"):
+        written = tmp_path / f"edfio{suffix}"
+        write_record(Recording(strip[None, : 5 * 360], 360.0, ["ECG"]), written,
+                     annotations=BeatAnnotations(np.array([100]), ["N"], 360.0))  # fmt: skip
+        np.testing.assert_array_equal(record_onsets(written, 5), [0, 1, 2, 3, 4])
+    with pytest.raises(InputError, match="has no annotation channel"):
+        record_onsets(_plain_edf(tmp_path, strip), 1)
     whole = tmp_path / "whole.edf"  # EDF+D whose records follow each other: one time axis
     write_edf_plus(whole, channel, {}, kind="EDF+D")
     assert read_record(whole).signal.shape == (1, 4 * 360)

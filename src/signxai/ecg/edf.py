@@ -3,6 +3,9 @@ file carries, read with ``edfio`` (lazily: only the time range asked for is read
 
 EDF+ keeps its annotations in an *EDF Annotations* channel of its own, which is no signal: it is
 left out of the channels, and its time-stamped texts are what :func:`read_annotations` returns.
+Each data record's first annotation keeps its time: in a discontinuous file (EDF+D, a Holter or
+sleep recording paused and resumed) the records come in parts with gaps between them, and the
+samples are read on the recording's own time axis, one part at a time.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ class EdfChannels:
     """Channels of one sampling rate chosen from an EDF file (the time axis they share).
 
     ``leads`` are all signal channels of the file (its annotation channels left out), ``chosen``
-    the rows of those asked for, ``fs`` their rate and ``samples`` their length.
+    the rows of those asked for, ``fs`` their rate and ``samples`` their length on the
+    recording's time axis. ``parts`` (a discontinuous file's): each part's first sample on that
+    axis, its first stored sample and its length; None for a continuous file.
     """
 
     path: Path
@@ -39,14 +44,17 @@ class EdfChannels:
     chosen: list[int]
     fs: float
     samples: int
+    parts: np.ndarray | None = None
 
     def read(self, first: int, last: int | None) -> tuple[np.ndarray, list[str], list[str | None]]:
         """Samples ``first`` to ``last`` (exclusive; None: the end) of the chosen channels, as
-        (samples x channels) physical values, their names and their units."""
+        (samples x channels) physical values, their names and their units. In a discontinuous
+        file the range must lie within one part."""
         last = self.samples if last is None else last
+        shift = 0 if self.parts is None else self._stored(first, last)
         columns = []
         for row in self.chosen:
-            values = self.edf.signals[row].get_data_slice(first / self.fs, last / self.fs)
+            values = self.edf.signals[row].get_data_slice((first - shift) / self.fs, (last - shift) / self.fs)
             if len(values) != last - first:  # edfio rounds seconds to samples: never off, but say so
                 raise InputError(
                     f"'{self.path}': channel {self.leads[row]!r} gave {len(values)} samples for the "
@@ -55,6 +63,23 @@ class EdfChannels:
             columns.append(np.asarray(values, dtype=np.float64))
         units = [self.edf.signals[row].physical_dimension.strip() or None for row in self.chosen]
         return np.stack(columns, axis=1), [self.leads[row] for row in self.chosen], units
+
+    def _stored(self, first: int, last: int) -> int:
+        """How far the part holding samples ``first`` to ``last`` lies before its stored place
+        (its time minus its position among the stored samples); a range outside one part is an
+        error listing the parts."""
+        assert self.parts is not None
+        for start, stored, length in self.parts:
+            if start <= first and last <= start + length:
+                return int(start - stored)
+        spans = ", ".join(
+            f"{start / self.fs:g}-{(start + length) / self.fs:g} s" for start, _, length in self.parts
+        )
+        raise InputError(
+            f"'{self.path}' is a discontinuous EDF+ recording (EDF+D) of {len(self.parts)} parts with "
+            f"gaps between them ({spans}); the range read, {first / self.fs:g}-{last / self.fs:g} s, "
+            "must lie within one part (start=, duration=)"
+        )
 
 
 def open_edf(path: Path) -> Any:
@@ -67,17 +92,10 @@ def open_edf(path: Path) -> Any:
     reader = edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf
     try:  # EDF headers are ASCII; Latin-1 reads the 'µV' (byte 0xB5) that many devices write too
         edf = reader(path, header_encoding="latin-1")
-        continuous = edf.is_continuous
     except Exception as error:  # edfio raises what its parser meets (value, unicode, index errors)
         raise InputError(
             f"'{path}' could not be read as {kind} file: {type(error).__name__}: {error}"
         ) from None
-    if not continuous:
-        raise InputError(
-            f"'{path}' is a discontinuous EDF+ recording (EDF+D: its data records do not follow each "
-            "other in time), so its samples have no single time axis; export the continuous parts "
-            "as EDF+C files"
-        )
     if not edf.signals:
         raise InputError(f"'{path}' holds no signal channels (annotations only)")
     return edf
@@ -100,8 +118,59 @@ def channels(path: Path, leads: list[str] | None) -> EdfChannels:
     first = (chosen or [0])[0]  # (no lead of the file asked for: the lead check names them)
     if fs <= 0:
         raise InputError(f"channel {names[first]!r} of '{path}' holds no samples")
-    samples = int(edf.signals[first].samples_per_data_record) * int(edf.num_data_records)
-    return EdfChannels(path=path, edf=edf, leads=names, chosen=chosen, fs=fs, samples=samples)
+    per_record = int(edf.signals[first].samples_per_data_record)
+    samples = per_record * int(edf.num_data_records)
+    parts = None if edf.is_continuous else _parts(path, edf, per_record, fs)
+    if parts is not None:
+        samples = int(parts[-1, 0] + parts[-1, 2])
+    return EdfChannels(path=path, edf=edf, leads=names, chosen=chosen, fs=fs, samples=samples, parts=parts)
+
+
+def record_onsets(path: Path, records: int) -> np.ndarray:
+    """The onset of each of an EDF+ file's first ``records`` data records, in seconds from the
+    file's start: the time-keeping annotation that opens the record's annotation channel
+    ('+12.5' then byte 20), read from the file's bytes as the EDF+ specification lays them out."""
+    with path.open("rb") as file:
+        head = file.read(256)
+        signals = int(head[252:256])
+        fields = file.read(256 * signals)
+    labels = [fields[16 * k : 16 * (k + 1)].decode("latin-1").strip() for k in range(signals)]
+    offset = 216 * signals  # the samples per data record come after eight fields of every channel
+    per_record = [int(fields[offset + 8 * k : offset + 8 * (k + 1)]) for k in range(signals)]
+    width = 3 if head[:1] == b"\xff" else 2  # BDF stores 24 bits
+    found = [k for k, label in enumerate(labels) if label in ("EDF Annotations", "BDF Annotations")]
+    if not found:
+        raise InputError(
+            f"'{path}' has no annotation channel, so its data records carry no times (plain EDF)"
+        )
+    annotation = found[0]
+    size = sum(per_record) * width
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=int(head[184:192]), shape=(records, size))
+    start = sum(per_record[:annotation]) * width
+    tals = data[:, start : start + min(per_record[annotation] * width, 40)]
+    onsets = np.empty(records)
+    for k, tal in enumerate(tals):
+        stamp = bytes(tal).split(b"\x14", 1)[0]
+        try:
+            onsets[k] = float(stamp)
+        except ValueError:
+            raise InputError(
+                f"'{path}': data record {k} opens with no time-keeping annotation ({stamp[:20]!r}); "
+                "EDF+ needs one in every data record"
+            ) from None
+    return onsets
+
+
+def _parts(path: Path, edf: Any, per_record: int, fs: float) -> np.ndarray:
+    """A discontinuous file's parts: runs of data records each starting where the one before
+    ends, as (first sample on the recording's time axis, first stored sample, length)."""
+    onsets = np.round(record_onsets(path, int(edf.num_data_records)) * fs).astype(np.int64)
+    if not np.all(np.diff(onsets) >= per_record):
+        raise InputError(f"'{path}': its data records overlap in time (EDF+D onsets out of order)")
+    breaks = np.flatnonzero(np.diff(onsets) != per_record) + 1
+    firsts = np.concatenate([[0], breaks])
+    lasts = np.concatenate([breaks, [len(onsets)]])
+    return np.stack([onsets[firsts], firsts * per_record, (lasts - firsts) * per_record], axis=1)
 
 
 def write_edf(
