@@ -65,18 +65,18 @@ class EdfChannels:
         return np.stack(columns, axis=1), [self.leads[row] for row in self.chosen], units
 
     def _stored(self, first: int, last: int) -> int:
-        """How far the part holding samples ``first`` to ``last`` lies before its stored place
-        (its time minus its position among the stored samples); a range outside one part is an
+        """The shift of the part holding samples ``first`` to ``last``: its first sample's place on
+        the time axis minus its place among the stored samples; a range outside one part is an
         error listing the parts."""
-        assert self.parts is not None
-        for start, stored, length in self.parts:
+        parts = np.zeros((0, 3), dtype=np.int64) if self.parts is None else self.parts
+        for start, stored, length in parts:
             if start <= first and last <= start + length:
                 return int(start - stored)
         spans = ", ".join(
-            f"{start / self.fs:g}-{(start + length) / self.fs:g} s" for start, _, length in self.parts
+            f"{start / self.fs:g}-{(start + length) / self.fs:g} s" for start, _, length in parts
         )
         raise InputError(
-            f"'{self.path}' is a discontinuous EDF+ recording (EDF+D) of {len(self.parts)} parts with "
+            f"'{self.path}' is a discontinuous EDF+ recording (EDF+D) of {len(parts)} parts with "
             f"gaps between them ({spans}); the range read, {first / self.fs:g}-{last / self.fs:g} s, "
             "must lie within one part (start=, duration=)"
         )
