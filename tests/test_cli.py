@@ -341,6 +341,7 @@ def test_convert_writes_what_read_record_reads_with_the_beats_beside_it(tmp_path
         ([str(MUSE), *beats, "--group", "MEDIAN"], "--annotations are the rhythm's beats: leave --group out"),
         ([str(tmp_path / "strip.npy"), "--fs", "360", "--derive-limb-leads"], "leads 'I' and 'II'"),
         ([str(MUSE), "--leads", "aVF"], "--leads ['aVF'] are not in the record"),
+        ([str(tmp_path / "strip.npy"), "--fs", "360", "--annotations"], "--annotations needs a WFDB record"),
     ]:
         failed = run("convert", *args, "--out", str(tmp_path / "no"))
         assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)

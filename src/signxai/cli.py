@@ -455,9 +455,10 @@ def convert(
         for record, stem in zip(records, stems, strict=True):
             recording = _load_record(record, fs, leads, start, duration, group, derive)
             beats = None
-            if annotations is not None:
-                stored = [lead for lead in recording.leads if lead in lead_names(record)]
-                beats = _reference_beats(record, annotations, codes, start, duration, stored[0])
+            if annotations is not None:  # counted in the samples of a lead the file stores
+                names = [] if Path(record).suffix.lower() in ARRAY_SUFFIXES else lead_names(record)
+                stored = [lead for lead in recording.leads if lead in names]
+                beats = _reference_beats(record, annotations, codes, start, duration, (stored or [None])[0])
             target = out / (stem if fmt == "wfdb" else f"{stem}.{fmt}")
             written = write_record(recording, target, annotations=beats)
             count = "" if beats is None else f", {len(beats.samples)} beats"
@@ -476,7 +477,7 @@ def _reference_beats(
     codes: dict[str, str],
     start: float | None,
     duration: float | None,
-    lead: str,
+    lead: str | None,
 ) -> Any:
     """``--annotations``: the beats of RECORD's annotation file (its extension; '' the default,
     or the file's own annotations), counted in the samples of ``lead``."""

@@ -248,6 +248,10 @@ def test_an_hl7_aecg_file_reads_as_the_standard_says(tmp_path: Path) -> None:
     path.write_text(unscaled.replace('<scale value="5" unit="uV"/>', "", 1))
     with pytest.raises(InputError, match=r"'I' \(no scale: raw numbers\)"):
         read_record(path)
+    pressure = lead("MDC_ECG_LEAD_I", digits[0, :10], '<origin value="3" unit="mmHg"/>')
+    path.write_text(AECG.format(increment='0.002" unit="s', leads=pressure, beat=beat))
+    with pytest.raises(InputError, match=r"lead I\): its origin is in mmHg and its scale in uV"):
+        read_record(path)
 
 
 def test_derive_limb_leads_holds_to_einthoven_on_a_real_12_lead_ecg() -> None:

@@ -273,13 +273,15 @@ def _aecg_group(sequence_set: ET.Element, label: str, path: Path) -> XmlGroup | 
                 f"'{path}' ({label}, lead {lead}): a number could not be read ({error})"
             ) from None
         unit = (scale.get("unit") if scale is not None else None) or "no unit"
-        if origin is not None and offset and (origin.get("unit") or unit) != unit:
-            factors = [TO_MILLIVOLT.get((u or "").lower()) for u in (origin.get("unit"), unit)]
-            if None in factors:
+        origin_unit = origin.get("unit") if origin is not None else None
+        if offset and origin_unit and origin_unit != unit:  # the origin in the scale's unit
+            to_origin, to_scale = (TO_MILLIVOLT.get(u.lower()) for u in (origin_unit, unit))
+            if to_origin is None or to_scale is None:
                 raise InputError(
-                    f"'{path}' ({label}, lead {lead}): origin in {origin.get('unit')}, scale in {unit}"
+                    f"'{path}' ({label}, lead {lead}): its origin is in {origin_unit} and its scale in "
+                    f"{unit}; units of voltage (mV, uV, V) are read"
                 )
-            offset *= factors[0] / factors[1]  # type: ignore[operator]
+            offset *= to_origin / to_scale
         names.append(lead)
         columns.append(numbers * (step if step is not None else 0.0) + offset)
         units.append(unit if step is not None else "no scale: raw numbers")
