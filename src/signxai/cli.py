@@ -149,6 +149,17 @@ def methods() -> None:
     click.echo(method_table())
 
 
+def _applied(*options: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A decorator adding click ``options`` to a command, in the order given (its help's order)."""
+
+    def apply(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
 def _beat_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options ``demo`` and ``beats`` share: the report's folder, methods, model and beats."""
     options = [
@@ -210,9 +221,7 @@ def _beat_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--quiet", is_flag=True, help="No progress bar."),
         click.option("--debug", is_flag=True, help="Show tracebacks."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return _applied(*options)(command)
 
 
 @main.command()
@@ -224,85 +233,70 @@ def demo(**options: Any) -> None:
     _beat_report(load_mitbih_208, **options)
 
 
-def _selection_options(command: Any) -> Any:
-    """The options choosing the leads, time range and group of a record (``explain``, ``convert``)."""
-    options = [
-        click.option(
-            "--leads",
-            multiple=True,
-            help="Leads to use (repeat, or comma-separated: --leads II,V1; default all).",
-        ),
-        click.option("--start", type=float, default=None, help="Start in seconds."),
-        click.option("--duration", type=float, default=None, help="Duration in seconds."),
-        click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input."),
-        click.option(
-            "--group",
-            default=None,
-            help="A DICOM ECG's multiplex group or an XML ECG's waveform group to read: its label "
-            "(RHYTHM, 'MEDIAN BEAT'; MUSE's MEDIAN) or index; default the rhythm.",
-        ),
-        click.option(
-            "--derive-limb-leads",
-            "derive",
-            is_flag=True,
-            help="Derive the limb leads a record lacks (III, aVR, aVL, aVF) from I and II, as carts "
-            "that store eight leads do (GE MUSE files), before --leads are chosen.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+#: The options choosing a record's time range, and an array's sampling rate.
+_RANGE_OPTIONS = (
+    click.option("--start", type=float, default=None, help="Start in seconds."),
+    click.option("--duration", type=float, default=None, help="Duration in seconds."),
+    click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input."),
+)
 
+#: The options reading a record's reference beats (``beats``, ``detect``, ``convert``).
+_annotation_options = _applied(
+    click.option(
+        "--annotations",
+        is_flag=False,
+        flag_value="",
+        default=None,
+        help="The record's reference beats (beats: cut the beats at them and tabulate the calls "
+        "against their codes; detect: score the detections against them; convert: write them "
+        "beside the signal). A WFDB record: the annotation file's extension (atr, qrs; alone: atr). "
+        "An EDF+/BDF+ file carries its annotations, a GE MUSE file its cart's QRS times: give the "
+        "option alone.",
+    ),
+    click.option(
+        "--annotation-code",
+        "annotation_codes",
+        multiple=True,
+        metavar="TEXT=CODE",
+        help="Read annotations whose text is TEXT as the WFDB beat code CODE (e.g. QRS=N for a "
+        "file that marks its beats 'QRS'); repeatable. Texts that are WFDB codes are read as those "
+        "codes ('R': right bundle branch block; R=N reads a file's R-peak marks as normal beats).",
+    ),
+)
 
-def _annotation_options() -> list[Any]:
-    """The options reading a record's reference beats (``beats``, ``detect``, ``convert``)."""
-    return [
-        click.option(
-            "--annotations",
-            is_flag=False,
-            flag_value="",
-            default=None,
-            help="The record's reference beats (beats: cut the beats at them and tabulate the calls "
-            "against their codes; detect: score the detections against them; convert: write them "
-            "beside the signal). A WFDB record: the "
-            "annotation file's extension (atr, qrs; alone: atr). An EDF+/BDF+ file carries its "
-            "annotations, a GE MUSE file its cart's QRS times: give the option alone.",
-        ),
-        click.option(
-            "--annotation-code",
-            "annotation_codes",
-            multiple=True,
-            metavar="TEXT=CODE",
-            help="Read annotations whose text is TEXT as the WFDB beat code CODE (e.g. QRS=N for a "
-            "file that marks its beats 'QRS'); repeatable. Texts that are WFDB codes are read as those "
-            "codes ('R': right bundle branch block; R=N reads a file's R-peak marks as normal beats).",
-        ),
-    ]
+#: The options choosing the leads, time range and group of a record (``explain``, ``convert``).
+_selection_options = _applied(
+    click.option(
+        "--leads",
+        multiple=True,
+        help="Leads to use (repeat, or comma-separated: --leads II,V1; default all).",
+    ),
+    *_RANGE_OPTIONS,
+    click.option(
+        "--group",
+        default=None,
+        help="A DICOM ECG's multiplex group or an XML ECG's waveform group to read: its label "
+        "(RHYTHM, 'MEDIAN BEAT'; MUSE's MEDIAN) or index; default the rhythm.",
+    ),
+    click.option(
+        "--derive-limb-leads",
+        "derive",
+        is_flag=True,
+        help="Derive the limb leads a record lacks (III, aVR, aVL, aVF) from I and II, as carts "
+        "that store eight leads do (GE MUSE files), before --leads are chosen.",
+    ),
+)
 
-
-def _annotation_command_options(command: Any) -> Any:
-    """``--annotations`` and ``--annotation-code`` on a command."""
-    for option in reversed(_annotation_options()):
-        command = option(command)
-    return command
-
-
-def _lead_options(command: Any) -> Any:
-    """The options choosing one lead of a record and its reference beats (``beats``, ``detect``)."""
-    options = [
-        click.option(
-            "--lead",
-            default=None,
-            help="The lead to analyse: its name or its row (0, 1, ...; default: the first).",
-        ),
-        click.option("--start", type=float, default=None, help="Start in seconds."),
-        click.option("--duration", type=float, default=None, help="Duration in seconds."),
-        click.option("--fs", type=float, default=None, help="Sampling rate of .npy/.npz/.csv input."),
-        *_annotation_options(),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+#: The options choosing one lead of a record and its reference beats (``beats``, ``detect``).
+_lead_options = _applied(
+    click.option(
+        "--lead",
+        default=None,
+        help="The lead to analyse: its name or its row (0, 1, ...; default: the first).",
+    ),
+    *_RANGE_OPTIONS,
+    _annotation_options,
+)
 
 
 @main.command()
@@ -419,7 +413,7 @@ def detect(
     help="The format written: a WFDB record (16-bit, with an .atr of the beats), EDF+ (16-bit) or BDF+ "
     "(24-bit), the beats among its annotations.",
 )
-@_annotation_command_options
+@_annotation_options
 @click.option(
     "--out", "out", type=click.Path(path_type=Path), default=Path("signxai-converted"), show_default=True
 )
