@@ -392,15 +392,9 @@ def _own_annotations(path: Path, leads: list[str] | None) -> tuple[float, int, t
         channels = edf.channels(path, leads)
         _check_leads(leads, channels.leads)
         return channels.fs, channels.samples, edf.read_annotations(channels.edf)
-    kind, root = xml_ecg.read_root(path)
-    if kind != "muse":
-        raise InputError(
-            f"'{path}' is an HL7 aECG file: its annotations are not read as beats (GE MUSE files' "
-            "QRS times are); read_record reads its waveforms"
-        )
-    rhythm = xml_ecg.channels(path, leads, "RHYTHM")  # the cart's QRS times count in the rhythm
+    rhythm, onsets, texts = xml_ecg.cart_beats(path, leads)
     _check_leads(leads, rhythm.leads)
-    return rhythm.fs, rhythm.samples, xml_ecg.muse_beats(root, path)
+    return rhythm.fs, rhythm.samples, (onsets, texts)
 
 
 def _wfdb_annotations(

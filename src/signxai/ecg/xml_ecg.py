@@ -114,7 +114,11 @@ def read_root(path: Path) -> tuple[str, ET.Element]:
 def read_groups(path: Path) -> list[XmlGroup]:
     """Every waveform group of an ECG XML file, decoded (a MUSE file's rhythm and median beat,
     an aECG file's sequence sets)."""
-    kind, root = read_root(path)
+    return _decoded(*read_root(path), path)
+
+
+def _decoded(kind: str, root: ET.Element, path: Path) -> list[XmlGroup]:
+    """The waveform groups of a parsed file of ``kind``, decoded; none is an error."""
     groups = _muse_groups(root, path) if kind == "muse" else _aecg_groups(root, path)
     if not groups:
         raise InputError(f"'{path}' holds no waveforms (no lead data in its {kind.upper()} groups)")
@@ -125,7 +129,27 @@ def channels(path: Path, leads: list[str] | None, group: str | int | None = None
     """The leads ``leads`` (None: all) of one waveform group (None: the rhythm) of an ECG XML
     file. A lead the group lacks is left for the caller's lead check (which lists its leads); a
     lead chosen that the file marks as off is an ``InputError``."""
-    groups = read_groups(path)
+    return _chosen(read_groups(path), leads, group, path)
+
+
+def cart_beats(path: Path, leads: list[str] | None) -> tuple[GroupChannels, np.ndarray, list[str]]:
+    """A GE MUSE file's rhythm (its leads ``leads``, as :func:`channels` gives them) and the
+    cart's beats in it: their times in seconds and texts ('QRS type 0'); the file parsed once.
+    An aECG file's annotations are not read as beats: an ``InputError``."""
+    kind, root = read_root(path)
+    if kind != "muse":
+        raise InputError(
+            f"'{path}' is an HL7 aECG file: its annotations are not read as beats (GE MUSE files' "
+            "QRS times are); read_record reads its waveforms"
+        )
+    rhythm = _chosen(_decoded(kind, root, path), leads, RHYTHM, path)  # the QRS times count in it
+    return (rhythm, *_muse_beats(root, path))
+
+
+def _chosen(
+    groups: list[XmlGroup], leads: list[str] | None, group: str | int | None, path: Path
+) -> GroupChannels:
+    """The leads ``leads`` of the group ``group`` among decoded ``groups`` (see :func:`channels`)."""
     chosen_group = groups[group_index([g.label for g in groups], group, path)]
     chosen = lead_rows(chosen_group.leads, leads)
     off = [chosen_group.leads[row] for row in chosen if chosen_group.leads[row] in chosen_group.off]
@@ -377,7 +401,7 @@ def read_xml_annotations(path: str | Path) -> pd.DataFrame:
                         "sample": value * scale,
                     }
                 )
-    times, texts = muse_beats(root, path)
+    times, texts = _muse_beats(root, path)
     rate = groups[rhythm].fs if rhythm >= 0 else np.nan
     for time, text in zip(times, texts, strict=True):
         rows.append(
@@ -393,7 +417,7 @@ def read_xml_annotations(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ANNOTATION_COLUMNS)
 
 
-def muse_beats(root: ET.Element, path: Path) -> tuple[np.ndarray, list[str]]:
+def _muse_beats(root: ET.Element, path: Path) -> tuple[np.ndarray, list[str]]:
     """The beats of a MUSE file's ``QRSTimesTypes``: each QRS's time in seconds and its text
     'QRS type k' (the cart's morphology class; 0 the dominant beat)."""
     times, texts = [], []
