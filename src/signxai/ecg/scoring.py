@@ -258,7 +258,7 @@ def detection_table(matches: Mapping[str, PeakMatch]) -> pd.DataFrame:
     if {"gross", "average"} & set(table.index):
         raise InputError("matches must not name a record 'gross' or 'average': the summary rows are named so")
     counts = table[["reference", "detected", "TP", "FN", "FP"]].sum()
-    offsets = np.concatenate([m.offsets for m in matches.values()]) if len(table) else np.zeros(0)
+    offsets = np.concatenate([match.offsets for match in matches.values()])  # (matches is not empty)
     table.loc["gross"] = {
         **counts.to_dict(),
         "Se": counts["TP"] / counts["reference"] if counts["reference"] else np.nan,
