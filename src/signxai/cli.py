@@ -40,7 +40,7 @@ _KEYWORD = re.compile(r"\b(explain_output|batchnorm|gates|attention)=['\"]([\w-]
 #: ``read_record``'s keywords named without a value (``pass leads= with ...``).
 _BARE_KEYWORD = re.compile(r"\b(leads|start|duration)=(?=[\s,)])")
 
-#: ``read_record``'s and ``select``'s errors about the range, leads or DICOM group asked for.
+#: ``read_record``'s and ``select``'s errors about the range, leads or group (DICOM, XML) asked for.
 _SELECTION = re.compile(r"\bstart/duration \(|^leads (?=\[)|^group (?=must|chooses)")
 
 
@@ -160,68 +160,66 @@ def _applied(*options: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
-def _beat_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options ``demo`` and ``beats`` share: the report's folder, methods, model and beats."""
-    options = [
+#: The options ``demo`` and ``beats`` share: the report's folder, methods, model and beats.
+_beat_options = _applied(
+    click.option(
+        "--out",
+        "out",
+        type=click.Path(path_type=Path),
+        default=Path("signxai-report"),
+        show_default=True,
+        help="Folder for report.html, relevance.npz, wave_relevance.csv and strip.edf.",
+    ),
+    click.option(
+        "--edf/--no-edf",
+        "edf",
+        default=True,
+        show_default=True,
+        help="Write strip.edf: the lead, each method's relevance and every beat's call as EDF+ "
+        "for EDF viewers (16 bits per sample and channel: about 2.6 MB per channel and hour at "
+        "360 Hz).",
+    ),
+    click.option(
+        "--method",
+        "methods_",
+        multiple=True,
+        help="Method name (repeat, or comma-separated); default: eight.",
+    ),
+    click.option(
+        "--spectrum",
+        "spectral_method",
+        default=DEMO_SPECTRAL_METHOD,
+        show_default=True,
+        help="Method explaining every beat per harmonic of its window (explain_spectrum).",
+    ),
+    click.option(
+        "--task",
+        type=click.Choice(["binary", "5class"]),
+        default="binary",
+        show_default=True,
+        help="Which shipped beat model classifies the beats.",
+    ),
+    click.option(
+        "--versus",
+        default=None,
+        help="With --task 5class: explain each beat's predicted class against another, runner_up "
+        "(its most likely other class) or a class index (beats of that class: against their "
+        "runner-up).",
+    ),
+    *(
         click.option(
-            "--out",
-            "out",
-            type=click.Path(path_type=Path),
-            default=Path("signxai-report"),
+            f"--{kind}",
+            type=click.IntRange(min=0),
+            default=count,
             show_default=True,
-            help="Folder for report.html, relevance.npz, wave_relevance.csv and strip.edf.",
-        ),
-        click.option(
-            "--edf/--no-edf",
-            "edf",
-            default=True,
-            show_default=True,
-            help="Write strip.edf: the lead, each method's relevance and every beat's call as EDF+ "
-            "for EDF viewers (16 bits per sample and channel: about 2.6 MB per channel and hour at "
-            "360 Hz).",
-        ),
-        click.option(
-            "--method",
-            "methods_",
-            multiple=True,
-            help="Method name (repeat, or comma-separated); default: eight.",
-        ),
-        click.option(
-            "--spectrum",
-            "spectral_method",
-            default=DEMO_SPECTRAL_METHOD,
-            show_default=True,
-            help="Method explaining every beat per harmonic of its window (explain_spectrum).",
-        ),
-        click.option(
-            "--task",
-            type=click.Choice(["binary", "5class"]),
-            default="binary",
-            show_default=True,
-            help="Which shipped beat model classifies the beats.",
-        ),
-        click.option(
-            "--versus",
-            default=None,
-            help="With --task 5class: explain each beat's predicted class against another, runner_up "
-            "(its most likely other class) or a class index (beats of that class: against their "
-            "runner-up).",
-        ),
-        *(
-            click.option(
-                f"--{kind}",
-                type=click.IntRange(min=0),
-                default=count,
-                show_default=True,
-                help=f"{kind.capitalize()} beats to explain.",
-            )
-            for kind, count in (("abnormal", 6), ("normal", 3))
-        ),
-        click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-        click.option("--debug", is_flag=True, help="Show tracebacks."),
-    ]
-    return _applied(*options)(command)
+            help=f"{kind.capitalize()} beats to explain.",
+        )
+        for kind, count in (("abnormal", 6), ("normal", 3))
+    ),
+    click.option("--device", default="cpu", show_default=True, help=DEVICE_HELP),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+    click.option("--debug", is_flag=True, help="Show tracebacks."),
+)
 
 
 @main.command()
@@ -368,10 +366,7 @@ def detect(
         codes = _annotation_codes(annotations, annotation_codes)
         if annotations is not None:
             check_number(tolerance, "--tolerance", above=0, unit="of seconds")
-        names = [Path(record).name for record in records]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise InputError(f"RECORDS name {repeated} more than once; each record's name labels its rows")
+        names = _distinct([Path(record).name for record in records], "each record's name labels its rows")
         peaks, matches = [], {}
         for record, name in zip(records, names, strict=True):
             loaded, row = _read_lead(record, fs, lead, start, duration)
@@ -440,10 +435,7 @@ def convert(
 
     try:
         codes = _annotation_codes(annotations, annotation_codes)
-        stems = [Path(record).stem for record in records]
-        repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
-        if repeated:
-            raise InputError(f"RECORDS name {repeated} more than once; each is written as OUT/NAME")
+        stems = _distinct([Path(record).stem for record in records], "each is written as OUT/NAME")
         if annotations is not None and group is not None:
             raise InputError("--annotations are the rhythm's beats: leave --group out to write them")
         for record, stem in zip(records, stems, strict=True):
@@ -463,6 +455,15 @@ def convert(
             )
     except (SignXAIError, OSError) as error:
         _fail(debug, error)
+
+
+def _distinct(names: list[str], why: str) -> list[str]:
+    """The names of RECORDS, each once (``why``: what a name is used for); a name given twice is
+    an error."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"RECORDS name {repeated} more than once; {why}")
+    return names
 
 
 def _reference_beats(
