@@ -91,6 +91,68 @@ def test_delineation_on_the_real_strip_is_physiological(strip) -> None:
     assert (waves.qrs_off < waves.t_on).all() and (waves.t_on <= waves.t_off).all()
 
 
+def _triangle(n: int, on: int, peak: int, off: int, height: float) -> np.ndarray:
+    wave = np.zeros(n)
+    wave[on : peak + 1] = np.linspace(0.0, height, peak - on + 1)
+    wave[peak : off + 1] = np.linspace(height, 0.0, off - peak + 1)
+    return wave
+
+
+def test_delineation_finds_the_corners_of_straight_limbed_waves() -> None:
+    """Waves with straight limbs: the tangent at a limb's steepest point meets the baseline at the
+    wave's corner, which a zero-phase low-pass leaves in place (it passes straight lines as they are)."""
+    fs, n = 500.0, 2500
+    ecg, truth = np.zeros(n), []
+    for r in (400, 1000, 1600, 2200):
+        p = (r - 110, r - 80, r - 55)  # samples at 500 Hz: P 60 ms up, 50 ms down, PR segment 90 ms
+        t = (r + 90, r + 150, r + 190)  # T 120 ms down, 80 ms up (inverted), ST segment 160 ms
+        ecg += _triangle(n, *p, 0.15) + _triangle(n, *t, -0.4)
+        ecg += _triangle(n, r - 10, r, r + 10, 1.5)
+        truth.append((p[0], p[2], t[0], t[2]))
+    waves = delineate(ecg, np.array([400, 1000, 1600, 2200]), fs)
+    found = waves[["p_on", "p_off", "t_on", "t_off"]].to_numpy()
+    error = np.abs(found - np.array(truth))
+    assert error[:, [0, 1, 3]].max() <= 1, found  # 2 ms
+    assert error[:, 2].max() <= 4, found  # the low-pass overshoots at the corner next to the ST segment
+    assert ((waves.qrs_on - (waves.r_peak - 10)).abs() <= 5).all()
+    assert ((waves.qrs_off - (waves.r_peak + 10)).abs() <= 5).all()
+
+
+def _cart_errors(ecg: np.ndarray, fs: float, peaks: np.ndarray, cart: dict[str, np.ndarray]) -> dict:
+    waves = delineate(ecg, peaks, fs)
+    return {key: (waves[key].to_numpy() - np.asarray(value)) * 1000.0 / fs for key, value in cart.items()}
+
+
+def test_delineation_agrees_with_two_carts_fiducial_points() -> None:
+    """Lead II of two real 12-lead ECGs against the fiducial points their carts stored: pydicom's
+    (every beat's P, QRS and T-end points) and the MUSE export's (its median beat's)."""
+    from pydicom.data import get_testdata_file
+
+    from signxai.ecg.dicom import read_dicom_annotations
+    from signxai.ecg.io import read_record
+    from signxai.ecg.xml_ecg import read_xml_annotations
+
+    path = get_testdata_file("waveform_ecg.dcm")
+    ecg = read_record(path, leads=["II"])
+    points = read_dicom_annotations(path).query("group >= 100")  # one group per beat
+    points = points.pivot(index="group", columns="text", values="sample")
+    names = {"p_on": "P Onset", "p_off": "P Offset", "qrs_on": "QRS Onset", "qrs_off": "QRS Offset"}
+    cart = {key: points[name] for key, name in {**names, "t_off": "T Offset"}.items()}
+    errors = _cart_errors(ecg.signal[0], ecg.fs, detect_r_peaks(ecg.signal[0], ecg.fs), cart)
+    for key, error in errors.items():  # ms; measured medians +1.5, -3, +9, -11, +5; largest 16
+        assert abs(np.median(error)) <= 12, (key, error)
+        assert np.abs(error).max() <= 20, (key, error)
+
+    muse = Path(__file__).parent.parent / "data" / "muse" / "sinus_rhythm.xml"
+    median = read_record(muse, group="MEDIAN", leads=["II"]).signal[0]
+    fiducial = read_xml_annotations(muse).query("kind == 'fiducial'").set_index("text")["sample"]
+    names = {"p_on": "POnset", "p_off": "POffset", "qrs_on": "QOnset", "qrs_off": "QOffset"}
+    cart = {key: [fiducial[name]] for key, name in {**names, "t_off": "TOffset"}.items()}
+    errors = _cart_errors(median, 500.0, np.array([int(np.argmax(np.abs(median)))]), cart)
+    for key, error in errors.items():  # ms; measured -18, -2, +10, -10, -22
+        assert abs(error[0]) <= 25, (key, error)
+
+
 def test_wave_relevance_table_sums_and_shares(tmp_path: Path, strip) -> None:
     ecg, fs, peaks = strip
     waves = delineate(ecg, peaks, fs)

@@ -1,9 +1,12 @@
 """Relevance per P wave, QRS complex, T wave, beat and lead: a tidy table and a plot.
 
-The delineation here is a transparent, rule-based one (no training, no extra dependency): QRS
-onset and offset are where the slope around the R-peak falls below 10 % of its maximum; the P
-wave is searched in the 200 ms before the QRS, the T wave in the 40-420 ms after it (bounded by
-the next beat). It is meant for attributing relevance to waves, not for clinical intervals.
+The delineation here is a transparent, rule-based one (no training, no extra dependency) of
+one lead: QRS onset and offset are where the slope around the R-peak falls below 10 % of its
+maximum; P and T waves are found as the most prominent extremum in their search windows, and
+bounded by the tangent method (where the tangent at each limb's steepest point meets the PR
+level). On two real 12-lead ECGs with their carts' fiducial points (README), lead II's bounds
+lie within 18 ms of the carts' for P and QRS and within 22 ms for the T-wave end.
+It is meant for attributing relevance to waves; a cart measures its intervals over all leads.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ WINDOW_COLUMNS = ("window", "label", "lead", "wave", "relevance", "abs_relevance
 
 #: The sampling rate :func:`delineate` needs to exceed (its band-pass reaches 40 Hz).
 DELINEATION_MIN_FS = 80.0
+#: The low-pass (Hz) of the lead on which P and T waves are delineated.
+WAVE_LOWPASS = 25.0
 
 
 def check_delineation_fs(fs: float, name: str = "fs") -> float:
@@ -54,8 +59,73 @@ def check_delineation_fs(fs: float, name: str = "fs") -> float:
     return fs
 
 
+def _qrs_bounds(slope: np.ndarray, r: int, ms: float) -> tuple[int, int]:
+    """QRS onset and offset around R-peak ``r``: where the slope stays below 10 % of its peak
+    (within 60 ms of ``r``) for 8 ms, searched up to 120 ms before and 160 ms after ``r``."""
+    n = len(slope)
+    around = slope[max(0, r - round(60 * ms)) : r + round(60 * ms) + 1]
+    level = 0.1 * around.max() if len(around) else 0.0
+    quiet = max(1, round(8 * ms))
+    qrs_on = max(0, r - round(120 * ms))
+    for s in range(r, max(quiet, r - round(120 * ms)), -1):
+        if (slope[s - quiet : s] < level).all():
+            qrs_on = s
+            break
+    qrs_off = min(n - 1, r + round(160 * ms))
+    for s in range(r, min(n - quiet, r + round(160 * ms))):
+        if (slope[s : s + quiet] < level).all():
+            qrs_off = s
+            break
+    return qrs_on, qrs_off
+
+
+def _wave_peak(low: np.ndarray, base: float, lo: int, hi: int) -> int:
+    """The most prominent extremum of ``low - base`` (the lead less its baseline) in ``[lo, hi]``.
+
+    Only interior extrema count, so the tail of an earlier wave falling through the window's
+    start is not taken for the wave; a window without one gives its largest ``|curve|``.
+    """
+    magnitude = np.abs(low[lo : hi + 1] - base)
+    found, properties = sps.find_peaks(magnitude, prominence=0)
+    if len(found):
+        return lo + int(found[np.argmax(properties["prominences"])])
+    return lo + int(np.argmax(magnitude))
+
+
+def _tangent_bound(
+    low: np.ndarray, slope: np.ndarray, base: float, peak: int, stop: int, bound: int | None = None
+) -> int:
+    """The tangent method: where the tangent at the steepest point of the wave's limb between
+    ``peak`` and ``stop`` (its end after the peak, its start before it) meets the level ``base``.
+
+    The result lies between ``peak`` and ``bound`` (default ``stop``; a T wave's limb is searched
+    after the QRS's low-passed tail, its onset may lie before); a limb that never turns towards
+    the baseline gives ``bound``.
+    """
+    bound = stop if bound is None else bound
+    if stop == peak:
+        return peak
+    lo, hi = sorted((peak, stop))
+    towards = -np.sign(stop - peak) * (1.0 if low[peak] >= base else -1.0) * slope[lo : hi + 1]
+    steepest = lo + int(np.argmax(towards))
+    if towards[steepest - lo] <= 0:
+        return bound
+    crossing = steepest - (low[steepest] - base) / slope[steepest]
+    first, last = sorted((peak, bound))
+    return round(min(max(crossing, first), last))
+
+
 def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
     """Onsets and offsets (sample indices) of P, QRS and T for every beat of one lead.
+
+    QRS: where the slope of the 1-40 Hz band-passed lead falls below 10 % of its peak. P and T:
+    on the 25 Hz low-passed lead less the lead's level at the end of the PR segment (the median
+    of the 20 ms before the QRS onset), the wave's peak is the most prominent extremum in its
+    search window (P: the 300 ms before the QRS onset less 20 ms, after the previous beat's T
+    wave and the middle of the RR interval; T: from 60 ms after the QRS offset to 70 % of the
+    RR interval, before the next QRS, or 600 ms after the last R-peak), and its onset and offset
+    are found by the tangent method (the tangent at the steepest point of each limb meets that
+    level). A biphasic wave is bounded around its more prominent phase.
 
     Returns
     -------
@@ -66,48 +136,50 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
     ecg = as_signal(ecg, ndim=1)
     fs = check_delineation_fs(fs)
     r_peaks = as_peaks(r_peaks, len(ecg))
-    sos = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
-    clean = zero_phase(ecg, sos, "1-40 Hz band-pass of the delineation")
-    slope = np.abs(np.gradient(clean))
+    band = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
+    slope = np.abs(np.gradient(zero_phase(ecg, band, "1-40 Hz band-pass of the delineation")))
+    wave_band = sps.butter(2, WAVE_LOWPASS, fs=fs, output="sos")
+    low = zero_phase(ecg, wave_band, f"{WAVE_LOWPASS:g} Hz low-pass of the delineation")
+    low_slope = np.gradient(low)
     n = len(ecg)
     ms = fs / 1000.0
-    rows = []
-    for i, r in enumerate(r_peaks):
-        around = slope[max(0, r - round(60 * ms)) : r + round(60 * ms) + 1]
-        level = 0.1 * around.max() if len(around) else 0.0
-        quiet = max(1, round(8 * ms))
-        qrs_on = max(0, r - round(120 * ms))
-        for s in range(r, max(quiet, r - round(120 * ms)), -1):
-            if (slope[s - quiet : s] < level).all():
-                qrs_on = s
-                break
-        qrs_off = min(n - 1, r + round(160 * ms))
-        for s in range(r, min(n - quiet, r + round(160 * ms))):
-            if (slope[s : s + quiet] < level).all():
-                qrs_off = s
-                break
-        previous_r = r_peaks[i - 1] if i > 0 else None
-        next_r = r_peaks[i + 1] if i + 1 < len(r_peaks) else None
-        p_on = qrs_on - round(200 * ms)
-        if previous_r is not None:
-            p_on = max(p_on, previous_r + round(0.6 * (r - previous_r)))
-        p_on = max(0, p_on)
-        p_off = max(p_on, qrs_on - round(20 * ms))
-        t_on = min(n - 1, qrs_off + round(40 * ms))
-        t_off = qrs_off + round(420 * ms)
-        if next_r is not None:
-            t_off = min(t_off, r + round(0.6 * (next_r - r)))
-        t_off = max(t_on, min(n - 1, t_off))
+    qrs = [_qrs_bounds(slope, int(r), ms) for r in r_peaks]
+    rows: list[dict[str, int]] = []
+    for i, r in enumerate(int(r) for r in r_peaks):
+        qrs_on, qrs_off = qrs[i]
+        base = float(np.median(ecg[max(0, qrs_on - round(20 * ms)) : qrs_on + 1]))
+        t_on = t_lo = min(n - 1, qrs_off + 1)
+        t_hi = r + round(600 * ms)
+        if i + 1 < len(r_peaks):
+            t_hi = min(r + round(0.7 * (int(r_peaks[i + 1]) - r)), qrs[i + 1][0] - 1)
+        t_hi = max(t_lo, min(n - 1, t_hi))
+        t_off = t_hi
+        search = min(t_hi, qrs_off + round(60 * ms))
+        if t_hi - search >= 2:
+            peak = _wave_peak(low, base, search, t_hi)
+            t_off = _tangent_bound(low, low_slope, base, peak, t_hi)
+            t_on = _tangent_bound(low, low_slope, base, peak, search, bound=t_lo)
+        p_hi = max(0, qrs_on - round(20 * ms))
+        p_lo = qrs_on - round(300 * ms)
+        if i > 0:
+            previous = int(r_peaks[i - 1])
+            p_lo = max(p_lo, rows[-1]["t_off"] + 1, previous + round(0.5 * (r - previous)))
+        p_lo = max(0, min(p_lo, p_hi))
+        p_on, p_off = p_lo, p_hi
+        if p_hi - p_lo >= 2:
+            peak = _wave_peak(low, base, p_lo, p_hi)
+            p_on = _tangent_bound(low, low_slope, base, peak, p_lo)
+            p_off = _tangent_bound(low, low_slope, base, peak, p_hi)
         rows.append(
             {
                 "beat": i,
-                "r_peak": int(r),
-                "p_on": int(p_on),
-                "p_off": int(p_off),
-                "qrs_on": int(qrs_on),
-                "qrs_off": int(qrs_off),
-                "t_on": int(t_on),
-                "t_off": int(t_off),
+                "r_peak": r,
+                "p_on": p_on,
+                "p_off": p_off,
+                "qrs_on": qrs_on,
+                "qrs_off": qrs_off,
+                "t_on": t_on,
+                "t_off": t_off,
             }
         )
     return pd.DataFrame(rows, columns=list(DELINEATION_COLUMNS))
