@@ -179,6 +179,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
     from signxai.ecg import (
         analysis,
         beats,
+        intervals,
         io,
         leads,
         models,
@@ -436,6 +437,20 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 {"recording": Recording(np.vstack([s["ecg"], 0.5 * s["ecg"]]), s["fs"], ["I", "II"])},
             ),
             {"recording": [None, ARRAY, Recording(ARRAY, 360.0, ["I"])]},  # II is needed
+        ),
+        (
+            "intervals",
+            lambda s: (intervals.intervals, {"waves": s["waves"], "fs": s["fs"]}),
+            {"waves": [None, ARRAY, pd.DataFrame({"beat": [0]})], "fs": ["a", None, 0, NAN, True, [360]]},
+        ),
+        (
+            "corrected_qt",
+            lambda s: (intervals.corrected_qt, {"qt_ms": 400.0, "rr_ms": 800.0}),
+            {
+                "qt_ms": ["a", None, NAN, INF, 0, -400, True, [], np.zeros(2)],
+                "rr_ms": ["a", None, NAN, 0, -1, True, [], [800.0, "a"]],
+                "formula": ["bazet", None, 1],
+            },
         ),
         (
             "load_array",

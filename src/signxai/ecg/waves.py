@@ -115,36 +115,17 @@ def _tangent_bound(
     return round(min(max(crossing, first), last))
 
 
-def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
-    """Onsets and offsets (sample indices) of P, QRS and T for every beat of one lead.
-
-    QRS: where the slope of the 1-40 Hz band-passed lead falls below 10 % of its peak. P and T:
-    on the 25 Hz low-passed lead less the lead's level at the end of the PR segment (the median
-    of the 20 ms before the QRS onset), the wave's peak is the most prominent extremum in its
-    search window (P: the 300 ms before the QRS onset less 20 ms, after the previous beat's T
-    wave and the middle of the RR interval; T: from 60 ms after the QRS offset to 70 % of the
-    RR interval, before the next QRS, or 600 ms after the last R-peak), and its onset and offset
-    are found by the tangent method (the tangent at the steepest point of each limb meets that
-    level). A biphasic wave is bounded around its more prominent phase.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per beat: ``beat``, ``r_peak``, ``p_on``, ``p_off``, ``qrs_on``, ``qrs_off``,
-        ``t_on``, ``t_off``.
-    """
-    ecg = as_signal(ecg, ndim=1)
-    fs = check_delineation_fs(fs)
-    r_peaks = as_peaks(r_peaks, len(ecg))
-    band = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
-    slope = np.abs(np.gradient(zero_phase(ecg, band, "1-40 Hz band-pass of the delineation")))
-    wave_band = sps.butter(2, WAVE_LOWPASS, fs=fs, output="sos")
-    low = zero_phase(ecg, wave_band, f"{WAVE_LOWPASS:g} Hz low-pass of the delineation")
-    low_slope = np.gradient(low)
+def _wave_bounds(
+    ecg: np.ndarray,
+    low: np.ndarray,
+    low_slope: np.ndarray,
+    r_peaks: np.ndarray,
+    qrs: list[tuple[int, int]],
+    ms: float,
+) -> np.ndarray:
+    """``(beats, 4)``: P onset, P offset, T onset and T offset of every beat of one lead."""
     n = len(ecg)
-    ms = fs / 1000.0
-    qrs = [_qrs_bounds(slope, int(r), ms) for r in r_peaks]
-    rows: list[dict[str, int]] = []
+    bounds = np.zeros((len(r_peaks), 4), dtype=np.int64)
     for i, r in enumerate(int(r) for r in r_peaks):
         qrs_on, qrs_off = qrs[i]
         base = float(np.median(ecg[max(0, qrs_on - round(20 * ms)) : qrs_on + 1]))
@@ -163,26 +144,78 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
         p_lo = qrs_on - round(300 * ms)
         if i > 0:
             previous = int(r_peaks[i - 1])
-            p_lo = max(p_lo, rows[-1]["t_off"] + 1, previous + round(0.5 * (r - previous)))
+            p_lo = max(p_lo, int(bounds[i - 1, 3]) + 1, previous + round(0.5 * (r - previous)))
         p_lo = max(0, min(p_lo, p_hi))
         p_on, p_off = p_lo, p_hi
         if p_hi - p_lo >= 2:
             peak = _wave_peak(low, base, p_lo, p_hi)
             p_on = _tangent_bound(low, low_slope, base, peak, p_lo)
             p_off = _tangent_bound(low, low_slope, base, peak, p_hi)
-        rows.append(
-            {
-                "beat": i,
-                "r_peak": r,
-                "p_on": p_on,
-                "p_off": p_off,
-                "qrs_on": qrs_on,
-                "qrs_off": qrs_off,
-                "t_on": t_on,
-                "t_off": t_off,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(DELINEATION_COLUMNS))
+        bounds[i] = p_on, p_off, t_on, t_off
+    return bounds
+
+
+def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
+    """Onsets and offsets (sample indices) of P, QRS and T for every beat of one lead or of
+    several leads together.
+
+    QRS: where the slope of the 1-40 Hz band-passed lead falls below 10 % of its peak (of
+    several leads: their spatial velocity, the root of the sum of their squared slopes). P and
+    T: on the 25 Hz low-passed lead less the lead's level at the end of the PR segment (the
+    median of the 20 ms before the QRS onset), the wave's peak is the most prominent extremum in
+    its search window (P: the 300 ms before the QRS onset less 20 ms, after the previous beat's
+    T wave and the middle of the RR interval; T: from 60 ms after the QRS offset to 70 % of the
+    RR interval, before the next QRS, or 600 ms after the last R-peak), and its onset and offset
+    are found by the tangent method (the tangent at the steepest point of each limb meets that
+    level). A biphasic wave is bounded around its more prominent phase. Of several leads, each
+    P and T bound is the median of the leads' bounds.
+
+    Parameters
+    ----------
+    ecg
+        ``(samples,)``: one lead; ``(leads, samples)``: one delineation of all leads together
+        (the bounds a cart reports, which hold for every lead).
+    r_peaks
+        The beats' R-peaks (sample indices, increasing).
+    fs
+        Sampling rate in Hz (above 80 Hz).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per beat: ``beat``, ``r_peak``, ``p_on``, ``p_off``, ``qrs_on``, ``qrs_off``,
+        ``t_on``, ``t_off``.
+    """
+    signal = as_signal(ecg)
+    if signal.ndim > 2:
+        raise InputError(f"ecg must be (samples,) or (leads, samples), got shape {signal.shape}")
+    leads = np.atleast_2d(signal)
+    fs = check_delineation_fs(fs)
+    r_peaks = as_peaks(r_peaks, leads.shape[-1])
+    band = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
+    slopes = np.gradient(zero_phase(leads, band, "1-40 Hz band-pass of the delineation"), axis=-1)
+    velocity = np.sqrt((slopes**2).sum(axis=0))
+    wave_band = sps.butter(2, WAVE_LOWPASS, fs=fs, output="sos")
+    low = zero_phase(leads, wave_band, f"{WAVE_LOWPASS:g} Hz low-pass of the delineation")
+    low_slope = np.gradient(low, axis=-1)
+    ms = fs / 1000.0
+    qrs = [_qrs_bounds(velocity, int(r), ms) for r in r_peaks]
+    per_lead = [_wave_bounds(leads[k], low[k], low_slope[k], r_peaks, qrs, ms) for k in range(len(leads))]
+    bounds = np.floor(np.median(np.stack(per_lead), axis=0)).astype(np.int64).reshape(len(r_peaks), 4)
+    table = pd.DataFrame(
+        {
+            "beat": np.arange(len(r_peaks)),
+            "r_peak": r_peaks.astype(np.int64),
+            "p_on": bounds[:, 0],
+            "p_off": bounds[:, 1],
+            "qrs_on": [on for on, _ in qrs],
+            "qrs_off": [off for _, off in qrs],
+            "t_on": bounds[:, 2],
+            "t_off": bounds[:, 3],
+        },
+        columns=list(DELINEATION_COLUMNS),
+    )
+    return table.astype(np.int64)
 
 
 def wave_relevance(
