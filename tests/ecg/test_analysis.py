@@ -434,3 +434,45 @@ def test_beats_explained_against_another_class(tmp_path) -> None:
     np.testing.assert_array_equal(normal.versus, expected)
     with pytest.raises(InputError, match="versus needs a model with two or more outputs"):
         analyze_strip(short, load_beat_model("binary"), ("normal", "abnormal"), methods, versus="runner_up")
+
+
+def test_each_classified_beat_gets_its_intervals_and_the_report_their_medians(tmp_path) -> None:
+    """``interval_table`` row k is the beat cut at ``windows.r_peaks[k]``: its delineation, done
+    here again on the same lead, gives the same durations; the report shows the medians per call
+    and per reference code."""
+    from signxai.ecg import model_card
+    from signxai.ecg.report import strip_report
+    from signxai.ecg.waves import delineate
+
+    strip = load_mitbih_208()
+    fs = strip.fs
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(30 * fs)])
+    peaks = detect_r_peaks(remove_baseline(short.signal[0], fs), fs)
+    codes = ["V" if k % 4 == 0 else "N" for k in range(len(peaks))]
+    analysis = analyze_strip(
+        short,
+        load_beat_model("binary"),
+        ["normal", "abnormal"],
+        ["gradient"],
+        max_abnormal=1,
+        max_normal=1,
+        r_peaks=peaks,
+        beat_symbols=codes,
+    )
+    table = analysis.interval_table()
+    assert len(table) == len(analysis.labels) < len(peaks)  # the last beat has no window
+    assert table.label.tolist() == analysis.labels and table.reference.tolist() == analysis.reference
+    waves = delineate(remove_baseline(short.signal[0], fs), peaks, fs).set_index("r_peak")
+    for k, r in enumerate(analysis.windows.r_peaks):
+        beat = waves.loc[r]
+        assert table.qrs_ms[k] == pytest.approx((beat.qrs_off - beat.qrs_on) * 1000 / fs)
+        assert table.qt_ms[k] == pytest.approx((beat.t_off - beat.qrs_on) * 1000 / fs)
+        index = int(np.searchsorted(peaks, r))
+        expected_rr = np.nan if index == 0 else (r - peaks[index - 1]) * 1000 / fs
+        np.testing.assert_allclose(table.rr_ms[k], expected_rr)
+    page = strip_report(analysis, model_card(), "binary", tmp_path / "report.html").read_text()
+    assert 'id="intervals"' in page and "Per reference code" in page
+    for label, beats in table.groupby("label"):
+        cells = [len(beats), *(beats[key].median() for key in ("rr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms"))]
+        row = f"<th>{label}</th>" + "".join(f"\n      <td>{cell:.0f}</td>" for cell in cells)
+        assert row in page, row

@@ -20,6 +20,7 @@ from signxai.checks import check_module, check_names, check_seed, check_whole
 from signxai.ecg.beats import BeatWindows, as_beat_codes, classify, ecg5000_windows
 from signxai.ecg.checks import as_peaks, check_count
 from signxai.ecg.datasets import Recording, as_recording
+from signxai.ecg.intervals import intervals
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.scoring import PeakMatch, match_peaks
@@ -123,6 +124,25 @@ class StripAnalysis:
     def predicted(self) -> np.ndarray:
         """Predicted class index per beat."""
         return self.probabilities.argmax(axis=1)
+
+    def interval_table(self) -> pd.DataFrame:
+        """Each classified beat's intervals on the analysed lead, with its call.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :func:`~signxai.ecg.intervals.intervals` (from :attr:`waves`), one row
+            per classified beat in order (``beat`` as in :attr:`labels`), with ``label`` (the
+            call) and, with reference codes, ``reference``.
+        """
+        table = intervals(self.waves, self.recording.fs)
+        rows = np.searchsorted(self.waves["r_peak"].to_numpy(), self.windows.r_peaks)
+        table = table.iloc[rows].reset_index(drop=True)
+        table["beat"] = np.arange(len(table))
+        table.insert(1, "label", self.labels)
+        if self.reference is not None:
+            table.insert(2, "reference", self.reference)
+        return table
 
     def correlations(self) -> pd.DataFrame:
         """Mean Pearson correlation between methods' maps over the explained beats."""
