@@ -232,6 +232,17 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
     np.testing.assert_allclose(saved["inputs"], twelve.reshape(12, 2, 2500).transpose(1, 0, 2), atol=1e-6)
     direct = explain(model, saved["inputs"], "gradient", explain_output="activation")
     np.testing.assert_allclose(saved["relevance/gradient"], direct, rtol=1e-5, atol=1e-9)
+    # relevance per wave and lead: every row's sum is the map's sum over those samples of that lead
+    import pandas as pd
+
+    table = pd.read_csv(out / "wave_relevance.csv")
+    strip = np.concatenate(list(saved["relevance/gradient"]), axis=-1)  # two windows side by side
+    assert set(table.lead) == set(saved["leads"]) and table.beat.nunique() == 16  # the cart's 16 beats
+    for row in table.sample(60, random_state=0).itertuples():
+        part = strip[list(saved["leads"]).index(row.lead), row.start : row.stop + 1]
+        assert row.abs_relevance == pytest.approx(np.abs(part).sum(), rel=1e-6)
+    page = (out / "report.html").read_text()
+    assert "Relevance per wave and lead" in page and "16 beats detected on lead II" in page
     two = ECGModel(length=2500, input_channels=2, num_classes=3).eval()
     torch.jit.save(torch.jit.trace(two, torch.zeros(1, 2, 2500)), str(scripted))
     chosen = run("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
@@ -1168,3 +1179,19 @@ def test_a_multi_lead_record_in_microvolts_is_drawn_at_a_gain_that_fits(tmp_path
     heights = [int.from_bytes(png[20:24], "big") for png in images]  # the PNG header's height
     # the report's 80 dpi: under 100 inches of paper plus margins (at 10 mm/mV: about 5000 inches)
     assert images and max(heights) < 110 * 80
+
+
+def test_a_record_whose_beats_cannot_be_delineated_says_why_in_the_explain_report() -> None:
+    """No wave table then, and the report section gives the reason (the maps are still written)."""
+    from signxai.cli import _record_waves, _waves_section
+    from signxai.ecg.datasets import Recording
+
+    maps = {"gradient": np.ones((1, 2, 1000))}
+    starts = np.zeros(1, dtype=np.int64)
+    slow = Recording(np.random.default_rng(0).normal(size=(2, 1000)), 50.0, ["I", "II"])
+    table, text = _record_waves(slow, maps, starts)
+    assert table is None and text.startswith("Not computed for this record: fs must exceed 80 Hz")
+    flat = Recording(np.zeros((2, 1000)), 250.0, ["V1", "V2"])
+    table, text = _record_waves(flat, maps, starts)
+    assert table is None and text == "Not computed for this record: no beats were detected on lead V1."
+    assert "no beats were detected" in _waves_section(None, text).body

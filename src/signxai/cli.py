@@ -22,6 +22,8 @@ import numpy as np
 from signxai.errors import InputError, SignXAIError, TargetError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from signxai.report import Section
     from signxai.spectral import SpectralRelevance
 
@@ -1078,6 +1080,9 @@ def explain_command(
             leads=np.array(recording.leads),
             **arrays,
         )
+        wave_table, wave_text = _record_waves(recording, relevance, starts)
+        if wave_table is not None:
+            wave_table.to_csv(out / "wave_relevance.csv", index=False)
         report = _record_report(
             recording,
             inputs,
@@ -1089,6 +1094,7 @@ def explain_command(
             steps,
             spectral,
             _classes_text(classes, target, versus),
+            _waves_section(wave_table, wave_text),
         )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
@@ -1252,6 +1258,45 @@ def _classes_text(classes: dict[str, np.ndarray], target: int | None, versus: st
     return f"Explained ({source}; relevance.npz: targets{', versus' * contrast}): {'; '.join(what)}."
 
 
+def _record_waves(
+    recording: Any, relevance: dict[str, np.ndarray], starts: np.ndarray
+) -> tuple[pd.DataFrame | None, str]:
+    """Relevance per wave and lead of the record's maps (``record_wave_relevance``), and what the
+    report says of it; None and the reason where the record's beats cannot be delineated."""
+    from signxai.ecg.waves import peak_row, record_wave_relevance
+
+    lead = recording.lead_name(peak_row(None, recording.leads))
+    try:
+        waves, table = record_wave_relevance(
+            recording.signal, recording.fs, relevance, starts, recording.leads or None
+        )
+    except InputError as error:
+        return None, f"Not computed for this record: {error}."
+    if not len(waves):
+        return None, f"Not computed for this record: no beats were detected on lead {lead}."
+    return table, (
+        f"{len(waves)} beats detected on lead {lead} and delineated over all {len(recording.leads)} "
+        "lead(s) (signxai.ecg.waves.delineate: QRS from the leads' spatial velocity, P and T the "
+        "median of the leads' bounds). Each table gives, per lead, the share of the |relevance| "
+        "inside the beats (P onset to T end, all leads) that lies in its P waves, QRS complexes and "
+        "T waves; the rest lies in the PR and ST segments. wave_relevance.csv holds every beat."
+    )
+
+
+def _waves_section(table: pd.DataFrame | None, text: str) -> Section:
+    """The report section of ``_record_waves``'s result: a table per method."""
+    from signxai.ecg.waves import lead_wave_shares
+    from signxai.report import Section, paragraph, table_html
+
+    body = paragraph(text)
+    if table is not None:
+        for method, rows in table.groupby("method", sort=False):
+            body += f"<h3>{html.escape(str(method))}</h3>" + table_html(
+                lead_wave_shares(rows), float_format="{:.2f}"
+            )
+    return Section("Relevance per wave and lead", body, anchor="waves")
+
+
 def _record_report(
     recording: Any,
     inputs: np.ndarray,
@@ -1263,6 +1308,7 @@ def _record_report(
     steps: list[str],
     spectral: SpectralRelevance | None = None,
     explained: str = "",
+    waves: Section | None = None,
 ) -> Path:
     from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
     from signxai.methods import describe_method
@@ -1295,6 +1341,8 @@ def _record_report(
             figures.append(figure_html(fig, f"input {k} starting at sample {int(starts[k])}"))
         info = describe_method(method)
         sections.append(Section(method, paragraph(info["definition"]) + "".join(figures)))
+    if waves is not None:
+        sections.append(waves)
     if spectral is not None:
         sections.append(_spectrum_section(spectral, recording.leads))
     return write_report(path, f"signxai: {html.escape(record)}", sections)

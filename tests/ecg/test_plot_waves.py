@@ -250,3 +250,41 @@ def test_spectrogram_plot_renders_on_the_real_strip(tmp_path: Path, strip) -> No
         plot_spectrogram(result, channel=2)
     with pytest.raises(InputError, match="explain_spectrogram returns"):
         plot_spectrogram(window)  # type: ignore[arg-type]
+
+
+def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
+    """Maps of overlapping windows are averaged on the record's axis; each wave's sum is that of
+    the samples it spans; the shares per lead are the waves' parts of the beats' |relevance|."""
+    from signxai.ecg.waves import lead_wave_shares, record_wave_relevance
+
+    ecg, _, _ = carts["pydicom"]
+    signal = ecg.signal[:, :6000]
+    starts = np.array([0, 1000, 2000, 3000, 4000])  # windows of 2000 samples, half overlapping
+    maps = np.stack([np.abs(signal[:, s : s + 2000]) for s in starts])  # |ecg|: the same wherever seen
+    waves, table = record_wave_relevance(signal, ecg.fs, {"abs": maps, "neg": -maps}, starts, ecg.leads)
+    pd.testing.assert_frame_equal(waves, delineate(signal, detect_r_peaks(signal[1], ecg.fs), ecg.fs))
+    for row in table.sample(40, random_state=0).itertuples():
+        lead = np.abs(signal[ecg.leads.index(row.lead)])
+        expected = lead[row.start : row.stop + 1].sum()
+        assert row.abs_relevance == pytest.approx(expected, rel=1e-9)
+        assert row.relevance == pytest.approx(expected if row.method == "abs" else -expected, rel=1e-9)
+    shares = lead_wave_shares(table[table.method == "abs"])
+    assert list(shares.index) == ["P", "QRS", "T"] and list(shares.columns) == ecg.leads
+    beats = table[(table.method == "abs") & (table.wave == "beat")].abs_relevance.sum()
+    qrs_ii = table[(table.method == "abs") & (table.wave == "QRS") & (table.lead == "II")].abs_relevance.sum()
+    assert shares.loc["QRS", "II"] == pytest.approx(qrs_ii / beats)
+    assert 0.5 < shares.to_numpy().sum() < 1.0  # the PR and ST segments hold the rest
+    v1, _ = record_wave_relevance(signal, ecg.fs, {"abs": maps}, starts, ecg.leads, peak_lead="V1")
+    assert len(v1) == len(waves)
+    for kwargs, match in (
+        ({"fs": 50.0}, "fs must exceed 80 Hz"),
+        ({"peak_lead": "X"}, r"peak_lead must be one of the leads \['I', 'II'"),
+        ({"peak_lead": 12}, "a row from 0 to 11, got 12"),
+        ({"relevance": {}}, "relevance must map method names to maps"),
+        ({"relevance": {"abs": maps[:, :2]}}, r"relevance\['abs'\] has 2 lead\(s\) per window"),
+        ({"starts": starts[:-1]}, r"starts must hold one whole sample index per window \(5\)"),
+        ({"starts": starts + 5000}, "stops reach sample"),
+    ):
+        call = {"ecg": signal, "fs": ecg.fs, "relevance": {"abs": maps}, "starts": starts, "leads": ecg.leads}
+        with pytest.raises(InputError, match=match):
+            record_wave_relevance(**{**call, **kwargs})

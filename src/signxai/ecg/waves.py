@@ -11,7 +11,7 @@ It is meant for attributing relevance to waves; a cart measures its intervals ov
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,7 +30,8 @@ from signxai.ecg.checks import (
     check_spans,
     default_lead_names,
 )
-from signxai.ecg.preprocess import zero_phase
+from signxai.ecg.preprocess import detect_r_peaks, zero_phase
+from signxai.ecg.relevance import windows_to_strip
 from signxai.errors import InputError
 
 if TYPE_CHECKING:
@@ -279,6 +280,106 @@ def wave_relevance(
                     }
                 )
     return pd.DataFrame(rows, columns=list(WAVE_COLUMNS))
+
+
+def record_wave_relevance(
+    ecg: np.ndarray,
+    fs: float,
+    relevance: Mapping[str, np.ndarray],
+    starts: np.ndarray,
+    leads: Sequence[str] | None = None,
+    peak_lead: str | int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Relevance per wave, beat and lead of the explanations of a record's windows.
+
+    The record's beats are found on one lead (:func:`~signxai.ecg.preprocess.detect_r_peaks`)
+    and delineated over all its leads (:func:`delineate`); each method's maps are placed on the
+    record's time axis (windows that overlap averaged) and summed per wave (:func:`wave_relevance`).
+
+    Parameters
+    ----------
+    ecg
+        ``(leads, samples)``: the record the windows were cut from, on its time axis (after the
+        filters and resampling the model's inputs had).
+    fs
+        Its sampling rate in Hz (above 80 Hz).
+    relevance
+        Method name -> ``(windows, leads, length)`` maps; window ``i`` covers samples
+        ``starts[i]:starts[i] + length``.
+    starts
+        Each window's first sample.
+    leads
+        Lead names (default ``lead0``...).
+    peak_lead
+        The lead (name or row) the R-peaks are detected on; default lead II (or MLII) where the
+        record has it, else its first lead.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        The delineation, and the table of :func:`wave_relevance` with a first column ``method``.
+    """
+    signal = as_signal(ecg, ndim=2)
+    fs = check_delineation_fs(fs)
+    names = as_lead_names(leads, default_lead_names(len(signal)))
+    check_count(names, len(signal), "leads", "leads of ecg")
+    if not isinstance(relevance, Mapping) or not relevance:
+        raise InputError(f"relevance must map method names to maps, got {type(relevance).__name__}")
+    row = peak_row(peak_lead, names)
+    r_peaks = detect_r_peaks(signal[row], fs)
+    waves = delineate(signal, r_peaks, fs)
+    tables = []
+    for method, values in relevance.items():
+        maps = as_signal(values, name=f"relevance[{method!r}]", ndim=3)
+        if maps.shape[1] != len(signal):
+            raise InputError(
+                f"relevance[{method!r}] has {maps.shape[1]} lead(s) per window, the record {len(signal)}"
+            )
+        begin = np.asarray(starts)
+        stops = begin + maps.shape[-1] if np.issubdtype(begin.dtype, np.integer) else begin
+        begin, end = check_spans(begin, stops, len(maps), signal.shape[-1])
+        strip = windows_to_strip(maps, begin, end, signal.shape[-1])
+        table = wave_relevance(strip, waves, names)
+        table.insert(0, "method", method)
+        tables.append(table)
+    return waves, pd.concat(tables, ignore_index=True)
+
+
+def peak_row(peak_lead: str | int | None, names: list[str]) -> int:
+    """The row of the lead R-peaks are detected on (lead II or MLII by default, else the first)."""
+    if peak_lead is None:
+        return next((names.index(name) for name in ("II", "MLII") if name in names), 0)
+    if isinstance(peak_lead, str) and peak_lead in names:
+        return names.index(peak_lead)
+    if (
+        isinstance(peak_lead, int | np.integer)
+        and not isinstance(peak_lead, bool)
+        and 0 <= peak_lead < len(names)
+    ):
+        return int(peak_lead)
+    raise InputError(
+        f"peak_lead must be one of the leads {names} or a row from 0 to {len(names) - 1}, got {peak_lead!r}"
+    )
+
+
+def lead_wave_shares(table: pd.DataFrame) -> pd.DataFrame:
+    """Each wave's share of the |relevance| in the beats, per lead, for one method's table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows P, QRS, T; one column per lead: the wave's |relevance| in that lead summed over the
+        beats, over the |relevance| of the beats (P onset to T end) in all leads. What is left to
+        one is the PR and ST segments.
+    """
+    if not isinstance(table, pd.DataFrame) or not {"wave", "lead", "abs_relevance"} <= set(table.columns):
+        raise InputError("table must be a wave_relevance() table (columns wave, lead, abs_relevance)")
+    total = table.loc[table.wave == "beat", "abs_relevance"].sum()
+    parts = table[table.wave.isin(WAVES)].pivot_table(
+        index="wave", columns="lead", values="abs_relevance", aggfunc="sum", sort=False
+    )
+    parts = parts.reindex(index=list(WAVES), columns=list(dict.fromkeys(table.lead)))
+    return parts / total if total > 0 else parts * np.nan
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
