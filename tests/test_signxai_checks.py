@@ -439,6 +439,26 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             {"recording": [None, ARRAY, Recording(ARRAY, 360.0, ["I"])]},  # II is needed
         ),
         (
+            "record_wave_relevance",
+            lambda s: (
+                waves.record_wave_relevance,
+                {
+                    "ecg": s["ecg"][None],
+                    "fs": s["fs"],
+                    "relevance": {"gradient": np.ones((1, 1, len(s["ecg"])))},
+                    "starts": np.array([0]),
+                },
+            ),
+            {
+                "ecg": [None, "a", np.zeros(5), ARRAY[None]],
+                "fs": ["a", None, 0, NAN, True, 50],
+                "relevance": [None, {}, {"g": "a"}, {"g": np.ones((1, 2, 3600))}],
+                "starts": [None, "a", np.array([0.5]), np.array([0, 1]), np.array([1])],
+                "leads": [1, ["a", "b"]],
+                "peak_lead": ["X", 5, True, 1.5],
+            },
+        ),
+        (
             "intervals",
             lambda s: (intervals.intervals, {"waves": s["waves"], "fs": s["fs"]}),
             {"waves": [None, ARRAY, pd.DataFrame({"beat": [0]})], "fs": ["a", None, 0, NAN, True, [360]]},

@@ -283,7 +283,10 @@ def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
         ({"relevance": {}}, "relevance must map method names to maps"),
         ({"relevance": {"abs": maps[:, :2]}}, r"relevance\['abs'\] has 2 lead\(s\) per window"),
         ({"starts": starts[:-1]}, r"starts must hold one whole sample index per window \(5\)"),
-        ({"starts": starts + 5000}, "stops reach sample"),
+        (
+            {"starts": starts + 5000},
+            "starts: a window starting at sample 9000 runs past the record's 6000 samples",
+        ),
     ):
         call = {"ecg": signal, "fs": ecg.fs, "relevance": {"abs": maps}, "starts": starts, "leads": ecg.leads}
         with pytest.raises(InputError, match=match):

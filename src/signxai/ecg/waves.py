@@ -337,7 +337,13 @@ def record_wave_relevance(
             )
         begin = np.asarray(starts)
         stops = begin + maps.shape[-1] if np.issubdtype(begin.dtype, np.integer) else begin
-        begin, end = check_spans(begin, stops, len(maps), signal.shape[-1])
+        begin, end = check_spans(begin, stops, len(maps))
+        if len(end) and end.max() > signal.shape[-1]:
+            raise InputError(
+                f"starts: a window starting at sample {int(begin[end.argmax()])} runs past the "
+                f"record's {signal.shape[-1]} samples (relevance[{method!r}]'s windows are "
+                f"{maps.shape[-1]} samples long)"
+            )
         strip = windows_to_strip(maps, begin, end, signal.shape[-1])
         table = wave_relevance(strip, waves, names)
         table.insert(0, "method", method)
