@@ -1275,7 +1275,7 @@ def _record_waves(
     if not len(waves):
         return None, f"Not computed for this record: no beats were detected on lead {lead}."
     return table, (
-        f"{len(waves)} beats detected on lead {lead} and delineated over all {len(recording.leads)} "
+        f"{len(waves)} beats detected on lead {lead} and delineated over all {len(recording.signal)} "
         "lead(s) (signxai.ecg.waves.delineate: QRS from the leads' spatial velocity, P and T the "
         "median of the leads' bounds). Each table gives, per lead, the share of the |relevance| "
         "inside the beats (P onset to T end, all leads) that lies in its P waves, QRS complexes and "

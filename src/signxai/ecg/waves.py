@@ -1,12 +1,14 @@
 """Relevance per P wave, QRS complex, T wave, beat and lead: a tidy table and a plot.
 
-The delineation here is a transparent, rule-based one (no training, no extra dependency) of
-one lead: QRS onset and offset are where the slope around the R-peak falls below 10 % of its
-maximum; P and T waves are found as the most prominent extremum in their search windows, and
-bounded by the tangent method (where the tangent at each limb's steepest point meets the PR
-level). On two real 12-lead ECGs with their carts' fiducial points (README), lead II's bounds
-lie within 18 ms of the carts' for P and QRS and within 22 ms for the T-wave end.
-It is meant for attributing relevance to waves; a cart measures its intervals over all leads.
+The delineation here is a transparent, rule-based one (no training, no extra dependency) of one
+lead or of all leads together: QRS onset and offset are where the slope around the R-peak (of
+several leads, their spatial velocity) falls below 10 % of its maximum; P and T waves are found
+as the most prominent extremum in their search windows, and bounded by the tangent method
+(where the tangent at each limb's steepest point meets the PR level). On two real 12-lead ECGs
+with their carts' fiducial points (README), lead II's bounds lie within 18 ms of the carts' for
+P and QRS and within 22 ms for the T-wave end; all leads together come closer. It is meant for
+attributing relevance to waves (:func:`wave_relevance`, :func:`record_wave_relevance`), and for
+research measurements (:mod:`signxai.ecg.intervals`).
 """
 
 from __future__ import annotations
