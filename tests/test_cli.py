@@ -243,6 +243,7 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
         assert row.abs_relevance == pytest.approx(np.abs(part).sum(), rel=1e-6)
     page = (out / "report.html").read_text()
     assert "Relevance per wave and lead" in page and "16 beats detected on lead II" in page
+    assert 'alt="gradient: the median beat coloured by the mean relevance"' in page
     two = ECGModel(length=2500, input_channels=2, num_classes=3).eval()
     torch.jit.save(torch.jit.trace(two, torch.zeros(1, 2, 2500)), str(scripted))
     chosen = run("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
@@ -1194,4 +1195,4 @@ def test_a_record_whose_beats_cannot_be_delineated_says_why_in_the_explain_repor
     flat = Recording(np.zeros((2, 1000)), 250.0, ["V1", "V2"])
     table, text = _record_waves(flat, maps, starts)
     assert table is None and text == "Not computed for this record: no beats were detected on lead V1."
-    assert "no beats were detected" in _waves_section(None, text).body
+    assert "no beats were detected" in _waves_section(None, text, ["V1", "V2"]).body

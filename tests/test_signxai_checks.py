@@ -182,6 +182,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
         intervals,
         io,
         leads,
+        median,
         models,
         plot,
         preprocess,
@@ -456,6 +457,18 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "starts": [None, "a", np.array([0.5]), np.array([0, 1]), np.array([1])],
                 "leads": [1, ["a", "b"]],
                 "peak_lead": ["X", 5, True, 1.5],
+            },
+        ),
+        (
+            "median_beat",
+            lambda s: (median.median_beat, {"ecg": s["ecg"], "r_peaks": s["peaks"], "fs": s["fs"]}),
+            {
+                "ecg": [None, "a", ARRAY[None]],
+                "r_peaks": [None, "a", np.array([0.5]), np.array([5000, 100])],
+                "fs": ["a", None, 0, NAN, True],
+                "before": ["a", None, NAN, INF, -1, True, 100.0],
+                "after": ["a", None, NAN, INF, 0, -1, True, 100.0],
+                "statistic": ["medain", None, 1],
             },
         ),
         (

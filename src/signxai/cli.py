@@ -22,8 +22,7 @@ import numpy as np
 from signxai.errors import InputError, SignXAIError, TargetError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
+    from signxai.ecg.waves import RecordWaves
     from signxai.report import Section
     from signxai.spectral import SpectralRelevance
 
@@ -1080,9 +1079,10 @@ def explain_command(
             leads=np.array(recording.leads),
             **arrays,
         )
-        wave_table, wave_text = _record_waves(recording, relevance, starts)
-        if wave_table is not None:
-            wave_table.to_csv(out / "wave_relevance.csv", index=False)
+        names = [recording.lead_name(row) for row in range(len(recording.signal))]
+        found, wave_text = _record_waves(recording, relevance, starts)
+        if found is not None:
+            found.table.to_csv(out / "wave_relevance.csv", index=False)
         report = _record_report(
             recording,
             inputs,
@@ -1094,7 +1094,7 @@ def explain_command(
             steps,
             spectral,
             _classes_text(classes, target, versus),
-            _waves_section(wave_table, wave_text),
+            _waves_section(found, wave_text, names),
         )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
@@ -1260,39 +1260,52 @@ def _classes_text(classes: dict[str, np.ndarray], target: int | None, versus: st
 
 def _record_waves(
     recording: Any, relevance: dict[str, np.ndarray], starts: np.ndarray
-) -> tuple[pd.DataFrame | None, str]:
-    """Relevance per wave and lead of the record's maps (``record_wave_relevance``), and what the
-    report says of it; None and the reason where the record's beats cannot be delineated."""
+) -> tuple[RecordWaves | None, str]:
+    """Relevance per wave and lead of the record's maps and its median beat
+    (``record_wave_relevance``), and what the report says of it; None and the reason where the
+    record's beats cannot be delineated."""
     from signxai.ecg.waves import peak_row, record_wave_relevance
 
     lead = recording.lead_name(peak_row(None, recording.leads))
     try:
-        waves, table = record_wave_relevance(
+        found = record_wave_relevance(
             recording.signal, recording.fs, relevance, starts, recording.leads or None
         )
     except InputError as error:
         return None, f"Not computed for this record: {error}."
-    if not len(waves):
-        return None, f"Not computed for this record: no beats were detected on lead {lead}."
-    return table, (
-        f"{len(waves)} beats detected on lead {lead} and delineated over all {len(recording.signal)} "
-        "lead(s) (signxai.ecg.waves.delineate: QRS from the leads' spatial velocity, P and T the "
-        "median of the leads' bounds). Each table gives, per lead, the share of the |relevance| "
-        "inside the beats (P onset to T end, all leads) that lies in its P waves, QRS complexes and "
-        "T waves; the rest lies in the PR and ST segments. wave_relevance.csv holds every beat."
+    return found, (
+        f"{len(found.waves)} beats detected on lead {lead} and delineated over all "
+        f"{len(recording.signal)} lead(s) (signxai.ecg.waves.delineate: QRS from the leads' spatial "
+        "velocity, P and T the median of the leads' bounds). Each table gives, per lead, the share "
+        "of the |relevance| inside the beats (P onset to T end, all leads) that lies in its P "
+        "waves, QRS complexes and T waves; the rest lies in the PR and ST segments. "
+        "wave_relevance.csv holds every beat. Each figure draws the record's median beat (the "
+        f"{len(found.median.beats)} beats with 0.35 s before and 0.65 s after their R-peak, "
+        "aligned on it) coloured by the method's map averaged over the same beats."
     )
 
 
-def _waves_section(table: pd.DataFrame | None, text: str) -> Section:
-    """The report section of ``_record_waves``'s result: a table per method."""
+def _waves_section(found: RecordWaves | None, text: str, leads: Sequence[str]) -> Section:
+    """The report section of ``_record_waves``'s result: a table and a median beat per method."""
+    from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
     from signxai.ecg.waves import lead_wave_shares
-    from signxai.report import Section, paragraph, table_html
+    from signxai.report import Section, figure_html, paragraph, table_html
 
     body = paragraph(text)
-    if table is not None:
-        for method, rows in table.groupby("method", sort=False):
-            body += f"<h3>{html.escape(str(method))}</h3>" + table_html(
-                lead_wave_shares(rows), float_format="{:.2f}"
+    if found is not None:
+        median = found.median
+        for method, rows in found.table.groupby("method", sort=False):
+            mean = found.mean_relevance[str(method)]
+            title = f"{method}: median beat, mean relevance"
+            if len(median.signal) == 1:
+                figure = plot_strip(median.signal[0], median.fs, mean[0], title=title)
+            else:
+                gain = paper_gain(median.signal, median.fs, leads)
+                figure = plot_12lead(median.signal, median.fs, mean, leads, title, gain)
+            body += (
+                f"<h3>{html.escape(str(method))}</h3>"
+                + table_html(lead_wave_shares(rows), float_format="{:.2f}")
+                + figure_html(figure, f"{method}: the median beat coloured by the mean relevance")
             )
     return Section("Relevance per wave and lead", body, anchor="waves")
 

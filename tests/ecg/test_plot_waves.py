@@ -261,8 +261,14 @@ def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
     signal = ecg.signal[:, :6000]
     starts = np.array([0, 1000, 2000, 3000, 4000])  # windows of 2000 samples, half overlapping
     maps = np.stack([np.abs(signal[:, s : s + 2000]) for s in starts])  # |ecg|: the same wherever seen
-    waves, table = record_wave_relevance(signal, ecg.fs, {"abs": maps, "neg": -maps}, starts, ecg.leads)
+    found = record_wave_relevance(signal, ecg.fs, {"abs": maps, "neg": -maps}, starts, ecg.leads)
+    waves, table = found.waves, found.table
     pd.testing.assert_frame_equal(waves, delineate(signal, detect_r_peaks(signal[1], ecg.fs), ecg.fs))
+    # the mean map over the median beat's beats: |ecg| averaged over the same aligned windows
+    median = found.median
+    aligned = np.stack([np.abs(signal[:, r - 350 : r + 650]) for r in found.r_peaks[median.beats]])
+    np.testing.assert_allclose(found.mean_relevance["abs"], aligned.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(found.mean_relevance["neg"], -aligned.mean(axis=0), rtol=1e-12)
     for row in table.sample(40, random_state=0).itertuples():
         lead = np.abs(signal[ecg.leads.index(row.lead)])
         expected = lead[row.start : row.stop + 1].sum()
@@ -274,8 +280,8 @@ def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
     qrs_ii = table[(table.method == "abs") & (table.wave == "QRS") & (table.lead == "II")].abs_relevance.sum()
     assert shares.loc["QRS", "II"] == pytest.approx(qrs_ii / beats)
     assert 0.5 < shares.to_numpy().sum() < 1.0  # the PR and ST segments hold the rest
-    v1, _ = record_wave_relevance(signal, ecg.fs, {"abs": maps}, starts, ecg.leads, peak_lead="V1")
-    assert len(v1) == len(waves)
+    v1 = record_wave_relevance(signal, ecg.fs, {"abs": maps}, starts, ecg.leads, peak_lead="V1")
+    assert len(v1.waves) == len(waves)
     for kwargs, match in (
         ({"fs": 50.0}, "fs must exceed 80 Hz"),
         ({"peak_lead": "X"}, r"peak_lead must be one of the leads \['I', 'II'"),
@@ -287,6 +293,7 @@ def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
             {"starts": starts + 5000},
             "starts: a window starting at sample 9000 runs past the record's 6000 samples",
         ),
+        ({"ecg": np.zeros((12, 6000))}, "no beats were detected on lead II"),
     ):
         call = {"ecg": signal, "fs": ecg.fs, "relevance": {"abs": maps}, "starts": starts, "leads": ecg.leads}
         with pytest.raises(InputError, match=match):

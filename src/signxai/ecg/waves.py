@@ -14,6 +14,7 @@ research measurements (:mod:`signxai.ecg.intervals`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +33,7 @@ from signxai.ecg.checks import (
     check_spans,
     default_lead_names,
 )
+from signxai.ecg.median import BeatTemplate, median_beat
 from signxai.ecg.preprocess import detect_r_peaks, zero_phase
 from signxai.ecg.relevance import windows_to_strip
 from signxai.errors import InputError
@@ -284,6 +286,23 @@ def wave_relevance(
     return pd.DataFrame(rows, columns=list(WAVE_COLUMNS))
 
 
+@dataclass
+class RecordWaves:
+    """What :func:`record_wave_relevance` found on a record: its beats, their waves, the
+    relevance per wave and lead, and the median beat with each method's mean map over it."""
+
+    #: The R-peaks found (sample indices).
+    r_peaks: np.ndarray
+    #: :func:`delineate` of all leads.
+    waves: pd.DataFrame
+    #: :func:`wave_relevance` per method, with a first column ``method``.
+    table: pd.DataFrame
+    #: The record's median beat (:func:`~signxai.ecg.median.median_beat`).
+    median: BeatTemplate
+    #: Method -> each method's map averaged over the same beats, aligned as ``median.signal``.
+    mean_relevance: dict[str, np.ndarray]
+
+
 def record_wave_relevance(
     ecg: np.ndarray,
     fs: float,
@@ -291,12 +310,14 @@ def record_wave_relevance(
     starts: np.ndarray,
     leads: Sequence[str] | None = None,
     peak_lead: str | int | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> RecordWaves:
     """Relevance per wave, beat and lead of the explanations of a record's windows.
 
     The record's beats are found on one lead (:func:`~signxai.ecg.preprocess.detect_r_peaks`)
     and delineated over all its leads (:func:`delineate`); each method's maps are placed on the
-    record's time axis (windows that overlap averaged) and summed per wave (:func:`wave_relevance`).
+    record's time axis (windows that overlap averaged) and summed per wave (:func:`wave_relevance`),
+    and averaged over the beats of the record's median beat (0.35 s before to 0.65 s after the
+    R-peak).
 
     Parameters
     ----------
@@ -318,8 +339,8 @@ def record_wave_relevance(
 
     Returns
     -------
-    tuple of pandas.DataFrame
-        The delineation, and the table of :func:`wave_relevance` with a first column ``method``.
+    RecordWaves
+        An :class:`InputError` where no beat with a whole window is found.
     """
     signal = as_signal(ecg, ndim=2)
     fs = check_delineation_fs(fs)
@@ -327,30 +348,44 @@ def record_wave_relevance(
     check_count(names, len(signal), "leads", "leads of ecg")
     if not isinstance(relevance, Mapping) or not relevance:
         raise InputError(f"relevance must map method names to maps, got {type(relevance).__name__}")
+    maps = {
+        method: _record_maps(method, values, starts, signal.shape) for method, values in relevance.items()
+    }
     row = peak_row(peak_lead, names)
     r_peaks = detect_r_peaks(signal[row], fs)
+    if not len(r_peaks):
+        raise InputError(f"no beats were detected on lead {names[row]}")
     waves = delineate(signal, r_peaks, fs)
-    tables = []
-    for method, values in relevance.items():
-        maps = as_signal(values, name=f"relevance[{method!r}]", ndim=3)
-        if maps.shape[1] != len(signal):
-            raise InputError(
-                f"relevance[{method!r}] has {maps.shape[1]} lead(s) per window, the record {len(signal)}"
-            )
-        begin = np.asarray(starts)
-        stops = begin + maps.shape[-1] if np.issubdtype(begin.dtype, np.integer) else begin
-        begin, end = check_spans(begin, stops, len(maps))
-        if len(end) and end.max() > signal.shape[-1]:
-            raise InputError(
-                f"starts: a window starting at sample {int(begin[end.argmax()])} runs past the "
-                f"record's {signal.shape[-1]} samples (relevance[{method!r}]'s windows are "
-                f"{maps.shape[-1]} samples long)"
-            )
-        strip = windows_to_strip(maps, begin, end, signal.shape[-1])
+    median = median_beat(signal, r_peaks, fs)
+    tables, means = [], {}
+    for method, (windows, begin, end) in maps.items():
+        strip = windows_to_strip(windows, begin, end, signal.shape[-1])
         table = wave_relevance(strip, waves, names)
         table.insert(0, "method", method)
         tables.append(table)
-    return waves, pd.concat(tables, ignore_index=True)
+        means[method] = median_beat(strip, r_peaks[median.beats], fs, statistic="mean").signal
+    return RecordWaves(r_peaks, waves, pd.concat(tables, ignore_index=True), median, means)
+
+
+def _record_maps(
+    method: str, values: object, starts: object, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A method's window maps, checked against the record's shape, with their spans."""
+    windows = as_signal(values, name=f"relevance[{method!r}]", ndim=3)
+    if windows.shape[1] != shape[0]:
+        raise InputError(
+            f"relevance[{method!r}] has {windows.shape[1]} lead(s) per window, the record {shape[0]}"
+        )
+    begin = np.asarray(starts)
+    stops = begin + windows.shape[-1] if np.issubdtype(begin.dtype, np.integer) else begin
+    begin, end = check_spans(begin, stops, len(windows))
+    if len(end) and end.max() > shape[-1]:
+        raise InputError(
+            f"starts: a window starting at sample {int(begin[end.argmax()])} runs past the "
+            f"record's {shape[-1]} samples (relevance[{method!r}]'s windows are "
+            f"{windows.shape[-1]} samples long)"
+        )
+    return windows, begin, end
 
 
 def peak_row(peak_lead: str | int | None, names: list[str]) -> int:
