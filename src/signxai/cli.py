@@ -1300,8 +1300,8 @@ def _waves_section(found: RecordWaves | None, text: str, leads: Sequence[str]) -
             if len(median.signal) == 1:
                 figure = plot_strip(median.signal[0], median.fs, mean[0], title=title)
             else:
-                gain = paper_gain(median.signal, median.fs, leads)
-                figure = plot_12lead(median.signal, median.fs, mean, leads, title, gain)
+                gain = paper_gain(median.signal, median.fs, leads, layout="beat")
+                figure = plot_12lead(median.signal, median.fs, mean, leads, title, gain, layout="beat")
             body += (
                 f"<h3>{html.escape(str(method))}</h3>"
                 + table_html(lead_wave_shares(rows), float_format="{:.2f}")

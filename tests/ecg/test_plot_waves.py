@@ -51,6 +51,26 @@ def test_lead_grid_on_ecg_paper_renders_for_any_number_of_leads(tmp_path: Path, 
     _assert_png(plot_12lead(signal, fs, relevance, leads), tmp_path / "grid.png")
 
 
+def test_a_beat_is_drawn_whole_in_every_column_of_the_grid(tmp_path: Path, strip) -> None:
+    """layout='beat' (a median beat, as carts print it): three rows, each column the whole beat,
+    each lead's trace the beat's samples; the rhythm layout of the same second cuts it in four."""
+    ecg, fs, peaks = strip
+    r = int(peaks[3])
+    beat = np.stack([ecg[r - 126 : r + 234] * (1 + 0.1 * i) for i in range(12)])  # one second
+    fig = plot_12lead(beat, fs, np.abs(beat), STANDARD, "median", layout="beat")
+    rows = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(rows) == 3 and rows[0].get_xlim() == pytest.approx((0.0, 4.0))
+    traces = [collection for collection in rows[0].collections if len(collection.get_segments()) > 100]
+    starts = sorted(round(float(trace.get_segments()[0][0][0]), 6) for trace in traces)
+    assert starts == [0.0, 1.0, 2.0, 3.0]  # I, aVR, V1, V4: each the whole second, side by side
+    _assert_png(fig, tmp_path / "beat.png")
+    rhythm = [ax for ax in plot_12lead(beat, fs, leads=STANDARD).axes]
+    assert len(rhythm) == 4 and rhythm[0].get_xlim() == pytest.approx((0.0, 1.0))
+    with pytest.raises(InputError, match=r"layout must be one of \['beat', 'rhythm'\], got 'beats'"):
+        plot_12lead(beat, fs, leads=STANDARD, layout="beats")
+    assert paper_gain(beat, fs, STANDARD, layout="beat") == 10.0
+
+
 def test_a_lead_grid_in_microvolts_is_refused_or_drawn_at_a_gain_that_fits(tmp_path: Path, strip) -> None:
     """In uV the 12-lead grid needs 8625 inches of paper at 10 mm/mV (drawn silently before: a
     PNG of hundreds of megapixels); the error gives the gain that fits, at which it is drawn."""

@@ -17,7 +17,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from signxai.checks import check_number, check_text
+from signxai.checks import check_choice, check_number, check_text
 from signxai.ecg.checks import (
     as_lead_names,
     as_peaks,
@@ -126,22 +126,35 @@ def _paper(ax: plt.Axes, width_s: float, low: float, high: float, gain: float) -
 MAX_PAPER_INCHES = 100.0
 
 
+#: The layouts of :func:`plot_12lead`: a 10 s record's (columns of consecutive 2.5 s, a rhythm
+#: strip) or a beat's (every column the whole signal, as carts print median beats).
+LAYOUTS = ("rhythm", "beat")
+
+
 def _layout(
-    ecg: np.ndarray, fs: float, names: list[str]
-) -> tuple[list[list[tuple[str, float, float]]], float, list[tuple[float, float]]]:
-    """The rows of (lead, start s, stop s), the width in seconds and each row's range in mV."""
+    ecg: np.ndarray, fs: float, names: list[str], layout: str = "rhythm"
+) -> tuple[list[list[tuple[str, float, float, float]]], float, list[tuple[float, float]]]:
+    """The rows of (lead, start s, stop s, where it is drawn s), the width in seconds and each
+    row's range in mV."""
     standard = set(names) >= {n for row in STANDARD_LAYOUT for n in row}
-    if standard:
-        panel = min(2.5, ecg.shape[1] / fs / 4)
-        rows = [[(n, c * panel, (c + 1) * panel) for c, n in enumerate(row)] for row in STANDARD_LAYOUT]
-        rows.append([("II", 0.0, 4 * panel)])
+    duration = ecg.shape[1] / fs
+    rows: list[list[tuple[str, float, float, float]]]
+    if standard and layout == "beat":
+        rows = [[(n, 0.0, duration, c * duration) for c, n in enumerate(row)] for row in STANDARD_LAYOUT]
+        width = 4 * duration
+    elif standard:
+        panel = min(2.5, duration / 4)
+        rows = [
+            [(n, c * panel, (c + 1) * panel, c * panel) for c, n in enumerate(row)] for row in STANDARD_LAYOUT
+        ]
+        rows.append([("II", 0.0, 4 * panel, 0.0)])
         width = 4 * panel
     else:
-        width = ecg.shape[1] / fs
-        rows = [[(n, 0.0, width)] for n in names]
+        width = duration
+        rows = [[(n, 0.0, width, 0.0)] for n in names]
     ranges = []
     for row in rows:
-        values = np.concatenate([ecg[names.index(n), round(a * fs) : round(b * fs)] for n, a, b in row])
+        values = np.concatenate([ecg[names.index(n), round(a * fs) : round(b * fs)] for n, a, b, _ in row])
         ranges.append((min(-1.5, values.min() - 0.2), max(1.5, values.max() + 0.2)))
     return rows, width, ranges
 
@@ -151,14 +164,16 @@ def _paper_inches(ranges: list[tuple[float, float]], gain: float) -> float:
     return gain * sum(high - low for low, high in ranges) / 25.4
 
 
-def paper_gain(ecg: np.ndarray, fs: float, leads: Sequence[str] | None = None) -> float:
+def paper_gain(
+    ecg: np.ndarray, fs: float, leads: Sequence[str] | None = None, layout: str = "rhythm"
+) -> float:
     """The ECG-paper gain (mm per mV) at which :func:`plot_12lead` draws ``ecg``: the standard
     10 mm/mV, or the largest 10 / 2^k that keeps the paper within ``MAX_PAPER_INCHES`` (for a
     signal of large amplitude, or in other units than mV)."""
     ecg = np.atleast_2d(as_signal(ecg))
     names = as_lead_names(leads, default_lead_names(len(ecg)))
     check_count(names, len(ecg), "leads", "leads of ecg")
-    ranges = _layout(ecg, check_fs(fs), names)[2]
+    ranges = _layout(ecg, check_fs(fs), names, check_choice(layout, "layout", LAYOUTS))[2]
     gain = 10.0
     while _paper_inches(ranges, gain) > MAX_PAPER_INCHES:
         gain /= 2
@@ -172,13 +187,15 @@ def plot_12lead(
     leads: Sequence[str] | None = None,
     title: str = "",
     gain: float = 10.0,
+    layout: str = "rhythm",
 ) -> Figure:
     """Leads on ECG paper (25 mm/s, ``gain`` mm/mV: at 10, 1 mm = 0.04 s = 0.1 mV), relevance as
     colour.
 
     Twelve standard leads are laid out in three rows of four 2.5 s columns (I aVR V1 V4 /
-    II aVL V2 V5 / III aVF V3 V6) with lead II as a rhythm strip; any other set of leads gets one
-    row per lead over the whole duration. ``ecg`` is in mV: paper taller than
+    II aVL V2 V5 / III aVF V3 V6) with lead II as a rhythm strip; with ``layout="beat"`` every
+    column shows the whole signal (a median beat, as carts print it) and there is no rhythm strip.
+    Any other set of leads gets one row per lead over the whole duration. ``ecg`` is in mV: paper taller than
     ``MAX_PAPER_INCHES`` (a signal in uV, say) is an ``InputError`` that gives the gain that fits
     (:func:`paper_gain`); ECG machines offer 5 and 20 mm/mV beside the standard 10.
     """
@@ -193,14 +210,14 @@ def plot_12lead(
     if relevance is not None:
         relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)
     norm = symmetric_norm(relevance) if relevance is not None else None
-    rows, width, ranges = _layout(ecg, fs, names)
+    rows, width, ranges = _layout(ecg, fs, names, check_choice(layout, "layout", LAYOUTS))
     heights_mm = [gain * (high - low) for low, high in ranges]
     inches = _paper_inches(ranges, gain)
     if inches > MAX_PAPER_INCHES:
         raise InputError(
             f"ecg spans {ecg.min():.4g} to {ecg.max():.4g}: at {gain:g} mm/mV its leads need "
             f"{inches:.0f} inches of ECG paper (at most {MAX_PAPER_INCHES:g}); pass the "
-            f"signal in mV (uV / 1000) or gain={paper_gain(ecg, fs, names):g}"
+            f"signal in mV (uV / 1000) or gain={paper_gain(ecg, fs, names, layout):g}"
         )
     fig, axes = plt.subplots(
         len(rows),
@@ -211,17 +228,17 @@ def plot_12lead(
     )
     line = None
     for ax, row, (low, high) in zip(axes[:, 0], rows, ranges, strict=True):
-        for name, start, stop in row:
+        for name, start, stop, where in row:
             lead = names.index(name)
             a, b = round(start * fs), min(ecg.shape[1], round(stop * fs))
-            t = np.arange(a, b) / fs
+            t = where + np.arange(b - a) / fs
             y = ecg[lead, a:b]
             if relevance is None:
                 ax.plot(t, y, color="black", lw=0.9)
             else:
                 assert norm is not None
                 line = coloured_trace(ax, t, y, relevance[lead, a:b], norm, width=1.4)
-            ax.text(start + 0.05, high - 3.5 / gain, name, fontsize=9, fontweight="bold")
+            ax.text(where + 0.05, high - 3.5 / gain, name, fontsize=9, fontweight="bold")
         _paper(ax, width, low, high, gain)
         ax.set_xlim(0, width)
         ax.set_ylim(low, high)
