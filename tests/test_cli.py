@@ -244,6 +244,7 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
     page = (out / "report.html").read_text()
     assert "Relevance per wave and lead" in page and "16 beats detected on lead II" in page
     assert 'alt="gradient: the median beat coloured by the mean relevance"' in page
+    assert "Intervals (medians over the beats)" in page and "<th>qt_ms</th>" in page
     two = ECGModel(length=2500, input_channels=2, num_classes=3).eval()
     torch.jit.save(torch.jit.trace(two, torch.zeros(1, 2, 2500)), str(scripted))
     chosen = run("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
