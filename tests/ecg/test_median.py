@@ -56,7 +56,7 @@ def test_the_beats_combined_and_the_statistics() -> None:
     assert mean.signal.shape == (1, 30) and mean.signal[0, 10] == 20.0
     with pytest.raises(InputError, match=r"statistic must be one of .*got 'medain' \(did you mean"):
         median_beat(ecg, peaks, fs, statistic="medain")
-    with pytest.raises(InputError, match="no beat has its window .* inside the record of 10 s"):
+    with pytest.raises(InputError, match="no R-peak has a complete window .* in the signal of 10 s"):
         median_beat(ecg, peaks, fs, before=8.0)
     with pytest.raises(InputError, match=r"ecg must be \(samples,\) or \(leads, samples\)"):
         median_beat(ecg[None], peaks, fs)

@@ -53,6 +53,14 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
     return x
 
 
+def as_leads(values: object, name: str = "ecg") -> np.ndarray:
+    """``(samples,)`` or ``(leads, samples)`` finite values, as ``(leads, samples)``."""
+    signal = as_signal(values, name=name)
+    if signal.ndim > 2:
+        raise InputError(f"{name} must be (samples,) or (leads, samples), got shape {signal.shape}")
+    return np.atleast_2d(signal)
+
+
 def check_fs(fs: float, name: str = "fs") -> float:
     """A positive, finite sampling rate in Hz."""
     value = fs.item() if isinstance(fs, np.ndarray) and fs.ndim == 0 else fs

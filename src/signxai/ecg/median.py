@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from signxai.checks import check_choice, check_number
-from signxai.ecg.checks import as_peaks, as_signal, check_fs
-from signxai.errors import InputError
+from signxai.ecg.checks import check_fs
+from signxai.ecg.preprocess import complete_windows
 
 #: How :func:`median_beat` combines the aligned beats at each sample.
 STATISTICS = ("median", "mean")
@@ -65,24 +65,12 @@ def median_beat(
         ``signal`` of shape ``(leads, round(before * fs) + round(after * fs))`` (one lead: one row),
         the R-peak at ``r_index``, and the beats combined.
     """
-    signal = as_signal(ecg)
-    if signal.ndim > 2:
-        raise InputError(f"ecg must be (samples,) or (leads, samples), got shape {signal.shape}")
-    signal = np.atleast_2d(signal)
-    fs = check_fs(fs)
-    r_peaks = as_peaks(r_peaks, signal.shape[-1])
-    head = round(check_number(before, "before", at_least=0, unit="of seconds") * fs)
-    tail = round(check_number(after, "after", above=0, unit="of seconds") * fs)
+    check_number(after, "after", above=0, unit="of seconds")  # the R-peak lies inside the beat
     statistic = check_choice(statistic, "statistic", STATISTICS)
-    used = np.flatnonzero((r_peaks - head >= 0) & (r_peaks + tail <= signal.shape[-1]))
-    if not len(used):
-        raise InputError(
-            f"no beat has its window ({before:g} s before and {after:g} s after its R-peak) inside "
-            f"the record of {signal.shape[-1] / fs:g} s ({len(r_peaks)} R-peaks given)"
-        )
+    signal, r_peaks, used, head, tail = complete_windows(ecg, r_peaks, fs, before, after)
     offsets = np.arange(-head, tail)
     combined = np.empty((len(signal), head + tail))
     for lead, row in enumerate(signal):  # one lead at a time: beats x samples, not leads x beats x samples
         aligned = row[r_peaks[used, None] + offsets]
         combined[lead] = np.median(aligned, axis=0) if statistic == "median" else aligned.mean(axis=0)
-    return BeatTemplate(combined, fs, head, used)
+    return BeatTemplate(combined, check_fs(fs), head, used)

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import signal as sps
 
 from signxai.checks import check_number, check_whole
-from signxai.ecg.checks import as_peaks, as_signal, check_band, check_fs
+from signxai.ecg.checks import as_leads, as_peaks, as_signal, check_band, check_fs
 from signxai.errors import InputError
 
 
@@ -138,6 +138,28 @@ def detect_r_peaks(ecg: np.ndarray, fs: float, refractory: float = 0.25) -> np.n
     return np.unique(np.asarray(refined, dtype=np.int64))
 
 
+def complete_windows(
+    ecg: object, r_peaks: object, fs: float, before: float, after: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """The checked ``(leads, samples)`` signal and R-peaks, the indices of the R-peaks whose
+    window of ``before`` and ``after`` seconds lies inside it, and those two spans in samples."""
+    signal = as_leads(ecg)
+    fs = check_fs(fs)
+    before = check_number(before, "before", at_least=0, unit="of seconds")
+    after = check_number(after, "after", at_least=0, unit="of seconds")
+    if not before + after > 0:
+        raise InputError(f"before and after must have a positive sum, got {before} and {after} s")
+    peaks = as_peaks(r_peaks, signal.shape[-1])
+    start, stop = round(before * fs), round(after * fs)
+    kept = np.flatnonzero((peaks - start >= 0) & (peaks + stop <= signal.shape[-1]))
+    if len(kept) == 0:
+        raise InputError(
+            f"no R-peak has a complete window ({before:g} s before, {after:g} s after) in the "
+            f"signal of {signal.shape[-1] / fs:g} s ({len(peaks)} R-peaks given)"
+        )
+    return signal, peaks, kept, start, stop
+
+
 def segment_beats(
     ecg: np.ndarray,
     r_peaks: np.ndarray,
@@ -151,21 +173,10 @@ def segment_beats(
     Returns ``(beats, leads, samples)`` (resampled to ``length`` samples if given) and the
     R-peaks that had a complete window.
     """
-    ecg = np.atleast_2d(as_signal(ecg))
-    fs = check_fs(fs)
-    before = check_number(before, "before", at_least=0, unit="of seconds")
-    after = check_number(after, "after", at_least=0, unit="of seconds")
-    if not before + after > 0:
-        raise InputError(f"before and after must have a positive sum, got {before} and {after} s")
     if length is not None:
         length = check_whole(length, "length", at_least=2, unit="of samples")
-    r_peaks = as_peaks(r_peaks, ecg.shape[-1])
-    start, stop = round(before * fs), round(after * fs)
-    keep = r_peaks[(r_peaks - start >= 0) & (r_peaks + stop <= ecg.shape[-1])]
-    if len(keep) == 0:
-        raise InputError(
-            f"no R-peak has a complete window ({before} s before, {after} s after) in the signal"
-        )
+    ecg, r_peaks, kept, start, stop = complete_windows(ecg, r_peaks, fs, before, after)
+    keep = r_peaks[kept]
     beats = np.stack([ecg[:, r - start : r + stop] for r in keep])
     if length is not None and length != beats.shape[-1]:
         beats = sps.resample(beats, length, axis=-1)

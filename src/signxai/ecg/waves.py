@@ -25,6 +25,7 @@ from signxai.checks import check_text
 from signxai.ecg.checks import (
     DELINEATION_COLUMNS,
     as_lead_names,
+    as_leads,
     as_peaks,
     as_signal,
     check_count,
@@ -191,10 +192,7 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
         One row per beat: ``beat``, ``r_peak``, ``p_on``, ``p_off``, ``qrs_on``, ``qrs_off``,
         ``t_on``, ``t_off``.
     """
-    signal = as_signal(ecg)
-    if signal.ndim > 2:
-        raise InputError(f"ecg must be (samples,) or (leads, samples), got shape {signal.shape}")
-    leads = np.atleast_2d(signal)
+    leads = as_leads(ecg)
     fs = check_delineation_fs(fs)
     r_peaks = as_peaks(r_peaks, leads.shape[-1])
     band = sps.butter(2, [1.0, 40.0], btype="bandpass", fs=fs, output="sos")
