@@ -671,7 +671,8 @@ def test_explain_per_frequency_band(record_and_model, tmp_path: Path) -> None:
     assert 'id="spectrum"' in page and "Relevance per frequency band (lrpz_epsilon_0_5)" in page
     shares = lead_band_shares(direct, ["MLII"])
     assert f"{shares.loc['MLII', '10-40 Hz (QRS)']:.3f}" in page and "0.5-10 Hz (P, T)" in page
-    assert page.count("<img") == 3 + 1  # three inputs' strips, the first input's spectrum
+    # three inputs' strips, the median beat under the method's mean map, the first input's spectrum
+    assert page.count("<img") == 3 + 1 + 1
     occluded = run(
         "explain", str(record), *common, "--spectrum", "occlusion_window_20", "--out", str(tmp_path / "occ")
     )
