@@ -195,9 +195,9 @@ def plot_12lead(
     Twelve standard leads are laid out in three rows of four 2.5 s columns (I aVR V1 V4 /
     II aVL V2 V5 / III aVF V3 V6) with lead II as a rhythm strip; with ``layout="beat"`` every
     column shows the whole signal (a median beat, as carts print it) and there is no rhythm strip.
-    Any other set of leads gets one row per lead over the whole duration. ``ecg`` is in mV: paper taller than
-    ``MAX_PAPER_INCHES`` (a signal in uV, say) is an ``InputError`` that gives the gain that fits
-    (:func:`paper_gain`); ECG machines offer 5 and 20 mm/mV beside the standard 10.
+    Any other set of leads gets one row per lead over the whole duration. ``ecg`` is in mV: paper
+    taller than ``MAX_PAPER_INCHES`` (a signal in uV, say) is an ``InputError`` that gives the
+    gain that fits (:func:`paper_gain`); ECG machines offer 5 and 20 mm/mV beside the standard 10.
     """
     ecg = np.atleast_2d(as_signal(ecg))
     if ecg.ndim != 2:
