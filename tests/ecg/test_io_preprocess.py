@@ -382,6 +382,9 @@ def test_segment_beats_gives_centred_windows() -> None:
     with pytest.raises(InputError):
         segment_beats(strip.signal[:, :100], peaks[:1] + 10_000, strip.fs)
     assert isinstance(Recording(signal=strip.signal, fs=360.0), Recording)
+    # a batch of recordings is no recording: refused by name (before, an empty (2, n, 0, 1000) result)
+    with pytest.raises(InputError, match=r"ecg must be \(samples,\) or \(leads, samples\), got shape \(2,"):
+        segment_beats(np.stack([strip.signal[:, :1000]] * 2), np.array([300, 600]), strip.fs)
 
 
 def test_znormalize_takes_lists() -> None:
