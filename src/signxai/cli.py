@@ -1079,7 +1079,6 @@ def explain_command(
             leads=np.array(recording.leads),
             **arrays,
         )
-        names = [recording.lead_name(row) for row in range(len(recording.signal))]
         found, wave_text = _record_waves(recording, relevance, starts)
         if found is not None:
             found.table.to_csv(out / "wave_relevance.csv", index=False)
@@ -1094,7 +1093,7 @@ def explain_command(
             steps,
             spectral,
             _classes_text(classes, target, versus),
-            _waves_section(found, wave_text, names),
+            _waves_section(found, wave_text),
         )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
@@ -1264,9 +1263,8 @@ def _record_waves(
     """Relevance per wave and lead of the record's maps and its median beat
     (``record_wave_relevance``), and what the report says of it; None and the reason where the
     record's beats cannot be delineated."""
-    from signxai.ecg.waves import peak_row, record_wave_relevance
+    from signxai.ecg.waves import record_wave_relevance
 
-    lead = recording.lead_name(peak_row(None, recording.leads))
     try:
         found = record_wave_relevance(
             recording.signal, recording.fs, relevance, starts, recording.leads or None
@@ -1274,7 +1272,7 @@ def _record_waves(
     except InputError as error:
         return None, f"Not computed for this record: {error}."
     return found, (
-        f"{len(found.waves)} beats detected on lead {lead} and delineated over all "
+        f"{len(found.waves)} beats detected on lead {found.peak_lead} and delineated over all "
         f"{len(recording.signal)} lead(s) (signxai.ecg.waves.delineate: QRS from the leads' spatial "
         "velocity, P and T the median of the leads' bounds). Each table gives, per lead, the share "
         "of the |relevance| inside the beats (P onset to T end, all leads) that lies in its P "
@@ -1285,7 +1283,7 @@ def _record_waves(
     )
 
 
-def _waves_section(found: RecordWaves | None, text: str, leads: Sequence[str]) -> Section:
+def _waves_section(found: RecordWaves | None, text: str) -> Section:
     """The report section of ``_record_waves``'s result: a table and a median beat per method."""
     from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
     from signxai.ecg.waves import lead_wave_shares
@@ -1312,8 +1310,8 @@ def _waves_section(found: RecordWaves | None, text: str, leads: Sequence[str]) -
             if len(median.signal) == 1:
                 figure = plot_strip(median.signal[0], median.fs, mean[0], title=title)
             else:
-                gain = paper_gain(median.signal, median.fs, leads, layout="beat")
-                figure = plot_12lead(median.signal, median.fs, mean, leads, title, gain, layout="beat")
+                gain = paper_gain(median.signal, median.fs, found.leads, layout="beat")
+                figure = plot_12lead(median.signal, median.fs, mean, found.leads, title, gain, layout="beat")
             body += (
                 f"<h3>{html.escape(str(method))}</h3>"
                 + table_html(lead_wave_shares(rows), float_format="{:.2f}")

@@ -301,7 +301,8 @@ def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
     assert shares.loc["QRS", "II"] == pytest.approx(qrs_ii / beats)
     assert 0.5 < shares.to_numpy().sum() < 1.0  # the PR and ST segments hold the rest
     v1 = record_wave_relevance(signal, ecg.fs, {"abs": maps}, starts, ecg.leads, peak_lead="V1")
-    assert len(v1.waves) == len(waves)
+    assert len(v1.waves) == len(waves) and (found.peak_lead, v1.peak_lead) == ("II", "V1")
+    assert found.leads == ecg.leads
     for kwargs, match in (
         ({"fs": 50.0}, "fs must exceed 80 Hz"),
         ({"peak_lead": "X"}, r"peak_lead must be one of the leads \['I', 'II'"),

@@ -204,7 +204,7 @@ def delineate(ecg: np.ndarray, r_peaks: np.ndarray, fs: float) -> pd.DataFrame:
     ms = fs / 1000.0
     qrs = [_qrs_bounds(velocity, int(r), ms) for r in r_peaks]
     per_lead = [_wave_bounds(leads[k], low[k], low_slope[k], r_peaks, qrs, ms) for k in range(len(leads))]
-    bounds = np.floor(np.median(np.stack(per_lead), axis=0)).astype(np.int64).reshape(len(r_peaks), 4)
+    bounds = np.floor(np.median(np.stack(per_lead), axis=0)).astype(np.int64)  # (beats, 4)
     table = pd.DataFrame(
         {
             "beat": np.arange(len(r_peaks)),
@@ -312,6 +312,10 @@ class RecordWaves:
     median: BeatTemplate
     #: Method -> each method's map averaged over the same beats, aligned as ``median.signal``.
     mean_relevance: dict[str, np.ndarray]
+    #: The record's lead names (``lead0``... where none were given), by row.
+    leads: list[str]
+    #: The lead the R-peaks were detected on.
+    peak_lead: str
 
 
 def record_wave_relevance(
@@ -362,7 +366,7 @@ def record_wave_relevance(
     maps = {
         method: _record_maps(method, values, starts, signal.shape) for method, values in relevance.items()
     }
-    row = peak_row(peak_lead, names)
+    row = _peak_row(peak_lead, names)
     r_peaks = detect_r_peaks(signal[row], fs)
     if not len(r_peaks):
         raise InputError(f"no beats were detected on lead {names[row]}")
@@ -375,7 +379,8 @@ def record_wave_relevance(
         table.insert(0, "method", method)
         tables.append(table)
         means[method] = median_beat(strip, r_peaks[median.beats], fs, statistic="mean").signal
-    return RecordWaves(r_peaks, waves, pd.concat(tables, ignore_index=True), median, means)
+    table = pd.concat(tables, ignore_index=True)
+    return RecordWaves(r_peaks, waves, table, median, means, names, names[row])
 
 
 def _record_maps(
@@ -399,7 +404,7 @@ def _record_maps(
     return windows, begin, end
 
 
-def peak_row(peak_lead: str | int | None, names: list[str]) -> int:
+def _peak_row(peak_lead: str | int | None, names: list[str]) -> int:
     """The row of the lead R-peaks are detected on (lead II or MLII by default, else the first)."""
     if peak_lead is None:
         return next((names.index(name) for name in ("II", "MLII") if name in names), 0)
