@@ -7,6 +7,8 @@ is the closer match to a cart: README). The QT corrections are the four in clini
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -17,7 +19,14 @@ from signxai.errors import InputError
 #: The QT corrections :func:`corrected_qt` knows: Bazett (1920) QT / RR^(1/2), Fridericia (1920)
 #: QT / RR^(1/3), Framingham (Sagie et al. 1992) QT + 154 ms (1 - RR), Hodges (1983)
 #: QT + 1.75 ms (HR - 60 bpm); RR in seconds, HR in beats per minute.
-QTC_FORMULAS = ("bazett", "fridericia", "framingham", "hodges")
+QTC_CORRECTIONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "bazett": lambda qt, rr: qt / np.sqrt(rr),
+    "fridericia": lambda qt, rr: qt / np.cbrt(rr),
+    "framingham": lambda qt, rr: qt + 154.0 * (1.0 - rr),
+    "hodges": lambda qt, rr: qt + 1.75 * (60.0 / rr - 60.0),
+}
+#: Their names.
+QTC_FORMULAS = tuple(QTC_CORRECTIONS)
 
 #: The columns of :func:`intervals`'s table (durations in ms, rate in beats per minute).
 INTERVAL_COLUMNS = (
@@ -69,15 +78,7 @@ def corrected_qt(qt_ms: object, rr_ms: object, formula: str = "bazett") -> np.nd
     rr = _positive_ms(rr_ms, "rr_ms")
     if qt.shape != rr.shape and rr.size != 1 and qt.size != 1:
         raise InputError(f"rr_ms must have the shape of qt_ms, {qt.shape}, or be one number; got {rr.shape}")
-    seconds = rr / 1000.0
-    if formula == "bazett":
-        result = qt / np.sqrt(seconds)
-    elif formula == "fridericia":
-        result = qt / np.cbrt(seconds)
-    elif formula == "framingham":
-        result = qt + 154.0 * (1.0 - seconds)
-    else:
-        result = qt + 1.75 * (60.0 / seconds - 60.0)
+    result = QTC_CORRECTIONS[formula](qt, rr / 1000.0)
     return float(result) if result.ndim == 0 else result
 
 
