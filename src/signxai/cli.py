@@ -1277,9 +1277,11 @@ def _record_waves(
         "velocity, P and T the median of the leads' bounds). Each table gives, per lead, the share "
         "of the |relevance| inside the beats (P onset to T end, all leads) that lies in its P "
         "waves, QRS complexes and T waves; the rest lies in the PR and ST segments. "
-        "wave_relevance.csv holds every beat. Each figure draws the record's median beat (the "
+        f"wave_relevance.csv holds every beat that lies wholly inside the explained windows ("
+        f"{found.table['beat'].nunique()}). Each figure draws the record's median beat (the "
         f"{len(found.median.beats)} beats with 0.35 s before and 0.65 s after their R-peak, "
-        "aligned on it) coloured by the method's map averaged over the same beats."
+        "aligned on it) coloured by the method's map averaged over those of them whose window "
+        f"the explained windows cover ({len(next(iter(found.mean_beats.values())))})."
     )
 
 

@@ -300,6 +300,17 @@ def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
     qrs_ii = table[(table.method == "abs") & (table.wave == "QRS") & (table.lead == "II")].abs_relevance.sum()
     assert shares.loc["QRS", "II"] == pytest.approx(qrs_ii / beats)
     assert 0.5 < shares.to_numpy().sum() < 1.0  # the PR and ST segments hold the rest
+    # windows that leave the record's tail out: its beats are not counted (not counted as zero)
+    short = record_wave_relevance(signal, ecg.fs, {"abs": maps[:2]}, starts[:2], ecg.leads)
+    inside = waves[(waves.p_on >= 0) & (waves.t_off < 3000)]
+    assert 0 < len(inside) < len(waves) and set(short.table.beat) == set(inside.beat)
+    assert (short.table[short.table.wave == "beat"].abs_relevance > 0).all()
+    covered = [k for k in median.beats if 350 <= found.r_peaks[k] <= 3000 - 650]
+    assert 0 < len(covered) < len(median.beats)
+    np.testing.assert_array_equal(short.mean_beats["abs"], covered)
+    partial = np.stack([np.abs(signal[:, r - 350 : r + 650]) for r in found.r_peaks[covered]])
+    np.testing.assert_allclose(short.mean_relevance["abs"], partial.mean(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(found.mean_beats["abs"], median.beats)
     v1 = record_wave_relevance(signal, ecg.fs, {"abs": maps}, starts, ecg.leads, peak_lead="V1")
     assert len(v1.waves) == len(waves) and (found.peak_lead, v1.peak_lead) == ("II", "V1")
     assert found.leads == ecg.leads
@@ -315,6 +326,10 @@ def test_relevance_per_wave_and_lead_of_a_records_windows(carts) -> None:
             "starts: a window starting at sample 9000 runs past the record's 6000 samples",
         ),
         ({"ecg": np.zeros((12, 6000))}, "no beats were detected on lead II"),
+        (
+            {"relevance": {"abs": maps[:, :, :300]}},
+            r"relevance\['abs'\]: its windows hold no whole beat of the 6 detected",
+        ),
     ):
         call = {"ecg": signal, "fs": ecg.fs, "relevance": {"abs": maps}, "starts": starts, "leads": ecg.leads}
         with pytest.raises(InputError, match=match):

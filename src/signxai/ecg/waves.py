@@ -310,8 +310,11 @@ class RecordWaves:
     table: pd.DataFrame
     #: The record's median beat (:func:`~signxai.ecg.median.median_beat`).
     median: BeatTemplate
-    #: Method -> each method's map averaged over the same beats, aligned as ``median.signal``.
+    #: Method -> the method's map averaged over the median beat's beats whose window lies inside
+    #: the explained windows, aligned as ``median.signal``.
     mean_relevance: dict[str, np.ndarray]
+    #: Method -> the beats (indices into ``r_peaks``) averaged in ``mean_relevance``.
+    mean_beats: dict[str, np.ndarray]
     #: The record's lead names (``lead0``... where none were given), by row.
     leads: list[str]
     #: The lead the R-peaks were detected on.
@@ -330,9 +333,11 @@ def record_wave_relevance(
 
     The record's beats are found on one lead (:func:`~signxai.ecg.preprocess.detect_r_peaks`)
     and delineated over all its leads (:func:`delineate`); each method's maps are placed on the
-    record's time axis (windows that overlap averaged) and summed per wave (:func:`wave_relevance`),
-    and averaged over the beats of the record's median beat (0.35 s before to 0.65 s after the
-    R-peak).
+    record's time axis (windows that overlap averaged) and summed per wave (:func:`wave_relevance`)
+    of the beats that lie wholly inside the explained windows (P onset to T end), and averaged over
+    the beats of the record's median beat (0.35 s before to 0.65 s after the R-peak) whose window
+    lies inside them: a beat the windows leave out (e.g. the record's tail after the last whole
+    window) is not counted, rather than counted with no relevance.
 
     Parameters
     ----------
@@ -355,7 +360,8 @@ def record_wave_relevance(
     Returns
     -------
     RecordWaves
-        An :class:`InputError` where no beat with a whole window is found.
+        An :class:`InputError` where no beat with a whole window is found, or a method's windows
+        hold no whole beat.
     """
     signal = as_signal(ecg, ndim=2)
     fs = check_delineation_fs(fs)
@@ -372,15 +378,41 @@ def record_wave_relevance(
         raise InputError(f"no beats were detected on lead {names[row]}")
     waves = delineate(signal, r_peaks, fs)
     median = median_beat(signal, r_peaks, fs)
-    tables, means = [], {}
+    head, tail = median.r_index, median.signal.shape[-1] - median.r_index
+    tables, means, used = [], {}, {}
     for method, (windows, begin, end) in maps.items():
         strip = windows_to_strip(windows, begin, end, signal.shape[-1])
-        table = wave_relevance(strip, waves, names)
+        gaps = _gaps(begin, end, signal.shape[-1])
+        whole = waves[_inside(gaps, waves["p_on"].to_numpy(), waves["t_off"].to_numpy() + 1)]
+        centres = r_peaks[median.beats]
+        mean_beats = median.beats[_inside(gaps, centres - head, centres + tail)]
+        if not len(whole) or not len(mean_beats):
+            raise InputError(
+                f"relevance[{method!r}]: its windows hold no whole beat of the {len(waves)} detected "
+                f"({len(whole)} from P onset to T end, {len(mean_beats)} with the median beat's window)"
+            )
+        table = wave_relevance(strip, whole, names)
         table.insert(0, "method", method)
         tables.append(table)
-        means[method] = median_beat(strip, r_peaks[median.beats], fs, statistic="mean").signal
+        means[method] = median_beat(strip, r_peaks[mean_beats], fs, statistic="mean").signal
+        used[method] = mean_beats
     table = pd.concat(tables, ignore_index=True)
-    return RecordWaves(r_peaks, waves, table, median, means, names, names[row])
+    return RecordWaves(r_peaks, waves, table, median, means, used, names, names[row])
+
+
+def _gaps(begin: np.ndarray, end: np.ndarray, samples: int) -> np.ndarray:
+    """How many of the record's samples before each index (0 to ``samples``) no window covers."""
+    covered = np.zeros(samples, dtype=bool)
+    for first, stop in zip(begin, end, strict=True):
+        covered[first:stop] = True
+    return np.concatenate([[0], np.cumsum(~covered)])
+
+
+def _inside(gaps: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Which spans ``[first, stop)`` lie inside the record and wholly inside the windows."""
+    samples = len(gaps) - 1
+    valid = (first >= 0) & (stop <= samples) & (first < stop)
+    return valid & (gaps[np.clip(stop, 0, samples)] - gaps[np.clip(first, 0, samples)] == 0)
 
 
 def _record_maps(
