@@ -24,10 +24,12 @@ from models import (
     CAM_LAYERS,
     FirstOutput,
     assert_same_maps,
+    assert_unchanged,
     build,
     captum_targets,
     logit_model,
     rel_error,
+    snapshot,
 )
 from signxai import LayerError, MethodParameterError, UnsupportedModelError, explain
 from signxai.methods.post import sign_mu
@@ -446,3 +448,55 @@ def test_references_must_be_finite_numbers(method: str, keyword: str, value, mes
     model = nn.Sequential(nn.Conv1d(1, 2, 5), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 96, 2)).eval()
     with pytest.raises(MethodParameterError, match=message):
         explain(model, torch.randn(2, 1, 100), method, target_class=0, **{keyword: value})
+
+
+class _LeadImage(nn.Module):
+    """A 12-lead model that treats (leads, length) as an image: Conv2d along time in every lead
+    (feature maps of height 12), then one across the leads (height 1), as 2-D ECG CNNs do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.along = nn.Conv2d(1, 6, (1, 9), padding=(0, 4))
+        self.pool = nn.MaxPool2d((1, 4))
+        self.across = nn.Conv2d(6, 8, (12, 1))
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.pool(torch.relu(self.along(x.unsqueeze(1))))  # (B, 6, 12, L / 4)
+        return self.fc(torch.relu(self.across(h)).mean(dim=(2, 3)))  # across: (B, 8, 1, L / 4)
+
+
+def test_grad_cam_of_a_model_running_conv2d_over_leads_by_length() -> None:
+    """Before, every layer of such a model was refused (2-D feature maps of a 1-D input). Now a
+    map of height 12 (per lead) or 1 (the leads combined) is resized onto (leads, length):
+    captum's LayerGradCam on the same layer, resized by bilinear (or nearest) interpolation."""
+    torch.manual_seed(0)
+    model, x = _LeadImage().eval(), torch.randn(3, 12, 200)
+    before = snapshot(model)
+    index, target = captum_targets(model, x)
+    for layer, height in (("along", 12), ("pool", 12), ("across", 1)):
+        cam = LayerGradCam(model, getattr(model, layer)).attribute(x, target=index, relu_attributions=True)
+        assert cam.shape[2] == height
+        for mode, extra in (("bilinear", {"align_corners": True}), ("nearest", {})):
+            expected = F.interpolate(cam, size=(12, 200), mode=mode, **extra)[:, 0]
+            kwargs = {"target_layer": layer, "interpolation": mode.replace("bi", "")}
+            ours = explain(model, x, "grad_cam", target_class=target, **kwargs)
+            assert ours.shape == (3, 12, 200) and rel_error(ours, expected) < 1e-6
+    across = explain(model, x, "grad_cam", target_class=target, target_layer="across")
+    np.testing.assert_allclose(across, np.broadcast_to(across[:, :1], across.shape))  # one map, every lead
+    per_lead = explain(model, x, "grad_cam", target_class=target, target_layer="along")
+    assert np.abs(per_lead - per_lead[:, :1]).max() > 0.1 * np.abs(per_lead).max()  # a map per lead
+    np.testing.assert_array_equal(explain(model, x, "grad_cam", target_class=target), across)  # default
+    guided = explain(model, x, "guided_backprop", target_class=target)
+    product = explain(model, x, "guided_grad_cam", target_class=target, target_layer="along")
+    np.testing.assert_allclose(product, per_lead * guided, rtol=1e-6)
+    assert_unchanged(model, before)
+    shrunk = nn.Sequential(_Unsqueeze(), nn.Conv2d(1, 4, (3, 5)), nn.Flatten(), nn.LazyLinear(2))
+    shrunk(x)  # the lazy layer takes its shape
+    with pytest.raises(LayerError, match=r"only where H is the number of leads \(12\) or 1 .*not 10"):
+        explain(shrunk.eval(), x, "grad_cam")
+
+
+class _Unsqueeze(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1)

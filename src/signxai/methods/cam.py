@@ -1,4 +1,5 @@
-"""Grad-CAM for 1D and 2D feature maps, resized to the input and broadcast over its channels, and
+"""Grad-CAM for 1D and 2D feature maps, resized to the input and broadcast over its channels (or,
+of a model that runs Conv2d over a signal's leads x length, resized onto its leads x length), and
 guided Grad-CAM (Grad-CAM times guided backprop)."""
 
 from __future__ import annotations
@@ -109,7 +110,18 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
         )
     (activation,) = runs
     spatial = x.ndim - 2
-    if not isinstance(activation, torch.Tensor) or activation.ndim != x.ndim:
+    # a model that treats (leads, length) as an image (Conv2d over it): maps over (H, W) with H the
+    # leads or 1 (the leads combined), resized onto the input's (leads, length)
+    image = x.ndim == 3 and isinstance(activation, torch.Tensor) and activation.ndim == 4
+    if image and activation.shape[2] not in (1, x.shape[1]):
+        raise LayerError(
+            f"target_layer '{name}' ({type(layer).__name__}) outputs 2-D feature maps "
+            f"{tuple(activation.shape)} over an input of {x.shape[1]} lead(s) x {x.shape[2]} "
+            f"samples; Grad-CAM maps (B, C, H, W) onto (leads, length) only where H is the number "
+            f"of leads ({x.shape[1]}) or 1 (the leads combined), not {activation.shape[2]}; pick a "
+            "layer whose height is one of those"
+        )
+    if not image and (not isinstance(activation, torch.Tensor) or activation.ndim != x.ndim):
         shape = tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation)
         given = f"{(x.shape[0], *x.shape[2:])}, one lead" if view.lead_added else f"{tuple(x.shape)}"
         raise LayerError(
@@ -137,11 +149,12 @@ def grad_cam(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str,
     if params["normalize"]:  # at the feature map's resolution, before resizing, as the original
         peak = cam.flatten(1).amax(dim=1).clamp(min=torch.finfo(cam.dtype).tiny)
         cam = cam / peak.view(-1, *([1] * (cam.ndim - 1)))
-    if cam.shape[2:] != x.shape[2:] and params["interpolation"] == "nearest":
-        cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode="nearest")
-    elif cam.shape[2:] != x.shape[2:]:
-        cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode=_MODES[spatial], align_corners=True)
-    return cam.expand_as(x).clone()
+    size = tuple(x.shape[1:] if image else x.shape[2:])
+    if cam.shape[2:] != size and params["interpolation"] == "nearest":
+        cam = F.interpolate(cam, size=size, mode="nearest")
+    elif cam.shape[2:] != size:
+        cam = F.interpolate(cam, size=size, mode=_MODES[len(size)], align_corners=True)
+    return cam[:, 0].clone() if image else cam.expand_as(x).clone()
 
 
 _guided_backprop = modified_relu_gradient(GuidedReLU, "guided_grad_cam")
