@@ -114,11 +114,11 @@ def detect_r_peaks(
     highest peak at least half that median from both beats (no less than ``refractory``, no
     more than 360 ms); where that peak's steepest band-passed slope reaches 30 % of the median of
     the neighbouring beats' (a T wave's is far lower), it splits the interval, and the parts are
-    searched again. On record 208 with 40 beats' QRS complexes scaled to 35 % (three draws), 106 of 120
-    were found instead of 64 (scaled to half: 113 instead of 111); with 40 QRS complexes removed
-    (pauses that keep their P and T waves; three draws), each draw got one more peak 150 ms or
-    more from every QRS (a T wave or a noise spike); the unchanged record gains one beat, inside
-    an amplifier-saturation artefact (503 peaks).
+    searched again. On record 208 with 40 beats' QRS complexes scaled to 35 % (three draws),
+    106 of 120 were found instead of 64 (scaled to half: 113 instead of 111); with 40 QRS
+    complexes removed (pauses that keep their P and T waves; three draws), each draw got one more
+    peak 150 ms or more from every QRS (a T wave or a noise spike); the unchanged record gains
+    one beat, inside an amplifier-saturation artefact (503 peaks).
 
     A flat stretch (a lead off, a constant signal) yields no peaks: its rounding noise lies far
     below the floor the threshold keeps (1 % of the median block's level). Where the amplitude
