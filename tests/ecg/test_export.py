@@ -67,3 +67,19 @@ def test_the_lead_the_relevance_and_the_calls_come_back_from_the_file(tmp_path: 
     np.testing.assert_array_equal(back.samples, analysis.windows.r_peaks)
     with pytest.raises(InputError, match=r"path must name an EDF file \(.edf, .bdf\), got '.*strip.csv'"):
         write_analysis_edf(analysis, tmp_path / "strip.csv")
+
+
+def test_channels_given_one_at_a_time_write_the_same_file(tmp_path: Path) -> None:
+    """``write_edf`` takes the channels as a generator (the strip export makes each relevance
+    channel only when the previous one is stored in 16 bits): the same bytes as the array, each
+    row padded to whole data records with its last value."""
+    from signxai.ecg.edf import write_edf
+
+    rows = np.random.default_rng(0).standard_normal((3, 1234))  # 3.4 s at 360 Hz: padded to 4 s
+    common = {"fs": 360.0, "leads": ["a", "b", "c"], "onsets": np.array([0.5]), "texts": ["x"]}
+    write_edf(tmp_path / "array.edf", rows, **common)
+    write_edf(tmp_path / "rows.edf", (row for row in rows), **common)
+    assert (tmp_path / "array.edf").read_bytes() == (tmp_path / "rows.edf").read_bytes()
+    data = edfio.read_edf(tmp_path / "rows.edf").signals[1].data
+    assert len(data) == 1440 and np.all(data[1234:] == data[1233])
+    np.testing.assert_allclose(data[:1234], rows[1], atol=np.ptp(rows[1]) / 65535)

@@ -10,6 +10,7 @@ samples are read on the recording's own time axis, one part at a time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,7 +176,7 @@ def _parts(path: Path, edf: Any, per_record: int, fs: float) -> np.ndarray:
 
 def write_edf(
     path: Path,
-    signal: np.ndarray,
+    signal: np.ndarray | Iterable[np.ndarray],
     fs: float,
     leads: list[str],
     onsets: np.ndarray,
@@ -186,6 +187,10 @@ def write_edf(
     """Write ``signal`` (channels x samples, in ``units``, default mV) as an EDF file (BDF for
     ``.bdf``), EDF+ with the annotations ``texts`` at ``onsets`` (seconds) where there are any;
     ``sources`` fill the channels' transducer fields (80 characters, beside 16 for a label).
+
+    ``signal`` may also be the channels one at a time (any iterable of equally long rows, e.g. a
+    generator): each is turned into EDF's 16 (BDF's 24) bits before the next is made, so a long
+    recording's channels are never all held as floats at once.
 
     EDF stores whole data records: of 1 s, or the fewest whole seconds that hold a whole number of
     samples (2 s at 360.5 Hz); a recording ending inside one is padded with its last values.
@@ -199,16 +204,20 @@ def write_edf(
             "needs; resample the recording first"
         )
     per_record = round(fs * seconds)
-    padding = -signal.shape[1] % per_record
-    values = np.pad(signal, ((0, 0), (0, padding)), mode="edge")
     bdf = path.suffix.lower() == ".bdf"
     kind: Any = edfio.BdfSignal if bdf else edfio.EdfSignal  # (24 or 16 bits; one interface)
     file: Any = edfio.Bdf if bdf else edfio.Edf
     try:
         signals = [
-            kind(row, sampling_frequency=fs, label=lead, physical_dimension=unit, transducer_type=source)
+            kind(
+                np.pad(row, (0, -len(row) % per_record), mode="edge"),
+                sampling_frequency=fs,
+                label=lead,
+                physical_dimension=unit,
+                transducer_type=source,
+            )
             for row, lead, unit, source in zip(
-                values, leads, units or ["mV"] * len(leads), sources or [""] * len(leads), strict=True
+                signal, leads, units or ["mV"] * len(leads), sources or [""] * len(leads), strict=True
             )
         ]
         notes = [edfio.EdfAnnotation(float(t), None, text) for t, text in zip(onsets, texts, strict=True)]

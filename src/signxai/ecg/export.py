@@ -3,6 +3,7 @@ like), where the lead, each method's relevance and every beat's call scroll toge
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +45,12 @@ def write_analysis_edf(analysis: StripAnalysis, path: str | Path) -> Path:
         raise InputError(f"path must name an EDF file (.edf, .bdf), got '{path}'")
     recording, windows, chosen = analysis.recording, analysis.windows, analysis.explained
     lead = np.asarray(recording.signal[analysis.lead], dtype=np.float64)
-    maps = [
+    # one channel at a time, each turned into 16 bits before the next is placed on the strip's
+    # axis: a day's strip with eight methods is not held as nine float rows at once
+    maps = (
         windows_to_strip(relevance, windows.starts[chosen], windows.stops[chosen], len(lead))[0]
         for relevance in analysis.relevance.values()
-    ]
+    )
     texts, explained = [], set(chosen.tolist())
     for beat, label in enumerate(analysis.labels):
         notes = [label]
@@ -59,7 +62,7 @@ def write_analysis_edf(analysis: StripAnalysis, path: str | Path) -> Path:
     methods = list(analysis.relevance)
     edf.write_edf(
         path,
-        np.stack([lead, *maps]),
+        itertools.chain([lead], maps),
         recording.fs,
         [analysis.lead_name[:16], *(f"relevance {k + 1}" for k in range(len(methods)))],
         windows.r_peaks / recording.fs,
