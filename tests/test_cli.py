@@ -307,6 +307,11 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     alone = run("detect", str(muse), "--lead", "II", "--out", str(tmp_path / "alone"))  # no reference
     assert alone.returncode == 0 and not (tmp_path / "alone" / "scores.csv").exists(), alone.stderr
     assert len(pd.read_csv(tmp_path / "alone" / "r_peaks.csv")) == 16
+    plain = run("detect", str(tmp_path / "r208"), "--no-search-back", "--out", str(tmp_path / "plain"))
+    assert plain.returncode == 0, plain.stderr  # the detector without its search-back: one beat fewer
+    without = detect_r_peaks(remove_baseline(strip.signal[0], strip.fs), strip.fs, search_back=False)
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "plain" / "r_peaks.csv")["sample"], without)
+    assert len(without) == len(expected["r208"].detected) - 1
     for args, message in [
         (["--annotation-code", "QRS=N"], "--annotation-code reads annotations: it needs --annotations"),
         (["--annotations", "--tolerance", "0"], "--tolerance must be a positive number of seconds"),

@@ -338,6 +338,12 @@ def beats(
     help="With --annotations: the match window in seconds (ANSI/AAMI EC57: 0.15).",
 )
 @click.option(
+    "--search-back/--no-search-back",
+    default=True,
+    show_default=True,
+    help="Search long RR intervals again for missed beats (detect_r_peaks' search_back).",
+)
+@click.option(
     "--out", "out", type=click.Path(path_type=Path), default=Path("signxai-detect"), show_default=True
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -350,6 +356,7 @@ def detect(
     annotations: str | None,
     annotation_codes: tuple[str, ...],
     tolerance: float,
+    search_back: bool,
     out: Path,
     debug: bool,
 ) -> None:
@@ -371,7 +378,8 @@ def detect(
         peaks, matches = [], {}
         for record, name in zip(records, names, strict=True):
             loaded, row = _read_lead(record, fs, lead, start, duration)
-            detected = detect_r_peaks(remove_baseline(loaded.signal[row], loaded.fs), loaded.fs)
+            clean = remove_baseline(loaded.signal[row], loaded.fs)
+            detected = detect_r_peaks(clean, loaded.fs, search_back=search_back)
             lead_name = loaded.lead_name(row)
             peaks.append(
                 pd.DataFrame(
