@@ -378,13 +378,13 @@ def record_wave_relevance(
         raise InputError(f"no beats were detected on lead {names[row]}")
     waves = delineate(signal, r_peaks, fs)
     median = median_beat(signal, r_peaks, fs)
+    centres = r_peaks[median.beats]  # the median beat's beats, and their windows' spans
     head, tail = median.r_index, median.signal.shape[-1] - median.r_index
     tables, means, used = [], {}, {}
     for method, (windows, begin, end) in maps.items():
         strip = windows_to_strip(windows, begin, end, signal.shape[-1])
         gaps = _gaps(begin, end, signal.shape[-1])
         whole = waves[_inside(gaps, waves["p_on"].to_numpy(), waves["t_off"].to_numpy() + 1)]
-        centres = r_peaks[median.beats]
         mean_beats = median.beats[_inside(gaps, centres - head, centres + tail)]
         if not len(whole) or not len(mean_beats):
             raise InputError(
