@@ -31,6 +31,18 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
+def run_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI run in this process by click's runner, for the refusals: the same command and
+    messages as the entry point (``test_a_refusal_through_the_entry_point`` checks one there)
+    without the seconds a new interpreter spends importing torch."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a crash, not a refusal: its traceback
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("demo")
@@ -174,7 +186,7 @@ def test_beats_reads_the_beats_an_edf_plus_file_carries(tmp_path: Path) -> None:
         (["--lead", "1"], r"'Resp' \(Ohm\) are not in units of voltage .*; choose --lead among the ECG"),
     ]:
         lead = [] if "--lead" in args else ["--lead", "MLII"]
-        failed = run("beats", str(record), *lead, *args, "--quiet", "--out", str(tmp_path / "no"))
+        failed = run_here("beats", str(record), *lead, *args, "--quiet", "--out", str(tmp_path / "no"))
         assert failed.returncode == 2 and re.search(message, failed.stderr), (args, failed.stderr)
 
 
@@ -208,7 +220,7 @@ def test_beats_on_a_real_muse_export_scored_against_the_carts_beats(tmp_path: Pa
     assert len(saved["all_r_peaks"]) == 15  # beats cut at the cart's 16 QRS times: 15 complete ones
     assert len(saved["detected_r_peaks"]) == 16  # signxai's detector, scored against them
     np.testing.assert_array_equal(saved["detection_pairs"], np.stack([np.arange(16)] * 2, axis=1))
-    refused = run("beats", str(MUSE), "--annotations", *common)
+    refused = run_here("beats", str(MUSE), "--annotations", *common)
     assert refused.returncode == 2 and "'QRS type 0' 16" in refused.stderr, refused.stderr
 
 
@@ -250,7 +262,7 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
     chosen = run("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
     assert chosen.returncode == 0, chosen.stderr
     np.testing.assert_allclose(np.load(out / "relevance.npz")["inputs"][0], twelve[[5, 1], :2500], atol=1e-6)
-    missing = run("explain", str(MUSE), "--leads", "aVF,II", *common)  # aVF is derived, not stored
+    missing = run_here("explain", str(MUSE), "--leads", "aVF,II", *common)  # aVF is derived, not stored
     assert missing.returncode == 2 and "--leads ['aVF'] are not in the record" in missing.stderr
 
 
@@ -321,7 +333,7 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
         ),
         (["--annotations", "qrs"], "extension names a WFDB annotation file, got 'qrs'"),
     ]:
-        failed = run("detect", str(muse), *args, "--out", str(tmp_path / "no"))
+        failed = run_here("detect", str(muse), *args, "--out", str(tmp_path / "no"))
         assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)
 
 
@@ -361,7 +373,7 @@ def test_convert_writes_what_read_record_reads_with_the_beats_beside_it(tmp_path
         ([str(MUSE), "--leads", "aVF"], "--leads ['aVF'] are not in the record"),
         ([str(tmp_path / "strip.npy"), "--fs", "360", "--annotations"], "--annotations needs a WFDB record"),
     ]:
-        failed = run("convert", *args, "--out", str(tmp_path / "no"))
+        failed = run_here("convert", *args, "--out", str(tmp_path / "no"))
         assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)
 
 
@@ -497,7 +509,7 @@ def test_explain_with_a_torch_export_archive(record_and_model, tmp_path: Path) -
     saved = np.load(out / "relevance.npz")
     direct = explain(model, saved["inputs"], "gradient_x_input", target_class=0)
     np.testing.assert_allclose(saved["relevance/gradient_x_input"], direct, rtol=1e-4, atol=1e-7)
-    refused = run(
+    refused = run_here(
         "explain",
         str(record),
         "--model",
@@ -555,7 +567,7 @@ def test_explain_a_dicom_ecgs_median_beat_with_a_12_lead_model(tmp_path: Path) -
     direct = explain(model, saved["inputs"], "gradient", explain_output="activation")
     np.testing.assert_allclose(saved["relevance/gradient"], direct, rtol=1e-5, atol=1e-9)
     for group, message in [("T", "--group must be a multiplex group of"), ("2", "got 2")]:
-        refused = run("explain", dicom, "--group", group, *common, "--out", str(out))
+        refused = run_here("explain", dicom, "--group", group, *common, "--out", str(out))
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
 
 
@@ -575,7 +587,7 @@ def test_explain_resamples_to_the_models_rate_before_windowing(record_and_model,
     np.testing.assert_allclose(
         saved["relevance/gradient"], explain(model, saved["inputs"], "gradient"), rtol=1e-5, atol=1e-7
     )
-    refused = run("explain", str(record), *common, "--resample", "0", "--out", str(out))
+    refused = run_here("explain", str(record), *common, "--resample", "0", "--out", str(out))
     assert refused.returncode == 2 and "--resample must be a positive sampling rate" in refused.stderr
 
 
@@ -603,7 +615,7 @@ def test_explain_applies_the_models_preprocessing_in_order(record_and_model, tmp
         "Preprocessing: baseline wander removed (high-pass 0.5 Hz); powerline notch at 60 Hz; "
         "low-pass 40 Hz; resampled to 250 Hz; z-normalised per input and lead." in text
     )
-    refused = run("explain", str(record), *common, "--notch", "200", "--out", str(out))
+    refused = run_here("explain", str(record), *common, "--notch", "200", "--out", str(out))
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
         "signxai: error: --notch 200: freq=200.0 Hz must lie between 0 and fs/2 = 180.0 Hz"
@@ -640,7 +652,7 @@ def test_explain_in_chunks_of_windows_equals_one_call(record_and_model, tmp_path
     assert whole["inputs"].shape[0] == 3
     for key in ("relevance/gradient", "relevance/integrated_gradients"):
         np.testing.assert_allclose(chunks[key], whole[key], rtol=1e-5, atol=1e-8)
-    refused = run("explain", str(record), *common, "--batch-size", "0", "--out", str(tmp_path / "x"))
+    refused = run_here("explain", str(record), *common, "--batch-size", "0", "--out", str(tmp_path / "x"))
     assert refused.returncode == 2 and "--batch-size must be >= 1, got 0" in refused.stderr
 
 
@@ -758,7 +770,7 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     assert plain.returncode == 0, plain.stderr
     with np.load(tmp_path / "c" / "relevance.npz") as only:
         assert "versus" not in only and only["targets"].tolist() == ranked[:, 0].tolist()
-    same = run(
+    same = run_here(
         "explain", str(record), *common, "--target", "1", "--versus", "1", "--out", str(tmp_path / "d")
     )
     assert same.returncode == 2 and "--versus equals the target class" in same.stderr
@@ -833,7 +845,7 @@ def test_explain_with_an_onnx_model(record_and_model, tmp_path: Path) -> None:
     for method in ("gradient", "lrpsign_epsilon_0_5"):
         expected = explain(model, saved["inputs"], method, target_class=1)
         np.testing.assert_allclose(saved[f"relevance/{method}"], expected, rtol=1e-4, atol=1e-6)
-    unfit = run(
+    unfit = run_here(
         "explain", str(record), "--model", str(path), "--window", "1000", "--out", str(out), "--quiet"
     )
     assert (
@@ -884,7 +896,7 @@ def test_explain_a_channels_last_model(record_and_model, tmp_path: Path) -> None
     np.testing.assert_allclose(saved["relevance/gradient"], moved, rtol=1e-4, atol=1e-7)
     hidden = explain(model, inputs, "occlusion_window_100", target_class=1)  # windows of time
     np.testing.assert_allclose(saved["relevance/occlusion_window_100"], hidden, rtol=1e-4, atol=1e-6)
-    plain = run("explain", str(record), *common, "--method", "gradient")
+    plain = run_here("explain", str(record), *common, "--method", "gradient")
     assert plain.returncode == 2 and "--channels-last for a model that takes" in plain.stderr
 
 
@@ -1035,10 +1047,22 @@ def test_bad_input_exits_2_with_one_line(
         write_dir=str(tmp_path),
     )
     filled = [a.format(record=record, scripted=scripted, state=state, array=array, abp=abp) for a in args]
-    result = run(*filled, "--out", str(tmp_path / "out"), "--quiet")
+    result = run_here(*filled, "--out", str(tmp_path / "out"), "--quiet")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_refusal_through_the_entry_point(record_and_model, tmp_path: Path) -> None:
+    """The installed ``signxai`` script refuses as the in-process runner does: status 2 and one
+    line on stderr, the closest method names suggested."""
+    record, _, state = record_and_model
+    args = ["explain", str(record), "--model", str(state), "--model-class", "signxai.ecg.models:ECGModel",
+            "--method", "lrp_epsilon_0_5_sgn", "--out", str(tmp_path / "out"), "--quiet"]  # fmt: skip
+    outside, inside = run(*args), run_here(*args)
+    assert outside.returncode == inside.returncode == 2
+    assert outside.stderr == inside.stderr and len(outside.stderr.strip().splitlines()) == 1
+    assert "closest names: lrp_epsilon_0_5" in outside.stderr and "Traceback" not in outside.stderr
 
 
 PRE_ACTIVATION = '''
