@@ -419,6 +419,31 @@ def test_filters_name_bad_signals(call, match: str) -> None:  # type: ignore[no-
         call()
 
 
+def test_pauses_of_4_and_6_s_that_keep_their_p_waves_get_no_beat() -> None:
+    """Ventricular standstill with the atria going on: record 208's 2 s T-P stretch after its beat
+    at 96.3 s (P wave included), repeated to fill a pause of 4 or 6 s at four places, gets no beat
+    inside (pauses of 8 s do: see the docstring); the beats within 10 s of the pause are all found."""
+    strip = load_mitbih_208()
+    ecg, fs = strip.signal[0], strip.fs
+    peaks = detect_r_peaks(ecg, fs)
+    k = int(np.argmax(np.where(np.abs(peaks[:-1] / fs - 96.3) < 0.5, np.diff(peaks), 0)))
+    stretch = ecg[peaks[k] + int(0.42 * fs) : peaks[k + 1] - int(0.2 * fs)]
+    assert 1.9 < len(stretch) / fs < 2.1
+    stretch = stretch - np.linspace(0, stretch[-1] - stretch[0], len(stretch))  # its ends meet
+    for seconds in (4.0, 6.0):
+        filler = np.tile(stretch, 4)[: int(seconds * fs)]
+        for place in (20, 80, 150, 220):
+            at = int(peaks[np.searchsorted(peaks, place * fs)] - 0.2 * fs)
+            paused = np.concatenate([ecg[:at], filler - filler[0] + ecg[at], ecg[at:]])
+            detected = detect_r_peaks(paused, fs)
+            inside = (detected > at + 0.15 * fs) & (detected < at + len(filler) - 0.15 * fs)
+            assert not inside.any(), (seconds, place, (detected[inside] - at) / fs)
+            moved = np.where(peaks >= at, peaks + len(filler), peaks)
+            near = moved[np.abs(moved - at - len(filler) / 2) < len(filler) / 2 + 10 * fs]
+            gaps = np.abs(near[:, None] - detected[None, :]).min(axis=1)
+            assert gaps.max() <= 2, (seconds, place, gaps.max())  # measured: at most 1 sample
+
+
 def test_search_back_finds_small_beats_in_long_rr_intervals_and_not_t_waves_in_pauses() -> None:
     """Record 208's PVCs set a high threshold: 40 of its beats' QRS complexes scaled to 35 % were
     found 20 times without search-back. With it, a long RR interval is searched again at half the

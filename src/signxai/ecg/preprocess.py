@@ -122,7 +122,9 @@ def detect_r_peaks(
 
     A flat stretch (a lead off, a constant signal) yields no peaks: its rounding noise lies far
     below the floor the threshold keeps (1 % of the median block's level). Where the amplitude
-    drops abruptly, beats in the 5 s blocks at its edges may be missed.
+    drops abruptly, beats in the 5 s blocks at its edges may be missed; in a pause longer than
+    about 6 s the threshold falls to the P waves that go on in it, which may be taken for beats
+    (on record 208 pauses of 4 and 6 s got none, of 8 s four in three of four places).
 
     ``refractory`` caps the rate it can follow (0.25 s: 240 beats per minute). On record 208
     sped up by resampling (its morphology compressed too) it found 95 % of the beats at a median
