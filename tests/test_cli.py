@@ -406,6 +406,24 @@ def test_python_dash_m_and_methods_table() -> None:
     assert result.returncode == 0 and "lrpsign_" in result.stdout and "integrated_gradients" in result.stdout
 
 
+def test_version_names_signxai_torch_zennit_and_python() -> None:
+    from importlib.metadata import version
+
+    from click.testing import CliRunner
+
+    import signxai
+
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    expected = (
+        f"signxai {signxai.__version__} (torch {version('torch')}, zennit {version('zennit')}, "
+        f"Python {python})\n"
+    )
+    assert signxai.__version__ == version("signxai")
+    for flag in ("--version", "-V"):
+        result = CliRunner().invoke(main, [flag, "methods"])  # eager: the command does not run
+        assert result.exit_code == 0 and result.stdout == expected, result.output
+
+
 def test_warnings_are_one_line_each_and_the_handler_is_put_back() -> None:
     """In the CLI a warning is a 'signxai: warning:' line with the options as the CLI spells them;
     after the command (run in this process) Python's own warning display is back."""

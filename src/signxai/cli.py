@@ -85,7 +85,38 @@ class _Progress:
         self.bar.close()
 
 
+def _versions() -> str:
+    """signxai's version with the versions a bug report needs: torch, zennit, Python."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from signxai import __version__
+
+    found = []
+    for package in ("torch", "zennit"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:  # (a source tree without the package's metadata)
+            found.append(f"{package} not installed")
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"signxai {__version__} ({', '.join(found)}, Python {python})"
+
+
+def _print_versions(context: click.Context, _: click.Parameter, value: bool) -> None:
+    if value and not context.resilient_parsing:
+        click.echo(_versions())
+        context.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    "-V",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_versions,
+    help="Print signxai's version and torch's, zennit's and Python's, and exit.",
+)
 @click.pass_context
 def main(context: click.Context) -> None:
     """Explain deep models on ECG signals (gradients, IG, SmoothGrad, Grad-CAM, LRP, SIGN)."""
