@@ -1,4 +1,5 @@
-"""The CLI through its real entry point, in subprocesses, on the shipped data."""
+"""The CLI through its real entry point, in subprocesses, on the shipped data; its refusals
+(status 2, one line) in this process, by click's runner (``run_here``)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,11 @@ def run_here(*args: str) -> subprocess.CompletedProcess[str]:
     without the seconds a new interpreter spends importing torch."""
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(main, list(args))
+    try:
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click 8.1
+    except TypeError:
+        runner = CliRunner()  # click 8.2 and later keep stderr apart themselves
+    result = runner.invoke(main, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a crash, not a refusal: its traceback
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
