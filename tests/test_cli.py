@@ -277,9 +277,10 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     the gross row their sums, the average row the mean of the records' Se and +P."""
     import pandas as pd
 
+    from signxai.cli import detect
     from signxai.ecg import load_mitbih_208
     from signxai.ecg.io import BeatAnnotations, read_beat_annotations, read_record, write_record
-    from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
+    from signxai.ecg.preprocess import MIN_STEEPNESS, detect_r_peaks, remove_baseline
     from signxai.ecg.scoring import match_peaks
 
     nk = pytest.importorskip("neurokit2")
@@ -329,6 +330,14 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     without = detect_r_peaks(remove_baseline(strip.signal[0], strip.fs), strip.fs, search_back=False)
     np.testing.assert_array_equal(pd.read_csv(tmp_path / "plain" / "r_peaks.csv")["sample"], without)
     assert len(without) == len(expected["r208"].detected) - 1
+    shallow = run(
+        "detect", str(tmp_path / "r208"), "--min-steepness", "0", "--out", str(tmp_path / "shallow")
+    )
+    assert shallow.returncode == 0, shallow.stderr  # every peak kept: on record 208 the same peaks
+    kept = detect_r_peaks(remove_baseline(strip.signal[0], strip.fs), strip.fs, min_steepness=0)
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "shallow" / "r_peaks.csv")["sample"], kept)
+    default = next(p.default for p in detect.params if p.name == "min_steepness")
+    assert default == MIN_STEEPNESS  # the option's default is the detector's
     for args, message in [
         (["--annotation-code", "QRS=N"], "--annotation-code reads annotations: it needs --annotations"),
         (["--annotations", "--tolerance", "0"], "--tolerance must be a positive number of seconds"),
@@ -337,6 +346,7 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
             "name ['muse.xml'] more than once",
         ),
         (["--annotations", "qrs"], "extension names a WFDB annotation file, got 'qrs'"),
+        (["--min-steepness", "1"], "--min-steepness must be at least 0 and below 1"),
     ]:
         failed = run_here("detect", str(muse), *args, "--out", str(tmp_path / "no"))
         assert failed.returncode == 2 and message in failed.stderr, (args, failed.stderr)

@@ -375,6 +375,14 @@ def beats(
     help="Search long RR intervals again for missed beats (detect_r_peaks' search_back).",
 )
 @click.option(
+    "--min-steepness",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Drop a peak less steep than this part of the 32 around it (P waves in long pauses; "
+    "detect_r_peaks' min_steepness; 0 keeps every peak).",
+)
+@click.option(
     "--out", "out", type=click.Path(path_type=Path), default=Path("signxai-detect"), show_default=True
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -388,6 +396,7 @@ def detect(
     annotation_codes: tuple[str, ...],
     tolerance: float,
     search_back: bool,
+    min_steepness: float,
     out: Path,
     debug: bool,
 ) -> None:
@@ -405,12 +414,17 @@ def detect(
         codes = _annotation_codes(annotations, annotation_codes)
         if annotations is not None:
             check_number(tolerance, "--tolerance", above=0, unit="of seconds")
+        if not 0 <= min_steepness < 1:
+            raise InputError(
+                f"--min-steepness must be at least 0 and below 1 (a part of the neighbouring beats' "
+                f"steepness; 0 keeps every peak), got {min_steepness:g}"
+            )
         names = _distinct([Path(record).name for record in records], "each record's name labels its rows")
         peaks, matches = [], {}
         for record, name in zip(records, names, strict=True):
             loaded, row = _read_lead(record, fs, lead, start, duration)
             clean = remove_baseline(loaded.signal[row], loaded.fs)
-            detected = detect_r_peaks(clean, loaded.fs, search_back=search_back)
+            detected = detect_r_peaks(clean, loaded.fs, search_back=search_back, min_steepness=min_steepness)
             lead_name = loaded.lead_name(row)
             peaks.append(
                 pd.DataFrame(

@@ -41,6 +41,16 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
         "refractory must be a positive number of seconds, got -1",
     ),
     (
+        "min_steepness negative",
+        lambda e, p, w: detect_r_peaks(e, FS, min_steepness=-0.1),
+        "min_steepness must be a number >= 0, got -0.1",
+    ),
+    (
+        "min_steepness whole",
+        lambda e, p, w: detect_r_peaks(e, FS, min_steepness=1),
+        r"min_steepness must be below 1 \(a part of the neighbouring beats' steepness; 0 keeps every peak\)",
+    ),
+    (
         "fs array",
         lambda e, p, w: plot_strip(e, np.zeros(3)),
         r"fs must be a sampling rate in Hz \(one number\)",

@@ -319,7 +319,8 @@ def test_a_flat_stretch_or_a_constant_signal_has_no_r_peaks() -> None:
 def test_r_peaks_after_an_abrupt_amplitude_drop_are_missed_only_near_its_edges(start: float) -> None:
     """30 s of record 208 at a tenth of its amplitude: 15-24 of about 50 beats were missed with
     10 s blocks from 20 s windows (the whole first block after the drop); with 5 s blocks, at most
-    12, each within 5 s of an edge."""
+    12, each within 5 s of an edge, or 5.5 s: the shallow-peak test drops one more beat at 150 s,
+    5.45 s before the drop ends, as too shallow beside the larger beats after it."""
     strip = load_mitbih_208()
     fs = strip.fs
     reference = detect_r_peaks(strip.signal[0], fs)
@@ -330,7 +331,7 @@ def test_r_peaks_after_an_abrupt_amplitude_drop_are_missed_only_near_its_edges(s
     inside = reference[(reference > first) & (reference < last)]
     missed = np.array([r for r in inside if np.min(np.abs(peaks - r)) > 0.15 * fs])
     assert len(missed) <= 12
-    assert np.all((missed < first + 5 * fs) | (missed > last - 5 * fs))
+    assert np.all((missed < first + 5.5 * fs) | (missed > last - 5.5 * fs))
 
 
 def test_beat_annotations_round_trip_through_a_wfdb_annotation_file(tmp_path: Path) -> None:
@@ -419,10 +420,12 @@ def test_filters_name_bad_signals(call, match: str) -> None:  # type: ignore[no-
         call()
 
 
-def test_pauses_of_4_and_6_s_that_keep_their_p_waves_get_no_beat() -> None:
+def test_pauses_that_keep_their_p_waves_get_no_beat_up_to_14_s() -> None:
     """Ventricular standstill with the atria going on: record 208's 2 s T-P stretch after its beat
-    at 96.3 s (P wave included), repeated to fill a pause of 4 or 6 s at four places, gets no beat
-    inside (pauses of 8 s do: see the docstring); the beats within 10 s of the pause are all found."""
+    at 96.3 s (P wave included), repeated to fill a pause of 4-14 s at four places, gets no beat
+    inside, and the beats within 10 s of the pause are all found. From 8 s on, the threshold falls
+    to the P waves: without the shallow-peak test (``min_steepness=0``) the 8 s pauses got 4 false
+    beats in three of the four places; 20 s pauses get them even with it (see the docstring)."""
     strip = load_mitbih_208()
     ecg, fs = strip.signal[0], strip.fs
     peaks = detect_r_peaks(ecg, fs)
@@ -430,14 +433,17 @@ def test_pauses_of_4_and_6_s_that_keep_their_p_waves_get_no_beat() -> None:
     stretch = ecg[peaks[k] + int(0.42 * fs) : peaks[k + 1] - int(0.2 * fs)]
     assert 1.9 < len(stretch) / fs < 2.1
     stretch = stretch - np.linspace(0, stretch[-1] - stretch[0], len(stretch))  # its ends meet
-    for seconds in (4.0, 6.0):
-        filler = np.tile(stretch, 4)[: int(seconds * fs)]
+    for seconds in (4.0, 6.0, 8.0, 10.0, 14.0):
+        filler = np.tile(stretch, 8)[: int(seconds * fs)]
         for place in (20, 80, 150, 220):
             at = int(peaks[np.searchsorted(peaks, place * fs)] - 0.2 * fs)
             paused = np.concatenate([ecg[:at], filler - filler[0] + ecg[at], ecg[at:]])
+            low, high = at + 0.15 * fs, at + len(filler) - 0.15 * fs  # inside the pause
             detected = detect_r_peaks(paused, fs)
-            inside = (detected > at + 0.15 * fs) & (detected < at + len(filler) - 0.15 * fs)
-            assert not inside.any(), (seconds, place, (detected[inside] - at) / fs)
+            assert not ((detected > low) & (detected < high)).any(), (seconds, place)
+            if seconds == 8.0 and place != 20:
+                without = detect_r_peaks(paused, fs, min_steepness=0)
+                assert ((without > low) & (without < high)).sum() == 4, place
             moved = np.where(peaks >= at, peaks + len(filler), peaks)
             near = moved[np.abs(moved - at - len(filler) / 2) < len(filler) / 2 + 10 * fs]
             gaps = np.abs(near[:, None] - detected[None, :]).min(axis=1)
