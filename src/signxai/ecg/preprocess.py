@@ -204,10 +204,6 @@ def _search_back(
     RR intervals longer than ``SEARCH_BACK_GAP`` times their neighbours' median, where the
     candidate's steepest slope (the largest ``steepness`` within ``half`` samples) is QRS-like;
     repeated until no interval is split."""
-
-    def steepest(at: np.ndarray) -> np.ndarray:
-        return _steepest(steepness, at, half)
-
     candidates, _ = sps.find_peaks(integrated, height=0.5 * threshold, distance=distance)
     found = np.asarray(peaks, dtype=np.int64)
     while len(found) >= 3 and len(candidates):
@@ -216,7 +212,9 @@ def _search_back(
         around = np.lib.stride_tricks.sliding_window_view(padded, 17).copy()
         around[:, 8] = np.nan  # the interval itself does not count
         expected = np.nanmedian(around, axis=1)
-        slopes = np.lib.stride_tricks.sliding_window_view(np.pad(steepest(found), 4, mode="edge"), 9)
+        slopes = np.lib.stride_tricks.sliding_window_view(
+            np.pad(_steepest(steepness, found, half), 4, mode="edge"), 9
+        )
         reference = np.median(slopes, axis=1)  # the beats around each beat
         added = []
         for i in np.nonzero(rr > SEARCH_BACK_GAP * expected)[0]:
@@ -225,7 +223,7 @@ def _search_back(
             if not len(inside):
                 continue
             best = int(inside[np.argmax(integrated[inside])])
-            if steepest(np.array([best]))[0] >= SEARCH_BACK_SLOPE * reference[i]:
+            if _steepest(steepness, np.array([best]), half)[0] >= SEARCH_BACK_SLOPE * reference[i]:
                 added.append(best)
         if not added:
             break
