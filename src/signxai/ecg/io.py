@@ -354,8 +354,11 @@ def read_beat_annotations(
     wanted = as_lead_names(leads)
     if dicom.is_dicom(path):
         raise InputError(
-            f"'{path}' is a DICOM ECG: its annotations are the device's statements and measurements, "
-            "not beats (signxai.ecg.dicom.read_dicom_annotations reads them)"
+            f"'{path}' is a DICOM ECG: its annotations are the device's statements, measurements and "
+            "fiducial points (signxai.ecg.dicom.read_dicom_annotations reads them), not beat labels: "
+            "devices group the fiducial points differently (e.g. a representative beat's beside each "
+            "beat's), so they are not read as beats; give analyze_strip their samples as r_peaks= "
+            "where you know which are the beats"
         )
     if edf.is_edf(path) or xml_ecg.is_xml(path):
         if extension is not None:
