@@ -208,10 +208,7 @@ def _search_back(
     found = np.asarray(peaks, dtype=np.int64)
     while len(found) >= 3 and len(candidates):
         rr = np.diff(found)
-        padded = np.pad(rr.astype(float), 8, constant_values=np.nan)
-        around = np.lib.stride_tricks.sliding_window_view(padded, 17).copy()
-        around[:, 8] = np.nan  # the interval itself does not count
-        expected = np.nanmedian(around, axis=1)
+        expected = _median_around(rr, 8)  # of the 16 intervals around each
         slopes = np.lib.stride_tricks.sliding_window_view(
             np.pad(_steepest(steepness, found, half), 4, mode="edge"), 9
         )
@@ -245,9 +242,16 @@ def _drop_shallow(peaks: np.ndarray, steepness: np.ndarray, half: int, ratio: fl
     if len(found) < 3:
         return found
     steep = _steepest(steepness, found, half)
-    around = np.lib.stride_tricks.sliding_window_view(np.pad(steep, 16, constant_values=np.nan), 33).copy()
-    around[:, 16] = np.nan  # the peak itself does not count
-    return found[steep >= ratio * np.nanmedian(around, axis=1)]
+    return found[steep >= ratio * _median_around(steep, 16)]
+
+
+def _median_around(values: np.ndarray, side: int) -> np.ndarray:
+    """For each of ``values``, the median of the up to ``side`` values on each side of it (itself
+    left out; fewer at the ends)."""
+    padded = np.pad(np.asarray(values, dtype=float), side, constant_values=np.nan)
+    around = np.lib.stride_tricks.sliding_window_view(padded, 2 * side + 1).copy()
+    around[:, side] = np.nan
+    return np.nanmedian(around, axis=1)
 
 
 def complete_windows(
