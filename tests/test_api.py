@@ -521,8 +521,12 @@ def test_lrp_on_a_functional_output_softmax_is_an_error_without_the_warning() ->
 
 def test_an_output_per_time_step_is_an_error_that_says_how_to_explain_it() -> None:
     model = torch.nn.Conv1d(1, 3, 5, padding=2).eval()  # a delineation-style (batch, 3, T) output
-    for method in ("gradient", "lrp_epsilon_0_1"):
-        with pytest.raises(UnsupportedModelError, match=r"it is \(\d, 3, 50\) \(an output per time step"):
+    for method in ("gradient", "lrp_epsilon_0_1"):  # LRP's structure probe runs one sample
+        with pytest.raises(
+            UnsupportedModelError,
+            match=r"for a batch of (\d) sample\(s\) of shape \(1, 50\) it is \(\1, 3, 50\) "
+            r"\(an output per time step",
+        ):
             explain(model, torch.randn(2, 1, 50), method, target_class=1)
 
 

@@ -486,8 +486,8 @@ class ModelView:
                 else ""
             )
             raise UnsupportedModelError(
-                f"the model output must be (batch, classes); for input {tuple(x.shape)} it is "
-                f"{tuple(output.shape)}{hint}"
+                "the model output must be (batch, classes); for a batch of "
+                f"{x.shape[0]} sample(s) of shape {tuple(x.shape[1:])} it is {tuple(output.shape)}{hint}"
             )
         return output
 
