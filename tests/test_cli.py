@@ -1,5 +1,8 @@
-"""The CLI through its real entry point, in subprocesses, on the shipped data; its refusals
-(status 2, one line) in this process, by click's runner (``run_here``)."""
+"""The CLI on the shipped data. Most commands run in this process through click's runner
+(``run_here``: the same command, options and messages, without the seconds a new interpreter
+spends importing torch); the demo, a Keras model's explanation (Keras's import order), ``python -m
+signxai``, the LRP options under a changed environment and one refusal run through the installed
+entry point in subprocesses (``run``)."""
 
 from __future__ import annotations
 
@@ -33,9 +36,10 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def run_here(*args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI run in this process by click's runner, for the refusals: the same command and
-    messages as the entry point (``test_a_refusal_through_the_entry_point`` checks one there)
-    without the seconds a new interpreter spends importing torch."""
+    """The CLI run in this process by click's runner: the same command and messages as the
+    entry point (``test_a_refusal_through_the_entry_point`` compares one refusal, the demo runs
+    there) without the seconds a new interpreter spends importing torch. A crash re-raises with
+    its traceback instead of passing as an exit status."""
     from click.testing import CliRunner
 
     try:
@@ -86,8 +90,8 @@ def test_beats_on_the_demo_strip_saved_as_an_array_gives_the_demos_results(demo_
     array = tmp_path / "strip.npy"
     np.save(array, load_mitbih_208().signal)
     out = tmp_path / "beats"
-    result = run("beats", str(array), "--fs", "360", "--lead", "lead0", "--out", str(out), "--quiet",
-                 "--abnormal", "3", "--normal", "2")  # fmt: skip
+    result = run_here("beats", str(array), "--fs", "360", "--lead", "lead0", "--out", str(out), "--quiet",
+                      "--abnormal", "3", "--normal", "2")  # fmt: skip
     assert result.returncode == 0, result.stderr
     ours, demo = np.load(out / "relevance.npz"), np.load(demo_out / "relevance.npz")
     assert sorted(ours.files) == sorted(demo.files)
@@ -115,9 +119,9 @@ def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> No
     peaks = detect_r_peaks(strip.signal[0], strip.fs)[::2]
     wfdb.wrann("r208", "atr", peaks, symbol=["N"] * len(peaks), fs=strip.fs, write_dir=str(tmp_path))
     out = tmp_path / "out"
-    result = run("beats", str(record), "--lead", "MLII", "--start", "30", "--duration", "60",
-                 "--annotations", "atr", "--method", "gradient", "--abnormal", "1", "--normal", "1",
-                 "--out", str(out))  # fmt: skip
+    result = run_here("beats", str(record), "--lead", "MLII", "--start", "30", "--duration", "60",
+                      "--annotations", "atr", "--method", "gradient", "--abnormal", "1", "--normal", "1",
+                      "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     inside = peaks[(peaks >= 30 * 360) & (peaks < 90 * 360)] - 30 * 360
@@ -164,9 +168,9 @@ def test_beats_reads_the_beats_an_edf_plus_file_carries(tmp_path: Path) -> None:
         + [edfio.EdfAnnotation(1.0, 30.0, "Lights off")],
     ).write(record)
     out = tmp_path / "out"
-    result = run("beats", str(record), "--lead", "MLII", "--start", "30", "--duration", "60",
-                 "--annotations", "--annotation-code", "QRS=N", "--method", "gradient",
-                 "--abnormal", "1", "--normal", "1", "--out", str(out))  # fmt: skip
+    result = run_here("beats", str(record), "--lead", "MLII", "--start", "30", "--duration", "60",
+                      "--annotations", "--annotation-code", "QRS=N", "--method", "gradient",
+                      "--abnormal", "1", "--normal", "1", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     inside = peaks[(peaks >= 30 * 360) & (peaks < 90 * 360)] - 30 * 360
     assert (
@@ -176,7 +180,7 @@ def test_beats_reads_the_beats_an_edf_plus_file_carries(tmp_path: Path) -> None:
     saved = np.load(out / "relevance.npz")
     assert saved["all_reference"].tolist() == ["N"] * (len(inside) - 1)
     np.testing.assert_array_equal(saved["all_r_peaks"], inside[:-1])
-    first = run(
+    first = run_here(
         "beats", str(record), "--quiet", "--method", "gradient", "--no-edf", "--out", str(tmp_path / "first")
     )
     assert first.returncode == 0, first.stderr
@@ -201,8 +205,8 @@ def test_beats_explains_a_real_dicom_12_lead_ecg(tmp_path: Path) -> None:
     from pydicom.data import get_testdata_file
 
     out = tmp_path / "out"
-    result = run("beats", get_testdata_file("waveform_ecg.dcm"), "--lead", "II", "--method", "gradient",
-                 "--abnormal", "1", "--normal", "1", "--quiet", "--out", str(out))  # fmt: skip
+    result = run_here("beats", get_testdata_file("waveform_ecg.dcm"), "--lead", "II", "--method", "gradient",
+                      "--abnormal", "1", "--normal", "1", "--quiet", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     assert len(saved["all_r_peaks"]) == 9  # ten peaks, nine beats between them
@@ -219,7 +223,7 @@ def test_beats_on_a_real_muse_export_scored_against_the_carts_beats(tmp_path: Pa
     cart's own QRS times (--annotations, their morphology class mapped to N)."""
     out = tmp_path / "out"
     common = ["--lead", "II", "--method", "gradient", "--quiet", "--no-edf", "--out", str(out)]
-    result = run("beats", str(MUSE), "--annotations", "--annotation-code", "QRS type 0=N", *common)
+    result = run_here("beats", str(MUSE), "--annotations", "--annotation-code", "QRS type 0=N", *common)
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     assert len(saved["all_r_peaks"]) == 15  # beats cut at the cart's 16 QRS times: 15 complete ones
@@ -240,7 +244,7 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
     out = tmp_path / "out"
     common = ["--model", str(scripted), "--method", "gradient", "--explain-output", "activation",
               "--window", "2500", "--quiet", "--out", str(out)]  # fmt: skip
-    result = run("explain", str(MUSE), "--derive-limb-leads", *common)
+    result = run_here("explain", str(MUSE), "--derive-limb-leads", *common)
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     stored = read_record(MUSE).signal  # I, II, V1-V6
@@ -264,7 +268,7 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
     assert "Intervals (medians over the beats)" in page and "<th>qt_ms</th>" in page
     two = ECGModel(length=2500, input_channels=2, num_classes=3).eval()
     torch.jit.save(torch.jit.trace(two, torch.zeros(1, 2, 2500)), str(scripted))
-    chosen = run("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
+    chosen = run_here("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
     assert chosen.returncode == 0, chosen.stderr
     np.testing.assert_allclose(np.load(out / "relevance.npz")["inputs"][0], twelve[[5, 1], :2500], atol=1e-6)
     missing = run_here("explain", str(MUSE), "--leads", "aVF,II", *common)  # aVF is derived, not stored
@@ -294,7 +298,7 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     muse.write_bytes(MUSE.read_bytes())
     out = tmp_path / "out"
     common = ["--annotations", "--annotation-code", "QRS type 0=N", "--out", str(out)]
-    result = run("detect", str(tmp_path / "r208"), str(muse), "--lead", "0", *common)
+    result = run_here("detect", str(tmp_path / "r208"), str(muse), "--lead", "0", *common)
     assert result.returncode == 0, result.stderr
     scores = pd.read_csv(out / "scores.csv", index_col="record")
     expected = {}
@@ -322,15 +326,15 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     peaks = pd.read_csv(out / "r_peaks.csv")
     assert peaks.groupby("record").size().to_dict() == {n: len(m.detected) for n, m in expected.items()}
     assert set(peaks.lead) == {"MLII", "I"} and "within 150 ms" in result.stdout
-    alone = run("detect", str(muse), "--lead", "II", "--out", str(tmp_path / "alone"))  # no reference
+    alone = run_here("detect", str(muse), "--lead", "II", "--out", str(tmp_path / "alone"))  # no reference
     assert alone.returncode == 0 and not (tmp_path / "alone" / "scores.csv").exists(), alone.stderr
     assert len(pd.read_csv(tmp_path / "alone" / "r_peaks.csv")) == 16
-    plain = run("detect", str(tmp_path / "r208"), "--no-search-back", "--out", str(tmp_path / "plain"))
+    plain = run_here("detect", str(tmp_path / "r208"), "--no-search-back", "--out", str(tmp_path / "plain"))
     assert plain.returncode == 0, plain.stderr  # the detector without its search-back: one beat fewer
     without = detect_r_peaks(remove_baseline(strip.signal[0], strip.fs), strip.fs, search_back=False)
     np.testing.assert_array_equal(pd.read_csv(tmp_path / "plain" / "r_peaks.csv")["sample"], without)
     assert len(without) == len(expected["r208"].detected) - 1
-    shallow = run(
+    shallow = run_here(
         "detect", str(tmp_path / "r208"), "--min-steepness", "0", "--out", str(tmp_path / "shallow")
     )
     assert shallow.returncode == 0, shallow.stderr  # every peak kept: on record 208 the same peaks
@@ -361,7 +365,9 @@ def test_convert_writes_what_read_record_reads_with_the_beats_beside_it(tmp_path
 
     out = tmp_path / "out"
     beats = ["--annotations", "--annotation-code", "QRS type 0=N"]
-    result = run("convert", str(MUSE), "--derive-limb-leads", *beats, "--format", "edf", "--out", str(out))
+    result = run_here(
+        "convert", str(MUSE), "--derive-limb-leads", *beats, "--format", "edf", "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert "12 leads, 10 s at 500 Hz, 16 beats" in result.stdout
     twelve = derive_limb_leads(read_record(MUSE))
@@ -375,8 +381,8 @@ def test_convert_writes_what_read_record_reads_with_the_beats_beside_it(tmp_path
     assert written.symbols == ["N"] * 16
     strip = load_mitbih_208()
     np.save(tmp_path / "strip.npy", strip.signal)
-    result = run("convert", str(tmp_path / "strip.npy"), "--fs", "360", "--start", "10", "--duration", "20",
-                 "--out", str(out))  # fmt: skip
+    result = run_here("convert", str(tmp_path / "strip.npy"), "--fs", "360", "--start", "10",
+                      "--duration", "20", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     wfdb = read_record(out / "strip")
     assert wfdb.fs == 360.0 and wfdb.signal.shape == (1, 7200)
@@ -476,7 +482,7 @@ def record_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
 
 def test_explain_a_wfdb_record_with_a_state_dict_and_compare_npz(record_and_model, tmp_path: Path) -> None:
     record, _, state = record_and_model
-    result = run(
+    result = run_here(
         "explain",
         str(record),
         "--model",
@@ -523,7 +529,7 @@ def test_explain_with_a_torch_export_archive(record_and_model, tmp_path: Path) -
     archive = tmp_path / "model.pt2"
     torch.export.save(program, str(archive))
     out = tmp_path / "out"
-    result = run(
+    result = run_here(
         "explain",
         str(record),
         "--model",
@@ -562,7 +568,7 @@ def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Pat
     _, scripted, _ = record_and_model
     array = tmp_path / "x.npy"
     np.save(array, load_mitbih_208().signal[:, :2000])
-    result = run(
+    result = run_here(
         "explain",
         str(array),
         "--fs",
@@ -592,7 +598,9 @@ def test_explain_a_dicom_ecgs_median_beat_with_a_12_lead_model(tmp_path: Path) -
     torch.jit.save(torch.jit.trace(model, torch.zeros(1, 12, 1000)), str(scripted))
     out = tmp_path / "out"
     common = ["--model", str(scripted), "--method", "gradient", "--explain-output", "activation", "--quiet"]
-    result = run("explain", dicom, "--group", "MEDIAN BEAT", "--window", "1000", *common, "--out", str(out))
+    result = run_here(
+        "explain", dicom, "--group", "MEDIAN BEAT", "--window", "1000", *common, "--out", str(out)
+    )
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     median = read_record(dicom, group="MEDIAN BEAT").signal
@@ -610,7 +618,7 @@ def test_explain_resamples_to_the_models_rate_before_windowing(record_and_model,
     record, scripted, _ = record_and_model
     out = tmp_path / "out"
     common = ["--model", str(scripted), "--method", "gradient", "--window", "2000", "--quiet"]
-    result = run("explain", str(record), *common, "--resample", "250", "--out", str(out))
+    result = run_here("explain", str(record), *common, "--resample", "250", "--out", str(out))
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     assert float(saved["fs"]) == 250.0 and saved["inputs"].shape == (2, 1, 2000)
@@ -631,7 +639,7 @@ def test_explain_applies_the_models_preprocessing_in_order(record_and_model, tmp
     out = tmp_path / "out"
     options = ["--baseline", "0.5", "--notch", "60", "--lowpass", "40", "--resample", "250", "--znormalize"]
     common = ["--model", str(scripted), "--method", "gradient", "--window", "2000", "--quiet"]
-    result = run("explain", str(record), *common, *options, "--out", str(out))
+    result = run_here("explain", str(record), *common, *options, "--out", str(out))
     assert result.returncode == 0, result.stderr
     signal = load_mitbih_208().signal[:, : 20 * 360]
     signal = lowpass(notch(remove_baseline(signal, 360.0, 0.5), 360.0, 60.0), 360.0, 40.0)
@@ -660,7 +668,7 @@ def test_explain_overlapping_windows_every_step_samples(record_and_model, tmp_pa
     record, scripted, _ = record_and_model
     out = tmp_path / "out"
     common = ["--model", str(scripted), "--method", "gradient", "--quiet", "--out", str(out)]
-    result = run("explain", str(record), *common, "--window", "2000", "--step", "500")
+    result = run_here("explain", str(record), *common, "--window", "2000", "--step", "500")
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     np.testing.assert_array_equal(saved["starts"], np.arange(0, 20 * 360 - 2000 + 1, 500))
@@ -679,7 +687,7 @@ def test_explain_in_chunks_of_windows_equals_one_call(record_and_model, tmp_path
     common = ["--model", str(scripted), "--method", "gradient", "--method", "integrated_gradients"]
     common += ["--window", "2000", "--quiet"]
     for size, out in (("256", "whole"), ("2", "chunks")):
-        result = run("explain", str(record), *common, "--batch-size", size, "--out", str(tmp_path / out))
+        result = run_here("explain", str(record), *common, "--batch-size", size, "--out", str(tmp_path / out))
         assert result.returncode == 0, result.stderr
     whole, chunks = (np.load(tmp_path / out / "relevance.npz") for out in ("whole", "chunks"))
     assert whole["inputs"].shape[0] == 3
@@ -698,7 +706,7 @@ def test_explain_per_frequency_band(record_and_model, tmp_path: Path) -> None:
     record, _, state = record_and_model
     common = ["--model", str(state), "--model-class", "signxai.ecg.models:ECGModel"]
     common += ["--model-kwargs", '{"length": 2000}', "--window", "2000", "--quiet", "--method", "gradient"]
-    result = run(
+    result = run_here(
         "explain",
         str(record),
         *common,
@@ -723,7 +731,7 @@ def test_explain_per_frequency_band(record_and_model, tmp_path: Path) -> None:
     assert f"{shares.loc['MLII', '10-40 Hz (QRS)']:.3f}" in page and "0.5-10 Hz (P, T)" in page
     # three inputs' strips, the median beat under the method's mean map, the first input's spectrum
     assert page.count("<img") == 3 + 1 + 1
-    occluded = run(
+    occluded = run_here(
         "explain", str(record), *common, "--spectrum", "occlusion_window_20", "--out", str(tmp_path / "occ")
     )
     assert occluded.returncode == 0, occluded.stderr
@@ -732,7 +740,7 @@ def test_explain_per_frequency_band(record_and_model, tmp_path: Path) -> None:
 
 
 def test_demo_explains_each_beat_against_its_runner_up(tmp_path: Path) -> None:
-    result = run(
+    result = run_here(
         "demo", "--task", "5class", "--versus", "runner_up", "--method", "lrpsign_epsilon_0_5",
         "--abnormal", "2", "--normal", "1", "--out", str(tmp_path), "--quiet",
     )  # fmt: skip
@@ -768,7 +776,7 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     common = ["--model", str(state), "--model-class", "signxai.ecg.models:ECGModel", "--quiet"]
     common += ["--model-kwargs", '{"num_classes": 5, "length": 140, "ceil_mode": false}']
     common += ["--fs", "140", "--window", "140", "--method", "lrp_epsilon_0_1,gradient", "--batch-size", "3"]
-    result = run("explain", str(record), *common, "--versus", "runner_up", "--out", str(tmp_path / "a"))
+    result = run_here("explain", str(record), *common, "--versus", "runner_up", "--out", str(tmp_path / "a"))
     assert result.returncode == 0, result.stderr
     saved = np.load(tmp_path / "a" / "relevance.npz")
     with torch.no_grad():
@@ -787,7 +795,7 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     assert (
         "Explained (the predicted class, against --versus runner_up; relevance.npz: targets, versus)" in page
     )
-    fixed = run(
+    fixed = run_here(
         "explain", str(record), *common, "--target", "3", "--versus", "1", "--out", str(tmp_path / "b")
     )
     assert fixed.returncode == 0, fixed.stderr
@@ -799,7 +807,7 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     # the margin's gradient against the difference of two gradients: float32 rounding (1.6e-7 seen)
     np.testing.assert_allclose(again["relevance/gradient"], expected, rtol=1e-4, atol=1e-6)
     assert "class 3 against class 1 (4 inputs)" in (tmp_path / "b" / "report.html").read_text()
-    plain = run("explain", str(record), *common, "--out", str(tmp_path / "c"))
+    plain = run_here("explain", str(record), *common, "--out", str(tmp_path / "c"))
     assert plain.returncode == 0, plain.stderr
     with np.load(tmp_path / "c" / "relevance.npz") as only:
         assert "versus" not in only and only["targets"].tolist() == ranked[:, 0].tolist()
@@ -809,7 +817,7 @@ def test_explain_one_class_against_another(tmp_path: Path) -> None:
     assert same.returncode == 2 and "--versus equals the target class" in same.stderr
     # --versus K without --target: the inputs predicted as K are explained against their runner-up
     k = int(ranked[0, 0])
-    own = run("explain", str(record), *common, "--versus", str(k), "--out", str(tmp_path / "e"))
+    own = run_here("explain", str(record), *common, "--versus", str(k), "--out", str(tmp_path / "e"))
     assert own.returncode == 0, own.stderr
     with np.load(tmp_path / "e" / "relevance.npz") as mixed:
         expected_versus = np.where(ranked[:, 0] == k, ranked[:, 1], k)
@@ -872,7 +880,9 @@ def test_explain_with_an_onnx_model(record_and_model, tmp_path: Path) -> None:
         torch.onnx.export(model, (torch.randn(2, 1, 2000),), str(path), dynamic_shapes=dynamic)
     out = tmp_path / "out"
     common = ["--model", str(path), "--window", "2000", "--out", str(out), "--quiet"]
-    result = run("explain", str(record), *common, "--method", "gradient,lrpsign_epsilon_0_5", "--target", "1")
+    result = run_here(
+        "explain", str(record), *common, "--method", "gradient,lrpsign_epsilon_0_5", "--target", "1"
+    )
     assert result.returncode == 0, result.stderr
     saved = np.load(out / "relevance.npz")
     for method in ("gradient", "lrpsign_epsilon_0_5"):
@@ -911,7 +921,7 @@ def test_explain_a_channels_last_model(record_and_model, tmp_path: Path) -> None
     torch.jit.script(leads_last).save(str(path))
     out = tmp_path / "out"
     common = ["--model", str(path), "--window", "2000", "--out", str(out), "--quiet"]
-    result = run(
+    result = run_here(
         "explain",
         str(record),
         *common,
@@ -1233,7 +1243,7 @@ def test_a_multi_lead_record_in_microvolts_is_drawn_at_a_gain_that_fits(tmp_path
     torch.save(ECGModel(input_channels=2, length=2000).state_dict(), state)
     model = ["--model", str(state), "--model-class", "signxai.ecg.models:ECGModel"]
     kwargs = ["--model-kwargs", '{"input_channels": 2, "length": 2000}', "--window", "2000"]
-    result = run(
+    result = run_here(
         "explain", str(array), "--fs", "360", *model, *kwargs, "--out", str(tmp_path / "out"), "--quiet"
     )
     assert result.returncode == 0, result.stderr
