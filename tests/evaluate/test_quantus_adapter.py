@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -56,3 +58,17 @@ def test_quantus_metrics_evaluate_signxai_methods_on_1d_beats(data, metric) -> N
         )
     scores = np.asarray(scores, dtype=float)
     assert scores.shape == (len(x),) and np.isfinite(scores).all()
+
+
+def test_quantus_imports_after_signxai_where_tensorflow_is_installed() -> None:
+    """Quantus imports TensorFlow, then torchvision; with a CUDA build of torch that order crashes
+    in triton unless torchvision came first (``import torch, quantus`` did). The README tells users
+    to import signxai first: this keeps that true."""
+    pytest.importorskip("tensorflow")
+    result = subprocess.run(
+        [sys.executable, "-c", "import signxai, quantus; print('imported')"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0 and "imported" in result.stdout, result.stderr[-2000:]
