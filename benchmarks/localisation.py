@@ -1,10 +1,11 @@
 """Does the map point where the evidence is? Localisation on real beats with a known ground truth.
 
-``python benchmarks/localisation.py [--epochs 15] [--beats 1000]`` prints a markdown table.
+``python benchmarks/localisation.py [--epochs 15] [--beats 1000] [--seeds 3]`` prints a markdown
+table (with several seeds: the mean and, after +-, the standard deviation over the seeds).
 Real ECG5000 beats (z-normalised, 140 samples) carry a 12-sample window at a random place
 (samples 15-113); in half of them, drawn at random, the window is changed, and an ``ECGModel``
 (two logits) is trained to tell changed beats from unchanged ones (the 500 train beats and the
-first 2000 test beats, Adam, seed 0), so the evidence for class 1 lies in the window and nowhere
+first 2000 test beats, Adam), so the evidence for class 1 lies in the window and nowhere
 else. Three changes:
 
 - ``silence``: the window set to 0 (the beat's mean): the evidence is a flat stretch *at zero*,
@@ -75,9 +76,9 @@ def changed_beats(beats: np.ndarray, task: str, seed: int) -> tuple[np.ndarray, 
     return out, labels, masks
 
 
-def train(x: np.ndarray, y: np.ndarray, epochs: int) -> ECGModel:
-    """An ``ECGModel`` with two logits, cross-entropy, Adam (1e-3), batches of 64, seed 0."""
-    torch.manual_seed(0)
+def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0) -> ECGModel:
+    """An ``ECGModel`` with two logits, cross-entropy, Adam (1e-3), batches of 64."""
+    torch.manual_seed(seed)
     model = ECGModel(num_classes=2, length=x.shape[-1])
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     inputs, labels = torch.from_numpy(x), torch.from_numpy(y)
@@ -90,19 +91,22 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int) -> ECGModel:
     return model.eval()
 
 
-def scores(task: str, methods: list[str], epochs: int, beats: int) -> tuple[dict[str, tuple], str]:
-    """Mean mass and rank accuracy and seconds per method for one task, and a line on the model."""
+def scores(
+    task: str, methods: list[str], epochs: int, beats: int, seed: int = 0
+) -> tuple[dict[str, tuple], str]:
+    """Mean mass and rank accuracy and seconds per method for one task and seed (the windows'
+    places, the halves changed and the training), and a line on the model."""
     train_split, test_split = load_ecg5000("train"), load_ecg5000("test")
     carriers = np.concatenate([train_split.x, test_split.x[:2000]])
-    x_train, y_train, _ = changed_beats(carriers, task, seed=0)
-    x_test, y_test, masks = changed_beats(test_split.x[2000 : 2000 + beats], task, seed=1)
-    model = train(x_train, y_train, epochs)
+    x_train, y_train, _ = changed_beats(carriers, task, seed=2 * seed)
+    x_test, y_test, masks = changed_beats(test_split.x[2000 : 2000 + beats], task, seed=2 * seed + 1)
+    model = train(x_train, y_train, epochs, seed)
     with torch.no_grad():
         called = model(torch.from_numpy(x_test)).argmax(1).numpy()
     chosen = (y_test == 1) & (called == 1)
     beats_1, masks_1 = x_test[chosen], masks[chosen]
     line = (
-        f"{task}: held-out accuracy {np.mean(called == y_test):.1%} ({len(y_test)} beats); "
+        f"{task}, seed {seed}: held-out accuracy {np.mean(called == y_test):.1%} ({len(y_test)} beats); "
         f"{chosen.sum()} changed beats called changed are explained"
     )
     table = {}
@@ -130,20 +134,27 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--beats", type=int, default=1000, help="held-out beats per task (at most 2500)")
+    parser.add_argument("--seeds", type=int, default=1, help="runs with seeds 0, 1, ...")
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     args = parser.parse_args(argv)
-    results, lines = {}, []
+    results: dict[str, list[dict[str, tuple]]] = {task: [] for task in args.tasks}
     for task in args.tasks:
-        results[task], line = scores(task, args.methods, args.epochs, args.beats)
-        lines.append(line)
-    print("\n".join(lines), end="\n\n")
+        for seed in range(args.seeds):
+            table, line = scores(task, args.methods, args.epochs, args.beats, seed)
+            results[task].append(table)
+            print(line, flush=True)
+
+    def cell(task: str, method: str, column: int) -> str:
+        values = np.array([table[method][column] for table in results[task]])
+        return f"{values.mean():.2f}" + (f" +- {values.std(ddof=1):.2f}" if len(values) > 1 else "")
+
     header = " | ".join(f"{task} mass | {task} rank" for task in args.tasks)
-    print(f"| method | {header} | seconds |")
+    print(f"\n| method | {header} | seconds |")
     print("|---|" + "---:|" * (2 * len(args.tasks) + 1))
     for method in args.methods:
-        cells = " | ".join(f"{results[t][method][0]:.2f} | {results[t][method][1]:.2f}" for t in args.tasks)
-        seconds = sum(results[t][method][2] for t in args.tasks)
+        cells = " | ".join(f"{cell(t, method, 0)} | {cell(t, method, 1)}" for t in args.tasks)
+        seconds = sum(table[method][2] for t in args.tasks for table in results[t])
         print(f"| {method} | {cells} | {seconds:.1f} |")
 
 

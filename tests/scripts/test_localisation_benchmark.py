@@ -4,6 +4,7 @@ input-multiplied maps are blind to a window set to zero where SIGN is not."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -45,9 +46,24 @@ def test_input_multiplied_maps_are_blind_to_a_silenced_window_and_sign_is_not(
 ) -> None:
     methods = ["gradient_x_input", "lrp_epsilon_0_5", "lrpsign_epsilon_0_5", "random"]
     table, line = benchmark.scores("silence", methods, epochs=4, beats=300)
-    assert "silence: held-out accuracy" in line
+    assert "silence, seed 0: held-out accuracy" in line
     assert table["gradient_x_input"][:2] == (0.0, 0.0) and table["lrp_epsilon_0_5"][:2] == (0.0, 0.0)
     assert table["lrpsign_epsilon_0_5"][0] > 2 * table["random"][0]
-    benchmark.main(["--epochs", "1", "--beats", "100", "--tasks", "bump", "--methods", "gradient", "random"])
+    benchmark.main(
+        [
+            "--epochs",
+            "1",
+            "--beats",
+            "100",
+            "--tasks",
+            "bump",
+            "--seeds",
+            "2",
+            "--methods",
+            "gradient",
+            "random",
+        ]
+    )
     out = capsys.readouterr().out
-    assert "| method | bump mass | bump rank | seconds |" in out and "| random | " in out
+    assert "| method | bump mass | bump rank | seconds |" in out and "bump, seed 1:" in out
+    assert re.search(r"\| random \| 0\.\d\d \+- 0\.\d\d \| 0\.\d\d \+- 0\.\d\d \|", out)
