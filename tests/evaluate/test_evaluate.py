@@ -16,6 +16,8 @@ from signxai.evaluate import (
     infill_windows,
     model_randomization,
     random_relevance,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
     similarity,
 )
 from signxai.evaluate.plot import plot_comparison, plot_deletion_curves
@@ -230,6 +232,35 @@ def test_compare_methods_gives_a_tidy_table_and_figures(beats: torch.Tensor) -> 
     assert table.loc["gradient_x_input", "aopc_morf"] > table.loc["random", "aopc_morf"]
     assert table.loc["gradient_x_input", "corr_gradient_x_input"] == pytest.approx(1.0)
     assert plot_deletion_curves(curves).axes and plot_comparison(table).axes
+
+
+def test_compare_methods_scores_the_maps_against_a_ground_truth_mask(beats: torch.Tensor) -> None:
+    """window_model's evidence is samples 40-59 and nothing else: gradient x input puts all its
+    positive relevance there; the columns equal the metrics on explain's maps, for a batch and for
+    one sample given without its batch axis."""
+    model = window_model()
+    mask = np.zeros((1, 1, LENGTH), dtype=bool)
+    mask[..., START:STOP] = True  # broadcast over the batch
+    methods = ["gradient_x_input", "lrpsign_epsilon_0_1"]
+    table, _ = compare_methods(model, beats, methods, 0, window=10, mask=mask, randomization=False)
+    assert table.loc["gradient_x_input", "mass_accuracy"] == pytest.approx(1.0)
+    for method in methods:
+        relevance = explain(model, beats, method, target_class=0)
+        assert table.loc[method, "mass_accuracy"] == pytest.approx(
+            relevance_mass_accuracy(relevance, mask).mean()
+        )
+        assert table.loc[method, "rank_accuracy"] == pytest.approx(
+            relevance_rank_accuracy(relevance, mask).mean()
+        )
+    assert table.loc["random", "mass_accuracy"] == pytest.approx(0.2, abs=0.1)
+    one, _ = compare_methods(model, beats[0], methods, 0, window=10, mask=mask[0], randomization=False)
+    first = explain(model, beats[:1], "lrpsign_epsilon_0_1", target_class=0)
+    assert one.loc["lrpsign_epsilon_0_1", "rank_accuracy"] == pytest.approx(
+        relevance_rank_accuracy(first, mask)[0]
+    )
+    assert "mass_accuracy" not in compare_methods(model, beats, methods[:1], 0, randomization=False)[0]
+    with pytest.raises(InputError, match=r"mask must be shaped like the maps, \(8, 1, 100\), or broadcast"):
+        compare_methods(model, beats, methods, 0, mask=np.ones((1, 1, 99), dtype=bool))
 
 
 def test_evaluation_of_a_model_with_further_inputs_equals_each_sample_with_its_inputs_bound() -> None:

@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from signxai.checks import check_flag, check_names, check_whole
-from signxai.errors import MethodParameterError, SignXAIError
+from signxai.errors import InputError, MethodParameterError, SignXAIError
 from signxai.evaluate.deletion import deletion_curve, random_relevance
 from signxai.evaluate.frequency import explainer, map_shape, spectral_deletion_curve
+from signxai.evaluate.localisation import as_array, relevance_mass_accuracy, relevance_rank_accuracy
 from signxai.evaluate.randomization import model_randomization
 
 RANDOM = "random"
@@ -51,6 +52,7 @@ def compare_methods(
     forward_kwargs: dict[str, Any] | None = None,
     domain: str = "time",
     bins: int = 5,
+    mask: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Explain ``x`` with every method and measure each: AOPC, randomization, runtime, agreement.
 
@@ -76,12 +78,19 @@ def compare_methods(
         correlations compare maps per bin. ``window`` and ``infill`` are for time only.
     bins
         Frequency bins removed per deletion step (``domain='frequency'`` only).
+    mask
+        A ground truth, if known: boolean (or 0/1), shaped like the maps (like ``x`` in time) or
+        broadcasting to them (a ``(B, 1, T)`` time mask for every lead). Adds the columns
+        ``mass_accuracy`` and ``rank_accuracy``
+        (:func:`signxai.evaluate.relevance_mass_accuracy`, mean over the maps that have positive
+        relevance; :func:`signxai.evaluate.relevance_rank_accuracy`, mean).
 
     Returns
     -------
     (pandas.DataFrame, dict)
         One row per method: ``aopc_morf``, ``aopc_lerf``, ``randomized_similarity``,
-        ``seconds`` and ``corr_<other method>`` (mean Pearson correlation of the maps); and the
+        ``seconds``, with ``mask`` ``mass_accuracy`` and ``rank_accuracy``, and
+        ``corr_<other method>`` (mean Pearson correlation of the maps); and the
         deletion curves by method (``{'morf': DeletionCurve, 'lerf': DeletionCurve}``).
     """
     include_random = check_flag(include_random, "include_random", MethodParameterError)
@@ -96,6 +105,15 @@ def compare_methods(
         raise MethodParameterError(
             f"infill={infill!r} fills time windows; domain='frequency' removes bins (band stops)"
         )
+    truth = None if mask is None else as_array(mask, "mask")
+    if truth is not None:  # checked before any method runs; each map's own check comes with it
+        shape = map_shape(np.shape(x), domain)
+        try:
+            np.broadcast_shapes(truth.shape, shape)
+        except ValueError:
+            raise InputError(
+                f"mask must be shaped like the maps, {tuple(shape)}, or broadcast to them; got {truth.shape}"
+            ) from None
     further: dict[str, Any] = {"forward_args": forward_args, "forward_kwargs": forward_kwargs}
     names = list(methods) + ([RANDOM] if include_random else [])
     maps: dict[str, np.ndarray] = {}
@@ -132,6 +150,12 @@ def compare_methods(
         )
         curves[name] = {"morf": morf, "lerf": lerf}
         row: dict[str, Any] = {"aopc_morf": morf.aopc, "aopc_lerf": lerf.aopc, "seconds": seconds}
+        if truth is not None:
+            one = len(relevance) != len(morf.scores)  # x was one sample: its map has no batch axis
+            maps_, truth_ = (relevance[None], truth[None]) if one else (relevance, truth)
+            mass = relevance_mass_accuracy(maps_, truth_)
+            row["mass_accuracy"] = float(np.nanmean(mass)) if not np.isnan(mass).all() else np.nan
+            row["rank_accuracy"] = float(relevance_rank_accuracy(maps_, truth_).mean())
         if randomization and name != RANDOM:
             steps = model_randomization(
                 model, x, name, target_class, seed=seed, domain=domain, **further, **params.get(name, {})

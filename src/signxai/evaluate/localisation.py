@@ -24,7 +24,7 @@ from signxai.errors import InputError
 PARTS = ("positive", "absolute", "signed")
 
 
-def _array(value: Any, name: str) -> np.ndarray:
+def as_array(value: Any, name: str) -> np.ndarray:
     """``value`` (numpy, torch, nested lists) as a numpy array; anything else named."""
     if value is None or isinstance(value, (str, bytes, bool, int, float)):
         raise InputError(f"{name} must be an array (B, ...), got {type(value).__name__}")
@@ -38,7 +38,7 @@ def _array(value: Any, name: str) -> np.ndarray:
 
 def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
     """``relevance`` and ``mask`` as ``(B, N)`` float64 and bool arrays, checked."""
-    values = _array(relevance, "relevance")
+    values = as_array(relevance, "relevance")
     if values.ndim < 2 or values.shape[0] == 0 or values[0].size == 0:
         raise InputError(
             "relevance must be a batch of maps (B, ...) with a sample axis first and at least one "
@@ -49,7 +49,7 @@ def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
     values = values.astype(np.float64)
     if not np.isfinite(values).all():
         raise InputError(f"relevance has {int((~np.isfinite(values)).sum())} non-finite values (NaN or inf)")
-    truth = _array(mask, "mask")
+    truth = as_array(mask, "mask")
     if truth.dtype != bool:
         if not np.issubdtype(truth.dtype, np.number) or not np.isin(truth, (0, 1)).all():
             raise InputError(
