@@ -73,6 +73,15 @@ def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
     return values, truth
 
 
+def _counted(relevance: Any, mask: Any, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """The maps as ``part`` counts them (positive part, magnitude or as signed), and the masks."""
+    part = check_choice(part, "part", PARTS)
+    values, truth = _maps_and_masks(relevance, mask)
+    if part == "positive":
+        return np.clip(values, 0.0, None), truth
+    return (np.abs(values) if part == "absolute" else values), truth
+
+
 def relevance_mass_accuracy(relevance: Any, mask: Any, part: str = "positive") -> np.ndarray:
     """The share of each map's relevance that lies inside the ground-truth mask.
 
@@ -100,12 +109,7 @@ def relevance_mass_accuracy(relevance: Any, mask: Any, part: str = "positive") -
         Maps without a sample axis, non-finite values, a mask that is not boolean, does not fit
         the maps' shape or marks nothing in some map, or an unknown ``part``.
     """
-    part = check_choice(part, "part", PARTS)
-    values, truth = _maps_and_masks(relevance, mask)
-    if part == "positive":
-        values = np.clip(values, 0.0, None)
-    elif part == "absolute":
-        values = np.abs(values)
+    values, truth = _counted(relevance, mask, part)
     total = values.sum(axis=1)
     inside = np.where(truth, values, 0.0).sum(axis=1)
     defined = total != 0
@@ -141,12 +145,7 @@ def relevance_rank_accuracy(relevance: Any, mask: Any, part: str = "signed") -> 
     InputError
         As :func:`relevance_mass_accuracy`.
     """
-    part = check_choice(part, "part", PARTS)
-    values, truth = _maps_and_masks(relevance, mask)
-    if part == "positive":
-        values = np.clip(values, 0.0, None)
-    elif part == "absolute":
-        values = np.abs(values)
+    values, truth = _counted(relevance, mask, part)
     k = truth.sum(axis=1)  # differs from map to map
     cut = np.take_along_axis(-np.sort(-values, axis=1), (k - 1)[:, None], axis=1)  # the K-th largest
     above, tied = values > cut, values == cut
