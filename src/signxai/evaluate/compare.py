@@ -89,7 +89,7 @@ def compare_methods(
     -------
     (pandas.DataFrame, dict)
         One row per method: ``aopc_morf``, ``aopc_lerf``, ``randomized_similarity``,
-        ``seconds``, with ``mask`` ``mass_accuracy`` and ``rank_accuracy``, and
+        ``seconds`` (with ``mask`` also ``mass_accuracy`` and ``rank_accuracy``) and
         ``corr_<other method>`` (mean Pearson correlation of the maps); and the
         deletion curves by method (``{'morf': DeletionCurve, 'lerf': DeletionCurve}``).
     """
