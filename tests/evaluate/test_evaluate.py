@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from models import Bound, WithMetadata, assert_unchanged, build, snapshot
-from signxai import explain
+from signxai import explain, explain_spectrum
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate import (
     compare_methods,
@@ -259,6 +259,15 @@ def test_compare_methods_scores_the_maps_against_a_ground_truth_mask(beats: torc
         relevance_rank_accuracy(first, mask)[0]
     )
     assert "mass_accuracy" not in compare_methods(model, beats, methods[:1], 0, randomization=False)[0]
+    bins = np.zeros((1, 1, LENGTH // 2 + 1), dtype=bool)  # per frequency bin: a band as the truth
+    bins[..., 5:15] = True
+    spectral, _ = compare_methods(
+        model, beats, methods[:1], 0, domain="frequency", mask=bins, randomization=False, include_random=False
+    )
+    per_bin = explain_spectrum(model, beats, methods[0], target_class=0).relevance
+    assert spectral.loc[methods[0], "rank_accuracy"] == pytest.approx(
+        relevance_rank_accuracy(per_bin, bins).mean()
+    )
     with pytest.raises(InputError, match=r"mask must be shaped like the maps, \(8, 1, 100\), or broadcast"):
         compare_methods(model, beats, methods, 0, mask=np.ones((1, 1, 99), dtype=bool))
 
