@@ -105,7 +105,7 @@ WINDOW[:, :, 3:5] = True
     ("relevance", "mask", "options", "message"),
     [
         (1.0, WINDOW, {}, "relevance must be an array (B, ...), got float"),
-        (np.ones(10), WINDOW, {}, "relevance must be a batch of maps (B, ...) with a sample axis first"),
+        (np.ones(10), WINDOW, {}, "must be a batch (B, ...) with a sample axis first and at least 1 value"),
         (np.zeros((0, 10)), WINDOW, {}, "got shape (0, 10)"),
         (np.where(np.eye(1, 10) > 0, np.nan, 1), WINDOW[:1, 0], {}, "relevance has 1 non-finite values"),
         (np.ones((2, 10), dtype=complex), WINDOW[:, 0], {}, "must hold real numbers, got dtype complex128"),

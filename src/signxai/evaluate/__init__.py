@@ -1,10 +1,11 @@
 """Are the explanations faithful? Deletion curves (in time and in frequency), randomization
-checks, method comparison, localisation against a known ground truth.
+checks, method comparison, localisation against a known ground truth, amplitude bias.
 
 ``quantus_explain_func`` (in :mod:`signxai.evaluate.quantus_adapter`, extra ``signxai[eval]``)
 lets any Quantus metric evaluate any signxai method.
 """
 
+from signxai.evaluate.amplitude import amplitude_bias
 from signxai.evaluate.compare import compare_methods
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, infill_windows, random_relevance
 from signxai.evaluate.frequency import spectral_deletion_curve
@@ -14,6 +15,7 @@ from signxai.evaluate.randomization import model_randomization, similarity
 
 __all__ = [
     "DeletionCurve",
+    "amplitude_bias",
     "compare_methods",
     "deletion_curve",
     "infill_windows",

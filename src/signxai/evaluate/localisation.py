@@ -36,19 +36,26 @@ def as_array(value: Any, name: str) -> np.ndarray:
         raise InputError(f"{name} must be a rectangular array (B, ...): {error}") from None
 
 
+def as_maps(value: Any, name: str, at_least: int = 1) -> np.ndarray:
+    """``value`` as ``(B, N)`` float64 rows of finite real numbers, at least ``at_least`` a row."""
+    array = as_array(value, name)
+    if array.ndim < 2 or array.shape[0] == 0 or array[0].size < at_least:
+        raise InputError(
+            f"{name} must be a batch (B, ...) with a sample axis first and at least {at_least} "
+            f"value{'s' if at_least > 1 else ''} per sample, got shape {array.shape}"
+        )
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise InputError(f"{name} has {int((~np.isfinite(array)).sum())} non-finite values (NaN or inf)")
+    return array.reshape(len(array), -1)
+
+
 def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
     """``relevance`` and ``mask`` as ``(B, N)`` float64 and bool arrays, checked."""
-    values = as_array(relevance, "relevance")
-    if values.ndim < 2 or values.shape[0] == 0 or values[0].size == 0:
-        raise InputError(
-            "relevance must be a batch of maps (B, ...) with a sample axis first and at least one "
-            f"value per map, got shape {values.shape}"
-        )
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
-        raise InputError(f"relevance must hold real numbers, got dtype {values.dtype}")
-    values = values.astype(np.float64)
-    if not np.isfinite(values).all():
-        raise InputError(f"relevance has {int((~np.isfinite(values)).sum())} non-finite values (NaN or inf)")
+    shape = as_array(relevance, "relevance").shape
+    values = as_maps(relevance, "relevance")
     truth = as_array(mask, "mask")
     if truth.dtype != bool:
         if not np.issubdtype(truth.dtype, np.number) or not np.isin(truth, (0, 1)).all():
@@ -58,14 +65,13 @@ def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
             )
         truth = truth.astype(bool)
     try:
-        truth = np.broadcast_to(truth, values.shape)
+        truth = np.broadcast_to(truth, shape)
     except ValueError:
         raise InputError(
-            f"mask must have relevance's shape {values.shape} or one that broadcasts to it (e.g. "
-            f"{(values.shape[0], 1, *values.shape[2:])} for every lead), got {truth.shape}"
+            f"mask must have relevance's shape {shape} or one that broadcasts to it (e.g. "
+            f"{(shape[0], 1, *shape[2:])} for every lead), got {truth.shape}"
         ) from None
-    rows = len(values)
-    values, truth = values.reshape(rows, -1), truth.reshape(rows, -1)
+    truth = truth.reshape(len(values), -1)
     empty = np.flatnonzero(~truth.any(axis=1))
     if empty.size:
         shown = ", ".join(map(str, empty[:5])) + (", ..." if empty.size > 5 else "")
