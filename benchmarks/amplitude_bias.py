@@ -12,13 +12,12 @@ methods replace it by ``sign(x)``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
-from signxai import describe_method, explain
+from aopc import timed_relevance  # benchmarks/aopc.py, beside this file
 from signxai.ecg import load_beat_model, load_ecg5000, samples_seen
-from signxai.evaluate import amplitude_bias, random_relevance
+from signxai.evaluate import amplitude_bias
 
 METHODS = [
     "gradient",
@@ -43,13 +42,7 @@ def table(methods: list[str], beats: int) -> list[tuple[str, float, float, int, 
     seen = samples_seen(model, x.shape[-1])
     rows = []
     for method in methods:
-        start = time.perf_counter()
-        if method == "random":
-            relevance = random_relevance(x, seed=0)
-        else:
-            seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
-            relevance = explain(model, x, method, **seeded)
-        seconds = time.perf_counter() - start
+        relevance, seconds = timed_relevance(model, x, None, method, "time")  # the predicted class
         bias = amplitude_bias(relevance[..., seen], x[..., seen])
         defined = bias[~np.isnan(bias)]
         rows.append((method, float(defined.mean()), float(defined.std()), int(np.isnan(bias).sum()), seconds))

@@ -25,14 +25,13 @@ zero, LRP) are zero wherever the input is zero, which is what the SIGN methods c
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-from signxai import describe_method, explain
+from aopc import timed_relevance  # benchmarks/aopc.py, beside this file
 from signxai.ecg import ECGModel, load_ecg5000
-from signxai.evaluate import random_relevance, relevance_mass_accuracy, relevance_rank_accuracy
+from signxai.evaluate import relevance_mass_accuracy, relevance_rank_accuracy
 
 WIDTH = 12
 TASKS = ("silence", "flat", "bump")
@@ -111,13 +110,7 @@ def scores(
     )
     table = {}
     for method in methods:
-        start = time.perf_counter()
-        if method == "random":
-            relevance = random_relevance(beats_1, seed=0)
-        else:
-            seeded = {"seed": 0} if "seed" in describe_method(method)["parameters"] else {}
-            relevance = explain(model, beats_1, method, target_class=1, **seeded)
-        seconds = time.perf_counter() - start
+        relevance, seconds = timed_relevance(model, beats_1, [1] * len(beats_1), method, "time")
         mass = relevance_mass_accuracy(relevance, masks_1)
         table[method] = (
             float(np.nanmean(mass)),

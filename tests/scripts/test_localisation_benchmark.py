@@ -18,10 +18,12 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "localisation.p
 
 @pytest.fixture(scope="module")
 def benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("localisation_benchmark", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as patch:  # it imports benchmarks/aopc.py
+        patch.syspath_prepend(str(BENCHMARK.parent))
+        spec = importlib.util.spec_from_file_location("localisation_benchmark", BENCHMARK)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     return module
 
 
