@@ -3,9 +3,8 @@ input-multiplied maps are blind to a window set to zero where SIGN is not."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -13,18 +12,10 @@ import pytest
 
 from signxai.ecg import load_ecg5000
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "localisation.py"
-
 
 @pytest.fixture(scope="module")
-def benchmark() -> ModuleType:
-    with pytest.MonkeyPatch.context() as patch:  # it imports benchmarks/aopc.py
-        patch.syspath_prepend(str(BENCHMARK.parent))
-        spec = importlib.util.spec_from_file_location("localisation_benchmark", BENCHMARK)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
+def benchmark(load_benchmark: Callable[[str], ModuleType]) -> ModuleType:
+    return load_benchmark("localisation")
 
 
 @pytest.mark.parametrize("task", ["silence", "flat", "bump"])
