@@ -4,7 +4,7 @@ Each function takes the whole batch at once and runs on the model's device. Meth
 passes (IG steps, SmoothGrad samples) run them in chunks of at most ``batch_size`` rows, so that
 memory stays bounded and each pass runs at about the user's batch size; the batch itself is never
 split, so a batch larger than ``batch_size`` runs one step (sample, window) per pass. (Splitting it
-was measured on 2 CPU cores: the tutorial model's beats cost 0.21 ms a row at 512 rows and 0.36 at
+was measured on 2 CPU cores: ECGModel on 140-sample beats cost 0.21 ms a row at 512 rows and 0.36 at
 4096, so IG on 4096 beats in 512-row parts would take about 0.6 of the time; on a GPU, larger
 passes are faster. Explain very large batches in parts of your own where that matters.)
 """
