@@ -15,7 +15,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from signxai.errors import InputError
-from signxai.evaluate.localisation import as_array, as_maps
+from signxai.evaluate.localisation import as_maps
 
 
 def amplitude_bias(relevance: Any, x: Any) -> np.ndarray:
@@ -45,10 +45,10 @@ def amplitude_bias(relevance: Any, x: Any) -> np.ndarray:
         Maps without a sample axis or with fewer than two values per sample, shapes that differ,
         non-finite values.
     """
-    shapes = as_array(relevance, "relevance").shape, as_array(x, "x").shape
-    if shapes[0] != shapes[1]:
-        raise InputError(f"x must have the maps' shape {shapes[0]}, got {shapes[1]}")
     maps, signals = as_maps(relevance, "relevance", at_least=2), as_maps(x, "x", at_least=2)
+    if maps.shape != signals.shape:
+        raise InputError(f"x must have the maps' shape {maps.shape}, got {signals.shape}")
+    maps, signals = maps.reshape(len(maps), -1), signals.reshape(len(signals), -1)
     ranked = [rankdata(np.abs(values), axis=1) for values in (maps, signals)]
     centred = [r - r.mean(axis=1, keepdims=True) for r in ranked]
     norms = np.sqrt((centred[0] ** 2).sum(axis=1) * (centred[1] ** 2).sum(axis=1))

@@ -37,7 +37,8 @@ def as_array(value: Any, name: str) -> np.ndarray:
 
 
 def as_maps(value: Any, name: str, at_least: int = 1) -> np.ndarray:
-    """``value`` as ``(B, N)`` float64 rows of finite real numbers, at least ``at_least`` a row."""
+    """``value`` as a float64 array of finite real numbers in its own shape ``(B, ...)``, at
+    least ``at_least`` numbers a sample."""
     array = as_array(value, name)
     if array.ndim < 2 or array.shape[0] == 0 or array[0].size < at_least:
         raise InputError(
@@ -49,13 +50,13 @@ def as_maps(value: Any, name: str, at_least: int = 1) -> np.ndarray:
     array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise InputError(f"{name} has {int((~np.isfinite(array)).sum())} non-finite values (NaN or inf)")
-    return array.reshape(len(array), -1)
+    return array
 
 
 def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
     """``relevance`` and ``mask`` as ``(B, N)`` float64 and bool arrays, checked."""
-    shape = as_array(relevance, "relevance").shape
     values = as_maps(relevance, "relevance")
+    shape = values.shape
     truth = as_array(mask, "mask")
     if truth.dtype != bool:
         if not np.issubdtype(truth.dtype, np.number) or not np.isin(truth, (0, 1)).all():
@@ -71,7 +72,7 @@ def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
             f"mask must have relevance's shape {shape} or one that broadcasts to it (e.g. "
             f"{(shape[0], 1, *shape[2:])} for every lead), got {truth.shape}"
         ) from None
-    truth = truth.reshape(len(values), -1)
+    values, truth = values.reshape(len(values), -1), truth.reshape(len(values), -1)
     empty = np.flatnonzero(~truth.any(axis=1))
     if empty.size:
         shown = ", ".join(map(str, empty[:5])) + (", ..." if empty.size > 5 else "")
