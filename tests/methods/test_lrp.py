@@ -1313,6 +1313,71 @@ def test_every_layer_that_reads_the_input_gets_the_input_layer_rule(method: str)
     assert rel_error(ours, explain(model.as_one_conv().eval(), x, method, target_class=[0, 1, 0])) < 1e-5
 
 
+class _NormalisesItsInput(nn.Module):
+    """A model that takes raw ADC units (as MIT-BIH's, mV * 200 + 1024) and normalises in forward."""
+
+    def __init__(self, inner: nn.Module, *, pad: bool = False) -> None:
+        super().__init__()
+        self.inner = inner
+        self.pad = pad
+        self.register_buffer("offset", torch.tensor(1024.0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:  # keeps x's values: no normalisation
+            return self.inner(F.pad(x, (1, 1)).flatten(1).unflatten(1, (1, -1))[..., 1:-1])
+        return self.inner((x - self.offset) / 200.0)
+
+
+def _normalised_pair() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Conv1d(1, 4, 5, padding=2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 24, 3)).eval()
+    normalised = torch.randn(3, 1, 24)
+    return inner, _NormalisesItsInput(inner).eval(), normalised, normalised * 200.0 + 1024.0
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "lrp_epsilon_0_1",
+        "lrpz_epsilon_0_1",
+        "w2lrp_z",
+        "flatlrp_z",
+        "zblrp_epsilon_0_1",
+        "lrpsign_epsilon_0_1",
+    ],
+)
+def test_input_layer_rules_act_on_the_first_layers_input_where_the_model_normalises_x(method: str) -> None:
+    """Relevance passes through x -> (x - m) / s unchanged, and the input-layer rule acts on what
+    the first layer reads: the maps equal the inner model's on the normalised signal. Before,
+    z-beta's default bounds were x's minimum and maximum (about 800-1250 here), outside the box of
+    the first layer's input (a map 2.5 times its own size off)."""
+    inner, model, normalised, raw = _normalised_pair()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = explain(model, raw, method, target_class=[0, 1, 2])
+    assert rel_error(ours, explain(inner, normalised, method, target_class=[0, 1, 2])) < 1e-4
+
+
+def test_rules_that_read_the_first_layers_input_say_when_it_is_not_x() -> None:
+    """SIGN's sign and z-beta's given bounds are read in the units of the first layer's input: a
+    warning names the layer; none where the rule does not read them or the model keeps x's values
+    (zero padding, reshapes, crops) or merges a BatchNorm on x into the first layer."""
+    _, model, _, raw = _normalised_pair()
+    with pytest.warns(UserWarning, match=r"first layer 'inner.0' from x .*sign_mu\(a\) with mu=0.5"):
+        explain(model, raw, "lrpsign_epsilon_0_1_mu_0_5", target_class=0)
+    with pytest.warns(UserWarning, match=r"'inner.0' .*zblrp_ input-layer rule takes low= and high="):
+        explain(model, raw, "zblrp_z", target_class=0, low=-3.0, high=3.0)
+    kept = _NormalisesItsInput(_normalised_pair()[0], pad=True).eval()
+    merged = nn.Sequential(nn.BatchNorm1d(1), nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(44, 2))
+    randomize_batch_norm(merged)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explain(model, raw, "zblrp_z", target_class=0)
+        explain(model, raw, "lrp_epsilon_0_1", target_class=0)
+        explain(kept, raw, "lrpsign_epsilon_0_1", target_class=0)
+        explain(merged.eval(), torch.randn(2, 1, 24), "lrpsign_epsilon_0_1", target_class=0)
+
+
 def test_a_layer_called_on_the_input_and_on_a_hidden_layer_refuses_an_input_layer_rule() -> None:
     class Reused(nn.Module):
         def __init__(self) -> None:

@@ -32,7 +32,7 @@ from torch import nn
 from zennit.core import Hook
 from zennit.rules import Flat, WSquare, ZBox
 
-from signxai.errors import MethodParameterError, UnsupportedModelError
+from signxai.errors import MethodParameterError, UnsupportedModelError, warn_user
 from signxai.methods.lrp_attention import ATTENTION_MODES
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
 from signxai.methods.lrp_merge import batch_norm_plan
@@ -146,16 +146,23 @@ register_layer_rule(
 )
 
 
-def _bounds(params: Mapping[str, Any], x: torch.Tensor) -> tuple[Any, Any]:
-    """zB bounds: the given ones, else each sample's minimum and maximum.
+def _z_box(params: Mapping[str, Any]) -> ZBox:
+    """zennit's z-beta rule with the given bounds, or, where none is given, each sample's minimum
+    and maximum of the first layer's own input: the bounds the rule needs (low <= a <= high).
+    That input is x itself in most models, but not where the model normalises or scales x in
+    ``forward`` before its first layer (bounds taken from x were then outside the box)."""
+    low, high = params["low"], params["high"]
+    rule = ZBox(0.0 if low is None else low, 0.0 if high is None else high)
+    if low is None:
+        rule.input_modifiers[1] = lambda a: _per_sample(a, torch.amin)
+    if high is None:
+        rule.input_modifiers[2] = lambda a: _per_sample(a, torch.amax)
+    return rule
 
-    The per-sample bounds have shape ``(B,)``: zennit appends singleton axes to match whatever
-    the first layer receives, which need not be shaped like ``x`` (a model may flatten first).
-    """
-    dims = tuple(range(1, x.ndim))
-    low = params["low"] if params["low"] is not None else x.amin(dim=dims)
-    high = params["high"] if params["high"] is not None else x.amax(dim=dims)
-    return low, high
+
+def _per_sample(a: torch.Tensor, extreme: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """``extreme`` (``torch.amin``/``amax``) of each sample of ``a``, broadcast to ``a``'s shape."""
+    return extreme(a, dim=tuple(range(1, a.ndim)), keepdim=True).expand_as(a)
 
 
 register_input_rule("lrp", lambda p, x: None, "the same rule as the other layers")
@@ -167,7 +174,7 @@ register_input_rule(
     "w2lrp", lambda p, x: RelayedRule(WSquare(zero_params=["bias"])), "w-square rule (no bias)"
 )
 register_input_rule("flatlrp", lambda p, x: RelayedRule(Flat()), "flat rule")
-register_input_rule("zblrp", lambda p, x: RelayedRule(ZBox(*_bounds(p, x))), "z-beta (bounded) rule")
+register_input_rule("zblrp", lambda p, x: RelayedRule(_z_box(p)), "z-beta (bounded) rule")
 
 
 @contextmanager
@@ -249,6 +256,7 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
             f"{params['input_rule']}_ input-layer rule has no Linear/Conv layer to apply to (e.g. a "
             "patch embedding); use an lrp_ method"
         )
+    _warn_transformed_input(structure, params)
     rules = {
         "recurrent": _recurrent_rule(structure, linear_hook, first_hook, params),
         "first_conv": first_hook if first_hook is not None else conv_hook,
@@ -302,6 +310,26 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
 
 #: The roles of the Linear/Conv layers (``Structure.roles``).
 _WEIGHTED_ROLES = ("first_conv", "first_linear", "conv", "linear")
+
+
+def _warn_transformed_input(structure: Structure, params: Mapping[str, Any]) -> None:
+    """Say so where an input-layer rule that reads the values of the first layer's input (SIGN's
+    sign, z-beta's given bounds) gets values the model computed from x, not x's own."""
+    rule = params["input_rule"]
+    bounds = params["low"] is not None or params["high"] is not None
+    if not structure.transformed_first or not (rule == "lrpsign" or (rule == "zblrp" and bounds)):
+        return
+    reads = (
+        f"the sign of that input (sign_mu(a) with mu={params['mu']:g}, in its units)"
+        if rule == "lrpsign"
+        else "low= and high= as bounds of that input (in its units)"
+    )
+    warn_user(
+        f"LRP: the model computes the input of its first layer '{structure.transformed_first[0]}' "
+        "from x (its values are not x's: a normalisation or scaling in forward), and the "
+        f"{rule}_ input-layer rule takes {reads}, not of x; normalise the data before the model "
+        "for the rule to act on x itself"
+    )
 
 
 def _sign_symmetric(rule: Any) -> bool:
@@ -568,8 +596,12 @@ register(
                 "products of two input-dependent tensors)",
                 check=one_of(ATTENTION_MODES),
             ),
-            Param("low", object, None, "zblrp_ lower bound (default: the input's minimum)"),
-            Param("high", object, None, "zblrp_ upper bound (default: the input's maximum)"),
+            Param(
+                "low", object, None, "zblrp_ lower bound of the first layer's input (default: its minimum)"
+            ),
+            Param(
+                "high", object, None, "zblrp_ upper bound of the first layer's input (default: its maximum)"
+            ),
         ),
         kind="lrp",
         form="<lrp|lrpsign|lrpz|w2lrp|flatlrp|zblrp>_<z|epsilon_<e>[_std_x]|alpha_<a>_beta_<b>|zplus|gamma_<g>|"

@@ -93,6 +93,38 @@ class Structure:
     held_first: bool = False
     #: Linear/Conv layers whose own ``forward`` computes the weight they use: module -> name.
     computed_weights: dict[nn.Module, str] = field(default_factory=dict)
+    #: Input layers whose input the model computes from x (values other than x's and padding's
+    #: zeros: a normalisation or scaling in ``forward``), by name; the input-layer rules act on
+    #: that input, not on x.
+    transformed_first: list[str] = field(default_factory=list)
+
+
+def _transformed_inputs(
+    probe: torch.Tensor,
+    weighted_inputs: list[tuple[nn.Module, torch.Tensor]],
+    first_layers: list[nn.Module],
+    sites: list[BatchNormSite],
+    names: dict[int, str],
+) -> list[str]:
+    """The input layers (by name) whose input, computed from the probe, holds values that are
+    neither the probe's nor 0.
+
+    Reshapes, transposes, crops, copies and zero padding keep x's values; a normalisation or a
+    scaling in ``forward`` does not. A BatchNorm on the input that is merged into the layer it
+    feeds does not count: after the merge that layer reads x itself.
+    """
+    merged_forward = {id(site.feeds) for site in sites if site.fed_by_input and site.feeds is not None}
+    first = {id(m) for m in first_layers} - merged_forward
+    own = torch.cat([probe.detach().flatten(), probe.new_zeros(1)])
+    found = [
+        names[id(module)]
+        for module, tensor in weighted_inputs
+        if id(module) in first
+        and tensor.requires_grad  # computed from x (not a constant input such as metadata)
+        and tensor.is_floating_point()
+        and not bool(torch.isin(tensor.detach(), own.to(tensor.dtype)).all())
+    ]
+    return list(dict.fromkeys(found))
 
 
 def _roles(
@@ -487,6 +519,7 @@ def probe_structure(
             )
         )
     structure = Structure(
+        transformed_first=_transformed_inputs(probe, weighted_inputs, first_layers, sites, names),
         first_layers=first_layers,
         mixed_first=mixed,
         batch_norms=sites,
