@@ -326,7 +326,7 @@ def _warn_transformed_input(structure: Structure, params: Mapping[str, Any]) -> 
     )
     warn_user(
         f"LRP: the model computes the input of its first layer '{structure.transformed_first[0]}' "
-        "from x (its values are not x's: a normalisation or scaling in forward), and the "
+        "from x (its values are not all x's: e.g. a normalisation or scaling in forward), and the "
         f"{rule}_ input-layer rule takes {reads}, not of x; normalise the data before the model "
         "for the rule to act on x itself"
     )
