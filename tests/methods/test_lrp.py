@@ -38,7 +38,6 @@ from models import (
 )
 from signxai import MethodParameterError, UnsupportedModelError, explain, list_methods
 from signxai.methods import lrp_graph
-from signxai.methods.lrp import BATCH_NORM_MODES
 
 TARGETS = {"ecg": [1, 1, 1], "ecg_beat": [0, 3, 4], "resnet": [1, 4, 0], "cnn2d": [3, 0, 2]}
 
@@ -692,11 +691,13 @@ def test_batchnorm_on_the_input_takes_lrp_but_not_an_input_layer_rule() -> None:
     x = torch.randn(2, 2, 4)
     before = snapshot(model)
     assert np.isfinite(explain(model, x, "lrp_epsilon_0_1", target_class=0, batchnorm="innvestigate")).all()
-    for mode in BATCH_NORM_MODES:
+    for mode in ("merge", "innvestigate"):
         with pytest.raises(
-            UnsupportedModelError, match="BatchNorm 'bn' normalises the model's input.*lrpsign_"
+            UnsupportedModelError, match="BatchNorm 'bn' normalises the model's input.*lrpsign_.*'pass'"
         ):
             explain(model, x, "lrpsign_epsilon_0_1", target_class=0, batchnorm=mode)
+    with pytest.warns(UserWarning, match="takes the sign of that input"):
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=0, batchnorm="pass")
     assert_unchanged(model, before)
     with pytest.raises(MethodParameterError, match="batchnorm.*must be one of"):
         explain(model, x, "lrp_z", target_class=0, batchnorm="fold")
@@ -1810,16 +1811,27 @@ def test_a_batchnorm_on_the_input_is_merged_into_an_unpadded_first_layer(first: 
 
 def test_a_batchnorm_before_a_padded_conv_or_feeding_two_layers_is_not_merged() -> None:
     """Merging them would change the function (the padding, the second layer): they pass
-    relevance on, and an input-layer rule on the normalised input is refused."""
+    relevance on, and an input-layer rule on the normalised input is refused unless relevance
+    passes them unchanged (``batchnorm='pass'``)."""
     padded = nn.Sequential(
         nn.BatchNorm1d(2), nn.Conv1d(2, 4, 5, padding=2), nn.Flatten(), nn.Linear(64, 2)
     ).eval()
     x = torch.randn(2, 2, 16)
     with pytest.warns(UserWarning, match="'0' cannot be merged: it normalises the model's input"):
         explain(padded, x, "lrp_epsilon_0_1", target_class=0)
-    for mode in BATCH_NORM_MODES:
+    for mode in ("merge", "innvestigate"):
         with pytest.raises(UnsupportedModelError, match="'0' normalises the model's input.*zblrp_"):
             explain(padded, x, "zblrp_epsilon_0_1", target_class=0, batchnorm=mode)
+    # under 'pass' relevance passes it unchanged, as through a normalisation written in forward:
+    # the input-layer rules act on the normalised signal (SIGN says so in a warning)
+    randomize_batch_norm(padded)
+    rest = padded[1:]
+    for method in ("zblrp_epsilon_0_1", "lrpsign_epsilon_0_1", "flatlrp_z"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = explain(padded, x, method, target_class=[0, 1], batchnorm="pass")
+        expected = explain(rest, padded[0](x).detach(), method, target_class=[0, 1], batchnorm="pass")
+        assert rel_error(ours, expected) < 1e-6
 
     class _TwoHeads(nn.Module):
         def __init__(self) -> None:

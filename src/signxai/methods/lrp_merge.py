@@ -134,8 +134,11 @@ def batch_norm_plan(
     ------
     UnsupportedModelError
         A BatchNorm without running statistics; one kept as a layer (not merged) on the model's
-        input under an input-layer rule other than ``lrp_`` (that rule would act on the normalised
-        signal, not on ``x``).
+        input under an input-layer rule other than ``lrp_``, unless ``mode`` is ``'pass'`` (that
+        rule would act on the normalised signal, not on ``x``, and its relevance would pass the
+        BatchNorm's z-rule; under ``'pass'`` relevance passes it unchanged, as through a
+        normalisation written in ``forward``, and a warning says that the rule reads the
+        normalised signal).
     """
     for site in structure.batch_norms:
         if not site.has_statistics:
@@ -146,11 +149,13 @@ def batch_norm_plan(
             )
     kept = [site for site in structure.batch_norms if mode == "innvestigate" or site.unmergeable is not None]
     for site in kept:
-        if site.fed_by_input and input_rule != "lrp":
+        if site.fed_by_input and input_rule != "lrp" and mode != "pass":
             raise UnsupportedModelError(
                 f"BatchNorm '{site.name}' normalises the model's input, so the first Conv/Linear "
                 f"sees the normalised signal, not x; the {input_rule}_ input-layer rule would act "
-                "on that (use an lrp_ method, or normalise the data before the model)"
+                f"on that, and its relevance would then pass the BatchNorm's z-rule (use an lrp_ "
+                "method; or batchnorm='pass', where relevance passes the BatchNorm unchanged and the "
+                "rule acts on the normalised signal; or normalise the data before the model)"
             )
     if mode == "innvestigate":
         return []
