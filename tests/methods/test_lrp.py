@@ -311,6 +311,33 @@ def test_sign_on_a_single_layer_equals_the_formula() -> None:
         assert z.shape == (1, 2, 9)
 
 
+@settings(max_examples=20, deadline=None)
+@given(shift=st.floats(-3.0, 3.0), seed=st.integers(0, 2**16))
+def test_sign_mu_is_invariant_to_an_input_shift_that_the_first_bias_undoes(shift: float, seed: int) -> None:
+    """Input invariance (Kindermans et al. 2019): f(x + c) = g(x) where f's first layer has bias
+    b - W c. SIGN with mu = c explains f at x + c exactly as SIGN with mu = 0 explains g at x (the
+    z-rule denominator and sign_mu see the same values); the input-multiplied z-rule does not."""
+    generator = torch.Generator().manual_seed(seed)
+    g = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 10, 3)).double().eval()
+    with torch.no_grad():
+        for parameter in g.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+    f = copy.deepcopy(g)
+    with torch.no_grad():
+        f[0].bias -= shift * f[0].weight.sum(dim=(1, 2))
+    x = torch.randn(3, 2, 12, generator=generator, dtype=torch.float64)
+    x = torch.where(x.abs() < 1e-3, torch.full_like(x, 1e-3), x)  # no value rounds across mu
+    torch.testing.assert_close(f(x + shift), g(x))
+    target = [0, 1, 2]
+    ours = explain(f, x + shift, "lrpsign_epsilon_0_5", target_class=target, mu=shift)
+    assert rel_error(ours, explain(g, x, "lrpsign_epsilon_0_5", target_class=target)) < 1e-6
+    if abs(shift) > 0.5:
+        assert (
+            rel_error(explain(f, x + shift, "lrp_z", target_class=target), explain(g, x, "lrp_z", target))
+            > 1e-2
+        )
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_sign_equals_sign_x_times_lrpz_over_x_and_mu_zero_is_sign(arch: str) -> None:
     model, x = build(arch)
