@@ -1386,6 +1386,63 @@ def test_input_layer_rules_act_on_the_first_layers_input_where_the_model_normali
     assert rel_error(ours, explain(inner, normalised, method, target_class=[0, 1, 2])) < 1e-4
 
 
+def test_z_beta_bounds_follow_a_first_layer_called_on_each_lead() -> None:
+    """A shared encoder called on (B * leads, 1, T) rows: the default bounds are each row's own
+    minimum and maximum. Before, the bounds were x's per sample, (B,), and zennit failed to
+    broadcast them to the layer's B * leads rows (a RuntimeError, 'Invalid shape!')."""
+
+    class PerLead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = nn.Sequential(nn.Conv1d(1, 3, 5, padding=2), nn.ReLU(), nn.AdaptiveAvgPool1d(1))
+            self.head = nn.Linear(4 * 3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            batch, leads, length = x.shape
+            return self.head(self.encoder(x.reshape(batch * leads, 1, length)).reshape(batch, leads * 3))
+
+    torch.manual_seed(0)
+    model = PerLead().double().eval()
+    x = torch.randn(3, 4, 20, dtype=torch.float64)
+    ours = explain(model, x, "zblrp_epsilon_0_1", target_class=[0, 1, 0])
+    # by hand: the z-beta rule at the encoder's conv, rows bounded by their own extremes
+    rows = x.reshape(12, 1, 20).requires_grad_(True)
+    low = rows.detach().amin(dim=(1, 2), keepdim=True).expand_as(rows)
+    high = rows.detach().amax(dim=(1, 2), keepdim=True).expand_as(rows)
+    conv = model.encoder[0]
+    z = conv(rows)
+    assert len(z) == 12
+    # the bias cancels: b - max(b, 0) - min(b, 0) = 0 (zennit's ZBox clamps it with the weights)
+    denominator = (
+        F.conv1d(rows, conv.weight, padding=2)
+        - F.conv1d(low, conv.weight.clamp(min=0), padding=2)
+        - F.conv1d(high, conv.weight.clamp(max=0), padding=2)
+    )
+    upper = explain(_FromConvOutput(model), z.detach().reshape(3, 12, 20), "lrp_epsilon_0_1", [0, 1, 0])
+    relevance_z = torch.from_numpy(upper).reshape(12, 3, 20)
+    s = relevance_z / (denominator + 1e-6 * torch.where(denominator >= 0, 1.0, -1.0))
+    s = s.detach()
+    expected = (
+        rows.detach() * F.conv_transpose1d(s, conv.weight, padding=2)
+        - low * F.conv_transpose1d(s, conv.weight.clamp(min=0), padding=2)
+        - high * F.conv_transpose1d(s, conv.weight.clamp(max=0), padding=2)
+    )
+    assert rel_error(ours, expected.reshape(3, 4, 20)) < 1e-6
+
+
+class _FromConvOutput(nn.Module):
+    """``PerLead`` from its encoder conv's output on, that output's rows (sample, lead) put back
+    together per sample: the relevance that reaches that conv."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.model.encoder[2](self.model.encoder[1](z.reshape(-1, 3, z.shape[-1])))
+        return self.model.head(h.reshape(len(z), -1))
+
+
 def test_rules_that_read_the_first_layers_input_say_when_it_is_not_x() -> None:
     """SIGN's sign and z-beta's given bounds are read in the units of the first layer's input: a
     warning names the layer; none where the rule does not read them or the model keeps x's values
