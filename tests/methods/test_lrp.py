@@ -1430,6 +1430,32 @@ def test_z_beta_bounds_follow_a_first_layer_called_on_each_lead() -> None:
     assert rel_error(ours, expected.reshape(3, 4, 20)) < 1e-6
 
 
+@pytest.mark.parametrize(
+    ("low", "match"),
+    [
+        ("a", "low must be a number, an array or a tensor, got str"),
+        (float("nan"), "low has 1 non-finite values"),
+        (
+            np.full(5, -3.0),
+            r"low of shape \(5,\) does not fit the first layer's input, of shape \(3, 2, 16\)",
+        ),
+    ],
+)
+def test_z_beta_bounds_that_do_not_fit_are_named(low: object, match: str) -> None:
+    """Before: a TypeError from torch, zennit's 'Invalid shape!' RuntimeError, or a NaN map
+    reported as the model's overflow."""
+    model = nn.Sequential(nn.Conv1d(2, 3, 5, padding=2), nn.ReLU(), nn.Flatten(), nn.Linear(48, 2)).eval()
+    x = torch.randn(3, 2, 16)
+    before = snapshot(model)
+    with pytest.raises(MethodParameterError, match=match):
+        explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=low, high=3.0)
+    assert_unchanged(model, before)
+    per_sample = explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=np.full(3, -3.0), high=3.0)
+    np.testing.assert_allclose(
+        per_sample, explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=-3.0, high=3.0)
+    )
+
+
 class _FromConvOutput(nn.Module):
     """``PerLead`` from its encoder conv's output on, that output's rows (sample, lead) put back
     together per sample: the relevance that reaches that conv."""

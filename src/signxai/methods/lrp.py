@@ -21,6 +21,7 @@ uniform rule).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,10 +30,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from zennit.core import Hook
+from zennit.core import Hook, expand
 from zennit.rules import Flat, WSquare, ZBox
 
 from signxai.errors import MethodParameterError, UnsupportedModelError, warn_user
+from signxai.methods.gradient import reference_tensor
 from signxai.methods.lrp_attention import ATTENTION_MODES
 from signxai.methods.lrp_graph import GATE_MODES, LRPGraphMode
 from signxai.methods.lrp_merge import batch_norm_plan
@@ -146,23 +148,36 @@ register_layer_rule(
 )
 
 
-def _z_box(params: Mapping[str, Any]) -> ZBox:
+def _z_box(params: Mapping[str, Any], x: torch.Tensor) -> ZBox:
     """zennit's z-beta rule with the given bounds, or, where none is given, each sample's minimum
     and maximum of the first layer's own input: the bounds the rule needs (low <= a <= high).
     That input is x itself in most models, but not where the model normalises or scales x in
-    ``forward`` before its first layer (bounds taken from x were then outside the box)."""
-    low, high = params["low"], params["high"]
-    rule = ZBox(0.0 if low is None else low, 0.0 if high is None else high)
-    if low is None:
-        rule.input_modifiers[1] = lambda a: _per_sample(a, torch.amin)
-    if high is None:
-        rule.input_modifiers[2] = lambda a: _per_sample(a, torch.amax)
+    ``forward`` before its first layer (bounds taken from x were then outside the box), and it
+    has a row per sample and lead where a shared encoder reads every lead on its own."""
+    rule = ZBox(0.0, 0.0)
+    for index, name, extreme in ((1, "low", torch.amin), (2, "high", torch.amax)):
+        value = params[name]
+        bound = None if value is None else reference_tensor(value, x, name)
+        rule.input_modifiers[index] = functools.partial(_bound, bound, name, extreme)
     return rule
 
 
-def _per_sample(a: torch.Tensor, extreme: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """``extreme`` (``torch.amin``/``amax``) of each sample of ``a``, broadcast to ``a``'s shape."""
-    return extreme(a, dim=tuple(range(1, a.ndim)), keepdim=True).expand_as(a)
+def _bound(
+    bound: torch.Tensor | None, name: str, extreme: Callable[..., torch.Tensor], a: torch.Tensor
+) -> torch.Tensor:
+    """The z-beta bound ``name`` shaped like the first layer's input ``a``: the given one (a number,
+    one value per row of ``a``, or an array that broadcasts to ``a``; zennit's ``expand``), or,
+    where none was given, ``extreme`` (``torch.amin``/``amax``) of each row of ``a``."""
+    if bound is None:
+        return extreme(a, dim=tuple(range(1, a.ndim)), keepdim=True).expand_as(a)
+    try:
+        return expand(bound, a.shape, cut_batch_dim=True).to(a)
+    except RuntimeError:
+        raise MethodParameterError(
+            f"{name} of shape {tuple(bound.shape)} does not fit the first layer's input, of shape "
+            f"{tuple(a.shape)}: give a number, one value per row of that input or an array that "
+            "broadcasts to it"
+        ) from None
 
 
 register_input_rule("lrp", lambda p, x: None, "the same rule as the other layers")
@@ -174,7 +189,7 @@ register_input_rule(
     "w2lrp", lambda p, x: RelayedRule(WSquare(zero_params=["bias"])), "w-square rule (no bias)"
 )
 register_input_rule("flatlrp", lambda p, x: RelayedRule(Flat()), "flat rule")
-register_input_rule("zblrp", lambda p, x: RelayedRule(_z_box(p)), "z-beta (bounded) rule")
+register_input_rule("zblrp", lambda p, x: RelayedRule(_z_box(p, x)), "z-beta (bounded) rule")
 
 
 @contextmanager
