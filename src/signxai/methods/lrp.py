@@ -149,11 +149,12 @@ register_layer_rule(
 
 
 def _z_box(params: Mapping[str, Any], x: torch.Tensor) -> ZBox:
-    """zennit's z-beta rule with the given bounds, or, where none is given, each sample's minimum
-    and maximum of the first layer's own input: the bounds the rule needs (low <= a <= high).
-    That input is x itself in most models, but not where the model normalises or scales x in
-    ``forward`` before its first layer (bounds taken from x were then outside the box), and it
-    has a row per sample and lead where a shared encoder reads every lead on its own."""
+    """zennit's z-beta rule with the given bounds, or, where none is given, the minimum and
+    maximum of each row (sample) of the first layer's own input: the bounds the rule needs
+    (low <= a <= high). That input is x itself in most models, but not where the model
+    normalises or scales x in ``forward`` before its first layer (bounds taken from x were then
+    outside the box), and it has a row per sample and lead where a shared encoder reads every
+    lead on its own."""
     rule = ZBox(0.0, 0.0)
     for index, name, extreme in ((1, "low", torch.amin), (2, "high", torch.amax)):
         value = params[name]
