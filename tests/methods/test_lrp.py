@@ -1489,6 +1489,33 @@ def test_rules_that_read_the_first_layers_input_say_when_it_is_not_x() -> None:
         explain(merged.eval(), torch.randn(2, 1, 24), "lrpsign_epsilon_0_1", target_class=0)
 
 
+def test_a_call_on_a_constant_does_not_make_a_layer_an_input_layer() -> None:
+    """A recurrent cell written by hand starts from a zero state: its hidden-to-hidden layer is
+    called on that constant, then on states computed from x. Before, that first call counted as
+    reading the input, and every input-layer rule was refused ('called both on the input and on
+    a later layer's output'); now only the input-to-hidden layer is an input layer."""
+
+    class Cell(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ih, self.hh, self.out = nn.Linear(3, 5), nn.Linear(5, 5), nn.Linear(5, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.zeros(x.shape[0], 5, dtype=x.dtype)
+            for t in range(x.shape[-1]):
+                h = torch.tanh(self.ih(x[:, :, t]) + self.hh(h))
+            return self.out(h)
+
+    torch.manual_seed(0)
+    model = Cell().double().eval()
+    x = torch.randn(2, 3, 9, dtype=torch.float64)
+    sign = explain(model, x, "lrpsign_epsilon_0_5", target_class=[0, 1])
+    zfirst = explain(model, x, "lrpz_epsilon_0_5", target_class=[0, 1])
+    xn = x.numpy()
+    assert rel_error(sign, np.where(xn >= 0, 1.0, -1.0) * zfirst / xn) < 1e-6
+    assert rel_error(zfirst, explain(model, x, "lrp_epsilon_0_5", target_class=[0, 1])) > 1e-2
+
+
 def test_a_layer_called_on_the_input_and_on_a_hidden_layer_refuses_an_input_layer_rule() -> None:
     class Reused(nn.Module):
         def __init__(self) -> None:

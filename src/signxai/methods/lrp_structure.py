@@ -115,16 +115,17 @@ def _transformed_inputs(
     """
     merged_forward = {id(site.feeds) for site in sites if site.fed_by_input and site.feeds is not None}
     first = {id(m) for m in first_layers} - merged_forward
+    read: dict[int, list[torch.Tensor]] = {}  # every call's input, per layer: one test per layer
+    for module, tensor in weighted_inputs:
+        if id(module) in first and tensor.requires_grad and tensor.is_floating_point():
+            read.setdefault(id(module), []).append(tensor.detach().flatten())
     own = torch.cat([probe.detach().flatten(), probe.new_zeros(1)])
-    found = [
-        names[id(module)]
-        for module, tensor in weighted_inputs
-        if id(module) in first
-        and tensor.requires_grad  # computed from x (not a constant input such as metadata)
-        and tensor.is_floating_point()
-        and not bool(torch.isin(tensor.detach(), own.to(tensor.dtype)).all())
-    ]
-    return list(dict.fromkeys(found))
+    found = []
+    for key, tensors in read.items():
+        values = torch.cat([t.to(tensors[0].dtype) for t in tensors])
+        if not bool(torch.isin(values, own.to(values.dtype)).all()):
+            found.append(names[key])
+    return found
 
 
 def _roles(
@@ -408,7 +409,11 @@ def probe_structure(
     below = _downstream([t.grad_fn for _, t in weighted_inputs], weighted_outputs)
     reads_input: dict[int, list[bool]] = {}
     for module, tensor in weighted_inputs:
-        reads_input.setdefault(id(module), []).append(not below.get(tensor.grad_fn, False))
+        # a call on a constant (a recurrent cell's zero initial state, metadata passed beside x)
+        # reads neither x nor a layer's output: it does not make the layer an input layer, nor a
+        # mixed one (the parameters do not require grad while the probe runs: ModelView)
+        if tensor.requires_grad:
+            reads_input.setdefault(id(module), []).append(not below.get(tensor.grad_fn, False))
     first_layers: list[nn.Module] = [
         m for m in dict.fromkeys(weighted) if all(reads_input.get(id(m), [False]))
     ]
