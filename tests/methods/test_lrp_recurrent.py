@@ -220,3 +220,84 @@ def test_recurrent_layers_refuse_rules_that_are_not_defined_for_them() -> None:
         with pytest.raises(UnsupportedModelError, match=match):
             explain(model, x, method, target_class=0)
         assert_unchanged(model, before)
+
+
+class _CellLoop(nn.Module):
+    """A recurrent net written with a cell (``nn.LSTMCell``/``GRUCell``/``RNNCell``) called per
+    time step, after an optional conv front end; ``as_layer`` is the same net with the fused layer."""
+
+    def __init__(self, cell: nn.Module, front: bool = False) -> None:
+        super().__init__()
+        self.front = nn.Sequential(nn.Conv1d(3, 3, 3, padding=1), nn.ReLU()) if front else nn.Identity()
+        self.cell = cell
+        self.head = nn.Linear(cell.hidden_size, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.front(x)
+        state = None
+        for t in range(x.shape[-1]):
+            state = self.cell(x[:, :, t], state)
+        return self.head(state[0] if isinstance(state, tuple) else state)
+
+    def as_layer(self) -> nn.Module:
+        cell = self.cell
+        kind = {nn.LSTMCell: nn.LSTM, nn.GRUCell: nn.GRU, nn.RNNCell: nn.RNN}[type(cell)]
+        extra = {"nonlinearity": cell.nonlinearity} if isinstance(cell, nn.RNNCell) else {}
+        layer = kind(cell.input_size, cell.hidden_size, bias=cell.bias, batch_first=True, **extra)
+        with torch.no_grad():
+            layer.weight_ih_l0.copy_(cell.weight_ih)
+            layer.weight_hh_l0.copy_(cell.weight_hh)
+            if cell.bias:
+                layer.bias_ih_l0.copy_(cell.bias_ih)
+                layer.bias_hh_l0.copy_(cell.bias_hh)
+        front, head = self.front, self.head
+
+        class Layer(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.front, self.rnn, self.head = front, layer, head
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                output, _ = self.rnn(self.front(x).transpose(1, 2))
+                return self.head(output[:, -1])
+
+        return Layer().to(cell.weight_ih).eval()
+
+
+CELLS = {
+    "lstm": lambda: nn.LSTMCell(3, 5),
+    "gru": lambda: nn.GRUCell(3, 5),
+    "rnn_tanh": lambda: nn.RNNCell(3, 5),
+    "rnn_relu": lambda: nn.RNNCell(3, 5, nonlinearity="relu"),
+    "lstm_no_bias": lambda: nn.LSTMCell(3, 5, bias=False),
+}
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrp_z"])
+def test_a_cell_called_per_step_is_explained_as_the_fused_layer(cell: str, method: str) -> None:
+    """The cell runs the same LRP step; relevance flows back through the state the model passes
+    from one call to the next. Before, a cell was a module without a rule."""
+    torch.manual_seed(0)
+    model = _CellLoop(CELLS[cell]()).double().eval()
+    x = torch.randn(3, 3, 7, dtype=torch.float64)
+    torch.testing.assert_close(model(x), model.as_layer()(x))
+    before = snapshot(model)
+    ours = explain(model, x, method, target_class=[0, 1, 0])
+    assert_unchanged(model, before)
+    assert rel_error(ours, explain(model.as_layer(), x, method, target_class=[0, 1, 0])) < 1e-10
+
+
+def test_a_cell_after_a_conv_front_end_takes_sign_and_refuses_what_layers_refuse() -> None:
+    torch.manual_seed(0)
+    model = _CellLoop(nn.LSTMCell(3, 5), front=True).double().eval()
+    x = torch.randn(2, 3, 6, dtype=torch.float64)
+    ours = explain(model, x, "lrpsign_epsilon_0_1", target_class=[1, 0])
+    assert rel_error(ours, explain(model.as_layer(), x, "lrpsign_epsilon_0_1", target_class=[1, 0])) < 1e-10
+    alone = _CellLoop(nn.GRUCell(3, 5)).eval()
+    for method, match in [
+        ("lrp_alpha_1_beta_0", "z or epsilon rule"),
+        ("lrpsign_epsilon_0_1", "reads the input"),
+    ]:
+        with pytest.raises(UnsupportedModelError, match=match):
+            explain(alone, torch.randn(2, 3, 6), method, target_class=0)

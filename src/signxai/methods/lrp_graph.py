@@ -321,12 +321,12 @@ class LRPGraphMode(TorchFunctionMode):
     def __enter__(self) -> LRPGraphMode:
         def enter(module: nn.Module, inputs: Any) -> None:
             self._inside += isinstance(module, self._layers)
-            self._in_ruled += isinstance(module, (_BatchNorm, nn.RNNBase))
+            self._in_ruled += isinstance(module, (_BatchNorm, nn.RNNBase, nn.RNNCellBase))
             self._entered.setdefault(id(module), []).append(inputs)
 
         def leave(module: nn.Module, inputs: Any, output: Any) -> None:
             self._inside -= isinstance(module, self._layers)
-            self._in_ruled -= isinstance(module, (_BatchNorm, nn.RNNBase))
+            self._in_ruled -= isinstance(module, (_BatchNorm, nn.RNNBase, nn.RNNCellBase))
             calls = self._entered.get(id(module))
             if calls:
                 self._through_module(calls.pop(), inputs, output)

@@ -1,7 +1,7 @@
-"""LRP through ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` (Arras et al. 2017, "Explaining recurrent
-neural network predictions in sentiment analysis"; for GRUs as in Arras et al. 2019, "Evaluating
-recurrent neural network explanations"; a plain (Elman) RNN step is a linear map and its
-activation).
+"""LRP through ``nn.LSTM``, ``nn.GRU`` and ``nn.RNN`` and their cells (Arras et al. 2017,
+"Explaining recurrent neural network predictions in sentiment analysis"; for GRUs as in Arras et
+al. 2019, "Evaluating recurrent neural network explanations"; a plain (Elman) RNN step is a
+linear map and its activation).
 
 torch runs a recurrent layer as one fused operation, so while LRP runs each one is replaced
 (an instance ``forward``, removed afterwards) by the same recurrence written out step by step,
@@ -17,7 +17,10 @@ whose backward pass is the LRP of Arras et al.:
   the model's Linear layers get; its bias takes no relevance;
 - tanh (and a plain RNN's ReLU) passes relevance unchanged, as activations do;
 - an LSTM's projection (``proj_size``) is a linear map under the layer rule;
-- packed sequences run padded, a finished sequence keeping its state, and are packed again.
+- packed sequences run padded, a finished sequence keeping its state, and are packed again;
+- a cell (``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNNCell``, one step, called by the model in a
+  loop) runs the same step; its state comes from the model's previous call, so relevance flows
+  back through the state from one call to the one before.
 
 The forward values are exactly those of the fused layer (checked on every call).
 """
@@ -36,8 +39,16 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from signxai.errors import UnsupportedModelError
 from signxai.methods.rules import check_written_out
 
-RECURRENT = (nn.LSTM, nn.GRU, nn.RNN)
+CELLS = (nn.LSTMCell, nn.GRUCell, nn.RNNCell)
+RECURRENT = (nn.LSTM, nn.GRU, nn.RNN, *CELLS)
 Denominator = Callable[[torch.Tensor], torch.Tensor]
+
+
+def outputs_of(module: nn.Module, output: Any) -> list[torch.Tensor]:
+    """Every tensor a recurrent layer or cell returned: (output, state) or a cell's state."""
+    if isinstance(module, CELLS):
+        return list(output) if isinstance(output, tuple) else [output]
+    return [unpacked(output[0]), *(output[1] if isinstance(output[1], tuple) else (output[1],))]
 
 
 def unpacked(value: Any) -> Any:
@@ -290,6 +301,40 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
     return forward
 
 
+def cell_forward(module: Any, denominator: Denominator) -> Callable[..., Any]:
+    """An instance ``forward`` for a cell (LSTMCell, GRUCell or RNNCell) that runs one LRP step.
+
+    The state the model passes (``hx``, from its previous call) is used as it is: where it was
+    computed from x, relevance flows back through it."""
+    is_lstm = isinstance(module, nn.LSTMCell)
+    w_ih, w_hh = module.weight_ih.detach(), module.weight_hh.detach()
+    if module.bias:
+        b_ih, b_hh = module.bias_ih.detach(), module.bias_hh.detach()
+    else:
+        b_ih = b_hh = w_ih.new_zeros(w_ih.shape[0])
+    weights = (w_ih, w_hh, b_ih, b_hh)
+
+    def forward(input: torch.Tensor, hx: Any = None) -> Any:
+        unbatched = input.ndim == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            zeros = x.new_zeros(len(x), module.hidden_size)
+            hx = (zeros, zeros) if is_lstm else zeros
+        elif unbatched:
+            hx = tuple(s.unsqueeze(0) for s in hx) if is_lstm else hx.unsqueeze(0)
+        if is_lstm:
+            new: Any = _lstm_step(x, tuple(hx), weights, denominator)
+        elif isinstance(module, nn.GRUCell):
+            new = _gru_step(x, hx, weights, denominator)
+        else:
+            new = _rnn_step(x, hx, weights, denominator, relu=module.nonlinearity == "relu")
+        if unbatched:
+            new = tuple(s.squeeze(0) for s in new) if is_lstm else new.squeeze(0)
+        return new
+
+    return forward
+
+
 class RecurrentRule:
     """The LRP recurrence on an LSTM/GRU/RNN for the duration of one explanation.
 
@@ -309,7 +354,8 @@ class RecurrentRule:
 
     def register(self, module: nn.Module) -> _Handle:
         """Give ``module`` the LRP recurrence as its instance ``forward``; the handle removes it."""
-        forward = recurrent_forward(module, self.denominator)
+        cell = isinstance(module, CELLS)
+        forward = (cell_forward if cell else recurrent_forward)(module, self.denominator)
         fused = module.forward
 
         def checked(input: Any, hx: Any = None) -> Any:
@@ -319,9 +365,12 @@ class RecurrentRule:
                 if isinstance(input, PackedSequence)
                 else input.detach()
             )
+            if cell and hx is not None:  # a cell's state may come from x (its previous call)
+                hx = tuple(s.detach() for s in hx) if isinstance(hx, tuple) else hx.detach()
             with torch.no_grad():
                 expected = fused(constant, hx)
-            check_written_out(unpacked(result[0]), unpacked(expected[0]), type(module).__name__)
+            for ours, theirs in zip(outputs_of(module, result), outputs_of(module, expected), strict=True):
+                check_written_out(ours, theirs, type(module).__name__)
             return result
 
         module.forward = checked

@@ -33,7 +33,7 @@ from signxai.methods.lrp_modules import (
     WEIGHTED,
     passive_types,
 )
-from signxai.methods.lrp_recurrent import RECURRENT, unpacked
+from signxai.methods.lrp_recurrent import RECURRENT, outputs_of, unpacked
 from signxai.methods.operations import FUNCTIONAL_LAYERS, nodes_below, raise_refused, refuse_custom_functions
 from signxai.model import ModelView
 
@@ -345,9 +345,8 @@ def probe_structure(
             if isinstance(module, WEIGHTED):
                 weighted_outputs.add(output.grad_fn)
                 weighted_at[output.grad_fn] = (module, output.shape[1] if output.ndim > 1 else 0, output.ndim)
-        if isinstance(module, RECURRENT):  # (output, state): every tensor is the layer's output
-            flat = [unpacked(output[0]), *(output[1] if isinstance(output[1], tuple) else (output[1],))]
-            weighted_outputs.update(t.grad_fn for t in flat if t.grad_fn is not None)
+        if isinstance(module, RECURRENT):  # (output, state) or a cell's state: all the layer's output
+            weighted_outputs.update(t.grad_fn for t in outputs_of(module, output) if t.grad_fn is not None)
 
     def before(module: nn.Module, inputs: Any) -> None:
         first = unpacked(inputs[0]) if inputs else None
