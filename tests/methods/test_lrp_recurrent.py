@@ -4,6 +4,7 @@ recurrence."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -301,3 +302,56 @@ def test_a_cell_after_a_conv_front_end_takes_sign_and_refuses_what_layers_refuse
     ]:
         with pytest.raises(UnsupportedModelError, match=match):
             explain(alone, torch.randn(2, 3, 6), method, target_class=0)
+
+
+class _Chunked(nn.Module):
+    """One recurrent layer run over a recording in two chunks, the first chunk's final state
+    handed to the second (as for long recordings, or an encoder's state handed to a decoder);
+    ``whole`` runs it over the recording at once: the same function."""
+
+    def __init__(self, kind: type[nn.Module], split: int, **options: Any) -> None:
+        super().__init__()
+        self.rnn = kind(3, 4, batch_first=True, **options)
+        self.head = nn.Linear(options.get("proj_size") or 4, 2)
+        self.split = split
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sequence = x.transpose(1, 2)
+        _, state = self.rnn(sequence[:, : self.split])
+        output, _ = self.rnn(sequence[:, self.split :], state)
+        return self.head(output[:, -1])
+
+    def whole(self, x: torch.Tensor) -> torch.Tensor:
+        output, _ = self.rnn(x.transpose(1, 2))
+        return self.head(output[:, -1])
+
+
+class _Whole(nn.Module):
+    def __init__(self, chunked: _Chunked) -> None:
+        super().__init__()
+        self.chunked = chunked
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.chunked.whole(x)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [(nn.LSTM, {}), (nn.GRU, {}), (nn.RNN, {}), (nn.LSTM, {"num_layers": 2}), (nn.LSTM, {"proj_size": 2})],
+    ids=["lstm", "gru", "rnn", "lstm_2_layers", "lstm_projected"],
+)
+def test_a_state_computed_from_x_carries_relevance_as_one_run_does(
+    kind: type[nn.Module], options: dict
+) -> None:
+    """Relevance flows back through an initial state the model computed from x: the recording
+    run in two chunks is explained as the one run over it. Before, such a state was refused
+    ('relevance cannot flow through it')."""
+    torch.manual_seed(0)
+    model = _Chunked(kind, split=4, **options).double().eval()
+    x = torch.randn(3, 3, 9, dtype=torch.float64)
+    torch.testing.assert_close(model(x), model.whole(x))
+    before = snapshot(model)
+    for method in ("lrp_epsilon_0_1", "lrp_z"):
+        ours = explain(model, x, method, target_class=[0, 1, 0])
+        assert rel_error(ours, explain(_Whole(model).eval(), x, method, target_class=[0, 1, 0])) < 1e-10
+    assert_unchanged(model, before)

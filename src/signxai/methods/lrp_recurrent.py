@@ -20,7 +20,8 @@ whose backward pass is the LRP of Arras et al.:
 - packed sequences run padded, a finished sequence keeping its state, and are packed again;
 - a cell (``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNNCell``, one step, called by the model in a
   loop) runs the same step; its state comes from the model's previous call, so relevance flows
-  back through the state from one call to the one before.
+  back through the state from one call to the one before (as through a layer's initial state
+  where the model computed it from x: an encoder's final state, the previous chunk's).
 
 The forward values are exactly those of the fused layer (checked on every call).
 """
@@ -192,7 +193,9 @@ def _rnn_step(
 
 
 def _initial(hx: Any, module: Any, rows: int, like: torch.Tensor) -> Any:
-    """The initial states as constants (zeros by default), shaped (layers * directions, B, H)."""
+    """The initial states, shaped (layers * directions, B, H): zeros by default, else the given
+    ones; where those were computed from x (an encoder's final state handed to a decoder, a long
+    recording run in chunks), relevance flows back through them, as through a cell's state."""
     shape = (module.num_layers * (2 if module.bidirectional else 1), rows, module.hidden_size)
     if hx is None:
         zeros = like.new_zeros(shape)
@@ -200,12 +203,6 @@ def _initial(hx: Any, module: Any, rows: int, like: torch.Tensor) -> Any:
             return zeros
         projected = (*shape[:2], module.proj_size) if module.proj_size else shape  # h: proj_size
         return like.new_zeros(projected), zeros
-    states = hx if isinstance(hx, tuple) else (hx,)
-    if any(s.requires_grad for s in states):
-        raise UnsupportedModelError(
-            f"LRP: the initial state of {type(module).__name__} is computed from the input; "
-            "relevance cannot flow through it (pass constant states or none)"
-        )
     return hx
 
 
@@ -365,7 +362,7 @@ class RecurrentRule:
                 if isinstance(input, PackedSequence)
                 else input.detach()
             )
-            if cell and hx is not None:  # a cell's state may come from x (its previous call)
+            if hx is not None:  # the state may come from x (a cell's previous call, an encoder)
                 hx = tuple(s.detach() for s in hx) if isinstance(hx, tuple) else hx.detach()
             with torch.no_grad():
                 expected = fused(constant, hx)
