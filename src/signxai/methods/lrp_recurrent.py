@@ -126,8 +126,9 @@ class _Carry(torch.autograd.Function):
         return relevance, None
 
 
-def _weights(module: nn.Module, layer: int, reverse: bool) -> tuple[torch.Tensor, ...]:
-    suffix = f"_l{layer}" + ("_reverse" if reverse else "")
+def _weights(module: nn.Module, suffix: str = "") -> tuple[torch.Tensor, ...]:
+    """(w_ih, w_hh, b_ih, b_hh) of a layer's ``suffix`` (``_l0``, ``_l1_reverse``; a cell: none),
+    zero biases where the module has none."""
     w_ih = getattr(module, "weight_ih" + suffix).detach()
     w_hh = getattr(module, "weight_hh" + suffix).detach()
     if module.bias:
@@ -257,8 +258,8 @@ def recurrent_forward(module: Any, denominator: Denominator) -> Callable[..., An
             outputs = []
             for direction in range(directions):
                 index = layer * directions + direction
-                weights = _weights(module, layer, reverse=direction == 1)
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                weights = _weights(module, suffix)
                 projection = (
                     getattr(module, "weight_hr" + suffix).detach() if is_lstm and module.proj_size else None
                 )
@@ -304,12 +305,7 @@ def cell_forward(module: Any, denominator: Denominator) -> Callable[..., Any]:
     The state the model passes (``hx``, from its previous call) is used as it is: where it was
     computed from x, relevance flows back through it."""
     is_lstm = isinstance(module, nn.LSTMCell)
-    w_ih, w_hh = module.weight_ih.detach(), module.weight_hh.detach()
-    if module.bias:
-        b_ih, b_hh = module.bias_ih.detach(), module.bias_hh.detach()
-    else:
-        b_ih = b_hh = w_ih.new_zeros(w_ih.shape[0])
-    weights = (w_ih, w_hh, b_ih, b_hh)
+    weights = _weights(module)
 
     def forward(input: torch.Tensor, hx: Any = None) -> Any:
         unbatched = input.ndim == 1
