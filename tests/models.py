@@ -24,6 +24,7 @@ __all__ = [
     "build",
     "captum_targets",
     "logit_model",
+    "random_sequential",
     "randomize_batch_norm",
     "rel_error",
     "snapshot",
@@ -230,6 +231,107 @@ def build(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
         raise KeyError(name)
     randomize_batch_norm(model, seed)
     return model.eval(), x
+
+
+def random_sequential(seed: int) -> tuple[nn.Sequential, torch.Tensor, str]:
+    """A random 1D CNN as an ``nn.Sequential`` (float64, eval mode), its input batch of 3 and a
+    short description of its layers.
+
+    One to four blocks of Conv1d (kernel 1-7, stride 1-3, padding, dilation, groups, with or
+    without bias), an optional BatchNorm after it, ReLU/LeakyReLU/ELU, an optional BatchNorm after
+    the activation and an optional max or average pooling (padding, ``ceil_mode``,
+    ``count_include_pad``); an optional BatchNorm on the input; a global average or max pooling or
+    a flatten; optional BatchNorms in the head (after pooling, after a hidden Linear) and dropout.
+    Every BatchNorm has random statistics, affine parameters and ``eps`` 1e-12 (zennit's merge
+    keeps ``eps`` in the emptied BatchNorm).
+    """
+    torch.manual_seed(seed)  # the layers' own initialisation
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+
+    def chance(p: float) -> bool:
+        return bool(rng.random() < p)
+
+    def pick(*options: Any) -> Any:
+        return options[int(rng.integers(len(options)))]
+
+    def norm(channels: int) -> nn.BatchNorm1d:
+        module = nn.BatchNorm1d(channels, eps=1e-12).double()
+        with torch.no_grad():
+            module.running_mean.uniform_(-1, 1, generator=generator)
+            module.running_var.uniform_(0.5, 2, generator=generator)
+            module.weight.uniform_(0.5, 1.5, generator=generator)
+            module.bias.uniform_(-0.5, 0.5, generator=generator)
+        return module
+
+    channels, length = int(pick(1, 2, 3)), int(pick(37, 64, 100, 141))
+    layers: list[nn.Module] = []
+    words: list[str] = []
+
+    def add(module: nn.Module, word: str) -> None:
+        layers.append(module)
+        words.append(word)
+
+    def out_length() -> int:
+        with torch.no_grad():
+            return int(
+                nn.Sequential(*layers)
+                .double()(torch.zeros(1, channels, length, dtype=torch.float64))
+                .shape[-1]
+            )
+
+    if chance(0.25):
+        add(norm(channels), "bn-input")
+    width, size = channels, length
+    for _ in range(int(rng.integers(1, 5))):
+        kernel, stride, dilation = int(pick(1, 3, 4, 5, 7)), int(pick(1, 1, 2, 3)), int(pick(1, 1, 2))
+        padding = int(pick(0, kernel // 2, (kernel - 1) * dilation // 2))
+        groups = int(pick(*[g for g in (1, 2, width) if width % g == 0]))
+        out = max(groups, int(pick(4, 6, 8)) // groups * groups)
+        if (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1 < 2:
+            break
+        bias = chance(0.8)
+        add(
+            nn.Conv1d(width, out, kernel, stride, padding, dilation, groups, bias=bias),
+            f"conv{kernel}/{stride}",
+        )
+        width = out
+        if chance(0.6):
+            add(norm(width), "bn")
+        add(pick(nn.ReLU(), nn.ReLU(), nn.LeakyReLU(0.1), nn.ELU()), "act")
+        if chance(0.3):
+            add(norm(width), "bn-after-act")
+        size = out_length()
+        if size >= 4 and chance(0.6):
+            kernel = int(pick(2, 3))
+            stride, padding, ceil = int(pick(1, 2, kernel)), int(pick(0, kernel // 2)), chance(0.5)
+            if chance(0.5):
+                add(nn.MaxPool1d(kernel, stride, padding, ceil_mode=ceil), "max")
+            else:
+                add(
+                    nn.AvgPool1d(kernel, stride, padding, ceil_mode=ceil, count_include_pad=chance(0.5)),
+                    "avg",
+                )
+            size = out_length()
+    head = pick("gap", "gmp", "flatten")
+    if head != "flatten":
+        add(nn.AdaptiveAvgPool1d(1) if head == "gap" else nn.AdaptiveMaxPool1d(1), head)
+    add(nn.Flatten(), "flatten")
+    features = width * (size if head == "flatten" else 1)
+    if chance(0.3):
+        add(norm(features), "bn-head")
+        if chance(0.5):
+            add(nn.Dropout(0.2), "dropout")
+    if chance(0.5):
+        add(nn.Linear(features, 10), "linear")
+        add(nn.ReLU(), "relu")
+        features = 10
+        if chance(0.4):
+            add(norm(features), "bn-hidden")
+    add(nn.Linear(features, 3), "linear")
+    model = nn.Sequential(*layers).double().eval()
+    x = torch.randn(3, channels, length, dtype=torch.float64, generator=generator)
+    return model, x, " ".join(words)
 
 
 ARCHITECTURES = ["ecg", "ecg_beat", "resnet", "cnn2d"]

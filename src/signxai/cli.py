@@ -853,8 +853,8 @@ LRP_OPTIONS: dict[str, tuple[tuple[str, ...], str]] = {
         ("merge", "innvestigate", "pass"),
         "LRP methods: merge each BatchNorm into its Conv/Linear (one that cannot be merged is a "
         "z-rule layer, with a warning); keep every BatchNorm as a z-rule layer (the original SIGN "
-        "package's handling); or merge and pass relevance through the others unchanged (zennit's "
-        "composites).",
+        "package's handling); or merge each BatchNorm into the Conv/Linear before it and pass "
+        "relevance through the others unchanged (zennit's composites).",
     ),
     "gates": (
         ("error", "signal"),

@@ -32,6 +32,7 @@ from models import (
     assert_same_maps,
     assert_unchanged,
     build,
+    random_sequential,
     randomize_batch_norm,
     rel_error,
     snapshot,
@@ -92,6 +93,31 @@ COMPOSITES = {
         _base_map(Epsilon(0.1)), [(Convolution, ZBox(-3.0, 3.0)), (AnyLinear, ZBox(-3.0, 3.0))], canonizers=c
     ),
 }
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_batchnorm_pass_equals_zennits_composites_on_random_cnns(seed: int) -> None:
+    """``batchnorm="pass"`` is zennit's composites (Pass on BatchNorms and activations, the
+    BatchNorm canonizer) on random Sequential CNNs: BatchNorms on the input, after activations,
+    in the head after pooling and after a hidden Linear; strides, dilations, groups, padded and
+    ceil-mode pooling, ReLU/LeakyReLU/ELU. Before, ``'pass'`` merged a BatchNorm into the
+    Linear/unpadded Conv it feeds (maps up to 1.1 times their size off) and let a ReLU's gradient
+    drop the relevance that reached its zeros through a pooling (up to 1.0 off)."""
+    model, x, layers = random_sequential(seed)
+    with torch.no_grad():
+        target = model(x).argmax(1).tolist()
+    rules = {
+        "lrp_epsilon_0_1": Epsilon(0.1),
+        "lrp_alpha_1_beta_0": AlphaBeta(1.0, 0.0),
+        "lrp_alpha_2_beta_1": AlphaBeta(2.0, 1.0),
+        "lrp_gamma_0_25": Gamma(0.25),
+    }
+    for method, rule in rules.items():
+        ours = explain(model, x, method, target, batchnorm="pass")
+        layer_map = [(BatchNorm, Pass()), *_base_map(rule)]
+        composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
+        expected = _zennit(copy.deepcopy(model), composite, x, target)
+        assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (method, layers)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -1944,6 +1970,31 @@ def test_a_batchnorm_on_the_input_is_merged_into_an_unpadded_first_layer(first: 
     torch.testing.assert_close(model(x), folded(x))
     ours = explain(model, x, method, target_class=1)
     np.testing.assert_allclose(ours, explain(folded, x, method, target_class=1), rtol=1e-5, atol=1e-7)
+
+
+def test_batchnorm_pass_does_not_merge_from_the_input_side() -> None:
+    """``'pass'`` merges only a BatchNorm that a Conv/Linear feeds, as zennit's canonizers: one on
+    the input before an unpadded Conv passes relevance unchanged, the input-layer rules act on the
+    normalised signal and SIGN says so; one in the head passes relevance to a ReLU's zeros."""
+    torch.manual_seed(8)
+    model = randomize_batch_norm(
+        nn.Sequential(nn.BatchNorm1d(2), nn.Conv1d(2, 4, 5), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 12, 2))
+    ).eval()
+    x = torch.randn(4, 2, 16)
+    before = snapshot(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # merged under 'merge': the first layer reads x
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
+    with pytest.warns(UserWarning, match="first layer '1'.*takes the sign of that input"):
+        ours = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, batchnorm="pass")
+    normalised = model[0](x).detach()
+    for method in ("lrpsign_epsilon_0_1", "flatlrp_z", "lrp_epsilon_0_1"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = explain(model, x, method, target_class=1, batchnorm="pass")
+            expected = explain(model[1:], normalised, method, target_class=1)
+        assert rel_error(ours, expected) < 1e-6, method
+    assert_unchanged(model, before)
 
 
 def test_a_batchnorm_before_a_padded_conv_or_feeding_two_layers_is_not_merged() -> None:

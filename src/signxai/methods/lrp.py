@@ -291,10 +291,15 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
         # a BatchNorm subclass with a forward of its own (a transpose around it): the z-rule
         # through that forward (iNNvestigate's form needs the channel axis)
         "own_forward_batchnorm": PassRule() if params["batchnorm"] == "pass" else ZRule(),
-        # a ReLU needs no hook (where it outputs 0, the next layer gives no relevance) unless it
-        # feeds a BatchNorm that passes relevance on: then relevance reaches its zeros too, and
-        # passes through as zennit's Pass rule does
-        "relu_into_batchnorm": PassRule() if params["batchnorm"] == "pass" else None,
+        # one that 'merge' merges into the layer it feeds (from its input side): 'pass' merges
+        # only from the output side, as zennit's canonizers, and passes relevance through it
+        "input_merged_batchnorm": {"pass": PassRule(), "innvestigate": InnvestigateBatchNorm()}.get(
+            params["batchnorm"]
+        ),
+        # a ReLU needs no hook (where it outputs 0, the next layer gives no relevance) unless a
+        # BatchNorm passes relevance on: then relevance can reach its zeros (through pooling and
+        # reshapes too), and passes through every ReLU as zennit's Pass rule does
+        "relu": PassRule() if _passes_batch_norm(structure, params["batchnorm"]) else None,
     }
     for module, role in structure.roles:
         if module in structure.computed_weights and isinstance(rules[role], RelayedRule):
@@ -328,12 +333,23 @@ def _lrp(view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any
 _WEIGHTED_ROLES = ("first_conv", "first_linear", "conv", "linear")
 
 
+def _passes_batch_norm(structure: Structure, mode: str) -> bool:
+    """Whether ``batchnorm='pass'`` passes relevance through a BatchNorm (one not merged from
+    its output side), so that relevance can reach the zeros of a ReLU."""
+    return mode == "pass" and any(
+        site.unmergeable is not None or site.feeds is not None for site in structure.batch_norms
+    )
+
+
 def _warn_transformed_input(structure: Structure, params: Mapping[str, Any]) -> None:
     """Say so where an input-layer rule that reads the values of the first layer's input (SIGN's
     sign, z-beta's given bounds) gets values the model computed from x, not x's own."""
     rule = params["input_rule"]
     bounds = params["low"] is not None or params["high"] is not None
-    if not structure.transformed_first or not (rule == "lrpsign" or (rule == "zblrp" and bounds)):
+    transformed = structure.transformed_first + (
+        structure.input_merged_first if params["batchnorm"] == "pass" else []
+    )
+    if not transformed or not (rule == "lrpsign" or (rule == "zblrp" and bounds)):
         return
     reads = (
         f"the sign of that input (sign_mu(a) with mu={params['mu']:g}, in its units)"
@@ -341,7 +357,7 @@ def _warn_transformed_input(structure: Structure, params: Mapping[str, Any]) -> 
         else "low= and high= as bounds of that input (in its units)"
     )
     warn_user(
-        f"LRP: the model computes the input of its first layer '{structure.transformed_first[0]}' "
+        f"LRP: the model computes the input of its first layer '{transformed[0]}' "
         "from x (its values are not all x's: e.g. a normalisation or scaling in forward), and the "
         f"{rule}_ input-layer rule takes {reads}, not of x; normalise the data before the model "
         "for the rule to act on x itself"

@@ -122,7 +122,9 @@ def batch_norm_plan(
 ) -> list[Callable[[], Callable[[], None]]]:
     """The merges to make (``mode`` ``'merge'`` or ``'pass'``), each a call that merges and
     returns its undo: every BatchNorm into the Conv/Linear that feeds it (its channels), or, where
-    none does, into the Linear/unpadded Conv it feeds; none for ``'innvestigate'``.
+    none does, under ``'merge'`` into the Linear/unpadded Conv it feeds; none for
+    ``'innvestigate'``. ``'pass'`` merges from the output side only, as zennit's canonizers do,
+    and passes relevance through every other BatchNorm (its maps are zennit's composites').
 
     A BatchNorm that cannot be merged stays a layer of its own (role ``'unmerged_batchnorm'``):
     under ``'merge'`` with the exact z-rule (R_in = x s R / y; ``'innvestigate'`` adds the
@@ -179,6 +181,6 @@ def batch_norm_plan(
     merges += [
         functools.partial(merge_batch_norm_forward, site.module, site.feeds)
         for site in structure.batch_norms
-        if site.feeds is not None
+        if site.feeds is not None and mode == "merge"
     ]
     return merges

@@ -79,10 +79,13 @@ class Structure:
     #: Every module that may get a hook, with its role: 'first_conv', 'first_linear', 'conv',
     #: 'linear', 'pass', 'batchnorm' (hooked only when BatchNorms are not merged),
     #: 'unmerged_batchnorm' (one that cannot be merged: the z-rule, or with ``batchnorm='pass'``
-    #: relevance passes through unchanged), 'own_forward_batchnorm' (a BatchNorm subclass with a
-    #: forward of its own: the z-rule through that forward) or 'relu_into_batchnorm' (a ReLU
-    #: feeding such a BatchNorm: with ``'pass'`` relevance reaches the ReLU's zeros, and passes
-    #: through it too).
+    #: relevance passes through unchanged), 'input_merged_batchnorm' (one merged into the layer it
+    #: feeds, from its input side, under ``'merge'``; ``'pass'`` merges only from the output side,
+    #: as zennit's canonizers, and passes relevance through it), 'own_forward_batchnorm' (a
+    #: BatchNorm subclass with a forward of its own: the z-rule through that forward) or 'relu'
+    #: (an ``nn.ReLU``: no hook, its gradient is exact, unless ``'pass'`` passes relevance through
+    #: a BatchNorm; relevance then reaches the zeros of a ReLU before it, through pooling and
+    #: reshapes too, and passes through every ReLU as through zennit's ``Pass``).
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
@@ -97,6 +100,9 @@ class Structure:
     #: zeros: a normalisation or scaling in ``forward``), by name; the input-layer rules act on
     #: that input, not on x.
     transformed_first: list[str] = field(default_factory=list)
+    #: Input layers into which a BatchNorm on the input is merged from its input side, by name:
+    #: where it is not merged (``batchnorm='pass'``) they read the normalised signal, not x.
+    input_merged_first: list[str] = field(default_factory=list)
 
 
 def _transformed_inputs(
@@ -154,8 +160,11 @@ def _roles(
             roles.append((module, "conv"))
         elif isinstance(module, nn.Linear):
             roles.append((module, "linear"))
-        elif isinstance(module, ACTIVATIONS) and not isinstance(module, nn.ReLU):
-            # ReLU needs no hook: its gradient is exact, where it masks the next input is 0
+        elif isinstance(module, nn.ReLU):
+            # no hook unless a BatchNorm passes relevance: its gradient is exact, where it masks
+            # the next input is 0 (see 'relu' in Structure.roles)
+            roles.append((module, "relu"))
+        elif isinstance(module, ACTIVATIONS):
             roles.append((module, "pass"))
         elif isinstance(module, BATCH_NORMS):
             roles.append((module, "batchnorm"))
@@ -506,10 +515,14 @@ def probe_structure(
                 problem = None
             else:
                 feeds = None
-        if problem is not None:
-            special[id(module)] = "own_forward_batchnorm" if own_forward else "unmerged_batchnorm"
-            if type(producer) is nn.ReLU:
-                special[id(producer)] = "relu_into_batchnorm"
+        if problem is not None or feeds is not None:
+            special[id(module)] = (
+                "input_merged_batchnorm"
+                if problem is None
+                else "own_forward_batchnorm"
+                if own_forward
+                else "unmerged_batchnorm"
+            )
         sites.append(
             BatchNormSite(
                 module=module,
@@ -524,6 +537,11 @@ def probe_structure(
         )
     structure = Structure(
         transformed_first=_transformed_inputs(probe, weighted_inputs, first_layers, sites, names),
+        input_merged_first=[
+            names[id(site.feeds)]
+            for site in sites
+            if site.fed_by_input and site.feeds is not None and any(site.feeds is m for m in first_layers)
+        ],
         first_layers=first_layers,
         mixed_first=mixed,
         batch_norms=sites,
