@@ -22,6 +22,7 @@ from models import (
     build,
     captum_targets,
     logit_model,
+    random_sequential,
     rel_error,
     snapshot,
 )
@@ -181,6 +182,24 @@ def test_attributions_sum_to_the_change_of_the_logit(name: str, seed: int, scale
     change = sign * (logits[: len(x), column] - logits[len(x) :, column])
     np.testing.assert_allclose(attribution.reshape(len(x), -1).sum(1), change.numpy(), atol=1e-4, rtol=1e-4)
     assert np.abs(delta).max() < 1e-4 * max(1.0, float(change.abs().max()))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_cnns_sum_to_the_change_and_equal_captum_without_max_pooling(seed: int) -> None:
+    """Random Sequential CNNs (strides, dilations, groups, BatchNorms anywhere, ReLU/LeakyReLU/
+    ELU, average and max pooling): the attributions sum to the change of the logit from the zero
+    reference; where no max pooling follows an activation, they equal captum's."""
+    model, x, layers = random_sequential(seed)
+    with torch.no_grad():
+        target = model(x).argmax(1)
+        change = (model(x) - model(torch.zeros_like(x))).gather(1, target[:, None])[:, 0]
+    ours = explain(model, x, "deeplift", target.tolist())
+    np.testing.assert_allclose(
+        ours.reshape(3, -1).sum(1, dtype=np.float64), change.numpy(), rtol=1e-4, atol=1e-6, err_msg=layers
+    )
+    if not any(word in layers.split() for word in ("max", "gmp")):
+        expected = DeepLift(model).attribute(x, target=target)
+        assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, layers
 
 
 def test_batch_equals_per_sample() -> None:

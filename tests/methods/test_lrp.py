@@ -120,6 +120,25 @@ def test_batchnorm_pass_equals_zennits_composites_on_random_cnns(seed: int) -> N
         assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (method, layers)
 
 
+@pytest.mark.parametrize("seed", range(24))
+def test_batchnorm_merge_equals_zennit_with_the_unmerged_as_z_layers_on_random_cnns(seed: int) -> None:
+    """The default ``merge`` on the same random CNNs: zennit's composite with its canonizer and
+    the z-rule (Epsilon(1e-12)) on every BatchNorm it does not merge. Under the epsilon rule a
+    BatchNorm merged into the layer it feeds (from its input side) gives the same map as that
+    z-rule followed by the layer's rule, so the two agree everywhere."""
+    model, x, layers = random_sequential(seed)
+    with torch.no_grad():
+        target = model(x).argmax(1).tolist()
+    for epsilon, method in ((0.1, "lrp_epsilon_0_1"), (1.0, "lrp_epsilon_1")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the BatchNorms that cannot be merged are named
+            ours = explain(model, x, method, target)
+        layer_map = [(BatchNorm, Epsilon(1e-12)), *_base_map(Epsilon(epsilon))]
+        composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
+        expected = _zennit(copy.deepcopy(model), composite, x, target)
+        assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (method, layers)
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("method", list(COMPOSITES))
 def test_lrp_agrees_with_zennit_composites(arch: str, method: str) -> None:
