@@ -24,6 +24,7 @@ __all__ = [
     "build",
     "captum_targets",
     "logit_model",
+    "random_residual",
     "random_sequential",
     "randomize_batch_norm",
     "rel_error",
@@ -332,6 +333,101 @@ def random_sequential(seed: int) -> tuple[nn.Sequential, torch.Tensor, str]:
     model = nn.Sequential(*layers).double().eval()
     x = torch.randn(3, channels, length, dtype=torch.float64, generator=generator)
     return model, x, " ".join(words)
+
+
+class _RandomBlock(nn.Module):
+    """A residual block (Conv-BN-act-Conv-BN plus a shortcut, then an activation), a
+    pre-activation one (BN-act-Conv-BN-act-Conv plus a shortcut) or two branches joined by a
+    concatenation over channels; the addition as zennit's ``Sum`` where ``sum_module``."""
+
+    def __init__(
+        self,
+        width: int,
+        out: int,
+        choose: Callable[..., Any],
+        norm: Callable[[int], nn.Module],
+        sum_module: bool,
+    ):
+        super().__init__()
+        kernel = int(choose(3, 5))
+        self.kind = str(choose("residual", "concatenation", "pre-activation"))
+
+        def act() -> nn.Module:
+            return choose(nn.ReLU(), nn.LeakyReLU(0.1), nn.ELU())
+
+        def conv(a: int, b: int, k: int = kernel) -> nn.Conv1d:
+            return nn.Conv1d(a, b, k, padding=k // 2)
+
+        if self.kind == "pre-activation":
+            self.main = nn.Sequential(norm(width), act(), conv(width, out), norm(out), act(), conv(out, out))
+        else:
+            self.main = nn.Sequential(conv(width, out), norm(out), act(), conv(out, out), norm(out))
+        projected = width != out or choose(True, False, False)
+        self.shortcut = nn.Sequential(conv(width, out, 1), norm(out)) if projected else nn.Identity()
+        self.branch = (
+            nn.Sequential(conv(width, out, 1), norm(out), act()) if self.kind == "concatenation" else None
+        )
+        self.sum = Sum() if sum_module else None
+        self.act = act()
+        self.out = out * (2 if self.kind == "concatenation" else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.branch is not None:
+            return self.act(torch.cat([self.main(x), self.branch(x)], 1))
+        y, z = self.main(x), self.shortcut(x)
+        y = self.sum(torch.stack([y, z], dim=-1)) if self.sum is not None else y + z
+        return self.act(y) if self.kind == "residual" else y
+
+
+class _RandomResidual(nn.Module):
+    def __init__(self, seed: int, sum_module: bool) -> None:
+        super().__init__()
+        torch.manual_seed(seed)  # the layers' own initialisation
+        rng = np.random.default_rng(seed)
+        generator = torch.Generator().manual_seed(seed)
+
+        def choose(*options: Any) -> Any:
+            return options[int(rng.integers(len(options)))]
+
+        def norm(channels: int) -> nn.Module:
+            module = nn.BatchNorm1d(channels, eps=1e-12)
+            with torch.no_grad():
+                module.running_mean.uniform_(-1, 1, generator=generator)
+                module.running_var.uniform_(0.5, 2, generator=generator)
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.uniform_(-0.5, 0.5, generator=generator)
+            return module
+
+        self.leads = int(choose(1, 2, 3))
+        self.stem = nn.Sequential(nn.Conv1d(self.leads, 8, 7, padding=3), norm(8), nn.ReLU())
+        blocks: list[nn.Module] = []
+        width = 8
+        for _ in range(int(rng.integers(1, 4))):
+            block = _RandomBlock(width, int(choose(4, 8, 12)), choose, norm, sum_module)
+            blocks.append(block)
+            width = block.out
+            if choose(True, False):
+                blocks.append(choose(nn.AvgPool1d(2), nn.MaxPool1d(2)))
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = choose(nn.AdaptiveAvgPool1d(1), nn.AdaptiveMaxPool1d(1))
+        self.fc = nn.Linear(width, 3)
+        self.kinds = " ".join(block.kind for block in blocks if isinstance(block, _RandomBlock))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.blocks(self.stem(x))).flatten(1))
+
+
+def random_residual(seed: int) -> tuple[nn.Module, nn.Module, torch.Tensor, str]:
+    """A random 1D CNN of one to three residual, pre-activation or concatenation blocks (float64,
+    eval mode; additions in ``forward``), its twin for zennit (the same weights, the additions as
+    zennit's ``Sum``), an input batch of 3 and the blocks' kinds. BatchNorms as in
+    :func:`random_sequential`."""
+    model = _RandomResidual(seed, sum_module=False).double().eval()
+    twin = _RandomResidual(seed, sum_module=True).double().eval()
+    twin.load_state_dict(model.state_dict())
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, model.leads, 64, dtype=torch.float64, generator=generator)
+    return model, twin, x, model.kinds
 
 
 ARCHITECTURES = ["ecg", "ecg_beat", "resnet", "cnn2d"]

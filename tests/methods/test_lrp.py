@@ -32,6 +32,7 @@ from models import (
     assert_same_maps,
     assert_unchanged,
     build,
+    random_residual,
     random_sequential,
     randomize_batch_norm,
     rel_error,
@@ -137,6 +138,30 @@ def test_batchnorm_merge_equals_zennit_with_the_unmerged_as_z_layers_on_random_c
         composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
         expected = _zennit(copy.deepcopy(model), composite, x, target)
         assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (method, layers)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_both_batchnorm_modes_equal_zennit_on_random_residual_cnns(seed: int) -> None:
+    """Random residual, pre-activation and concatenation blocks with the additions written in
+    ``forward`` (zennit's twin: the same weights, the additions as its ``Sum``, Norm rule): under
+    ``'pass'`` zennit's composites, under ``'merge'`` the same with the z-rule on the BatchNorms
+    zennit does not merge (pre-activation ones, after a residual sum)."""
+    model, twin, x, blocks = random_residual(seed)
+    with torch.no_grad():
+        target = model(x).argmax(1).tolist()
+    cases = [
+        ("pass", "lrp_epsilon_0_1", Pass(), Epsilon(0.1)),
+        ("pass", "lrp_alpha_1_beta_0", Pass(), AlphaBeta(1.0, 0.0)),
+        ("merge", "lrp_epsilon_0_1", Epsilon(1e-12), Epsilon(0.1)),
+    ]
+    for mode, method, batch_norm_rule, rule in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the BatchNorms that cannot be merged are named
+            ours = explain(model, x, method, target, batchnorm=mode)
+        layer_map = [(BatchNorm, batch_norm_rule), *_base_map(rule)]
+        composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
+        expected = _zennit(copy.deepcopy(twin), composite, x, target)
+        assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (mode, method, blocks)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
