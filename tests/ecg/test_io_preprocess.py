@@ -322,6 +322,24 @@ def test_the_refractory_period_caps_the_rate_as_the_docstring_says(
     assert shorter.sensitivity >= 0.985 and shorter.positive_predictivity >= 0.99  # 99 %
 
 
+@pytest.mark.parametrize("bpm", [40, 120, 220])
+@pytest.mark.parametrize("fs", [250, 500])
+def test_r_peaks_of_simulated_ecgs_from_40_to_220_bpm(bpm: int, fs: int) -> None:
+    """neurokit2's ECGSYN simulation, 30 s with noise, upright and inverted: one peak per beat
+    (the complex the recording starts in may count too), each on its QRS complex (the simulated
+    R waves found on the noise-free signal, within 150 ms). At 220 bpm neurokit2's own
+    ``ecg_peaks`` finds every other beat (54)."""
+    import neurokit2 as nk
+
+    clean = nk.ecg_simulate(duration=30, sampling_rate=fs, heart_rate=bpm, noise=0, random_state=1)
+    noisy = nk.ecg_simulate(duration=30, sampling_rate=fs, heart_rate=bpm, noise=0.1, random_state=1)
+    reference = detect_r_peaks(clean, fs)
+    assert abs(len(reference) - bpm / 2) <= 1.5  # the beats of 30 s, one more at an edge
+    for signal in (noisy, -noisy):
+        match = match_peaks(detect_r_peaks(signal, fs), reference, fs)
+        assert match.sensitivity == 1.0 and match.positive_predictivity == 1.0
+
+
 def test_a_flat_stretch_or_a_constant_signal_has_no_r_peaks() -> None:
     """A lead off for 30 s (the signal held at its last value) and a constant signal: before, the
     threshold, relative to each 10 s block's own level, found peaks in the filters' rounding noise
