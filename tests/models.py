@@ -234,6 +234,18 @@ def build(name: str, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
     return model.eval(), x
 
 
+def _random_batch_norm(channels: int, generator: torch.Generator, dtype: torch.dtype) -> nn.BatchNorm1d:
+    """A BatchNorm1d of ``dtype`` with random running statistics and affine parameters and
+    ``eps`` 1e-12 (the values drawn in ``dtype``)."""
+    module = nn.BatchNorm1d(channels, eps=1e-12, dtype=dtype)
+    with torch.no_grad():
+        module.running_mean.uniform_(-1, 1, generator=generator)
+        module.running_var.uniform_(0.5, 2, generator=generator)
+        module.weight.uniform_(0.5, 1.5, generator=generator)
+        module.bias.uniform_(-0.5, 0.5, generator=generator)
+    return module
+
+
 def random_sequential(seed: int) -> tuple[nn.Sequential, torch.Tensor, str]:
     """A random 1D CNN as an ``nn.Sequential`` (float64, eval mode), its input batch of 3 and a
     short description of its layers.
@@ -257,13 +269,7 @@ def random_sequential(seed: int) -> tuple[nn.Sequential, torch.Tensor, str]:
         return options[int(rng.integers(len(options)))]
 
     def norm(channels: int) -> nn.BatchNorm1d:
-        module = nn.BatchNorm1d(channels, eps=1e-12).double()
-        with torch.no_grad():
-            module.running_mean.uniform_(-1, 1, generator=generator)
-            module.running_var.uniform_(0.5, 2, generator=generator)
-            module.weight.uniform_(0.5, 1.5, generator=generator)
-            module.bias.uniform_(-0.5, 0.5, generator=generator)
-        return module
+        return _random_batch_norm(channels, generator, torch.float64)
 
     channels, length = int(pick(1, 2, 3)), int(pick(37, 64, 100, 141))
     layers: list[nn.Module] = []
@@ -390,13 +396,7 @@ class _RandomResidual(nn.Module):
             return options[int(rng.integers(len(options)))]
 
         def norm(channels: int) -> nn.Module:
-            module = nn.BatchNorm1d(channels, eps=1e-12)
-            with torch.no_grad():
-                module.running_mean.uniform_(-1, 1, generator=generator)
-                module.running_var.uniform_(0.5, 2, generator=generator)
-                module.weight.uniform_(0.5, 1.5, generator=generator)
-                module.bias.uniform_(-0.5, 0.5, generator=generator)
-            return module
+            return _random_batch_norm(channels, generator, torch.float32)
 
         self.leads = int(choose(1, 2, 3))
         self.stem = nn.Sequential(nn.Conv1d(self.leads, 8, 7, padding=3), norm(8), nn.ReLU())

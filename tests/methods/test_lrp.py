@@ -102,8 +102,8 @@ def test_batchnorm_pass_equals_zennits_composites_on_random_cnns(seed: int) -> N
     BatchNorm canonizer) on random Sequential CNNs: BatchNorms on the input, after activations,
     in the head after pooling and after a hidden Linear; strides, dilations, groups, padded and
     ceil-mode pooling, ReLU/LeakyReLU/ELU. Before, ``'pass'`` merged a BatchNorm into the
-    Linear/unpadded Conv it feeds (maps up to 1.1 times their size off) and let a ReLU's gradient
-    drop the relevance that reached its zeros through a pooling (up to 1.0 off)."""
+    Linear/unpadded Conv it feeds and let a ReLU's gradient drop the relevance that reached its
+    zeros through a pooling: 14 of these 24 were off, by up to 2.3 times the map (relative L2)."""
     model, x, layers = random_sequential(seed)
     with torch.no_grad():
         target = model(x).argmax(1).tolist()
@@ -2019,7 +2019,8 @@ def test_a_batchnorm_on_the_input_is_merged_into_an_unpadded_first_layer(first: 
 def test_batchnorm_pass_does_not_merge_from_the_input_side() -> None:
     """``'pass'`` merges only a BatchNorm that a Conv/Linear feeds, as zennit's canonizers: one on
     the input before an unpadded Conv passes relevance unchanged, the input-layer rules act on the
-    normalised signal and SIGN says so; one in the head passes relevance to a ReLU's zeros."""
+    normalised signal and SIGN says so (under 'merge' it is merged: no warning). The random CNNs
+    above cover BatchNorms in the head."""
     torch.manual_seed(8)
     model = randomize_batch_norm(
         nn.Sequential(nn.BatchNorm1d(2), nn.Conv1d(2, 4, 5), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 12, 2))
@@ -2030,7 +2031,7 @@ def test_batchnorm_pass_does_not_merge_from_the_input_side() -> None:
         warnings.simplefilter("error")  # merged under 'merge': the first layer reads x
         explain(model, x, "lrpsign_epsilon_0_1", target_class=1)
     with pytest.warns(UserWarning, match="first layer '1'.*takes the sign of that input"):
-        ours = explain(model, x, "lrpsign_epsilon_0_1", target_class=1, batchnorm="pass")
+        explain(model, x, "lrpsign_epsilon_0_1", target_class=1, batchnorm="pass")
     normalised = model[0](x).detach()
     for method in ("lrpsign_epsilon_0_1", "flatlrp_z", "lrp_epsilon_0_1"):
         with warnings.catch_warnings():
