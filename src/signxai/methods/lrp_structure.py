@@ -109,18 +109,17 @@ def _transformed_inputs(
     probe: torch.Tensor,
     weighted_inputs: list[tuple[nn.Module, torch.Tensor]],
     first_layers: list[nn.Module],
-    sites: list[BatchNormSite],
+    input_merged: list[nn.Module],
     names: dict[int, str],
 ) -> list[str]:
     """The input layers (by name) whose input, computed from the probe, holds values that are
     neither the probe's nor 0.
 
     Reshapes, transposes, crops, copies and zero padding keep x's values; a normalisation or a
-    scaling in ``forward`` does not. A BatchNorm on the input that is merged into the layer it
-    feeds does not count: after the merge that layer reads x itself.
+    scaling in ``forward`` does not. The ``input_merged`` layers, into which a BatchNorm on the
+    input is merged from its input side, are left out: after the merge they read x itself.
     """
-    merged_forward = {id(site.feeds) for site in sites if site.fed_by_input and site.feeds is not None}
-    first = {id(m) for m in first_layers} - merged_forward
+    first = {id(m) for m in first_layers} - {id(m) for m in input_merged}
     read: dict[int, list[torch.Tensor]] = {}  # every call's input, per layer: one test per layer
     for module, tensor in weighted_inputs:
         if id(module) in first and tensor.requires_grad and tensor.is_floating_point():
@@ -535,13 +534,11 @@ def probe_structure(
                 feeds=feeds,
             )
         )
+    # the layers a BatchNorm on the input is merged into (they read the input: first layers)
+    input_merged = [site.feeds for site in sites if site.fed_by_input and site.feeds is not None]
     structure = Structure(
-        transformed_first=_transformed_inputs(probe, weighted_inputs, first_layers, sites, names),
-        input_merged_first=[
-            names[id(site.feeds)]
-            for site in sites
-            if site.fed_by_input and site.feeds is not None and any(site.feeds is m for m in first_layers)
-        ],
+        transformed_first=_transformed_inputs(probe, weighted_inputs, first_layers, input_merged, names),
+        input_merged_first=[names[id(layer)] for layer in input_merged],
         first_layers=first_layers,
         mixed_first=mixed,
         batch_norms=sites,
