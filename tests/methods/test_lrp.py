@@ -96,6 +96,28 @@ COMPOSITES = {
 }
 
 
+def _assert_equals_zennit(
+    model: nn.Module,
+    twin: nn.Module,
+    x: torch.Tensor,
+    target: list[int],
+    method: str,
+    mode: str,
+    batch_norm_rule: object,
+    rule: object,
+    context: str,
+) -> None:
+    """``method`` under ``batchnorm=mode`` equals zennit's composite (``rule`` on Conv/Linear,
+    ``batch_norm_rule`` on the BatchNorms its canonizer does not merge) on ``twin`` to 1e-6."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # under 'merge' the BatchNorms that cannot be merged are named
+        ours = explain(model, x, method, target, batchnorm=mode)
+    layer_map = [(BatchNorm, batch_norm_rule), *_base_map(rule)]
+    composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
+    expected = _zennit(copy.deepcopy(twin), composite, x, target)
+    assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (mode, method, context)
+
+
 @pytest.mark.parametrize("seed", range(24))
 def test_batchnorm_pass_equals_zennits_composites_on_random_cnns(seed: int) -> None:
     """``batchnorm="pass"`` is zennit's composites (Pass on BatchNorms and activations, the
@@ -114,11 +136,7 @@ def test_batchnorm_pass_equals_zennits_composites_on_random_cnns(seed: int) -> N
         "lrp_gamma_0_25": Gamma(0.25),
     }
     for method, rule in rules.items():
-        ours = explain(model, x, method, target, batchnorm="pass")
-        layer_map = [(BatchNorm, Pass()), *_base_map(rule)]
-        composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
-        expected = _zennit(copy.deepcopy(model), composite, x, target)
-        assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (method, layers)
+        _assert_equals_zennit(model, model, x, target, method, "pass", Pass(), rule, layers)
 
 
 @pytest.mark.parametrize("seed", range(24))
@@ -131,13 +149,9 @@ def test_batchnorm_merge_equals_zennit_with_the_unmerged_as_z_layers_on_random_c
     with torch.no_grad():
         target = model(x).argmax(1).tolist()
     for epsilon, method in ((0.1, "lrp_epsilon_0_1"), (1.0, "lrp_epsilon_1")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the BatchNorms that cannot be merged are named
-            ours = explain(model, x, method, target)
-        layer_map = [(BatchNorm, Epsilon(1e-12)), *_base_map(Epsilon(epsilon))]
-        composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
-        expected = _zennit(copy.deepcopy(model), composite, x, target)
-        assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (method, layers)
+        _assert_equals_zennit(
+            model, model, x, target, method, "merge", Epsilon(1e-12), Epsilon(epsilon), layers
+        )
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -155,13 +169,7 @@ def test_both_batchnorm_modes_equal_zennit_on_random_residual_cnns(seed: int) ->
         ("merge", "lrp_epsilon_0_1", Epsilon(1e-12), Epsilon(0.1)),
     ]
     for mode, method, batch_norm_rule, rule in cases:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the BatchNorms that cannot be merged are named
-            ours = explain(model, x, method, target, batchnorm=mode)
-        layer_map = [(BatchNorm, batch_norm_rule), *_base_map(rule)]
-        composite = LayerMapComposite(layer_map, canonizers=[SequentialMergeBatchNorm()])
-        expected = _zennit(copy.deepcopy(twin), composite, x, target)
-        assert rel_error(torch.as_tensor(ours, dtype=torch.float64), expected) < 1e-6, (mode, method, blocks)
+        _assert_equals_zennit(model, twin, x, target, method, mode, batch_norm_rule, rule, blocks)
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
