@@ -216,7 +216,7 @@ def test_recurrent_layers_refuse_rules_that_are_not_defined_for_them() -> None:
     for method, match in [
         ("lrp_alpha_1_beta_0", "z or epsilon rule"),
         ("lrp_epsilon_0_1_std_x", "with std_x"),
-        ("lrpsign_epsilon_0_1", "reads the input"),
+        ("lrpsign_epsilon_0_1", "recurrent layer 'rnn' reads the input"),
     ]:
         with pytest.raises(UnsupportedModelError, match=match):
             explain(model, x, method, target_class=0)
@@ -298,7 +298,7 @@ def test_a_cell_after_a_conv_front_end_takes_sign_and_refuses_what_layers_refuse
     alone = _CellLoop(nn.GRUCell(3, 5)).eval()
     for method, match in [
         ("lrp_alpha_1_beta_0", "z or epsilon rule"),
-        ("lrpsign_epsilon_0_1", "reads the input"),
+        ("lrpsign_epsilon_0_1", "recurrent cell 'cell' reads the input"),
     ]:
         with pytest.raises(UnsupportedModelError, match=match):
             explain(alone, torch.randn(2, 3, 6), method, target_class=0)

@@ -484,7 +484,7 @@ def _negated_logit(
 def _recurrent_rule(
     structure: Structure, linear_hook: Hook, first_hook: Hook | None, params: Mapping[str, Any]
 ) -> RecurrentRule | None:
-    """The LRP recurrence for the model's LSTM/GRU/RNN layers (None without any).
+    """The LRP recurrence for the model's LSTM/GRU/RNN layers and cells (None without any).
 
     Raises
     ------
@@ -497,14 +497,14 @@ def _recurrent_rule(
         return None
     if type(linear_hook) not in (ZRule, EpsilonRule):
         raise UnsupportedModelError(
-            "LRP through LSTM/GRU/RNN layers takes the z or epsilon rule on the Linear layers "
+            "LRP through LSTM/GRU/RNN layers and cells takes the z or epsilon rule on the Linear layers "
             f"(Arras et al. 2017); '{params['rule']}'"
             + (" with std_x" if params.get("std_x") else "")
             + " gives them another"
         )
     if structure.recurrent_first and first_hook is not None:
         raise UnsupportedModelError(
-            f"recurrent layer '{structure.recurrent_first[0]}' reads the input; the "
+            f"{structure.recurrent_first[0]} reads the input; the "
             f"{params['input_rule']}_ input-layer rule is not defined for it (use an lrp_ method)"
         )
     assert isinstance(linear_hook, ProjectionHook)

@@ -33,7 +33,7 @@ from signxai.methods.lrp_modules import (
     WEIGHTED,
     passive_types,
 )
-from signxai.methods.lrp_recurrent import RECURRENT, outputs_of, unpacked
+from signxai.methods.lrp_recurrent import CELLS, RECURRENT, outputs_of, unpacked
 from signxai.methods.operations import FUNCTIONAL_LAYERS, nodes_below, raise_refused, refuse_custom_functions
 from signxai.model import ModelView
 
@@ -89,7 +89,8 @@ class Structure:
     roles: list[tuple[nn.Module, str]]
     #: Modules called more than once in one forward pass: module -> (name, number of calls).
     repeated: dict[nn.Module, tuple[str, int]]
-    #: Recurrent layers (LSTM, GRU) that read the input, by name.
+    #: Recurrent layers and cells (LSTM, GRU, RNN) that read the input, as "recurrent layer 'name'"
+    #: or "recurrent cell 'name'".
     recurrent_first: list[str]
     #: Whether attention or a normalisation held constant (``attention='cp'``) reads the input
     #: with no Linear/Conv layer before it.
@@ -426,7 +427,11 @@ def probe_structure(
     ]
     mixed = [names[id(m)] for m in dict.fromkeys(weighted) if len(set(reads_input.get(id(m), []))) > 1]
     recurrent: list[nn.Module] = [m for m in dict.fromkeys(order) if isinstance(m, RECURRENT)]
-    recurrent_first = [names[id(m)] for m in recurrent if any(reads_input.get(id(m), [False]))]
+    recurrent_first = [
+        f"recurrent {'cell' if isinstance(m, CELLS) else 'layer'} '{names[id(m)]}'"
+        for m in recurrent
+        if any(reads_input.get(id(m), [False]))
+    ]
     sites: list[BatchNormSite] = []
     calls = Counter(order)
     # how many modules hold each parameter: a merge rewrites a layer's weight, so a weight tied
