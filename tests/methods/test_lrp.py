@@ -1291,6 +1291,85 @@ def test_gamma_is_captums_gamma_rule_where_the_first_definition_applies() -> Non
     assert rel_error(explain(model, x, "lrp_gamma_1", target_class=target.tolist()), expected) > 0.01
 
 
+class _PooledByView(nn.Module):
+    """Conv-ReLU-MaxPool-Conv-ReLU-AvgPool-Linear-ReLU-Linear in 1D (leads as channels) or 2D
+    (leads as rows), flattened by ``view``: the layers captum's LRP takes."""
+
+    def __init__(self, two_d: bool, bias: bool = True) -> None:
+        super().__init__()
+        conv, max_pool, avg_pool = (
+            (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d) if two_d else (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)
+        )
+        first, wide, narrow = ((1, (3, 7), (1, 3)), (1, 2), (3, 5)) if two_d else ((12, 7, 3), 2, 5)
+        self.features = nn.Sequential(
+            conv(first[0], 8, first[1], padding=first[2], bias=bias),
+            nn.ReLU(),
+            max_pool(wide),
+            conv(8, 16, narrow, stride=(1, 2) if two_d else 2, bias=bias),
+            nn.ReLU(),
+            avg_pool(2),
+        )
+        self.head = nn.Sequential(nn.Linear(16 * 25 if two_d else 16 * 5, 32, bias=bias), nn.ReLU())
+        self.out = nn.Linear(32, 4, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.head(self.features(x).view(len(x), -1)))
+
+
+def _captum_lrp(
+    model: nn.Module, x: torch.Tensor, target: list[int], rule: Callable[[], object]
+) -> torch.Tensor:
+    """captum's LRP with ``rule`` on every Conv/Linear and LRP-0 on the pooling layers (as zennit's
+    composites and signxai pool), the model left without ``rule`` attributes."""
+    from captum.attr import LRP
+    from captum.attr._utils.lrp_rules import EpsilonRule
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+    pooling = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
+    pools = [m for m in model.modules() if isinstance(m, pooling)]
+    for layer in layers:
+        layer.rule = rule()  # type: ignore[assignment]
+    for pool in pools:
+        pool.rule = EpsilonRule(epsilon=1e-9)  # type: ignore[assignment]
+    try:
+        return LRP(model).attribute(x.clone(), target=target).detach()
+    finally:  # captum removes them itself when it succeeds
+        for module in layers + pools:
+            if hasattr(module, "rule"):
+                del module.rule
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_epsilon_is_captums_epsilon_rule(two_d: bool) -> None:
+    """captum's ``LRP`` with ``EpsilonRule`` (a third implementation beside zennit and the original
+    package), on a 12-lead 1D CNN and its 2D twin with biases, max and average pooling."""
+    from captum.attr._utils.lrp_rules import EpsilonRule
+
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = _PooledByView(two_d).double().eval()
+        x = torch.randn(3, *((1, 12, 50) if two_d else (12, 50)), dtype=torch.float64)
+        for epsilon, method in ((0.1, "lrp_epsilon_0_1"), (1.0, "lrp_epsilon_1")):
+            expected = _captum_lrp(model, x, [0, 1, 2], lambda e=epsilon: EpsilonRule(epsilon=e))
+            # the pooling layers' stabilisers differ (1e-6 here, zennit's, against 1e-9)
+            assert rel_error(explain(model, x, method, target_class=[0, 1, 2]), expected) < 1e-4
+        assert rel_error(explain(model, x, "lrp_epsilon_0_01", target_class=[0, 1, 2]), expected) > 0.01
+
+
+def test_alpha_1_beta_0_is_captums_rule_where_inputs_are_not_negative_and_there_is_no_bias() -> None:
+    """captum's ``Alpha1_Beta0_Rule`` keeps the positive weights (captum issue 1234): (x w)+ for
+    inputs >= 0, so it is alpha1-beta0 on bias-free nets with a non-negative input, not otherwise."""
+    from captum.attr._utils.lrp_rules import Alpha1_Beta0_Rule
+
+    torch.manual_seed(0)
+    model = _PooledByView(two_d=False, bias=False).double().eval()
+    x = torch.randn(3, 12, 50, dtype=torch.float64)
+    ours = explain(model, x.abs(), "lrp_alpha_1_beta_0", target_class=[0, 1, 2])
+    assert rel_error(ours, _captum_lrp(model, x.abs(), [0, 1, 2], Alpha1_Beta0_Rule)) < 1e-4
+    ours = explain(model, x, "lrp_alpha_1_beta_0", target_class=[0, 1, 2])
+    assert rel_error(ours, _captum_lrp(model, x, [0, 1, 2], Alpha1_Beta0_Rule)) > 0.1
+
+
 def test_gamma_conserves_on_bias_free_nets_and_gamma_zero_is_the_z_rule() -> None:
     torch.manual_seed(1)
     model = _FlatByView(bias=False).eval()
