@@ -1300,12 +1300,16 @@ class _PooledByView(nn.Module):
         conv, max_pool, avg_pool = (
             (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d) if two_d else (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)
         )
-        first, wide, narrow = ((1, (3, 7), (1, 3)), (1, 2), (3, 5)) if two_d else ((12, 7, 3), 2, 5)
+        # (input channels, kernel, padding) of the first conv, the max pooling's kernel, the
+        # second conv's kernel and stride: along time as in 1D, and 3 leads wide in 2D
+        first, pooled, second, stride = (
+            ((1, (3, 7), (1, 3)), (1, 2), (3, 5), (1, 2)) if two_d else ((12, 7, 3), 2, 5, 2)
+        )
         self.features = nn.Sequential(
             conv(first[0], 8, first[1], padding=first[2], bias=bias),
             nn.ReLU(),
-            max_pool(wide),
-            conv(8, 16, narrow, stride=(1, 2) if two_d else 2, bias=bias),
+            max_pool(pooled),
+            conv(8, 16, second, stride=stride, bias=bias),
             nn.ReLU(),
             avg_pool(2),
         )
