@@ -24,6 +24,26 @@ from signxai.ecg.preprocess import (
 from signxai.ecg.scoring import match_peaks
 
 
+@pytest.mark.parametrize(("fmt", "bits"), [("16", 16), ("212", 12), ("24", 24), ("32", 32), ("80", 8)])
+def test_every_writable_wfdb_format_round_trips(tmp_path: Path, fmt: str, bits: int) -> None:
+    strip = load_mitbih_208()
+    ten = strip.signal[:, :3600]
+    two = Recording(np.vstack([ten, -0.5 * ten]), strip.fs, ["MLII", "X"])
+    write_record(two, tmp_path / "r", fmt=fmt)
+    back = read_record(tmp_path / "r")
+    assert back.leads == ["MLII", "X"] and back.fs == strip.fs
+    step = np.ptp(two.signal, axis=1, keepdims=True) / 2 ** (bits - 1)  # wfdb spans each lead's range
+    assert (np.abs(back.signal - two.signal) <= step).all()
+
+
+@pytest.mark.parametrize("fmt", ["8", "61", "160", "310", "311", "508", 16])
+def test_formats_wfdb_cannot_write_are_an_input_error(tmp_path: Path, fmt: object) -> None:
+    # before: wfdb's ValueError (61, 160, 310, 311) or a numpy TypeError from inside wfdb (8)
+    with pytest.raises(InputError, match=r"fmt must be one of \['16', '212', '24', '32', '80'\]"):
+        write_record(load_mitbih_208(), tmp_path / "r", fmt=fmt)  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+
+
 def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:
     strip = load_mitbih_208()
     header = write_record(strip, tmp_path / "r208")

@@ -436,6 +436,10 @@ def _wfdb_annotations(
     return samples, list(annotation.symbol or []), source.fs, (first, last), f"'{annotation_file}'"
 
 
+#: The WFDB storage formats wfdb writes (it reads more: 8, 61, 160, 310, 311 and FLAC's 508, 516, 524).
+WRITABLE_FORMATS = ("16", "212", "24", "32", "80")
+
+
 def write_record(
     recording: Recording, path: str | Path, fmt: str = "16", annotations: BeatAnnotations | None = None
 ) -> Path:
@@ -449,8 +453,8 @@ def write_record(
     path
         Record path without extension, or an ``.edf``/``.bdf`` path.
     fmt
-        WFDB's storage format (``'16'``, ``'212'``, ``'24'``, ...). EDF stores 16 bits, BDF 24:
-        leave it out for them.
+        WFDB's storage format, one of :data:`WRITABLE_FORMATS` (``'16'``, ``'212'``, ``'24'``,
+        ``'32'``, ``'80'``: those wfdb writes). EDF stores 16 bits, BDF 24: leave it out for them.
     annotations
         Beats to write beside the signal (e.g. from :func:`read_beat_annotations`, or a
         classifier's calls as codes): a WFDB annotation file ``.atr``, or in an EDF+/BDF+ file its
@@ -462,7 +466,6 @@ def write_record(
     that much longer.
     """
     import wfdb
-    from wfdb.io._signal import COMPRESSED_FMTS, DAT_FMTS
 
     recording = as_recording(recording)
     path = as_path(path)
@@ -482,7 +485,7 @@ def write_record(
         path.parent.mkdir(parents=True, exist_ok=True)
         edf.write_edf(path, signal, recording.fs, leads, samples / recording.fs, symbols)
         return path
-    check_choice(fmt, "fmt", [f for f in DAT_FMTS if f not in COMPRESSED_FMTS])
+    check_choice(fmt, "fmt", WRITABLE_FORMATS)
     path.parent.mkdir(parents=True, exist_ok=True)
     if len(samples):
         wfdb.wrann(path.name, "atr", samples, symbol=symbols, fs=recording.fs, write_dir=str(path.parent))
