@@ -308,6 +308,12 @@ def test_resample_windows_and_znormalize() -> None:
     z = znormalize(parts)
     np.testing.assert_allclose(z.mean(-1), 0, atol=1e-12)
     np.testing.assert_allclose(z.std(-1), 1, atol=1e-12)
+    # one recording's layout only: before, recordings stacked on a first axis were cut along the leads
+    # (a window as long as the recording came back as the whole stack, with no error)
+    with pytest.raises(
+        InputError, match=r"ecg must be \(samples,\) or \(leads, samples\), got shape \(3, 2, 1000\)"
+    ):
+        windows(np.stack([parts[0]] * 3), 1000)
 
 
 def test_r_peaks_on_record_208_agree_with_neurokit2(peaks_208) -> None:

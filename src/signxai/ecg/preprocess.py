@@ -69,7 +69,7 @@ def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.n
 
     Returns the windows and their start samples; the tail shorter than ``length`` is dropped.
     """
-    ecg = np.atleast_2d(as_signal(ecg))
+    ecg = as_leads(ecg)  # before, a (recordings, leads, samples) array was cut along its leads
     length = check_whole(length, "length", at_least=1, unit="of samples")
     step = length if step is None else check_whole(step, "step", at_least=1, unit="of samples")
     if ecg.shape[-1] < length:
