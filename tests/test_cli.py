@@ -585,6 +585,31 @@ def test_explain_a_numpy_record_with_torchscript(record_and_model, tmp_path: Pat
     assert (tmp_path / "out" / "report.html").exists()
 
 
+def test_the_report_draws_the_first_part_of_a_long_multi_lead_input(tmp_path: Path) -> None:
+    """Five minutes of two leads as one input of a fully convolutional model: the report lays out
+    the first MAX_PAPER_SECONDS on ECG paper and says so (before, plot_12lead drew 295 inches of
+    paper with a grid line per millimetre); the saved maps cover the whole input."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 7, padding=3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool1d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 3),
+    ).eval()  # fmt: skip
+    scripted = tmp_path / "model.pt"
+    torch.jit.script(model).save(str(scripted))
+    strip = load_mitbih_208().signal[0]
+    np.save(tmp_path / "x.npy", np.stack([strip, -strip]))
+    out = tmp_path / "out"
+    common = ["--fs", "360", "--model", str(scripted), "--method", "gradient", "--quiet"]
+    result = run_here("explain", str(tmp_path / "x.npy"), *common, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    page = (out / "report.html").read_text()
+    assert "input 0 starting at sample 0; its first 101.6 s of 300 s drawn" in page
+    assert np.load(out / "relevance.npz")["relevance/gradient"].shape == (1, 2, 108000)
+    np.save(tmp_path / "short.npy", np.stack([strip, -strip])[:, :3600])
+    result = run_here("explain", str(tmp_path / "short.npy"), *common, "--out", str(tmp_path / "short"))
+    assert result.returncode == 0 and "s drawn" not in (tmp_path / "short" / "report.html").read_text()
+
+
 def test_explain_a_dicom_ecgs_median_beat_with_a_12_lead_model(tmp_path: Path) -> None:
     """--group 'MEDIAN BEAT' of pydicom's real 12-lead ECG (1200 samples at 1000 Hz): one window
     of 1000 samples of all 12 leads, explained as explain() explains it."""

@@ -1388,7 +1388,7 @@ def _record_report(
     explained: str = "",
     waves: Section | None = None,
 ) -> Path:
-    from signxai.ecg.plot import paper_gain, plot_12lead, plot_strip
+    from signxai.ecg.plot import MAX_PAPER_SECONDS, drawn_seconds, paper_gain, plot_12lead, plot_strip
     from signxai.methods import describe_method
     from signxai.report import Section, figure_html, paragraph, write_report
 
@@ -1404,6 +1404,11 @@ def _record_report(
         )
     ]
     plot: Callable[..., Any]
+    # leads laid out on ECG paper: at most MAX_PAPER_SECONDS of each input (a long record's first part)
+    shown = min(inputs.shape[-1], int(MAX_PAPER_SECONDS * recording.fs))
+    seconds, total = drawn_seconds(shown, recording.fs, recording.leads), inputs.shape[-1] / recording.fs
+    cut = inputs.shape[1] > 1 and seconds < total
+    part = f"; its first {seconds:.4g} s of {total:.4g} s drawn" if cut else ""
     for method, values in relevance.items():
         figures = []
         for k in range(min(len(inputs), 4)):
@@ -1412,11 +1417,10 @@ def _record_report(
                 fig = plot(inputs[k, 0], recording.fs, values[k, 0], title=f"{method}, input {k}")
             else:
                 # ECG paper at 10 mm/mV, or at the gain that keeps it printable (the title says it)
-                gain = paper_gain(inputs[k], recording.fs, recording.leads)
-                fig = plot_12lead(
-                    inputs[k], recording.fs, values[k], recording.leads, f"{method}, input {k}", gain
-                )
-            figures.append(figure_html(fig, f"input {k} starting at sample {int(starts[k])}"))
+                signal, drawn = inputs[k, :, :shown], values[k, :, :shown]
+                gain = paper_gain(signal, recording.fs, recording.leads)
+                fig = plot_12lead(signal, recording.fs, drawn, recording.leads, f"{method}, input {k}", gain)
+            figures.append(figure_html(fig, f"input {k} starting at sample {int(starts[k])}{part}"))
         info = describe_method(method)
         sections.append(Section(method, paragraph(info["definition"]) + "".join(figures)))
     if waves is not None:

@@ -11,7 +11,7 @@ import pytest
 
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
-from signxai.ecg.plot import paper_gain, plot_12lead, plot_beats, plot_strip
+from signxai.ecg.plot import MAX_PAPER_SECONDS, drawn_seconds, paper_gain, plot_12lead, plot_beats, plot_strip
 from signxai.ecg.preprocess import detect_r_peaks
 from signxai.ecg.relevance import normalize_ecg_relevancemap, normalize_signed, windows_to_strip
 from signxai.ecg.waves import delineate, plot_wave_relevance, summarize, wave_relevance
@@ -85,6 +85,29 @@ def test_a_lead_grid_in_microvolts_is_refused_or_drawn_at_a_gain_that_fits(tmp_p
     _assert_png(fig, tmp_path / "uv.png")
     with pytest.raises(InputError, match="gain must be a positive number of mm per mV"):
         plot_12lead(signal / 1000.0, fs, leads=STANDARD, gain=0)
+
+
+def test_a_lead_grid_wider_than_the_paper_is_refused() -> None:
+    """Two leads of five minutes, or ten seconds with fs given in kHz, need metres of ECG paper
+    across (before, drawn with a grid line per millimetre until memory ran out: 11 GB at 40
+    minutes); the standard layout draws the first 10 s of any length, the beat layout the whole."""
+    recording = load_mitbih_208()
+    ecg, fs = recording.signal[0], recording.fs
+    two = np.stack([ecg, -ecg])  # five minutes
+    with pytest.raises(InputError, match=r"ecg lasts 300 s .* needs 295 inches of ECG paper across"):
+        plot_12lead(two, fs, leads=["MLII", "V1"])
+    with pytest.raises(InputError, match=r"ecg lasts 2400 s \(3600 samples at fs=1\.5 Hz\)"):
+        plot_12lead(two[:, :3600], 1.5, leads=["MLII", "V1"])
+    limit = int(MAX_PAPER_SECONDS * fs)
+    assert plot_12lead(two[:, :limit], fs, leads=["MLII", "V1"]).get_size_inches()[0] <= 101.7
+    with pytest.raises(InputError, match=r"its layout \(beat\) needs 200 inches"):  # four columns
+        plot_12lead(np.stack([ecg[: limit // 2]] * 12), fs, leads=STANDARD, layout="beat")
+    assert drawn_seconds(300 * 360, fs, STANDARD) == 10.0
+    assert drawn_seconds(300 * 360, fs, STANDARD, layout="beat") == 300.0
+    assert drawn_seconds(300 * 360, fs, ["MLII", "V1"]) == 300.0
+    assert drawn_seconds(5 * 360, fs, STANDARD) == 5.0
+    twelve = np.stack([ecg[: 300 * 360]] * 12)
+    assert len(plot_12lead(twelve, fs, leads=STANDARD).axes) == 4  # its first 10 s
 
 
 def test_normalisations() -> None:

@@ -17,7 +17,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from signxai.checks import check_choice, check_number, check_text
+from signxai.checks import check_choice, check_number, check_text, check_whole
 from signxai.ecg.checks import (
     as_lead_names,
     as_peaks,
@@ -124,6 +124,10 @@ def _paper(ax: plt.Axes, width_s: float, low: float, high: float, gain: float) -
 #: units drawn as mV at 10 mm/mV made figures of thousands of inches (a 28 MB PNG of 420
 #: megapixels for a 12-lead in uV), silently.
 MAX_PAPER_INCHES = 100.0
+#: The longest signal :func:`plot_12lead` lays out across the paper (seconds: ``MAX_PAPER_INCHES``
+#: at 25 mm/s, about 100 s): a 30-minute two-lead record (or an fs given in kHz) drew a
+#: paper hundreds of metres wide, with a grid line every millimetre, until memory ran out.
+MAX_PAPER_SECONDS = MAX_PAPER_INCHES * 25.4 / 25
 
 
 #: The layouts of :func:`plot_12lead`: a 10 s record's (columns of consecutive 2.5 s, a rhythm
@@ -180,6 +184,15 @@ def paper_gain(
     return gain
 
 
+def drawn_seconds(samples: int, fs: float, leads: Sequence[str], layout: str = "rhythm") -> float:
+    """How many seconds of a ``samples``-long signal :func:`plot_12lead` draws: the first 10 s
+    in the standard 12-lead layout (rhythm), the whole signal otherwise."""
+    duration = check_whole(samples, "samples", at_least=1) / check_fs(fs)
+    standard = set(as_lead_names(leads, [])) >= {n for row in STANDARD_LAYOUT for n in row}
+    rhythm = check_choice(layout, "layout", LAYOUTS) == "rhythm"
+    return min(10.0, duration) if standard and rhythm else duration
+
+
 def plot_12lead(
     ecg: np.ndarray,
     fs: float,
@@ -198,6 +211,8 @@ def plot_12lead(
     Any other set of leads gets one row per lead over the whole duration. ``ecg`` is in mV: paper
     taller than ``MAX_PAPER_INCHES`` (a signal in uV, say) is an ``InputError`` that gives the
     gain that fits (:func:`paper_gain`); ECG machines offer 5 and 20 mm/mV beside the standard 10.
+    Paper wider than ``MAX_PAPER_INCHES`` (leads laid out over more than ``MAX_PAPER_SECONDS``,
+    about 100 s) is an ``InputError`` too: draw a part. The standard layout draws the first 10 s.
     """
     ecg = np.atleast_2d(as_signal(ecg))
     if ecg.ndim != 2:
@@ -211,6 +226,13 @@ def plot_12lead(
         relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)
     norm = symmetric_norm(relevance) if relevance is not None else None
     rows, width, ranges = _layout(ecg, fs, names, check_choice(layout, "layout", LAYOUTS))
+    if width > MAX_PAPER_SECONDS:
+        raise InputError(
+            f"ecg lasts {ecg.shape[1] / fs:.4g} s ({ecg.shape[1]} samples at fs={fs:g} Hz): at 25 mm/s "
+            f"its layout ({layout}) needs {25 * width / 25.4:.0f} inches of ECG paper across "
+            f"(at most {MAX_PAPER_INCHES:g}, {MAX_PAPER_SECONDS:.1f} s); "
+            "draw a part (ecg[:, a:b]), or check fs"
+        )
     heights_mm = [gain * (high - low) for low, high in ranges]
     inches = _paper_inches(ranges, gain)
     if inches > MAX_PAPER_INCHES:
