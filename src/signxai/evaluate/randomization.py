@@ -22,6 +22,7 @@ from signxai.checks import check_choice
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate.deletion import seeded_generator
 from signxai.evaluate.frequency import explainer
+from signxai.evaluate.localisation import as_array
 from signxai.inputs import as_batch
 from signxai.model import ModelView
 from signxai.targets import Contrast, fixed_targets
@@ -53,9 +54,19 @@ MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 SIMILARITIES = tuple(MEASURES)
 
 
+def _absolute(value: Any, name: str) -> np.ndarray:
+    """A map's absolute values, flattened: real numbers, at least two of them."""
+    array = as_array(value, name)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{name} must be a map of real numbers, got dtype {array.dtype}")
+    if array.size < 2:
+        raise InputError(f"{name} must be a map of at least two values, got shape {array.shape}")
+    return np.abs(array.astype(np.float64)).ravel()
+
+
 def similarity(a: np.ndarray, b: np.ndarray, how: str = "spearman") -> float:
     """Similarity of two maps on their absolute values (|R|), flattened."""
-    x, y = np.abs(np.asarray(a, dtype=np.float64)).ravel(), np.abs(np.asarray(b, dtype=np.float64)).ravel()
+    x, y = _absolute(a, "a"), _absolute(b, "b")
     if np.shape(a) != np.shape(b):
         raise InputError(f"a and b must be maps of one shape, got {np.shape(a)} and {np.shape(b)}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
