@@ -224,6 +224,70 @@ def test_numpy_and_csv_loading(tmp_path: Path) -> None:
         load_array(tmp_path / "d.txt", fs=250)
 
 
+def test_csv_exports_with_other_delimiters_units_and_time_columns(tmp_path: Path) -> None:
+    """Semicolons and tabs; WFDB's ``rdsamp -c -H -v`` export (quoted header, a units row, the
+    elapsed time in seconds or as hh:mm:ss.mmm); a sample-number column. Before, each was numpy's
+    ValueError, or the time column read as a lead."""
+    signal = np.round(np.random.default_rng(0).normal(size=(2, 500)), 6)
+    rows = [f"{a},{b}" for a, b in signal.T]
+    seconds = [f"{i / 250:.3f}" for i in range(500)]
+    clock = [f"'0:{i // 250:02d}.{(i % 250) * 4:03d}'" for i in range(500)]
+    rdsamp = ["'Elapsed time','MLII','V5'"]
+    files = {  # name: lines, lead names
+        "semicolon.csv": (["I;II", *(row.replace(",", ";") for row in rows)], ["I", "II"]),
+        "tab.csv": ([row.replace(",", "\t") for row in rows], ["lead0", "lead1"]),
+        "rdsamp.csv": (
+            [*rdsamp, "'seconds','mV','mV'", *(f"{t},{r}" for t, r in zip(seconds, rows, strict=True))],
+            ["MLII", "V5"],
+        ),
+        "clock.csv": (
+            [*rdsamp, "'hh:mm:ss.mmm','mV','mV'", *(f"{t},{r}" for t, r in zip(clock, rows, strict=True))],
+            ["MLII", "V5"],
+        ),
+        "numbered.csv": (["sample,I,II", *(f"{i},{r}" for i, r in enumerate(rows))], ["I", "II"]),
+    }
+    for name, (lines, leads) in files.items():
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+        recording = load_array(tmp_path / name, fs=250)
+        np.testing.assert_allclose(recording.signal, signal, err_msg=name)
+        assert recording.leads == leads, name
+    with pytest.raises(InputError, match=r"\('elapsed time'\) advances 0\.004 s a row \(250 Hz .*fs=360"):
+        load_array(tmp_path / "rdsamp.csv", fs=360)
+    (tmp_path / "ragged.csv").write_text("1,2\n3\n")
+    with pytest.raises(InputError, match="row 2 of samples has 1 cells, expected 2"):
+        load_array(tmp_path / "ragged.csv", fs=250)
+    (tmp_path / "word.csv").write_text("1,2\n3,x\n")
+    with pytest.raises(InputError, match=r"row 2 of samples, column 2: 'x' is no number"):
+        load_array(tmp_path / "word.csv", fs=250)
+    (tmp_path / "empty.csv").write_text("\n")
+    with pytest.raises(InputError, match="is empty"):
+        load_array(tmp_path / "empty.csv", fs=250)
+
+
+def test_numpy_files_that_hold_no_recording_are_named(tmp_path: Path) -> None:
+    """Before: numpy's ValueError (objects, not a numpy file), TypeError (a structured array),
+    IndexError (an empty .npz); a complex array lost its imaginary part with a warning, and an
+    .npz with several arrays gave its first."""
+    np.save(tmp_path / "objects.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "complex.npy", np.ones((2, 10)) + 1j)
+    np.save(tmp_path / "table.npy", np.zeros(10, dtype=[("a", "f4"), ("b", "i4")]))
+    np.savez(tmp_path / "two.npz", a=np.ones((2, 10)), b=np.ones((3, 10)))
+    np.savez(tmp_path / "none.npz")
+    (tmp_path / "text.npy").write_bytes(b"no numpy file")
+    for name, match in [
+        ("objects.npy", r"is no numeric \.npy array \(numpy: Object arrays cannot be loaded"),
+        ("complex.npy", "holds an array of complex128; expected real numbers"),
+        ("table.npy", "holds an array of .*; expected real numbers"),
+        ("two.npz", r"holds 2 arrays \(a, b\); expected one, or one named 'signal'"),
+        ("none.npz", r"holds 0 arrays \(none\)"),
+        ("text.npy", r"is no numeric \.npy array"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            load_array(tmp_path / name, fs=250)
+    np.savez(tmp_path / "named.npz", signal=np.ones((2, 10)), fs=np.array(250.0))
+    assert load_array(tmp_path / "named.npz", fs=250).signal.shape == (2, 10)
+
+
 def test_select_takes_leads_and_a_time_range_as_read_record_does(tmp_path: Path) -> None:
     strip = load_mitbih_208()
     two = Recording(

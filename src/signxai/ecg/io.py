@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from signxai.checks import as_path, check_choice
-from signxai.ecg import dicom, edf, xml_ecg
+from signxai.ecg import arrays, dicom, edf, xml_ecg
 from signxai.ecg.beats import annotation_codes, as_beat_codes, as_code_map
 from signxai.ecg.checks import (
     TO_MILLIVOLT,
     as_lead_names,
     as_peaks,
     check_count,
+    check_fs,
     check_time_range,
     default_lead_names,
     lead_rows,
@@ -522,30 +523,27 @@ def _as_beats(annotations: object, recording: Recording) -> tuple[np.ndarray, li
 
 
 def load_array(path: str | Path, fs: float, leads: list[str] | None = None) -> Recording:
-    """Load a ``.npy``, ``.npz`` (first array, or key ``signal``) or ``.csv`` (one column per lead).
+    """Load a ``.npy``, ``.npz`` (its one array, or the one named ``signal``) or ``.csv`` file
+    (one column per lead; comma, semicolon or tab).
 
-    Arrays are ``(leads, samples)``; a 1D array is one lead; a CSV with a header row names the
-    leads.
+    Arrays are ``(leads, samples)``; a 1D array is one lead. A CSV with a header row names the
+    leads; a units row under it is skipped, and a first column named as time or sample number
+    (``time``, ``'Elapsed time'``, ``sample``, as WFDB's ``rdsamp -c -H -v`` writes) is no lead:
+    a time column in seconds must advance ``1 / fs`` a row (see :mod:`signxai.ecg.arrays`).
     """
     path = as_path(path)
     if not path.exists():
         raise InputError(f"path '{path}' not found")
     names = as_lead_names(leads)
-    if path.suffix == ".npy":
-        signal = np.load(path)
-    elif path.suffix == ".npz":
-        with np.load(path) as data:
-            key = "signal" if "signal" in data.files else data.files[0]
-            signal = data[key]
+    fs = check_fs(fs)
+    if path.suffix in (".npy", ".npz"):
+        signal = arrays.read_numpy(path)
     elif path.suffix == ".csv":
-        first = path.read_text().splitlines()[0]
-        has_header = any(c.isalpha() for c in first.replace("e", "").replace("E", ""))
-        signal = np.loadtxt(path, delimiter=",", skiprows=1 if has_header else 0, ndmin=2).T
-        if has_header and names is None:
-            names = [name.strip() for name in first.split(",")]
+        signal, header = arrays.read_csv(path, fs)
+        names = names if names is not None else header
     else:
         raise InputError(f"'{path}': expected a .npy, .npz or .csv file (or a WFDB record)")
-    signal = np.atleast_2d(np.asarray(signal, dtype=np.float64))
+    signal = np.atleast_2d(signal)
     if signal.ndim != 2:
         raise InputError(f"'{path}' holds an array of shape {signal.shape}; expected (leads, samples)")
     if not np.isfinite(signal).all():
