@@ -564,8 +564,8 @@ def spectral_spec(method_name: str, params: Mapping[str, Any] | None = None) -> 
     if spec.family.kind not in _PER_ELEMENT and spec.family.name not in PER_BAND:
         raise MethodParameterError(
             f"method_name '{method_name}' ({spec.family.kind}) has no relevance per spectral "
-            "coefficient; explain_spectrum takes gradient-type, LRP, DeepLIFT and Gradient SHAP "
-            "methods, and occlusion and Kernel SHAP over frequency bands"
+            "coefficient; explain_spectrum and explain_spectrogram take gradient-type, LRP, DeepLIFT and "
+            "Gradient SHAP methods, and occlusion and Kernel SHAP over frequency bands"
         )
     return spec
 
