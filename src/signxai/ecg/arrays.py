@@ -83,9 +83,10 @@ def read_csv(path: Path, fs: float) -> tuple[np.ndarray, list[str] | None]:
         if timed and all(map(_is_number, times)) and len(times) > 1:
             step = float(np.median(np.diff(np.asarray(times, dtype=np.float64))))
             if not abs(step * fs - 1.0) <= 0.01:
+                rate = f" ({1 / step:g} Hz if seconds)" if step > 0 else ""
                 raise InputError(
-                    f"'{path}': its time column ('{first}') advances {step:g} s a row ({1 / step:g} Hz "
-                    f"if seconds); fs={fs:g} Hz was given"
+                    f"'{path}': its time column ('{first}') advances {step:g} s a row{rate}; "
+                    f"fs={fs:g} Hz was given"
                 )
     values = np.empty((len(rows), len(rows[0])))
     for number, row in enumerate(rows):
