@@ -437,7 +437,8 @@ def _wfdb_annotations(
     return samples, list(annotation.symbol or []), source.fs, (first, last), f"'{annotation_file}'"
 
 
-#: The WFDB storage formats wfdb writes (it reads more: 8, 61, 160, 310, 311 and FLAC's 508, 516, 524).
+#: The WFDB storage formats written (wfdb also reads 8, 61, 160, 310 and 311, which it cannot write,
+#: and FLAC's 508, 516 and 524, which are left out).
 WRITABLE_FORMATS = ("16", "212", "24", "32", "80")
 
 
