@@ -253,18 +253,15 @@ def test_csv_exports_with_other_delimiters_units_and_time_columns(tmp_path: Path
         assert recording.leads == leads, name
     with pytest.raises(InputError, match=r"\('elapsed time'\) advances 0\.004 s a row \(250 Hz .*fs=360"):
         load_array(tmp_path / "rdsamp.csv", fs=360)
-    (tmp_path / "still.csv").write_text("time,I\n0,1\n0,2\n0,3\n")
-    with pytest.raises(InputError, match=r"\('time'\) advances 0 s a row; fs=250 Hz was given"):
-        load_array(tmp_path / "still.csv", fs=250)
-    (tmp_path / "ragged.csv").write_text("1,2\n3\n")
-    with pytest.raises(InputError, match="row 2 of samples has 1 cells, expected 2"):
-        load_array(tmp_path / "ragged.csv", fs=250)
-    (tmp_path / "word.csv").write_text("1,2\n3,x\n")
-    with pytest.raises(InputError, match=r"row 2 of samples, column 2: 'x' is no number"):
-        load_array(tmp_path / "word.csv", fs=250)
-    (tmp_path / "empty.csv").write_text("\n")
-    with pytest.raises(InputError, match="is empty"):
-        load_array(tmp_path / "empty.csv", fs=250)
+    for name, text, match in [
+        ("still.csv", "time,I\n0,1\n0,2\n0,3\n", r"\('time'\) advances 0 s a row; fs=250 Hz was given"),
+        ("ragged.csv", "1,2\n3\n", "row 2 of samples has 1 cells, expected 2"),
+        ("word.csv", "1,2\n3,x\n", r"row 2 of samples, column 2: 'x' is no number"),
+        ("empty.csv", "\n", "is empty"),
+    ]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match=match):
+            load_array(tmp_path / name, fs=250)
 
 
 def test_numpy_files_that_hold_no_recording_are_named(tmp_path: Path) -> None:
