@@ -251,6 +251,8 @@ def test_csv_exports_with_other_delimiters_units_and_time_columns(tmp_path: Path
         recording = load_array(tmp_path / name, fs=250)
         np.testing.assert_allclose(recording.signal, signal, err_msg=name)
         assert recording.leads == leads, name
+    (tmp_path / "latin1.csv").write_bytes("I;II\n\u00b5V;\u00b5V\n1;2\n3;4\n".encode("latin-1"))
+    assert load_array(tmp_path / "latin1.csv", fs=250).leads == ["I", "II"]  # before: UnicodeDecodeError
     with pytest.raises(InputError, match=r"\('elapsed time'\) advances 0\.004 s a row \(250 Hz .*fs=360"):
         load_array(tmp_path / "rdsamp.csv", fs=360)
     for name, text, match in [

@@ -57,7 +57,12 @@ def _numbers(array: np.ndarray, path: Path) -> np.ndarray:
 def read_csv(path: Path, fs: float) -> tuple[np.ndarray, list[str] | None]:
     """The ``(leads, samples)`` values of a ``.csv`` file and its header's lead names (None
     without a header)."""
-    lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # a spreadsheet's Latin-1 export ('\xb5V' for uV)
+        text = raw.decode("latin-1")
+    lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise InputError(f"'{path}' is empty")
     try:
