@@ -20,16 +20,14 @@ difference relative to the largest relevance of each map, per epsilon (the maps 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import pickle
-import sys
 import tempfile
-import types
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _reference_code import load_files  # scripts/, beside this file
 from torch import nn
 
 from signxai import explain
@@ -61,25 +59,7 @@ def _load_reference(folder: Path) -> Any:
     source = folder / "code" / "LSTM"
     if not (source / "LSTM_bidi.py").is_file():
         raise SystemExit(f"{folder} is not a clone of ArrasL/LRP_for_LSTM (no code/LSTM/LSTM_bidi.py)")
-    saved = {name: sys.modules.get(name) for name in ("code", "code.LSTM")}
-    sys.modules["code"] = types.ModuleType("code")
-    sys.modules["code.LSTM"] = types.ModuleType("code.LSTM")
-    try:
-        loaded = {}
-        for name in ("LRP_linear_layer", "LSTM_bidi"):
-            spec = importlib.util.spec_from_file_location(f"code.LSTM.{name}", source / f"{name}.py")
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[f"code.LSTM.{name}"] = module
-            spec.loader.exec_module(module)
-            loaded[name] = module
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-    return loaded["LSTM_bidi"].LSTM_bidi
+    return load_files("code.LSTM", source, ("LRP_linear_layer", "LSTM_bidi"))["LSTM_bidi"].LSTM_bidi
 
 
 def _gates(weight: np.ndarray, hidden: int) -> np.ndarray:

@@ -26,12 +26,12 @@ with the library's default stabilisers and in float64 with them made negligible.
 from __future__ import annotations
 
 import importlib.util
-import sys
 import types
 from pathlib import Path
 
 import numpy as np
 import torch
+from _reference_code import load_files  # scripts/, beside this file
 from torch import nn
 
 import signxai.methods.lrp_graph as graph_mode
@@ -45,17 +45,7 @@ def _load_lxt() -> types.ModuleType:
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("lxt is not installed: pip install --no-deps lxt==2.1")
     folder = Path(next(iter(spec.submodule_search_locations))) / "efficient"
-    for name in ("lxt", "lxt.efficient"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    modules = {}
-    for name in ("rules", "patches"):
-        module_spec = importlib.util.spec_from_file_location(f"lxt.efficient.{name}", folder / f"{name}.py")
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[f"lxt.efficient.{name}"] = module
-        module_spec.loader.exec_module(module)
-        modules[name] = module
-    return modules["patches"]
+    return load_files("lxt.efficient", folder, ("rules", "patches"))["patches"]
 
 
 class ECGTransformer(nn.Module):
