@@ -135,27 +135,31 @@ MAX_PAPER_SECONDS = MAX_PAPER_INCHES * 25.4 / 25
 LAYOUTS = ("rhythm", "beat")
 
 
-def _layout(
-    ecg: np.ndarray, fs: float, names: list[str], layout: str = "rhythm"
-) -> tuple[list[list[tuple[str, float, float, float]]], float, list[tuple[float, float]]]:
-    """The rows of (lead, start s, stop s, where it is drawn s), the width in seconds and each
-    row's range in mV."""
+#: One row of the grid: (lead, start s, stop s, where it is drawn s) per panel.
+Row = list[tuple[str, float, float, float]]
+
+
+def _rows(names: list[str], duration: float, layout: str = "rhythm") -> tuple[list[Row], float]:
+    """The rows of the grid for leads ``names`` of ``duration`` seconds, and its width in seconds."""
     standard = set(names) >= {n for row in STANDARD_LAYOUT for n in row}
-    duration = ecg.shape[1] / fs
-    rows: list[list[tuple[str, float, float, float]]]
     if standard and layout == "beat":
         rows = [[(n, 0.0, duration, c * duration) for c, n in enumerate(row)] for row in STANDARD_LAYOUT]
-        width = 4 * duration
-    elif standard:
+        return rows, 4 * duration
+    if standard:
         panel = min(2.5, duration / 4)
         rows = [
             [(n, c * panel, (c + 1) * panel, c * panel) for c, n in enumerate(row)] for row in STANDARD_LAYOUT
         ]
         rows.append([("II", 0.0, 4 * panel, 0.0)])
-        width = 4 * panel
-    else:
-        width = duration
-        rows = [[(n, 0.0, width, 0.0)] for n in names]
+        return rows, 4 * panel
+    return [[(n, 0.0, duration, 0.0)] for n in names], duration
+
+
+def _layout(
+    ecg: np.ndarray, fs: float, names: list[str], layout: str = "rhythm"
+) -> tuple[list[Row], float, list[tuple[float, float]]]:
+    """The rows of the grid (:func:`_rows`), the width in seconds and each row's range in mV."""
+    rows, width = _rows(names, ecg.shape[1] / fs, layout)
     ranges = []
     for row in rows:
         values = np.concatenate([ecg[names.index(n), round(a * fs) : round(b * fs)] for n, a, b, _ in row])
@@ -188,9 +192,8 @@ def drawn_seconds(samples: int, fs: float, leads: Sequence[str], layout: str = "
     """How many seconds of a ``samples``-long signal :func:`plot_12lead` draws: the first 10 s
     in the standard 12-lead layout (rhythm), the whole signal otherwise."""
     duration = check_whole(samples, "samples", at_least=1) / check_fs(fs)
-    standard = set(as_lead_names(leads, [])) >= {n for row in STANDARD_LAYOUT for n in row}
-    rhythm = check_choice(layout, "layout", LAYOUTS) == "rhythm"
-    return min(10.0, duration) if standard and rhythm else duration
+    rows, _ = _rows(as_lead_names(leads, []), duration, check_choice(layout, "layout", LAYOUTS))
+    return max((stop for row in rows for _, _, stop, _ in row), default=duration)
 
 
 def plot_12lead(
