@@ -172,9 +172,9 @@ def test_similarity_needs_two_finite_maps_of_one_shape() -> None:
     # before: numpy's ValueError/TypeError for text, and 0.0 for an empty pair of maps
     for bad, match in [
         ("x", r"a must be an array \(B, \.\.\.\), got str"),
-        (["a", "b"], r"a must be a map of real numbers, got dtype <U1"),
+        (["a", "b"], r"a must hold real numbers, got dtype <U1"),
         (np.zeros(0), r"a must be a map of at least two values, got shape \(0,\)"),
-        (np.ones(2, dtype=complex), "a must be a map of real numbers, got dtype complex128"),
+        (np.ones(2, dtype=complex), "a must hold real numbers, got dtype complex128"),
     ]:
         with pytest.raises(InputError, match=match):
             similarity(bad, np.arange(np.size(bad), dtype=float))

@@ -36,6 +36,14 @@ def as_array(value: Any, name: str) -> np.ndarray:
         raise InputError(f"{name} must be a rectangular array (B, ...): {error}") from None
 
 
+def as_real(value: Any, name: str) -> np.ndarray:
+    """``value`` (as :func:`as_array` takes it) as a float64 array, if it holds real numbers."""
+    array = as_array(value, name)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array.astype(np.float64)
+
+
 def as_maps(value: Any, name: str, at_least: int = 1) -> np.ndarray:
     """``value`` as a float64 array of finite real numbers in its own shape ``(B, ...)``, at
     least ``at_least`` numbers a sample."""
@@ -45,9 +53,7 @@ def as_maps(value: Any, name: str, at_least: int = 1) -> np.ndarray:
             f"{name} must be a batch (B, ...) with a sample axis first and at least {at_least} "
             f"value{'s' if at_least > 1 else ''} per sample, got shape {array.shape}"
         )
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise InputError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    array = array.astype(np.float64)
+    array = as_real(array, name)
     if not np.isfinite(array).all():
         raise InputError(f"{name} has {int((~np.isfinite(array)).sum())} non-finite values (NaN or inf)")
     return array

@@ -22,7 +22,7 @@ from signxai.checks import check_choice
 from signxai.errors import InputError, MethodParameterError
 from signxai.evaluate.deletion import seeded_generator
 from signxai.evaluate.frequency import explainer
-from signxai.evaluate.localisation import as_array
+from signxai.evaluate.localisation import as_real
 from signxai.inputs import as_batch
 from signxai.model import ModelView
 from signxai.targets import Contrast, fixed_targets
@@ -56,12 +56,10 @@ SIMILARITIES = tuple(MEASURES)
 
 def _absolute(value: Any, name: str) -> np.ndarray:
     """A map's absolute values, flattened: real numbers, at least two of them."""
-    array = as_array(value, name)
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise InputError(f"{name} must be a map of real numbers, got dtype {array.dtype}")
+    array = as_real(value, name)
     if array.size < 2:
         raise InputError(f"{name} must be a map of at least two values, got shape {array.shape}")
-    return np.abs(array.astype(np.float64)).ravel()
+    return np.abs(array).ravel()
 
 
 def similarity(a: np.ndarray, b: np.ndarray, how: str = "spearman") -> float:
