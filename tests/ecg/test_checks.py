@@ -154,6 +154,8 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
     ("recording fs", lambda e, p, w: Recording(e[None], None), "fs must be a sampling rate"),
     ("recording nan", lambda e, p, w: Recording(np.r_[e, np.nan][None], FS), "signal has 1 non-finite"),
     ("tutorial normalise", lambda e, p, w: normalize_ecg_relevancemap([0.0, np.inf]), "relevancemap has 1"),
+    # before: numpy dropped the imaginary parts with a ComplexWarning and the filter ran on the rest
+    ("complex", lambda e, p, w: lowpass(e + 1j, FS), "ecg must hold real numbers, got dtype complex128"),
 ]
 
 

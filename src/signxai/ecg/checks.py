@@ -30,6 +30,8 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
 
     With ``ndim=1`` a ``(1, samples)`` array (one lead of a multi-lead layout) is accepted too.
     """
+    if np.iscomplexobj(values):  # numpy would drop the imaginary parts with only a warning
+        raise InputError(f"{name} must hold real numbers, got dtype {np.asarray(values).dtype}")
     try:
         x = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as error:
