@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import overload
+from typing import Any, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
 
     With ``ndim=1`` a ``(1, samples)`` array (one lead of a multi-lead layout) is accepted too.
     """
-    if np.iscomplexobj(values):  # numpy would drop the imaginary parts with only a warning
+    if np.iscomplexobj(cast(Any, values)):  # numpy would drop the imaginary parts with only a warning
         raise InputError(f"{name} must hold real numbers, got dtype {np.asarray(values).dtype}")
     try:
         x = np.asarray(values, dtype=np.float64)
