@@ -72,6 +72,8 @@ def test_demo_writes_a_report_with_every_method(demo_report) -> None:
     assert "Relevance per wave" in page and "Model card" in page and "AOPC MoRF" in page
     assert 'id="spectrum"' in page and "lrpz_epsilon_0_5" in page  # relevance per harmonic, all beats
     assert "beat samples seen" in page and "0-109 of 0-139" in page  # measured on the model
+    assert 'id="quality"' in page and "25 of 30 windows of 10 s acceptable" in page
+    assert len((out / "quality.csv").read_text().splitlines()) == 31  # a row per 10 s, and the header
     # the binary model's card: accuracy with its interval, balanced accuracy, recall per class
     assert "0.9873 (95 % interval 0.9836-0.9902); balanced (mean recall) 0.9855" in page
     assert "normal 0.996, abnormal 0.975" in page
@@ -266,6 +268,10 @@ def test_explain_a_muse_export_with_its_limb_leads_derived(tmp_path: Path) -> No
     assert "Relevance per wave and lead" in page and "16 beats detected on lead II" in page
     assert 'alt="gradient: the median beat coloured by the mean relevance"' in page
     assert "Intervals (medians over the beats)" in page and "<th>qt_ms</th>" in page
+    quality = pd.read_csv(out / "quality.csv")  # each lead of the real ECG: an acceptable 10 s
+    assert list(quality.lead) == list(saved["leads"]) and quality.acceptable.all()
+    assert 'id="quality"' in page and "lead aVF: 1 of 1 window of 10 s acceptable" in page
+    assert "warning" not in result.stderr
     two = ECGModel(length=2500, input_channels=2, num_classes=3).eval()
     torch.jit.save(torch.jit.trace(two, torch.zeros(1, 2, 2500)), str(scripted))
     chosen = run_here("explain", str(MUSE), "--derive-limb-leads", "--leads", "aVF,II", *common)
@@ -326,6 +332,13 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     peaks = pd.read_csv(out / "r_peaks.csv")
     assert peaks.groupby("record").size().to_dict() == {n: len(m.detected) for n, m in expected.items()}
     assert set(peaks.lead) == {"MLII", "I"} and "within 150 ms" in result.stdout
+    quality = pd.read_csv(out / "quality.csv", keep_default_na=False)
+    assert quality.groupby("record").size().to_dict() == {"r208": 30, "muse.xml": 1}
+    assert quality.groupby("record").beats.sum().to_dict() == {
+        n: len(m.detected) for n, m in expected.items()
+    }
+    assert "signal quality of muse.xml: lead I: 1 of 1 window of 10 s acceptable by" in result.stdout
+    assert "signal quality of r208: lead MLII: 25 of 30 windows of 10 s acceptable (failed:" in result.stdout
     alone = run_here("detect", str(muse), "--lead", "II", "--out", str(tmp_path / "alone"))  # no reference
     assert alone.returncode == 0 and not (tmp_path / "alone" / "scores.csv").exists(), alone.stderr
     assert len(pd.read_csv(tmp_path / "alone" / "r_peaks.csv")) == 16
@@ -608,6 +621,18 @@ def test_the_report_draws_the_first_part_of_a_long_multi_lead_input(tmp_path: Pa
     np.save(tmp_path / "short.npy", np.stack([strip, -strip])[:, :3600])
     result = run_here("explain", str(tmp_path / "short.npy"), *common, "--out", str(tmp_path / "short"))
     assert result.returncode == 0 and "s drawn" not in (tmp_path / "short" / "report.html").read_text()
+    noisy = np.stack([strip, np.random.default_rng(0).normal(size=strip.shape)])[:, : 60 * 360]
+    np.save(tmp_path / "noisy.npy", noisy)  # a lead of noise beside record 208's first minute
+    result = run_here("explain", str(tmp_path / "noisy.npy"), *common, "--out", str(tmp_path / "noisy"))
+    assert result.returncode == 0, result.stderr
+    assert "lead lead1: fewer than half of the 10 s windows meet Orphanidou" in result.stderr
+    import pandas as pd
+
+    quality = pd.read_csv(tmp_path / "noisy" / "quality.csv")
+    assert quality.groupby("lead").acceptable.sum().to_dict() == {"lead0": 3, "lead1": 0}
+    page = (tmp_path / "noisy" / "report.html").read_text()  # the first minute's PVCs: the RR ratio
+    assert "lead lead0: 3 of 6 windows of 10 s acceptable (failed: RR ratio 3)" in page
+    assert "lead0" not in result.stderr
 
 
 def test_explain_a_dicom_ecgs_median_beat_with_a_12_lead_model(tmp_path: Path) -> None:

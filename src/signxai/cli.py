@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import numpy as np
 
-from signxai.errors import InputError, SignXAIError, TargetError
+from signxai.errors import InputError, SignXAIError, TargetError, warn_user
 
 if TYPE_CHECKING:
     from signxai.ecg.waves import RecordWaves
@@ -403,11 +403,13 @@ def detect(
     """Detect the R-peaks of one lead of each of RECORDS (baseline removed, as beats and demo
     detect them) and write them (r_peaks.csv); with --annotations, score them against each
     record's reference beats as ANSI/AAMI EC57 does: Se and +P per record, gross and average
-    (scores.csv, printed)."""
+    (scores.csv, printed). Each lead is also judged 10 s at a time by Orphanidou et al. 2015's
+    signal-quality rules with the peaks found (quality.csv, a line per record printed)."""
     import pandas as pd
 
     from signxai.checks import check_number
     from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
+    from signxai.ecg.quality import describe_quality, signal_quality
     from signxai.ecg.scoring import detection_table, match_peaks
 
     try:
@@ -420,7 +422,7 @@ def detect(
                 f"steepness; 0 keeps every peak), got {min_steepness:g}"
             )
         names = _distinct([Path(record).name for record in records], "each record's name labels its rows")
-        peaks, matches = [], {}
+        peaks, matches, qualities = [], {}, []
         for record, name in zip(records, names, strict=True):
             loaded, row = _read_lead(record, fs, lead, start, duration)
             clean = remove_baseline(loaded.signal[row], loaded.fs)
@@ -431,6 +433,8 @@ def detect(
                     {"record": name, "lead": lead_name, "sample": detected, "time_s": detected / loaded.fs}
                 )
             )
+            quality = signal_quality(loaded.signal[row], loaded.fs, detected, [lead_name])
+            qualities.append((name, quality))
             if annotations is not None:
                 reference = _reference_beats(record, annotations, codes, start, duration, lead_name)
                 matches[name] = match_peaks(detected, reference.samples, loaded.fs, tolerance)
@@ -438,6 +442,12 @@ def detect(
         pd.concat(peaks, ignore_index=True).to_csv(out / "r_peaks.csv", index=False)
         count = f"{len(records)} record{'s' if len(records) > 1 else ''}"
         click.echo(f"{sum(len(p) for p in peaks)} R-peaks in {count}: {out / 'r_peaks.csv'}")
+        pd.concat([q.assign(record=n) for n, q in qualities], ignore_index=True).set_index("record").to_csv(
+            out / "quality.csv"
+        )
+        for name, quality in qualities:
+            click.echo(f"signal quality of {name}: {describe_quality(quality)}")
+        click.echo(f"signal quality per 10 s: {out / 'quality.csv'}")
         if matches:
             table = detection_table(matches)
             table.to_csv(out / "scores.csv")
@@ -677,6 +687,8 @@ def _beat_report(
             **arrays,
         )
         analysis.wave_table.to_csv(out / "wave_relevance.csv", index=False)
+        if analysis.quality is not None:
+            analysis.quality.to_csv(out / "quality.csv", index=False)
         if edf:
             write_analysis_edf(analysis, out / "strip.edf")
         report = strip_report(analysis, card, task, out / "report.html")
@@ -1135,6 +1147,7 @@ def explain_command(
         found, wave_text = _record_waves(recording, relevance, starts)
         if found is not None:
             found.table.to_csv(out / "wave_relevance.csv", index=False)
+        quality = _quality_section(recording, out)
         report = _record_report(
             recording,
             inputs,
@@ -1147,6 +1160,7 @@ def explain_command(
             spectral,
             _classes_text(classes, target, versus),
             _waves_section(found, wave_text),
+            quality,
         )
     except (SignXAIError, OSError, ValueError) as error:
         _fail(debug, error)
@@ -1375,6 +1389,30 @@ def _waves_section(found: RecordWaves | None, text: str) -> Section:
     return Section("Relevance per wave and lead", body, anchor="waves")
 
 
+def _quality_section(recording: Any, out: Path) -> Section:
+    """Each lead of the record judged 10 s at a time by Orphanidou et al. 2015's rules with the
+    R-peaks detected on it (``signal_quality``), written to quality.csv; leads fewer than half of
+    whose windows pass are warned of. A record that cannot be judged gets the reason instead."""
+    from signxai.ecg.quality import poor_leads, signal_quality
+    from signxai.ecg.report import quality_html
+    from signxai.report import Section, paragraph
+
+    try:
+        quality = signal_quality(recording.signal, recording.fs, leads=recording.leads or None)
+    except InputError as error:
+        return Section("Signal quality", paragraph(f"Not judged for this record: {error}."), anchor="quality")
+    quality.to_csv(out / "quality.csv", index=False)
+    poor = poor_leads(quality)
+    if poor:
+        warn_user(
+            f"lead{'s' if len(poor) > 1 else ''} {', '.join(poor)}: fewer than half of the 10 s "
+            "windows meet Orphanidou et al. 2015's signal-quality rules (noise, a lead that is off, "
+            "or frequent ectopic beats; report.html, quality.csv)"
+        )
+    subject = "Each lead of the record, 10 s at a time, with the R-peaks detected on it"
+    return Section("Signal quality", quality_html(quality, subject), anchor="quality")
+
+
 def _record_report(
     recording: Any,
     inputs: np.ndarray,
@@ -1387,6 +1425,7 @@ def _record_report(
     spectral: SpectralRelevance | None = None,
     explained: str = "",
     waves: Section | None = None,
+    quality: Section | None = None,
 ) -> Path:
     from signxai.ecg.plot import MAX_PAPER_SECONDS, drawn_seconds, paper_gain, plot_12lead, plot_strip
     from signxai.methods import describe_method
@@ -1401,7 +1440,8 @@ def _record_report(
                 f"model {model_path}. Preprocessing: {'; '.join(steps) if steps else 'none'}. "
                 f"{explained}"
             ),
-        )
+        ),
+        *([quality] if quality is not None else []),
     ]
     plot: Callable[..., Any]
     # leads laid out on ECG paper: at most MAX_PAPER_SECONDS of each input (a long record's first part)

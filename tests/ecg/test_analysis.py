@@ -476,3 +476,36 @@ def test_each_classified_beat_gets_its_intervals_and_the_report_their_medians(tm
         cells = [len(beats), *(beats[key].median() for key in ("rr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms"))]
         row = f"<th>{label}</th>" + "".join(f"\n      <td>{cell:.0f}</td>" for cell in cells)
         assert row in page, row
+
+
+def test_the_analysed_lead_is_judged_for_signal_quality_and_noise_is_named(tmp_path) -> None:
+    """Record 208: the analysis judges its lead with the beats' R-peaks (signal_quality's table,
+    25 of 30 windows acceptable, no warning) and the report says so. One minute of Gaussian
+    noise: the detector finds 'beats' and the model calls them, but no window passes, and both the
+    analysis (a warning) and the report's overview say that these beats mean little."""
+    import warnings
+
+    from signxai.ecg import Recording, model_card
+    from signxai.ecg.quality import signal_quality
+    from signxai.ecg.report import strip_report
+
+    strip = load_mitbih_208()
+    model = load_beat_model("binary")
+    kwargs = {"methods": ["gradient"], "max_abnormal": 1, "max_normal": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        analysis = analyze_strip(strip, model, ["normal", "abnormal"], **kwargs)
+    assert analysis.quality is not None and int(analysis.quality["acceptable"].sum()) == 25
+    peaks = detect_r_peaks(remove_baseline(strip.signal[0], strip.fs), strip.fs)  # every peak found
+    expected = signal_quality(strip.signal[0], strip.fs, peaks, ["MLII"])
+    assert analysis.quality.equals(expected)
+    page = strip_report(analysis, model_card(), "binary", tmp_path / "208.html").read_text()
+    assert '<section id="quality">' in page and "lead MLII: 25 of 30 windows of 10 s acceptable" in page
+    assert "Fewer than half" not in page
+    noise = Recording(np.random.default_rng(0).normal(size=(1, 21600)), strip.fs)
+    with pytest.warns(UserWarning, match=r"lead lead0: 0 of 6 windows .* are not beats"):
+        noisy = analyze_strip(noise, model, ["normal", "abnormal"], **kwargs)
+    assert len(noisy.labels) > 100 and not noisy.quality["acceptable"].any()
+    page = strip_report(noisy, model_card(), "binary", tmp_path / "noise.html").read_text()
+    assert "Fewer than half of this lead&#x27;s 10 s windows meet the signal-quality rules" in page
+    assert page.count("template correlation: 0.") == 6

@@ -23,9 +23,10 @@ from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.intervals import intervals
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
+from signxai.ecg.quality import describe_quality, poor_leads, signal_quality
 from signxai.ecg.scoring import PeakMatch, match_peaks
 from signxai.ecg.waves import check_delineation_fs, delineate, window_wave_relevance
-from signxai.errors import InputError
+from signxai.errors import InputError, warn_user
 from signxai.evaluate.deletion import DeletionCurve, deletion_curve, random_relevance
 from signxai.evaluate.frequency import spectral_deletion_curve
 from signxai.methods import describe_method
@@ -108,6 +109,9 @@ class StripAnalysis:
     #: baseline-removed lead scored against the peaks given (:func:`~signxai.ecg.scoring.match_peaks`,
     #: 150 ms): how far the default detection would have been from them.
     detection: PeakMatch | None = None
+    #: The analysed lead judged 10 s at a time with the beats' R-peaks
+    #: (:func:`~signxai.ecg.quality.signal_quality`, Orphanidou et al. 2015's rules).
+    quality: pd.DataFrame | None = None
 
     @property
     def lead_name(self) -> str:
@@ -304,6 +308,8 @@ def analyze_strip(
     detected = detect_r_peaks(clean, recording.fs)
     peaks = detected if given is None else given
     windows = ecg5000_windows(clean, peaks, recording.fs)
+    quality = signal_quality(recording.signal[lead], recording.fs, peaks, [recording.lead_name(lead)])
+    _warn_of_quality(quality)
     note(f"{len(windows.beats)} beats")
     probabilities = classify(model, windows.beats)
     predicted = probabilities.argmax(axis=1)
@@ -391,7 +397,19 @@ def analyze_strip(
         peaks_given=given is not None,
         reference=reference,
         detection=None if given is None else match_peaks(detected, given, recording.fs),
+        quality=quality,
     )
+
+
+def _warn_of_quality(quality: pd.DataFrame) -> None:
+    """Warn where fewer than half of the lead's windows meet the signal-quality rules: the beats
+    found there may be noise, and their calls and maps mean little."""
+    if poor_leads(quality):
+        warn_user(
+            f"{describe_quality(quality)}: beats found in noise or in a lead that is off are not "
+            "beats, and their calls and explanations mean little (StripAnalysis.quality; the "
+            "report's section 'Signal quality')"
+        )
 
 
 def _check_symbols(symbols: Sequence[str] | None, peaks: np.ndarray | None) -> list[str] | None:

@@ -14,12 +14,28 @@ import pandas as pd
 from signxai.ecg.analysis import SPECTRAL_BINS_PER_STEP, StripAnalysis, harmonic_shares
 from signxai.ecg.beats import AAMI_CLASSES
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
+from signxai.ecg.quality import describe_quality, poor_leads
 from signxai.ecg.scoring import ECG5000_AAMI, aami_scores
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.deletion import DeletionCurve
 from signxai.evaluate.plot import plot_deletion_curves
 from signxai.methods import describe_method
 from signxai.report import Section, figure_html, paragraph, table_html, write_report
+
+#: Windows that fail the signal-quality rules listed in the report (all of them: quality.csv).
+MAX_QUALITY_ROWS = 20
+#: The signal-quality columns the report shows, and their headings.
+QUALITY_COLUMNS = {
+    "start_s": "from (s)",
+    "stop_s": "to (s)",
+    "beats": "beats",
+    "heart_rate_bpm": "rate (bpm)",
+    "max_rr_s": "longest RR (s)",
+    "rr_ratio": "RR ratio",
+    "template_correlation": "correlation",
+    "kurtosis": "kurtosis",
+    "reasons": "rules failed",
+}
 
 #: Rows of the strip drawn whole (30 s each: the demo's five minutes); a longer recording gets the
 #: rows that hold an explained beat (a day's Holter would be 2880 figures).
@@ -301,6 +317,39 @@ def _against_reference(analysis: StripAnalysis) -> str:
     )
 
 
+def _quality(analysis: StripAnalysis) -> str:
+    """The analysed lead judged by Orphanidou et al. 2015's rules (:func:`quality_html`)."""
+    assert analysis.quality is not None
+    return quality_html(analysis.quality, "The analysed lead, 10 s at a time, with the beats' R-peaks")
+
+
+def quality_html(quality: pd.DataFrame, subject: str) -> str:
+    """A report's signal-quality section: ``subject`` (what was judged, with which peaks) by
+    Orphanidou et al. 2015's four rules, how many windows of each lead pass, the windows that fail
+    (the first :data:`MAX_QUALITY_ROWS`) with the rules they fail, and what the rules cannot tell."""
+    failed = quality.loc[~quality["acceptable"], ["lead", *QUALITY_COLUMNS]].rename(columns=QUALITY_COLUMNS)
+    if quality["lead"].nunique() == 1:
+        failed = failed.drop(columns="lead")
+    text = paragraph(
+        f"{subject}, by Orphanidou et al. (2015)'s four rules: a heart rate of 40-180 bpm, no RR "
+        "interval over 3 s, the longest RR at most 2.2 times the shortest, and beats alike (each "
+        "beat's correlation with the window's mean beat at least 0.66 on average; "
+        f"signxai.ecg.quality). {describe_quality(quality)}."
+    )
+    if len(failed):
+        more = len(failed) - MAX_QUALITY_ROWS
+        text += table_html(failed.head(MAX_QUALITY_ROWS), float_format="{:.2f}", index=False)
+        if more > 0:
+            text += paragraph(f"{more} more windows fail (quality.csv holds every window).", note=True)
+    return text + paragraph(
+        "Noise, a lead that is off and artefacts fail these rules; so can a clean window whose "
+        "premature beats and their pauses make the RR ratio large, or whose ectopic beats lower "
+        "the correlation. The kurtosis (Zhao and Zhang 2018's kSQI) is above 5 for an ECG's "
+        "spiky QRS complexes and 3 for Gaussian noise.",
+        note=True,
+    )
+
+
 def _times(samples: np.ndarray, fs: float, most: int = 12) -> str:
     """Sample indices as times in seconds, the first ``most`` of them."""
     shown = ", ".join(f"{t / fs:.1f}" for t in samples[:most])
@@ -397,6 +446,15 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
                 f"{_contrast_words(analysis)}."
             )
             + table_html(counts)
+            + (
+                paragraph(
+                    "Fewer than half of this lead's 10 s windows meet the signal-quality rules "
+                    "(section 'Signal quality'): the beats found in noise or in a lead that is off "
+                    "are not beats, and their calls and explanations mean little."
+                )
+                if analysis.quality is not None and poor_leads(analysis.quality)
+                else ""
+            )
             + paragraph(
                 "The model was trained on ECG5000 beats from another patient (BIDMC "
                 "chf07); beat labels here are its predictions, not annotations. Beats are "
@@ -405,6 +463,11 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
                 note=True,
             ),
             anchor="overview",
+        ),
+        *(
+            [Section("Signal quality", _quality(analysis), anchor="quality")]
+            if analysis.quality is not None
+            else []
         ),
         *(
             [Section("Against the reference annotation", _against_reference(analysis), anchor="reference")]
