@@ -657,6 +657,9 @@ def test_explain_a_dicom_ecgs_median_beat_with_a_12_lead_model(tmp_path: Path) -
     np.testing.assert_allclose(saved["inputs"], median[None, :, :1000])
     direct = explain(model, saved["inputs"], "gradient", explain_output="activation")
     np.testing.assert_allclose(saved["relevance/gradient"], direct, rtol=1e-5, atol=1e-9)
+    page = (out / "report.html").read_text()  # one beat: no rhythm to judge, and no false alarm
+    assert "Not judged: the record&#x27;s 1.2 s are shorter than one window of 10 s." in page
+    assert "Orphanidou" not in result.stderr and not (out / "quality.csv").exists()
     for group, message in [("T", "--group must be a multiplex group of"), ("2", "got 2")]:
         refused = run_here("explain", dicom, "--group", group, *common, "--out", str(out))
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr

@@ -1393,10 +1393,19 @@ def _quality_section(recording: Any, out: Path) -> Section:
     """Each lead of the record judged 10 s at a time by Orphanidou et al. 2015's rules with the
     R-peaks detected on it (``signal_quality``), written to quality.csv; leads fewer than half of
     whose windows pass are warned of. A record that cannot be judged gets the reason instead."""
-    from signxai.ecg.quality import poor_leads, signal_quality
+    from signxai.ecg.quality import WINDOW, poor_leads, signal_quality
     from signxai.ecg.report import quality_html
     from signxai.report import Section, paragraph
 
+    duration = recording.signal.shape[-1] / recording.fs
+    if duration < WINDOW:  # a median beat, a short strip: the rules judge 10 s of rhythm
+        return Section(
+            "Signal quality",
+            paragraph(
+                f"Not judged: the record's {duration:.3g} s are shorter than one window of {WINDOW:g} s."
+            ),
+            anchor="quality",
+        )
     try:
         quality = signal_quality(recording.signal, recording.fs, leads=recording.leads or None)
     except InputError as error:
@@ -1406,8 +1415,8 @@ def _quality_section(recording: Any, out: Path) -> Section:
     if poor:
         warn_user(
             f"lead{'s' if len(poor) > 1 else ''} {', '.join(poor)}: fewer than half of the 10 s "
-            "windows meet Orphanidou et al. 2015's signal-quality rules (noise, a lead that is off, "
-            "or frequent ectopic beats; report.html, quality.csv)"
+            "windows meet Orphanidou et al. 2015's signal-quality rules other than the RR ratio "
+            "(noise, a lead that is off, or beats unlike each other; report.html, quality.csv)"
         )
     subject = "Each lead of the record, 10 s at a time, with the R-peaks detected on it"
     return Section("Signal quality", quality_html(quality, subject), anchor="quality")

@@ -12,7 +12,7 @@ from signxai import InputError
 from signxai.ecg import load_mitbih_208
 from signxai.ecg.io import read_record
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
-from signxai.ecg.quality import COLUMNS, describe_quality, signal_quality, template_correlation
+from signxai.ecg.quality import COLUMNS, describe_quality, poor_leads, signal_quality, template_correlation
 
 MUSE = Path(__file__).parent.parent / "data" / "muse" / "sinus_rhythm.xml"
 
@@ -198,3 +198,16 @@ def test_bad_input_to_the_helpers_is_named() -> None:
         template_correlation(np.zeros((2, 3, 100)), [10, 50], 100.0)
     with pytest.raises(InputError, match="signal_quality's table"):
         describe_quality(pd.DataFrame({"lead": ["x"]}))
+
+
+def test_poor_leads_are_those_whose_beats_cannot_be_trusted() -> None:
+    """A lead is poor where fewer than half of its windows pass the rules other than the RR ratio:
+    record 208's 40-70 s fail the RR ratio alone in two of three windows (premature beats and
+    their pauses) and are not poor; a lead of noise beside them is."""
+    strip = load_mitbih_208()
+    first = strip.signal[0, int(40 * strip.fs) : int(70 * strip.fs)]
+    noise = np.random.default_rng(0).normal(size=first.shape)
+    table = signal_quality(np.stack([first, noise]), strip.fs, leads=["MLII", "noise"])
+    assert table.groupby("lead", sort=False).acceptable.sum().tolist() == [1, 0]
+    assert poor_leads(table) == ["noise"]
+    assert poor_leads(table[table.lead == "MLII"]) == []

@@ -279,7 +279,7 @@ def describe_quality(table: pd.DataFrame) -> str:
         )
     sentences = []
     for lead, rows in table.groupby("lead", sort=False):
-        width = float(np.median(rows["stop_s"] - rows["start_s"]))
+        width = float(rows["stop_s"].iloc[0] - rows["start_s"].iloc[0])  # the last may be longer
         good = int(rows["acceptable"].sum())
         windows = f"{len(rows)} window{'s' if len(rows) > 1 else ''}"
         sentence = f"lead {lead}: {good} of {windows} of {width:g} s acceptable"
@@ -292,7 +292,19 @@ def describe_quality(table: pd.DataFrame) -> str:
 
 
 def poor_leads(quality: pd.DataFrame) -> list[str]:
-    """The leads of a :func:`signal_quality` table fewer than half of whose windows are acceptable
-    (in their order in the table)."""
-    shares = quality.groupby("lead", sort=False)["acceptable"].mean()
+    """The leads of a :func:`signal_quality` table in fewer than half of whose windows the beats
+    cannot be trusted: windows that fail a rule other than the RR ratio (premature beats and their
+    pauses fail that one in clean windows: the RR ratio alone does not make a lead poor).
+
+    Returns
+    -------
+    list of str
+        Lead names, in their order in the table.
+    """
+    failed = (
+        quality["reasons"]
+        .str.split("; ")
+        .apply(lambda reasons: any(r and not r.startswith("RR ratio") for r in reasons))
+    )
+    shares = (~failed).groupby(quality["lead"], sort=False).mean()
     return [str(lead) for lead, share in shares.items() if share < 0.5]

@@ -449,8 +449,9 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
             + (
                 paragraph(
                     "Fewer than half of this lead's 10 s windows meet the signal-quality rules "
-                    "(section 'Signal quality'): the beats found in noise or in a lead that is off "
-                    "are not beats, and their calls and explanations mean little."
+                    "other than the RR ratio (section 'Signal quality'): the beats found in noise "
+                    "or in a lead that is off are not beats, and their calls and explanations mean "
+                    "little."
                 )
                 if analysis.quality is not None and poor_leads(analysis.quality)
                 else ""

@@ -24,21 +24,23 @@ from signxai.errors import InputError
 PARTS = ("positive", "absolute", "signed")
 
 
-def as_array(value: Any, name: str) -> np.ndarray:
-    """``value`` (numpy, torch, nested lists) as a numpy array; anything else named."""
+def as_array(value: Any, name: str, shape: str = "(B, ...)") -> np.ndarray:
+    """``value`` (numpy, torch, nested lists) as a numpy array; anything else named, with the
+    ``shape`` expected ('' where any shape will do)."""
+    wanted = f" {shape}" if shape else ""
     if value is None or isinstance(value, (str, bytes, bool, int, float)):
-        raise InputError(f"{name} must be an array (B, ...), got {type(value).__name__}")
+        raise InputError(f"{name} must be an array{wanted}, got {type(value).__name__}")
     if hasattr(value, "detach"):
         value = value.detach().cpu()
     try:
         return np.asarray(value)
     except ValueError as error:  # ragged nested lists
-        raise InputError(f"{name} must be a rectangular array (B, ...): {error}") from None
+        raise InputError(f"{name} must be a rectangular array{wanted}: {error}") from None
 
 
-def as_real(value: Any, name: str) -> np.ndarray:
+def as_real(value: Any, name: str, shape: str = "(B, ...)") -> np.ndarray:
     """``value`` (as :func:`as_array` takes it) as a float64 array, if it holds real numbers."""
-    array = as_array(value, name)
+    array = as_array(value, name, shape)
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise InputError(f"{name} must hold real numbers, got dtype {array.dtype}")
     return array.astype(np.float64)

@@ -56,7 +56,7 @@ SIMILARITIES = tuple(MEASURES)
 
 def _absolute(value: Any, name: str) -> np.ndarray:
     """A map's absolute values, flattened: real numbers, at least two of them."""
-    array = as_real(value, name)
+    array = as_real(value, name, shape="")  # a map of any shape
     if array.size < 2:
         raise InputError(f"{name} must be a map of at least two values, got shape {array.shape}")
     return np.abs(array).ravel()
