@@ -186,6 +186,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
         models,
         plot,
         preprocess,
+        quality,
         relevance,
         scoring,
         waves,
@@ -470,6 +471,40 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "after": ["a", None, NAN, INF, 0, -1, True, 100.0],
                 "statistic": ["medain", None, 1],
             },
+        ),
+        (
+            "signal_quality",
+            lambda s: (quality.signal_quality, {"ecg": s["ecg"], "fs": s["fs"]}),
+            {
+                "ecg": [None, "a", np.zeros(5), ARRAY[None], np.full(3600, NAN)],
+                "fs": ["a", None, 0, NAN, True, [360]],
+                "r_peaks": ["a", np.array([0.5]), np.array([5000, 100]), np.array([10**9])],
+                "leads": [1, ["a", "b"], [None]],
+                "window": ["a", None, NAN, INF, 0, -1, True, 1e-6],
+                "min_correlation": ["a", NAN, INF, 0, -1, True],
+                "max_rr": ["a", NAN, INF, 0, True],
+                "max_rr_ratio": ["a", NAN, -2, [2.2]],
+                "heart_rate": ["a", 40, (40,), (40, 180, 200), (NAN, 180), (180, 40), (-1, 180), (True, 180)],
+            },
+        ),
+        (
+            "template_correlation",
+            lambda s: (quality.template_correlation, {"ecg": s["ecg"], "r_peaks": s["peaks"], "fs": s["fs"]}),
+            {
+                "ecg": [None, "a", ARRAY[None]],
+                "r_peaks": [None, "a", np.array([0.5]), np.array([5000, 100]), np.array([10])],
+                "fs": ["a", None, 0, NAN, True],
+            },
+        ),
+        (
+            "describe_quality",
+            lambda s: (quality.describe_quality, {"table": quality.signal_quality(s["ecg"], s["fs"])}),
+            {"table": [None, "a", ARRAY, pd.DataFrame({"lead": ["I"]})]},
+        ),
+        (
+            "poor_leads",
+            lambda s: (quality.poor_leads, {"quality": quality.signal_quality(s["ecg"], s["fs"])}),
+            {"quality": [None, "a", ARRAY, pd.DataFrame({"lead": ["I"]})]},
         ),
         (
             "intervals",

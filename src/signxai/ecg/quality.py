@@ -257,6 +257,17 @@ def _kurtosis(values: np.ndarray) -> float:
     return float(scipy.stats.kurtosis(values, fisher=False))
 
 
+def _check_table(table: object, name: str = "table") -> None:
+    """``table`` is a :func:`signal_quality` table (a DataFrame with its columns)."""
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(
+            f"{name} must be signal_quality's table (a pandas DataFrame), got {type(table).__name__}"
+        )
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"{name} must be signal_quality's table, missing the columns {', '.join(missing)}")
+
+
 def describe_quality(table: pd.DataFrame) -> str:
     """One sentence per lead: how many of its windows are acceptable, and the rules they fail.
 
@@ -272,11 +283,7 @@ def describe_quality(table: pd.DataFrame) -> str:
         template correlation 1) by Orphanidou et al. 2015's rules"``: each rule with the number of
         windows that fail it, most often failed first.
     """
-    missing = [c for c in COLUMNS if c not in getattr(table, "columns", ())]
-    if not isinstance(table, pd.DataFrame) or missing:
-        raise InputError(
-            f"table must be signal_quality's table (columns {', '.join(COLUMNS)}), missing {missing}"
-        )
+    _check_table(table)
     sentences = []
     for lead, rows in table.groupby("lead", sort=False):
         width = float(rows["stop_s"].iloc[0] - rows["start_s"].iloc[0])  # the last may be longer
@@ -301,6 +308,7 @@ def poor_leads(quality: pd.DataFrame) -> list[str]:
     list of str
         Lead names, in their order in the table.
     """
+    _check_table(quality, "quality")
     failed = (
         quality["reasons"]
         .str.split("; ")
