@@ -211,3 +211,16 @@ def test_poor_leads_are_those_whose_beats_cannot_be_trusted() -> None:
     assert table.groupby("lead", sort=False).acceptable.sum().tolist() == [1, 0]
     assert poor_leads(table) == ["noise"]
     assert poor_leads(table[table.lead == "MLII"]) == []
+
+
+def test_a_value_is_shown_with_the_digits_that_tell_it_from_its_limit() -> None:
+    """Record 208's window at 20 s has an RR ratio of 2.348: against a limit of 2.3 it reads
+    '2.35 > 2.3' (with one decimal it would read '2.3 > 2.3')."""
+    strip = load_mitbih_208()
+    first = strip.signal[0, : int(30 * strip.fs)]
+    default = signal_quality(first, strip.fs)
+    ratio = default.rr_ratio[2]
+    assert round(ratio, 1) == 2.3 and round(ratio, 2) == 2.35
+    table = signal_quality(first, strip.fs, max_rr_ratio=2.3)
+    assert table.reasons[2] == "RR ratio: 2.35 > 2.3"
+    assert default.reasons[2] == "RR ratio: 2.3 > 2.2"  # one decimal tells it from 2.2

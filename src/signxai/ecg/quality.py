@@ -134,6 +134,16 @@ def _window_edges(samples: int, width: int) -> np.ndarray:
     return np.append(np.arange(count) * width, samples)
 
 
+def _shown(value: float, digits: int, *limits: float) -> str:
+    """``value`` with ``digits`` decimals, or more where it would read as one of ``limits``
+    (a ratio of 2.204 is '2.204 > 2.2', not '2.2 > 2.2')."""
+    text = f"{value:.{digits}f}"
+    while any(float(text) == limit for limit in limits) and digits < 6:
+        digits += 1
+        text = f"{value:.{digits}f}"
+    return text
+
+
 def _judge(
     row: dict[str, float],
     min_correlation: float | None,
@@ -151,17 +161,21 @@ def _judge(
     if np.isnan(rate) and (heart_rate, max_rr, max_rr_ratio) != (None, None, None):
         reasons.append("heart rate: no RR interval")
     if heart_rate is not None and not np.isnan(rate) and not heart_rate[0] <= rate <= heart_rate[1]:
-        reasons.append(f"heart rate: {rate:.0f} bpm outside {heart_rate[0]:g}-{heart_rate[1]:g}")
+        reasons.append(
+            f"heart rate: {_shown(rate, 0, *heart_rate)} bpm outside {heart_rate[0]:g}-{heart_rate[1]:g}"
+        )
     if max_rr is not None and longest > max_rr:
-        reasons.append(f"longest RR: {longest:.1f} s > {max_rr:g} s")
+        reasons.append(f"longest RR: {_shown(longest, 1, max_rr)} s > {max_rr:g} s")
     if max_rr_ratio is not None and ratio > max_rr_ratio:
-        reasons.append(f"RR ratio: {ratio:.1f} > {max_rr_ratio:g}")
+        reasons.append(f"RR ratio: {_shown(ratio, 1, max_rr_ratio)} > {max_rr_ratio:g}")
     correlation = row["template_correlation"]
     if min_correlation is not None and beats >= 2:
         if np.isnan(correlation):
             reasons.append("template correlation: fewer than 2 beats inside the recording")
         elif correlation < min_correlation:
-            reasons.append(f"template correlation: {correlation:.2f} < {min_correlation:g}")
+            reasons.append(
+                f"template correlation: {_shown(correlation, 2, min_correlation)} < {min_correlation:g}"
+            )
     return reasons
 
 
