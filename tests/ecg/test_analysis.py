@@ -502,10 +502,14 @@ def test_the_analysed_lead_is_judged_for_signal_quality_and_noise_is_named(tmp_p
     page = strip_report(analysis, model_card(), "binary", tmp_path / "208.html").read_text()
     assert '<section id="quality">' in page and "lead MLII: 25 of 30 windows of 10 s acceptable" in page
     assert "Fewer than half" not in page
+    times = analysis.windows.r_peaks[analysis.explained] / strip.fs  # beats in the windows that fail
+    flagged = sum(90 <= t < 100 or 210 <= t < 220 for t in times)  # more than the RR ratio
+    assert page.count("Its 10 s window fails the signal-quality rules (") == flagged
     noise = Recording(np.random.default_rng(0).normal(size=(1, 21600)), strip.fs)
     with pytest.warns(UserWarning, match=r"lead lead0: 0 of 6 windows .* are not beats"):
         noisy = analyze_strip(noise, model, ["normal", "abnormal"], **kwargs)
     assert len(noisy.labels) > 100 and not noisy.quality["acceptable"].any()
     page = strip_report(noisy, model_card(), "binary", tmp_path / "noise.html").read_text()
     assert "Fewer than half of this lead&#x27;s 10 s windows meet the signal-quality rules" in page
-    assert page.count("template correlation: 0.") == 6
+    assert page.count("template correlation: 0.") == 6 + 2  # the table, and each explained beat
+    assert page.count("Its 10 s window fails the signal-quality rules (") == len(noisy.explained) == 2

@@ -102,8 +102,20 @@ def _beat_rows(analysis: StripAnalysis, position: int) -> str:
         f"Colour = relevance ({RELEVANCE_CMAP}: red supports the predicted class"
         f"{' over the other' if analysis.versus is not None else ''}, blue speaks against it); "
         "x = sample of the 140-sample model input."
-    )
+    ) + _window_quality(analysis, time_s)
     return f"<h3>{html.escape(caption)}</h3><table>{''.join(rows)}</table>"
+
+
+def _window_quality(analysis: StripAnalysis, time_s: float) -> str:
+    """' Its 10 s window fails the signal-quality rules: ...' for a beat at ``time_s`` whose window
+    fails a rule other than the RR ratio (:func:`~signxai.ecg.quality.poor_leads`' criterion),
+    else ''."""
+    quality = analysis.quality
+    if quality is None:
+        return ""
+    row = quality[(quality["start_s"] <= time_s) & (time_s < quality["stop_s"])]
+    reasons = [r for r in "; ".join(row["reasons"]).split("; ") if r and not r.startswith("RR ratio")]
+    return f" Its 10 s window fails the signal-quality rules ({'; '.join(reasons)})." if reasons else ""
 
 
 def _comparison(analysis: StripAnalysis) -> str:
