@@ -4,8 +4,8 @@ A beat detector finds "beats" in anything: in white noise, in a lead that came o
 artefact. Before a beat classifier's calls (and their explanations) mean anything, the beats must
 be beats. Orphanidou et al. (2015, "Signal-quality indices for the electrocardiogram and
 photoplethysmogram: derivation and applications to wireless monitoring", IEEE J Biomed Health
-Inform 19(3): 832-838) judge a 10 s window of one lead by four rules, each of which a window of
-a real ECG meets and one of noise or of a detached lead fails:
+Inform 19(3): 832-838) judge a 10 s window of one lead by four rules, meant to pass a clean
+window and to fail one of noise or of a detached lead:
 
 1. the heart rate (from the mean RR interval) lies within 40-180 bpm;
 2. no RR interval is longer than 3 s;
@@ -16,8 +16,9 @@ a real ECG meets and one of noise or of a detached lead fails:
 The RR rules (2, 3) were made for sinus rhythm in ambulatory monitoring: a window with a
 compensatory pause after a premature beat, or a couplet, can fail rule 3 while its signal is
 clean, and frequent ectopic beats lower the correlation of rule 4. Each rule's limit is a
-parameter (None leaves the rule out). The table also gives the window's kurtosis, Zhao and Zhang's
-(2018) kSQI: an ECG's spiky QRS complexes give it a kurtosis above 5 (Gaussian noise: 3).
+parameter (None leaves the rule out), and :func:`poor_leads`, behind the toolkit's warnings,
+leaves the RR ratio out. The table also gives the window's kurtosis, Zhao and Zhang's (2018)
+kSQI: an ECG's spiky QRS complexes give it a kurtosis above 5 (Gaussian noise: 3).
 """
 
 from __future__ import annotations
@@ -220,8 +221,9 @@ def signal_quality(
         longest over shortest (``rr_ratio``), the mean correlation of its beats with their template
         (:func:`template_correlation` over the window's beats), the kurtosis of the
         baseline-removed window, ``acceptable`` (every rule met) and ``reasons`` (the rules
-        failed, ``'; '``-joined; ``'not measurable'`` where a value cannot be taken, e.g. one
-        beat alone). NaN where a value cannot be taken.
+        failed, ``'; '``-joined, each ``'<rule>: <why>'`` with a rule of :data:`RULES`, e.g.
+        ``'RR ratio: 5.6 > 2.2'``; a window with fewer than 2 beats fails ``beats``, one without
+        an RR interval ``heart rate``). NaN where a value cannot be taken.
     """
     signal = as_leads(ecg)
     fs = check_fs(fs)
