@@ -507,6 +507,11 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             {"quality": [None, "a", ARRAY, pd.DataFrame({"lead": ["I"]})]},
         ),
         (
+            "beat_failures",
+            lambda s: (quality.beat_failures, {"reasons": "RR ratio: 3 > 2.2"}),
+            {"reasons": [None, 1, ["a"]]},
+        ),
+        (
             "intervals",
             lambda s: (intervals.intervals, {"waves": s["waves"], "fs": s["fs"]}),
             {"waves": [None, ARRAY, pd.DataFrame({"beat": [0]})], "fs": ["a", None, 0, NAN, True, [360]]},

@@ -1415,8 +1415,8 @@ def _quality_section(recording: Any, out: Path) -> Section:
     if poor:
         warn_user(
             f"lead{'s' if len(poor) > 1 else ''} {', '.join(poor)}: fewer than half of the 10 s "
-            "windows meet Orphanidou et al. 2015's signal-quality rules other than the RR ratio "
-            "(noise, a lead that is off, or beats unlike each other; report.html, quality.csv)"
+            "windows meet Orphanidou et al. 2015's signal-quality rules on the beats themselves "
+            "(two or more, alike; noise or a lead that is off fails them; report.html, quality.csv)"
         )
     subject = "Each lead of the record, 10 s at a time, with the R-peaks detected on it"
     return Section("Signal quality", quality_html(quality, subject), anchor="quality")

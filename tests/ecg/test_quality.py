@@ -12,7 +12,14 @@ from signxai import InputError
 from signxai.ecg import load_mitbih_208
 from signxai.ecg.io import read_record
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
-from signxai.ecg.quality import COLUMNS, describe_quality, poor_leads, signal_quality, template_correlation
+from signxai.ecg.quality import (
+    COLUMNS,
+    beat_failures,
+    describe_quality,
+    poor_leads,
+    signal_quality,
+    template_correlation,
+)
 
 MUSE = Path(__file__).parent.parent / "data" / "muse" / "sinus_rhythm.xml"
 
@@ -104,6 +111,7 @@ def test_a_rate_outside_40_to_180_bpm_fails_rule_1(rate: int) -> None:
         else table.heart_rate_bpm.between(190, 201).all()
     )
     assert signal_quality(ecg, 500.0, heart_rate=None).acceptable.all()
+    assert poor_leads(table) == []  # a rhythm rule: no alarm about the signal
 
 
 def test_the_template_correlation_is_neurokit2s_templatematch(peaks_208: tuple) -> None:
@@ -201,9 +209,9 @@ def test_bad_input_to_the_helpers_is_named() -> None:
 
 
 def test_poor_leads_are_those_whose_beats_cannot_be_trusted() -> None:
-    """A lead is poor where fewer than half of its windows pass the rules other than the RR ratio:
-    record 208's 40-70 s fail the RR ratio alone in two of three windows (premature beats and
-    their pauses) and are not poor; a lead of noise beside them is."""
+    """A lead is poor where fewer than half of its windows pass the rules on the beats themselves
+    (two or more, alike): record 208's 40-70 s fail the RR ratio in two of three windows
+    (premature beats and their pauses) and are not poor; a lead of noise beside them is."""
     strip = load_mitbih_208()
     first = strip.signal[0, int(40 * strip.fs) : int(70 * strip.fs)]
     noise = np.random.default_rng(0).normal(size=first.shape)
@@ -211,6 +219,12 @@ def test_poor_leads_are_those_whose_beats_cannot_be_trusted() -> None:
     assert table.groupby("lead", sort=False).acceptable.sum().tolist() == [1, 0]
     assert poor_leads(table) == ["noise"]
     assert poor_leads(table[table.lead == "MLII"]) == []
+    assert beat_failures(table.reasons[3]) == [table.reasons[3].split("; ")[-1]]  # noise: correlation
+    assert (
+        beat_failures("RR ratio: 3.4 > 2.2; longest RR: 5.3 s > 3 s; heart rate: 200 bpm outside 40-180")
+        == []
+    )
+    assert beat_failures("beats: 0 in the window; heart rate: no RR interval") == ["beats: 0 in the window"]
 
 
 def test_a_value_is_shown_with_the_digits_that_tell_it_from_its_limit() -> None:

@@ -402,9 +402,9 @@ def analyze_strip(
 
 
 def _warn_of_quality(quality: pd.DataFrame) -> None:
-    """Warn where fewer than half of the lead's windows meet the signal-quality rules other than
-    the RR ratio (:func:`~signxai.ecg.quality.poor_leads`): the beats found there may be noise,
-    and their calls and maps mean little."""
+    """Warn where fewer than half of the lead's windows meet the signal-quality rules on the beats
+    themselves (:func:`~signxai.ecg.quality.poor_leads`): the beats found there may be noise, and
+    their calls and maps mean little."""
     if poor_leads(quality):
         warn_user(
             f"{describe_quality(quality)}: beats found in noise or in a lead that is off are not "

@@ -16,9 +16,10 @@ window and to fail one of noise or of a detached lead:
 The RR rules (2, 3) were made for sinus rhythm in ambulatory monitoring: a window with a
 compensatory pause after a premature beat, or a couplet, can fail rule 3 while its signal is
 clean, and frequent ectopic beats lower the correlation of rule 4. Each rule's limit is a
-parameter (None leaves the rule out), and :func:`poor_leads`, behind the toolkit's warnings,
-leaves the RR ratio out. The table also gives the window's kurtosis, Zhao and Zhang's (2018)
-kSQI: an ECG's spiky QRS complexes give it a kurtosis above 5 (Gaussian noise: 3).
+parameter (None leaves the rule out), and the toolkit's warnings (:func:`poor_leads`) heed only
+the rules on the beats themselves (:data:`BEAT_RULES`). The table also gives the window's
+kurtosis, Zhao and Zhang's (2018) kSQI: an ECG's spiky QRS complexes give it a kurtosis above 5
+(Gaussian noise: 3).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ MAX_RR = 3.0
 MAX_RR_RATIO = 2.2
 #: The rules a window can fail, as its ``reasons`` name them.
 RULES = ("beats", "heart rate", "longest RR", "RR ratio", "template correlation")
+#: The rules on the beats themselves (at least two in a window, alike): what noise and a lead that
+#: is off fail. The others judge the rhythm, which arrhythmias fail as well (a tachycardia the
+#: rate, a sinus pause the longest RR, premature beats the RR ratio).
+BEAT_RULES = ("beats", "template correlation")
 #: The columns of :func:`signal_quality`'s table.
 COLUMNS = (
     "lead",
@@ -314,10 +319,19 @@ def describe_quality(table: pd.DataFrame) -> str:
     return "; ".join(sentences) + " by Orphanidou et al. 2015's rules"
 
 
+def beat_failures(reasons: str) -> list[str]:
+    """The reasons (a ``reasons`` entry of :func:`signal_quality`'s table) that belong to the rules
+    on the beats themselves (:data:`BEAT_RULES`)."""
+    if not isinstance(reasons, str):
+        raise InputError(f"reasons must be a reasons entry of signal_quality's table (text), got {reasons!r}")
+    return [r for r in reasons.split("; ") if r.split(":")[0] in BEAT_RULES]
+
+
 def poor_leads(quality: pd.DataFrame) -> list[str]:
     """The leads of a :func:`signal_quality` table in fewer than half of whose windows the beats
-    cannot be trusted: windows that fail a rule other than the RR ratio (premature beats and their
-    pauses fail that one in clean windows: the RR ratio alone does not make a lead poor).
+    cannot be trusted: windows that fail a rule on the beats themselves (:data:`BEAT_RULES`: fewer
+    than two beats, or beats unlike each other). The rhythm rules are left out: a tachycardia, a
+    sinus pause or premature beats fail them in a clean lead.
 
     Returns
     -------
@@ -325,10 +339,6 @@ def poor_leads(quality: pd.DataFrame) -> list[str]:
         Lead names, in their order in the table.
     """
     _check_table(quality, "quality")
-    failed = (
-        quality["reasons"]
-        .str.split("; ")
-        .apply(lambda reasons: any(r and not r.startswith("RR ratio") for r in reasons))
-    )
+    failed = quality["reasons"].map(lambda reasons: bool(beat_failures(reasons)))
     shares = (~failed).groupby(quality["lead"], sort=False).mean()
     return [str(lead) for lead, share in shares.items() if share < 0.5]

@@ -14,7 +14,7 @@ import pandas as pd
 from signxai.ecg.analysis import SPECTRAL_BINS_PER_STEP, StripAnalysis, harmonic_shares
 from signxai.ecg.beats import AAMI_CLASSES
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
-from signxai.ecg.quality import describe_quality, poor_leads
+from signxai.ecg.quality import beat_failures, describe_quality, poor_leads
 from signxai.ecg.scoring import ECG5000_AAMI, aami_scores
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.deletion import DeletionCurve
@@ -107,14 +107,14 @@ def _beat_rows(analysis: StripAnalysis, position: int) -> str:
 
 
 def _window_quality(analysis: StripAnalysis, time_s: float) -> str:
-    """' Its 10 s window fails the signal-quality rules: ...' for a beat at ``time_s`` whose window
-    fails a rule other than the RR ratio (:func:`~signxai.ecg.quality.poor_leads`' criterion),
-    else ''."""
+    """' Its 10 s window fails the signal-quality rules (...).' for a beat at ``time_s`` whose
+    window fails a rule on the beats themselves (:data:`~signxai.ecg.quality.BEAT_RULES`, as
+    :func:`~signxai.ecg.quality.poor_leads` counts), else ''."""
     quality = analysis.quality
     if quality is None:
         return ""
     row = quality[(quality["start_s"] <= time_s) & (time_s < quality["stop_s"])]
-    reasons = [r for r in "; ".join(row["reasons"]).split("; ") if r and not r.startswith("RR ratio")]
+    reasons = beat_failures("; ".join(row["reasons"]))
     return f" Its 10 s window fails the signal-quality rules ({'; '.join(reasons)})." if reasons else ""
 
 
@@ -461,7 +461,7 @@ def strip_report(analysis: StripAnalysis, card: dict[str, Any], task: str, path:
             + (
                 paragraph(
                     "Fewer than half of this lead's 10 s windows meet the signal-quality rules "
-                    "other than the RR ratio (section 'Signal quality'): the beats found in noise "
+                    "on the beats themselves (section 'Signal quality'): the beats found in noise "
                     "or in a lead that is off are not beats, and their calls and explanations mean "
                     "little."
                 )
