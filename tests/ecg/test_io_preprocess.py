@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.signal as sps
 
 from signxai import InputError
 from signxai.ecg import Recording, load_mitbih_208
@@ -447,6 +448,24 @@ def test_a_flat_stretch_or_a_constant_signal_has_no_r_peaks() -> None:
     assert np.isin(outside, peaks).mean() > 0.99
     for level in (0.0, 0.7, -1024.0):
         assert len(detect_r_peaks(np.full(3600, level), fs)) == 0
+
+
+def test_a_constant_lead_without_its_baseline_is_zero_and_has_no_r_peaks() -> None:
+    """A constant lead (off at an offset, a clipped amplifier) through remove_baseline, as the
+    analysis, the CLI and signal_quality detect beats: before, the high-pass left rounding noise of
+    the offset's scale (1.2e-13 for 1 mV), and the detector, which cannot know that scale, found
+    beats in it (4 in 100 s at 1 mV, 317 at 1000). Now each lead's first sample is subtracted
+    first: the output is exactly zero, and record 208's baseline-removed lead changes by 3.4e-13."""
+    fs = 360.0
+    for level in (1.0, 5.0, -3.2, 1000.0, 1e5):
+        flat = remove_baseline(np.full(36_000, level), fs)
+        assert not flat.any() and len(detect_r_peaks(flat, fs)) == 0
+    strip = load_mitbih_208()
+    two = np.vstack([strip.signal[0], np.full(108_000, 2.5)])
+    without = remove_baseline(two, fs)
+    assert not without[1].any()
+    sos = sps.butter(2, 0.5, btype="highpass", fs=fs, output="sos")
+    np.testing.assert_allclose(without[0], sps.sosfiltfilt(sos, strip.signal[0]), rtol=0, atol=1e-11)
 
 
 @pytest.mark.parametrize("start", [95.0, 103.0, 150.0])

@@ -36,10 +36,17 @@ def zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray]
 
 
 def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int = 2) -> np.ndarray:
-    """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz)."""
+    """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz).
+
+    Each lead's first sample is subtracted before filtering (the high-pass removes any constant;
+    this changes the result only at the rounding level), so that a constant lead (a lead off at
+    an offset, a clipped amplifier) comes out exactly zero rather than as rounding noise of its
+    offset's scale, in which the R-peak detector would find beats.
+    """
     fs = check_band(fs, cutoff, "cutoff")
     sos = sps.butter(check_whole(order, "order", at_least=1), cutoff, btype="highpass", fs=fs, output="sos")
-    return zero_phase(ecg, sos, "baseline high-pass")
+    x = as_signal(ecg)
+    return zero_phase(x - x[..., :1], sos, "baseline high-pass")
 
 
 def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0) -> np.ndarray:
@@ -141,7 +148,8 @@ def detect_r_peaks(
     larger ones at the drop's edge is taken for a P wave); at a quarter 9 with or without.
 
     A flat stretch (a lead off, a constant signal) yields no peaks: its rounding noise lies far
-    below the floor the threshold keeps (1 % of the median block's level). Where the amplitude
+    below the floor the threshold keeps (1 % of the median block's level); a constant lead
+    through :func:`remove_baseline` is exactly zero. Where the amplitude
     drops abruptly, beats in the 5 s blocks at its edges may be missed.
 
     ``refractory`` caps the rate it can follow (0.25 s: 240 beats per minute). On record 208
