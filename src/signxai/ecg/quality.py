@@ -310,7 +310,7 @@ def describe_quality(table: pd.DataFrame) -> str:
         width = float(rows["stop_s"].iloc[0] - rows["start_s"].iloc[0])  # the last may be longer
         good = int(rows["acceptable"].sum())
         windows = f"{len(rows)} window{'s' if len(rows) > 1 else ''}"
-        sentence = f"lead {lead}: {good} of {windows} of {width:g} s acceptable"
+        sentence = f"lead {lead}: {good} of {windows} of {width:.3g} s acceptable"
         failed = rows.loc[~rows["acceptable"], "reasons"].str.split("; ").explode().str.split(":").str[0]
         if len(failed):
             counts = failed.value_counts().reindex(RULES).dropna().sort_values(ascending=False, kind="stable")
