@@ -107,6 +107,8 @@ def test_beats_on_the_demo_strip_saved_as_an_array_gives_the_demos_results(demo_
     # the array names no lead: 'lead0' where the demo's strip says 'MLII'
     table = (out / "wave_relevance.csv").read_text().replace(",lead0,", ",MLII,")
     assert table == (demo_out / "wave_relevance.csv").read_text()
+    quality = (out / "quality.csv").read_text().replace("\nlead0,", "\nMLII,")
+    assert quality == (demo_out / "quality.csv").read_text()
 
 
 def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> None:
@@ -131,6 +133,7 @@ def test_beats_cuts_a_wfdb_record_at_its_annotated_r_peaks(tmp_path: Path) -> No
         f"R-peak detector against the annotation: sensitivity 100.00 % ({len(inside)} of "
         f"{len(inside)} reference beats; 0 missed)" in result.stdout
     )
+    assert "signal quality: lead MLII: " in result.stdout  # judged with the given R-peaks
     starts = saved["starts"] + round(0.02 * 360)  # a beat starts 20 ms before its R-peak
     assert len(starts) == 2 and np.isin(starts, inside).all()
     np.testing.assert_array_equal(

@@ -705,6 +705,10 @@ def _beat_report(
         )
         if analysis.detection is not None:
             click.echo(f"R-peak detector against the annotation: {analysis.detection.summary()}")
+        if analysis.quality is not None:
+            from signxai.ecg.quality import describe_quality
+
+            click.echo(f"signal quality: {describe_quality(analysis.quality)}")
     click.echo(str(report.resolve()))
 
 
