@@ -338,7 +338,9 @@ def _quality(analysis: StripAnalysis) -> str:
 def quality_html(quality: pd.DataFrame, subject: str) -> str:
     """A report's signal-quality section: ``subject`` (what was judged, with which peaks) by
     Orphanidou et al. 2015's four rules, how many windows of each lead pass, the windows that fail
-    (the first :data:`MAX_QUALITY_ROWS`) with the rules they fail, and what the rules cannot tell."""
+    (the first :data:`MAX_QUALITY_ROWS`) with the rules they fail, and what the rules cannot tell.
+    The text names the rules' default limits: ``quality`` is a table of
+    :func:`~signxai.ecg.quality.signal_quality` with its defaults."""
     failed = quality.loc[~quality["acceptable"], ["lead", *QUALITY_COLUMNS]].rename(columns=QUALITY_COLUMNS)
     if quality["lead"].nunique() == 1:
         failed = failed.drop(columns="lead")
