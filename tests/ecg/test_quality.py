@@ -33,9 +33,10 @@ def quality_208() -> pd.DataFrame:
 def test_record_208_is_an_ecg_whose_bad_windows_are_named(quality_208: pd.DataFrame) -> None:
     """Record 208 (five minutes, a third of its beats PVCs): 25 of its 30 windows meet all four
     rules. Every window is spiky (kurtosis above Zhao's 5) and its beats alike (correlation above
-    0.6, PVCs and all); the window at 210 s holds the 4 s in which the amplifier lost the signal
-    (209.4-213.5 s, where neurokit2's detector finds no beat either): it fails for its longest RR.
-    The others fail rule 3 only where premature beats and their pauses make the RR ratio large."""
+    0.6, PVCs and all); the window at 210 s holds 4 s in which the signal all but vanishes
+    (209.4-213.5 s, amplifier blocking, where neurokit2's detector finds no beat either): it
+    fails for its longest RR. The others fail the RR ratio (premature beats and their pauses, and
+    shorter stretches of blocking) and at 90 s the correlation."""
     table = quality_208
     assert list(table.columns) == list(COLUMNS) and len(table) == 30
     assert (table.lead == "MLII").all() and table.beats.sum() == 503
