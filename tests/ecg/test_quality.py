@@ -30,7 +30,9 @@ def quality_208() -> pd.DataFrame:
     return signal_quality(strip.signal, strip.fs, leads=strip.leads)
 
 
-def test_record_208_is_an_ecg_whose_bad_windows_are_named(quality_208: pd.DataFrame) -> None:
+def test_record_208_is_an_ecg_whose_bad_windows_are_named(
+    quality_208: pd.DataFrame, peaks_208: tuple
+) -> None:
     """Record 208 (five minutes, a third of its beats PVCs): 25 of its 30 windows meet all four
     rules. Every window is spiky (kurtosis above Zhao's 5) and its beats alike (correlation above
     0.6, PVCs and all); the window at 210 s holds 4 s in which the signal all but vanishes
@@ -44,6 +46,8 @@ def test_record_208_is_an_ecg_whose_bad_windows_are_named(quality_208: pd.DataFr
     assert (table["kurtosis"] > 5).all() and (table.template_correlation > 0.6).all()
     pause = table.set_index("start_s").loc[210.0]
     assert not pause.acceptable and "longest RR: 5.3 s > 3 s" in pause.reasons
+    theirs = peaks_208[1] / peaks_208[2]  # neurokit2's peaks, in seconds
+    assert not ((theirs > 209.5) & (theirs < 213.5)).any()
     failed = table[~table.acceptable].reasons.str.split("; ").explode().str.split(":").str[0]
     assert set(failed) <= {"RR ratio", "longest RR", "template correlation"}
     assert describe_quality(table) == (
