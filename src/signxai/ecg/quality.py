@@ -68,9 +68,11 @@ COLUMNS = (
 )
 
 
-def _correlations(lead: np.ndarray, r_peaks: np.ndarray, half: int) -> np.ndarray:
-    """Each beat's Pearson correlation with the mean beat: beats are ``lead[r - half : r + half]``;
-    a beat whose window leaves the lead is NaN; a flat beat or template correlates 0."""
+def _correlations(lead: np.ndarray, r_peaks: np.ndarray) -> np.ndarray:
+    """Each beat's Pearson correlation with the mean beat: beats are ``lead[r - half : r + half]``,
+    ``half`` half the median RR interval; a beat whose window leaves the lead is NaN (every beat,
+    with fewer than two R-peaks); a flat beat or template correlates 0."""
+    half = int(np.median(np.diff(r_peaks))) // 2 if len(r_peaks) > 1 else 0
     inside = (r_peaks - half >= 0) & (r_peaks + half <= lead.shape[-1])
     result = np.full(len(r_peaks), np.nan)
     if half < 1 or inside.sum() == 0:
@@ -112,8 +114,7 @@ def template_correlation(ecg: np.ndarray, r_peaks: np.ndarray | Sequence[int], f
         raise InputError(
             f"r_peaks must hold at least 2 R-peaks (the beat window is the median RR), got {len(peaks)}"
         )
-    half = int(np.median(np.diff(peaks))) // 2
-    result = np.stack([_correlations(lead, peaks, half) for lead in signal])
+    result = np.stack([_correlations(lead, peaks) for lead in signal])
     return result[0] if np.ndim(ecg) == 1 else result
 
 
@@ -253,8 +254,7 @@ def signal_quality(
             first, last = np.searchsorted(peaks, [start, stop])
             inside = peaks[first:last]
             rr = np.diff(peaks[max(first - 1, 0) : last]) / fs
-            half = int(np.median(np.diff(inside))) // 2 if len(inside) > 1 else 0
-            correlation = _correlations(lead, inside, half) if len(inside) > 1 else np.array([np.nan])
+            correlation = _correlations(lead, inside)
             measured = correlation[np.isfinite(correlation)]
             row: dict[str, float] = {
                 "start_s": start / fs,
