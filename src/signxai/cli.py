@@ -207,7 +207,8 @@ _beat_options = _applied(
         "edf",
         default=True,
         show_default=True,
-        help="Write strip.edf: the lead, each method's relevance and every beat's call as EDF+ "
+        help="Write strip.edf: the lead, each method's relevance, every beat's call and the windows "
+        "of poor signal quality as EDF+ "
         "for EDF viewers (16 bits per sample and channel: about 2.6 MB per channel and hour at "
         "360 Hz).",
     ),

@@ -12,7 +12,7 @@ import pytest
 from signxai import InputError
 from signxai.ecg.analysis import analyze_strip
 from signxai.ecg.datasets import load_mitbih_208
-from signxai.ecg.export import write_analysis_edf
+from signxai.ecg.export import QUALITY_NOTE, write_analysis_edf
 from signxai.ecg.io import read_beat_annotations, read_record
 from signxai.ecg.models import load_beat_model
 from signxai.ecg.preprocess import detect_r_peaks
@@ -50,8 +50,15 @@ def test_the_lead_the_relevance_and_the_calls_come_back_from_the_file(tmp_path: 
         step = np.ptp(expected) / 65535
         assert np.abs(values - expected).max() <= step, method
         assert np.abs(values[~inside]).max() <= step  # nothing outside the explained beats
-    notes = written.annotations
+    notes = [note for note in written.annotations if not note.text.startswith(QUALITY_NOTE)]
     assert len(notes) == len(analysis.labels)
+    # the window that fails the signal-quality rules (a premature beat's pause at 20-30 s) spans
+    # its 10 s and names the rule, as analysis.quality does
+    failing = analysis.quality[~analysis.quality["acceptable"]]
+    assert failing[["start_s", "stop_s"]].values.tolist() == [[20.0, 30.0]]
+    spans = [(n.onset, n.duration, n.text) for n in written.annotations if n.text.startswith(QUALITY_NOTE)]
+    assert spans == [(20.0, 10.0, "quality rules failed: RR ratio: 2.3 > 2.2")]
+    assert all(note.duration is None for note in notes)
     np.testing.assert_allclose([a.onset for a in notes], analysis.windows.r_peaks / short.fs, atol=1e-9)
     for beat, note in enumerate(notes):
         expected_text = f"{analysis.labels[beat]}, ref {analysis.reference[beat]}"

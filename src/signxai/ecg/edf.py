@@ -183,9 +183,11 @@ def write_edf(
     texts: list[str],
     units: list[str] | None = None,
     sources: list[str] | None = None,
+    durations: list[float | None] | None = None,
 ) -> None:
     """Write ``signal`` (channels x samples, in ``units``, default mV) as an EDF file (BDF for
-    ``.bdf``), EDF+ with the annotations ``texts`` at ``onsets`` (seconds) where there are any;
+    ``.bdf``), EDF+ with the annotations ``texts`` at ``onsets`` (seconds) where there are any,
+    each lasting its ``durations`` entry (seconds; None or left out: an instant);
     ``sources`` fill the channels' transducer fields (80 characters, beside 16 for a label).
 
     ``signal`` may also be the channels one at a time (any iterable of equally long rows, e.g. a
@@ -220,7 +222,11 @@ def write_edf(
                 signal, leads, units or ["mV"] * len(leads), sources or [""] * len(leads), strict=True
             )
         ]
-        notes = [edfio.EdfAnnotation(float(t), None, text) for t, text in zip(onsets, texts, strict=True)]
+        lasting = durations if durations is not None else [None] * len(texts)
+        notes = [
+            edfio.EdfAnnotation(float(t), None if d is None else float(d), text)
+            for t, d, text in zip(onsets, lasting, texts, strict=True)
+        ]
         file(signals, data_record_duration=seconds, annotations=notes or None).write(path)
     except ValueError as error:  # a label over 16 characters, non-ASCII text: EDF's own limits
         raise InputError(f"'{path}' cannot hold this recording as EDF: {error}") from None

@@ -1,5 +1,6 @@
 """A strip analysis as a file other programs read: EDF+ for EDF viewers (EDFbrowser and the
-like), where the lead, each method's relevance and every beat's call scroll together."""
+like), where the lead, each method's relevance, every beat's call and the windows of poor
+signal quality scroll together."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from signxai.errors import InputError
 
 #: The unit written for relevance channels (arbitrary units: the explained output per input).
 RELEVANCE_UNIT = "a.u."
+#: How the annotation over a window that fails the signal-quality rules begins.
+QUALITY_NOTE = "quality rules failed"
 
 
 def write_analysis_edf(analysis: StripAnalysis, path: str | Path) -> Path:
@@ -38,7 +41,10 @@ def write_analysis_edf(analysis: StripAnalysis, path: str | Path) -> Path:
     name in its transducer field) the relevance of method ``k`` (in the order of
     ``analysis.relevance``), zero outside the explained beats. An annotation at each beat's R-peak
     gives its call, its reference code where the analysis has one (``ref V``) and ``explained``
-    for the beats explained.
+    for the beats explained. Each window of ``analysis.quality`` that fails the signal-quality
+    rules is an annotation over the window (onset and duration) that names the rules failed
+    (``quality rules failed: RR ratio: 2.3 > 2.2``); reading the file's beats back
+    (:func:`~signxai.ecg.io.read_beat_annotations`) leaves them out.
     """
     path = as_path(path)
     if not edf.is_edf(path):
@@ -59,15 +65,24 @@ def write_analysis_edf(analysis: StripAnalysis, path: str | Path) -> Path:
         if beat in explained:
             notes.append("explained")
         texts.append(", ".join(notes))
+    onsets = [float(t) for t in windows.r_peaks / recording.fs]
+    durations: list[float | None] = [None] * len(onsets)
+    if analysis.quality is not None:
+        for row in analysis.quality.itertuples():
+            if not row.acceptable:
+                onsets.append(float(row.start_s))
+                durations.append(float(row.stop_s - row.start_s))
+                texts.append(f"{QUALITY_NOTE}: {row.reasons}")
     methods = list(analysis.relevance)
     edf.write_edf(
         path,
         itertools.chain([lead], maps),
         recording.fs,
         [analysis.lead_name[:16], *(f"relevance {k + 1}" for k in range(len(methods)))],
-        windows.r_peaks / recording.fs,
+        np.asarray(onsets),
         texts,
         units=["mV", *[RELEVANCE_UNIT] * len(methods)],
         sources=["", *methods],
+        durations=durations,
     )
     return path
