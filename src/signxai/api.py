@@ -13,7 +13,7 @@ from signxai.errors import UnsupportedModelError
 from signxai.frontends.keras_check import is_keras_model
 from signxai.frontends.onnx_model import is_onnx_model, onnx_input
 from signxai.inputs import as_batch, as_like
-from signxai.methods import parse
+from signxai.methods import parse, parts
 from signxai.model import ModelView
 
 
@@ -99,7 +99,7 @@ def explain(
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         view.require_repeatable(batch.tensor)
-        result = spec.family.compute(view, batch.tensor, target_class, spec.params)
+        result = parts.compute(spec.family, view, batch.tensor, target_class, spec.params)
         delta = None
         if isinstance(result, tuple):
             result, delta = result

@@ -429,6 +429,23 @@ class ModelView:
                     f"one), got shape {tuple(value.shape)}"
                 )
 
+    @contextmanager
+    def rows(self, start: int, stop: int) -> Iterator[None]:
+        """Within the block, the further inputs are those of samples ``start:stop`` (the methods
+        then run on that part of the batch; :mod:`signxai.methods.parts`)."""
+        args, kwargs = self.forward_args, self.forward_kwargs
+
+        def part(value: Any) -> Any:
+            batched = isinstance(value, torch.Tensor) and value.ndim > 0
+            return value[start:stop] if batched else value
+
+        self.forward_args = [part(value) for value in args]
+        self.forward_kwargs = {key: part(value) for key, value in kwargs.items()}
+        try:
+            yield
+        finally:
+            self.forward_args, self.forward_kwargs = args, kwargs
+
     def call(self, x: torch.Tensor) -> Any:
         """The model on ``x`` with the further inputs, repeated or sliced to ``x``'s rows.
 

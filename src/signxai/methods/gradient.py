@@ -2,11 +2,10 @@
 
 Each function takes the whole batch at once and runs on the model's device. Methods with many
 passes (IG steps, SmoothGrad samples) run them in chunks of at most ``batch_size`` rows, so that
-memory stays bounded and each pass runs at about the user's batch size; the batch itself is never
-split, so a batch larger than ``batch_size`` runs one step (sample, window) per pass. (Splitting it
-was measured on 2 CPU cores: ECGModel on 140-sample beats cost 0.21 ms a row at 512 rows and 0.36 at
-4096, so IG on 4096 beats in 512-row parts would take about 0.6 of the time; on a GPU, larger
-passes are faster. Explain very large batches in parts of your own where that matters.)
+memory stays bounded and each pass runs at about the user's batch size; a batch larger than
+``batch_size`` runs one step (sample, window) per pass. On a CPU ``explain`` hands them such a
+batch in parts of ``batch_size`` samples (:mod:`signxai.methods.parts`: passes of thousands of
+rows are memory-bound there); on a GPU, larger passes are faster and the batch is not split.
 """
 
 from __future__ import annotations
@@ -34,7 +33,8 @@ BATCH_SIZE = Param(
     "batch_size",
     int,
     64,
-    "most rows (samples x steps) per pass; a pass holds at least the whole batch once (never split)",
+    "most rows (samples x steps) per pass; a larger batch is explained in parts of this many samples "
+    "on a CPU, whole (one step per pass) on a GPU",
     check=at_least(1),
 )
 
