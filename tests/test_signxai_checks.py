@@ -333,6 +333,7 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "max_normal": whole(0),
                 "seed": SEEDS,
                 "predicted": [None, "abc", np.zeros((2, 2), dtype=int), [0.5, 1.0]],
+                "trusted": ["abc", [1, 0, 1], [True, False], np.ones((3, 1), dtype=bool)],
             },
         ),
         (
@@ -510,6 +511,17 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
             "beat_failures",
             lambda s: (quality.beat_failures, {"reasons": "RR ratio: 3 > 2.2"}),
             {"reasons": [None, 1, ["a"]]},
+        ),
+        (
+            "beat_failures_at",
+            lambda s: (
+                quality.beat_failures_at,
+                {"quality": quality.signal_quality(s["ecg"], s["fs"]), "times": [1.0, 12.5]},
+            ),
+            {
+                "quality": [None, "a", ARRAY, pd.DataFrame({"lead": ["I"]})],
+                "times": [None, "a", [[1.0]], [NAN], ["a"], 1.0],
+            },
         ),
         (
             "intervals",

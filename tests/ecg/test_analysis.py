@@ -513,3 +513,56 @@ def test_the_analysed_lead_is_judged_for_signal_quality_and_noise_is_named(tmp_p
     assert "Fewer than half of this lead&#x27;s 10 s windows meet the signal-quality rules" in page
     assert page.count("template correlation: 0.") == 6 + 2  # the table, and each explained beat
     assert page.count("Its 10 s window fails the signal-quality rules (") == len(noisy.explained) == 2
+
+
+def test_select_beats_replaces_an_untrusted_beat_by_the_nearest_trusted_one_of_its_class() -> None:
+    from signxai.ecg.analysis import select_beats
+
+    predicted = np.array([1, 1, 0, 1, 1, 0, 1, 0])
+    assert select_beats(predicted, 2, 0).tolist() == [0, 6]  # evenly spaced among the abnormal
+    assert select_beats(predicted, 2, 0, 0, np.ones(8, dtype=bool)).tolist() == [0, 6]  # all trusted
+    untrusted = np.ones(8, dtype=bool)
+    untrusted[[0, 6]] = False
+    # 0 -> 1 (its nearest trusted abnormal beat); 6 -> 4 (3 and 4 remain; 4 is nearer)
+    assert select_beats(predicted, 2, 0, 0, untrusted).tolist() == [1, 4]
+    # a beat of class 2 is replaced by one of class 2 only: here there is none, so it stays
+    assert select_beats(np.array([2, 1, 1]), 3, 0, 0, np.array([False, True, True])).tolist() == [0, 1, 2]
+    assert select_beats(np.array([2, 1, 2]), 1, 0, 0, np.array([False, True, True])).tolist() == [2]
+    # a tie goes to the earlier beat: 2 -> 1 (1 and 3 are as near)
+    five = np.ones(5, dtype=int)
+    assert select_beats(five, 3, 0).tolist() == [0, 2, 4]
+    assert select_beats(five, 3, 0, 0, np.array([True, True, False, True, True])).tolist() == [0, 1, 4]
+    # normal beats too: the random choice, then the nearest trusted normal beat
+    normal = np.zeros(6, dtype=int)
+    (picked,) = select_beats(normal, 0, 1, seed=3).tolist()
+    trusted = np.arange(6) != picked
+    (instead,) = select_beats(normal, 0, 1, 3, trusted).tolist()
+    assert trusted[instead] and abs(instead - picked) == 1
+
+
+def test_beats_in_noise_are_not_explained_where_trusted_beats_of_their_class_are(tmp_path) -> None:
+    """Record 208 with two bursts of Gaussian noise (SD 0.6 mV at 100-130 and 200-215 s): the
+    detector finds beats in them and the model calls half of its abnormal calls there; the plain
+    selection would explain three of them, the analysis explains none (their windows fail the
+    template correlation), with the same classes. On the clean strip nothing changes."""
+    from signxai.ecg.analysis import select_beats
+    from signxai.ecg.quality import beat_failures_at
+
+    strip = load_mitbih_208()
+    signal = strip.signal.copy()
+    rng = np.random.default_rng(0)
+    for lo, hi in ((100, 130), (200, 215)):
+        part = slice(int(lo * strip.fs), int(hi * strip.fs))
+        signal[0, part] += rng.normal(0, 0.6, part.stop - part.start)
+    model = load_beat_model("binary")
+    for recording, untrusted_plain in ((strip, 0), (dataclasses.replace(strip, signal=signal), 3)):
+        analysis = analyze_strip(recording, model, ["normal", "abnormal"], ["gradient"])
+        times = analysis.windows.r_peaks / strip.fs
+        trusted = np.array([not failed for failed in beat_failures_at(analysis.quality, times)])
+        predicted = analysis.probabilities.argmax(axis=1)
+        plain = select_beats(predicted, 6, 3, 0)
+        assert int((~trusted[plain]).sum()) == untrusted_plain
+        assert trusted[analysis.explained].all()
+        assert sorted(predicted[analysis.explained]) == sorted(predicted[plain])
+        if not untrusted_plain:
+            assert analysis.explained.tolist() == plain.tolist()

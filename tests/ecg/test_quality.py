@@ -15,6 +15,7 @@ from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.ecg.quality import (
     COLUMNS,
     beat_failures,
+    beat_failures_at,
     describe_quality,
     poor_leads,
     signal_quality,
@@ -259,3 +260,19 @@ def test_added_noise_is_judged_by_degrees() -> None:
     assert judged[0.3].acceptable.sum() <= 6 and poor_leads(judged[0.3]) == ["lead0"]
     assert judged[0.3].beats.sum() > 530 and judged[0.5].beats.sum() > 700
     assert not judged[0.5].acceptable.any() and (judged[0.5].template_correlation < 0.5).all()
+
+
+def test_beat_failures_at_gives_each_time_the_beat_rules_its_window_fails(quality_208: pd.DataFrame) -> None:
+    """Record 208: 90-100 s fails the template correlation (and the RR ratio, a rhythm rule, left
+    out); 20-30 s only the RR ratio; the last window holds its own end; a time past the lead's
+    end has no window."""
+    found = beat_failures_at(quality_208, [95.0, 25.0, 0.0, 89.999, 100.0, 300.0, 301.0])
+    assert found[0] == ["template correlation: 0.60 < 0.66"]
+    assert found[1:] == [[], [], [], [], [], []]
+    assert beat_failures_at(quality_208, np.array([])) == []
+    assert beat_failures_at(quality_208.iloc[:0], [5.0]) == [[]]
+    two = pd.concat([quality_208, quality_208.assign(lead="V1")])
+    with pytest.raises(
+        InputError, match=r"quality must be the table of one lead, got the leads \['MLII', 'V1'\]"
+    ):
+        beat_failures_at(two, [1.0])

@@ -23,7 +23,7 @@ from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.intervals import intervals
 from signxai.ecg.models import samples_seen
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
-from signxai.ecg.quality import describe_quality, poor_leads, signal_quality
+from signxai.ecg.quality import beat_failures_at, describe_quality, poor_leads, signal_quality
 from signxai.ecg.scoring import PeakMatch, match_peaks
 from signxai.ecg.waves import check_delineation_fs, delineate, window_wave_relevance
 from signxai.errors import InputError, warn_user
@@ -163,11 +163,20 @@ class StripAnalysis:
         return pd.DataFrame(matrix, index=names, columns=names)
 
 
-def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed: int = 0) -> np.ndarray:
+def select_beats(
+    predicted: np.ndarray,
+    max_abnormal: int,
+    max_normal: int,
+    seed: int = 0,
+    trusted: np.ndarray | Sequence[bool] | None = None,
+) -> np.ndarray:
     """Indices of up to ``max_abnormal`` beats not of class 0 and ``max_normal`` of class 0.
 
     Abnormal beats are taken spread over the strip (evenly spaced among them), normal beats at
-    random with ``seed``; the result is sorted in time.
+    random with ``seed``; the result is sorted in time. With ``trusted`` (one flag per beat, e.g.
+    False where the beat's 10 s window fails the signal-quality rules on the beats themselves), a
+    chosen beat that is not trusted is replaced by the nearest trusted beat of its predicted class
+    not chosen yet (nearest in beat order, the earlier on a tie); where there is none it stays.
     """
     predicted = np.asarray(predicted)
     if predicted.ndim != 1 or not (np.issubdtype(predicted.dtype, np.integer) or predicted.size == 0):
@@ -178,13 +187,38 @@ def select_beats(predicted: np.ndarray, max_abnormal: int, max_normal: int, seed
     max_abnormal = check_whole(max_abnormal, "max_abnormal", at_least=0)
     max_normal = check_whole(max_normal, "max_normal", at_least=0)
     seed = check_seed(seed)
+    flags = None if trusted is None else np.asarray(trusted)
+    if flags is not None and (flags.dtype != bool or flags.shape != predicted.shape):
+        raise InputError(
+            f"trusted must be one True/False per beat ({len(predicted)} booleans) or None, got "
+            f"{flags.dtype} of shape {flags.shape}"
+        )
     abnormal = np.flatnonzero(predicted != 0)
     normal = np.flatnonzero(predicted == 0)
     if len(abnormal) > max_abnormal:
         abnormal = abnormal[np.linspace(0, len(abnormal) - 1, max_abnormal).round().astype(int)]
     rng = np.random.default_rng(seed)
     normal = rng.choice(normal, size=min(max_normal, len(normal)), replace=False) if len(normal) else normal
-    return np.sort(np.concatenate([abnormal, normal]).astype(np.int64))
+    chosen = np.sort(np.concatenate([abnormal, normal]).astype(np.int64))
+    return chosen if flags is None else _trusted_instead(chosen, predicted, flags)
+
+
+def _trusted_instead(chosen: np.ndarray, predicted: np.ndarray, trusted: np.ndarray) -> np.ndarray:
+    """``chosen`` with each beat that is not ``trusted`` replaced by the nearest trusted beat of
+    its predicted class not chosen yet (kept where there is none); sorted."""
+    taken = set(chosen.tolist())
+    result = []
+    for beat in chosen.tolist():
+        if not trusted[beat]:
+            candidates = np.flatnonzero(trusted & (predicted == predicted[beat]))
+            candidates = candidates[[c not in taken for c in candidates.tolist()]]
+            if len(candidates):
+                nearest = int(candidates[np.argmin(np.abs(candidates - beat))])  # the earlier on a tie
+                taken.discard(beat)
+                taken.add(nearest)
+                beat = nearest
+        result.append(beat)
+    return np.sort(np.asarray(result, dtype=np.int64))
 
 
 #: Beats per ``explain_spectrum`` call when every beat of a strip is explained per harmonic: one
@@ -315,7 +349,10 @@ def analyze_strip(
     predicted = probabilities.argmax(axis=1)
     check_count(classes, probabilities.shape[1], "classes", "classes the model tells apart")
     labels = [classes[k] for k in predicted]
-    explained = select_beats(predicted, max_abnormal, max_normal, seed)
+    # beats in windows whose beats are unlike each other (noise, artefact) are not explained where
+    # another beat of their class can be
+    trusted = np.array([not f for f in beat_failures_at(quality, windows.r_peaks / recording.fs)], dtype=bool)
+    explained = select_beats(predicted, max_abnormal, max_normal, seed, trusted)
     beats = windows.beats[explained]
     others = None if versus is None else _other_classes(model, windows.beats, probabilities, versus)
     # a single-output binary model takes target 0 (explains -z) or 1 (z), like the class index

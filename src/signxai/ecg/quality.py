@@ -327,6 +327,43 @@ def beat_failures(reasons: str) -> list[str]:
     return [r for r in reasons.split("; ") if r.split(":")[0] in BEAT_RULES]
 
 
+def beat_failures_at(quality: pd.DataFrame, times: np.ndarray | Sequence[float]) -> list[list[str]]:
+    """For each time, the rules on the beats themselves (:data:`BEAT_RULES`) that its window of
+    a one-lead :func:`signal_quality` table fails: ``[]`` where the beats there can be trusted (or
+    no window holds the time).
+
+    Parameters
+    ----------
+    quality
+        :func:`signal_quality`'s table of one lead.
+    times
+        Times in seconds from the lead's start (e.g. beats' R-peaks over ``fs``).
+
+    Returns
+    -------
+    list of list of str
+        One list per time, e.g. ``['template correlation: 0.60 < 0.66']``.
+    """
+    _check_table(quality, "quality")
+    leads = quality["lead"].unique().tolist()
+    if len(leads) > 1:
+        raise InputError(f"quality must be the table of one lead, got the leads {leads}")
+    values = np.asarray(times, dtype=object)
+    if values.ndim != 1 or not all(
+        isinstance(t, (int, float, np.integer, np.floating)) and np.isfinite(t) for t in values
+    ):
+        raise InputError(f"times must be a 1-D sequence of finite numbers of seconds, got {times!r}")
+    if quality.empty:
+        return [[] for _ in values]
+    starts, stops = quality["start_s"].to_numpy(), quality["stop_s"].to_numpy()
+    failures = [beat_failures(reasons) for reasons in quality["reasons"]]
+    found = []
+    for time in values.astype(np.float64):
+        row = np.flatnonzero((starts <= time) & ((time < stops) | (stops == stops.max()) & (time <= stops)))
+        found.append(failures[row[0]] if len(row) else [])
+    return found
+
+
 def poor_leads(quality: pd.DataFrame) -> list[str]:
     """The leads of a :func:`signal_quality` table in fewer than half of whose windows the beats
     cannot be trusted: windows that fail a rule on the beats themselves (:data:`BEAT_RULES`: fewer

@@ -14,7 +14,7 @@ import pandas as pd
 from signxai.ecg.analysis import SPECTRAL_BINS_PER_STEP, StripAnalysis, harmonic_shares
 from signxai.ecg.beats import AAMI_CLASSES
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
-from signxai.ecg.quality import beat_failures, describe_quality, poor_leads
+from signxai.ecg.quality import beat_failures_at, describe_quality, poor_leads
 from signxai.ecg.scoring import ECG5000_AAMI, aami_scores
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.deletion import DeletionCurve
@@ -110,11 +110,9 @@ def _window_quality(analysis: StripAnalysis, time_s: float) -> str:
     """' Its 10 s window fails the signal-quality rules (...).' for a beat at ``time_s`` whose
     window fails a rule on the beats themselves (:data:`~signxai.ecg.quality.BEAT_RULES`, as
     :func:`~signxai.ecg.quality.poor_leads` counts), else ''."""
-    quality = analysis.quality
-    if quality is None:
+    if analysis.quality is None:
         return ""
-    row = quality[(quality["start_s"] <= time_s) & (time_s < quality["stop_s"])]
-    reasons = beat_failures("; ".join(row["reasons"]))
+    reasons = beat_failures_at(analysis.quality, [time_s])[0]
     return f" Its 10 s window fails the signal-quality rules ({'; '.join(reasons)})." if reasons else ""
 
 

@@ -11,11 +11,11 @@ SmoothGrad in 0.50-0.58; the tutorial's model on 256 x 2000 samples, integrated 
 (parts of 64) and occlusion 0.88 (0.73 with parts of 128); the maps bitwise equal.
 
 The targets are fixed for the whole batch first (the predicted class, a contrast's runner-up,
-from the outputs of each part; the same errors as before), and each part explains its samples' classes with its rows of the
-further forward inputs. The methods' random draws serve every sample of a batch alike (see
-:data:`~signxai.methods.gradient.SEED`), so with a seed each part draws what the whole batch
-would: the maps equal those of one call. On a GPU, larger passes are faster: the batch is
-never split there.
+from the outputs of each part; the same errors as before), and each part explains its samples'
+classes with its rows of the further forward inputs. The methods' random draws serve every
+sample of a batch alike (see :data:`~signxai.methods.gradient.SEED`), so with a seed each part
+draws what the whole batch would: the maps equal those of one call. On a GPU, larger passes are
+faster: the batch is never split there.
 """
 
 from __future__ import annotations
