@@ -502,6 +502,7 @@ def test_the_analysed_lead_is_judged_for_signal_quality_and_noise_is_named(tmp_p
     page = strip_report(analysis, model_card(), "binary", tmp_path / "208.html").read_text()
     assert '<section id="quality">' in page and "lead MLII: 25 of 30 windows of 10 s acceptable" in page
     assert "Fewer than half" not in page
+    assert page.count("Grey: 10 s windows whose beats fail the signal-quality rules") == 1  # 90-100 s
     times = analysis.windows.r_peaks[analysis.explained] / strip.fs  # beats in the windows that fail
     flagged = sum(90 <= t < 100 or 210 <= t < 220 for t in times)  # more than the RR ratio
     assert page.count("Its 10 s window fails the signal-quality rules (") == flagged
@@ -566,3 +567,28 @@ def test_beats_in_noise_are_not_explained_where_trusted_beats_of_their_class_are
         assert sorted(predicted[analysis.explained]) == sorted(predicted[plain])
         if not untrusted_plain:
             assert analysis.explained.tolist() == plain.tolist()
+
+
+def test_strip_rows_shade_the_windows_whose_beats_fail_and_only_those() -> None:
+    """Record 208's table: only 90-100 s fails a rule on the beats (template correlation); the
+    windows that fail only rhythm rules (20-30 s, ...) are not shaded."""
+    import matplotlib.pyplot as plt
+
+    from signxai.ecg.quality import signal_quality
+    from signxai.ecg.report import _shade_untrusted
+
+    strip = load_mitbih_208()
+    quality = signal_quality(strip.signal[0], strip.fs)
+    for row_start, seconds, spans in (
+        (90.0, 30.0, [(0.0, 10.0)]),
+        (85.0, 10.0, [(5.0, 10.0)]),
+        (0.0, 30.0, []),
+    ):
+        fig, ax = plt.subplots()
+        assert _shade_untrusted(ax, quality, row_start, seconds) == len(spans)
+        drawn = [(round(p.get_x(), 6), round(p.get_x() + p.get_width(), 6)) for p in ax.patches]
+        assert drawn == spans
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    assert _shade_untrusted(ax, None, 0.0, 30.0) == 0
+    plt.close(fig)

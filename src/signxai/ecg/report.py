@@ -14,7 +14,7 @@ import pandas as pd
 from signxai.ecg.analysis import SPECTRAL_BINS_PER_STEP, StripAnalysis, harmonic_shares
 from signxai.ecg.beats import AAMI_CLASSES
 from signxai.ecg.plot import RELEVANCE_CMAP, coloured_trace, plot_beats, symmetric_norm
-from signxai.ecg.quality import beat_failures_at, describe_quality, poor_leads
+from signxai.ecg.quality import beat_failures, beat_failures_at, describe_quality, poor_leads
 from signxai.ecg.scoring import ECG5000_AAMI, aami_scores
 from signxai.ecg.waves import WAVES, plot_wave_relevance, summarize
 from signxai.evaluate.deletion import DeletionCurve
@@ -48,6 +48,7 @@ def _strip_rows(analysis: StripAnalysis, seconds_per_row: float = 30.0) -> list[
     fs = analysis.recording.fs
     clean = analysis.clean
     figures = []
+    shaded = 0
     peaks = analysis.windows.r_peaks
     starts = np.arange(0, len(clean) / fs, seconds_per_row)
     if len(starts) > MAX_STRIP_ROWS:
@@ -73,8 +74,34 @@ def _strip_rows(analysis: StripAnalysis, seconds_per_row: float = 30.0) -> list[
             title=f"{row_start:.0f}-{row_start + seconds_per_row:.0f} s",
         )
         fig.set_size_inches(16, 2.6)
+        shaded += _shade_untrusted(fig.axes[0], analysis.quality, row_start, (b - a) / fs)
         figures.append(figure_html(fig, dpi=60))
+    if shaded:
+        figures.insert(
+            0,
+            paragraph(
+                "Grey: 10 s windows whose beats fail the signal-quality rules on the beats themselves "
+                "(section 'Signal quality'): the beats found there may be noise, and no beat there is "
+                "explained where another beat of its class can be.",
+                note=True,
+            ),
+        )
     return figures
+
+
+def _shade_untrusted(ax: plt.Axes, quality: pd.DataFrame | None, row_start: float, seconds: float) -> int:
+    """Shade (grey, behind the trace) the parts of a strip row from ``row_start`` lasting
+    ``seconds`` (its time axis from 0) that lie in a window failing a rule on the beats
+    themselves; return how many were shaded."""
+    if quality is None:
+        return 0
+    count = 0
+    for row in quality.itertuples():
+        lo, hi = max(row.start_s, row_start), min(row.stop_s, row_start + seconds)
+        if hi > lo and beat_failures(row.reasons):
+            ax.axvspan(lo - row_start, hi - row_start, color="0.85", zorder=0, linewidth=0)
+            count += 1
+    return count
 
 
 def _beat_rows(analysis: StripAnalysis, position: int) -> str:
