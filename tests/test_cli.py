@@ -82,7 +82,13 @@ def test_demo_writes_a_report_with_every_method(demo_report) -> None:
 
     written = edfio.read_edf(out / "strip.edf")
     assert [s.transducer_type for s in written.signals] == ["", *DEFAULT_METHODS]
-    assert len(written.annotations) == len(np.load(out / "relevance.npz")["all_r_peaks"])
+    spans = [note for note in written.annotations if note.duration is not None]
+    assert len(written.annotations) - len(spans) == len(np.load(out / "relevance.npz")["all_r_peaks"])
+    # the five windows that fail the signal-quality rules, each over its 10 s
+    assert [(note.onset, note.duration) for note in spans] == [
+        (t, 10.0) for t in (20.0, 40.0, 50.0, 90.0, 210.0)
+    ]
+    assert all(note.text.startswith("quality rules failed: ") for note in spans)
 
 
 def test_beats_on_the_demo_strip_saved_as_an_array_gives_the_demos_results(demo_report, tmp_path) -> None:
