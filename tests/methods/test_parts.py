@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import assert_unchanged, snapshot
+from models import ARCHITECTURES, assert_unchanged, build, snapshot
 from signxai import Contrast, TargetError, explain
 
 #: The families that take ``batch_size``, with what makes their maps reproducible.
@@ -131,3 +131,21 @@ def test_a_target_error_names_the_sample_of_the_whole_batch(case) -> None:
     versus = [0, 2, 0, 2, 0, 2, 0, 1, 0, 2]  # sample 7: class 1 against itself
     with pytest.raises(TargetError, match=r"sample\(s\) \[7\]"):
         explain(model, x, "smoothgrad", Contrast(1, versus=versus), forward_args=(meta,), batch_size=3)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize(
+    "method",
+    ["integrated_gradients_steps_4", "smoothgrad_samples_4", "occlusion_window_16"],
+)
+def test_parts_equal_one_call_on_each_test_architecture(arch: str, method: str) -> None:
+    """Signals and images, one and three leads, residual and ceil-mode pooling: a batch of 3 in
+    parts of 1 gives the maps of one call, to float32 rounding (occlusion's maps are differences of
+    outputs, whose rounding at another batch size is that of the outputs themselves)."""
+    model, x = build(arch)
+    params = {"seed": 0} if method.startswith("smoothgrad") else {}
+    whole = explain(model, x, method, **params)
+    parts = explain(model, x, method, batch_size=1, **params)
+    with torch.no_grad():
+        outputs = float(model(x).abs().max())
+    assert np.abs(parts - whole).max() <= max(1e-5 * np.abs(whole).max(), 1e-6 * outputs)
