@@ -355,13 +355,14 @@ def beat_failures_at(quality: pd.DataFrame, times: np.ndarray | Sequence[float])
         raise InputError(f"times must be a 1-D sequence of finite numbers of seconds, got {times!r}")
     if quality.empty:
         return [[] for _ in values]
-    starts, stops = quality["start_s"].to_numpy(), quality["stop_s"].to_numpy()
-    failures = [beat_failures(reasons) for reasons in quality["reasons"]]
-    found = []
-    for time in values.astype(np.float64):
-        row = np.flatnonzero((starts <= time) & ((time < stops) | (stops == stops.max()) & (time <= stops)))
-        found.append(failures[row[0]] if len(row) else [])
-    return found
+    ordered = quality.sort_values("start_s", kind="stable")
+    starts, stops = ordered["start_s"].to_numpy(), ordered["stop_s"].to_numpy()
+    failures = [beat_failures(reasons) for reasons in ordered["reasons"]]
+    seconds = values.astype(np.float64)
+    rows = np.searchsorted(starts, seconds, side="right") - 1  # the last window starting at or before
+    inside = (rows >= 0) & (seconds < stops[rows]) | (rows == len(starts) - 1) & (seconds <= stops[-1])
+    pairs = zip(rows.tolist(), inside.tolist(), strict=True)
+    return [list(failures[row]) if held else [] for row, held in pairs]
 
 
 def poor_leads(quality: pd.DataFrame) -> list[str]:
