@@ -5,10 +5,12 @@ Gradient SHAP's draws, occlusion's windows, Kernel SHAP's coalitions, DeepLIFT S
 run their passes at the batch's size or more: a batch larger than ``batch_size`` runs one step
 per pass. On a CPU a pass of thousands of rows is memory-bound, so :func:`compute` splits such a
 batch into parts of ``batch_size`` samples and runs the method on each part: every pass then
-holds at most ``batch_size`` rows. Measured on 2 CPU cores (2026-11-29): the shipped 5-class
-beat model on 2048 test beats, integrated gradients in 0.62-0.67 of the time (parts of 64-512),
-SmoothGrad in 0.50-0.58; the tutorial's model on 256 x 2000 samples, integrated gradients 0.55
-(parts of 64) and occlusion 0.88 (0.73 with parts of 128); the maps bitwise equal.
+holds at most ``batch_size`` rows. Measured on 2 CPU cores (``benchmarks/large_batch.py``,
+2026-11-29): the shipped 5-class beat model on 2048 test beats, in parts of 64 (256), integrated
+gradients took 0.64 (0.59) of the time, SmoothGrad 0.49 (0.46), occlusion 0.68 (0.62), the maps
+bitwise equal; the tutorial's model on 256 x 2000 samples, integrated gradients 0.55 (parts of
+64) and occlusion 0.88 (0.73 in parts of 128). Elsewhere the maps agree to float32 rounding (the
+outputs' rounding differs between batch sizes).
 
 The targets are fixed for the whole batch first (the predicted class, a contrast's runner-up,
 from the outputs of each part; the same errors as before), and each part explains its samples'
