@@ -541,7 +541,7 @@ def test_select_beats_replaces_an_untrusted_beat_by_the_nearest_trusted_one_of_i
     assert trusted[instead] and abs(instead - picked) == 1
 
 
-def test_beats_in_noise_are_not_explained_where_trusted_beats_of_their_class_are(tmp_path) -> None:
+def test_beats_in_noise_are_not_explained_where_trusted_beats_of_their_class_are() -> None:
     """Record 208 with two bursts of Gaussian noise (SD 0.6 mV at 100-130 and 200-215 s): the
     detector finds beats in them and the model calls half of its abnormal calls there; the plain
     selection would explain three of them, the analysis explains none (their windows fail the
