@@ -156,6 +156,8 @@ CASES: list[tuple[str, Callable[[np.ndarray, np.ndarray, pd.DataFrame], object],
     ("tutorial normalise", lambda e, p, w: normalize_ecg_relevancemap([0.0, np.inf]), "relevancemap has 1"),
     # before: numpy dropped the imaginary parts with a ComplexWarning and the filter ran on the rest
     ("complex", lambda e, p, w: lowpass(e + 1j, FS), "ecg must hold real numbers, got dtype complex128"),
+    # before: numpy's ValueError from the check for complex values, outside the conversion's guard
+    ("ragged", lambda e, p, w: lowpass([[1.0, 2.0], [1.0]], FS), "ecg must be an array of numbers, got list"),
 ]
 
 

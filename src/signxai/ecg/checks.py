@@ -30,14 +30,15 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
 
     With ``ndim=1`` a ``(1, samples)`` array (one lead of a multi-lead layout) is accepted too.
     """
-    if np.iscomplexobj(cast(Any, values)):  # numpy would drop the imaginary parts with only a warning
-        raise InputError(f"{name} must hold real numbers, got dtype {np.asarray(values).dtype}")
-    try:
-        x = np.asarray(values, dtype=np.float64)
+    try:  # a ragged list fails in either conversion
+        complex_values = np.iscomplexobj(cast(Any, values))
+        x = np.asarray(values, dtype=np.complex128 if complex_values else np.float64)
     except (TypeError, ValueError) as error:
         raise InputError(
             f"{name} must be an array of numbers, got {type(values).__name__} ({error})"
         ) from None
+    if complex_values:  # numpy would drop the imaginary parts with only a warning
+        raise InputError(f"{name} must hold real numbers, got dtype {np.asarray(values).dtype}")
     if ndim == 1 and x.ndim == 2 and x.shape[0] == 1:
         x = x[0]
     if x.ndim == 0:
