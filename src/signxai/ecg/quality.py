@@ -32,7 +32,15 @@ import pandas as pd
 import scipy.stats
 
 from signxai.checks import check_number
-from signxai.ecg.checks import as_lead_names, as_leads, as_peaks, check_count, check_fs, default_lead_names
+from signxai.ecg.checks import (
+    as_lead_names,
+    as_leads,
+    as_peaks,
+    as_signal,
+    check_count,
+    check_fs,
+    default_lead_names,
+)
 from signxai.ecg.preprocess import detect_r_peaks, remove_baseline
 from signxai.errors import InputError
 
@@ -348,17 +356,17 @@ def beat_failures_at(quality: pd.DataFrame, times: np.ndarray | Sequence[float])
     leads = quality["lead"].unique().tolist()
     if len(leads) > 1:
         raise InputError(f"quality must be the table of one lead, got the leads {leads}")
-    values = np.asarray(times, dtype=object)
-    if values.ndim != 1 or not all(
-        isinstance(t, (int, float, np.integer, np.floating)) and np.isfinite(t) for t in values
-    ):
-        raise InputError(f"times must be a 1-D sequence of finite numbers of seconds, got {times!r}")
+    no_times = (isinstance(times, (list, tuple)) and not times) or (
+        isinstance(times, np.ndarray) and times.shape == (0,)
+    )
+    seconds = np.zeros(0) if no_times else as_signal(times, "times")
+    if seconds.ndim != 1:
+        raise InputError(f"times must be a 1-D sequence of seconds, got shape {seconds.shape}")
     if quality.empty:
-        return [[] for _ in values]
+        return [[] for _ in seconds]
     ordered = quality.sort_values("start_s", kind="stable")
     starts, stops = ordered["start_s"].to_numpy(), ordered["stop_s"].to_numpy()
     failures = [beat_failures(reasons) for reasons in ordered["reasons"]]
-    seconds = values.astype(np.float64)
     rows = np.searchsorted(starts, seconds, side="right") - 1  # the last window starting at or before
     inside = (rows >= 0) & (seconds < stops[rows]) | (rows == len(starts) - 1) & (seconds <= stops[-1])
     pairs = zip(rows.tolist(), inside.tolist(), strict=True)
