@@ -205,3 +205,11 @@ def fixed_targets(target_class: Any, logits: torch.Tensor) -> Any:
         targets, versus = _contrast_classes(target_class, logits)
         return Contrast(targets.tolist(), versus.tolist())
     return resolve_targets(target_class, logits).tolist()
+
+
+def rows_of(targets: Any, rows: slice) -> Any:
+    """The targets of ``rows`` of a batch, from targets written out per sample (as
+    :func:`fixed_targets` gives them: a list of classes, or a :class:`Contrast` of two lists)."""
+    if isinstance(targets, Contrast):
+        return Contrast(targets.target[rows], targets.versus[rows])
+    return targets[rows]

@@ -32,7 +32,7 @@ from signxai.evaluate.frequency import spectral_deletion_curve
 from signxai.methods import describe_method
 from signxai.model import evaluated, input_placement
 from signxai.spectral import SpectralRelevance, explain_spectrum, spectral_spec, sum_bands
-from signxai.targets import Contrast, against_predicted, as_int, check_versus_word
+from signxai.targets import Contrast, against_predicted, as_int, check_versus_word, rows_of
 
 #: Bands of harmonics of a beat window (k cycles per window), ``[low, high)``: the slow waves and a
 #: wide complex (0-2), the T and P waves (3-5), a narrow QRS complex (6-20), above.
@@ -234,12 +234,7 @@ def _spectrum_of_every_beat(
     parts = []
     for start in range(0, len(beats), SPECTRUM_BEATS):
         rows = slice(start, start + SPECTRUM_BEATS)
-        part = (
-            Contrast(target.target[rows], target.versus[rows])
-            if isinstance(target, Contrast)
-            else target[rows]
-        )
-        parts.append(explain_spectrum(model, beats[rows], method, part, **seeded))
+        parts.append(explain_spectrum(model, beats[rows], method, rows_of(target, rows), **seeded))
     return SpectralRelevance.concatenate(parts)
 
 

@@ -29,7 +29,7 @@ import torch
 
 from signxai.methods.registry import Family
 from signxai.model import ModelView
-from signxai.targets import Contrast, fixed_targets
+from signxai.targets import fixed_targets, rows_of
 
 
 def compute(
@@ -70,17 +70,10 @@ def compute(
     maps, values = [], []
     for start, stop in bounds:
         with view.rows(start, stop):
-            result = family.compute(view, x[start:stop], _part(fixed, start, stop), params)
+            result = family.compute(view, x[start:stop], rows_of(fixed, slice(start, stop)), params)
         if isinstance(result, tuple):
             result, value = result
             values.append(value)
         maps.append(result)
     joined = torch.cat(maps)
     return (joined, torch.cat(values)) if values else joined
-
-
-def _part(fixed: Any, start: int, stop: int) -> Any:
-    """The targets of samples ``start:stop`` of targets written out per sample."""
-    if isinstance(fixed, Contrast):
-        return Contrast(fixed.target[start:stop], fixed.versus[start:stop])
-    return fixed[start:stop]
