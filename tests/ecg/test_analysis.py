@@ -592,3 +592,21 @@ def test_strip_rows_shade_the_windows_whose_beats_fail_and_only_those() -> None:
     fig, ax = plt.subplots()
     assert _shade_untrusted(ax, None, 0.0, 30.0) == 0
     plt.close(fig)
+
+
+def test_torch_is_warmed_up_before_the_first_method_is_timed(monkeypatch) -> None:
+    import signxai.ecg.analysis as analysis
+
+    calls: list[str] = []
+    monkeypatch.setattr(analysis, "warm_up_autograd", lambda: calls.append("warm"))
+    explain = analysis.explain
+
+    def recorded(*args, **kwargs):
+        calls.append("explain")
+        return explain(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "explain", recorded)
+    strip = load_mitbih_208()
+    short = dataclasses.replace(strip, signal=strip.signal[:, : int(10 * strip.fs)])
+    analyze_strip(short, load_beat_model("binary"), ["normal", "abnormal"], ["gradient"], max_abnormal=1)
+    assert calls[:2] == ["warm", "explain"]

@@ -33,6 +33,7 @@ from signxai.methods import describe_method
 from signxai.model import evaluated, input_placement
 from signxai.spectral import SpectralRelevance, explain_spectrum, spectral_spec, sum_bands
 from signxai.targets import Contrast, against_predicted, as_int, check_versus_word, rows_of
+from signxai.timing import warm_up_autograd
 
 #: Bands of harmonics of a beat window (k cycles per window), ``[low, high)``: the slow waves and a
 #: wide complex (0-2), the T and P waves (3-5), a narrow QRS complex (6-20), above.
@@ -358,6 +359,7 @@ def analyze_strip(
         every = Contrast(every, others.tolist())
     relevance: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
+    warm_up_autograd()  # torch's first gradient imports modules: not the first method's time
     for method in methods:
         start = time.perf_counter()
         result = explain(model, beats, method, target_class=target, **_seeded(method, seed))

@@ -17,6 +17,7 @@ from signxai.evaluate.deletion import deletion_curve, random_relevance
 from signxai.evaluate.frequency import explainer, map_shape, spectral_deletion_curve
 from signxai.evaluate.localisation import as_array, relevance_mass_accuracy, relevance_rank_accuracy
 from signxai.evaluate.randomization import model_randomization
+from signxai.timing import warm_up_autograd
 
 RANDOM = "random"
 
@@ -119,6 +120,7 @@ def compare_methods(
     maps: dict[str, np.ndarray] = {}
     rows: dict[str, dict[str, Any]] = {}
     curves: dict[str, Any] = {}
+    warm_up_autograd()  # torch's first gradient imports modules: not the first method's time
     for name in names:
         start = time.perf_counter()
         if name == RANDOM:
