@@ -41,6 +41,12 @@ def test_strip_and_beat_plots_render(tmp_path: Path, strip) -> None:
     _assert_png(plot_beats(ecg, fs, peaks, labels, relevance), tmp_path / "beats.png")
     with pytest.raises(InputError, match="relevance must have the shape of ecg"):
         plot_strip(ecg, fs, relevance[:10])
+    with pytest.raises(
+        InputError, match="plot_strip draws a trace over time: ecg needs 2 or more samples, got 1"
+    ):
+        plot_strip(ecg[:1], fs, relevance[:1])
+    with pytest.raises(InputError, match="plot_beats draws a trace over time: ecg needs 2 or more samples"):
+        plot_beats(ecg[None, :1], fs, [0], ["normal"])
 
 
 @pytest.mark.parametrize("leads", [STANDARD, ["MLII", "V5", "V1"]])
