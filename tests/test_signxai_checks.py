@@ -680,3 +680,56 @@ def test_every_argument_is_checked(setting: dict[str, Any], name: str, call: Cal
                     plt.close("all")
     assert not failures, f"{name}: " + "; ".join(failures)
     assert_unchanged(model, before)  # by valid and wrong calls alike
+
+
+def _from_torch_cases() -> list[tuple[str, Callable[[Any, Any], Any]]]:
+    """Public functions that take maps, signals or R-peaks, each called on (signal, map)."""
+    import matplotlib.pyplot as plt
+    import torch
+    from torch import nn
+
+    from signxai.ecg.median import median_beat
+    from signxai.ecg.plot import plot_12lead, plot_strip
+    from signxai.ecg.relevance import normalize_ecg_relevancemap
+    from signxai.evaluate import amplitude_bias, deletion_curve, relevance_mass_accuracy, similarity
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 2, 5), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 356, 2))
+
+    def colours(fig: Any) -> list[np.ndarray]:  # the relevance drawn along the trace
+        data = [np.asarray(c.get_array()) for ax in fig.axes for c in ax.collections]
+        plt.close(fig)
+        return data
+
+    return [
+        ("plot_strip", lambda ecg, r: colours(plot_strip(ecg, 360.0, r))),
+        ("plot_12lead", lambda ecg, r: colours(plot_12lead(ecg[None], 360.0, r[None]))),
+        ("normalize_ecg_relevancemap", lambda ecg, r: normalize_ecg_relevancemap(r)),
+        ("median_beat", lambda ecg, r: median_beat(r, [100, 200, 300], 360.0, 0.1, 0.1).signal),
+        (
+            "deletion_curve",
+            lambda ecg, r: deletion_curve(model, ecg[None, None], r[None, None], 0, window=40).scores,
+        ),
+        ("relevance_mass_accuracy", lambda ecg, r: relevance_mass_accuracy(r[None], ecg[None] > 0)),
+        ("amplitude_bias", lambda ecg, r: amplitude_bias(r[None, None], ecg[None, None])),
+        ("similarity", lambda ecg, r: similarity(r, ecg)),
+    ]
+
+
+@pytest.mark.parametrize("case", _from_torch_cases(), ids=lambda case: case[0])
+def test_maps_and_signals_straight_from_torch_give_what_their_numpy_values_give(case) -> None:
+    """A signal or map that still requires grad, or is bfloat16 (which numpy lacks), is taken as
+    its values (before: torch's RuntimeError/TypeError from inside numpy)."""
+    import torch
+
+    _, call = case
+    generator = torch.Generator().manual_seed(1)
+    ecg, relevance = torch.randn(360, generator=generator), torch.randn(360, generator=generator)
+    half_ecg, half_relevance = ecg.bfloat16(), relevance.bfloat16()
+    for passed, values in [
+        ((ecg.clone().requires_grad_(True), relevance.clone().requires_grad_(True)), (ecg, relevance)),
+        ((half_ecg, half_relevance), (half_ecg.float(), half_relevance.float())),
+    ]:
+        got, expected = call(*passed), call(*(v.numpy() for v in values))
+        for a, b in zip(*(x if isinstance(x, list) else [x] for x in (got, expected)), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

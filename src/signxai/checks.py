@@ -18,6 +18,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import nn
 
 from signxai.errors import InputError, SignXAIError
@@ -25,6 +26,19 @@ from signxai.errors import InputError, SignXAIError
 
 def _unit(unit: str) -> str:
     return f" {unit}" if unit else ""
+
+
+def host_values(value: object) -> object:
+    """A torch tensor's values as a numpy array (detached from autograd, copied to the CPU;
+    bfloat16, which numpy lacks, as float32), for the checks that follow; anything else as given.
+
+    Maps and signals may come straight from torch (an attribution that still requires grad, a
+    tensor on a GPU), where ``np.asarray`` would raise torch's ``RuntimeError``/``TypeError``.
+    """
+    if not isinstance(value, torch.Tensor):
+        return value
+    tensor = value.detach().cpu()
+    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
 def is_number(value: object) -> bool:

@@ -181,6 +181,16 @@ def test_similarity_needs_two_finite_maps_of_one_shape() -> None:
             similarity(bad, np.arange(2.0))  # a is checked first
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("how", ["spearman", "pearson"])
+def test_a_correlation_with_a_constant_map_is_0_or_1_if_both_are_without_warnings(how: str) -> None:
+    varying = np.arange(6.0)
+    assert similarity(np.zeros(6), varying, how) == 0.0  # before: scipy's/numpy's warning, then 0
+    assert similarity(varying, np.full(6, 3.0), how) == 0.0
+    assert similarity(np.zeros(6), np.zeros(6), how) == 1.0  # the same map: not dissimilar
+    assert similarity(np.full(6, 2.0), np.full(6, -1.0), how) == 1.0  # no ranking either, any scale
+
+
 def test_infills() -> None:
     x = torch.arange(12, dtype=torch.float32).view(1, 1, 12) + 1.0
     mask = torch.zeros(1, 12, dtype=torch.bool)

@@ -14,7 +14,7 @@ from typing import Any, cast, overload
 import numpy as np
 import pandas as pd
 
-from signxai.checks import check_number, is_number
+from signxai.checks import check_number, host_values, is_number
 from signxai.errors import InputError
 
 #: Units of a voltage (case-insensitive) and their factor to mV. A WFDB header without units
@@ -30,6 +30,7 @@ def as_signal(values: object, name: str = "ecg", ndim: int | None = None) -> np.
 
     With ``ndim=1`` a ``(1, samples)`` array (one lead of a multi-lead layout) is accepted too.
     """
+    values = host_values(values)
     try:  # a ragged list fails in either conversion
         complex_values = np.iscomplexobj(cast(Any, values))
         x = np.asarray(values, dtype=np.complex128 if complex_values else np.float64)
@@ -124,7 +125,7 @@ def as_peaks(r_peaks: object, samples: int | None, name: str = "r_peaks") -> np.
     """Sample indices: one-dimensional, whole numbers, increasing, inside ``[0, samples)`` (``samples``
     None: ``>= 0``)."""
     try:
-        peaks = np.asarray(r_peaks, dtype=np.float64)
+        peaks = np.asarray(host_values(r_peaks), dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be an array of sample indices, got {type(r_peaks).__name__}") from None
     if peaks.ndim != 1:
@@ -152,7 +153,7 @@ def check_spans(
     """Window spans ``starts[i]:stops[i]``: ``count`` of each, non-empty, inside ``[0, samples]``."""
     spans = []
     for name, values in (("starts", starts), ("stops", stops)):
-        array = np.asarray(values)
+        array = np.asarray(host_values(values))
         if array.ndim != 1 or len(array) != count or not np.issubdtype(array.dtype, np.integer):
             raise InputError(
                 f"{name} must hold one whole sample index per window ({count}), "

@@ -17,7 +17,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from signxai.checks import check_choice, check_number, check_text, check_whole
+from signxai.checks import check_choice, check_number, check_text, check_whole, host_values
 from signxai.ecg.checks import (
     as_lead_names,
     as_peaks,
@@ -101,7 +101,7 @@ def plot_strip(
 
 def _one_lead(ecg: np.ndarray, function: str) -> np.ndarray:
     """One lead ``(samples,)`` (or ``(1, samples)``); several leads point to ``plot_12lead``."""
-    values = np.asarray(ecg)
+    values = np.asarray(host_values(ecg))
     if values.ndim == 2 and values.shape[0] > 1:
         raise InputError(
             f"{function} draws one lead (samples,), got ecg of shape {values.shape}; "
@@ -229,7 +229,7 @@ def plot_12lead(
     names = as_lead_names(leads, default_lead_names(len(ecg)))
     check_count(names, len(ecg), "leads", "leads of ecg")
     if relevance is not None:
-        relevance = as_relevance(np.atleast_2d(np.asarray(relevance)), ecg.shape)
+        relevance = as_relevance(np.atleast_2d(np.asarray(host_values(relevance))), ecg.shape)
     norm = symmetric_norm(relevance) if relevance is not None else None
     rows, width, ranges = _layout(ecg, fs, names, check_choice(layout, "layout", LAYOUTS))
     if width > MAX_PAPER_SECONDS:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.checks import check_choice, check_number, check_seed, is_number
+from signxai.checks import check_choice, check_number, check_seed, host_values, is_number
 from signxai.errors import InputError, MethodParameterError
 from signxai.inputs import as_batch
 from signxai.model import ModelView
@@ -280,7 +280,7 @@ def as_relevance(relevance: Any, shape: torch.Size, like: str = "x") -> torch.Te
     """``relevance`` as a float32 tensor of the batch's ``shape`` (or of one sample's); ``like``
     names what it must be shaped like in the error."""
     try:
-        values = np.asarray(relevance, dtype=np.float32)
+        values = np.asarray(host_values(relevance), dtype=np.float32)
     except (TypeError, ValueError):
         raise InputError(
             f"relevance must be an array shaped like {like}, got {type(relevance).__name__}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from signxai.checks import check_choice
+from signxai.checks import check_choice, host_values
 from signxai.errors import InputError
 
 #: How relevance counts towards the mass: its positive part (Arras et al.), its magnitude, or as
@@ -30,10 +30,8 @@ def as_array(value: Any, name: str, shape: str = "(B, ...)") -> np.ndarray:
     wanted = f" {shape}" if shape else ""
     if value is None or isinstance(value, (str, bytes, bool, int, float)):
         raise InputError(f"{name} must be an array{wanted}, got {type(value).__name__}")
-    if hasattr(value, "detach"):
-        value = value.detach().cpu()
     try:
-        return np.asarray(value)
+        return np.asarray(host_values(value))
     except ValueError as error:  # ragged nested lists
         raise InputError(f"{name} must be a rectangular array{wanted}: {error}") from None
 

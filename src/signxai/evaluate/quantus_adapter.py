@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from signxai.api import explain
+from signxai.checks import host_values
 from signxai.errors import MethodParameterError
 
 
@@ -28,6 +29,6 @@ def quantus_explain_func(
         )
     kwargs.pop("device", None)  # Quantus passes its device; explain runs on the model's device
     target = None if targets is None else np.asarray(targets).reshape(-1).astype(int).tolist()
-    array = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
+    array = np.asarray(host_values(inputs))
     relevance = explain(model, array.astype(np.float32), method, target_class=target, **kwargs)
     return np.asarray(relevance, dtype=np.float32)

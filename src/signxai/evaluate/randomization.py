@@ -52,6 +52,7 @@ MEASURES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "ssim": _ssim_1d,
 }
 SIMILARITIES = tuple(MEASURES)
+CORRELATIONS = ("spearman", "pearson")
 
 
 def _absolute(value: Any, name: str) -> np.ndarray:
@@ -63,13 +64,22 @@ def _absolute(value: Any, name: str) -> np.ndarray:
 
 
 def similarity(a: np.ndarray, b: np.ndarray, how: str = "spearman") -> float:
-    """Similarity of two maps on their absolute values (|R|), flattened."""
+    """Similarity of two maps on their absolute values (|R|), flattened.
+
+    A correlation (``'spearman'``, ``'pearson'``) with a constant map (e.g. a map that is zero
+    everywhere after randomization) is undefined: it counts as 0 (nothing varies with the other
+    map), or 1 where both maps are constant (no ranking either; correlations ignore scale); no
+    warning is raised for it.
+    """
     x, y = _absolute(a, "a"), _absolute(b, "b")
     if np.shape(a) != np.shape(b):
         raise InputError(f"a and b must be maps of one shape, got {np.shape(a)} and {np.shape(b)}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InputError("a and b must be finite maps (no NaN or inf)")
-    value = MEASURES[check_choice(how, "how", SIMILARITIES, MethodParameterError)](x, y)
+    how = check_choice(how, "how", SIMILARITIES, MethodParameterError)
+    if how in CORRELATIONS and (np.ptp(x) == 0 or np.ptp(y) == 0):
+        return 1.0 if np.ptp(x) == np.ptp(y) == 0 else 0.0
+    value = MEASURES[how](x, y)
     return float(value) if np.isfinite(value) else 0.0
 
 
