@@ -113,3 +113,71 @@ def test_deletion_curves_of_signals_without_lead_axis(infill: str) -> None:
     assert curve.scores.shape == (4, 11)
     with pytest.raises(InputError, match=r"shaped like x, \(4, 60\)"):
         deletion_curve(model, x, relevance[:, None], 1, window=6)
+
+
+def _bn_cnn(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv1d(1, 8, 5), nn.BatchNorm1d(8), nn.ReLU(), nn.Conv1d(8, 8, 5), nn.ReLU(),
+        nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, 3),
+    )  # fmt: skip
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-0.5, 0.5)
+        model[1].running_var.uniform_(0.5, 2.0)
+    return model.train()  # left in train mode: each call switches it to eval and back
+
+
+def test_explanations_from_several_threads_run_one_after_another_and_restore_the_model() -> None:
+    """Before: two threads explaining one model raised internal errors ("the layer's input is not
+    an input of ConvolutionBackward0") and left its parameters with requires_grad=False, each
+    thread restoring what the other had changed; the denormal setting is process-wide too."""
+    import threading
+
+    from signxai.model import denormals_flushed
+
+    models = [_bn_cnn(0), _bn_cnn(1)]  # two models: the process-wide settings are shared
+    x = np.random.default_rng(0).normal(size=(16, 1, 128)).astype(np.float32)
+    methods = ["gradient", "lrp_epsilon_0_1", "lrpsign_epsilon_0_1", "lrp_alpha_2_beta_1", "guided_backprop"]
+    params = {"grad_cam": {"target_layer": "3"}}
+    methods.append("grad_cam")
+    before = [snapshot(model) for model in models]
+    flushed = denormals_flushed()
+    expected = {(k, m): explain(models[k], x, m, 0, **params.get(m, {})) for k in (0, 1) for m in methods}
+    failures: list[str] = []
+
+    def work(k: int, method: str) -> None:
+        try:
+            for _ in range(3):
+                got = explain(models[k], x, method, 0, **params.get(method, {}))
+                if not np.array_equal(got, expected[(k, method)]):
+                    failures.append(f"model {k}, {method}: another map")
+        except Exception as error:  # every error is a failure here
+            failures.append(f"model {k}, {method}: {type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=work, args=(k, m)) for k in (0, 1) for m in methods for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    for model, snap in zip(models, before, strict=True):
+        assert_unchanged(model, snap)
+    assert denormals_flushed() == flushed
+
+
+def test_an_explanation_that_fails_on_entry_lets_the_next_thread_explain() -> None:
+    import threading
+
+    from signxai.errors import UnsupportedModelError
+
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1)))
+    with pytest.raises(UnsupportedModelError, match="bypassed"):  # raised inside the view's entry
+        explain(scripted, np.ones((2, 4), dtype=np.float32), "gradient")
+    done: list[np.ndarray] = []
+    thread = threading.Thread(
+        target=lambda: done.append(explain(nn.Linear(4, 3), np.ones((2, 4)), "gradient"))
+    )
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and done[0].shape == (2, 4)

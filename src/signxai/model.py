@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -114,6 +115,15 @@ def cudnn_recurrent(modules: Sequence[nn.Module]) -> bool:
     return any(
         isinstance(m, nn.RNNBase) and any(p.is_cuda for p in m.parameters(recurse=False)) for m in modules
     )
+
+
+#: Held by every :class:`ModelView` from entry to exit (re-entered by a thread's nested views):
+#: a view changes process-wide settings (denormals flushed, cuDNN for recurrent layers,
+#: torch.compile's stance) and the model itself (hooks, eval mode, ``requires_grad``, BatchNorm
+#: merged into weights), each restored on exit, so explanations called from several threads run
+#: one after another. Before, two threads explaining one model raised internal errors and left
+#: its parameters with ``requires_grad=False`` (each restored what the other had changed).
+EXPLAINING = threading.RLock()
 
 
 def denormals_flushed() -> bool:
@@ -243,6 +253,14 @@ class ModelView:
 
     # ----------------------------------------------------------------- the model, restored
     def __enter__(self) -> ModelView:
+        EXPLAINING.acquire()
+        try:
+            return self._enter()
+        except BaseException:  # _enter has restored what it changed
+            EXPLAINING.release()
+            raise
+
+    def _enter(self) -> ModelView:
         model = self.model
         self.modules = modules = list(model.modules())
         parameters = dict.fromkeys(p for m in modules for p in m._parameters.values() if p is not None)
@@ -293,7 +311,7 @@ class ModelView:
                     if isinstance(module, OUTPUT_ACTIVATIONS):
                         self.add_hook(module.register_forward_hook(self._record_activation))
         except BaseException:
-            self.__exit__(None, None, None)
+            self._restore()
             raise
         return self
 
@@ -330,6 +348,12 @@ class ModelView:
         )
 
     def __exit__(self, *exc: object) -> None:
+        try:
+            self._restore()
+        finally:
+            EXPLAINING.release()
+
+    def _restore(self) -> None:
         self.remove_hooks()
         if "upcast" in self._saved:
             data, buffers = self._saved.pop("upcast")

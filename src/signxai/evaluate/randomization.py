@@ -24,7 +24,7 @@ from signxai.evaluate.deletion import seeded_generator
 from signxai.evaluate.frequency import explainer
 from signxai.evaluate.localisation import as_real
 from signxai.inputs import as_batch
-from signxai.model import ModelView
+from signxai.model import EXPLAINING, ModelView
 from signxai.targets import Contrast, fixed_targets
 
 
@@ -136,7 +136,8 @@ def model_randomization(
         with ModelView(model, "logit", *further) as view, torch.no_grad():
             target_class = fixed_targets(target_class, view.forward(as_batch(x, view).tensor))
     original = np.asarray(explain_in(model, x, method, target_class=target_class, **params))
-    copy_ = copy.deepcopy(model)
+    with EXPLAINING:  # not while another thread's explanation has hooks on it or BatchNorm merged
+        copy_ = copy.deepcopy(model)
     generator = seeded_generator(seed)
     rows = [{"step": 0, "layer": "(trained)", "similarity": 1.0, "std": 0.0}]
     for step, (name, module) in enumerate(_layers_top_down(copy_), start=1):
