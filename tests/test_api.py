@@ -654,6 +654,35 @@ def test_a_model_returning_several_outputs_is_told_how_to_wrap_it(wrap, shown: s
     assert_unchanged(model, before)
 
 
+@pytest.mark.parametrize("method", ["gradient", "lrp_z", "occlusion", "kernel_shap"])
+@pytest.mark.parametrize(
+    ("wrap", "dtype"),
+    [
+        (lambda z: z.argmax(dim=1), "torch.int64"),  # class indices
+        (lambda z: z > 0, "torch.bool"),  # thresholded
+        (lambda z: torch.complex(z, z), "torch.complex64"),
+    ],
+)
+def test_a_model_returning_labels_instead_of_scores_is_refused_by_every_method(wrap, dtype, method) -> None:
+    """Before: gradient methods said the output 'has no gradient ... detaches it', and occlusion and
+    Kernel SHAP returned maps of differences of class indices."""
+
+    class _Labels(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return wrap(self.fc(x))
+
+    model = _Labels().eval()
+    before = snapshot(model)
+    window = {"window": 2} if method in ("occlusion", "kernel_shap") else {}
+    with pytest.raises(UnsupportedModelError, match=rf"must return real scores .*returned {dtype} values"):
+        explain(model, torch.randn(2, 4), method, **window)
+    assert_unchanged(model, before)
+
+
 @pytest.mark.parametrize(
     ("method", "params"),
     [

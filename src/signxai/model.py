@@ -507,6 +507,13 @@ class ModelView:
                 "wrapper module whose forward returns the one to explain, e.g. "
                 f"`return self.model(x){pick}`"
             )
+        if not output.is_floating_point():
+            raise UnsupportedModelError(
+                f"the model must return real scores (floating point), it returned {output.dtype} "
+                f"values of shape {tuple(output.shape)}: class indices or labels (argmax, a "
+                "threshold) have no relevance to explain, nor have complex values; explain a "
+                "module that returns the scores before them"
+            )
         if self._last_activation is not None and self._last_activation[1] is output:
             self.bypassed, _, output = self._last_activation
         self._last_activation = None
@@ -581,7 +588,8 @@ class ModelView:
             found = self._functional_activation(second)
         self._last_activation = None
         self._note_functional_activation(found)
-        comparable = isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor)
+        # outputs that are no scores (a tuple, class indices) are refused by forward, by name
+        comparable = all(isinstance(out, torch.Tensor) and out.is_floating_point() for out in (first, second))
         if comparable and first.shape == second.shape and first.numel():
             scale = float(first.abs().max())  # computed without gradients
             difference = float((first - second.detach()).abs().max())
