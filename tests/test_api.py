@@ -843,3 +843,58 @@ def test_a_model_whose_output_has_no_gradient_is_refused_by_gradient_methods(how
     with pytest.raises(UnsupportedModelError, match="no gradient with respect to x.*torch.no_grad\\(\\)"):
         explain(model, x, method, target_class=0, **({"seed": 0} if method == "smoothgrad" else {}))
     assert np.abs(explain(model, x, "occlusion_window_4", target_class=0)).sum() > 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes (add_note) need Python 3.11")
+@pytest.mark.parametrize(
+    ("error", "method", "hint"),
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "gradient", "per call$"),
+        (
+            RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
+            "integrated_gradients",
+            r"per call; its passes run up to batch_size=64 rows .*a smaller batch_size= holds fewer",
+        ),
+    ],
+)
+def test_running_out_of_memory_keeps_torchs_error_and_says_how_to_need_less(error, method, hint) -> None:
+    class _Hungry(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            if self.calls > 2:  # after the repeatability probe's two runs
+                raise error
+            return self.fc(x)
+
+    model = _Hungry()
+    before = snapshot(model)
+    with pytest.raises(type(error)) as raised:
+        explain(model, torch.randn(5, 4), method)
+    notes = "\n".join(getattr(raised.value, "__notes__", []))
+    assert re.search(
+        r"signxai: explaining 5 samples of shape \(4,\) at once ran out of memory on cpu: ", notes
+    )
+    assert re.search(hint, notes, flags=re.MULTILINE)
+    assert_unchanged(model, before)
+
+
+def test_other_runtime_errors_get_no_memory_note() -> None:
+    class _Broken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.calls = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            if self.calls > 2:
+                raise RuntimeError("shape mismatch")
+            return self.fc(x)
+
+    with pytest.raises(RuntimeError, match="shape mismatch") as raised:
+        explain(_Broken(), torch.randn(5, 4), "gradient")
+    assert not any("memory" in note for note in getattr(raised.value, "__notes__", []))

@@ -99,7 +99,11 @@ def explain(
     with ModelView(model, explain_output, forward_args, forward_kwargs) as view:
         batch = as_batch(x, view)
         view.require_repeatable(batch.tensor)
-        result = parts.compute(spec.family, view, batch.tensor, target_class, spec.params)
+        try:
+            result = parts.compute(spec.family, view, batch.tensor, target_class, spec.params)
+        except (torch.OutOfMemoryError, RuntimeError) as error:
+            _note_memory_failure(error, batch.tensor, spec.params.get("batch_size"))
+            raise
         delta = None
         if isinstance(result, tuple):
             result, delta = result
@@ -117,3 +121,25 @@ def explain(
         delta_array = delta.detach().to("cpu", torch.float32).numpy()
         return relevance, (delta_array[0] if batch.unbatched else delta_array)
     return relevance
+
+
+def _note_memory_failure(error: BaseException, x: torch.Tensor, batch_size: int | None) -> None:
+    """Add to torch's out-of-memory error (it keeps its type) how to explain with less memory."""
+    message = str(error).lower()
+    add_note = getattr(error, "add_note", None)
+    if add_note is None or not (
+        isinstance(error, torch.OutOfMemoryError)
+        or "out of memory" in message
+        or "can't allocate memory" in message
+    ):
+        return
+    passes = (
+        f"; its passes run up to batch_size={batch_size} rows (steps or draws of the samples): "
+        "a smaller batch_size= holds fewer at a time"
+        if batch_size is not None
+        else ""
+    )
+    add_note(
+        f"signxai: explaining {len(x)} samples of shape {tuple(x.shape[1:])} at once ran out of "
+        f"memory on {x.device}: pass fewer samples per call{passes}"
+    )
