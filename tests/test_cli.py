@@ -409,6 +409,11 @@ def test_convert_writes_what_read_record_reads_with_the_beats_beside_it(tmp_path
     wfdb = read_record(out / "strip")
     assert wfdb.fs == 360.0 and wfdb.signal.shape == (1, 7200)
     np.testing.assert_allclose(wfdb.signal, strip.signal[:, 3600:10800], atol=1e-3)
+    np.save(tmp_path / "my strip ü.npy", strip.signal[:, :3600])  # a WFDB record name holds neither
+    result = run_here("convert", str(tmp_path / "my strip ü.npy"), "--fs", "360", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("my_strip__.hea")
+    assert read_record(out / "my_strip__").signal.shape == (1, 3600)
     for args, message in [
         ([str(MUSE), str(MUSE)], "RECORDS name ['sinus_rhythm'] more than once"),
         ([str(MUSE), *beats, "--group", "MEDIAN"], "--annotations are the rhythm's beats: leave --group out"),

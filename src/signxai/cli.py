@@ -496,11 +496,16 @@ def convert(
     WFDB record, an EDF+ or a BDF+ file in mV, named by the record (OUT/NAME), its leads, range
     and group chosen, its limb leads derived (--derive-limb-leads) and its reference beats written
     beside it (--annotations)."""
-    from signxai.ecg.io import lead_names, write_record
+    from signxai.ecg.io import lead_names, wfdb_record_name, write_record
 
     try:
         codes = _annotation_codes(annotations, annotation_codes)
-        stems = _distinct([Path(record).stem for record in records], "each is written as OUT/NAME")
+        # a WFDB record name holds ASCII letters, digits, '_' and '-': 'my ecg.edf' -> my_ecg
+        given = [Path(record).stem for record in records]
+        stems = _distinct(
+            [wfdb_record_name(stem) if fmt == "wfdb" else stem for stem in given],
+            "each is written as OUT/NAME",
+        )
         if annotations is not None and group is not None:
             raise InputError("--annotations are the rhythm's beats: leave --group out to write them")
         for record, stem in zip(records, stems, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,44 @@ def test_formats_wfdb_cannot_write_are_an_input_error(tmp_path: Path, fmt: objec
     with pytest.raises(InputError, match=r"fmt must be one of \['16', '212', '24', '32', '80'\]"):
         write_record(load_mitbih_208(), tmp_path / "r", fmt=fmt)  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("record", "leads", "match"),
+    [  # before: written, then unreadable (a space, an accent) or read back as another name
+        (
+            "my record",
+            ["I"],
+            r"path: a WFDB record name holds ASCII letters, digits, '_' and '-' only, got 'my record'",
+        ),
+        ("réc", ["I"], "got 'réc'"),
+        (
+            "r",
+            ["aVR ü"],
+            r"recording.leads: a WFDB header holds lead names of printable ASCII .* got 'aVR ü'",
+        ),
+        ("r", ["I "], "got 'I '"),  # before: wfdb's ValueError
+        ("r", ["a\tb"], re.escape("got 'a\\tb'")),
+        ("r", ["I", "II", "I"], r"recording.leads: a WFDB record's lead names must differ, \['I'\] repeat"),
+    ],
+)
+def test_names_a_wfdb_header_cannot_hold_are_refused_before_writing(
+    tmp_path: Path, record: str, leads: list[str], match: str
+) -> None:
+    recording = Recording(signal=np.zeros((len(leads), 360)), fs=360.0, leads=leads, name="x")
+    with pytest.raises(InputError, match=match):
+        write_record(recording, tmp_path / record)
+    assert not any(tmp_path.iterdir())  # nothing half written
+
+
+def test_lead_names_a_wfdb_header_holds_round_trip(tmp_path: Path) -> None:
+    from signxai.ecg.io import wfdb_record_name
+
+    leads = ["V1 (mV)", "I#1", "a,b", "aVR"]
+    recording = Recording(signal=np.zeros((4, 360)), fs=360.0, leads=leads, name="x")
+    name = wfdb_record_name("my ecg é")
+    assert name == "my_ecg__"
+    assert read_record(write_record(recording, tmp_path / name)).leads == leads
 
 
 def test_wfdb_round_trip_of_the_real_strip(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ records, EDF+ files and MUSE files."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -440,6 +441,35 @@ def _wfdb_annotations(
 #: The WFDB storage formats written (wfdb also reads 8, 61, 160, 310 and 311, which it cannot write,
 #: and FLAC's 508, 516 and 524, which are left out).
 WRITABLE_FORMATS = ("16", "212", "24", "32", "80")
+#: What a WFDB header holds as a record name and as a lead name, so that wfdb (and PhysioNet's
+#: tools) read back what was written: before, a name with a space or an accent was written and
+#: then unreadable, and 'aVR ü' came back as 'aVR'.
+WFDB_RECORD_NAME = re.compile(r"[A-Za-z0-9_-]+")
+WFDB_LEAD_NAME = re.compile(r"[!-~](?:[ -~]*[!-~])?")  # printable ASCII, no space at either end
+
+
+def wfdb_record_name(name: str) -> str:
+    """``name`` as a WFDB record name: each character other than an ASCII letter, digit, '_' or
+    '-' replaced by '_' (``'my ecg'`` -> ``'my_ecg'``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def _check_wfdb_names(record: str, leads: list[str]) -> None:
+    """Raise unless ``record`` and ``leads`` are names a WFDB header holds as they are."""
+    if not WFDB_RECORD_NAME.fullmatch(record):
+        raise InputError(
+            f"path: a WFDB record name holds ASCII letters, digits, '_' and '-' only, got {record!r}; "
+            "rename it (or write an .edf file)"
+        )
+    for lead in leads:
+        if not WFDB_LEAD_NAME.fullmatch(lead):
+            raise InputError(
+                f"recording.leads: a WFDB header holds lead names of printable ASCII characters "
+                f"without spaces at either end, got {lead!r}"
+            )
+    repeated = sorted({lead for lead in leads if leads.count(lead) > 1})
+    if repeated:
+        raise InputError(f"recording.leads: a WFDB record's lead names must differ, {repeated} repeat")
 
 
 def write_record(
@@ -488,6 +518,7 @@ def write_record(
         edf.write_edf(path, signal, recording.fs, leads, samples / recording.fs, symbols)
         return path
     check_choice(fmt, "fmt", WRITABLE_FORMATS)
+    _check_wfdb_names(path.name, leads)
     path.parent.mkdir(parents=True, exist_ok=True)
     if len(samples):
         wfdb.wrann(path.name, "atr", samples, symbol=symbols, fs=recording.fs, write_dir=str(path.parent))
