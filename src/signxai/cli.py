@@ -583,7 +583,10 @@ def _read_lead(
     try:
         if Path(record).suffix.lower() not in ARRAY_SUFFIXES:
             named = lead_names(record)
-            return _load_record(record, fs, (named[_lead_row(named, lead)],), start, duration), 0
+            row = _lead_row(named, lead)
+            if named.count(named[row]) > 1:  # a label several channels share: read all, take the row
+                return _load_record(record, fs, (), start, duration), row
+            return _load_record(record, fs, (named[row],), start, duration), 0
         loaded = _load_record(record, fs, (), start, duration)
     except InputError as error:  # read_record advises leads=: here the choice is --lead
         raise InputError(str(error).replace("pass leads= with", "choose --lead among")) from None
@@ -595,6 +598,9 @@ def _lead_row(names: list[str], lead: str | None) -> int:
     if lead is None:
         return 0
     if lead in names:
+        from signxai.ecg.checks import check_unambiguous
+
+        check_unambiguous([lead], names, "--lead", "give its row instead (0, 1, ...)")
         return names.index(lead)
     if lead.isdigit() and int(lead) < len(names):
         return int(lead)

@@ -419,3 +419,36 @@ def test_files_of_another_writer_read_as_pyedflib_reads_them(name: str) -> None:
         assert read_texts == list(texts)
         assert len(texts) > 0 or name.endswith(".bdf")  # the EDF+ files carry some
         np.testing.assert_allclose(read_onsets, onsets, rtol=0, atol=1e-9)
+
+
+def test_a_label_several_channels_share_is_chosen_by_row_not_by_name(tmp_path: Path) -> None:
+    """EDF allows repeated labels (two channels called 'ECG'). Before, leads=['ECG'] silently gave
+    the first of them; now choosing by that name is an error that gives the rows, and rows work."""
+    from test_cli import run_here
+
+    strip = load_mitbih_208().signal[0, : 360 * 12]
+    path = write_record(
+        Recording(signal=np.stack([strip, -strip]), fs=360.0, leads=["ECG", "ECG"], name="x"),
+        tmp_path / "two.edf",
+    )
+    both = read_record(path)
+    assert both.leads == ["ECG", "ECG"]
+    with pytest.raises(
+        InputError, match=r"leads \['ECG'\] name several leads of the record \(rows \{'ECG': \[0, 1\]\}\)"
+    ):
+        read_record(path, leads=["ECG"])
+    from signxai.ecg.io import select
+    from signxai.ecg.waves import record_wave_relevance
+
+    with pytest.raises(InputError, match=r"leads \['ECG'\] name several leads"):
+        select(both, leads=["ECG"])
+    zeros = {"m": np.zeros((1, 2, 360 * 10), dtype=np.float32)}
+    with pytest.raises(InputError, match=r"peak_lead \['ECG'\] name several leads .*give its row instead"):
+        record_wave_relevance(both.signal, 360.0, zeros, np.array([0]), leads=both.leads, peak_lead="ECG")
+    refused = run_here("detect", str(path), "--lead", "ECG", "--out", str(tmp_path / "a"))
+    assert refused.returncode == 2 and "--lead ['ECG'] name several leads" in refused.stderr
+    second = run_here("detect", str(path), "--lead", "1", "--out", str(tmp_path / "b"))
+    assert second.returncode == 0, second.stderr
+    first = run_here("detect", str(path), "--lead", "0", "--out", str(tmp_path / "c"))
+    assert first.returncode == 0, first.stderr
+    assert "lead ECG" in second.stdout and "lead ECG" in first.stdout

@@ -92,6 +92,16 @@ def lead_rows(names: Sequence[str], leads: Sequence[str] | None) -> list[int]:
     return [list(names).index(lead) for lead in leads if lead in names] if leads else list(range(len(names)))
 
 
+def check_unambiguous(chosen: Sequence[str], names: Sequence[str], what: str, instead: str) -> None:
+    """Raise if a lead name in ``chosen`` names several of the record's leads ``names`` (EDF
+    allows repeated labels, e.g. two channels called 'ECG'): ``what`` names the argument and
+    ``instead`` says how to choose by row."""
+    repeated = [lead for lead in dict.fromkeys(chosen) if list(names).count(lead) > 1]
+    if repeated:
+        rows = {lead: [row for row, name in enumerate(names) if name == lead] for lead in repeated}
+        raise InputError(f"{what} {repeated} name several leads of the record (rows {rows}); {instead}")
+
+
 def one_rate(record: str, rates: Sequence[tuple[str, float]]) -> float:
     """The sampling rate the channels ``rates`` ((name, Hz) pairs, at least one) of ``record``
     share, or an ``InputError`` that lists them by rate."""

@@ -23,6 +23,7 @@ from signxai.ecg.checks import (
     check_count,
     check_fs,
     check_time_range,
+    check_unambiguous,
     default_lead_names,
     lead_rows,
     one_rate,
@@ -191,6 +192,7 @@ def _check_leads(leads: list[str] | None, available: list[str]) -> None:
         missing = [lead for lead in leads if lead not in available]
         if missing:
             raise InputError(f"leads {missing} are not in the record; it has {available}")
+        check_unambiguous(leads, available, "leads", "read every lead (leads=None) and take the rows")
 
 
 #: ``read(sampfrom, sampto)`` -> (samples x leads values, lead names, units) of the leads chosen.

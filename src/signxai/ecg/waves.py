@@ -32,6 +32,7 @@ from signxai.ecg.checks import (
     check_delineation,
     check_fs,
     check_spans,
+    check_unambiguous,
     default_lead_names,
 )
 from signxai.ecg.median import BeatTemplate, median_beat
@@ -441,6 +442,7 @@ def _peak_row(peak_lead: str | int | None, names: list[str]) -> int:
     if peak_lead is None:
         return next((names.index(name) for name in ("II", "MLII") if name in names), 0)
     if isinstance(peak_lead, str) and peak_lead in names:
+        check_unambiguous([peak_lead], names, "peak_lead", "give its row instead")
         return names.index(peak_lead)
     if (
         isinstance(peak_lead, int | np.integer)
