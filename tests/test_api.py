@@ -845,6 +845,22 @@ def test_a_model_whose_output_has_no_gradient_is_refused_by_gradient_methods(how
     assert np.abs(explain(model, x, "occlusion_window_4", target_class=0)).sum() > 0
 
 
+class _FailsAfterTheProbe(nn.Module):
+    """A linear model whose forward raises ``error`` after the repeatability probe's two runs."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.error = error
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls > 2:
+            raise self.error
+        return self.fc(x)
+
+
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes (add_note) need Python 3.11")
 @pytest.mark.parametrize(
     ("error", "method", "hint"),
@@ -858,19 +874,7 @@ def test_a_model_whose_output_has_no_gradient_is_refused_by_gradient_methods(how
     ],
 )
 def test_running_out_of_memory_keeps_torchs_error_and_says_how_to_need_less(error, method, hint) -> None:
-    class _Hungry(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 3)
-            self.calls = 0
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            self.calls += 1
-            if self.calls > 2:  # after the repeatability probe's two runs
-                raise error
-            return self.fc(x)
-
-    model = _Hungry()
+    model = _FailsAfterTheProbe(error)
     before = snapshot(model)
     with pytest.raises(type(error)) as raised:
         explain(model, torch.randn(5, 4), method)
@@ -883,18 +887,6 @@ def test_running_out_of_memory_keeps_torchs_error_and_says_how_to_need_less(erro
 
 
 def test_other_runtime_errors_get_no_memory_note() -> None:
-    class _Broken(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc = nn.Linear(4, 3)
-            self.calls = 0
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            self.calls += 1
-            if self.calls > 2:
-                raise RuntimeError("shape mismatch")
-            return self.fc(x)
-
     with pytest.raises(RuntimeError, match="shape mismatch") as raised:
-        explain(_Broken(), torch.randn(5, 4), "gradient")
+        explain(_FailsAfterTheProbe(RuntimeError("shape mismatch")), torch.randn(5, 4), "gradient")
     assert not any("memory" in note for note in getattr(raised.value, "__notes__", []))
