@@ -634,3 +634,66 @@ def test_a_custom_autograd_function_in_the_model_is_an_error(method: str) -> Non
         explain(model, x, method, target_class=1)
     assert_unchanged(model, before)
     assert explain(model, x, "gradient", target_class=1).shape == x.shape
+
+
+class _WaitsInside(nn.Conv1d):
+    """A conv layer whose forward, run in another thread, stops inside the layer until released."""
+
+    def __init__(self, inside: Any, release: Any) -> None:
+        super().__init__(4, 4, 3)
+        self.inside, self.release = inside, release
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        self.inside.set()
+        self.release.wait(30)
+        return super().forward(h)
+
+
+class _StartsAnotherForward(nn.Module):
+    """Functional operations LRP has rules for (a mean, a sum), between conv layers; ``pause``
+    runs at the start of each forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU())
+        self.b = nn.Sequential(nn.Conv1d(4, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 12, 2))
+        self.pause: Callable[[], None] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pause is not None:
+            self.pause()
+        h = self.a(x)
+        h = torch.cat([h[..., :7].mean(-1, keepdim=True).expand(-1, -1, 7), h[..., 7:] + h[..., 7:]], -1)
+        return self.b(h)
+
+
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrp_z", "lrpsign_epsilon_0_1", "lrp_alpha_1_beta_0"])
+def test_another_threads_forward_pass_does_not_enter_this_threads_lrp(method: str) -> None:
+    """LRP's module hooks are global: before, a forward pass of another model that another thread
+    was running (here stopped inside a conv layer) counted as this pass's layer, and this pass's
+    sum and mean were then passed by their gradient: maps off by up to 10 % of their largest value."""
+    import threading
+
+    torch.manual_seed(0)
+    inside, release = threading.Event(), threading.Event()
+    other = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), _WaitsInside(inside, release), nn.Flatten())
+    model = _StartsAnotherForward().eval()
+    x = torch.randn(3, 1, 16)
+    expected = explain(model, x, method, 0)  # the model's checks are done: its next pass is LRP's
+    started: list[threading.Thread] = []
+
+    def start_the_other() -> None:
+        if not started:
+            started.append(threading.Thread(target=lambda: other(torch.randn(2, 1, 16))))
+            started[0].start()
+            assert inside.wait(30)
+
+    model.pause = start_the_other
+    try:
+        got = explain(model, x, method, 0)
+    finally:
+        release.set()
+        for thread in started:
+            thread.join(30)
+    assert started and not started[0].is_alive()
+    np.testing.assert_array_equal(got, expected)

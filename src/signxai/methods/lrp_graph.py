@@ -64,6 +64,7 @@ which DeepLIFT's graph mode reads too.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
@@ -319,12 +320,21 @@ class LRPGraphMode(TorchFunctionMode):
         self._handles: list[Any] = []
 
     def __enter__(self) -> LRPGraphMode:
+        # the module hooks are global (every module of the process runs them) and this mode is
+        # this thread's: a forward pass another thread runs meanwhile (a model of its own) must
+        # not count as this one's layers (before, one in progress changed this pass's map)
+        owner = threading.get_ident()
+
         def enter(module: nn.Module, inputs: Any) -> None:
+            if threading.get_ident() != owner:
+                return
             self._inside += isinstance(module, self._layers)
             self._in_ruled += isinstance(module, (_BatchNorm, nn.RNNBase, nn.RNNCellBase))
             self._entered.setdefault(id(module), []).append(inputs)
 
         def leave(module: nn.Module, inputs: Any, output: Any) -> None:
+            if threading.get_ident() != owner:
+                return
             self._inside -= isinstance(module, self._layers)
             self._in_ruled -= isinstance(module, (_BatchNorm, nn.RNNBase, nn.RNNCellBase))
             calls = self._entered.get(id(module))
