@@ -890,3 +890,60 @@ def test_other_runtime_errors_get_no_memory_note() -> None:
     with pytest.raises(RuntimeError, match="shape mismatch") as raised:
         explain(_FailsAfterTheProbe(RuntimeError("shape mismatch")), torch.randn(5, 4), "gradient")
     assert not any("memory" in note for note in getattr(raised.value, "__notes__", []))
+
+
+class _WithMetadata(nn.Module):
+    """An ECG model with a further input (one value per sample) joined after pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv1d(1, 4, 5)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor, meta: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.cat([self.conv(x).mean(-1), meta], 1))
+
+
+def test_memory_mapped_and_reversed_arrays_give_the_maps_of_their_copies(tmp_path) -> None:
+    """A further input with negative strides (a reversed view) was torch's ValueError; memory-
+    mapped (read-only) input, further input and relevance give what their copies give."""
+    from signxai.evaluate import deletion_curve
+
+    x = np.random.default_rng(0).normal(size=(3, 1, 64)).astype(np.float32)
+    meta = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "meta.npy", meta[:, :1])
+    mapped, mapped_meta = (
+        np.load(tmp_path / "x.npy", mmap_mode="r"),
+        np.load(tmp_path / "meta.npy", mmap_mode="r"),
+    )
+    reversed_meta = meta[:, ::-1][:, 1:]  # the first column, through a negative stride
+    model = _WithMetadata().eval()
+    for method in ("gradient", "integrated_gradients", "occlusion"):
+        expected = explain(model, x.copy(), method, forward_args=[meta[:, :1].copy()])
+        np.testing.assert_array_equal(explain(model, mapped, method, forward_args=[mapped_meta]), expected)
+        np.testing.assert_array_equal(explain(model, x, method, forward_args=[reversed_meta]), expected)
+    curve = deletion_curve(model, mapped, np.load(tmp_path / "x.npy", mmap_mode="r"), 0, window=8,
+                           forward_args=[mapped_meta])  # fmt: skip
+    plain = deletion_curve(model, x.copy(), x.copy(), 0, window=8, forward_args=[meta[:, :1].copy()])
+    np.testing.assert_array_equal(curve.scores, plain.scores)
+
+
+def test_a_memory_mapped_input_raises_no_torch_warning_in_a_fresh_process(tmp_path) -> None:
+    """torch warns once per process that a read-only array makes a tensor of 'undefined
+    behavior'; before, explaining np.load(..., mmap_mode='r') printed it on the user's screen."""
+    import subprocess
+
+    np.save(tmp_path / "x.npy", np.ones((2, 1, 16), dtype=np.float32))
+    code = (
+        "import warnings, numpy as np, torch; from torch import nn; from signxai import explain\n"
+        "from signxai.evaluate import deletion_curve\n"
+        "warnings.simplefilter('error')\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r}, mmap_mode='r')\n"
+        "model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(28, 2))\n"
+        "explain(model, x, 'gradient'); deletion_curve(model, x.copy(), x, 0, window=4)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "not writable" not in run.stderr

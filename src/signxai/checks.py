@@ -41,6 +41,14 @@ def host_values(value: object) -> object:
     return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
+def numpy_tensor(array: np.ndarray) -> torch.Tensor:
+    """``array`` as a tensor sharing its memory where it can: C-contiguous, and copied where numpy
+    marks it read-only (a memory-mapped ``np.load(..., mmap_mode='r')``), which torch, having no
+    read-only tensors, would otherwise warn of as 'undefined behavior' on the user's screen."""
+    contiguous = np.ascontiguousarray(array)
+    return torch.from_numpy(contiguous if contiguous.flags.writeable else contiguous.copy())
+
+
 def is_number(value: object) -> bool:
     """``value`` is a finite real number (a Python or numpy scalar, not a bool)."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):

@@ -9,6 +9,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from signxai.checks import numpy_tensor
 from signxai.errors import InputError
 from signxai.model import INPUT_RANK, ModelView, input_placement
 
@@ -46,7 +47,7 @@ def as_batch(x: Any, view: ModelView) -> Batch:
     elif isinstance(x, np.ndarray):
         if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
             raise InputError(f"x must hold real numbers, got dtype {x.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(x))
+        tensor = numpy_tensor(x)
     else:
         hint = ""
         if isinstance(getattr(x, "signal", None), np.ndarray):  # a signxai.ecg Recording

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.checks import check_choice, check_module
+from signxai.checks import check_choice, check_module, numpy_tensor
 from signxai.errors import (
     InputError,
     LayerError,
@@ -161,7 +161,7 @@ def note_model_failure(error: BaseException, x: torch.Tensor) -> None:
 def _constant(value: Any) -> Any:
     """A further forward input as a constant: numpy arrays as tensors, tensors detached."""
     if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
+        value = numpy_tensor(value)
     return value.detach() if isinstance(value, torch.Tensor) else value
 
 

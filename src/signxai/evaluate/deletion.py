@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.checks import check_choice, check_number, check_seed, host_values, is_number
+from signxai.checks import check_choice, check_number, check_seed, host_values, is_number, numpy_tensor
 from signxai.errors import InputError, MethodParameterError
 from signxai.inputs import as_batch
 from signxai.model import ModelView
@@ -289,7 +289,7 @@ def as_relevance(relevance: Any, shape: torch.Size, like: str = "x") -> torch.Te
         raise InputError(f"relevance must be shaped like {like}, {tuple(shape)}; got {values.shape}")
     if not np.isfinite(values).all():
         raise InputError(f"relevance has {int((~np.isfinite(values)).sum())} non-finite values (NaN or inf)")
-    return torch.from_numpy(values.reshape(tuple(shape)))
+    return numpy_tensor(values.reshape(tuple(shape)))
 
 
 def random_relevance(x: Any, seed: int = 0) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from signxai.checks import host_values, numpy_tensor
 from signxai.errors import InputError, UnsupportedModelError
 from signxai.model import input_placement
 
@@ -140,7 +141,7 @@ class OnnxModule(nn.Module):
         )
         try:
             device = input_placement(self)[0]  # the module may have been moved to a GPU
-            tensors = [torch.from_numpy(np.ascontiguousarray(v)).to(device) for v in inputs]
+            tensors = [numpy_tensor(v).to(device) for v in inputs]
             with torch.no_grad():
                 actual = self(*tensors).double().cpu().numpy()
         except RuntimeError as failure:
@@ -168,7 +169,7 @@ def _rows(value: Any, start: int, size: int, rows: int) -> Any:
 
 def _array(value: Any) -> np.ndarray:
     """``value`` as numpy; floating values as float32, what ONNX graphs take."""
-    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+    array = np.asarray(host_values(value))
     return array.astype(np.float32) if np.issubdtype(array.dtype, np.floating) else array
 
 
@@ -184,7 +185,7 @@ def _onnxruntime_output(
     parts = []
     for start in range(0, rows, step):
         feed = {
-            name: _rows(torch.from_numpy(value), start, step, rows).numpy()
+            name: _rows(numpy_tensor(value), start, step, rows).numpy()
             for name, value in zip(names, inputs, strict=True)
         }
         try:
