@@ -442,6 +442,7 @@ def test_noise_std_and_a_noise_level_in_the_name_conflict() -> None:
         ("deeplift", "baseline", float("inf"), "baseline has 1 non-finite"),
         ("occlusion", "baseline", "zero", "baseline must be a number, an array or a tensor, got str"),
         ("gradient_shap", "baselines", np.full((3, 1, 100), np.nan), "baselines has 300 non-finite"),
+        ("integrated_gradients", "baseline", np.ones(100, complex), "got ndarray of dtype complex128"),
     ],
 )
 def test_references_must_be_finite_numbers(method: str, keyword: str, value, message: str) -> None:
@@ -500,3 +501,25 @@ def test_grad_cam_of_a_model_running_conv2d_over_leads_by_length() -> None:
 class _Unsqueeze(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(1)
+
+
+@pytest.mark.parametrize(
+    ("method", "keyword"),
+    [("integrated_gradients", "baseline"), ("deeplift", "baseline"), ("occlusion", "baseline"),
+     ("gradient_shap", "baselines")],
+)  # fmt: skip
+def test_a_reversed_or_memory_mapped_reference_is_its_copy(tmp_path, method: str, keyword: str) -> None:
+    """Before: a reversed view was 'baseline must be a number, an array or a tensor, got ndarray'
+    (torch refuses negative strides), a memory-mapped one made torch warn of read-only arrays."""
+    model = nn.Sequential(nn.Conv1d(1, 2, 5), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 96, 2)).eval()
+    x = torch.randn(2, 1, 100)
+    reference = np.linspace(-1, 1, 200, dtype=np.float32).reshape(2, 1, 100)
+    np.save(tmp_path / "reference.npy", reference[..., ::-1])
+    params = {"seed": 0} if method == "gradient_shap" else {}
+    expected = explain(model, x, method, 0, **{keyword: reference[..., ::-1].copy()}, **params)
+    reversed_view = explain(model, x, method, 0, **{keyword: reference[..., ::-1]}, **params)
+    mapped = explain(
+        model, x, method, 0, **{keyword: np.load(tmp_path / "reference.npy", mmap_mode="r")}, **params
+    )
+    np.testing.assert_array_equal(reversed_view, expected)
+    np.testing.assert_array_equal(mapped, expected)

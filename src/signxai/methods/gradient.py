@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from signxai.checks import numpy_tensor
 from signxai.errors import MethodParameterError
 from signxai.methods.registry import (
     INTEGER,
@@ -95,11 +96,18 @@ def cpu_generator(seed: int | None) -> torch.Generator | None:
 def reference_tensor(value: Any, x: torch.Tensor, name: str) -> torch.Tensor:
     """``value`` (a number, array or tensor) as a finite tensor on ``x``'s device and dtype."""
     try:
-        base = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
+        if isinstance(value, torch.Tensor):
+            base = value.detach()
+        else:  # numpy_tensor: a reversed view or a memory-mapped array too
+            array = np.asarray(value)
+            if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+                raise TypeError(array.dtype)
+            base = numpy_tensor(array)
         base = base.to(device=x.device, dtype=x.dtype)
     except (TypeError, ValueError, RuntimeError):
         raise MethodParameterError(
             f"{name} must be a number, an array or a tensor, got {type(value).__name__}"
+            + (f" of dtype {np.asarray(value).dtype}" if isinstance(value, np.ndarray) else "")
         ) from None
     if not torch.isfinite(base).all():
         raise MethodParameterError(
