@@ -680,3 +680,88 @@ def test_search_back_finds_small_beats_in_long_rr_intervals_and_not_t_waves_in_p
         assert off_qrs(detected) <= off_qrs(detect_r_peaks(paused, fs, search_back=False)) + 1
     with pytest.raises(InputError, match="search_back must be True or False"):
         detect_r_peaks(ecg, fs, search_back="yes")  # type: ignore[arg-type]
+
+
+def _short_record(path: Path) -> Path:
+    return write_record(Recording(signal=np.zeros((1, 3600)), fs=360.0, leads=["MLII"], name="x"), path)
+
+
+def test_a_note_on_which_wfdbs_reader_loops_forever_is_an_input_error(tmp_path: Path) -> None:
+    """wfdb.rdann (4.x) never returns on a note at sample 0 that starts with '## ' and is no time
+    resolution or definitions block (a device's '## recorded by ...'); before, reading hung."""
+    import threading
+
+    import wfdb
+
+    _short_record(tmp_path / "r")
+    samples = np.array([0, 100, 400])
+    wfdb.wrann("r", "atr", samples, symbol=['"', "N", "V"], aux_note=["## recorded by device X", "", ""],
+               write_dir=str(tmp_path))  # fmt: skip
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_beat_annotations(tmp_path / "r")
+            outcome.append(None)
+        except BaseException as error:  # reported below
+            outcome.append(error)
+
+    reader = threading.Thread(target=read, daemon=True)  # a regression would hang: the test fails
+    reader.start()
+    reader.join(60)
+    assert outcome, "read_beat_annotations hung"
+    assert isinstance(outcome[0], InputError)
+    assert "holds the note '## recorded by device X' at sample 0, on which wfdb's reader loops" in str(
+        outcome[0]
+    )
+    # the notes wfdb writes and reads: its time resolution and a definitions block
+    wfdb.wrann("r", "atr", samples[1:], symbol=["N", "V"], fs=360, write_dir=str(tmp_path),
+               custom_labels=[(42, "Q", "a custom label")])  # fmt: skip
+    assert read_beat_annotations(tmp_path / "r").symbols == ["N", "V"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        (
+            lambda d: (d / "r.hea").write_text("r 1 36x0 3600\nr.dat 16 200/mV 16 0 0 0 0 MLII\n"),
+            r"header '.*r\.hea' cannot",
+        ),
+        (
+            lambda d: (d / "r.hea").write_text("r 1 360\n"),
+            r"header '.*r\.hea' cannot be read by wfdb, damaged",
+        ),
+        (
+            lambda d: (d / "r.dat").write_bytes((d / "r.dat").read_bytes()[:100]),
+            r"record '.*r' cannot be read by wfdb",
+        ),
+        (
+            lambda d: (d / "r.atr").write_bytes(b"\xff" * 7),
+            r"annotation file '.*r\.atr' cannot be read by wfdb",
+        ),
+    ],
+)
+def test_a_damaged_wfdb_file_is_an_input_error_naming_it(tmp_path: Path, damage, match: str) -> None:
+    """Before: wfdb's HeaderSyntaxError, TypeError, ValueError ('Samples were not loaded
+    correctly') or KeyError escaped as they were."""
+    import wfdb
+
+    _short_record(tmp_path / "r")
+    wfdb.wrann("r", "atr", np.array([100, 400]), symbol=["N", "V"], write_dir=str(tmp_path))
+    damage(tmp_path)
+    with pytest.raises(InputError, match=match):
+        read_record(tmp_path / "r")
+        read_beat_annotations(tmp_path / "r")
+
+
+def test_an_edf_file_without_data_records_is_an_input_error(tmp_path: Path) -> None:
+    path = write_record(
+        Recording(signal=np.zeros((1, 3600)), fs=360.0, leads=["MLII"], name="x"), tmp_path / "a.edf"
+    )
+    header_bytes = 256 + 256  # one signal
+    path.write_bytes(path.read_bytes()[:header_bytes])  # before: edfio's IndexError
+    with (
+        pytest.warns(UserWarning),
+        pytest.raises(InputError, match=r"holds no data records: an empty or truncated"),
+    ):
+        read_record(path)

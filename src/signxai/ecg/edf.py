@@ -120,6 +120,8 @@ def channels(path: Path, leads: list[str] | None) -> EdfChannels:
     if fs <= 0:
         raise InputError(f"channel {names[first]!r} of '{path}' holds no samples")
     per_record = int(edf.signals[first].samples_per_data_record)
+    if int(edf.num_data_records) <= 0:  # (before: edfio's IndexError on asking if it is continuous)
+        raise InputError(f"'{path}' holds no data records: an empty or truncated file")
     samples = per_record * int(edf.num_data_records)
     parts = None if edf.is_continuous else _parts(path, edf, per_record, fs)
     if parts is not None:

@@ -6,7 +6,8 @@ records, EDF+ files and MUSE files."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from signxai.ecg.checks import (
     one_rate,
 )
 from signxai.ecg.datasets import Recording, as_recording
-from signxai.errors import InputError
+from signxai.errors import InputError, SignXAIError
 
 
 def _millivolt_scale(leads: list[str], units: list[str | None] | None, record: str) -> np.ndarray:
@@ -234,6 +235,22 @@ def _header_path(path: Path) -> Path:
     return path.with_suffix(".hea") if path.suffix != ".hea" else path
 
 
+@contextmanager
+def _wfdb_reads(what: str) -> Iterator[None]:
+    """wfdb's own errors on a file it cannot read (a damaged or hand-edited header, a truncated
+    ``.dat``, an annotation file of another format: ``HeaderSyntaxError``, ``ValueError``,
+    ``TypeError``, ``KeyError``, ...) as an ``InputError`` that names ``what`` was read."""
+    try:
+        yield
+    except SignXAIError:
+        raise
+    except Exception as error:  # whatever wfdb raises on a file it cannot parse
+        raise InputError(
+            f"{what} cannot be read by wfdb, damaged or not in the WFDB format "
+            f"({type(error).__name__}: {error})"
+        ) from error
+
+
 def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
     """A WFDB record's header and its ``leads`` (None: all) opened for reading (only the range
     asked for is read).
@@ -256,11 +273,12 @@ def _wfdb(path: Path, leads: list[str] | None = None) -> tuple[Any, _Source]:
     def read(first: int, last: int | None) -> tuple[np.ndarray, list[str], list[str | None]]:
         last = samples if last is None else last
         frames = (first // factor, -(-last // factor))  # the frames that hold the samples asked for
-        record = wfdb.rdrecord(
-            record_name, sampfrom=frames[0], sampto=frames[1], channel_names=leads, smooth_frames=False
-        )
-        skip = first - frames[0] * factor
-        values = np.stack([np.asarray(s)[skip : skip + last - first] for s in record.e_p_signal], axis=1)
+        with _wfdb_reads(f"record '{record_name}'"):
+            record = wfdb.rdrecord(
+                record_name, sampfrom=frames[0], sampto=frames[1], channel_names=leads, smooth_frames=False
+            )
+            skip = first - frames[0] * factor
+            values = np.stack([np.asarray(s)[skip : skip + last - first] for s in record.e_p_signal], axis=1)
         return values, list(record.sig_name), list(record.units or [None] * len(record.sig_name))
 
     name = str(header.record_name)
@@ -283,9 +301,12 @@ def _wfdb_header(path: Path) -> tuple[str, Any]:
             )
         raise InputError(f"path '{path}' not found: expected a WFDB header at {header_path}")
     record_name = str(header_path.with_suffix(""))
-    header = wfdb.rdheader(record_name)
-    if header.sig_name is None:  # a multi-segment record: the leads of its segments, as wfdb joins them
-        header.sig_name, header.samps_per_frame = _segment_leads(record_name)
+    with _wfdb_reads(f"header '{header_path}'"):
+        header = wfdb.rdheader(record_name)
+        if header.sig_name is None:  # a multi-segment record: the leads of its segments, as wfdb joins them
+            header.sig_name, header.samps_per_frame = _segment_leads(record_name)
+        # what the readers below take from it: a damaged header fails here, named, not later
+        _ = [int(n) for n in (header.samps_per_frame or [])], float(header.fs), int(header.sig_len)
     return record_name, header
 
 
@@ -425,7 +446,9 @@ def _wfdb_annotations(
             f"{others or 'none besides the signal'} (pass extension=)"
         )
     first, last = _sample_range(start, duration, source.fs, source.samples)
-    annotation = wfdb.rdann(record_name, extension)
+    with _wfdb_reads(f"annotation file '{annotation_file}'"):
+        _check_definition_notes(record_name, extension, annotation_file)
+        annotation = wfdb.rdann(record_name, extension)
     samples = np.asarray(annotation.sample, dtype=np.int64)
     # WFDB counts annotations in frames (at the header's rate); the leads read may run at a
     # multiple of it (a multi-frequency record), or the file may count at the leads' own rate
@@ -438,6 +461,44 @@ def _wfdb_annotations(
             f"{float(header.fs):g} Hz; annotations at the record's own rate are read"
         )
     return samples, list(annotation.symbol or []), source.fs, (first, last), f"'{annotation_file}'"
+
+
+def _check_definition_notes(record_name: str, extension: str, annotation_file: Path) -> None:
+    """Raise for the notes at sample 0 on which ``wfdb.rdann`` (4.x) loops forever: one starting
+    with '## ' that is neither the first time resolution ('## time resolution: 360') nor a
+    definitions block ('## annotation type definitions' ... '## end of definitions'). It reads
+    the file's notes with wfdb's own parser, as ``rdann`` does; a wfdb without those functions
+    is not checked."""
+    from wfdb.io import annotation as wfdb_annotation
+
+    try:
+        parse = (
+            wfdb_annotation.load_byte_pairs,
+            wfdb_annotation.proc_ann_bytes,
+            wfdb_annotation.get_special_inds,
+        )
+        resolution = wfdb_annotation.rx_fs
+    except AttributeError:
+        return
+    load, process, special = parse
+    sample, label_store, _, _, _, notes = process(load(record_name, extension, None), None)
+    definitions, _ = special(sample, label_store, notes)
+    fs_found, i = False, 0
+    while i < len(definitions):  # rdann's walk over the first notes, with a step every time
+        note = notes[i] if i < len(notes) else None
+        if isinstance(note, str) and note.startswith("## "):
+            if not fs_found and resolution.findall(note):
+                fs_found = True
+            elif note == "## annotation type definitions":
+                end = next((k for k in range(i + 1, len(notes)) if notes[k] == "## end of definitions"), None)
+                i = len(notes) if end is None else end  # an unended block: rdann's own error
+            else:
+                raise InputError(
+                    f"annotation file '{annotation_file}' holds the note {note!r} at sample 0, on "
+                    "which wfdb's reader loops forever (it reads '## time resolution: ...' once and "
+                    "'## annotation type definitions' blocks there); remove or rename the note"
+                )
+        i += 1
 
 
 #: The WFDB storage formats written (wfdb also reads 8, 61, 160, 310 and 311, which it cannot write,
