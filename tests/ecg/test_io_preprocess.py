@@ -316,7 +316,13 @@ def test_numpy_files_that_hold_no_recording_are_named(tmp_path: Path) -> None:
     np.savez(tmp_path / "two.npz", a=np.ones((2, 10)), b=np.ones((3, 10)))
     np.savez(tmp_path / "none.npz")
     (tmp_path / "text.npy").write_bytes(b"no numpy file")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "damaged.npz", "w") as archive:  # a header cut short
+        header = b"{'descr': '<f8', 'shape': (2, 10".ljust(117) + b"\n"  # unbalanced: numpy tokenizes it
+        archive.writestr("ecg.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
     for name, match in [
+        ("damaged.npz", r"is no numeric \.npz array \(numpy: "),  # before: tokenize's TokenError
         ("objects.npy", r"is no numeric \.npy array \(numpy: Object arrays cannot be loaded"),
         ("complex.npy", "holds an array of complex128; expected real numbers"),
         ("table.npy", "holds an array of .*; expected real numbers"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ def read_numpy(path: Path) -> np.ndarray:
             files = data.files
             key = "signal" if "signal" in files else files[0] if len(files) == 1 else None
             array = data[key] if key is not None else None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:  # no numpy file, or pickles
+    except Exception as error:  # no numpy file, pickles, a damaged header (tokenize's TokenError)
         if isinstance(error, InputError):
             raise
         raise InputError(f"'{path}' is no numeric {path.suffix} array (numpy: {error})") from None
