@@ -1073,6 +1073,10 @@ STATE_DICT = ["--model", "{state}", "--model-class", "signxai.ecg.models:ECGMode
             "read as a batch, the model's forward pass failed: RuntimeError: mat1 and mat2",
         ),
         (["explain", "{record}", "--model", "{state}"], "not a TorchScript file"),
+        (  # before: zipfile's BadZipFile with its traceback
+            ["explain", "{record}", "--model", "{damaged}"],
+            "could not be read as a torch.export archive: BadZipFile: File is not a zip file",
+        ),
         (
             ["explain", "{record}", *STATE_DICT, "--model-kwargs", "[1]"],
             "--model-kwargs must be a JSON object such as '{\"length\": 2000}', got '[1]'",
@@ -1156,7 +1160,17 @@ def test_bad_input_exits_2_with_one_line(
         p_signal=np.sin(np.arange(1440.0)).reshape(720, 2),
         write_dir=str(tmp_path),
     )
-    filled = [a.format(record=record, scripted=scripted, state=state, array=array, abp=abp) for a in args]
+    damaged = tmp_path / "damaged.pt2"
+    damaged.write_bytes(b"no archive")
+    places = {
+        "record": record,
+        "scripted": scripted,
+        "state": state,
+        "array": array,
+        "abp": abp,
+        "damaged": damaged,
+    }
+    filled = [a.format(**places) for a in args]
     result = run_here(*filled, "--out", str(tmp_path / "out"), "--quiet")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import importlib
 import json
+import logging
 import re
 import sys
 import time
@@ -749,6 +750,12 @@ def _model_kwargs(text: str | None) -> dict[str, Any]:
     return kwargs
 
 
+def _first_line(error: BaseException) -> str:
+    """``Type: first line of the message`` of an error a reader raised."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
 def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -> Any:
     import torch
 
@@ -775,10 +782,9 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch's unpickler raises several kinds
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise InputError(
                 f"'{path}' could not be read as a state dict (torch.load, weights_only=True): "
-                f"{type(error).__name__}: {first}; save the weights with "
+                f"{_first_line(error)}; save the weights with "
                 "torch.save(model.state_dict(), path), or pass a TorchScript file without --model-class"
             ) from None
         if not isinstance(state, dict):
@@ -793,7 +799,17 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
             ) from None
         return model.eval()
     if path.suffix == ".pt2":
-        return torch.export.load(str(path)).module()
+        export_log = logging.getLogger("torch.export")  # it logs a traceback, then falls back
+        level = export_log.level
+        export_log.setLevel(logging.ERROR)
+        try:
+            return torch.export.load(str(path)).module()
+        except Exception as error:  # a damaged or foreign archive: zipfile's, torch's errors
+            raise InputError(
+                f"'{path}' could not be read as a torch.export archive: {_first_line(error)}"
+            ) from None
+        finally:
+            export_log.setLevel(level)
     if path.suffix.lower() == ".onnx":  # converted here, proved on the record's inputs later
         from signxai.frontends.onnx_model import from_onnx
 
@@ -805,7 +821,10 @@ def _load_model(path: Path, model_class: str | None, model_kwargs: str | None) -
             raise InputError(
                 f"'{path}' is a Keras model; install the keras extra: pip install 'signxai[keras]'"
             ) from None
-        return keras.saving.load_model(str(path), compile=False)
+        try:
+            return keras.saving.load_model(str(path), compile=False)
+        except Exception as error:  # keras says 'File not found' of a damaged .keras file
+            raise InputError(f"'{path}' could not be read as a Keras model: {_first_line(error)}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in torch 2.9+
