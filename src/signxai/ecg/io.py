@@ -481,7 +481,8 @@ def _check_definition_notes(record_name: str, extension: str, annotation_file: P
     except AttributeError:
         return
     load, process, special = parse
-    sample, label_store, _, _, _, notes = process(load(record_name, extension, None), None)
+    # the notes at sample 0 come first: parsing stops after them (sampto=1)
+    sample, label_store, _, _, _, notes = process(load(record_name, extension, None), 1)
     definitions, _ = special(sample, label_store, notes)
     fs_found, i = False, 0
     while i < len(definitions):  # rdann's walk over the first notes, with a step every time
