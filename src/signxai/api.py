@@ -14,9 +14,10 @@ from signxai.frontends.keras_check import is_keras_model
 from signxai.frontends.onnx_model import is_onnx_model, onnx_input
 from signxai.inputs import as_batch, as_like
 from signxai.methods import parse, parts
-from signxai.model import ModelView
+from signxai.model import ModelView, one_at_a_time
 
 
+@one_at_a_time
 def explain(
     model: nn.Module,
     x: np.ndarray | torch.Tensor,

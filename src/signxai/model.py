@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -124,6 +124,22 @@ def cudnn_recurrent(modules: Sequence[nn.Module]) -> bool:
 #: one after another. Before, two threads explaining one model raised internal errors and left
 #: its parameters with ``requires_grad=False`` (each restored what the other had changed).
 EXPLAINING = threading.RLock()
+
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def one_at_a_time(function: Function) -> Function:
+    """``function`` holding :data:`EXPLAINING` for its whole call: also while a Keras or ONNX
+    model is converted and proved on ``x`` (a forward pass of the cached converted module, which
+    another thread's explanation may have hooks on), not only inside its ``ModelView``."""
+
+    @functools.wraps(function)
+    def holding(*args: Any, **kwargs: Any) -> Any:
+        with EXPLAINING:
+            return function(*args, **kwargs)
+
+    return cast(Function, holding)  # the same signature, for type checkers and help()
 
 
 def denormals_flushed() -> bool:

@@ -60,7 +60,7 @@ from signxai.methods.gradient import baseline_like, references_like
 from signxai.methods.kernel_shap import kernel_shap_bins
 from signxai.methods.occlusion import occlude_bins
 from signxai.methods.registry import MethodSpec
-from signxai.model import ModelView
+from signxai.model import ModelView, one_at_a_time
 
 #: Method kinds that assign relevance per input element, so per spectral coefficient.
 _PER_ELEMENT = ("gradient", "shap", "reference", "lrp")
@@ -363,6 +363,7 @@ class Transformed:
     spec: MethodSpec
 
 
+@one_at_a_time
 def explain_transformed(
     model: nn.Module,
     x: np.ndarray | torch.Tensor,

@@ -324,3 +324,44 @@ def test_further_graph_inputs_are_forward_args(tmp_path: Path) -> None:
         assert rel_error(ours, expected) < 1e-6, method
     with pytest.raises(InputError, match=r"takes 2 input\(s\) \['x', 'meta'\]; x and forward_args give 1"):
         explain(path, x, "gradient")
+
+
+def test_converting_and_proving_an_onnx_model_holds_the_explanation_lock(tmp_path: Path, monkeypatch) -> None:
+    """The converted module is cached and shared: proving it on x runs it, which must not happen
+    while another thread's explanation has hooks on it. Before, only the ModelView held the lock,
+    and the conversion and proof ran outside it."""
+    import threading
+
+    import signxai.api
+    import signxai.spectral
+    from signxai.model import EXPLAINING
+
+    model, x = CASES["ecg5000"]()
+    path = export(model, x, tmp_path / "model.onnx", "dynamo")
+    free: list[bool] = []
+
+    def others_may_enter() -> bool:
+        result: list[bool] = []
+
+        def try_to_enter() -> None:
+            result.append(EXPLAINING.acquire(blocking=False))
+            if result[0]:
+                EXPLAINING.release()
+
+        probe = threading.Thread(target=try_to_enter)
+        probe.start()
+        probe.join()
+        return result[0]
+
+    for module in (signxai.api, signxai.spectral):
+        original = module.onnx_input
+
+        def watched(*args, _original=original, **kwargs):
+            free.append(others_may_enter())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "onnx_input", watched)
+    explain(path, x, "lrp_epsilon_0_1")
+    explain_spectrum(path, x, "lrpsign_epsilon_0_5")
+    assert free == [False, False]
+    assert others_may_enter()  # released after
