@@ -14,8 +14,10 @@ import difflib
 import math
 import numbers
 import os
+from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -148,6 +150,12 @@ def as_path(value: object, name: str = "path", error: type[SignXAIError] = Input
     return Path(value)
 
 
+def repeated(values: Sequence[object]) -> list[Any]:
+    """The values that occur more than once in ``values``, each once, sorted."""
+    counts = Counter(values)
+    return sorted(value for value, count in counts.items() if count > 1)
+
+
 def check_names(
     values: object, name: str, what: str = "names", error: type[SignXAIError] = InputError
 ) -> list[str]:
@@ -158,7 +166,7 @@ def check_names(
     wrong = [value for value in values if not isinstance(value, str)]
     if wrong:
         raise error(f"{name} must be a non-empty list of {what}; {wrong[0]!r} is not a string")
-    repeated = sorted({value for value in values if list(values).count(value) > 1})
-    if repeated:
-        raise error(f"{name} lists {repeated} more than once")
+    twice = repeated(values)
+    if twice:
+        raise error(f"{name} lists {twice} more than once")
     return list(values)

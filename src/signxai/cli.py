@@ -531,9 +531,11 @@ def convert(
 def _distinct(names: list[str], why: str) -> list[str]:
     """The names of RECORDS, each once (``why``: what a name is used for); a name given twice is
     an error."""
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise InputError(f"RECORDS name {repeated} more than once; {why}")
+    from signxai.checks import repeated
+
+    twice = repeated(names)
+    if twice:
+        raise InputError(f"RECORDS name {twice} more than once; {why}")
     return names
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from signxai.checks import as_path, check_choice
+from signxai.checks import as_path, check_choice, repeated
 from signxai.ecg import arrays, dicom, edf, xml_ecg
 from signxai.ecg.beats import annotation_codes, as_beat_codes, as_code_map
 from signxai.ecg.checks import (
@@ -531,9 +531,9 @@ def _check_wfdb_names(record: str, leads: list[str]) -> None:
                 f"recording.leads: a WFDB header holds lead names of printable ASCII characters "
                 f"without spaces at either end, got {lead!r}"
             )
-    repeated = sorted({lead for lead in leads if leads.count(lead) > 1})
-    if repeated:
-        raise InputError(f"recording.leads: a WFDB record's lead names must differ, {repeated} repeat")
+    twice = repeated(leads)
+    if twice:
+        raise InputError(f"recording.leads: a WFDB record's lead names must differ, {twice} repeat")
 
 
 def write_record(

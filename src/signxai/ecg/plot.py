@@ -107,7 +107,7 @@ def _one_lead(ecg: np.ndarray, function: str) -> np.ndarray:
             f"{function} draws one lead (samples,), got ecg of shape {values.shape}; "
             "pick a lead (ecg[i]) or draw all with plot_12lead"
         )
-    lead = as_signal(ecg, ndim=1)
+    lead = as_signal(values, ndim=1)
     if len(lead) < 2:  # one sample spans no time: matplotlib would only warn of a singular axis
         raise InputError(f"{function} draws a trace over time: ecg needs 2 or more samples, got {len(lead)}")
     return lead
