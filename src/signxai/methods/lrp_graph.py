@@ -65,6 +65,7 @@ which DeepLIFT's graph mode reads too.
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import torch
@@ -318,6 +319,7 @@ class LRPGraphMode(TorchFunctionMode):
         #: The inputs of the module calls running (per module), as given, before any pre-hook.
         self._entered: dict[int, list[Any]] = {}
         self._handles: list[Any] = []
+        self._quiet: warnings.catch_warnings[list[warnings.WarningMessage]] | None = None
 
     def __enter__(self) -> LRPGraphMode:
         # the module hooks are global (every module of the process runs them) and this mode is
@@ -345,6 +347,12 @@ class LRPGraphMode(TorchFunctionMode):
             nn.modules.module.register_module_forward_pre_hook(enter),
             nn.modules.module.register_module_forward_hook(leave, always_call=True),
         ]
+        # a torch.compile'd model (or part) warns the user of these global hooks on every call
+        # ("will cause the hooks to fire an extra time"): the extra call is its wrapper's, which
+        # changes nothing here (maps equal to the eager model's, tested)
+        self._quiet = warnings.catch_warnings()
+        self._quiet.__enter__()
+        warnings.filterwarnings("ignore", message=r"Using `torch.compile\(module\)` when there are global")
         try:
             super().__enter__()
         except BaseException:
@@ -362,6 +370,9 @@ class LRPGraphMode(TorchFunctionMode):
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        if self._quiet is not None:
+            self._quiet.__exit__(None, None, None)
+            self._quiet = None
         self._pointwise.clear()
         self._entered = {}
 
