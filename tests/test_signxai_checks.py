@@ -581,6 +581,20 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "score": ["x", None],
             },
         ),
+        (
+            "infill_windows",
+            lambda s: (
+                deletion.infill_windows,
+                {"x": s["beats"], "mask": np.arange(420).reshape(3, 140) % 7 < 3, "how": "median"},
+            ),
+            {
+                "how": ["x", None, 1],
+                "window": whole(1),
+                "generator": [5, "x", np.random.default_rng(0)],
+                "x": ["a", None, np.zeros((3, 140)), np.zeros((3, 1, 140), dtype=int)],
+                "mask": [None, np.ones((3, 1, 140), bool), np.ones((3, 139), bool), np.full((3, 140), 2)],
+            },
+        ),
         ("random_relevance", lambda s: (deletion.random_relevance, {"x": s["beats"]}), {"seed": SEEDS}),
         (
             "model_randomization",

@@ -210,6 +210,24 @@ def test_infills() -> None:
     torch.testing.assert_close(alone, narrow[1:])  # a sample's noise does not depend on its batch
 
 
+def test_infill_windows_takes_arrays_and_0_1_masks_and_returns_what_it_was_given() -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3, 30))
+    mask = np.zeros((2, 30), dtype=int)
+    mask[:, 10:16] = 1
+    for how in ("zero", "linear", "median", "noise"):
+        expected = infill_windows(torch.from_numpy(x), torch.from_numpy(mask.astype(bool)), how, 3)
+        got = infill_windows(x, mask, how, 3)  # before: torch's AttributeError on an array
+        assert isinstance(got, np.ndarray) and got.dtype == x.dtype, how
+        if how != "noise":  # noise draws from torch's global generator
+            np.testing.assert_array_equal(got, expected.numpy())
+        np.testing.assert_array_equal(got[:, :, :10], x[:, :, :10])
+    # before, a misspelt `how` filled by the local median, silently
+    with pytest.raises(MethodParameterError, match="how must be one of .* got 'zeros' .*'zero'"):
+        infill_windows(x, mask, "zeros")
+    with pytest.raises(InputError, match=r"mask must be \(B, T\) = \(2, 30\) .* got shape \(2, 3, 30\)"):
+        infill_windows(x, np.ones((2, 3, 30), bool))  # before: torch's RuntimeError
+
+
 def test_probability_score_of_a_single_output_binary_model() -> None:
     model, x = build("ecg")
     relevance = explain(model, x, "gradient", target_class=0)

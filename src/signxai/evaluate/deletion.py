@@ -22,7 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from signxai.checks import check_choice, check_number, check_seed, host_values, is_number, numpy_tensor
+from signxai.checks import (
+    check_choice,
+    check_number,
+    check_seed,
+    check_whole,
+    host_values,
+    is_number,
+    numpy_tensor,
+)
 from signxai.errors import InputError, MethodParameterError
 from signxai.inputs import as_batch
 from signxai.model import ModelView
@@ -103,9 +111,63 @@ def _window_length(window: int | None, window_ms: float | None, fs: float | None
 
 
 def infill_windows(
+    x: Any, mask: Any, how: str = "zero", window: int = 10, generator: torch.Generator | None = None
+) -> Any:
+    """Replace the samples of each signal that ``mask`` marks, in every channel.
+
+    The perturbation :func:`deletion_curve` applies to the windows it removes.
+
+    Parameters
+    ----------
+    x
+        Signals ``(B, C, T)``, a torch tensor or numpy array of real numbers.
+    mask
+        ``(B, T)`` booleans (or 0/1): the samples to replace, the same in every channel.
+    how
+        ``'zero'``; ``'linear'`` (interpolated between the kept samples either side); ``'median'``
+        (the median of the kept samples within ``window`` samples either side, or of all kept
+        samples where none is that near); ``'noise'`` (Gaussian noise with the channel's standard
+        deviation, one draw of a sample's shape shared by the batch).
+    window
+        The median's reach either side, in samples (>= 1; read only by ``'median'``).
+    generator
+        The ``torch.Generator`` the noise is drawn from (None: torch's global one).
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        ``x`` with the marked samples replaced, of the kind, shape and dtype given.
+    """
+    check_choice(how, "how", INFILLS, MethodParameterError)
+    check_whole(window, "window", at_least=1, unit="of samples", error=MethodParameterError)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        kind = type(generator).__name__
+        raise MethodParameterError(f"generator must be a torch.Generator or None, got {kind}")
+    given = x
+    if isinstance(x, np.ndarray):
+        x = numpy_tensor(x)
+    if not isinstance(x, torch.Tensor) or x.ndim != 3 or not x.is_floating_point():
+        kind = f"{x.dtype} values of shape {tuple(x.shape)}" if hasattr(x, "shape") else type(x).__name__
+        raise InputError(f"x must be real signals (B, C, T) as a tensor or array, got {kind}")
+    marks = np.asarray(host_values(mask))
+    if marks.shape != (x.shape[0], x.shape[2]):
+        raise InputError(
+            f"mask must be (B, T) = {(x.shape[0], x.shape[2])} for x of shape {tuple(x.shape)} (one "
+            f"row of samples per signal, for every channel), got shape {marks.shape}"
+        )
+    if marks.dtype != bool and not (np.issubdtype(marks.dtype, np.number) and np.isin(marks, (0, 1)).all()):
+        raise InputError(
+            f"mask must be booleans (or 0/1) marking the samples to replace, got {marks.dtype} values "
+            "other than 0 and 1"
+        )
+    filled = _infill(x, torch.as_tensor(marks.astype(bool), device=x.device), how, window, generator)
+    return filled.detach().cpu().numpy() if isinstance(given, np.ndarray) else filled
+
+
+def _infill(
     x: torch.Tensor, mask: torch.Tensor, how: str, window: int, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """Replace the samples where ``mask`` (B, T) is true: zero, linear, local median or noise."""
+    """:func:`infill_windows` on checked tensors: ``x`` (B, C, T), ``mask`` (B, T) boolean."""
     if how == "zero":
         return x.masked_fill(mask[:, None, :], 0.0)
     if how == "noise":
@@ -189,7 +251,7 @@ def deletion_curve(
         ranking = tile_ranking(relevance_t.sum(dim=1)[..., None], (size, 1), order)  # windows as tiles
         generator = seeded_generator(seed)
         perturbed = (
-            infill_windows(inputs, mask[..., 0].to(inputs.device), infill, size, generator)
+            _infill(inputs, mask[..., 0].to(inputs.device), infill, size, generator)
             for mask in removal_masks(ranking, (size, 1), (length, 1))
         )
         scores = explained_scores(view, inputs, target_class, score, perturbed, leadless)

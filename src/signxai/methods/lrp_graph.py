@@ -319,7 +319,7 @@ class LRPGraphMode(TorchFunctionMode):
         #: The inputs of the module calls running (per module), as given, before any pre-hook.
         self._entered: dict[int, list[Any]] = {}
         self._handles: list[Any] = []
-        self._quiet: warnings.catch_warnings[list[warnings.WarningMessage]] | None = None
+        self._quiet: warnings.catch_warnings[None] | None = None
 
     def __enter__(self) -> LRPGraphMode:
         # the module hooks are global (every module of the process runs them) and this mode is
@@ -350,8 +350,8 @@ class LRPGraphMode(TorchFunctionMode):
         # a torch.compile'd model (or part) warns the user of these global hooks on every call
         # ("will cause the hooks to fire an extra time"): the extra call is its wrapper's, which
         # changes nothing here (maps equal to the eager model's, tested)
-        self._quiet = warnings.catch_warnings()
-        self._quiet.__enter__()
+        self._quiet = quiet = warnings.catch_warnings()
+        quiet.__enter__()
         warnings.filterwarnings("ignore", message=r"Using `torch.compile\(module\)` when there are global")
         try:
             super().__enter__()
