@@ -196,6 +196,11 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
     from signxai.evaluate import compare, deletion, frequency, randomization
     from signxai.evaluate import plot as evaluate_plot
 
+    def spectrum(s: dict[str, Any]) -> Any:
+        from signxai import explain_spectrum
+
+        return explain_spectrum(s["model"], s["beats"], "gradient", target_class=0, fs=360.0)
+
     def curves(s: dict[str, Any]) -> dict[str, Any]:
         return compare.compare_methods(s["model"], s["beats"], ["gradient"], 0, randomization=False)[1]
 
@@ -594,6 +599,16 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Any]], tuple[Callable[..., A
                 "x": ["a", None, np.zeros((3, 140)), np.zeros((3, 1, 140), dtype=int)],
                 "mask": [None, np.ones((3, 1, 140), bool), np.ones((3, 139), bool), np.full((3, 140), 2)],
             },
+        ),
+        (
+            "harmonic_shares",
+            lambda s: (analysis.harmonic_shares, {"result": spectrum(s), "labels": ["N", "V", "N"]}),
+            {"result": [None, "a", np.zeros((3, 1, 71))], "labels": [None, "NVN", ["N"], [None, 1.5, "N"]]},
+        ),
+        (
+            "lead_band_shares",
+            lambda s: (analysis.lead_band_shares, {"result": spectrum(s), "leads": ["MLII"]}),
+            {"result": [None, "a", np.zeros((3, 1, 71))], "leads": [3, [1], ["a", "b"]]},
         ),
         ("random_relevance", lambda s: (deletion.random_relevance, {"x": s["beats"]}), {"seed": SEEDS}),
         (

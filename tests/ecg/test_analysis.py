@@ -384,6 +384,9 @@ def test_lead_band_shares_per_lead_and_for_all_leads() -> None:
         lead_band_shares(explain_spectrum(model, x, "gradient", target_class=1), ["II", "V1"])
     with pytest.raises(InputError, match="leads has 1 entries for 2 channels"):
         lead_band_shares(result, ["II"])
+    unnamed = lead_band_shares(result)  # before: a TypeError without leads
+    assert list(unnamed.index) == ["lead0", "lead1", "all leads"]
+    np.testing.assert_array_equal(unnamed.to_numpy(), shares.to_numpy())
     with pytest.raises(InputError, match="result must be what signxai.explain_spectrum returns"):
         lead_band_shares(result.relevance, ["II", "V1"])  # type: ignore[arg-type]
     with pytest.raises(MethodParameterError, match=r"edges\['bad'\] must be \(low, high\)"):

@@ -18,7 +18,12 @@ from torch import nn
 from signxai.api import explain
 from signxai.checks import check_module, check_names, check_seed, check_whole
 from signxai.ecg.beats import BeatWindows, as_beat_codes, classify, ecg5000_windows
-from signxai.ecg.checks import as_peaks, check_count
+from signxai.ecg.checks import (
+    as_lead_names,
+    as_peaks,
+    check_count,
+    default_lead_names,
+)
 from signxai.ecg.datasets import Recording, as_recording
 from signxai.ecg.intervals import intervals
 from signxai.ecg.models import samples_seen
@@ -509,9 +514,15 @@ def harmonic_shares(
         the band's relevance over the total relevance of that label's beats, signed: shares sum
         to 1 over bands that cover every bin, and a band can exceed 1 where another offsets it.
     """
+    _check_spectral(result)
     if result.axes[0] != "sample":
         raise InputError(f"result must be explained beats (B, ...), got axes {result.axes}")
+    if labels is None:
+        beats = len(result.relevance)
+        raise InputError(f"labels must be a list with one label for each of the {beats} beats in result")
     check_count(labels, result.relevance.shape[0], "labels", "beats in result")
+    if not all(isinstance(label, str | int | np.integer) for label in labels):
+        raise InputError(f"labels must be class names (str) or indices (int), got {list(labels)[:5]!r}")
     unit = (result.fs if result.fs is not None else 1.0) / result.length
     sums = result.bands({name: (low * unit, high * unit) for name, (low, high) in bands.items()})
     per_beat = pd.DataFrame(
@@ -524,9 +535,14 @@ def harmonic_shares(
     return shares
 
 
+def _check_spectral(result: object) -> None:
+    if not isinstance(result, SpectralRelevance):
+        raise InputError(f"result must be what signxai.explain_spectrum returns, got {type(result).__name__}")
+
+
 def lead_band_shares(
     result: SpectralRelevance,
-    leads: Sequence[str],
+    leads: Sequence[str] | None = None,
     bands: dict[str, tuple[float, float]] = ECG_BANDS,
 ) -> pd.DataFrame:
     """Per lead and for all leads, each band's share of the relevance summed over the inputs.
@@ -536,7 +552,7 @@ def lead_band_shares(
     result
         :func:`signxai.explain_spectrum` with ``fs`` (frequencies in Hz) of inputs ``(N, C, T)``.
     leads
-        One name per channel.
+        One name per channel (None: ``lead0``, ``lead1``...).
     bands
         Band name -> ``(low, high)`` in Hz. Bands that hold no bin at this sampling rate and
         resolution (above the Nyquist frequency, or narrower than the bins' spacing) are left out
@@ -549,17 +565,17 @@ def lead_band_shares(
         one share per band: the band's relevance over the row's total, signed (shares sum to 1
         over bands that cover every bin; a band can exceed 1 where another offsets it).
     """
-    if not isinstance(result, SpectralRelevance):
-        raise InputError(f"result must be what signxai.explain_spectrum returns, got {type(result).__name__}")
+    _check_spectral(result)
     if result.fs is None or result.axes != ("sample", "channel", "bin"):
         raise InputError(
             "result must explain inputs (N, C, T) with fs= (bands in Hz); got axes "
             f"{result.axes} and fs={result.fs}"
         )
-    check_count(leads, result.relevance.shape[1], "leads", "channels in result")
+    names = as_lead_names(leads, default_lead_names(result.relevance.shape[1]))
+    check_count(names, result.relevance.shape[1], "leads", "channels in result")
     per_lead = result.relevance.sum(axis=0)  # (C, F)
     sums = sum_bands(per_lead, result.frequencies, result.fs, bands, skip_empty=True)
-    rows = [*leads, "all leads"]
+    rows = [*names, "all leads"]
     frame = pd.DataFrame({"relevance": [*per_lead.sum(axis=1), per_lead.sum()]}, index=rows)
     total = frame["relevance"].to_numpy()
     for name, values in sums.items():
