@@ -493,6 +493,11 @@ def test_tf_calculate_relevancemap_matches_explain() -> None:
         tf_calculate_relevancemap("gradient", x, model, neuron_selection=0),
         explain(model, x, "gradient", target_class=0),
     )
+    # an error names the class as it was given (before, always 'target_class')
+    with pytest.raises(TargetError, match="^neuron_selection 2 is out of range"):
+        tf_calculate_relevancemap("gradient", x, model, 2)
+    with pytest.raises(TargetError, match="^target_class 2 is out of range"):
+        tf_calculate_relevancemap("gradient", x, model, target_class=2)
 
 
 def test_the_model_is_asked_how_to_read_x_once_per_shape() -> None:

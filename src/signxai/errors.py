@@ -4,8 +4,11 @@ and :func:`warn_user`, for what is worth saying but not an error.
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
@@ -45,3 +48,17 @@ class LayerError(SignXAIError, ValueError):
 
 class UnsupportedModelError(SignXAIError, ValueError):
     """The model is not an ``nn.Module`` or contains something the chosen method cannot handle."""
+
+
+@contextmanager
+def argument_named(internal: str, given: str, kind: type[SignXAIError] = SignXAIError) -> Iterator[None]:
+    """Inside, an error of ``kind`` naming the argument ``internal`` (as a word) names it ``given``
+    instead: an adapter with the caller's own argument names (the original package's
+    ``neuron_selection``, Quantus's ``targets``) passes them on under signxai's names. The error
+    itself is re-raised (its type, traceback and notes kept)."""
+    try:
+        yield
+    except kind as error:
+        word = re.compile(rf"\b{re.escape(internal)}\b")
+        error.args = tuple(word.sub(given, arg) if isinstance(arg, str) else arg for arg in error.args)
+        raise

@@ -6,6 +6,7 @@ The same engine as :func:`signxai.explain`: argument order and the original pack
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from signxai.api import explain
-from signxai.errors import TargetError
+from signxai.errors import TargetError, argument_named
 
 
 def tf_calculate_relevancemap(
@@ -43,11 +44,14 @@ def tf_calculate_relevancemap(
     numpy.ndarray
         float32 relevance shaped like ``x``.
     """
-    if "target_class" in params:
+    named = "target_class" in params
+    if named:
         if neuron_selection is not None:
             raise TargetError("give the class once: neuron_selection or target_class")
         neuron_selection = params.pop("target_class")
-    result = explain(model, x, method, target_class=neuron_selection, **params)
+    # an error names the class argument as the caller gave it
+    with contextlib.nullcontext() if named else argument_named("target_class", "neuron_selection"):
+        result = explain(model, x, method, target_class=neuron_selection, **params)
     if isinstance(result, tuple):
         return result[0]
     return result

@@ -11,7 +11,7 @@ import pytest
 
 from signxai import explain
 from signxai.ecg import load_beat_model, load_ecg5000
-from signxai.errors import MethodParameterError
+from signxai.errors import InputError, MethodParameterError, TargetError
 from signxai.evaluate import quantus_explain_func
 
 quantus = pytest.importorskip("quantus", reason="the eval extra (quantus) is not installed")
@@ -33,6 +33,26 @@ def test_adapter_returns_what_quantus_expects(data) -> None:
     )
     with pytest.raises(MethodParameterError, match="method"):
         quantus_explain_func(model, x, y)
+
+
+def test_adapter_names_quantus_arguments_and_refuses_fractional_targets(data) -> None:
+    model, x, y = data
+    expected = explain(model, x, "gradient", target_class=2)
+    np.testing.assert_array_equal(quantus_explain_func(model, x, np.int64(2), method="gradient"), expected)
+    np.testing.assert_array_equal(quantus_explain_func(model, x, [2.0] * 6, method="gradient"), expected)
+    # before: astype(int) explained class 2 for 2.5, silently
+    with pytest.raises(TargetError, match="targets must be class indices"):
+        quantus_explain_func(model, x, [2.5] * 6, method="gradient")
+    with pytest.raises(TargetError, match=r"^targets 7 is out of range"):  # before: 'target_class'
+        quantus_explain_func(model, x, 7, method="gradient")
+    with pytest.raises(TargetError, match="^targets has 2 entries"):
+        quantus_explain_func(model, x, [0, 1], method="gradient")
+    with pytest.raises(InputError, match="^inputs must be real numbers"):  # before: a ValueError
+        quantus_explain_func(model, np.array([["a"]]), y, method="gradient")
+    with pytest.raises(InputError, match=r"^inputs has shape \(3,\)"):
+        quantus_explain_func(model, np.zeros(3), None, method="gradient")
+    with pytest.raises(MethodParameterError, match="give the method once"):
+        quantus_explain_func(model, x, y, method="gradient", method_name="gradient")
 
 
 @pytest.mark.parametrize(
