@@ -74,6 +74,9 @@ def test_the_lead_the_relevance_and_the_calls_come_back_from_the_file(tmp_path: 
     np.testing.assert_array_equal(back.samples, analysis.windows.r_peaks)
     with pytest.raises(InputError, match=r"path must name an EDF file \(.edf, .bdf\), got '.*strip.csv'"):
         write_analysis_edf(analysis, tmp_path / "strip.csv")
+    # before: Python's AttributeError ('... has no attribute recording')
+    with pytest.raises(InputError, match="analysis must be what signxai.ecg.analysis.analyze_strip returns"):
+        write_analysis_edf(analysis.relevance, tmp_path / "other.edf")  # type: ignore[arg-type]
 
 
 def test_channels_given_one_at_a_time_write_the_same_file(tmp_path: Path) -> None:

@@ -46,6 +46,10 @@ def write_analysis_edf(analysis: StripAnalysis, path: str | Path) -> Path:
     (``quality rules failed: RR ratio: 2.3 > 2.2``); reading the file's beats back
     (:func:`~signxai.ecg.io.read_beat_annotations`) leaves them out.
     """
+    if not isinstance(analysis, StripAnalysis):
+        raise InputError(
+            f"analysis must be what signxai.ecg.analysis.analyze_strip returns, got {type(analysis).__name__}"
+        )
     path = as_path(path)
     if not edf.is_edf(path):
         raise InputError(f"path must name an EDF file (.edf, .bdf), got '{path}'")
