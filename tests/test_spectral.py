@@ -228,6 +228,9 @@ def test_errors_name_the_argument() -> None:
         result.bands({"reversed": (20, 5)})
     with pytest.raises(MethodParameterError, match=r"must be \(low, high\)"):
         result.bands({"one": 5})  # type: ignore[dict-item]
+    # before: Python's AttributeError ('tuple' object has no attribute 'items')
+    with pytest.raises(MethodParameterError, match=r"edges must be a dict of band name -> \(low, high\)"):
+        result.bands((0, 10))  # type: ignore[arg-type]
 
 
 def _band_stopped_drops(

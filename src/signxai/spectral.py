@@ -164,6 +164,10 @@ def sum_bands(
     """``relevance`` (bins on the last axis, at ``frequencies``) summed per band ``[low, high)``
     (the last bin also where ``high`` reaches it); see :meth:`SpectralRelevance.bands`. A band
     that holds no bin is an error, or (``skip_empty``) left out of the result."""
+    if not isinstance(edges, Mapping):
+        raise MethodParameterError(
+            f"edges must be a dict of band name -> (low, high), got {type(edges).__name__}"
+        )
     sums = {}
     top = float(frequencies[-1])
     for name, band in edges.items():

@@ -10,12 +10,14 @@ from signxai import explain
 from signxai.ecg import (
     ECG5000_CLASSES,
     ECGModel,
+    Recording,
     load_beat_model,
     load_ecg5000,
     load_mitbih_208,
     model_card,
     samples_seen,
 )
+from signxai.errors import InputError
 
 
 def test_ecg5000_splits_are_the_official_ones() -> None:
@@ -33,6 +35,15 @@ def test_mitbih_208_strip_is_five_minutes_of_mlii_in_millivolts() -> None:
     assert strip.signal.shape == (1, 108_000) and strip.fs == 360 and strip.leads == ["MLII"]
     assert strip.duration == pytest.approx(300.0)
     assert -4 < strip.signal.min() < 0 < strip.signal.max() < 4
+    assert strip.lead_name(0) == "MLII"
+
+
+def test_a_lead_name_is_asked_for_by_a_row_of_the_recording() -> None:
+    unnamed = Recording(np.zeros((2, 10)), 100.0)
+    assert [unnamed.lead_name(0), unnamed.lead_name(np.int64(1))] == ["lead0", "lead1"]
+    for row in (2, -1, True, 0.0, "II"):  # before: 'lead2' for a lead it has not, or a TypeError
+        with pytest.raises(InputError, match=r"row must be a lead's row, an int in \[0, 2\)"):
+            unnamed.lead_name(row)  # type: ignore[arg-type]
 
 
 def _shipped_predictions(task: str) -> tuple[np.ndarray, np.ndarray]:

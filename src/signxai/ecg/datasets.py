@@ -45,7 +45,10 @@ class Recording:
     def lead_name(self, row: int) -> str:
         """The name of lead ``row``: its own, or ``lead0``, ``lead1``... in a recording that names
         none (:func:`~signxai.ecg.checks.default_lead_names`)."""
-        return self.leads[row] if self.leads else default_lead_names(row + 1)[row]
+        count = self.signal.shape[0]
+        if isinstance(row, bool) or not isinstance(row, int | np.integer) or not 0 <= row < count:
+            raise InputError(f"row must be a lead's row, an int in [0, {count}), got {row!r}")
+        return self.leads[row] if self.leads else default_lead_names(count)[row]
 
 
 @dataclass
