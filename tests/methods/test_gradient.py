@@ -443,6 +443,10 @@ def test_noise_std_and_a_noise_level_in_the_name_conflict() -> None:
         ("occlusion", "baseline", "zero", "baseline must be a number, an array or a tensor, got str"),
         ("gradient_shap", "baselines", np.full((3, 1, 100), np.nan), "baselines has 300 non-finite"),
         ("integrated_gradients", "baseline", np.ones(100, complex), "got ndarray of dtype complex128"),
+        # one sample's shape or a number: before, these named it 'baseline'
+        ("deeplift_shap", "baselines", float("nan"), "^baselines has 1 non-finite"),
+        ("gradient_shap", "baselines", "zero", "^baselines must be a number, an array or a tensor"),
+        ("deeplift_shap", "baselines", np.zeros((1, 7)), r"^baselines must be .* got shape \(1, 7\)"),
     ],
 )
 def test_references_must_be_finite_numbers(method: str, keyword: str, value, message: str) -> None:

@@ -1615,10 +1615,28 @@ def test_z_beta_bounds_that_do_not_fit_are_named(low: object, match: str) -> Non
     with pytest.raises(MethodParameterError, match=match):
         explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=low, high=3.0)
     assert_unchanged(model, before)
-    per_sample = explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=np.full(3, -3.0), high=3.0)
+    bound = float(x.abs().max()) + 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a box around x: nothing to say
+        per_sample = explain(
+            model, x, "zblrp_epsilon_0_1", target_class=0, low=np.full(3, -bound), high=bound
+        )
     np.testing.assert_allclose(
-        per_sample, explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=-3.0, high=3.0)
+        per_sample, explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=-bound, high=bound)
     )
+
+
+def test_z_beta_bounds_that_the_input_leaves_are_said() -> None:
+    """Before, bounds that do not hold the input (low above some of x) gave a map without a word;
+    zennit takes them too (conservation holds), so it is a warning, and the map is zennit's."""
+    model = nn.Sequential(nn.Conv1d(2, 3, 5, padding=2), nn.ReLU(), nn.Flatten(), nn.Linear(48, 2)).eval()
+    x = torch.linspace(-1.0, 1.0, 96).reshape(3, 2, 16)
+    with pytest.warns(
+        UserWarning, match=r"low does not bound .* 24 of its 96 values lie below it \(its minimum is -1\)"
+    ):
+        explain(model, x, "zblrp_epsilon_0_1", target_class=0, low=-0.5, high=1.0)
+    with pytest.warns(UserWarning, match="high does not bound .* lie above it"):
+        explain(model, x, "zblrp_epsilon_0_1", target_class=0, high=0.0)  # low: x's own minimum
 
 
 class _FromConvOutput(nn.Module):

@@ -108,6 +108,14 @@ def test_keywords_are_an_alternative_to_name_parameters() -> None:
         ("lrp_z", {"low": 0.0}, "zblrp_"),
         ("integrated_gradients", {"steps": "many"}, "expects int"),
         ("smoothgrad", {"samples": float("inf")}, "parameter 'samples' of 'smoothgrad' expects int, got inf"),
+        # before, accepted: mu=nan made SIGN-mu's sign -1 everywhere, silently; True was 1.0
+        ("lrpsign_epsilon_0_1", {"mu": float("nan")}, "parameter 'mu' .* expects a finite float, got nan"),
+        ("smoothgrad", {"noise_level": float("inf")}, "expects a finite float, got inf"),
+        ("lrp_epsilon_0_1", {"mu": True}, "expects a finite float, got True"),
+        # before, ignored by the rules without alpha-beta layers
+        ("lrp_epsilon_0_1", {"alpha": 2.0, "beta": 1.0}, "alpha/beta only apply to the alpha-beta rule"),
+        ("lrp_sequential_composite_a", {"beta": 1.0}, "alpha/beta only apply to the alpha-beta rule"),
+        ("deeplift", {"eps": 0.0}, "parameter 'eps' of 'deeplift' must be > 0.0"),  # before: NaN maps
     ],
 )
 def test_bad_parameters_raise_named_errors(name: str, keywords: dict, match: str) -> None:

@@ -78,7 +78,7 @@ from signxai.methods.operations import (
     written_into,
 )
 from signxai.methods.pointwise import PointwiseSources
-from signxai.methods.registry import Param, at_least, register_fixed
+from signxai.methods.registry import Param, above, register_fixed
 from signxai.model import ModelView
 
 T = torch.Tensor
@@ -534,7 +534,7 @@ EPS = Param(
     float,
     1e-10,
     "below this |x - x0| an activation's derivative is used (captum's eps)",
-    check=at_least(0.0),
+    check=above(0.0),
 )
 DEFINITION = (
     "m the chain of DeepLIFT multipliers: Rescale (f(x) - f(x0)) / (x - x0) at activations, "

@@ -116,18 +116,19 @@ def reference_tensor(value: Any, x: torch.Tensor, name: str) -> torch.Tensor:
     return base
 
 
-def baseline_like(value: Any, x: torch.Tensor) -> torch.Tensor:
-    """``value`` (None = 0, a scalar, one sample or an array like ``x``) broadcast to ``x``."""
+def baseline_like(value: Any, x: torch.Tensor, name: str = "baseline") -> torch.Tensor:
+    """``value`` (None = 0, a scalar, one sample or an array like ``x``) broadcast to ``x``;
+    ``name``: the parameter's, for errors."""
     if value is None:
         return torch.zeros_like(x)
-    base = reference_tensor(value, x, "baseline")
+    base = reference_tensor(value, x, name)
     if base.ndim == x.ndim - 1:
         base = base.unsqueeze(0)
     try:
         return torch.broadcast_to(base, x.shape).clone()
     except RuntimeError:
         raise MethodParameterError(
-            f"baseline of shape {tuple(base.shape)} does not broadcast to x of shape {tuple(x.shape)}"
+            f"{name} of shape {tuple(base.shape)} does not broadcast to x of shape {tuple(x.shape)}"
         ) from None
 
 
@@ -222,7 +223,7 @@ def references_like(value: Any, x: torch.Tensor) -> torch.Tensor:
     """Gradient SHAP's baselines as ``(K, *x.shape[1:])``: one (the default 0, a scalar, or an
     array of one sample's shape) or ``K`` of them."""
     if value is None or np.ndim(value) == 0 or tuple(np.shape(value)) == tuple(x.shape[1:]):
-        return baseline_like(value, x[:1])
+        return baseline_like(value, x[:1], "baselines")
     base = reference_tensor(value, x, "baselines")
     if base.ndim != x.ndim or tuple(base.shape[1:]) != tuple(x.shape[1:]):
         raise MethodParameterError(

@@ -172,13 +172,24 @@ def _bound(
     if bound is None:
         return extreme(a, dim=tuple(range(1, a.ndim)), keepdim=True).expand_as(a)
     try:
-        return expand(bound, a.shape, cut_batch_dim=True).to(a)
+        value = expand(bound, a.shape, cut_batch_dim=True).to(a)
     except RuntimeError:
         raise MethodParameterError(
             f"{name} of shape {tuple(bound.shape)} does not fit the first layer's input, of shape "
             f"{tuple(a.shape)}: give a number, one value per row of that input or an array that "
             "broadcasts to it"
         ) from None
+    # the rule is defined for inputs inside the box; zennit and the original package take any
+    # bounds (conservation holds), so a box the input leaves is said, not refused (before, silent)
+    outside = a < value if name == "low" else a > value
+    if outside.any():
+        side, extremum = ("below", "minimum") if name == "low" else ("above", "maximum")
+        warn_user(
+            f"{name} does not bound the first layer's input (the z-beta rule is defined for low <= "
+            f"input <= high): {int(outside.sum())} of its {a.numel()} values lie {side} it (its "
+            f"{extremum} is {float(extreme(a)):.4g}); their relevance may take the wrong sign"
+        )
+    return value
 
 
 register_input_rule("lrp", lambda p, x: None, "the same rule as the other layers")
@@ -533,6 +544,9 @@ def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:
         raise MethodParameterError(
             f"'{method_name}': alpha - beta must be 1, got alpha={params['alpha']:g}, beta={params['beta']:g}"
         )
+    if rule != "alpha_beta" and (params["alpha"] is not None or params["beta"] is not None):
+        # before, ignored (the composites fix their own alpha and beta)
+        raise MethodParameterError(f"'{method_name}': alpha/beta only apply to the alpha-beta rule")
     if params["mu"] != 0.0 and params["input_rule"] != "lrpsign":
         raise MethodParameterError(f"'{method_name}': mu (SIGN-mu) only applies to the lrpsign_ input rule")
     if params["alpha_beta_bias"] != "split" and rule not in _ALPHA_BETA_RULES:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -83,11 +84,18 @@ class Param:
                     if isinstance(value, bool) or int(value) != value:
                         raise TypeError
                     value = int(value)
+                elif self.kind is float:
+                    # a bool is no number here, nor NaN or inf (before, mu=nan made SIGN-mu's
+                    # sign -1 everywhere, silently)
+                    if isinstance(value, (bool, np.bool_)) or not math.isfinite(float(value)):
+                        raise TypeError
+                    value = float(value)
                 else:
                     value = self.kind(value)
             except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+                kind = "a finite float" if self.kind is float else self.kind.__name__
                 raise MethodParameterError(
-                    f"parameter '{self.name}' of '{method_name}' expects {self.kind.__name__}, got {value!r}"
+                    f"parameter '{self.name}' of '{method_name}' expects {kind}, got {value!r}"
                 ) from None
         if self.check is not None and value is not None:
             message = self.check(value)
@@ -106,6 +114,11 @@ def one_of(choices: tuple[Any, ...]) -> Callable[[Any], str | None]:
 def at_least(bound: float) -> Callable[[Any], str | None]:
     """A parameter check: the value must be >= ``bound``."""
     return lambda value: None if value >= bound else f"must be >= {bound}"
+
+
+def above(bound: float) -> Callable[[Any], str | None]:
+    """A parameter check: the value must be > ``bound``."""
+    return lambda value: None if value > bound else f"must be > {bound}"
 
 
 @dataclass(frozen=True)
