@@ -116,6 +116,8 @@ def test_keywords_are_an_alternative_to_name_parameters() -> None:
         ("lrp_epsilon_0_1", {"alpha": 2.0, "beta": 1.0}, "alpha/beta only apply to the alpha-beta rule"),
         ("lrp_sequential_composite_a", {"beta": 1.0}, "alpha/beta only apply to the alpha-beta rule"),
         ("deeplift", {"eps": 0.0}, "parameter 'eps' of 'deeplift' must be > 0.0"),  # before: NaN maps
+        ("occlusion_window_8_stride_9", {}, "stride=9 is longer than window=8"),  # before: NaN maps
+        ("kernel_shap", {"seed": -1}, r"'seed' of 'kernel_shap' must be a whole number in \[0, 2\*\*64\)"),
     ],
 )
 def test_bad_parameters_raise_named_errors(name: str, keywords: dict, match: str) -> None:

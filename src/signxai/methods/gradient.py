@@ -77,6 +77,9 @@ SEED = Param(
     None,
     "seed of the random draws (made on the CPU: the same maps on every device; each draw serves "
     "every sample, so a sample's map does not depend on its batch)",
+    # torch's generators take seeds in [0, 2**64) (a negative one wrapped around), as the
+    # evaluation functions' seeds are whole numbers >= 0
+    check=lambda value: None if 0 <= value < 2**64 else "must be a whole number in [0, 2**64)",
 )
 
 

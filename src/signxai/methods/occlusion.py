@@ -161,6 +161,18 @@ def occlude(
     return total / count
 
 
+def _covering_stride(params: dict[str, Any], method_name: str) -> dict[str, Any]:
+    """A stride longer than the window would leave the samples between two windows hidden by
+    none: no relevance there (before, NaN maps reported as the model's overflow)."""
+    if params["stride"] is not None and params["stride"] > params["window"]:
+        raise MethodParameterError(
+            f"'{method_name}': stride={params['stride']} is longer than window={params['window']}: the "
+            "samples between two windows would be hidden by none (no relevance there); give a stride "
+            "of at most the window"
+        )
+    return params
+
+
 register(
     Family(
         name="occlusion",
@@ -188,6 +200,7 @@ register(
             BATCH_SIZE,
         ),
         kind="perturbation",
+        finish=_covering_stride,
         form="occlusion[_window_<w>][_stride_<s>]",
         summary="mean over the windows covering a sample of z(x) - z(x with the window set to the baseline)",
         examples=("occlusion", "occlusion_window_50_stride_25"),
