@@ -367,6 +367,7 @@ def test_detect_scores_several_records_as_ec57_does(tmp_path: Path) -> None:
     for args, message in [
         (["--annotation-code", "QRS=N"], "--annotation-code reads annotations: it needs --annotations"),
         (["--annotations", "--tolerance", "0"], "--tolerance must be a positive number of seconds"),
+        (["--tolerance", "0.1"], "--tolerance is the window the peaks are scored in: it needs --annotations"),
         (
             [str(muse), "--annotations", "--annotation-code", "QRS type 0=N"],
             "name ['muse.xml'] more than once",
@@ -1351,3 +1352,19 @@ def test_a_record_whose_beats_cannot_be_delineated_says_why_in_the_explain_repor
     table, text = _record_waves(flat, maps, starts)
     assert table is None and text == "Not computed for this record: no beats were detected on lead V1."
     assert "no beats were detected" in _waves_section(None, text).body
+
+
+def test_out_must_be_a_folder_it_can_write_into(tmp_path: Path) -> None:
+    """Before: "[Errno 17] File exists: 'strip.npy'" where --out named a file."""
+    from signxai.ecg import load_mitbih_208
+
+    strip = tmp_path / "strip.npy"
+    np.save(strip, load_mitbih_208().signal[:, :3600])
+    for command in (["convert"], ["detect"], ["beats", "--quiet"]):
+        failed = run_here(command[0], str(strip), "--fs", "360", *command[1:], "--out", str(strip))
+        assert failed.returncode == 2, failed.stdout
+        assert f"--out must be a folder to write into; '{strip}' is a file" in failed.stderr, command
+    blocked = run_here("convert", str(strip), "--fs", "360", "--out", str(strip / "below"))
+    assert blocked.returncode == 2 and "cannot be made" in blocked.stderr, blocked.stderr
+    written = run_here("convert", str(strip), "--fs", "360", "--out", str(tmp_path / "new" / "folder"))
+    assert written.returncode == 0 and (tmp_path / "new" / "folder" / "strip.hea").exists(), written.stderr

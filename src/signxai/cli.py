@@ -55,6 +55,18 @@ def _as_options(message: str) -> str:
     return _BARE_KEYWORD.sub(lambda m: f"--{m[1]}", message)
 
 
+def _out_folder(out: Path) -> Path:
+    """``--out`` as a folder that exists (made where missing), or an ``InputError`` saying why
+    it cannot be one (before: "[Errno 17] File exists: 'strip.npy'")."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out must be a folder to write into; '{out}' is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--out: the folder '{out}' cannot be made: {error.strerror or error}") from None
+    return out
+
+
 def _fail(debug: bool, error: BaseException) -> None:
     """Print the error (its ``explain`` keywords as this CLI's options) and exit with status 2."""
     if debug:
@@ -366,9 +378,8 @@ def beats(
 @click.option(
     "--tolerance",
     type=float,
-    default=0.15,
-    show_default=True,
-    help="With --annotations: the match window in seconds (ANSI/AAMI EC57: 0.15).",
+    default=None,
+    help="With --annotations: the match window in seconds (default 0.15, ANSI/AAMI EC57's).",
 )
 @click.option(
     "--search-back/--no-search-back",
@@ -396,7 +407,7 @@ def detect(
     fs: float | None,
     annotations: str | None,
     annotation_codes: tuple[str, ...],
-    tolerance: float,
+    tolerance: float | None,
     search_back: bool,
     min_steepness: float,
     out: Path,
@@ -416,6 +427,9 @@ def detect(
 
     try:
         codes = _annotation_codes(annotations, annotation_codes)
+        if tolerance is not None and annotations is None:  # before, ignored (-1 and nan too)
+            raise InputError("--tolerance is the window the peaks are scored in: it needs --annotations")
+        tolerance = 0.15 if tolerance is None else tolerance
         if annotations is not None:
             check_number(tolerance, "--tolerance", above=0, unit="of seconds")
         if not 0 <= min_steepness < 1:
@@ -440,7 +454,7 @@ def detect(
             if annotations is not None:
                 reference = _reference_beats(record, annotations, codes, start, duration, lead_name)
                 matches[name] = match_peaks(detected, reference.samples, loaded.fs, tolerance)
-        out.mkdir(parents=True, exist_ok=True)
+        _out_folder(out)
         pd.concat(peaks, ignore_index=True).to_csv(out / "r_peaks.csv", index=False)
         count = f"{len(records)} record{'s' if len(records) > 1 else ''}"
         click.echo(f"{sum(len(p) for p in peaks)} R-peaks in {count}: {out / 'r_peaks.csv'}")
@@ -516,7 +530,7 @@ def convert(
                 names = [] if Path(record).suffix.lower() in ARRAY_SUFFIXES else lead_names(record)
                 stored = [lead for lead in recording.leads if lead in names]
                 beats = _reference_beats(record, annotations, codes, start, duration, (stored or [None])[0])
-            target = out / (stem if fmt == "wfdb" else f"{stem}.{fmt}")
+            target = _out_folder(out) / (stem if fmt == "wfdb" else f"{stem}.{fmt}")
             written = write_record(recording, target, annotations=beats)
             count = "" if beats is None else f", {len(beats.samples)} beats"
             rows = recording.signal.shape[0]
@@ -674,7 +688,7 @@ def _beat_report(
             beat_symbols=symbols,
         )
         progress.close()
-        out.mkdir(parents=True, exist_ok=True)
+        _out_folder(out)
         assert analysis.spectrum is not None
         arrays: dict[str, Any] = {**_maps(analysis.relevance), **_spectral_maps(analysis.spectrum)}
         if analysis.detection is not None:  # the detector's peaks, scored against the given ones
@@ -1167,7 +1181,7 @@ def explain_command(
             spectral = SpectralRelevance.concatenate(_in_chunks(inputs, batch_size, per_bin))
             progress(f"{spectral_method} per frequency")
         progress.close()
-        out.mkdir(parents=True, exist_ok=True)
+        _out_folder(out)
         arrays: dict[str, Any] = {
             **classes,
             **_maps(relevance),
