@@ -183,6 +183,22 @@ def select_beats(
     False where the beat's 10 s window fails the signal-quality rules on the beats themselves), a
     chosen beat that is not trusted is replaced by the nearest trusted beat of its predicted class
     not chosen yet (nearest in beat order, the earlier on a tie); where there is none it stays.
+
+    Parameters
+    ----------
+    predicted
+        Each beat's predicted class index (0: normal).
+    max_abnormal, max_normal
+        How many beats of each kind to choose at most (>= 0).
+    seed
+        Seed of the normal beats' draw.
+    trusted
+        One flag per beat, or None (every beat trusted).
+
+    Returns
+    -------
+    numpy.ndarray
+        The chosen beats' indices, ascending.
     """
     predicted = np.asarray(predicted)
     if predicted.ndim != 1 or not (np.issubdtype(predicted.dtype, np.integer) or predicted.size == 0):

@@ -112,7 +112,30 @@ def ecg5000_windows(
     invert: bool = True,
     length: int = 140,
 ) -> BeatWindows:
-    """Cut one lead into R-to-R beats in the ECG5000 layout (see the module docstring)."""
+    """Cut one lead into R-to-R beats in the ECG5000 layout (see the module docstring).
+
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)``, baseline wander removed.
+    r_peaks
+        Its R-peaks' sample indices (e.g. from :func:`~signxai.ecg.preprocess.detect_r_peaks`).
+    fs
+        Sampling rate in Hz.
+    pre
+        Seconds before each R-peak at which a beat starts (and the previous one ends).
+    invert
+        Flip the polarity (the ECG5000 QRS is a negative deflection; MLII's is upright).
+    length
+        Samples per beat (>= 2; the shipped models take 140).
+
+    Returns
+    -------
+    BeatWindows
+        ``beats`` ``(n, 1, length)`` float32, z-normalised; each beat's ``starts``/``stops`` in
+        the lead's samples and its ``r_peaks``. Beats of 8 samples or fewer and beats that would
+        run past either end are left out.
+    """
     ecg = as_signal(ecg, ndim=1)
     fs = check_fs(fs)
     r_peaks = as_peaks(r_peaks, len(ecg))
@@ -132,6 +155,21 @@ def ecg5000_windows(
 
 def classify(model: nn.Module, beats: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class probabilities ``(n, classes)``; a single-output model gives ``[1 - p, p]``.
+
+    Parameters
+    ----------
+    model
+        A beat classifier ending in its probabilities (a softmax or sigmoid), e.g.
+        :func:`~signxai.ecg.models.load_beat_model`'s.
+    beats
+        ``(n, channels, length)``, as :func:`ecg5000_windows` cuts them.
+    batch_size
+        Beats per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, classes)`` float32: the model's outputs, with ``1 - p`` before a single output p.
 
     The model runs in eval mode on its own device (CPU or GPU); its modules' modes are restored.
     """

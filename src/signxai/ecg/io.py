@@ -626,6 +626,21 @@ def load_array(path: str | Path, fs: float, leads: list[str] | None = None) -> R
     leads; a units row under it is skipped, and a first column named as time or sample number
     (``time``, ``'Elapsed time'``, ``sample``, as WFDB's ``rdsamp -c -H -v`` writes) is no lead:
     a time column in seconds must advance ``1 / fs`` a row (see :mod:`signxai.ecg.arrays`).
+
+    Parameters
+    ----------
+    path
+        The file.
+    fs
+        Its sampling rate in Hz (arrays carry none).
+    leads
+        Lead names, one per row (default: a CSV's header, else ``lead0``, ``lead1``...).
+
+    Returns
+    -------
+    Recording
+        The signal ``(leads, samples)`` as stored (float64), ``fs``, the leads and the file's
+        name.
     """
     path = as_path(path)
     if not path.exists():

@@ -69,9 +69,18 @@ def plot_strip(
     Parameters
     ----------
     ecg, relevance
-        ``(samples,)`` arrays (mV, and relevance of the same length).
+        ``(samples,)`` arrays (mV, and relevance of the same length; None: the trace in black).
     fs
         Sampling rate in Hz.
+    title
+        The axes' title.
+    ax
+        Draw into these axes (default: a new figure, wider for a longer strip, up to 24 in).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into.
     """
     ecg = _one_lead(ecg, "plot_strip")
     fs = check_fs(fs)
@@ -180,7 +189,18 @@ def paper_gain(
 ) -> float:
     """The ECG-paper gain (mm per mV) at which :func:`plot_12lead` draws ``ecg``: the standard
     10 mm/mV, or the largest 10 / 2^k that keeps the paper within ``MAX_PAPER_INCHES`` (for a
-    signal of large amplitude, or in other units than mV)."""
+    signal of large amplitude, or in other units than mV).
+
+    Parameters
+    ----------
+    ecg, fs, leads, layout
+        As for :func:`plot_12lead`.
+
+    Returns
+    -------
+    float
+        The gain in mm per mV: 10, 5, 2.5, ...
+    """
     ecg = np.atleast_2d(as_signal(ecg))
     names = as_lead_names(leads, default_lead_names(len(ecg)))
     check_count(names, len(ecg), "leads", "leads of ecg")
@@ -193,7 +213,20 @@ def paper_gain(
 
 def drawn_seconds(samples: int, fs: float, leads: Sequence[str], layout: str = "rhythm") -> float:
     """How many seconds of a ``samples``-long signal :func:`plot_12lead` draws: the first 10 s
-    in the standard 12-lead layout (rhythm), the whole signal otherwise."""
+    in the standard 12-lead layout (rhythm), the whole signal otherwise.
+
+    Parameters
+    ----------
+    samples
+        The signal's length in samples (>= 1).
+    fs, leads, layout
+        As for :func:`plot_12lead`.
+
+    Returns
+    -------
+    float
+        Seconds drawn.
+    """
     duration = check_whole(samples, "samples", at_least=1) / check_fs(fs)
     rows, _ = _rows(as_lead_names(leads, []), duration, check_choice(layout, "layout", LAYOUTS))
     return max((stop for row in rows for _, _, stop, _ in row), default=duration)
@@ -219,6 +252,30 @@ def plot_12lead(
     gain that fits (:func:`paper_gain`); ECG machines offer 5 and 20 mm/mV beside the standard 10.
     Paper wider than ``MAX_PAPER_INCHES`` (leads laid out over more than ``MAX_PAPER_SECONDS``,
     about 100 s) is an ``InputError`` too: draw a part. The standard layout draws the first 10 s.
+
+    Parameters
+    ----------
+    ecg
+        ``(leads, samples)`` in mV (one lead ``(samples,)`` too).
+    fs
+        Sampling rate in Hz.
+    relevance
+        A map of ``ecg``'s shape, drawn as colour along each trace (None: black traces).
+    leads
+        One name per lead (default ``lead0``, ``lead1``...); the twelve standard names in any
+        order give the standard layout.
+    title
+        The figure's title.
+    gain
+        mm per mV (> 0).
+    layout
+        ``'rhythm'`` (the standard 12-lead sheet with a lead II rhythm strip) or ``'beat'``
+        (every column the whole signal: a median beat).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The sheet.
     """
     ecg = np.atleast_2d(as_signal(ecg))
     if ecg.ndim != 2:
@@ -288,7 +345,30 @@ def plot_beats(
     relevance: np.ndarray | None = None,
     title: str = "",
 ) -> Figure:
-    """The strip with each beat marked by its predicted class, and its relevance as colour."""
+    """The strip with each beat marked by its predicted class, and its relevance as colour.
+
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)`` in mV.
+    fs
+        Sampling rate in Hz.
+    r_peaks
+        The beats' R-peaks (sample indices).
+    labels
+        One class name per R-peak: each class a coloured marker above its beats, in a legend
+        with its count.
+    relevance
+        A map of ``ecg``'s shape (e.g. :func:`~signxai.ecg.relevance.windows_to_strip` of the
+        beats' maps), or None.
+    title
+        The axes' title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
     ecg = _one_lead(ecg, "plot_beats")
     r_peaks = as_peaks(r_peaks, len(ecg))
     if labels is None:

@@ -38,6 +38,23 @@ def zero_phase(ecg: np.ndarray, filt: np.ndarray | tuple[np.ndarray, np.ndarray]
 def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int = 2) -> np.ndarray:
     """Remove baseline wander with a zero-phase Butterworth high-pass (default 0.5 Hz).
 
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)`` or several ``(leads, samples)`` (any leading axes), in any unit;
+        a numpy array, a list or a torch tensor.
+    fs
+        Sampling rate in Hz.
+    cutoff
+        The high-pass cutoff in Hz (between 0 and fs/2).
+    order
+        The Butterworth order (applied forward and backward: twice the attenuation).
+
+    Returns
+    -------
+    numpy.ndarray
+        The filtered signal, of ``ecg``'s shape (float64).
+
     Each lead's first sample is subtracted before filtering (the high-pass removes any constant;
     this changes the result only at the rounding level), so that a constant lead (a lead off at
     an offset, a clipped amplifier) comes out exactly zero rather than as rounding noise of its
@@ -50,21 +67,74 @@ def remove_baseline(ecg: np.ndarray, fs: float, cutoff: float = 0.5, order: int 
 
 
 def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0) -> np.ndarray:
-    """Remove powerline interference (50 or 60 Hz) with a zero-phase IIR notch."""
+    """Remove powerline interference (50 or 60 Hz) with a zero-phase IIR notch.
+
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)`` or several ``(leads, samples)`` (any leading axes), in any unit;
+        a numpy array, a list or a torch tensor.
+    fs
+        Sampling rate in Hz.
+    freq
+        The mains frequency in Hz (below fs/2).
+    quality
+        The notch's quality factor (> 0): its -3 dB width is ``freq / quality``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The filtered signal, of ``ecg``'s shape (float64).
+    """
     fs = check_band(fs, freq, "freq")
     quality = check_number(quality, "quality", above=0)
     return zero_phase(ecg, sps.iirnotch(freq, quality, fs=fs), "notch filter")
 
 
 def lowpass(ecg: np.ndarray, fs: float, cutoff: float = 40.0, order: int = 4) -> np.ndarray:
-    """Zero-phase Butterworth low-pass (default 40 Hz)."""
+    """Zero-phase Butterworth low-pass (default 40 Hz).
+
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)`` or several ``(leads, samples)`` (any leading axes), in any unit;
+        a numpy array, a list or a torch tensor.
+    fs
+        Sampling rate in Hz.
+    cutoff
+        The cutoff in Hz (between 0 and fs/2).
+    order
+        The Butterworth order (applied forward and backward).
+
+    Returns
+    -------
+    numpy.ndarray
+        The filtered signal, of ``ecg``'s shape (float64).
+    """
     fs = check_band(fs, cutoff, "cutoff")
     sos = sps.butter(check_whole(order, "order", at_least=1), cutoff, btype="lowpass", fs=fs, output="sos")
     return zero_phase(ecg, sos, "low-pass")
 
 
 def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
-    """Resample to ``target_fs`` with a polyphase filter (rational ratio of the two rates)."""
+    """Resample to ``target_fs`` with a polyphase filter (rational ratio of the two rates).
+
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)`` or several ``(leads, samples)`` (any leading axes), in any unit;
+        a numpy array, a list or a torch tensor.
+    fs
+        Sampling rate in Hz.
+    target_fs
+        The new sampling rate in Hz; the ratio of the two rates is taken as a fraction with a
+        denominator of at most 1000.
+
+    Returns
+    -------
+    numpy.ndarray
+        The signal with its last axis at ``target_fs``.
+    """
     fs = check_fs(fs)
     target_fs = check_fs(target_fs, "target_fs")
     ratio = Fraction(target_fs / fs).limit_denominator(1000)
@@ -74,7 +144,20 @@ def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
 def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cut ``(leads, samples)`` into windows ``(n, leads, length)`` every ``step`` samples.
 
-    Returns the windows and their start samples; the tail shorter than ``length`` is dropped.
+    Parameters
+    ----------
+    ecg
+        ``(leads, samples)``, or one lead ``(samples,)``.
+    length
+        Samples per window (>= 1).
+    step
+        Samples from one window's start to the next (default ``length``: no overlap).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The windows ``(n, leads, length)`` and their start samples ``(n,)``; the tail shorter
+        than ``length`` is dropped.
     """
     ecg = as_leads(ecg)  # before, a (recordings, leads, samples) array was cut along its leads
     length = check_whole(length, "length", at_least=1, unit="of samples")
@@ -86,7 +169,20 @@ def windows(ecg: np.ndarray, length: int, step: int | None = None) -> tuple[np.n
 
 
 def znormalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Zero mean, unit standard deviation along ``axis`` (constant segments stay at zero)."""
+    """Zero mean, unit standard deviation along ``axis`` (constant segments stay at zero).
+
+    Parameters
+    ----------
+    x
+        Signals or windows of any shape.
+    axis
+        The axis normalised (default the last: each lead of each window on its own).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x`` normalised, of its shape.
+    """
     x = as_signal(x)
     if not -x.ndim <= check_whole(axis, "axis") < x.ndim:
         raise InputError(
@@ -116,6 +212,25 @@ def detect_r_peaks(
     min_steepness: float = MIN_STEEPNESS,
 ) -> np.ndarray:
     """Detect R-peaks in one lead (Pan-Tompkins style energy detector), as sample indices.
+
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)``, baseline wander removed (:func:`remove_baseline`).
+    fs
+        Sampling rate in Hz (> 30).
+    refractory
+        The least time between two beats in seconds (0.25: at most 240 bpm; 0.2 for
+        tachycardia).
+    search_back
+        Search long RR intervals again for a missed beat (below).
+    min_steepness
+        Drop peaks less steep than this part of the beats around them (below; 0 keeps all).
+
+    Returns
+    -------
+    numpy.ndarray
+        The R-peaks' sample indices, ascending (int64).
 
     5-15 Hz band-pass, derivative, squaring, 150 ms moving integration, peaks at least
     ``refractory`` seconds apart above an adaptive threshold (15 % of the 90th percentile over
@@ -296,8 +411,24 @@ def segment_beats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut windows centred on R-peaks: ``before``/``after`` seconds around each peak.
 
-    Returns ``(beats, leads, samples)`` (resampled to ``length`` samples if given) and the
-    R-peaks that had a complete window.
+    Parameters
+    ----------
+    ecg
+        One lead ``(samples,)`` or several ``(leads, samples)``.
+    fs
+        Sampling rate in Hz.
+    r_peaks
+        The R-peaks' sample indices (e.g. from :func:`detect_r_peaks`).
+    before, after
+        Seconds kept before and after each R-peak (their sum > 0).
+    length
+        Resample each window to this many samples (>= 2; default: as cut).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The beats ``(beats, leads, samples)`` and the R-peaks that had a complete window (a
+        window running past either end of the signal is left out).
     """
     if length is not None:
         length = check_whole(length, "length", at_least=2, unit="of samples")

@@ -31,6 +31,20 @@ def windows_to_strip(relevance: np.ndarray, starts: np.ndarray, stops: np.ndarra
     Window ``i`` covered strip samples ``starts[i]:stops[i]`` and was resampled to ``length``;
     its relevance is resampled back (linear interpolation, scaled so that each window's sum is
     kept) and added; where windows overlap, contributions are averaged.
+
+    Parameters
+    ----------
+    relevance
+        The windows' maps ``(n, leads, length)``.
+    starts, stops
+        Each window's first and past-the-last sample on the strip.
+    total
+        The strip's length in samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(leads, total)``: the relevance on the strip, 0 where no window lies.
     """
     relevance = as_signal(relevance, name="relevance")
     if relevance.ndim != 3:

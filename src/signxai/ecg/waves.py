@@ -489,7 +489,20 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_wave_relevance(table: pd.DataFrame, title: str = "") -> Figure:
-    """Bar chart of the mean share of |relevance| in P, QRS and T, one group per beat label."""
+    """Bar chart of the mean share of |relevance| in P, QRS and T, one group per beat label.
+
+    Parameters
+    ----------
+    table
+        :func:`wave_relevance`'s or :func:`window_wave_relevance`'s table.
+    title
+        The axes' title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The chart.
+    """
     import matplotlib.pyplot as plt
 
     check_text(title, "title")
@@ -521,6 +534,20 @@ def window_wave_relevance(
     window ``i`` covered strip samples ``starts[i]:stops[i]``. Every delineated wave that
     overlaps a window gets the relevance of its overlap (the window's samples mapped to strip
     time); what lies in no wave is ``other``.
+
+    Parameters
+    ----------
+    relevance
+        The windows' maps ``(windows, leads, samples)`` (e.g. ``explain`` of
+        :func:`~signxai.ecg.beats.ecg5000_windows`' beats).
+    starts, stops
+        Each window's first and past-the-last sample on the strip.
+    waves
+        The strip's delineation (:func:`delineate`, or your own table of its columns).
+    labels
+        One label per window (e.g. its predicted class; default none).
+    leads
+        One name per lead of ``relevance`` (default ``lead0``, ``lead1``...).
 
     Returns
     -------

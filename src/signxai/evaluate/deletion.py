@@ -355,7 +355,20 @@ def as_relevance(relevance: Any, shape: torch.Size, like: str = "x") -> torch.Te
 
 
 def random_relevance(x: Any, seed: int = 0) -> np.ndarray:
-    """A random relevance map shaped like ``x`` (the baseline every method should beat)."""
+    """A random relevance map shaped like ``x`` (the baseline every method should beat).
+
+    Parameters
+    ----------
+    x
+        Anything with a shape (an array, a tensor, a list): only its shape is read.
+    seed
+        Seed of the draw (whole number >= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        Standard normal values of ``x``'s shape (float32).
+    """
     shape = tuple(np.shape(x))
     generator = np.random.default_rng(check_seed(seed, error=MethodParameterError))
     return generator.standard_normal(shape).astype(np.float32)

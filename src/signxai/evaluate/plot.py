@@ -17,8 +17,20 @@ from signxai.evaluate.deletion import DeletionCurve
 def plot_deletion_curves(curves: dict[str, Any], order: str = "morf", title: str = "") -> Figure:
     """Mean explained output against the fraction of removed windows, one line per method.
 
-    ``curves`` maps each method to its curves by order, as ``compare_methods`` returns them
-    (``{'gradient': {'morf': DeletionCurve, 'lerf': DeletionCurve}, ...}``).
+    Parameters
+    ----------
+    curves
+        Each method's curves by order, as ``compare_methods`` returns them
+        (``{'gradient': {'morf': DeletionCurve, 'lerf': DeletionCurve}, ...}``).
+    order
+        Which curves to draw: ``'morf'`` or ``'lerf'``.
+    title
+        The axes' title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
     """
     check_choice(order, "order", ("morf", "lerf"))
     check_text(title, "title")
@@ -56,7 +68,20 @@ def plot_comparison(
     table: pd.DataFrame,
     columns: tuple[str, ...] = ("aopc_morf", "aopc_lerf", "randomized_similarity", "seconds"),
 ) -> Figure:
-    """The comparison table as a heat-map figure (each column scaled on its own)."""
+    """The comparison table as a heat-map figure (each column scaled on its own).
+
+    Parameters
+    ----------
+    table
+        ``compare_methods``' table (one row per method).
+    columns
+        The table's columns to draw, those it has.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The heat map, each cell labelled with its value.
+    """
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"table must be the DataFrame compare_methods returns, got {type(table).__name__}")
     if isinstance(columns, str) or not any(c in table for c in columns):

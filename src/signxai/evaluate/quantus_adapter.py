@@ -18,8 +18,23 @@ def quantus_explain_func(
 ) -> np.ndarray:
     """Quantus's ``explain_func(model, inputs, targets, **explain_func_kwargs)``.
 
-    Pass the method as ``explain_func_kwargs={"method": "lrpsign_epsilon_0_5", ...}``; the other
-    keyword arguments go to ``explain``. Returns float32 relevance shaped like ``inputs``.
+    Parameters
+    ----------
+    model
+        The model Quantus evaluates.
+    inputs
+        The batch Quantus passes (numpy or torch).
+    targets
+        Class indices, one per input or one for all (or None: the predicted class).
+    **kwargs
+        ``method`` (or ``method_name``): the signxai method, from Quantus's
+        ``explain_func_kwargs={"method": "lrpsign_epsilon_0_5", ...}``; ``device`` (Quantus's,
+        ignored: the model's device is used); the rest go to ``explain``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 relevance shaped like ``inputs``.
     """
     kwargs = dict(kwargs)
     method = kwargs.pop("method", None)

@@ -70,6 +70,19 @@ def similarity(a: np.ndarray, b: np.ndarray, how: str = "spearman") -> float:
     everywhere after randomization) is undefined: it counts as 0 (nothing varies with the other
     map), or 1 where both maps are constant (no ranking either; correlations ignore scale); no
     warning is raised for it.
+
+    Parameters
+    ----------
+    a, b
+        Two finite maps of one shape (numpy arrays, lists or torch tensors).
+    how
+        ``'spearman'`` (rank correlation), ``'pearson'`` or ``'ssim'`` (the mean structural
+        similarity over sliding windows of 7 values, its constants set by the maps' joint range).
+
+    Returns
+    -------
+    float
+        The similarity (1: the same up to what ``how`` ignores).
     """
     x, y = _absolute(a, "a"), _absolute(b, "b")
     if np.shape(a) != np.shape(b):
@@ -121,6 +134,19 @@ def model_randomization(
     ``params`` go to ``explain``, ``forward_args``/``forward_kwargs`` (the model's further
     inputs) among them. ``domain='frequency'`` compares the maps per frequency bin of
     :func:`signxai.explain_spectrum` instead.
+
+    Parameters
+    ----------
+    model, x, method, target_class
+        As for ``explain``; the model itself is not changed (its copy is randomized).
+    how
+        The similarity measure (:func:`similarity`).
+    seed
+        Seed of the random weights (whole number >= 0).
+    domain
+        ``'time'`` or ``'frequency'``.
+    **params
+        Further ``explain`` keywords.
 
     Returns
     -------
