@@ -117,6 +117,9 @@ def test_keywords_are_an_alternative_to_name_parameters() -> None:
         ("lrp_sequential_composite_a", {"beta": 1.0}, "alpha/beta only apply to the alpha-beta rule"),
         ("deeplift", {"eps": 0.0}, "parameter 'eps' of 'deeplift' must be > 0.0"),  # before: NaN maps
         ("occlusion_window_8_stride_9", {}, "stride=9 is longer than window=8"),  # before: NaN maps
+        # the _x_sign_mu suffix's keyword: before, NaN taken, text and None Python's errors
+        ("gradient_x_sign_mu", {"mu": float("nan")}, "'mu' of 'gradient_x_sign_mu' expects a finite float"),
+        ("gradient_x_sign_mu_0_5", {"mu": "abc"}, "expects a finite float, got 'abc'"),
         ("kernel_shap", {"seed": -1}, r"'seed' of 'kernel_shap' must be a whole number in \[0, 2\*\*64\)"),
     ],
 )
@@ -141,7 +144,18 @@ def test_bad_parameters_raise_named_errors(name: str, keywords: dict, match: str
         ("lrpsing_epsilon_0_01_std_x", "closest names: lrpsign_epsilon_0_01_std_x, "),
         ("lrp_alpah_2_beta_1", "closest names: lrp_alpha_2_beta_1, "),
         ("smoothgrad_x_sing_mu_0_3", "closest names: smoothgrad_x_sign_mu_0_3, "),
-        ("LRPSIGN_Epsilom_0_1_mu_neg_0_5", "closest names: lrpsign_epsilon_0_1_mu_neg_0_5$"),
+        ("LRPSIGN_Epsilom_0_1_mu_neg_0_5", "closest names: lrpsign_epsilon_0_1_mu_neg_0_5, "),
+        # other spellings of numbers and words come back as names (before: no or far suggestions)
+        ("lrp_epsilon_0.1", "closest names: lrp_epsilon_0_1, "),
+        ("LRP-Epsilon-0.1", "closest names: lrp_epsilon_0_1, "),
+        ("lrp_epsilon_1e-3", "closest names: lrp_epsilon_0_001, "),
+        ("lrpsign_epsilon_0.1_mu_-0.5", "closest names: lrpsign_epsilon_0_1_mu_neg_0_5, "),
+        ("IntegratedGradients", "closest names: integrated_gradients, "),
+        # other libraries' names are suggested, never taken
+        ("InputXGradient", "closest names: gradient_x_input, "),
+        ("LayerGradCam", "closest names: grad_cam, "),
+        ("NoiseTunnel", "closest names: smoothgrad, vargrad"),
+        ("shap", "closest names: gradient_shap, kernel_shap, deeplift_shap"),
     ],
 )
 def test_unknown_names_raise_with_suggestions(name: str, match: str) -> None:

@@ -258,13 +258,62 @@ def list_methods() -> list[str]:
     return sorted(names)
 
 
+#: Other libraries' names (captum's classes, written as names) for methods signxai has, and
+#: words that name a kind of method: suggested, never taken in their place.
+OTHER_NAMES: dict[str, tuple[str, ...]] = {
+    "input_x_gradient": ("gradient_x_input",),
+    "inputxgradient": ("gradient_x_input",),
+    "layer_grad_cam": ("grad_cam",),
+    "guided_backpropagation": ("guided_backprop",),
+    "deconvolution": ("deconvnet",),
+    "noise_tunnel": ("smoothgrad", "vargrad"),
+    "deep_lift": ("deeplift",),
+    "deep_lift_shap": ("deeplift_shap",),
+    "shap": ("gradient_shap", "kernel_shap", "deeplift_shap"),
+    "lrp": ("lrp_epsilon_0_1", "lrp_z", "lrp_alpha_1_beta_0"),
+    "sign": ("lrpsign_epsilon_0_1", "gradient_x_sign"),
+}
+
+_NUMBER_TEXT = re.compile(r"(^|[_\s-])(-?)(\d+(?:\.\d+)?(?:e[-+]?\d+)?)(?=$|[_\s-])")
+
+
+def _normalised(name: str) -> str:
+    """``name`` as method names are written: CamelCase split (``IntegratedGradients``), lower
+    case, numbers as ``0_1`` / ``neg_0_5`` / ``0_001`` (``0.1``, ``-0.5`` after ``_``, ``1e-3``),
+    and hyphens, dots, spaces and ``*`` as ``_`` (``LRP-Epsilon`` -> ``lrp_epsilon``)."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+    def number(match: re.Match[str]) -> str:
+        if not (match[2] or "." in match[3] or "e" in match[3]):
+            return match[0]  # digits alone: a name's own number (0_01 is 0.01)
+        value = float(match[3]) * (-1.0 if match[2] else 1.0)
+        return ("_" if match[1] else "") + format_number(value)
+
+    text = _NUMBER_TEXT.sub(number, text)
+    return re.sub(r"[\s\-.*]+", "_", text).strip("_")
+
+
 def _closest(name: str) -> str:
     candidates = list_methods() + list(ALIASES)
-    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
-    respelled = _respelled(name, candidates)
-    if respelled is not None:  # the user's own numbers with the misspelt words mended
-        close = [respelled, *[c for c in close if c != respelled][:4]]
+    normal = _normalised(name)
+    close = difflib.get_close_matches(normal, candidates, n=5, cutoff=0.6)
+    first = list(OTHER_NAMES.get(normal, ()))
+    if normal != name and _valid(normal):  # 'LRP-Epsilon-0.1' -> lrp_epsilon_0_1
+        first.insert(0, normal)
+    else:
+        respelled = _respelled(normal, candidates)
+        if respelled is not None:  # the user's own numbers with the misspelt words mended
+            first.insert(0, respelled)
+    close = [*first, *[c for c in close if c not in first]][: max(5, len(first))]
     return f"; closest names: {', '.join(close)}" if close else ""
+
+
+def _valid(name: str) -> bool:
+    try:
+        _parse_name(name)
+    except (UnknownMethodError, MethodParameterError):
+        return False
+    return True
 
 
 def _respelled(name: str, candidates: list[str]) -> str | None:
@@ -282,13 +331,7 @@ def _respelled(name: str, candidates: list[str]) -> str | None:
             return None
         mended.append(close[0])
     respelled = "_".join(mended)
-    if respelled == name:
-        return None
-    try:
-        _parse_name(respelled)
-    except (UnknownMethodError, MethodParameterError):
-        return None
-    return respelled
+    return respelled if respelled != name and _valid(respelled) else None
 
 
 def _match_family(base: str, method_name: str) -> tuple[Family, dict[str, Any]]:
@@ -350,6 +393,10 @@ def parse(method_name: str, keywords: Mapping[str, Any] | None = None) -> Method
     return _parse(method_name, dict(keywords))
 
 
+#: The threshold of the ``_x_sign_mu`` suffix, given as a keyword.
+_POST_MU = Param("mu", float, 0.0, "SIGN-mu threshold of the _x_sign_mu suffix")
+
+
 @functools.lru_cache(maxsize=512)
 def _parse_name(method_name: str) -> MethodSpec:
     return _parse(method_name, {})
@@ -383,13 +430,15 @@ def _parse(method_name: str, keywords: dict[str, Any]) -> MethodSpec:
                     f"method_name '{method_name}': only _x_sign_mu takes a number{_closest(method_name)}"
                 )
             mu = parse_number(post_match["mu"])
-            if "mu" in keywords and float(keywords.pop("mu")) != mu:
+            given = _POST_MU.convert(keywords.pop("mu", None), method_name)
+            if given is not None and given != mu:
                 raise MethodParameterError(
                     f"parameter 'mu' is {mu:g} in method_name '{method_name}' but the keyword "
                     "gives another value"
                 )
-        elif post.name == "sign_mu":
-            mu = float(keywords.pop("mu", 0.0))
+        elif post.name == "sign_mu":  # before, float(): NaN taken, text and None raw errors
+            given = _POST_MU.convert(keywords.pop("mu", None), method_name)
+            mu = 0.0 if given is None else given
     family, values = _match_family(base, method_name)
     if post is not None and family.kind != "gradient":
         raise UnknownMethodError(
