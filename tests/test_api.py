@@ -415,6 +415,33 @@ def test_an_error_of_the_model_keeps_its_type_and_is_noted_with_the_input_it_ran
         assert "(per sample (1, 49), float32)" in note
 
 
+class _TakesAge(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 2, 5)
+        self.head = nn.Linear(2 * 46 + 1, 3)
+
+    def forward(self, x: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([torch.relu(self.conv(x)).flatten(1), age[:, None]], dim=1))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="notes need Python 3.11")
+@pytest.mark.parametrize(
+    ("further", "called"),
+    [
+        ({}, "called as forward(x) (0 forward_args, 0 forward_kwargs)"),
+        ({"forward_args": [torch.rand(3)] * 2}, "called as forward(x, *forward_args) (2 forward_args"),
+        ({"forward_kwargs": {"agee": torch.rand(3)}}, "called as forward(x, agee=) (0 forward_args, 1"),
+    ],
+)
+def test_a_forward_called_with_the_wrong_further_inputs_is_told_of_forward_args(further, called) -> None:
+    """Before, the note said to give x another shape, which is not what was wrong."""
+    with pytest.raises(TypeError, match=r"forward\(\)") as raised:
+        explain(_TakesAge().eval(), torch.randn(3, 1, 50), "gradient", target_class=0, **further)
+    (note,) = raised.value.__notes__
+    assert called in note and "forward_args=[...] (after x, in order) and forward_kwargs={...}" in note
+
+
 def test_signxais_own_errors_raised_during_the_forward_pass_get_no_note() -> None:
     """They say what is wrong themselves (here LRP's graph mode refusing a product of two inputs)."""
 

@@ -10,6 +10,7 @@ is undone: hooks removed, train/eval mode, ``requires_grad`` and the denormal se
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import threading
 import weakref
@@ -155,21 +156,38 @@ def raised_by_model(error: BaseException) -> bool:
     return any(note.startswith(_MODEL_FAILURE) for note in getattr(error, "__notes__", ()))
 
 
-def note_model_failure(error: BaseException, x: torch.Tensor) -> None:
+#: Python's words for a call with the wrong arguments (``forward() missing 1 required positional
+#: argument: 'age'``, ``takes 2 positional arguments but 3 were given``, an unexpected keyword).
+_WRONG_CALL = re.compile(r"forward\(\) (missing \d+ required|takes \d+ positional|got an unexpected keyword)")
+
+
+def note_model_failure(
+    error: BaseException, x: torch.Tensor, args: int = 0, kwargs: Sequence[str] = ()
+) -> None:
     """Add to an error raised inside the model's forward pass the input signxai gave it.
 
-    The error keeps its type and message (the user's own exceptions stay catchable as they are);
-    the note shows in its traceback. signxai's own errors, which say what is wrong already, get
-    none, and Python 3.10 (no ``add_note``) none either.
+    ``args`` and ``kwargs``: how many further inputs (``forward_args``) and which named ones
+    (``forward_kwargs``) the call passed after ``x``. The error keeps its type and message (the
+    user's own exceptions stay catchable as they are); the note shows in its traceback. signxai's
+    own errors, which say what is wrong already, get none, and Python 3.10 (no ``add_note``) none
+    either.
     """
     add_note = getattr(error, "add_note", None)
     if isinstance(error, SignXAIError) or add_note is None:
         return
-    note = (
-        f"{_MODEL_FAILURE} on an input of shape {tuple(x.shape)} "
-        f"(per sample {tuple(x.shape[1:])}, {str(x.dtype).removeprefix('torch.')}); if the model "
-        "takes samples of another shape, give x that shape (batch axis first; one sample without it)"
-    )
+    if isinstance(error, TypeError) and _WRONG_CALL.search(str(error)):
+        given = ["x", *(["*forward_args"] if args else []), *(f"{key}=" for key in kwargs)]
+        note = (
+            f"{_MODEL_FAILURE}, called as forward({', '.join(given)}) ({args} forward_args, "
+            f"{len(kwargs)} forward_kwargs): give the inputs its forward takes besides x with "
+            "explain's forward_args=[...] (after x, in order) and forward_kwargs={...} (by name)"
+        )
+    else:
+        note = (
+            f"{_MODEL_FAILURE} on an input of shape {tuple(x.shape)} "
+            f"(per sample {tuple(x.shape[1:])}, {str(x.dtype).removeprefix('torch.')}); if the model "
+            "takes samples of another shape, give x that shape (batch axis first; one sample without it)"
+        )
     if note not in getattr(error, "__notes__", ()):
         add_note(note)
 
@@ -503,7 +521,7 @@ class ModelView:
             kwargs = {key: _rows(value, rows, x) for key, value in self.forward_kwargs.items()}
             return self.model(x, *args, **kwargs)
         except Exception as error:
-            note_model_failure(error, x)
+            note_model_failure(error, x, len(self.forward_args), list(self.forward_kwargs))
             raise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
