@@ -367,7 +367,7 @@ def plot_beats(
     Returns
     -------
     matplotlib.figure.Figure
-        The figure.
+        The strip (as :func:`plot_strip` draws it) with the beats' markers and their legend.
     """
     ecg = _one_lead(ecg, "plot_beats")
     r_peaks = as_peaks(r_peaks, len(ecg))

@@ -71,11 +71,8 @@ def notch(ecg: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30.0)
 
     Parameters
     ----------
-    ecg
-        One lead ``(samples,)`` or several ``(leads, samples)`` (any leading axes), in any unit;
-        a numpy array, a list or a torch tensor.
-    fs
-        Sampling rate in Hz.
+    ecg, fs
+        As for :func:`remove_baseline`.
     freq
         The mains frequency in Hz (below fs/2).
     quality
@@ -96,11 +93,8 @@ def lowpass(ecg: np.ndarray, fs: float, cutoff: float = 40.0, order: int = 4) ->
 
     Parameters
     ----------
-    ecg
-        One lead ``(samples,)`` or several ``(leads, samples)`` (any leading axes), in any unit;
-        a numpy array, a list or a torch tensor.
-    fs
-        Sampling rate in Hz.
+    ecg, fs
+        As for :func:`remove_baseline`.
     cutoff
         The cutoff in Hz (between 0 and fs/2).
     order
@@ -121,11 +115,8 @@ def resample(ecg: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
 
     Parameters
     ----------
-    ecg
-        One lead ``(samples,)`` or several ``(leads, samples)`` (any leading axes), in any unit;
-        a numpy array, a list or a torch tensor.
-    fs
-        Sampling rate in Hz.
+    ecg, fs
+        As for :func:`remove_baseline`.
     target_fs
         The new sampling rate in Hz; the ratio of the two rates is taken as a fraction with a
         denominator of at most 1000.

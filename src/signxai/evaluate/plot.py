@@ -30,7 +30,7 @@ def plot_deletion_curves(curves: dict[str, Any], order: str = "morf", title: str
     Returns
     -------
     matplotlib.figure.Figure
-        The figure.
+        One line per method, the explained output's mean over the samples.
     """
     check_choice(order, "order", ("morf", "lerf"))
     check_text(title, "title")
