@@ -135,6 +135,40 @@ def baseline_like(value: Any, x: torch.Tensor, name: str = "baseline") -> torch.
         ) from None
 
 
+#: Up to this many nodes numpy's ``leggauss`` (captum's, so the same bits); above it Newton's
+#: method (numpy's eigenvalue solve takes O(n^2) memory and O(n^3) time: 2.3 s at 3000 steps).
+LEGGAUSS_UP_TO = 200
+
+
+def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` Gauss-Legendre nodes on [-1, 1], ascending, and their weights.
+
+    Above :data:`LEGGAUSS_UP_TO` nodes: Newton's method on the Legendre polynomial (three-term
+    recurrence, every root at once) from Tricomi's estimates, O(n) memory; within 2e-13 of
+    ``leggauss`` at 3000 nodes (0.13 s instead of 2.3 s), the weights summing to 2.
+    """
+    if n <= LEGGAUSS_UP_TO:
+        return np.polynomial.legendre.leggauss(n)
+    x = np.cos(np.pi * (np.arange(1, n + 1) - 0.25) / (n + 0.5))
+
+    def legendre(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P_n(x) and P_n'(x)."""
+        before, value = np.ones_like(x), x.copy()
+        for j in range(2, n + 1):
+            before, value = value, ((2 * j - 1) * x * value - (j - 1) * before) / j
+        return value, n * (x * value - before) / ((x - 1) * (x + 1))
+
+    for _ in range(10):  # quadratic convergence: 3-4 steps from these estimates
+        value, slope = legendre(x)
+        step = value / slope
+        x = x - step
+        if np.abs(step).max() < 1e-15:
+            break
+    _, slope = legendre(x)
+    # (1 - x)(1 + x), not 1 - x^2: near the ends the difference keeps its digits
+    return x[::-1].copy(), (2.0 / ((1.0 - x) * (1.0 + x) * slope * slope))[::-1].copy()
+
+
 def integrated_gradients(
     view: ModelView, x: torch.Tensor, target: Any, params: Mapping[str, Any]
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +177,7 @@ def integrated_gradients(
     with torch.no_grad():
         logits = view.forward(x)
     weights = view.target_weights(target, logits)
-    nodes, node_weights = np.polynomial.legendre.leggauss(params["steps"])
+    nodes, node_weights = gauss_legendre(params["steps"])
     alphas = 0.5 * (nodes + 1.0)
     node_weights = 0.5 * node_weights
     difference = x - baseline
