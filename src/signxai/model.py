@@ -281,6 +281,8 @@ class ModelView:
         self.detached = False
         #: Every module of the model (one traversal per view, taken on entering).
         self.modules: list[nn.Module] = []
+        #: Whether the model is, or holds, a ``torch.compile``'d module (found on entering).
+        self.compiled = False
         #: Inside :meth:`one_lead`: the methods pass signals ``(B, 1, T)`` that the model takes
         #: without their lead axis, ``(B, T)``.
         self.lead_added = False
@@ -312,6 +314,8 @@ class ModelView:
             # imported): importing dynamo (and triton) after TensorFlow crashes the process.
             if "torch._dynamo" in sys.modules:
                 self._saved["stance"] = torch.compiler.set_stance("force_eager")
+                compiled = sys.modules["torch._dynamo"].eval_frame.OptimizedModule
+                self.compiled = any(isinstance(module, compiled) for module in modules)
             # recurrent layers on the GPU run torch's own kernels here (the same function):
             # cuDNN's have no backward in eval mode, and train mode would switch on their dropout
             if cudnn_recurrent(modules):

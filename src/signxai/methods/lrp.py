@@ -386,7 +386,7 @@ def _forward(
 ) -> torch.Tensor:
     """The explained output under the rules' hooks (graph operations checked where needed)."""
     if structure.needs_graph_mode:
-        with LRPGraphMode(WEIGHTED, params["gates"], params["attention"]):
+        with LRPGraphMode(WEIGHTED, params["gates"], params["attention"], compiled=view.compiled):
             logits = view.forward(inputs)
         raise_refused(logits.grad_fn)
     else:

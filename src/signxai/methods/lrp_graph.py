@@ -295,8 +295,10 @@ class LRPGraphMode(TorchFunctionMode):
         gates: str = "error",
         attention: str = "error",
         watch_parameters: bool = False,
+        compiled: bool = False,
     ) -> None:
         super().__init__()
+        self._compiled = compiled
         #: Parameters (ids) used as the constant factor of a matrix product or functional layer
         #: outside a Linear/Conv module, directly or through computations: the weights of a layer
         #: written by hand (recorded when ``watch_parameters``, as the structure probe does).
@@ -349,10 +351,12 @@ class LRPGraphMode(TorchFunctionMode):
         ]
         # a torch.compile'd model (or part) warns the user of these global hooks on every call
         # ("will cause the hooks to fire an extra time"): the extra call is its wrapper's, which
-        # changes nothing here (maps equal to the eager model's, tested)
-        self._quiet = quiet = warnings.catch_warnings()
-        quiet.__enter__()
-        warnings.filterwarnings("ignore", message=r"Using `torch.compile\(module\)` when there are global")
+        # changes nothing here (maps equal to the eager model's, tested). Only for such a model:
+        # leaving catch_warnings resets Python's once-per-line memory of every warning
+        if self._compiled:
+            self._quiet = quiet = warnings.catch_warnings()
+            quiet.__enter__()
+            warnings.filterwarnings("ignore", message=r"Using `torch.compile\(module\)` when there are")
         try:
             super().__enter__()
         except BaseException:

@@ -374,7 +374,7 @@ def probe_structure(
             if not any(True for _ in module.children()):
                 handles.append(module.register_forward_pre_hook(before))
                 handles.append(module.register_forward_hook(after))
-        with LRPGraphMode(WEIGHTED, gates, attention, watch_parameters=True) as graph:
+        with LRPGraphMode(WEIGHTED, gates, attention, watch_parameters=True, compiled=view.compiled) as graph:
             logits = view.forward(probe)
     finally:
         for handle in handles:
