@@ -442,6 +442,22 @@ def test_a_forward_called_with_the_wrong_further_inputs_is_told_of_forward_args(
     assert called in note and "forward_args=[...] (after x, in order) and forward_kwargs={...}" in note
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="notes need Python 3.11")
+def test_a_submodule_called_with_the_wrong_arguments_is_no_matter_of_forward_args() -> None:
+    class CallsItsPartWrongly(nn.Module):  # a bug of the model itself
+        def __init__(self) -> None:
+            super().__init__()
+            self.part = _TakesAge()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.part(x)
+
+    with pytest.raises(TypeError, match=r"_TakesAge.forward\(\) missing") as raised:
+        explain(CallsItsPartWrongly().eval(), torch.randn(3, 1, 50), "gradient", target_class=0)
+    (note,) = raised.value.__notes__
+    assert "forward_args" not in note and "on an input of shape (3, 1, 50)" in note
+
+
 def test_signxais_own_errors_raised_during_the_forward_pass_get_no_note() -> None:
     """They say what is wrong themselves (here LRP's graph mode refusing a product of two inputs)."""
 

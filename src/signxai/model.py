@@ -158,24 +158,34 @@ def raised_by_model(error: BaseException) -> bool:
 
 #: Python's words for a call with the wrong arguments (``forward() missing 1 required positional
 #: argument: 'age'``, ``takes 2 positional arguments but 3 were given``, an unexpected keyword).
-_WRONG_CALL = re.compile(r"forward\(\) (missing \d+ required|takes \d+ positional|got an unexpected keyword)")
+_WRONG_CALL = r"\.forward\(\) (missing \d+ required|takes \d+ positional|got an unexpected keyword)"
 
 
 def note_model_failure(
-    error: BaseException, x: torch.Tensor, args: int = 0, kwargs: Sequence[str] = ()
+    error: BaseException,
+    x: torch.Tensor,
+    args: int = 0,
+    kwargs: Sequence[str] = (),
+    model: nn.Module | None = None,
 ) -> None:
     """Add to an error raised inside the model's forward pass the input signxai gave it.
 
     ``args`` and ``kwargs``: how many further inputs (``forward_args``) and which named ones
-    (``forward_kwargs``) the call passed after ``x``. The error keeps its type and message (the
-    user's own exceptions stay catchable as they are); the note shows in its traceback. signxai's
-    own errors, which say what is wrong already, get none, and Python 3.10 (no ``add_note``) none
-    either.
+    (``forward_kwargs``) the call passed after ``x`` to ``model``; Python's error for a call of
+    *its* forward with the wrong arguments (not of a submodule's, a bug of the model) is noted
+    with them. The error keeps its type and message (the user's own exceptions stay catchable as
+    they are); the note shows in its traceback. signxai's own errors, which say what is wrong
+    already, get none, and Python 3.10 (no ``add_note``) none either.
     """
     add_note = getattr(error, "add_note", None)
     if isinstance(error, SignXAIError) or add_note is None:
         return
-    if isinstance(error, TypeError) and _WRONG_CALL.search(str(error)):
+    called = type(getattr(model, "_orig_mod", model)).__name__  # a compiled model's own class
+    if (
+        model is not None
+        and isinstance(error, TypeError)
+        and re.match(re.escape(called) + _WRONG_CALL, str(error))
+    ):
         given = ["x", *(["*forward_args"] if args else []), *(f"{key}=" for key in kwargs)]
         note = (
             f"{_MODEL_FAILURE}, called as forward({', '.join(given)}) ({args} forward_args, "
@@ -525,7 +535,7 @@ class ModelView:
             kwargs = {key: _rows(value, rows, x) for key, value in self.forward_kwargs.items()}
             return self.model(x, *args, **kwargs)
         except Exception as error:
-            note_model_failure(error, x, len(self.forward_args), list(self.forward_kwargs))
+            note_model_failure(error, x, len(self.forward_args), list(self.forward_kwargs), self.model)
             raise
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
