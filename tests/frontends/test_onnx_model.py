@@ -276,6 +276,11 @@ def test_bad_input_is_named(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "junk.onnx").write_bytes(b"not a graph")
     with pytest.raises(InputError, match="could not be read as an ONNX model"):
         explain(str(tmp_path / "junk.onnx"), x, "gradient")
+    # before: Python's AttributeError ('... has no attribute SerializeToString') and TypeError
+    with pytest.raises(InputError, match="model must be an onnx.ModelProto or the path of .* got int"):
+        from_onnx(3)
+    with pytest.raises(InputError, match="forward_args must be a tuple or list .* got int"):
+        from_onnx(path, x, forward_args=1)  # type: ignore[arg-type]
     monkeypatch.setitem(sys.modules, "onnx", None)  # the extra not installed
     with pytest.raises(UnsupportedModelError, match=r"pip install 'signxai\[onnx\]'"):
         explain(path, x, "gradient")

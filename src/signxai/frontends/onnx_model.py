@@ -215,6 +215,10 @@ def _load(model: Any) -> Any:
             raise InputError(
                 f"'{path}' could not be read as an ONNX model: {type(error).__name__}: {error}"
             ) from None
+    if not isinstance(model, onnx.ModelProto):  # before, Python's AttributeError
+        raise InputError(
+            f"model must be an onnx.ModelProto or the path of a .onnx file, got {type(model).__name__}"
+        )
     return model
 
 
@@ -274,6 +278,9 @@ def from_onnx(
     InputError
         The file does not exist or is not ONNX; ``output`` names no output of the graph.
     """
+    if not isinstance(forward_args, (tuple, list)):  # before, Python's TypeError (or a dict's keys)
+        kind = type(forward_args).__name__
+        raise InputError(f"forward_args must be a tuple or list of the graph's further inputs, got {kind}")
     proto = _load(model)
     data = proto.SerializeToString()
     names = [o.name for o in proto.graph.output]
