@@ -343,6 +343,11 @@ def test_multi_label_model_explains_each_output() -> None:
         ({"target_class": [1, 1]}, TargetError, "2 entries but the batch has 3"),
         ({"target_class": "one"}, TargetError, "target_class must be"),
         ({"target_class": 1.5}, TargetError, "target_class must be"),
+        (  # a data loader's column of labels: before, only "entries must be ints, got [[1], ...]"
+            {"target_class": torch.ones(3, 1, dtype=torch.long)},
+            TargetError,
+            r"shape \(3, 1\): one class per sample is \(3,\); flatten it",
+        ),
         ({"x": np.zeros((3, 1, 1, 2000))}, InputError, "rank 4"),
         ({"x": np.zeros(2000)}, InputError, r"x\[None\]"),
         ({"x": np.zeros((0, 1, 2000))}, InputError, "empty"),

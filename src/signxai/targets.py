@@ -94,7 +94,11 @@ def _class_list(value: Any, batch: int, name: str) -> list[int]:
     try:
         return [as_int(v) for v in items]
     except TypeError:
-        raise TargetError(f"{name} entries must be ints, got {items[:5]!r}") from None
+        shape = tuple(getattr(value, "shape", ()))
+        hint = (  # a column of labels (B, 1), as data loaders give them
+            f" (shape {shape}: one class per sample is ({batch},); flatten it)" if len(shape) > 1 else ""
+        )
+        raise TargetError(f"{name} entries must be ints, got {items[:5]!r}{hint}") from None
 
 
 def _check_range(values: list[int], classes: int, name: str) -> None:
