@@ -32,6 +32,7 @@ from signxai.checks import (
     numpy_tensor,
 )
 from signxai.errors import InputError, MethodParameterError
+from signxai.evaluate.localisation import as_mask
 from signxai.inputs import as_batch
 from signxai.model import ModelView
 
@@ -149,18 +150,13 @@ def infill_windows(
     if not isinstance(x, torch.Tensor) or x.ndim != 3 or not x.is_floating_point():
         kind = f"{x.dtype} values of shape {tuple(x.shape)}" if hasattr(x, "shape") else type(x).__name__
         raise InputError(f"x must be real signals (B, C, T) as a tensor or array, got {kind}")
-    marks = np.asarray(host_values(mask))
+    marks = as_mask(mask, "mask", "the samples to replace")
     if marks.shape != (x.shape[0], x.shape[2]):
         raise InputError(
             f"mask must be (B, T) = {(x.shape[0], x.shape[2])} for x of shape {tuple(x.shape)} (one "
             f"row of samples per signal, for every channel), got shape {marks.shape}"
         )
-    if marks.dtype != bool and not (np.issubdtype(marks.dtype, np.number) and np.isin(marks, (0, 1)).all()):
-        raise InputError(
-            f"mask must be booleans (or 0/1) marking the samples to replace, got {marks.dtype} values "
-            "other than 0 and 1"
-        )
-    filled = _infill(x, torch.as_tensor(marks.astype(bool), device=x.device), how, window, generator)
+    filled = _infill(x, torch.as_tensor(marks, device=x.device), how, window, generator)
     return filled.detach().cpu().numpy() if isinstance(given, np.ndarray) else filled
 
 

@@ -44,6 +44,21 @@ def as_real(value: Any, name: str, shape: str = "(B, ...)") -> np.ndarray:
     return array.astype(np.float64)
 
 
+def as_mask(value: Any, name: str, marking: str) -> np.ndarray:
+    """``value`` (as :func:`as_array` takes it) as a boolean array, if it holds booleans or 0/1;
+    ``marking`` says what its true values mark, for the error."""
+    truth = as_array(value, name)
+    if truth.dtype == bool:
+        return truth
+    number = np.issubdtype(truth.dtype, np.number)
+    if not number or not np.isin(truth, (0, 1)).all():
+        raise InputError(
+            f"{name} must be boolean (or 0/1) marking {marking}, got dtype {truth.dtype}"
+            + (" with values other than 0 and 1" if number else "")
+        )
+    return truth.astype(bool)
+
+
 def as_maps(value: Any, name: str, at_least: int = 1) -> np.ndarray:
     """``value`` as a float64 array of finite real numbers in its own shape ``(B, ...)``, at
     least ``at_least`` numbers a sample."""
@@ -63,14 +78,7 @@ def _maps_and_masks(relevance: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
     """``relevance`` and ``mask`` as ``(B, N)`` float64 and bool arrays, checked."""
     values = as_maps(relevance, "relevance")
     shape = values.shape
-    truth = as_array(mask, "mask")
-    if truth.dtype != bool:
-        if not np.issubdtype(truth.dtype, np.number) or not np.isin(truth, (0, 1)).all():
-            raise InputError(
-                f"mask must be boolean (or 0/1) marking the ground-truth samples, got dtype {truth.dtype}"
-                + (" with values other than 0 and 1" if np.issubdtype(truth.dtype, np.number) else "")
-            )
-        truth = truth.astype(bool)
+    truth = as_mask(mask, "mask", "the ground-truth samples")
     try:
         truth = np.broadcast_to(truth, shape)
     except ValueError:
