@@ -508,14 +508,15 @@ WRITABLE_FORMATS = ("16", "212", "24", "32", "80")
 #: What a WFDB header holds as a record name and as a lead name, so that wfdb (and PhysioNet's
 #: tools) read back what was written: before, a name with a space or an accent was written and
 #: then unreadable, and 'aVR ü' came back as 'aVR'.
-WFDB_RECORD_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_RECORD_CHARACTERS = "A-Za-z0-9_-"
+WFDB_RECORD_NAME = re.compile(f"[{_RECORD_CHARACTERS}]+")
 WFDB_LEAD_NAME = re.compile(r"[!-~](?:[ -~]*[!-~])?")  # printable ASCII, no space at either end
 
 
 def wfdb_record_name(name: str) -> str:
     """``name`` as a WFDB record name: each character other than an ASCII letter, digit, '_' or
     '-' replaced by '_' (``'my ecg'`` -> ``'my_ecg'``)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    return re.sub(f"[^{_RECORD_CHARACTERS}]", "_", name)
 
 
 def _check_wfdb_names(record: str, leads: list[str]) -> None:
