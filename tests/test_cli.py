@@ -20,7 +20,7 @@ import pytest
 import torch
 import wfdb
 
-from signxai import explain
+from signxai import OutputWindow, explain
 from signxai.cli import main
 from signxai.ecg import ECGModel, load_mitbih_208
 from signxai.ecg.analysis import DEFAULT_METHODS
@@ -1009,6 +1009,41 @@ def test_explain_a_channels_last_model(record_and_model, tmp_path: Path) -> None
     np.testing.assert_allclose(saved["relevance/occlusion_window_100"], hidden, rtol=1e-4, atol=1e-6)
     plain = run_here("explain", str(record), *common, "--method", "gradient")
     assert plain.returncode == 2 and "--channels-last for a model that takes" in plain.stderr
+
+
+def test_explain_a_per_step_model_over_an_output_window(record_and_model, tmp_path: Path) -> None:
+    """--output-window START:STOP: a model scoring every time step is explained over output steps
+    START to STOP-1 (signxai.OutputWindow); the maps equal explain() on the window."""
+    record = record_and_model[0]
+    torch.manual_seed(0)
+    per_step = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 9, padding=4), torch.nn.ReLU(), torch.nn.Conv1d(4, 3, 1)
+    ).eval()
+    path = tmp_path / "per_step.pt"
+    torch.jit.script(per_step).save(str(path))
+    out = tmp_path / "out"
+    common = ["--model", str(path), "--window", "2000", "--out", str(out), "--quiet"]
+    result = run_here("explain", str(record), *common, "--output-window", "100:180", "--method", "gradient")
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    expected = explain(OutputWindow(per_step, 100, 180), saved["inputs"], "gradient")
+    np.testing.assert_allclose(saved["relevance/gradient"], expected, rtol=1e-4, atol=1e-7)
+    assert np.abs(expected[..., 100 - 10 : 180 + 10]).sum() == pytest.approx(np.abs(expected).sum())
+    report = (out / "report.html").read_text()
+    assert "output steps 100 to 179 (--output-window; time on output axis 2) summed per class" in report
+    for window, message in [
+        ("100-180", "--output-window must be START:STOP or START:STOP:AXIS in output steps"),
+        ("100:2001", "--output-window STOP must be at most the model's output length on axis 2, 2000 steps"),
+        ("100:180:0", "--output-window AXIS must be the output's time axis"),
+        (
+            "180:100",
+            "--output-window STOP must be above start: the window is steps start to stop - 1",
+        ),
+    ]:
+        refused = run_here("explain", str(record), *common, "--output-window", window, "--method", "gradient")
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    plain = run_here("explain", str(record), *common, "--method", "gradient")
+    assert plain.returncode == 2 and "signxai.OutputWindow(model, start, stop)" in plain.stderr
 
 
 #: The fixture's state dict as --model, with its class.

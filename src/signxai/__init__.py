@@ -16,6 +16,7 @@ from signxai.errors import (
 from signxai.frontends.onnx_model import from_onnx
 from signxai.layout import ChannelsFirst
 from signxai.methods import describe_method, list_methods
+from signxai.output_window import OutputWindow
 from signxai.spectral import SpectralRelevance, explain_spectrum
 from signxai.spectrogram import SpectrogramRelevance, explain_spectrogram
 from signxai.targets import Contrast
@@ -28,6 +29,7 @@ __all__ = [
     "InputError",
     "LayerError",
     "MethodParameterError",
+    "OutputWindow",
     "SignXAIError",
     "SpectralRelevance",
     "SpectrogramRelevance",

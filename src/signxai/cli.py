@@ -47,8 +47,12 @@ _SELECTION = re.compile(r"\bstart/duration \(|^leads (?=\[)|^group (?=must|choos
 
 
 def _as_options(message: str) -> str:
-    """``message`` with ``explain``'s and ``read_record``'s keywords spelt as this CLI's options."""
+    """``message`` with ``explain``'s and ``read_record``'s keywords (and OutputWindow's
+    arguments) spelt as this CLI's options."""
     message = _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
+    message = message.replace("OutputWindow start ", "--output-window START ")
+    message = message.replace("OutputWindow stop ", "--output-window STOP ")
+    message = message.replace("OutputWindow axis ", "--output-window AXIS ")
     message = _SELECTION.sub(
         lambda m: "--start/--duration (" if m[0].startswith("start") else f"--{m[0]}", message
     )
@@ -961,6 +965,14 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "(Keras models are read so already).",
 )
 @click.option(
+    "--output-window",
+    default=None,
+    metavar="START:STOP[:AXIS]",
+    help="The model scores every time step, (batch, classes, steps) (AXIS 1: (batch, steps, "
+    "classes)): explain the scores of output steps START to STOP-1 summed per class "
+    "(signxai.OutputWindow; --target then picks the class).",
+)
+@click.option(
     "--method",
     "methods_",
     multiple=True,
@@ -1050,6 +1062,7 @@ def explain_command(
     model_class: str | None,
     model_kwargs: str | None,
     channels_last: bool,
+    output_window: str | None,
     methods_: tuple[str, ...],
     target: int | None,
     versus: str | None,
@@ -1138,6 +1151,8 @@ def explain_command(
             if model_path.suffix in KERAS_SUFFIXES:
                 raise InputError("--channels-last: a Keras model is read channels-last already")
             model = ChannelsFirst(model)
+        if output_window is not None:
+            model = _output_window(model, output_window)
         model = model.to(where)
         progress = _Progress(len(chosen) + (spectral_method is not None), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
@@ -1209,7 +1224,7 @@ def explain_command(
             model_path,
             steps,
             spectral,
-            _classes_text(classes, target, versus),
+            _classes_text(classes, target, versus) + _window_text(model),
             _waves_section(found, wave_text),
             quality,
         )
@@ -1290,6 +1305,20 @@ def _spectrum_section(result: SpectralRelevance, leads: Sequence[str]) -> Sectio
     )
 
 
+def _output_window(model: Any, text: str) -> Any:
+    """``model`` as :class:`~signxai.OutputWindow` of ``--output-window START:STOP[:AXIS]``."""
+    from signxai.output_window import OutputWindow
+
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(re.fullmatch(r"\s*-?\d+\s*", part) for part in parts):
+        raise InputError(
+            "--output-window must be START:STOP or START:STOP:AXIS in output steps (whole "
+            f"numbers, e.g. 410:450 or 410:450:1), got {text!r}"
+        )
+    numbers = [int(part) for part in parts]
+    return OutputWindow(model, numbers[0], numbers[1], axis=numbers[2] if len(numbers) == 3 else -1)
+
+
 def _contrast(target: int | None, versus: str | None) -> Any:
     """``--target`` alone, or with ``--versus`` the :class:`~signxai.Contrast` of the two."""
     from signxai.targets import Contrast, check_versus_word
@@ -1352,6 +1381,20 @@ def _rows_target(classes: dict[str, np.ndarray], rows: slice) -> Any:
 
     targets = classes["targets"][rows].tolist()
     return Contrast(targets, classes["versus"][rows].tolist()) if "versus" in classes else targets
+
+
+def _window_text(model: Any) -> str:
+    """What an ``--output-window`` explains (empty without one)."""
+    from signxai.output_window import OutputWindow
+
+    if not isinstance(model, OutputWindow):
+        return ""
+    kind = "summed" if model.reduce == "sum" else "averaged"
+    return (
+        f" The scores of the model's output steps {model.start} to {model.stop - 1} (--output-window; "
+        f"time on output axis {model.axis}) {kind} per class: each map says why the model gave "
+        "those steps that class."
+    )
 
 
 def _classes_text(classes: dict[str, np.ndarray], target: int | None, versus: str | None) -> str:

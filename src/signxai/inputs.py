@@ -12,6 +12,7 @@ import torch
 from signxai.checks import numpy_tensor
 from signxai.errors import InputError
 from signxai.model import INPUT_RANK, ModelView, input_placement
+from signxai.output_window import ran_the_model
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,9 @@ def _ask_the_model(
             continue
         _READINGS.setdefault(view.model, {})[shape] = unbatched
         return unbatched
+    ran = [error for _, error in errors if ran_the_model(error)]
+    if ran:  # the model ran on x; what it returned was refused (an OutputWindow beyond its output)
+        raise ran[0]
     cause = "".join(
         f"; read as {reading}, the model's forward pass failed: {_brief(e)}" for reading, e in errors
     )

@@ -31,6 +31,7 @@ from signxai.errors import (
     UnsupportedModelError,
     warn_user,
 )
+from signxai.output_window import OutputWindow
 from signxai.targets import target_weights
 
 #: Sample shapes (and explained outputs) whose outputs were found repeatable, per model
@@ -291,6 +292,9 @@ class ModelView:
         self.detached = False
         #: Every module of the model (one traversal per view, taken on entering).
         self.modules: list[nn.Module] = []
+        #: The model's :class:`~signxai.output_window.OutputWindow` modules, keeping their
+        #: model's scores while the logit is explained (found on entering).
+        self.windows: list[OutputWindow] = []
         #: Whether the model is, or holds, a ``torch.compile``'d module (found on entering).
         self.compiled = False
         #: Inside :meth:`one_lead`: the methods pass signals ``(B, 1, T)`` that the model takes
@@ -358,6 +362,11 @@ class ModelView:
                 for module in modules:
                     if isinstance(module, OUTPUT_ACTIVATIONS):
                         self.add_hook(module.register_forward_hook(self._record_activation))
+                # an OutputWindow keeps its model's scores while it is explained, so that a
+                # Softmax/Sigmoid module before its window is bypassed too
+                self.windows = [module for module in modules if isinstance(module, OutputWindow)]
+                for window in self.windows:
+                    window.keep(True)
         except BaseException:
             self._restore()
             raise
@@ -424,6 +433,9 @@ class ModelView:
             torch.set_grad_enabled(self._saved["grad_enabled"])
         if "inference" in self._saved:
             self._saved.pop("inference").__exit__(None, None, None)
+        for window in self.windows:
+            window.keep(False)
+        self.windows = []
         self._last_activation = None
         self._inside = False
 
@@ -562,8 +574,13 @@ class ModelView:
                 "threshold) have no relevance to explain, nor have complex values; explain a "
                 "module that returns the scores before them"
             )
-        if self._last_activation is not None and self._last_activation[1] is output:
-            self.bypassed, _, output = self._last_activation
+        if self._last_activation is not None:
+            module, activated, logits = self._last_activation
+            window = self._window_of(activated, output)
+            if activated is output:
+                self.bypassed, output = module, logits
+            elif window is not None:  # the window of the logits instead of the probabilities'
+                self.bypassed, output = module, window.window(logits)
         self._last_activation = None
         if self.detached and x.requires_grad and torch.is_grad_enabled() and not output.requires_grad:
             raise UnsupportedModelError(
@@ -575,12 +592,18 @@ class ModelView:
         if output.ndim == 1:
             output = output[:, None]
         if output.ndim != 2 or output.shape[0] != x.shape[0]:
-            hint = (
-                " (an output per time step or pixel: wrap the model so that it returns the scores "
-                "to explain, e.g. the mean over time or one time step, as (batch, classes))"
-                if output.ndim > 2 and output.shape[0] == x.shape[0]
-                else ""
-            )
+            hint = ""
+            if output.ndim == 3 and output.shape[0] == x.shape[0]:
+                hint = (
+                    " (an output per time step: explain signxai.OutputWindow(model, start, stop), "
+                    "its scores of steps start to stop - 1 summed per class, or wrap the model so "
+                    "that it returns the scores to explain as (batch, classes))"
+                )
+            elif output.ndim > 3 and output.shape[0] == x.shape[0]:
+                hint = (
+                    " (an output per pixel: wrap the model so that it returns the scores to "
+                    "explain, e.g. the sum over a region, as (batch, classes))"
+                )
             raise UnsupportedModelError(
                 "the model output must be (batch, classes); for a batch of "
                 f"{x.shape[0]} sample(s) of shape {tuple(x.shape[1:])} it is {tuple(output.shape)}{hint}"
@@ -652,11 +675,22 @@ class ModelView:
                 )
         seen[key] = (self.detached, found)
 
+    def _window_of(self, scores: torch.Tensor, output: torch.Tensor) -> OutputWindow | None:
+        """The OutputWindow whose model returned ``scores`` and that returned ``output`` (the
+        model's output), if any."""
+        return next((w for w in self.windows if w.scores is scores and w.windowed is output), None)
+
     def _functional_activation(self, output: torch.Tensor) -> tuple[str, str] | None:
-        """The output softmax/log_softmax/sigmoid called as a function that made ``output``
-        (none where it came from a module, which ``forward`` bypasses)."""
+        """The output softmax/log_softmax/sigmoid called as a function that made ``output``, or
+        the scores an OutputWindow reduced to ``output`` (none where it came from a module, which
+        ``forward`` bypasses)."""
         if self._last_activation is not None and self._last_activation[1] is output:
             return None
+        scores = next((w.scores for w in self.windows if w.windowed is output and w.scores is not None), None)
+        if scores is not None:
+            if self._last_activation is not None and self._last_activation[1] is scores:
+                return None
+            output = scores
         return FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__) if output.grad_fn else None
 
     def _note_functional_activation(self, found: tuple[str, str] | None) -> None:

@@ -1,0 +1,244 @@
+"""OutputWindow: models with an output per time step explained over a window of their output,
+against captum (gradients of each step) and zennit (LRP of each step), by linearity (the map of
+a window is the sum of its steps' maps), with a trailing Softmax bypassed, and with bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from captum.attr import InputXGradient, IntegratedGradients, Saliency
+from torch import nn
+from zennit.attribution import Gradient
+from zennit.composites import LayerMapComposite
+from zennit.rules import AlphaBeta, Epsilon, Pass
+from zennit.types import Activation, Convolution
+
+from models import assert_unchanged, snapshot
+from signxai import InputError, OutputWindow, TargetError, UnsupportedModelError, explain
+
+
+class UNet(nn.Module):
+    """A small delineation net: an encoder (conv, BatchNorm, pooling), a transposed-conv decoder
+    with a skip connection, and per-step scores for 4 classes (``(B, 4, T)``)."""
+
+    def __init__(self, softmax: bool = False) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.down = nn.Sequential(nn.Conv1d(2, 8, 5, padding=2), nn.BatchNorm1d(8), nn.ReLU())
+        self.bottom = nn.Sequential(nn.MaxPool1d(2), nn.Conv1d(8, 8, 3, padding=1), nn.ReLU())
+        self.up = nn.ConvTranspose1d(8, 8, 2, stride=2)
+        self.head = nn.Conv1d(16, 4, 1)
+        self.out = nn.Softmax(dim=1) if softmax else nn.Identity()
+        with torch.no_grad():
+            self.down[1].running_mean.uniform_(-0.5, 0.5)
+            self.down[1].running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.down(x)
+        return self.out(self.head(torch.cat([skip, self.up(self.bottom(skip))], dim=1)))
+
+
+def _plain(softmax: bool = False) -> nn.Sequential:
+    """Conv-ReLU-Conv-ReLU-Conv, per-step scores ``(B, 4, T)`` (float64)."""
+    torch.manual_seed(1)
+    layers = [nn.Conv1d(1, 6, 5, padding=2), nn.ReLU(), nn.Conv1d(6, 6, 3, padding=1), nn.ReLU()]
+    layers += [nn.Conv1d(6, 4, 1)] + ([nn.Softmax(dim=1)] if softmax else [])
+    return nn.Sequential(*layers).double().eval()
+
+
+def _signal(channels: int = 2, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.randn(3, channels, 64, dtype=dtype, generator=torch.Generator().manual_seed(2))
+
+
+@pytest.mark.parametrize(
+    ("method", "captum"),
+    [
+        ("gradient", Saliency),
+        ("gradient_x_input", InputXGradient),
+        ("integrated_gradients", IntegratedGradients),
+    ],
+)
+def test_gradient_methods_equal_captum_summed_over_the_window_steps(method: str, captum: type) -> None:
+    model, x = UNet().eval(), _signal()
+    ours = explain(OutputWindow(model, 20, 30), x, method, target_class=1)
+    kwargs = {"abs": False} if captum is Saliency else {}
+    if captum is IntegratedGradients:
+        kwargs = {"n_steps": 50, "method": "gausslegendre"}
+    expected = sum(captum(model).attribute(x, target=(1, t), **kwargs) for t in range(20, 30))
+    np.testing.assert_allclose(ours, expected.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("method", "rule"), [("lrp_epsilon_0_1", Epsilon(0.1)), ("lrp_alpha_1_beta_0", AlphaBeta(1.0, 0.0))]
+)
+def test_lrp_of_a_window_is_the_sum_of_zennits_maps_of_its_steps(method: str, rule: object) -> None:
+    """zennit reads a sum in forward as a copy (every step would start from the whole sum), so
+    the reference is zennit's map of each step, summed."""
+    model, x = _plain(), _signal(1, torch.float64)
+    ours = explain(OutputWindow(model, 30, 40), x, method, target_class=2)
+    composite = LayerMapComposite([(Activation, Pass()), (Convolution, rule)])
+    expected = torch.zeros_like(x)
+    for step in range(30, 40):
+        selected = x.clone().requires_grad_()
+        with Gradient(model=OutputWindow(model, step, step + 1), composite=composite) as attributor:
+            _, relevance = attributor(
+                selected, lambda out: F.one_hot(torch.tensor([2, 2, 2]), 4).to(out) * out
+            )
+        expected += relevance
+    np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["lrpsign_epsilon_0_5", "lrp_epsilon_0_25_std_x", "lrpz_epsilon_0_5", "lrp_alpha_2_beta_1", "deeplift"],
+)
+def test_a_window_map_is_the_sum_of_its_steps_maps(method: str) -> None:
+    """Every LRP rule and DeepLIFT are linear in the explained score's start: the window's map is
+    the sum of the maps of its steps (through BatchNorm, pooling, a transposed conv and a skip
+    concatenation)."""
+    model, x = UNet().double().eval(), _signal(dtype=torch.float64)
+    ours = explain(OutputWindow(model, 10, 16), x, method, target_class=[0, 3, 1])
+    steps = sum(
+        explain(OutputWindow(model, t, t + 1), x, method, target_class=[0, 3, 1]) for t in range(10, 16)
+    )
+    np.testing.assert_allclose(ours, steps, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["gradient", "lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "integrated_gradients", "deeplift", "occlusion"],
+)
+def test_a_trailing_softmax_is_bypassed_as_for_any_model(method: str) -> None:
+    x = _signal()
+    with_softmax = explain(OutputWindow(UNet(softmax=True).eval(), 5, 50), x, method, target_class=3)
+    logits = explain(OutputWindow(UNet().eval(), 5, 50), x, method, target_class=3)
+    np.testing.assert_array_equal(with_softmax, logits)
+    kept = OutputWindow(UNet(softmax=True).eval(), 5, 50)
+    if method in ("lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "deeplift"):  # no rule for a softmax
+        with pytest.raises(UnsupportedModelError, match="Softmax|softmax"):
+            explain(kept, x, method, target_class=3, explain_output="activation")
+        return
+    probabilities = explain(kept, x, method, target_class=3, explain_output="activation")
+    assert np.abs(probabilities - logits).max() > 1e-3 * np.abs(logits).max()
+
+
+def test_the_probabilities_window_is_explained_with_explain_output_activation() -> None:
+    model, x = UNet(softmax=True).eval(), _signal()
+    ours = explain(OutputWindow(model, 5, 50), x, "gradient", target_class=3, explain_output="activation")
+    expected = sum(Saliency(model).attribute(x, target=(3, t), abs=False) for t in range(5, 50))
+    np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_a_window_followed_by_more_layers_is_not_bypassed() -> None:
+    """The Softmax is bypassed only where the window's output is the model's: a head after it
+    sees the probabilities, and the explanation is of that head."""
+    torch.manual_seed(3)
+    model = nn.Sequential(OutputWindow(UNet(softmax=True), 5, 50), nn.Linear(4, 2)).eval()
+    x = _signal()
+    logit = explain(model, x, "gradient", target_class=1)
+    as_is = explain(model, x, "gradient", target_class=1, explain_output="activation")
+    np.testing.assert_array_equal(logit, as_is)
+
+
+def test_a_functional_softmax_before_the_window_is_warned_of() -> None:
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = UNet()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.softmax(self.net(x), dim=1)
+
+    with pytest.warns(UserWarning, match="softmax called as a function"):
+        explain(OutputWindow(Functional().eval(), 5, 50), _signal(), "gradient", target_class=0)
+
+
+def test_time_axis_first_mean_and_batch_equal_the_plain_window() -> None:
+    class StepsFirst(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = UNet()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x).transpose(1, 2)  # (B, T, K), as recurrent nets return
+
+    x = _signal()
+    plain = explain(OutputWindow(UNet().eval(), 8, 24), x, "lrpsign_epsilon_0_5", target_class=[1, 2, 0])
+    transposed = explain(
+        OutputWindow(StepsFirst().eval(), 8, 24, axis=1), x, "lrpsign_epsilon_0_5", target_class=[1, 2, 0]
+    )
+    np.testing.assert_allclose(transposed, plain, rtol=1e-5, atol=1e-7)
+    mean = explain(OutputWindow(UNet().eval(), 8, 24, reduce="mean"), x, "gradient", target_class=1)
+    total = explain(OutputWindow(UNet().eval(), 8, 24), x, "gradient", target_class=1)
+    np.testing.assert_allclose(mean * 16, total, rtol=1e-5, atol=1e-7)
+    alone = [explain(OutputWindow(UNet().eval(), 8, 24), x[i], "gradient", target_class=1) for i in range(3)]
+    np.testing.assert_allclose(np.stack(alone), total, rtol=1e-5, atol=1e-7)
+
+
+def test_the_default_target_is_the_class_with_the_largest_window_score() -> None:
+    model, x = UNet().eval(), _signal()
+    window = OutputWindow(model, 0, 64)
+    with torch.no_grad():
+        predicted = model(x).sum(-1).argmax(1).tolist()
+    np.testing.assert_array_equal(
+        explain(window, x, "gradient"), explain(window, x, "gradient", target_class=predicted)
+    )
+
+
+def test_the_model_and_the_window_are_left_as_found_also_after_an_error() -> None:
+    model = UNet(softmax=True).train()
+    window = OutputWindow(model, 5, 50)
+    before = snapshot(window)
+    explain(window, _signal(), "lrp_epsilon_0_1", target_class=1)
+    assert_unchanged(window, before)
+    assert window.scores is None and window.windowed is None
+    with pytest.raises(TargetError):
+        explain(OutputWindow(model, 5, 99), _signal(), "lrp_epsilon_0_1", target_class=1)
+    assert_unchanged(window, before)
+    out = window(_signal())  # outside an explanation: a plain window, nothing kept
+    assert out.shape == (3, 4) and window.scores is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"start": -1, "stop": 3}, TargetError, r"OutputWindow start must be a whole number >= 0, got -1"),
+        ({"start": 1.5, "stop": 3}, TargetError, r"OutputWindow start must be a whole number >= 0, got 1.5"),
+        ({"start": 5, "stop": 5}, TargetError, r"stop must be above start.*start=5, stop=5"),
+        ({"start": 0, "stop": True}, TargetError, r"OutputWindow stop must be a whole number >= 1, got True"),
+        ({"start": 0, "stop": 3, "axis": 0}, InputError, r"OutputWindow axis must be the output's time axis"),
+        ({"start": 0, "stop": 3, "reduce": "avg"}, InputError, r"OutputWindow reduce must be one of"),
+    ],
+)
+def test_bad_window_arguments_are_named(kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        OutputWindow(UNet(), **kwargs)
+
+
+def test_a_window_beyond_the_output_and_a_model_without_steps_are_errors() -> None:
+    with pytest.raises(
+        TargetError, match=r"stop must be at most the model's output length on axis 2, 64 steps"
+    ):
+        explain(OutputWindow(UNet().eval(), 60, 65), _signal(), "gradient", target_class=0)
+    flat = nn.Sequential(nn.Conv1d(2, 3, 5), nn.AdaptiveAvgPool1d(1), nn.Flatten()).eval()
+    with pytest.raises(UnsupportedModelError, match=r"must return scores per time step.*returned \(\d+, 3\)"):
+        explain(OutputWindow(flat, 0, 1), _signal(), "gradient", target_class=0)
+    with pytest.raises(UnsupportedModelError, match="must be a torch.nn.Module, got function"):
+        OutputWindow(lambda x: x, 0, 1)  # type: ignore[arg-type]
+
+
+def test_a_per_step_model_explained_as_it_is_is_told_of_output_window() -> None:
+    with pytest.raises(
+        UnsupportedModelError, match=r"\(3, 4, 64\).*signxai.OutputWindow\(model, start, stop\)"
+    ):
+        explain(UNet().eval(), _signal(), "gradient", target_class=0)
+
+
+def test_no_warning_for_a_plain_window() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explain(OutputWindow(UNet().eval(), 5, 50), _signal(), "lrpsign_epsilon_0_5", target_class=0)
