@@ -1033,7 +1033,7 @@ def test_explain_a_per_step_model_over_an_output_window(record_and_model, tmp_pa
     assert "output steps 100 to 179 (--output-window; time on output axis 2) summed per class" in report
     for window, message in [
         ("100-180", "--output-window must be START:STOP or START:STOP:AXIS in output steps"),
-        ("100:2001", "--output-window STOP must be at most the model's output length on axis 2, 2000 steps"),
+        ("100:2001", "--output-window STOP must be at most the model's number of output steps, 2000"),
         ("100:180:0", "--output-window AXIS must be the output's time axis"),
         (
             "180:100",

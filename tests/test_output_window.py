@@ -220,14 +220,14 @@ def test_bad_window_arguments_are_named(kwargs: dict, error: type, message: str)
 
 
 def test_a_window_beyond_the_output_and_a_model_without_steps_are_errors() -> None:
-    with pytest.raises(
-        TargetError, match=r"stop must be at most the model's output length on axis 2, 64 steps"
-    ):
+    with pytest.raises(TargetError, match=r"stop must be at most the model's number of output steps, 64"):
         explain(OutputWindow(UNet().eval(), 60, 65), _signal(), "gradient", target_class=0)
     flat = nn.Sequential(nn.Conv1d(2, 3, 5), nn.AdaptiveAvgPool1d(1), nn.Flatten()).eval()
     with pytest.raises(UnsupportedModelError, match=r"must return scores per time step.*returned \(\d+, 3\)"):
         explain(OutputWindow(flat, 0, 1), _signal(), "gradient", target_class=0)
-    with pytest.raises(UnsupportedModelError, match="must be a torch.nn.Module, got function"):
+    with pytest.raises(
+        UnsupportedModelError, match="must be a torch.nn.Module or a Keras model, got function"
+    ):
         OutputWindow(lambda x: x, 0, 1)  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from signxai.errors import UnsupportedModelError
-from signxai.frontends.keras_check import is_keras_model
+from signxai.frontends.keras_check import is_keras_input
 from signxai.frontends.onnx_model import is_onnx_model, onnx_input
 from signxai.inputs import as_batch, as_like
 from signxai.methods import parse, parts
@@ -73,7 +73,7 @@ def explain(
         ``UnknownMethodError``, ``MethodParameterError``, ``InputError``, ``TargetError``,
         ``LayerError`` or ``UnsupportedModelError``, each naming the argument at fault.
     """
-    if is_keras_model(model):
+    if is_keras_input(model):
         from signxai.frontends.keras import explain_keras
 
         if forward_args or forward_kwargs:

@@ -19,6 +19,7 @@ from torch import nn
 
 from signxai.checks import check_choice, check_whole
 from signxai.errors import InputError, SignXAIError, TargetError, UnsupportedModelError
+from signxai.frontends.keras_check import is_keras_model
 
 #: How the window's scores are reduced to one per class.
 REDUCTIONS = ("sum", "mean")
@@ -30,15 +31,16 @@ class OutputWindow(nn.Module):
 
     Parameters
     ----------
-    model : torch.nn.Module
+    model : torch.nn.Module or Keras model
         A model returning ``(B, K, T')`` scores (``axis=-1``, time last) or ``(B, T', K)``
-        (``axis=1``); ``T'`` may differ from the input's length (a downsampling encoder).
+        (``axis=1``); ``T'`` may differ from the input's length (a downsampling encoder). A
+        Keras model is explained through its conversion, proved on ``x`` as for any Keras model.
     start, stop : int
         The window on the output's time axis, in output steps: ``0 <= start < stop <= T'``
         (``stop`` is checked against the output when the model runs).
-    axis : int
-        The output's time axis: ``-1`` or ``2`` (``(B, K, T')``, default), ``1`` or ``-2``
-        (``(B, T', K)``).
+    axis : int, optional
+        The output's time axis: ``-1`` or ``2`` (``(B, K, T')``, the default for torch models),
+        ``1`` or ``-2`` (``(B, T', K)``, the default for Keras models).
     reduce : str
         ``'sum'`` (default) or ``'mean'`` over the window.
 
@@ -56,13 +58,16 @@ class OutputWindow(nn.Module):
     """
 
     def __init__(
-        self, model: nn.Module, start: int, stop: int, *, axis: int = -1, reduce: str = "sum"
+        self, model: nn.Module, start: int, stop: int, *, axis: int | None = None, reduce: str = "sum"
     ) -> None:
         super().__init__()
-        if not isinstance(model, nn.Module):
+        keras = is_keras_model(model)
+        if not isinstance(model, nn.Module) and not keras:
             raise UnsupportedModelError(
-                f"OutputWindow's model must be a torch.nn.Module, got {type(model).__name__}"
+                f"OutputWindow's model must be a torch.nn.Module or a Keras model, got {type(model).__name__}"
             )
+        if axis is None:
+            axis = 1 if keras else -1
         self.model = model
         self.start = check_whole(start, "OutputWindow start", at_least=0, error=TargetError)
         self.stop = check_whole(stop, "OutputWindow stop", at_least=1, error=TargetError)
@@ -76,6 +81,8 @@ class OutputWindow(nn.Module):
                 "OutputWindow axis must be the output's time axis: -1 or 2 for (batch, classes, "
                 f"time), 1 or -2 for (batch, time, classes); got {axis!r}"
             )
+        #: Whether ``model`` is a Keras model (explained through its proved conversion).
+        self.keras = keras
         self.axis = 2 if axis in (-1, 2) else 1
         self.reduce = check_choice(reduce, "OutputWindow reduce", REDUCTIONS)
         #: While signxai explains: the last output of ``model`` and its window, for the view
@@ -117,9 +124,8 @@ class OutputWindow(nn.Module):
         if self.stop > steps:
             raise after_forward(
                 TargetError(
-                    f"OutputWindow stop must be at most the model's output length on axis "
-                    f"{self.axis}, {steps} steps (for an input of this length), got {self.stop} "
-                    f"(start {self.start})"
+                    f"OutputWindow stop must be at most the model's number of output steps, "
+                    f"{steps} (for an input of this length), got {self.stop} (start {self.start})"
                 )
             )
         part = scores.narrow(self.axis, self.start, self.stop - self.start)

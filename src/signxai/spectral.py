@@ -52,7 +52,7 @@ from torch import nn
 from signxai.api import explain
 from signxai.checks import check_number
 from signxai.errors import InputError, MethodParameterError, UnsupportedModelError
-from signxai.frontends.keras_check import is_keras_model
+from signxai.frontends.keras_check import is_keras_input
 from signxai.frontends.onnx_model import is_onnx_model, onnx_input
 from signxai.inputs import as_batch
 from signxai.methods import parse
@@ -391,7 +391,7 @@ def explain_transformed(
     its relevance is per bin (and frame), not per coefficient.
     """
     spec = spectral_spec(method_name, params)  # before any work, also a Keras conversion
-    if is_keras_model(model):  # converted, proved on x, explained channels-first
+    if is_keras_input(model):  # converted, proved on x, explained channels-first
         from signxai.frontends.keras import keras_input, to_channels_first
 
         if forward_args or forward_kwargs:

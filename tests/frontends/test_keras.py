@@ -1215,3 +1215,48 @@ def test_go_backwards_is_mapped(kind: type, sequences: bool) -> None:
         np.testing.assert_allclose(_numpy(model(x)), _numpy(forwards(x[:, ::-1])), rtol=1e-5, atol=1e-6)
     relevance = explain(model, x, "lrp_epsilon_0_1", target_class=0)
     assert np.isfinite(relevance).all() and np.abs(relevance).sum() > 0
+
+
+def _per_step_model():
+    """A delineation-style Keras model: per-step softmax scores (B, T, 3), logits named."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64, 2))
+    hidden = L.Conv1D(4, 5, padding="same", activation="relu", name="conv")(inputs)
+    logits = L.Conv1D(3, 1, name="logits")(hidden)
+    model = keras.Model(inputs, L.Softmax(axis=-1)(logits))
+    return model, keras.Model(inputs, logits)
+
+
+def test_an_output_window_of_a_keras_model_equals_the_backends_gradient_of_the_window() -> None:
+    """OutputWindow(keras_model, start, stop): time on Keras's axis 1 by default, the softmax
+    bypassed (the window of the logits), maps in Keras layout; also LRP, Grad-CAM by Keras layer
+    name and explain_spectrum."""
+    from signxai import OutputWindow, explain_spectrum
+
+    model, logits = _per_step_model()
+    x = np.random.default_rng(0).standard_normal((2, 64, 2)).astype(np.float32)
+    ours = explain(OutputWindow(model, 20, 30), x, "gradient", target_class=1)
+    expected = _backend_gradient(lambda inputs: (keras.ops.sum(logits(inputs)[:, 20:30, 1]), inputs), x)[0]
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-6)
+    steps = sum(
+        explain(OutputWindow(model, t, t + 1), x, "lrp_epsilon_0_1", target_class=1) for t in range(20, 30)
+    )
+    window = explain(OutputWindow(model, 20, 30), x, "lrp_epsilon_0_1", target_class=1)
+    np.testing.assert_allclose(window, steps, rtol=1e-4, atol=1e-6)
+    assert (
+        explain(OutputWindow(model, 20, 30), x, "grad_cam", target_class=1, target_layer="conv").shape
+        == x.shape
+    )
+    spectrum = explain_spectrum(OutputWindow(model, 20, 30), x, "gradient_x_input", target_class=1)
+    assert spectrum.relevance.shape == (2, 2, 33)
+
+
+def test_a_keras_model_with_an_output_per_step_is_told_of_output_window() -> None:
+    from signxai import OutputWindow, TargetError
+
+    model, _ = _per_step_model()
+    x = np.zeros((2, 64, 2), np.float32)
+    with pytest.raises(UnsupportedModelError, match=r"signxai.OutputWindow\(model, start, stop\)"):
+        explain(model, x, "gradient", target_class=0)  # before: numpy's broadcast error
+    with pytest.raises(TargetError, match="at most the model's number of output steps, 64"):
+        explain(OutputWindow(model, 20, 70), x, "gradient", target_class=0)

@@ -80,6 +80,7 @@ from signxai.frontends.keras_modules import (
     Subtract,
     UnitNormalization,
 )
+from signxai.output_window import OutputWindow
 
 
 def map_layer(layer: Any, input_shape: tuple[int, ...], node: Any = None) -> nn.Module:
@@ -450,6 +451,7 @@ def converted(model: Any, x: np.ndarray) -> KerasModule:
             raise UnsupportedModelError(
                 f"the converted Keras model failed on x where Keras computes it: {failure}"
             ) from failure
+        actual = to_channels_last(actual)  # an output per step, (B, K, T'), in Keras's (B, T', K)
         error = float(np.linalg.norm(actual - expected) / max(np.linalg.norm(expected), 1e-30))
         if error < 1e-4:
             return module
@@ -457,6 +459,21 @@ def converted(model: Any, x: np.ndarray) -> KerasModule:
         f"the converted Keras model does not compute the same outputs on x (relative error "
         f"{error:.2e}, largest difference {np.abs(actual - expected).max():.3e}); it is not explained"
     )
+
+
+#: Each OutputWindow of a Keras model with its window of the converted module, kept while the
+#: window lives (what signxai learns about a model once is then learnt once).
+_WINDOWS: weakref.WeakKeyDictionary[OutputWindow, OutputWindow] = weakref.WeakKeyDictionary()
+
+
+def _converted_window(window: OutputWindow, module: KerasModule) -> OutputWindow:
+    """``window`` over ``module``, the conversion of its Keras model: the time axis moves with
+    the channels (Keras's ``(B, T', K)``, axis 1, is the module's ``(B, K, T')``, axis 2)."""
+    cached = _WINDOWS.get(window)
+    if cached is None or cached.model is not module:
+        cached = OutputWindow(module, window.start, window.stop, axis=3 - window.axis, reduce=window.reduce)
+        _WINDOWS[window] = cached
+    return cached
 
 
 def fits(expected: tuple[int | None, ...], shape: tuple[int, ...]) -> bool:
@@ -472,8 +489,10 @@ def explain_keras(
     """Explain a Keras model on ``x`` in Keras layout (channels-last); the result has that layout."""
     module, batch, unbatched = keras_input(model, x)
     layer = params.get("target_layer")
-    if isinstance(layer, str) and module_key(layer) in module.layers:
-        params["target_layer"] = f"layers.{module_key(layer)}"
+    converted_model = module.model if isinstance(module, OutputWindow) else module
+    if isinstance(layer, str) and module_key(layer) in getattr(converted_model, "layers", {}):
+        inside = "model." if isinstance(module, OutputWindow) else ""
+        params["target_layer"] = f"{inside}layers.{module_key(layer)}"
     result = explain(module, to_channels_first(batch), method_name, target_class, **params)
     relevance, delta = result if isinstance(result, tuple) else (result, None)
     relevance = to_channels_last(relevance)
@@ -481,9 +500,11 @@ def explain_keras(
     return relevance if delta is None else (relevance, delta)
 
 
-def keras_input(model: Any, x: Any) -> tuple[KerasModule, np.ndarray, bool]:
+def keras_input(model: Any, x: Any) -> tuple[nn.Module, np.ndarray, bool]:
     """The converted module (proved on ``x``), ``x`` as a float32 batch in Keras layout, and
-    whether ``x`` was one sample without the batch axis.
+    whether ``x`` was one sample without the batch axis. For an :class:`~signxai.OutputWindow`
+    of a Keras model: the same window of the converted module (whose outputs per step are
+    channels-first, ``(B, K, T')`` for Keras's ``(B, T', K)``).
 
     Raises
     ------
@@ -492,6 +513,14 @@ def keras_input(model: Any, x: Any) -> tuple[KerasModule, np.ndarray, bool]:
     UnsupportedModelError
         The model cannot be converted, or the conversion computes other outputs on ``x``.
     """
+    if isinstance(model, OutputWindow):
+        module, batch, unbatched = _keras_model_input(model.model, x)
+        return _converted_window(model, module), batch, unbatched
+    return _keras_model_input(model, x)
+
+
+def _keras_model_input(model: Any, x: Any) -> tuple[KerasModule, np.ndarray, bool]:
+    """:func:`keras_input` of a Keras model."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     elif not isinstance(x, np.ndarray):
