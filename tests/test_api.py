@@ -293,6 +293,74 @@ def test_a_functional_output_sigmoid_warns_under_every_method(method: str) -> No
         explain(model, x, method, target_class=1, explain_output="activation")
 
 
+class _SqueezedSigmoid(nn.Module):
+    """A binary classifier returning (B,) probabilities: its sigmoid (a module or a function)
+    squeezed or flattened after it, as binary ECG classifiers often do."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.how = how
+        self.conv = nn.Conv1d(1, 4, 5)
+        self.fc = nn.Linear(4, 1)
+        self.sigmoid = nn.Sigmoid()
+
+    def logit(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean(-1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.logit(x)
+        if self.how == "squeeze":
+            return self.sigmoid(z).squeeze(-1)
+        if self.how == "flatten":
+            return self.sigmoid(z).flatten()
+        if self.how == "view":
+            return self.sigmoid(z).view(-1, 1)
+        return torch.sigmoid(z).squeeze(1)  # "function"
+
+
+class _Logit(nn.Module):
+    def __init__(self, model: _SqueezedSigmoid) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.logit(x)
+
+
+@pytest.mark.parametrize("how", ["squeeze", "flatten", "view"])
+@pytest.mark.parametrize(
+    "method", ["gradient", "lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "integrated_gradients"]
+)
+def test_an_output_sigmoid_squeezed_after_its_module_is_bypassed(how: str, method: str) -> None:
+    """Before, a sigmoid module followed by squeeze/flatten/view was explained as it is (the
+    probability, no warning), and the predicted class of every sample was 1 (p > 0)."""
+    model = _SqueezedSigmoid(how).eval()
+    x = torch.randn(6, 1, 40, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.fc.bias -= model.logit(x)[:, 0].median() + 1e-3  # half the samples on each side
+        z = model.logit(x)[:, 0]
+    assert (z > 0).any() and (z <= 0).any()  # both predicted classes present
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = explain(model, x, method)
+    np.testing.assert_array_equal(ours, explain(_Logit(model).eval(), x, method))
+    as_is = (
+        explain(model, x, method, target_class=1, explain_output="activation")
+        if method == "gradient"
+        else None
+    )
+    if as_is is not None:
+        assert np.abs(as_is - explain(model, x, method, target_class=1)).max() > 1e-4
+
+
+def test_a_functional_output_sigmoid_squeezed_after_it_is_warned_of() -> None:
+    model = _SqueezedSigmoid("function").eval()
+    x = torch.randn(6, 1, 40, generator=torch.Generator().manual_seed(1))
+    with pytest.warns(UserWarning, match="sigmoid called as a function"):
+        explain(model, x, "gradient", target_class=1)
+
+
 def test_target_none_is_the_predicted_class() -> None:
     model, x = build("resnet")
     with torch.no_grad():

@@ -223,7 +223,10 @@ def test_a_window_beyond_the_output_and_a_model_without_steps_are_errors() -> No
     with pytest.raises(TargetError, match=r"stop must be at most the model's number of output steps, 64"):
         explain(OutputWindow(UNet().eval(), 60, 65), _signal(), "gradient", target_class=0)
     flat = nn.Sequential(nn.Conv1d(2, 3, 5), nn.AdaptiveAvgPool1d(1), nn.Flatten()).eval()
-    with pytest.raises(UnsupportedModelError, match=r"must return scores per time step.*returned \(\d+, 3\)"):
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"must return scores per time step.*returned \(\d+, 3\) \(one score per step",
+    ):
         explain(OutputWindow(flat, 0, 1), _signal(), "gradient", target_class=0)
     with pytest.raises(
         UnsupportedModelError, match="must be a torch.nn.Module or a Keras model, got function"
@@ -242,3 +245,18 @@ def test_no_warning_for_a_plain_window() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         explain(OutputWindow(UNet().eval(), 5, 50), _signal(), "lrpsign_epsilon_0_5", target_class=0)
+
+
+def test_one_score_per_step_unflattened_is_a_window_of_one_class() -> None:
+    """A binary per-step model returning (B, T) is refused (a (B, K) classifier looks the same);
+    unflattened to (B, 1, T), its window is the sum of its steps' logits, a single-output model
+    (target 1: the sum itself), with its trailing Sigmoid bypassed."""
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Conv1d(2, 4, 5, padding=2), nn.ReLU(), nn.Conv1d(4, 1, 1), nn.Flatten())
+    x = _signal()
+    with pytest.raises(UnsupportedModelError, match=r"return it as \(batch, 1, time\)"):
+        explain(OutputWindow(nn.Sequential(net, nn.Sigmoid()).eval(), 3, 9), x, "gradient", target_class=1)
+    window = OutputWindow(nn.Sequential(net, nn.Sigmoid(), nn.Unflatten(1, (1, -1))).eval(), 3, 9)
+    ours = explain(window, x, "gradient", target_class=1)
+    expected = sum(Saliency(net.eval()).attribute(x, target=t, abs=False) for t in range(3, 9))
+    np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-4, atol=1e-7)

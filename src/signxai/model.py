@@ -51,7 +51,37 @@ FUNCTIONAL_ACTIVATIONS = {
     "LogSoftmaxBackward0": ("log_softmax", "LogSoftmax"),
     "SigmoidBackward0": ("sigmoid", "Sigmoid"),
 }
+#: The autograd nodes of operations that only reshape (squeeze, view, flatten): seen through
+#: from the output to the activation that made it.
+RESHAPES = frozenset(
+    {
+        "ViewBackward0",
+        "UnsafeViewBackward0",
+        "ReshapeAliasBackward0",
+        "SqueezeBackward0",
+        "SqueezeBackward1",
+        "SqueezeBackward2",
+        "UnsqueezeBackward0",
+    }
+)
 FEATURE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def reshaped(output: torch.Tensor, activated: torch.Tensor) -> bool:
+    """Whether ``output`` is ``activated`` or ``activated`` reshaped (squeezed, flattened, viewed):
+    the same elements of the same memory in the same order. Told without autograd, so also under
+    ``torch.no_grad()`` (the predicted class is chosen there)."""
+    if output is activated:
+        return True
+    return (
+        isinstance(output, torch.Tensor)
+        and output.numel() == activated.numel() > 0
+        and output.device == activated.device
+        and output.dtype == activated.dtype
+        and output.is_contiguous()
+        and activated.is_contiguous()
+        and output.data_ptr() == activated.data_ptr()
+    )
 INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
@@ -577,10 +607,10 @@ class ModelView:
         if self._last_activation is not None:
             module, activated, logits = self._last_activation
             window = self._window_of(activated, output)
-            if activated is output:
-                self.bypassed, output = module, logits
-            elif window is not None:  # the window of the logits instead of the probabilities'
-                self.bypassed, output = module, window.window(logits)
+            if reshaped(output, activated):  # also squeezed or flattened after it: p.squeeze(1)
+                self.bypassed, output = module, logits.reshape(output.shape)
+            elif window is not None and window.scores is not None:  # the window of the logits
+                self.bypassed, output = module, window.window(logits.reshape(window.scores.shape))
         self._last_activation = None
         if self.detached and x.requires_grad and torch.is_grad_enabled() and not output.requires_grad:
             raise UnsupportedModelError(
@@ -675,23 +705,33 @@ class ModelView:
                 )
         seen[key] = (self.detached, found)
 
-    def _window_of(self, scores: torch.Tensor, output: torch.Tensor) -> OutputWindow | None:
-        """The OutputWindow whose model returned ``scores`` and that returned ``output`` (the
-        model's output), if any."""
-        return next((w for w in self.windows if w.scores is scores and w.windowed is output), None)
+    def _window_of(self, activated: torch.Tensor, output: torch.Tensor) -> OutputWindow | None:
+        """The OutputWindow whose model returned ``activated`` (or it reshaped) and that returned
+        ``output`` (the model's output), if any."""
+        return next(
+            (
+                w
+                for w in self.windows
+                if w.windowed is output and w.scores is not None and reshaped(w.scores, activated)
+            ),
+            None,
+        )
 
     def _functional_activation(self, output: torch.Tensor) -> tuple[str, str] | None:
-        """The output softmax/log_softmax/sigmoid called as a function that made ``output``, or
-        the scores an OutputWindow reduced to ``output`` (none where it came from a module, which
-        ``forward`` bypasses)."""
-        if self._last_activation is not None and self._last_activation[1] is output:
+        """The output softmax/log_softmax/sigmoid called as a function that made ``output`` (also
+        squeezed or reshaped after it), or the scores an OutputWindow reduced to ``output`` (none
+        where it came from a module, which ``forward`` bypasses)."""
+        if self._last_activation is not None and reshaped(output, self._last_activation[1]):
             return None
         scores = next((w.scores for w in self.windows if w.windowed is output and w.scores is not None), None)
         if scores is not None:
-            if self._last_activation is not None and self._last_activation[1] is scores:
+            if self._last_activation is not None and reshaped(scores, self._last_activation[1]):
                 return None
             output = scores
-        return FUNCTIONAL_ACTIVATIONS.get(type(output.grad_fn).__name__) if output.grad_fn else None
+        node = output.grad_fn
+        while node is not None and type(node).__name__ in RESHAPES and node.next_functions:
+            node = node.next_functions[0][0]
+        return FUNCTIONAL_ACTIVATIONS.get(type(node).__name__) if node is not None else None
 
     def _note_functional_activation(self, found: tuple[str, str] | None) -> None:
         """Remember ``found`` for the warning, unless the output is explained as it is."""

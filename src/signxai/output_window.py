@@ -118,6 +118,13 @@ class OutputWindow(nn.Module):
                 UnsupportedModelError(
                     "OutputWindow's model must return scores per time step, (batch, classes, "
                     f"time) (axis=-1) or (batch, time, classes) (axis=1); it returned {got}"
+                    + (
+                        " (one score per step, (batch, time)? return it as (batch, 1, time), e.g. "
+                        "nn.Sequential(model, nn.Unflatten(1, (1, -1))); a (batch, classes) "
+                        "output needs no window)"
+                        if isinstance(scores, torch.Tensor) and scores.ndim == 2
+                        else ""
+                    )
                 )
             )
         steps = scores.shape[self.axis]
