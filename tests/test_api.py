@@ -361,6 +361,34 @@ def test_a_functional_output_sigmoid_squeezed_after_it_is_warned_of() -> None:
         explain(model, x, "gradient", target_class=1)
 
 
+class _Squeezing(nn.Module):
+    """Returns ``logits.squeeze()``: (B, K) for a batch, (K,) or a scalar for one sample."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv1d(1, 4, 5)
+        self.fc = nn.Linear(4, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean(-1)).squeeze()
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+@pytest.mark.parametrize("method", ["gradient", "lrp_epsilon_0_1", "integrated_gradients", "occlusion"])
+def test_one_sample_through_a_model_that_squeezes_its_output(classes: int, method: str) -> None:
+    """Before, one sample was refused ("the model output must be (batch, classes) ... it is ()")
+    while a batch of the same samples was explained."""
+    model = _Squeezing(classes).eval()
+    x = torch.randn(3, 1, 40, generator=torch.Generator().manual_seed(2))
+    batch = explain(model, x, method)
+    for i in range(3):
+        np.testing.assert_allclose(
+            explain(model, x[i : i + 1], method), batch[i : i + 1], rtol=1e-5, atol=1e-7
+        )
+        np.testing.assert_allclose(explain(model, x[i], method), batch[i], rtol=1e-5, atol=1e-7)
+
+
 def test_target_none_is_the_predicted_class() -> None:
     model, x = build("resnet")
     with torch.no_grad():

@@ -619,7 +619,11 @@ class ModelView:
                 "gradient-based methods have nothing to explain; remove that from the forward, or "
                 "use a method that only runs the model (occlusion, kernel_shap)"
             )
-        if output.ndim == 1:
+        if x.shape[0] == 1 and output.ndim < 2 and output.numel() > 0:
+            # one sample through a model that squeezes its output (.squeeze()): (1, K) became
+            # (K,), (1, 1) a scalar; a batch keeps its axis under the same squeeze
+            output = output.reshape(1, -1)
+        elif output.ndim == 1:
             output = output[:, None]
         if output.ndim != 2 or output.shape[0] != x.shape[0]:
             hint = ""
