@@ -389,6 +389,37 @@ def test_one_sample_through_a_model_that_squeezes_its_output(classes: int, metho
         np.testing.assert_allclose(explain(model, x[i], method), batch[i], rtol=1e-5, atol=1e-7)
 
 
+def _conv_head_twins() -> tuple[nn.Module, nn.Module]:
+    """A fully convolutional classifier whose head is a 1x1 conv after the global pooling,
+    returning (B, 3, 1), and the same function with a flatten and a Linear head."""
+    torch.manual_seed(0)
+    body = [nn.Conv1d(1, 6, 5), nn.ReLU(), nn.Conv1d(6, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool1d(1)]
+    head = nn.Conv1d(6, 3, 1)
+    linear = nn.Linear(6, 3)
+    with torch.no_grad():
+        linear.weight.copy_(head.weight[:, :, 0])
+        linear.bias.copy_(head.bias)
+    return nn.Sequential(*body, head).eval(), nn.Sequential(*body, nn.Flatten(), linear).eval()
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["gradient", "lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "integrated_gradients", "grad_cam", "deeplift"],
+)
+def test_a_conv_head_returning_b_k_1_is_explained_as_its_flattened_twin(method: str) -> None:
+    """Before, (B, K, 1) was refused as an output per time step; Grad-CAM's default layer is the
+    last conv with more than one position (the 1x1 head's map would be one value)."""
+    conv_head, linear_head = _conv_head_twins()
+    x = torch.randn(4, 1, 60, generator=torch.Generator().manual_seed(3))
+    np.testing.assert_allclose(
+        explain(conv_head, x, method), explain(linear_head, x, method), rtol=1e-5, atol=1e-8
+    )
+    with_softmax = nn.Sequential(*conv_head, nn.Softmax(1)).eval()
+    np.testing.assert_array_equal(
+        explain(with_softmax, x, method, target_class=2), explain(conv_head, x, method, target_class=2)
+    )
+
+
 def test_target_none_is_the_predicted_class() -> None:
     model, x = build("resnet")
     with torch.no_grad():

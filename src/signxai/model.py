@@ -619,6 +619,8 @@ class ModelView:
                 "gradient-based methods have nothing to explain; remove that from the forward, or "
                 "use a method that only runs the model (occlusion, kernel_shap)"
             )
+        if output.ndim > 2 and all(size == 1 for size in output.shape[2:]):
+            output = output.flatten(1)  # a head without a flatten: (B, K, 1) from a 1x1 conv
         if x.shape[0] == 1 and output.ndim < 2 and output.numel() > 0:
             # one sample through a model that squeezes its output (.squeeze()): (1, K) became
             # (K,), (1, 1) a scalar; a batch keeps its axis under the same squeeze

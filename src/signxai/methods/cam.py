@@ -33,14 +33,24 @@ def _capture(name: str, captured: list[tuple[str, torch.Tensor]]) -> Any:
     return hook
 
 
+def _positions(output: object) -> int:
+    """How many positions (time samples, pixels) a conv's output ``(B, C, ...)`` has."""
+    return int(output.shape[2:].numel()) if isinstance(output, torch.Tensor) and output.ndim > 2 else 0
+
+
 def _deepest(captured: list[tuple[str, torch.Tensor]], logits: torch.Tensor) -> str:
     """The conv at the end of the longest chain of convs in the autograd graph (the last of those
     in the run order on a tie) among those the explained output depends on: the last feature map
     of the data flow, not a projection shortcut that a residual block registers or runs after its
-    main path, nor a conv of a head the model computes and does not return. Two passes over the
-    graph (what the output depends on; the chains)."""
+    main path, nor a conv of a head the model computes and does not return, nor a conv head of
+    one position after the global pooling (where a conv with more positions ran). Two passes
+    over the graph (what the output depends on; the chains)."""
     reached = set(nodes_below(logits.grad_fn))
     captured = [(name, output) for name, output in captured if getattr(output, "grad_fn", None) in reached]
+    # a conv head after the global pooling (a 1x1 conv on (B, C, 1)) has one position: its map
+    # would be one value spread over the whole input; the convs before it are the feature maps
+    spread = [(name, output) for name, output in captured if _positions(output) > 1]
+    captured = spread or captured
     convs = {output.grad_fn for _, output in captured if isinstance(output, torch.Tensor)}
     depth: dict[Any, int] = {}  # longest chain of conv outputs ending at a node
 
