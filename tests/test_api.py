@@ -475,6 +475,16 @@ def test_multi_label_model_explains_each_output() -> None:
             TargetError,
             r"shape \(3, 1\): one class per sample is \(3,\); flatten it",
         ),
+        (  # a row of labels: before, only "has 1 entries but the batch has 3 samples"
+            {"target_class": torch.ones(1, 3, dtype=torch.long)},
+            TargetError,
+            r"has 1 entries but the batch has 3 samples \(shape \(1, 3\): one class per sample is \(3,\)",
+        ),
+        (  # float labels: before, no hint
+            {"target_class": np.ones(3)},
+            TargetError,
+            r"got \[1.0, 1.0, 1.0\] \(floats: give the labels as ints, e.g. y.long\(\) or y.astype\(int\)\)",
+        ),
         ({"x": np.zeros((3, 1, 1, 2000))}, InputError, "rank 4"),
         ({"x": np.zeros(2000)}, InputError, r"x\[None\]"),
         ({"x": np.zeros((0, 1, 2000))}, InputError, "empty"),

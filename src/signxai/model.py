@@ -82,6 +82,8 @@ def reshaped(output: torch.Tensor, activated: torch.Tensor) -> bool:
         and activated.is_contiguous()
         and output.data_ptr() == activated.data_ptr()
     )
+
+
 INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 

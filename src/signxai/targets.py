@@ -89,14 +89,17 @@ def _class_list(value: Any, batch: int, name: str) -> list[int]:
             f"got {kind}" + (f" of {dtype}" if dtype is not None else "")
         )
     items = list(value.tolist() if hasattr(value, "tolist") else value)
+    shape = tuple(getattr(value, "shape", ()))
+    # a column or row of labels, (B, 1) or (1, B), as data loaders give them
+    flatten = f" (shape {shape}: one class per sample is ({batch},); flatten it)" if len(shape) > 1 else ""
     if len(items) != batch:
-        raise TargetError(f"{name} has {len(items)} entries but the batch has {batch} samples")
+        raise TargetError(f"{name} has {len(items)} entries but the batch has {batch} samples{flatten}")
     try:
         return [as_int(v) for v in items]
     except TypeError:
-        shape = tuple(getattr(value, "shape", ()))
-        hint = (  # a column of labels (B, 1), as data loaders give them
-            f" (shape {shape}: one class per sample is ({batch},); flatten it)" if len(shape) > 1 else ""
+        whole = all(isinstance(v, float) and v.is_integer() for v in items)
+        hint = flatten or (
+            " (floats: give the labels as ints, e.g. y.long() or y.astype(int))" if whole else ""
         )
         raise TargetError(f"{name} entries must be ints, got {items[:5]!r}{hint}") from None
 
