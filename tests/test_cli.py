@@ -932,6 +932,35 @@ def test_explain_with_a_saved_keras_model(tmp_path: Path) -> None:
     assert unfit.returncode == 2 and "takes inputs of shape (None, 500, 1)" in unfit.stderr
 
 
+def test_explain_a_keras_model_with_an_output_per_step(tmp_path: Path) -> None:
+    """--output-window on a .keras model scoring every step, (batch, steps, classes): AXIS read
+    in Keras's layout (default 1); the maps equal explain() on OutputWindow(keras_model)."""
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((500, 1))
+    hidden = keras.layers.Conv1D(4, 9, padding="same", activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Softmax(axis=-1)(keras.layers.Conv1D(3, 1)(hidden)))
+    path = tmp_path / "steps.keras"
+    model.save(path)
+    array = tmp_path / "x.npy"
+    np.save(array, load_mitbih_208().signal[:, :1000].astype(np.float32))
+    out = tmp_path / "out"
+    common = ["--fs", "360", "--model", str(path), "--window", "500", "--out", str(out), "--quiet"]
+    result = run_here(
+        "explain", str(array), *common, "--output-window", "100:180", "--target", "1", "--method", "gradient"
+    )
+    assert result.returncode == 0, result.stderr
+    saved = np.load(out / "relevance.npz")
+    expected = explain(
+        OutputWindow(model, 100, 180), saved["inputs"].transpose(0, 2, 1), "gradient", target_class=1
+    )
+    np.testing.assert_allclose(saved["relevance/gradient"], expected.transpose(0, 2, 1), rtol=1e-5, atol=1e-7)
+    classes_first = run_here(
+        "explain", str(array), *common, "--output-window", "100:180:2", "--method", "gradient"
+    )
+    assert classes_first.returncode == 2 and "number of output steps, 3" in classes_first.stderr
+
+
 def test_explain_with_an_onnx_model(record_and_model, tmp_path: Path) -> None:
     """A .onnx file (the default dynamo exporter, a dynamic batch): converted, proved against
     onnxruntime on the record's windows, explained with its sigmoid bypassed; the maps equal
@@ -1030,7 +1059,7 @@ def test_explain_a_per_step_model_over_an_output_window(record_and_model, tmp_pa
     np.testing.assert_allclose(saved["relevance/gradient"], expected, rtol=1e-4, atol=1e-7)
     assert np.abs(expected[..., 100 - 10 : 180 + 10]).sum() == pytest.approx(np.abs(expected).sum())
     report = (out / "report.html").read_text()
-    assert "output steps 100 to 179 (--output-window; time on output axis 2) summed per class" in report
+    assert "output steps 100 to 179 (--output-window) summed per class" in report
     for window, message in [
         ("100-180", "--output-window must be START:STOP or START:STOP:AXIS in output steps"),
         ("100:2001", "--output-window STOP must be at most the model's number of output steps, 2000"),

@@ -969,8 +969,8 @@ def _lrp_options(command: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     metavar="START:STOP[:AXIS]",
     help="The model scores every time step, (batch, classes, steps) (AXIS 1: (batch, steps, "
-    "classes)): explain the scores of output steps START to STOP-1 summed per class "
-    "(signxai.OutputWindow; --target then picks the class).",
+    "classes), the default for Keras models): explain the scores of output steps START to STOP-1 "
+    "summed per class (signxai.OutputWindow; --target then picks the class).",
 )
 @click.option(
     "--method",
@@ -1152,7 +1152,7 @@ def explain_command(
                 raise InputError("--channels-last: a Keras model is read channels-last already")
             model = ChannelsFirst(model)
         if output_window is not None:
-            model = _output_window(model, output_window)
+            model = _output_window(model, output_window, keras=model_path.suffix in KERAS_SUFFIXES)
         model = model.to(where)
         progress = _Progress(len(chosen) + (spectral_method is not None), quiet, "explaining")
         relevance: dict[str, np.ndarray] = {}
@@ -1305,8 +1305,10 @@ def _spectrum_section(result: SpectralRelevance, leads: Sequence[str]) -> Sectio
     )
 
 
-def _output_window(model: Any, text: str) -> Any:
-    """``model`` as :class:`~signxai.OutputWindow` of ``--output-window START:STOP[:AXIS]``."""
+def _output_window(model: Any, text: str, keras: bool) -> Any:
+    """``model`` as :class:`~signxai.OutputWindow` of ``--output-window START:STOP[:AXIS]``;
+    ``keras``: ``model`` is a Keras model's conversion, and AXIS is read in Keras's layout
+    (default 1, ``(batch, steps, classes)``; the conversion's is channels-first)."""
     from signxai.output_window import OutputWindow
 
     parts = text.split(":")
@@ -1315,8 +1317,11 @@ def _output_window(model: Any, text: str) -> Any:
             "--output-window must be START:STOP or START:STOP:AXIS in output steps (whole "
             f"numbers, e.g. 410:450 or 410:450:1), got {text!r}"
         )
-    numbers = [int(part) for part in parts]
-    return OutputWindow(model, numbers[0], numbers[1], axis=numbers[2] if len(numbers) == 3 else -1)
+    start, stop, *axis = (int(part) for part in parts)
+    window = OutputWindow(model, start, stop, axis=axis[0] if axis else (1 if keras else -1))
+    if keras:  # Keras's (B, T', K) is the conversion's (B, K, T')
+        window = OutputWindow(model, start, stop, axis=3 - window.axis)
+    return window
 
 
 def _contrast(target: int | None, versus: str | None) -> Any:
@@ -1391,9 +1396,8 @@ def _window_text(model: Any) -> str:
         return ""
     kind = "summed" if model.reduce == "sum" else "averaged"
     return (
-        f" The scores of the model's output steps {model.start} to {model.stop - 1} (--output-window; "
-        f"time on output axis {model.axis}) {kind} per class: each map says why the model gave "
-        "those steps that class."
+        f" The scores of the model's output steps {model.start} to {model.stop - 1} (--output-window) "
+        f"{kind} per class: each map says why the model gave those steps that class."
     )
 
 

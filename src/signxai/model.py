@@ -65,6 +65,7 @@ RESHAPES = frozenset(
     }
 )
 FEATURE_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
 def reshaped(output: torch.Tensor, activated: torch.Tensor) -> bool:
@@ -82,9 +83,6 @@ def reshaped(output: torch.Tensor, activated: torch.Tensor) -> bool:
         and activated.is_contiguous()
         and output.data_ptr() == activated.data_ptr()
     )
-
-
-INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
@@ -608,10 +606,10 @@ class ModelView:
             )
         if self._last_activation is not None:
             module, activated, logits = self._last_activation
-            window = self._window_of(activated, output)
             if reshaped(output, activated):  # also squeezed or flattened after it: p.squeeze(1)
                 self.bypassed, output = module, logits.reshape(output.shape)
-            elif window is not None and window.scores is not None:  # the window of the logits
+            elif (window := self._window_of(activated, output)) is not None and window.scores is not None:
+                # the window of the logits
                 self.bypassed, output = module, window.window(logits.reshape(window.scores.shape))
         self._last_activation = None
         if self.detached and x.requires_grad and torch.is_grad_enabled() and not output.requires_grad:
