@@ -5,6 +5,7 @@ a window is the sum of its steps' maps), with a trailing Softmax bypassed, and w
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -144,32 +145,30 @@ def test_a_window_followed_by_more_layers_is_not_bypassed() -> None:
     np.testing.assert_array_equal(logit, as_is)
 
 
+class _Then(nn.Module):
+    """The UNet followed by a function of its scores."""
+
+    def __init__(self, then: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.net = UNet()
+        self.then = then
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.then(self.net(x))
+
+
 def test_a_functional_softmax_before_the_window_is_warned_of() -> None:
-    class Functional(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = UNet()
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return F.softmax(self.net(x), dim=1)
-
+    functional = _Then(lambda scores: F.softmax(scores, dim=1)).eval()
     with pytest.warns(UserWarning, match="softmax called as a function"):
-        explain(OutputWindow(Functional().eval(), 5, 50), _signal(), "gradient", target_class=0)
+        explain(OutputWindow(functional, 5, 50), _signal(), "gradient", target_class=0)
 
 
 def test_time_axis_first_mean_and_batch_equal_the_plain_window() -> None:
-    class StepsFirst(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = UNet()
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.net(x).transpose(1, 2)  # (B, T, K), as recurrent nets return
-
     x = _signal()
+    steps_first = _Then(lambda scores: scores.transpose(1, 2)).eval()  # (B, T, K), as recurrent nets return
     plain = explain(OutputWindow(UNet().eval(), 8, 24), x, "lrpsign_epsilon_0_5", target_class=[1, 2, 0])
     transposed = explain(
-        OutputWindow(StepsFirst().eval(), 8, 24, axis=1), x, "lrpsign_epsilon_0_5", target_class=[1, 2, 0]
+        OutputWindow(steps_first, 8, 24, axis=1), x, "lrpsign_epsilon_0_5", target_class=[1, 2, 0]
     )
     np.testing.assert_allclose(transposed, plain, rtol=1e-5, atol=1e-7)
     mean = explain(OutputWindow(UNet().eval(), 8, 24, reduce="mean"), x, "gradient", target_class=1)
