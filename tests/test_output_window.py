@@ -259,3 +259,39 @@ def test_one_score_per_step_unflattened_is_a_window_of_one_class() -> None:
     ours = explain(window, x, "gradient", target_class=1)
     expected = sum(Saliency(net.eval()).attribute(x, target=t, abs=False) for t in range(3, 9))
     np.testing.assert_allclose(ours, expected.numpy(), rtol=1e-4, atol=1e-7)
+
+
+class _Recurrent(nn.Module):
+    """Per-step scores (B, T, 3) from a conv, a (bidirectional) LSTM or a transformer encoder."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.kind = kind
+        self.conv = nn.Conv1d(1, 8, 5, padding=2)
+        if kind == "transformer":
+            layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+            self.body: nn.Module = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        else:
+            self.body = nn.LSTM(8, 6, batch_first=True, bidirectional=kind == "bilstm")
+        self.head = nn.Linear(8 if kind == "transformer" else 6 * (1 + (kind == "bilstm")), 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.body(torch.relu(self.conv(x)).transpose(1, 2))
+        return self.head(hidden if self.kind == "transformer" else hidden[0])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "bilstm", "transformer"])
+@pytest.mark.parametrize("method", ["lrp_epsilon_0_1", "lrpsign_epsilon_0_5"])
+def test_recurrent_and_attention_per_step_models_sum_their_steps(kind: str, method: str) -> None:
+    """Per-step recurrent nets and transformers (time on axis 1): the window's map is the sum
+    of its steps' maps (LSTM rules; CP-LRP for attention)."""
+    model = _Recurrent(kind).double().eval()
+    x = torch.randn(2, 1, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    extra = {"attention": "cp"} if kind == "transformer" else {}
+    window = explain(OutputWindow(model, 10, 14, axis=1), x, method, target_class=1, **extra)
+    steps = sum(
+        explain(OutputWindow(model, t, t + 1, axis=1), x, method, target_class=1, **extra)
+        for t in range(10, 14)
+    )
+    np.testing.assert_allclose(window, steps, rtol=1e-4, atol=1e-6 * np.abs(steps).max())
