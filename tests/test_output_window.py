@@ -231,6 +231,10 @@ def test_a_window_beyond_the_output_and_a_model_without_steps_are_errors() -> No
         UnsupportedModelError, match="must be a torch.nn.Module or a Keras model, got function"
     ):
         OutputWindow(lambda x: x, 0, 1)  # type: ignore[arg-type]
+    with pytest.raises(
+        UnsupportedModelError, match=r"got str \(an ONNX model: OutputWindow\(signxai.from_onnx"
+    ):
+        OutputWindow("delineation.onnx", 0, 1)  # type: ignore[arg-type]
 
 
 def test_a_per_step_model_explained_as_it_is_is_told_of_output_window() -> None:

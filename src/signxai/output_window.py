@@ -63,8 +63,18 @@ class OutputWindow(nn.Module):
         super().__init__()
         keras = is_keras_model(model)
         if not isinstance(model, nn.Module) and not keras:
+            from signxai.frontends.onnx_model import (
+                is_onnx_model,
+            )  # imports signxai.model, which imports this
+
+            onnx = (
+                " (an ONNX model: OutputWindow(signxai.from_onnx(model), ...))"
+                if is_onnx_model(model)
+                else ""
+            )
             raise UnsupportedModelError(
-                f"OutputWindow's model must be a torch.nn.Module or a Keras model, got {type(model).__name__}"
+                f"OutputWindow's model must be a torch.nn.Module or a Keras model, got "
+                f"{type(model).__name__}{onnx}"
             )
         if axis is None:
             axis = 1 if keras else -1
