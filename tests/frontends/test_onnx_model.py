@@ -370,3 +370,21 @@ def test_converting_and_proving_an_onnx_model_holds_the_explanation_lock(tmp_pat
     explain_spectrum(path, x, "lrpsign_epsilon_0_5")
     assert free == [False, False]
     assert others_may_enter()  # released after
+
+
+def test_an_output_window_of_an_onnx_per_step_model(tmp_path: Path) -> None:
+    """A per-step ONNX model (Conv-ReLU-Conv-Softmax, (B, 3, T)): explained as it is, it is told
+    of OutputWindow; OutputWindow(from_onnx(path, x)) gives the torch model's window maps, the
+    Softmax bypassed."""
+    from signxai import OutputWindow
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 4, 9, padding=4), nn.ReLU(), nn.Conv1d(4, 3, 1), nn.Softmax(1)).eval()
+    x = torch.randn(2, 1, 200)
+    path = export(model, x, tmp_path / "steps.onnx", "legacy")
+    with pytest.raises(UnsupportedModelError, match=r"signxai.OutputWindow\(model, start, stop\)"):
+        explain(str(path), x, "gradient", target_class=1)
+    window = OutputWindow(from_onnx(path, x), 50, 90)
+    for method in ("gradient", "lrp_epsilon_0_1", "lrpsign_epsilon_0_5"):
+        expected = explain(OutputWindow(model, 50, 90), x, method, target_class=1)
+        np.testing.assert_allclose(explain(window, x, method, target_class=1), expected, rtol=1e-4, atol=1e-6)
