@@ -4,10 +4,11 @@ explained over a window of their output: :class:`OutputWindow`.
 ``explain`` explains one score per class and sample, ``(B, K)``. A model that scores every time
 step, ``(B, K, T)`` (a U-Net marking P, QRS and T waves, a recurrent net classifying each
 beat), is explained over a stretch of its output: the scores of steps ``start`` to ``stop - 1``
-summed (or averaged) per class, *why did the model call these steps class k*. Every method is
-linear in the explained score's start (LRP's initial relevance, the gradient), so the map of the
-sum is the sum of the maps of the steps; LRP distributes a sum over its terms (z-rule), where
-zennit, which reads a sum in ``forward`` as a copy, would give every step the whole sum.
+summed (or averaged) per class, *why did the model call these steps class k*. The gradient
+methods, LRP, DeepLIFT and occlusion are linear in the explained score, so their map of the sum
+is the sum of the maps of the steps (Grad-CAM, a ReLU of a weighted sum, is not); LRP distributes
+a sum over its terms (z-rule), where zennit, which reads a sum in ``forward`` as a copy, would
+give every step the whole sum.
 """
 
 from __future__ import annotations
@@ -63,9 +64,8 @@ class OutputWindow(nn.Module):
         super().__init__()
         keras = is_keras_model(model)
         if not isinstance(model, nn.Module) and not keras:
-            from signxai.frontends.onnx_model import (
-                is_onnx_model,
-            )  # imports signxai.model, which imports this
+            # imported here: onnx_model imports signxai.model, which imports this module
+            from signxai.frontends.onnx_model import is_onnx_model
 
             onnx = (
                 " (an ONNX model: OutputWindow(signxai.from_onnx(model), ...))"
