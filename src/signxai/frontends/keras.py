@@ -493,7 +493,18 @@ def explain_keras(
     if isinstance(layer, str) and module_key(layer) in getattr(converted_model, "layers", {}):
         inside = "model." if isinstance(module, OutputWindow) else ""
         params["target_layer"] = f"{inside}layers.{module_key(layer)}"
-    result = explain(module, to_channels_first(batch), method_name, target_class, **params)
+    try:
+        result = explain(module, to_channels_first(batch), method_name, target_class, **params)
+    except UnsupportedModelError as error:
+        shape = tuple(getattr(model, "output_shape", ()) or ())
+        if not isinstance(model, OutputWindow) and len(shape) == 3 and "output per time step" in str(error):
+            # the converted module's shapes are channels-first: say it in the Keras model's own
+            raise UnsupportedModelError(
+                f"the Keras model's output is {shape}, (batch, steps, classes): a score per time "
+                "step; explain signxai.OutputWindow(model, start, stop), its scores of steps start "
+                "to stop - 1 summed per class (time on Keras's axis 1)"
+            ) from None
+        raise
     relevance, delta = result if isinstance(result, tuple) else (result, None)
     relevance = to_channels_last(relevance)
     relevance = relevance[0] if unbatched else relevance
