@@ -39,6 +39,9 @@ def _maps(relevance: dict[str, np.ndarray]) -> dict[str, Any]:
 _KEYWORD = re.compile(r"\b(explain_output|batchnorm|gates|attention)=['\"]([\w-]+)['\"]")
 
 
+#: OutputWindow's arguments as its errors name them (``OutputWindow stop must be ...``).
+_WINDOW_ARGUMENT = re.compile(r"\bOutputWindow (start|stop|axis) ")
+
 #: ``read_record``'s keywords named without a value (``pass leads= with ...``).
 _BARE_KEYWORD = re.compile(r"\b(leads|start|duration)=(?=[\s,)])")
 
@@ -50,9 +53,7 @@ def _as_options(message: str) -> str:
     """``message`` with ``explain``'s and ``read_record``'s keywords (and OutputWindow's
     arguments) spelt as this CLI's options."""
     message = _KEYWORD.sub(lambda m: f"--{m[1].replace('_', '-')} {m[2]}", message)
-    message = message.replace("OutputWindow start ", "--output-window START ")
-    message = message.replace("OutputWindow stop ", "--output-window STOP ")
-    message = message.replace("OutputWindow axis ", "--output-window AXIS ")
+    message = _WINDOW_ARGUMENT.sub(lambda m: f"--output-window {m[1].upper()} ", message)
     message = _SELECTION.sub(
         lambda m: "--start/--duration (" if m[0].startswith("start") else f"--{m[0]}", message
     )
@@ -1309,7 +1310,7 @@ def _output_window(model: Any, text: str, keras: bool) -> Any:
     """``model`` as :class:`~signxai.OutputWindow` of ``--output-window START:STOP[:AXIS]``;
     ``keras``: ``model`` is a Keras model's conversion, and AXIS is read in Keras's layout
     (default 1, ``(batch, steps, classes)``; the conversion's is channels-first)."""
-    from signxai.output_window import OutputWindow
+    from signxai.output_window import KERAS_TIME_AXIS, OutputWindow
 
     parts = text.split(":")
     if len(parts) not in (2, 3) or not all(re.fullmatch(r"\s*-?\d+\s*", part) for part in parts):
@@ -1318,10 +1319,10 @@ def _output_window(model: Any, text: str, keras: bool) -> Any:
             f"numbers, e.g. 410:450 or 410:450:1), got {text!r}"
         )
     start, stop, *axis = (int(part) for part in parts)
-    window = OutputWindow(model, start, stop, axis=axis[0] if axis else (1 if keras else -1))
-    if keras:  # Keras's (B, T', K) is the conversion's (B, K, T')
-        window = OutputWindow(model, start, stop, axis=3 - window.axis)
-    return window
+    given = axis[0] if axis else (1 if keras else -1)
+    if keras:  # Keras's (B, T', K) is the conversion's (B, K, T'); other values refused as given
+        given = KERAS_TIME_AXIS.get(given, given)
+    return OutputWindow(model, start, stop, axis=given)
 
 
 def _contrast(target: int | None, versus: str | None) -> Any:

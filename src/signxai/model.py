@@ -608,9 +608,9 @@ class ModelView:
             module, activated, logits = self._last_activation
             if reshaped(output, activated):  # also squeezed or flattened after it: p.squeeze(1)
                 self.bypassed, output = module, logits.reshape(output.shape)
-            elif (window := self._window_of(activated, output)) is not None and window.scores is not None:
-                # the window of the logits
-                self.bypassed, output = module, window.window(logits.reshape(window.scores.shape))
+            elif (found := self._window_returning(output)) is not None and reshaped(found[1], activated):
+                window, scores = found  # the window of the logits
+                self.bypassed, output = module, window.window(logits.reshape(scores.shape))
         self._last_activation = None
         if self.detached and x.requires_grad and torch.is_grad_enabled() and not output.requires_grad:
             raise UnsupportedModelError(
@@ -711,29 +711,22 @@ class ModelView:
                 )
         seen[key] = (self.detached, found)
 
-    def _window_of(self, activated: torch.Tensor, output: torch.Tensor) -> OutputWindow | None:
-        """The OutputWindow whose model returned ``activated`` (or it reshaped) and that returned
-        ``output`` (the model's output), if any."""
-        return next(
-            (
-                w
-                for w in self.windows
-                if w.windowed is output and w.scores is not None and reshaped(w.scores, activated)
-            ),
-            None,
-        )
+    def _window_returning(self, output: torch.Tensor) -> tuple[OutputWindow, torch.Tensor] | None:
+        """The OutputWindow that returned ``output`` (the model's output) and the scores of its
+        model that it reduced, if any."""
+        for window in self.windows:
+            if window.windowed is output and window.scores is not None:
+                return window, window.scores
+        return None
 
     def _functional_activation(self, output: torch.Tensor) -> tuple[str, str] | None:
         """The output softmax/log_softmax/sigmoid called as a function that made ``output`` (also
         squeezed or reshaped after it), or the scores an OutputWindow reduced to ``output`` (none
         where it came from a module, which ``forward`` bypasses)."""
+        if (found := self._window_returning(output)) is not None:
+            output = found[1]
         if self._last_activation is not None and reshaped(output, self._last_activation[1]):
             return None
-        scores = next((w.scores for w in self.windows if w.windowed is output and w.scores is not None), None)
-        if scores is not None:
-            if self._last_activation is not None and reshaped(scores, self._last_activation[1]):
-                return None
-            output = scores
         node = output.grad_fn
         while node is not None and type(node).__name__ in RESHAPES and node.next_functions:
             node = node.next_functions[0][0]

@@ -24,6 +24,9 @@ from signxai.frontends.keras_check import is_keras_model
 
 #: How the window's scores are reduced to one per class.
 REDUCTIONS = ("sum", "mean")
+#: A Keras model's output time axis (channels-last, ``(B, T', K)``: 1) as the axis of its
+#: channels-first conversion's output (``(B, K, T')``: 2), and the other way round.
+KERAS_TIME_AXIS = {1: 2, -2: 2, 2: 1, -1: 1}
 
 
 class OutputWindow(nn.Module):

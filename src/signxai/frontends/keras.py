@@ -80,7 +80,7 @@ from signxai.frontends.keras_modules import (
     Subtract,
     UnitNormalization,
 )
-from signxai.output_window import OutputWindow
+from signxai.output_window import KERAS_TIME_AXIS, OutputWindow
 
 
 def map_layer(layer: Any, input_shape: tuple[int, ...], node: Any = None) -> nn.Module:
@@ -471,7 +471,9 @@ def _converted_window(window: OutputWindow, module: KerasModule) -> OutputWindow
     the channels (Keras's ``(B, T', K)``, axis 1, is the module's ``(B, K, T')``, axis 2)."""
     cached = _WINDOWS.get(window)
     if cached is None or cached.model is not module:
-        cached = OutputWindow(module, window.start, window.stop, axis=3 - window.axis, reduce=window.reduce)
+        cached = OutputWindow(
+            module, window.start, window.stop, axis=KERAS_TIME_AXIS[window.axis], reduce=window.reduce
+        )
         _WINDOWS[window] = cached
     return cached
 
