@@ -389,6 +389,28 @@ def test_sign_on_a_single_layer_equals_the_formula() -> None:
         assert z.shape == (1, 2, 9)
 
 
+def test_sign_epsilon_stabilises_the_sign_layers_denominator() -> None:
+    """``sign_epsilon=e``: R_in = sign(x) * W[k] z / (z + e sign(z)) on one layer (a constant e;
+    with ``_std_x`` e times the std of each sample's x), and only for the lrpsign_ prefix."""
+    torch.manual_seed(0)
+    linear = nn.Linear(6, 3).eval()
+    x = torch.tensor([[1.5, -2.0, 0.0, 0.3, -0.1, 4.0], [0.2, 0.1, -0.4, 0.0, 0.3, -0.2]])
+    z = linear(x).detach()
+    sign = torch.where(x >= 0, 1.0, -1.0)
+    std = x.std(dim=1, unbiased=False, keepdim=True)
+    for k in range(3):
+        zk = z[:, k : k + 1]
+        for method, epsilon in (("lrpsign_z", 0.7), ("lrpsign_epsilon_0_1_std_x", 0.7 * std)):
+            expected = sign * linear.weight[k].detach() * zk / (zk + epsilon * torch.sign(zk))
+            ours = explain(linear, x, method, target_class=k, sign_epsilon=0.7)
+            assert rel_error(ours, expected) < 1e-6, method
+    for method in ("lrp_z", "lrpz_epsilon_0_1", "w2lrp_z"):
+        with pytest.raises(MethodParameterError, match="sign_epsilon .* only applies to the lrpsign_"):
+            explain(linear, x, method, target_class=0, sign_epsilon=0.1)
+    with pytest.raises(MethodParameterError, match="'sign_epsilon' of 'lrpsign_z' must be >= 0.0, got -1"):
+        explain(linear, x, "lrpsign_z", target_class=0, sign_epsilon=-1.0)
+
+
 @settings(max_examples=20, deadline=None)
 @given(shift=st.floats(-3.0, 3.0), seed=st.integers(0, 2**16))
 def test_sign_mu_is_invariant_to_an_input_shift_that_the_first_bias_undoes(shift: float, seed: int) -> None:

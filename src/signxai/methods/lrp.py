@@ -193,7 +193,11 @@ def _bound(
 
 
 register_input_rule("lrp", lambda p, x: None, "the same rule as the other layers")
-register_input_rule("lrpsign", lambda p, x: SignRule(p["mu"]), "SIGN: z-rule denominator, sign_mu(x) * c")
+register_input_rule(
+    "lrpsign",
+    lambda p, x: SignRule(p["mu"], p["sign_epsilon"], p["std_x"]),
+    "SIGN: z-rule denominator, sign_mu(x) * c",
+)
 register_input_rule("lrpz", lambda p, x: ZRule(), "z-rule")
 # bias-free, as the w-square rule is defined (Montavon et al. 2017) and the original package has it
 # (zennit's WSquare squares the bias too unless told otherwise)
@@ -554,6 +558,11 @@ def _finish(params: dict[str, Any], method_name: str) -> dict[str, Any]:
             f"'{method_name}': alpha_beta_bias only applies to rules with alpha-beta layers "
             f"({', '.join(_ALPHA_BETA_RULES)})"
         )
+    if params["sign_epsilon"] is not None and params["input_rule"] != "lrpsign":
+        raise MethodParameterError(
+            f"'{method_name}': sign_epsilon (the SIGN layer's stabiliser) only applies to the lrpsign_ "
+            "input rule"
+        )
     if params["input_rule"] != "zblrp" and (params["low"] is not None or params["high"] is not None):
         raise MethodParameterError(f"'{method_name}': low/high only apply to the zblrp_ input rule")
     if rule != "epsilon" and (params["epsilon"] is not None or params["std_x"]):
@@ -602,6 +611,15 @@ register(
             Param("beta", float, None, "beta of the alpha-beta rule", in_name=True, check=at_least(0.0)),
             Param("gamma", float, None, "gamma of the gamma rule", in_name=True, check=at_least(0.0)),
             Param("mu", float, 0.0, "SIGN-mu threshold of lrpsign_", in_name=True),
+            Param(
+                "sign_epsilon",
+                float,
+                None,
+                "lrpsign_ first-layer denominator z + e sign(z) (e times the std of x per sample with "
+                "_std_x), as signxai2's PyTorch composites (EpsilonStdXSIGN's signstdfactor); "
+                "None: z, as the original package (METHODS.md)",
+                check=at_least(0.0),
+            ),
             Param(
                 "alpha_beta_bias",
                 str,

@@ -59,6 +59,13 @@ def epsilon_denominator(z: torch.Tensor, epsilon: torch.Tensor | float) -> torch
     return z + torch.copysign(epsilon, z + 0.0)
 
 
+def std_x_denominator(a: torch.Tensor, z: torch.Tensor, factor: float) -> torch.Tensor:
+    """z + e * sign(z) with e = ``factor`` times the std (ddof 0) of the layer's input ``a``, taken
+    per sample over all its non-batch axes."""
+    std = a.detach().flatten(1).std(dim=1, unbiased=False)
+    return epsilon_denominator(z.detach(), (factor * std).view(-1, *([1] * (z.ndim - 1))))
+
+
 def _input_slot(node: Any, tensor: torch.Tensor) -> int:
     """Which of an autograd node's inputs ``tensor`` is (its producer, or its AccumulateGrad)."""
     for slot, (function, _) in enumerate(node.next_functions):
@@ -262,9 +269,7 @@ class StdxEpsilon(ProjectionHook):
 
     def forward(self, module: torch.nn.Module, input: Any, output: Any) -> None:
         """The denominator z + e * std(a) * sign(z), with this layer's input a, per sample."""
-        std = input[0].detach().flatten(1).std(dim=1, unbiased=False)
-        epsilon = (self.factor * std).view(-1, *([1] * (output.ndim - 1)))
-        self.stored_tensors["denominator"] = epsilon_denominator(output.detach(), epsilon)
+        self.stored_tensors["denominator"] = std_x_denominator(input[0], output, self.factor)
 
     def copy(self) -> StdxEpsilon:
         """A fresh instance with its own stored epsilon."""
@@ -312,24 +317,42 @@ class InnvestigateBatchNorm(ProjectionHook):
 
 
 class SignRule(ProjectionHook):
-    """SIGN input rule: z' = z (z-rule denominator), R_in = sign_mu(x) * W^T (R / z).
+    """SIGN input rule: z' = z (z-rule denominator), R_in = sign_mu(x) * W^T (R / z').
 
     sign_mu(x) is +1 where x >= mu and -1 elsewhere, so with mu = 0, sign(0) = +1
-    (Gumpfer et al., "SIGNed explanations", Information Fusion 2023).
+    (Gumpfer et al., "SIGNed explanations", Information Fusion 2023). ``epsilon`` stabilises the
+    denominator instead, z' = z + e sign(z): e = ``epsilon``, or ``epsilon`` times the std of the
+    layer's input per sample with ``std_x`` (the SIGN layer of signxai2's PyTorch composites).
     """
 
-    def __init__(self, mu: float = 0.0) -> None:
+    def __init__(self, mu: float = 0.0, epsilon: float | None = None, std_x: bool = False) -> None:
         self.mu = mu
+        self.epsilon = epsilon
+        self.std_x = std_x
+        denominator = z_denominator
+        if epsilon is not None and not std_x:
+            stabiliser = epsilon
+
+            def denominator(z: torch.Tensor) -> torch.Tensor:
+                return epsilon_denominator(z, stabiliser)
+
         super().__init__(
-            z_denominator,
+            denominator,
             lambda inputs, gradients: (
                 torch.where(inputs[0] >= mu, 1.0, -1.0).to(gradients[0].dtype) * gradients[0]
             ),
         )
 
+    def forward(self, module: torch.nn.Module, input: Any, output: Any) -> None:
+        """The denominator: with ``std_x``, z + epsilon * std(x) * sign(z) per sample."""
+        if self.epsilon is not None and self.std_x:
+            self.stored_tensors["denominator"] = std_x_denominator(input[0], output, self.epsilon)
+        else:
+            super().forward(module, input, output)
+
     def copy(self) -> SignRule:
         """A fresh instance for another layer."""
-        return SignRule(self.mu)
+        return SignRule(self.mu, self.epsilon, self.std_x)
 
 
 def input_and_output_hooks(hook: Hook, module: torch.nn.Module) -> RemovableHandleList:
