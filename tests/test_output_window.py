@@ -299,3 +299,129 @@ def test_recurrent_and_attention_per_step_models_sum_their_steps(kind: str, meth
         for t in range(10, 14)
     )
     np.testing.assert_allclose(window, steps, rtol=1e-4, atol=1e-6 * np.abs(steps).max())
+
+
+# ------------------------------------------------------------------ a window per sample
+STARTS, STOPS = [5, 20, 40], [15, 26, 64]
+
+
+def test_windows_per_sample_equal_captum_summed_over_each_samples_steps() -> None:
+    """Sample i explained over its own steps STARTS[i]..STOPS[i] - 1: captum's per-step gradients
+    of that sample, summed over its window."""
+    model, x = UNet().eval(), _signal()
+    ours = explain(OutputWindow(model, STARTS, STOPS), x, "gradient_x_input", target_class=[1, 2, 0])
+    for i, (start, stop, target) in enumerate(zip(STARTS, STOPS, [1, 2, 0], strict=True)):
+        steps = range(start, stop)
+        one = x[i : i + 1]
+        expected = sum(InputXGradient(model).attribute(one, target=(target, t)) for t in steps)
+        np.testing.assert_allclose(ours[i : i + 1], expected.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("method", "keywords"),
+    [
+        ("gradient", {}),
+        ("integrated_gradients", {"batch_size": 2}),  # steps stacked, the batch in parts
+        ("smoothgrad", {"seed": 0, "batch_size": 2}),
+        ("gradient_shap", {"seed": 0, "batch_size": 2}),
+        ("occlusion", {"batch_size": 2}),
+        ("kernel_shap", {"seed": 0}),
+        ("deeplift", {}),
+        ("lrp_epsilon_0_1", {}),
+        ("lrpsign_epsilon_0_5", {}),
+        ("lrp_alpha_1_beta_0", {}),
+        ("grad_cam", {}),
+    ],
+)
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_a_batch_with_windows_per_sample_equals_each_sample_with_its_window(
+    method: str, keywords: dict, reduce: str
+) -> None:
+    """The windows follow their samples where the methods run the model on copies of the batch
+    (IG's steps, SmoothGrad's samples, occlusion's windows, DeepLIFT's reference rows) or on parts
+    of it; a trailing Softmax is bypassed. Sums are exact (the window is a selection); a mean
+    divides by its length after the sum (LRP: stabilisers placed differently)."""
+    model, x = _plain(softmax=True), _signal(channels=1, dtype=torch.float64)
+    targets = [1, 3, 0]
+    ours = explain(OutputWindow(model, STARTS, STOPS, reduce=reduce), x, method, targets, **keywords)
+    for i in range(len(x)):
+        window = OutputWindow(model, STARTS[i], STOPS[i], reduce=reduce)
+        alone = explain(window, x[i : i + 1], method, targets[i], **keywords)
+        if reduce == "sum" or "lrp" not in method:
+            np.testing.assert_allclose(ours[i : i + 1], alone, rtol=1e-9, atol=1e-12)
+        else:
+            # a mean over a window is a sum divided by its length here, the mean of a narrowed
+            # window there: LRP's stabilisers (1e-6 sign(z)) sit on different values (7e-5 measured)
+            assert np.abs(ours[i : i + 1] - alone).max() < 5e-4 * np.abs(alone).max()
+
+
+def test_windows_per_sample_with_a_shared_bound_the_predicted_class_and_one_sample() -> None:
+    model, x = _plain(), _signal(channels=1, dtype=torch.float64)
+    shared = explain(OutputWindow(model, STARTS, 64), x, "gradient")  # target: the predicted class
+    for i in range(len(x)):
+        alone = explain(OutputWindow(model, STARTS[i], 64), x[i : i + 1], "gradient")
+        np.testing.assert_allclose(shared[i : i + 1], alone, rtol=1e-12)
+    one = explain(OutputWindow(model, np.array([5]), torch.tensor([15])), x[0], "lrp_z", target_class=2)
+    np.testing.assert_allclose(one, explain(OutputWindow(model, 5, 15), x[0], "lrp_z", target_class=2))
+    window = OutputWindow(model, STARTS, STOPS)
+    assert "start=[5, 20, 40], stop=[15, 26, 64]" in repr(window)
+    assert window(x).shape == (3, 4)  # outside an explanation: row i is sample i
+
+
+def test_windows_per_sample_in_a_deletion_curve_split_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The curve runs the model on parts of the batch: each part's samples keep their windows."""
+    from signxai.evaluate import deletion
+
+    model, x = _plain(), _signal(channels=1, dtype=torch.float64)
+    relevance = explain(OutputWindow(model, STARTS, STOPS), x, "gradient_x_input", target_class=1)
+    whole = deletion.deletion_curve(OutputWindow(model, STARTS, STOPS), x, relevance, 1, window=8)
+    monkeypatch.setattr(deletion, "CURVE_ROWS", 2)
+    parts = deletion.deletion_curve(OutputWindow(model, STARTS, STOPS), x, relevance, 1, window=8)
+    np.testing.assert_allclose(parts.scores, whole.scores, rtol=1e-12)
+    for i in range(len(x)):
+        alone = deletion.deletion_curve(
+            OutputWindow(model, STARTS[i], STOPS[i]), x[i : i + 1], relevance[i : i + 1], 1, window=8
+        )
+        np.testing.assert_allclose(whole.scores[i : i + 1], alone.scores, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "rows", "error", "message"),
+    [
+        ([1, 2], [5, 6], 3, InputError, r"start/stop give 2 windows, one per sample, but x has 3 sample"),
+        ([1, 2, 3], [5, 6], 3, TargetError, r"as many windows \(one per sample\), got 3 starts and 2 stops"),
+        ([5, 2], [3, 6], 2, TargetError, r"stop must be above start.* start=5, stop=3 for sample 0"),
+        (
+            [1, 70, 3],
+            80,
+            3,
+            TargetError,
+            r"at most the model's number of output steps, 64 .* got 80 for sample",
+        ),
+        (
+            [[1]],
+            [3],
+            1,
+            TargetError,
+            r"OutputWindow start must be a whole number or .* got a nested sequence",
+        ),
+        (np.array([[1, 2]]), 3, 1, TargetError, r"OutputWindow start must be .* got a nested sequence"),
+        ([], [3], 1, TargetError, r"OutputWindow start must be .* got an empty sequence"),
+        ([1.5, 2], [3, 4], 2, TargetError, r"OutputWindow start\[0\] must be a whole number >= 0, got 1.5"),
+        ([1, 2], [3, 0], 2, TargetError, r"OutputWindow stop\[1\] must be a whole number >= 1, got 0"),
+    ],
+)
+def test_bad_windows_per_sample_are_named(
+    start: object, stop: object, rows: int, error: type, message: str
+) -> None:
+    model, x = _plain(), _signal(channels=1, dtype=torch.float64)[:rows]
+    before = snapshot(model)
+    with pytest.raises(error, match=message):
+        explain(OutputWindow(model, start, stop), x, "gradient", target_class=0)  # type: ignore[arg-type]
+    assert_unchanged(model, before)
+
+
+def test_windows_per_sample_called_on_another_number_of_samples_outside_an_explanation() -> None:
+    model, x = _plain(), _signal(channels=1, dtype=torch.float64)
+    with pytest.raises(InputError, match=r"OutputWindow has 2 windows, one per sample, but the model got 3"):
+        OutputWindow(model, [1, 2], [5, 6])(x)

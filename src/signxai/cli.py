@@ -1396,6 +1396,7 @@ def _window_text(model: Any) -> str:
     if not isinstance(model, OutputWindow):
         return ""
     kind = "summed" if model.reduce == "sum" else "averaged"
+    assert isinstance(model.start, int) and isinstance(model.stop, int), "one window per call"
     return (
         f" The scores of the model's output steps {model.start} to {model.stop - 1} (--output-window) "
         f"{kind} per class: each map says why the model gave those steps that class."

@@ -325,6 +325,11 @@ class ModelView:
         #: The model's :class:`~signxai.output_window.OutputWindow` modules, keeping their
         #: model's scores while the logit is explained (found on entering).
         self.windows: list[OutputWindow] = []
+        #: The model's OutputWindows with a window per sample (found on entering), and the
+        #: sample of each row of the batch (``check_forward_inputs``; sliced by ``rows``): before
+        #: each run the windows learn the samples of its rows.
+        self.sample_windows: list[OutputWindow] = []
+        self.sample_rows: torch.Tensor | None = None
         #: Whether the model is, or holds, a ``torch.compile``'d module (found on entering).
         self.compiled = False
         #: Inside :meth:`one_lead`: the methods pass signals ``(B, 1, T)`` that the model takes
@@ -365,6 +370,7 @@ class ModelView:
             if cudnn_recurrent(modules):
                 self._saved["cudnn"] = True
                 torch.backends.cudnn.enabled = False
+            self.sample_windows = [m for m in modules if isinstance(m, OutputWindow) and m.per_sample]
             # an exported graph's train/eval behaviour is fixed at export
             if not self.exported and any(training for _, training in self._saved["training"]):
                 model.eval()
@@ -466,6 +472,10 @@ class ModelView:
         for window in self.windows:
             window.keep(False)
         self.windows = []
+        for window in self.sample_windows:
+            window.rows = None
+        self.sample_windows = []
+        self.sample_rows = None
         self._last_activation = None
         self._inside = False
 
@@ -533,7 +543,15 @@ class ModelView:
             self._last_activation = (module, output, inputs[0])
 
     def check_forward_inputs(self, batch: int) -> None:
-        """Raise unless every tensor of ``forward_args``/``forward_kwargs`` has ``batch`` rows."""
+        """Raise unless every tensor of ``forward_args``/``forward_kwargs`` has ``batch`` rows,
+        and every OutputWindow with windows per sample has ``batch`` windows."""
+        for window in self.sample_windows:
+            if window.count != batch:
+                raise InputError(
+                    f"OutputWindow start/stop give {window.count} windows, one per sample, but x has "
+                    f"{batch} sample(s)"
+                )
+        self.sample_rows = torch.arange(batch)
         named = [(f"forward_args[{i}]", v) for i, v in enumerate(self.forward_args)]
         named += [(f"forward_kwargs[{k!r}]", v) for k, v in self.forward_kwargs.items()]
         for name, value in named:
@@ -553,12 +571,15 @@ class ModelView:
             batched = isinstance(value, torch.Tensor) and value.ndim > 0
             return value[start:stop] if batched else value
 
+        samples = self.sample_rows
         self.forward_args = [part(value) for value in args]
         self.forward_kwargs = {key: part(value) for key, value in kwargs.items()}
+        self.sample_rows = part(samples)
         try:
             yield
         finally:
             self.forward_args, self.forward_kwargs = args, kwargs
+            self.sample_rows = samples
 
     def call(self, x: torch.Tensor) -> Any:
         """The model on ``x`` with the further inputs, repeated or sliced to ``x``'s rows.
@@ -569,6 +590,12 @@ class ModelView:
         """
         if self.lead_added:
             x = x[:, 0]
+        for window in self.sample_windows:
+            if self.sample_rows is not None:
+                # the rows are samples of the batch as the further inputs are: repeated or cut alike
+                window.rows = _rows(self.sample_rows, x.shape[0], x)
+            else:  # trying readings of x before its batch is known: any window fits (a shape probe)
+                window.rows = torch.arange(x.shape[0], device=x.device) % window.count
         try:
             if not self.forward_args and not self.forward_kwargs:
                 return self.model(x)

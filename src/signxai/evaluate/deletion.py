@@ -302,11 +302,15 @@ CURVE_ROWS = 512
 
 
 def _forward_rows(view: ModelView, batch: torch.Tensor) -> torch.Tensor:
-    """``view.forward(batch)``, in parts of :data:`CURVE_ROWS` rows where no further input of the
-    forward pass could be per row."""
-    if view.forward_args or view.forward_kwargs or len(batch) <= CURVE_ROWS:
+    """``view.forward(batch)`` (the batch's samples, in order), in parts of :data:`CURVE_ROWS`
+    rows, each with its samples' further inputs and output windows."""
+    if len(batch) <= CURVE_ROWS:
         return view.forward(batch)
-    return torch.cat([view.forward(part) for part in batch.split(CURVE_ROWS)])
+    parts = []
+    for start in range(0, len(batch), CURVE_ROWS):
+        with view.rows(start, start + CURVE_ROWS):
+            parts.append(view.forward(batch[start : start + CURVE_ROWS]))
+    return torch.cat(parts)
 
 
 def explained_scores(
