@@ -389,7 +389,8 @@ def test_windows_per_sample_in_a_deletion_curve_split_in_parts(monkeypatch: pyte
     ("start", "stop", "rows", "error", "message"),
     [
         ([1, 2], [5, 6], 3, InputError, r"start/stop give 2 windows, one per sample, but x has 3 sample"),
-        ([1, 2, 3], [5, 6], 3, TargetError, r"as many windows \(one per sample\), got 3 starts and 2 stops"),
+        ([1, 2, 3], [5, 6], 3, TargetError, r"one per sample\), got 3 start\(s\) and 2 stop\(s\)"),
+        ([1], [5, 6], 2, TargetError, r"one per sample\), got 1 start\(s\) and 2 stop\(s\)"),
         ([5, 2], [3, 6], 2, TargetError, r"stop must be above start.* start=5, stop=3 for sample 0"),
         (
             [1, 70, 3],

@@ -177,7 +177,8 @@ class OutputWindow(nn.Module):
         return self._per_sample(scores, steps)
 
     def _per_sample(self, scores: torch.Tensor, steps: int) -> torch.Tensor:
-        """Each row's scores over its sample's window: a constant mask of the steps, summed."""
+        """Each row's scores over its sample's window (``rows``: the sample of each row): the
+        steps outside it selected away (``torch.where``), the rest summed (or averaged)."""
         count = self.count
         rows = self.rows
         if rows is None:
@@ -189,13 +190,13 @@ class OutputWindow(nn.Module):
                     )
                 )
             rows = torch.arange(count)
-        widest = int(self._stops.argmax())
-        if int(self._stops[widest]) > steps:
+        latest = int(self._stops.argmax())
+        if int(self._stops[latest]) > steps:
             raise after_forward(
                 TargetError(
                     f"OutputWindow stop must be at most the model's number of output steps, "
-                    f"{steps} (for an input of this length), got {int(self._stops[widest])} for "
-                    f"sample {widest} (start {int(self._starts[widest])})"
+                    f"{steps} (for an input of this length), got {int(self._stops[latest])} for "
+                    f"sample {latest} (start {int(self._starts[latest])})"
                 )
             )
         device = scores.device
@@ -237,10 +238,10 @@ def _window_bounds(start: Any, stop: Any) -> tuple[list[int], list[int]]:
     """``start`` and ``stop`` as lists of equal length (a number shared by every sample), each
     window at least one step long."""
     starts, stops = _bound_list(start, "start", 0), _bound_list(stop, "stop", 1)
-    if len(starts) != len(stops) and 1 not in (len(starts), len(stops)):
+    if not _is_scalar(start) and not _is_scalar(stop) and len(starts) != len(stops):
         raise TargetError(
             f"OutputWindow start and stop must give as many windows (one per sample), got "
-            f"{len(starts)} starts and {len(stops)} stops"
+            f"{len(starts)} start(s) and {len(stops)} stop(s)"
         )
     count = max(len(starts), len(stops))
     starts, stops = starts * (count // len(starts)), stops * (count // len(stops))
