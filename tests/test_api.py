@@ -316,6 +316,10 @@ class _SqueezedSigmoid(nn.Module):
             return self.sigmoid(z).flatten()
         if self.how == "view":
             return self.sigmoid(z).view(-1, 1)
+        if self.how == "clone":
+            return self.sigmoid(z).squeeze(-1).clone()
+        if self.how == "times_one":
+            return self.sigmoid(z) * 1.0
         return torch.sigmoid(z).squeeze(1)  # "function"
 
 
@@ -328,13 +332,14 @@ class _Logit(nn.Module):
         return self.model.logit(x)
 
 
-@pytest.mark.parametrize("how", ["squeeze", "flatten", "view"])
+@pytest.mark.parametrize("how", ["squeeze", "flatten", "view", "clone", "times_one"])
 @pytest.mark.parametrize(
     "method", ["gradient", "lrp_epsilon_0_1", "lrpsign_epsilon_0_5", "integrated_gradients"]
 )
 def test_an_output_sigmoid_squeezed_after_its_module_is_bypassed(how: str, method: str) -> None:
     """Before, a sigmoid module followed by squeeze/flatten/view was explained as it is (the
-    probability, no warning), and the predicted class of every sample was 1 (p > 0)."""
+    probability, no warning), and the predicted class of every sample was 1 (p > 0); a copy of
+    it (``.clone()``, ``* 1.0``) still was until it was told by its values."""
     model = _SqueezedSigmoid(how).eval()
     x = torch.randn(6, 1, 40, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():

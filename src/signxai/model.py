@@ -69,20 +69,21 @@ INPUT_RANK = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4, nn.Conv3d: 5}
 
 
 def reshaped(output: torch.Tensor, activated: torch.Tensor) -> bool:
-    """Whether ``output`` is ``activated`` or ``activated`` reshaped (squeezed, flattened, viewed):
-    the same elements of the same memory in the same order. Told without autograd, so also under
-    ``torch.no_grad()`` (the predicted class is chosen there)."""
+    """Whether ``output`` is ``activated``, reshaped (squeezed, flattened, viewed: the same
+    memory) or copied (``.clone()``, ``* 1``): the same elements in the same order. Told without
+    autograd, so also under ``torch.no_grad()`` (the predicted class is chosen there)."""
     if output is activated:
         return True
-    return (
+    if not (
         isinstance(output, torch.Tensor)
         and output.numel() == activated.numel() > 0
         and output.device == activated.device
         and output.dtype == activated.dtype
-        and output.is_contiguous()
-        and activated.is_contiguous()
-        and output.data_ptr() == activated.data_ptr()
-    )
+    ):
+        return False
+    if output.is_contiguous() and activated.is_contiguous() and output.data_ptr() == activated.data_ptr():
+        return True
+    return torch.equal(output.reshape(-1), activated.reshape(-1))
 
 
 _TINY = torch.tensor([1e-38], dtype=torch.float32)
