@@ -371,7 +371,8 @@ class ModelView:
             if cudnn_recurrent(modules):
                 self._saved["cudnn"] = True
                 torch.backends.cudnn.enabled = False
-            self.sample_windows = [m for m in modules if isinstance(m, OutputWindow) and m.per_sample]
+            windows = [module for module in modules if isinstance(module, OutputWindow)]
+            self.sample_windows = [window for window in windows if window.per_sample]
             # an exported graph's train/eval behaviour is fixed at export
             if not self.exported and any(training for _, training in self._saved["training"]):
                 model.eval()
@@ -401,7 +402,7 @@ class ModelView:
                         self.add_hook(module.register_forward_hook(self._record_activation))
                 # an OutputWindow keeps its model's scores while it is explained, so that a
                 # Softmax/Sigmoid module before its window is bypassed too
-                self.windows = [module for module in modules if isinstance(module, OutputWindow)]
+                self.windows = windows
                 for window in self.windows:
                     window.keep(True)
         except BaseException:
@@ -582,6 +583,17 @@ class ModelView:
             self.forward_args, self.forward_kwargs = args, kwargs
             self.sample_rows = samples
 
+    def forward_in_parts(self, x: torch.Tensor, size: int) -> torch.Tensor:
+        """:meth:`forward` of the batch ``x`` in parts of ``size`` samples, each part with its
+        samples' further inputs and output windows (:meth:`rows`), joined."""
+        if x.shape[0] <= size:
+            return self.forward(x)
+        parts = []
+        for start in range(0, x.shape[0], size):
+            with self.rows(start, start + size):
+                parts.append(self.forward(x[start : start + size]))
+        return torch.cat(parts)
+
     def call(self, x: torch.Tensor) -> Any:
         """The model on ``x`` with the further inputs, repeated or sliced to ``x``'s rows.
 
@@ -591,12 +603,14 @@ class ModelView:
         """
         if self.lead_added:
             x = x[:, 0]
-        for window in self.sample_windows:
-            if self.sample_rows is not None:
-                # the rows are samples of the batch as the further inputs are: repeated or cut alike
-                window.rows = _rows(self.sample_rows, x.shape[0], x)
-            else:  # trying readings of x before its batch is known: any window fits (a shape probe)
-                window.rows = torch.arange(x.shape[0], device=x.device) % window.count
+        if self.sample_windows:
+            # the rows are samples of the batch as the further inputs are: repeated or cut alike
+            rows = None if self.sample_rows is None else _rows(self.sample_rows, x.shape[0], x)
+            for window in self.sample_windows:
+                # before the batch is known (trying readings of x, a shape probe) any window fits
+                window.rows = (
+                    torch.arange(x.shape[0], device=x.device) % window.count if rows is None else rows
+                )
         try:
             if not self.forward_args and not self.forward_kwargs:
                 return self.model(x)

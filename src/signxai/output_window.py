@@ -104,8 +104,6 @@ class OutputWindow(nn.Module):
         self.stop: int | tuple[int, ...] = stops[0] if not self.per_sample else tuple(stops)
         self._starts = torch.tensor(starts)
         self._stops = torch.tensor(stops)
-        #: How many windows: one, or one per sample.
-        self.count = len(starts)
         #: While signxai explains with windows per sample: the sample of each row of the batch
         #: the model receives next (set by signxai's view before each run; None: row i is
         #: sample i).
@@ -124,6 +122,11 @@ class OutputWindow(nn.Module):
         self.scores: torch.Tensor | None = None
         self.windowed: torch.Tensor | None = None
         self._keep = False
+
+    @property
+    def count(self) -> int:
+        """How many windows: one, or one per sample."""
+        return len(self._starts)
 
     def extra_repr(self) -> str:
         """``start=..., stop=..., axis=..., reduce=...``."""

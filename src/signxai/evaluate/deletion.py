@@ -295,22 +295,10 @@ def as_signals(inputs: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return (inputs[:, None], True) if inputs.ndim == 2 else (inputs, False)
 
 
-#: Rows per forward pass of a deletion curve's steps (without forward_args, which may be per
-#: row): a batch of thousands of beats runs slower per row than parts of it (the spectral curve
+#: Rows per forward pass of a deletion curve's steps (each part with its samples' further
+#: inputs): a batch of thousands of beats runs slower per row than parts of it (the spectral curve
 #: of 6023 beats of 140 samples: 12.1 s in one batch, 4.2 s in parts of 512, 6.6 s of 1024).
 CURVE_ROWS = 512
-
-
-def _forward_rows(view: ModelView, batch: torch.Tensor) -> torch.Tensor:
-    """``view.forward(batch)`` (the batch's samples, in order), in parts of :data:`CURVE_ROWS`
-    rows, each with its samples' further inputs and output windows."""
-    if len(batch) <= CURVE_ROWS:
-        return view.forward(batch)
-    parts = []
-    for start in range(0, len(batch), CURVE_ROWS):
-        with view.rows(start, start + CURVE_ROWS):
-            parts.append(view.forward(batch[start : start + CURVE_ROWS]))
-    return torch.cat(parts)
 
 
 def explained_scores(
@@ -331,10 +319,10 @@ def explained_scores(
         return (output * weights).sum(dim=1)
 
     with torch.no_grad(), view.one_lead() if leadless else contextlib.nullcontext():
-        logits = _forward_rows(view, inputs)
+        logits = view.forward_in_parts(inputs, CURVE_ROWS)
         weights = view.target_weights(target_class, logits)
         scores = [explained(logits)]
-        scores.extend(explained(_forward_rows(view, batch)) for batch in perturbed)
+        scores.extend(explained(view.forward_in_parts(batch, CURVE_ROWS)) for batch in perturbed)
     return torch.stack(scores, dim=1).cpu().numpy()
 
 

@@ -61,12 +61,8 @@ def compute(
     if size is None or x.device.type != "cpu" or x.shape[0] <= size:
         return family.compute(view, x, target, params)
     bounds = [(start, min(x.shape[0], start + size)) for start in range(0, x.shape[0], size)]
-    logits = []
-    with torch.no_grad():
-        for start, stop in bounds:  # in parts too: a whole large batch's activations may not fit
-            with view.rows(start, stop):
-                logits.append(view.forward(x[start:stop]))
-    fixed = fixed_targets(target, torch.cat(logits))
+    with torch.no_grad():  # in parts too: a whole large batch's activations may not fit
+        fixed = fixed_targets(target, view.forward_in_parts(x, size))
     maps, values = [], []
     for start, stop in bounds:
         with view.rows(start, stop):
